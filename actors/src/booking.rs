@@ -1,0 +1,209 @@
+//! Booking operations as the API layer calls them: holds, cancellations
+//! (with the refund saga), reservation and ticket reads, seat maps, check-in.
+//! Each routes to the owning schedule actor and, where a key is given, runs
+//! under the idempotency index.
+
+use boxoffice_engine::ids::*;
+use boxoffice_engine::schedule::{SeatCounts, SeatSelection};
+use boxoffice_engine::Money;
+
+use crate::error::{EngineError, EngineResult, Missing};
+use crate::idempotency::{run_keyed, IdemTag};
+use crate::receipt::{HoldReceipt, StoredReply};
+use crate::registry::Registry;
+use crate::schedule_actor::*;
+use crate::wallet_actor::Refund;
+
+/// A hold request as the API receives it.
+pub struct HoldCommand {
+    pub schedule_id: ScheduleId,
+    pub selection: SeatSelection,
+    pub queue_token: Option<QueueTokenId>,
+    pub idem: Option<IdemTag>,
+}
+
+/// The result of a cancel: the reservation as it is now and what was refunded.
+#[derive(Clone, Debug)]
+pub struct CancelReceipt {
+    pub reservation: ReservationView,
+    pub refund_amount: Money,
+}
+
+impl Registry {
+    pub async fn hold(&self, user: UserId, cmd: HoldCommand) -> EngineResult<HoldReceipt> {
+        let schedule = self.schedule(cmd.schedule_id)?;
+        let now = || self.context().clock.now();
+        let unwrap = |r: &StoredReply| match r {
+            StoredReply::Hold(result) => Some(result.clone()),
+            _ => None,
+        };
+        let tag = cmd.idem.clone();
+        run_keyed(
+            &self.context().idempotency,
+            tag.as_ref(),
+            now,
+            StoredReply::Hold,
+            unwrap,
+            || async move {
+                schedule
+                    .actor
+                    .command(HoldSeats {
+                        user,
+                        selection: cmd.selection,
+                        queue_token: cmd.queue_token,
+                        idem: cmd.idem,
+                    })
+                    .await
+            },
+        )
+        .await
+    }
+
+    /// Cancels a hold (seats free at once) or a paid reservation (seats free,
+    /// tickets void, full refund to the wallet). The refund is owed durably
+    /// before the wallet is touched, so a crash in between is finished at start-up.
+    pub async fn cancel(
+        &self,
+        user: UserId,
+        reservation_id: ReservationId,
+    ) -> EngineResult<CancelReceipt> {
+        let schedule = self.schedule_of(reservation_id)?;
+        let cancelled = schedule
+            .actor
+            .command(CancelReservation {
+                user,
+                reservation_id,
+            })
+            .await?;
+        let refund_amount = match cancelled.refund {
+            Some((payment_id, amount)) => {
+                self.settle_refund(&schedule, reservation_id, payment_id, user)
+                    .await?;
+                amount
+            }
+            None => Money::ZERO,
+        };
+        let reservation = schedule
+            .actor
+            .query(GetReservation {
+                user: Some(user),
+                reservation_id,
+            })
+            .await??;
+        Ok(CancelReceipt {
+            reservation,
+            refund_amount,
+        })
+    }
+
+    /// Refund step of a cancellation: wallet refund (at most once per payment), then mark settled.
+    pub(crate) async fn settle_refund(
+        &self,
+        schedule: &crate::handle::ScheduleHandle,
+        reservation_id: ReservationId,
+        payment_id: PaymentId,
+        user: UserId,
+    ) -> EngineResult<()> {
+        self.wallet(user)
+            .command(Refund { user, payment_id })
+            .await?;
+        schedule
+            .actor
+            .command(SettleRefund { reservation_id })
+            .await
+    }
+
+    pub(crate) fn schedule_of(
+        &self,
+        reservation_id: ReservationId,
+    ) -> EngineResult<crate::handle::ScheduleHandle> {
+        let id = self
+            .context()
+            .directory
+            .schedule_of_reservation(reservation_id)
+            .ok_or(EngineError::NotFound(Missing::Reservation))?;
+        self.schedule(id)
+    }
+
+    /// One reservation; `user: Some` restricts to its owner (others: NotFound).
+    pub async fn reservation(
+        &self,
+        user: Option<UserId>,
+        reservation_id: ReservationId,
+    ) -> EngineResult<ReservationView> {
+        self.schedule_of(reservation_id)?
+            .actor
+            .query(GetReservation {
+                user,
+                reservation_id,
+            })
+            .await?
+    }
+
+    /// A user's reservations, oldest first.
+    pub async fn reservations_of(&self, user: UserId) -> EngineResult<Vec<ReservationView>> {
+        let mut views = Vec::new();
+        for (schedule_id, reservation_id) in self.context().directory.reservations_of_user(user) {
+            match self
+                .schedule(schedule_id)?
+                .actor
+                .query(GetReservation {
+                    user: Some(user),
+                    reservation_id,
+                })
+                .await?
+            {
+                Ok(view) => views.push(view),
+                // Recorded in the directory but lost with an actor restart: it never became durable.
+                Err(EngineError::NotFound(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(views)
+    }
+
+    pub async fn seat_map(
+        &self,
+        schedule_id: ScheduleId,
+        access: Option<(UserId, Option<QueueTokenId>)>,
+        section: Option<String>,
+    ) -> EngineResult<SeatMapView> {
+        self.schedule(schedule_id)?
+            .actor
+            .query(GetSeatMap { access, section })
+            .await?
+    }
+
+    pub async fn seat_counts(&self, schedule_id: ScheduleId) -> EngineResult<SeatCounts> {
+        self.schedule(schedule_id)?.actor.query(GetCounts).await
+    }
+
+    pub async fn ticket(
+        &self,
+        user: Option<UserId>,
+        ticket_id: TicketId,
+    ) -> EngineResult<TicketView> {
+        let schedule_id = self
+            .context()
+            .directory
+            .schedule_of_ticket(ticket_id)
+            .ok_or(EngineError::NotFound(Missing::Ticket))?;
+        self.schedule(schedule_id)?
+            .actor
+            .query(GetTicket { user, ticket_id })
+            .await?
+    }
+
+    /// Checks a ticket in at the door; a second check-in is refused.
+    pub async fn check_in(&self, ticket_id: TicketId) -> EngineResult<CheckedIn> {
+        let schedule_id = self
+            .context()
+            .directory
+            .schedule_of_ticket(ticket_id)
+            .ok_or(EngineError::InvalidTicket)?;
+        self.schedule(schedule_id)?
+            .actor
+            .command(CheckIn { ticket_id })
+            .await
+    }
+}

@@ -1,0 +1,55 @@
+//! Typed configuration of the actor layer, with its explicit limits.
+
+use boxoffice_engine::wallet::WalletLimits;
+
+/// Lowest accepted per-actor in-flight bound: an ordinary rush must be answered
+/// 201/409, not 503 (DESIGN.md, Back-pressure).
+pub const MIN_IN_FLIGHT_PER_ACTOR: usize = 1_024;
+/// Most events one actor batches into a single log record before it commits
+/// early, so one record (and one reply wave) stays bounded.
+pub const MAX_EVENTS_PER_RECORD: usize = 4_096;
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Requests in flight per actor before callers get `Unavailable`.
+    pub in_flight_per_actor: usize,
+    /// An actor writes a snapshot (and trims its log) after this many events.
+    pub snapshot_every_events: u64,
+    /// Number of wallet actors; users are spread over them by id.
+    pub wallet_shards: usize,
+    /// Arbiter threads the actors are spread over.
+    pub arbiters: usize,
+    pub wallet_limits: WalletLimits,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            in_flight_per_actor: 4_096,
+            snapshot_every_events: 20_000,
+            wallet_shards: 8,
+            arbiters: 2,
+            wallet_limits: WalletLimits::default(),
+        }
+    }
+}
+
+impl EngineConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.in_flight_per_actor < MIN_IN_FLIGHT_PER_ACTOR {
+            return Err(format!(
+                "in_flight_per_actor must be at least {MIN_IN_FLIGHT_PER_ACTOR}"
+            ));
+        }
+        if self.snapshot_every_events == 0 {
+            return Err("snapshot_every_events must be positive".into());
+        }
+        if !(1..=256).contains(&self.wallet_shards) {
+            return Err("wallet_shards must be 1-256".into());
+        }
+        if !(1..=64).contains(&self.arbiters) {
+            return Err("arbiters must be 1-64".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,23 @@
+//! What every actor is given at start: the shared services of one engine
+//! instance. Passing them in (rather than reaching for globals) is what lets a
+//! test or simulation run an engine on a manual clock, a seeded id source and a
+//! fault-injecting store.
+
+use boxoffice_storage::GroupCommit;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::directory::Directory;
+use crate::entropy::IdSource;
+use crate::idempotency::IdempotencyIndex;
+
+#[derive(Clone)]
+pub struct EngineContext {
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<IdSource>,
+    pub commit: Arc<GroupCommit>,
+    pub directory: Arc<Directory>,
+    pub idempotency: Arc<IdempotencyIndex>,
+    pub config: EngineConfig,
+}

@@ -1,0 +1,164 @@
+//! The one error type that leaves the actor layer.
+//!
+//! Engine errors are flattened into owned, serializable variants because some
+//! of them are stored: an idempotent request's reply is logged with its effect,
+//! business refusals included, and must replay identically after a restart.
+//! The HTTP layer maps each variant to a status and code in one place.
+
+use boxoffice_engine::queue::QueueError;
+use boxoffice_engine::schedule::ScheduleError;
+use boxoffice_engine::wallet::WalletError;
+use boxoffice_engine::{Money, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// What kind of thing was not found (all are 404 to a client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Missing {
+    Schedule,
+    Reservation,
+    Payment,
+    Ticket,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum EngineError {
+    #[error("invalid request: {0}")]
+    Validation(String),
+    #[error("unknown seat {0}")]
+    UnknownSeat(String),
+    #[error("seats unavailable: {0:?}")]
+    SeatUnavailable(Vec<String>),
+    #[error("seat limit {limit} per user exceeded ({already} already held or bought)")]
+    SeatLimitExceeded { limit: u32, already: u32 },
+    #[error("booking is closed for this schedule")]
+    BookingClosed,
+    #[error("{0:?} not found")]
+    NotFound(Missing),
+    #[error("the reservation cannot be cancelled")]
+    NotCancellable,
+    #[error("a payment for this reservation is in progress")]
+    PaymentInProgress,
+    #[error("the reservation is already paid")]
+    AlreadyPaid,
+    #[error("the reservation was cancelled")]
+    ReservationCancelled,
+    #[error("the reservation expired")]
+    ReservationExpired,
+    #[error("the amount does not match the reservation total {expected}")]
+    AmountMismatch { expected: Money },
+    #[error("insufficient balance: {balance} < {required}")]
+    InsufficientBalance { balance: Money, required: Money },
+    #[error("invalid amount")]
+    InvalidAmount,
+    #[error("charge limit exceeded")]
+    ChargeLimitExceeded,
+    #[error("invalid ticket")]
+    InvalidTicket,
+    #[error("ticket already used at {at:?}")]
+    TicketAlreadyUsed { at: Timestamp },
+    #[error("no active queue token for this schedule")]
+    QueueNotActive,
+    #[error("queue token unknown or expired")]
+    QueueTokenInvalid,
+    #[error("a request with this idempotency key is in progress")]
+    IdempotencyInProgress,
+    #[error("this idempotency key was used with a different request")]
+    IdempotencyKeyReused,
+    #[error("overloaded or restarting: try again")]
+    Unavailable,
+    #[error("storage failed: {0}")]
+    Storage(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// True for outcomes the engine decided on the request's merits. These are
+    /// stored under an idempotency key (a retry gets the same answer); anything
+    /// else (validation, not found, overload, failures) is not, so the same key
+    /// can be retried after fixing it. See API.md, Idempotency-Key.
+    pub fn is_engine_decided(&self) -> bool {
+        use EngineError::*;
+        matches!(
+            self,
+            SeatUnavailable(_)
+                | SeatLimitExceeded { .. }
+                | BookingClosed
+                | NotCancellable
+                | PaymentInProgress
+                | AlreadyPaid
+                | ReservationCancelled
+                | ReservationExpired
+                | AmountMismatch { .. }
+                | InsufficientBalance { .. }
+                | ChargeLimitExceeded
+        )
+    }
+}
+
+/// Schedule errors need the schedule to turn seat indexes into seat ids, so
+/// this is a function rather than a `From`.
+pub fn from_schedule_error(
+    err: ScheduleError,
+    seat_id: impl Fn(boxoffice_engine::schedule::SeatIndex) -> String,
+) -> EngineError {
+    use ScheduleError as S;
+    match err {
+        S::UnknownSeat(id) => EngineError::UnknownSeat(id),
+        S::SeatUnavailable(seats) => {
+            EngineError::SeatUnavailable(seats.into_iter().map(seat_id).collect())
+        }
+        S::SeatLimitExceeded { limit, already } => {
+            EngineError::SeatLimitExceeded { limit, already }
+        }
+        S::BookingClosed => EngineError::BookingClosed,
+        S::InvalidSelection(why) => EngineError::Validation(why.to_string()),
+        S::ReservationNotFound => EngineError::NotFound(Missing::Reservation),
+        S::NotCancellable => EngineError::NotCancellable,
+        S::PaymentInProgress => EngineError::PaymentInProgress,
+        S::AlreadyPaid => EngineError::AlreadyPaid,
+        S::ReservationCancelled => EngineError::ReservationCancelled,
+        S::ReservationExpired => EngineError::ReservationExpired,
+        S::AmountMismatch { expected } => EngineError::AmountMismatch { expected },
+        S::PaymentMismatch => {
+            EngineError::Internal("payment id does not match the pending payment".into())
+        }
+        S::TicketNotFound | S::TicketVoid => EngineError::InvalidTicket,
+        S::TicketAlreadyUsed { at } => EngineError::TicketAlreadyUsed { at },
+        S::RefundNotOwed => EngineError::Internal("no refund owed".into()),
+    }
+}
+
+impl From<WalletError> for EngineError {
+    fn from(err: WalletError) -> Self {
+        match err {
+            WalletError::InvalidAmount => EngineError::InvalidAmount,
+            WalletError::ChargeLimitExceeded => EngineError::ChargeLimitExceeded,
+            WalletError::InsufficientBalance { balance, required } => {
+                EngineError::InsufficientBalance { balance, required }
+            }
+            WalletError::PaymentMismatch => {
+                EngineError::Internal("payment debited twice with different amounts".into())
+            }
+            WalletError::UnknownPayment => EngineError::NotFound(Missing::Payment),
+            WalletError::Overflow => EngineError::InvalidAmount,
+        }
+    }
+}
+
+impl From<QueueError> for EngineError {
+    fn from(err: QueueError) -> Self {
+        match err {
+            QueueError::UnknownToken => EngineError::QueueTokenInvalid,
+            QueueError::Full => EngineError::Unavailable,
+        }
+    }
+}
+
+impl From<boxoffice_storage::StoreError> for EngineError {
+    fn from(err: boxoffice_storage::StoreError) -> Self {
+        EngineError::Storage(err.to_string())
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;

@@ -1,0 +1,221 @@
+//! The write-ahead half of every durable actor.
+//!
+//! An actor applies a command to its in-memory state at once, then *stages*
+//! the resulting events, the idempotency records that guard them, and the
+//! reply. Staged work is written as ONE log record per batch (not one per
+//! event: sled tops out near 200k inserts/s) when the actor commits, which it
+//! does after its mailbox drains or when the batch is full. The replies are
+//! released only when the shared group-commit flush covers that record, so an
+//! acknowledged change survives `kill -9`, while the actor itself never waits
+//! for the disk: it goes on handling messages during the flush.
+//!
+//! Refusals are staged too, with no event: a refusal is often caused by state
+//! still in flight (a seat held a microsecond ago), and answering before that
+//! state is durable could reveal something a crash would undo.
+
+use boxoffice_storage::{codec, GroupCommit, Lsn, Store, StoreError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+use crate::config::MAX_EVENTS_PER_RECORD;
+use crate::error::{EngineError, EngineResult};
+use crate::idempotency::IdemRecord;
+
+/// A callback run once the staged work is durable (or has failed to become so).
+pub type Waiter = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// What an actor's log holds: one batch of events and the idempotency records
+/// logged with them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Record<E> {
+    pub events: Vec<E>,
+    pub idempotency: Vec<IdemRecord>,
+}
+
+/// A reply that is sent only when durable; a storage failure turns it into an error.
+pub fn reply_when_durable<T: Send + 'static>(
+    tx: oneshot::Sender<EngineResult<T>>,
+    value: EngineResult<T>,
+) -> Waiter {
+    Box::new(move |durable| {
+        let answer = match durable {
+            Ok(()) => value,
+            Err(err) => Err(EngineError::Storage(err.to_string())),
+        };
+        // The caller may have gone away (timeout, disconnect): nothing to do then.
+        let _ = tx.send(answer);
+    })
+}
+
+pub struct Journal<E> {
+    log: String,
+    commit: Arc<GroupCommit>,
+    events: Vec<E>,
+    idempotency: Vec<IdemRecord>,
+    waiters: Vec<Waiter>,
+    events_since_snapshot: u64,
+    snapshot_every: u64,
+}
+
+/// Outcome of [`Journal::commit`].
+pub enum Committed {
+    /// Nothing was staged.
+    Nothing,
+    /// Only waiters were staged; they fire after the batch in flight.
+    WaitersOnly,
+    /// A record was appended at this lsn; `snapshot_due` says the actor should snapshot now.
+    Record { lsn: Lsn, snapshot_due: bool },
+}
+
+impl<E: Serialize> Journal<E> {
+    pub fn new(log: String, commit: Arc<GroupCommit>, snapshot_every: u64) -> Self {
+        assert!(snapshot_every > 0);
+        Journal {
+            log,
+            commit,
+            events: Vec::new(),
+            idempotency: Vec::new(),
+            waiters: Vec::new(),
+            events_since_snapshot: 0,
+            snapshot_every,
+        }
+    }
+
+    pub fn log(&self) -> &str {
+        &self.log
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.commit.store()
+    }
+
+    /// Stages work. Returns true if the batch was empty before, i.e. the actor
+    /// must schedule a commit.
+    pub fn stage(
+        &mut self,
+        events: impl IntoIterator<Item = E>,
+        idempotency: Option<IdemRecord>,
+        waiter: Option<Waiter>,
+    ) -> bool {
+        let was_empty = self.is_empty();
+        self.events.extend(events);
+        self.idempotency.extend(idempotency);
+        self.waiters.extend(waiter);
+        was_empty && !self.is_empty()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.idempotency.is_empty() && self.waiters.is_empty()
+    }
+
+    /// True when the batch is as large as one record may grow.
+    pub fn is_full(&self) -> bool {
+        self.events.len() >= MAX_EVENTS_PER_RECORD
+    }
+
+    /// Writes the staged batch as one record and hands the waiters to the
+    /// group commit. On error every waiter has been told, and the actor's
+    /// memory is ahead of its log: the caller must reload from storage.
+    pub fn commit(&mut self) -> Result<Committed, StoreError> {
+        if self.is_empty() {
+            return Ok(Committed::Nothing);
+        }
+        let waiters = std::mem::take(&mut self.waiters);
+        let on_durable: Waiter = Box::new(move |result| {
+            for waiter in waiters {
+                waiter(result.clone());
+            }
+        });
+        if self.events.is_empty() && self.idempotency.is_empty() {
+            self.commit.after_pending(on_durable);
+            return Ok(Committed::WaitersOnly);
+        }
+        let record = Record {
+            events: std::mem::take(&mut self.events),
+            idempotency: std::mem::take(&mut self.idempotency),
+        };
+        let event_count = record.events.len() as u64;
+        let bytes = match codec::encode(&record) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                on_durable(Err(err.clone()));
+                return Err(err);
+            }
+        };
+        // GroupCommit::append does not call the waiter when it fails; keep a
+        // handle on it so the failure reaches every caller all the same.
+        let slot = Arc::new(Mutex::new(Some(on_durable)));
+        let from_flusher = Arc::clone(&slot);
+        let forward: Waiter = Box::new(move |result| {
+            if let Some(waiter) = from_flusher
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            {
+                waiter(result);
+            }
+        });
+        match self.commit.append(&self.log, &bytes, forward) {
+            Ok(lsn) => {
+                self.events_since_snapshot += event_count;
+                Ok(Committed::Record {
+                    lsn,
+                    snapshot_due: self.events_since_snapshot >= self.snapshot_every,
+                })
+            }
+            Err(err) => {
+                if let Some(waiter) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    waiter(Err(err.clone()));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Writes `state` as the snapshot covering every record up to `lsn`, then
+    /// trims the log behind it. Both become durable with the next flush; a
+    /// crash in between leaves the previous snapshot and the untrimmed log,
+    /// which recover to the same state.
+    pub fn snapshot<S: Serialize>(&mut self, lsn: Lsn, state: &S) -> Result<(), StoreError> {
+        let bytes = codec::encode(state)?;
+        self.commit.store().write_snapshot(&self.log, lsn, &bytes)?;
+        self.commit.store().trim(&self.log, lsn)?;
+        self.events_since_snapshot = 0;
+        Ok(())
+    }
+
+    /// Fails every staged waiter (used when the actor is about to reload).
+    pub fn abandon(&mut self, why: &StoreError) {
+        self.events.clear();
+        self.idempotency.clear();
+        for waiter in self.waiters.drain(..) {
+            waiter(Err(why.clone()));
+        }
+    }
+}
+
+/// Reads an actor's durable history: its snapshot (if any) and every record after it.
+pub fn read_history<S: DeserializeOwned, E: DeserializeOwned>(
+    store: &dyn Store,
+    log: &str,
+) -> Result<(Option<(Lsn, S)>, Vec<Record<E>>), StoreError> {
+    let snapshot = match store.read_snapshot(log)? {
+        Some((lsn, bytes)) => Some((
+            lsn,
+            codec::decode::<S>(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("snapshot of {log}: {e}")))?,
+        )),
+        None => None,
+    };
+    let after = snapshot.as_ref().map(|(lsn, _)| *lsn).unwrap_or(0);
+    let mut records = Vec::new();
+    for (lsn, bytes) in store.read_log(log, after)? {
+        records.push(
+            codec::decode::<Record<E>>(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("record {lsn} of {log}: {e}")))?,
+        );
+    }
+    Ok((snapshot, records))
+}

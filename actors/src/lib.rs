@@ -1,0 +1,46 @@
+//! The actor layer of Boxoffice: actix actors around the pure engine.
+//!
+//! - [`schedule_actor`]: one `ScheduleActor` per schedule owns its seats and
+//!   serializes holds, payments, cancellations, check-ins and expiries.
+//! - [`wallet_actor`]: `WalletActor`s own users' balances, sharded by user id.
+//! - [`queue_actor`]: one `QueueActor` runs every schedule's waiting room.
+//! - [`journal`]: how each actor makes its events durable (one log record per
+//!   batch, replies after the shared group-commit flush).
+//! - [`registry`]: starts and recovers the actors, creates schedules, routes.
+//! - [`booking`], [`payment`], [`wallets`], [`waiting_room`]: the operations the
+//!   API calls, including the payment saga; [`recovery`] finishes sagas a
+//!   crash interrupted.
+//! - [`clock`] and [`entropy`]: the injected time and randomness.
+//!
+//! Dependencies point one way: this crate uses `boxoffice-engine` and
+//! `boxoffice-storage`; the HTTP layer uses this crate.
+
+pub mod booking;
+pub mod clock;
+pub mod config;
+pub mod context;
+pub mod directory;
+pub mod entropy;
+pub mod error;
+pub mod handle;
+pub mod idempotency;
+pub mod in_flight;
+pub mod journal;
+pub mod payment;
+pub mod queue_actor;
+pub mod receipt;
+pub mod recovery;
+pub mod registry;
+pub mod schedule_actor;
+pub mod waiting_room;
+pub mod wallet_actor;
+pub mod wallets;
+
+pub use booking::{CancelReceipt, HoldCommand};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::EngineConfig;
+pub use entropy::IdSource;
+pub use error::{EngineError, EngineResult, Missing};
+pub use payment::PayCommand;
+pub use registry::Registry;
+pub use schedule_actor::ScheduleSpec;

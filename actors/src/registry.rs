@@ -1,0 +1,253 @@
+//! The registry: starts every actor at boot (recovering each from storage),
+//! spreads them over a few arbiter threads, creates schedules, and routes a
+//! request to the actor that owns what it names.
+//!
+//! Start-up order matters: the queue actor first (schedule actors ask it for
+//! admissions when they start), then the schedule and wallet actors, then
+//! every payment or refund a crash left between two steps is driven to one end
+//! before the registry is handed out. Nothing is served from a half-recovered
+//! engine.
+
+use actix::prelude::*;
+use boxoffice_engine::ids::*;
+use boxoffice_storage::{codec, FlushStats, GroupCommit, Store};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::context::EngineContext;
+use crate::directory::Directory;
+use crate::entropy::IdSource;
+use crate::error::{EngineError, EngineResult, Missing};
+use crate::handle::{Handle, ScheduleHandle};
+use crate::idempotency::IdempotencyIndex;
+use crate::queue_actor::{ConfigureQueue, QueueActor, QueueState, ScheduleTable};
+use crate::recovery::RecoveryReport;
+use crate::schedule_actor::{log_name, ScheduleActor, ScheduleSpec, ScheduleState, LOG_PREFIX};
+use crate::wallet_actor::{self, WalletActor, WalletShardState};
+
+pub struct Registry {
+    engine: EngineContext,
+    arbiters: Vec<ArbiterHandle>,
+    /// Owned threads, taken out and joined at shutdown.
+    threads: Mutex<Vec<Arbiter>>,
+    recovery: Mutex<RecoveryReport>,
+    schedules: Arc<ScheduleTable>,
+    wallets: Vec<Handle<WalletActor>>,
+    queue: Handle<QueueActor>,
+    next_arbiter: AtomicUsize,
+}
+
+impl Registry {
+    /// Opens an engine on `store`, recovering every actor. Must run inside an actix system.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<IdSource>,
+        config: EngineConfig,
+    ) -> EngineResult<Arc<Registry>> {
+        config.validate().map_err(EngineError::Validation)?;
+        let engine = EngineContext {
+            clock,
+            ids,
+            commit: GroupCommit::start(store),
+            directory: Arc::new(Directory::default()),
+            idempotency: IdempotencyIndex::new(),
+            config,
+        };
+        let threads: Vec<Arbiter> = (0..engine.config.arbiters)
+            .map(|_| Arbiter::new())
+            .collect();
+        let arbiters: Vec<ArbiterHandle> = threads.iter().map(|a| a.handle()).collect();
+        let schedules: Arc<ScheduleTable> = Arc::default();
+        let store = engine.commit.store().clone();
+        let limit = engine.config.in_flight_per_actor;
+
+        let queue_state = QueueState::load(store.as_ref(), engine.clock.now())?;
+        let queue = {
+            let (engine, schedules) = (engine.clone(), Arc::clone(&schedules));
+            Handle::new(
+                QueueActor::start_in_arbiter(&arbiters[0], move |_| {
+                    QueueActor::new(queue_state, engine, schedules)
+                }),
+                limit,
+            )
+        };
+
+        let mut specs = Vec::new();
+        for (n, log) in store.list_logs(LOG_PREFIX)?.into_iter().enumerate() {
+            let state = ScheduleState::load(store.as_ref(), &log)?;
+            state.publish(&engine.directory, &engine.idempotency);
+            let id = state.schedule.id();
+            specs.push((id, state.queue.clone()));
+            let handle = start_schedule(
+                &engine,
+                &arbiters[n % arbiters.len()],
+                state,
+                queue.addr().clone(),
+            );
+            schedules
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, handle);
+        }
+
+        let mut wallets = Vec::new();
+        for shard in 0..engine.config.wallet_shards {
+            let state = WalletShardState::load(store.as_ref(), &wallet_actor::log_name(shard))?;
+            for record in state.idempotency.records() {
+                engine.idempotency.restore(record);
+            }
+            let engine_for_actor = engine.clone();
+            let addr =
+                WalletActor::start_in_arbiter(&arbiters[shard % arbiters.len()], move |_| {
+                    WalletActor::new(shard, state, engine_for_actor)
+                });
+            wallets.push(Handle::new(addr, limit));
+        }
+
+        let registry = Arc::new(Registry {
+            next_arbiter: AtomicUsize::new(specs.len()),
+            engine,
+            arbiters,
+            threads: Mutex::new(threads),
+            recovery: Mutex::new(RecoveryReport::default()),
+            schedules,
+            wallets,
+            queue,
+        });
+        // A crash between creating a schedule and configuring its queue leaves it unconfigured: redo it.
+        for (id, queue) in specs {
+            registry
+                .queue
+                .command(ConfigureQueue {
+                    schedule_id: id,
+                    config: queue.unwrap_or_default(),
+                })
+                .await?;
+        }
+        let report = crate::recovery::finish_interrupted_work(&registry).await?;
+        *registry.recovery.lock().unwrap_or_else(|p| p.into_inner()) = report;
+        Ok(registry)
+    }
+
+    pub fn context(&self) -> &EngineContext {
+        &self.engine
+    }
+
+    /// Creates a schedule: its creation snapshot is durable before this returns.
+    pub async fn create_schedule(&self, spec: ScheduleSpec) -> EngineResult<ScheduleId> {
+        spec.rules
+            .validate()
+            .map_err(|e| EngineError::Validation(e.to_string()))?;
+        if let Some(queue) = &spec.queue {
+            queue
+                .validate()
+                .map_err(|e| EngineError::Validation(e.to_string()))?;
+        }
+        let id = spec.schedule_id;
+        if self.schedule(id).is_ok() {
+            return Err(EngineError::Validation(format!(
+                "schedule {id} already exists"
+            )));
+        }
+        let queue_config = spec.queue.clone().unwrap_or_default();
+        let state = ScheduleState::new(spec).map_err(|e| EngineError::Validation(e.to_string()))?;
+        let store = self.engine.commit.store();
+        store.write_snapshot(&log_name(id), 0, &codec::encode(&state)?)?;
+        // Creation is rare (an admin action): a direct flush is simpler than a group-commit round.
+        store.flush()?;
+        let n = self.next_arbiter.fetch_add(1, Ordering::Relaxed);
+        let handle = start_schedule(
+            &self.engine,
+            &self.arbiters[n % self.arbiters.len()],
+            state,
+            self.queue.addr().clone(),
+        );
+        self.schedules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, handle);
+        self.queue
+            .command(ConfigureQueue {
+                schedule_id: id,
+                config: queue_config,
+            })
+            .await?;
+        Ok(id)
+    }
+
+    pub fn schedule(&self, id: ScheduleId) -> EngineResult<ScheduleHandle> {
+        let table = self.schedules.read().unwrap_or_else(|p| p.into_inner());
+        table
+            .get(&id)
+            .cloned()
+            .ok_or(EngineError::NotFound(Missing::Schedule))
+    }
+
+    pub fn schedule_ids(&self) -> Vec<ScheduleId> {
+        let table = self.schedules.read().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<_> = table.keys().copied().collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn wallet(&self, user: UserId) -> &Handle<WalletActor> {
+        &self.wallets[wallet_actor::shard_of(user, self.wallets.len())]
+    }
+
+    pub fn wallet_shards(&self) -> &[Handle<WalletActor>] {
+        &self.wallets
+    }
+
+    pub fn queue(&self) -> &Handle<QueueActor> {
+        &self.queue
+    }
+
+    pub fn flush_stats(&self) -> FlushStats {
+        self.engine.commit.stats()
+    }
+
+    /// What start-up recovery had to finish.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        *self.recovery.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Flushes, stops the flusher, then stops and joins the arbiter threads,
+    /// so that every actor (and its handle on the store) is gone when this
+    /// returns. Replies still staged get a storage error. Idempotent.
+    pub fn shutdown(&self) {
+        self.engine.commit.shutdown();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for arbiter in &threads {
+            arbiter.stop();
+        }
+        for arbiter in threads {
+            if arbiter.join().is_err() {
+                tracing::error!("an arbiter thread panicked");
+            }
+        }
+    }
+}
+
+fn start_schedule(
+    engine: &EngineContext,
+    arbiter: &ArbiterHandle,
+    state: ScheduleState,
+    queue: Addr<QueueActor>,
+) -> ScheduleHandle {
+    let id = state.schedule.id();
+    let gated = state.is_gated();
+    let engine_for_actor = engine.clone();
+    // Supervisor: a stopped actor (after a contained panic or a failed append)
+    // is restarted in place, reloading from storage; its address stays valid.
+    let addr = Supervisor::start_in_arbiter(arbiter, move |_| {
+        ScheduleActor::new(state, engine_for_actor, Some(queue))
+    });
+    ScheduleHandle {
+        id,
+        gated,
+        actor: Handle::new(addr, engine.config.in_flight_per_actor),
+    }
+}

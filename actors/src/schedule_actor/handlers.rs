@@ -1,0 +1,531 @@
+//! The schedule actor's message handlers: thin wrappers that run one engine
+//! command, build the reply, and stage both.
+
+use actix::prelude::*;
+use boxoffice_engine::schedule::{HoldRequest, ReservationStatus, ScheduleEvent, SeatCounts};
+use boxoffice_engine::Timestamp;
+use tokio::sync::oneshot;
+
+use super::messages::*;
+use super::state::ScheduleLogEvent;
+use super::views::{reservation_view, seat_lines, seat_map, ticket_lines, ticket_view};
+use super::ScheduleActor;
+use crate::error::{from_schedule_error, EngineError, EngineResult, Missing};
+use crate::idempotency::{IdemRecord, IdemState, IdemTag};
+use crate::journal::reply_when_durable;
+use crate::queue_actor::EndQueueToken;
+use crate::receipt::{HoldReceipt, PaymentReceipt, StoredReply};
+
+/// The idempotency record for an outcome, if it is one the engine decided.
+fn idem_record<T: Clone>(
+    tag: Option<&IdemTag>,
+    outcome: &EngineResult<T>,
+    wrap: fn(EngineResult<T>) -> StoredReply,
+    at: Timestamp,
+) -> Option<IdemRecord> {
+    let tag = tag?;
+    let decided = match outcome {
+        Ok(_) => true,
+        Err(err) => err.is_engine_decided(),
+    };
+    decided.then(|| IdemRecord {
+        key: tag.key.clone(),
+        digest: tag.digest,
+        state: IdemState::Done(wrap(outcome.clone())),
+        at,
+    })
+}
+
+impl ScheduleActor {
+    /// Converts an engine error, naming seats by id.
+    fn engine_error(&self, err: boxoffice_engine::schedule::ScheduleError) -> EngineError {
+        match self.state.as_ref() {
+            Some(state) => from_schedule_error(err, |seat| state.schedule.seat_id(seat)),
+            None => EngineError::Unavailable,
+        }
+    }
+
+    /// Replies (after durability) with `outcome`, staging `events` and the idempotency record.
+    fn finish<T: Clone + Send + 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        tx: oneshot::Sender<EngineResult<T>>,
+        events: Vec<ScheduleLogEvent>,
+        outcome: EngineResult<T>,
+        idem: Option<IdemRecord>,
+    ) {
+        if self.poisoned {
+            // Nothing of this command may be logged: the state it ran on is suspect.
+            let _ = tx.send(outcome);
+            self.after_panic(ctx);
+            return;
+        }
+        self.stage(ctx, events, idem, Some(reply_when_durable(tx, outcome)));
+    }
+}
+
+impl Handler<HoldSeats> for ScheduleActor {
+    type Result = MessageResult<HoldSeats>;
+
+    fn handle(&mut self, msg: HoldSeats, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let now = self.now();
+        let mut events = Vec::new();
+        let outcome = if !self.queue_allows_hold(msg.user, msg.queue_token, now) {
+            Err(EngineError::QueueNotActive)
+        } else {
+            let request = HoldRequest {
+                reservation_id: self.engine.ids.reservation_id(),
+                number: self.engine.ids.reservation_number(),
+                user: msg.user,
+                selection: msg.selection,
+            };
+            let reservation_id = request.reservation_id;
+            match self.guarded(|s| s.schedule.hold(request, now)) {
+                Ok(Ok(event)) => {
+                    events.push(ScheduleLogEvent::Engine(event));
+                    let state = self
+                        .state
+                        .as_ref()
+                        .expect("state exists after a successful hold");
+                    let reservation = state
+                        .schedule
+                        .reservation(reservation_id)
+                        .expect("a successful hold creates its reservation");
+                    self.engine
+                        .directory
+                        .record_reservation(self.id, reservation_id, msg.user);
+                    Ok(HoldReceipt {
+                        reservation_id,
+                        reservation_number: reservation.number.clone(),
+                        schedule_id: self.id,
+                        seats: seat_lines(&state.schedule, reservation),
+                        total_amount: reservation.amount,
+                        held_at: reservation.held_at,
+                        expires_at: reservation.expires_at,
+                    })
+                }
+                Ok(Err(err)) => Err(self.engine_error(err)),
+                Err(err) => Err(err),
+            }
+        };
+        let idem = idem_record(msg.idem.as_ref(), &outcome, StoredReply::Hold, now);
+        self.finish(ctx, tx, events, outcome, idem);
+        self.arm_timer(ctx);
+        MessageResult(rx)
+    }
+}
+
+impl Handler<CancelReservation> for ScheduleActor {
+    type Result = MessageResult<CancelReservation>;
+
+    fn handle(&mut self, msg: CancelReservation, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let now = self.now();
+        let mut events = Vec::new();
+        let outcome = match self.guarded(|s| s.schedule.cancel(msg.reservation_id, msg.user, now)) {
+            Ok(Ok(event)) => {
+                let refund = match &event {
+                    ScheduleEvent::Cancelled { refund_amount, .. } => {
+                        let state = self.state.as_ref().expect("state exists after a cancel");
+                        state
+                            .schedule
+                            .reservation(msg.reservation_id)
+                            .and_then(|r| r.refund.as_ref())
+                            .map(|refund| (refund.payment_id, *refund_amount))
+                    }
+                    _ => None,
+                };
+                events.push(ScheduleLogEvent::Engine(event));
+                let state = self.state.as_ref().expect("state exists after a cancel");
+                let reservation = state
+                    .schedule
+                    .reservation(msg.reservation_id)
+                    .expect("a cancelled reservation still exists");
+                Ok(Cancelled {
+                    view: reservation_view(&state.schedule, reservation),
+                    refund,
+                })
+            }
+            Ok(Err(err)) => Err(self.engine_error(err)),
+            Err(err) => Err(err),
+        };
+        self.finish(ctx, tx, events, outcome, None);
+        MessageResult(rx)
+    }
+}
+
+impl Handler<BeginPayment> for ScheduleActor {
+    type Result = MessageResult<BeginPayment>;
+
+    fn handle(&mut self, msg: BeginPayment, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let now = self.now();
+        let mut events = Vec::new();
+        let mut idem = None;
+        let outcome = if !self.queue_allows_payment(msg.user, msg.queue_token) {
+            Err(EngineError::QueueNotActive)
+        } else {
+            match self.guarded(|s| {
+                s.schedule.begin_payment(
+                    msg.reservation_id,
+                    msg.user,
+                    msg.payment_id,
+                    msg.expected_amount,
+                    now,
+                )
+            }) {
+                Ok(Ok(event)) => {
+                    let amount = match &event {
+                        ScheduleEvent::PaymentBegun { amount, .. } => *amount,
+                        _ => unreachable!("begin_payment returns PaymentBegun"),
+                    };
+                    let started = ScheduleLogEvent::PaymentStarted {
+                        payment_id: msg.payment_id,
+                        tag: msg.idem.clone(),
+                        queue_token: msg.queue_token,
+                    };
+                    if let Some(state) = self.state.as_mut() {
+                        state.apply(&started);
+                    }
+                    events.push(ScheduleLogEvent::Engine(event));
+                    events.push(started);
+                    self.engine.directory.record_payment(
+                        self.id,
+                        msg.reservation_id,
+                        msg.payment_id,
+                    );
+                    // Mark the key as taken by a saga in flight: recovery completes it.
+                    idem = msg.idem.as_ref().map(|tag| IdemRecord {
+                        key: tag.key.clone(),
+                        digest: tag.digest,
+                        state: IdemState::InProgress,
+                        at: now,
+                    });
+                    Ok(PaymentBegun { amount })
+                }
+                Ok(Err(err)) => Err(self.engine_error(err)),
+                Err(err) => Err(err),
+            }
+        };
+        if let Err(err) = &outcome {
+            idem = idem_record::<PaymentReceipt>(
+                msg.idem.as_ref(),
+                &Err(err.clone()),
+                StoredReply::Payment,
+                now,
+            );
+        }
+        self.finish(ctx, tx, events, outcome, idem);
+        MessageResult(rx)
+    }
+}
+
+impl Handler<FinishPayment> for ScheduleActor {
+    type Result = MessageResult<FinishPayment>;
+
+    fn handle(&mut self, msg: FinishPayment, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let now = self.now();
+        let gated = self.state.as_ref().is_some_and(|s| s.is_gated());
+        let saga = self
+            .state
+            .as_ref()
+            .and_then(|s| s.payments_in_flight.get(&msg.payment_id).cloned());
+        let mut events = Vec::new();
+        let mut end_token = None;
+
+        // Recovery may finish a payment twice (crash after confirm, before the
+        // saga heard of it): a confirmed reservation answers with its receipt.
+        let already = self.state.as_ref().and_then(|s| {
+            let r = s.schedule.reservation(msg.reservation_id)?;
+            (r.status
+                == ReservationStatus::Confirmed {
+                    payment_id: msg.payment_id,
+                })
+            .then(|| (r.clone(), s.schedule.id()))
+        });
+
+        let outcome: EngineResult<PaymentReceipt> = match (msg.debit, already) {
+            (Ok(balance_after), Some((reservation, schedule_id))) => {
+                let state = self.state.as_ref().expect("state exists");
+                Ok(PaymentReceipt {
+                    payment_id: msg.payment_id,
+                    reservation_id: msg.reservation_id,
+                    schedule_id,
+                    amount: reservation.amount,
+                    paid_at: reservation.paid_at.unwrap_or(now),
+                    balance_after,
+                    tickets: ticket_lines(&state.schedule, &reservation),
+                    queue_token_expired: gated,
+                })
+            }
+            (Ok(balance_after), None) => {
+                let seat_count = self
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.schedule.reservation(msg.reservation_id))
+                    .map_or(0, |r| r.seats.len());
+                let tickets: Vec<_> = (0..seat_count)
+                    .map(|_| self.engine.ids.ticket_id())
+                    .collect();
+                match self.guarded(|s| {
+                    s.schedule
+                        .confirm(msg.reservation_id, msg.payment_id, tickets.clone(), now)
+                }) {
+                    Ok(Ok(event)) => {
+                        let state = self.state.as_mut().expect("state exists after confirm");
+                        state.forget_finished_payment(&event);
+                        events.push(ScheduleLogEvent::Engine(event));
+                        let reservation = state
+                            .schedule
+                            .reservation(msg.reservation_id)
+                            .expect("confirmed reservation exists");
+                        self.engine.directory.record_tickets(self.id, &tickets);
+                        let token = saga.as_ref().and_then(|c| c.queue_token).filter(|_| gated);
+                        if let Some(token) = token {
+                            self.admitted.remove(&token);
+                            end_token = Some(token);
+                        }
+                        Ok(PaymentReceipt {
+                            payment_id: msg.payment_id,
+                            reservation_id: msg.reservation_id,
+                            schedule_id: self.id,
+                            amount: reservation.amount,
+                            paid_at: now,
+                            balance_after,
+                            tickets: ticket_lines(&state.schedule, reservation),
+                            queue_token_expired: token.is_some(),
+                        })
+                    }
+                    Ok(Err(err)) => Err(self.engine_error(err)),
+                    Err(err) => Err(err),
+                }
+            }
+            (Err(declined), _) => match self.guarded(|s| {
+                s.schedule
+                    .abort_payment(msg.reservation_id, msg.payment_id, now)
+            }) {
+                Ok(Ok(event)) => {
+                    if let Some(state) = self.state.as_mut() {
+                        state.forget_finished_payment(&event);
+                    }
+                    events.push(ScheduleLogEvent::Engine(event));
+                    Err(declined)
+                }
+                Ok(Err(err)) => Err(self.engine_error(err)),
+                Err(err) => Err(err),
+            },
+        };
+        let saga_tag = saga.as_ref().and_then(|c| c.tag.as_ref());
+        // An undecided end (recovery aborting a payment that never reached the
+        // wallet) frees the key, so the client's retry runs afresh.
+        let idem = idem_record(saga_tag, &outcome, StoredReply::Payment, now).or_else(|| {
+            saga_tag.map(|tag| IdemRecord {
+                key: tag.key.clone(),
+                digest: tag.digest,
+                state: IdemState::Released,
+                at: now,
+            })
+        });
+        let waiter = reply_when_durable(tx, outcome);
+        let waiter: crate::journal::Waiter = match (end_token, self.queue.clone()) {
+            (Some(token), Some(queue)) => {
+                let schedule_id = self.id;
+                Box::new(move |durable| {
+                    // The token ends only once the payment that ends it is durable.
+                    if durable.is_ok() {
+                        queue.do_send(EndQueueToken { schedule_id, token });
+                    }
+                    waiter(durable)
+                })
+            }
+            _ => waiter,
+        };
+        if self.poisoned {
+            waiter(Err(boxoffice_storage::StoreError::Io(
+                "schedule actor failed".into(),
+            )));
+            self.after_panic(ctx);
+        } else {
+            self.stage(ctx, events, idem, Some(waiter));
+            self.arm_timer(ctx);
+        }
+        MessageResult(rx)
+    }
+}
+
+impl Handler<SettleRefund> for ScheduleActor {
+    type Result = MessageResult<SettleRefund>;
+
+    fn handle(&mut self, msg: SettleRefund, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let now = self.now();
+        let mut events = Vec::new();
+        let outcome = match self.guarded(|s| s.schedule.settle_refund(msg.reservation_id, now)) {
+            Ok(Ok(event)) => {
+                events.push(ScheduleLogEvent::Engine(event));
+                Ok(())
+            }
+            Ok(Err(boxoffice_engine::schedule::ScheduleError::RefundNotOwed)) => Ok(()),
+            Ok(Err(err)) => Err(self.engine_error(err)),
+            Err(err) => Err(err),
+        };
+        self.finish(ctx, tx, events, outcome, None);
+        MessageResult(rx)
+    }
+}
+
+impl Handler<CheckIn> for ScheduleActor {
+    type Result = MessageResult<CheckIn>;
+
+    fn handle(&mut self, msg: CheckIn, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let now = self.now();
+        let mut events = Vec::new();
+        let outcome = match self.guarded(|s| s.schedule.check_in(msg.ticket_id, now)) {
+            Ok(Ok(event)) => {
+                events.push(ScheduleLogEvent::Engine(event));
+                let state = self.state.as_ref().expect("state exists after check-in");
+                ticket_view(&state.schedule, msg.ticket_id)
+                    .map(|ticket| CheckedIn {
+                        ticket,
+                        used_at: now,
+                    })
+                    .ok_or(EngineError::InvalidTicket)
+            }
+            Ok(Err(err)) => Err(self.engine_error(err)),
+            Err(err) => Err(err),
+        };
+        self.finish(ctx, tx, events, outcome, None);
+        MessageResult(rx)
+    }
+}
+
+impl Handler<GetReservation> for ScheduleActor {
+    type Result = EngineResult<super::views::ReservationView>;
+
+    fn handle(&mut self, msg: GetReservation, _: &mut Context<Self>) -> Self::Result {
+        let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
+        let reservation = state
+            .schedule
+            .reservation(msg.reservation_id)
+            .ok_or(EngineError::NotFound(Missing::Reservation))?;
+        if msg.user.is_some_and(|u| u != reservation.user) {
+            return Err(EngineError::NotFound(Missing::Reservation));
+        }
+        Ok(reservation_view(&state.schedule, reservation))
+    }
+}
+
+impl Handler<GetTicket> for ScheduleActor {
+    type Result = EngineResult<super::views::TicketView>;
+
+    fn handle(&mut self, msg: GetTicket, _: &mut Context<Self>) -> Self::Result {
+        let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
+        let view = ticket_view(&state.schedule, msg.ticket_id)
+            .ok_or(EngineError::NotFound(Missing::Ticket))?;
+        if msg.user.is_some_and(|u| u != view.user) {
+            return Err(EngineError::NotFound(Missing::Ticket));
+        }
+        Ok(view)
+    }
+}
+
+impl Handler<GetSeatMap> for ScheduleActor {
+    type Result = EngineResult<super::views::SeatMapView>;
+
+    fn handle(&mut self, msg: GetSeatMap, _: &mut Context<Self>) -> Self::Result {
+        let now = self.now();
+        let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
+        if state.is_gated() {
+            let allowed = msg
+                .access
+                .is_some_and(|(user, token)| self.queue_allows_hold(user, token, now));
+            if !allowed {
+                return Err(EngineError::QueueNotActive);
+            }
+        }
+        Ok(seat_map(&state.schedule, msg.section.as_deref()))
+    }
+}
+
+impl Handler<GetCounts> for ScheduleActor {
+    type Result = MessageResult<GetCounts>;
+
+    fn handle(&mut self, _: GetCounts, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.state
+                .as_ref()
+                .map(|s| s.schedule.counts())
+                .unwrap_or(SeatCounts {
+                    total: 0,
+                    available: 0,
+                    held: 0,
+                    sold: 0,
+                }),
+        )
+    }
+}
+
+impl Handler<ExportState> for ScheduleActor {
+    type Result = MessageResult<ExportState>;
+
+    fn handle(&mut self, _: ExportState, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.state.clone())
+    }
+}
+
+impl Handler<GetUnfinishedWork> for ScheduleActor {
+    type Result = MessageResult<GetUnfinishedWork>;
+
+    fn handle(&mut self, _: GetUnfinishedWork, _: &mut Context<Self>) -> Self::Result {
+        let mut work = UnfinishedWork::default();
+        if let Some(state) = self.state.as_ref() {
+            for r in state.schedule.pending_payments() {
+                if let ReservationStatus::PaymentPending { payment_id } = r.status {
+                    work.payments.push((r.id, payment_id, r.user, r.amount));
+                }
+            }
+            for r in state.schedule.unsettled_refunds() {
+                if let Some(refund) = &r.refund {
+                    work.refunds.push((r.id, refund.payment_id, r.user));
+                }
+            }
+        }
+        MessageResult(work)
+    }
+}
+
+impl Handler<ExpireNow> for ScheduleActor {
+    type Result = MessageResult<ExpireNow>;
+
+    fn handle(&mut self, _: ExpireNow, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let expired = self.sweep(ctx);
+        self.arm_timer(ctx);
+        self.finish(ctx, tx, Vec::new(), Ok(expired), None);
+        MessageResult(rx)
+    }
+}
+
+impl Handler<QueueAdmitted> for ScheduleActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: QueueAdmitted, _: &mut Context<Self>) {
+        for (token, user, until) in msg.tokens {
+            self.admitted.insert(token, (user, until));
+        }
+    }
+}
+
+impl Handler<InjectPanic> for ScheduleActor {
+    type Result = MessageResult<InjectPanic>;
+
+    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let outcome = self.guarded(|_| -> () { panic!("injected fault") });
+        self.finish(ctx, tx, Vec::new(), outcome, None);
+        MessageResult(rx)
+    }
+}

@@ -1,0 +1,312 @@
+//! `ScheduleActor`: the single owner of one schedule's seats.
+//!
+//! Every hold, cancel, payment step, check-in and expiry for a schedule is a
+//! message handled one at a time here, so seat state needs no locks and a seat
+//! can never be sold twice. Each command runs the pure engine, stages the
+//! resulting events in the [`Journal`](crate::journal::Journal), and replies
+//! once they are durable.
+//!
+//! Failure containment: engine code runs inside `catch_unwind`. A panic means
+//! the in-memory state may be half-changed, so the actor fails every staged
+//! reply, stops, and its actix `Supervisor` restarts it, reloading the state
+//! from storage (snapshot + log). Other schedules, on the same arbiter or not,
+//! never notice. (A panic that escaped a handler would unwind the arbiter
+//! thread and take every actor on it down; hence the guard.)
+//!
+//! Waiting room: the queue actor pushes admissions here ([`QueueAdmitted`]), so
+//! a hold on a gated schedule checks its Queue-Token locally, with no second
+//! actor round trip.
+
+mod handlers;
+pub mod messages;
+pub mod state;
+pub mod views;
+
+pub use messages::*;
+pub use state::{log_name, ScheduleLogEvent, ScheduleSpec, ScheduleState, LOG_PREFIX};
+pub use views::{ReservationView, RowView, SeatMapView, SeatView, SectionView, TicketView};
+
+use actix::prelude::*;
+use boxoffice_engine::ids::*;
+use boxoffice_engine::Timestamp;
+use boxoffice_storage::StoreError;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::context::EngineContext;
+use crate::error::{EngineError, EngineResult};
+use crate::idempotency::IdemRecord;
+use crate::journal::{Committed, Journal, Waiter};
+use crate::queue_actor::QueueActor;
+
+/// Longest the expiry timer sleeps before looking at the clock again, so an
+/// injected clock that jumps ahead is noticed within a second.
+const MAX_TIMER_SLEEP_MS: i64 = 1_000;
+
+pub struct ScheduleActor {
+    id: ScheduleId,
+    engine: EngineContext,
+    /// `None` only if a reload from storage failed: then every request is `Unavailable`.
+    state: Option<ScheduleState>,
+    journal: Journal<ScheduleLogEvent>,
+    /// ACTIVE queue tokens pushed by the queue actor: token -> (user, active until).
+    admitted: HashMap<QueueTokenId, (UserId, Timestamp)>,
+    queue: Option<Addr<QueueActor>>,
+    timer: Option<(Timestamp, SpawnHandle)>,
+    commit_scheduled: bool,
+    /// Set when engine code panicked: the actor must reload before serving again.
+    poisoned: bool,
+}
+
+impl ScheduleActor {
+    pub fn new(
+        state: ScheduleState,
+        engine: EngineContext,
+        queue: Option<Addr<QueueActor>>,
+    ) -> Self {
+        let id = state.schedule.id();
+        let journal = Journal::new(
+            log_name(id),
+            engine.commit.clone(),
+            engine.config.snapshot_every_events,
+        );
+        ScheduleActor {
+            id,
+            engine,
+            state: Some(state),
+            journal,
+            admitted: HashMap::new(),
+            queue,
+            timer: None,
+            commit_scheduled: false,
+            poisoned: false,
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.engine.clock.now()
+    }
+
+    /// Runs engine code with panics contained. After a panic the actor is
+    /// marked poisoned; the handler then calls [`Self::after_panic`].
+    fn guarded<T>(&mut self, f: impl FnOnce(&mut ScheduleState) -> T) -> EngineResult<T> {
+        let state = self.state.as_mut().ok_or(EngineError::Unavailable)?;
+        match catch_unwind(AssertUnwindSafe(|| f(state))) {
+            Ok(value) => Ok(value),
+            Err(_) => {
+                self.poisoned = true;
+                Err(EngineError::Internal(format!(
+                    "schedule {} failed; it is reloading from storage",
+                    self.id
+                )))
+            }
+        }
+    }
+
+    fn after_panic(&mut self, ctx: &mut Context<Self>) {
+        if self.poisoned {
+            tracing::error!(schedule = %self.id, "engine panic contained; restarting the schedule actor from storage");
+            self.journal.abandon(&StoreError::Io(
+                "schedule actor restarted after a fault".into(),
+            ));
+            ctx.stop();
+        }
+    }
+
+    /// Stages events, an idempotency record and a reply; schedules the commit.
+    fn stage(
+        &mut self,
+        ctx: &mut Context<Self>,
+        events: Vec<ScheduleLogEvent>,
+        idem: Option<IdemRecord>,
+        waiter: Option<Waiter>,
+    ) {
+        let waiter = match (&idem, self.state.as_mut()) {
+            (Some(record), Some(state)) => {
+                state.idempotency.apply(record);
+                // The shared index learns the record once it is durable. For a
+                // request's own reply the caller records it too; for what start-up
+                // recovery decides (a saga's end, a released key) this is the only way.
+                let (index, record) = (Arc::clone(&self.engine.idempotency), record.clone());
+                let publish: Waiter = Box::new(move |durable: Result<(), StoreError>| {
+                    if durable.is_ok() {
+                        index.restore(&record);
+                    }
+                    if let Some(waiter) = waiter {
+                        waiter(durable);
+                    }
+                });
+                Some(publish)
+            }
+            _ => waiter,
+        };
+        if self.journal.stage(events, idem, waiter) && !self.commit_scheduled {
+            self.commit_scheduled = true;
+            // Handled after the messages already in the mailbox, so a burst shares one record.
+            ctx.notify(CommitBatch);
+        }
+        if self.journal.is_full() {
+            self.commit(ctx);
+        }
+    }
+
+    fn commit(&mut self, ctx: &mut Context<Self>) {
+        match self.journal.commit() {
+            Ok(Committed::Record {
+                lsn,
+                snapshot_due: true,
+            }) => {
+                let now = self.now();
+                if let Some(state) = self.state.as_mut() {
+                    state.idempotency.prune(now);
+                    if let Err(err) = self.journal.snapshot(lsn, state) {
+                        // Not fatal: the log still holds everything; the next snapshot retries.
+                        tracing::warn!(schedule = %self.id, %err, "snapshot failed");
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                // Memory is now ahead of the log. Every staged reply was told; reload.
+                tracing::error!(schedule = %self.id, %err, "log append failed; restarting from storage");
+                ctx.stop();
+            }
+        }
+    }
+
+    /// Expires every due hold; returns how many reservations expired.
+    fn sweep(&mut self, ctx: &mut Context<Self>) -> u32 {
+        let now = self.now();
+        let mut expired = 0u32;
+        loop {
+            match self.guarded(|s| s.schedule.expire_due(now)) {
+                Ok(Some(event)) => {
+                    if let boxoffice_engine::schedule::ScheduleEvent::Expired {
+                        reservation_ids,
+                        ..
+                    } = &event
+                    {
+                        expired += reservation_ids.len() as u32;
+                    }
+                    self.stage(ctx, vec![ScheduleLogEvent::Engine(event)], None, None);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    self.after_panic(ctx);
+                    break;
+                }
+            }
+        }
+        self.forget_old_admissions(now);
+        expired
+    }
+
+    /// Admissions are kept past their active time because a hold made under
+    /// the token may still be paid until its own expiry; after that they are useless.
+    fn forget_old_admissions(&mut self, now: Timestamp) {
+        let Some(state) = self.state.as_ref() else {
+            return;
+        };
+        let grace = state.schedule.rules().hold_ms;
+        self.admitted
+            .retain(|_, (_, until)| until.plus_millis(grace) > now);
+    }
+
+    /// Keeps one timer at the earliest hold deadline (not one per hold).
+    fn arm_timer(&mut self, ctx: &mut Context<Self>) {
+        let Some(deadline) = self.state.as_ref().and_then(|s| s.schedule.next_deadline()) else {
+            return;
+        };
+        if let Some((armed, _)) = self.timer {
+            if armed <= deadline {
+                return;
+            }
+        }
+        if let Some((_, handle)) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let delay = deadline
+            .millis_since(self.now())
+            .clamp(0, MAX_TIMER_SLEEP_MS);
+        let handle = ctx.run_later(Duration::from_millis(delay as u64), |actor, ctx| {
+            actor.timer = None;
+            actor.sweep(ctx);
+            actor.arm_timer(ctx);
+        });
+        self.timer = Some((deadline, handle));
+    }
+
+    /// True if `token` is an ACTIVE admission of `user` now (for holds and seat maps).
+    fn queue_allows_hold(&self, user: UserId, token: Option<QueueTokenId>, now: Timestamp) -> bool {
+        let gated = self.state.as_ref().is_some_and(|s| s.is_gated());
+        !gated
+            || token
+                .and_then(|t| self.admitted.get(&t))
+                .is_some_and(|(owner, until)| *owner == user && *until > now)
+    }
+
+    /// True if `token` was admitted for `user` and not yet used by a payment:
+    /// a hold made under it may be paid until the hold's own expiry.
+    fn queue_allows_payment(&self, user: UserId, token: Option<QueueTokenId>) -> bool {
+        let gated = self.state.as_ref().is_some_and(|s| s.is_gated());
+        !gated
+            || token
+                .and_then(|t| self.admitted.get(&t))
+                .is_some_and(|(owner, _)| *owner == user)
+    }
+}
+
+impl Actor for ScheduleActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.arm_timer(ctx);
+        if let Some(queue) = &self.queue {
+            if self.state.as_ref().is_some_and(|s| s.is_gated()) {
+                queue.do_send(crate::queue_actor::ResendAdmissions {
+                    schedule_id: self.id,
+                    to: ctx.address(),
+                });
+            }
+        }
+    }
+}
+
+impl Supervised for ScheduleActor {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        self.timer = None;
+        self.commit_scheduled = false;
+        self.poisoned = false;
+        self.admitted.clear();
+        self.journal
+            .abandon(&StoreError::Io("schedule actor restarted".into()));
+        let log = log_name(self.id);
+        match ScheduleState::load(self.journal.store().as_ref(), &log) {
+            Ok(state) => {
+                state.publish(&self.engine.directory, &self.engine.idempotency);
+                self.state = Some(state);
+                tracing::info!(schedule = %self.id, "schedule actor reloaded from storage");
+            }
+            Err(err) => {
+                tracing::error!(schedule = %self.id, %err, "schedule could not be reloaded; it answers Unavailable");
+                self.state = None;
+            }
+        }
+    }
+}
+
+/// Internal: write the staged batch.
+struct CommitBatch;
+impl Message for CommitBatch {
+    type Result = ();
+}
+
+impl Handler<CommitBatch> for ScheduleActor {
+    type Result = ();
+    fn handle(&mut self, _: CommitBatch, ctx: &mut Context<Self>) {
+        self.commit_scheduled = false;
+        self.commit(ctx);
+    }
+}

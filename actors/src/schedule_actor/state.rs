@@ -1,0 +1,162 @@
+//! The durable state of one schedule actor, its log entries, and how it is
+//! rebuilt from storage.
+
+use boxoffice_engine::ids::*;
+use boxoffice_engine::layout::SeatLayout;
+use boxoffice_engine::queue::QueueConfig;
+use boxoffice_engine::schedule::{ReservationStatus, Schedule, ScheduleEvent, ScheduleRules};
+use boxoffice_storage::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use crate::directory::Directory;
+use crate::idempotency::{IdemTag, IdempotencyIndex, IdempotencyTable};
+use crate::journal::read_history;
+
+/// Everything needed to create a schedule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleSpec {
+    pub schedule_id: ScheduleId,
+    pub layout: SeatLayout,
+    pub rules: ScheduleRules,
+    /// `Some` with `enabled` for a schedule gated by the waiting room.
+    pub queue: Option<QueueConfig>,
+}
+
+impl ScheduleSpec {
+    pub fn is_gated(&self) -> bool {
+        self.queue.as_ref().is_some_and(|q| q.enabled)
+    }
+}
+
+/// One entry of a schedule's log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ScheduleLogEvent {
+    Engine(ScheduleEvent),
+    /// A payment saga started with this idempotency key and queue token; kept so
+    /// that start-up recovery can store the saga's final reply under the key
+    /// and end the token.
+    PaymentStarted {
+        payment_id: PaymentId,
+        tag: Option<IdemTag>,
+        queue_token: Option<QueueTokenId>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentContext {
+    pub tag: Option<IdemTag>,
+    pub queue_token: Option<QueueTokenId>,
+}
+
+/// Snapshot contents: the engine's schedule plus the actor's own durable bookkeeping.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    pub queue: Option<QueueConfig>,
+    pub schedule: Schedule,
+    pub idempotency: IdempotencyTable,
+    pub payments_in_flight: HashMap<PaymentId, PaymentContext>,
+}
+
+impl ScheduleState {
+    pub fn new(spec: ScheduleSpec) -> Result<Self, boxoffice_engine::layout::LayoutError> {
+        Ok(ScheduleState {
+            queue: spec.queue,
+            schedule: Schedule::new(spec.schedule_id, spec.layout, spec.rules)?,
+            idempotency: IdempotencyTable::default(),
+            payments_in_flight: HashMap::new(),
+        })
+    }
+
+    pub fn is_gated(&self) -> bool {
+        self.queue.as_ref().is_some_and(|q| q.enabled)
+    }
+
+    /// Replays one logged entry (recovery only: live commands have already
+    /// changed the state when they produced the entry).
+    pub fn apply(&mut self, entry: &ScheduleLogEvent) {
+        match entry {
+            ScheduleLogEvent::Engine(event) => {
+                self.schedule.apply(event);
+                self.forget_finished_payment(event);
+            }
+            ScheduleLogEvent::PaymentStarted {
+                payment_id,
+                tag,
+                queue_token,
+            } => {
+                self.payments_in_flight.insert(
+                    *payment_id,
+                    PaymentContext {
+                        tag: tag.clone(),
+                        queue_token: *queue_token,
+                    },
+                );
+            }
+        }
+    }
+
+    /// A payment that confirmed or aborted no longer needs its saga context.
+    pub fn forget_finished_payment(&mut self, event: &ScheduleEvent) {
+        match event {
+            ScheduleEvent::Confirmed { payment_id, .. }
+            | ScheduleEvent::PaymentAborted { payment_id, .. } => {
+                self.payments_in_flight.remove(payment_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Loads the state from its snapshot and log.
+    pub fn load(store: &dyn Store, log: &str) -> Result<ScheduleState, StoreError> {
+        let (snapshot, records) = read_history::<ScheduleState, ScheduleLogEvent>(store, log)?;
+        let Some((_, mut state)) = snapshot else {
+            return Err(StoreError::Corrupt(format!(
+                "{log} has no creation snapshot"
+            )));
+        };
+        for record in records {
+            for event in &record.events {
+                state.apply(event);
+            }
+            for idem in &record.idempotency {
+                state.idempotency.apply(idem);
+            }
+        }
+        if let Err(broken) = state.schedule.check_invariants() {
+            return Err(StoreError::Corrupt(format!(
+                "{log} recovered to a state that breaks an invariant: {broken}"
+            )));
+        }
+        Ok(state)
+    }
+
+    /// Publishes what this schedule owns to the shared directory and
+    /// idempotency index (both derived, in-memory).
+    pub fn publish(&self, directory: &Directory, index: &IdempotencyIndex) {
+        let schedule_id = self.schedule.id();
+        for reservation in self.schedule.reservations() {
+            directory.record_reservation(schedule_id, reservation.id, reservation.user);
+            match reservation.status {
+                ReservationStatus::PaymentPending { payment_id }
+                | ReservationStatus::Confirmed { payment_id } => {
+                    directory.record_payment(schedule_id, reservation.id, payment_id);
+                }
+                _ => {}
+            }
+            if let Some(refund) = &reservation.refund {
+                directory.record_payment(schedule_id, reservation.id, refund.payment_id);
+            }
+            directory.record_tickets(schedule_id, &reservation.tickets);
+        }
+        for record in self.idempotency.records() {
+            index.restore(record);
+        }
+    }
+}
+
+pub fn log_name(schedule: ScheduleId) -> String {
+    format!("{}{schedule}", LOG_PREFIX)
+}
+
+pub const LOG_PREFIX: &str = "schedule/";

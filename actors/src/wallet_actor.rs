@@ -1,0 +1,393 @@
+//! `WalletActor`: owns the prepaid wallets of a shard of users.
+//!
+//! Users are spread over a fixed number of shards by id, so one actor's
+//! mailbox is not every payment in the house. Debits and refunds are keyed by
+//! payment id in the engine, which makes them safe to retry: the payment saga
+//! and start-up recovery rely on that. Charges carry an idempotency key, whose
+//! record is logged in the same batch as the charge.
+
+use actix::prelude::*;
+use boxoffice_engine::ids::*;
+use boxoffice_engine::wallet::{LedgerEntry, LedgerKind, Wallet, WalletEvent};
+use boxoffice_engine::{Money, Timestamp};
+use boxoffice_storage::StoreError;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use tokio::sync::oneshot;
+
+use crate::context::EngineContext;
+use crate::error::EngineError;
+use crate::idempotency::{IdemRecord, IdemState, IdemTag, IdempotencyTable};
+use crate::journal::{read_history, reply_when_durable, Committed, Journal};
+use crate::receipt::{ChargeReceipt, StoredReply};
+use crate::schedule_actor::Pending;
+
+pub const LOG_PREFIX: &str = "wallet/";
+
+pub fn log_name(shard: usize) -> String {
+    format!("{LOG_PREFIX}{shard:03}")
+}
+
+/// The shard a user's wallet lives in: stable for a given shard count.
+pub fn shard_of(user: UserId, shards: usize) -> usize {
+    let bytes = user.0.as_bytes();
+    (u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize) % shards
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WalletLogEvent {
+    pub user: UserId,
+    pub event: WalletEvent,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WalletShardState {
+    pub wallets: HashMap<UserId, Wallet>,
+    pub idempotency: IdempotencyTable,
+}
+
+impl WalletShardState {
+    pub fn apply(&mut self, entry: &WalletLogEvent) {
+        self.wallets
+            .entry(entry.user)
+            .or_insert_with(|| Wallet::new(entry.user))
+            .apply(&entry.event);
+    }
+
+    pub fn load(
+        store: &dyn boxoffice_storage::Store,
+        log: &str,
+    ) -> Result<WalletShardState, StoreError> {
+        let (snapshot, records) = read_history::<WalletShardState, WalletLogEvent>(store, log)?;
+        let mut state = snapshot.map(|(_, s)| s).unwrap_or_default();
+        for record in records {
+            for event in &record.events {
+                state.apply(event);
+            }
+            for idem in &record.idempotency {
+                state.idempotency.apply(idem);
+            }
+        }
+        for wallet in state.wallets.values() {
+            wallet.check_invariants().map_err(|broken| {
+                StoreError::Corrupt(format!("{log}: wallet {}: {broken}", wallet.user()))
+            })?;
+        }
+        Ok(state)
+    }
+}
+
+/// A wallet as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletView {
+    pub user: UserId,
+    pub balance: Money,
+    pub total_charged: Money,
+    pub total_used: Money,
+    pub total_refunded: Money,
+    pub updated_at: Option<Timestamp>,
+}
+
+fn view(wallet: &Wallet) -> WalletView {
+    WalletView {
+        user: wallet.user(),
+        balance: wallet.balance(),
+        total_charged: wallet.total_charged(),
+        total_used: wallet.total_used(),
+        total_refunded: wallet.total_refunded(),
+        updated_at: wallet.updated_at(),
+    }
+}
+
+pub struct WalletActor {
+    engine: EngineContext,
+    state: WalletShardState,
+    journal: Journal<WalletLogEvent>,
+    commit_scheduled: bool,
+}
+
+impl WalletActor {
+    pub fn new(shard: usize, state: WalletShardState, engine: EngineContext) -> Self {
+        let journal = Journal::new(
+            log_name(shard),
+            engine.commit.clone(),
+            engine.config.snapshot_every_events,
+        );
+        WalletActor {
+            engine,
+            state,
+            journal,
+            commit_scheduled: false,
+        }
+    }
+
+    fn stage(
+        &mut self,
+        ctx: &mut Context<Self>,
+        events: Vec<WalletLogEvent>,
+        idem: Option<IdemRecord>,
+        waiter: crate::journal::Waiter,
+    ) {
+        if let Some(record) = &idem {
+            self.state.idempotency.apply(record);
+        }
+        if self.journal.stage(events, idem, Some(waiter)) && !self.commit_scheduled {
+            self.commit_scheduled = true;
+            ctx.notify(CommitWallets);
+        }
+        if self.journal.is_full() {
+            self.commit();
+        }
+    }
+
+    fn commit(&mut self) {
+        match self.journal.commit() {
+            Ok(Committed::Record {
+                lsn,
+                snapshot_due: true,
+            }) => {
+                self.state.idempotency.prune(self.engine.clock.now());
+                if let Err(err) = self.journal.snapshot(lsn, &self.state) {
+                    tracing::warn!(%err, "wallet snapshot failed");
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                // Fail-stop: the group commit is poisoned too; the process must restart.
+                tracing::error!(%err, "wallet log append failed");
+            }
+        }
+    }
+
+    fn wallet_mut(&mut self, user: UserId) -> &mut Wallet {
+        self.state
+            .wallets
+            .entry(user)
+            .or_insert_with(|| Wallet::new(user))
+    }
+
+    /// The balance right after `payment_id`'s ledger entry of `kind`.
+    fn balance_after(
+        &self,
+        user: UserId,
+        payment_id: PaymentId,
+        kind: LedgerKind,
+    ) -> Option<Money> {
+        let wallet = self.state.wallets.get(&user)?;
+        wallet
+            .ledger()
+            .iter()
+            .rev()
+            .find(|e| e.kind == kind && e.reference == Some(payment_id))
+            .map(|e| e.balance_after)
+    }
+}
+
+impl Actor for WalletActor {
+    type Context = Context<Self>;
+}
+
+struct CommitWallets;
+impl Message for CommitWallets {
+    type Result = ();
+}
+impl Handler<CommitWallets> for WalletActor {
+    type Result = ();
+    fn handle(&mut self, _: CommitWallets, _: &mut Context<Self>) {
+        self.commit_scheduled = false;
+        self.commit();
+    }
+}
+
+pub struct Charge {
+    pub user: UserId,
+    pub amount: Money,
+    pub idem: Option<IdemTag>,
+}
+impl Message for Charge {
+    type Result = Pending<ChargeReceipt>;
+}
+
+impl Handler<Charge> for WalletActor {
+    type Result = MessageResult<Charge>;
+    fn handle(&mut self, msg: Charge, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let now = self.engine.clock.now();
+        let transaction_id = self.engine.ids.transaction_id();
+        let limits = self.engine.config.wallet_limits.clone();
+        let wallet = self.wallet_mut(msg.user);
+        let mut events = Vec::new();
+        let outcome = match wallet.charge(transaction_id, msg.amount, &limits, now) {
+            Ok(event) => {
+                events.push(WalletLogEvent {
+                    user: msg.user,
+                    event,
+                });
+                Ok(ChargeReceipt {
+                    transaction_id,
+                    amount: msg.amount,
+                    balance: wallet.balance(),
+                    charged_at: now,
+                })
+            }
+            Err(err) => Err(EngineError::from(err)),
+        };
+        let decided = outcome
+            .as_ref()
+            .map_or_else(|e| e.is_engine_decided(), |_| true);
+        let idem = msg.idem.filter(|_| decided).map(|tag| IdemRecord {
+            key: tag.key,
+            digest: tag.digest,
+            state: IdemState::Done(StoredReply::Charge(outcome.clone())),
+            at: now,
+        });
+        self.stage(ctx, events, idem, reply_when_durable(tx, outcome));
+        MessageResult(rx)
+    }
+}
+
+/// Debits a payment (at most once per payment id); replies with the balance after it.
+pub struct Debit {
+    pub user: UserId,
+    pub payment_id: PaymentId,
+    pub amount: Money,
+}
+impl Message for Debit {
+    type Result = Pending<Money>;
+}
+
+impl Handler<Debit> for WalletActor {
+    type Result = MessageResult<Debit>;
+    fn handle(&mut self, msg: Debit, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let now = self.engine.clock.now();
+        let transaction_id = self.engine.ids.transaction_id();
+        let wallet = self.wallet_mut(msg.user);
+        let mut events = Vec::new();
+        let outcome = match wallet.debit(transaction_id, msg.payment_id, msg.amount, now) {
+            Ok(Some(event)) => {
+                events.push(WalletLogEvent {
+                    user: msg.user,
+                    event,
+                });
+                Ok(wallet.balance())
+            }
+            Ok(None) => self
+                .balance_after(msg.user, msg.payment_id, LedgerKind::Payment)
+                .ok_or_else(|| EngineError::Internal("debited payment has no ledger entry".into())),
+            Err(err) => Err(EngineError::from(err)),
+        };
+        self.stage(ctx, events, None, reply_when_durable(tx, outcome));
+        MessageResult(rx)
+    }
+}
+
+/// Refunds a debited payment (at most once); replies with the balance after it.
+pub struct Refund {
+    pub user: UserId,
+    pub payment_id: PaymentId,
+}
+impl Message for Refund {
+    type Result = Pending<Money>;
+}
+
+impl Handler<Refund> for WalletActor {
+    type Result = MessageResult<Refund>;
+    fn handle(&mut self, msg: Refund, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        let now = self.engine.clock.now();
+        let transaction_id = self.engine.ids.transaction_id();
+        let wallet = self.wallet_mut(msg.user);
+        let mut events = Vec::new();
+        let outcome = match wallet.refund(transaction_id, msg.payment_id, now) {
+            Ok(Some(event)) => {
+                events.push(WalletLogEvent {
+                    user: msg.user,
+                    event,
+                });
+                Ok(wallet.balance())
+            }
+            Ok(None) => self
+                .balance_after(msg.user, msg.payment_id, LedgerKind::Refund)
+                .ok_or_else(|| EngineError::Internal("refund has no ledger entry".into())),
+            Err(err) => Err(EngineError::from(err)),
+        };
+        self.stage(ctx, events, None, reply_when_durable(tx, outcome));
+        MessageResult(rx)
+    }
+}
+
+/// Whether a payment id was debited, and how much (start-up recovery asks this).
+pub struct WasDebited {
+    pub user: UserId,
+    pub payment_id: PaymentId,
+}
+impl Message for WasDebited {
+    type Result = Option<Money>;
+}
+impl Handler<WasDebited> for WalletActor {
+    type Result = Option<Money>;
+    fn handle(&mut self, msg: WasDebited, _: &mut Context<Self>) -> Self::Result {
+        self.state
+            .wallets
+            .get(&msg.user)
+            .and_then(|w| w.debited(msg.payment_id))
+    }
+}
+
+pub struct GetWallet {
+    pub user: UserId,
+}
+impl Message for GetWallet {
+    type Result = WalletView;
+}
+impl Handler<GetWallet> for WalletActor {
+    type Result = MessageResult<GetWallet>;
+    fn handle(&mut self, msg: GetWallet, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.state
+                .wallets
+                .get(&msg.user)
+                .map(view)
+                .unwrap_or_else(|| view(&Wallet::new(msg.user))),
+        )
+    }
+}
+
+/// A page of a user's ledger, newest first, with the total count.
+pub struct GetLedger {
+    pub user: UserId,
+    pub offset: usize,
+    pub limit: usize,
+}
+impl Message for GetLedger {
+    type Result = (Vec<LedgerEntry>, usize);
+}
+impl Handler<GetLedger> for WalletActor {
+    type Result = MessageResult<GetLedger>;
+    fn handle(&mut self, msg: GetLedger, _: &mut Context<Self>) -> Self::Result {
+        let Some(wallet) = self.state.wallets.get(&msg.user) else {
+            return MessageResult((Vec::new(), 0));
+        };
+        let ledger = wallet.ledger();
+        let page = ledger
+            .iter()
+            .rev()
+            .skip(msg.offset)
+            .take(msg.limit)
+            .cloned()
+            .collect();
+        MessageResult((page, ledger.len()))
+    }
+}
+
+pub struct ExportWallets;
+impl Message for ExportWallets {
+    type Result = WalletShardState;
+}
+impl Handler<ExportWallets> for WalletActor {
+    type Result = MessageResult<ExportWallets>;
+    fn handle(&mut self, _: ExportWallets, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.state.clone())
+    }
+}

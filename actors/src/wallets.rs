@@ -1,0 +1,61 @@
+//! Wallet operations as the API layer calls them: charge (under an
+//! idempotency key), balance, and the ledger.
+
+use boxoffice_engine::ids::UserId;
+use boxoffice_engine::wallet::LedgerEntry;
+use boxoffice_engine::Money;
+
+use crate::error::EngineResult;
+use crate::idempotency::{run_keyed, IdemTag};
+use crate::receipt::{ChargeReceipt, StoredReply};
+use crate::registry::Registry;
+use crate::wallet_actor::{Charge, GetLedger, GetWallet, WalletView};
+
+/// Longest ledger page.
+pub const MAX_LEDGER_PAGE: usize = 100;
+
+impl Registry {
+    pub async fn charge(
+        &self,
+        user: UserId,
+        amount: Money,
+        idem: Option<IdemTag>,
+    ) -> EngineResult<ChargeReceipt> {
+        let now = || self.context().clock.now();
+        let unwrap = |r: &StoredReply| match r {
+            StoredReply::Charge(result) => Some(result.clone()),
+            _ => None,
+        };
+        let tag = idem.clone();
+        let wallet = self.wallet(user);
+        run_keyed(
+            &self.context().idempotency,
+            tag.as_ref(),
+            now,
+            StoredReply::Charge,
+            unwrap,
+            || wallet.command(Charge { user, amount, idem }),
+        )
+        .await
+    }
+
+    pub async fn wallet_view(&self, user: UserId) -> EngineResult<WalletView> {
+        self.wallet(user).query(GetWallet { user }).await
+    }
+
+    /// Newest first; returns the page and the total number of entries.
+    pub async fn ledger(
+        &self,
+        user: UserId,
+        offset: usize,
+        limit: usize,
+    ) -> EngineResult<(Vec<LedgerEntry>, usize)> {
+        self.wallet(user)
+            .query(GetLedger {
+                user,
+                offset,
+                limit: limit.min(MAX_LEDGER_PAGE),
+            })
+            .await
+    }
+}

@@ -1,0 +1,457 @@
+//! Unit tests for each waiting-room rule.
+
+use super::*;
+
+fn user(n: u32) -> UserId {
+    let mut bytes = [0u8; 16];
+    bytes[..4].copy_from_slice(&n.to_le_bytes());
+    UserId::from_random_bytes(bytes)
+}
+
+/// Token ids drawn from a counter, as the actor's id source would.
+struct Ids(u64);
+
+impl Ids {
+    fn next(&mut self) -> QueueTokenId {
+        self.0 += 1;
+        let mut bytes = [0xAB; 16];
+        bytes[..8].copy_from_slice(&self.0.to_le_bytes());
+        QueueTokenId::from_random_bytes(bytes)
+    }
+}
+
+fn config(batch_size: u32, max_active: u32) -> QueueConfig {
+    QueueConfig {
+        enabled: true,
+        batch_size,
+        interval_ms: 1_000,
+        max_active,
+        active_ms: 600_000,
+    }
+}
+
+fn t(ms: i64) -> Timestamp {
+    Timestamp(ms)
+}
+
+/// Joins users `0..count` at time `at`, returning their tokens.
+fn join_all(
+    queue: &mut Queue,
+    ids: &mut Ids,
+    users: std::ops::Range<u32>,
+    at: Timestamp,
+) -> Vec<QueueTokenId> {
+    users
+        .map(|n| {
+            let outcome = queue.join(user(n), ids.next(), at).unwrap();
+            assert!(outcome.created);
+            outcome.token
+        })
+        .collect()
+}
+
+fn admitted(events: &[QueueEvent]) -> Vec<QueueTokenId> {
+    events
+        .iter()
+        .flat_map(|event| match event {
+            QueueEvent::Admitted { tokens, .. } => tokens.clone(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+fn status(queue: &Queue, token: QueueTokenId) -> TokenStatus {
+    queue.token(token).expect("token is known").status
+}
+
+#[test]
+fn join_puts_users_in_line_in_order() {
+    let mut queue = Queue::new(config(10, 100));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..3, t(0));
+    for (index, &token) in tokens.iter().enumerate() {
+        let view = queue.view(token, t(0)).unwrap();
+        assert_eq!(view.status, TokenStatus::Waiting);
+        assert_eq!(view.position, index as u64 + 1);
+        assert_eq!(view.expires_at, t(WAITING_DROP_MS));
+    }
+    assert_eq!(queue.waiting_len(), 3);
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn admission_is_fifo_in_batches() {
+    let mut queue = Queue::new(config(2, 100));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..5, t(0));
+    let first = queue.tick(t(10));
+    assert_eq!(admitted(&first), tokens[..2]);
+    assert_eq!(
+        first.last(),
+        Some(&QueueEvent::Admitted {
+            tokens: tokens[..2].to_vec(),
+            at: t(10),
+            until: t(600_010)
+        })
+    );
+    // Not before the interval has passed.
+    assert!(queue.tick(t(1_009)).is_empty());
+    assert_eq!(admitted(&queue.tick(t(1_010))), tokens[2..4]);
+    assert_eq!(admitted(&queue.tick(t(2_010))), tokens[4..]);
+    assert_eq!(queue.view(tokens[4], t(2_010)).unwrap().position, 0);
+    assert_eq!(status(&queue, tokens[0]), TokenStatus::Active);
+    assert_eq!(queue.token(tokens[0]).unwrap().admitted_at, Some(t(10)));
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn rejoin_while_waiting_or_active_keeps_the_place() {
+    let mut queue = Queue::new(config(1, 100));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..3, t(0));
+    let again = queue.join(user(1), ids.next(), t(5)).unwrap();
+    assert_eq!(
+        again,
+        JoinOutcome {
+            token: tokens[1],
+            created: false,
+            events: vec![]
+        }
+    );
+    assert_eq!(queue.view(tokens[1], t(5)).unwrap().position, 2);
+    queue.tick(t(10));
+    let active_again = queue.join(user(0), ids.next(), t(20)).unwrap();
+    assert_eq!(
+        (active_again.token, active_again.created),
+        (tokens[0], false)
+    );
+    assert_eq!(queue.waiting_len(), 2);
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn rejoin_after_ended_or_expired_starts_at_the_back() {
+    let mut queue = Queue::new(config(2, 100));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..4, t(0));
+    queue.tick(t(0));
+    assert!(queue.end_by_payment(tokens[0], t(1)).is_some());
+    let ended_rejoin = queue.join(user(0), ids.next(), t(2)).unwrap();
+    assert!(ended_rejoin.created);
+    assert_ne!(ended_rejoin.token, tokens[0]);
+    assert_eq!(queue.view(ended_rejoin.token, t(2)).unwrap().position, 3);
+    // The old token is forgotten once the user holds a new one.
+    assert_eq!(queue.token(tokens[0]), None);
+    assert_eq!(queue.touch(tokens[0], t(2)), Err(QueueError::UnknownToken));
+
+    // User 1's active token expires; their rejoin goes behind user 0's.
+    queue.touch(ended_rejoin.token, t(599_000)).unwrap();
+    queue.tick(t(600_000));
+    assert_eq!(status(&queue, tokens[1]), TokenStatus::Expired);
+    let expired_rejoin = queue.join(user(1), ids.next(), t(600_001)).unwrap();
+    assert!(expired_rejoin.created);
+    let view = queue.view(expired_rejoin.token, t(600_001)).unwrap();
+    assert_eq!(view.position, queue.waiting_len() as u64);
+    assert_eq!(
+        queue.token_of_user(user(1)).unwrap().token,
+        expired_rejoin.token
+    );
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn batches_never_pass_max_active() {
+    let mut queue = Queue::new(config(10, 3));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..8, t(0));
+    assert_eq!(admitted(&queue.tick(t(0))), tokens[..3]);
+    assert_eq!(queue.active_len(), 3);
+    // Room is full: the next interval admits nobody.
+    assert!(admitted(&queue.tick(t(1_000))).is_empty());
+    assert_eq!(queue.waiting_len(), 5);
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn active_tokens_expire_at_active_until_and_make_room() {
+    let mut queue = Queue::new(config(2, 2));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..4, t(0));
+    queue.tick(t(0));
+    // Keep the waiting two alive.
+    queue.touch(tokens[2], t(599_000)).unwrap();
+    queue.touch(tokens[3], t(599_000)).unwrap();
+    assert!(queue.tick(t(599_999)).is_empty());
+    let events = queue.tick(t(600_000));
+    assert_eq!(
+        events[0],
+        QueueEvent::ActiveExpired {
+            tokens: tokens[..2].to_vec(),
+            at: t(600_000)
+        }
+    );
+    assert_eq!(admitted(&events), tokens[2..]);
+    let view = queue.view(tokens[0], t(600_000)).unwrap();
+    assert_eq!(
+        (view.status, view.expires_at),
+        (TokenStatus::Expired, t(600_000))
+    );
+    let view = queue.view(tokens[2], t(600_000)).unwrap();
+    assert_eq!(
+        (view.status, view.expires_at),
+        (TokenStatus::Active, t(1_200_000))
+    );
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn silent_waiting_tokens_drop_out_after_two_minutes_not_before() {
+    let mut queue = Queue::new(config(1, 1));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..3, t(0));
+    queue.tick(t(0)); // admits tokens[0]; the other two wait
+    assert!(queue.tick(t(WAITING_DROP_MS - 1)).is_empty());
+    let events = queue.tick(t(WAITING_DROP_MS));
+    assert_eq!(
+        events[0],
+        QueueEvent::DroppedOut {
+            tokens: tokens[1..].to_vec(),
+            at: t(WAITING_DROP_MS)
+        }
+    );
+    assert_eq!(status(&queue, tokens[1]), TokenStatus::Expired);
+    assert_eq!(queue.token(tokens[1]).unwrap().admitted_at, None);
+    assert_eq!(queue.waiting_len(), 0);
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn polling_prevents_drop_out() {
+    let mut queue = Queue::new(config(1, 1));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..3, t(0));
+    queue.tick(t(0));
+    for step in 1..=5 {
+        let now = t(step * 100_000);
+        queue.touch(tokens[1], now).unwrap();
+        let events = queue.tick(now);
+        assert!(
+            events.iter().all(|event| match event {
+                QueueEvent::DroppedOut {
+                    tokens: dropped, ..
+                } => !dropped.contains(&tokens[1]),
+                _ => true,
+            }),
+            "a polled token dropped out at step {step}"
+        );
+    }
+    assert_eq!(status(&queue, tokens[1]), TokenStatus::Waiting);
+    assert_eq!(status(&queue, tokens[2]), TokenStatus::Expired);
+    assert_eq!(
+        queue.view(tokens[1], t(500_000)).unwrap().expires_at,
+        t(500_000 + WAITING_DROP_MS)
+    );
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn rejoining_counts_as_a_poll() {
+    let mut queue = Queue::new(config(1, 1));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..2, t(0));
+    queue.tick(t(0));
+    queue.join(user(1), ids.next(), t(100_000)).unwrap();
+    queue.tick(t(WAITING_DROP_MS));
+    assert_eq!(status(&queue, tokens[1]), TokenStatus::Waiting);
+}
+
+#[test]
+fn eta_falls_back_to_configured_pace_then_uses_measured_rate() {
+    // Configured pace: 10 per second. Room for 2 only, so the real rate is lower.
+    let mut queue = Queue::new(QueueConfig {
+        active_ms: 60_000,
+        ..config(10, 2)
+    });
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..42, t(0));
+    assert_eq!(queue.admission_rate_per_sec(), 10.0);
+    assert_eq!(
+        queue.view(tokens[39], t(0)).unwrap().estimated_wait_seconds,
+        4
+    );
+
+    // Two admitted every 60 s (as active tokens expire), keeping the rest polled.
+    let mut now = t(0);
+    for _ in 0..3 {
+        queue.tick(now);
+        for &token in &tokens {
+            let _ = queue.touch(token, now);
+        }
+        now = now.plus_millis(60_000);
+    }
+    // Last three admissions: 2 tokens each at 0 s, 60 s, 120 s; only the last
+    // two are within the 60 s window: 4 tokens over (60 s + 1 s).
+    let rate = queue.admission_rate_per_sec();
+    assert!((rate - 4.0 / 61.0).abs() < 1e-9, "rate {rate}");
+    let last = *tokens.last().unwrap();
+    let view = queue.view(last, now).unwrap();
+    assert_eq!(view.position, 36);
+    assert_eq!(
+        view.estimated_wait_seconds,
+        (36.0 * 61.0 / 4.0_f64).ceil() as u64
+    );
+}
+
+#[test]
+fn disabled_queue_admits_at_once_without_max_active() {
+    let mut queue = Queue::new(QueueConfig {
+        max_active: 1,
+        ..QueueConfig::default()
+    });
+    let mut ids = Ids(0);
+    for n in 0..3 {
+        let token = ids.next();
+        let outcome = queue.join(user(n), token, t(5)).unwrap();
+        assert_eq!(
+            outcome.events,
+            vec![
+                QueueEvent::Joined {
+                    token,
+                    user: user(n),
+                    at: t(5)
+                },
+                QueueEvent::Admitted {
+                    tokens: vec![token],
+                    at: t(5),
+                    until: t(5 + 600_000)
+                }
+            ]
+        );
+        assert_eq!(status(&queue, token), TokenStatus::Active);
+    }
+    assert_eq!(queue.active_len(), 3);
+    assert_eq!(queue.waiting_len(), 0);
+    assert_eq!(queue.active_tokens().count(), 3);
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn end_by_payment_frees_room_for_the_next_batch() {
+    let mut queue = Queue::new(config(5, 2));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..3, t(0));
+    queue.tick(t(0));
+    assert!(admitted(&queue.tick(t(1_000))).is_empty());
+    assert_eq!(
+        queue.end_by_payment(tokens[2], t(1_001)),
+        None,
+        "waiting, not active"
+    );
+    assert_eq!(
+        queue.end_by_payment(tokens[0], t(1_001)),
+        Some(QueueEvent::Ended {
+            token: tokens[0],
+            at: t(1_001)
+        })
+    );
+    assert_eq!(
+        queue.end_by_payment(tokens[0], t(1_002)),
+        None,
+        "already ended"
+    );
+    assert_eq!(status(&queue, tokens[0]), TokenStatus::Ended);
+    // The admission clock last ran at 0 s, so the freed place fills at once.
+    assert_eq!(queue.next_tick_at(), Some(t(1_000)));
+    assert_eq!(admitted(&queue.tick(t(1_002))), vec![tokens[2]]);
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn next_tick_at_names_the_earliest_pending_work() {
+    let mut queue = Queue::new(config(1, 1));
+    let mut ids = Ids(0);
+    assert_eq!(queue.next_tick_at(), None);
+    let tokens = join_all(&mut queue, &mut ids, 0..2, t(500));
+    // Nothing admitted yet: admission may happen as soon as someone waits.
+    assert_eq!(queue.next_tick_at(), Some(t(500)));
+    queue.tick(t(600));
+    // Room is full: the next thing is the waiting token's drop-out.
+    assert_eq!(queue.next_tick_at(), Some(t(500 + WAITING_DROP_MS)));
+    queue.touch(tokens[1], t(50_000)).unwrap();
+    // The poll moved the drop-out later; it still comes before the active
+    // token's expiry at 600 + 600 s.
+    assert_eq!(queue.next_tick_at(), Some(t(50_000 + WAITING_DROP_MS)));
+    queue.end_by_payment(tokens[0], t(700));
+    assert_eq!(queue.next_tick_at(), Some(t(1_600)));
+}
+
+#[test]
+fn touch_of_unknown_token_is_an_error() {
+    let mut queue = Queue::new(config(1, 1));
+    assert_eq!(
+        queue.touch(Ids(7).next(), t(0)),
+        Err(QueueError::UnknownToken)
+    );
+    assert_eq!(queue.view(Ids(7).next(), t(0)), None);
+}
+
+#[test]
+fn after_recovery_gives_every_waiting_token_a_fresh_poll() {
+    let mut live = Queue::new(config(1, 1));
+    let mut ids = Ids(0);
+    let mut log = Vec::new();
+    for n in 0..3 {
+        log.extend(live.join(user(n), ids.next(), t(0)).unwrap().events);
+    }
+    log.extend(live.tick(t(0)));
+    let mut rebuilt = Queue::new(live.config().clone());
+    for event in &log {
+        rebuilt.apply(event);
+    }
+    assert_eq!(rebuilt, live);
+    rebuilt.after_recovery(t(100_000));
+    // Without the reset these would drop out at 120 s.
+    assert!(rebuilt.tick(t(WAITING_DROP_MS)).is_empty());
+    let events = rebuilt.tick(t(100_000 + WAITING_DROP_MS));
+    assert!(matches!(&events[0], QueueEvent::DroppedOut { tokens, .. } if tokens.len() == 2));
+    rebuilt.check_invariants().unwrap();
+}
+
+#[test]
+fn check_invariants_catches_broken_state() {
+    let mut queue = Queue::new(config(1, 1));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..2, t(0));
+    let mut broken = queue.clone();
+    broken.tokens.get_mut(&tokens[0]).unwrap().status = TokenStatus::Active;
+    assert!(broken.check_invariants().is_err());
+    let mut broken = queue.clone();
+    broken.last_admitted_seq = Some(1);
+    assert!(broken.check_invariants().is_err());
+    let mut broken = queue.clone();
+    broken.waiting.remove(0);
+    assert!(broken.check_invariants().is_err());
+}
+
+/// Fills the line to `MAX_WAITING`: 2,000,000 joins take ~20 s in a debug
+/// build (~4 s in release), too slow for every run.
+/// Run with `cargo test -p boxoffice-engine --release -- --ignored`.
+#[test]
+#[ignore]
+fn join_past_max_waiting_is_full() {
+    let mut queue = Queue::new(config(1, 1));
+    let mut ids = Ids(0);
+    for n in 0..MAX_WAITING as u32 {
+        queue.join(user(n), ids.next(), t(0)).unwrap();
+    }
+    assert_eq!(
+        queue.join(user(u32::MAX), ids.next(), t(0)),
+        Err(QueueError::Full)
+    );
+    assert_eq!(queue.waiting_len(), MAX_WAITING);
+    let last = queue
+        .token_of_user(user(MAX_WAITING as u32 - 1))
+        .unwrap()
+        .token;
+    assert_eq!(queue.view(last, t(0)).unwrap().position, MAX_WAITING as u64);
+}

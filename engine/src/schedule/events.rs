@@ -1,0 +1,66 @@
+//! The facts a schedule records. Commands produce them, `Schedule::apply`
+//! folds them into state, and the actors log them so that recovery can replay
+//! them through the same `apply`. Each event carries everything `apply`
+//! needs, so applying never re-runs a decision (no best-available search, no
+//! clock, no rule that could have changed since).
+
+use super::seat_map::SeatIndex;
+use crate::{Money, PaymentId, ReservationId, TicketId, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScheduleEvent {
+    /// A new reservation holds these seats until `expires_at`.
+    Held {
+        reservation_id: ReservationId,
+        number: String,
+        user: UserId,
+        seats: Vec<SeatIndex>,
+        amount: Money,
+        at: Timestamp,
+        expires_at: Timestamp,
+    },
+    /// The owner cancelled a `Held` reservation: it is `Cancelled` and its seats are free.
+    Released {
+        reservation_id: ReservationId,
+        at: Timestamp,
+    },
+    /// These `Held` reservations passed their `expires_at`: `Expired`, seats free.
+    Expired {
+        reservation_ids: Vec<ReservationId>,
+        at: Timestamp,
+    },
+    /// `Held` -> `PaymentPending`: the hold stops expiring while the saga runs.
+    PaymentBegun {
+        reservation_id: ReservationId,
+        payment_id: PaymentId,
+        amount: Money,
+        at: Timestamp,
+    },
+    /// `PaymentPending` -> `Held` again, with its original `expires_at`.
+    PaymentAborted {
+        reservation_id: ReservationId,
+        payment_id: PaymentId,
+        at: Timestamp,
+    },
+    /// `PaymentPending` -> `Confirmed`: seats sold, one ticket per seat (parallel to the seats).
+    Confirmed {
+        reservation_id: ReservationId,
+        payment_id: PaymentId,
+        tickets: Vec<TicketId>,
+        at: Timestamp,
+    },
+    /// A `Confirmed` reservation cancelled: seats free, tickets void, refund owed.
+    Cancelled {
+        reservation_id: ReservationId,
+        refund_amount: Money,
+        at: Timestamp,
+    },
+    /// The refund of a cancelled reservation reached the wallet.
+    RefundSettled {
+        reservation_id: ReservationId,
+        at: Timestamp,
+    },
+    /// An issued ticket was used at the door.
+    CheckedIn { ticket_id: TicketId, at: Timestamp },
+}

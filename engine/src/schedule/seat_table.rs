@@ -1,0 +1,212 @@
+//! The mutable state of every seat: a dense `Vec` of small cells indexed by
+//! [`SeatIndex`], each saying whether the seat is free and which reservation
+//! holds it, plus counters (per row, and for the whole schedule) that let
+//! best-available skip full rows and let `counts()` answer in O(1).
+//!
+//! Only `Schedule::apply` changes it, through `take`, `sell` and `free`.
+
+use super::seat_map::SeatIndex;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeatStatus {
+    Available,
+    /// Held by a reservation that is `Held` or `PaymentPending`.
+    Held,
+    Sold,
+}
+
+/// How many seats are in each state; `available + held + sold == total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatCounts {
+    pub total: u32,
+    pub available: u32,
+    pub held: u32,
+    pub sold: u32,
+}
+
+/// The `holder` of an available seat.
+pub(super) const NO_HOLDER: u32 = u32::MAX;
+
+/// One seat: its status and the slot (position in the schedule's reservation
+/// list) of the reservation that holds or bought it. Eight bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct SeatCell {
+    pub status: SeatStatus,
+    pub holder: u32,
+}
+
+impl SeatCell {
+    const FREE: SeatCell = SeatCell {
+        status: SeatStatus::Available,
+        holder: NO_HOLDER,
+    };
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct SeatTable {
+    cells: Vec<SeatCell>,
+    /// Available seats per global row number.
+    free_per_row: Vec<u32>,
+    held: u32,
+    sold: u32,
+}
+
+impl SeatTable {
+    /// All seats available; `row_sizes` in global row order.
+    pub fn new(row_sizes: impl Iterator<Item = u32>) -> SeatTable {
+        let free_per_row: Vec<u32> = row_sizes.collect();
+        let seats: u32 = free_per_row.iter().sum();
+        SeatTable {
+            cells: vec![SeatCell::FREE; seats as usize],
+            free_per_row,
+            held: 0,
+            sold: 0,
+        }
+    }
+
+    pub fn cell(&self, seat: SeatIndex) -> SeatCell {
+        self.cells[seat.0 as usize]
+    }
+
+    pub fn cells(&self) -> &[SeatCell] {
+        &self.cells
+    }
+
+    pub fn status(&self, seat: SeatIndex) -> SeatStatus {
+        self.cell(seat).status
+    }
+
+    pub fn is_available(&self, seat: SeatIndex) -> bool {
+        self.status(seat) == SeatStatus::Available
+    }
+
+    pub fn free_in_row(&self, row: u32) -> u32 {
+        self.free_per_row[row as usize]
+    }
+
+    #[cfg(test)]
+    pub fn free_per_row(&self) -> &[u32] {
+        &self.free_per_row
+    }
+
+    pub fn counts(&self) -> SeatCounts {
+        let total = self.cells.len() as u32;
+        SeatCounts {
+            total,
+            available: total - self.held - self.sold,
+            held: self.held,
+            sold: self.sold,
+        }
+    }
+
+    /// Available -> Held by reservation `holder`.
+    pub fn take(&mut self, seat: SeatIndex, row: u32, holder: u32) {
+        let cell = &mut self.cells[seat.0 as usize];
+        assert_eq!(
+            cell.status,
+            SeatStatus::Available,
+            "seat {} taken twice",
+            seat.0
+        );
+        debug_assert_ne!(holder, NO_HOLDER);
+        *cell = SeatCell {
+            status: SeatStatus::Held,
+            holder,
+        };
+        self.free_per_row[row as usize] -= 1;
+        self.held += 1;
+    }
+
+    /// Held -> Sold, by the same reservation.
+    pub fn sell(&mut self, seat: SeatIndex, holder: u32) {
+        let cell = &mut self.cells[seat.0 as usize];
+        assert!(
+            cell.status == SeatStatus::Held && cell.holder == holder,
+            "seat {} sold by a reservation that does not hold it",
+            seat.0
+        );
+        cell.status = SeatStatus::Sold;
+        self.held -= 1;
+        self.sold += 1;
+    }
+
+    /// Held or Sold by `holder` -> Available.
+    pub fn free(&mut self, seat: SeatIndex, row: u32, holder: u32) {
+        let cell = &mut self.cells[seat.0 as usize];
+        assert!(
+            cell.status != SeatStatus::Available && cell.holder == holder,
+            "seat {} freed by a reservation that does not hold it",
+            seat.0
+        );
+        match cell.status {
+            SeatStatus::Held => self.held -= 1,
+            SeatStatus::Sold => self.sold -= 1,
+            SeatStatus::Available => unreachable!("checked above"),
+        }
+        *cell = SeatCell::FREE;
+        self.free_per_row[row as usize] += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_follow_every_transition() {
+        let mut table = SeatTable::new([2, 3].into_iter());
+        assert_eq!(
+            table.counts(),
+            SeatCounts {
+                total: 5,
+                available: 5,
+                held: 0,
+                sold: 0
+            }
+        );
+        table.take(SeatIndex(0), 0, 7);
+        table.take(SeatIndex(3), 1, 7);
+        assert_eq!(table.free_per_row(), &[1, 2]);
+        table.sell(SeatIndex(3), 7);
+        assert_eq!(
+            table.counts(),
+            SeatCounts {
+                total: 5,
+                available: 3,
+                held: 1,
+                sold: 1
+            }
+        );
+        assert_eq!(table.status(SeatIndex(3)), SeatStatus::Sold);
+        table.free(SeatIndex(3), 1, 7);
+        table.free(SeatIndex(0), 0, 7);
+        assert_eq!(
+            table.counts(),
+            SeatCounts {
+                total: 5,
+                available: 5,
+                held: 0,
+                sold: 0
+            }
+        );
+        assert_eq!(table.free_per_row(), &[2, 3]);
+        assert_eq!(table.cell(SeatIndex(0)).holder, NO_HOLDER);
+    }
+
+    #[test]
+    #[should_panic(expected = "taken twice")]
+    fn taking_a_held_seat_is_refused() {
+        let mut table = SeatTable::new([2].into_iter());
+        table.take(SeatIndex(1), 0, 1);
+        table.take(SeatIndex(1), 0, 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not hold it")]
+    fn freeing_someone_elses_seat_is_refused() {
+        let mut table = SeatTable::new([2].into_iter());
+        table.take(SeatIndex(1), 0, 1);
+        table.free(SeatIndex(1), 0, 2);
+    }
+}

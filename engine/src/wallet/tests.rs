@@ -1,0 +1,345 @@
+//! Unit tests for each wallet rule and error.
+
+use super::*;
+
+fn user() -> UserId {
+    UserId::from_random_bytes([1; 16])
+}
+
+fn tx(n: u8) -> TransactionId {
+    TransactionId::from_random_bytes([n; 16])
+}
+
+fn pay(n: u8) -> PaymentId {
+    PaymentId::from_random_bytes([n; 16])
+}
+
+/// 2026-03-15T10:00:00Z
+const MARCH: Timestamp = Timestamp(1_773_568_800_000);
+/// 2026-04-01T00:00:00Z
+const APRIL_FIRST: Timestamp = Timestamp(1_775_001_600_000);
+
+fn funded(amount: i64) -> Wallet {
+    let mut wallet = Wallet::new(user());
+    wallet
+        .charge(tx(0), Money(amount), &WalletLimits::default(), MARCH)
+        .expect("test funding fits the default limits");
+    wallet
+}
+
+#[test]
+fn charge_adds_to_balance_and_ledger() {
+    let mut wallet = Wallet::new(user());
+    let event = wallet
+        .charge(tx(1), Money(5_000), &WalletLimits::default(), MARCH)
+        .unwrap();
+    assert_eq!(
+        event,
+        WalletEvent::Charged {
+            transaction_id: tx(1),
+            amount: Money(5_000),
+            at: MARCH
+        }
+    );
+    assert_eq!(wallet.balance(), Money(5_000));
+    assert_eq!(wallet.total_charged(), Money(5_000));
+    assert_eq!(wallet.updated_at(), Some(MARCH));
+    assert_eq!(
+        wallet.ledger(),
+        &[LedgerEntry {
+            transaction_id: tx(1),
+            kind: LedgerKind::Charge,
+            amount: Money(5_000),
+            balance_after: Money(5_000),
+            at: MARCH,
+            reference: None
+        }]
+    );
+    wallet.check_invariants().unwrap();
+}
+
+#[test]
+fn charge_rejects_non_positive_and_oversized_amounts() {
+    let limits = WalletLimits::default();
+    let mut wallet = Wallet::new(user());
+    for amount in [0, -1, i64::MIN, limits.max_charge.0 + 1, i64::MAX] {
+        assert_eq!(
+            wallet.charge(tx(1), Money(amount), &limits, MARCH),
+            Err(WalletError::InvalidAmount),
+            "amount {amount}"
+        );
+    }
+    assert!(wallet
+        .charge(tx(1), limits.max_charge, &limits, MARCH)
+        .is_ok());
+    assert_eq!(wallet.ledger().len(), 1);
+}
+
+#[test]
+fn charge_respects_balance_cap_inclusively() {
+    let limits = WalletLimits {
+        max_charge: Money(100),
+        balance_cap: Money(150),
+        monthly_charge_limit: Money(1_000),
+    };
+    let mut wallet = Wallet::new(user());
+    wallet.charge(tx(1), Money(100), &limits, MARCH).unwrap();
+    assert_eq!(
+        wallet.charge(tx(2), Money(51), &limits, MARCH),
+        Err(WalletError::ChargeLimitExceeded)
+    );
+    assert_eq!(wallet.balance(), Money(100));
+    wallet.charge(tx(3), Money(50), &limits, MARCH).unwrap();
+    assert_eq!(wallet.balance(), Money(150));
+}
+
+#[test]
+fn monthly_limit_counts_charges_not_balance() {
+    let limits = WalletLimits {
+        max_charge: Money(100),
+        balance_cap: Money(1_000),
+        monthly_charge_limit: Money(150),
+    };
+    let mut wallet = Wallet::new(user());
+    wallet.charge(tx(1), Money(100), &limits, MARCH).unwrap();
+    wallet.debit(tx(2), pay(1), Money(100), MARCH).unwrap();
+    // Spending does not give monthly room back.
+    assert_eq!(
+        wallet.charge(tx(3), Money(51), &limits, MARCH),
+        Err(WalletError::ChargeLimitExceeded)
+    );
+    wallet.charge(tx(4), Money(50), &limits, MARCH).unwrap();
+    assert_eq!(wallet.charged_this_month(), Money(150));
+}
+
+#[test]
+fn monthly_limit_rolls_over_at_utc_month_start() {
+    let limits = WalletLimits {
+        max_charge: Money(100),
+        balance_cap: Money(1_000),
+        monthly_charge_limit: Money(100),
+    };
+    let mut wallet = Wallet::new(user());
+    wallet.charge(tx(1), Money(100), &limits, MARCH).unwrap();
+    let last_march_ms = APRIL_FIRST.plus_millis(-1);
+    assert_eq!(
+        wallet.charge(tx(2), Money(1), &limits, last_march_ms),
+        Err(WalletError::ChargeLimitExceeded)
+    );
+    wallet
+        .charge(tx(3), Money(100), &limits, APRIL_FIRST)
+        .unwrap();
+    assert_eq!(wallet.charged_this_month(), Money(100));
+    assert_eq!(wallet.balance(), Money(200));
+}
+
+#[test]
+fn clock_stepping_back_a_month_does_not_reset_the_monthly_limit() {
+    let limits = WalletLimits {
+        max_charge: Money(100),
+        balance_cap: Money(1_000),
+        monthly_charge_limit: Money(100),
+    };
+    let mut wallet = Wallet::new(user());
+    wallet
+        .charge(tx(1), Money(100), &limits, APRIL_FIRST)
+        .unwrap();
+    assert_eq!(
+        wallet.charge(tx(2), Money(1), &limits, MARCH),
+        Err(WalletError::ChargeLimitExceeded)
+    );
+}
+
+#[test]
+fn charge_overflow_is_an_error_not_a_wrap() {
+    let limits = WalletLimits {
+        max_charge: Money(i64::MAX),
+        balance_cap: Money(i64::MAX),
+        monthly_charge_limit: Money(i64::MAX),
+    };
+    let mut wallet = Wallet::new(user());
+    wallet
+        .charge(tx(1), Money(i64::MAX), &limits, MARCH)
+        .unwrap();
+    assert_eq!(
+        wallet.charge(tx(2), Money(1), &limits, MARCH),
+        Err(WalletError::Overflow)
+    );
+    // Spend it all: the balance has room, but the total charged does not.
+    wallet.debit(tx(3), pay(1), Money(i64::MAX), MARCH).unwrap();
+    assert_eq!(
+        wallet.charge(tx(4), Money(1), &limits, APRIL_FIRST),
+        Err(WalletError::Overflow)
+    );
+    wallet.check_invariants().unwrap();
+}
+
+#[test]
+fn debit_takes_money_once_per_payment() {
+    let mut wallet = funded(1_000);
+    let event = wallet.debit(tx(1), pay(1), Money(300), MARCH).unwrap();
+    assert!(matches!(
+        event,
+        Some(WalletEvent::Debited {
+            amount: Money(300),
+            ..
+        })
+    ));
+    assert_eq!(wallet.balance(), Money(700));
+    assert_eq!(wallet.debited(pay(1)), Some(Money(300)));
+    // A retry with another transaction id is still the same payment.
+    assert_eq!(wallet.debit(tx(2), pay(1), Money(300), MARCH), Ok(None));
+    assert_eq!(wallet.balance(), Money(700));
+    assert_eq!(wallet.total_used(), Money(300));
+    assert_eq!(wallet.ledger().len(), 2);
+    wallet.check_invariants().unwrap();
+}
+
+#[test]
+fn debit_of_a_known_payment_with_another_amount_is_a_mismatch() {
+    let mut wallet = funded(1_000);
+    wallet.debit(tx(1), pay(1), Money(300), MARCH).unwrap();
+    assert_eq!(
+        wallet.debit(tx(2), pay(1), Money(301), MARCH),
+        Err(WalletError::PaymentMismatch)
+    );
+    assert_eq!(wallet.balance(), Money(700));
+}
+
+#[test]
+fn debit_rejects_non_positive_amounts() {
+    let mut wallet = funded(1_000);
+    for amount in [0, -5, i64::MIN] {
+        assert_eq!(
+            wallet.debit(tx(1), pay(1), Money(amount), MARCH),
+            Err(WalletError::InvalidAmount)
+        );
+    }
+    assert_eq!(wallet.debited(pay(1)), None);
+}
+
+#[test]
+fn insufficient_balance_leaves_state_unchanged() {
+    let mut wallet = funded(1_000);
+    let before = wallet.clone();
+    assert_eq!(
+        wallet.debit(tx(1), pay(1), Money(1_001), MARCH),
+        Err(WalletError::InsufficientBalance {
+            balance: Money(1_000),
+            required: Money(1_001)
+        })
+    );
+    assert_eq!(wallet, before);
+    // The payment id is not burnt: the same payment may be retried after a charge.
+    wallet
+        .charge(tx(2), Money(1), &WalletLimits::default(), MARCH)
+        .unwrap();
+    assert!(wallet
+        .debit(tx(3), pay(1), Money(1_001), MARCH)
+        .unwrap()
+        .is_some());
+    assert_eq!(wallet.balance(), Money(0));
+}
+
+#[test]
+fn refused_commands_leave_state_unchanged() {
+    let mut wallet = funded(1_000);
+    wallet.debit(tx(1), pay(1), Money(300), MARCH).unwrap();
+    let before = wallet.clone();
+    let limits = WalletLimits::default();
+    assert!(wallet.charge(tx(2), Money(0), &limits, MARCH).is_err());
+    assert!(wallet
+        .charge(tx(2), Money(limits.balance_cap.0), &limits, MARCH)
+        .is_err());
+    assert!(wallet.debit(tx(2), pay(1), Money(1), MARCH).is_err());
+    assert!(wallet.refund(tx(2), pay(9), MARCH).is_err());
+    assert_eq!(wallet, before);
+}
+
+#[test]
+fn refund_returns_exactly_the_debit_once() {
+    let mut wallet = funded(1_000);
+    wallet.debit(tx(1), pay(1), Money(300), MARCH).unwrap();
+    let event = wallet.refund(tx(2), pay(1), MARCH).unwrap();
+    assert_eq!(
+        event,
+        Some(WalletEvent::Refunded {
+            transaction_id: tx(2),
+            payment_id: pay(1),
+            amount: Money(300),
+            at: MARCH
+        })
+    );
+    assert!(wallet.refunded(pay(1)));
+    assert_eq!(wallet.balance(), Money(1_000));
+    assert_eq!(wallet.refund(tx(3), pay(1), MARCH), Ok(None));
+    assert_eq!(wallet.balance(), Money(1_000));
+    assert_eq!(wallet.total_refunded(), Money(300));
+    // A refunded payment still counts as debited: it cannot pay a second time.
+    assert_eq!(wallet.debit(tx(4), pay(1), Money(300), MARCH), Ok(None));
+    assert_eq!(wallet.balance(), Money(1_000));
+    wallet.check_invariants().unwrap();
+}
+
+#[test]
+fn refund_of_unknown_payment_is_an_error() {
+    let mut wallet = funded(1_000);
+    assert_eq!(
+        wallet.refund(tx(1), pay(1), MARCH),
+        Err(WalletError::UnknownPayment)
+    );
+    assert!(!wallet.refunded(pay(1)));
+}
+
+#[test]
+fn refund_may_pass_the_balance_cap() {
+    let limits = WalletLimits {
+        max_charge: Money(100),
+        balance_cap: Money(100),
+        monthly_charge_limit: Money(1_000),
+    };
+    let mut wallet = Wallet::new(user());
+    wallet.charge(tx(1), Money(100), &limits, MARCH).unwrap();
+    wallet.debit(tx(2), pay(1), Money(100), MARCH).unwrap();
+    wallet.charge(tx(3), Money(100), &limits, MARCH).unwrap();
+    wallet.refund(tx(4), pay(1), MARCH).unwrap();
+    assert_eq!(wallet.balance(), Money(200));
+    wallet.check_invariants().unwrap();
+}
+
+#[test]
+fn replaying_events_rebuilds_an_equal_wallet() {
+    let mut wallet = Wallet::new(user());
+    let limits = WalletLimits::default();
+    let events = vec![
+        wallet.charge(tx(1), Money(1_000), &limits, MARCH).unwrap(),
+        wallet
+            .debit(tx(2), pay(1), Money(400), MARCH)
+            .unwrap()
+            .unwrap(),
+        wallet.refund(tx(3), pay(1), MARCH).unwrap().unwrap(),
+        wallet
+            .charge(tx(4), Money(7), &limits, APRIL_FIRST)
+            .unwrap(),
+    ];
+    let mut rebuilt = Wallet::new(user());
+    for event in &events {
+        rebuilt.apply(event);
+    }
+    assert_eq!(rebuilt, wallet);
+    assert_eq!(rebuilt.charged_this_month(), Money(7));
+}
+
+#[test]
+fn check_invariants_catches_a_tampered_balance() {
+    let mut wallet = funded(1_000);
+    wallet.balance = Money(999);
+    assert!(wallet.check_invariants().is_err());
+    let mut wallet = funded(1_000);
+    wallet.ledger[0].balance_after = Money(1);
+    assert!(wallet.check_invariants().is_err());
+    let mut wallet = funded(1_000);
+    wallet.debit(tx(1), pay(1), Money(10), MARCH).unwrap();
+    wallet.payments.get_mut(&pay(1)).unwrap().refunded = true;
+    assert!(wallet.check_invariants().is_err());
+}

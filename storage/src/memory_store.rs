@@ -1,0 +1,420 @@
+//! An in-memory [`Store`] for tests and seeded simulations, with faults
+//! injected deterministically.
+//!
+//! It keeps the current image (what reads see: durable + pending) and an undo
+//! entry for every operation not yet flushed (appends, snapshots, trims and
+//! meta alike). The durable image is "current image with the pending
+//! operations undone", so:
+//! - [`MemoryStore::flush`] forgets the undo entries of the operations it
+//!   covers: O(pending), nothing is copied;
+//! - [`MemoryStore::crash`] undoes the pending operations newest first, as a
+//!   kill -9 would lose them: O(pending), not O(store). Lsn counters then
+//!   restart from the durable last lsn, so the lost lsns are assigned again.
+//!
+//! Injected faults, each counted down by the operations it targets:
+//! - [`MemoryStore::fail_appends`]: the next n appends fail, assigning no lsn;
+//! - [`MemoryStore::fail_flushes`]: the next n flushes fail and lose nothing:
+//!   the pending operations stay pending (a later flush may make them durable,
+//!   a crash loses them). Unlike `SledStore`, the store is not poisoned; the
+//!   `GroupCommit` above it is, which is where fail-stop is decided;
+//! - [`MemoryStore::fail_snapshots`]: the next n `write_snapshot` calls fail;
+//! - [`MemoryStore::crash_after_appends`]: after n more successful appends the
+//!   store is "dead": every write (append, flush, snapshot, trim, meta) fails
+//!   with `Injected("crashed")` until [`MemoryStore::crash`] completes the crash.
+//!   Reads keep working, so a test can inspect what a dead process left.
+//!
+//! [`MemoryStore::set_flush_delay`] makes each non-empty flush sleep (without
+//! holding the lock, like a real fsync) so that group commit can be observed.
+//! A flush covers exactly the operations that were pending when it started;
+//! if `crash()` runs while a flush sleeps, that flush fails.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crate::limits::{
+    check_log_name, check_log_prefix, check_size, MAX_META_VALUE_BYTES, MAX_RECORD_BYTES,
+    MAX_SNAPSHOT_BYTES,
+};
+use crate::{Lsn, Store, StoreError};
+
+/// Counters of a [`MemoryStore`], for assertions in tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStoreStats {
+    /// Successful appends since creation (including ones a crash later lost).
+    pub appends: u64,
+    /// Successful flushes since creation (including flushes with nothing pending).
+    pub flushes: u64,
+    /// Records in the durable image right now.
+    pub durable_records: u64,
+}
+
+/// The in-memory store; see the module doc.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct LogImage {
+    records: BTreeMap<Lsn, Vec<u8>>,
+    last: Lsn,
+}
+
+/// How to undo one pending (unflushed) operation.
+#[derive(Debug)]
+enum Undo {
+    Append {
+        log: String,
+        lsn: Lsn,
+        previous_last: Lsn,
+    },
+    Snapshot {
+        log: String,
+        previous: Option<(Lsn, Vec<u8>)>,
+    },
+    Trim {
+        log: String,
+        removed: BTreeMap<Lsn, Vec<u8>>,
+    },
+    Meta {
+        key: String,
+        previous: Option<Vec<u8>>,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Faults {
+    fail_appends: u32,
+    fail_flushes: u32,
+    fail_snapshots: u32,
+    /// Successful appends left before the store dies.
+    crash_countdown: Option<u64>,
+    /// Dead: every write fails until `crash()`.
+    crashed: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    logs: BTreeMap<String, LogImage>,
+    snapshots: BTreeMap<String, (Lsn, Vec<u8>)>,
+    meta: HashMap<String, Vec<u8>>,
+    /// Pending operations, oldest first.
+    pending: VecDeque<Undo>,
+    /// Sequence number the next pending operation gets; the oldest pending one
+    /// has `next_op - pending.len()`. Lets a flush commit exactly the
+    /// operations that were pending when it started.
+    next_op: u64,
+    /// Bumped by every `crash()`, so a sleeping flush notices it.
+    crash_epoch: u64,
+    faults: Faults,
+    flush_delay: Duration,
+    stats: MemoryStoreStats,
+}
+
+impl MemoryStore {
+    /// An empty store with no faults armed.
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Loses every unflushed operation, as a kill -9 would, and revives a
+    /// store killed by `crash_after_appends`. Armed fail counters are kept.
+    pub fn crash(&self) {
+        let mut state = self.lock();
+        while let Some(undo) = state.pending.pop_back() {
+            state.revert(undo);
+        }
+        state.faults.crashed = false;
+        state.faults.crash_countdown = None;
+        state.crash_epoch += 1;
+    }
+
+    /// The next `n` appends fail with `Injected("append")`.
+    pub fn fail_appends(&self, n: u32) {
+        self.lock().faults.fail_appends = n;
+    }
+
+    /// The next `n` flushes fail with `Injected("flush")`; pending operations stay pending.
+    pub fn fail_flushes(&self, n: u32) {
+        self.lock().faults.fail_flushes = n;
+    }
+
+    /// The next `n` snapshot writes fail with `Injected("snapshot")`.
+    pub fn fail_snapshots(&self, n: u32) {
+        self.lock().faults.fail_snapshots = n;
+    }
+
+    /// After `n` more successful appends the store dies (0: at once): later
+    /// writes and flushes fail with `Injected("crashed")` until `crash()`.
+    pub fn crash_after_appends(&self, n: u64) {
+        let mut state = self.lock();
+        if n == 0 {
+            state.faults.crashed = true;
+            state.faults.crash_countdown = None;
+        } else {
+            state.faults.crash_countdown = Some(n);
+        }
+    }
+
+    /// Makes every flush with something pending sleep this long first.
+    pub fn set_flush_delay(&self, delay: Duration) {
+        self.lock().flush_delay = delay;
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> MemoryStoreStats {
+        self.lock().stats
+    }
+}
+
+impl State {
+    fn check_alive(&self) -> Result<(), StoreError> {
+        if self.faults.crashed {
+            return Err(StoreError::Injected("crashed"));
+        }
+        Ok(())
+    }
+
+    fn last_lsn(&self, log: &str) -> Lsn {
+        self.logs.get(log).map_or(0, |image| image.last)
+    }
+
+    fn push_pending(&mut self, undo: Undo) {
+        self.pending.push_back(undo);
+        self.next_op += 1;
+    }
+
+    fn revert(&mut self, undo: Undo) {
+        match undo {
+            Undo::Append {
+                log,
+                lsn,
+                previous_last,
+            } => {
+                let image = self
+                    .logs
+                    .get_mut(&log)
+                    .expect("a pending append's log exists until reverted");
+                let removed = image.records.remove(&lsn);
+                debug_assert!(
+                    removed.is_some(),
+                    "pending append {lsn} of {log} is present"
+                );
+                image.last = previous_last;
+                if image.last == 0 && image.records.is_empty() {
+                    self.logs.remove(&log);
+                }
+            }
+            Undo::Snapshot { log, previous } => match previous {
+                Some(previous) => {
+                    self.snapshots.insert(log, previous);
+                }
+                None => {
+                    self.snapshots.remove(&log);
+                }
+            },
+            Undo::Trim { log, mut removed } => {
+                let image = self
+                    .logs
+                    .get_mut(&log)
+                    .expect("a trimmed log exists until reverted");
+                image.records.append(&mut removed);
+            }
+            Undo::Meta { key, previous } => match previous {
+                Some(previous) => {
+                    self.meta.insert(key, previous);
+                }
+                None => {
+                    self.meta.remove(&key);
+                }
+            },
+        }
+    }
+
+    /// Makes durable every pending operation with sequence number < `target`.
+    fn commit_before(&mut self, target: u64) {
+        let oldest = self.next_op - self.pending.len() as u64;
+        let count = target.saturating_sub(oldest).min(self.pending.len() as u64);
+        for undo in self.pending.drain(..count as usize) {
+            match undo {
+                Undo::Append { .. } => self.stats.durable_records += 1,
+                Undo::Trim { removed, .. } => self.stats.durable_records -= removed.len() as u64,
+                Undo::Snapshot { .. } | Undo::Meta { .. } => {}
+            }
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    fn append(&self, log: &str, record: &[u8]) -> Result<Lsn, StoreError> {
+        check_log_name(log)?;
+        check_size("record", record.len(), MAX_RECORD_BYTES)?;
+        let mut state = self.lock();
+        state.check_alive()?;
+        if state.faults.fail_appends > 0 {
+            state.faults.fail_appends -= 1;
+            return Err(StoreError::Injected("append"));
+        }
+        let image = state.logs.entry(log.to_owned()).or_default();
+        let previous_last = image.last;
+        let lsn = previous_last
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Io(format!("log {log} ran out of lsns")))?;
+        image.records.insert(lsn, record.to_vec());
+        image.last = lsn;
+        state.push_pending(Undo::Append {
+            log: log.to_owned(),
+            lsn,
+            previous_last,
+        });
+        state.stats.appends += 1;
+        if let Some(left) = state.faults.crash_countdown {
+            let left = left - 1;
+            state.faults.crash_countdown = if left == 0 { None } else { Some(left) };
+            state.faults.crashed = left == 0;
+        }
+        Ok(lsn)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.check_alive()?;
+        if state.faults.fail_flushes > 0 {
+            state.faults.fail_flushes -= 1;
+            return Err(StoreError::Injected("flush"));
+        }
+        let target = state.next_op;
+        if !state.pending.is_empty() && !state.flush_delay.is_zero() {
+            let (delay, epoch) = (state.flush_delay, state.crash_epoch);
+            drop(state);
+            std::thread::sleep(delay);
+            state = self.lock();
+            if state.crash_epoch != epoch {
+                return Err(StoreError::Injected("crashed during flush"));
+            }
+            state.check_alive()?;
+        }
+        state.commit_before(target);
+        state.stats.flushes += 1;
+        Ok(())
+    }
+
+    fn read_log(&self, log: &str, after: Lsn) -> Result<Vec<(Lsn, Vec<u8>)>, StoreError> {
+        check_log_name(log)?;
+        let state = self.lock();
+        let Some(image) = state.logs.get(log) else {
+            return Ok(Vec::new());
+        };
+        Ok(image
+            .records
+            .range((Bound::Excluded(after), Bound::Unbounded))
+            .map(|(lsn, record)| (*lsn, record.clone()))
+            .collect())
+    }
+
+    fn last_lsn(&self, log: &str) -> Result<Lsn, StoreError> {
+        check_log_name(log)?;
+        Ok(self.lock().last_lsn(log))
+    }
+
+    fn write_snapshot(&self, log: &str, upto: Lsn, snapshot: &[u8]) -> Result<(), StoreError> {
+        check_log_name(log)?;
+        check_size("snapshot", snapshot.len(), MAX_SNAPSHOT_BYTES)?;
+        let mut state = self.lock();
+        state.check_alive()?;
+        if state.faults.fail_snapshots > 0 {
+            state.faults.fail_snapshots -= 1;
+            return Err(StoreError::Injected("snapshot"));
+        }
+        let last = state.last_lsn(log);
+        if upto > last {
+            return Err(StoreError::Io(format!(
+                "snapshot of log {log} up to lsn {upto} is beyond its last lsn {last}"
+            )));
+        }
+        let previous = state
+            .snapshots
+            .insert(log.to_owned(), (upto, snapshot.to_vec()));
+        state.push_pending(Undo::Snapshot {
+            log: log.to_owned(),
+            previous,
+        });
+        Ok(())
+    }
+
+    fn read_snapshot(&self, log: &str) -> Result<Option<(Lsn, Vec<u8>)>, StoreError> {
+        check_log_name(log)?;
+        Ok(self.lock().snapshots.get(log).cloned())
+    }
+
+    fn trim(&self, log: &str, upto: Lsn) -> Result<(), StoreError> {
+        check_log_name(log)?;
+        let mut state = self.lock();
+        state.check_alive()?;
+        if upto == 0 {
+            return Ok(());
+        }
+        let covered = state.snapshots.get(log).map_or(0, |(covered, _)| *covered);
+        if upto > covered {
+            return Err(StoreError::Io(format!(
+                "trim of log {log} up to lsn {upto} is beyond its snapshot (up to {covered})"
+            )));
+        }
+        let Some(image) = state.logs.get_mut(log) else {
+            return Ok(());
+        };
+        // upto <= covered <= last < Lsn::MAX, so upto + 1 cannot overflow.
+        let kept = image.records.split_off(&(upto + 1));
+        let removed = std::mem::replace(&mut image.records, kept);
+        if !removed.is_empty() {
+            state.push_pending(Undo::Trim {
+                log: log.to_owned(),
+                removed,
+            });
+        }
+        Ok(())
+    }
+
+    fn list_logs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        check_log_prefix(prefix)?;
+        let state = self.lock();
+        let mut names: BTreeSet<String> = names_with_prefix(&state.logs, prefix).collect();
+        names.extend(names_with_prefix(&state.snapshots, prefix));
+        Ok(names.into_iter().collect())
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        check_log_name(key)?;
+        check_size("meta value", value.len(), MAX_META_VALUE_BYTES)?;
+        let mut state = self.lock();
+        state.check_alive()?;
+        let previous = state.meta.insert(key.to_owned(), value.to_vec());
+        state.push_pending(Undo::Meta {
+            key: key.to_owned(),
+            previous,
+        });
+        Ok(())
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_log_name(key)?;
+        Ok(self.lock().meta.get(key).cloned())
+    }
+}
+
+/// Keys of `map` that start with `prefix`, in order.
+fn names_with_prefix<'a, V>(
+    map: &'a BTreeMap<String, V>,
+    prefix: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    map.range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .map(|(name, _)| name)
+        .take_while(move |name| name.starts_with(prefix))
+        .cloned()
+}

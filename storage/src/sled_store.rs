@@ -1,0 +1,376 @@
+//! The production [`Store`]: per-actor logs, snapshots and metadata in sled 0.34.
+//!
+//! Layout: tree `log` holds every record under `[log name][0x00][lsn BE]` (see
+//! [`crate::sled_keys`]) so one log is one contiguous key range, plus a
+//! high-water mark per trimmed log; tree `snapshot` maps a log name to
+//! `[upto u64 BE][snapshot bytes]`; tree `meta` holds metadata. Each log's last
+//! lsn is cached in memory, loaded lazily on first use as the largest of the
+//! log's last record, its high-water mark and its snapshot's `upto`.
+//!
+//! sled is opened in `Mode::HighThroughput`: our writes are appends followed,
+//! after each snapshot, by trims, so old segments are mostly garbage anyway;
+//! `LowSpace` would rewrite (defragment) segments more eagerly, spending write
+//! bandwidth on the hot path to save disk space we do not need to save.
+//! sled's own background flush (every 500 ms) stays at its default: it is
+//! harmless, and durability never relies on it.
+//!
+//! # Which failures a successful `flush` covers
+//! - [`Durability::ProcessCrash`] (the default): sled's flush writes its
+//!   buffers and calls `sync_file_range` on its `db` file. Everything flushed
+//!   survives a crash of the process (panic, kill -9, OOM kill). It does NOT
+//!   guarantee survival of a power loss or kernel crash: the drive's write
+//!   cache and the file's metadata are not flushed, and sled writes values
+//!   over ~128 KiB as separate blob files that it never syncs.
+//! - [`Durability::PowerLoss`]: after sled's flush, additionally fdatasyncs
+//!   the `db` file and syncs new blob files and their directory (see
+//!   [`crate::power_loss_sync`]). Everything flushed then also survives power
+//!   loss, on a drive that honours flush requests.
+//!
+//! Neither mode survives a lost or corrupted disk. Unflushed writes may or may
+//! not survive any crash.
+//!
+//! Concurrency: appends to different logs run in parallel (one lock per log,
+//! held across the sled insert so that lsns appear in a log in order); a single
+//! log is normally appended only by its owning actor, but concurrent appends to
+//! it are safe too. Per-log locks measured ~25-35% faster than one mutex for
+//! all logs with 2 appending threads (the one-mutex case serializes sled
+//! inserts that sled itself can run in parallel). The lock table keeps one
+//! small entry per log ever touched (bounded by the number of actors).
+//! A failed flush poisons the store: every later write and
+//! flush returns [`StoreError::Poisoned`] (fail-stop).
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::limits::{
+    check_log_name, check_log_prefix, check_size, MAX_META_VALUE_BYTES, MAX_RECORD_BYTES,
+    MAX_SNAPSHOT_BYTES,
+};
+use crate::power_loss_sync::PowerLossSync;
+use crate::sled_keys::{self, LogKey};
+use crate::{Lsn, Store, StoreError};
+
+/// Which failures a successful flush must survive (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// sled's own flush (`sync_file_range`): survives a process crash, not power loss.
+    #[default]
+    ProcessCrash,
+    /// sled's flush plus fdatasync of its files: survives power loss too (slower per flush).
+    PowerLoss,
+}
+
+/// Per-log state guarded by that log's lock.
+#[derive(Debug, Default)]
+struct LogCursor {
+    /// The last lsn assigned in this log; `None` until loaded from disk.
+    last: Option<Lsn>,
+}
+
+/// The sled-backed store. Cheap to share as `Arc<dyn Store>`.
+pub struct SledStore {
+    db: sled::Db,
+    records: sled::Tree,
+    snapshots: sled::Tree,
+    meta: sled::Tree,
+    /// One lock per log; the outer lock is held only to find or create it.
+    cursors: Mutex<HashMap<String, Arc<Mutex<LogCursor>>>>,
+    poisoned: AtomicBool,
+    power_loss: Option<PowerLossSync>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("poisoned", &self.poisoned.load(Ordering::Relaxed))
+            .field("power_loss", &self.power_loss.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir` with [`Durability::ProcessCrash`].
+    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        SledStore::open_with(dir, Durability::default())
+    }
+
+    /// Opens (or creates) the store in `dir` with the given durability.
+    pub fn open_with(dir: &Path, durability: Durability) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| sled_error("open", &e))?;
+        let open_tree = |name: &str| db.open_tree(name).map_err(|e| sled_error("open tree", &e));
+        let records = open_tree("log")?;
+        let snapshots = open_tree("snapshot")?;
+        let meta = open_tree("meta")?;
+        let power_loss = match durability {
+            Durability::ProcessCrash => None,
+            Durability::PowerLoss => Some(PowerLossSync::open(dir)?),
+        };
+        Ok(SledStore {
+            db,
+            records,
+            snapshots,
+            meta,
+            cursors: Mutex::new(HashMap::new()),
+            poisoned: AtomicBool::new(false),
+            power_loss,
+        })
+    }
+
+    /// The durability this store was opened with.
+    pub fn durability(&self) -> Durability {
+        if self.power_loss.is_some() {
+            Durability::PowerLoss
+        } else {
+            Durability::ProcessCrash
+        }
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(StoreError::Poisoned);
+        }
+        Ok(())
+    }
+
+    fn cursor(&self, log: &str) -> Arc<Mutex<LogCursor>> {
+        let mut cursors = self.cursors.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cursor) = cursors.get(log) {
+            return Arc::clone(cursor);
+        }
+        let cursor = Arc::new(Mutex::new(LogCursor::default()));
+        cursors.insert(log.to_owned(), Arc::clone(&cursor));
+        cursor
+    }
+
+    /// The log's last lsn, loading it from disk on first use.
+    fn last_loaded(
+        &self,
+        cursor: &mut MutexGuard<'_, LogCursor>,
+        log: &str,
+    ) -> Result<Lsn, StoreError> {
+        if let Some(last) = cursor.last {
+            return Ok(last);
+        }
+        let last = self.load_last(log)?;
+        cursor.last = Some(last);
+        Ok(last)
+    }
+
+    fn load_last(&self, log: &str) -> Result<Lsn, StoreError> {
+        let mut last = 0;
+        let range = sled_keys::mark_key(log)..sled_keys::end_key(log);
+        if let Some(entry) = self.records.range(range).next_back() {
+            let (key, value) = entry.map_err(|e| sled_error("read log", &e))?;
+            last = match sled_keys::parse(&key)? {
+                LogKey::Record(_, lsn) => lsn,
+                LogKey::Mark(_) => sled_keys::parse_lsn(&value, &format!("mark of log {log}"))?,
+            };
+        }
+        if let Some(mark) = self
+            .records
+            .get(sled_keys::mark_key(log))
+            .map_err(|e| sled_error("read log mark", &e))?
+        {
+            last = last.max(sled_keys::parse_lsn(&mark, &format!("mark of log {log}"))?);
+        }
+        if let Some(upto) = self.snapshot_upto(log)? {
+            last = last.max(upto);
+        }
+        Ok(last)
+    }
+
+    fn snapshot_upto(&self, log: &str) -> Result<Option<Lsn>, StoreError> {
+        let Some(value) = self
+            .snapshots
+            .get(log.as_bytes())
+            .map_err(|e| sled_error("read snapshot", &e))?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(sled_keys::parse_lsn(
+            &value,
+            &format!("snapshot of log {log}"),
+        )?))
+    }
+}
+
+impl Store for SledStore {
+    fn append(&self, log: &str, record: &[u8]) -> Result<Lsn, StoreError> {
+        check_log_name(log)?;
+        check_size("record", record.len(), MAX_RECORD_BYTES)?;
+        self.check_writable()?;
+        let cursor = self.cursor(log);
+        let mut cursor = cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = self.last_loaded(&mut cursor, log)?;
+        let lsn = last
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Io(format!("log {log} ran out of lsns")))?;
+        self.records
+            .insert(sled_keys::record_key(log, lsn), record)
+            .map_err(|e| sled_error("append", &e))?;
+        cursor.last = Some(lsn);
+        Ok(lsn)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let flushed = self
+            .db
+            .flush()
+            .map_err(|e| sled_error("flush", &e))
+            .and_then(|_| match &self.power_loss {
+                Some(sync) => sync.sync(),
+                None => Ok(()),
+            });
+        if let Err(error) = flushed {
+            self.poisoned.store(true, Ordering::Release);
+            tracing::error!(%error, "flush failed; the store is poisoned");
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    fn read_log(&self, log: &str, after: Lsn) -> Result<Vec<(Lsn, Vec<u8>)>, StoreError> {
+        check_log_name(log)?;
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let range = sled_keys::record_key(log, first)..sled_keys::end_key(log);
+        let mut out = Vec::new();
+        for entry in self.records.range(range) {
+            let (key, value) = entry.map_err(|e| sled_error("read log", &e))?;
+            match sled_keys::parse(&key)? {
+                LogKey::Record(name, lsn) if name == log => out.push((lsn, value.to_vec())),
+                other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "unexpected key {other:?} inside the range of log {log}"
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn last_lsn(&self, log: &str) -> Result<Lsn, StoreError> {
+        check_log_name(log)?;
+        let cursor = self.cursor(log);
+        let mut cursor = cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        self.last_loaded(&mut cursor, log)
+    }
+
+    fn write_snapshot(&self, log: &str, upto: Lsn, snapshot: &[u8]) -> Result<(), StoreError> {
+        check_log_name(log)?;
+        check_size("snapshot", snapshot.len(), MAX_SNAPSHOT_BYTES)?;
+        self.check_writable()?;
+        let cursor = self.cursor(log);
+        let mut cursor = cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = self.last_loaded(&mut cursor, log)?;
+        if upto > last {
+            return Err(StoreError::Io(format!(
+                "snapshot of log {log} up to lsn {upto} is beyond its last lsn {last}"
+            )));
+        }
+        let mut value = Vec::with_capacity(8 + snapshot.len());
+        value.extend_from_slice(&upto.to_be_bytes());
+        value.extend_from_slice(snapshot);
+        self.snapshots
+            .insert(log.as_bytes(), value)
+            .map_err(|e| sled_error("write snapshot", &e))?;
+        Ok(())
+    }
+
+    fn read_snapshot(&self, log: &str) -> Result<Option<(Lsn, Vec<u8>)>, StoreError> {
+        check_log_name(log)?;
+        let Some(value) = self
+            .snapshots
+            .get(log.as_bytes())
+            .map_err(|e| sled_error("read snapshot", &e))?
+        else {
+            return Ok(None);
+        };
+        let upto = sled_keys::parse_lsn(&value, &format!("snapshot of log {log}"))?;
+        Ok(Some((upto, value[8..].to_vec())))
+    }
+
+    fn trim(&self, log: &str, upto: Lsn) -> Result<(), StoreError> {
+        check_log_name(log)?;
+        self.check_writable()?;
+        let cursor = self.cursor(log);
+        let mut cursor = cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = self.last_loaded(&mut cursor, log)?;
+        if upto == 0 {
+            return Ok(());
+        }
+        let covered = self.snapshot_upto(log)?.unwrap_or(0);
+        if upto > covered {
+            return Err(StoreError::Io(format!(
+                "trim of log {log} up to lsn {upto} is beyond its snapshot (up to {covered})"
+            )));
+        }
+        // The mark and the removals go in one atomic batch: after a crash
+        // either both happened or neither did, so the last lsn is never lost.
+        let mut batch = sled::Batch::default();
+        batch.insert(sled_keys::mark_key(log), &last.to_be_bytes());
+        let range = sled_keys::record_key(log, 1)..=sled_keys::record_key(log, upto);
+        for key in self.records.range(range).keys() {
+            batch.remove(key.map_err(|e| sled_error("trim", &e))?);
+        }
+        self.records
+            .apply_batch(batch)
+            .map_err(|e| sled_error("trim", &e))
+    }
+
+    fn list_logs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        check_log_prefix(prefix)?;
+        let mut names = BTreeSet::new();
+        // One seek per log: jump from each log's first key to past its range.
+        let mut from = prefix.as_bytes().to_vec();
+        while let Some(entry) = self.records.range(from.clone()..).keys().next() {
+            let key = entry.map_err(|e| sled_error("list logs", &e))?;
+            if !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let name = match sled_keys::parse(&key)? {
+                LogKey::Mark(name) | LogKey::Record(name, _) => name,
+            };
+            from = sled_keys::end_key(name);
+            names.insert(name.to_owned());
+        }
+        for key in self.snapshots.scan_prefix(prefix.as_bytes()).keys() {
+            let key = key.map_err(|e| sled_error("list snapshots", &e))?;
+            let name = std::str::from_utf8(&key)
+                .map_err(|_| StoreError::Corrupt(format!("snapshot key {key:?} is not UTF-8")))?;
+            names.insert(name.to_owned());
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        check_log_name(key)?;
+        check_size("meta value", value.len(), MAX_META_VALUE_BYTES)?;
+        self.check_writable()?;
+        self.meta
+            .insert(key.as_bytes(), value)
+            .map_err(|e| sled_error("put meta", &e))?;
+        Ok(())
+    }
+
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_log_name(key)?;
+        Ok(self
+            .meta
+            .get(key.as_bytes())
+            .map_err(|e| sled_error("get meta", &e))?
+            .map(|value| value.to_vec()))
+    }
+}
+
+fn sled_error(what: &str, error: &sled::Error) -> StoreError {
+    StoreError::Io(format!("sled {what}: {error}"))
+}

@@ -1,0 +1,47 @@
+//! The storage contract every actor sees: per-actor append-only logs,
+//! snapshots and a little metadata.
+//!
+//! An actor appends one record per batch of events (records are opaque bytes
+//! here; the [`crate::codec`] turns values into them), snapshots its state
+//! every N events, trims the log behind the snapshot, and recovers as "last
+//! snapshot + the records after it". Nothing written is durable until a later
+//! [`Store::flush`] returns Ok; the [`crate::GroupCommit`] shares one flush
+//! among many actors. Implemented by [`crate::SledStore`] (production) and
+//! [`crate::MemoryStore`] (tests, with deterministic fault injection).
+
+use crate::StoreError;
+
+/// Per-log sequence number of a record: starts at 1, strictly increasing,
+/// never reused once durable (not even after a trim). 0 means "no record".
+pub type Lsn = u64;
+
+/// What every store offers. Object-safe; used as `Arc<dyn Store>`.
+///
+/// Log names (and meta keys) are checked by [`crate::limits::check_log_name`]:
+/// a bad one is refused with [`StoreError::Io`].
+pub trait Store: Send + Sync + 'static {
+    /// Appends one record to `log`; visible to read_log at once, durable only
+    /// after a later flush(). Returns its Lsn.
+    fn append(&self, log: &str, record: &[u8]) -> Result<Lsn, StoreError>;
+    /// Makes every append/snapshot/trim/put_meta that returned before this call durable.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Records with lsn > `after`, in order.
+    fn read_log(&self, log: &str, after: Lsn) -> Result<Vec<(Lsn, Vec<u8>)>, StoreError>;
+    /// The last lsn ever assigned in `log` (0 if none); survives trims.
+    fn last_lsn(&self, log: &str) -> Result<Lsn, StoreError>;
+    /// Stores a snapshot covering every record <= `upto` (replaces the
+    /// previous one atomically). `upto` must not exceed `last_lsn(log)`: a
+    /// snapshot claiming records that do not exist yet would hide them at recovery.
+    fn write_snapshot(&self, log: &str, upto: Lsn, snapshot: &[u8]) -> Result<(), StoreError>;
+    /// The last snapshot written to `log` and the lsn it covers, if any.
+    fn read_snapshot(&self, log: &str) -> Result<Option<(Lsn, Vec<u8>)>, StoreError>;
+    /// Deletes records with lsn <= upto (only ever called after a snapshot
+    /// covering them is written). The log's last lsn is kept.
+    fn trim(&self, log: &str, upto: Lsn) -> Result<(), StoreError>;
+    /// Names of every log (or snapshot) whose name starts with `prefix`, sorted, each once.
+    fn list_logs(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// Small key/value metadata (e.g. a generated JWT secret); durable after flush.
+    fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// The value last put under `key`, if any.
+    fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}

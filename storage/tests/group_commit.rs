@@ -1,0 +1,264 @@
+//! GroupCommit: callbacks only after a covering flush, batching under
+//! concurrency, fail-stop on a failed flush, and a clean shutdown.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use boxoffice_storage::{DurableCallback, GroupCommit, MemoryStore, Store, StoreError};
+
+type Outcome = Result<(), StoreError>;
+
+fn reply(tx: &Sender<Outcome>) -> DurableCallback {
+    let tx = tx.clone();
+    Box::new(move |result| tx.send(result).unwrap())
+}
+
+fn start(store: &Arc<MemoryStore>) -> Arc<GroupCommit> {
+    GroupCommit::start(Arc::clone(store) as Arc<dyn Store>)
+}
+
+fn recv(rx: &Receiver<Outcome>) -> Outcome {
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("callback within 10 s")
+}
+
+#[test]
+fn a_callback_fires_only_after_a_flush_covering_its_record() {
+    let store = Arc::new(MemoryStore::new());
+    store.set_flush_delay(Duration::from_millis(100));
+    let commit = start(&store);
+    let (tx, rx) = channel();
+    assert_eq!(commit.append("a", b"1", reply(&tx)).unwrap(), 1);
+    assert!(rx.try_recv().is_err(), "not durable yet");
+    assert_eq!(store.stats().durable_records, 0);
+    assert_eq!(recv(&rx), Ok(()));
+    assert_eq!(
+        store.stats().durable_records,
+        1,
+        "durable when the callback runs"
+    );
+}
+
+#[test]
+fn every_acknowledged_record_survives_a_crash_between_append_and_flush() {
+    let store = Arc::new(MemoryStore::new());
+    store.set_flush_delay(Duration::from_micros(200));
+    store.crash_after_appends(3_000);
+    let commit = start(&store);
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let (commit, acknowledged) = (Arc::clone(&commit), Arc::clone(&acknowledged));
+            std::thread::spawn(move || {
+                let log = format!("log/{t}");
+                for i in 0..2_000u64 {
+                    // One thread per log on a fresh store: record i gets lsn i + 1.
+                    let (acknowledged, log_name, lsn) =
+                        (Arc::clone(&acknowledged), log.clone(), i + 1);
+                    let callback: DurableCallback = Box::new(move |result| {
+                        if result.is_ok() {
+                            acknowledged.lock().unwrap().push((log_name, lsn));
+                        }
+                    });
+                    match commit.append(&log, &i.to_be_bytes(), callback) {
+                        Ok(assigned) => assert_eq!(assigned, lsn),
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    commit.shutdown();
+    store.crash();
+    let acknowledged = acknowledged.lock().unwrap();
+    assert!(
+        !acknowledged.is_empty(),
+        "some records were acknowledged before the crash"
+    );
+    for (log, lsn) in acknowledged.iter() {
+        assert!(*lsn > 0);
+        let present = store.read_log(log, lsn - 1).unwrap();
+        assert_eq!(
+            present.first().map(|(l, _)| *l),
+            Some(*lsn),
+            "acknowledged {log}#{lsn} was lost"
+        );
+    }
+    assert!(
+        acknowledged.len() <= 3_000,
+        "nothing past the crash point is acknowledged"
+    );
+}
+
+#[test]
+fn concurrent_appenders_share_flushes() {
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 2_000;
+    let store = Arc::new(MemoryStore::new());
+    store.set_flush_delay(Duration::from_micros(300));
+    let commit = start(&store);
+    let (tx, rx) = channel();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (commit, tx) = (Arc::clone(&commit), tx.clone());
+            std::thread::spawn(move || {
+                for i in 0..PER_THREAD {
+                    commit
+                        .append(&format!("schedule/{t}"), &i.to_le_bytes(), reply(&tx))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let outcomes: Vec<Outcome> = rx.iter().collect();
+    assert_eq!(outcomes.len(), THREADS * PER_THREAD);
+    assert!(outcomes.iter().all(Result::is_ok));
+    let stats = commit.stats();
+    println!("memory group commit: {stats:?}");
+    assert_eq!(stats.records, (THREADS * PER_THREAD) as u64);
+    assert_eq!(stats.callbacks, stats.records);
+    assert!(stats.flushes < stats.records / 2, "{stats:?}");
+    assert!(stats.max_batch_records > 1);
+    assert_eq!(store.stats().durable_records, stats.records);
+}
+
+#[test]
+fn a_failed_flush_fails_its_callbacks_and_poisons() {
+    let store = Arc::new(MemoryStore::new());
+    store.fail_flushes(1);
+    let commit = start(&store);
+    let (tx, rx) = channel();
+    commit.append("a", b"1", reply(&tx)).unwrap();
+    assert_eq!(recv(&rx), Err(StoreError::Injected("flush")));
+    assert_eq!(
+        commit.append("a", b"2", reply(&tx)),
+        Err(StoreError::Poisoned)
+    );
+    commit.after_pending(reply(&tx));
+    assert_eq!(recv(&rx), Err(StoreError::Poisoned));
+    assert_eq!(
+        store.stats().appends,
+        1,
+        "a poisoned group commit does not append"
+    );
+    assert!(
+        rx.try_recv().is_err(),
+        "the refused append's callback is never called"
+    );
+}
+
+#[test]
+fn a_crash_between_append_and_flush_fails_the_callback() {
+    let store = Arc::new(MemoryStore::new());
+    store.crash_after_appends(1);
+    let commit = start(&store);
+    let (tx, rx) = channel();
+    commit.append("a", b"1", reply(&tx)).unwrap();
+    assert_eq!(recv(&rx), Err(StoreError::Injected("crashed")));
+    assert_eq!(
+        commit.append("a", b"2", reply(&tx)),
+        Err(StoreError::Poisoned)
+    );
+}
+
+#[test]
+fn a_failed_append_returns_err_and_never_calls_back() {
+    let store = Arc::new(MemoryStore::new());
+    store.fail_appends(1);
+    let commit = start(&store);
+    let called = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&called);
+    let result = commit.append(
+        "a",
+        b"1",
+        Box::new(move |_| flag.store(true, Ordering::SeqCst)),
+    );
+    assert_eq!(result, Err(StoreError::Injected("append")));
+    commit.shutdown();
+    assert!(!called.load(Ordering::SeqCst));
+    assert_eq!(commit.stats().records, 0);
+}
+
+#[test]
+fn after_pending_waits_for_the_batch_in_flight() {
+    let store = Arc::new(MemoryStore::new());
+    let commit = start(&store);
+    let (tx, rx) = channel();
+    // Nothing pending: answered at once, on this thread.
+    commit.after_pending(reply(&tx));
+    assert_eq!(rx.try_recv().unwrap(), Ok(()));
+
+    store.set_flush_delay(Duration::from_millis(100));
+    commit.append("a", b"1", reply(&tx)).unwrap();
+    commit.after_pending(reply(&tx));
+    assert!(rx.try_recv().is_err(), "the record is not durable yet");
+    assert_eq!(recv(&rx), Ok(()));
+    assert_eq!(recv(&rx), Ok(()));
+    assert_eq!(store.stats().durable_records, 1);
+}
+
+#[test]
+fn shutdown_completes_outstanding_callbacks_and_is_idempotent() {
+    let store = Arc::new(MemoryStore::new());
+    store.set_flush_delay(Duration::from_millis(20));
+    let commit = start(&store);
+    let (tx, rx) = channel();
+    for i in 0..100u32 {
+        commit.append("a", &i.to_be_bytes(), reply(&tx)).unwrap();
+    }
+    commit.shutdown();
+    let done: Vec<Outcome> = rx.try_iter().collect();
+    assert_eq!(
+        done.len(),
+        100,
+        "every callback completed before shutdown returned"
+    );
+    assert!(done.iter().all(Result::is_ok));
+    assert!(commit.append("a", b"late", reply(&tx)).is_err());
+    commit.shutdown();
+    store.crash();
+    assert_eq!(store.read_log("a", 0).unwrap().len(), 100);
+}
+
+#[test]
+fn dropping_the_group_commit_completes_callbacks() {
+    let store = Arc::new(MemoryStore::new());
+    store.set_flush_delay(Duration::from_millis(20));
+    let (tx, rx) = channel();
+    {
+        let commit = start(&store);
+        commit.append("a", b"1", reply(&tx)).unwrap();
+    }
+    assert_eq!(rx.try_recv().unwrap(), Ok(()));
+}
+
+#[test]
+fn a_panicking_callback_does_not_stall_the_others() {
+    let store = Arc::new(MemoryStore::new());
+    let commit = start(&store);
+    let (tx, rx) = channel();
+    commit
+        .append("a", b"1", Box::new(|_| panic!("callback bug")))
+        .unwrap();
+    commit.append("a", b"2", reply(&tx)).unwrap();
+    assert_eq!(recv(&rx), Ok(()));
+    commit.append("a", b"3", reply(&tx)).unwrap();
+    assert_eq!(recv(&rx), Ok(()));
+}
+
+#[test]
+fn the_store_is_reachable_through_the_group_commit() {
+    let store = Arc::new(MemoryStore::new());
+    let commit = start(&store);
+    commit.store().append("direct", b"x").unwrap();
+    assert_eq!(store.last_lsn("direct").unwrap(), 1);
+}

@@ -1,0 +1,223 @@
+//! SledStore specifics: what survives closing and reopening the directory,
+//! many threads on many logs with a shared flush, the power-loss mode, and an
+//! informal throughput measurement (printed, never asserted).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use boxoffice_storage::{Durability, GroupCommit, SledStore, Store};
+
+#[test]
+fn everything_flushed_is_there_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for i in 1..=5u8 {
+            store.append("schedule/x", &[i]).unwrap();
+        }
+        store.append("wallet/03", b"w").unwrap();
+        store.write_snapshot("schedule/x", 3, b"snap3").unwrap();
+        store.trim("schedule/x", 3).unwrap();
+        store.put_meta("jwt_secret", b"s3cr3t").unwrap();
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.read_log("schedule/x", 0).unwrap(),
+        vec![(4, vec![4]), (5, vec![5])]
+    );
+    assert_eq!(
+        store.read_snapshot("schedule/x").unwrap(),
+        Some((3, b"snap3".to_vec()))
+    );
+    assert_eq!(store.last_lsn("schedule/x").unwrap(), 5);
+    assert_eq!(store.last_lsn("wallet/03").unwrap(), 1);
+    assert_eq!(
+        store.get_meta("jwt_secret").unwrap(),
+        Some(b"s3cr3t".to_vec())
+    );
+    assert_eq!(
+        store.list_logs("").unwrap(),
+        vec!["schedule/x", "wallet/03"]
+    );
+    assert_eq!(store.append("schedule/x", b"6").unwrap(), 6);
+}
+
+#[test]
+fn the_last_lsn_survives_a_full_trim_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for _ in 0..4 {
+            store.append("q", b"e").unwrap();
+        }
+        store.write_snapshot("q", 4, b"all").unwrap();
+        store.trim("q", 4).unwrap();
+        store.flush().unwrap();
+    }
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert!(store.read_log("q", 0).unwrap().is_empty());
+        assert_eq!(store.last_lsn("q").unwrap(), 4);
+        // Even if the snapshot is replaced by an older-looking one, the mark holds.
+        store.write_snapshot("q", 2, b"older").unwrap();
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.append("q", b"five").unwrap(), 5);
+}
+
+#[test]
+fn many_threads_on_many_logs_with_a_shared_flush() {
+    const THREADS: usize = 8;
+    const LOGS_PER_THREAD: usize = 4;
+    const APPENDS_PER_LOG: u64 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+        let commit = GroupCommit::start(Arc::clone(&store));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let commit = Arc::clone(&commit);
+                std::thread::spawn(move || {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    for i in 0..APPENDS_PER_LOG {
+                        for l in 0..LOGS_PER_THREAD {
+                            let log = format!("schedule/{t:02}-{l}");
+                            let tx = tx.clone();
+                            let lsn = commit
+                                .append(
+                                    &log,
+                                    &i.to_be_bytes(),
+                                    Box::new(move |r| tx.send(r).unwrap()),
+                                )
+                                .unwrap();
+                            assert_eq!(lsn, i + 1);
+                        }
+                    }
+                    drop(tx);
+                    rx.iter().map(|r| r.unwrap()).count()
+                })
+            })
+            .collect();
+        let acknowledged: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(
+            acknowledged,
+            THREADS * LOGS_PER_THREAD * APPENDS_PER_LOG as usize
+        );
+        let stats = commit.stats();
+        println!("sled group commit: {stats:?}");
+        assert_eq!(stats.records, acknowledged as u64);
+        assert!(stats.flushes <= stats.records);
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let logs = store.list_logs("schedule/").unwrap();
+    assert_eq!(logs.len(), THREADS * LOGS_PER_THREAD);
+    for log in logs {
+        let records = store.read_log(&log, 0).unwrap();
+        let expected: Vec<(u64, Vec<u8>)> = (0..APPENDS_PER_LOG)
+            .map(|i| (i + 1, i.to_be_bytes().to_vec()))
+            .collect();
+        assert_eq!(records, expected, "{log}");
+    }
+}
+
+#[test]
+fn power_loss_mode_syncs_and_keeps_large_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    // Over sled's blob threshold (~128 KiB), so it lands in a separate blob file.
+    let big: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
+    {
+        let store = SledStore::open_with(dir.path(), Durability::PowerLoss).unwrap();
+        assert_eq!(store.durability(), Durability::PowerLoss);
+        store.append("schedule/big", b"e").unwrap();
+        store.write_snapshot("schedule/big", 1, &big).unwrap();
+        store.flush().unwrap();
+        let blobs = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+        assert!(
+            blobs > 0,
+            "the big snapshot exercises the blob-file sync path"
+        );
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.durability(), Durability::ProcessCrash);
+    assert_eq!(store.read_snapshot("schedule/big").unwrap(), Some((1, big)));
+}
+
+/// Informal measurement for the closing note; run with
+/// `cargo test --release -p boxoffice-storage --test sled_store -- --ignored --nocapture`.
+/// Compares raw sled inserts with `SledStore::append` (which adds the per-log
+/// lock and the key encoding), by thread count and record size.
+#[test]
+#[ignore = "a measurement, not a test: run in release with --nocapture"]
+fn measure_append_and_flush_rates() {
+    const TOTAL: usize = 200_000;
+    for record_bytes in [64usize, 1024] {
+        for threads in [1usize, 2, 4] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = sled::Config::new()
+                .path(dir.path())
+                .mode(sled::Mode::HighThroughput)
+                .open()
+                .unwrap();
+            let tree = db.open_tree("raw").unwrap();
+            let rate = run_threads(threads, TOTAL, |t, i| {
+                let mut key = format!("schedule/{t}-{}", i % 8).into_bytes();
+                key.push(0);
+                key.extend_from_slice(&(i as u64).to_be_bytes());
+                tree.insert(key, vec![7u8; record_bytes]).unwrap();
+            });
+            println!("raw sled insert   {record_bytes:>5} B x {threads} threads: {rate:>8.0}/s");
+            drop((tree, db));
+
+            let dir = tempfile::tempdir().unwrap();
+            let store = SledStore::open(dir.path()).unwrap();
+            let record = vec![7u8; record_bytes];
+            let rate = run_threads(threads, TOTAL, |t, i| {
+                store
+                    .append(&format!("schedule/{t}-{}", i % 8), &record)
+                    .unwrap();
+            });
+            println!("SledStore::append {record_bytes:>5} B x {threads} threads: {rate:>8.0}/s");
+
+            // Every thread on one log: its lock serializes them, as one global mutex would.
+            let dir = tempfile::tempdir().unwrap();
+            let store = SledStore::open(dir.path()).unwrap();
+            let rate = run_threads(threads, TOTAL, |_, _| {
+                store.append("schedule/one", &record).unwrap();
+            });
+            println!("  same log (=one mutex)             {rate:>8.0}/s");
+        }
+    }
+    for durability in [Durability::ProcessCrash, Durability::PowerLoss] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open_with(dir.path(), durability).unwrap();
+        let flushes: u32 = 2_000;
+        let started = Instant::now();
+        for _ in 0..flushes {
+            store.append("flush/probe", &[7u8; 1024]).unwrap();
+            store.flush().unwrap();
+        }
+        println!(
+            "{durability:?}: append + flush of one 1 KiB record: {:?} each",
+            started.elapsed() / flushes
+        );
+    }
+}
+
+/// Runs `op(thread, i)` `total` times split over `threads` threads; returns ops/s.
+fn run_threads(threads: usize, total: usize, op: impl Fn(usize, usize) + Sync) -> f64 {
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let op = &op;
+            scope.spawn(move || {
+                for i in 0..total / threads {
+                    op(t, i);
+                }
+            });
+        }
+    });
+    total as f64 / started.elapsed().as_secs_f64()
+}

@@ -1,0 +1,265 @@
+//! One behavioural suite, written once over `Arc<dyn Store>`, run against both
+//! `SledStore` (on a temporary directory) and `MemoryStore`, so the fake the
+//! simulations use behaves like the real thing.
+
+use std::sync::Arc;
+
+use boxoffice_storage::limits::{MAX_LOG_NAME_BYTES, MAX_META_VALUE_BYTES};
+use boxoffice_storage::{Store, StoreError};
+
+fn records(store: &dyn Store, log: &str, after: u64) -> Vec<(u64, Vec<u8>)> {
+    store.read_log(log, after).unwrap()
+}
+
+fn appends_assign_increasing_lsns_per_log(store: Arc<dyn Store>) {
+    assert_eq!(store.last_lsn("schedule/a").unwrap(), 0);
+    assert_eq!(store.append("schedule/a", b"a1").unwrap(), 1);
+    assert_eq!(store.append("schedule/a", b"a2").unwrap(), 2);
+    assert_eq!(store.append("wallet/07", b"w1").unwrap(), 1);
+    assert_eq!(store.append("schedule/a", b"").unwrap(), 3);
+    assert_eq!(store.last_lsn("schedule/a").unwrap(), 3);
+    assert_eq!(store.last_lsn("wallet/07").unwrap(), 1);
+    assert_eq!(
+        records(&*store, "schedule/a", 0),
+        vec![(1, b"a1".to_vec()), (2, b"a2".to_vec()), (3, Vec::new())]
+    );
+}
+
+fn read_log_returns_records_after_the_given_lsn(store: Arc<dyn Store>) {
+    for i in 1..=10u8 {
+        store.append("q", &[i]).unwrap();
+    }
+    let after7: Vec<u64> = records(&*store, "q", 7)
+        .into_iter()
+        .map(|(lsn, _)| lsn)
+        .collect();
+    assert_eq!(after7, vec![8, 9, 10]);
+    assert!(records(&*store, "q", 10).is_empty());
+    assert!(records(&*store, "q", u64::MAX).is_empty());
+    assert!(records(&*store, "unknown", 0).is_empty());
+    // Names that extend another name are separate logs.
+    store.append("qq", b"x").unwrap();
+    store.append("q/1", b"y").unwrap();
+    assert_eq!(records(&*store, "q", 0).len(), 10);
+}
+
+fn snapshots_replace_each_other(store: Arc<dyn Store>) {
+    assert_eq!(store.read_snapshot("s").unwrap(), None);
+    for _ in 0..5 {
+        store.append("s", b"e").unwrap();
+    }
+    store.write_snapshot("s", 3, b"state@3").unwrap();
+    assert_eq!(
+        store.read_snapshot("s").unwrap(),
+        Some((3, b"state@3".to_vec()))
+    );
+    store.write_snapshot("s", 5, b"").unwrap();
+    assert_eq!(store.read_snapshot("s").unwrap(), Some((5, Vec::new())));
+}
+
+fn snapshot_beyond_the_last_lsn_is_refused(store: Arc<dyn Store>) {
+    store.append("s", b"e").unwrap();
+    assert!(matches!(
+        store.write_snapshot("s", 2, b"x"),
+        Err(StoreError::Io(_))
+    ));
+    assert_eq!(store.read_snapshot("s").unwrap(), None);
+    // A snapshot at 0 of an empty log is allowed (an actor's initial state).
+    store.write_snapshot("empty", 0, b"init").unwrap();
+    assert_eq!(
+        store.read_snapshot("empty").unwrap(),
+        Some((0, b"init".to_vec()))
+    );
+}
+
+fn trim_keeps_the_last_lsn(store: Arc<dyn Store>) {
+    for i in 1..=6u8 {
+        store.append("t", &[i]).unwrap();
+    }
+    store.write_snapshot("t", 4, b"s4").unwrap();
+    store.trim("t", 4).unwrap();
+    assert_eq!(records(&*store, "t", 0), vec![(5, vec![5]), (6, vec![6])]);
+    store.write_snapshot("t", 6, b"s6").unwrap();
+    store.trim("t", 6).unwrap();
+    assert!(records(&*store, "t", 0).is_empty());
+    assert_eq!(store.last_lsn("t").unwrap(), 6);
+    assert_eq!(
+        store.append("t", b"7").unwrap(),
+        7,
+        "lsns are never reused after a trim"
+    );
+    store.trim("t", 0).unwrap();
+    store.trim("t", 6).unwrap();
+    assert_eq!(records(&*store, "t", 0), vec![(7, b"7".to_vec())]);
+}
+
+fn trim_beyond_the_snapshot_is_refused(store: Arc<dyn Store>) {
+    for _ in 0..3 {
+        store.append("t", b"e").unwrap();
+    }
+    assert!(
+        matches!(store.trim("t", 1), Err(StoreError::Io(_))),
+        "no snapshot yet"
+    );
+    store.write_snapshot("t", 2, b"s").unwrap();
+    assert!(matches!(store.trim("t", 3), Err(StoreError::Io(_))));
+    assert_eq!(
+        records(&*store, "t", 0).len(),
+        3,
+        "a refused trim removes nothing"
+    );
+}
+
+fn list_logs_is_sorted_unique_and_prefixed(store: Arc<dyn Store>) {
+    for name in [
+        "schedule/b",
+        "schedule/a",
+        "wallet/01",
+        "schedule/a",
+        "schedulex",
+        "a",
+    ] {
+        store.append(name, b"r").unwrap();
+    }
+    store.write_snapshot("schedule/a", 1, b"s").unwrap();
+    store
+        .write_snapshot("schedule/c", 0, b"snapshot only")
+        .unwrap();
+    // A log trimmed to empty still exists.
+    store.write_snapshot("schedule/b", 1, b"s").unwrap();
+    store.trim("schedule/b", 1).unwrap();
+    assert_eq!(
+        store.list_logs("schedule/").unwrap(),
+        vec!["schedule/a", "schedule/b", "schedule/c"]
+    );
+    assert_eq!(
+        store.list_logs("").unwrap(),
+        vec![
+            "a",
+            "schedule/a",
+            "schedule/b",
+            "schedule/c",
+            "schedulex",
+            "wallet/01"
+        ]
+    );
+    assert_eq!(store.list_logs("wallet/").unwrap(), vec!["wallet/01"]);
+    assert!(store.list_logs("zzz").unwrap().is_empty());
+}
+
+fn meta_is_a_small_key_value_map(store: Arc<dyn Store>) {
+    assert_eq!(store.get_meta("jwt_secret").unwrap(), None);
+    store.put_meta("jwt_secret", b"one").unwrap();
+    store.put_meta("jwt_secret", b"two").unwrap();
+    store.put_meta("other", b"").unwrap();
+    assert_eq!(store.get_meta("jwt_secret").unwrap(), Some(b"two".to_vec()));
+    assert_eq!(store.get_meta("other").unwrap(), Some(Vec::new()));
+    let too_big = vec![0u8; MAX_META_VALUE_BYTES + 1];
+    assert!(matches!(
+        store.put_meta("big", &too_big),
+        Err(StoreError::Io(_))
+    ));
+    assert_eq!(store.get_meta("big").unwrap(), None);
+}
+
+fn bad_names_are_refused(store: Arc<dyn Store>) {
+    let long = "x".repeat(MAX_LOG_NAME_BYTES + 1);
+    let longest = "x".repeat(MAX_LOG_NAME_BYTES);
+    for bad in ["", "nul\0inside", long.as_str()] {
+        assert!(
+            matches!(store.append(bad, b"r"), Err(StoreError::Io(_))),
+            "{bad:?}"
+        );
+        assert!(matches!(store.read_log(bad, 0), Err(StoreError::Io(_))));
+        assert!(matches!(store.last_lsn(bad), Err(StoreError::Io(_))));
+        assert!(matches!(
+            store.write_snapshot(bad, 0, b""),
+            Err(StoreError::Io(_))
+        ));
+        assert!(matches!(store.read_snapshot(bad), Err(StoreError::Io(_))));
+        assert!(matches!(store.trim(bad, 0), Err(StoreError::Io(_))));
+        assert!(matches!(store.put_meta(bad, b""), Err(StoreError::Io(_))));
+        assert!(matches!(store.get_meta(bad), Err(StoreError::Io(_))));
+    }
+    assert!(matches!(store.list_logs("a\0"), Err(StoreError::Io(_))));
+    assert_eq!(store.append(&longest, b"r").unwrap(), 1);
+    assert_eq!(store.list_logs("").unwrap(), vec![longest]);
+}
+
+fn flush_keeps_everything_readable(store: Arc<dyn Store>) {
+    store.flush().unwrap();
+    store.append("f", b"1").unwrap();
+    store.put_meta("m", b"v").unwrap();
+    store.flush().unwrap();
+    store.flush().unwrap();
+    assert_eq!(records(&*store, "f", 0), vec![(1, b"1".to_vec())]);
+    assert_eq!(store.get_meta("m").unwrap(), Some(b"v".to_vec()));
+}
+
+fn concurrent_appends_to_one_log_get_distinct_contiguous_lsns(store: Arc<dyn Store>) {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 250;
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                (0..PER_THREAD)
+                    .map(|i| {
+                        store
+                            .append("shared", format!("{t}-{i}").as_bytes())
+                            .unwrap()
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut lsns: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    lsns.sort_unstable();
+    let expected: Vec<u64> = (1..=(THREADS * PER_THREAD) as u64).collect();
+    assert_eq!(lsns, expected);
+    let read: Vec<u64> = records(&*store, "shared", 0)
+        .into_iter()
+        .map(|(lsn, _)| lsn)
+        .collect();
+    assert_eq!(read, expected);
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sled_store {
+            $(
+                #[test]
+                fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = std::sync::Arc::new(boxoffice_storage::SledStore::open(dir.path()).unwrap());
+                    super::$case(store);
+                }
+            )*
+        }
+        mod memory_store {
+            $(
+                #[test]
+                fn $case() {
+                    super::$case(std::sync::Arc::new(boxoffice_storage::MemoryStore::new()));
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    appends_assign_increasing_lsns_per_log,
+    read_log_returns_records_after_the_given_lsn,
+    snapshots_replace_each_other,
+    snapshot_beyond_the_last_lsn_is_refused,
+    trim_keeps_the_last_lsn,
+    trim_beyond_the_snapshot_is_refused,
+    list_logs_is_sorted_unique_and_prefixed,
+    meta_is_a_small_key_value_map,
+    bad_names_are_refused,
+    flush_keeps_everything_readable,
+    concurrent_appends_to_one_log_get_distinct_contiguous_lsns,
+);
