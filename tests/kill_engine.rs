@@ -21,6 +21,9 @@ use support::*;
 
 const ROUNDS: usize = 4;
 
+/// What the reopened engine holds for a reservation: its schedule, status and refund (payment, amount).
+type Found = (ScheduleId, ReservationStatus, Option<(PaymentId, Money)>);
+
 /// Runs the load child until it has acknowledged at least `min_acks` changes
 /// (and a random extra moment), then SIGKILLs it. Returns every ack line.
 fn run_and_kill(dir: &std::path::Path, seed: u64, min_acks: usize) -> Vec<Value> {
@@ -133,10 +136,7 @@ fn verify(dir: &std::path::Path, acks: &[Value], round: usize) {
             .flat_map(|s| s.wallets.values())
             .flat_map(|w| w.ledger().iter().map(|e| e.transaction_id))
             .collect();
-        let reservations: HashMap<
-            ReservationId,
-            (ScheduleId, ReservationStatus, Option<(PaymentId, Money)>),
-        > = state
+        let reservations: HashMap<ReservationId, Found> = state
             .schedules
             .values()
             .flat_map(|s| {

@@ -196,26 +196,29 @@ impl<E: Serialize> Journal<E> {
     }
 }
 
-/// Reads an actor's durable history: its snapshot (if any) and every record after it.
+/// An actor's durable history: its last snapshot (with the lsn it covers) and every record after it.
+pub struct History<S, E> {
+    pub snapshot: Option<(Lsn, S)>,
+    pub records: Vec<Record<E>>,
+}
+
+/// Reads an actor's durable history.
 pub fn read_history<S: DeserializeOwned, E: DeserializeOwned>(
     store: &dyn Store,
     log: &str,
-) -> Result<(Option<(Lsn, S)>, Vec<Record<E>>), StoreError> {
+) -> Result<History<S, E>, StoreError> {
     let snapshot = match store.read_snapshot(log)? {
-        Some((lsn, bytes)) => Some((
-            lsn,
-            codec::decode::<S>(&bytes)
-                .map_err(|e| StoreError::Corrupt(format!("snapshot of {log}: {e}")))?,
-        )),
+        Some((lsn, bytes)) => {
+            let state = codec::decode::<S>(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("snapshot of {log}: {e}")))?;
+            Some((lsn, state))
+        }
         None => None,
     };
     let after = snapshot.as_ref().map(|(lsn, _)| *lsn).unwrap_or(0);
     let mut records = Vec::new();
     for (lsn, bytes) in store.read_log(log, after)? {
-        records.push(
-            codec::decode::<Record<E>>(&bytes)
-                .map_err(|e| StoreError::Corrupt(format!("record {lsn} of {log}: {e}")))?,
-        );
+        records.push(codec::decode_record::<Record<E>>(log, lsn, &bytes)?);
     }
-    Ok((snapshot, records))
+    Ok(History { snapshot, records })
 }

@@ -76,8 +76,9 @@ impl QueueState {
         store: &dyn boxoffice_storage::Store,
         now: Timestamp,
     ) -> Result<QueueState, StoreError> {
-        let (snapshot, records) = read_history::<QueueState, QueueLogEvent>(store, LOG_NAME)?;
-        let mut state = snapshot.map(|(_, s)| s).unwrap_or_default();
+        let history = read_history::<QueueState, QueueLogEvent>(store, LOG_NAME)?;
+        let records = history.records;
+        let mut state = history.snapshot.map(|(_, s)| s).unwrap_or_default();
         for record in records {
             for event in &record.events {
                 state.apply(event);

@@ -58,8 +58,9 @@ impl WalletShardState {
         store: &dyn boxoffice_storage::Store,
         log: &str,
     ) -> Result<WalletShardState, StoreError> {
-        let (snapshot, records) = read_history::<WalletShardState, WalletLogEvent>(store, log)?;
-        let mut state = snapshot.map(|(_, s)| s).unwrap_or_default();
+        let history = read_history::<WalletShardState, WalletLogEvent>(store, log)?;
+        let records = history.records;
+        let mut state = history.snapshot.map(|(_, s)| s).unwrap_or_default();
         for record in records {
             for event in &record.events {
                 state.apply(event);

@@ -109,8 +109,9 @@ impl ScheduleState {
 
     /// Loads the state from its snapshot and log.
     pub fn load(store: &dyn Store, log: &str) -> Result<ScheduleState, StoreError> {
-        let (snapshot, records) = read_history::<ScheduleState, ScheduleLogEvent>(store, log)?;
-        let Some((_, mut state)) = snapshot else {
+        let history = read_history::<ScheduleState, ScheduleLogEvent>(store, log)?;
+        let records = history.records;
+        let Some((_, mut state)) = history.snapshot else {
             return Err(StoreError::Corrupt(format!(
                 "{log} has no creation snapshot"
             )));
