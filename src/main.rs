@@ -1,10 +1,11 @@
 //! The `boxoffice` binary.
 //!
-//! Today it only carries the hidden `load` subcommand that the crash tests
-//! drive (run the engine on a data dir under load and print every
-//! acknowledged change); `serve` arrives with the HTTP API.
+//! - `serve`: the HTTP API on an embedded data dir (see `boxoffice serve --help`).
+//! - `load` (hidden): drives the engine on a data dir under random load and
+//!   prints every acknowledged change; the engine-level kill test runs it.
 
 mod load;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP API server.
+    Serve(serve::ServeArgs),
     /// Drives the engine on a data dir with random load and prints each
     /// acknowledged change as a JSON line (used by the kill tests).
     #[command(hide = true)]
@@ -34,6 +37,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Load(args) => load::run(args),
     };
     match outcome {

@@ -18,6 +18,9 @@ pub enum Missing {
     Reservation,
     Payment,
     Ticket,
+    User,
+    Venue,
+    Concert,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -64,6 +67,11 @@ pub enum EngineError {
     IdempotencyInProgress,
     #[error("this idempotency key was used with a different request")]
     IdempotencyKeyReused,
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Too many recent failed logins for one account (see `accounts_actor::MAX_LOGIN_FAILURES`).
+    #[error("too many failed logins: retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("overloaded or restarting: try again")]
     Unavailable,
     #[error("storage failed: {0}")]

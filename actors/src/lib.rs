@@ -4,10 +4,13 @@
 //!   serializes holds, payments, cancellations, check-ins and expiries.
 //! - [`wallet_actor`]: `WalletActor`s own users' balances, sharded by user id.
 //! - [`queue_actor`]: one `QueueActor` runs every schedule's waiting room.
+//! - [`accounts_actor`]: the `AccountsActor` owns user accounts and the login
+//!   throttle; [`catalog_actor`]: the `CatalogActor` owns venues and concerts.
 //! - [`journal`]: how each actor makes its events durable (one log record per
 //!   batch, replies after the shared group-commit flush).
 //! - [`registry`]: starts and recovers the actors, creates schedules, routes.
-//! - [`booking`], [`payment`], [`wallets`], [`waiting_room`]: the operations the
+//! - [`booking`], [`payment`], [`wallets`], [`waiting_room`], [`accounts`],
+//!   [`catalog`]: the operations the
 //!   API calls, including the payment saga; [`recovery`] finishes sagas a
 //!   crash interrupted.
 //! - [`clock`] and [`entropy`]: the injected time and randomness.
@@ -15,7 +18,11 @@
 //! Dependencies point one way: this crate uses `boxoffice-engine` and
 //! `boxoffice-storage`; the HTTP layer uses this crate.
 
+pub mod accounts;
+pub mod accounts_actor;
 pub mod booking;
+pub mod catalog;
+pub mod catalog_actor;
 pub mod clock;
 pub mod config;
 pub mod context;
@@ -36,7 +43,10 @@ pub mod waiting_room;
 pub mod wallet_actor;
 pub mod wallets;
 
+pub use accounts_actor::{normalize_email, Account, Role};
 pub use booking::{CancelReceipt, HoldCommand};
+pub use catalog::{NewConcert, NewSchedule};
+pub use catalog_actor::{Concert, PriceGrade, ScheduleInfo, Venue, VenueSection};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use entropy::IdSource;

@@ -469,3 +469,16 @@ impl Handler<ExportQueueState> for QueueActor {
         MessageResult(self.state.clone())
     }
 }
+
+/// Users waiting over every waiting room (for metrics).
+pub struct QueueStats;
+impl Message for QueueStats {
+    type Result = usize;
+}
+
+impl Handler<QueueStats> for QueueActor {
+    type Result = usize;
+    fn handle(&mut self, _: QueueStats, _: &mut Context<Self>) -> Self::Result {
+        self.state.queues.values().map(|q| q.waiting_len()).sum()
+    }
+}

@@ -3,7 +3,8 @@
 //! request to the actor that owns what it names.
 //!
 //! Start-up order matters: the queue actor first (schedule actors ask it for
-//! admissions when they start), then the schedule and wallet actors, then
+//! admissions when they start), then the schedule, wallet, accounts and
+//! catalogue actors, then
 //! every payment or refund a crash left between two steps is driven to one end
 //! before the registry is handed out. Nothing is served from a half-recovered
 //! engine.
@@ -14,6 +15,8 @@ use boxoffice_storage::{codec, FlushStats, GroupCommit, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::accounts_actor::{AccountsActor, AccountsState};
+use crate::catalog_actor::{CatalogActor, CatalogState};
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::context::EngineContext;
@@ -36,6 +39,8 @@ pub struct Registry {
     schedules: Arc<ScheduleTable>,
     wallets: Vec<Handle<WalletActor>>,
     queue: Handle<QueueActor>,
+    accounts: Handle<AccountsActor>,
+    catalog: Handle<CatalogActor>,
     next_arbiter: AtomicUsize,
 }
 
@@ -107,6 +112,28 @@ impl Registry {
             wallets.push(Handle::new(addr, limit));
         }
 
+        let accounts_state = AccountsState::load(store.as_ref())?;
+        let accounts = {
+            let engine = engine.clone();
+            Handle::new(
+                AccountsActor::start_in_arbiter(&arbiters[0], move |_| {
+                    AccountsActor::new(accounts_state, engine)
+                }),
+                limit,
+            )
+        };
+        let catalog_state = CatalogState::load(store.as_ref())?;
+        warn_about_missing_schedules(&catalog_state, &schedules);
+        let catalog = {
+            let engine = engine.clone();
+            Handle::new(
+                CatalogActor::start_in_arbiter(&arbiters[1 % arbiters.len()], move |_| {
+                    CatalogActor::new(catalog_state, engine)
+                }),
+                limit,
+            )
+        };
+
         let registry = Arc::new(Registry {
             next_arbiter: AtomicUsize::new(specs.len()),
             engine,
@@ -116,6 +143,8 @@ impl Registry {
             schedules,
             wallets,
             queue,
+            accounts,
+            catalog,
         });
         // A crash between creating a schedule and configuring its queue leaves it unconfigured: redo it.
         for (id, queue) in specs {
@@ -205,6 +234,16 @@ impl Registry {
         &self.queue
     }
 
+    /// The one actor owning every user account (see `accounts.rs` for the operations).
+    pub fn accounts(&self) -> &Handle<AccountsActor> {
+        &self.accounts
+    }
+
+    /// The one actor owning venues and concerts (see `catalog.rs` for the operations).
+    pub fn catalog(&self) -> &Handle<CatalogActor> {
+        &self.catalog
+    }
+
     pub fn flush_stats(&self) -> FlushStats {
         self.engine.commit.stats()
     }
@@ -226,6 +265,24 @@ impl Registry {
         for arbiter in threads {
             if arbiter.join().is_err() {
                 tracing::error!("an arbiter thread panicked");
+            }
+        }
+    }
+}
+
+/// Concerts are logged only after their schedules exist, so a concert naming
+/// a schedule with no log means lost or damaged storage. It is reported
+/// rather than refused: the rest of the catalogue is still good to serve.
+fn warn_about_missing_schedules(catalog: &CatalogState, schedules: &ScheduleTable) {
+    let table = schedules.read().unwrap_or_else(|p| p.into_inner());
+    for concert in catalog.concerts.values() {
+        for schedule in &concert.schedules {
+            if !table.contains_key(&schedule.schedule_id) {
+                tracing::error!(
+                    concert = %concert.concert_id,
+                    schedule = %schedule.schedule_id,
+                    "a concert names a schedule that has no log"
+                );
             }
         }
     }

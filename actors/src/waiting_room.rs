@@ -3,7 +3,7 @@
 use boxoffice_engine::ids::*;
 
 use crate::error::EngineResult;
-use crate::queue_actor::{JoinQueue, QueueStatus, QueueTicket};
+use crate::queue_actor::{JoinQueue, QueueStats, QueueStatus, QueueTicket};
 use crate::registry::Registry;
 
 impl Registry {
@@ -20,5 +20,10 @@ impl Registry {
     /// A token's current status, with a fresh position and ETA; counts as a poll.
     pub async fn queue_status(&self, token: QueueTokenId) -> EngineResult<QueueTicket> {
         self.queue().query(QueueStatus { token }).await?
+    }
+
+    /// Users waiting, over every waiting room.
+    pub async fn queue_waiting(&self) -> EngineResult<usize> {
+        self.queue().query(QueueStats).await
     }
 }

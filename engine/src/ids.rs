@@ -62,3 +62,11 @@ typed_id!(
     /// A waiting-room token.
     QueueTokenId
 );
+typed_id!(
+    /// A venue (its seat layout is copied into each schedule at creation).
+    VenueId
+);
+typed_id!(
+    /// A concert: a title with price grades and one or more schedules.
+    ConcertId
+);

@@ -1,1 +1,29 @@
-//! The HTTP API. Empty until the booking API issue: see ../shared/API.md.
+//! The HTTP API of Boxoffice (the contract is `../shared/API.md`).
+//!
+//! - [`startup`]: builds the application (store, engine, server); everything
+//!   that runs a server goes through [`startup::Application::build`].
+//! - [`routes`]: one module per resource; thin handlers over the actor layer.
+//! - [`error`]: the one error shape and the mapping of engine errors to codes.
+//! - [`auth`], [`idempotency_key`], [`extract`], [`pagination`]: extractors.
+//! - [`request_id`], [`metrics`]: middleware; [`openapi`]: the generated spec.
+//! - [`views`]: response bodies; [`tickets_qr`]: signed QR codes; [`demo`].
+
+pub mod auth;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod idempotency_key;
+pub mod metrics;
+pub mod openapi;
+pub mod pagination;
+pub mod request_id;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod tickets_qr;
+pub mod time_format;
+pub mod views;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,460 @@
+//! `CatalogActor`: the durable catalogue of venues and concerts.
+//!
+//! A concert owns the catalogue data of its schedules (dates, booking window,
+//! effective queue configuration); the seats themselves live in the
+//! `ScheduleActor`s, which `catalog.rs` creates before it logs the concert.
+//! Venues and concerts are immutable once created, so this actor only ever
+//! adds, and readers may hold a copy as long as they like.
+//!
+//! Validation happens in `catalog.rs` before a message is sent; this actor
+//! only refuses what needs its own state to decide (a duplicate id, an
+//! unknown venue, a full catalogue). Durability follows `wallet_actor.rs`.
+
+use actix::prelude::*;
+use boxoffice_engine::ids::*;
+use boxoffice_engine::layout::RowLayout;
+use boxoffice_engine::queue::QueueConfig;
+use boxoffice_engine::{Money, Timestamp};
+use boxoffice_storage::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use tokio::sync::oneshot;
+
+use crate::context::EngineContext;
+use crate::error::{EngineError, Missing};
+use crate::journal::{read_history, reply_when_durable, Committed, Journal, Waiter};
+use crate::schedule_actor::Pending;
+
+pub const LOG_NAME: &str = "catalog";
+
+/// Most venues kept.
+pub const MAX_VENUES: usize = 10_000;
+/// Most concerts kept. Also bounds [`ListConcerts`], which answers with all
+/// of them (the HTTP layer filters, sorts and pages): at most this many
+/// concerts of at most `MAX_SCHEDULES_PER_CONCERT` schedules each.
+pub const MAX_CONCERTS: usize = 10_000;
+/// Longest page of [`ListVenues`].
+pub const MAX_CATALOG_PAGE: usize = 100;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VenueSection {
+    pub section_id: String,
+    pub name: String,
+    pub rows: Vec<RowLayout>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Venue {
+    pub venue_id: VenueId,
+    pub name: String,
+    pub address: String,
+    /// Best section first: schedules keep this order for best-available search.
+    pub sections: Vec<VenueSection>,
+    /// Total seats over every section.
+    pub capacity: u32,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PriceGrade {
+    pub grade: String,
+    pub price: Money,
+    pub section_ids: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleInfo {
+    pub schedule_id: ScheduleId,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub booking_opens_at: Timestamp,
+    pub booking_closes_at: Timestamp,
+    /// The effective configuration: the schedule's own, else the concert's.
+    pub queue: Option<QueueConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Concert {
+    pub concert_id: ConcertId,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub venue_id: VenueId,
+    /// Copied at creation (venues never change), so listings need no join.
+    pub venue_name: String,
+    pub price_grades: Vec<PriceGrade>,
+    pub schedules: Vec<ScheduleInfo>,
+    pub max_seats_per_user: u32,
+    pub hold_seconds: u32,
+    /// The concert-wide configuration, as given.
+    pub queue: Option<QueueConfig>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CatalogEvent {
+    VenueCreated(Venue),
+    ConcertCreated(Concert),
+}
+
+/// Snapshot contents. The orders and the schedule index are stored rather
+/// than rebuilt; [`CatalogState::check_invariants`] proves them on every load.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CatalogState {
+    pub venues: HashMap<VenueId, Venue>,
+    /// Creation order.
+    pub venue_order: Vec<VenueId>,
+    pub concerts: HashMap<ConcertId, Concert>,
+    /// Creation order.
+    pub concert_order: Vec<ConcertId>,
+    /// Which concert each schedule belongs to.
+    pub schedule_concert: HashMap<ScheduleId, ConcertId>,
+}
+
+impl CatalogState {
+    /// The only code that changes the catalogue; live commands and recovery both use it.
+    pub fn apply(&mut self, event: &CatalogEvent) {
+        match event {
+            CatalogEvent::VenueCreated(venue) => {
+                if self.venues.insert(venue.venue_id, venue.clone()).is_none() {
+                    self.venue_order.push(venue.venue_id);
+                }
+            }
+            CatalogEvent::ConcertCreated(concert) => {
+                for schedule in &concert.schedules {
+                    self.schedule_concert
+                        .insert(schedule.schedule_id, concert.concert_id);
+                }
+                if self
+                    .concerts
+                    .insert(concert.concert_id, concert.clone())
+                    .is_none()
+                {
+                    self.concert_order.push(concert.concert_id);
+                }
+            }
+        }
+    }
+
+    /// Orders list each item once; every concert's venue exists; the schedule
+    /// index covers exactly the concerts' schedules.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.venue_order.len() != self.venues.len()
+            || !self
+                .venue_order
+                .iter()
+                .all(|id| self.venues.contains_key(id))
+        {
+            return Err("the venue order does not match the venues".into());
+        }
+        if self.concert_order.len() != self.concerts.len()
+            || !self
+                .concert_order
+                .iter()
+                .all(|id| self.concerts.contains_key(id))
+        {
+            return Err("the concert order does not match the concerts".into());
+        }
+        let mut schedules = 0usize;
+        for (id, concert) in &self.concerts {
+            if concert.concert_id != *id {
+                return Err(format!("concert {id} is stored under another id"));
+            }
+            if !self.venues.contains_key(&concert.venue_id) {
+                return Err(format!("concert {id} names an unknown venue"));
+            }
+            for schedule in &concert.schedules {
+                schedules += 1;
+                if self.schedule_concert.get(&schedule.schedule_id) != Some(id) {
+                    return Err(format!(
+                        "schedule {} of concert {id} is not indexed to it",
+                        schedule.schedule_id
+                    ));
+                }
+            }
+        }
+        if schedules != self.schedule_concert.len() {
+            return Err("the schedule index names schedules no concert has".into());
+        }
+        Ok(())
+    }
+
+    pub fn load(store: &dyn Store) -> Result<CatalogState, StoreError> {
+        let history = read_history::<CatalogState, CatalogEvent>(store, LOG_NAME)?;
+        let mut state = history.snapshot.map(|(_, s)| s).unwrap_or_default();
+        for record in history.records {
+            for event in &record.events {
+                state.apply(event);
+            }
+        }
+        state
+            .check_invariants()
+            .map_err(|broken| StoreError::Corrupt(format!("{LOG_NAME}: {broken}")))?;
+        Ok(state)
+    }
+
+    /// Why `concert` cannot be added, if it cannot.
+    fn refuse_concert(&self, concert: &Concert) -> Option<EngineError> {
+        if !self.venues.contains_key(&concert.venue_id) {
+            return Some(EngineError::NotFound(Missing::Venue));
+        }
+        if self.concerts.contains_key(&concert.concert_id) {
+            return Some(EngineError::Internal(format!(
+                "concert id {} is already taken",
+                concert.concert_id
+            )));
+        }
+        if let Some(taken) = concert
+            .schedules
+            .iter()
+            .find(|s| self.schedule_concert.contains_key(&s.schedule_id))
+        {
+            return Some(EngineError::Internal(format!(
+                "schedule {} already belongs to a concert",
+                taken.schedule_id
+            )));
+        }
+        if self.concerts.len() >= MAX_CONCERTS {
+            return Some(EngineError::Validation(format!(
+                "the catalogue is full (at most {MAX_CONCERTS} concerts)"
+            )));
+        }
+        None
+    }
+
+    fn refuse_venue(&self, venue: &Venue) -> Option<EngineError> {
+        if self.venues.contains_key(&venue.venue_id) {
+            return Some(EngineError::Internal(format!(
+                "venue id {} is already taken",
+                venue.venue_id
+            )));
+        }
+        if self.venues.len() >= MAX_VENUES {
+            return Some(EngineError::Validation(format!(
+                "the catalogue is full (at most {MAX_VENUES} venues)"
+            )));
+        }
+        None
+    }
+}
+
+pub struct CatalogActor {
+    state: CatalogState,
+    journal: Journal<CatalogEvent>,
+    commit_scheduled: bool,
+}
+
+impl CatalogActor {
+    pub fn new(state: CatalogState, engine: EngineContext) -> Self {
+        let journal = Journal::new(
+            LOG_NAME.to_string(),
+            engine.commit.clone(),
+            engine.config.snapshot_every_events,
+        );
+        CatalogActor {
+            state,
+            journal,
+            commit_scheduled: false,
+        }
+    }
+
+    /// Applies `events` to memory now; the waiter answers once they are durable.
+    fn stage(&mut self, ctx: &mut Context<Self>, events: Vec<CatalogEvent>, waiter: Waiter) {
+        for event in &events {
+            self.state.apply(event);
+        }
+        if self.journal.stage(events, None, Some(waiter)) && !self.commit_scheduled {
+            self.commit_scheduled = true;
+            ctx.notify(CommitCatalog);
+        }
+        if self.journal.is_full() {
+            self.commit();
+        }
+    }
+
+    fn commit(&mut self) {
+        match self.journal.commit() {
+            Ok(Committed::Record {
+                lsn,
+                snapshot_due: true,
+            }) => {
+                if let Err(err) = self.journal.snapshot(lsn, &self.state) {
+                    tracing::warn!(%err, "catalog snapshot failed");
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                // Fail-stop: the group commit is poisoned too; the process must restart.
+                tracing::error!(%err, "catalog log append failed");
+            }
+        }
+    }
+
+    /// Stages `event` (or the refusal) and answers with `value` once durable.
+    fn stage_creation<T: Send + 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        refusal: Option<EngineError>,
+        event: CatalogEvent,
+        value: T,
+    ) -> Pending<T> {
+        let (tx, rx) = oneshot::channel();
+        let (events, reply) = match refusal {
+            Some(err) => (Vec::new(), Err(err)),
+            None => (vec![event], Ok(value)),
+        };
+        self.stage(ctx, events, reply_when_durable(tx, reply));
+        rx
+    }
+}
+
+impl Actor for CatalogActor {
+    type Context = Context<Self>;
+}
+
+struct CommitCatalog;
+impl Message for CommitCatalog {
+    type Result = ();
+}
+impl Handler<CommitCatalog> for CatalogActor {
+    type Result = ();
+    fn handle(&mut self, _: CommitCatalog, _: &mut Context<Self>) {
+        self.commit_scheduled = false;
+        self.commit();
+    }
+}
+
+/// Adds a validated venue (see `Registry::create_venue`).
+pub struct CreateVenue(pub Venue);
+impl Message for CreateVenue {
+    type Result = Pending<Venue>;
+}
+impl Handler<CreateVenue> for CatalogActor {
+    type Result = MessageResult<CreateVenue>;
+    fn handle(&mut self, msg: CreateVenue, ctx: &mut Context<Self>) -> Self::Result {
+        let venue = msg.0;
+        let refusal = self.state.refuse_venue(&venue);
+        let event = CatalogEvent::VenueCreated(venue.clone());
+        MessageResult(self.stage_creation(ctx, refusal, event, venue))
+    }
+}
+
+pub struct GetVenue {
+    pub venue_id: VenueId,
+}
+impl Message for GetVenue {
+    type Result = Option<Venue>;
+}
+impl Handler<GetVenue> for CatalogActor {
+    type Result = Option<Venue>;
+    fn handle(&mut self, msg: GetVenue, _: &mut Context<Self>) -> Self::Result {
+        self.state.venues.get(&msg.venue_id).cloned()
+    }
+}
+
+/// A page of venues in creation order, and the total; `limit` is capped at [`MAX_CATALOG_PAGE`].
+pub struct ListVenues {
+    pub offset: usize,
+    pub limit: usize,
+}
+impl Message for ListVenues {
+    type Result = (Vec<Venue>, usize);
+}
+impl Handler<ListVenues> for CatalogActor {
+    type Result = MessageResult<ListVenues>;
+    fn handle(&mut self, msg: ListVenues, _: &mut Context<Self>) -> Self::Result {
+        let page = self
+            .state
+            .venue_order
+            .iter()
+            .skip(msg.offset)
+            .take(msg.limit.min(MAX_CATALOG_PAGE))
+            .filter_map(|id| self.state.venues.get(id).cloned())
+            .collect();
+        MessageResult((page, self.state.venues.len()))
+    }
+}
+
+/// Adds a validated concert whose schedules already exist (see `Registry::create_concert`).
+pub struct CreateConcert(pub Concert);
+impl Message for CreateConcert {
+    type Result = Pending<Concert>;
+}
+impl Handler<CreateConcert> for CatalogActor {
+    type Result = MessageResult<CreateConcert>;
+    fn handle(&mut self, msg: CreateConcert, ctx: &mut Context<Self>) -> Self::Result {
+        let concert = msg.0;
+        let refusal = self.state.refuse_concert(&concert);
+        let event = CatalogEvent::ConcertCreated(concert.clone());
+        MessageResult(self.stage_creation(ctx, refusal, event, concert))
+    }
+}
+
+pub struct GetConcert {
+    pub concert_id: ConcertId,
+}
+impl Message for GetConcert {
+    type Result = Option<Concert>;
+}
+impl Handler<GetConcert> for CatalogActor {
+    type Result = Option<Concert>;
+    fn handle(&mut self, msg: GetConcert, _: &mut Context<Self>) -> Self::Result {
+        self.state.concerts.get(&msg.concert_id).cloned()
+    }
+}
+
+/// Every concert in creation order (at most [`MAX_CONCERTS`]).
+pub struct ListConcerts;
+impl Message for ListConcerts {
+    type Result = Vec<Concert>;
+}
+impl Handler<ListConcerts> for CatalogActor {
+    type Result = MessageResult<ListConcerts>;
+    fn handle(&mut self, _: ListConcerts, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.state
+                .concert_order
+                .iter()
+                .filter_map(|id| self.state.concerts.get(id).cloned())
+                .collect(),
+        )
+    }
+}
+
+/// The concert a schedule belongs to, with that schedule's catalogue data.
+pub struct FindSchedule {
+    pub schedule_id: ScheduleId,
+}
+impl Message for FindSchedule {
+    type Result = Option<(Concert, ScheduleInfo)>;
+}
+impl Handler<FindSchedule> for CatalogActor {
+    type Result = MessageResult<FindSchedule>;
+    fn handle(&mut self, msg: FindSchedule, _: &mut Context<Self>) -> Self::Result {
+        let found = self
+            .state
+            .schedule_concert
+            .get(&msg.schedule_id)
+            .and_then(|id| self.state.concerts.get(id))
+            .and_then(|concert| {
+                let info = concert
+                    .schedules
+                    .iter()
+                    .find(|s| s.schedule_id == msg.schedule_id)?;
+                Some((concert.clone(), info.clone()))
+            });
+        MessageResult(found)
+    }
+}
+
+/// The whole durable state, for tests comparing before and after a restart.
+pub struct ExportCatalog;
+impl Message for ExportCatalog {
+    type Result = CatalogState;
+}
+impl Handler<ExportCatalog> for CatalogActor {
+    type Result = MessageResult<ExportCatalog>;
+    fn handle(&mut self, _: ExportCatalog, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.state.clone())
+    }
+}

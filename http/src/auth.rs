@@ -1,0 +1,207 @@
+//! Authentication: JWT access and refresh tokens (HS256 only; `alg: none` and
+//! every other algorithm are refused), the [`AuthUser`] extractor, and argon2
+//! password hashing run on the blocking pool so a login never stalls a worker.
+//!
+//! Token expiry is checked against the injected clock, not the system clock
+//! jsonwebtoken would read, so tests can move time. The role in a token is
+//! the role at login: a role change applies from the next token (at most one
+//! access-token lifetime later).
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use boxoffice_actors::accounts_actor::Role;
+use boxoffice_engine::ids::UserId;
+use boxoffice_engine::Timestamp;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::future::{ready, Ready};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub typ: TokenKind,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8], access_ttl_secs: i64, refresh_ttl_secs: i64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is checked against the injected clock in `verify`.
+        validation.validate_exp = false;
+        validation.required_spec_claims.clear();
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            access_ttl_secs,
+            refresh_ttl_secs,
+        }
+    }
+
+    pub fn issue(
+        &self,
+        user: UserId,
+        role: Role,
+        kind: TokenKind,
+        now: Timestamp,
+    ) -> Result<String, ApiError> {
+        let iat = now.0.div_euclid(1_000);
+        let ttl = match kind {
+            TokenKind::Access => self.access_ttl_secs,
+            TokenKind::Refresh => self.refresh_ttl_secs,
+        };
+        let jti: [u8; 16] = rand::random();
+        let claims = Claims {
+            sub: user.to_string(),
+            role,
+            typ: kind,
+            iat,
+            exp: iat + ttl,
+            jti: hex(&jti),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::internal(format!("token signing failed: {e}")))
+    }
+
+    /// The token's user and role, if it is a valid, unexpired token of `kind`.
+    pub fn verify(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        now: Timestamp,
+    ) -> Result<(UserId, Role), ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| ApiError::unauthorized("invalid token"))?;
+        let claims = data.claims;
+        if claims.typ != kind {
+            return Err(ApiError::unauthorized("wrong kind of token"));
+        }
+        if now.0.div_euclid(1_000) >= claims.exp {
+            return Err(ApiError::unauthorized("token expired"));
+        }
+        let user = UserId::parse(&claims.sub)
+            .ok_or_else(|| ApiError::unauthorized("invalid token subject"))?;
+        Ok((user, claims.role))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthUser {
+    pub user_id: UserId,
+    pub role: Role,
+}
+
+impl AuthUser {
+    /// 403 unless the caller has `role` or a higher one (ADMIN > STAFF > USER).
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        let rank = |r: Role| match r {
+            Role::User => 0,
+            Role::Staff => 1,
+            Role::Admin => 2,
+        };
+        if rank(self.role) >= rank(role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this action needs a higher role"))
+        }
+    }
+}
+
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let outcome = (|| {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::internal("app state missing"))?;
+            let token =
+                bearer(req).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+            let (user_id, role) = state.jwt.verify(token, TokenKind::Access, state.now())?;
+            Ok(AuthUser { user_id, role })
+        })();
+        ready(outcome)
+    }
+}
+
+/// The caller, if a valid access token was sent (public endpoints that say more to a signed-in user).
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl FromRequest for MaybeAuthUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if bearer(req).is_none() {
+            return ready(Ok(MaybeAuthUser(None)));
+        }
+        match AuthUser::from_request(req, payload).into_inner() {
+            Ok(user) => ready(Ok(MaybeAuthUser(Some(user)))),
+            Err(err) => ready(Err(err)),
+        }
+    }
+}
+
+/// argon2id with the crate's defaults (19 MiB, 2 passes): never weaker in production.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    web::block(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|_| ApiError::unavailable("password hashing pool unavailable"))?
+    .map_err(|e| ApiError::internal(format!("password hashing failed: {e}")))
+}
+
+pub async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
+    web::block(move || match PasswordHash::new(&hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    })
+    .await
+    .map_err(|_| ApiError::unavailable("password hashing pool unavailable"))
+}

@@ -1,0 +1,151 @@
+//! `--demo`: a venue of 2,000 seats (sections VIP, R, S, A), two concerts with
+//! three schedules each (one gated by the waiting room), and demo admin, staff
+//! and user accounts, the user with a funded wallet. Loaded once per data dir
+//! (a marker in the store's metadata); the credentials are printed every start.
+
+use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::catalog::{NewConcert, NewSchedule};
+use boxoffice_actors::catalog_actor::{PriceGrade, VenueSection};
+use boxoffice_actors::Registry;
+use boxoffice_engine::layout::RowLayout;
+use boxoffice_engine::queue::QueueConfig;
+use boxoffice_engine::{Money, Timestamp};
+
+use crate::auth::hash_password;
+use crate::error::ApiError;
+
+const MARKER: &str = "demo-loaded";
+pub const ADMIN: (&str, &str) = ("admin@demo.boxoffice", "demo-admin-pass");
+pub const STAFF: (&str, &str) = ("staff@demo.boxoffice", "demo-staff-pass");
+pub const USER: (&str, &str) = ("user@demo.boxoffice", "demo-user-pass");
+pub const USER_FUNDS: Money = Money(1_000_000);
+
+fn section(id: &str, name: &str, rows: u32, seats: u32) -> VenueSection {
+    VenueSection {
+        section_id: id.into(),
+        name: name.into(),
+        rows: (1..=rows)
+            .map(|r| RowLayout {
+                row: r.to_string(),
+                seats,
+            })
+            .collect(),
+    }
+}
+
+/// Loads the demo data unless this data dir has it already; returns the lines to print.
+pub async fn load(registry: &Registry, now: Timestamp) -> Result<Vec<String>, ApiError> {
+    // Whole hours read better in a catalogue.
+    let now = Timestamp(now.0 - now.0.rem_euclid(3_600_000));
+    let engine = |e: boxoffice_actors::EngineError| ApiError::from(e);
+    let store = registry.context().commit.store().clone();
+    let loaded = store
+        .get_meta(MARKER)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .is_some();
+    // Accounts are ensured every start (cheap, idempotent) so the printed passwords always work.
+    let mut accounts = Vec::new();
+    for ((email, password), role, name) in [
+        (ADMIN, Role::Admin, "Demo Admin"),
+        (STAFF, Role::Staff, "Demo Staff"),
+        (USER, Role::User, "Demo User"),
+    ] {
+        let hash = hash_password(password.to_string()).await?;
+        accounts.push(
+            registry
+                .ensure_account(email.to_string(), name.to_string(), hash, role)
+                .await
+                .map_err(engine)?,
+        );
+    }
+    if !loaded {
+        let user = &accounts[2];
+        registry
+            .charge(user.user_id, USER_FUNDS, None)
+            .await
+            .map_err(engine)?;
+        let venue = registry
+            .create_venue(
+                "Boxoffice Arena".into(),
+                "1 Olympic-ro, Songpa-gu, Seoul".into(),
+                vec![
+                    section("VIP", "VIP floor", 5, 20),
+                    section("R", "R lower bowl", 10, 30),
+                    section("S", "S upper bowl", 20, 40),
+                    section("A", "A balcony", 20, 40),
+                ],
+            )
+            .await
+            .map_err(engine)?;
+        let day = 86_400_000;
+        let grades = || {
+            vec![
+                PriceGrade {
+                    grade: "VIP".into(),
+                    price: Money(220_000),
+                    section_ids: vec!["VIP".into()],
+                },
+                PriceGrade {
+                    grade: "R".into(),
+                    price: Money(165_000),
+                    section_ids: vec!["R".into()],
+                },
+                PriceGrade {
+                    grade: "S".into(),
+                    price: Money(132_000),
+                    section_ids: vec!["S".into()],
+                },
+                PriceGrade {
+                    grade: "A".into(),
+                    price: Money(99_000),
+                    section_ids: vec!["A".into()],
+                },
+            ]
+        };
+        let schedule = |days: i64, queue: Option<QueueConfig>| NewSchedule {
+            starts_at: now.plus_millis(days * day),
+            ends_at: now.plus_millis(days * day + 3 * 3_600_000),
+            booking_opens_at: now.plus_millis(-3_600_000),
+            booking_closes_at: now.plus_millis(days * day - 3_600_000),
+            queue,
+        };
+        let gate = QueueConfig {
+            enabled: true,
+            batch_size: 50,
+            interval_ms: 1_000,
+            max_active: 500,
+            active_ms: 600_000,
+        };
+        for (title, description, category, first_day, gated) in [
+            ("Aurora Live 2027", "The Aurora world tour comes to Seoul: three nights, the first one behind the waiting room.", "K-POP", 30, true),
+            ("Midnight Orchestra", "Film scores under the stars, with a 60-piece orchestra.", "CLASSICAL", 45, false),
+        ] {
+            let schedules = (0..3).map(|i| schedule(first_day + i, (gated && i == 0).then(|| gate.clone()))).collect();
+            let concert = NewConcert {
+                title: title.into(),
+                description: description.into(),
+                category: category.into(),
+                venue_id: venue.venue_id,
+                price_grades: grades(),
+                schedules,
+                max_seats_per_user: 4,
+                hold_seconds: 300,
+                queue: None,
+            };
+            registry.create_concert(concert).await.map_err(engine)?;
+        }
+        store
+            .put_meta(MARKER, b"1")
+            .and_then(|_| store.flush())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    Ok(vec![
+        "demo accounts:".to_string(),
+        format!("  ADMIN  {}  password {}", ADMIN.0, ADMIN.1),
+        format!("  STAFF  {}  password {}", STAFF.0, STAFF.1),
+        format!(
+            "  USER   {}  password {}  (wallet funded with {} on first load)",
+            USER.0, USER.1, USER_FUNDS.0
+        ),
+    ])
+}

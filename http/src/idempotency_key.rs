@@ -1,0 +1,119 @@
+//! The `Idempotency-Key` header and the request digest it is paired with.
+//!
+//! Bodies are compared as parsed JSON, not bytes (API.md): the digest is a
+//! SHA-256 of a canonical rendering with object keys sorted, so whitespace and
+//! key order do not make "another body".
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest};
+use boxoffice_actors::idempotency::{Endpoint, IdemKey, IdemTag, RequestDigest, MAX_KEY_LEN};
+use boxoffice_engine::ids::UserId;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::future::{ready, Ready};
+
+use crate::error::ApiError;
+
+pub const HEADER: &str = "idempotency-key";
+
+/// A present, well-formed `Idempotency-Key`.
+pub struct IdempotencyKey(pub String);
+
+impl IdempotencyKey {
+    pub fn tag(&self, user: UserId, endpoint: Endpoint, body: &Value) -> IdemTag {
+        IdemTag {
+            key: IdemKey {
+                user,
+                endpoint,
+                key: self.0.clone(),
+            },
+            digest: digest(body),
+        }
+    }
+}
+
+impl FromRequest for IdempotencyKey {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let outcome = match req.headers().get(HEADER) {
+            None => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "IDEMPOTENCY_KEY_REQUIRED",
+                "the Idempotency-Key header is required",
+            )),
+            Some(value) => match value.to_str() {
+                Ok(key)
+                    if !key.is_empty()
+                        && key.len() <= MAX_KEY_LEN
+                        && key.bytes().all(|b| b.is_ascii_graphic()) =>
+                {
+                    Ok(IdempotencyKey(key.to_string()))
+                }
+                _ => Err(ApiError::validation(format!(
+                    "Idempotency-Key must be 1-{MAX_KEY_LEN} visible ASCII characters"
+                ))),
+            },
+        };
+        ready(outcome)
+    }
+}
+
+/// SHA-256 of the canonical JSON rendering (object keys sorted at every level).
+pub fn digest(body: &Value) -> RequestDigest {
+    let mut hasher = Sha256::new();
+    write_canonical(body, &mut hasher);
+    RequestDigest(hasher.finalize().into())
+}
+
+fn write_canonical(value: &Value, out: &mut Sha256) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.update(b"{");
+            for key in keys {
+                out.update(Value::String(key.clone()).to_string().as_bytes());
+                out.update(b":");
+                write_canonical(&map[key], out);
+                out.update(b",");
+            }
+            out.update(b"}");
+        }
+        Value::Array(items) => {
+            out.update(b"[");
+            for item in items {
+                write_canonical(item, out);
+                out.update(b",");
+            }
+            out.update(b"]");
+        }
+        other => out.update(other.to_string().as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn key_order_and_whitespace_do_not_change_the_digest_but_values_do() {
+        let a: Value = serde_json::from_str(r#"{"scheduleId":"x","seatIds":["A-1-1","A-1-2"]}"#)
+            .expect("json");
+        let b: Value =
+            serde_json::from_str(r#"{ "seatIds": ["A-1-1", "A-1-2"], "scheduleId": "x" }"#)
+                .expect("json");
+        assert_eq!(digest(&a), digest(&b));
+        assert_ne!(
+            digest(&a),
+            digest(&json!({"scheduleId": "x", "seatIds": ["A-1-2", "A-1-1"]}))
+        );
+        assert_ne!(
+            digest(&json!({"amount": 1})),
+            digest(&json!({"amount": "1"}))
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! `X-Request-Id`: taken from the request when it is a sane token, otherwise
+//! generated; echoed on every response, put in every error body, and attached
+//! to the request's tracing span.
+//!
+//! The id travels in a task-local so that [`crate::error::ApiError`] can put it
+//! in the body wherever the error is built (a handler, an extractor's error
+//! handler, the default 404 service), without threading it through every call.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::Error;
+use tracing::Instrument;
+
+pub const HEADER: &str = "x-request-id";
+const MAX_LEN: usize = 128;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The current request's id ("" outside a request).
+pub fn current() -> String {
+    REQUEST_ID.try_with(|id| id.clone()).unwrap_or_default()
+}
+
+fn acceptable(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+fn generate() -> String {
+    let bytes: [u8; 16] = rand::random();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable(v))
+        .map(str::to_owned)
+        .unwrap_or_else(generate);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let header = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    let mut response = REQUEST_ID
+        .scope(id, next.call(req).instrument(span))
+        .await?;
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static(HEADER), header);
+    Ok(response)
+}

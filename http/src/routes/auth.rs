@@ -1,0 +1,272 @@
+//! Accounts and tokens: register, login (throttled per account), refresh, me,
+//! and the admin's role changes.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use boxoffice_actors::accounts_actor::{Account, Role};
+use boxoffice_engine::ids::UserId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::resource;
+use crate::auth::{hash_password, verify_password, AuthUser, TokenKind};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{path_id, typed};
+use crate::state::AppState;
+use crate::time_format::rfc3339;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/auth/register").route(web::post().to(register)))
+        .service(resource("/auth/login").route(web::post().to(login)))
+        .service(resource("/auth/refresh").route(web::post().to(refresh)))
+        .service(resource("/auth/me").route(web::get().to(me)))
+        .service(resource("/admin/users/{userId}/role").route(web::put().to(set_role)));
+}
+
+pub const MIN_PASSWORD_LEN: usize = 8;
+pub const MAX_PASSWORD_LEN: usize = 128;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBody {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    /// USER, STAFF or ADMIN.
+    #[schema(value_type = String, example = "USER")]
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&Account> for UserBody {
+    fn from(a: &Account) -> Self {
+        UserBody {
+            user_id: a.user_id.to_string(),
+            email: a.email.clone(),
+            name: a.name.clone(),
+            role: a.role,
+            phone_number: a.phone_number.clone(),
+            created_at: rfc3339(a.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequestBody {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+    pub phone_number: Option<String>,
+}
+
+pub fn valid_email(email: &str) -> bool {
+    let email = email.trim();
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}
+
+fn validate_registration(input: &RegisterRequestBody) -> ApiResult<()> {
+    if !valid_email(&input.email) {
+        return Err(ApiError::validation("email is not a valid address"));
+    }
+    let length = input.password.chars().count();
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&length) {
+        return Err(ApiError::validation(format!(
+            "password must be {MIN_PASSWORD_LEN}-{MAX_PASSWORD_LEN} characters"
+        )));
+    }
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::validation("name must be 1-100 characters"));
+    }
+    if let Some(phone) = &input.phone_number {
+        if phone.is_empty()
+            || phone.len() > 32
+            || !phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || "+-() ".contains(c))
+        {
+            return Err(ApiError::validation(
+                "phoneNumber must be up to 32 digits, spaces, +, -, ( or )",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequestBody,
+    responses((status = 201, body = UserBody), (status = 400), (status = 409, description = "EMAIL_TAKEN")))]
+pub async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let input: RegisterRequestBody = typed(&body)?;
+    validate_registration(&input)?;
+    if state
+        .engine(state.registry.account_by_email(&input.email))
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::from(boxoffice_actors::EngineError::EmailTaken));
+    }
+    let hash = hash_password(input.password).await?;
+    let account = state
+        .engine(state.registry.register(
+            input.email.trim().to_string(),
+            input.name.trim().to_string(),
+            input.phone_number,
+            hash,
+            Role::User,
+        ))
+        .await?;
+    Ok(HttpResponse::Created().json(UserBody::from(&account)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokensBody {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always "Bearer".
+    pub token_type: &'static str,
+    /// Access token lifetime in seconds.
+    pub expires_in: i64,
+    pub user: UserBody,
+}
+
+fn tokens(state: &AppState, account: &Account) -> ApiResult<TokensBody> {
+    let now = state.now();
+    Ok(TokensBody {
+        access_token: state
+            .jwt
+            .issue(account.user_id, account.role, TokenKind::Access, now)?,
+        refresh_token: state
+            .jwt
+            .issue(account.user_id, account.role, TokenKind::Refresh, now)?,
+        token_type: "Bearer",
+        expires_in: state.jwt.access_ttl_secs,
+        user: UserBody::from(account),
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequestBody {
+    pub email: String,
+    pub password: String,
+}
+
+/// A valid argon2 hash of nothing anyone knows: unknown emails are verified
+/// against it so a login takes as long whether or not the account exists.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0kG8QOK0MYsXn4A1DJnVDvxoTH0a1TBzn03zFhbTJ0Y";
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequestBody,
+    responses((status = 200, body = TokensBody), (status = 400), (status = 401, description = "INVALID_CREDENTIALS"), (status = 429, description = "RATE_LIMITED: too many failures for this account")))]
+pub async fn login(state: web::Data<AppState>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
+    let input: LoginRequestBody = typed(&body)?;
+    if input.password.len() > 4 * MAX_PASSWORD_LEN {
+        return Err(ApiError::validation("password too long"));
+    }
+    state
+        .engine(state.registry.login_allowed(&input.email))
+        .await?;
+    let account = state
+        .engine(state.registry.account_by_email(&input.email))
+        .await?;
+    let hash = account
+        .as_ref()
+        .map_or_else(|| DECOY_HASH.to_string(), |a| a.password_hash.clone());
+    let matches = verify_password(input.password, hash).await?;
+    match account {
+        Some(account) if matches => {
+            state
+                .engine(state.registry.login_succeeded(&input.email))
+                .await?;
+            Ok(HttpResponse::Ok().json(tokens(&state, &account)?))
+        }
+        _ => {
+            state
+                .engine(state.registry.login_failed(&input.email))
+                .await?;
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_CREDENTIALS",
+                "wrong email or password",
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequestBody {
+    pub refresh_token: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequestBody,
+    responses((status = 200, body = TokensBody), (status = 400), (status = 401)))]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let input: RefreshRequestBody = typed(&body)?;
+    let (user_id, _) = state
+        .jwt
+        .verify(&input.refresh_token, TokenKind::Refresh, state.now())?;
+    // The account as it is now: a changed role applies to the new tokens.
+    let account = current_account(&state, user_id).await?;
+    Ok(HttpResponse::Ok().json(tokens(&state, &account)?))
+}
+
+/// The token's account as it is now; a token of a vanished account is no longer valid.
+async fn current_account(state: &AppState, user_id: UserId) -> ApiResult<Account> {
+    state
+        .engine(state.registry.account(user_id))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("account no longer exists"))
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", responses((status = 200, body = UserBody), (status = 401)), security(("bearer" = [])))]
+pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+    let account = current_account(&state, user.user_id).await?;
+    Ok(HttpResponse::Ok().json(UserBody::from(&account)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RoleRequestBody {
+    /// USER, STAFF or ADMIN.
+    #[schema(value_type = String, example = "STAFF")]
+    pub role: Role,
+}
+
+#[utoipa::path(put, path = "/api/v1/admin/users/{userId}/role", tag = "auth", request_body = RoleRequestBody,
+    responses((status = 200, body = UserBody), (status = 400), (status = 401), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn set_role(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    user.require(Role::Admin)?;
+    let target = path_id(&path, UserId::parse, "user")?;
+    state
+        .engine(state.registry.account(target))
+        .await?
+        .ok_or_else(|| ApiError::not_found("user not found"))?;
+    let input: RoleRequestBody = typed(&body)?;
+    let account = state
+        .engine(state.registry.set_role(target, input.role))
+        .await?;
+    Ok(HttpResponse::Ok().json(UserBody::from(&account)))
+}

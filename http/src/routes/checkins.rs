@@ -1,0 +1,56 @@
+//! Check-in at the door (STAFF): a signed QR code in, the seat out; a ticket
+//! checks in once.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::resource;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::typed;
+use crate::state::AppState;
+use crate::time_format::rfc3339;
+use crate::views::{ticket_seat, TicketSeatBody};
+use boxoffice_actors::accounts_actor::Role;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/checkins").route(web::post().to(check_in)));
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckInRequestBody {
+    pub qr_code: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckInBody {
+    pub valid: bool,
+    pub ticket_id: String,
+    pub seat: TicketSeatBody,
+    pub used_at: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/checkins", tag = "tickets", request_body = CheckInRequestBody,
+    responses((status = 200, body = CheckInBody), (status = 400, description = "INVALID_TICKET: forged, void or unknown"), (status = 401), (status = 403), (status = 409, description = "TICKET_ALREADY_USED")),
+    security(("bearer" = [])))]
+pub async fn check_in(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    user.require(Role::Staff)?;
+    let input: CheckInRequestBody = typed(&body)?;
+    let invalid = || ApiError::from(boxoffice_actors::EngineError::InvalidTicket);
+    let ticket_id = state.qr.verify(&input.qr_code).ok_or_else(invalid)?;
+    let checked = state.engine(state.registry.check_in(ticket_id)).await?;
+    Ok(HttpResponse::Ok().json(CheckInBody {
+        valid: true,
+        ticket_id: ticket_id.to_string(),
+        seat: ticket_seat(&checked.ticket),
+        used_at: rfc3339(checked.used_at),
+    }))
+}

@@ -1,0 +1,63 @@
+//! Operations endpoints: liveness, readiness, Prometheus metrics.
+
+use actix_web::{web, HttpResponse};
+use boxoffice_actors::schedule_actor::GetCounts;
+use serde_json::json;
+
+use super::resource;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").route(web::get().to(healthz)))
+        .service(resource("/readyz").route(web::get().to(readyz)))
+        .service(resource("/metrics").route(web::get().to(metrics)));
+}
+
+/// The process is up and answering.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// The engine answers (recovery finished before the server started listening,
+/// so this checks the actors are responsive, not that recovery ran).
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let ready = state
+        .engine(
+            state
+                .registry
+                .wallet_view(boxoffice_engine::ids::UserId::from_random_bytes([0; 16])),
+        )
+        .await
+        .is_ok();
+    if ready {
+        HttpResponse::Ok().json(json!({ "status": "ready" }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable" }))
+    }
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let (mut held, mut sold) = (0i64, 0i64);
+    for id in state.registry.schedule_ids() {
+        if let Ok(handle) = state.registry.schedule(id) {
+            if let Ok(counts) = handle.actor.query(GetCounts).await {
+                held += i64::from(counts.held);
+                sold += i64::from(counts.sold);
+            }
+        }
+    }
+    let m = &state.metrics;
+    m.holds_live.set(held);
+    m.seats_sold.set(sold);
+    let flush = state.registry.flush_stats();
+    m.flushes.set(flush.flushes as i64);
+    m.flush_last_batch.set(flush.last_batch_records as i64);
+    m.flush_max_batch.set(flush.max_batch_records as i64);
+    m.log_records.set(flush.records as i64);
+    if let Ok(waiting) = state.registry.queue_waiting().await {
+        m.queue_waiting.set(waiting as i64);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(m.render())
+}

@@ -1,0 +1,107 @@
+//! Payments: turn a hold into tickets with wallet money (the saga), and read one back.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use boxoffice_actors::idempotency::Endpoint;
+use boxoffice_actors::PayCommand;
+use boxoffice_engine::ids::{PaymentId, ReservationId};
+use boxoffice_engine::schedule::ReservationStatus;
+use boxoffice_engine::Money;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{queue_token, resource};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::path_id;
+use crate::idempotency_key::IdempotencyKey;
+use crate::state::AppState;
+use crate::time_format::rfc3339;
+use crate::views::{PaymentBody, TicketLineBody};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/payments").route(web::post().to(create)))
+        .service(resource("/payments/{paymentId}").route(web::get().to(get)));
+}
+
+/// Pay for a held reservation. `amount`, when given, must equal the reservation's total.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRequestBody {
+    pub reservation_id: String,
+    pub amount: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/api/v1/payments", tag = "payments", request_body = PaymentRequestBody,
+    params(("Idempotency-Key" = String, Header), ("Queue-Token" = Option<String>, Header)),
+    responses((status = 201, body = PaymentBody), (status = 400), (status = 401), (status = 402), (status = 403), (status = 404), (status = 409), (status = 410)),
+    security(("bearer" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    key: IdempotencyKey,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let tag = key.tag(user.user_id, Endpoint::Payments, &body);
+    if !body.is_object() {
+        return Err(ApiError::validation("the body must be a JSON object"));
+    }
+    let reservation = match body.get("reservationId") {
+        Some(Value::String(id)) => path_id(id, ReservationId::parse, "reservation")?,
+        None | Some(Value::Null) => return Err(ApiError::validation("reservationId is required")),
+        Some(_) => return Err(ApiError::validation("reservationId must be a string")),
+    };
+    // Existence before anything else about the body (API.md's order of checks).
+    state
+        .engine(state.registry.reservation(Some(user.user_id), reservation))
+        .await?;
+    let amount = match body.get("amount") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => {
+            Some(Money(n.as_i64().ok_or_else(|| {
+                ApiError::validation("amount must be a whole number")
+            })?))
+        }
+        Some(_) => return Err(ApiError::validation("amount must be a number")),
+    };
+    let command = PayCommand {
+        reservation_id: reservation,
+        amount,
+        queue_token: queue_token(&req),
+        idem: Some(tag),
+    };
+    let receipt = state
+        .engine(state.registry.pay(user.user_id, command))
+        .await?;
+    Ok(HttpResponse::Created().json(PaymentBody::from(&receipt)))
+}
+
+#[utoipa::path(get, path = "/api/v1/payments/{paymentId}", tag = "payments",
+    responses((status = 200, body = PaymentBody), (status = 401), (status = 404)), security(("bearer" = [])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let payment_id = path_id(&path, PaymentId::parse, "payment")?;
+    let (payment_id, view) = state
+        .engine(state.registry.payment(user.user_id, payment_id))
+        .await?;
+    let status = match view.status {
+        ReservationStatus::Confirmed { payment_id: paid } if paid == payment_id => "COMPLETED",
+        ReservationStatus::Cancelled if view.refund_amount.is_some() => "REFUNDED",
+        // A payment that was aborted, or is still between saga steps, has no receipt to show.
+        _ => return Err(ApiError::not_found("payment not found")),
+    };
+    let body = PaymentBody {
+        payment_id: payment_id.to_string(),
+        reservation_id: view.reservation_id.to_string(),
+        amount: view.total_amount.0,
+        status,
+        paid_at: view.paid_at.map(rfc3339).unwrap_or_default(),
+        balance_after: None,
+        tickets: view.tickets.iter().map(TicketLineBody::from).collect(),
+        queue_token_expired: None,
+    };
+    Ok(HttpResponse::Ok().json(body))
+}

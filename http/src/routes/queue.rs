@@ -1,0 +1,85 @@
+//! The waiting room: join a schedule's queue, poll your token.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use boxoffice_actors::queue_actor::QueueTicket;
+use boxoffice_engine::ids::ScheduleId;
+use boxoffice_engine::queue::TokenStatus;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{queue_token, resource};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{path_id, typed};
+use crate::state::AppState;
+use crate::time_format::rfc3339;
+use crate::views::{token_status, QueueTokenBody};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/queue/tokens").route(web::post().to(join)))
+        .service(resource("/queue/tokens/current").route(web::get().to(current)));
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequestBody {
+    pub schedule_id: String,
+}
+
+fn respond(mut response: actix_web::HttpResponseBuilder, ticket: &QueueTicket) -> HttpResponse {
+    let view = &ticket.view;
+    let body = QueueTokenBody {
+        token: view.token.to_string(),
+        schedule_id: ticket.schedule_id.to_string(),
+        status: token_status(view.status),
+        position: view.position,
+        estimated_wait_seconds: view.estimated_wait_seconds,
+        expires_at: rfc3339(view.expires_at),
+    };
+    response.insert_header(("X-Queue-Position", view.position.to_string()));
+    response.json(body)
+}
+
+#[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = JoinRequestBody,
+    responses((status = 201, body = QueueTokenBody, description = "a new place"), (status = 200, body = QueueTokenBody, description = "the place you already had"), (status = 400), (status = 401), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn join(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let input: JoinRequestBody = typed(&body)?;
+    let schedule_id = path_id(&input.schedule_id, ScheduleId::parse, "schedule")?;
+    let ticket = state
+        .engine(state.registry.join_queue(user.user_id, schedule_id))
+        .await?;
+    let response = if ticket.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(respond(response, &ticket))
+}
+
+#[utoipa::path(get, path = "/api/v1/queue/tokens/current", tag = "queue", params(("Queue-Token" = String, Header)),
+    responses((status = 200, body = QueueTokenBody), (status = 401, description = "QUEUE_TOKEN_INVALID: unknown, expired, ended or not yours")),
+    security(("bearer" = [])))]
+pub async fn current(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let invalid = || ApiError::from(boxoffice_actors::EngineError::QueueTokenInvalid);
+    let token = queue_token(&req).ok_or_else(invalid)?;
+    let ticket = state.engine(state.registry.queue_status(token)).await?;
+    // A token is bound to its user; and only WAITING or ACTIVE tokens are current.
+    if ticket.view.user != user.user_id
+        || !matches!(
+            ticket.view.status,
+            TokenStatus::Waiting | TokenStatus::Active
+        )
+    {
+        return Err(invalid());
+    }
+    Ok(respond(HttpResponse::Ok(), &ticket))
+}

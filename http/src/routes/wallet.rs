@@ -1,0 +1,101 @@
+//! The caller's prepaid wallet: balance, charges (with an idempotency key), ledger.
+
+use actix_web::{web, HttpResponse};
+use boxoffice_actors::idempotency::Endpoint;
+use boxoffice_engine::Money;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::resource;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency_key::IdempotencyKey;
+use crate::pagination::{List, PageQuery};
+use crate::state::AppState;
+use crate::views::{ChargeBody, LedgerEntryBody, WalletBody};
+use actix_web::http::StatusCode;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/wallet").route(web::get().to(get)))
+        .service(resource("/wallet/charges").route(web::post().to(charge)))
+        .service(resource("/wallet/transactions").route(web::get().to(transactions)));
+}
+
+#[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet", responses((status = 200, body = WalletBody), (status = 401)), security(("bearer" = [])))]
+pub async fn get(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+    let view = state
+        .engine(state.registry.wallet_view(user.user_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(WalletBody::from(&view)))
+}
+
+/// `amount`: a positive integer in the currency's smallest unit.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+pub struct ChargeRequestBody {
+    pub amount: i64,
+}
+
+fn invalid_amount(why: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "INVALID_AMOUNT",
+        format!("amount {why}"),
+    )
+}
+
+/// A money amount from JSON: only a positive integer that fits is one.
+pub fn amount(body: &Value) -> ApiResult<Money> {
+    if !body.is_object() {
+        return Err(ApiError::validation("the body must be a JSON object"));
+    }
+    match body.get("amount") {
+        None | Some(Value::Null) => Err(ApiError::validation("amount is required")),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(v) if v > 0 => Ok(Money(v)),
+            Some(_) => Err(invalid_amount("must be positive")),
+            None => Err(invalid_amount(
+                "must be a whole number that fits in 64 bits",
+            )),
+        },
+        Some(_) => Err(ApiError::validation("amount must be a number")),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/wallet/charges", tag = "wallet", request_body = ChargeRequestBody, params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = ChargeBody), (status = 400), (status = 401), (status = 409), (status = 422)), security(("bearer" = [])))]
+pub async fn charge(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    key: IdempotencyKey,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let tag = key.tag(user.user_id, Endpoint::Charges, &body);
+    let amount = amount(&body)?;
+    let receipt = state
+        .engine(state.registry.charge(user.user_id, amount, Some(tag)))
+        .await?;
+    Ok(HttpResponse::Created().json(ChargeBody::from(&receipt)))
+}
+
+#[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", params(PageQuery),
+    responses((status = 200, body = List<LedgerEntryBody>), (status = 400), (status = 401)), security(("bearer" = [])))]
+pub async fn transactions(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = page.validate()?;
+    let (entries, total) = state
+        .engine(
+            state
+                .registry
+                .ledger(user.user_id, page.offset(), page.limit()),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(List {
+        items: entries.iter().map(LedgerEntryBody::from).collect(),
+        page: page.page,
+        page_size: page.page_size,
+        total,
+    }))
+}

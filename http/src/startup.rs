@@ -1,0 +1,151 @@
+//! Builds a Boxoffice server: opens the store, recovers the engine, makes sure
+//! the configured admin (and the demo data) exist, and binds the HTTP server.
+//! The binary and every HTTP test start the application through here.
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::{Clock, IdSource, Registry};
+use boxoffice_storage::{SledStore, Store};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use crate::auth::{hash_password, JwtKeys};
+use crate::extract::{json_config, path_config, payload_config, query_config};
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::tickets_qr::QrSigner;
+use crate::{demo, metrics, openapi, request_id, routes};
+
+const JWT_SECRET_META: &str = "jwt-secret";
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    registry: Arc<Registry>,
+    /// Lines worth printing at start-up (demo credentials).
+    pub banner: Vec<String>,
+}
+
+/// The configured secret, or the one generated for this data dir the first time.
+fn jwt_secret(settings: &Settings, store: &dyn Store) -> Result<Vec<u8>, String> {
+    if let Some(secret) = &settings.jwt_secret {
+        if secret.len() < 16 {
+            return Err("BOXOFFICE_JWT_SECRET must be at least 16 bytes".into());
+        }
+        return Ok(secret.as_bytes().to_vec());
+    }
+    if let Some(secret) = store.get_meta(JWT_SECRET_META).map_err(|e| e.to_string())? {
+        return Ok(secret);
+    }
+    let secret: [u8; 32] = rand::random();
+    store
+        .put_meta(JWT_SECRET_META, &secret)
+        .map_err(|e| e.to_string())?;
+    store.flush().map_err(|e| e.to_string())?;
+    Ok(secret.to_vec())
+}
+
+impl Application {
+    pub async fn build(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        ids: Arc<IdSource>,
+    ) -> Result<Application, String> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|e| format!("data dir {}: {e}", settings.data_dir.display()))?;
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data_dir).map_err(|e| {
+            format!(
+                "cannot open the store in {}: {e}",
+                settings.data_dir.display()
+            )
+        })?);
+        let secret = jwt_secret(&settings, store.as_ref())?;
+        let registry = Registry::start(store, Arc::clone(&clock), ids, settings.engine.clone())
+            .await
+            .map_err(|e| format!("recovery failed: {e}"))?;
+        let mut banner = Vec::new();
+        if let Some((email, password)) = &settings.admin {
+            let hash = hash_password(password.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            registry
+                .ensure_account(email.clone(), "Administrator".into(), hash, Role::Admin)
+                .await
+                .map_err(|e| format!("admin account: {e}"))?;
+            banner.push(format!("admin account ensured: {email}"));
+        }
+        if settings.demo {
+            banner.extend(
+                demo::load(&registry, clock.now())
+                    .await
+                    .map_err(|e| format!("demo data: {e}"))?,
+            );
+        }
+        let state = web::Data::new(AppState {
+            registry: Arc::clone(&registry),
+            clock,
+            jwt: JwtKeys::new(
+                &secret,
+                settings.access_token_ttl.as_secs() as i64,
+                settings.refresh_token_ttl.as_secs() as i64,
+            ),
+            qr: QrSigner::new(&secret),
+            metrics: Metrics::new().map_err(|e| e.to_string())?,
+            request_timeout: settings.request_timeout,
+        });
+        let listener = TcpListener::bind(settings.bind)
+            .map_err(|e| format!("cannot bind {}: {e}", settings.bind))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(json_config())
+                .app_data(query_config())
+                .app_data(path_config())
+                .app_data(payload_config())
+                .wrap(from_fn(metrics::middleware))
+                .wrap(from_fn(request_id::middleware))
+                // Before the /api/v1 scope, which would otherwise shadow /api/v1/openapi.json.
+                .configure(openapi::configure)
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .workers(settings.workers)
+        .client_request_timeout(std::time::Duration::from_secs(10))
+        .client_disconnect_timeout(std::time::Duration::from_secs(2))
+        .shutdown_timeout(10)
+        .listen(listener)
+        .map_err(|e| e.to_string())?
+        .run();
+        Ok(Application {
+            port,
+            server,
+            registry,
+            banner,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// A handle that can stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGTERM/SIGINT or a handle): in-flight requests
+    /// finish, then the engine flushes and stops.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let outcome = self.server.await;
+        self.registry.shutdown();
+        outcome
+    }
+}

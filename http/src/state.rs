@@ -1,0 +1,40 @@
+//! What every handler can reach: the engine, the token keys, the QR signer,
+//! the clock and the metrics. Built once in `startup`.
+
+use boxoffice_actors::{Clock, Registry};
+use boxoffice_engine::Timestamp;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::JwtKeys;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::tickets_qr::QrSigner;
+
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub clock: Arc<dyn Clock>,
+    pub jwt: JwtKeys,
+    pub qr: QrSigner,
+    pub metrics: Metrics,
+    pub request_timeout: Duration,
+}
+
+impl AppState {
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Waits for an engine call, but never longer than the request timeout:
+    /// past it the client gets 503 (the call itself may still complete, which
+    /// is why keyed retries exist).
+    pub async fn engine<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, boxoffice_actors::EngineError>>,
+    ) -> ApiResult<T> {
+        match tokio::time::timeout(self.request_timeout, call).await {
+            Ok(outcome) => outcome.map_err(ApiError::from),
+            Err(_) => Err(ApiError::unavailable("the engine did not answer in time")),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! `boxoffice serve`: the HTTP server on an embedded data dir. Every flag can
+//! also be set by a `BOXOFFICE_*` environment variable.
+
+use boxoffice_actors::{EngineConfig, IdSource, SystemClock};
+use boxoffice_http::{Application, Settings};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen one is printed).
+    #[arg(long, env = "BOXOFFICE_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Where the embedded store keeps its files.
+    #[arg(long, env = "BOXOFFICE_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Load the demo venue, concerts and accounts (once per data dir) and print the credentials.
+    #[arg(long, env = "BOXOFFICE_DEMO")]
+    demo: bool,
+    /// HS256 secret for tokens (at least 16 bytes); generated and kept in the data dir when unset.
+    #[arg(long, env = "BOXOFFICE_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Make sure this account exists with role ADMIN (needs --admin-password).
+    #[arg(long, env = "BOXOFFICE_ADMIN_EMAIL", requires = "admin_password")]
+    admin_email: Option<String>,
+    #[arg(long, env = "BOXOFFICE_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// Access token lifetime.
+    #[arg(long, env = "BOXOFFICE_ACCESS_TOKEN_TTL_SECS", default_value_t = 3_600)]
+    access_token_ttl_secs: u64,
+    /// Refresh token lifetime.
+    #[arg(long, env = "BOXOFFICE_REFRESH_TOKEN_TTL_SECS", default_value_t = 14 * 24 * 3_600)]
+    refresh_token_ttl_secs: u64,
+    /// Longest a request waits for the engine before it is answered 503.
+    #[arg(long, env = "BOXOFFICE_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    request_timeout_ms: u64,
+    /// HTTP worker threads.
+    #[arg(long, env = "BOXOFFICE_WORKERS", default_value_t = 2)]
+    workers: usize,
+    /// Requests in flight per actor before the API answers 503 (at least 1,024).
+    #[arg(long, env = "BOXOFFICE_IN_FLIGHT_PER_ACTOR", default_value_t = 4_096)]
+    in_flight_per_actor: usize,
+    /// Engine arbiter threads.
+    #[arg(long, env = "BOXOFFICE_ARBITERS", default_value_t = 2)]
+    arbiters: usize,
+}
+
+impl ServeArgs {
+    fn settings(self) -> Result<Settings, String> {
+        let mut settings = Settings::new(self.data_dir);
+        settings.bind = self.bind;
+        settings.demo = self.demo;
+        settings.jwt_secret = self.jwt_secret;
+        settings.admin = match (self.admin_email, self.admin_password) {
+            (Some(email), Some(password)) => Some((email, password)),
+            (None, None) => None,
+            _ => {
+                return Err("BOXOFFICE_ADMIN_EMAIL and BOXOFFICE_ADMIN_PASSWORD go together".into())
+            }
+        };
+        settings.access_token_ttl = Duration::from_secs(self.access_token_ttl_secs);
+        settings.refresh_token_ttl = Duration::from_secs(self.refresh_token_ttl_secs);
+        settings.request_timeout = Duration::from_millis(self.request_timeout_ms);
+        settings.workers = self.workers.clamp(1, 64);
+        settings.engine = EngineConfig {
+            in_flight_per_actor: self.in_flight_per_actor,
+            arbiters: self.arbiters,
+            ..EngineConfig::default()
+        };
+        settings.engine.validate()?;
+        Ok(settings)
+    }
+}
+
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    let settings = args.settings()?;
+    actix::System::new().block_on(async move {
+        let app = Application::build(
+            settings.clone(),
+            Arc::new(SystemClock),
+            Arc::new(IdSource::from_os()),
+        )
+        .await?;
+        for line in &app.banner {
+            println!("{line}");
+        }
+        println!(
+            "boxoffice listening on http://{}:{} (data in {})",
+            settings.bind.ip(),
+            app.port(),
+            settings.data_dir.display()
+        );
+        println!(
+            "API docs at http://{}:{}/docs/",
+            settings.bind.ip(),
+            app.port()
+        );
+        app.run_until_stopped().await.map_err(|e| e.to_string())?;
+        println!("boxoffice stopped cleanly");
+        Ok(())
+    })
+}
