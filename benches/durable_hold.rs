@@ -218,6 +218,19 @@ fn engine_best_available(c: &mut Criterion) {
     group.finish();
 }
 
+/// The production defaults, except that `DURABLE_HOLD_SNAPSHOT_EVERY=<events>`
+/// overrides how often the schedule actor snapshots (a diagnostic knob).
+fn engine_config() -> EngineConfig {
+    let mut config = EngineConfig::default();
+    if let Some(every) = std::env::var("DURABLE_HOLD_SNAPSHOT_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.snapshot_every_events = every;
+    }
+    config
+}
+
 /// One engine on sled in a temporary directory, with one 50,000-seat schedule.
 struct ActorBench {
     system: actix_rt::System,
@@ -251,7 +264,7 @@ impl ActorBench {
                 store,
                 Arc::new(SystemClock),
                 Arc::new(IdSource::seeded(7)),
-                EngineConfig::default(),
+                engine_config(),
             )
             .await
             .expect("engine starts");
@@ -347,6 +360,9 @@ impl ActorBench {
         let flushes = now.flushes - self.stats_at_start.flushes;
         let records = now.records - self.stats_at_start.records;
         let pairs = self.pairs.load(Ordering::Relaxed);
+        if pairs == 0 {
+            return; // filtered out on the command line
+        }
         let per_flush = |x: u64| x as f64 / flushes.max(1) as f64;
         eprintln!(
             "actors/durable_hold/callers/{}: {pairs} pairs ({} commands), {flushes} flushes, \
