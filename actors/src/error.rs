@@ -57,7 +57,7 @@ pub enum EngineError {
     ChargeLimitExceeded,
     #[error("invalid ticket")]
     InvalidTicket,
-    #[error("ticket already used at {at:?}")]
+    #[error("ticket already used")]
     TicketAlreadyUsed { at: Timestamp },
     #[error("no active queue token for this schedule")]
     QueueNotActive,
