@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult, Missing};
-use crate::journal::{read_history, reply_when_durable, Committed, Journal, Waiter};
+use crate::journal::{read_history, reply_when_durable, Journal, Waiter};
 use crate::schedule_actor::Pending;
 
 pub const LOG_NAME: &str = "accounts";
@@ -359,7 +359,6 @@ pub struct AccountsActor {
     state: AccountsState,
     throttle: LoginThrottle,
     journal: Journal<AccountEvent>,
-    commit_scheduled: bool,
 }
 
 impl AccountsActor {
@@ -374,7 +373,6 @@ impl AccountsActor {
             state,
             throttle: LoginThrottle::default(),
             journal,
-            commit_scheduled: false,
         }
     }
 
@@ -383,8 +381,7 @@ impl AccountsActor {
         for event in &events {
             self.state.apply(event);
         }
-        if self.journal.stage(events, None, Some(waiter)) && !self.commit_scheduled {
-            self.commit_scheduled = true;
+        if self.journal.stage(events, None, Some(waiter)) {
             ctx.notify(CommitAccounts);
         }
         if self.journal.is_full() {
@@ -393,20 +390,9 @@ impl AccountsActor {
     }
 
     fn commit(&mut self) {
-        match self.journal.commit() {
-            Ok(Committed::Record {
-                lsn,
-                snapshot_due: true,
-            }) => {
-                if let Err(err) = self.journal.snapshot(lsn, &self.state) {
-                    tracing::warn!(%err, "accounts snapshot failed");
-                }
-            }
-            Ok(_) => {}
-            Err(err) => {
-                // Fail-stop: the group commit is poisoned too; the process must restart.
-                tracing::error!(%err, "accounts log append failed");
-            }
+        if let Err(err) = self.journal.commit_and_snapshot(&mut self.state, |_| {}) {
+            // Fail-stop: the group commit is poisoned too; the process must restart.
+            tracing::error!(%err, "accounts log append failed");
         }
     }
 
@@ -510,7 +496,6 @@ impl Message for CommitAccounts {
 impl Handler<CommitAccounts> for AccountsActor {
     type Result = ();
     fn handle(&mut self, _: CommitAccounts, _: &mut Context<Self>) {
-        self.commit_scheduled = false;
         self.commit();
     }
 }

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::context::EngineContext;
 use crate::error::{EngineError, Missing};
-use crate::journal::{read_history, reply_when_durable, Committed, Journal, Waiter};
+use crate::journal::{read_history, reply_when_durable, Journal, Waiter};
 use crate::schedule_actor::Pending;
 
 pub const LOG_NAME: &str = "catalog";
@@ -241,7 +241,6 @@ impl CatalogState {
 pub struct CatalogActor {
     state: CatalogState,
     journal: Journal<CatalogEvent>,
-    commit_scheduled: bool,
 }
 
 impl CatalogActor {
@@ -251,11 +250,7 @@ impl CatalogActor {
             engine.commit.clone(),
             engine.config.snapshot_every_events,
         );
-        CatalogActor {
-            state,
-            journal,
-            commit_scheduled: false,
-        }
+        CatalogActor { state, journal }
     }
 
     /// Applies `events` to memory now; the waiter answers once they are durable.
@@ -263,8 +258,7 @@ impl CatalogActor {
         for event in &events {
             self.state.apply(event);
         }
-        if self.journal.stage(events, None, Some(waiter)) && !self.commit_scheduled {
-            self.commit_scheduled = true;
+        if self.journal.stage(events, None, Some(waiter)) {
             ctx.notify(CommitCatalog);
         }
         if self.journal.is_full() {
@@ -273,20 +267,9 @@ impl CatalogActor {
     }
 
     fn commit(&mut self) {
-        match self.journal.commit() {
-            Ok(Committed::Record {
-                lsn,
-                snapshot_due: true,
-            }) => {
-                if let Err(err) = self.journal.snapshot(lsn, &self.state) {
-                    tracing::warn!(%err, "catalog snapshot failed");
-                }
-            }
-            Ok(_) => {}
-            Err(err) => {
-                // Fail-stop: the group commit is poisoned too; the process must restart.
-                tracing::error!(%err, "catalog log append failed");
-            }
+        if let Err(err) = self.journal.commit_and_snapshot(&mut self.state, |_| {}) {
+            // Fail-stop: the group commit is poisoned too; the process must restart.
+            tracing::error!(%err, "catalog log append failed");
         }
     }
 
@@ -319,7 +302,6 @@ impl Message for CommitCatalog {
 impl Handler<CommitCatalog> for CatalogActor {
     type Result = ();
     fn handle(&mut self, _: CommitCatalog, _: &mut Context<Self>) {
-        self.commit_scheduled = false;
         self.commit();
     }
 }

@@ -57,6 +57,8 @@ pub struct Journal<E> {
     waiters: Vec<Waiter>,
     events_since_snapshot: u64,
     snapshot_every: u64,
+    /// A commit message is on its way to the owner.
+    commit_scheduled: bool,
 }
 
 /// Outcome of [`Journal::commit`].
@@ -80,6 +82,7 @@ impl<E: Serialize> Journal<E> {
             waiters: Vec::new(),
             events_since_snapshot: 0,
             snapshot_every,
+            commit_scheduled: false,
         }
     }
 
@@ -91,19 +94,22 @@ impl<E: Serialize> Journal<E> {
         self.commit.store()
     }
 
-    /// Stages work. Returns true if the batch was empty before, i.e. the actor
-    /// must schedule a commit.
+    /// Stages work. Returns true when the owner must schedule a commit now
+    /// (something is staged and no commit is scheduled yet); the owner then
+    /// sends itself its commit message, which runs after the messages already
+    /// in its mailbox, so a burst shares one record.
     pub fn stage(
         &mut self,
         events: impl IntoIterator<Item = E>,
         idempotency: Option<IdemRecord>,
         waiter: Option<Waiter>,
     ) -> bool {
-        let was_empty = self.is_empty();
         self.events.extend(events);
         self.idempotency.extend(idempotency);
         self.waiters.extend(waiter);
-        was_empty && !self.is_empty()
+        let schedule = !self.commit_scheduled && !self.is_empty();
+        self.commit_scheduled |= schedule;
+        schedule
     }
 
     pub fn is_empty(&self) -> bool {
@@ -119,6 +125,7 @@ impl<E: Serialize> Journal<E> {
     /// group commit. On error every waiter has been told, and the actor's
     /// memory is ahead of its log: the caller must reload from storage.
     pub fn commit(&mut self) -> Result<Committed, StoreError> {
+        self.commit_scheduled = false;
         if self.is_empty() {
             return Ok(Committed::Nothing);
         }
@@ -174,6 +181,28 @@ impl<E: Serialize> Journal<E> {
         }
     }
 
+    /// Commits, then, when a snapshot is due, lets `prepare` tidy `state`
+    /// (e.g. prune expired idempotency keys) and snapshots it. A failed
+    /// snapshot is only logged: the log still holds everything and the next
+    /// one retries. An error is a failed commit (see [`Self::commit`]).
+    pub fn commit_and_snapshot<S: Serialize>(
+        &mut self,
+        state: &mut S,
+        prepare: impl FnOnce(&mut S),
+    ) -> Result<(), StoreError> {
+        if let Committed::Record {
+            lsn,
+            snapshot_due: true,
+        } = self.commit()?
+        {
+            prepare(state);
+            if let Err(err) = self.snapshot(lsn, state) {
+                tracing::warn!(log = %self.log, %err, "snapshot failed");
+            }
+        }
+        Ok(())
+    }
+
     /// Writes `state` as the snapshot covering every record up to `lsn`, then
     /// trims the log behind it. Both become durable with the next flush; a
     /// crash in between leaves the previous snapshot and the untrimmed log,
@@ -188,6 +217,8 @@ impl<E: Serialize> Journal<E> {
 
     /// Fails every staged waiter (used when the actor is about to reload).
     pub fn abandon(&mut self, why: &StoreError) {
+        // A restarting actor's pending commit message is gone with its old context.
+        self.commit_scheduled = false;
         self.events.clear();
         self.idempotency.clear();
         for waiter in self.waiters.drain(..) {

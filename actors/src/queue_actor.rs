@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult, Missing};
 use crate::handle::ScheduleHandle;
-use crate::journal::{read_history, reply_when_durable, Committed, Journal, Waiter};
+use crate::journal::{read_history, reply_when_durable, Journal, Waiter};
 use crate::schedule_actor::{Pending, QueueAdmitted, ScheduleActor};
 
 pub const LOG_NAME: &str = "queue";
@@ -106,7 +106,6 @@ pub struct QueueActor {
     journal: Journal<QueueLogEvent>,
     schedules: Arc<ScheduleTable>,
     timer: Option<(Timestamp, SpawnHandle)>,
-    commit_scheduled: bool,
 }
 
 impl QueueActor {
@@ -122,7 +121,6 @@ impl QueueActor {
             journal,
             schedules,
             timer: None,
-            commit_scheduled: false,
         }
     }
 
@@ -132,8 +130,7 @@ impl QueueActor {
         events: Vec<QueueLogEvent>,
         waiter: Option<Waiter>,
     ) {
-        if self.journal.stage(events, None, waiter) && !self.commit_scheduled {
-            self.commit_scheduled = true;
+        if self.journal.stage(events, None, waiter) {
             ctx.notify(CommitQueue);
         }
     }
@@ -260,22 +257,10 @@ impl Message for CommitQueue {
 impl Handler<CommitQueue> for QueueActor {
     type Result = ();
     fn handle(&mut self, _: CommitQueue, ctx: &mut Context<Self>) {
-        self.commit_scheduled = false;
-        match self.journal.commit() {
-            Ok(Committed::Record {
-                lsn,
-                snapshot_due: true,
-            }) => {
-                if let Err(err) = self.journal.snapshot(lsn, &self.state) {
-                    tracing::warn!(%err, "queue snapshot failed");
-                }
-            }
-            Ok(_) => {}
-            Err(err) => {
-                // Fail-stop: the queue's memory is ahead of its log. The group
-                // commit is poisoned too, so the process must restart.
-                tracing::error!(%err, "queue log append failed");
-            }
+        if let Err(err) = self.journal.commit_and_snapshot(&mut self.state, |_| {}) {
+            // Fail-stop: the queue's memory is ahead of its log. The group
+            // commit is poisoned too, so the process must restart.
+            tracing::error!(%err, "queue log append failed");
         }
         self.arm_timer(ctx);
     }

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use crate::context::EngineContext;
 use crate::error::EngineError;
 use crate::idempotency::{IdemRecord, IdemState, IdemTag, IdempotencyTable};
-use crate::journal::{read_history, reply_when_durable, Committed, Journal};
+use crate::journal::{read_history, reply_when_durable, Journal};
 use crate::receipt::{ChargeReceipt, StoredReply};
 use crate::schedule_actor::Pending;
 
@@ -104,7 +104,6 @@ pub struct WalletActor {
     engine: EngineContext,
     state: WalletShardState,
     journal: Journal<WalletLogEvent>,
-    commit_scheduled: bool,
 }
 
 impl WalletActor {
@@ -118,7 +117,6 @@ impl WalletActor {
             engine,
             state,
             journal,
-            commit_scheduled: false,
         }
     }
 
@@ -132,8 +130,7 @@ impl WalletActor {
         if let Some(record) = &idem {
             self.state.idempotency.apply(record);
         }
-        if self.journal.stage(events, idem, Some(waiter)) && !self.commit_scheduled {
-            self.commit_scheduled = true;
+        if self.journal.stage(events, idem, Some(waiter)) {
             ctx.notify(CommitWallets);
         }
         if self.journal.is_full() {
@@ -142,21 +139,13 @@ impl WalletActor {
     }
 
     fn commit(&mut self) {
-        match self.journal.commit() {
-            Ok(Committed::Record {
-                lsn,
-                snapshot_due: true,
-            }) => {
-                self.state.idempotency.prune(self.engine.clock.now());
-                if let Err(err) = self.journal.snapshot(lsn, &self.state) {
-                    tracing::warn!(%err, "wallet snapshot failed");
-                }
-            }
-            Ok(_) => {}
-            Err(err) => {
-                // Fail-stop: the group commit is poisoned too; the process must restart.
-                tracing::error!(%err, "wallet log append failed");
-            }
+        let now = self.engine.clock.now();
+        if let Err(err) = self
+            .journal
+            .commit_and_snapshot(&mut self.state, |s| s.idempotency.prune(now))
+        {
+            // Fail-stop: the group commit is poisoned too; the process must restart.
+            tracing::error!(%err, "wallet log append failed");
         }
     }
 
@@ -195,7 +184,6 @@ impl Message for CommitWallets {
 impl Handler<CommitWallets> for WalletActor {
     type Result = ();
     fn handle(&mut self, _: CommitWallets, _: &mut Context<Self>) {
-        self.commit_scheduled = false;
         self.commit();
     }
 }

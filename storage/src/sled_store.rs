@@ -90,6 +90,37 @@ impl std::fmt::Debug for SledStore {
     }
 }
 
+/// How long `open` waits for the directory's file lock. sled releases the lock
+/// from a background thread shortly after the last handle in this process is
+/// dropped, so an immediate reopen (a restart within one process) can find it
+/// still taken for a moment. Another live process keeps it: then we give up.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
+
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(io))
+                if io.kind() == std::io::ErrorKind::WouldBlock && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(LOCK_RETRY);
+            }
+            Err(e) => {
+                return Err(sled_error(
+                    "open (is another boxoffice using this data dir?)",
+                    &e,
+                ))
+            }
+        }
+    }
+}
+
 impl SledStore {
     /// Opens (or creates) the store in `dir` with [`Durability::ProcessCrash`].
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
@@ -98,11 +129,7 @@ impl SledStore {
 
     /// Opens (or creates) the store in `dir` with the given durability.
     pub fn open_with(dir: &Path, durability: Durability) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| sled_error("open", &e))?;
+        let db = open_db(dir)?;
         let open_tree = |name: &str| db.open_tree(name).map_err(|e| sled_error("open tree", &e));
         let records = open_tree("log")?;
         let snapshots = open_tree("snapshot")?;

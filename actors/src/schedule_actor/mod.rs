@@ -38,7 +38,7 @@ use std::time::Duration;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult};
 use crate::idempotency::IdemRecord;
-use crate::journal::{Committed, Journal, Waiter};
+use crate::journal::{Journal, Waiter};
 use crate::queue_actor::QueueActor;
 
 /// Longest the expiry timer sleeps before looking at the clock again, so an
@@ -55,7 +55,6 @@ pub struct ScheduleActor {
     admitted: HashMap<QueueTokenId, (UserId, Timestamp)>,
     queue: Option<Addr<QueueActor>>,
     timer: Option<(Timestamp, SpawnHandle)>,
-    commit_scheduled: bool,
     /// Set when engine code panicked: the actor must reload before serving again.
     poisoned: bool,
 }
@@ -80,7 +79,6 @@ impl ScheduleActor {
             admitted: HashMap::new(),
             queue,
             timer: None,
-            commit_scheduled: false,
             poisoned: false,
         }
     }
@@ -142,9 +140,7 @@ impl ScheduleActor {
             }
             _ => waiter,
         };
-        if self.journal.stage(events, idem, waiter) && !self.commit_scheduled {
-            self.commit_scheduled = true;
-            // Handled after the messages already in the mailbox, so a burst shares one record.
+        if self.journal.stage(events, idem, waiter) {
             ctx.notify(CommitBatch);
         }
         if self.journal.is_full() {
@@ -153,26 +149,17 @@ impl ScheduleActor {
     }
 
     fn commit(&mut self, ctx: &mut Context<Self>) {
-        match self.journal.commit() {
-            Ok(Committed::Record {
-                lsn,
-                snapshot_due: true,
-            }) => {
-                let now = self.now();
-                if let Some(state) = self.state.as_mut() {
-                    state.idempotency.prune(now);
-                    if let Err(err) = self.journal.snapshot(lsn, state) {
-                        // Not fatal: the log still holds everything; the next snapshot retries.
-                        tracing::warn!(schedule = %self.id, %err, "snapshot failed");
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(err) => {
-                // Memory is now ahead of the log. Every staged reply was told; reload.
-                tracing::error!(schedule = %self.id, %err, "log append failed; restarting from storage");
-                ctx.stop();
-            }
+        let now = self.now();
+        let committed = match self.state.as_mut() {
+            Some(state) => self
+                .journal
+                .commit_and_snapshot(state, |s| s.idempotency.prune(now)),
+            None => self.journal.commit().map(|_| ()),
+        };
+        if let Err(err) = committed {
+            // Memory is now ahead of the log. Every staged reply was told; reload.
+            tracing::error!(schedule = %self.id, %err, "log append failed; restarting from storage");
+            ctx.stop();
         }
     }
 
@@ -277,7 +264,6 @@ impl Actor for ScheduleActor {
 impl Supervised for ScheduleActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         self.timer = None;
-        self.commit_scheduled = false;
         self.poisoned = false;
         self.admitted.clear();
         self.journal
@@ -306,7 +292,6 @@ impl Message for CommitBatch {
 impl Handler<CommitBatch> for ScheduleActor {
     type Result = ();
     fn handle(&mut self, _: CommitBatch, ctx: &mut Context<Self>) {
-        self.commit_scheduled = false;
         self.commit(ctx);
     }
 }
