@@ -43,43 +43,57 @@ fn a_callback_fires_only_after_a_flush_covering_its_record() {
 
 #[test]
 fn every_acknowledged_record_survives_a_crash_between_append_and_flush() {
+    const THREADS: u64 = 4;
+    const FIRST: u64 = 200;
+    const CRASH_AFTER: u64 = 1_000;
     let store = Arc::new(MemoryStore::new());
     store.set_flush_delay(Duration::from_micros(200));
-    store.crash_after_appends(3_000);
     let commit = start(&store);
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
-    let handles: Vec<_> = (0..4)
-        .map(|t| {
-            let (commit, acknowledged) = (Arc::clone(&commit), Arc::clone(&acknowledged));
-            std::thread::spawn(move || {
-                let log = format!("log/{t}");
-                for i in 0..2_000u64 {
-                    // One thread per log on a fresh store: record i gets lsn i + 1.
-                    let (acknowledged, log_name, lsn) =
-                        (Arc::clone(&acknowledged), log.clone(), i + 1);
-                    let callback: DurableCallback = Box::new(move |result| {
-                        if result.is_ok() {
-                            acknowledged.lock().unwrap().push((log_name, lsn));
+    // Appends records [from, to) to log/t on each of THREADS threads.
+    let run = |from: u64, to: u64| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (commit, acknowledged) = (Arc::clone(&commit), Arc::clone(&acknowledged));
+                std::thread::spawn(move || {
+                    let log = format!("log/{t}");
+                    for i in from..to {
+                        // One thread per log on a fresh store: record i gets lsn i + 1.
+                        let (acknowledged, log_name, lsn) =
+                            (Arc::clone(&acknowledged), log.clone(), i + 1);
+                        let callback: DurableCallback = Box::new(move |result| {
+                            if result.is_ok() {
+                                acknowledged.lock().unwrap().push((log_name, lsn));
+                            }
+                        });
+                        match commit.append(&log, &i.to_be_bytes(), callback) {
+                            Ok(assigned) => assert_eq!(assigned, lsn),
+                            Err(_) => break,
                         }
-                    });
-                    match commit.append(&log, &i.to_be_bytes(), callback) {
-                        Ok(assigned) => assert_eq!(assigned, lsn),
-                        Err(_) => break,
                     }
-                }
+                })
             })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+    };
+    // First a batch that is surely acknowledged, then the crash point is armed
+    // in the middle of a second, concurrent batch.
+    run(0, FIRST);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while (acknowledged.lock().unwrap().len() as u64) < THREADS * FIRST {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first batch never acknowledged"
+        );
+        std::thread::sleep(Duration::from_millis(1));
     }
+    store.crash_after_appends(CRASH_AFTER);
+    run(FIRST, FIRST + 2_000);
     commit.shutdown();
     store.crash();
     let acknowledged = acknowledged.lock().unwrap();
-    assert!(
-        !acknowledged.is_empty(),
-        "some records were acknowledged before the crash"
-    );
     for (log, lsn) in acknowledged.iter() {
         assert!(*lsn > 0);
         let present = store.read_log(log, lsn - 1).unwrap();
@@ -90,7 +104,7 @@ fn every_acknowledged_record_survives_a_crash_between_append_and_flush() {
         );
     }
     assert!(
-        acknowledged.len() <= 3_000,
+        acknowledged.len() as u64 <= THREADS * FIRST + CRASH_AFTER,
         "nothing past the crash point is acknowledged"
     );
 }
