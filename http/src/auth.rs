@@ -6,6 +6,10 @@
 //! jsonwebtoken would read, so tests can move time. The role in a token is
 //! the role at login: a role change applies from the next token (at most one
 //! access-token lifetime later).
+//!
+//! [`login_turn`] makes the logins of one account take turns, so that the
+//! throttle's check, the password verification and the failure count act as
+//! one step (see there).
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -18,7 +22,10 @@ use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::future::{ready, Ready};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::OwnedMutexGuard;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -204,4 +211,56 @@ pub async fn verify_password(password: String, hash: String) -> Result<bool, Api
     })
     .await
     .map_err(|_| ApiError::unavailable("password hashing pool unavailable"))
+}
+
+/// One gate per account email with a login in flight (entries leave with the
+/// last login that uses them, so the map holds at most one entry per
+/// concurrent login). Process-wide because the throttle it protects is.
+type LoginGates = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+fn login_gates() -> &'static LoginGates {
+    static GATES: OnceLock<LoginGates> = OnceLock::new();
+    GATES.get_or_init(Default::default)
+}
+
+/// The right to log in to one account now; the next login of that account
+/// waits until this is dropped.
+pub struct LoginTurn {
+    email: String,
+    turn: OwnedMutexGuard<()>,
+}
+
+/// Waits for this account's turn to log in.
+///
+/// Why: the throttle counts a failure only after the password was verified
+/// (an argon2 hash, tens of milliseconds), so without turns a burst of
+/// concurrent guesses all pass the check before the first failure is counted,
+/// and "10 failures in 15 minutes" becomes as many guesses as the burst holds.
+/// Taking turns costs an honest user nothing (one login at a time), and once an
+/// account is locked each waiting guess is refused by a cheap check.
+pub async fn login_turn(email: &str) -> LoginTurn {
+    let email = boxoffice_actors::accounts_actor::normalize_email(email);
+    let gate = {
+        let mut gates = login_gates().lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(gates.entry(email.clone()).or_default())
+    };
+    LoginTurn {
+        email,
+        turn: gate.lock_owned().await,
+    }
+}
+
+impl Drop for LoginTurn {
+    fn drop(&mut self) {
+        let mut gates = login_gates().lock().unwrap_or_else(|e| e.into_inner());
+        // Two references: the map's and this turn's guard. More means logins
+        // are waiting (each holds one), so the gate must stay.
+        let ours = OwnedMutexGuard::mutex(&self.turn);
+        if gates
+            .get(&self.email)
+            .is_some_and(|gate| Arc::ptr_eq(gate, ours) && Arc::strong_count(gate) <= 2)
+        {
+            gates.remove(&self.email);
+        }
+    }
 }

@@ -3,12 +3,23 @@
 //! that is not JSON 415, JSON of the wrong shape or type 400, bad query
 //! strings 400. Also the helpers that turn a parsed JSON value into a typed
 //! request and a path segment into an id.
+//!
+//! [`JsonBody`] reads a body without judging it yet: API.md checks 401, 403
+//! and 404 before the body, so a handler looks at the body (and answers
+//! 400/413/415 for it) only after those. It also refuses duplicate keys, which
+//! `serde_json::Value` would silently resolve to the last one: two parsers
+//! reading `{"role": "USER", "role": "ADMIN"}` differently is how checks get
+//! bypassed, so the request is ambiguous and answered 400.
 
+use actix_web::dev::Payload;
 use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Number, Value};
+use std::fmt;
 
 use crate::error::ApiError;
 
@@ -87,4 +98,146 @@ pub fn typed<T: DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
 /// An id from the path; anything that is not a well-formed id names nothing: 404.
 pub fn path_id<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, ApiError> {
     parse(text).ok_or_else(|| ApiError::not_found(format!("{what} not found")))
+}
+
+/// A JSON value parsed like `serde_json::Value`, except that an object with a
+/// key twice is an error instead of keeping the last value.
+struct StrictJson(Value);
+
+impl<'de> Deserialize<'de> for StrictJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictJson)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // JSON text cannot spell NaN or infinity, so this is always a number.
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        StrictJson::deserialize(deserializer).map(|v| v.0)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictJson(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format!("duplicate key {key:?}")));
+            }
+            let StrictJson(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// A request body read as JSON, to be judged by the handler at the right
+/// moment (after authentication, permission and existence checks) with
+/// [`JsonBody::parse`]. Extracting it never fails.
+pub struct JsonBody(Result<Value, ApiError>);
+
+impl JsonBody {
+    /// The body as parsed JSON (for a request digest), or why it could not be read.
+    pub fn value(&self) -> Result<&Value, ApiError> {
+        self.0.as_ref().map_err(Clone::clone)
+    }
+
+    /// The body as `T`: 413/415 when it could not be read as JSON, 400 when
+    /// it is malformed, ambiguous (duplicate keys), too deep, not an object,
+    /// or of the wrong shape.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        match &self.0 {
+            Ok(value) => typed(value),
+            Err(err) => Err(err.clone()),
+        }
+    }
+}
+
+impl FromRequest for JsonBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        // `web::Json` brings the content-type check, the size limit and the
+        // error mapping of `json_config`; its errors are `ApiError`s inside.
+        let json = web::Json::<StrictJson>::from_request(req, payload);
+        Box::pin(async move {
+            Ok(JsonBody(match json.await {
+                Ok(body) => Ok(body.into_inner().0),
+                Err(err) => Err(err
+                    .as_error::<ApiError>()
+                    .cloned()
+                    .unwrap_or_else(|| ApiError::validation("the request body could not be read"))),
+            }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strict(text: &str) -> Result<Value, serde_json::Error> {
+        serde_json::from_str::<StrictJson>(text).map(|v| v.0)
+    }
+
+    #[test]
+    fn strict_json_parses_like_value_but_refuses_duplicate_keys() {
+        let text =
+            r#"{"a": [1, -2, 3.5, true, null, "x"], "b": {"c": {}}, "d": 18446744073709551615}"#;
+        assert_eq!(
+            strict(text).expect("valid"),
+            serde_json::from_str::<Value>(text).expect("valid")
+        );
+        assert!(strict(r#"{"a": 1, "a": 2}"#).is_err());
+        assert!(strict(r#"{"x": [{"a": 1, "b": 2, "a": 1}]}"#).is_err());
+        assert!(strict(r#"{"a": {"b": 1}, "c": {"b": 1}}"#).is_ok());
+        assert!(strict(&format!("{}{}", "[".repeat(1_000), "]".repeat(1_000))).is_err());
+    }
 }

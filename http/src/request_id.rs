@@ -53,9 +53,21 @@ pub async fn middleware(
         .unwrap_or_else(generate);
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let header = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    let started = std::time::Instant::now();
+    let logged = span.clone();
     let mut response = REQUEST_ID
         .scope(id, next.call(req).instrument(span))
         .await?;
+    let status = response.status().as_u16();
+    let micros = started.elapsed().as_micros() as u64;
+    logged.in_scope(|| {
+        // One line per request at debug (RUST_LOG=boxoffice_http=debug); server errors always.
+        if status >= 500 {
+            tracing::warn!(status, micros, "request failed");
+        } else {
+            tracing::debug!(status, micros, "request");
+        }
+    });
     response
         .headers_mut()
         .insert(HeaderName::from_static(HEADER), header);

@@ -25,6 +25,12 @@ impl Schedule {
         let slot = self.owned_slot(id, user)?;
         let reservation = &self.reservations[slot];
         let event = match reservation.status {
+            // Past its expiry a hold is over even before the sweep marks it:
+            // the same moment that makes a payment 410 makes a cancel refused,
+            // so a hold ends one way only.
+            ReservationStatus::Held if now >= reservation.expires_at => {
+                return Err(ScheduleError::NotCancellable)
+            }
             ReservationStatus::Held => ScheduleEvent::Released {
                 reservation_id: id,
                 at: now,
@@ -269,5 +275,19 @@ mod tests {
             s.cancel(rid(1), user(1), T0),
             Err(ScheduleError::NotCancellable)
         );
+    }
+
+    #[test]
+    fn a_hold_past_its_expiry_cannot_be_cancelled_even_before_the_sweep() {
+        let mut s = uniform_schedule(1, 1, 4);
+        hold_ids(&mut s, 1, user(1), &["S0-1-1"], T0).expect("hold");
+        let expires_at = s.reservation(rid(1)).expect("held").expires_at;
+        assert_eq!(
+            s.cancel(rid(1), user(1), expires_at),
+            Err(ScheduleError::NotCancellable)
+        );
+        assert!(s
+            .cancel(rid(1), user(1), Timestamp(expires_at.0 - 1))
+            .is_ok());
     }
 }

@@ -6,13 +6,12 @@ use actix_web::{web, HttpResponse};
 use boxoffice_actors::accounts_actor::{Account, Role};
 use boxoffice_engine::ids::UserId;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::resource;
-use crate::auth::{hash_password, verify_password, AuthUser, TokenKind};
+use crate::auth::{hash_password, login_turn, verify_password, AuthUser, TokenKind};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{path_id, typed};
+use crate::extract::{path_id, JsonBody};
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 
@@ -108,11 +107,8 @@ fn validate_registration(input: &RegisterRequestBody) -> ApiResult<()> {
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequestBody,
     responses((status = 201, body = UserBody), (status = 400), (status = 409, description = "EMAIL_TAKEN")))]
-pub async fn register(
-    state: web::Data<AppState>,
-    body: web::Json<Value>,
-) -> ApiResult<HttpResponse> {
-    let input: RegisterRequestBody = typed(&body)?;
+pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+    let input: RegisterRequestBody = body.parse()?;
     validate_registration(&input)?;
     if state
         .engine(state.registry.account_by_email(&input.email))
@@ -173,11 +169,13 @@ const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequestBody,
     responses((status = 200, body = TokensBody), (status = 400), (status = 401, description = "INVALID_CREDENTIALS"), (status = 429, description = "RATE_LIMITED: too many failures for this account")))]
-pub async fn login(state: web::Data<AppState>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
-    let input: LoginRequestBody = typed(&body)?;
+pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+    let input: LoginRequestBody = body.parse()?;
     if input.password.len() > 4 * MAX_PASSWORD_LEN {
         return Err(ApiError::validation("password too long"));
     }
+    // Held to the end: check, verification and count are one step per account.
+    let _turn = login_turn(&input.email).await;
     state
         .engine(state.registry.login_allowed(&input.email))
         .await?;
@@ -216,11 +214,8 @@ pub struct RefreshRequestBody {
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequestBody,
     responses((status = 200, body = TokensBody), (status = 400), (status = 401)))]
-pub async fn refresh(
-    state: web::Data<AppState>,
-    body: web::Json<Value>,
-) -> ApiResult<HttpResponse> {
-    let input: RefreshRequestBody = typed(&body)?;
+pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+    let input: RefreshRequestBody = body.parse()?;
     let (user_id, _) = state
         .jwt
         .verify(&input.refresh_token, TokenKind::Refresh, state.now())?;
@@ -256,7 +251,7 @@ pub async fn set_role(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<String>,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> ApiResult<HttpResponse> {
     user.require(Role::Admin)?;
     let target = path_id(&path, UserId::parse, "user")?;
@@ -264,7 +259,7 @@ pub async fn set_role(
         .engine(state.registry.account(target))
         .await?
         .ok_or_else(|| ApiError::not_found("user not found"))?;
-    let input: RoleRequestBody = typed(&body)?;
+    let input: RoleRequestBody = body.parse()?;
     let account = state
         .engine(state.registry.set_role(target, input.role))
         .await?;

@@ -12,14 +12,13 @@ use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::schedule::SeatCounts;
 use boxoffice_engine::{Money, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{queue_token, resource};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{path_id, typed};
+use crate::extract::{path_id, JsonBody};
 use crate::pagination::{List, PageQuery};
 use crate::state::AppState;
 use crate::time_format::{parse_rfc3339, rfc3339};
@@ -134,10 +133,10 @@ const MAX_ROWS_PER_SECTION: usize = 500;
 pub async fn create_venue(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> ApiResult<HttpResponse> {
     user.require(Role::Admin)?;
-    let input: VenueRequestBody = typed(&body)?;
+    let input: VenueRequestBody = body.parse()?;
     if input.sections.len() > MAX_SECTIONS
         || input
             .sections
@@ -399,10 +398,10 @@ fn time_field(text: &str, field: &str) -> ApiResult<Timestamp> {
 pub async fn create_concert(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> ApiResult<HttpResponse> {
     user.require(Role::Admin)?;
-    let input: ConcertRequestBody = typed(&body)?;
+    let input: ConcertRequestBody = body.parse()?;
     let venue_id = path_id(&input.venue_id, VenueId::parse, "venue")?;
     state.engine(state.registry.venue(venue_id)).await?;
     let mut schedules = Vec::new();

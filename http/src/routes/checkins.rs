@@ -3,13 +3,13 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::resource;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::typed;
+use crate::extract::JsonBody;
+
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 use crate::views::{ticket_seat, TicketSeatBody};
@@ -40,10 +40,12 @@ pub struct CheckInBody {
 pub async fn check_in(
     state: web::Data<AppState>,
     user: AuthUser,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> ApiResult<HttpResponse> {
+    // Permission before the body (API.md's order of checks): the body's own
+    // errors (400/413/415) are held back until the caller is known to be STAFF.
     user.require(Role::Staff)?;
-    let input: CheckInRequestBody = typed(&body)?;
+    let input: CheckInRequestBody = body.parse()?;
     let invalid = || ApiError::from(boxoffice_actors::EngineError::InvalidTicket);
     let ticket_id = state.qr.verify(&input.qr_code).ok_or_else(invalid)?;
     let checked = state.engine(state.registry.check_in(ticket_id)).await?;

@@ -14,12 +14,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The process is up and answering.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "{\"status\": \"ok\"}")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// The engine answers (recovery finished before the server started listening,
 /// so this checks the actors are responsive, not that recovery ran).
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, description = "{\"status\": \"ready\"}"), (status = 503, description = "the engine does not answer")))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ready = state
         .engine(
@@ -36,6 +39,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// Prometheus text format: request counts and latencies by route, engine gauges.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let (mut held, mut sold) = (0i64, 0i64);
     for id in state.registry.schedule_ids() {

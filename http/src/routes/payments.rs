@@ -9,10 +9,12 @@ use boxoffice_engine::Money;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::queue::{queue_not_active, token_admits};
 use super::{queue_token, resource};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::path_id;
+use crate::extract::JsonBody;
 use crate::idempotency_key::IdempotencyKey;
 use crate::state::AppState;
 use crate::time_format::rfc3339;
@@ -40,9 +42,10 @@ pub async fn create(
     user: AuthUser,
     key: IdempotencyKey,
     req: HttpRequest,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let tag = key.tag(user.user_id, Endpoint::Payments, &body);
+    let tag = key.tag(user.user_id, Endpoint::Payments, body.value()?);
+    let body = body.value()?;
     if !body.is_object() {
         return Err(ApiError::validation("the body must be a JSON object"));
     }
@@ -52,17 +55,31 @@ pub async fn create(
         Some(_) => return Err(ApiError::validation("reservationId must be a string")),
     };
     // Existence before anything else about the body (API.md's order of checks).
-    state
+    let view = state
         .engine(state.registry.reservation(Some(user.user_id), reservation))
         .await?;
     let amount = match body.get("amount") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => {
-            Some(Money(n.as_i64().ok_or_else(|| {
-                ApiError::validation("amount must be a whole number")
-            })?))
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(|v| Some(Money(v)))
+            .ok_or_else(|| ApiError::validation("amount must be a whole number")),
+        Some(_) => Err(ApiError::validation("amount must be a number")),
+    };
+    let amount = match amount {
+        Ok(amount) => amount,
+        Err(invalid) => {
+            // Permission (the waiting room) is judged before the body.
+            let gated = state
+                .registry
+                .schedule(view.schedule_id)
+                .is_ok_and(|s| s.gated);
+            let token = queue_token(&req);
+            if gated && !token_admits(&state, user.user_id, view.schedule_id, token, true).await {
+                return Err(queue_not_active());
+            }
+            return Err(invalid);
         }
-        Some(_) => return Err(ApiError::validation("amount must be a number")),
     };
     let command = PayCommand {
         reservation_id: reservation,

@@ -7,13 +7,14 @@ use boxoffice_actors::HoldCommand;
 use boxoffice_engine::ids::{ReservationId, ScheduleId};
 use boxoffice_engine::schedule::SeatSelection;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::queue::{queue_not_active, token_admits};
 use super::{queue_token, resource};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{path_id, typed};
+use crate::extract::path_id;
+use crate::extract::JsonBody;
 use crate::idempotency_key::IdempotencyKey;
 use crate::pagination::{List, PageQuery};
 use crate::state::AppState;
@@ -40,8 +41,6 @@ pub struct HoldRequestBody {
     pub section_id: Option<String>,
 }
 
-const MAX_SEAT_IDS: usize = 20;
-
 fn selection(body: HoldRequestBody) -> ApiResult<SeatSelection> {
     match (body.seat_ids, body.quantity) {
         (Some(_), Some(_)) | (None, None) => {
@@ -51,11 +50,9 @@ fn selection(body: HoldRequestBody) -> ApiResult<SeatSelection> {
             if ids.is_empty() {
                 return Err(ApiError::validation("seatIds must not be empty"));
             }
-            if ids.len() > MAX_SEAT_IDS {
-                return Err(ApiError::validation(format!(
-                    "at most {MAX_SEAT_IDS} seatIds"
-                )));
-            }
+            // No length cap here: more seats than the user's room is the engine's
+            // 422 SEAT_LIMIT_EXCEEDED (API.md), and the 64 KiB body limit already
+            // bounds the list, so this sort stays cheap.
             let mut sorted = ids.clone();
             sorted.sort();
             sorted.dedup();
@@ -86,16 +83,27 @@ pub async fn create(
     user: AuthUser,
     key: IdempotencyKey,
     req: HttpRequest,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let tag = key.tag(user.user_id, Endpoint::Reservations, &body);
-    let input: HoldRequestBody = typed(&body)?;
+    let tag = key.tag(user.user_id, Endpoint::Reservations, body.value()?);
+    let input: HoldRequestBody = body.parse()?;
     let schedule_id = path_id(&input.schedule_id, ScheduleId::parse, "schedule")?;
-    state
+    let handle = state
         .registry
         .schedule(schedule_id)
         .map_err(ApiError::from)?;
-    let selection = selection(input)?;
+    let selection = match selection(input) {
+        Ok(selection) => selection,
+        Err(invalid) => {
+            // Permission (the waiting room) is judged before the body.
+            let token = queue_token(&req);
+            if handle.gated && !token_admits(&state, user.user_id, schedule_id, token, false).await
+            {
+                return Err(queue_not_active());
+            }
+            return Err(invalid);
+        }
+    };
     let command = HoldCommand {
         schedule_id,
         selection,

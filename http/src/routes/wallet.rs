@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::resource;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonBody;
 use crate::idempotency_key::IdempotencyKey;
 use crate::pagination::{List, PageQuery};
 use crate::state::AppState;
@@ -67,10 +68,10 @@ pub async fn charge(
     state: web::Data<AppState>,
     user: AuthUser,
     key: IdempotencyKey,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let tag = key.tag(user.user_id, Endpoint::Charges, &body);
-    let amount = amount(&body)?;
+    let tag = key.tag(user.user_id, Endpoint::Charges, body.value()?);
+    let amount = amount(body.value()?)?;
     let receipt = state
         .engine(state.registry.charge(user.user_id, amount, Some(tag)))
         .await?;
