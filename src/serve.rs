@@ -74,6 +74,15 @@ impl ServeArgs {
     }
 }
 
+/// Prints a line; a closed stdout (the reader went away) is not a reason to
+/// crash a server, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub fn run(args: ServeArgs) -> Result<(), String> {
     let settings = args.settings()?;
     actix::System::new().block_on(async move {
@@ -84,21 +93,21 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         )
         .await?;
         for line in &app.banner {
-            println!("{line}");
+            say!("{line}");
         }
-        println!(
+        say!(
             "boxoffice listening on http://{}:{} (data in {})",
             settings.bind.ip(),
             app.port(),
             settings.data_dir.display()
         );
-        println!(
+        say!(
             "API docs at http://{}:{}/docs/",
             settings.bind.ip(),
             app.port()
         );
         app.run_until_stopped().await.map_err(|e| e.to_string())?;
-        println!("boxoffice stopped cleanly");
+        say!("boxoffice stopped cleanly");
         Ok(())
     })
 }

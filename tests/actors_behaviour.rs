@@ -692,3 +692,42 @@ async fn many_concurrent_commands_share_log_records_and_flushes() {
     assert!(flushes <= records, "every flush covers at least one record");
     registry.shutdown();
 }
+
+#[actix_rt::test]
+async fn a_free_ticket_is_paid_and_cancelled_without_moving_money() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(T0);
+    let registry = start(sled_store(dir.path()), &clock, 71).await;
+    let mut layout = one_row(4);
+    layout.sections[0].price = Money::ZERO;
+    let id = registry
+        .create_schedule(spec(1, layout, ScheduleRules::default(), None))
+        .await
+        .expect("create");
+    let u = user(1);
+    let hold = registry
+        .hold(u, hold_cmd(id, &["S0-1-1"]))
+        .await
+        .expect("hold");
+    assert_eq!(hold.total_amount, Money::ZERO);
+    let paid = registry
+        .pay(u, pay_cmd(hold.reservation_id))
+        .await
+        .expect("a free ticket is paid");
+    assert_eq!(
+        (paid.amount, paid.balance_after, paid.tickets.len()),
+        (Money::ZERO, Money::ZERO, 1)
+    );
+    let cancelled = registry
+        .cancel(u, hold.reservation_id)
+        .await
+        .expect("and can be cancelled");
+    assert_eq!(cancelled.refund_amount, Money::ZERO);
+    assert_eq!(
+        registry.ledger(u, 0, 10).await.expect("ledger").1,
+        0,
+        "no ledger entry of 0"
+    );
+    check_all_invariants(&registry).await;
+    registry.shutdown();
+}

@@ -77,7 +77,7 @@ impl Registry {
             .await?;
         let refund_amount = match cancelled.refund {
             Some((payment_id, amount)) => {
-                self.settle_refund(&schedule, reservation_id, payment_id, user)
+                self.settle_refund(&schedule, reservation_id, payment_id, user, amount)
                     .await?;
                 amount
             }
@@ -103,10 +103,14 @@ impl Registry {
         reservation_id: ReservationId,
         payment_id: PaymentId,
         user: UserId,
+        amount: Money,
     ) -> EngineResult<()> {
-        self.wallet(user)
-            .command(Refund { user, payment_id })
-            .await?;
+        // A free ticket was never debited, so there is nothing to pay back.
+        if amount != Money::ZERO {
+            self.wallet(user)
+                .command(Refund { user, payment_id })
+                .await?;
+        }
         schedule
             .actor
             .command(SettleRefund { reservation_id })

@@ -66,10 +66,15 @@ impl Registry {
                 idem: cmd.idem,
             })
             .await?;
-        let debit = match self
-            .debit_with_retries(user, payment_id, begun.amount)
-            .await
-        {
+        // A free ticket moves no money: there is nothing to debit (the wallet
+        // refuses zero amounts), and the receipt shows the balance as it is.
+        let debited = if begun.amount == Money::ZERO {
+            self.wallet_view(user).await.map(|w| w.balance)
+        } else {
+            self.debit_with_retries(user, payment_id, begun.amount)
+                .await
+        };
+        let debit = match debited {
             Ok(balance) => Ok(balance),
             Err(
                 declined @ (EngineError::InsufficientBalance { .. } | EngineError::InvalidAmount),

@@ -6,6 +6,8 @@
 //! refund was owed but not yet settled. This drives every one of them to an
 //! end before the engine serves anything.
 
+use boxoffice_engine::Money;
+
 use crate::error::EngineResult;
 use crate::registry::Registry;
 use crate::schedule_actor::{FinishPayment, GetUnfinishedWork};
@@ -31,6 +33,10 @@ pub async fn finish_interrupted_work(registry: &Registry) -> EngineResult<Recove
             // The saga's process is gone, so no debit is in flight: the wallet's
             // answer is final. Debited -> confirm; not debited -> abort.
             let debit = match wallet.query(WasDebited { user, payment_id }).await? {
+                // A free ticket has no debit to look for: it was never going to fail.
+                None if amount == Money::ZERO => {
+                    registry.wallet_view(user).await.map(|w| w.balance)
+                }
                 Some(_) => {
                     wallet
                         .command(Debit {
@@ -63,9 +69,9 @@ pub async fn finish_interrupted_work(registry: &Registry) -> EngineResult<Recove
                 }
             }
         }
-        for (reservation_id, payment_id, user) in work.refunds {
+        for (reservation_id, payment_id, user, amount) in work.refunds {
             registry
-                .settle_refund(&schedule, reservation_id, payment_id, user)
+                .settle_refund(&schedule, reservation_id, payment_id, user, amount)
                 .await?;
             report.refunds_settled += 1;
         }

@@ -25,6 +25,8 @@ use crate::error::ApiError;
 
 /// Largest accepted request body (API.md).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest a request body may take to arrive once its headers are in.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Deepest accepted JSON nesting; serde_json itself stops at 128.
 pub const MAX_JSON_DEPTH: usize = 32;
 
@@ -208,7 +210,19 @@ impl FromRequest for JsonBody {
         // error mapping of `json_config`; its errors are `ApiError`s inside.
         let json = web::Json::<StrictJson>::from_request(req, payload);
         Box::pin(async move {
-            Ok(JsonBody(match json.await {
+            // A client that announces a body and stalls must not hold a
+            // connection (and a worker's attention) forever.
+            let read = match actix_web::rt::time::timeout(BODY_READ_TIMEOUT, json).await {
+                Ok(read) => read,
+                Err(_) => {
+                    return Ok(JsonBody(Err(ApiError::new(
+                        actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                        "REQUEST_TIMEOUT",
+                        "the request body did not arrive in time",
+                    ))))
+                }
+            };
+            Ok(JsonBody(match read {
                 Ok(body) => Ok(body.into_inner().0),
                 Err(err) => Err(err
                     .as_error::<ApiError>()

@@ -3,18 +3,38 @@
 //! docs at `/docs/` (Swagger UI assets vendored into the binary: no network at
 //! build or run time).
 //!
+//! The annotations say what is particular to each operation (its success
+//! body, its domain errors). What holds for whole classes of operations is
+//! added here, once, by [`completed_document`], so no handler can forget it:
+//! - every operation with a JSON body can answer 400, 413 and 415 (the one
+//!   body extractor, `extract::JsonBody`, does all three);
+//! - every operation that requires a token can answer 401;
+//! - every `/api/v1` operation reaches the engine, so it can answer 500 (a
+//!   change that could not be made durable) and 503 (overloaded, timed out,
+//!   shutting down);
+//! - every 4xx/5xx without a body of its own has the [`ErrorBody`] shape;
+//! - every response carries `X-Request-Id`, and 429/503 errors `Retry-After`;
+//!   every response header the document names is always sent, so each is
+//!   marked required (schemathesis' header check relies on that).
+//!
+//! `scripts/fuzz.sh` holds the server to this document: an undocumented
+//! status, body, content type or missing header fails CI.
+//!
 //! Both are served by our own handlers rather than utoipa's actix service, so
 //! they get the API's behaviour: a wrong method is 405 and a missing docs file
 //! is a JSON 404, never an empty or text body.
 
 use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::Config;
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
     auth, catalog, checkins, ops, payments, queue, reservations, resource, tickets, wallet,
 };
@@ -24,7 +44,7 @@ pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Boxoffice API", version = "1", description = "Concert ticket reservations: catalogue, waiting room, holds, wallet, payments, tickets, check-in. Errors are {\"error\": {code, message, details}, \"requestId\"}."),
+    info(title = "Boxoffice API", version = "1", description = "Concert ticket reservations: catalogue, waiting room, holds, wallet, payments, tickets, check-in. Errors are {\"error\": {code, message, details}, \"requestId\"} (the ErrorBody schema). Every response carries X-Request-Id."),
     paths(
         auth::register, auth::login, auth::refresh, auth::me, auth::set_role,
         catalog::create_venue, catalog::list_venues, catalog::get_venue,
@@ -38,6 +58,8 @@ pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
         ops::healthz, ops::readyz, ops::metrics,
         document, docs_page,
     ),
+    // Types only named by query parameters are not collected by utoipa on its own.
+    components(schemas(ErrorBody, ErrorDetail, catalog::ConcertSortName, catalog::SortOrderName)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "accounts and tokens"),
@@ -51,6 +73,31 @@ pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
     )
 )]
 pub struct ApiDoc;
+
+/// Every error the API returns (API.md): what `ApiError::body` renders. This
+/// type only describes it; a unit test below holds the two together.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+    /// The request's `X-Request-Id`, for support and the server log.
+    pub request_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: VALIDATION_ERROR, UNAUTHORIZED, FORBIDDEN, NOT_FOUND,
+    /// CONFLICT, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, METHOD_NOT_ALLOWED,
+    /// RATE_LIMITED, INTERNAL_ERROR, UNAVAILABLE, or a domain code
+    /// (SEAT_UNAVAILABLE, INSUFFICIENT_BALANCE, ...) named by each operation.
+    #[schema(example = "SEAT_UNAVAILABLE")]
+    pub code: String,
+    /// For people; wording may change.
+    pub message: String,
+    /// Code-specific facts (for example `unavailableSeats`); `{}` when none.
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
 
 struct BearerAuth;
 
@@ -69,12 +116,143 @@ impl Modify for BearerAuth {
     }
 }
 
+const OPERATION_KEYS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// The document as served: the derived one, completed with the statuses,
+/// bodies and headers that hold for whole classes of operations.
+pub fn completed_document() -> Value {
+    // Serializing derived types cannot fail; an empty object keeps the endpoint JSON.
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, operation) in item.iter_mut() {
+                if OPERATION_KEYS.contains(&method.as_str()) {
+                    complete_operation(path, operation);
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// A response documented only by its description (the error shape is added later).
+fn ensure_response(responses: &mut Map<String, Value>, status: u16, description: &str) {
+    responses
+        .entry(status.to_string())
+        .or_insert_with(|| json!({ "description": description }));
+}
+
+/// Whether the operation cannot be called without a bearer token (an empty
+/// security requirement makes the token optional).
+fn token_required(operation: &Value) -> bool {
+    operation["security"]
+        .as_array()
+        .is_some_and(|alternatives| {
+            !alternatives.is_empty()
+                && alternatives
+                    .iter()
+                    .all(|a| a.as_object().is_some_and(|a| a.contains_key("bearer")))
+        })
+}
+
+fn complete_operation(path: &str, operation: &mut Value) {
+    let has_body = operation.get("requestBody").is_some();
+    let needs_token = token_required(operation);
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if has_body {
+        ensure_response(
+            responses,
+            400,
+            "VALIDATION_ERROR: the body is not JSON, is ambiguous (a key twice), nested too deeply, or of the wrong shape",
+        );
+        ensure_response(
+            responses,
+            413,
+            &format!("PAYLOAD_TOO_LARGE: the body is over {MAX_BODY_BYTES} bytes"),
+        );
+        ensure_response(
+            responses,
+            415,
+            "UNSUPPORTED_MEDIA_TYPE: the body is not sent as application/json",
+        );
+    }
+    if needs_token {
+        ensure_response(
+            responses,
+            401,
+            "UNAUTHORIZED: the access token is missing, malformed, expired, or not an access token",
+        );
+    }
+    if path.starts_with("/api/v1/") && path != DOCUMENT_PATH {
+        ensure_response(
+            responses,
+            500,
+            "INTERNAL_ERROR: the change could not be made durable; retry (with the same Idempotency-Key where there is one)",
+        );
+        ensure_response(
+            responses,
+            503,
+            "UNAVAILABLE: the engine is overloaded, did not answer in time, or is shutting down; retry after Retry-After seconds",
+        );
+    }
+    for (status, response) in responses.iter_mut() {
+        let Some(response) = response.as_object_mut() else {
+            continue;
+        };
+        let is_error = status.starts_with('4') || status.starts_with('5');
+        let has_content = response
+            .get("content")
+            .and_then(Value::as_object)
+            .is_some_and(|c| !c.is_empty());
+        let error_shaped = is_error && !has_content;
+        if error_shaped {
+            response.insert(
+                "content".into(),
+                json!({ "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } }),
+            );
+        }
+        let headers = response
+            .entry("headers")
+            .or_insert_with(|| json!({}))
+            .as_object_mut();
+        let Some(headers) = headers else {
+            continue;
+        };
+        headers.insert(
+            "X-Request-Id".into(),
+            json!({ "description": "the request's id: the one sent when it was sane, else a generated one; also in error bodies", "schema": { "type": "string" } }),
+        );
+        if error_shaped && (status == "429" || status == "503") {
+            headers.insert(
+                "Retry-After".into(),
+                json!({ "description": "seconds to wait before retrying", "schema": { "type": "integer", "minimum": 1 } }),
+            );
+        }
+        // Only headers that are always sent are documented, so all are required.
+        for header in headers.values_mut() {
+            if let Some(header) = header.as_object_mut() {
+                header.insert("required".into(), Value::Bool(true));
+            }
+        }
+    }
+}
+
 /// The serialized document, built once per worker; `Bytes` so serving it is a
 /// reference-count increment, not a copy.
 struct Document(web::Bytes);
 
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops",
-    responses((status = 200, description = "this OpenAPI 3 document", content_type = "application/json")))]
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops", operation_id = "openapi_document",
+    responses((status = 200, description = "this OpenAPI 3 document", content_type = "application/json", body = Object)))]
 async fn document(doc: web::Data<Document>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
@@ -106,14 +284,8 @@ async fn docs_page(
     })
 }
 
-/// Serialization of a derived document cannot fail; the fallback keeps the
-/// endpoint a valid (if empty) JSON document rather than a panic.
 fn serialized_document() -> web::Bytes {
-    web::Bytes::from(
-        ApiDoc::openapi()
-            .to_json()
-            .unwrap_or_else(|_| "{}".to_string()),
-    )
+    web::Bytes::from(completed_document().to_string())
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -129,4 +301,138 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(web::Data::new(docs_config))
             .route(web::get().to(docs_page)),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::StatusCode;
+    use std::collections::BTreeSet;
+
+    fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+        let mut found = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                if OPERATION_KEYS.contains(&method.as_str()) {
+                    found.push((path.clone(), method.clone(), operation));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_error_schema_has_the_fields_error_bodies_have() {
+        let rendered = ApiError::new(StatusCode::CONFLICT, "SEAT_UNAVAILABLE", "taken")
+            .with_details(json!({"unavailableSeats": ["A-1-1"]}))
+            .body();
+        let described = serde_json::to_value(ErrorBody {
+            error: ErrorDetail {
+                code: "SEAT_UNAVAILABLE".into(),
+                message: "taken".into(),
+                details: json!({"unavailableSeats": ["A-1-1"]}),
+            },
+            request_id: String::new(),
+        })
+        .expect("serializes");
+        assert_eq!(rendered, described);
+        let doc = completed_document();
+        let schema = &doc["components"]["schemas"]["ErrorBody"];
+        let required: BTreeSet<&str> = schema["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(required, BTreeSet::from(["error", "requestId"]));
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc = completed_document();
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        let prefix = "\"#/components/schemas/";
+        for (at, _) in text.match_indices(prefix) {
+            let rest = &text[at + prefix.len()..];
+            let name = &rest[..rest.find('"').expect("closing quote")];
+            assert!(schemas.contains_key(name), "unresolved schema {name}");
+        }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = completed_document();
+        let mut seen = BTreeSet::new();
+        for (path, method, operation) in operations(&doc) {
+            let id = operation["operationId"].as_str().expect("operationId");
+            assert!(seen.insert(id.to_string()), "{method} {path}: {id} twice");
+        }
+    }
+
+    #[test]
+    fn every_error_response_has_a_body_and_every_response_the_request_id() {
+        let doc = completed_document();
+        for (path, method, operation) in operations(&doc) {
+            let responses = operation["responses"].as_object().expect("responses");
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path}: no success response"
+            );
+            for (status, response) in responses {
+                let what = format!("{method} {path} {status}");
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{what}: no description"
+                );
+                assert_eq!(
+                    response["headers"]["X-Request-Id"]["required"],
+                    json!(true),
+                    "{what}"
+                );
+                let is_error = status.starts_with('4') || status.starts_with('5');
+                if is_error && path != "/readyz" {
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        json!("#/components/schemas/ErrorBody"),
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn body_token_and_engine_statuses_are_documented_where_they_can_happen() {
+        let doc = completed_document();
+        for (path, method, operation) in operations(&doc) {
+            let responses = operation["responses"].as_object().expect("responses");
+            let has = |s: &str| responses.contains_key(s);
+            if operation.get("requestBody").is_some() {
+                for s in ["400", "413", "415"] {
+                    assert!(has(s), "{method} {path}: {s}");
+                }
+            }
+            if token_required(operation) {
+                assert!(has("401"), "{method} {path}: 401");
+            }
+            if path.starts_with("/api/v1/") && path != DOCUMENT_PATH {
+                assert!(has("500") && has("503"), "{method} {path}: 500/503");
+                assert_eq!(
+                    responses["503"]["headers"]["Retry-After"]["required"],
+                    json!(true),
+                    "{method} {path}"
+                );
+            }
+        }
+        // Spot checks of the rules' inputs: what needs a token says so.
+        let charge = &doc["paths"]["/api/v1/wallet/charges"]["post"];
+        assert!(token_required(charge));
+        assert!(!token_required(
+            &doc["paths"]["/api/v1/schedules/{scheduleId}/seats"]["get"]
+        ));
+        assert!(!token_required(&doc["paths"]["/api/v1/concerts"]["get"]));
+    }
 }

@@ -13,6 +13,64 @@ use utoipa::ToSchema;
 
 use crate::time_format::rfc3339;
 
+// The names the API gives each kind of status, as closed sets in the OpenAPI
+// document (the bodies hold `&'static str`s; these types only describe
+// them): a response naming anything else fails the fuzzer's schema check.
+
+/// A reservation's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatusName {
+    Held,
+    Confirmed,
+    Expired,
+    Cancelled,
+}
+
+/// A payment's status: REFUNDED once its reservation was cancelled.
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatusName {
+    Completed,
+    Refunded,
+}
+
+/// A seat's status in a seat map.
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeatStatusName {
+    Available,
+    Held,
+    Sold,
+}
+
+/// A ticket's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TicketStatusName {
+    Issued,
+    Used,
+    Void,
+}
+
+/// A wallet ledger entry's kind.
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LedgerKindName {
+    Charge,
+    Payment,
+    Refund,
+}
+
+/// A waiting-room token's status as its holder sees it (a token that ended or
+/// expired is no longer current: 401 QUEUE_TOKEN_INVALID).
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QueueTokenStatusName {
+    Waiting,
+    Active,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeatLineBody {
@@ -56,18 +114,24 @@ pub struct ReservationBody {
     pub schedule_id: String,
     pub seats: Vec<SeatLineBody>,
     pub total_amount: i64,
+    #[schema(value_type = ReservationStatusName)]
     pub status: &'static str,
+    #[schema(format = DateTime)]
     pub held_at: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub paid_at: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tickets: Vec<TicketLineBody>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub cancelled_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub expired_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refund_amount: Option<i64>,
@@ -143,6 +207,7 @@ pub struct WalletBody {
     pub total_charged: i64,
     pub total_used: i64,
     pub total_refunded: i64,
+    #[schema(format = DateTime)]
     pub updated_at: Option<String>,
 }
 
@@ -165,6 +230,7 @@ pub struct ChargeBody {
     pub transaction_id: String,
     pub amount: i64,
     pub balance: i64,
+    #[schema(format = DateTime)]
     pub charged_at: String,
 }
 
@@ -183,10 +249,11 @@ impl From<&ChargeReceipt> for ChargeBody {
 #[serde(rename_all = "camelCase")]
 pub struct LedgerEntryBody {
     pub transaction_id: String,
-    /// CHARGE, PAYMENT or REFUND.
+    #[schema(value_type = LedgerKindName)]
     pub kind: &'static str,
     pub amount: i64,
     pub balance_after: i64,
+    #[schema(format = DateTime)]
     pub at: String,
     /// The payment a PAYMENT or REFUND belongs to.
     pub reference: Option<String>,
@@ -215,8 +282,9 @@ pub struct PaymentBody {
     pub payment_id: String,
     pub reservation_id: String,
     pub amount: i64,
-    /// COMPLETED, or REFUNDED once the reservation was cancelled.
+    #[schema(value_type = PaymentStatusName)]
     pub status: &'static str,
+    #[schema(format = DateTime)]
     pub paid_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub balance_after: Option<i64>,
@@ -244,7 +312,7 @@ impl From<&PaymentReceipt> for PaymentBody {
 #[serde(rename_all = "camelCase")]
 pub struct SeatBody {
     pub seat_id: String,
-    /// AVAILABLE, HELD or SOLD.
+    #[schema(value_type = SeatStatusName)]
     pub status: &'static str,
 }
 
@@ -332,11 +400,12 @@ impl From<&SeatMapView> for SeatMapBody {
 pub struct QueueTokenBody {
     pub token: String,
     pub schedule_id: String,
-    /// WAITING or ACTIVE.
+    #[schema(value_type = QueueTokenStatusName)]
     pub status: &'static str,
     /// 0 when ACTIVE; 1 = next in line.
     pub position: u64,
     pub estimated_wait_seconds: u64,
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 
@@ -360,6 +429,7 @@ pub struct ConcertRefBody {
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleRefBody {
     pub schedule_id: String,
+    #[schema(format = DateTime)]
     pub starts_at: String,
 }
 
@@ -381,12 +451,14 @@ pub struct TicketBody {
     pub schedule: ScheduleRefBody,
     pub seat: TicketSeatBody,
     pub price: i64,
-    /// ISSUED, USED or VOID.
+    #[schema(value_type = TicketStatusName)]
     pub status: &'static str,
     /// Signed, unforgeable; what the QR image encodes.
     pub qr_code: String,
+    #[schema(format = DateTime)]
     pub issued_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub used_at: Option<String>,
 }
 

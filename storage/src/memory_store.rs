@@ -23,6 +23,29 @@
 //!   with `Injected("crashed")` until [`MemoryStore::crash`] completes the crash.
 //!   Reads keep working, so a test can inspect what a dead process left.
 //!
+//! More crash points, for seeded simulations (one crash point is armed at a
+//! time; arming one replaces the previous):
+//! - [`MemoryStore::crash_after_snapshots`]: dies right after the n-th
+//!   snapshot write, i.e. between an actor's snapshot and its trim;
+//! - [`MemoryStore::crash_mid_trim`]: the n-th trim that removes records is
+//!   torn: it removes only the older half of them, then the store dies;
+//! - [`MemoryStore::crash_after_writes`]: dies after the n-th write of any
+//!   kind (append, snapshot, trim, meta). Flushes are not counted: when the
+//!   group commit's thread flushes is thread timing, not the caller's doing.
+//!
+//! A crash point that fires on a write other than an append lets one more
+//! flush make the writes *before* the dying one durable (the flush already on
+//! its way when the process died), never the dying write or later ones. An
+//! actor snapshots right after appending a record, while the group commit
+//! flushes that record on another thread; this rule makes the record's fate
+//! the same whichever of the two came first, so a seeded run replays.
+//!
+//! [`MemoryStore::crash_keeping`] completes a crash like `crash()` but keeps
+//! the oldest n pending operations, as a kill -9 after a partial background
+//! flush would: a prefix of what was written survives, acknowledged or not.
+//! (sled flushes in the background too, so the engine must cope with it.)
+//! [`MemoryStore::crash_keeping_appends`] counts that prefix in appends.
+//!
 //! [`MemoryStore::set_flush_delay`] makes each non-empty flush sleep (without
 //! holding the lock, like a real fsync) so that group commit can be observed.
 //! A flush covers exactly the operations that were pending when it started;
@@ -48,6 +71,10 @@ pub struct MemoryStoreStats {
     pub flushes: u64,
     /// Records in the durable image right now.
     pub durable_records: u64,
+    /// Successful snapshot writes since creation.
+    pub snapshots: u64,
+    /// Successful trims that removed records, since creation.
+    pub trims: u64,
 }
 
 /// The in-memory store; see the module doc.
@@ -84,15 +111,51 @@ enum Undo {
     },
 }
 
+/// The writes a crash point counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Write {
+    Append,
+    Snapshot,
+    /// A trim that removed at least one record.
+    Trim,
+    /// A trim that removed nothing (counted only by `Any`).
+    EmptyTrim,
+    Meta,
+}
+
+/// What an armed crash point counts down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CrashOn {
+    Appends,
+    Snapshots,
+    /// The last one counted is torn (see `MemoryStore::crash_mid_trim`).
+    Trims,
+    Any,
+}
+
+impl CrashOn {
+    fn counts(self, write: Write) -> bool {
+        match self {
+            CrashOn::Appends => write == Write::Append,
+            CrashOn::Snapshots => write == Write::Snapshot,
+            CrashOn::Trims => write == Write::Trim,
+            CrashOn::Any => true,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Faults {
     fail_appends: u32,
     fail_flushes: u32,
     fail_snapshots: u32,
-    /// Successful appends left before the store dies.
-    crash_countdown: Option<u64>,
+    /// The armed crash point: what it counts and how many are left before the store dies.
+    crash_point: Option<(CrashOn, u64)>,
     /// Dead: every write fails until `crash()`.
     crashed: bool,
+    /// When the store died on a write other than an append: one more flush
+    /// may still make the writes with a sequence number below this durable.
+    flushable_before: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -124,15 +187,61 @@ impl MemoryStore {
     }
 
     /// Loses every unflushed operation, as a kill -9 would, and revives a
-    /// store killed by `crash_after_appends`. Armed fail counters are kept.
+    /// store killed by a crash point (which is disarmed). Armed fail counters are kept.
     pub fn crash(&self) {
+        self.crash_keeping(0);
+    }
+
+    /// Like [`Self::crash`], but the oldest `keep` pending operations (all of
+    /// them if fewer) become durable first, as if a background flush had
+    /// written them just before the kill. Operations are kept in the order
+    /// they were made, so what survives is always a prefix.
+    pub fn crash_keeping(&self, keep: usize) {
         let mut state = self.lock();
+        let oldest = state.next_op - state.pending.len() as u64;
+        state.commit_before(oldest.saturating_add(keep as u64));
         while let Some(undo) = state.pending.pop_back() {
             state.revert(undo);
         }
         state.faults.crashed = false;
-        state.faults.crash_countdown = None;
+        state.faults.flushable_before = None;
+        state.faults.crash_point = None;
         state.crash_epoch += 1;
+    }
+
+    /// Like [`Self::crash_keeping`], with the prefix counted in appends: every
+    /// pending write made before the `(appends + 1)`-th pending append is kept.
+    pub fn crash_keeping_appends(&self, appends: usize) {
+        let keep = {
+            let state = self.lock();
+            state
+                .pending
+                .iter()
+                .enumerate()
+                .filter(|(_, undo)| matches!(undo, Undo::Append { .. }))
+                .nth(appends)
+                .map_or(state.pending.len(), |(index, _)| index)
+        };
+        self.crash_keeping(keep);
+    }
+
+    /// Appends written but not yet flushed.
+    pub fn pending_appends(&self) -> usize {
+        self.lock()
+            .pending
+            .iter()
+            .filter(|undo| matches!(undo, Undo::Append { .. }))
+            .count()
+    }
+
+    /// True once an armed crash point has fired and until `crash()` completes the crash.
+    pub fn is_dead(&self) -> bool {
+        self.lock().faults.crashed
+    }
+
+    /// Operations written but not yet flushed (what `crash()` would lose).
+    pub fn pending_operations(&self) -> usize {
+        self.lock().pending.len()
     }
 
     /// The next `n` appends fail with `Injected("append")`.
@@ -153,12 +262,37 @@ impl MemoryStore {
     /// After `n` more successful appends the store dies (0: at once): later
     /// writes and flushes fail with `Injected("crashed")` until `crash()`.
     pub fn crash_after_appends(&self, n: u64) {
+        self.arm(CrashOn::Appends, n);
+    }
+
+    /// After `n` more successful snapshot writes the store dies (0: at once).
+    /// An actor trims its log right after a snapshot, so the trim then fails:
+    /// the crash lands between the two.
+    pub fn crash_after_snapshots(&self, n: u64) {
+        self.arm(CrashOn::Snapshots, n);
+    }
+
+    /// The `n`-th trim from now that removes records (0: the store dies at
+    /// once) is torn: of its k records it removes only the oldest ⌈k/2⌉, and
+    /// the store dies. With [`Self::crash_keeping`] the torn trim may survive.
+    pub fn crash_mid_trim(&self, n: u64) {
+        self.arm(CrashOn::Trims, n);
+    }
+
+    /// After `n` more successful writes of any kind (append, snapshot, trim,
+    /// meta; not flushes) the store dies (0: at once).
+    pub fn crash_after_writes(&self, n: u64) {
+        self.arm(CrashOn::Any, n);
+    }
+
+    fn arm(&self, on: CrashOn, n: u64) {
         let mut state = self.lock();
         if n == 0 {
             state.faults.crashed = true;
-            state.faults.crash_countdown = None;
+            state.faults.flushable_before = None;
+            state.faults.crash_point = None;
         } else {
-            state.faults.crash_countdown = Some(n);
+            state.faults.crash_point = Some((on, n));
         }
     }
 
@@ -183,6 +317,36 @@ impl State {
 
     fn last_lsn(&self, log: &str) -> Lsn {
         self.logs.get(log).map_or(0, |image| image.last)
+    }
+
+    /// Counts a successful write (already pushed as pending) against the
+    /// armed crash point; the store dies when it reaches zero.
+    fn count(&mut self, write: Write) {
+        let Some((on, left)) = self.faults.crash_point else {
+            return;
+        };
+        if !on.counts(write) {
+            return;
+        }
+        debug_assert!(left > 0, "an armed crash point has writes left");
+        if left <= 1 {
+            self.faults.crash_point = None;
+            self.faults.crashed = true;
+            // A write that changed something is the newest pending operation;
+            // one that changed nothing (an empty trim) pushed none.
+            let dying = match write {
+                Write::EmptyTrim => self.next_op,
+                _ => self.next_op - 1,
+            };
+            self.faults.flushable_before = (write != Write::Append).then_some(dying);
+        } else {
+            self.faults.crash_point = Some((on, left - 1));
+        }
+    }
+
+    /// True when the next trim that removes records is the torn one.
+    fn next_trim_is_torn(&self) -> bool {
+        self.faults.crash_point == Some((CrashOn::Trims, 1))
     }
 
     fn push_pending(&mut self, undo: Undo) {
@@ -274,16 +438,24 @@ impl Store for MemoryStore {
             previous_last,
         });
         state.stats.appends += 1;
-        if let Some(left) = state.faults.crash_countdown {
-            let left = left - 1;
-            state.faults.crash_countdown = if left == 0 { None } else { Some(left) };
-            state.faults.crashed = left == 0;
-        }
+        state.count(Write::Append);
         Ok(lsn)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
         let mut state = self.lock();
+        if state.faults.crashed {
+            // Dead on a snapshot, trim or meta write: the flush on its way still
+            // lands the writes before it (see the module doc), once.
+            if let Some(before) = state.faults.flushable_before.take() {
+                let oldest = state.next_op - state.pending.len() as u64;
+                if oldest < before {
+                    state.commit_before(before);
+                    state.stats.flushes += 1;
+                    return Ok(());
+                }
+            }
+        }
         state.check_alive()?;
         if state.faults.fail_flushes > 0 {
             state.faults.fail_flushes -= 1;
@@ -345,6 +517,8 @@ impl Store for MemoryStore {
             log: log.to_owned(),
             previous,
         });
+        state.stats.snapshots += 1;
+        state.count(Write::Snapshot);
         Ok(())
     }
 
@@ -358,6 +532,7 @@ impl Store for MemoryStore {
         let mut state = self.lock();
         state.check_alive()?;
         if upto == 0 {
+            state.count(Write::EmptyTrim);
             return Ok(());
         }
         let covered = state.snapshots.get(log).map_or(0, |(covered, _)| *covered);
@@ -366,18 +541,32 @@ impl Store for MemoryStore {
                 "trim of log {log} up to lsn {upto} is beyond its snapshot (up to {covered})"
             )));
         }
+        let torn = state.next_trim_is_torn();
         let Some(image) = state.logs.get_mut(log) else {
+            state.count(Write::EmptyTrim);
             return Ok(());
         };
         // upto <= covered <= last < Lsn::MAX, so upto + 1 cannot overflow.
         let kept = image.records.split_off(&(upto + 1));
-        let removed = std::mem::replace(&mut image.records, kept);
-        if !removed.is_empty() {
-            state.push_pending(Undo::Trim {
-                log: log.to_owned(),
-                removed,
-            });
+        let mut removed = std::mem::replace(&mut image.records, kept);
+        if removed.is_empty() {
+            state.count(Write::EmptyTrim);
+            return Ok(());
         }
+        if torn {
+            // Removals happen oldest first; the newer half is still there when the process dies.
+            let tear_at = removed.keys().nth(removed.len().div_ceil(2)).copied();
+            if let Some(tear_at) = tear_at {
+                let mut left_behind = removed.split_off(&tear_at);
+                image.records.append(&mut left_behind);
+            }
+        }
+        state.push_pending(Undo::Trim {
+            log: log.to_owned(),
+            removed,
+        });
+        state.stats.trims += 1;
+        state.count(Write::Trim);
         Ok(())
     }
 
@@ -399,6 +588,7 @@ impl Store for MemoryStore {
             key: key.to_owned(),
             previous,
         });
+        state.count(Write::Meta);
         Ok(())
     }
 

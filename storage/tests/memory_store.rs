@@ -76,7 +76,9 @@ fn stats_count_appends_flushes_and_durable_records() {
         MemoryStoreStats {
             appends: 2,
             flushes: 0,
-            durable_records: 0
+            durable_records: 0,
+            snapshots: 0,
+            trims: 0,
         }
     );
     store.flush().unwrap();
@@ -86,7 +88,9 @@ fn stats_count_appends_flushes_and_durable_records() {
         MemoryStoreStats {
             appends: 3,
             flushes: 1,
-            durable_records: 2
+            durable_records: 2,
+            snapshots: 0,
+            trims: 0,
         }
     );
     store.crash();
@@ -95,7 +99,9 @@ fn stats_count_appends_flushes_and_durable_records() {
         MemoryStoreStats {
             appends: 3,
             flushes: 1,
-            durable_records: 2
+            durable_records: 2,
+            snapshots: 0,
+            trims: 0,
         }
     );
     store.flush().unwrap();
@@ -220,4 +226,201 @@ fn a_crash_during_a_slow_flush_fails_that_flush() {
         Err(StoreError::Injected("crashed during flush"))
     );
     assert!(lsns(&store, "a").is_empty());
+}
+
+#[test]
+fn crash_after_snapshots_dies_between_the_snapshot_and_the_trim() {
+    let store = MemoryStore::new();
+    for _ in 0..4 {
+        store.append("s", b"e").unwrap();
+    }
+    store.flush().unwrap();
+    store.crash_after_snapshots(2);
+    store.write_snapshot("s", 2, b"snap2").unwrap();
+    assert!(!store.is_dead(), "one snapshot left");
+    store.write_snapshot("s", 4, b"snap4").unwrap();
+    assert!(store.is_dead());
+    assert_eq!(store.trim("s", 4), Err(StoreError::Injected("crashed")));
+    assert_eq!(
+        store.append("s", b"e5"),
+        Err(StoreError::Injected("crashed"))
+    );
+    // The flush on its way lands what came before the dying snapshot, once.
+    store.flush().unwrap();
+    assert_eq!(store.flush(), Err(StoreError::Injected("crashed")));
+    store.crash();
+    assert!(!store.is_dead());
+    assert_eq!(
+        store.read_snapshot("s").unwrap(),
+        Some((2, b"snap2".to_vec()))
+    );
+    assert_eq!(lsns(&store, "s"), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn a_crash_on_a_snapshot_lets_the_record_before_it_be_flushed_in_either_order() {
+    // An actor appends a record, then snapshots; the group commit flushes the
+    // record on another thread, before or after the snapshot. Either way the
+    // record is durable and the dying snapshot is not.
+    for flush_first in [true, false] {
+        let store = MemoryStore::new();
+        store.crash_after_snapshots(1);
+        store.append("s", b"e1").unwrap();
+        if flush_first {
+            store.flush().unwrap();
+        }
+        store.write_snapshot("s", 1, b"snap1").unwrap();
+        assert!(store.is_dead());
+        if flush_first {
+            assert_eq!(store.flush(), Err(StoreError::Injected("crashed")));
+        } else {
+            store.flush().unwrap();
+        }
+        assert_eq!(
+            store.pending_operations(),
+            1,
+            "only the snapshot is pending"
+        );
+        store.crash();
+        assert_eq!(lsns(&store, "s"), vec![1]);
+        assert_eq!(store.read_snapshot("s").unwrap(), None);
+    }
+}
+
+#[test]
+fn a_crash_on_an_append_lets_nothing_more_be_flushed() {
+    let store = MemoryStore::new();
+    store.append("a", b"1").unwrap();
+    store.crash_after_appends(1);
+    store.append("a", b"2").unwrap();
+    assert_eq!(store.flush(), Err(StoreError::Injected("crashed")));
+    store.crash();
+    assert!(lsns(&store, "a").is_empty());
+}
+
+#[test]
+fn crash_mid_trim_removes_only_the_older_half_then_dies() {
+    let store = MemoryStore::new();
+    for _ in 0..5 {
+        store.append("t", b"e").unwrap();
+    }
+    store.write_snapshot("t", 5, b"s").unwrap();
+    store.flush().unwrap();
+    store.crash_mid_trim(1);
+    // A trim that removes nothing does not count.
+    store.trim("t", 0).unwrap();
+    assert!(!store.is_dead());
+    store.trim("t", 5).unwrap();
+    assert!(store.is_dead(), "the torn trim kills the store");
+    assert_eq!(
+        lsns(&store, "t"),
+        vec![4, 5],
+        "the older ⌈5/2⌉ records are gone"
+    );
+    assert_eq!(store.pending_operations(), 1);
+    // Kept by a partial background flush, the torn trim survives the crash.
+    store.crash_keeping(1);
+    assert_eq!(lsns(&store, "t"), vec![4, 5]);
+    assert_eq!(store.last_lsn("t").unwrap(), 5);
+    assert_eq!(store.stats().durable_records, 2);
+}
+
+#[test]
+fn a_torn_trim_that_is_not_kept_is_undone_whole() {
+    let store = MemoryStore::new();
+    for _ in 0..3 {
+        store.append("t", b"e").unwrap();
+    }
+    store.write_snapshot("t", 3, b"s").unwrap();
+    store.flush().unwrap();
+    store.crash_mid_trim(2);
+    store.trim("t", 1).unwrap();
+    assert!(!store.is_dead(), "the first trim is whole");
+    assert_eq!(lsns(&store, "t"), vec![2, 3]);
+    store.trim("t", 3).unwrap();
+    assert!(store.is_dead());
+    assert_eq!(lsns(&store, "t"), vec![3]);
+    store.crash();
+    assert_eq!(lsns(&store, "t"), vec![1, 2, 3]);
+}
+
+#[test]
+fn crash_after_writes_counts_every_kind_of_write_but_flushes() {
+    let store = MemoryStore::new();
+    store.crash_after_writes(4);
+    store.append("a", b"1").unwrap(); // 1
+    store.flush().unwrap(); // not counted
+    store.write_snapshot("a", 1, b"s").unwrap(); // 2
+    store.trim("a", 1).unwrap(); // 3
+    assert!(!store.is_dead());
+    store.put_meta("k", b"v").unwrap(); // 4
+    assert!(store.is_dead());
+    assert_eq!(
+        store.append("a", b"2"),
+        Err(StoreError::Injected("crashed"))
+    );
+    store.crash();
+    // The append was flushed; the snapshot, trim and meta were not.
+    assert_eq!(lsns(&store, "a"), vec![1]);
+    assert_eq!(store.read_snapshot("a").unwrap(), None);
+    assert_eq!(store.get_meta("k").unwrap(), None);
+}
+
+#[test]
+fn crash_keeping_keeps_a_prefix_of_the_pending_operations() {
+    let store = MemoryStore::new();
+    store.append("a", b"1").unwrap();
+    store.append("a", b"2").unwrap();
+    store.put_meta("k", b"v").unwrap();
+    store.append("a", b"3").unwrap();
+    assert_eq!(store.pending_operations(), 4);
+    store.crash_after_appends(0);
+    store.crash_keeping(2);
+    assert!(!store.is_dead());
+    assert_eq!(store.pending_operations(), 0);
+    assert_eq!(lsns(&store, "a"), vec![1, 2]);
+    assert_eq!(store.get_meta("k").unwrap(), None);
+    assert_eq!(store.append("a", b"3 again").unwrap(), 3);
+    // Keeping more than is pending keeps everything.
+    store.crash_keeping(10);
+    assert_eq!(lsns(&store, "a"), vec![1, 2, 3]);
+}
+
+#[test]
+fn crash_keeping_appends_counts_the_prefix_in_appends() {
+    let store = MemoryStore::new();
+    store.append("a", b"1").unwrap();
+    store.write_snapshot("a", 1, b"s").unwrap();
+    store.append("a", b"2").unwrap();
+    store.append("a", b"3").unwrap();
+    assert_eq!(store.pending_appends(), 3);
+    store.crash_keeping_appends(1);
+    assert_eq!(lsns(&store, "a"), vec![1]);
+    assert_eq!(
+        store.read_snapshot("a").unwrap(),
+        Some((1, b"s".to_vec())),
+        "writes between the kept append and the next are kept"
+    );
+    store.append("a", b"2").unwrap();
+    store.crash_keeping_appends(5);
+    assert_eq!(lsns(&store, "a"), vec![1, 2]);
+    store.append("a", b"3").unwrap();
+    store.crash_keeping_appends(0);
+    assert_eq!(lsns(&store, "a"), vec![1, 2]);
+}
+
+#[test]
+fn arming_a_crash_point_replaces_the_previous_one_and_crash_disarms_it() {
+    let store = MemoryStore::new();
+    store.crash_after_appends(1);
+    store.crash_after_snapshots(1);
+    store.append("a", b"1").unwrap();
+    assert!(!store.is_dead(), "the append crash point was replaced");
+    store.crash();
+    store.append("a", b"1").unwrap();
+    store.write_snapshot("a", 1, b"s").unwrap();
+    assert!(
+        !store.is_dead(),
+        "crash() disarmed the snapshot crash point"
+    );
 }

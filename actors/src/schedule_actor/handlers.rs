@@ -489,7 +489,8 @@ impl Handler<GetUnfinishedWork> for ScheduleActor {
             }
             for r in state.schedule.unsettled_refunds() {
                 if let Some(refund) = &r.refund {
-                    work.refunds.push((r.id, refund.payment_id, r.user));
+                    work.refunds
+                        .push((r.id, refund.payment_id, r.user, refund.amount));
                 }
             }
         }

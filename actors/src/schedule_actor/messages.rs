@@ -136,8 +136,8 @@ pub struct GetUnfinishedWork;
 pub struct UnfinishedWork {
     /// (reservation, payment, user, amount) of payments between saga steps.
     pub payments: Vec<(ReservationId, PaymentId, UserId, Money)>,
-    /// (reservation, payment, user) of cancelled paid reservations not yet refunded.
-    pub refunds: Vec<(ReservationId, PaymentId, UserId)>,
+    /// (reservation, payment, user, amount) of cancelled paid reservations not yet refunded.
+    pub refunds: Vec<(ReservationId, PaymentId, UserId, Money)>,
 }
 impl Message for GetUnfinishedWork {
     type Result = UnfinishedWork;

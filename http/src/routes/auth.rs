@@ -26,17 +26,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub const MIN_PASSWORD_LEN: usize = 8;
 pub const MAX_PASSWORD_LEN: usize = 128;
 
+/// A role, as the API names it (the document's view of `Role`).
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RoleName {
+    User,
+    Staff,
+    Admin,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserBody {
     pub user_id: String,
     pub email: String,
     pub name: String,
-    /// USER, STAFF or ADMIN.
-    #[schema(value_type = String, example = "USER")]
+    #[schema(value_type = RoleName)]
     pub role: Role,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -56,9 +65,14 @@ impl From<&Account> for UserBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequestBody {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// Up to 32 digits, spaces, `+`, `-`, `(` or `)`.
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[0-9+\-() ]+$")]
     pub phone_number: Option<String>,
 }
 
@@ -106,7 +120,11 @@ fn validate_registration(input: &RegisterRequestBody) -> ApiResult<()> {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequestBody,
-    responses((status = 201, body = UserBody), (status = 400), (status = 409, description = "EMAIL_TAKEN")))]
+    responses(
+        (status = 201, description = "the new account (role USER)", body = UserBody),
+        (status = 400, description = "VALIDATION_ERROR: a bad email, password (8-128 characters), name or phone number"),
+        (status = 409, description = "EMAIL_TAKEN"),
+    ))]
 pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let input: RegisterRequestBody = body.parse()?;
     validate_registration(&input)?;
@@ -135,7 +153,7 @@ pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<H
 pub struct TokensBody {
     pub access_token: String,
     pub refresh_token: String,
-    /// Always "Bearer".
+    #[schema(value_type = String, pattern = "^Bearer$", example = "Bearer")]
     pub token_type: &'static str,
     /// Access token lifetime in seconds.
     pub expires_in: i64,
@@ -168,7 +186,12 @@ pub struct LoginRequestBody {
 const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0kG8QOK0MYsXn4A1DJnVDvxoTH0a1TBzn03zFhbTJ0Y";
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequestBody,
-    responses((status = 200, body = TokensBody), (status = 400), (status = 401, description = "INVALID_CREDENTIALS"), (status = 429, description = "RATE_LIMITED: too many failures for this account")))]
+    responses(
+        (status = 200, description = "an access and a refresh token", body = TokensBody),
+        (status = 400, description = "VALIDATION_ERROR"),
+        (status = 401, description = "INVALID_CREDENTIALS: wrong email or password"),
+        (status = 429, description = "RATE_LIMITED: too many failures for this account"),
+    ))]
 pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let input: LoginRequestBody = body.parse()?;
     if input.password.len() > 4 * MAX_PASSWORD_LEN {
@@ -213,7 +236,11 @@ pub struct RefreshRequestBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequestBody,
-    responses((status = 200, body = TokensBody), (status = 400), (status = 401)))]
+    responses(
+        (status = 200, description = "new tokens, with the account's current role", body = TokensBody),
+        (status = 400, description = "VALIDATION_ERROR"),
+        (status = 401, description = "UNAUTHORIZED: not a valid, unexpired refresh token of an existing account"),
+    ))]
 pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let input: RefreshRequestBody = body.parse()?;
     let (user_id, _) = state
@@ -232,7 +259,12 @@ async fn current_account(state: &AppState, user_id: UserId) -> ApiResult<Account
         .ok_or_else(|| ApiError::unauthorized("account no longer exists"))
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", responses((status = 200, body = UserBody), (status = 401)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses(
+        (status = 200, description = "the caller's account", body = UserBody),
+        (status = 401, description = "UNAUTHORIZED (also when the account no longer exists)"),
+    ),
+    security(("bearer" = [])))]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
     let account = current_account(&state, user.user_id).await?;
     Ok(HttpResponse::Ok().json(UserBody::from(&account)))
@@ -240,13 +272,19 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRes
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RoleRequestBody {
-    /// USER, STAFF or ADMIN.
-    #[schema(value_type = String, example = "STAFF")]
+    #[schema(value_type = RoleName)]
     pub role: Role,
 }
 
 #[utoipa::path(put, path = "/api/v1/admin/users/{userId}/role", tag = "auth", request_body = RoleRequestBody,
-    responses((status = 200, body = UserBody), (status = 400), (status = 401), (status = 403), (status = 404)), security(("bearer" = [])))]
+    params(("userId" = String, Path)),
+    responses(
+        (status = 200, description = "the account with its new role (applies from its next token)", body = UserBody),
+        (status = 400, description = "VALIDATION_ERROR: not USER, STAFF or ADMIN"),
+        (status = 403, description = "FORBIDDEN: the caller is not ADMIN"),
+        (status = 404, description = "NOT_FOUND: no such user"),
+    ),
+    security(("bearer" = [])))]
 pub async fn set_role(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -46,25 +46,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RowBody {
+    /// 1-32 ASCII letters or digits.
+    #[schema(pattern = "^[A-Za-z0-9]{1,32}$")]
     pub row: String,
     /// Seats in the row, numbered 1..seats.
+    #[schema(minimum = 1, maximum = 1000)]
     pub seats: u32,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SectionRequestBody {
+    /// 1-32 ASCII letters or digits.
+    #[schema(pattern = "^[A-Za-z0-9]{1,32}$")]
     pub section_id: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    #[schema(min_items = 1, max_items = 500)]
     pub rows: Vec<RowBody>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VenueRequestBody {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    /// One line of text.
+    #[schema(min_length = 1, max_length = 500)]
     pub address: String,
     /// Best section first.
+    #[schema(min_items = 1, max_items = 100)]
     pub sections: Vec<SectionRequestBody>,
 }
 
@@ -92,6 +103,7 @@ pub struct VenueBody {
     pub address: String,
     pub capacity: u32,
     pub sections: Vec<VenueSectionBody>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -129,7 +141,12 @@ const MAX_SECTIONS: usize = 100;
 const MAX_ROWS_PER_SECTION: usize = 500;
 
 #[utoipa::path(post, path = "/api/v1/venues", tag = "catalogue", request_body = VenueRequestBody,
-    responses((status = 201, body = VenueBody), (status = 400), (status = 401), (status = 403)), security(("bearer" = [])))]
+    responses(
+        (status = 201, description = "the venue, with its capacity and seat ids", body = VenueBody),
+        (status = 400, description = "VALIDATION_ERROR: a bad name, address or layout"),
+        (status = 403, description = "FORBIDDEN: the caller is not ADMIN"),
+    ),
+    security(("bearer" = [])))]
 pub async fn create_venue(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -173,7 +190,11 @@ pub async fn create_venue(
     Ok(HttpResponse::Created().json(venue_body(&venue)))
 }
 
-#[utoipa::path(get, path = "/api/v1/venues", tag = "catalogue", params(PageQuery), responses((status = 200, body = List<VenueBody>), (status = 400)))]
+#[utoipa::path(get, path = "/api/v1/venues", tag = "catalogue", params(PageQuery),
+    responses(
+        (status = 200, description = "one page of venues", body = List<VenueBody>),
+        (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize or query string"),
+    ))]
 pub async fn list_venues(
     state: web::Data<AppState>,
     page: web::Query<PageQuery>,
@@ -190,7 +211,11 @@ pub async fn list_venues(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/venues/{venueId}", tag = "catalogue", responses((status = 200, body = VenueBody), (status = 404)))]
+#[utoipa::path(get, path = "/api/v1/venues/{venueId}", tag = "catalogue", params(("venueId" = String, Path)),
+    responses(
+        (status = 200, description = "the venue with its seat map", body = VenueBody),
+        (status = 404, description = "NOT_FOUND"),
+    ))]
 pub async fn get_venue(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -206,13 +231,17 @@ pub async fn get_venue(
 #[serde(rename_all = "camelCase")]
 pub struct QueueBody {
     pub enabled: bool,
-    /// 1-10,000 users per batch.
+    /// Users admitted per batch.
+    #[schema(minimum = 1, maximum = 10_000)]
     pub batch_size: u32,
-    /// 100-60,000 ms between batches.
+    /// Milliseconds between batches.
+    #[schema(minimum = 100, maximum = 60_000)]
     pub interval_ms: i64,
-    /// 1-1,000,000 users ACTIVE at once.
+    /// Users ACTIVE at once.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub max_active: u32,
-    /// 10-3,600 s an ACTIVE token lasts.
+    /// Seconds an ACTIVE token lasts.
+    #[schema(minimum = 10, maximum = 3_600)]
     pub active_seconds: i64,
 }
 
@@ -241,17 +270,28 @@ impl QueueBody {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PriceGradeBody {
+    #[schema(min_length = 1, max_length = 32)]
     pub grade: String,
+    /// Per seat, in the currency's smallest unit.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub price: i64,
+    /// The venue sections sold at this grade (each in one grade at most).
+    #[schema(min_items = 1)]
     pub section_ids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleRequestBody {
+    #[schema(format = DateTime)]
     pub starts_at: String,
+    /// After startsAt.
+    #[schema(format = DateTime)]
     pub ends_at: String,
+    #[schema(format = DateTime)]
     pub booking_opens_at: String,
+    /// After bookingOpensAt.
+    #[schema(format = DateTime)]
     pub booking_closes_at: String,
     /// Overrides the concert's queue for this schedule.
     pub queue: Option<QueueBody>,
@@ -260,31 +300,53 @@ pub struct ScheduleRequestBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConcertRequestBody {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 5_000)]
     pub description: String,
+    #[schema(min_length = 1, max_length = 50)]
     pub category: String,
     pub venue_id: String,
+    #[schema(min_items = 1, max_items = 50)]
     pub price_grades: Vec<PriceGradeBody>,
+    #[schema(min_items = 1, max_items = 100)]
     pub schedules: Vec<ScheduleRequestBody>,
-    /// 1-20 (default 4).
+    /// Default 4.
+    #[schema(minimum = 1, maximum = 20)]
     pub max_seats_per_user: Option<u32>,
-    /// 1-3,600 (default 300).
+    /// Default 300.
+    #[schema(minimum = 1, maximum = 3_600)]
     pub hold_seconds: Option<u32>,
     pub queue: Option<QueueBody>,
+}
+
+/// A schedule's sale status: UPCOMING (booking not open yet), ON_SALE,
+/// SOLD_OUT or CLOSED.
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ScheduleStatusName {
+    Upcoming,
+    OnSale,
+    SoldOut,
+    Closed,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleBody {
     pub schedule_id: String,
+    #[schema(format = DateTime)]
     pub starts_at: String,
+    #[schema(format = DateTime)]
     pub ends_at: String,
+    #[schema(format = DateTime)]
     pub booking_opens_at: String,
+    #[schema(format = DateTime)]
     pub booking_closes_at: String,
     pub total_seats: u32,
     pub available_seats: u32,
-    /// UPCOMING (booking not open yet), ON_SALE, SOLD_OUT or CLOSED.
+    #[schema(value_type = ScheduleStatusName)]
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueBody>,
@@ -305,6 +367,7 @@ pub struct ConcertBody {
     pub hold_seconds: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueBody>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -394,7 +457,13 @@ fn time_field(text: &str, field: &str) -> ApiResult<Timestamp> {
 }
 
 #[utoipa::path(post, path = "/api/v1/concerts", tag = "catalogue", request_body = ConcertRequestBody,
-    responses((status = 201, body = ConcertBody), (status = 400), (status = 401), (status = 403), (status = 404, description = "venueId names nothing")), security(("bearer" = [])))]
+    responses(
+        (status = 201, description = "the concert, as GET returns it, its schedules with their new ids", body = ConcertBody),
+        (status = 400, description = "VALIDATION_ERROR: bad fields, times, grades or queue settings"),
+        (status = 403, description = "FORBIDDEN: the caller is not ADMIN"),
+        (status = 404, description = "NOT_FOUND: venueId names nothing"),
+    ),
+    security(("bearer" = [])))]
 pub async fn create_concert(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -443,14 +512,35 @@ pub struct ConcertQuery {
     pub category: Option<String>,
     /// Words that must all appear in the title, description or venue name.
     pub q: Option<String>,
-    /// Only concerts with a schedule starting at or after this time.
+    /// Only concerts with a schedule starting at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
-    /// Only concerts with a schedule starting before this time.
+    /// Only concerts with a schedule starting before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// startsAt (default), price or createdAt.
+    #[param(value_type = Option<ConcertSortName>)]
     pub sort: Option<String>,
     /// asc (default) or desc.
+    #[param(value_type = Option<SortOrderName>)]
     pub order: Option<String>,
+}
+
+/// What a concert list can be sorted by.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub enum ConcertSortName {
+    StartsAt,
+    Price,
+    CreatedAt,
+}
+
+/// A sort direction.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum SortOrderName {
+    Asc,
+    Desc,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -460,6 +550,7 @@ pub struct ConcertSummaryBody {
     pub title: String,
     pub category: String,
     pub venue_name: String,
+    #[schema(format = DateTime)]
     pub first_starts_at: Option<String>,
     pub min_price: i64,
     pub max_price: i64,
@@ -471,7 +562,10 @@ fn time_filter(text: Option<&str>, field: &str) -> ApiResult<Option<Timestamp>> 
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts", tag = "catalogue", params(ConcertQuery, PageQuery),
-    responses((status = 200, body = List<ConcertSummaryBody>), (status = 400)))]
+    responses(
+        (status = 200, description = "one page of matching concerts", body = List<ConcertSummaryBody>),
+        (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize, from, to, sort, order or query string"),
+    ))]
 pub async fn list_concerts(
     state: web::Data<AppState>,
     query: web::Query<ConcertQuery>,
@@ -555,7 +649,11 @@ pub async fn list_concerts(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/concerts/{concertId}", tag = "catalogue", responses((status = 200, body = ConcertBody), (status = 404)))]
+#[utoipa::path(get, path = "/api/v1/concerts/{concertId}", tag = "catalogue", params(("concertId" = String, Path)),
+    responses(
+        (status = 200, description = "the concert with its price grades and schedules", body = ConcertBody),
+        (status = 404, description = "NOT_FOUND"),
+    ))]
 pub async fn get_concert(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -568,14 +666,22 @@ pub async fn get_concert(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleQuery {
+    /// Only schedules starting at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    /// Only schedules starting before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// Default true: only schedules with at least one free seat.
     pub available: Option<bool>,
 }
 
-#[utoipa::path(get, path = "/api/v1/concerts/{concertId}/schedules", tag = "catalogue", params(ScheduleQuery, PageQuery),
-    responses((status = 200, body = List<ScheduleBody>), (status = 400), (status = 404)))]
+#[utoipa::path(get, path = "/api/v1/concerts/{concertId}/schedules", tag = "catalogue", params(("concertId" = String, Path), ScheduleQuery, PageQuery),
+    responses(
+        (status = 200, description = "one page of the concert's schedules", body = List<ScheduleBody>),
+        (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize, from, to, available or query string"),
+        (status = 404, description = "NOT_FOUND"),
+    ))]
 pub async fn list_schedules(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -607,8 +713,16 @@ pub struct SeatMapQuery {
     pub section: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/schedules/{scheduleId}/seats", tag = "catalogue", params(SeatMapQuery, ("Queue-Token" = Option<String>, Header)),
-    responses((status = 200, body = SeatMapBody), (status = 401, description = "gated schedule without a user token"), (status = 403, description = "QUEUE_NOT_ACTIVE"), (status = 404)))]
+#[utoipa::path(get, path = "/api/v1/schedules/{scheduleId}/seats", tag = "catalogue",
+    params(("scheduleId" = String, Path), SeatMapQuery, ("Queue-Token" = Option<String>, Header, description = "an ACTIVE token of the caller for this schedule, when it is gated")),
+    responses(
+        (status = 200, description = "the seat map (public unless the schedule is gated)", body = SeatMapBody),
+        (status = 400, description = "VALIDATION_ERROR: a query string that cannot be read"),
+        (status = 401, description = "UNAUTHORIZED: a gated schedule without a user token, or a bad token sent"),
+        (status = 403, description = "QUEUE_NOT_ACTIVE: a gated schedule without the caller's ACTIVE token for it"),
+        (status = 404, description = "NOT_FOUND"),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn seat_map(
     state: web::Data<AppState>,
     user: MaybeAuthUser,

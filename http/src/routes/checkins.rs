@@ -28,14 +28,21 @@ pub struct CheckInRequestBody {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckInBody {
+    /// Always true (a refused code is an error).
     pub valid: bool,
     pub ticket_id: String,
     pub seat: TicketSeatBody,
+    #[schema(format = DateTime)]
     pub used_at: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/checkins", tag = "tickets", request_body = CheckInRequestBody,
-    responses((status = 200, body = CheckInBody), (status = 400, description = "INVALID_TICKET: forged, void or unknown"), (status = 401), (status = 403), (status = 409, description = "TICKET_ALREADY_USED")),
+    responses(
+        (status = 200, description = "admitted: the ticket is now USED", body = CheckInBody),
+        (status = 400, description = "INVALID_TICKET (forged, void or unknown code), or VALIDATION_ERROR"),
+        (status = 403, description = "FORBIDDEN: the caller is not STAFF or ADMIN"),
+        (status = 409, description = "TICKET_ALREADY_USED (details.usedAt)"),
+    ),
     security(("bearer" = [])))]
 pub async fn check_in(
     state: web::Data<AppState>,

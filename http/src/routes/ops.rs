@@ -3,6 +3,7 @@
 use actix_web::{web, HttpResponse};
 use boxoffice_actors::schedule_actor::GetCounts;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::resource;
 use crate::state::AppState;
@@ -13,8 +14,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics").route(web::get().to(metrics)));
 }
 
+/// What the probes answer (the document's view of their `json!` bodies).
+#[derive(ToSchema)]
+pub struct ProbeBody {
+    /// "ok" (healthz), "ready" or "unavailable" (readyz).
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
 /// The process is up and answering.
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "{\"status\": \"ok\"}")))]
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, description = "{\"status\": \"ok\"}", body = ProbeBody)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
@@ -22,7 +32,10 @@ pub async fn healthz() -> HttpResponse {
 /// The engine answers (recovery finished before the server started listening,
 /// so this checks the actors are responsive, not that recovery ran).
 #[utoipa::path(get, path = "/readyz", tag = "ops",
-    responses((status = 200, description = "{\"status\": \"ready\"}"), (status = 503, description = "the engine does not answer")))]
+    responses(
+        (status = 200, description = "{\"status\": \"ready\"}", body = ProbeBody),
+        (status = 503, description = "{\"status\": \"unavailable\"}: the engine does not answer", body = ProbeBody),
+    ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ready = state
         .engine(

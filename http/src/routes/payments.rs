@@ -30,12 +30,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRequestBody {
     pub reservation_id: String,
+    /// The total the client saw; when given it must equal the reservation's.
     pub amount: Option<i64>,
 }
 
-#[utoipa::path(post, path = "/api/v1/payments", tag = "payments", request_body = PaymentRequestBody,
-    params(("Idempotency-Key" = String, Header), ("Queue-Token" = Option<String>, Header)),
-    responses((status = 201, body = PaymentBody), (status = 400), (status = 401), (status = 402), (status = 403), (status = 404), (status = 409), (status = 410)),
+#[utoipa::path(post, path = "/api/v1/payments", tag = "payments", operation_id = "create_payment", request_body = PaymentRequestBody,
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1-255 visible ASCII characters; the same key and body replay the first answer"), ("Queue-Token" = Option<String>, Header, description = "the token the hold was made under, for gated schedules")),
+    responses(
+        (status = 201, description = "paid: the reservation is CONFIRMED, its tickets issued", body = PaymentBody),
+        (status = 400, description = "VALIDATION_ERROR, INVALID_AMOUNT, or IDEMPOTENCY_KEY_REQUIRED"),
+        (status = 402, description = "INSUFFICIENT_BALANCE (details.balance, details.required)"),
+        (status = 403, description = "QUEUE_NOT_ACTIVE: a gated schedule without the caller's token for it"),
+        (status = 404, description = "NOT_FOUND: reservationId names nothing of the caller's"),
+        (status = 409, description = "ALREADY_PAID, RESERVATION_CANCELLED, AMOUNT_MISMATCH (details.expectedAmount), CONFLICT (a payment in progress), or IDEMPOTENCY_IN_PROGRESS"),
+        (status = 410, description = "RESERVATION_EXPIRED"),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED"),
+    ),
     security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -93,8 +103,13 @@ pub async fn create(
     Ok(HttpResponse::Created().json(PaymentBody::from(&receipt)))
 }
 
-#[utoipa::path(get, path = "/api/v1/payments/{paymentId}", tag = "payments",
-    responses((status = 200, body = PaymentBody), (status = 401), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/payments/{paymentId}", tag = "payments", operation_id = "get_payment",
+    params(("paymentId" = String, Path)),
+    responses(
+        (status = 200, description = "the caller's payment (COMPLETED, or REFUNDED after a cancellation)", body = PaymentBody),
+        (status = 404, description = "NOT_FOUND (also another user's payment)"),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,

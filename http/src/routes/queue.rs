@@ -75,8 +75,15 @@ fn respond(mut response: actix_web::HttpResponseBuilder, ticket: &QueueTicket) -
     response.json(body)
 }
 
-#[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", request_body = JoinRequestBody,
-    responses((status = 201, body = QueueTokenBody, description = "a new place"), (status = 200, body = QueueTokenBody, description = "the place you already had"), (status = 400), (status = 401), (status = 404)),
+#[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", operation_id = "join_queue", request_body = JoinRequestBody,
+    responses(
+        (status = 201, description = "a new place (ACTIVE at once on a schedule without a queue)", body = QueueTokenBody,
+            headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE"))),
+        (status = 200, description = "the place the caller already had", body = QueueTokenBody,
+            headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE"))),
+        (status = 400, description = "VALIDATION_ERROR"),
+        (status = 404, description = "NOT_FOUND: scheduleId names nothing"),
+    ),
     security(("bearer" = [])))]
 pub async fn join(
     state: web::Data<AppState>,
@@ -96,8 +103,13 @@ pub async fn join(
     Ok(respond(response, &ticket))
 }
 
-#[utoipa::path(get, path = "/api/v1/queue/tokens/current", tag = "queue", params(("Queue-Token" = String, Header)),
-    responses((status = 200, body = QueueTokenBody), (status = 401, description = "QUEUE_TOKEN_INVALID: unknown, expired, ended or not yours")),
+#[utoipa::path(get, path = "/api/v1/queue/tokens/current", tag = "queue", operation_id = "current_queue_token",
+    params(("Queue-Token" = String, Header, description = "the token POST /queue/tokens gave")),
+    responses(
+        (status = 200, description = "the token's status, fresh position and ETA", body = QueueTokenBody,
+            headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE"))),
+        (status = 401, description = "UNAUTHORIZED (no valid access token), or QUEUE_TOKEN_INVALID: the token is missing, unknown, expired, ended or not the caller's"),
+    ),
     security(("bearer" = [])))]
 pub async fn current(
     state: web::Data<AppState>,

@@ -18,7 +18,7 @@ use crate::extract::JsonBody;
 use crate::idempotency_key::IdempotencyKey;
 use crate::pagination::{List, PageQuery};
 use crate::state::AppState;
-use crate::views::{reservation_status, ReservationBody};
+use crate::views::{reservation_status, ReservationBody, ReservationStatusName};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -35,7 +35,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(rename_all = "camelCase")]
 pub struct HoldRequestBody {
     pub schedule_id: String,
+    /// Distinct seat ids (`sectionId-row-number`); all are held or none.
+    #[schema(min_items = 1)]
     pub seat_ids: Option<Vec<String>>,
+    /// Best available: this many adjacent seats in one row.
+    #[schema(minimum = 1, maximum = 20)]
     pub quantity: Option<u32>,
     pub grade: Option<String>,
     pub section_id: Option<String>,
@@ -74,9 +78,16 @@ fn selection(body: HoldRequestBody) -> ApiResult<SeatSelection> {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", request_body = HoldRequestBody,
-    params(("Idempotency-Key" = String, Header), ("Queue-Token" = Option<String>, Header, description = "ACTIVE token, for gated schedules")),
-    responses((status = 201, body = ReservationBody), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)),
+#[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", operation_id = "create_reservation", request_body = HoldRequestBody,
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1-255 visible ASCII characters; the same key and body replay the first answer"), ("Queue-Token" = Option<String>, Header, description = "the caller's ACTIVE token, for gated schedules")),
+    responses(
+        (status = 201, description = "the hold (status HELD) until expiresAt", body = ReservationBody),
+        (status = 400, description = "VALIDATION_ERROR (seatIds empty or repeated, both or neither of seatIds and quantity, ...), UNKNOWN_SEAT, or IDEMPOTENCY_KEY_REQUIRED"),
+        (status = 403, description = "QUEUE_NOT_ACTIVE: a gated schedule without the caller's ACTIVE token for it"),
+        (status = 404, description = "NOT_FOUND: scheduleId names nothing"),
+        (status = 409, description = "SEAT_UNAVAILABLE (details.unavailableSeats), BOOKING_CLOSED, or IDEMPOTENCY_IN_PROGRESS"),
+        (status = 422, description = "SEAT_LIMIT_EXCEEDED (over maxSeatsPerUser), or IDEMPOTENCY_KEY_REUSED"),
+    ),
     security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -119,12 +130,17 @@ pub async fn create(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservationFilter {
-    /// HELD, CONFIRMED, EXPIRED or CANCELLED.
+    /// Only reservations in this status.
+    #[param(value_type = Option<ReservationStatusName>)]
     pub status: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/reservations", tag = "reservations", params(ReservationFilter, PageQuery),
-    responses((status = 200, body = List<ReservationBody>), (status = 400), (status = 401)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/reservations", tag = "reservations", operation_id = "list_reservations", params(ReservationFilter, PageQuery),
+    responses(
+        (status = 200, description = "one page of the caller's reservations, newest first", body = List<ReservationBody>),
+        (status = 400, description = "VALIDATION_ERROR: a bad status, page, pageSize or query string"),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -156,8 +172,13 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page.slice(bodies)))
 }
 
-#[utoipa::path(get, path = "/api/v1/reservations/{reservationId}", tag = "reservations",
-    responses((status = 200, body = ReservationBody), (status = 401), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/reservations/{reservationId}", tag = "reservations", operation_id = "get_reservation",
+    params(("reservationId" = String, Path)),
+    responses(
+        (status = 200, description = "the caller's reservation", body = ReservationBody),
+        (status = 404, description = "NOT_FOUND (also another user's reservation)"),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -170,8 +191,14 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(ReservationBody::from(&view)))
 }
 
-#[utoipa::path(post, path = "/api/v1/reservations/{reservationId}/cancel", tag = "reservations",
-    responses((status = 200, body = ReservationBody, description = "with refundAmount"), (status = 401), (status = 404), (status = 409)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/reservations/{reservationId}/cancel", tag = "reservations", operation_id = "cancel_reservation",
+    params(("reservationId" = String, Path)),
+    responses(
+        (status = 200, description = "the reservation, CANCELLED, with refundAmount (0 for a hold)", body = ReservationBody),
+        (status = 404, description = "NOT_FOUND (also another user's reservation)"),
+        (status = 409, description = "NOT_CANCELLABLE (already cancelled or expired, a ticket used, or past bookingClosesAt), or CONFLICT (a payment in progress)"),
+    ),
+    security(("bearer" = [])))]
 pub async fn cancel(
     state: web::Data<AppState>,
     user: AuthUser,

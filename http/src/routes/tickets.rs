@@ -62,8 +62,12 @@ pub async fn ticket_body(state: &AppState, ticket: &TicketView) -> TicketBody {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(PageQuery),
-    responses((status = 200, body = List<TicketBody>), (status = 400), (status = 401)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", operation_id = "list_tickets", params(PageQuery),
+    responses(
+        (status = 200, description = "one page of the caller's tickets, newest first", body = List<TicketBody>),
+        (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize or query string"),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -94,8 +98,13 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/tickets/{ticketId}", tag = "tickets",
-    responses((status = 200, body = TicketBody), (status = 401), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/tickets/{ticketId}", tag = "tickets", operation_id = "get_ticket",
+    params(("ticketId" = String, Path)),
+    responses(
+        (status = 200, description = "the caller's ticket, with its signed QR code", body = TicketBody),
+        (status = 404, description = "NOT_FOUND (also another user's ticket)"),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -108,8 +117,13 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(ticket_body(&state, &ticket).await))
 }
 
-#[utoipa::path(get, path = "/api/v1/tickets/{ticketId}/qr.svg", tag = "tickets",
-    responses((status = 200, content_type = "image/svg+xml", body = String), (status = 401), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/tickets/{ticketId}/qr.svg", tag = "tickets", operation_id = "get_ticket_qr_svg",
+    params(("ticketId" = String, Path)),
+    responses(
+        (status = 200, description = "the ticket's QR code as an SVG image", content_type = "image/svg+xml", body = String),
+        (status = 404, description = "NOT_FOUND (also another user's ticket)"),
+    ),
+    security(("bearer" = [])))]
 pub async fn qr_svg(
     state: web::Data<AppState>,
     user: AuthUser,

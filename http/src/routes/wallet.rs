@@ -22,7 +22,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/wallet/transactions").route(web::get().to(transactions)));
 }
 
-#[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet", responses((status = 200, body = WalletBody), (status = 401)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet", operation_id = "get_wallet",
+    responses((status = 200, description = "the caller's balance and totals", body = WalletBody)),
+    security(("bearer" = [])))]
 pub async fn get(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
     let view = state
         .engine(state.registry.wallet_view(user.user_id))
@@ -33,6 +35,8 @@ pub async fn get(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRe
 /// `amount`: a positive integer in the currency's smallest unit.
 #[derive(Debug, serde::Deserialize, ToSchema)]
 pub struct ChargeRequestBody {
+    /// At most the per-charge maximum (default 10,000,000).
+    #[schema(minimum = 1)]
     pub amount: i64,
 }
 
@@ -62,8 +66,15 @@ pub fn amount(body: &Value) -> ApiResult<Money> {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/wallet/charges", tag = "wallet", request_body = ChargeRequestBody, params(("Idempotency-Key" = String, Header)),
-    responses((status = 201, body = ChargeBody), (status = 400), (status = 401), (status = 409), (status = 422)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/wallet/charges", tag = "wallet", operation_id = "charge_wallet", request_body = ChargeRequestBody,
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1-255 visible ASCII characters; the same key and body replay the first answer")),
+    responses(
+        (status = 201, description = "the charge and the new balance", body = ChargeBody),
+        (status = 400, description = "INVALID_AMOUNT (not a positive whole number that fits, or over the per-charge maximum), VALIDATION_ERROR (not a number), or IDEMPOTENCY_KEY_REQUIRED"),
+        (status = 409, description = "IDEMPOTENCY_IN_PROGRESS"),
+        (status = 422, description = "CHARGE_LIMIT_EXCEEDED (the balance cap or the monthly limit), or IDEMPOTENCY_KEY_REUSED"),
+    ),
+    security(("bearer" = [])))]
 pub async fn charge(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -78,8 +89,12 @@ pub async fn charge(
     Ok(HttpResponse::Created().json(ChargeBody::from(&receipt)))
 }
 
-#[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", params(PageQuery),
-    responses((status = 200, body = List<LedgerEntryBody>), (status = 400), (status = 401)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", operation_id = "list_wallet_transactions", params(PageQuery),
+    responses(
+        (status = 200, description = "one page of the caller's ledger", body = List<LedgerEntryBody>),
+        (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize or query string"),
+    ),
+    security(("bearer" = [])))]
 pub async fn transactions(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# CI smoke run of the contention harness (src/bin/contention), so it cannot
+# rot: every scenario at a tiny size, in process and over HTTP, in the dev
+# profile (CI builds one profile). The harness exits non-zero if any
+# invariant fails (oversell, money, admission order, acknowledged = durable),
+# and so does this script.
+#
+# Bounds: 4 invocations, each run measured for at most 3 s (the stadium:
+# until sold out, at most 30 s), a hard `timeout` on each; about 1-2 minutes
+# in all on 2 cores once built (the build is shared with the rest of CI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT="${HARNESS_SMOKE_OUT:-target/harness-smoke}"
+mkdir -p "$OUT"
+export RUST_LOG="${RUST_LOG:-error}"
+
+run() {
+  local name="$1"
+  shift
+  echo "== contention $name $*"
+  timeout 300 cargo run --quiet --bin contention -- "$@" \
+    --json "$OUT/$name.json" --svg "$OUT/$name.svg"
+}
+
+run hot-seats hot-seats --mode both --clients 200 --seconds 2 --warmup 0.5
+run mixed mixed --mode both --clients 200 --seconds 2 --warmup 0.5 --schedules 8
+run open-holds open-holds --mode in-process,http,hello --clients 200 --seconds 2 --warmup 0.5 --schedules 8 --seats 2000
+run stadium stadium-onsale --mode both --users 400 --seats 500 --connections 100 --seconds 30
+
+echo "harness smoke: every invariant held (reports in $OUT)"

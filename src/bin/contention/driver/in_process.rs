@@ -1,0 +1,151 @@
+//! The in-process driver: each operation is one call on the engine's
+//! `Registry`, the same calls the HTTP handlers make, minus HTTP, JSON, JWT
+//! and idempotency keys (which the engine API makes optional).
+
+use boxoffice_actors::{EngineError, HoldCommand, PayCommand, Registry};
+use boxoffice_engine::ids::*;
+use boxoffice_engine::schedule::SeatSelection;
+use boxoffice_engine::Money;
+use std::sync::Arc;
+
+use super::{Held, QueuePlace};
+use crate::stats::Outcome;
+
+/// Concerts whose seat counts the list reads, as the HTTP list's first page does.
+const CONCERT_PAGE: usize = 20;
+
+pub struct InProcess {
+    registry: Arc<Registry>,
+}
+
+/// The API's outcome for an engine error (error.rs of the HTTP crate, in short).
+pub fn outcome_of(err: &EngineError) -> Outcome {
+    match err {
+        EngineError::SeatUnavailable(_) => Outcome::Conflict,
+        EngineError::SeatLimitExceeded { .. } => Outcome::SeatLimit,
+        EngineError::ReservationExpired => Outcome::Expired,
+        EngineError::QueueNotActive => Outcome::QueueNotActive,
+        EngineError::QueueTokenInvalid => Outcome::QueueTokenInvalid,
+        EngineError::InsufficientBalance { .. } => Outcome::InsufficientBalance,
+        EngineError::NotCancellable
+        | EngineError::AlreadyPaid
+        | EngineError::ReservationCancelled
+        | EngineError::PaymentInProgress => Outcome::NotCancellable,
+        EngineError::Unavailable => Outcome::Unavailable,
+        _ => Outcome::Other,
+    }
+}
+
+impl InProcess {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        InProcess { registry }
+    }
+
+    pub async fn hold(
+        &self,
+        user: UserId,
+        schedule_id: ScheduleId,
+        selection: SeatSelection,
+        queue_token: Option<QueueTokenId>,
+    ) -> Result<Held, Outcome> {
+        let command = HoldCommand {
+            schedule_id,
+            selection,
+            queue_token,
+            idem: None,
+        };
+        match self.registry.hold(user, command).await {
+            Ok(receipt) => Ok(Held {
+                reservation_id: receipt.reservation_id,
+                seats: receipt.seats.into_iter().map(|s| s.seat_id).collect(),
+                amount: receipt.total_amount.0,
+            }),
+            Err(err) => Err(outcome_of(&err)),
+        }
+    }
+
+    pub async fn cancel(&self, user: UserId, reservation: ReservationId) -> Result<i64, Outcome> {
+        match self.registry.cancel(user, reservation).await {
+            Ok(receipt) => Ok(receipt.refund_amount.0),
+            Err(err) => Err(outcome_of(&err)),
+        }
+    }
+
+    pub async fn pay(
+        &self,
+        user: UserId,
+        reservation_id: ReservationId,
+        queue_token: Option<QueueTokenId>,
+    ) -> Result<i64, Outcome> {
+        let command = PayCommand {
+            reservation_id,
+            amount: None,
+            queue_token,
+            idem: None,
+        };
+        match self.registry.pay(user, command).await {
+            Ok(receipt) => Ok(receipt.amount.0),
+            Err(err) => Err(outcome_of(&err)),
+        }
+    }
+
+    pub async fn charge(&self, user: UserId, amount: i64) -> Result<(), Outcome> {
+        match self.registry.charge(user, Money(amount), None).await {
+            Ok(_) => Ok(()),
+            Err(err) => Err(outcome_of(&err)),
+        }
+    }
+
+    pub async fn join(&self, user: UserId, schedule: ScheduleId) -> Result<QueuePlace, Outcome> {
+        match self.registry.join_queue(user, schedule).await {
+            Ok(ticket) => Ok(place(&ticket.view)),
+            Err(err) => Err(outcome_of(&err)),
+        }
+    }
+
+    /// As `GET /queue/tokens/current`: only a WAITING or ACTIVE token is current.
+    pub async fn poll(&self, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
+        match self.registry.queue_status(token).await {
+            Ok(ticket) if ticket.view.status.is_live() => Ok(place(&ticket.view)),
+            Ok(_) => Err(Outcome::QueueTokenInvalid),
+            Err(err) => Err(outcome_of(&err)),
+        }
+    }
+
+    pub async fn seat_map(
+        &self,
+        user: UserId,
+        schedule: ScheduleId,
+        section: Option<&str>,
+    ) -> Result<(), Outcome> {
+        match self
+            .registry
+            .seat_map(schedule, Some((user, None)), section.map(str::to_owned))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => Err(outcome_of(&err)),
+        }
+    }
+
+    pub async fn concerts(&self) -> Result<(), Outcome> {
+        let concerts = self.registry.concerts().await.map_err(|e| outcome_of(&e))?;
+        for concert in concerts.iter().take(CONCERT_PAGE) {
+            for schedule in &concert.schedules {
+                self.registry
+                    .seat_counts(schedule.schedule_id)
+                    .await
+                    .map_err(|e| outcome_of(&e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn place(view: &boxoffice_engine::queue::TokenView) -> QueuePlace {
+    QueuePlace {
+        token: view.token,
+        active: view.status == boxoffice_engine::queue::TokenStatus::Active,
+        estimated_wait_seconds: view.estimated_wait_seconds,
+    }
+}

@@ -1,0 +1,466 @@
+//! `contention`: the contention benchmark harness of Boxoffice.
+//!
+//! ```sh
+//! cargo run --release --bin contention -- hot-seats --mode both --clients 100 1000 10000 \
+//!     --seconds 10 --json hot.json --svg hot.svg
+//! ```
+//!
+//! For each mode (`in-process`: the engine's `Registry`; `http`: the whole
+//! server on loopback; `hello`: an actix-web hello world as the yardstick)
+//! and each client count, it starts a fresh Boxoffice on a temporary data
+//! dir, runs the scenario's virtual clients (see `scenarios/`), stops them,
+//! exports every actor's state and checks the invariants (`invariants.rs`).
+//! It prints a table, optionally writes JSON and an SVG chart, and exits 1
+//! if any invariant failed (2 if a run could not be set up).
+//!
+//! Module map: `clients` (threads and tasks), `driver/` (in-process and HTTP
+//! clients), `target` (the instance under test), `scenarios/`, `invariants`,
+//! `stats` + `histogram` (recording), `report/` (JSON schema, table, SVG),
+//! `hello`, `system` (fd limit, RSS).
+
+mod clients;
+mod driver;
+mod hello;
+mod histogram;
+mod invariants;
+mod report;
+mod scenarios;
+mod stats;
+mod system;
+mod target;
+
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use report::{Comparison, HarnessReport, RunContext, RunReport};
+use scenarios::{ScenarioRun, Size};
+use target::{EngineOptions, Target};
+
+/// Most client counts one invocation may run (each is a fresh engine).
+const MAX_CLIENT_COUNTS: usize = 8;
+/// Largest client count (virtual users of the stadium excepted).
+const MAX_CLIENTS: usize = 20_000;
+/// Most virtual users of the stadium.
+const MAX_USERS: usize = 1_000_000;
+/// Longest measured time of one run, in seconds.
+const MAX_SECONDS: f64 = 600.0;
+/// Connections the stadium's users share over HTTP unless told otherwise.
+const STADIUM_CONNECTIONS: usize = 1_000;
+/// The issue's targets.
+const TARGET_IN_PROCESS_HOLDS_PER_SEC: f64 = 500_000.0;
+const TARGET_STADIUM_P99_MS: f64 = 20.0;
+const TARGET_HTTP_HELLO_RATIO: f64 = 0.5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    HotSeats,
+    StadiumOnsale,
+    Mixed,
+    OpenHolds,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::HotSeats => "hot-seats",
+            Scenario::StadiumOnsale => "stadium-onsale",
+            Scenario::Mixed => "mixed",
+            Scenario::OpenHolds => "open-holds",
+        }
+    }
+
+    fn default_clients(self) -> Vec<usize> {
+        match self {
+            Scenario::HotSeats => vec![100, 1_000, 10_000],
+            Scenario::StadiumOnsale => vec![scenarios::stadium::DEFAULT_USERS],
+            Scenario::Mixed => vec![100, 1_000],
+            Scenario::OpenHolds => vec![100, 1_000],
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    InProcess,
+    Http,
+    /// in-process and http
+    Both,
+    /// An actix-web hello world with the same client (the HTTP yardstick).
+    Hello,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "contention",
+    about = "Boxoffice contention benchmark harness: scenarios in process and over HTTP, with invariant checks"
+)]
+struct Args {
+    scenario: Scenario,
+    /// Modes to run, in this order: in-process, http, hello (`both` = in-process + http).
+    #[arg(long, value_enum, num_args = 1.., value_delimiter = ',', default_values_t = [Mode::Both])]
+    mode: Vec<Mode>,
+    /// Concurrent clients; one run per value (stadium: use --users).
+    #[arg(long, num_args = 1..)]
+    clients: Vec<usize>,
+    /// Measured seconds per run (stadium: the most it may take to sell out).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Unmeasured seconds before the measured window (not in the stadium).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Seats: hot-seats (default 50), stadium (default 50,000), open-holds per schedule (10,000).
+    #[arg(long)]
+    seats: Option<u32>,
+    /// Stadium virtual users.
+    #[arg(long, default_value_t = scenarios::stadium::DEFAULT_USERS)]
+    users: usize,
+    /// Hold lifetime in seconds (stadium 5, mixed 5, open-holds 1; hot-seats uses the default 300).
+    #[arg(long)]
+    hold_seconds: Option<u32>,
+    /// Schedules (mixed default 16, open-holds default 64).
+    #[arg(long)]
+    schedules: Option<usize>,
+    /// HTTP connections (default: one per client; stadium: 1,000 shared by all users).
+    #[arg(long)]
+    connections: Option<usize>,
+    /// OS threads the clients run on.
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+    /// The server's HTTP worker threads (as `boxoffice serve --workers`).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// The engine's actor threads (as `boxoffice serve --arbiters`).
+    #[arg(long, default_value_t = 2)]
+    arbiters: usize,
+    /// Requests in flight per actor before 503 (as `boxoffice serve --in-flight-per-actor`).
+    #[arg(long, default_value_t = 4_096)]
+    in_flight_per_actor: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where the temporary data dirs go.
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    data_dir: PathBuf,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the chart here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Earlier results (this JSON schema, e.g. from the baselines) to draw on the chart too.
+    #[arg(long, num_args = 1..)]
+    baseline_json: Vec<PathBuf>,
+}
+
+fn validate(args: &Args) -> Result<(), String> {
+    if !(0.5..=MAX_SECONDS).contains(&args.seconds) || !(0.0..=60.0).contains(&args.warmup) {
+        return Err(format!(
+            "--seconds must be 0.5-{MAX_SECONDS}, --warmup 0-60"
+        ));
+    }
+    if args.clients.len() > MAX_CLIENT_COUNTS {
+        return Err(format!("at most {MAX_CLIENT_COUNTS} client counts"));
+    }
+    if args.clients.iter().any(|c| !(1..=MAX_CLIENTS).contains(c)) {
+        return Err(format!("--clients must be 1-{MAX_CLIENTS}"));
+    }
+    if !(1..=MAX_USERS).contains(&args.users) {
+        return Err(format!("--users must be 1-{MAX_USERS}"));
+    }
+    if args
+        .connections
+        .is_some_and(|c| !(1..=MAX_CLIENTS).contains(&c))
+    {
+        return Err(format!("--connections must be 1-{MAX_CLIENTS}"));
+    }
+    if !(1..=clients::MAX_CLIENT_THREADS).contains(&args.client_threads) {
+        return Err(format!(
+            "--client-threads must be 1-{}",
+            clients::MAX_CLIENT_THREADS
+        ));
+    }
+    if args.schedules.is_some_and(|s| !(1..=10_000).contains(&s)) {
+        return Err("--schedules must be 1-10000".into());
+    }
+    Ok(())
+}
+
+fn modes(args: &Args) -> Vec<Mode> {
+    let mut out = Vec::new();
+    for wanted in [Mode::InProcess, Mode::Http, Mode::Hello] {
+        let asked = args.mode.iter().any(|m| {
+            *m == wanted || (*m == Mode::Both && matches!(wanted, Mode::InProcess | Mode::Http))
+        });
+        if asked {
+            out.push(wanted);
+        }
+    }
+    out
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::InProcess => "in-process",
+        Mode::Http | Mode::Both => "http",
+        Mode::Hello => "hello",
+    }
+}
+
+fn size_for(args: &Args, mode: Mode, clients: usize, connection_cap: usize) -> Size {
+    let stadium = args.scenario == Scenario::StadiumOnsale;
+    let connections = match mode {
+        Mode::InProcess => 0,
+        _ if stadium => args
+            .connections
+            .unwrap_or(STADIUM_CONNECTIONS.min(args.users)),
+        _ => args.connections.unwrap_or(clients),
+    }
+    .min(connection_cap);
+    Size {
+        clients,
+        connections,
+        threads: args.client_threads,
+        seconds: args.seconds,
+        warmup: if stadium { 0.0 } else { args.warmup },
+        seats: args.seats,
+        users: args.users,
+        hold_seconds: args.hold_seconds,
+        schedules: args.schedules.unwrap_or(match args.scenario {
+            Scenario::OpenHolds => scenarios::open_holds::DEFAULT_SCHEDULES,
+            _ => scenarios::mixed::DEFAULT_SCHEDULES,
+        }),
+        seed: args.seed,
+    }
+}
+
+async fn scenario_on(
+    target: &Target,
+    scenario: Scenario,
+    size: &Size,
+) -> Result<ScenarioRun, String> {
+    let registry = &target.registry;
+    let driver = &target.driver;
+    match scenario {
+        Scenario::HotSeats => scenarios::hot_seats::run(registry, driver, size).await,
+        Scenario::StadiumOnsale => scenarios::stadium::run(registry, driver, size).await,
+        Scenario::Mixed => scenarios::mixed::run(registry, driver, size).await,
+        Scenario::OpenHolds => scenarios::open_holds::run(registry, driver, size).await,
+    }
+}
+
+async fn one_run(
+    args: &Args,
+    options: &EngineOptions,
+    mode: Mode,
+    clients: usize,
+    connection_cap: usize,
+) -> Result<RunReport, String> {
+    let size = size_for(args, mode, clients, connection_cap);
+    let rss_reset = system::reset_peak_rss();
+    let run = match mode {
+        Mode::Hello => hello::run(&size, args.workers).await?,
+        Mode::InProcess | Mode::Http | Mode::Both => {
+            let target = if mode == Mode::InProcess {
+                Target::in_process(options).await?
+            } else {
+                Target::http(options).await?
+            };
+            let run = scenario_on(&target, args.scenario, &size).await;
+            target.stop().await;
+            run?
+        }
+    };
+    let rss_of = format!(
+        "whole harness process: clients and the {} in one process{}",
+        match mode {
+            Mode::InProcess => "engine",
+            Mode::Hello => "hello-world server",
+            _ => "HTTP server and engine",
+        },
+        if rss_reset {
+            ""
+        } else {
+            "; peak not reset between runs"
+        }
+    );
+    Ok(report::build(
+        RunContext {
+            scenario: if mode == Mode::Hello {
+                "hello".into()
+            } else {
+                args.scenario.name().into()
+            },
+            mode: mode_name(mode).into(),
+            clients: if args.scenario == Scenario::StadiumOnsale && mode != Mode::Hello {
+                size.users
+            } else {
+                clients
+            },
+            connections: size.connections,
+            client_threads: size.threads,
+            peak_rss_kib: system::peak_rss_kib(),
+            rss_of,
+        },
+        run,
+    ))
+}
+
+/// Each of the issue's targets that the runs measured, as measured ÷ target.
+fn targets(runs: &[RunReport]) -> Vec<Comparison> {
+    let mut out = report::compare(runs);
+    for run in runs.iter().filter(|r| r.system == "boxoffice") {
+        if run.mode == "in-process" && matches!(run.scenario.as_str(), "hot-seats" | "open-holds") {
+            out.push(Comparison {
+                name: format!(
+                    "{} in-process successful holds/s ÷ 500k/s target @ {} clients",
+                    run.scenario, run.clients
+                ),
+                ratio: run.successful_holds_per_sec / TARGET_IN_PROCESS_HOLDS_PER_SEC,
+                detail: format!("{:.0} holds/s; target ≥ 1.0", run.successful_holds_per_sec),
+            });
+        }
+        if run.scenario == "stadium-onsale" {
+            let p99 = run.main_op().map_or(f64::NAN, |o| o.p99_ms);
+            out.push(Comparison {
+                name: format!(
+                    "stadium-onsale {} p99 hold latency ÷ 20 ms target",
+                    run.mode
+                ),
+                ratio: p99 / TARGET_STADIUM_P99_MS,
+                detail: format!(
+                    "p99 {p99:.2} ms, sold out: {}; target ≤ 1.0",
+                    run.facts.get("sold_out").cloned().unwrap_or_default()
+                ),
+            });
+        }
+    }
+    let _ = TARGET_HTTP_HELLO_RATIO; // stated in report::compare's detail
+    out
+}
+
+fn load_baselines(paths: &[PathBuf]) -> Result<Vec<RunReport>, String> {
+    let mut runs = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let report: HarnessReport =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        runs.extend(report.runs);
+    }
+    Ok(runs)
+}
+
+async fn run(args: Args) -> Result<bool, String> {
+    validate(&args)?;
+    let baselines = load_baselines(&args.baseline_json)?;
+    let counts = if args.clients.is_empty() || args.scenario == Scenario::StadiumOnsale {
+        if args.scenario == Scenario::StadiumOnsale {
+            vec![args.users]
+        } else {
+            args.scenario.default_clients()
+        }
+    } else {
+        args.clients.clone()
+    };
+    let most = counts.iter().max().copied().unwrap_or(1);
+    let connections = match args.scenario {
+        Scenario::StadiumOnsale => args.connections.unwrap_or(STADIUM_CONNECTIONS),
+        _ => args.connections.unwrap_or(most),
+    }
+    .min(MAX_CLIENTS);
+    let mut notes = Vec::new();
+    let connection_cap = match system::raise_fd_limit(system::wanted_fd_limit(connections)) {
+        Ok(limit) => {
+            notes.push(format!("open-file limit {limit}"));
+            system::connections_within(limit)
+        }
+        Err(err) => {
+            notes.push(format!("could not raise the open-file limit: {err}"));
+            system::connections_within(8_192)
+        }
+    };
+    if connection_cap < connections {
+        let note = format!(
+            "WARNING: the open-file limit allows at most {connection_cap} HTTP connections with the server in this process (2 descriptors each); runs asking for more use {connection_cap}, shared by their clients"
+        );
+        eprintln!("contention: {note}");
+        notes.push(note);
+    }
+    notes.push("HTTP mode: the server is boxoffice_http::Application::build on 127.0.0.1:0 in this process, with a temporary sled data dir; access tokens are minted by the harness with the JWT secret it configured for that server (no /auth, no argon2)".into());
+    notes.push("users and wallets are created through the engine (Registry::charge) before the measured time; set-up and the final invariant checks use the engine directly in both modes".into());
+    let options = EngineOptions {
+        arbiters: args.arbiters,
+        workers: args.workers,
+        in_flight_per_actor: args.in_flight_per_actor,
+        data_root: args.data_dir.clone(),
+    };
+    let mut runs = Vec::new();
+    for mode in modes(&args) {
+        for &clients in &counts {
+            eprintln!(
+                "contention: {} {} with {} clients...",
+                args.scenario.name(),
+                mode_name(mode),
+                clients
+            );
+            let report = one_run(&args, &options, mode, clients, connection_cap).await?;
+            // Printed as soon as it is known, so a later hang or crash cannot lose it.
+            print!("{}", report::table::render_run(&report));
+            runs.push(report);
+        }
+    }
+    let comparisons = targets(&runs);
+    let harness = HarnessReport {
+        schema: report::SCHEMA,
+        tool: "boxoffice contention harness".into(),
+        command: std::env::args().collect(),
+        unix_time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        cores: system::cores(),
+        runs,
+        comparisons,
+        notes,
+    };
+    println!("{}", report::table::render_summary(&harness));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&harness).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.svg {
+        let mut all = harness.runs.clone();
+        all.extend(baselines);
+        let title = format!(
+            "Boxoffice contention: {} ({} cores, client and server on one machine)",
+            args.scenario.name(),
+            harness.cores
+        );
+        std::fs::write(path, report::svg::render(&all, &title))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(harness.runs.iter().all(RunReport::passed))
+}
+
+fn main() -> ExitCode {
+    // The engine logs through tracing: without a subscriber its errors (a
+    // failed flush, a restarted actor) would go unseen.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let system = actix_rt::System::new();
+    match system.block_on(run(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("contention: an invariant failed (see FAIL above)");
+            ExitCode::from(1)
+        }
+        Err(err) => {
+            eprintln!("contention: {err}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The harness's results: one [`RunReport`] per (scenario, mode, client
+//! count), gathered in a [`HarnessReport`]. The same schema is the JSON
+//! output (`--json`) and the input of `--baseline-json`, so the baselines
+//! work (PostgreSQL, Redis) can write files of this shape and have them
+//! drawn on the same chart: set `system` to name the baseline.
+//!
+//! - [`table`]: the terminal table; [`svg`]: the chart.
+
+pub mod svg;
+pub mod table;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+use crate::invariants::Check;
+use crate::scenarios::ScenarioRun;
+use crate::stats::{Op, OpStats, Outcome};
+
+/// Schema version of the JSON; bump on an incompatible change.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct OpReport {
+    pub count: u64,
+    pub per_sec: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub outcomes: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunReport {
+    /// "boxoffice", or the baseline's name ("postgres-update", "redis-setnx", ...).
+    pub system: String,
+    pub scenario: String,
+    /// "in-process", "http" or "hello".
+    pub mode: String,
+    pub clients: usize,
+    /// Client connections (HTTP pool size); 0 in process.
+    pub connections: usize,
+    pub client_threads: usize,
+    pub offered_load: String,
+    pub seconds: f64,
+    /// Hold attempts (in `hello` mode: requests).
+    pub attempts: u64,
+    pub attempts_per_sec: f64,
+    /// Holds answered 201 / Ok.
+    pub successful_holds: u64,
+    pub successful_holds_per_sec: f64,
+    /// Every request of every operation.
+    pub requests: u64,
+    pub requests_per_sec: f64,
+    pub ops: BTreeMap<String, OpReport>,
+    /// won, conflict, expired, paid, unavailable_503, no_answer.
+    pub outcomes: BTreeMap<String, u64>,
+    pub peak_rss_mib: Option<f64>,
+    pub rss_of: String,
+    pub invariants: Vec<Check>,
+    pub facts: BTreeMap<String, Value>,
+    pub notes: Vec<String>,
+}
+
+impl RunReport {
+    pub fn passed(&self) -> bool {
+        self.invariants.iter().all(|c| c.ok)
+    }
+
+    /// The hold row, or the hello row in `hello` mode.
+    pub fn main_op(&self) -> Option<&OpReport> {
+        self.ops
+            .get(Op::Hold.name())
+            .or_else(|| self.ops.get(Op::Hello.name()))
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Comparison {
+    pub name: String,
+    pub ratio: f64,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HarnessReport {
+    pub schema: u32,
+    pub tool: String,
+    pub command: Vec<String>,
+    pub unix_time: u64,
+    pub cores: usize,
+    pub runs: Vec<RunReport>,
+    pub comparisons: Vec<Comparison>,
+    pub notes: Vec<String>,
+}
+
+fn ms(nanos: u64) -> f64 {
+    nanos as f64 / 1e6
+}
+
+fn op_report(stats: &OpStats, seconds: f64) -> OpReport {
+    debug_assert_eq!(
+        stats.latency.count(),
+        stats.count(),
+        "one sample per outcome"
+    );
+    OpReport {
+        count: stats.count(),
+        per_sec: stats.count() as f64 / seconds,
+        p50_ms: ms(stats.latency.quantile(0.50)),
+        p95_ms: ms(stats.latency.quantile(0.95)),
+        p99_ms: ms(stats.latency.quantile(0.99)),
+        max_ms: ms(stats.latency.max()),
+        outcomes: stats
+            .outcomes
+            .iter()
+            .map(|(o, n)| (o.code().to_string(), *n))
+            .collect(),
+    }
+}
+
+/// Where a run happened and how it was loaded.
+pub struct RunContext {
+    pub scenario: String,
+    pub mode: String,
+    pub clients: usize,
+    pub connections: usize,
+    pub client_threads: usize,
+    pub peak_rss_kib: Option<u64>,
+    pub rss_of: String,
+}
+
+pub fn build(ctx: RunContext, run: ScenarioRun) -> RunReport {
+    let seconds = run.elapsed.as_secs_f64().max(1e-9);
+    let recorder = &run.recorder;
+    let ops: BTreeMap<String, OpReport> = recorder
+        .ops
+        .iter()
+        .map(|(op, stats)| (op.name().to_string(), op_report(stats, seconds)))
+        .collect();
+    let main = recorder
+        .ops
+        .get(&Op::Hold)
+        .or_else(|| recorder.ops.get(&Op::Hello))
+        .cloned()
+        .unwrap_or_default();
+    let attempts = main.count();
+    let won = recorder.op(Op::Hold).outcome(Outcome::Ok);
+    let requests: u64 = recorder.ops.values().map(|s| s.count()).sum();
+    let across =
+        |outcome: Outcome| -> u64 { recorder.ops.values().map(|s| s.outcome(outcome)).sum() };
+    let mut outcomes = BTreeMap::new();
+    outcomes.insert("won".to_string(), won);
+    outcomes.insert(
+        "conflict".to_string(),
+        recorder.op(Op::Hold).outcome(Outcome::Conflict),
+    );
+    outcomes.insert(
+        "expired".to_string(),
+        run.facts
+            .get("reservations_expired")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            + recorder.op(Op::Pay).outcome(Outcome::Expired),
+    );
+    outcomes.insert(
+        "paid".to_string(),
+        recorder.op(Op::Pay).outcome(Outcome::Ok),
+    );
+    outcomes.insert("unavailable_503".to_string(), across(Outcome::Unavailable));
+    outcomes.insert(
+        "no_answer".to_string(),
+        across(Outcome::Transport) + across(Outcome::Other),
+    );
+    let offered_load = if ctx.scenario == "stadium-onsale" {
+        format!(
+            "{} virtual users, each one request at a time with waits between polls and after refusals; {} connection(s)",
+            ctx.clients, ctx.connections
+        )
+    } else {
+        format!(
+            "closed loop: {} clients, each with one request in flight at all times (no think time){}",
+            ctx.clients,
+            if ctx.connections > 0 {
+                format!(", over {} keep-alive connection(s)", ctx.connections)
+            } else {
+                String::new()
+            }
+        )
+    };
+    RunReport {
+        system: "boxoffice".into(),
+        scenario: ctx.scenario,
+        mode: ctx.mode,
+        clients: ctx.clients,
+        connections: ctx.connections,
+        client_threads: ctx.client_threads,
+        offered_load,
+        seconds,
+        attempts,
+        attempts_per_sec: attempts as f64 / seconds,
+        successful_holds: won,
+        successful_holds_per_sec: won as f64 / seconds,
+        requests,
+        requests_per_sec: requests as f64 / seconds,
+        ops,
+        outcomes,
+        peak_rss_mib: ctx.peak_rss_kib.map(|k| k as f64 / 1024.0),
+        rss_of: ctx.rss_of,
+        invariants: run.checks,
+        facts: run.facts,
+        notes: run.notes,
+    }
+}
+
+/// Successful holds/s over HTTP against the hello world's requests/s, per
+/// scenario and client count, when both ran.
+pub fn compare(runs: &[RunReport]) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    for http in runs
+        .iter()
+        .filter(|r| r.mode == "http" && r.system == "boxoffice")
+    {
+        let hello = runs
+            .iter()
+            .find(|h| h.mode == "hello" && h.clients == http.clients);
+        if let Some(hello) = hello {
+            if hello.requests_per_sec > 0.0 {
+                out.push(Comparison {
+                    name: format!(
+                        "{} http successful holds/s ÷ hello world req/s @ {} clients",
+                        http.scenario, http.clients
+                    ),
+                    ratio: http.successful_holds_per_sec / hello.requests_per_sec,
+                    detail: format!(
+                        "{:.0} holds/s (201) vs {:.0} req/s; target ≥ 0.5",
+                        http.successful_holds_per_sec, hello.requests_per_sec
+                    ),
+                });
+            }
+        }
+    }
+    out
+}

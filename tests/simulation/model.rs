@@ -1,0 +1,263 @@
+//! The simulation's model: what the engine ACKNOWLEDGED, and nothing else.
+//!
+//! Every operation is awaited before the next starts, so the model is exact:
+//! it changes only when the engine answers (an answer is durable by
+//! contract), and after a crash it is the list of things that must have
+//! survived. The one operation that was in flight when the store died is kept
+//! aside ([`InFlight`]): after the restart it may have happened or not, and the
+//! checks adopt whichever the engine shows, after checking it is whole.
+
+use boxoffice_actors::idempotency::Endpoint;
+use boxoffice_actors::receipt::StoredReply;
+use boxoffice_engine::ids::*;
+use boxoffice_engine::schedule::SeatSelection;
+use boxoffice_engine::{Money, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One schedule as the workload sees it.
+#[derive(Clone, Debug)]
+pub struct ScheduleModel {
+    pub id: ScheduleId,
+    pub gated: bool,
+    pub seat_ids: Vec<String>,
+    pub grades: Vec<String>,
+    /// Rows in layout order (best section first, front row first).
+    pub rows: Vec<RowModel>,
+    pub max_seats_per_user: u32,
+}
+
+/// One row: its section's index and grade, and its seat ids left to right.
+#[derive(Clone, Debug)]
+pub struct RowModel {
+    pub section: usize,
+    pub grade: String,
+    pub seats: Vec<String>,
+}
+
+/// A reservation's last acknowledged state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Held,
+    Confirmed {
+        payment_id: PaymentId,
+        tickets: Vec<TicketId>,
+    },
+    /// `refund`: the payment refunded and how much, for a paid reservation.
+    Cancelled {
+        refund: Option<(PaymentId, Money)>,
+    },
+    Expired,
+}
+
+#[derive(Clone, Debug)]
+pub struct ReservationModel {
+    pub schedule: ScheduleId,
+    pub user: UserId,
+    pub seats: Vec<String>,
+    pub amount: Money,
+    pub expires_at: Timestamp,
+    pub status: Status,
+    /// The waiting-room token a gated hold was made under (None: ungated, or unknown).
+    pub queue_token: Option<QueueTokenId>,
+    /// Restarts before the hold was made (to tell whether one came after it).
+    pub restarts_before: u64,
+}
+
+impl ReservationModel {
+    /// True while the reservation must own its seats at `now`: a hold past its
+    /// deadline may be swept (or its seats taken) at any moment.
+    pub fn occupies_seats(&self, now: Timestamp) -> bool {
+        match self.status {
+            Status::Held => now < self.expires_at,
+            Status::Confirmed { .. } => true,
+            Status::Cancelled { .. } | Status::Expired => false,
+        }
+    }
+}
+
+/// An idempotency key as the client knows it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyId {
+    pub user: UserId,
+    pub endpoint: Endpoint,
+    pub key: String,
+}
+
+/// A keyed request as sent, so that it can be sent again word for word.
+#[derive(Clone, Debug)]
+pub enum KeyedRequest {
+    Charge {
+        amount: Money,
+    },
+    Hold {
+        schedule: ScheduleId,
+        selection: SeatSelection,
+    },
+    Pay {
+        reservation: ReservationId,
+        amount: Option<Money>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum KeyState {
+    /// The engine decided under this key: the same body must replay `reply`,
+    /// any other body is `IdempotencyKeyReused`.
+    Decided {
+        body: String,
+        reply: Box<StoredReply>,
+        request: KeyedRequest,
+    },
+    /// Used by the operation a crash interrupted: its fate is unknown, so the
+    /// workload never sends it again.
+    Burned,
+}
+
+/// The operation in flight when the store died (its answer, if any, was an error).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InFlight {
+    Hold {
+        user: UserId,
+        schedule: ScheduleId,
+    },
+    Release(ReservationId),
+    Pay(ReservationId),
+    CancelPaid(ReservationId),
+    Charge {
+        user: UserId,
+        amount: Money,
+    },
+    CheckIn(TicketId),
+    Join(UserId),
+    /// Clock moves, ticks, expiries, reads and replays: nothing the checks
+    /// must adopt beyond what time alone allows.
+    NoNewEffect,
+}
+
+#[derive(Default)]
+pub struct Model {
+    pub users: Vec<UserId>,
+    pub schedules: Vec<ScheduleModel>,
+    pub reservations: BTreeMap<ReservationId, ReservationModel>,
+    /// Acknowledged charges by transaction id: (user, amount).
+    pub charges: BTreeMap<TransactionId, (UserId, Money)>,
+    /// Every user's balance as the acknowledged operations left it.
+    pub balances: BTreeMap<UserId, Money>,
+    /// Payment id → the reservation it confirmed.
+    pub payments: BTreeMap<PaymentId, ReservationId>,
+    /// Ticket → (reservation, checked in).
+    pub tickets: BTreeMap<TicketId, (ReservationId, bool)>,
+    /// The gated schedule's waiting-room token of each user who joined.
+    pub tokens: BTreeMap<UserId, QueueTokenId>,
+    /// Tokens a payment ended (or may have: one in flight at a crash). A hold
+    /// made under any other admitted token can be paid until it expires.
+    pub ended_tokens: BTreeSet<QueueTokenId>,
+    pub keys: BTreeMap<KeyId, KeyState>,
+    pub in_flight: Option<InFlight>,
+}
+
+impl Model {
+    pub fn schedule(&self, id: ScheduleId) -> &ScheduleModel {
+        self.schedules
+            .iter()
+            .find(|s| s.id == id)
+            .expect("the model knows every schedule")
+    }
+
+    pub fn balance(&self, user: UserId) -> Money {
+        self.balances.get(&user).copied().unwrap_or(Money::ZERO)
+    }
+
+    pub fn add_to_balance(&mut self, user: UserId, delta: Money) {
+        let balance = self
+            .balance(user)
+            .checked_add(delta)
+            .expect("model balances stay far from overflow");
+        assert!(
+            balance >= Money::ZERO,
+            "model balance of {user} went negative: {balance}"
+        );
+        self.balances.insert(user, balance);
+    }
+
+    pub fn record_charge(&mut self, transaction: TransactionId, user: UserId, amount: Money) {
+        let previous = self.charges.insert(transaction, (user, amount));
+        assert!(
+            previous.is_none(),
+            "transaction id {transaction} acknowledged twice"
+        );
+        self.add_to_balance(user, amount);
+    }
+
+    pub fn record_confirmed(
+        &mut self,
+        reservation_id: ReservationId,
+        payment_id: PaymentId,
+        tickets: Vec<TicketId>,
+    ) {
+        let reservation = self
+            .reservations
+            .get_mut(&reservation_id)
+            .expect("a confirmed reservation is in the model");
+        reservation.status = Status::Confirmed {
+            payment_id,
+            tickets: tickets.clone(),
+        };
+        let (user, amount) = (reservation.user, reservation.amount);
+        self.payments.insert(payment_id, reservation_id);
+        for ticket in tickets {
+            self.tickets.insert(ticket, (reservation_id, false));
+        }
+        self.add_to_balance(user, Money(-amount.0));
+    }
+
+    pub fn record_paid_cancel(&mut self, reservation_id: ReservationId) {
+        let reservation = self
+            .reservations
+            .get_mut(&reservation_id)
+            .expect("a cancelled reservation is in the model");
+        let Status::Confirmed { payment_id, .. } = reservation.status else {
+            panic!("record_paid_cancel on {reservation_id} that is not confirmed");
+        };
+        reservation.status = Status::Cancelled {
+            refund: Some((payment_id, reservation.amount)),
+        };
+        let (user, amount) = (reservation.user, reservation.amount);
+        self.add_to_balance(user, amount);
+    }
+
+    /// An acknowledged expiry sweep at `now` on `schedule`: every hold due by then is expired.
+    pub fn record_expiry(&mut self, schedule: ScheduleId, now: Timestamp) {
+        for reservation in self.reservations.values_mut() {
+            if reservation.schedule == schedule
+                && reservation.status == Status::Held
+                && reservation.expires_at <= now
+            {
+                reservation.status = Status::Expired;
+            }
+        }
+    }
+
+    pub fn decided_key(&self, key: &KeyId) -> Option<(&str, &StoredReply)> {
+        match self.keys.get(key) {
+            Some(KeyState::Decided { body, reply, .. }) => Some((body, reply)),
+            _ => None,
+        }
+    }
+
+    pub fn is_burned(&self, key: &KeyId) -> bool {
+        matches!(self.keys.get(key), Some(KeyState::Burned))
+    }
+
+    /// Reservations in `status`-class `pick`, sorted by id, for seeded choices.
+    pub fn reservations_where(
+        &self,
+        pick: impl Fn(&ReservationModel) -> bool,
+    ) -> Vec<ReservationId> {
+        self.reservations
+            .iter()
+            .filter(|(_, r)| pick(r))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
