@@ -108,13 +108,10 @@ impl Registry {
         // A free ticket was never debited, so there is nothing to pay back.
         if amount != Money::ZERO {
             self.wallet(user)
-                .command(Refund { user, payment_id })
+                .finish(Refund { user, payment_id })
                 .await?;
         }
-        schedule
-            .actor
-            .command(SettleRefund { reservation_id })
-            .await
+        schedule.actor.finish(SettleRefund { reservation_id }).await
     }
 
     pub(crate) fn schedule_of(

@@ -61,6 +61,26 @@ impl<A: Actor> Handle<A> {
         pending.await.map_err(|_| EngineError::Unavailable)?
     }
 
+    /// Sends a command that finishes work already begun (the last steps of a
+    /// payment or refund saga), bypassing the in-flight bound: refusing it
+    /// would leave money moved and seats unconfirmed until a restart. Only
+    /// sagas that passed admission at their first step use this, so the
+    /// extra load is bounded by the admitted ones.
+    pub async fn finish<M, T>(&self, msg: M) -> EngineResult<T>
+    where
+        M: Message<Result = oneshot::Receiver<EngineResult<T>>> + Send + 'static,
+        T: Send + 'static,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        let pending = self
+            .addr
+            .send(msg)
+            .await
+            .map_err(|_| EngineError::Unavailable)?;
+        pending.await.map_err(|_| EngineError::Unavailable)?
+    }
+
     /// Sends a query answered straight from memory.
     pub async fn query<M, T>(&self, msg: M) -> EngineResult<T>
     where

@@ -86,7 +86,7 @@ impl Registry {
         };
         schedule
             .actor
-            .command(FinishPayment {
+            .finish(FinishPayment {
                 reservation_id: cmd.reservation_id,
                 payment_id,
                 debit,
@@ -95,6 +95,7 @@ impl Registry {
     }
 
     /// The debit is keyed by payment id, so retrying an unknown outcome is safe.
+    /// It bypasses the in-flight bound (the saga was admitted at its first step).
     async fn debit_with_retries(
         &self,
         user: UserId,
@@ -105,7 +106,7 @@ impl Registry {
         for backoff_ms in DEBIT_RETRY_BACKOFF_MS {
             outcome = self
                 .wallet(user)
-                .command(Debit {
+                .finish(Debit {
                     user,
                     payment_id,
                     amount,

@@ -39,7 +39,7 @@ pub async fn finish_interrupted_work(registry: &Registry) -> EngineResult<Recove
                 }
                 Some(_) => {
                     wallet
-                        .command(Debit {
+                        .finish(Debit {
                             user,
                             payment_id,
                             amount,
@@ -53,7 +53,7 @@ pub async fn finish_interrupted_work(registry: &Registry) -> EngineResult<Recove
             let expected = debit.clone().map(|_| ());
             let finished = schedule
                 .actor
-                .command(FinishPayment {
+                .finish(FinishPayment {
                     reservation_id,
                     payment_id,
                     debit,

@@ -280,8 +280,11 @@ async fn virtual_user(client: clients::Client<Shared>) {
     s.finished.fetch_add(1, Ordering::Relaxed);
 }
 
-async fn sleep(d: Duration) {
-    actix_rt::time::sleep(d).await
+/// Sleeps `d`, but never past the run's deadline (a user far back in line
+/// may wait 20 s between polls; the run must still end on time).
+async fn nap(client: &clients::Client<Shared>, d: Duration) {
+    let left = client.deadline.saturating_duration_since(Instant::now());
+    actix_rt::time::sleep(d.min(left)).await
 }
 
 /// One user's whole visit; false if they left without paying or abandoning.
@@ -311,13 +314,13 @@ async fn buy(
             }
             // Joining again returns the same place, so a lost answer is safe to retry.
             Err(Outcome::Unavailable | Outcome::Transport) => {
-                sleep(Duration::from_millis(BUSY_RETRY_MS)).await
+                nap(client, Duration::from_millis(BUSY_RETRY_MS)).await
             }
             Err(_) => return false,
         }
     };
     while !place.active {
-        sleep(poll_delay(rng, place.estimated_wait_seconds)).await;
+        nap(client, poll_delay(rng, place.estimated_wait_seconds)).await;
         if !client.running() {
             return false; // sold out while waiting: leave the line
         }
@@ -360,11 +363,11 @@ async fn buy(
                 continue;
             }
             Err(Outcome::Conflict) => {
-                sleep(Duration::from_millis(SOLD_OUT_RETRY_MS)).await;
+                nap(client, Duration::from_millis(SOLD_OUT_RETRY_MS)).await;
                 continue;
             }
             Err(Outcome::Unavailable) => {
-                sleep(Duration::from_millis(BUSY_RETRY_MS)).await;
+                nap(client, Duration::from_millis(BUSY_RETRY_MS)).await;
                 continue;
             }
             Err(_) => return false,
