@@ -49,8 +49,8 @@
 //!   token's active time ends (the schedule actor keeps the admission for
 //!   `until + hold_ms`). That grace lives only in the actor's memory: after
 //!   a restart, `ResendAdmissions` resends only tokens still ACTIVE, so the
-//!   same payment is refused with QueueNotActive. First seen at seed 65
-//!   (`BOXOFFICE_SIM_STRICT=1 BOXOFFICE_SIM_SEED=65`).
+//!   same payment is refused with QueueNotActive. Replays at seed 162
+//!   (`BOXOFFICE_SIM_STRICT=1 BOXOFFICE_SIM_SEED=162`).
 
 mod support;
 

@@ -14,6 +14,7 @@ use boxoffice_engine::ids::*;
 use boxoffice_engine::layout::SeatLayout;
 use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::schedule::ScheduleRules;
+use boxoffice_engine::Money;
 use boxoffice_storage::{MemoryStore, Store};
 use futures_util::future::join_all;
 use rand::rngs::SmallRng;
@@ -208,7 +209,13 @@ impl World {
             let sections = self.rng.gen_range(1..=2);
             let rows = self.rng.gen_range(1..=2);
             let seats_per_row = self.rng.gen_range(3..=8);
-            let layout = SeatLayout::uniform(sections, rows, seats_per_row);
+            let mut layout = SeatLayout::uniform(sections, rows, seats_per_row);
+            // Now and then the cheapest section is free: a payment of 0 moves no money.
+            if self.rng.gen_range(0..4) == 0 {
+                if let Some(last) = layout.sections.last_mut() {
+                    last.price = Money::ZERO;
+                }
+            }
             let rules = ScheduleRules {
                 max_seats_per_user: self.rng.gen_range(2..=6),
                 hold_ms: [5_000, 20_000, 60_000][self.rng.gen_range(0..3)],
