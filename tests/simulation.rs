@@ -39,18 +39,14 @@
 //! `BOXOFFICE_SIM_DIGESTS=1` prints a digest of each seed's trace, to compare
 //! two runs of the same seeds; `BOXOFFICE_SIM_TRACE=1` prints the traces.
 //!
-//! # KNOWN_DEFECTS
+//! # Defects found
 //!
-//! Engine defects this simulation found and that are not fixed yet. By
-//! default each is counted and reported in the summary line instead of
-//! failing the run; `BOXOFFICE_SIM_STRICT=1` makes them fail it.
-//! - Admission lost on restart: a hold made on a gated schedule under an
-//!   ACTIVE queue token may be paid until the hold expires, even after the
-//!   token's active time ends (the schedule actor keeps the admission for
-//!   `until + hold_ms`). That grace lives only in the actor's memory: after
-//!   a restart, `ResendAdmissions` resends only tokens still ACTIVE, so the
-//!   same payment is refused with QueueNotActive. Replays at seed 162
-//!   (`BOXOFFICE_SIM_STRICT=1 BOXOFFICE_SIM_SEED=162`).
+//! - Admission lost on restart (fixed): a hold made on a gated schedule under
+//!   an ACTIVE queue token may be paid until the hold expires, even after the
+//!   token's active time ends. That grace lived only in the schedule actor's
+//!   memory, so after a restart the payment was refused with QueueNotActive
+//!   (seed 162). `ResendAdmissions` now also resends tokens whose active time
+//!   ended less than one hold time ago.
 
 mod support;
 
@@ -300,8 +296,7 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
         "simulation: {count} seeds from {} in {elapsed:.1} s on {lanes} lanes = {:.1} seeds/s; {} operations, \
          {} records appended, {} snapshots, {} trims; {} restarts ({}); \
          {} operations in flight at a crash ({} abandoned after the grace; {} found done, {} not); {} of {} unflushed records kept at kills; \
-         recovery confirmed {} and aborted {} payments, settled {} refunds; \
-         known defect \"admission lost on restart\" seen {} times",
+         recovery confirmed {} and aborted {} payments, settled {} refunds",
         seeds.start,
         count as f64 / elapsed,
         total.operations,
@@ -319,6 +314,5 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
         total.payments_confirmed_by_recovery,
         total.payments_aborted_by_recovery,
         total.refunds_settled_by_recovery,
-        total.admission_lost_on_restart,
     );
 }

@@ -402,10 +402,13 @@ impl Handler<EndQueueToken> for QueueActor {
     }
 }
 
-/// A (re)started schedule actor asks for the tokens currently admitted to it.
+/// A (re)started schedule actor asks for the tokens a hold may still be paid
+/// under: the ACTIVE ones, and those whose active time ran out less than
+/// `grace_ms` (the schedule's hold time) ago.
 pub struct ResendAdmissions {
     pub schedule_id: ScheduleId,
     pub to: Addr<ScheduleActor>,
+    pub grace_ms: i64,
 }
 impl Message for ResendAdmissions {
     type Result = ();
@@ -415,8 +418,9 @@ impl Handler<ResendAdmissions> for QueueActor {
     type Result = ();
     fn handle(&mut self, msg: ResendAdmissions, _: &mut Context<Self>) {
         if let Some(queue) = self.state.queues.get(&msg.schedule_id) {
+            let cutoff = self.engine.clock.now().plus_millis(-msg.grace_ms);
             let tokens: Vec<_> = queue
-                .active_tokens()
+                .payable_tokens_since(cutoff)
                 .filter_map(|t| t.active_until.map(|until| (t.token, t.user, until)))
                 .collect();
             if !tokens.is_empty() {

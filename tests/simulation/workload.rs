@@ -24,12 +24,6 @@ use super::keys::{choose_key, replay_key, settle_key, KeyExpect, Keyed};
 use super::model::*;
 use super::world::World;
 
-/// `BOXOFFICE_SIM_STRICT=1`: known engine defects fail the run instead of
-/// being counted (see `KNOWN_DEFECTS` in simulation.rs).
-pub fn strict() -> bool {
-    std::env::var_os("BOXOFFICE_SIM_STRICT").is_some()
-}
-
 /// How a call ended, from the model's point of view.
 enum Answer<T> {
     /// Answered on a live store (or a success, which is acknowledged whenever it comes): a fact.
@@ -485,18 +479,6 @@ async fn pay(w: &mut World, pay_crash: &mut Option<CrashPoint>) -> bool {
                     );
                     assert_eq!(required, reservation.amount);
                     assert!(!funded, "a funded payment was declined");
-                }
-                Err(EngineError::QueueNotActive)
-                    if payable_now
-                        && funded
-                        && queue_allows
-                        && reservation.restarts_before < w.stats.restarts
-                        && !strict() =>
-                {
-                    // Known defect (see KNOWN_DEFECTS in simulation.rs): the
-                    // admission that lets a gated hold be paid is not
-                    // recovered once its token's active time is over.
-                    w.stats.admission_lost_on_restart += 1;
                 }
                 Err(err) => assert!(
                     !(payable_now && funded && queue_allows),

@@ -109,8 +109,6 @@ pub struct Stats {
     pub payments_confirmed_by_recovery: u64,
     pub payments_aborted_by_recovery: u64,
     pub refunds_settled_by_recovery: u64,
-    /// Known defect: gated holds that could not be paid after a restart.
-    pub admission_lost_on_restart: u64,
     /// What the store saw (successful writes, including ones a crash lost).
     pub appends: u64,
     pub snapshots: u64,
@@ -133,7 +131,6 @@ impl Stats {
         self.payments_confirmed_by_recovery += other.payments_confirmed_by_recovery;
         self.payments_aborted_by_recovery += other.payments_aborted_by_recovery;
         self.refunds_settled_by_recovery += other.refunds_settled_by_recovery;
-        self.admission_lost_on_restart += other.admission_lost_on_restart;
         self.appends += other.appends;
         self.snapshots += other.snapshots;
         self.trims += other.trims;

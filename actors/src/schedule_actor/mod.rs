@@ -251,10 +251,11 @@ impl Actor for ScheduleActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.arm_timer(ctx);
         if let Some(queue) = &self.queue {
-            if self.state.as_ref().is_some_and(|s| s.is_gated()) {
+            if let Some(state) = self.state.as_ref().filter(|s| s.is_gated()) {
                 queue.do_send(crate::queue_actor::ResendAdmissions {
                     schedule_id: self.id,
                     to: ctx.address(),
+                    grace_ms: state.schedule.rules().hold_ms,
                 });
             }
         }

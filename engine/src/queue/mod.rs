@@ -369,6 +369,17 @@ impl Queue {
             .filter_map(|token| self.tokens.get(token))
     }
 
+    /// Tokens a hold may still be paid under: ACTIVE ones, and ones whose
+    /// active time ran out after `cutoff` (API.md: a hold made under an ACTIVE
+    /// token can be paid until the hold's own expiry). Linear: for restarts.
+    pub fn payable_tokens_since(&self, cutoff: Timestamp) -> impl Iterator<Item = &QueueToken> {
+        self.tokens.values().filter(move |t| match t.status {
+            TokenStatus::Active => true,
+            TokenStatus::Expired => t.active_until.is_some_and(|until| until > cutoff),
+            TokenStatus::Waiting | TokenStatus::Ended => false,
+        })
+    }
+
     pub fn waiting_len(&self) -> usize {
         self.waiting.len()
     }
