@@ -266,7 +266,6 @@ fn check_reservations(w: &mut World, schedules: &BTreeMap<ScheduleId, &Schedule>
                     expires_at: found.expires_at,
                     status,
                     queue_token: None,
-                    restarts_before: w.stats.restarts,
                 },
             );
         }

@@ -59,8 +59,6 @@ pub struct ReservationModel {
     pub status: Status,
     /// The waiting-room token a gated hold was made under (None: ungated, or unknown).
     pub queue_token: Option<QueueTokenId>,
-    /// Restarts before the hold was made (to tell whether one came after it).
-    pub restarts_before: u64,
 }
 
 impl ReservationModel {

@@ -319,7 +319,6 @@ fn record_hold(
             expires_at: receipt.expires_at,
             status: Status::Held,
             queue_token,
-            restarts_before: w.stats.restarts,
         },
     );
     assert!(
