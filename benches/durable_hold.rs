@@ -17,7 +17,8 @@
 //! the engine benches run in chunks of at most `ENGINE_CHUNK` pairs, each on a
 //! fresh clone of the prepared schedule (cloning is not timed). The actor bench
 //! cannot reset its schedule: its history grows for the whole run, as it would
-//! in production.
+//! in production; the schedule actor moves ended reservations to its archive at
+//! snapshots, so its live state does not.
 //!
 //! Run: `cargo bench --bench durable_hold`. After each actor bench, the group
 //! commit's counters go to stderr (flushes, records, commands per flush).

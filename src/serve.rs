@@ -39,6 +39,15 @@ pub struct ServeArgs {
     /// HTTP worker threads.
     #[arg(long, env = "BOXOFFICE_WORKERS", default_value_t = 2)]
     workers: usize,
+    /// Open connections per HTTP worker; past it new connections wait in the accept queue (16-100,000).
+    #[arg(long, env = "BOXOFFICE_MAX_CONNECTIONS_PER_WORKER", default_value_t = boxoffice_http::settings::DEFAULT_MAX_CONNECTIONS_PER_WORKER)]
+    max_connections_per_worker: usize,
+    /// Length of the kernel's accept queue (listen backlog; Linux caps it at net.core.somaxconn) (16-65,535).
+    #[arg(long, env = "BOXOFFICE_BACKLOG", default_value_t = boxoffice_http::settings::DEFAULT_BACKLOG)]
+    backlog: u32,
+    /// Requests in flight in the whole process before the API answers 503 at once, before any parsing (1-1,000,000; ops endpoints exempt).
+    #[arg(long, env = "BOXOFFICE_MAX_IN_FLIGHT_REQUESTS", default_value_t = boxoffice_http::settings::DEFAULT_MAX_IN_FLIGHT_REQUESTS)]
+    max_in_flight_requests: usize,
     /// Requests in flight per actor before the API answers 503 (at least 1,024).
     #[arg(long, env = "BOXOFFICE_IN_FLIGHT_PER_ACTOR", default_value_t = 4_096)]
     in_flight_per_actor: usize,
@@ -64,12 +73,15 @@ impl ServeArgs {
         settings.refresh_token_ttl = Duration::from_secs(self.refresh_token_ttl_secs);
         settings.request_timeout = Duration::from_millis(self.request_timeout_ms);
         settings.workers = self.workers.clamp(1, 64);
+        settings.max_connections_per_worker = self.max_connections_per_worker;
+        settings.backlog = self.backlog;
+        settings.max_in_flight_requests = self.max_in_flight_requests;
         settings.engine = EngineConfig {
             in_flight_per_actor: self.in_flight_per_actor,
             arbiters: self.arbiters,
             ..EngineConfig::default()
         };
-        settings.engine.validate()?;
+        settings.validate()?;
         Ok(settings)
     }
 }

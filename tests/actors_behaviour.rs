@@ -731,3 +731,59 @@ async fn a_free_ticket_is_paid_and_cancelled_without_moving_money() {
     check_all_invariants(&registry).await;
     registry.shutdown();
 }
+
+/// A flush that never returns (a hung disk, or one out of file descriptors)
+/// must not leave callers waiting for ever: past `flush_timeout` the group
+/// commit is poisoned, the waiting write fails, later writes fail at once,
+/// and `health()` (what /readyz reads) reports it.
+#[actix_rt::test]
+async fn a_hung_flush_poisons_the_store_instead_of_hanging_every_caller() {
+    let store = memory_store();
+    let clock = ManualClock::new(T0);
+    let config = boxoffice_actors::EngineConfig {
+        flush_timeout: Duration::from_millis(300),
+        ..test_config()
+    };
+    let registry = start_with(store.clone() as Arc<dyn Store>, &clock, 71, config).await;
+    let u = user(1);
+    registry
+        .charge(u, Money(1_000), None)
+        .await
+        .expect("a charge before the disk hangs");
+    assert!(registry.context().commit.health().is_ok());
+
+    store.block_flushes();
+    // Generous bound: the point is "answers", not how fast (the watchdog polls).
+    let hung = tokio::time::timeout(Duration::from_secs(30), registry.charge(u, Money(1), None))
+        .await
+        .expect("the caller got an answer instead of waiting for ever");
+    assert!(
+        hung.is_err(),
+        "a write whose flush hung is not acknowledged: {hung:?}"
+    );
+    assert!(
+        registry.context().commit.health().is_err(),
+        "the group commit reports itself poisoned"
+    );
+    let later = tokio::time::timeout(Duration::from_secs(30), registry.charge(u, Money(1), None))
+        .await
+        .expect("later writes answer too");
+    assert!(
+        later.is_err(),
+        "a poisoned store takes no more writes: {later:?}"
+    );
+    store.unblock_flushes();
+    // The two refused charges are in doubt, as after a crash (their records
+    // were appended before the flush hung): the store is fail-stop, and only
+    // a restart settles them. The acknowledged one must be there.
+    let view = registry.wallet_view(u).await.expect("reads still answer");
+    assert!(
+        view.balance >= Money(1_000),
+        "the acknowledged charge survives: {view:?}"
+    );
+    let again = registry.charge(u, Money(1), None).await;
+    assert!(
+        again.is_err(),
+        "still poisoned after the disk came back: {again:?}"
+    );
+}

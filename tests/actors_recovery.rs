@@ -363,3 +363,92 @@ async fn reopening_the_data_dir_restores_identical_state() {
     );
     registry.shutdown();
 }
+
+/// RELIABILITY.md F2, schedule half: the record that confirmed a payment,
+/// appended a second time (as a buggy retry would), must make recovery refuse
+/// with an error naming the log and the lsn: no panic, no double apply.
+#[actix_rt::test]
+async fn a_repeated_schedule_record_is_refused_naming_log_and_lsn() {
+    use boxoffice_actors::journal::Record;
+    use boxoffice_actors::schedule_actor::ScheduleLogEvent;
+    use boxoffice_actors::{IdSource, Registry};
+    use boxoffice_engine::schedule::ScheduleEvent;
+    use boxoffice_storage::{codec, Store};
+    use std::sync::Arc;
+
+    let store = memory_store();
+    let clock = ManualClock::new(T0);
+    let config = boxoffice_actors::EngineConfig {
+        // No snapshot in the way: the whole history stays in the log.
+        snapshot_every_events: 1_000_000,
+        ..test_config()
+    };
+    let registry = start_with(store.clone() as Arc<dyn Store>, &clock, 51, config.clone()).await;
+    let schedule = registry
+        .create_schedule(spec(1, one_row(4), ScheduleRules::default(), None))
+        .await
+        .expect("schedule");
+    let held = registry
+        .hold(
+            user(1),
+            HoldCommand {
+                schedule_id: schedule,
+                selection: ids(&["S0-1-1"]),
+                queue_token: None,
+                idem: None,
+            },
+        )
+        .await
+        .expect("hold");
+    registry
+        .charge(user(1), held.total_amount, None)
+        .await
+        .expect("charge");
+    registry
+        .pay(
+            user(1),
+            PayCommand {
+                reservation_id: held.reservation_id,
+                amount: None,
+                queue_token: None,
+                idem: None,
+            },
+        )
+        .await
+        .expect("pay");
+    registry.shutdown();
+    drop(registry);
+
+    let log = format!("schedule/{schedule}");
+    let confirming = store
+        .read_log(&log, 0)
+        .expect("read log")
+        .into_iter()
+        .find(|(_, bytes)| {
+            let record: Record<ScheduleLogEvent> = codec::decode(bytes).expect("decode");
+            record
+                .events
+                .iter()
+                .any(|e| matches!(e, ScheduleLogEvent::Engine(ScheduleEvent::Confirmed { .. })))
+        })
+        .expect("a record confirms the payment");
+    let repeated = store.append(&log, &confirming.1).expect("append again");
+    store.flush().expect("flush");
+
+    let refused = Registry::start(
+        store.clone() as Arc<dyn Store>,
+        Arc::new(clock.clone()),
+        Arc::new(IdSource::seeded(52)),
+        config,
+    )
+    .await;
+    let Err(err) = refused else {
+        panic!("recovery accepted a payment confirmed twice");
+    };
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("record {repeated} of log {log}")),
+        "{message}"
+    );
+    assert!(message.contains("confirmed while Confirmed"), "{message}");
+}

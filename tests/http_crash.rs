@@ -5,145 +5,40 @@
 //! be there, every wallet must equal its ledger, and no seat may be sold
 //! twice. At the end SIGTERM must stop it cleanly (exit 0).
 
+mod binary_support;
+
 use awc::http::StatusCode;
-use boxoffice_actors::accounts_actor::Role;
+use binary_support::{
+    call, seat_map, set_up_concert, user_token, Books, ConcertPlan, Credentials, Server,
+};
 use boxoffice_engine::ids::UserId;
-use boxoffice_http::auth::{JwtKeys, TokenKind};
+use boxoffice_http::auth::JwtKeys;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-const SECRET: &str = "crash-test-secret-0123456789";
+const CREDENTIALS: Credentials = Credentials {
+    secret: "crash-test-secret-0123456789",
+    admin_email: "admin@crash.test",
+    admin_password: "admin-password",
+};
+/// One schedule of 10 rows x 20 seats.
+const CONCERT: ConcertPlan = ConcertPlan {
+    title: "Crash Test",
+    rows: 10,
+    seats_per_row: 20,
+    schedules: 1,
+    price: 10_000,
+};
 const ROUNDS: usize = 4;
 const CLIENTS: u64 = 48;
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-fn start(dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("BOXOFFICE_JWT_SECRET", SECRET)
-        .env("BOXOFFICE_ADMIN_EMAIL", "admin@crash.test")
-        .env("BOXOFFICE_ADMIN_PASSWORD", "admin-password")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn boxoffice serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("server printed its address")
-            .expect("line");
-        if let Some(rest) = line.strip_prefix("boxoffice listening on ") {
-            break rest.split_whitespace().next().expect("url").to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn token(keys: &JwtKeys, user: UserId, role: Role) -> String {
-    keys.issue(
-        user,
-        role,
-        TokenKind::Access,
-        boxoffice_engine::Timestamp(now_ms()),
-    )
-    .expect("token")
-}
-
-async fn call(
-    client: &awc::Client,
-    method: &str,
-    url: String,
-    token: &str,
-    key: Option<&str>,
-    body: Option<Value>,
-) -> Option<(StatusCode, Value)> {
-    let mut request = match method {
-        "GET" => client.get(url),
-        _ => client.post(url),
-    }
-    .insert_header(("Authorization", format!("Bearer {token}")));
-    if let Some(key) = key {
-        request = request.insert_header(("Idempotency-Key", key.to_string()));
-    }
-    let mut response = match body {
-        Some(body) => request.send_json(&body).await.ok()?,
-        None => request.send().await.ok()?,
-    };
-    let bytes = response.body().limit(8 * 1024 * 1024).await.ok()?;
-    Some((
-        response.status(),
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
-}
 
 #[derive(Default)]
 struct Acked {
     charges: HashMap<UserId, Vec<String>>,
     holds: HashMap<UserId, Vec<String>>,
     payments: HashMap<UserId, Vec<(String, String)>>,
-}
-
-async fn set_up_concert(client: &awc::Client, base: &str) -> String {
-    let login = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .send_json(&json!({"email": "admin@crash.test", "password": "admin-password"}))
-        .await;
-    let admin: Value = login.expect("login").json().await.expect("json");
-    let admin = admin["accessToken"]
-        .as_str()
-        .expect("admin token")
-        .to_string();
-    let rows: Vec<Value> = (1..=10)
-        .map(|r| json!({"row": r.to_string(), "seats": 20}))
-        .collect();
-    let venue: Value = client
-        .post(format!("{base}/api/v1/venues"))
-        .insert_header(("Authorization", format!("Bearer {admin}")))
-        .send_json(&json!({"name": "Crash Hall", "address": "Nowhere 1", "sections": [{"sectionId": "A", "name": "A", "rows": rows}]}))
-        .await
-        .expect("venue")
-        .json()
-        .await
-        .expect("json");
-    let concert: Value = client
-        .post(format!("{base}/api/v1/concerts"))
-        .insert_header(("Authorization", format!("Bearer {admin}")))
-        .send_json(&json!({
-            "title": "Crash Test", "category": "TEST", "venueId": venue["venueId"],
-            "priceGrades": [{"grade": "A", "price": 10000, "sectionIds": ["A"]}],
-            "schedules": [{"startsAt": "2099-01-01T10:00:00Z", "endsAt": "2099-01-01T12:00:00Z", "bookingOpensAt": "2020-01-01T00:00:00Z", "bookingClosesAt": "2099-01-01T09:00:00Z"}],
-            "maxSeatsPerUser": 20
-        }))
-        .await
-        .expect("concert")
-        .json()
-        .await
-        .expect("json");
-    concert["schedules"][0]["scheduleId"]
-        .as_str()
-        .expect("schedule id")
-        .to_string()
 }
 
 async fn client_loop(
@@ -238,33 +133,6 @@ async fn client_loop(
     }
 }
 
-async fn all_pages(client: &awc::Client, url: &str, token: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    for page in 1.. {
-        let (status, body) = call(
-            client,
-            "GET",
-            format!(
-                "{url}{}page={page}&pageSize=100",
-                if url.contains('?') { "&" } else { "?" }
-            ),
-            token,
-            None,
-            None,
-        )
-        .await
-        .expect("list");
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let batch = body["items"].as_array().expect("items").clone();
-        let done = batch.len() < 100;
-        items.extend(batch);
-        if done {
-            break;
-        }
-    }
-    items
-}
-
 async fn verify(
     base: &str,
     schedule: &str,
@@ -279,27 +147,9 @@ async fn verify(
     let mut checked = 0;
     let mut sold_by_reservations = 0u64;
     for user in users {
-        let token = token(keys, *user, Role::User);
-        let (_, wallet) = call(
-            &client,
-            "GET",
-            format!("{base}/api/v1/wallet"),
-            &token,
-            None,
-            None,
-        )
-        .await
-        .expect("wallet");
-        let ledger = all_pages(
-            &client,
-            &format!("{base}/api/v1/wallet/transactions"),
-            &token,
-        )
-        .await;
-        let txs: HashSet<&str> = ledger
-            .iter()
-            .filter_map(|e| e["transactionId"].as_str())
-            .collect();
+        let token = user_token(keys, *user);
+        let books = Books::fetch(&client, base, &token).await;
+        let txs = books.transaction_ids();
         for tx in acked.charges.get(user).into_iter().flatten() {
             assert!(
                 txs.contains(tx.as_str()),
@@ -307,14 +157,8 @@ async fn verify(
             );
             checked += 1;
         }
-        let sum = |kind: &str| {
-            ledger
-                .iter()
-                .filter(|e| e["kind"] == kind)
-                .map(|e| e["amount"].as_i64().expect("amount"))
-                .sum::<i64>()
-        };
-        let balance = wallet["balance"].as_i64().expect("balance");
+        let sum = |kind: &str| books.ledger_sum(kind);
+        let (wallet, balance) = (&books.wallet, books.balance());
         assert_eq!(
             balance,
             sum("CHARGE") - sum("PAYMENT") + sum("REFUND"),
@@ -325,7 +169,7 @@ async fn verify(
             wallet["totalCharged"].as_i64().expect("c") - wallet["totalUsed"].as_i64().expect("u")
                 + wallet["totalRefunded"].as_i64().expect("r")
         );
-        let reservations = all_pages(&client, &format!("{base}/api/v1/reservations"), &token).await;
+        let reservations = &books.reservations;
         let by_id: HashMap<&str, &Value> = reservations
             .iter()
             .map(|r| (r["reservationId"].as_str().expect("id"), r))
@@ -367,16 +211,7 @@ async fn verify(
             .sum::<u64>();
     }
     // No seat sold twice: the map's SOLD count equals the seats of confirmed reservations, which the engine keeps disjoint.
-    let (_, map) = call(
-        &client,
-        "GET",
-        format!("{base}/api/v1/schedules/{schedule}/seats"),
-        &token(keys, users[0], Role::User),
-        None,
-        None,
-    )
-    .await
-    .expect("map");
+    let (_, map) = seat_map(&client, base, schedule, &user_token(keys, users[0])).await;
     assert_eq!(
         map["summary"]["sold"].as_u64(),
         Some(sold_by_reservations),
@@ -402,13 +237,21 @@ async fn verify(
 #[actix_rt::test]
 async fn acknowledged_requests_survive_kill_minus_nine_of_the_server() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let keys = JwtKeys::new(SECRET.as_bytes(), 3_600, 3_600);
+    let data = dir.path().join("data");
+    let keys = CREDENTIALS.keys();
     let users: Vec<UserId> = (0..CLIENTS)
         .map(|n| UserId::from_random_bytes([n as u8 + 1; 16]))
         .collect();
     let acked = Arc::new(Mutex::new(Acked::default()));
-    let mut server = start(dir.path());
-    let schedule = set_up_concert(&awc::Client::default(), &server.base).await;
+    let mut server = Server::start(&data, dir.path(), &CREDENTIALS);
+    let schedule = set_up_concert(
+        &awc::Client::default(),
+        &server.base,
+        &CREDENTIALS,
+        &CONCERT,
+    )
+    .await
+    .remove(0);
 
     for round in 0..ROUNDS {
         let tasks: Vec<_> = users
@@ -418,7 +261,7 @@ async fn acknowledged_requests_survive_kill_minus_nine_of_the_server() {
                     server.base.clone(),
                     schedule.clone(),
                     *user,
-                    token(&keys, *user, Role::User),
+                    user_token(&keys, *user),
                     round,
                     Arc::clone(&acked),
                 ))
@@ -429,12 +272,11 @@ async fn acknowledged_requests_survive_kill_minus_nine_of_the_server() {
         while started.elapsed() < Duration::from_millis(1_200 + 300 * round as u64) {
             actix_rt::time::sleep(Duration::from_millis(50)).await;
         }
-        server.child.kill().expect("SIGKILL");
-        server.child.wait().expect("reap");
+        server.kill();
         for task in tasks {
             let _ = task.await;
         }
-        server = start(dir.path());
+        server = Server::start(&data, dir.path(), &CREDENTIALS);
         let acked_now = std::mem::take(&mut *acked.lock().unwrap());
         let total: usize = acked_now.charges.values().map(Vec::len).sum::<usize>()
             + acked_now.holds.values().map(Vec::len).sum::<usize>()
@@ -453,25 +295,5 @@ async fn acknowledged_requests_survive_kill_minus_nine_of_the_server() {
     }
 
     // A clean stop: SIGTERM, in-flight work finishes, exit code 0.
-    let pid = server.child.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("send SIGTERM");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(exit) = server.child.try_wait().expect("wait") {
-            assert!(
-                exit.success(),
-                "SIGTERM must end the server with exit code 0, got {exit:?}"
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    server.sigterm_and_wait();
 }

@@ -19,10 +19,13 @@
 //! Bounds: at most `MAX_KILLS` rounds, each round's load runs at most
 //! `KILL_AFTER_MS.end` ms, every request times out after `REQUEST_TIMEOUT`.
 
+mod binary_support;
 mod support;
 
 use awc::http::StatusCode;
-use boxoffice_actors::accounts_actor::Role;
+use binary_support::{
+    call, now_ms, seat_map, set_up_concert, user_token, Books, ConcertPlan, Credentials, Server,
+};
 use boxoffice_actors::schedule_actor::{GetUnfinishedWork, ScheduleState, LOG_PREFIX};
 use boxoffice_actors::wallet_actor::{self, WalletShardState};
 use boxoffice_actors::{EngineConfig, ManualClock};
@@ -30,21 +33,21 @@ use boxoffice_engine::ids::{PaymentId, ReservationId, UserId};
 use boxoffice_engine::schedule::ReservationStatus;
 use boxoffice_engine::wallet::LedgerKind;
 use boxoffice_engine::Timestamp;
-use boxoffice_http::auth::{JwtKeys, TokenKind};
+use boxoffice_http::auth::JwtKeys;
 use boxoffice_storage::{SledStore, Store};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const SECRET: &str = "kill-loop-secret-0123456789";
-const ADMIN_EMAIL: &str = "admin@killloop.test";
-const ADMIN_PASSWORD: &str = "admin-password";
+const CREDENTIALS: Credentials = Credentials {
+    secret: "kill-loop-secret-0123456789",
+    admin_email: "admin@killloop.test",
+    admin_password: "admin-password",
+};
 /// Kills when `BOXOFFICE_KILLS` is unset (the issue's figure).
 const DEFAULT_KILLS: usize = 20;
 /// Upper bound on `BOXOFFICE_KILLS`, so a typo cannot run for hours.
@@ -55,13 +58,17 @@ const CLIENTS: usize = 48;
 const KILL_AFTER_MS: std::ops::Range<u64> = 300..1_800;
 /// Every request (load and checks) gives up after this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest the binary may take to print its address after a start.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Two schedules of 20 rows x 50 seats, one price.
-const SCHEDULES: usize = 2;
 const ROWS: u64 = 20;
 const SEATS_PER_ROW: u64 = 50;
 const PRICE: i64 = 10_000;
+const CONCERT: ConcertPlan = ConcertPlan {
+    title: "Kill Loop",
+    rows: ROWS,
+    seats_per_row: SEATS_PER_ROW,
+    schedules: 2,
+    price: PRICE,
+};
 /// A client keeps at most this many paid reservations; past it, it cancels
 /// the oldest (a refund), so seats keep circulating over many rounds.
 const KEEP_PAID: usize = 6;
@@ -70,168 +77,11 @@ fn wallet_shards() -> usize {
     EngineConfig::default().wallet_shards
 }
 
-// ------------------------------------------------------------ the server
-
-struct Server {
-    child: Child,
-    base: String,
-    /// Where this process's stderr goes (shown when it misbehaves).
-    stderr: PathBuf,
-}
-
-/// Starts `boxoffice serve` on `dir` and waits for its address. A start that
-/// fails (the previous process's lock not yet released, say) is retried a few
-/// times; its stderr is kept in `logs` and shown if every try fails.
-fn start(dir: &Path, logs: &Path) -> Server {
-    let mut last_error = String::new();
-    for attempt in 0..5 {
-        let stderr_path = logs.join(format!("stderr-{attempt}.log"));
-        let stderr = std::fs::File::create(&stderr_path).expect("stderr log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .env("BOXOFFICE_JWT_SECRET", SECRET)
-            .env("BOXOFFICE_ADMIN_EMAIL", ADMIN_EMAIL)
-            .env("BOXOFFICE_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn boxoffice serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        // Drains stdout until the process exits, also after the address is
-        // read: a closed pipe would make the server's last println! panic.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + START_TIMEOUT;
-        let base = loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("boxoffice listening on ") {
-                        break Some(rest.split_whitespace().next().expect("url").to_string());
-                    }
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break None,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    assert!(
-                        Instant::now() < deadline,
-                        "the server did not start in time"
-                    );
-                }
-            }
-        };
-        if let Some(base) = base {
-            return Server {
-                child,
-                base,
-                stderr: stderr_path,
-            };
-        }
-        let _ = child.wait();
-        last_error = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("boxoffice serve did not start; stderr:\n{last_error}");
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn token(keys: &JwtKeys, user: UserId) -> String {
-    keys.issue(user, Role::User, TokenKind::Access, Timestamp(now_ms()))
-        .expect("token")
-}
-
-/// One request; `None` when no answer came (the server is gone or timed out).
-async fn call(
-    client: &awc::Client,
-    method: &str,
-    url: String,
-    token: &str,
-    key: Option<&str>,
-    body: Option<Value>,
-) -> Option<(StatusCode, Value)> {
-    let mut request = match method {
-        "GET" => client.get(url),
-        _ => client.post(url),
-    }
-    .insert_header(("Authorization", format!("Bearer {token}")));
-    if let Some(key) = key {
-        request = request.insert_header(("Idempotency-Key", key.to_string()));
-    }
-    let mut response = match body {
-        Some(body) => request.send_json(&body).await.ok()?,
-        None => request.send().await.ok()?,
-    };
-    let bytes = response.body().limit(8 * 1024 * 1024).await.ok()?;
-    Some((
-        response.status(),
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
-}
-
 fn text(value: &Value, field: &str) -> String {
     value[field]
         .as_str()
         .unwrap_or_else(|| panic!("{field} missing in {value}"))
         .to_string()
-}
-
-async fn set_up_concert(base: &str) -> Vec<String> {
-    let client = awc::Client::builder().timeout(REQUEST_TIMEOUT).finish();
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .send_json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let admin = text(&login, "accessToken");
-    let rows: Vec<Value> = (1..=ROWS)
-        .map(|r| json!({"row": r.to_string(), "seats": SEATS_PER_ROW}))
-        .collect();
-    let venue: Value = client
-        .post(format!("{base}/api/v1/venues"))
-        .insert_header(("Authorization", format!("Bearer {admin}")))
-        .send_json(&json!({"name": "Kill Hall", "address": "Nowhere 2", "sections": [{"sectionId": "A", "name": "A", "rows": rows}]}))
-        .await
-        .expect("venue")
-        .json()
-        .await
-        .expect("json");
-    let schedules: Vec<Value> = (0..SCHEDULES)
-        .map(|n| json!({"startsAt": format!("2099-01-0{}T10:00:00Z", n + 1), "endsAt": format!("2099-01-0{}T12:00:00Z", n + 1), "bookingOpensAt": "2020-01-01T00:00:00Z", "bookingClosesAt": format!("2099-01-0{}T09:00:00Z", n + 1)}))
-        .collect();
-    let concert: Value = client
-        .post(format!("{base}/api/v1/concerts"))
-        .insert_header(("Authorization", format!("Bearer {admin}")))
-        .send_json(&json!({
-            "title": "Kill Loop", "category": "TEST", "venueId": venue["venueId"],
-            "priceGrades": [{"grade": "A", "price": PRICE, "sectionIds": ["A"]}],
-            "schedules": schedules, "maxSeatsPerUser": 20
-        }))
-        .await
-        .expect("concert")
-        .json()
-        .await
-        .expect("json");
-    let ids: Vec<String> = concert["schedules"]
-        .as_array()
-        .expect("schedules")
-        .iter()
-        .map(|s| text(s, "scheduleId"))
-        .collect();
-    assert_eq!(ids.len(), SCHEDULES, "{concert}");
-    ids
 }
 
 // ------------------------------------------------------------ the load
@@ -536,31 +386,6 @@ async fn recover_in_process(dir: &Path, acked: &Acked) {
 
 // ------------------------------------------------------------ checks through HTTP
 
-async fn all_pages(client: &awc::Client, url: &str, token: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    for page in 1.. {
-        let sep = if url.contains('?') { "&" } else { "?" };
-        let (status, body) = call(
-            client,
-            "GET",
-            format!("{url}{sep}page={page}&pageSize=100"),
-            token,
-            None,
-            None,
-        )
-        .await
-        .expect("list");
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let batch = body["items"].as_array().expect("items").clone();
-        let done = batch.len() < 100;
-        items.extend(batch);
-        if done {
-            break;
-        }
-    }
-    items
-}
-
 /// Totals of one round's check, for the summary line.
 #[derive(Default)]
 struct Checked {
@@ -593,37 +418,23 @@ async fn verify(
         .collect();
     let mut refunds_seen = HashSet::new();
     for user in users {
-        let token = token(keys, *user);
-        let (status, wallet) = call(
-            &client,
-            "GET",
-            format!("{base}/api/v1/wallet"),
-            &token,
-            None,
-            None,
-        )
-        .await
-        .expect("wallet");
-        let ledger = all_pages(
-            &client,
-            &format!("{base}/api/v1/wallet/transactions"),
-            &token,
-        )
-        .await;
-        let reservations = all_pages(&client, &format!("{base}/api/v1/reservations"), &token).await;
-        if status == StatusCode::NOT_FOUND {
+        let token = user_token(keys, *user);
+        let books = Books::fetch(&client, base, &token).await;
+        let (wallet, ledger, reservations) = (&books.wallet, &books.ledger, &books.reservations);
+        if books.wallet_status == StatusCode::NOT_FOUND {
             // No charge ever became durable for this user: the ledger must be empty.
             assert!(ledger.is_empty(), "round {round}: wallet 404 with a ledger");
             assert!(acked.charges.get(user).is_none_or(Vec::is_empty));
             continue;
         }
-        assert_eq!(status, StatusCode::OK, "round {round}: {wallet}");
+        assert_eq!(
+            books.wallet_status,
+            StatusCode::OK,
+            "round {round}: {wallet}"
+        );
 
         // Every acknowledged charge is in the ledger.
-        let txs: HashSet<&str> = ledger
-            .iter()
-            .filter_map(|e| e["transactionId"].as_str())
-            .collect();
+        let txs = books.transaction_ids();
         for tx in acked.charges.get(user).into_iter().flatten() {
             assert!(
                 txs.contains(tx.as_str()),
@@ -633,14 +444,8 @@ async fn verify(
         }
 
         // The wallet equals its ledger.
-        let sum = |kind: &str| -> i64 {
-            ledger
-                .iter()
-                .filter(|e| e["kind"] == kind)
-                .map(|e| e["amount"].as_i64().expect("amount"))
-                .sum()
-        };
-        let balance = wallet["balance"].as_i64().expect("balance");
+        let sum = |kind: &str| books.ledger_sum(kind);
+        let balance = books.balance();
         assert_eq!(
             balance,
             sum("CHARGE") - sum("PAYMENT") + sum("REFUND"),
@@ -767,7 +572,7 @@ async fn verify(
         }
 
         // The sagas this kill interrupted ended the way their debit says.
-        for r in &reservations {
+        for r in reservations {
             let id = text(r, "reservationId");
             if let Some(p) = interrupted.remove(&id) {
                 assert_eq!(p.user, *user);
@@ -799,16 +604,7 @@ async fn verify(
 
     // The seat maps agree: SOLD seats are exactly the confirmed reservations' seats.
     for schedule in schedules {
-        let (status, map) = call(
-            &client,
-            "GET",
-            format!("{base}/api/v1/schedules/{schedule}/seats"),
-            &token(keys, users[0]),
-            None,
-            None,
-        )
-        .await
-        .expect("seat map");
+        let (status, map) = seat_map(&client, base, schedule, &user_token(keys, users[0])).await;
         assert_eq!(status, StatusCode::OK, "{map}");
         let mut map_sold = HashSet::new();
         for section in map["sections"].as_array().expect("sections") {
@@ -862,31 +658,6 @@ fn seed() -> u64 {
     }
 }
 
-fn sigterm_and_wait(server: &mut Server) {
-    let pid = server.child.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("send SIGTERM");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(exit) = server.child.try_wait().expect("wait") {
-            let stderr = std::fs::read_to_string(&server.stderr).unwrap_or_default();
-            assert!(
-                exit.success(),
-                "SIGTERM must end the server with exit code 0, got {exit:?}; stderr:\n{stderr}"
-            );
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[actix_rt::test]
 async fn acknowledged_operations_survive_repeated_kill_minus_nine() {
     let kills = kills();
@@ -896,13 +667,14 @@ async fn acknowledged_operations_survive_repeated_kill_minus_nine() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data: PathBuf = dir.path().join("data");
     let logs = dir.path().to_path_buf();
-    let keys = JwtKeys::new(SECRET.as_bytes(), 3_600, 3_600);
+    let keys = CREDENTIALS.keys();
     let users: Vec<UserId> = (0..CLIENTS)
         .map(|n| UserId::from_random_bytes([n as u8 + 1; 16]))
         .collect();
     let acked = Arc::new(Mutex::new(Acked::default()));
-    let mut server = start(&data, &logs);
-    let schedules = set_up_concert(&server.base).await;
+    let mut server = Server::start(&data, &logs, &CREDENTIALS);
+    let client = awc::Client::builder().timeout(REQUEST_TIMEOUT).finish();
+    let schedules = set_up_concert(&client, &server.base, &CREDENTIALS, &CONCERT).await;
     let started = Instant::now();
     let (mut interrupted_payments, mut owed_refunds) = (0usize, 0usize);
     let mut last = Checked::default();
@@ -916,7 +688,7 @@ async fn acknowledged_operations_survive_repeated_kill_minus_nine() {
                     base: server.base.clone(),
                     schedules: schedules.clone(),
                     user: *user,
-                    token: token(&keys, *user),
+                    token: user_token(&keys, *user),
                     round,
                     seed: seed ^ ((n as u64) << 32) ^ round as u64,
                 };
@@ -925,8 +697,7 @@ async fn acknowledged_operations_survive_repeated_kill_minus_nine() {
             .collect();
         let run_for = Duration::from_millis(rng.gen_range(KILL_AFTER_MS));
         actix_rt::time::sleep(run_for).await;
-        server.child.kill().expect("SIGKILL");
-        server.child.wait().expect("reap");
+        server.kill();
         for task in tasks {
             task.await.expect("client task");
         }
@@ -939,7 +710,7 @@ async fn acknowledged_operations_survive_repeated_kill_minus_nine() {
         if round + 1 == kills {
             recover_in_process(&data, &acked_now).await;
         }
-        server = start(&data, &logs);
+        server = Server::start(&data, &logs, &CREDENTIALS);
         let restarted_in = killed_at.elapsed();
         let checked = verify(
             &server.base,
@@ -977,7 +748,7 @@ async fn acknowledged_operations_survive_repeated_kill_minus_nine() {
                 .any(|c| c.payment.is_some()),
         "the load must include payments and refunded cancellations"
     );
-    sigterm_and_wait(&mut server);
+    server.sigterm_and_wait();
     println!(
         "kill loop summary: {kills} kills, {} acknowledged operations ({} charges, {} holds, {} payments, {} cancellations), 0 lost, 0 double-sold ({} seats sold at the end); {interrupted_payments} payments and {owed_refunds} refunds found between steps, all finished; {:.1} s, seed {seed}",
         last.operations,

@@ -15,9 +15,10 @@
 //!   flipped near its end. sled treats a damaged tail as an interrupted write
 //!   and drops everything after it. What must hold: the engine either refuses,
 //!   or recovers to a consistent prefix of what was acknowledged (every
-//!   invariant holds, nothing half done). The stronger property, that nothing
-//!   acknowledged is lost, does NOT hold today: see the ignored test
-//!   `sled_tail_damage_never_loses_acknowledged_data` and RELIABILITY.md.
+//!   invariant holds, nothing half done), and never starts without an
+//!   acknowledged operation: the flush watermark next to sled's file
+//!   (`storage/src/flush_watermark.rs`) makes the store refuse to open when
+//!   sled lost flushed data, and `boxoffice serve` exits non-zero saying so.
 
 mod support;
 
@@ -505,14 +506,13 @@ fn sled_tail_damage_recovers_to_a_consistent_prefix_or_refuses() {
     }
 }
 
-/// KNOWN DEFECT (see RELIABILITY.md, "Torn writes"): sled drops a damaged
-/// tail as if it were an interrupted write, and the engine then starts and
-/// serves without the acknowledged operations that were in it (a `db` file
-/// cut to zero starts as an empty store). Fixing it needs a durable
-/// watermark outside sled's file that recovery compares against (storage/).
-/// Run with `cargo test --test torn_writes -- --ignored` to see the cases.
+/// A damaged tail never lets the engine start without an acknowledged
+/// operation (finding F1, fixed): sled drops a damaged tail as if it were an
+/// interrupted write, but the flush watermark outside sled's file then
+/// claims a flush that sled no longer holds, and the store refuses to open
+/// (the "refuses to start with a clear message"). A refusal must
+/// name both flush numbers.
 #[test]
-#[ignore = "known defect: sled silently drops a damaged tail; needs a watermark in storage/"]
 fn sled_tail_damage_never_loses_acknowledged_data() {
     let (total, outcomes) = run_tail_cases();
     let silent_losses: Vec<String> = outcomes
@@ -521,9 +521,25 @@ fn sled_tail_damage_never_loses_acknowledged_data() {
             TailOutcome::Started { lost, .. } if *lost > 0 => Some(format!(
                 "{damage:?}: started without {lost} of {total} acknowledged operations"
             )),
+            TailOutcome::Refused(message)
+                if message.contains("lost flushed data") && !message.contains("holds flush") =>
+            {
+                Some(format!(
+                    "{damage:?}: the refusal does not name sled's flush: {message}"
+                ))
+            }
             _ => None,
         })
         .collect();
+    let refused = outcomes
+        .iter()
+        .filter(|(_, outcome)| matches!(outcome, TailOutcome::Refused(_)))
+        .count();
+    eprintln!(
+        "{} damaged tails: {refused} refused, {} started with nothing lost",
+        outcomes.len(),
+        outcomes.len() - refused
+    );
     assert!(
         silent_losses.is_empty(),
         "damaged tails served silently:\n{}",
@@ -531,18 +547,40 @@ fn sled_tail_damage_never_loses_acknowledged_data() {
     );
 }
 
+#[test]
+fn boxoffice_serve_on_a_cut_sled_file_exits_non_zero_naming_the_lost_flushes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    populate(&data, EngineConfig::default());
+    damage_tail(&data, TailDamage::CutToPercent(50));
+    let (code, stderr) = serve_until_exit(&data);
+    assert_ne!(code, Some(0), "serve must fail; stderr: {stderr}");
+    assert!(
+        code.is_some(),
+        "serve was killed by a signal; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("lost flushed data") && stderr.contains("flush-watermark"),
+        "stderr must say sled lost flushed data and name the watermark file: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "a refusal, not a panic: {stderr}"
+    );
+    eprintln!("boxoffice serve refused: {}", stderr.trim());
+}
+
 // ------------------------------------------------------------ a replayed record
 
-/// KNOWN DEFECT (see RELIABILITY.md): a record that is valid but appears
-/// twice (the newest one appended again, as a buggy retry would) is replayed
-/// twice. A repeated charge is served silently (the ledger holds the same
-/// transaction twice, the balance is too high, and the wallet's invariant
-/// does not notice); a repeated debit or confirmation panics inside recovery
-/// (`debug_assert!`/`assert!` in engine `apply`) instead of refusing with a
-/// message, and in a release build the repeated debit is applied twice.
-/// Run with `cargo test --test torn_writes -- --ignored`.
+/// A record that is valid but appears twice (the newest one appended again,
+/// as a buggy retry would) is refused or harmless (finding F2, fixed). Wallet
+/// logs: a repeated charge, debit or refund is refused naming the record's
+/// lsn and log (`WalletShardState::load`: a transaction already in the
+/// ledger, or an event `Wallet::apply` refuses). Schedule logs: the
+/// schedule's `apply` refuses an impossible transition. Before the fix a
+/// repeated charge was served (the ledger held it twice) and a repeated
+/// debit or confirmation panicked inside recovery.
 #[test]
-#[ignore = "known defect: a repeated record is replayed twice (silently for charges, as a panic for debits)"]
 fn a_repeated_newest_record_is_refused_or_harmless() {
     let template = tempfile::tempdir().expect("tempdir");
     let config = EngineConfig::default(); // no snapshots: every log keeps its records
@@ -568,8 +606,10 @@ fn a_repeated_newest_record_is_refused_or_harmless() {
         let (path, config, all) = (dir.path().to_path_buf(), config.clone(), ops.clone());
         // A panic inside recovery is caught here so every log gets its verdict.
         match std::thread::spawn(move || recover(&path, config, &all)).join() {
-            Ok(Err(_refused)) => {}
-            Ok(Ok(recovered)) if recovered.fingerprint == control.fingerprint => {}
+            Ok(Err(refused)) => eprintln!("{log}: refused: {refused}"),
+            Ok(Ok(recovered)) if recovered.fingerprint == control.fingerprint => {
+                eprintln!("{log}: harmless (same state as the control)")
+            }
             Ok(Ok(recovered)) => wrong.push(format!(
                 "{log}: served a different state: {:?} instead of {:?}",
                 recovered.fingerprint, control.fingerprint

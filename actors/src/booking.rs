@@ -11,6 +11,7 @@ use crate::error::{EngineError, EngineResult, Missing};
 use crate::idempotency::{run_keyed, IdemTag};
 use crate::receipt::{HoldReceipt, StoredReply};
 use crate::registry::Registry;
+use crate::schedule_actor::archive;
 use crate::schedule_actor::*;
 use crate::wallet_actor::Refund;
 
@@ -114,6 +115,21 @@ impl Registry {
         schedule.actor.finish(SettleRefund { reservation_id }).await
     }
 
+    /// Where an archived reservation found by `lookup` lives (its schedule
+    /// published its archive to the directory at start-up).
+    pub(crate) fn locate_archived(
+        &self,
+        lookup: Result<Option<ReservationId>, boxoffice_storage::StoreError>,
+    ) -> EngineResult<Option<(ScheduleId, ReservationId)>> {
+        let reservation = lookup.map_err(|err| EngineError::Storage(err.to_string()))?;
+        Ok(reservation.and_then(|id| {
+            self.context()
+                .directory
+                .schedule_of_reservation(id)
+                .map(|schedule_id| (schedule_id, id))
+        }))
+    }
+
     pub(crate) fn schedule_of(
         &self,
         reservation_id: ReservationId,
@@ -160,6 +176,10 @@ impl Registry {
                 Err(err) => return Err(err),
             }
         }
+        // The directory lists a user's reservations per schedule as they were
+        // published (archived ones of each schedule first at start-up); a
+        // stable sort by hold time makes the order oldest first across them.
+        views.sort_by_key(|view| view.held_at);
         Ok(views)
     }
 
@@ -184,11 +204,17 @@ impl Registry {
         user: Option<UserId>,
         ticket_id: TicketId,
     ) -> EngineResult<TicketView> {
-        let schedule_id = self
-            .context()
-            .directory
-            .schedule_of_ticket(ticket_id)
-            .ok_or(EngineError::NotFound(Missing::Ticket))?;
+        let schedule_id = match self.context().directory.schedule_of_ticket(ticket_id) {
+            Some(schedule_id) => Some(schedule_id),
+            // Not routed since the start: a void ticket of an archived reservation.
+            None => self
+                .locate_archived(archive::reservation_of_ticket(
+                    self.context().commit.store().as_ref(),
+                    ticket_id,
+                ))?
+                .map(|(schedule_id, _)| schedule_id),
+        };
+        let schedule_id = schedule_id.ok_or(EngineError::NotFound(Missing::Ticket))?;
         self.schedule(schedule_id)?
             .actor
             .query(GetTicket { user, ticket_id })

@@ -20,6 +20,10 @@ pub struct EngineConfig {
     /// Arbiter threads the actors are spread over.
     pub arbiters: usize,
     pub wallet_limits: WalletLimits,
+    /// A storage flush that has not returned after this long poisons the
+    /// group commit: every pending and later write fails (and /readyz says
+    /// so) instead of every caller waiting for ever on a hung disk.
+    pub flush_timeout: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -30,6 +34,7 @@ impl Default for EngineConfig {
             wallet_shards: 8,
             arbiters: 2,
             wallet_limits: WalletLimits::default(),
+            flush_timeout: boxoffice_storage::DEFAULT_FLUSH_TIMEOUT,
         }
     }
 }
@@ -49,6 +54,9 @@ impl EngineConfig {
         }
         if !(1..=64).contains(&self.arbiters) {
             return Err("arbiters must be 1-64".into());
+        }
+        if self.flush_timeout.is_zero() {
+            return Err("flush_timeout must be positive".into());
         }
         Ok(())
     }

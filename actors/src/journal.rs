@@ -12,6 +12,16 @@
 //! Refusals are staged too, with no event: a refusal is often caused by state
 //! still in flight (a seat held a microsecond ago), and answering before that
 //! state is durable could reveal something a crash would undo.
+//!
+//! Snapshot policy: a snapshot is due after `snapshot_every` events. An actor
+//! whose state can be large opts into amortized snapshots
+//! ([`Journal::amortize_snapshots`]): then a snapshot is also held back until
+//! the log bytes written since the last one reach `ratio` × that snapshot's
+//! bytes. Writing a snapshot costs about as much per byte as writing records,
+//! so the snapshots' share of the work stays under 1/`ratio` however large
+//! the state grows, and the log a recovery replays stays under `ratio` × the
+//! state (plus one interval). Sizes are measured in encoded bytes on both
+//! sides: that is what each costs, whatever the state is made of.
 
 use boxoffice_storage::{codec, GroupCommit, Lsn, Store, StoreError};
 use serde::de::DeserializeOwned;
@@ -22,6 +32,32 @@ use tokio::sync::oneshot;
 use crate::config::MAX_EVENTS_PER_RECORD;
 use crate::error::{EngineError, EngineResult};
 use crate::idempotency::IdemRecord;
+
+/// Largest accepted log-to-snapshot ratio: past it, recovery would replay a
+/// log that many times larger than the state.
+pub const MAX_LOG_TO_SNAPSHOT_RATIO: u64 = 16;
+
+/// When a snapshot is due (see the module doc).
+#[derive(Clone, Copy, Debug)]
+pub struct SnapshotPolicy {
+    pub every_events: u64,
+    pub log_to_snapshot_ratio: Option<u64>,
+}
+
+/// True when a snapshot is due after `events` events of `log_bytes` bytes
+/// logged since the last snapshot, which took `snapshot_bytes` bytes.
+pub fn snapshot_due(
+    policy: SnapshotPolicy,
+    events: u64,
+    log_bytes: u64,
+    snapshot_bytes: u64,
+) -> bool {
+    let enough_events = events >= policy.every_events;
+    match policy.log_to_snapshot_ratio {
+        None => enough_events,
+        Some(ratio) => enough_events && log_bytes >= snapshot_bytes.saturating_mul(ratio),
+    }
+}
 
 /// A callback run once the staged work is durable (or has failed to become so).
 pub type Waiter = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -57,6 +93,12 @@ pub struct Journal<E> {
     waiters: Vec<Waiter>,
     events_since_snapshot: u64,
     snapshot_every: u64,
+    /// Encoded bytes of the records appended since the last snapshot.
+    bytes_since_snapshot: u64,
+    /// Encoded bytes of the last snapshot this journal wrote (0 before the first).
+    last_snapshot_bytes: u64,
+    /// `Some(k)`: amortized snapshots (see the module doc); `None`: every `snapshot_every` events.
+    log_to_snapshot_ratio: Option<u64>,
     /// A commit message is on its way to the owner.
     commit_scheduled: bool,
 }
@@ -82,8 +124,27 @@ impl<E: Serialize> Journal<E> {
             waiters: Vec::new(),
             events_since_snapshot: 0,
             snapshot_every,
+            bytes_since_snapshot: 0,
+            last_snapshot_bytes: 0,
+            log_to_snapshot_ratio: None,
             commit_scheduled: false,
         }
+    }
+
+    /// Opts into amortized snapshots: one is due only once the log written
+    /// since the last one holds `ratio` × that snapshot's bytes (and at least
+    /// `snapshot_every` events). `ratio` is between 1 and [`MAX_LOG_TO_SNAPSHOT_RATIO`].
+    pub fn amortize_snapshots(&mut self, ratio: u64) {
+        assert!(
+            (1..=MAX_LOG_TO_SNAPSHOT_RATIO).contains(&ratio),
+            "log-to-snapshot ratio {ratio} out of range"
+        );
+        self.log_to_snapshot_ratio = Some(ratio);
+    }
+
+    /// Encoded bytes of the last snapshot written (0 before the first).
+    pub fn last_snapshot_bytes(&self) -> u64 {
+        self.last_snapshot_bytes
     }
 
     pub fn log(&self) -> &str {
@@ -167,9 +228,19 @@ impl<E: Serialize> Journal<E> {
         match self.commit.append(&self.log, &bytes, forward) {
             Ok(lsn) => {
                 self.events_since_snapshot += event_count;
+                self.bytes_since_snapshot =
+                    self.bytes_since_snapshot.saturating_add(bytes.len() as u64);
                 Ok(Committed::Record {
                     lsn,
-                    snapshot_due: self.events_since_snapshot >= self.snapshot_every,
+                    snapshot_due: snapshot_due(
+                        SnapshotPolicy {
+                            every_events: self.snapshot_every,
+                            log_to_snapshot_ratio: self.log_to_snapshot_ratio,
+                        },
+                        self.events_since_snapshot,
+                        self.bytes_since_snapshot,
+                        self.last_snapshot_bytes,
+                    ),
                 })
             }
             Err(err) => {
@@ -212,6 +283,8 @@ impl<E: Serialize> Journal<E> {
         self.commit.store().write_snapshot(&self.log, lsn, &bytes)?;
         self.commit.store().trim(&self.log, lsn)?;
         self.events_since_snapshot = 0;
+        self.bytes_since_snapshot = 0;
+        self.last_snapshot_bytes = bytes.len() as u64;
         Ok(())
     }
 
@@ -231,6 +304,8 @@ impl<E: Serialize> Journal<E> {
 pub struct History<S, E> {
     pub snapshot: Option<(Lsn, S)>,
     pub records: Vec<Record<E>>,
+    /// The lsn of each record, parallel to `records` (for error messages).
+    pub lsns: Vec<Lsn>,
 }
 
 /// Reads an actor's durable history.
@@ -248,8 +323,90 @@ pub fn read_history<S: DeserializeOwned, E: DeserializeOwned>(
     };
     let after = snapshot.as_ref().map(|(lsn, _)| *lsn).unwrap_or(0);
     let mut records = Vec::new();
+    let mut lsns = Vec::new();
     for (lsn, bytes) in store.read_log(log, after)? {
         records.push(codec::decode_record::<Record<E>>(log, lsn, &bytes)?);
+        lsns.push(lsn);
     }
-    Ok(History { snapshot, records })
+    Ok(History {
+        snapshot,
+        records,
+        lsns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: SnapshotPolicy = SnapshotPolicy {
+        every_events: 100,
+        log_to_snapshot_ratio: None,
+    };
+    const AMORTIZED: SnapshotPolicy = SnapshotPolicy {
+        every_events: 100,
+        log_to_snapshot_ratio: Some(2),
+    };
+
+    #[test]
+    fn without_a_ratio_only_the_event_count_matters() {
+        assert!(!snapshot_due(PLAIN, 99, 1_000_000, 1));
+        assert!(snapshot_due(PLAIN, 100, 0, 1_000_000_000));
+    }
+
+    #[test]
+    fn a_large_state_waits_for_ratio_times_its_size_in_log() {
+        // 10 MB of state: 100 events are not enough, 20 MB of log is.
+        let state = 10_000_000;
+        assert!(!snapshot_due(AMORTIZED, 100, 1_000, state));
+        assert!(!snapshot_due(AMORTIZED, 150_000, 19_999_999, state));
+        assert!(snapshot_due(AMORTIZED, 150_000, 20_000_000, state));
+    }
+
+    #[test]
+    fn a_small_state_still_waits_for_the_interval() {
+        assert!(!snapshot_due(AMORTIZED, 99, 1_000_000, 10));
+        assert!(snapshot_due(AMORTIZED, 100, 1_000_000, 10));
+        // Before the first snapshot its size is unknown (0): the interval alone decides.
+        assert!(snapshot_due(AMORTIZED, 100, 0, 0));
+    }
+
+    #[test]
+    fn snapshot_work_per_logged_byte_stays_bounded_as_state_grows() {
+        // Simulate a state that grows by every byte logged (nothing ever
+        // leaves it) and count the bytes snapshots write: with ratio k they
+        // stay within (1/k + slack) of the bytes logged, not quadratic.
+        let mut state = 0u64;
+        let (mut logged, mut since, mut events, mut last) = (0u64, 0u64, 0u64, 0u64);
+        let mut snapshot_bytes = 0u64;
+        for _ in 0..1_000_000 {
+            logged += 100;
+            since += 100;
+            events += 1;
+            state += 100;
+            if snapshot_due(AMORTIZED, events, since, last) {
+                snapshot_bytes += state;
+                last = state;
+                since = 0;
+                events = 0;
+            }
+        }
+        // Geometric series: each snapshot is at most 1 + 1/ratio times the
+        // previous, so their sum stays within a constant factor of the log.
+        assert!(
+            snapshot_bytes <= 3 * logged,
+            "snapshots wrote {snapshot_bytes} bytes for {logged} logged"
+        );
+        // Under the plain policy the same history costs quadratically more.
+        let (mut plain_bytes, mut n, mut s) = (0u64, 0u64, 0u64);
+        for _ in 0..1_000_000 {
+            n += 1;
+            s += 100;
+            if snapshot_due(PLAIN, n, 0, 0) {
+                plain_bytes += s;
+                n = 0;
+            }
+        }
+        assert!(plain_bytes > 100 * logged);
+    }
 }

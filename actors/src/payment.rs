@@ -19,6 +19,7 @@ use crate::error::{EngineError, EngineResult, Missing};
 use crate::idempotency::{run_keyed, IdemTag};
 use crate::receipt::{PaymentReceipt, StoredReply};
 use crate::registry::Registry;
+use crate::schedule_actor::archive;
 use crate::schedule_actor::{BeginPayment, FinishPayment, GetReservation, ReservationView};
 use crate::wallet_actor::Debit;
 
@@ -128,11 +129,15 @@ impl Registry {
         user: UserId,
         payment_id: PaymentId,
     ) -> EngineResult<(PaymentId, ReservationView)> {
-        let (schedule_id, reservation_id) = self
-            .context()
-            .directory
-            .payment(payment_id)
-            .ok_or(EngineError::NotFound(Missing::Payment))?;
+        let found = match self.context().directory.payment(payment_id) {
+            Some(found) => Some(found),
+            // Not routed since the start: a refunded payment whose reservation was archived.
+            None => self.locate_archived(archive::reservation_of_payment(
+                self.context().commit.store().as_ref(),
+                payment_id,
+            ))?,
+        };
+        let (schedule_id, reservation_id) = found.ok_or(EngineError::NotFound(Missing::Payment))?;
         let view = self
             .schedule(schedule_id)?
             .actor

@@ -5,13 +5,17 @@
 //! "begun" and "confirmed/aborted", or a cancelled paid reservation whose
 //! refund was owed but not yet settled. This drives every one of them to an
 //! end before the engine serves anything.
+//!
+//! Every actor's state was checked against its invariants when it loaded;
+//! when this finished any work, the wallets (the state it changed with
+//! money in it) are checked again, and a broken one stops the start.
 
 use boxoffice_engine::Money;
 
 use crate::error::EngineResult;
 use crate::registry::Registry;
 use crate::schedule_actor::{FinishPayment, GetUnfinishedWork};
-use crate::wallet_actor::{Debit, WasDebited};
+use crate::wallet_actor::{CheckInvariants, Debit, WasDebited};
 
 /// What recovery did, for logs and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,6 +82,13 @@ pub async fn finish_interrupted_work(registry: &Registry) -> EngineResult<Recove
     }
     if report != RecoveryReport::default() {
         tracing::info!(?report, "finished work interrupted by the last stop");
+        for shard in registry.wallet_shards() {
+            shard.query(CheckInvariants).await?.map_err(|broken| {
+                crate::error::EngineError::Internal(format!(
+                    "wallet invariants broken after finishing interrupted payments: {broken}"
+                ))
+            })?;
+        }
     }
     Ok(report)
 }

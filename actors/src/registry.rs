@@ -56,7 +56,7 @@ impl Registry {
         let engine = EngineContext {
             clock,
             ids,
-            commit: GroupCommit::start(store),
+            commit: GroupCommit::start_with_flush_timeout(store, config.flush_timeout),
             directory: Arc::new(Directory::default()),
             idempotency: IdempotencyIndex::new(),
             config,
@@ -83,8 +83,10 @@ impl Registry {
         let mut specs = Vec::new();
         for (n, log) in store.list_logs(LOG_PREFIX)?.into_iter().enumerate() {
             let state = ScheduleState::load(store.as_ref(), &log)?;
-            state.publish(&engine.directory, &engine.idempotency);
             let id = state.schedule.id();
+            // Archived reservations are older than live ones: routed first, listed first.
+            crate::schedule_actor::archive::publish(store.as_ref(), id, &engine.directory)?;
+            state.publish(&engine.directory, &engine.idempotency);
             specs.push((id, state.queue.clone()));
             let handle = start_schedule(
                 &engine,

@@ -8,17 +8,17 @@
 
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
-use boxoffice_engine::wallet::{LedgerEntry, LedgerKind, Wallet, WalletEvent};
+use boxoffice_engine::wallet::{ApplyError, LedgerEntry, LedgerKind, Wallet, WalletEvent};
 use boxoffice_engine::{Money, Timestamp};
-use boxoffice_storage::StoreError;
+use boxoffice_storage::{codec, StoreError};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
 
 use crate::context::EngineContext;
 use crate::error::EngineError;
 use crate::idempotency::{IdemRecord, IdemState, IdemTag, IdempotencyTable};
-use crate::journal::{read_history, reply_when_durable, Journal};
+use crate::journal::{reply_when_durable, Journal, Record};
 use crate::receipt::{ChargeReceipt, StoredReply};
 use crate::schedule_actor::Pending;
 
@@ -47,34 +47,76 @@ pub struct WalletShardState {
 }
 
 impl WalletShardState {
-    pub fn apply(&mut self, entry: &WalletLogEvent) {
+    /// Applies one logged event to its user's wallet; refuses (changing
+    /// nothing) an event that would break a wallet rule.
+    pub fn apply(&mut self, entry: &WalletLogEvent) -> Result<(), ApplyError> {
         self.wallets
             .entry(entry.user)
             .or_insert_with(|| Wallet::new(entry.user))
-            .apply(&entry.event);
+            .apply(&entry.event)
     }
 
+    /// Rebuilds a shard from its snapshot and the records after it.
+    ///
+    /// Refuses (`StoreError::Corrupt`, naming the record's lsn and the log) a
+    /// record holding an event that breaks a wallet rule or repeats a
+    /// transaction already in the wallet's ledger: a record appended twice,
+    /// or a damaged log. Serving it would count money twice; panicking would
+    /// say nothing useful. Then checks every wallet's invariants.
     pub fn load(
         store: &dyn boxoffice_storage::Store,
         log: &str,
     ) -> Result<WalletShardState, StoreError> {
-        let history = read_history::<WalletShardState, WalletLogEvent>(store, log)?;
-        let records = history.records;
-        let mut state = history.snapshot.map(|(_, s)| s).unwrap_or_default();
-        for record in records {
-            for event in &record.events {
-                state.apply(event);
+        let (after, mut state) = match store.read_snapshot(log)? {
+            Some((lsn, bytes)) => {
+                let state = codec::decode::<WalletShardState>(&bytes)
+                    .map_err(|e| StoreError::Corrupt(format!("snapshot of {log}: {e}")))?;
+                (lsn, state)
+            }
+            None => (0, WalletShardState::default()),
+        };
+        // Apply has no transaction-id index (it would cost memory for the
+        // life of every wallet); replay keeps one while it runs.
+        let mut seen: HashSet<(UserId, TransactionId)> = state
+            .wallets
+            .values()
+            .flat_map(|w| w.ledger().iter().map(|e| (w.user(), e.transaction_id)))
+            .collect();
+        for (lsn, bytes) in store.read_log(log, after)? {
+            let record = codec::decode_record::<Record<WalletLogEvent>>(log, lsn, &bytes)?;
+            for entry in &record.events {
+                let refuse = |why: String| {
+                    StoreError::Corrupt(format!(
+                        "record {lsn} of log {log}: wallet {}: {why}; the log repeats or \
+                         contradicts itself, refusing to replay it",
+                        entry.user
+                    ))
+                };
+                let transaction = entry.event.transaction_id();
+                if !seen.insert((entry.user, transaction)) {
+                    return Err(refuse(format!(
+                        "transaction {transaction} is already in the ledger"
+                    )));
+                }
+                state.apply(entry).map_err(|e| refuse(e.to_string()))?;
             }
             for idem in &record.idempotency {
                 state.idempotency.apply(idem);
             }
         }
-        for wallet in state.wallets.values() {
+        state.check_invariants(log)?;
+        Ok(state)
+    }
+
+    /// Every wallet's invariants (`Wallet::check_invariants`); the error
+    /// names the log and the wallet.
+    pub fn check_invariants(&self, log: &str) -> Result<(), StoreError> {
+        for wallet in self.wallets.values() {
             wallet.check_invariants().map_err(|broken| {
                 StoreError::Corrupt(format!("{log}: wallet {}: {broken}", wallet.user()))
             })?;
         }
-        Ok(state)
+        Ok(())
     }
 }
 
@@ -367,6 +409,19 @@ impl Handler<GetLedger> for WalletActor {
             .cloned()
             .collect();
         MessageResult((page, ledger.len()))
+    }
+}
+
+/// Checks every wallet of the shard (start-up recovery asks this after
+/// finishing interrupted sagas); the error names the log and the wallet.
+pub struct CheckInvariants;
+impl Message for CheckInvariants {
+    type Result = Result<(), StoreError>;
+}
+impl Handler<CheckInvariants> for WalletActor {
+    type Result = Result<(), StoreError>;
+    fn handle(&mut self, _: CheckInvariants, _: &mut Context<Self>) -> Self::Result {
+        self.state.check_invariants(self.journal.log())
     }
 }
 

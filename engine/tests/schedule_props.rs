@@ -389,11 +389,52 @@ proptest! {
                 prop_assert!(false, "after {:?}: {}", op, why);
             }
         }
+        // Replayed as recovery does: every true event passes the rule checks.
         let mut replayed = new_schedule();
         for event in &log {
-            replayed.apply(event);
+            if let Err(why) = replayed.apply_logged(event) {
+                prop_assert!(false, "{:?} refused on replay: {}", event, why);
+            }
         }
         prop_assert_eq!(&replayed, &live);
+    }
+
+    /// Forgetting ended reservations at random "snapshots": invariants hold,
+    /// nothing ended stays, the state stays bounded by the seats, and the last
+    /// snapshot plus the events after it recover exactly the live state.
+    #[test]
+    fn forgetting_ended_reservations_at_snapshots_keeps_invariants_and_recovery(
+        ops in prop::collection::vec((op(), prop::bool::weighted(0.15)), 1..120)
+    ) {
+        let mut live = new_schedule();
+        let mut snapshot = live.clone();
+        let mut since: Vec<ScheduleEvent> = Vec::new();
+        let mut now = Timestamp(0);
+        let mut ids = Ids(0);
+        for (op, snapshot_now) in &ops {
+            if let Ok(events) = run(&mut live, op, &mut now, &mut ids) {
+                since.extend(events);
+            }
+            if *snapshot_now {
+                let ended = live.ended_reservations().count();
+                prop_assert_eq!(live.forget_ended(), ended);
+                prop_assert!(live.ended_reservations().next().is_none());
+                let occupying = live.reservations().filter(|r| r.status.is_live()).count();
+                prop_assert!(occupying <= live.seat_count() as usize);
+                snapshot = live.clone();
+                since.clear();
+            }
+            if let Err(why) = live.check_invariants() {
+                prop_assert!(false, "after {:?}: {}", op, why);
+            }
+        }
+        let mut recovered = snapshot;
+        for event in &since {
+            if let Err(why) = recovered.apply_logged(event) {
+                prop_assert!(false, "{:?} refused on replay: {}", event, why);
+            }
+        }
+        prop_assert_eq!(&recovered, &live);
     }
 }
 

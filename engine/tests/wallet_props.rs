@@ -165,7 +165,7 @@ proptest! {
 
         let mut rebuilt = Wallet::new(user);
         for event in &events {
-            rebuilt.apply(event);
+            rebuilt.apply(event).expect("every event a command returned applies again");
         }
         prop_assert_eq!(&rebuilt, &wallet);
     }

@@ -5,9 +5,11 @@
 //! - [`routes`]: one module per resource; thin handlers over the actor layer.
 //! - [`error`]: the one error shape and the mapping of engine errors to codes.
 //! - [`auth`], [`idempotency_key`], [`extract`], [`pagination`]: extractors.
-//! - [`request_id`], [`metrics`]: middleware; [`openapi`]: the generated spec.
+//! - [`request_id`], [`metrics`], [`admission`], [`allow_header`]: middleware; [`openapi`]: the generated spec.
 //! - [`views`]: response bodies; [`tickets_qr`]: signed QR codes; [`demo`].
 
+pub mod admission;
+pub mod allow_header;
 pub mod auth;
 pub mod demo;
 pub mod error;

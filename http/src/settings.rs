@@ -1,5 +1,12 @@
 //! Typed configuration of a Boxoffice server. The binary fills it from flags
 //! and `BOXOFFICE_*` environment variables; tests build it directly.
+//!
+//! The three overload bounds (RELIABILITY.md, "Overload and slow clients")
+//! nest: the kernel's accept queue (`backlog`) holds connections no worker has
+//! taken yet; each worker holds at most `max_connections_per_worker` open
+//! connections; and at most `max_in_flight_requests` requests, process-wide,
+//! are past admission at once (the rest are answered 503 at once, before any
+//! JWT check or body read).
 
 use boxoffice_actors::EngineConfig;
 use std::net::SocketAddr;
@@ -22,8 +29,43 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// HTTP worker threads (actix-web); the engine's arbiters are separate.
     pub workers: usize,
+    /// Open connections one HTTP worker keeps; past it the worker stops
+    /// accepting and new connections wait in the kernel's accept queue.
+    pub max_connections_per_worker: usize,
+    /// Length of the kernel's accept queue (`listen(2)` backlog; Linux caps it
+    /// at `net.core.somaxconn`). Past it, new connection attempts are dropped
+    /// and clients retry their SYN.
+    pub backlog: u32,
+    /// Requests past admission at once, process-wide; the next one is answered
+    /// 503 UNAVAILABLE with `Retry-After` before anything else is done for it.
+    /// Ops endpoints (`/healthz`, `/readyz`, `/metrics`) are never refused.
+    pub max_in_flight_requests: usize,
     pub engine: EngineConfig,
 }
+
+/// Default of [`Settings::max_connections_per_worker`]: actix-web's own
+/// default is 25,000, which leaves memory bounded by little else (finding F5).
+/// 2,048 per worker (4,096 with the default two workers) is four times the
+/// in-flight limit, so keep-alive clients that are between requests do not
+/// crowd out active ones.
+pub const DEFAULT_MAX_CONNECTIONS_PER_WORKER: usize = 2_048;
+/// Accepted range of [`Settings::max_connections_per_worker`].
+pub const MAX_CONNECTIONS_PER_WORKER_RANGE: std::ops::RangeInclusive<usize> = 16..=100_000;
+/// Default of [`Settings::backlog`]: half of Linux's default `somaxconn`
+/// (4,096); a few hundred milliseconds of arrivals at the measured capacity.
+pub const DEFAULT_BACKLOG: u32 = 2_048;
+/// Accepted range of [`Settings::backlog`].
+pub const BACKLOG_RANGE: std::ops::RangeInclusive<u32> = 16..=65_535;
+/// Default of [`Settings::max_in_flight_requests`]. Normal load is far below
+/// it: by Little's law, in-flight = throughput x latency, and at the measured
+/// release capacity (about 9,000 requests/s over HTTP on 2 cores) with
+/// latencies of a few milliseconds that is tens of requests; a closed-loop
+/// client with 1,000 connections has at most 1,000 in flight. Past it, the
+/// extra requests would only wait: at that capacity 1,024 in flight already
+/// means a queue of about 0.1 s (about 1.5 s in a debug build).
+pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 1_024;
+/// Accepted range of [`Settings::max_in_flight_requests`].
+pub const MAX_IN_FLIGHT_REQUESTS_RANGE: std::ops::RangeInclusive<usize> = 1..=1_000_000;
 
 impl Settings {
     /// Defaults for a data dir: loopback, no demo, generated secret.
@@ -38,7 +80,34 @@ impl Settings {
             refresh_token_ttl: Duration::from_secs(14 * 24 * 3_600),
             request_timeout: Duration::from_secs(10),
             workers: 2,
+            max_connections_per_worker: DEFAULT_MAX_CONNECTIONS_PER_WORKER,
+            backlog: DEFAULT_BACKLOG,
+            max_in_flight_requests: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             engine: EngineConfig::default(),
         }
+    }
+
+    /// Checks the HTTP bounds are within their documented ranges (the engine's
+    /// own settings are checked by [`EngineConfig::validate`]).
+    pub fn validate(&self) -> Result<(), String> {
+        if !MAX_CONNECTIONS_PER_WORKER_RANGE.contains(&self.max_connections_per_worker) {
+            return Err(format!(
+                "max connections per worker must be in {MAX_CONNECTIONS_PER_WORKER_RANGE:?}, got {}",
+                self.max_connections_per_worker
+            ));
+        }
+        if !BACKLOG_RANGE.contains(&self.backlog) {
+            return Err(format!(
+                "backlog must be in {BACKLOG_RANGE:?}, got {}",
+                self.backlog
+            ));
+        }
+        if !MAX_IN_FLIGHT_REQUESTS_RANGE.contains(&self.max_in_flight_requests) {
+            return Err(format!(
+                "max in-flight requests must be in {MAX_IN_FLIGHT_REQUESTS_RANGE:?}, got {}",
+                self.max_in_flight_requests
+            ));
+        }
+        self.engine.validate()
     }
 }

@@ -1,6 +1,11 @@
 //! Builds a Boxoffice server: opens the store, recovers the engine, makes sure
 //! the configured admin (and the demo data) exist, and binds the HTTP server.
 //! The binary and every HTTP test start the application through here.
+//!
+//! The middleware stack, outermost first: request id (every answer carries
+//! it), metrics (every answer is counted), admission (refuses past the
+//! process-wide in-flight limit before any routing, JWT or body read), the
+//! `Allow` header of 405s, then routing.
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -8,16 +13,16 @@ use actix_web::{web, App, HttpServer};
 use boxoffice_actors::accounts_actor::Role;
 use boxoffice_actors::{Clock, IdSource, Registry};
 use boxoffice_storage::{SledStore, Store};
-use std::net::TcpListener;
 use std::sync::Arc;
 
+use crate::admission::{Admission, Gate};
 use crate::auth::{hash_password, JwtKeys};
 use crate::extract::{json_config, path_config, payload_config, query_config};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::tickets_qr::QrSigner;
-use crate::{demo, metrics, openapi, request_id, routes};
+use crate::{allow_header, demo, metrics, openapi, request_id, routes};
 
 const JWT_SECRET_META: &str = "jwt-secret";
 
@@ -54,6 +59,7 @@ impl Application {
         clock: Arc<dyn Clock>,
         ids: Arc<IdSource>,
     ) -> Result<Application, String> {
+        settings.validate()?;
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| format!("data dir {}: {e}", settings.data_dir.display()))?;
         let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data_dir).map_err(|e| {
@@ -96,9 +102,8 @@ impl Application {
             metrics: Metrics::new().map_err(|e| e.to_string())?,
             request_timeout: settings.request_timeout,
         });
-        let listener = TcpListener::bind(settings.bind)
-            .map_err(|e| format!("cannot bind {}: {e}", settings.bind))?;
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        // One gate for the whole process: every worker's app shares it.
+        let gate = Gate::new(settings.max_in_flight_requests);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -106,6 +111,8 @@ impl Application {
                 .app_data(query_config())
                 .app_data(path_config())
                 .app_data(payload_config())
+                .wrap(from_fn(allow_header::middleware))
+                .wrap(Admission::new(Arc::clone(&gate)))
                 .wrap(from_fn(metrics::middleware))
                 .wrap(from_fn(request_id::middleware))
                 // Before the /api/v1 scope, which would otherwise shadow /api/v1/openapi.json.
@@ -114,12 +121,25 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .workers(settings.workers)
+        // Replies are small and written whole: Nagle's algorithm could only
+        // hold back the tail of a reply split across writes (actix leaves
+        // the socket option alone unless asked).
+        .tcp_nodelay(true)
+        .max_connections(settings.max_connections_per_worker)
+        // Must precede `bind`: actix creates the listening socket there with
+        // this backlog (a listener bound by `std` would get the default).
+        .backlog(settings.backlog)
         .client_request_timeout(std::time::Duration::from_secs(10))
         .client_disconnect_timeout(std::time::Duration::from_secs(2))
         .shutdown_timeout(10)
-        .listen(listener)
-        .map_err(|e| e.to_string())?
-        .run();
+        .bind(settings.bind)
+        .map_err(|e| format!("cannot bind {}: {e}", settings.bind))?;
+        let port = server
+            .addrs()
+            .first()
+            .map(|addr| addr.port())
+            .ok_or_else(|| format!("cannot bind {}: no address", settings.bind))?;
+        let server = server.run();
         Ok(Application {
             port,
             server,

@@ -22,6 +22,20 @@
 //! An `Err` from `append` means "not acknowledged", not "not written": the
 //! record may still become durable, as with any failed write.
 //!
+//! A flush that hangs is fail-stop too. sled's flush was seen to block for
+//! ever when the process ran out of file descriptors, and every write then
+//! waited behind it without an answer. A watchdog thread
+//! ("boxoffice-flush-watchdog") therefore watches the flush in flight: one
+//! that has not returned after the flush timeout ([`DEFAULT_FLUSH_TIMEOUT`],
+//! or the one given to [`GroupCommit::start_with_flush_timeout`]; noticed
+//! within a quarter of the timeout more) poisons the
+//! group commit exactly as a failed flush does: the callbacks it covered get
+//! a [`StoreError::Io`] saying the flush hung, the others `Poisoned`, later
+//! appends `Poisoned`, and [`GroupCommit::health`] reports the cause. The
+//! hung flush cannot be interrupted; if it ever returns, its result is
+//! ignored (the decision to fail was already given to the callers), and
+//! `shutdown` does not wait for it.
+//!
 //! Callbacks run on the flusher thread, never under a lock; they must be
 //! short (send on a channel) and must not call back into this `GroupCommit`
 //! (it would not deadlock, but it would delay every other waiter). A panic in
@@ -35,6 +49,7 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
 
 use crate::{Lsn, Store, StoreError};
 
@@ -43,6 +58,15 @@ pub type DurableCallback = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 /// Name of the flusher thread (visible in `top -H`, debuggers and panics).
 pub const FLUSHER_THREAD_NAME: &str = "boxoffice-flusher";
+/// Name of the thread that poisons the group commit when a flush hangs.
+pub const WATCHDOG_THREAD_NAME: &str = "boxoffice-flush-watchdog";
+/// Longest a flush may take before the group commit gives up on it. A
+/// healthy flush takes well under a second even for large snapshots; 30 s is
+/// far above that and still short enough that clients get an error, not an
+/// endless wait.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many times per flush timeout the watchdog looks at the flush in flight.
+const WATCHDOG_TICKS_PER_TIMEOUT: u32 = 4;
 
 /// Counters of a [`GroupCommit`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,13 +87,19 @@ pub struct FlushStats {
 pub struct GroupCommit {
     shared: Arc<Shared>,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    watchdog: Mutex<Option<JoinHandle<()>>>,
     flusher_id: ThreadId,
 }
 
 struct Shared {
     store: Arc<dyn Store>,
     state: Mutex<State>,
+    /// Wakes the flusher (new waiters, shutdown).
     wake: Condvar,
+    /// Wakes the watchdog and `shutdown` (the flusher exited, the group
+    /// commit was poisoned, shutdown began).
+    watch: Condvar,
+    flush_timeout: Duration,
 }
 
 #[derive(Default)]
@@ -81,6 +111,13 @@ struct State {
     /// Callbacks keyed by `appended` at registration; keys never decrease.
     waiters: VecDeque<(u64, DurableCallback)>,
     poisoned: bool,
+    /// Why the group commit is poisoned (the first failure), for `health`.
+    poison_cause: Option<StoreError>,
+    /// The flush in flight: when it started and the `target` it covers.
+    flush_in_flight: Option<(Instant, u64)>,
+    /// The watchdog gave up on a flush that never returned: `shutdown`
+    /// must not wait for the flusher thread.
+    flush_hung: bool,
     stopping: bool,
     /// The flusher thread has left its loop; nothing will be flushed any more.
     exited: bool,
@@ -100,12 +137,25 @@ fn shut_down_error() -> StoreError {
 }
 
 impl GroupCommit {
-    /// Starts the group commit over `store`, spawning the one flusher thread.
+    /// Starts the group commit over `store` with [`DEFAULT_FLUSH_TIMEOUT`],
+    /// spawning the flusher thread and its watchdog.
     pub fn start(store: Arc<dyn Store>) -> Arc<GroupCommit> {
+        GroupCommit::start_with_flush_timeout(store, DEFAULT_FLUSH_TIMEOUT)
+    }
+
+    /// Starts the group commit over `store`; a flush that has not returned
+    /// after `flush_timeout` (> 0) poisons it (see the module doc).
+    pub fn start_with_flush_timeout(
+        store: Arc<dyn Store>,
+        flush_timeout: Duration,
+    ) -> Arc<GroupCommit> {
+        assert!(!flush_timeout.is_zero(), "the flush timeout must be > 0");
         let shared = Arc::new(Shared {
             store,
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
+            watch: Condvar::new(),
+            flush_timeout,
         });
         let for_thread = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -113,11 +163,28 @@ impl GroupCommit {
             .spawn(move || run_flusher(&for_thread))
             .expect("the OS refused to start the flusher thread; nothing can be made durable");
         let flusher_id = handle.thread().id();
+        let for_watchdog = Arc::clone(&shared);
+        let watchdog = std::thread::Builder::new()
+            .name(WATCHDOG_THREAD_NAME.to_owned())
+            .spawn(move || run_watchdog(&for_watchdog))
+            .expect("the OS refused to start the flush watchdog thread");
         Arc::new(GroupCommit {
             shared,
             flusher: Mutex::new(Some(handle)),
+            watchdog: Mutex::new(Some(watchdog)),
             flusher_id,
         })
+    }
+
+    /// Ok while writes can still become durable; once poisoned (a failed or
+    /// hung flush), the error that poisoned it. For health endpoints.
+    pub fn health(&self) -> Result<(), StoreError> {
+        let state = self.shared.lock();
+        match (&state.poison_cause, state.poisoned) {
+            (Some(cause), _) => Err(cause.clone()),
+            (None, true) => Err(StoreError::Poisoned),
+            (None, false) => Ok(()),
+        }
     }
 
     /// Appends one record to `log` (synchronously, via `Store::append`) and
@@ -210,17 +277,42 @@ impl GroupCommit {
     pub fn shutdown(&self) {
         self.shared.lock().stopping = true;
         self.shared.wake.notify_all();
+        self.shared.watch.notify_all();
         if std::thread::current().id() == self.flusher_id {
             return;
         }
-        let handle = self
+        // Wait for the flusher to leave its loop, unless its flush hung: that
+        // thread may never return, and nothing it does matters any more.
+        let mut state = self.shared.lock();
+        while !state.exited && !state.flush_hung {
+            state = self
+                .shared
+                .watch
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let hung = state.flush_hung;
+        drop(state);
+        let flusher = self
             .flusher
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(handle) = handle {
+        if hung {
+            tracing::error!("shutting down with a flush that never returned; not waiting for it");
+        } else if let Some(handle) = flusher {
             if handle.join().is_err() {
                 tracing::error!("the flusher thread panicked");
+            }
+        }
+        let watchdog = self
+            .watchdog
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = watchdog {
+            if handle.join().is_err() {
+                tracing::error!("the flush watchdog thread panicked");
             }
         }
     }
@@ -254,19 +346,29 @@ fn run_flusher(shared: &Shared) {
         state.flusher_idle = false;
         if state.waiters.is_empty() {
             state.exited = true;
+            drop(state);
+            shared.watch.notify_all();
             return;
         }
         debug_assert!(!state.poisoned, "a poisoned group commit has no waiters");
         let target = state.appended;
+        // The watchdog polls (see `run_watchdog`): no wake-up per flush.
+        state.flush_in_flight = Some((Instant::now(), target));
         drop(state);
 
         let result = catch_unwind(AssertUnwindSafe(|| shared.store.flush()))
             .unwrap_or_else(|_| Err(StoreError::Io("flush panicked".to_owned())));
 
         state = shared.lock();
+        state.flush_in_flight = None;
         state.stats.flushes += 1;
         let mut done: Vec<(DurableCallback, Result<(), StoreError>)> = Vec::new();
         match result {
+            // The watchdog gave up on this flush and already answered every
+            // waiter; a late result changes nothing (fail-stop).
+            _ if state.flush_hung => {
+                tracing::error!("a flush the watchdog gave up on returned after all");
+            }
             Ok(()) => {
                 let batch = target - state.flushed;
                 state.flushed = target;
@@ -280,15 +382,8 @@ fn run_flusher(shared: &Shared) {
             }
             Err(error) => {
                 tracing::error!(%error, "group commit flush failed; poisoning");
-                state.poisoned = true;
-                for (seq, callback) in state.waiters.drain(..) {
-                    let outcome = if seq <= target {
-                        Err(error.clone())
-                    } else {
-                        Err(StoreError::Poisoned)
-                    };
-                    done.push((callback, outcome));
-                }
+                done = poison(&mut state, target, &error);
+                shared.watch.notify_all();
             }
         }
         state.stats.callbacks += done.len() as u64;
@@ -297,6 +392,72 @@ fn run_flusher(shared: &Shared) {
             complete(callback, result);
         }
         state = shared.lock();
+    }
+}
+
+/// Marks the group commit poisoned by `error` and takes every waiter with
+/// its outcome: `error` for those the failed flush covered (up to
+/// `target`), `Poisoned` for the rest.
+fn poison(
+    state: &mut State,
+    target: u64,
+    error: &StoreError,
+) -> Vec<(DurableCallback, Result<(), StoreError>)> {
+    state.poisoned = true;
+    state.poison_cause.get_or_insert_with(|| error.clone());
+    state
+        .waiters
+        .drain(..)
+        .map(|(seq, callback)| {
+            let outcome = if seq <= target {
+                Err(error.clone())
+            } else {
+                Err(StoreError::Poisoned)
+            };
+            (callback, outcome)
+        })
+        .collect()
+}
+
+/// The watchdog thread's loop: wakes every quarter of the flush timeout
+/// and poisons the group commit if the flush in flight then started more
+/// than the timeout ago, so a hung flush is given up after 1 to 1.25 times
+/// the timeout. It polls rather than being woken at each flush start: a
+/// wake-up per flush would cost a context switch on the hot path.
+/// Leaves when the flusher has exited or the group commit is poisoned.
+fn run_watchdog(shared: &Shared) {
+    let tick = (shared.flush_timeout / WATCHDOG_TICKS_PER_TIMEOUT).max(Duration::from_millis(1));
+    let mut state = shared.lock();
+    loop {
+        if state.exited || state.poisoned {
+            return;
+        }
+        let hung = state
+            .flush_in_flight
+            .filter(|(started, _)| started.elapsed() >= shared.flush_timeout);
+        let Some((_, target)) = hung else {
+            state = shared
+                .watch
+                .wait_timeout(state, tick)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            continue;
+        };
+        let error = StoreError::Io(format!(
+            "a flush did not return within {} s (is the disk stuck, or are the process's \
+             file descriptors exhausted?); storage is poisoned, restart to recover",
+            shared.flush_timeout.as_secs_f64()
+        ));
+        tracing::error!(%error, "flush hung; poisoning the group commit");
+        state.flush_hung = true;
+        let done = poison(&mut state, target, &error);
+        state.stats.callbacks += done.len() as u64;
+        drop(state);
+        shared.watch.notify_all();
+        for (callback, result) in done {
+            complete(callback, result);
+        }
+        return;
     }
 }
 

@@ -12,10 +12,12 @@
 //! - [`memory_store`]: [`MemoryStore`], the in-memory backend that injects faults deterministically.
 //! - [`group_commit`]: [`GroupCommit`], one flusher thread shared by all actors.
 //! - [`codec`]: versioned, checksummed bincode encoding of records and snapshots.
+//! - [`flush_watermark`]: the side file that makes a sled file which lost flushed data refuse to open.
 //! - [`limits`]: the explicit size limits both backends enforce.
 
 pub mod codec;
 pub mod error;
+pub mod flush_watermark;
 pub mod group_commit;
 pub mod limits;
 pub mod memory_store;
@@ -25,7 +27,7 @@ pub mod sled_store;
 pub mod store;
 
 pub use error::StoreError;
-pub use group_commit::{DurableCallback, FlushStats, GroupCommit};
+pub use group_commit::{DurableCallback, FlushStats, GroupCommit, DEFAULT_FLUSH_TIMEOUT};
 pub use memory_store::{MemoryStore, MemoryStoreStats};
 pub use sled_store::{Durability, SledStore};
 pub use store::{Lsn, Store};

@@ -50,10 +50,15 @@
 //! holding the lock, like a real fsync) so that group commit can be observed.
 //! A flush covers exactly the operations that were pending when it started;
 //! if `crash()` runs while a flush sleeps, that flush fails.
+//!
+//! [`MemoryStore::block_flushes`] makes every flush wait (without holding
+//! the lock) until [`MemoryStore::unblock_flushes`], as sled's flush did
+//! when the process ran out of file descriptors: for the group commit's
+//! hung-flush watchdog.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::limits::{
@@ -81,6 +86,8 @@ pub struct MemoryStoreStats {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// Blocked flushes wait on this until `unblock_flushes`.
+    flush_gate: Condvar,
 }
 
 #[derive(Debug, Default)]
@@ -149,6 +156,8 @@ struct Faults {
     fail_appends: u32,
     fail_flushes: u32,
     fail_snapshots: u32,
+    /// Every flush waits while this is set (see `MemoryStore::block_flushes`).
+    flushes_blocked: bool,
     /// The armed crash point: what it counts and how many are left before the store dies.
     crash_point: Option<(CrashOn, u64)>,
     /// Dead: every write fails until `crash()`.
@@ -294,6 +303,17 @@ impl MemoryStore {
         } else {
             state.faults.crash_point = Some((on, n));
         }
+    }
+
+    /// Makes every flush wait until [`MemoryStore::unblock_flushes`] (a hung flush).
+    pub fn block_flushes(&self) {
+        self.lock().faults.flushes_blocked = true;
+    }
+
+    /// Lets blocked flushes (and later ones) proceed.
+    pub fn unblock_flushes(&self) {
+        self.lock().faults.flushes_blocked = false;
+        self.flush_gate.notify_all();
     }
 
     /// Makes every flush with something pending sleep this long first.
@@ -460,6 +480,15 @@ impl Store for MemoryStore {
         if state.faults.fail_flushes > 0 {
             state.faults.fail_flushes -= 1;
             return Err(StoreError::Injected("flush"));
+        }
+        if state.faults.flushes_blocked {
+            while state.faults.flushes_blocked {
+                state = self
+                    .flush_gate
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            state.check_alive()?;
         }
         let target = state.next_op;
         if !state.pending.is_empty() && !state.flush_delay.is_zero() {

@@ -38,12 +38,21 @@
 //! small entry per log ever touched (bounded by the number of actors).
 //! A failed flush poisons the store: every later write and
 //! flush returns [`StoreError::Poisoned`] (fail-stop).
+//!
+//! # Lost flushed data is refused, not served
+//! Each flush also advances a flush sequence number kept both inside sled
+//! and in a side file next to it ([`crate::flush_watermark`]); `open`
+//! refuses a data dir whose side file claims a flush that sled's file no
+//! longer holds (a damaged or cut `db` file), instead of serving what is
+//! left. Flushes are serialized by the watermark's lock so that the numbers
+//! written inside sled, and the claims in the side file, only grow.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::flush_watermark::{self, FlushWatermark, SLED_FLUSH_SEQ_KEY};
 use crate::limits::{
     check_log_name, check_log_prefix, check_size, MAX_META_VALUE_BYTES, MAX_RECORD_BYTES,
     MAX_SNAPSHOT_BYTES,
@@ -79,6 +88,17 @@ pub struct SledStore {
     cursors: Mutex<HashMap<String, Arc<Mutex<LogCursor>>>>,
     poisoned: AtomicBool,
     power_loss: Option<PowerLossSync>,
+    /// The side file and the last flush sequence number written into sled;
+    /// its lock serializes flushes.
+    watermark: Mutex<WatermarkCursor>,
+}
+
+/// Flush sequencing state (see the module doc).
+#[derive(Debug)]
+struct WatermarkCursor {
+    side_file: FlushWatermark,
+    /// The last flush sequence number inserted into sled's `meta` tree.
+    seq: u64,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -138,6 +158,12 @@ impl SledStore {
             Durability::ProcessCrash => None,
             Durability::PowerLoss => Some(PowerLossSync::open(dir)?),
         };
+        let sled_seq = flush_watermark::parse_sled_seq(
+            meta.get(SLED_FLUSH_SEQ_KEY)
+                .map_err(|e| sled_error("read flush sequence", &e))?
+                .as_deref(),
+        )?;
+        let side_file = FlushWatermark::open(dir, sled_seq, power_loss.is_some())?;
         Ok(SledStore {
             db,
             records,
@@ -146,6 +172,10 @@ impl SledStore {
             cursors: Mutex::new(HashMap::new()),
             poisoned: AtomicBool::new(false),
             power_loss,
+            watermark: Mutex::new(WatermarkCursor {
+                side_file,
+                seq: sled_seq,
+            }),
         })
     }
 
@@ -227,6 +257,27 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// One flush, with the watermark's lock held: the next sequence number
+    /// into sled, sled's flush (and fdatasync in PowerLoss mode), then the
+    /// side file's claim. Any error poisons the store (the caller does it).
+    fn flush_under(&self, watermark: &mut WatermarkCursor) -> Result<(), StoreError> {
+        let seq = watermark
+            .seq
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Io("flush sequence number overflowed".to_owned()))?;
+        self.meta
+            .insert(SLED_FLUSH_SEQ_KEY, &seq.to_be_bytes())
+            .map_err(|e| sled_error("write flush sequence", &e))?;
+        watermark.seq = seq;
+        self.db.flush().map_err(|e| sled_error("flush", &e))?;
+        if let Some(sync) = &self.power_loss {
+            sync.sync()?;
+        }
+        watermark.side_file.record(seq)
+    }
+}
+
 impl Store for SledStore {
     fn append(&self, log: &str, record: &[u8]) -> Result<Lsn, StoreError> {
         check_log_name(log)?;
@@ -247,14 +298,11 @@ impl Store for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.check_writable()?;
-        let flushed = self
-            .db
-            .flush()
-            .map_err(|e| sled_error("flush", &e))
-            .and_then(|_| match &self.power_loss {
-                Some(sync) => sync.sync(),
-                None => Ok(()),
-            });
+        let mut watermark = self
+            .watermark
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let flushed = self.flush_under(&mut watermark);
         if let Err(error) = flushed {
             self.poisoned.store(true, Ordering::Release);
             tracing::error!(%error, "flush failed; the store is poisoned");

@@ -276,3 +276,97 @@ fn the_store_is_reachable_through_the_group_commit() {
     commit.store().append("direct", b"x").unwrap();
     assert_eq!(store.last_lsn("direct").unwrap(), 1);
 }
+
+fn start_with_timeout(store: &Arc<MemoryStore>, timeout: Duration) -> Arc<GroupCommit> {
+    GroupCommit::start_with_flush_timeout(Arc::clone(store) as Arc<dyn Store>, timeout)
+}
+
+#[test]
+fn a_hung_flush_poisons_the_group_commit_after_the_timeout() {
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    let store = Arc::new(MemoryStore::new());
+    store.block_flushes();
+    let commit = start_with_timeout(&store, TIMEOUT);
+    let (tx, rx) = channel();
+    let started = std::time::Instant::now();
+    commit.append("a", b"1", reply(&tx)).unwrap();
+    // Give the flusher time to start flushing record 1, then queue record 2
+    // behind the hung flush.
+    std::thread::sleep(Duration::from_millis(50));
+    commit.append("a", b"2", reply(&tx)).unwrap();
+    assert_eq!(commit.health(), Ok(()), "healthy before the timeout");
+    let first = recv(&rx);
+    let waited = started.elapsed();
+    let Err(StoreError::Io(message)) = &first else {
+        panic!("the covered record gets the hang as an I/O error, got {first:?}");
+    };
+    assert!(message.contains("did not return within"), "{message}");
+    assert_eq!(recv(&rx), Err(StoreError::Poisoned));
+    assert!(
+        waited >= TIMEOUT && waited < TIMEOUT + Duration::from_secs(5),
+        "answered after {waited:?}, the timeout is {TIMEOUT:?}"
+    );
+    assert_eq!(
+        commit.append("a", b"3", Box::new(|_| {})),
+        Err(StoreError::Poisoned)
+    );
+    let (after_tx, after_rx) = channel();
+    commit.after_pending(reply(&after_tx));
+    assert_eq!(after_rx.try_recv(), Ok(Err(StoreError::Poisoned)));
+    assert!(
+        matches!(commit.health(), Err(StoreError::Io(m)) if m.contains("did not return")),
+        "health reports the hang"
+    );
+    // Shutting down does not wait for the flush that never returns.
+    let shutdown_started = std::time::Instant::now();
+    drop(commit);
+    assert!(shutdown_started.elapsed() < Duration::from_secs(5));
+    assert_eq!(store.stats().durable_records, 0);
+    store.unblock_flushes();
+}
+
+#[test]
+fn a_hung_flush_that_returns_late_changes_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    store.block_flushes();
+    let commit = start_with_timeout(&store, Duration::from_millis(100));
+    let (tx, rx) = channel();
+    commit.append("a", b"1", reply(&tx)).unwrap();
+    assert!(matches!(recv(&rx), Err(StoreError::Io(_))));
+    store.unblock_flushes();
+    // The late flush lands the record, but the caller was told it failed and
+    // the group commit stays poisoned (fail-stop): restart and recover.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(commit.health().is_err());
+    assert_eq!(
+        commit.append("a", b"2", Box::new(|_| {})),
+        Err(StoreError::Poisoned)
+    );
+    assert!(rx.try_recv().is_err(), "each callback runs once");
+    commit.shutdown();
+}
+
+#[test]
+fn slow_flushes_under_the_timeout_do_not_poison() {
+    let store = Arc::new(MemoryStore::new());
+    store.set_flush_delay(Duration::from_millis(60));
+    let commit = start_with_timeout(&store, Duration::from_millis(500));
+    let (tx, rx) = channel();
+    for i in 0..5u8 {
+        commit.append("a", &[i], reply(&tx)).unwrap();
+        assert_eq!(recv(&rx), Ok(()));
+    }
+    assert_eq!(commit.health(), Ok(()));
+    assert_eq!(store.stats().durable_records, 5);
+}
+
+#[test]
+fn a_failed_flush_is_reported_by_health() {
+    let store = Arc::new(MemoryStore::new());
+    store.fail_flushes(1);
+    let commit = start(&store);
+    let (tx, rx) = channel();
+    commit.append("a", b"1", reply(&tx)).unwrap();
+    assert_eq!(recv(&rx), Err(StoreError::Injected("flush")));
+    assert_eq!(commit.health(), Err(StoreError::Injected("flush")));
+}

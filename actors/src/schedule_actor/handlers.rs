@@ -2,10 +2,14 @@
 //! command, build the reply, and stage both.
 
 use actix::prelude::*;
-use boxoffice_engine::schedule::{HoldRequest, ReservationStatus, ScheduleEvent, SeatCounts};
+use boxoffice_engine::ids::{ReservationId, TicketId, UserId};
+use boxoffice_engine::schedule::{
+    HoldRequest, ReservationStatus, ScheduleError, ScheduleEvent, SeatCounts,
+};
 use boxoffice_engine::Timestamp;
 use tokio::sync::oneshot;
 
+use super::archive::{self, ArchivedReservation};
 use super::messages::*;
 use super::state::ScheduleLogEvent;
 use super::views::{reservation_view, seat_lines, seat_map, ticket_lines, ticket_view};
@@ -37,6 +41,34 @@ fn idem_record<T: Clone>(
 }
 
 impl ScheduleActor {
+    /// The archived copy of an ended reservation this schedule no longer keeps.
+    fn archived(&self, id: ReservationId) -> EngineResult<Option<ArchivedReservation>> {
+        archive::read(self.journal.store().as_ref(), id)
+            .map_err(|err| EngineError::Storage(err.to_string()))
+    }
+
+    /// A command on a reservation the engine does not know: if the user's
+    /// reservation was archived (it ended), the refusal its end implies, as the
+    /// engine would have given it before forgetting; else `err` as it is.
+    fn refusal_for_archived(
+        &self,
+        id: ReservationId,
+        user: UserId,
+        err: ScheduleError,
+        refusal: fn(ReservationStatus) -> ScheduleError,
+    ) -> EngineError {
+        if err != ScheduleError::ReservationNotFound {
+            return self.engine_error(err);
+        }
+        match self.archived(id) {
+            Ok(Some(archived)) if archived.view.user == user => {
+                self.engine_error(refusal(archived.view.status))
+            }
+            Ok(_) => self.engine_error(err),
+            Err(storage) => storage,
+        }
+    }
+
     /// Converts an engine error, naming seats by id.
     fn engine_error(&self, err: boxoffice_engine::schedule::ScheduleError) -> EngineError {
         match self.state.as_ref() {
@@ -147,7 +179,13 @@ impl Handler<CancelReservation> for ScheduleActor {
                     refund,
                 })
             }
-            Ok(Err(err)) => Err(self.engine_error(err)),
+            // Every archived reservation has ended: none can be cancelled.
+            Ok(Err(err)) => Err(self.refusal_for_archived(
+                msg.reservation_id,
+                msg.user,
+                err,
+                |_| ScheduleError::NotCancellable,
+            )),
             Err(err) => Err(err),
         };
         self.finish(ctx, tx, events, outcome, None);
@@ -186,7 +224,9 @@ impl Handler<BeginPayment> for ScheduleActor {
                         queue_token: msg.queue_token,
                     };
                     if let Some(state) = self.state.as_mut() {
-                        state.apply(&started);
+                        state
+                            .apply(&started)
+                            .expect("a payment context always applies");
                     }
                     events.push(ScheduleLogEvent::Engine(event));
                     events.push(started);
@@ -204,7 +244,15 @@ impl Handler<BeginPayment> for ScheduleActor {
                     });
                     Ok(PaymentBegun { amount })
                 }
-                Ok(Err(err)) => Err(self.engine_error(err)),
+                Ok(Err(err)) => Err(self.refusal_for_archived(
+                    msg.reservation_id,
+                    msg.user,
+                    err,
+                    |status| match status {
+                        ReservationStatus::Expired => ScheduleError::ReservationExpired,
+                        _ => ScheduleError::ReservationCancelled,
+                    },
+                )),
                 Err(err) => Err(err),
             }
         };
@@ -407,14 +455,18 @@ impl Handler<GetReservation> for ScheduleActor {
 
     fn handle(&mut self, msg: GetReservation, _: &mut Context<Self>) -> Self::Result {
         let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
-        let reservation = state
-            .schedule
-            .reservation(msg.reservation_id)
-            .ok_or(EngineError::NotFound(Missing::Reservation))?;
-        if msg.user.is_some_and(|u| u != reservation.user) {
+        let view = match state.schedule.reservation(msg.reservation_id) {
+            Some(reservation) => reservation_view(&state.schedule, reservation),
+            None => {
+                self.archived(msg.reservation_id)?
+                    .ok_or(EngineError::NotFound(Missing::Reservation))?
+                    .view
+            }
+        };
+        if msg.user.is_some_and(|u| u != view.user) {
             return Err(EngineError::NotFound(Missing::Reservation));
         }
-        Ok(reservation_view(&state.schedule, reservation))
+        Ok(view)
     }
 }
 
@@ -423,12 +475,33 @@ impl Handler<GetTicket> for ScheduleActor {
 
     fn handle(&mut self, msg: GetTicket, _: &mut Context<Self>) -> Self::Result {
         let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
-        let view = ticket_view(&state.schedule, msg.ticket_id)
-            .ok_or(EngineError::NotFound(Missing::Ticket))?;
+        let view = match ticket_view(&state.schedule, msg.ticket_id) {
+            Some(view) => view,
+            None => self
+                .archived_ticket(msg.ticket_id)?
+                .ok_or(EngineError::NotFound(Missing::Ticket))?,
+        };
         if msg.user.is_some_and(|u| u != view.user) {
             return Err(EngineError::NotFound(Missing::Ticket));
         }
         Ok(view)
+    }
+}
+
+impl ScheduleActor {
+    fn archived_ticket(&self, ticket: TicketId) -> EngineResult<Option<super::views::TicketView>> {
+        let store = self.journal.store().as_ref();
+        let storage = |err: boxoffice_storage::StoreError| EngineError::Storage(err.to_string());
+        let Some(reservation) = archive::reservation_of_ticket(store, ticket).map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        Ok(self.archived(reservation)?.and_then(|archived| {
+            archived
+                .tickets
+                .into_iter()
+                .find(|view| view.ticket_id == ticket)
+        }))
     }
 }
 
@@ -528,5 +601,13 @@ impl Handler<InjectPanic> for ScheduleActor {
         let outcome = self.guarded(|_| -> () { panic!("injected fault") });
         self.finish(ctx, tx, Vec::new(), outcome, None);
         MessageResult(rx)
+    }
+}
+
+impl Handler<SetArchiveThreshold> for ScheduleActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetArchiveThreshold, _: &mut Context<Self>) {
+        self.archive_threshold = msg.0.max(1);
     }
 }

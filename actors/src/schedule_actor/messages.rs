@@ -164,3 +164,12 @@ pub struct InjectPanic;
 impl Message for InjectPanic {
     type Result = Pending<()>;
 }
+
+/// Test hook: from now on, snapshots archive ended reservations once this
+/// many (at least 1) have piled up, instead of `archive::MIN_ENDED_BEFORE_ARCHIVING`.
+/// Kept across actor restarts, not across process restarts.
+#[doc(hidden)]
+pub struct SetArchiveThreshold(pub usize);
+impl Message for SetArchiveThreshold {
+    type Result = ();
+}

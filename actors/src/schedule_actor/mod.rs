@@ -17,6 +17,7 @@
 //! a hold on a gated schedule checks its Queue-Token locally, with no second
 //! actor round trip.
 
+pub mod archive;
 mod handlers;
 pub mod messages;
 pub mod state;
@@ -38,12 +39,18 @@ use std::time::Duration;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult};
 use crate::idempotency::IdemRecord;
-use crate::journal::{Journal, Waiter};
+use crate::journal::{Committed, Journal, Waiter};
 use crate::queue_actor::QueueActor;
 
 /// Longest the expiry timer sleeps before looking at the clock again, so an
 /// injected clock that jumps ahead is noticed within a second.
 const MAX_TIMER_SLEEP_MS: i64 = 1_000;
+
+/// A schedule snapshots only once its log since the last snapshot holds this
+/// many times that snapshot's bytes (and the configured interval of events):
+/// snapshots then cost at most about half of what logging costs, however
+/// large the schedule, and recovery replays at most about twice the state.
+pub const SNAPSHOT_LOG_TO_STATE_RATIO: u64 = 2;
 
 pub struct ScheduleActor {
     id: ScheduleId,
@@ -57,6 +64,9 @@ pub struct ScheduleActor {
     timer: Option<(Timestamp, SpawnHandle)>,
     /// Set when engine code panicked: the actor must reload before serving again.
     poisoned: bool,
+    /// Ended reservations that must pile up before a snapshot archives them
+    /// ([`archive::MIN_ENDED_BEFORE_ARCHIVING`]; tests lower it).
+    archive_threshold: usize,
 }
 
 impl ScheduleActor {
@@ -66,11 +76,12 @@ impl ScheduleActor {
         queue: Option<Addr<QueueActor>>,
     ) -> Self {
         let id = state.schedule.id();
-        let journal = Journal::new(
+        let mut journal = Journal::new(
             log_name(id),
             engine.commit.clone(),
             engine.config.snapshot_every_events,
         );
+        journal.amortize_snapshots(SNAPSHOT_LOG_TO_STATE_RATIO);
         ScheduleActor {
             id,
             engine,
@@ -80,6 +91,7 @@ impl ScheduleActor {
             queue,
             timer: None,
             poisoned: false,
+            archive_threshold: archive::MIN_ENDED_BEFORE_ARCHIVING,
         }
     }
 
@@ -149,17 +161,61 @@ impl ScheduleActor {
     }
 
     fn commit(&mut self, ctx: &mut Context<Self>) {
-        let now = self.now();
-        let committed = match self.state.as_mut() {
-            Some(state) => self
-                .journal
-                .commit_and_snapshot(state, |s| s.idempotency.prune(now)),
-            None => self.journal.commit().map(|_| ()),
+        let committed = match self.journal.commit() {
+            Ok(committed) => committed,
+            Err(err) => {
+                // Memory is now ahead of the log. Every staged reply was told; reload.
+                tracing::error!(schedule = %self.id, %err, "log append failed; restarting from storage");
+                ctx.stop();
+                return;
+            }
         };
-        if let Err(err) = committed {
-            // Memory is now ahead of the log. Every staged reply was told; reload.
-            tracing::error!(schedule = %self.id, %err, "log append failed; restarting from storage");
-            ctx.stop();
+        if let Committed::Record {
+            lsn,
+            snapshot_due: true,
+        } = committed
+        {
+            self.snapshot(ctx, lsn);
+        }
+    }
+
+    /// Tidies the state (expired idempotency keys; ended reservations to the
+    /// archive, see `archive.rs`) and snapshots it as covering `lsn`. A failed
+    /// archive or snapshot is only logged: the log still holds everything and
+    /// the next snapshot retries.
+    fn snapshot(&mut self, ctx: &mut Context<Self>, lsn: boxoffice_storage::Lsn) {
+        if self.state.is_none() {
+            return;
+        }
+        let now = self.now();
+        let store = Arc::clone(self.journal.store());
+        let threshold = self.archive_threshold;
+        let archived = self.guarded(|s| {
+            s.idempotency.prune(now);
+            if s.schedule.ended_reservations().count() < threshold {
+                return Ok(0);
+            }
+            let written = archive::archive_ended(store.as_ref(), &s.schedule)?;
+            let forgotten = s.schedule.forget_ended();
+            assert_eq!(written, forgotten, "forgot exactly what was archived");
+            s.archived += forgotten as u64;
+            Ok::<usize, StoreError>(forgotten)
+        });
+        match archived {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(schedule = %self.id, %err, "archiving ended reservations failed; snapshot skipped");
+                return;
+            }
+            Err(_) => {
+                self.after_panic(ctx);
+                return;
+            }
+        }
+        if let Some(state) = self.state.as_ref() {
+            if let Err(err) = self.journal.snapshot(lsn, state) {
+                tracing::warn!(schedule = %self.id, %err, "snapshot failed");
+            }
         }
     }
 

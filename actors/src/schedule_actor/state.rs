@@ -56,6 +56,9 @@ pub struct ScheduleState {
     pub schedule: Schedule,
     pub idempotency: IdempotencyTable,
     pub payments_in_flight: HashMap<PaymentId, PaymentContext>,
+    /// Reservations moved to the archive so far (see `archive.rs`): with the
+    /// live ones, every reservation ever made here.
+    pub archived: u64,
 }
 
 impl ScheduleState {
@@ -65,7 +68,15 @@ impl ScheduleState {
             schedule: Schedule::new(spec.schedule_id, spec.layout, spec.rules)?,
             idempotency: IdempotencyTable::default(),
             payments_in_flight: HashMap::new(),
+            archived: 0,
         })
+    }
+
+    /// Every reservation ever made on this schedule: the ones still in memory
+    /// plus the archived ones. (Counting `schedule.reservations()` alone
+    /// misses the archived ones.)
+    pub fn reservations_made(&self) -> u64 {
+        self.schedule.reservations().count() as u64 + self.archived
     }
 
     pub fn is_gated(&self) -> bool {
@@ -73,11 +84,13 @@ impl ScheduleState {
     }
 
     /// Replays one logged entry (recovery only: live commands have already
-    /// changed the state when they produced the entry).
-    pub fn apply(&mut self, entry: &ScheduleLogEvent) {
+    /// changed the state when they produced the entry). An engine event that
+    /// breaks a rule here (say, a payment confirmed twice because a record was
+    /// appended twice) is refused with the reason, and nothing changes.
+    pub fn apply(&mut self, entry: &ScheduleLogEvent) -> Result<(), String> {
         match entry {
             ScheduleLogEvent::Engine(event) => {
-                self.schedule.apply(event);
+                self.schedule.apply_logged(event)?;
                 self.forget_finished_payment(event);
             }
             ScheduleLogEvent::PaymentStarted {
@@ -94,6 +107,7 @@ impl ScheduleState {
                 );
             }
         }
+        Ok(())
     }
 
     /// A payment that confirmed or aborted no longer needs its saga context.
@@ -110,15 +124,19 @@ impl ScheduleState {
     /// Loads the state from its snapshot and log.
     pub fn load(store: &dyn Store, log: &str) -> Result<ScheduleState, StoreError> {
         let history = read_history::<ScheduleState, ScheduleLogEvent>(store, log)?;
-        let records = history.records;
         let Some((_, mut state)) = history.snapshot else {
             return Err(StoreError::Corrupt(format!(
                 "{log} has no creation snapshot"
             )));
         };
-        for record in records {
+        for (record, lsn) in history.records.iter().zip(history.lsns) {
             for event in &record.events {
-                state.apply(event);
+                state.apply(event).map_err(|why| {
+                    StoreError::Corrupt(format!(
+                        "record {lsn} of log {log} breaks a rule, so recovery stops \
+                         rather than apply it: {why}"
+                    ))
+                })?;
             }
             for idem in &record.idempotency {
                 state.idempotency.apply(idem);

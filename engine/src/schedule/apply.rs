@@ -4,8 +4,10 @@
 //! It trusts the event's decision (which seats, which amount) and only moves
 //! state, but it asserts every precondition the deciding command checked.
 //! An event that no command of this schedule could have produced at this point
-//! (a corrupt or misordered log) panics rather than silently breaking the seat
-//! invariants; the actor layer contains that panic and reloads from storage.
+//! panics rather than silently breaking the seat invariants; the actor layer
+//! contains that panic and reloads from storage. Events read from the log go
+//! through `Schedule::apply_logged` (`replay.rs`) instead, which refuses such
+//! an event with a reason before anything changes.
 
 use super::events::ScheduleEvent;
 use super::reservation::{Refund, Reservation, ReservationStatus};

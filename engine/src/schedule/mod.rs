@@ -19,12 +19,14 @@
 mod apply;
 mod best_available;
 mod cancel;
+mod ended;
 mod errors;
 mod events;
 mod expiry;
 mod hold;
 mod invariants;
 mod payment;
+mod replay;
 mod reservation;
 mod rules;
 mod seat_map;
@@ -65,11 +67,11 @@ pub struct Schedule {
     rules: ScheduleRules,
     seat_map: SeatMap,
     seats: SeatTable,
-    /// Every reservation ever made here, in creation order; a seat cell's
-    /// `holder` is a position in this list.
+    /// Every reservation made here and not yet forgotten (see `ended.rs`),
+    /// in creation order; a seat cell's `holder` is a position in this list.
     reservations: Vec<Reservation>,
     reservation_slots: BTreeMap<ReservationId, u32>,
-    /// Every ticket ever issued here, in issue order.
+    /// Every ticket issued here whose reservation is not forgotten, in issue order.
     tickets: Vec<Ticket>,
     ticket_slots: BTreeMap<TicketId, u32>,
     /// Seats in live reservations, per user; users with none are absent.
@@ -120,7 +122,7 @@ impl Schedule {
         Some(&self.reservations[slot as usize])
     }
 
-    /// All reservations, ended ones included, oldest first.
+    /// All reservations not yet forgotten, ended ones included, oldest first.
     pub fn reservations(&self) -> impl Iterator<Item = &Reservation> {
         self.reservations.iter()
     }

@@ -1,7 +1,7 @@
 //! Reservations: what a user asked for (`HoldRequest`) and what the schedule
 //! keeps about each hold through its life, from `Held` through payment to
 //! `Confirmed`, or to `Expired` / `Cancelled`. Ended reservations stay in the
-//! schedule so their owner can still read them.
+//! schedule until its owner archives them and calls `forget_ended` (`ended.rs`).
 
 use super::seat_map::SeatIndex;
 use crate::{Money, PaymentId, ReservationId, TicketId, Timestamp, UserId};

@@ -131,6 +131,19 @@ impl SeatTable {
         self.sold += 1;
     }
 
+    /// The reservation holding `seat` moved from slot `from` to slot `to`
+    /// (ended reservations before it were forgotten); status is unchanged.
+    pub fn rehome(&mut self, seat: SeatIndex, from: u32, to: u32) {
+        let cell = &mut self.cells[seat.0 as usize];
+        assert!(
+            cell.status != SeatStatus::Available && cell.holder == from,
+            "seat {} rehomed by a reservation that does not hold it",
+            seat.0
+        );
+        debug_assert_ne!(to, NO_HOLDER);
+        cell.holder = to;
+    }
+
     /// Held or Sold by `holder` -> Available.
     pub fn free(&mut self, seat: SeatIndex, row: u32, holder: u32) {
         let cell = &mut self.cells[seat.0 as usize];

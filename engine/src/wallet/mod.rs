@@ -7,7 +7,15 @@
 //!
 //! Commands check the rules and return a [`WalletEvent`]; [`Wallet::apply`] is
 //! the only code that changes state, and recovery replays logged events
-//! through it.
+//! through it. `apply` checks every rule an event could break against the
+//! current state (a payment debited twice, a refund of an unknown or refunded
+//! payment, a balance below zero, an overflow) and refuses such an event with
+//! an [`ApplyError`], changing nothing: a log that repeats or reorders
+//! records is refused at start-up instead of panicking or being applied
+//! twice. A charge repeated with the same transaction id is the one thing
+//! `apply` cannot see in O(1) (there is no transaction-id index in memory);
+//! replay checks it with a set it keeps while loading, and
+//! [`Wallet::check_invariants`] requires unique transaction ids.
 //!
 //! Size: the ledger and the payment index grow by one entry per operation for
 //! the life of the wallet (they are the user's history). Charges are bounded in
@@ -26,7 +34,7 @@ pub use limits::{
 
 use crate::{Money, PaymentId, Timestamp, TransactionId, UserId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// A durable change to a wallet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +58,26 @@ pub enum WalletEvent {
     },
 }
 
+impl WalletEvent {
+    /// The money this event moves (always > 0 in a sound log).
+    pub fn amount(&self) -> Money {
+        match *self {
+            WalletEvent::Charged { amount, .. }
+            | WalletEvent::Debited { amount, .. }
+            | WalletEvent::Refunded { amount, .. } => amount,
+        }
+    }
+
+    /// The ledger transaction this event creates.
+    pub fn transaction_id(&self) -> TransactionId {
+        match *self {
+            WalletEvent::Charged { transaction_id, .. }
+            | WalletEvent::Debited { transaction_id, .. }
+            | WalletEvent::Refunded { transaction_id, .. } => transaction_id,
+        }
+    }
+}
+
 /// Why a wallet command was refused. A refused command changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WalletError {
@@ -63,6 +91,34 @@ pub enum WalletError {
     PaymentMismatch,
     #[error("this payment was never debited from this wallet")]
     UnknownPayment,
+    #[error("amount arithmetic overflowed")]
+    Overflow,
+}
+
+/// Why [`Wallet::apply`] refused an event: applying it would break a rule,
+/// so the log holding it is corrupt (or repeats a record). Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("event amount {0} is not positive")]
+    NonPositiveAmount(Money),
+    #[error("payment {0} is already debited")]
+    DebitedTwice(PaymentId),
+    #[error("debit of {amount} for payment {payment_id} takes the balance {balance} below zero")]
+    Overdrawn {
+        payment_id: PaymentId,
+        amount: Money,
+        balance: Money,
+    },
+    #[error("refund of payment {0}, which was never debited")]
+    RefundOfUnknownPayment(PaymentId),
+    #[error("payment {0} is already refunded")]
+    RefundedTwice(PaymentId),
+    #[error("refund of {refund} for payment {payment_id}, which debited {debit}")]
+    RefundAmountDiffers {
+        payment_id: PaymentId,
+        refund: Money,
+        debit: Money,
+    },
     #[error("amount arithmetic overflowed")]
     Overflow,
 }
@@ -169,7 +225,8 @@ impl Wallet {
             amount,
             at: now,
         };
-        self.apply(&event);
+        self.apply(&event)
+            .expect("charge() checked every rule apply() checks");
         Ok(event)
     }
 
@@ -210,7 +267,8 @@ impl Wallet {
             amount,
             at: now,
         };
-        self.apply(&event);
+        self.apply(&event)
+            .expect("debit() checked every rule apply() checks");
         Ok(Some(event))
     }
 
@@ -243,7 +301,8 @@ impl Wallet {
             amount,
             at: now,
         };
-        self.apply(&event);
+        self.apply(&event)
+            .expect("refund() checked every rule apply() checks");
         Ok(Some(event))
     }
 
@@ -259,19 +318,35 @@ impl Wallet {
             .is_some_and(|record| record.refunded)
     }
 
-    /// Applies an event. Total for every event the commands produce: the
-    /// commands checked every sum below, so a failed check here means the log
-    /// is corrupt and panicking (which the actor contains) is the safe answer.
-    pub fn apply(&mut self, event: &WalletEvent) {
+    /// Applies an event, or refuses it with the rule it would break (see
+    /// the module doc); a refused event changes nothing. Every event a
+    /// command returns applies: the commands check the same rules first.
+    pub fn apply(&mut self, event: &WalletEvent) -> Result<(), ApplyError> {
+        let amount = event.amount();
+        if !amount.is_positive() {
+            return Err(ApplyError::NonPositiveAmount(amount));
+        }
         match *event {
             WalletEvent::Charged {
                 transaction_id,
                 amount,
                 at,
             } => {
-                self.total_charged = add(self.total_charged, amount);
+                let total_charged = self
+                    .total_charged
+                    .checked_add(amount)
+                    .ok_or(ApplyError::Overflow)?;
+                let balance = self
+                    .balance
+                    .checked_add(amount)
+                    .ok_or(ApplyError::Overflow)?;
+                // `record` below cannot overflow once this did not.
+                self.monthly
+                    .total_with(amount, at)
+                    .ok_or(ApplyError::Overflow)?;
+                self.total_charged = total_charged;
                 self.monthly.record(amount, at);
-                self.balance = add(self.balance, amount);
+                self.balance = balance;
                 self.push_entry(transaction_id, LedgerKind::Charge, amount, at, None);
             }
             WalletEvent::Debited {
@@ -280,10 +355,22 @@ impl Wallet {
                 amount,
                 at,
             } => {
-                debug_assert!(
-                    !self.payments.contains_key(&payment_id),
-                    "payment {payment_id} debited twice"
-                );
+                if self.payments.contains_key(&payment_id) {
+                    return Err(ApplyError::DebitedTwice(payment_id));
+                }
+                let total_used = self
+                    .total_used
+                    .checked_add(amount)
+                    .ok_or(ApplyError::Overflow)?;
+                let balance = self
+                    .balance
+                    .checked_sub(amount)
+                    .filter(|balance| balance.0 >= 0)
+                    .ok_or(ApplyError::Overdrawn {
+                        payment_id,
+                        amount,
+                        balance: self.balance,
+                    })?;
                 self.payments.insert(
                     payment_id,
                     PaymentRecord {
@@ -291,12 +378,8 @@ impl Wallet {
                         refunded: false,
                     },
                 );
-                self.total_used = add(self.total_used, amount);
-                self.balance = self
-                    .balance
-                    .checked_sub(amount)
-                    .filter(|balance| balance.0 >= 0)
-                    .expect("debit below zero: debit() checks the balance before emitting Debited");
+                self.total_used = total_used;
+                self.balance = balance;
                 self.push_entry(
                     transaction_id,
                     LedgerKind::Payment,
@@ -311,14 +394,33 @@ impl Wallet {
                 amount,
                 at,
             } => {
-                let record = self.payments.get_mut(&payment_id).expect(
-                    "refund of an unknown payment: refund() checks it before emitting Refunded",
-                );
-                debug_assert!(!record.refunded, "payment {payment_id} refunded twice");
-                debug_assert_eq!(record.amount, amount, "refund amount differs from debit");
-                record.refunded = true;
-                self.total_refunded = add(self.total_refunded, amount);
-                self.balance = add(self.balance, amount);
+                let record = self
+                    .payments
+                    .get(&payment_id)
+                    .ok_or(ApplyError::RefundOfUnknownPayment(payment_id))?;
+                if record.refunded {
+                    return Err(ApplyError::RefundedTwice(payment_id));
+                }
+                if record.amount != amount {
+                    return Err(ApplyError::RefundAmountDiffers {
+                        payment_id,
+                        refund: amount,
+                        debit: record.amount,
+                    });
+                }
+                let total_refunded = self
+                    .total_refunded
+                    .checked_add(amount)
+                    .ok_or(ApplyError::Overflow)?;
+                let balance = self
+                    .balance
+                    .checked_add(amount)
+                    .ok_or(ApplyError::Overflow)?;
+                if let Some(record) = self.payments.get_mut(&payment_id) {
+                    record.refunded = true;
+                }
+                self.total_refunded = total_refunded;
+                self.balance = balance;
                 self.push_entry(
                     transaction_id,
                     LedgerKind::Refund,
@@ -328,6 +430,7 @@ impl Wallet {
                 );
             }
         }
+        Ok(())
     }
 
     fn push_entry(
@@ -372,7 +475,15 @@ impl Wallet {
         let (mut charged, mut used, mut refunded) = (Money::ZERO, Money::ZERO, Money::ZERO);
         let mut seen_debits: BTreeMap<PaymentId, Money> = BTreeMap::new();
         let mut seen_refunds: BTreeMap<PaymentId, Money> = BTreeMap::new();
+        let mut seen_transactions: HashSet<TransactionId> =
+            HashSet::with_capacity(self.ledger.len());
         for (index, entry) in self.ledger.iter().enumerate() {
+            if !seen_transactions.insert(entry.transaction_id) {
+                return Err(format!(
+                    "entry {index}: transaction {} appears twice in the ledger",
+                    entry.transaction_id
+                ));
+            }
             if !entry.amount.is_positive() {
                 return Err(format!(
                     "entry {index} has non-positive amount {}",
@@ -458,11 +569,4 @@ impl Wallet {
         }
         Ok(())
     }
-}
-
-/// Addition the commands already checked; a failure means a corrupt log.
-fn add(total: Money, amount: Money) -> Money {
-    total
-        .checked_add(amount)
-        .expect("money overflow in apply: the command checks every sum before emitting its event")
 }

@@ -324,7 +324,7 @@ fn replaying_events_rebuilds_an_equal_wallet() {
     ];
     let mut rebuilt = Wallet::new(user());
     for event in &events {
-        rebuilt.apply(event);
+        rebuilt.apply(event).unwrap();
     }
     assert_eq!(rebuilt, wallet);
     assert_eq!(rebuilt.charged_this_month(), Money(7));
@@ -342,4 +342,91 @@ fn check_invariants_catches_a_tampered_balance() {
     wallet.debit(tx(1), pay(1), Money(10), MARCH).unwrap();
     wallet.payments.get_mut(&pay(1)).unwrap().refunded = true;
     assert!(wallet.check_invariants().is_err());
+}
+
+#[test]
+fn apply_refuses_a_repeated_debit_or_refund_and_changes_nothing() {
+    let mut wallet = funded(1_000);
+    let debit = wallet
+        .debit(tx(1), pay(1), Money(100), MARCH)
+        .unwrap()
+        .unwrap();
+    let before = wallet.clone();
+    assert_eq!(wallet.apply(&debit), Err(ApplyError::DebitedTwice(pay(1))));
+    assert_eq!(wallet, before, "a refused event changes nothing");
+    let refund = wallet.refund(tx(2), pay(1), MARCH).unwrap().unwrap();
+    let before = wallet.clone();
+    assert_eq!(
+        wallet.apply(&refund),
+        Err(ApplyError::RefundedTwice(pay(1)))
+    );
+    assert_eq!(wallet, before);
+    wallet.check_invariants().unwrap();
+}
+
+#[test]
+fn apply_refuses_events_no_command_could_have_produced() {
+    let mut wallet = funded(100);
+    let unknown = WalletEvent::Refunded {
+        transaction_id: tx(1),
+        payment_id: pay(9),
+        amount: Money(5),
+        at: MARCH,
+    };
+    assert_eq!(
+        wallet.apply(&unknown),
+        Err(ApplyError::RefundOfUnknownPayment(pay(9)))
+    );
+    let overdraw = WalletEvent::Debited {
+        transaction_id: tx(2),
+        payment_id: pay(1),
+        amount: Money(101),
+        at: MARCH,
+    };
+    assert!(matches!(
+        wallet.apply(&overdraw),
+        Err(ApplyError::Overdrawn { .. })
+    ));
+    let zero = WalletEvent::Charged {
+        transaction_id: tx(3),
+        amount: Money(0),
+        at: MARCH,
+    };
+    assert_eq!(
+        wallet.apply(&zero),
+        Err(ApplyError::NonPositiveAmount(Money(0)))
+    );
+    let huge = WalletEvent::Charged {
+        transaction_id: tx(4),
+        amount: Money(i64::MAX),
+        at: MARCH,
+    };
+    assert_eq!(wallet.apply(&huge), Err(ApplyError::Overflow));
+    wallet.debit(tx(5), pay(2), Money(40), MARCH).unwrap();
+    let wrong_amount = WalletEvent::Refunded {
+        transaction_id: tx(6),
+        payment_id: pay(2),
+        amount: Money(41),
+        at: MARCH,
+    };
+    assert!(matches!(
+        wallet.apply(&wrong_amount),
+        Err(ApplyError::RefundAmountDiffers { .. })
+    ));
+    assert_eq!(wallet.balance(), Money(60));
+    wallet.check_invariants().unwrap();
+}
+
+#[test]
+fn check_invariants_requires_unique_transaction_ids() {
+    let mut wallet = Wallet::new(user());
+    let charge = wallet
+        .charge(tx(1), Money(500), &WalletLimits::default(), MARCH)
+        .unwrap();
+    wallet.check_invariants().unwrap();
+    // A repeated charge record applies (apply has no transaction index) but
+    // leaves the ledger with the same transaction twice: the audit refuses it.
+    wallet.apply(&charge).unwrap();
+    let broken = wallet.check_invariants().unwrap_err();
+    assert!(broken.contains("appears twice"), "{broken}");
 }

@@ -20,6 +20,8 @@ pub struct ProbeBody {
     /// "ok" (healthz), "ready" or "unavailable" (readyz).
     #[schema(example = "ok")]
     pub status: String,
+    /// readyz only, when unavailable because the store is poisoned: why.
+    pub reason: Option<String>,
 }
 
 /// The process is up and answering.
@@ -29,14 +31,21 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The engine answers (recovery finished before the server started listening,
-/// so this checks the actors are responsive, not that recovery ran).
+/// The engine answers and its store can still commit (recovery finished
+/// before the server started listening, so this checks the actors are
+/// responsive and no flush hung or failed, not that recovery ran).
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses(
         (status = 200, description = "{\"status\": \"ready\"}", body = ProbeBody),
-        (status = 503, description = "{\"status\": \"unavailable\"}: the engine does not answer", body = ProbeBody),
+        (status = 503, description = "{\"status\": \"unavailable\"}: the engine does not answer, or its store is poisoned (a flush failed or hung)", body = ProbeBody),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    // A poisoned group commit refuses every write; the wallet query below
+    // would not notice, since queries never touch storage.
+    if let Err(cause) = state.registry.context().commit.health() {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "unavailable", "reason": cause.to_string() }));
+    }
     let ready = state
         .engine(
             state

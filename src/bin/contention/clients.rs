@@ -58,18 +58,28 @@ impl<S> Client<S> {
         op: Op,
         request: impl Future<Output = Result<T, Outcome>>,
     ) -> Result<T, Outcome> {
-        let started = Instant::now();
-        let result = request.await;
-        let outcome = match &result {
-            Ok(_) => Outcome::Ok,
-            Err(outcome) => *outcome,
-        };
-        self.recorder.borrow_mut().record(op, started, outcome);
-        if outcome == Outcome::Unavailable {
-            actix_rt::time::sleep(UNAVAILABLE_BACKOFF).await;
-        }
-        result
+        timed_request(&self.recorder, op, request).await
     }
+}
+
+/// Runs one request, records its latency and outcome under `op`, and backs
+/// off after a 503 (shared by the Boxoffice and the baseline clients).
+pub async fn timed_request<T>(
+    recorder: &RefCell<Recorder>,
+    op: Op,
+    request: impl Future<Output = Result<T, Outcome>>,
+) -> Result<T, Outcome> {
+    let started = Instant::now();
+    let result = request.await;
+    let outcome = match &result {
+        Ok(_) => Outcome::Ok,
+        Err(outcome) => *outcome,
+    };
+    recorder.borrow_mut().record(op, started, outcome);
+    if outcome == Outcome::Unavailable {
+        actix_rt::time::sleep(UNAVAILABLE_BACKOFF).await;
+    }
+    result
 }
 
 /// Runs `client` for every index in `0..plan.clients` and returns the merged

@@ -13,11 +13,17 @@
 //! It prints a table, optionally writes JSON and an SVG chart, and exits 1
 //! if any invariant failed (2 if a run could not be set up).
 //!
-//! Module map: `clients` (threads and tasks), `driver/` (in-process and HTTP
+//! Baselines (`--mode pg-update,pg-for-update,redis` with `--postgres` /
+//! `--redis`): the same hot-seats and (simplified) stadium against
+//! PostgreSQL and Redis servers started by `benches/baselines.sh`; the
+//! report then gives Boxoffice ÷ baseline for each pair measured in the run.
+//!
+//! Module map: `baselines/`, `clients` (threads and tasks), `driver/` (in-process and HTTP
 //! clients), `target` (the instance under test), `scenarios/`, `invariants`,
 //! `stats` + `histogram` (recording), `report/` (JSON schema, table, SVG),
 //! `hello`, `system` (fd limit, RSS).
 
+mod baselines;
 mod clients;
 mod driver;
 mod hello;
@@ -88,6 +94,12 @@ enum Mode {
     Both,
     /// An actix-web hello world with the same client (the HTTP yardstick).
     Hello,
+    /// Baseline: PostgreSQL conditional UPDATE (needs --postgres).
+    PgUpdate,
+    /// Baseline: PostgreSQL SELECT ... FOR UPDATE transaction (needs --postgres).
+    PgForUpdate,
+    /// Baseline: Redis SET NX EX / Lua, once per --redis server.
+    Redis,
 }
 
 #[derive(Parser, Debug)]
@@ -97,7 +109,7 @@ enum Mode {
 )]
 struct Args {
     scenario: Scenario,
-    /// Modes to run, in this order: in-process, http, hello (`both` = in-process + http).
+    /// Modes to run, in this order: in-process, http, hello, pg-update, pg-for-update, redis (`both` = in-process + http).
     #[arg(long, value_enum, num_args = 1.., value_delimiter = ',', default_values_t = [Mode::Both])]
     mode: Vec<Mode>,
     /// Concurrent clients; one run per value (stadium: use --users).
@@ -150,6 +162,21 @@ struct Args {
     /// Earlier results (this JSON schema, e.g. from the baselines) to draw on the chart too.
     #[arg(long, num_args = 1..)]
     baseline_json: Vec<PathBuf>,
+    /// PostgreSQL connection string for the pg-* modes (e.g. "host=127.0.0.1 port=54329 user=postgres").
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Redis URLs for the redis mode; one run per server (e.g. one with appendfsync always, one everysec).
+    #[arg(long, num_args = 1..)]
+    redis: Vec<String>,
+    /// Connections a baseline's clients share (PostgreSQL pool; Redis multiplexed connections).
+    #[arg(long, default_value_t = baselines::DEFAULT_POOL)]
+    baseline_pool: usize,
+    /// stadium-onsale without the waiting room (as the baselines run it).
+    #[arg(long)]
+    no_waiting_room: bool,
+    /// Run nothing: draw the --baseline-json files' runs into --svg.
+    #[arg(long)]
+    render_only: bool,
 }
 
 fn validate(args: &Args) -> Result<(), String> {
@@ -182,12 +209,25 @@ fn validate(args: &Args) -> Result<(), String> {
     if args.schedules.is_some_and(|s| !(1..=10_000).contains(&s)) {
         return Err("--schedules must be 1-10000".into());
     }
+    if !(1..=baselines::postgres::MAX_POOL).contains(&args.baseline_pool) {
+        return Err(format!(
+            "--baseline-pool must be 1-{}",
+            baselines::postgres::MAX_POOL
+        ));
+    }
     Ok(())
 }
 
 fn modes(args: &Args) -> Vec<Mode> {
     let mut out = Vec::new();
-    for wanted in [Mode::InProcess, Mode::Http, Mode::Hello] {
+    for wanted in [
+        Mode::InProcess,
+        Mode::Http,
+        Mode::Hello,
+        Mode::PgUpdate,
+        Mode::PgForUpdate,
+        Mode::Redis,
+    ] {
         let asked = args.mode.iter().any(|m| {
             *m == wanted || (*m == Mode::Both && matches!(wanted, Mode::InProcess | Mode::Http))
         });
@@ -203,7 +243,38 @@ fn mode_name(mode: Mode) -> &'static str {
         Mode::InProcess => "in-process",
         Mode::Http | Mode::Both => "http",
         Mode::Hello => "hello",
+        Mode::PgUpdate => "pg-update",
+        Mode::PgForUpdate => "pg-for-update",
+        Mode::Redis => "redis",
     }
+}
+
+/// The baseline servers a mode runs against (none for Boxoffice's modes).
+fn baselines_of(args: &Args, mode: Mode) -> Result<Vec<baselines::Baseline>, String> {
+    let postgres = |kind| {
+        args.postgres
+            .clone()
+            .map(|endpoint| vec![baselines::Baseline { kind, endpoint }])
+            .ok_or_else(|| format!("--mode {} needs --postgres", mode_name(mode)))
+    };
+    match mode {
+        Mode::PgUpdate => postgres(baselines::Kind::PgUpdate),
+        Mode::PgForUpdate => postgres(baselines::Kind::PgForUpdate),
+        Mode::Redis if args.redis.is_empty() => Err("--mode redis needs --redis".into()),
+        Mode::Redis => Ok(args
+            .redis
+            .iter()
+            .map(|endpoint| baselines::Baseline {
+                kind: baselines::Kind::Redis,
+                endpoint: endpoint.clone(),
+            })
+            .collect()),
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn is_baseline(mode: Mode) -> bool {
+    matches!(mode, Mode::PgUpdate | Mode::PgForUpdate | Mode::Redis)
 }
 
 fn size_for(args: &Args, mode: Mode, clients: usize, connection_cap: usize) -> Size {
@@ -237,12 +308,15 @@ async fn scenario_on(
     target: &Target,
     scenario: Scenario,
     size: &Size,
+    waiting_room: bool,
 ) -> Result<ScenarioRun, String> {
     let registry = &target.registry;
     let driver = &target.driver;
     match scenario {
         Scenario::HotSeats => scenarios::hot_seats::run(registry, driver, size).await,
-        Scenario::StadiumOnsale => scenarios::stadium::run(registry, driver, size).await,
+        Scenario::StadiumOnsale => {
+            scenarios::stadium::run_with(registry, driver, size, waiting_room).await
+        }
         Scenario::Mixed => scenarios::mixed::run(registry, driver, size).await,
         Scenario::OpenHolds => scenarios::open_holds::run(registry, driver, size).await,
     }
@@ -259,13 +333,16 @@ async fn one_run(
     let rss_reset = system::reset_peak_rss();
     let run = match mode {
         Mode::Hello => hello::run(&size, args.workers).await?,
+        Mode::PgUpdate | Mode::PgForUpdate | Mode::Redis => {
+            return Err("a baseline mode is run by baselines::run".into())
+        }
         Mode::InProcess | Mode::Http | Mode::Both => {
             let target = if mode == Mode::InProcess {
                 Target::in_process(options).await?
             } else {
                 Target::http(options).await?
             };
-            let run = scenario_on(&target, args.scenario, &size).await;
+            let run = scenario_on(&target, args.scenario, &size, !args.no_waiting_room).await;
             target.stop().await;
             run?
         }
@@ -308,6 +385,7 @@ async fn one_run(
 /// Each of the targets that the runs measured, as measured ÷ target.
 fn targets(runs: &[RunReport]) -> Vec<Comparison> {
     let mut out = report::compare(runs);
+    out.extend(report::compare_baselines(runs));
     for run in runs.iter().filter(|r| r.system == "boxoffice") {
         if run.mode == "in-process" && matches!(run.scenario.as_str(), "hot-seats" | "open-holds") {
             out.push(Comparison {
@@ -352,6 +430,17 @@ fn load_baselines(paths: &[PathBuf]) -> Result<Vec<RunReport>, String> {
 async fn run(args: Args) -> Result<bool, String> {
     validate(&args)?;
     let baselines = load_baselines(&args.baseline_json)?;
+    if args.render_only {
+        let path = args.svg.as_ref().ok_or("--render-only needs --svg")?;
+        let title = format!(
+            "Boxoffice contention: {} ({} cores, client and server on one machine)",
+            args.scenario.name(),
+            system::cores()
+        );
+        std::fs::write(path, report::svg::render(&baselines, &title))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(true);
+    }
     let counts = if args.clients.is_empty() || args.scenario == Scenario::StadiumOnsale {
         if args.scenario == Scenario::StadiumOnsale {
             vec![args.users]
@@ -394,7 +483,43 @@ async fn run(args: Args) -> Result<bool, String> {
         data_root: args.data_dir.clone(),
     };
     let mut runs = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
     for mode in modes(&args) {
+        let servers = baselines_of(&args, mode)?;
+        if is_baseline(mode) {
+            for server in &servers {
+                for &clients in &counts {
+                    eprintln!(
+                        "contention: {} {} ({}) with {} clients...",
+                        args.scenario.name(),
+                        mode_name(mode),
+                        server.endpoint,
+                        clients
+                    );
+                    let size = size_for(&args, mode, clients, connection_cap);
+                    // A baseline that cannot run (server down, bad URL) must
+                    // not lose the runs already made: report it at the end.
+                    match baselines::run(server, args.scenario.name(), &size, args.baseline_pool)
+                        .await
+                    {
+                        Ok(report) => {
+                            print!("{}", report::table::render_run(&report));
+                            runs.push(report);
+                        }
+                        Err(err) => {
+                            let failure = format!(
+                                "{} ({}) with {clients} clients: {err}",
+                                mode_name(mode),
+                                server.endpoint
+                            );
+                            eprintln!("contention: baseline failed: {failure}");
+                            failures.push(failure);
+                        }
+                    }
+                }
+            }
+            continue;
+        }
         for &clients in &counts {
             eprintln!(
                 "contention: {} {} with {} clients...",
@@ -408,6 +533,7 @@ async fn run(args: Args) -> Result<bool, String> {
             runs.push(report);
         }
     }
+    notes.extend(failures.iter().map(|f| format!("baseline failed: {f}")));
     let comparisons = targets(&runs);
     let harness = HarnessReport {
         schema: report::SCHEMA,
@@ -436,6 +562,13 @@ async fn run(args: Args) -> Result<bool, String> {
         );
         std::fs::write(path, report::svg::render(&all, &title))
             .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if !failures.is_empty() {
+        return Err(format!(
+            "{} baseline run(s) failed: {}",
+            failures.len(),
+            failures.join("; ")
+        ));
     }
     Ok(harness.runs.iter().all(RunReport::passed))
 }

@@ -243,3 +243,85 @@ pub fn compare(runs: &[RunReport]) -> Vec<Comparison> {
     }
     out
 }
+
+/// Boxoffice ÷ baseline for every (scenario, clients) pair measured in the
+/// same run, for each Boxoffice mode (in-process, HTTP) and each baseline:
+/// the ratio of successful holds/s (the headline), with attempts/s and p99
+/// hold latency side by side in the detail.
+pub fn compare_baselines(runs: &[RunReport]) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    let is_boxoffice = |r: &RunReport| r.system == "boxoffice" && r.mode != "hello";
+    for base in runs.iter().filter(|r| r.mode == "baseline") {
+        for ours in runs
+            .iter()
+            .filter(|r| is_boxoffice(r) && r.scenario == base.scenario && r.clients == base.clients)
+        {
+            let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::INFINITY };
+            let p99 = |r: &RunReport| r.main_op().map_or(f64::NAN, |o| o.p99_ms);
+            out.push(Comparison {
+                name: format!(
+                    "ratio {} {} ÷ {} @ {} clients: successful holds/s",
+                    base.scenario, ours.mode, base.system, base.clients
+                ),
+                ratio: ratio(ours.successful_holds_per_sec, base.successful_holds_per_sec),
+                detail: format!(
+                    "holds/s {:.0} vs {:.0}; attempts/s {:.0} vs {:.0} (ratio {:.2}); p99 hold {:.2} vs {:.2} ms",
+                    ours.successful_holds_per_sec,
+                    base.successful_holds_per_sec,
+                    ours.attempts_per_sec,
+                    base.attempts_per_sec,
+                    ratio(ours.attempts_per_sec, base.attempts_per_sec),
+                    p99(ours),
+                    p99(base)
+                ),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(system: &str, mode: &str, clients: usize, holds: f64) -> RunReport {
+        RunReport {
+            system: system.into(),
+            scenario: "hot-seats".into(),
+            mode: mode.into(),
+            clients,
+            connections: 0,
+            client_threads: 1,
+            offered_load: String::new(),
+            seconds: 1.0,
+            attempts: 0,
+            attempts_per_sec: holds * 2.0,
+            successful_holds: 0,
+            successful_holds_per_sec: holds,
+            requests: 0,
+            requests_per_sec: 0.0,
+            ops: BTreeMap::new(),
+            outcomes: BTreeMap::new(),
+            peak_rss_mib: None,
+            rss_of: String::new(),
+            invariants: Vec::new(),
+            facts: BTreeMap::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn baseline_ratios_pair_runs_of_the_same_scenario_and_clients() {
+        let runs = vec![
+            run("boxoffice", "in-process", 100, 9_000.0),
+            run("boxoffice", "http", 100, 3_000.0),
+            run("boxoffice", "in-process", 1_000, 1.0),
+            run("pg-update", "baseline", 100, 1_000.0),
+        ];
+        let ratios = compare_baselines(&runs);
+        assert_eq!(ratios.len(), 2, "one per Boxoffice mode at 100 clients");
+        assert!((ratios[0].ratio - 9.0).abs() < 1e-9);
+        assert!((ratios[1].ratio - 3.0).abs() < 1e-9);
+        assert!(ratios[1].name.contains("http ÷ pg-update @ 100"));
+    }
+}

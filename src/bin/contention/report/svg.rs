@@ -1,7 +1,9 @@
 //! The SVG chart, written by hand (a few hundred lines of formatting instead
 //! of a plotting dependency): two panels against concurrency (clients, log
 //! scale): throughput (successful holds/s solid, attempts/s dashed; the hello
-//! world's requests/s), and p99 hold latency (log scale). One series per
+//! world's requests/s; log scale when the values span more than
+//! `LOG_THROUGHPUT_SPAN`, as they do next to the baselines), and p99 hold
+//! latency (log scale). One series per
 //! (system, scenario, mode), so baseline runs loaded with `--baseline-json`
 //! appear next to Boxoffice's.
 
@@ -17,6 +19,8 @@ const LEFT: f64 = 80.0;
 const TOP: f64 = 60.0;
 const GAP: f64 = 90.0;
 const LEGEND_LINE: f64 = 18.0;
+/// Largest ÷ smallest throughput drawn on a linear axis; past it, log.
+const LOG_THROUGHPUT_SPAN: f64 = 100.0;
 const COLORS: [&str; 10] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",
@@ -246,11 +250,22 @@ pub fn render(runs: &[RunReport], title: &str) -> String {
         .flatten()
         .map(|p| p.holds.max(p.attempts))
         .fold(0.0, f64::max);
-    let step = nice_step(top.max(1.0), 5.0);
-    let throughput = Axis {
-        min: 0.0,
-        max: (top / step).ceil().max(1.0) * step,
-        log: false,
+    let bottom = all
+        .values()
+        .flatten()
+        .flat_map(|p| [p.holds, p.attempts])
+        .filter(|v| *v > 0.0)
+        .fold(f64::MAX, f64::min);
+    let log_throughput = bottom < f64::MAX && top / bottom > LOG_THROUGHPUT_SPAN;
+    let throughput = if log_throughput {
+        log_axis(all.values().flatten().flat_map(|p| [p.holds, p.attempts]))
+    } else {
+        let step = nice_step(top.max(1.0), 5.0);
+        Axis {
+            min: 0.0,
+            max: (top / step).ceil().max(1.0) * step,
+            log: false,
+        }
     };
     let latency = log_axis(all.values().flatten().map(|p| p.p99));
     let height = TOP + PANEL_H + 60.0 + LEGEND_LINE * (all.len() as f64 + 2.0);
@@ -271,7 +286,11 @@ pub fn render(runs: &[RunReport], title: &str) -> String {
         "Throughput: successful holds/s (solid), attempts/s (dashed)",
         &x,
         &throughput,
-        "per second",
+        if log_throughput {
+            "per second (log scale)"
+        } else {
+            "per second"
+        },
     );
     frame(
         &mut out,

@@ -79,6 +79,77 @@ fn run_block(out: &mut String, run: &RunReport) {
     }
 }
 
+/// Every run in one line each, then Boxoffice ÷ baseline (successful holds/s)
+/// per (scenario, clients): one column per Boxoffice mode.
+fn ratio_table(out: &mut String, report: &HarnessReport) {
+    if !report.runs.iter().any(|r| r.mode == "baseline") {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "== side by side\n   {:<26} {:<15} {:>8} {:>12} {:>12} {:>9} {:>9}",
+        "system", "scenario", "clients", "attempts/s", "holds/s", "p50 ms", "p99 ms"
+    );
+    for run in &report.runs {
+        let (p50, p99) = run
+            .main_op()
+            .map_or((f64::NAN, f64::NAN), |o| (o.p50_ms, o.p99_ms));
+        let system = if run.system == "boxoffice" {
+            format!("boxoffice {}", run.mode)
+        } else {
+            run.system.clone()
+        };
+        let _ = writeln!(
+            out,
+            "   {:<26} {:<15} {:>8} {:>12.0} {:>12.0} {:>9.2} {:>9.2}",
+            system,
+            run.scenario,
+            run.clients,
+            run.attempts_per_sec,
+            run.successful_holds_per_sec,
+            p50,
+            p99
+        );
+    }
+    let _ = writeln!(
+        out,
+        "== Boxoffice ÷ baseline, successful holds/s (same run)\n   {:<22} {:<15} {:>8} {:>12} {:>12}",
+        "baseline", "scenario", "clients", "in-process", "http"
+    );
+    for base in report.runs.iter().filter(|r| r.mode == "baseline") {
+        let cell = |mode: &str| {
+            report
+                .runs
+                .iter()
+                .find(|r| {
+                    r.system == "boxoffice"
+                        && r.mode == mode
+                        && r.scenario == base.scenario
+                        && r.clients == base.clients
+                })
+                .map_or("-".to_string(), |r| {
+                    if base.successful_holds_per_sec > 0.0 {
+                        format!(
+                            "{:.2}",
+                            r.successful_holds_per_sec / base.successful_holds_per_sec
+                        )
+                    } else {
+                        "inf".to_string()
+                    }
+                })
+        };
+        let _ = writeln!(
+            out,
+            "   {:<22} {:<15} {:>8} {:>12} {:>12}",
+            base.system,
+            base.scenario,
+            base.clients,
+            cell("in-process"),
+            cell("http")
+        );
+    }
+}
+
 /// One run's block.
 pub fn render_run(run: &RunReport) -> String {
     let mut out = String::new();
@@ -105,8 +176,12 @@ pub fn render_summary(report: &HarnessReport) -> String {
             format!("FAILED in {}", failed.join("; "))
         }
     );
+    ratio_table(&mut out, report);
     if !report.comparisons.is_empty() {
-        let _ = writeln!(out, "== comparisons with the issue's targets");
+        let _ = writeln!(
+            out,
+            "== comparisons with the issue's targets and the baselines"
+        );
         for c in &report.comparisons {
             let _ = writeln!(out, "   {}: {:.3} ({})", c.name, c.ratio, c.detail);
         }

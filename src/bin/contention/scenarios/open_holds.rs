@@ -118,7 +118,8 @@ pub async fn run(
     let total: u64 = state
         .schedules
         .values()
-        .map(|s| s.schedule.reservations().count() as u64)
+        // Ended reservations may have moved to the archive: count them too.
+        .map(|s| s.reservations_made())
         .sum();
     let (won, unknown) = (
         shared.won.load(Ordering::Relaxed),

@@ -11,6 +11,11 @@
 //!
 //! Checks: no oversell (engine and clients' view), money, no payment stuck,
 //! and admission order == join order (engine record and client observations).
+//!
+//! [`run_with`] without the waiting room (`--no-waiting-room`) is the
+//! simplified on-sale the baselines run (`baselines/stadium.rs`): users go
+//! straight to their hold, with no queue token, and there is no admission
+//! order to check.
 
 use boxoffice_actors::{Registry, ScheduleSpec};
 use boxoffice_engine::ids::*;
@@ -61,6 +66,7 @@ const KIND: u8 = 2;
 
 struct Shared {
     schedule: ScheduleId,
+    waiting_room: bool,
     seed: u64,
     stop: Arc<AtomicBool>,
     acks: MoneyAcks,
@@ -90,10 +96,12 @@ fn queue_config(users: usize) -> QueueConfig {
     }
 }
 
-pub async fn run(
+/// The on-sale, with its waiting room unless `waiting_room` is false.
+pub async fn run_with(
     registry: &Arc<Registry>,
     driver: &DriverSpec,
     size: &Size,
+    waiting_room: bool,
 ) -> Result<ScenarioRun, String> {
     let users = size.users.max(1);
     let layout = layout(size.seats.unwrap_or(DEFAULT_SEATS));
@@ -113,7 +121,7 @@ pub async fn run(
                 hold_ms: i64::from(hold_seconds) * 1_000,
                 ..ScheduleRules::default()
             },
-            queue: Some(queue.clone()),
+            queue: waiting_room.then(|| queue.clone()),
         })
         .await
         .map_err(|e| format!("create schedule: {e}"))?;
@@ -121,6 +129,7 @@ pub async fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
         schedule,
+        waiting_room,
         seed: size.seed,
         stop: Arc::clone(&stop),
         acks: MoneyAcks::default(),
@@ -209,11 +218,13 @@ pub async fn run(
         .enumerate()
         .map(|(n, o)| (user(KIND, n as u64), o))
         .collect();
-    checks.extend(invariants::check_admission_order(
-        &state.queue,
-        schedule,
-        &users_seen,
-    ));
+    if waiting_room {
+        checks.extend(invariants::check_admission_order(
+            &state.queue,
+            schedule,
+            &users_seen,
+        ));
+    }
 
     let counts = invariants::reservation_counts(&state);
     let sold = state
@@ -239,6 +250,7 @@ pub async fn run(
         json!(counts.get("expired").copied().unwrap_or(0)),
     );
     facts.insert("hold_seconds".into(), json!(hold_seconds));
+    facts.insert("waiting_room".into(), json!(waiting_room));
     facts.insert(
         "queue".into(),
         json!({"batchSize": queue.batch_size, "intervalMs": queue.interval_ms, "maxActive": queue.max_active, "activeMs": queue.active_ms}),
@@ -254,6 +266,11 @@ pub async fn run(
             format!("{users} users join at once; 1-4 best-available seats each; {:.0}% let their hold expire ({hold_seconds} s holds)", ABANDON_RATE * 100.0),
             "wallets funded and (HTTP) access tokens minted by the harness, not through /auth: no argon2 in the run".into(),
             "rates are over the time to sell out (or to the end, if it did not)".into(),
+            if waiting_room {
+                "with the waiting room: join, poll until admitted, then hold with the queue token".into()
+            } else {
+                "without the waiting room (as the baselines): users hold at once, no queue token".into()
+            },
         ],
     })
 }
@@ -295,9 +312,30 @@ async fn buy(
     rng: &mut SmallRng,
     seen: &mut QueueObservation,
 ) -> bool {
+    let token = if s.waiting_room {
+        match wait_in_line(client, s, me, rng, seen).await {
+            Some(token) => Some(token),
+            None => return false,
+        }
+    } else {
+        None
+    };
+    s.admitted.fetch_add(1, Ordering::Relaxed);
+    hold_and_pay(client, s, me, rng, token).await
+}
+
+/// Joins the waiting room and polls until admitted; the queue token, or
+/// None if the user left the line.
+async fn wait_in_line(
+    client: &clients::Client<Shared>,
+    s: &Shared,
+    me: UserId,
+    rng: &mut SmallRng,
+    seen: &mut QueueObservation,
+) -> Option<QueueTokenId> {
     let mut place = loop {
         if !client.running() {
-            return false;
+            return None;
         }
         let sent = Instant::now();
         match client
@@ -316,13 +354,13 @@ async fn buy(
             Err(Outcome::Unavailable | Outcome::Transport) => {
                 nap(client, Duration::from_millis(BUSY_RETRY_MS)).await
             }
-            Err(_) => return false,
+            Err(_) => return None,
         }
     };
     while !place.active {
         nap(client, poll_delay(rng, place.estimated_wait_seconds)).await;
         if !client.running() {
-            return false; // sold out while waiting: leave the line
+            return None; // sold out while waiting: leave the line
         }
         let sent = Instant::now();
         match client
@@ -338,11 +376,20 @@ async fn buy(
                 place = now;
             }
             Err(Outcome::Unavailable | Outcome::Transport) => {}
-            Err(_) => return false,
+            Err(_) => return None,
         }
     }
-    s.admitted.fetch_add(1, Ordering::Relaxed);
-    let token = Some(place.token);
+    Some(place.token)
+}
+
+/// Holds 1-4 best-available seats, then pays or walks away.
+async fn hold_and_pay(
+    client: &clients::Client<Shared>,
+    s: &Shared,
+    me: UserId,
+    rng: &mut SmallRng,
+    token: Option<QueueTokenId>,
+) -> bool {
     let mut quantity = rng.gen_range(1..=4u32);
     while client.running() {
         let selection = SeatSelection::BestAvailable {
