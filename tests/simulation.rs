@@ -168,6 +168,13 @@ async fn run_seed(seed: u64, trace: Trace) -> Stats {
     w.stats.appends = store.appends;
     w.stats.snapshots = store.snapshots;
     w.stats.trims = store.trims;
+    use boxoffice_storage::Store;
+    // Keys that moved to the key store (and were replayed from it by the
+    // workload's repeated keys, checked like every other answer).
+    w.stats.archived_keys = w
+        .store
+        .list_meta("idem/k/", usize::MAX)
+        .map_or(0, |keys| keys.len() as u64);
     w.stats
 }
 
@@ -294,7 +301,7 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
         .collect();
     println!(
         "simulation: {count} seeds from {} in {elapsed:.1} s on {lanes} lanes = {:.1} seeds/s; {} operations, \
-         {} records appended, {} snapshots, {} trims; {} restarts ({}); \
+         {} records appended, {} snapshots, {} trims, {} idempotency keys in the key store at the end; {} restarts ({}); \
          {} operations in flight at a crash ({} abandoned after the grace; {} found done, {} not); {} of {} unflushed records kept at kills; \
          recovery confirmed {} and aborted {} payments, settled {} refunds",
         seeds.start,
@@ -303,6 +310,7 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
         total.appends,
         total.snapshots,
         total.trims,
+        total.archived_keys,
         total.restarts,
         crashes.join(", "),
         total.in_flight,

@@ -53,12 +53,13 @@ impl Registry {
         config: EngineConfig,
     ) -> EngineResult<Arc<Registry>> {
         config.validate().map_err(EngineError::Validation)?;
+        let idempotency = IdempotencyIndex::new(Arc::clone(&store));
         let engine = EngineContext {
             clock,
             ids,
             commit: GroupCommit::start_with_flush_timeout(store, config.flush_timeout),
             directory: Arc::new(Directory::default()),
-            idempotency: IdempotencyIndex::new(),
+            idempotency,
             config,
         };
         let threads: Vec<Arbiter> = (0..engine.config.arbiters)

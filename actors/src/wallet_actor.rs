@@ -13,6 +13,7 @@ use boxoffice_engine::{Money, Timestamp};
 use boxoffice_storage::{codec, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use crate::context::EngineContext;
@@ -182,10 +183,13 @@ impl WalletActor {
 
     fn commit(&mut self) {
         let now = self.engine.clock.now();
-        if let Err(err) = self
-            .journal
-            .commit_and_snapshot(&mut self.state, |s| s.idempotency.prune(now))
-        {
+        let index = Arc::clone(&self.engine.idempotency);
+        if let Err(err) = self.journal.commit_and_snapshot(&mut self.state, |s| {
+            if let Err(err) = s.idempotency.archive_decided(&index, now) {
+                // The keys stay in the table and its snapshot; the next one retries.
+                tracing::warn!(%err, "archiving idempotency keys failed");
+            }
+        }) {
             // Fail-stop: the group commit is poisoned too; the process must restart.
             tracing::error!(%err, "wallet log append failed");
         }

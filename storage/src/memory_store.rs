@@ -56,7 +56,7 @@
 //! when the process ran out of file descriptors: for the group commit's
 //! hung-flush watchdog.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -171,7 +171,7 @@ struct Faults {
 struct State {
     logs: BTreeMap<String, LogImage>,
     snapshots: BTreeMap<String, (Lsn, Vec<u8>)>,
-    meta: HashMap<String, Vec<u8>>,
+    meta: BTreeMap<String, Vec<u8>>,
     /// Pending operations, oldest first.
     pending: VecDeque<Undo>,
     /// Sequence number the next pending operation gets; the oldest pending one
@@ -624,6 +624,26 @@ impl Store for MemoryStore {
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         check_log_name(key)?;
         Ok(self.lock().meta.get(key).cloned())
+    }
+
+    fn delete_meta(&self, key: &str) -> Result<(), StoreError> {
+        check_log_name(key)?;
+        let mut state = self.lock();
+        state.check_alive()?;
+        let previous = state.meta.remove(key);
+        state.push_pending(Undo::Meta {
+            key: key.to_owned(),
+            previous,
+        });
+        state.count(Write::Meta);
+        Ok(())
+    }
+
+    fn list_meta(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        check_log_prefix(prefix)?;
+        Ok(names_with_prefix(&self.lock().meta, prefix)
+            .take(limit)
+            .collect())
     }
 }
 

@@ -444,6 +444,35 @@ impl Store for SledStore {
             .map_err(|e| sled_error("get meta", &e))?
             .map(|value| value.to_vec()))
     }
+
+    fn delete_meta(&self, key: &str) -> Result<(), StoreError> {
+        check_log_name(key)?;
+        self.check_writable()?;
+        self.meta
+            .remove(key.as_bytes())
+            .map_err(|e| sled_error("delete meta", &e))?;
+        Ok(())
+    }
+
+    fn list_meta(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        check_log_prefix(prefix)?;
+        let mut keys = Vec::new();
+        // The flush counter's key holds a NUL byte, which no caller's prefix
+        // may hold, so it is never listed (except under the empty prefix).
+        for key in self.meta.scan_prefix(prefix.as_bytes()).keys() {
+            if keys.len() >= limit {
+                break;
+            }
+            let key = key.map_err(|e| sled_error("list meta", &e))?;
+            if key.contains(&0) {
+                continue;
+            }
+            let key = std::str::from_utf8(&key)
+                .map_err(|_| StoreError::Corrupt(format!("meta key {key:?} is not UTF-8")))?;
+            keys.push(key.to_owned());
+        }
+        Ok(keys)
+    }
 }
 
 fn sled_error(what: &str, error: &sled::Error) -> StoreError {

@@ -44,4 +44,9 @@ pub trait Store: Send + Sync + 'static {
     fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// The value last put under `key`, if any.
     fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Removes `key` (nothing if absent); durable after flush, like `put_meta`.
+    fn delete_meta(&self, key: &str) -> Result<(), StoreError>;
+    /// Up to `limit` meta keys that start with `prefix`, sorted. Bounded so
+    /// that a caller walking a large namespace does it a page at a time.
+    fn list_meta(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
 }

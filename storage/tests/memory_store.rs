@@ -424,3 +424,19 @@ fn arming_a_crash_point_replaces_the_previous_one_and_crash_disarms_it() {
         "crash() disarmed the snapshot crash point"
     );
 }
+
+#[test]
+fn a_meta_delete_is_undone_by_a_crash_before_its_flush() {
+    let store = MemoryStore::new();
+    store.put_meta("idem/k/a", b"v").unwrap();
+    store.flush().unwrap();
+    store.delete_meta("idem/k/a").unwrap();
+    assert_eq!(store.get_meta("idem/k/a").unwrap(), None);
+    store.crash();
+    assert_eq!(store.get_meta("idem/k/a").unwrap(), Some(b"v".to_vec()));
+    store.delete_meta("idem/k/a").unwrap();
+    store.flush().unwrap();
+    store.crash();
+    assert_eq!(store.get_meta("idem/k/a").unwrap(), None);
+    assert!(store.list_meta("idem/", 10).unwrap().is_empty());
+}

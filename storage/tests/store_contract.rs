@@ -162,6 +162,49 @@ fn meta_is_a_small_key_value_map(store: Arc<dyn Store>) {
     assert_eq!(store.get_meta("big").unwrap(), None);
 }
 
+fn meta_keys_can_be_deleted_and_listed_by_prefix(store: Arc<dyn Store>) {
+    for key in [
+        "idem/t/02",
+        "idem/t/01",
+        "idem/k/aa",
+        "idem/t/03",
+        "idemx",
+        "other",
+    ] {
+        store.put_meta(key, key.as_bytes()).unwrap();
+    }
+    assert_eq!(
+        store.list_meta("idem/t/", 10).unwrap(),
+        vec!["idem/t/01", "idem/t/02", "idem/t/03"]
+    );
+    assert_eq!(
+        store.list_meta("idem/t/", 2).unwrap(),
+        vec!["idem/t/01", "idem/t/02"]
+    );
+    assert!(store.list_meta("idem/t/", 0).unwrap().is_empty());
+    assert!(store.list_meta("zzz", 10).unwrap().is_empty());
+    store.delete_meta("idem/t/02").unwrap();
+    store.delete_meta("never-there").unwrap();
+    assert_eq!(store.get_meta("idem/t/02").unwrap(), None);
+    assert_eq!(
+        store.list_meta("idem/", 10).unwrap(),
+        vec!["idem/k/aa", "idem/t/01", "idem/t/03"]
+    );
+    store.put_meta("idem/t/02", b"again").unwrap();
+    assert_eq!(
+        store.get_meta("idem/t/02").unwrap(),
+        Some(b"again".to_vec())
+    );
+    store.flush().unwrap();
+    // Internal keys (the flush counter) never show under a caller's prefix.
+    assert!(store
+        .list_meta("", 100)
+        .unwrap()
+        .iter()
+        .all(|key| !key.contains('\0')));
+    assert!(matches!(store.delete_meta(""), Err(StoreError::Io(_))));
+}
+
 fn bad_names_are_refused(store: Arc<dyn Store>) {
     let long = "x".repeat(MAX_LOG_NAME_BYTES + 1);
     let longest = "x".repeat(MAX_LOG_NAME_BYTES);
@@ -259,6 +302,7 @@ contract!(
     trim_beyond_the_snapshot_is_refused,
     list_logs_is_sorted_unique_and_prefixed,
     meta_is_a_small_key_value_map,
+    meta_keys_can_be_deleted_and_listed_by_prefix,
     bad_names_are_refused,
     flush_keeps_everything_readable,
     concurrent_appends_to_one_log_get_distinct_contiguous_lsns,

@@ -113,6 +113,7 @@ pub struct Stats {
     pub appends: u64,
     pub snapshots: u64,
     pub trims: u64,
+    pub archived_keys: u64,
 }
 
 impl Stats {
@@ -134,6 +135,7 @@ impl Stats {
         self.appends += other.appends;
         self.snapshots += other.snapshots;
         self.trims += other.trims;
+        self.archived_keys += other.archived_keys;
     }
 }
 

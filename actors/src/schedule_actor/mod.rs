@@ -179,8 +179,8 @@ impl ScheduleActor {
         }
     }
 
-    /// Tidies the state (expired idempotency keys; ended reservations to the
-    /// archive, see `archive.rs`) and snapshots it as covering `lsn`. A failed
+    /// Tidies the state (old idempotency keys to the key store; ended
+    /// reservations to the archive, see `archive.rs`) and snapshots it as covering `lsn`. A failed
     /// archive or snapshot is only logged: the log still holds everything and
     /// the next snapshot retries.
     fn snapshot(&mut self, ctx: &mut Context<Self>, lsn: boxoffice_storage::Lsn) {
@@ -190,8 +190,12 @@ impl ScheduleActor {
         let now = self.now();
         let store = Arc::clone(self.journal.store());
         let threshold = self.archive_threshold;
+        let index = Arc::clone(&self.engine.idempotency);
         let archived = self.guarded(|s| {
-            s.idempotency.prune(now);
+            if let Err(err) = s.idempotency.archive_decided(&index, now) {
+                // The keys stay in the table and its snapshot; the next one retries.
+                tracing::warn!(schedule = %s.schedule.id(), %err, "archiving idempotency keys failed");
+            }
             if s.schedule.ended_reservations().count() < threshold {
                 return Ok(0);
             }

@@ -1,0 +1,222 @@
+//! [`IdempotencyIndex`]: the one process-wide view of every key, in memory
+//! for keys decided recently (or in flight) and in the [`KeyStore`] for older
+//! ones. Keys are scoped to user and endpoint, not to an actor, so a key
+//! first used on one schedule and then sent with a different body for another
+//! must still be refused: only a shared index sees both. It also answers "in
+//! progress" for a duplicate arriving mid-flight.
+//!
+//! Memory holds a key from `begin` until its actor archives it (at the first
+//! snapshot after [`ARCHIVE_AFTER_MS`](super::ARCHIVE_AFTER_MS)); a lookup
+//! that misses memory reads the key store. The order that makes this safe:
+//! an actor writes a record to the key store before it is forgotten here, so a
+//! key missing from memory is either in the store or was never decided.
+
+use boxoffice_engine::Timestamp;
+use boxoffice_storage::{Store, StoreError};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::{
+    IdemKey, IdemRecord, IdemState, IdemTag, KeyStore, RequestDigest, KEYS_PER_EXPIRY_ENTRY,
+    MAX_KEY_LEN, RETENTION_MS,
+};
+use crate::error::EngineError;
+use crate::receipt::StoredReply;
+
+const INDEX_SHARDS: usize = 32;
+/// How often (by the engine clock) memory is swept for decided keys past
+/// retention that no actor archived (a reply recorded after its actor
+/// already archived the key; rare, but it must not stay for ever).
+const MEMORY_SWEEP_EVERY_MS: i64 = 3_600_000;
+
+#[derive(Clone, Debug)]
+enum Slot {
+    InProgress(RequestDigest),
+    Done(RequestDigest, Arc<StoredReply>, Timestamp),
+}
+
+/// What a caller must do with a keyed request.
+#[derive(Debug)]
+pub enum Admission {
+    /// First time: run it, then call `complete` or `abandon`.
+    Proceed,
+    /// Seen and finished: answer with this reply, do nothing else.
+    Replay(Arc<StoredReply>),
+}
+
+pub struct IdempotencyIndex {
+    shards: Vec<Mutex<HashMap<IdemKey, Slot>>>,
+    keys: KeyStore,
+    last_memory_sweep: AtomicI64,
+}
+
+impl IdempotencyIndex {
+    pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(IdempotencyIndex {
+            shards: (0..INDEX_SHARDS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
+            keys: KeyStore::new(store),
+            last_memory_sweep: AtomicI64::new(i64::MIN),
+        })
+    }
+
+    fn shard(&self, key: &IdemKey) -> MutexGuard<'_, HashMap<IdemKey, Slot>> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let index = (hasher.finish() as usize) % self.shards.len();
+        // A poisoned shard means a panic while holding it; the map is still consistent
+        // (every operation is a single insert/remove).
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Claims a key, or says how it was already used.
+    pub fn begin(&self, tag: &IdemTag, now: Timestamp) -> Result<Admission, EngineError> {
+        if tag.key.key.is_empty() || tag.key.key.len() > MAX_KEY_LEN {
+            return Err(EngineError::Validation(format!(
+                "Idempotency-Key must be 1-{MAX_KEY_LEN} bytes"
+            )));
+        }
+        if let Some(answer) = self.begin_in_memory(tag) {
+            return answer;
+        }
+        // Read outside the shard lock. A key absent from memory now is in the
+        // store already if it was ever decided (see the module doc).
+        let archived = self
+            .keys
+            .get(&tag.key)?
+            .filter(|r| r.at >= now.plus_millis(-RETENTION_MS));
+        if let Some(answer) = self.begin_in_memory(tag) {
+            return answer;
+        }
+        match archived {
+            Some(IdemRecord {
+                digest,
+                state: IdemState::Done(reply),
+                ..
+            }) => {
+                if digest == tag.digest {
+                    Ok(Admission::Replay(Arc::new(reply)))
+                } else {
+                    Err(EngineError::IdempotencyKeyReused)
+                }
+            }
+            _ => {
+                // Claim it unless someone did in between.
+                let mut shard = self.shard(&tag.key);
+                match shard.entry(tag.key.clone()) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(Slot::InProgress(tag.digest));
+                        Ok(Admission::Proceed)
+                    }
+                    Entry::Occupied(slot) => answer_occupied(slot.get(), tag),
+                }
+            }
+        }
+    }
+
+    /// `None` if memory does not know the key.
+    fn begin_in_memory(&self, tag: &IdemTag) -> Option<Result<Admission, EngineError>> {
+        let shard = self.shard(&tag.key);
+        shard.get(&tag.key).map(|slot| answer_occupied(slot, tag))
+    }
+
+    /// The engine decided: future requests with this key replay `reply`.
+    pub fn complete(&self, tag: &IdemTag, reply: StoredReply, at: Timestamp) {
+        self.shard(&tag.key)
+            .insert(tag.key.clone(), Slot::Done(tag.digest, Arc::new(reply), at));
+    }
+
+    /// Nothing was decided (validation, not found, overload...): free the key.
+    pub fn abandon(&self, tag: &IdemKey) {
+        let mut shard = self.shard(tag);
+        if matches!(shard.get(tag), Some(Slot::InProgress(_))) {
+            shard.remove(tag);
+        }
+    }
+
+    /// Loads a durable record at start-up (or after an actor restart).
+    pub fn restore(&self, record: &IdemRecord) {
+        let slot = match &record.state {
+            IdemState::Done(reply) => Slot::Done(record.digest, Arc::new(reply.clone()), record.at),
+            IdemState::InProgress => Slot::InProgress(record.digest),
+            IdemState::Released => {
+                self.shard(&record.key).remove(&record.key);
+                return;
+            }
+        };
+        self.shard(&record.key).insert(record.key.clone(), slot);
+    }
+
+    /// Moves decided records to the key store and forgets them in memory
+    /// (store first, see the module doc); prunes as many expired entries
+    /// from the store as this adds, so the store keeps pace. Returns the
+    /// records moved.
+    pub fn archive<'a>(
+        &self,
+        records: Vec<&'a IdemRecord>,
+        now: Timestamp,
+    ) -> Result<Vec<&'a IdemRecord>, StoreError> {
+        let written = self.keys.put_all(records)?;
+        for record in &written {
+            let mut shard = self.shard(&record.key);
+            if matches!(shard.get(&record.key), Some(Slot::Done(digest, _, _)) if *digest == record.digest)
+            {
+                shard.remove(&record.key);
+            }
+        }
+        let entries_added = written.len().div_ceil(KEYS_PER_EXPIRY_ENTRY);
+        self.keys.prune(now, entries_added + 1)?;
+        self.sweep_memory(now);
+        Ok(written)
+    }
+
+    /// Forgets decided keys past retention that are still in memory, at most
+    /// once per [`MEMORY_SWEEP_EVERY_MS`].
+    fn sweep_memory(&self, now: Timestamp) {
+        let last = self.last_memory_sweep.load(Ordering::Relaxed);
+        if now.0.saturating_sub(last) < MEMORY_SWEEP_EVERY_MS
+            || self
+                .last_memory_sweep
+                .compare_exchange(last, now.0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        self.purge(now);
+    }
+
+    /// Forgets finished keys older than the retention period.
+    pub fn purge(&self, now: Timestamp) {
+        let horizon = now.plus_millis(-RETENTION_MS);
+        for shard in &self.shards {
+            let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            map.retain(|_, slot| !matches!(slot, Slot::Done(_, _, at) if *at < horizon));
+        }
+    }
+
+    /// Keys held in memory (decided recently or in flight).
+    pub fn keys_in_memory(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+}
+
+fn answer_occupied(slot: &Slot, tag: &IdemTag) -> Result<Admission, EngineError> {
+    match slot {
+        Slot::InProgress(digest) if *digest == tag.digest => {
+            Err(EngineError::IdempotencyInProgress)
+        }
+        Slot::Done(digest, reply, _) if *digest == tag.digest => {
+            Ok(Admission::Replay(Arc::clone(reply)))
+        }
+        _ => Err(EngineError::IdempotencyKeyReused),
+    }
+}

@@ -1,0 +1,259 @@
+//! The durable home of decided idempotency keys once they have left their
+//! actor's table, so that memory holds only recent keys while every key is
+//! still honoured for [`RETENTION_MS`](super::RETENTION_MS).
+//!
+//! Why: keys must be kept at least 24 hours (API.md). Keeping them in the
+//! actors' tables (and so in every snapshot) and in the in-memory index made
+//! memory and snapshots grow with every keyed request of the last two days.
+//!
+//! Layout, in the store's metadata:
+//! - `idem/k/<sha256 of the key, hex>`: the [`IdemRecord`] (key, digest,
+//!   reply, time). The full key is in the value, so a lookup checks it. A
+//!   cryptographic hash because keys are chosen by clients: a collision
+//!   between two users' keys would let one overwrite the other's reply.
+//! - `idem/t/<newest time, hex>/<first key's hash>`: up to
+//!   [`KEYS_PER_EXPIRY_ENTRY`] key hashes archived together, listed in time
+//!   order so that pruning reads only what has expired.
+//!
+//! Writers: an actor archives its table's old decided records at snapshot
+//! time ([`KeyStore::put_all`]), before the snapshot that forgets them, so a
+//! snapshot without a record is never durable without the record here (a
+//! flush makes a prefix of the writes durable). Pruning deletes a record only
+//! if it is still the expired one: a key reused after expiry is rewritten
+//! with a newer time. Puts and prunes take one lock so that check and delete
+//! are not split by a rewrite.
+
+use boxoffice_engine::Timestamp;
+use boxoffice_storage::limits::MAX_META_VALUE_BYTES;
+use boxoffice_storage::{codec, Store, StoreError};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{IdemKey, IdemRecord, IdemState, RETENTION_MS};
+
+const KEY_PREFIX: &str = "idem/k/";
+const EXPIRY_PREFIX: &str = "idem/t/";
+/// Key hashes per expiry entry: 512 × 32 bytes stays well under the store's
+/// limit on a metadata value.
+pub const KEYS_PER_EXPIRY_ENTRY: usize = 512;
+/// Expiry entries one prune call reads at most (it is called again later).
+const PRUNE_PAGE: usize = 64;
+
+type KeyHash = [u8; 32];
+
+fn hash(key: &IdemKey) -> Result<KeyHash, StoreError> {
+    Ok(Sha256::digest(codec::encode(key)?).into())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn record_name(hash: &KeyHash) -> String {
+    format!("{KEY_PREFIX}{}", hex(hash))
+}
+
+fn expiry_name(newest: Timestamp, first: &KeyHash) -> String {
+    // Times before the epoch never occur in practice; clamping keeps the
+    // fixed-width hex sortable.
+    format!("{EXPIRY_PREFIX}{:016x}/{}", newest.0.max(0), hex(first))
+}
+
+/// The time encoded in an expiry entry's name.
+fn expiry_time(name: &str) -> Option<Timestamp> {
+    let rest = name.strip_prefix(EXPIRY_PREFIX)?;
+    let (time, _) = rest.split_once('/')?;
+    i64::from_str_radix(time, 16).ok().map(Timestamp)
+}
+
+pub struct KeyStore {
+    store: Arc<dyn Store>,
+    writes: Mutex<()>,
+}
+
+impl KeyStore {
+    pub fn new(store: Arc<dyn Store>) -> KeyStore {
+        KeyStore {
+            store,
+            writes: Mutex::new(()),
+        }
+    }
+
+    /// Writes every decided record that fits; returns the ones written (a
+    /// reply too large for a metadata value stays with its actor).
+    pub fn put_all<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a IdemRecord>,
+    ) -> Result<Vec<&'a IdemRecord>, StoreError> {
+        let _writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut written = Vec::new();
+        let mut batch: Vec<KeyHash> = Vec::new();
+        let mut newest = Timestamp::MIN;
+        for record in records {
+            debug_assert!(matches!(record.state, IdemState::Done(_)));
+            let bytes = codec::encode(record)?;
+            if bytes.len() > MAX_META_VALUE_BYTES {
+                tracing::warn!(
+                    bytes = bytes.len(),
+                    "idempotency reply too large to archive; kept in memory"
+                );
+                continue;
+            }
+            let key_hash = hash(&record.key)?;
+            self.store.put_meta(&record_name(&key_hash), &bytes)?;
+            batch.push(key_hash);
+            newest = newest.max(record.at);
+            written.push(record);
+            if batch.len() == KEYS_PER_EXPIRY_ENTRY {
+                self.put_expiry(&mut batch, newest)?;
+                newest = Timestamp::MIN;
+            }
+        }
+        if !batch.is_empty() {
+            self.put_expiry(&mut batch, newest)?;
+        }
+        Ok(written)
+    }
+
+    fn put_expiry(&self, batch: &mut Vec<KeyHash>, newest: Timestamp) -> Result<(), StoreError> {
+        let name = expiry_name(newest, &batch[0]);
+        self.store.put_meta(&name, &codec::encode(&*batch)?)?;
+        batch.clear();
+        Ok(())
+    }
+
+    /// The archived record of `key`, if any (expired or not: the caller decides).
+    pub fn get(&self, key: &IdemKey) -> Result<Option<IdemRecord>, StoreError> {
+        let name = record_name(&hash(key)?);
+        let Some(bytes) = self.store.get_meta(&name)? else {
+            return Ok(None);
+        };
+        let record: IdemRecord = codec::decode(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("idempotency record {name}: {e}")))?;
+        // Equal hashes of different keys would need a SHA-256 collision.
+        assert_eq!(
+            &record.key, key,
+            "idempotency record {name} holds another key"
+        );
+        Ok(Some(record))
+    }
+
+    /// Deletes the records whose retention ended before `now`, reading at
+    /// most `max_entries` expiry entries. Returns how many records it deleted.
+    pub fn prune(&self, now: Timestamp, max_entries: usize) -> Result<usize, StoreError> {
+        let _writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        let horizon = now.plus_millis(-RETENTION_MS);
+        let mut deleted = 0;
+        let mut read = 0;
+        while read < max_entries {
+            let page = self
+                .store
+                .list_meta(EXPIRY_PREFIX, PRUNE_PAGE.min(max_entries - read))?;
+            let page_len = page.len();
+            for name in page {
+                let newest = expiry_time(&name).ok_or_else(|| {
+                    StoreError::Corrupt(format!("idempotency expiry entry {name}"))
+                })?;
+                if newest >= horizon {
+                    return Ok(deleted);
+                }
+                read += 1;
+                deleted += self.prune_entry(&name, horizon)?;
+            }
+            if page_len == 0 {
+                break;
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn prune_entry(&self, name: &str, horizon: Timestamp) -> Result<usize, StoreError> {
+        let mut deleted = 0;
+        if let Some(bytes) = self.store.get_meta(name)? {
+            let hashes: Vec<KeyHash> = codec::decode(&bytes).map_err(|e| {
+                StoreError::Corrupt(format!("idempotency expiry entry {name}: {e}"))
+            })?;
+            for key_hash in &hashes {
+                let record_name = record_name(key_hash);
+                let Some(bytes) = self.store.get_meta(&record_name)? else {
+                    continue;
+                };
+                let record: IdemRecord = codec::decode(&bytes).map_err(|e| {
+                    StoreError::Corrupt(format!("idempotency record {record_name}: {e}"))
+                })?;
+                // A key reused after it expired was archived again, newer.
+                if record.at < horizon {
+                    self.store.delete_meta(&record_name)?;
+                    deleted += 1;
+                }
+            }
+        }
+        self.store.delete_meta(name)?;
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idempotency::{Endpoint, RequestDigest};
+    use crate::receipt::{ChargeReceipt, StoredReply};
+    use boxoffice_engine::ids::{TransactionId, UserId};
+    use boxoffice_engine::Money;
+    use boxoffice_storage::MemoryStore;
+
+    fn record(key: &str, at: i64) -> IdemRecord {
+        IdemRecord {
+            key: IdemKey {
+                user: UserId::from_random_bytes([1; 16]),
+                endpoint: Endpoint::Charges,
+                key: key.into(),
+            },
+            digest: RequestDigest([7; 32]),
+            state: IdemState::Done(StoredReply::Charge(Ok(ChargeReceipt {
+                transaction_id: TransactionId::from_random_bytes([2; 16]),
+                amount: Money(5),
+                balance: Money(5),
+                charged_at: Timestamp(at),
+            }))),
+            at: Timestamp(at),
+        }
+    }
+
+    #[test]
+    fn archived_records_are_found_until_pruned_after_retention() {
+        let store = Arc::new(MemoryStore::new());
+        let keys = KeyStore::new(store.clone());
+        let records: Vec<IdemRecord> = (0..1_200).map(|i| record(&format!("k{i}"), i)).collect();
+        assert_eq!(keys.put_all(&records).unwrap().len(), 1_200);
+        // 1,200 keys in entries of 512: three entries.
+        assert_eq!(store.list_meta(EXPIRY_PREFIX, 100).unwrap().len(), 3);
+        assert_eq!(
+            keys.get(&records[7].key).unwrap().as_ref(),
+            Some(&records[7])
+        );
+        assert_eq!(keys.get(&record("absent", 0).key).unwrap(), None);
+
+        // Within retention nothing goes.
+        assert_eq!(keys.prune(Timestamp(RETENTION_MS), 100).unwrap(), 0);
+        // The first entry (keys 0..512, newest 511) expires first.
+        assert_eq!(keys.prune(Timestamp(RETENTION_MS + 512), 100).unwrap(), 512);
+        assert_eq!(keys.get(&records[511].key).unwrap(), None);
+        assert!(keys.get(&records[512].key).unwrap().is_some());
+        assert_eq!(store.list_meta(EXPIRY_PREFIX, 100).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_key_archived_again_after_expiry_survives_the_old_entry_prune() {
+        let store = Arc::new(MemoryStore::new());
+        let keys = KeyStore::new(store.clone());
+        keys.put_all([&record("k", 0)]).unwrap();
+        let again = record("k", RETENTION_MS + 10);
+        keys.put_all([&again]).unwrap();
+        assert_eq!(keys.prune(Timestamp(RETENTION_MS + 5), 100).unwrap(), 0);
+        assert_eq!(keys.get(&again.key).unwrap(), Some(again.clone()));
+        assert_eq!(store.list_meta(EXPIRY_PREFIX, 100).unwrap().len(), 1);
+        assert_eq!(keys.prune(Timestamp(2 * RETENTION_MS + 11), 1).unwrap(), 1);
+        assert!(store.list_meta("idem/", 100).unwrap().is_empty());
+    }
+}
