@@ -115,19 +115,36 @@ impl Registry {
         schedule.actor.finish(SettleRefund { reservation_id }).await
     }
 
-    /// Where an archived reservation found by `lookup` lives (its schedule
-    /// published its archive to the directory at start-up).
+    /// Where an archived reservation found by `lookup` lives.
     pub(crate) fn locate_archived(
         &self,
         lookup: Result<Option<ReservationId>, boxoffice_storage::StoreError>,
     ) -> EngineResult<Option<(ScheduleId, ReservationId)>> {
         let reservation = lookup.map_err(|err| EngineError::Storage(err.to_string()))?;
-        Ok(reservation.and_then(|id| {
-            self.context()
-                .directory
-                .schedule_of_reservation(id)
-                .map(|schedule_id| (schedule_id, id))
-        }))
+        let Some(id) = reservation else {
+            return Ok(None);
+        };
+        Ok(self.locate(id)?.map(|schedule_id| (schedule_id, id)))
+    }
+
+    /// The schedule that owns a reservation: from the directory while the
+    /// reservation is in its schedule's memory, else from the archive.
+    pub(crate) fn locate(&self, reservation_id: ReservationId) -> EngineResult<Option<ScheduleId>> {
+        if let Some(schedule_id) = self
+            .context()
+            .directory
+            .schedule_of_reservation(reservation_id)
+        {
+            return Ok(Some(schedule_id));
+        }
+        Ok(self
+            .archived(reservation_id)?
+            .map(|archived| archived.view.schedule_id))
+    }
+
+    fn archived(&self, id: ReservationId) -> EngineResult<Option<archive::ArchivedReservation>> {
+        archive::read(self.context().commit.store().as_ref(), id)
+            .map_err(|err| EngineError::Storage(err.to_string()))
     }
 
     pub(crate) fn schedule_of(
@@ -135,9 +152,7 @@ impl Registry {
         reservation_id: ReservationId,
     ) -> EngineResult<crate::handle::ScheduleHandle> {
         let id = self
-            .context()
-            .directory
-            .schedule_of_reservation(reservation_id)
+            .locate(reservation_id)?
             .ok_or(EngineError::NotFound(Missing::Reservation))?;
         self.schedule(id)
     }
@@ -160,6 +175,9 @@ impl Registry {
     /// A user's reservations, oldest first.
     pub async fn reservations_of(&self, user: UserId) -> EngineResult<Vec<ReservationView>> {
         let mut views = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        // Archived ones first: they are older than any still in memory.
+        self.push_archived(user, &mut views, &mut seen)?;
         for (schedule_id, reservation_id) in self.context().directory.reservations_of_user(user) {
             match self
                 .schedule(schedule_id)?
@@ -170,17 +188,52 @@ impl Registry {
                 })
                 .await?
             {
-                Ok(view) => views.push(view),
+                Ok(view) => {
+                    if seen.insert(view.reservation_id) {
+                        views.push(view);
+                    }
+                }
                 // Recorded in the directory but lost with an actor restart: it never became durable.
                 Err(EngineError::NotFound(_)) => {}
                 Err(err) => return Err(err),
             }
         }
-        // The directory lists a user's reservations per schedule as they were
-        // published (archived ones of each schedule first at start-up); a
-        // stable sort by hold time makes the order oldest first across them.
+        // Again, for any archived (and so dropped from the directory) meanwhile.
+        self.push_archived(user, &mut views, &mut seen)?;
+        // Each part is in creation order per schedule; a stable sort by hold
+        // time makes the whole oldest first across schedules.
         views.sort_by_key(|view| view.held_at);
         Ok(views)
+    }
+
+    /// Appends the user's archived reservations not in `seen`, oldest first.
+    fn push_archived(
+        &self,
+        user: UserId,
+        views: &mut Vec<ReservationView>,
+        seen: &mut std::collections::HashSet<ReservationId>,
+    ) -> EngineResult<()> {
+        let store = self.context().commit.store();
+        for reservation_id in archive::reservations_of_user(store.as_ref(), user)
+            .map_err(|err| EngineError::Storage(err.to_string()))?
+        {
+            if seen.contains(&reservation_id) {
+                continue;
+            }
+            // Listed under this user's prefix; the check guards the prefix scan.
+            match self.archived(reservation_id)? {
+                Some(archived) if archived.view.user == user => {
+                    seen.insert(reservation_id);
+                    views.push(archived.view);
+                }
+                _ => {
+                    return Err(EngineError::Storage(format!(
+                        "archive lists {reservation_id} for {user} but does not hold it"
+                    )))
+                }
+            }
+        }
+        Ok(())
     }
 
     pub async fn seat_map(

@@ -5,10 +5,13 @@
 //! ticket id (check-in); the directory routes them to the owning schedule
 //! without asking every actor. Schedule actors are its only writers: they
 //! record ids when they apply events and when they load from storage, so the
-//! directory is derived state and never needs to be stored itself.
+//! directory is derived state and never needs to be stored itself. It holds
+//! only reservations still in a schedule's memory: when a schedule archives
+//! ended ones it forgets them here, and lookups fall back to the archive
+//! (`schedule_actor/archive.rs`), so it does not grow with history.
 
 use boxoffice_engine::ids::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 #[derive(Default)]
@@ -66,6 +69,39 @@ impl Directory {
         }
     }
 
+    /// Forgets reservations their schedule archived, with their tickets and payments.
+    pub fn forget_archived(&self, archived: &[crate::schedule_actor::archive::Archived]) {
+        {
+            let mut reservations = write!(self.reservations);
+            for entry in archived {
+                reservations.remove(&entry.id);
+            }
+        }
+        {
+            let mut tickets = write!(self.tickets);
+            for ticket in archived.iter().flat_map(|entry| &entry.tickets) {
+                tickets.remove(ticket);
+            }
+        }
+        let ids: HashSet<ReservationId> = archived.iter().map(|entry| entry.id).collect();
+        // Every payment of them: the refunded one, and any aborted attempt.
+        // (The map only holds payments of reservations in memory, so the scan is small.)
+        write!(self.payments).retain(|_, (_, reservation)| !ids.contains(reservation));
+        let mut by_user = write!(self.by_user);
+        let mut gone: HashMap<UserId, HashSet<ReservationId>> = HashMap::new();
+        for entry in archived {
+            gone.entry(entry.user).or_default().insert(entry.id);
+        }
+        for (user, ids) in gone {
+            if let Some(list) = by_user.get_mut(&user) {
+                list.retain(|(_, id)| !ids.contains(id));
+                if list.is_empty() {
+                    by_user.remove(&user);
+                }
+            }
+        }
+    }
+
     pub fn schedule_of_reservation(&self, reservation: ReservationId) -> Option<ScheduleId> {
         read!(self.reservations).get(&reservation).copied()
     }
@@ -78,7 +114,7 @@ impl Directory {
         read!(self.tickets).get(&ticket).copied()
     }
 
-    /// The user's reservations, oldest first.
+    /// The user's reservations still in memory, oldest first per schedule.
     pub fn reservations_of_user(&self, user: UserId) -> Vec<(ScheduleId, ReservationId)> {
         read!(self.by_user).get(&user).cloned().unwrap_or_default()
     }

@@ -85,8 +85,6 @@ impl Registry {
         for (n, log) in store.list_logs(LOG_PREFIX)?.into_iter().enumerate() {
             let state = ScheduleState::load(store.as_ref(), &log)?;
             let id = state.schedule.id();
-            // Archived reservations are older than live ones: routed first, listed first.
-            crate::schedule_actor::archive::publish(store.as_ref(), id, &engine.directory)?;
             state.publish(&engine.directory, &engine.idempotency);
             specs.push((id, state.queue.clone()));
             let handle = start_schedule(

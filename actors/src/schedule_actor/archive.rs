@@ -1,6 +1,7 @@
 //! The archive of ended reservations: where a schedule's history goes once it
 //! can no longer change, so that the live state (and every snapshot of it)
-//! stays bounded by the seats instead of growing with every hold ever made.
+//! and the routing directory stay bounded by the seats instead of growing
+//! with every hold ever made.
 //!
 //! Choice: a durable archive, not an in-memory summary. A summary would still
 //! grow with history and, to survive a restart after the log is trimmed, would
@@ -13,23 +14,22 @@
 //! 1. one metadata entry per ended reservation, `archive/r/<id>`: its rendered
 //!    view and its (void) tickets; plus `archive/t/<ticket>` and
 //!    `archive/p/<payment>` pointing back at it, for ticket and payment reads;
-//! 2. one record appended to the schedule's archive index log
-//!    `archive/s/<schedule>`: the (reservation, user) pairs of the batch, read
-//!    at start-up to route ids and list a user's reservations;
+//! 2. `archive/u/<user>/<held at>/<id>` (empty), so a user's archived
+//!    reservations are listed, oldest first, by a prefix scan;
 //! 3. the snapshot without them, then the trim of the log behind it.
+//!
+//! Then the actor drops them from the directory too: a lookup that misses
+//! the directory finds them here (see `Registry::locate`), so neither the
+//! directory nor start-up grows with history.
 //!
 //! Crash safety: nothing here is durable before the next flush, and a flush
 //! (sled's, or the memory store's) makes a prefix of the writes durable in
 //! the order they were made. So a snapshot that forgot a reservation is never
 //! durable without its archive entry. A crash before the snapshot is durable
 //! recovers the older snapshot and the log, in which the reservation is still
-//! live state; it is archived again (the same entry, and a repeated index
-//! pair the directory ignores). If any archive write fails, the reservations
-//! stay in memory and the snapshot is skipped: the next one retries.
-//!
-//! Not bounded yet: the directory's routing entries (reservation → schedule,
-//! user → reservations; tens of bytes per reservation ever made) stay in
-//! memory, and the index log is read whole at start-up.
+//! live state; it is archived again (the same entries). If any archive write
+//! fails, the reservations stay in memory and the snapshot is skipped: the
+//! next one retries.
 
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::Schedule;
@@ -37,7 +37,6 @@ use boxoffice_storage::{codec, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::views::{reservation_view, ticket_view, ReservationView, TicketView};
-use crate::directory::Directory;
 
 /// Ended reservations a schedule keeps in memory before it archives them.
 /// Bounds the live state at seats + this + the ended reservations of one
@@ -54,11 +53,16 @@ pub struct ArchivedReservation {
     pub tickets: Vec<TicketView>,
 }
 
-/// One record of a schedule's archive index log: a batch archived together.
-#[derive(Debug, Serialize, Deserialize)]
-struct IndexRecord {
-    entries: Vec<(ReservationId, UserId)>,
+/// What the directory knew of an archived reservation, so it can forget it.
+#[derive(Debug)]
+pub struct Archived {
+    pub id: ReservationId,
+    pub user: UserId,
+    pub tickets: Vec<TicketId>,
 }
+
+/// Most archived reservations one listing of a user returns (oldest first).
+pub const MAX_LISTED_PER_USER: usize = 100_000;
 
 fn reservation_key(id: ReservationId) -> String {
     format!("{ARCHIVE_PREFIX}r/{id}")
@@ -72,18 +76,41 @@ fn payment_key(id: PaymentId) -> String {
     format!("{ARCHIVE_PREFIX}p/{id}")
 }
 
-/// Name of the index log of `schedule`'s archive.
-pub fn index_log(schedule: ScheduleId) -> String {
-    format!("{ARCHIVE_PREFIX}s/{schedule}")
+fn user_prefix(user: UserId) -> String {
+    format!("{ARCHIVE_PREFIX}u/{user}/")
+}
+
+/// Fixed-width hex keeps a prefix scan in hold order; the schedule's
+/// creation ordinal orders holds made in the same millisecond.
+fn user_key(
+    user: UserId,
+    held_at: boxoffice_engine::Timestamp,
+    ordinal: u64,
+    id: ReservationId,
+) -> String {
+    format!(
+        "{}{:016x}/{ordinal:016x}/{id}",
+        user_prefix(user),
+        held_at.0.max(0)
+    )
 }
 
 /// Writes every ended reservation of `schedule` to the archive (steps 1 and 2
-/// of the module doc) and returns how many. The schedule is not changed: the
-/// caller forgets them only if this succeeded.
-pub fn archive_ended(store: &dyn Store, schedule: &Schedule) -> Result<usize, StoreError> {
-    let mut entries = Vec::new();
-    for reservation in schedule.ended_reservations() {
-        let archived = ArchivedReservation {
+/// of the module doc) and returns them. The schedule is not changed: the
+/// caller forgets them only if this succeeded. `archived_before`: how many
+/// reservations of the schedule were archived earlier (so a reservation's
+/// creation ordinal is that plus its position in memory).
+pub fn archive_ended(
+    store: &dyn Store,
+    schedule: &Schedule,
+    archived_before: u64,
+) -> Result<Vec<Archived>, StoreError> {
+    let mut archived = Vec::new();
+    for (position, reservation) in schedule.reservations().enumerate() {
+        if !reservation.has_ended() {
+            continue;
+        }
+        let entry = ArchivedReservation {
             view: reservation_view(schedule, reservation),
             tickets: reservation
                 .tickets
@@ -91,8 +118,8 @@ pub fn archive_ended(store: &dyn Store, schedule: &Schedule) -> Result<usize, St
                 .filter_map(|&ticket| ticket_view(schedule, ticket))
                 .collect(),
         };
-        debug_assert_eq!(archived.tickets.len(), reservation.tickets.len());
-        store.put_meta(&reservation_key(reservation.id), &codec::encode(&archived)?)?;
+        debug_assert_eq!(entry.tickets.len(), reservation.tickets.len());
+        store.put_meta(&reservation_key(reservation.id), &codec::encode(&entry)?)?;
         let pointer = codec::encode(&reservation.id)?;
         for &ticket in &reservation.tickets {
             store.put_meta(&ticket_key(ticket), &pointer)?;
@@ -100,17 +127,40 @@ pub fn archive_ended(store: &dyn Store, schedule: &Schedule) -> Result<usize, St
         if let Some(refund) = &reservation.refund {
             store.put_meta(&payment_key(refund.payment_id), &pointer)?;
         }
-        entries.push((reservation.id, reservation.user));
+        store.put_meta(
+            &user_key(
+                reservation.user,
+                entry.view.held_at,
+                archived_before + position as u64,
+                reservation.id,
+            ),
+            &[],
+        )?;
+        archived.push(Archived {
+            id: reservation.id,
+            user: reservation.user,
+            tickets: reservation.tickets.clone(),
+        });
     }
-    if entries.is_empty() {
-        return Ok(0);
-    }
-    let count = entries.len();
-    store.append(
-        &index_log(schedule.id()),
-        &codec::encode(&IndexRecord { entries })?,
-    )?;
-    Ok(count)
+    Ok(archived)
+}
+
+/// The user's archived reservations, oldest first (at most [`MAX_LISTED_PER_USER`]).
+pub fn reservations_of_user(
+    store: &dyn Store,
+    user: UserId,
+) -> Result<Vec<ReservationId>, StoreError> {
+    let prefix = user_prefix(user);
+    store
+        .list_meta(&prefix, MAX_LISTED_PER_USER)?
+        .into_iter()
+        .map(|key| {
+            key.rsplit('/')
+                .next()
+                .and_then(ReservationId::parse)
+                .ok_or_else(|| StoreError::Corrupt(format!("archive key {key}")))
+        })
+        .collect()
 }
 
 /// The archived reservation `id`, if it was archived.
@@ -150,23 +200,4 @@ fn pointer(store: &dyn Store, key: &str) -> Result<Option<ReservationId>, StoreE
             codec::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("archive {key}: {e}")))
         })
         .transpose()
-}
-
-/// Tells the directory about every archived reservation of `schedule`
-/// (start-up: the directory is in memory only). Returns how many pairs were read.
-pub fn publish(
-    store: &dyn Store,
-    schedule: ScheduleId,
-    directory: &Directory,
-) -> Result<usize, StoreError> {
-    let log = index_log(schedule);
-    let mut pairs = 0;
-    for (lsn, bytes) in store.read_log(&log, 0)? {
-        let record = codec::decode_record::<IndexRecord>(&log, lsn, &bytes)?;
-        for (reservation, user) in record.entries {
-            directory.record_reservation(schedule, reservation, user);
-            pairs += 1;
-        }
-    }
-    Ok(pairs)
 }

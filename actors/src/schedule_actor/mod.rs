@@ -191,6 +191,7 @@ impl ScheduleActor {
         let store = Arc::clone(self.journal.store());
         let threshold = self.archive_threshold;
         let index = Arc::clone(&self.engine.idempotency);
+        let directory = Arc::clone(&self.engine.directory);
         let archived = self.guarded(|s| {
             if let Err(err) = s.idempotency.archive_decided(&index, now) {
                 // The keys stay in the table and its snapshot; the next one retries.
@@ -199,9 +200,10 @@ impl ScheduleActor {
             if s.schedule.ended_reservations().count() < threshold {
                 return Ok(0);
             }
-            let written = archive::archive_ended(store.as_ref(), &s.schedule)?;
+            let written = archive::archive_ended(store.as_ref(), &s.schedule, s.archived)?;
             let forgotten = s.schedule.forget_ended();
-            assert_eq!(written, forgotten, "forgot exactly what was archived");
+            assert_eq!(written.len(), forgotten, "forgot exactly what was archived");
+            directory.forget_archived(&written);
             s.archived += forgotten as u64;
             Ok::<usize, StoreError>(forgotten)
         });
