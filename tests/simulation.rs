@@ -175,6 +175,10 @@ async fn run_seed(seed: u64, trace: Trace) -> Stats {
         .store
         .list_meta("idem/k/", usize::MAX)
         .map_or(0, |keys| keys.len() as u64);
+    w.stats.archived_reservations = w
+        .store
+        .list_meta("archive/r/", usize::MAX)
+        .map_or(0, |keys| keys.len() as u64);
     w.stats
 }
 
@@ -301,7 +305,7 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
         .collect();
     println!(
         "simulation: {count} seeds from {} in {elapsed:.1} s on {lanes} lanes = {:.1} seeds/s; {} operations, \
-         {} records appended, {} snapshots, {} trims, {} idempotency keys in the key store at the end; {} restarts ({}); \
+         {} records appended, {} snapshots, {} trims, {} idempotency keys in the key store and {} reservations in the archive at the end; {} restarts ({}); \
          {} operations in flight at a crash ({} abandoned after the grace; {} found done, {} not); {} of {} unflushed records kept at kills; \
          recovery confirmed {} and aborted {} payments, settled {} refunds",
         seeds.start,
@@ -311,6 +315,7 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
         total.snapshots,
         total.trims,
         total.archived_keys,
+        total.archived_reservations,
         total.restarts,
         crashes.join(", "),
         total.in_flight,

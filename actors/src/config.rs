@@ -24,6 +24,9 @@ pub struct EngineConfig {
     /// group commit: every pending and later write fails (and /readyz says
     /// so) instead of every caller waiting for ever on a hung disk.
     pub flush_timeout: std::time::Duration,
+    /// Ended reservations a schedule keeps in memory before a snapshot moves
+    /// them to the archive (`schedule_actor/archive.rs`); simulations lower it.
+    pub archive_after_ended: usize,
 }
 
 impl Default for EngineConfig {
@@ -35,6 +38,7 @@ impl Default for EngineConfig {
             arbiters: 2,
             wallet_limits: WalletLimits::default(),
             flush_timeout: boxoffice_storage::DEFAULT_FLUSH_TIMEOUT,
+            archive_after_ended: crate::schedule_actor::archive::MIN_ENDED_BEFORE_ARCHIVING,
         }
     }
 }
@@ -54,6 +58,9 @@ impl EngineConfig {
         }
         if !(1..=64).contains(&self.arbiters) {
             return Err("arbiters must be 1-64".into());
+        }
+        if self.archive_after_ended == 0 {
+            return Err("archive_after_ended must be positive".into());
         }
         if self.flush_timeout.is_zero() {
             return Err("flush_timeout must be positive".into());

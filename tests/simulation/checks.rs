@@ -15,12 +15,14 @@
 //! - every decided idempotency key is remembered (another body is refused)
 //!   and replays its first reply.
 
+use boxoffice_actors::schedule_actor::archive::{self, ArchivedReservation};
 use boxoffice_actors::schedule_actor::GetUnfinishedWork;
 use boxoffice_actors::Clock;
 use boxoffice_engine::ids::*;
-use boxoffice_engine::schedule::{Reservation, ReservationStatus, Schedule, TicketStatus};
+use boxoffice_engine::schedule::{ReservationStatus, Schedule, TicketStatus};
 use boxoffice_engine::wallet::LedgerKind;
 use boxoffice_engine::{Money, Timestamp};
+use boxoffice_storage::Store;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::keys::{probe_key, replay_key};
@@ -90,9 +92,10 @@ pub async fn after_restart(w: &mut World) {
         .map(|(id, s)| (*id, &s.schedule))
         .collect();
     check_seats_disjoint(&schedules);
-    check_reservations(w, &schedules);
-    check_tickets(w, &schedules);
-    check_money(w, &state, &schedules);
+    let archived = read_archive(w);
+    check_reservations(w, &schedules, &archived);
+    check_tickets(w, &schedules, &archived);
+    check_money(w, &state, &schedules, &archived);
     check_queue(w, &state);
     if had_effect && w.stats.in_flight_done == adopted_before {
         w.stats.in_flight_not_done += 1;
@@ -145,45 +148,113 @@ fn check_seats_disjoint(schedules: &BTreeMap<ScheduleId, &Schedule>) {
     }
 }
 
-fn find<'a>(
-    schedules: &BTreeMap<ScheduleId, &'a Schedule>,
-    schedule: ScheduleId,
-    id: ReservationId,
-) -> Option<&'a Reservation> {
-    schedules.get(&schedule).and_then(|s| s.reservation(id))
+/// Every reservation a schedule moved to the archive, by id.
+fn read_archive(w: &World) -> BTreeMap<ReservationId, ArchivedReservation> {
+    let store: &dyn Store = w.store.as_ref();
+    store
+        .list_meta("archive/r/", usize::MAX)
+        .expect("list the archive")
+        .into_iter()
+        .map(|key| {
+            let id = key
+                .strip_prefix("archive/r/")
+                .and_then(ReservationId::parse)
+                .unwrap_or_else(|| panic!("archive key {key}"));
+            let entry = archive::read(store, id)
+                .expect("read the archive")
+                .expect("a listed entry exists");
+            assert_eq!(entry.view.reservation_id, id, "archive entry {key}");
+            (id, entry)
+        })
+        .collect()
 }
 
-fn refund_of(reservation: &Reservation) -> Option<Money> {
-    reservation.refund.as_ref().map(|r| r.amount)
+/// A reservation as recovered: from its schedule's memory or the archive.
+struct Found {
+    seats: Vec<String>,
+    user: UserId,
+    amount: Money,
+    expires_at: Timestamp,
+    status: ReservationStatus,
+    tickets: Vec<TicketId>,
+    /// The refund: its payment (not in an archived view), amount, settled.
+    refund: Option<(Option<PaymentId>, Money, bool)>,
+}
+
+fn find(
+    schedules: &BTreeMap<ScheduleId, &Schedule>,
+    archived: &BTreeMap<ReservationId, ArchivedReservation>,
+    schedule: ScheduleId,
+    id: ReservationId,
+) -> Option<Found> {
+    let schedule = schedules[&schedule];
+    if let Some(r) = schedule.reservation(id) {
+        assert!(
+            !archived.contains_key(&id),
+            "{id} is both in memory and in the archive"
+        );
+        return Some(Found {
+            seats: r.seats.iter().map(|s| schedule.seat_id(*s)).collect(),
+            user: r.user,
+            amount: r.amount,
+            expires_at: r.expires_at,
+            status: r.status,
+            tickets: r.tickets.clone(),
+            refund: r
+                .refund
+                .as_ref()
+                .map(|f| (Some(f.payment_id), f.amount, f.settled)),
+        });
+    }
+    archived.get(&id).map(|entry| {
+        let view = &entry.view;
+        assert_eq!(view.schedule_id, schedule.id(), "schedule of archived {id}");
+        Found {
+            seats: view.seats.iter().map(|s| s.seat_id.clone()).collect(),
+            user: view.user,
+            amount: view.total_amount,
+            expires_at: view.expires_at,
+            status: view.status,
+            tickets: view.tickets.iter().map(|t| t.ticket_id).collect(),
+            // Only a reservation whose refund was settled has ended.
+            refund: view.refund_amount.map(|amount| (None, amount, true)),
+        }
+    })
+}
+
+fn refund_of(found: &Found) -> Option<Money> {
+    found.refund.map(|(_, amount, _)| amount)
 }
 
 /// Every acknowledged reservation, with its acknowledged state, unless the
 /// operation in flight moved it (whole); and no reservation nobody asked for.
-fn check_reservations(w: &mut World, schedules: &BTreeMap<ScheduleId, &Schedule>) {
+fn check_reservations(
+    w: &mut World,
+    schedules: &BTreeMap<ScheduleId, &Schedule>,
+    archived: &BTreeMap<ReservationId, ArchivedReservation>,
+) {
     let now = w.clock.now();
     let in_flight = w.model.in_flight.clone();
     let ids: Vec<ReservationId> = w.model.reservations.keys().copied().collect();
     for id in ids {
         let model = w.model.reservations[&id].clone();
-        let schedule = schedules[&model.schedule];
-        let Some(found) = schedule.reservation(id) else {
+        let Some(found) = find(schedules, archived, model.schedule, id) else {
             panic!(
                 "acknowledged reservation {id} ({:?}) was lost",
                 model.status
             );
         };
-        let seats: Vec<String> = found.seats.iter().map(|s| schedule.seat_id(*s)).collect();
-        assert_eq!(seats, model.seats, "seats of {id}");
+        assert_eq!(found.seats, model.seats, "seats of {id}");
         assert_eq!(found.user, model.user, "owner of {id}");
         assert_eq!(found.amount, model.amount, "amount of {id}");
         assert_eq!(found.expires_at, model.expires_at, "deadline of {id}");
-        if let Some(refund) = &found.refund {
+        if let Some((_, _, settled)) = found.refund {
             assert!(
-                refund.settled,
+                settled,
                 "refund of {id} owed but not settled after recovery"
             );
         }
-        if status_matches(&model, found.status, &found.tickets, refund_of(found), now).is_ok() {
+        if status_matches(&model, found.status, &found.tickets, refund_of(&found), now).is_ok() {
             continue;
         }
         // Not the acknowledged state: only the operation in flight may explain it.
@@ -212,17 +283,16 @@ fn check_reservations(w: &mut World, schedules: &BTreeMap<ScheduleId, &Schedule>
                 Status::Confirmed { payment_id, .. },
                 ReservationStatus::Cancelled,
             ) if *cancelled == id
-                && found
-                    .refund
-                    .as_ref()
-                    .is_some_and(|r| r.payment_id == *payment_id && r.amount == model.amount) =>
+                && found.refund.is_some_and(|(payment, amount, _)| {
+                    payment.is_none_or(|p| p == *payment_id) && amount == model.amount
+                }) =>
             {
                 w.stats.in_flight_done += 1;
                 w.model.record_paid_cancel(id);
             }
             _ => panic!(
                 "reservation {id} after recovery: {}; in flight was {in_flight:?}",
-                status_matches(&model, found.status, &found.tickets, refund_of(found), now)
+                status_matches(&model, found.status, &found.tickets, refund_of(&found), now)
                     .expect_err("checked above")
             ),
         }
@@ -230,7 +300,7 @@ fn check_reservations(w: &mut World, schedules: &BTreeMap<ScheduleId, &Schedule>
     // Time alone may have expired a hold (a sweep logged just before the crash).
     for (id, reservation) in w.model.reservations.iter_mut() {
         if reservation.status == Status::Held
-            && find(schedules, reservation.schedule, *id)
+            && find(schedules, archived, reservation.schedule, *id)
                 .is_some_and(|r| r.status == ReservationStatus::Expired)
         {
             reservation.status = Status::Expired;
@@ -243,6 +313,14 @@ fn check_reservations(w: &mut World, schedules: &BTreeMap<ScheduleId, &Schedule>
                 unknown.push((*schedule_id, reservation.clone()));
             }
         }
+    }
+    // The archive holds only ended reservations, which someone was told about.
+    for (id, entry) in archived {
+        assert!(
+            w.model.reservations.contains_key(id),
+            "archived reservation {id} ({:?}) nobody was told about",
+            entry.view.status
+        );
     }
     match (unknown.as_slice(), &in_flight) {
         ([], _) => {}
@@ -281,7 +359,11 @@ fn check_reservations(w: &mut World, schedules: &BTreeMap<ScheduleId, &Schedule>
 
 /// Every ticket of a confirmed reservation is issued (or used, if its
 /// check-in was acknowledged); a cancelled reservation's tickets are void.
-fn check_tickets(w: &mut World, schedules: &BTreeMap<ScheduleId, &Schedule>) {
+fn check_tickets(
+    w: &mut World,
+    schedules: &BTreeMap<ScheduleId, &Schedule>,
+    archived: &BTreeMap<ReservationId, ArchivedReservation>,
+) {
     let in_flight = w.model.in_flight.clone();
     let tickets: Vec<(TicketId, ReservationId, bool)> = w
         .model
@@ -291,14 +373,21 @@ fn check_tickets(w: &mut World, schedules: &BTreeMap<ScheduleId, &Schedule>) {
         .collect();
     for (ticket, reservation_id, used) in tickets {
         let reservation = &w.model.reservations[&reservation_id];
-        let Some(found) = schedules[&reservation.schedule].ticket(ticket) else {
+        let found = match schedules[&reservation.schedule].ticket(ticket) {
+            Some(found) => Some((found.reservation_id, found.status)),
+            None => archived.get(&reservation_id).and_then(|entry| {
+                entry
+                    .tickets
+                    .iter()
+                    .find(|t| t.ticket_id == ticket)
+                    .map(|t| (t.reservation_id, t.status))
+            }),
+        };
+        let Some((found_reservation, found_status)) = found else {
             panic!("ticket {ticket} of {reservation_id} was lost");
         };
-        assert_eq!(
-            found.reservation_id, reservation_id,
-            "ticket {ticket} moved"
-        );
-        match (&reservation.status, found.status, used) {
+        assert_eq!(found_reservation, reservation_id, "ticket {ticket} moved");
+        match (&reservation.status, found_status, used) {
             (Status::Confirmed { .. }, TicketStatus::Issued, false) => {}
             (Status::Confirmed { .. }, TicketStatus::Used { .. }, true) => {}
             (Status::Confirmed { .. }, TicketStatus::Used { .. }, false)
@@ -316,7 +405,12 @@ fn check_tickets(w: &mut World, schedules: &BTreeMap<ScheduleId, &Schedule>) {
 }
 
 /// Ledgers against the model and against the schedules.
-fn check_money(w: &mut World, state: &EngineState, schedules: &BTreeMap<ScheduleId, &Schedule>) {
+fn check_money(
+    w: &mut World,
+    state: &EngineState,
+    schedules: &BTreeMap<ScheduleId, &Schedule>,
+    archived: &BTreeMap<ReservationId, ArchivedReservation>,
+) {
     let in_flight = w.model.in_flight.clone();
     // What the schedules say was paid and refunded, by payment id.
     let mut paid: BTreeMap<PaymentId, (UserId, Money)> = BTreeMap::new();
@@ -333,6 +427,27 @@ fn check_money(w: &mut World, state: &EngineState, schedules: &BTreeMap<Schedule
                 refunded.insert(refund.payment_id, (r.user, refund.amount));
             }
         }
+    }
+    // Archived refunds: the view has no payment id; the model's must point back.
+    for (id, entry) in archived {
+        let Some(amount) = entry.view.refund_amount else {
+            continue;
+        };
+        let Some(Status::Cancelled {
+            refund: Some((payment_id, _)),
+        }) = w.model.reservations.get(id).map(|m| &m.status)
+        else {
+            panic!("archived {id} was refunded {amount:?}, but no paid cancel was acknowledged");
+        };
+        let pointer = archive::reservation_of_payment(w.store.as_ref(), *payment_id)
+            .expect("read the archive");
+        assert_eq!(
+            pointer,
+            Some(*id),
+            "archive pointer of payment {payment_id}"
+        );
+        paid.insert(*payment_id, (entry.view.user, entry.view.total_amount));
+        refunded.insert(*payment_id, (entry.view.user, amount));
     }
     let mut charges_found = BTreeSet::new();
     let mut debits_seen = BTreeSet::new();

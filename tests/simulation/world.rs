@@ -114,6 +114,7 @@ pub struct Stats {
     pub snapshots: u64,
     pub trims: u64,
     pub archived_keys: u64,
+    pub archived_reservations: u64,
 }
 
 impl Stats {
@@ -136,6 +137,7 @@ impl Stats {
         self.snapshots += other.snapshots;
         self.trims += other.trims;
         self.archived_keys += other.archived_keys;
+        self.archived_reservations += other.archived_reservations;
     }
 }
 
@@ -166,6 +168,9 @@ impl World {
             snapshot_every_events: rng.gen_range(3..=30),
             wallet_shards: rng.gen_range(1..=4),
             arbiters: rng.gen_range(1..=2),
+            // Small, so ended reservations move to the archive (and crashes
+            // hit that too) within a seed.
+            archive_after_ended: rng.gen_range(1..=6),
             ..EngineConfig::default()
         };
         let registry = start_registry(&store, &clock, seed, 0, &config).await;

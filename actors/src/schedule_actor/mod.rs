@@ -65,7 +65,7 @@ pub struct ScheduleActor {
     /// Set when engine code panicked: the actor must reload before serving again.
     poisoned: bool,
     /// Ended reservations that must pile up before a snapshot archives them
-    /// ([`archive::MIN_ENDED_BEFORE_ARCHIVING`]; tests lower it).
+    /// (`EngineConfig::archive_after_ended`; tests lower it).
     archive_threshold: usize,
 }
 
@@ -82,6 +82,7 @@ impl ScheduleActor {
             engine.config.snapshot_every_events,
         );
         journal.amortize_snapshots(SNAPSHOT_LOG_TO_STATE_RATIO);
+        let archive_threshold = engine.config.archive_after_ended;
         ScheduleActor {
             id,
             engine,
@@ -91,7 +92,7 @@ impl ScheduleActor {
             queue,
             timer: None,
             poisoned: false,
-            archive_threshold: archive::MIN_ENDED_BEFORE_ARCHIVING,
+            archive_threshold,
         }
     }
 
