@@ -321,7 +321,7 @@ async fn a_crash_at_any_write_around_archiving_loses_no_acknowledged_end() {
 
         let registry = start(store.clone() as Arc<dyn Store>, &clock, 41).await;
         check_all_invariants(&registry).await;
-        if !store.list_meta("archive/r/", 1).expect("list").is_empty() {
+        if !store.list_meta("archive/u/", 1).expect("list").is_empty() {
             archived_runs += 1;
         }
         for (u, ids) in warm.iter().enumerate() {

@@ -177,7 +177,7 @@ async fn run_seed(seed: u64, trace: Trace) -> Stats {
         .map_or(0, |keys| keys.len() as u64);
     w.stats.archived_reservations = w
         .store
-        .list_meta("archive/r/", usize::MAX)
+        .list_meta("archive/u/", usize::MAX)
         .map_or(0, |keys| keys.len() as u64);
     w.stats
 }

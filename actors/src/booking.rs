@@ -68,7 +68,7 @@ impl Registry {
         user: UserId,
         reservation_id: ReservationId,
     ) -> EngineResult<CancelReceipt> {
-        let schedule = self.schedule_of(reservation_id)?;
+        let schedule = self.schedule_of(Some(user), reservation_id)?;
         let cancelled = schedule
             .actor
             .command(CancelReservation {
@@ -115,21 +115,29 @@ impl Registry {
         schedule.actor.finish(SettleRefund { reservation_id }).await
     }
 
-    /// Where an archived reservation found by `lookup` lives.
+    /// Where an archived reservation found by `lookup` (a ticket or payment
+    /// pointer: owner and reservation) lives.
     pub(crate) fn locate_archived(
         &self,
-        lookup: Result<Option<ReservationId>, boxoffice_storage::StoreError>,
+        lookup: Result<Option<(UserId, ReservationId)>, boxoffice_storage::StoreError>,
     ) -> EngineResult<Option<(ScheduleId, ReservationId)>> {
-        let reservation = lookup.map_err(|err| EngineError::Storage(err.to_string()))?;
-        let Some(id) = reservation else {
+        let found = lookup.map_err(|err| EngineError::Storage(err.to_string()))?;
+        let Some((owner, id)) = found else {
             return Ok(None);
         };
-        Ok(self.locate(id)?.map(|schedule_id| (schedule_id, id)))
+        Ok(self
+            .locate(Some(owner), id)?
+            .map(|schedule_id| (schedule_id, id)))
     }
 
     /// The schedule that owns a reservation: from the directory while the
-    /// reservation is in its schedule's memory, else from the archive.
-    pub(crate) fn locate(&self, reservation_id: ReservationId) -> EngineResult<Option<ScheduleId>> {
+    /// reservation is in its schedule's memory, else from the owner's archive
+    /// (so without an owner, an archived reservation is not found).
+    pub(crate) fn locate(
+        &self,
+        user: Option<UserId>,
+        reservation_id: ReservationId,
+    ) -> EngineResult<Option<ScheduleId>> {
         if let Some(schedule_id) = self
             .context()
             .directory
@@ -137,22 +145,21 @@ impl Registry {
         {
             return Ok(Some(schedule_id));
         }
-        Ok(self
-            .archived(reservation_id)?
-            .map(|archived| archived.view.schedule_id))
-    }
-
-    fn archived(&self, id: ReservationId) -> EngineResult<Option<archive::ArchivedReservation>> {
-        archive::read(self.context().commit.store().as_ref(), id)
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        archive::read(self.context().commit.store().as_ref(), user, reservation_id)
             .map_err(|err| EngineError::Storage(err.to_string()))
+            .map(|found| found.map(|archived| archived.view.schedule_id))
     }
 
     pub(crate) fn schedule_of(
         &self,
+        user: Option<UserId>,
         reservation_id: ReservationId,
     ) -> EngineResult<crate::handle::ScheduleHandle> {
         let id = self
-            .locate(reservation_id)?
+            .locate(user, reservation_id)?
             .ok_or(EngineError::NotFound(Missing::Reservation))?;
         self.schedule(id)
     }
@@ -163,7 +170,7 @@ impl Registry {
         user: Option<UserId>,
         reservation_id: ReservationId,
     ) -> EngineResult<ReservationView> {
-        self.schedule_of(reservation_id)?
+        self.schedule_of(user, reservation_id)?
             .actor
             .query(GetReservation {
                 user,
@@ -214,23 +221,18 @@ impl Registry {
         seen: &mut std::collections::HashSet<ReservationId>,
     ) -> EngineResult<()> {
         let store = self.context().commit.store();
-        for reservation_id in archive::reservations_of_user(store.as_ref(), user)
+        for archived in archive::reservations_of_user(store.as_ref(), user)
             .map_err(|err| EngineError::Storage(err.to_string()))?
         {
-            if seen.contains(&reservation_id) {
-                continue;
-            }
             // Listed under this user's prefix; the check guards the prefix scan.
-            match self.archived(reservation_id)? {
-                Some(archived) if archived.view.user == user => {
-                    seen.insert(reservation_id);
-                    views.push(archived.view);
-                }
-                _ => {
-                    return Err(EngineError::Storage(format!(
-                        "archive lists {reservation_id} for {user} but does not hold it"
-                    )))
-                }
+            if archived.view.user != user {
+                return Err(EngineError::Storage(format!(
+                    "archive lists {} under {user}",
+                    archived.view.reservation_id
+                )));
+            }
+            if seen.insert(archived.view.reservation_id) {
+                views.push(archived.view);
             }
         }
         Ok(())

@@ -54,7 +54,7 @@ impl Registry {
     }
 
     async fn run_saga(&self, user: UserId, cmd: PayCommand) -> EngineResult<PaymentReceipt> {
-        let schedule = self.schedule_of(cmd.reservation_id)?;
+        let schedule = self.schedule_of(Some(user), cmd.reservation_id)?;
         let payment_id = self.context().ids.payment_id();
         let begun = schedule
             .actor

@@ -152,18 +152,20 @@ fn check_seats_disjoint(schedules: &BTreeMap<ScheduleId, &Schedule>) {
 fn read_archive(w: &World) -> BTreeMap<ReservationId, ArchivedReservation> {
     let store: &dyn Store = w.store.as_ref();
     store
-        .list_meta("archive/r/", usize::MAX)
+        .list_meta("archive/u/", usize::MAX)
         .expect("list the archive")
         .into_iter()
         .map(|key| {
-            let id = key
-                .strip_prefix("archive/r/")
-                .and_then(ReservationId::parse)
+            let (user, id) = key
+                .strip_prefix("archive/u/")
+                .and_then(|rest| rest.split_once('/'))
+                .and_then(|(user, id)| Some((UserId::parse(user)?, ReservationId::parse(id)?)))
                 .unwrap_or_else(|| panic!("archive key {key}"));
-            let entry = archive::read(store, id)
+            let entry = archive::read(store, user, id)
                 .expect("read the archive")
                 .expect("a listed entry exists");
             assert_eq!(entry.view.reservation_id, id, "archive entry {key}");
+            assert_eq!(entry.view.user, user, "archive entry {key}");
             (id, entry)
         })
         .collect()
@@ -443,7 +445,7 @@ fn check_money(
             .expect("read the archive");
         assert_eq!(
             pointer,
-            Some(*id),
+            Some((entry.view.user, *id)),
             "archive pointer of payment {payment_id}"
         );
         paid.insert(*payment_id, (entry.view.user, entry.view.total_amount));

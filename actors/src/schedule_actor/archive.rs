@@ -8,19 +8,22 @@
 //! have to be in the snapshot, which is what must stop growing.
 //!
 //! When: at snapshot time, on the actor's thread, and only once at least
-//! [`MIN_ENDED_BEFORE_ARCHIVING`] ended reservations have piled up (recent
-//! ones stay in memory, where the cancel receipt and most reads find them).
-//! Order of writes, all before the snapshot that forgets the reservations:
-//! 1. one metadata entry per ended reservation, `archive/r/<id>`: its rendered
-//!    view and its (void) tickets; plus `archive/t/<ticket>` and
-//!    `archive/p/<payment>` pointing back at it, for ticket and payment reads;
-//! 2. `archive/u/<user>/<held at>/<id>` (empty), so a user's archived
-//!    reservations are listed, oldest first, by a prefix scan;
-//! 3. the snapshot without them, then the trim of the log behind it.
+//! `EngineConfig::archive_after_ended` (default [`MIN_ENDED_BEFORE_ARCHIVING`])
+//! ended reservations have piled up (recent ones stay in memory, where the
+//! cancel receipt and most reads find them).
 //!
-//! Then the actor drops them from the directory too: a lookup that misses
-//! the directory finds them here (see `Registry::locate`), so neither the
-//! directory nor start-up grows with history.
+//! Layout, in the store's metadata, keyed by owner so that an expired or
+//! released hold (most of what is archived) costs one write:
+//! - `archive/u/<user>/<id>`: the reservation's rendered view, its (void)
+//!   tickets and its creation ordinal in the schedule. Reads come with the
+//!   owner (every API read is owner-only); a user's list is a prefix scan.
+//! - `archive/t/<ticket>` and `archive/p/<payment>` (only for a reservation
+//!   that was paid and refunded): `(user, id)`, for ticket and payment reads.
+//!
+//! All written before the snapshot that forgets the reservations (then the
+//! trim of the log behind it); then the actor drops them from the directory
+//! too, and lookups that miss it come here (`Registry::locate`), so neither
+//! the directory nor start-up grows with history.
 //!
 //! Crash safety: nothing here is durable before the next flush, and a flush
 //! (sled's, or the memory store's) makes a prefix of the writes durable in
@@ -30,6 +33,10 @@
 //! live state; it is archived again (the same entries). If any archive write
 //! fails, the reservations stay in memory and the snapshot is skipped: the
 //! next one retries.
+//!
+//! Cost: one sled insert per ended reservation, on the actor's thread, in a
+//! burst at each archiving snapshot (BENCHMARKS.md has what that does to a
+//! long run of expiring holds).
 
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::Schedule;
@@ -51,6 +58,9 @@ pub const ARCHIVE_PREFIX: &str = "archive/";
 pub struct ArchivedReservation {
     pub view: ReservationView,
     pub tickets: Vec<TicketView>,
+    /// Reservations made on the schedule before this one: orders holds made
+    /// in the same millisecond when a user's list is sorted.
+    pub ordinal: u64,
 }
 
 /// What the directory knew of an archived reservation, so it can forget it.
@@ -61,11 +71,15 @@ pub struct Archived {
     pub tickets: Vec<TicketId>,
 }
 
-/// Most archived reservations one listing of a user returns (oldest first).
+/// Most archived reservations one listing of a user returns.
 pub const MAX_LISTED_PER_USER: usize = 100_000;
 
-fn reservation_key(id: ReservationId) -> String {
-    format!("{ARCHIVE_PREFIX}r/{id}")
+fn user_prefix(user: UserId) -> String {
+    format!("{ARCHIVE_PREFIX}u/{user}/")
+}
+
+fn reservation_key(user: UserId, id: ReservationId) -> String {
+    format!("{}{id}", user_prefix(user))
 }
 
 fn ticket_key(id: TicketId) -> String {
@@ -76,30 +90,10 @@ fn payment_key(id: PaymentId) -> String {
     format!("{ARCHIVE_PREFIX}p/{id}")
 }
 
-fn user_prefix(user: UserId) -> String {
-    format!("{ARCHIVE_PREFIX}u/{user}/")
-}
-
-/// Fixed-width hex keeps a prefix scan in hold order; the schedule's
-/// creation ordinal orders holds made in the same millisecond.
-fn user_key(
-    user: UserId,
-    held_at: boxoffice_engine::Timestamp,
-    ordinal: u64,
-    id: ReservationId,
-) -> String {
-    format!(
-        "{}{:016x}/{ordinal:016x}/{id}",
-        user_prefix(user),
-        held_at.0.max(0)
-    )
-}
-
-/// Writes every ended reservation of `schedule` to the archive (steps 1 and 2
-/// of the module doc) and returns them. The schedule is not changed: the
-/// caller forgets them only if this succeeded. `archived_before`: how many
-/// reservations of the schedule were archived earlier (so a reservation's
-/// creation ordinal is that plus its position in memory).
+/// Writes every ended reservation of `schedule` to the archive and returns
+/// them. The schedule is not changed: the caller forgets them only if this
+/// succeeded. `archived_before`: how many reservations of the schedule were
+/// archived earlier (a reservation's ordinal is that plus its position in memory).
 pub fn archive_ended(
     store: &dyn Store,
     schedule: &Schedule,
@@ -117,28 +111,21 @@ pub fn archive_ended(
                 .iter()
                 .filter_map(|&ticket| ticket_view(schedule, ticket))
                 .collect(),
+            ordinal: archived_before + position as u64,
         };
         debug_assert_eq!(entry.tickets.len(), reservation.tickets.len());
-        store.put_meta(&reservation_key(reservation.id), &codec::encode(&entry)?)?;
-        let pointer = codec::encode(&reservation.id)?;
+        let (user, id) = (reservation.user, reservation.id);
+        store.put_meta(&reservation_key(user, id), &codec::encode(&entry)?)?;
+        let pointer = codec::encode(&(user, id))?;
         for &ticket in &reservation.tickets {
             store.put_meta(&ticket_key(ticket), &pointer)?;
         }
         if let Some(refund) = &reservation.refund {
             store.put_meta(&payment_key(refund.payment_id), &pointer)?;
         }
-        store.put_meta(
-            &user_key(
-                reservation.user,
-                entry.view.held_at,
-                archived_before + position as u64,
-                reservation.id,
-            ),
-            &[],
-        )?;
         archived.push(Archived {
-            id: reservation.id,
-            user: reservation.user,
+            id,
+            user,
             tickets: reservation.tickets.clone(),
         });
     }
@@ -149,51 +136,53 @@ pub fn archive_ended(
 pub fn reservations_of_user(
     store: &dyn Store,
     user: UserId,
-) -> Result<Vec<ReservationId>, StoreError> {
-    let prefix = user_prefix(user);
-    store
-        .list_meta(&prefix, MAX_LISTED_PER_USER)?
-        .into_iter()
-        .map(|key| {
-            key.rsplit('/')
-                .next()
-                .and_then(ReservationId::parse)
-                .ok_or_else(|| StoreError::Corrupt(format!("archive key {key}")))
-        })
-        .collect()
+) -> Result<Vec<ArchivedReservation>, StoreError> {
+    let mut entries = Vec::new();
+    for key in store.list_meta(&user_prefix(user), MAX_LISTED_PER_USER)? {
+        // Present: archive entries are never deleted.
+        let bytes = store
+            .get_meta(&key)?
+            .ok_or_else(|| StoreError::Corrupt(format!("archive entry {key} vanished")))?;
+        entries.push(decode_entry(&key, &bytes)?);
+    }
+    entries.sort_by_key(|entry| (entry.view.held_at, entry.ordinal));
+    Ok(entries)
 }
 
-/// The archived reservation `id`, if it was archived.
+fn decode_entry(key: &str, bytes: &[u8]) -> Result<ArchivedReservation, StoreError> {
+    codec::decode(bytes).map_err(|e| StoreError::Corrupt(format!("archive entry {key}: {e}")))
+}
+
+/// The user's archived reservation `id`, if it was archived.
 pub fn read(
     store: &dyn Store,
+    user: UserId,
     id: ReservationId,
 ) -> Result<Option<ArchivedReservation>, StoreError> {
+    let key = reservation_key(user, id);
     store
-        .get_meta(&reservation_key(id))?
-        .map(|bytes| {
-            codec::decode(&bytes)
-                .map_err(|e| StoreError::Corrupt(format!("archive entry of {id}: {e}")))
-        })
+        .get_meta(&key)?
+        .map(|bytes| decode_entry(&key, &bytes))
         .transpose()
 }
 
-/// The archived reservation a ticket belongs to.
+/// The archived reservation a ticket belongs to, and its owner.
 pub fn reservation_of_ticket(
     store: &dyn Store,
     ticket: TicketId,
-) -> Result<Option<ReservationId>, StoreError> {
+) -> Result<Option<(UserId, ReservationId)>, StoreError> {
     pointer(store, &ticket_key(ticket))
 }
 
-/// The archived reservation a (refunded) payment paid for.
+/// The archived reservation a (refunded) payment paid for, and its owner.
 pub fn reservation_of_payment(
     store: &dyn Store,
     payment: PaymentId,
-) -> Result<Option<ReservationId>, StoreError> {
+) -> Result<Option<(UserId, ReservationId)>, StoreError> {
     pointer(store, &payment_key(payment))
 }
 
-fn pointer(store: &dyn Store, key: &str) -> Result<Option<ReservationId>, StoreError> {
+fn pointer(store: &dyn Store, key: &str) -> Result<Option<(UserId, ReservationId)>, StoreError> {
     store
         .get_meta(key)?
         .map(|bytes| {

@@ -41,9 +41,13 @@ fn idem_record<T: Clone>(
 }
 
 impl ScheduleActor {
-    /// The archived copy of an ended reservation this schedule no longer keeps.
-    fn archived(&self, id: ReservationId) -> EngineResult<Option<ArchivedReservation>> {
-        archive::read(self.journal.store().as_ref(), id)
+    /// The archived copy of `user`'s ended reservation this schedule no longer keeps.
+    fn archived(
+        &self,
+        user: UserId,
+        id: ReservationId,
+    ) -> EngineResult<Option<ArchivedReservation>> {
+        archive::read(self.journal.store().as_ref(), user, id)
             .map_err(|err| EngineError::Storage(err.to_string()))
     }
 
@@ -60,7 +64,7 @@ impl ScheduleActor {
         if err != ScheduleError::ReservationNotFound {
             return self.engine_error(err);
         }
-        match self.archived(id) {
+        match self.archived(user, id) {
             Ok(Some(archived)) if archived.view.user == user => {
                 self.engine_error(refusal(archived.view.status))
             }
@@ -457,8 +461,12 @@ impl Handler<GetReservation> for ScheduleActor {
         let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
         let view = match state.schedule.reservation(msg.reservation_id) {
             Some(reservation) => reservation_view(&state.schedule, reservation),
+            // Archived ones are found through their owner only.
             None => {
-                self.archived(msg.reservation_id)?
+                let user = msg
+                    .user
+                    .ok_or(EngineError::NotFound(Missing::Reservation))?;
+                self.archived(user, msg.reservation_id)?
                     .ok_or(EngineError::NotFound(Missing::Reservation))?
                     .view
             }
@@ -496,7 +504,8 @@ impl ScheduleActor {
         else {
             return Ok(None);
         };
-        Ok(self.archived(reservation)?.and_then(|archived| {
+        let (user, reservation) = reservation;
+        Ok(self.archived(user, reservation)?.and_then(|archived| {
             archived
                 .tickets
                 .into_iter()
