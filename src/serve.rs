@@ -48,6 +48,9 @@ pub struct ServeArgs {
     /// Requests in flight in the whole process before the API answers 503 at once, before any parsing (1-1,000,000; ops endpoints exempt).
     #[arg(long, env = "BOXOFFICE_MAX_IN_FLIGHT_REQUESTS", default_value_t = boxoffice_http::settings::DEFAULT_MAX_IN_FLIGHT_REQUESTS)]
     max_in_flight_requests: usize,
+    /// sled's page cache in MiB; the store's memory grows up to about this (8-65,536).
+    #[arg(long, env = "BOXOFFICE_STORE_CACHE_MB", default_value_t = boxoffice_http::settings::DEFAULT_STORE_CACHE_MB)]
+    store_cache_mb: u64,
     /// Requests in flight per actor before the API answers 503 (at least 1,024).
     #[arg(long, env = "BOXOFFICE_IN_FLIGHT_PER_ACTOR", default_value_t = 4_096)]
     in_flight_per_actor: usize,
@@ -76,6 +79,7 @@ impl ServeArgs {
         settings.max_connections_per_worker = self.max_connections_per_worker;
         settings.backlog = self.backlog;
         settings.max_in_flight_requests = self.max_in_flight_requests;
+        settings.store_cache_mb = self.store_cache_mb;
         settings.engine = EngineConfig {
             in_flight_per_actor: self.in_flight_per_actor,
             arbiters: self.arbiters,

@@ -13,7 +13,10 @@
 //! still in flight (a seat held a microsecond ago), and answering before that
 //! state is durable could reveal something a crash would undo.
 //!
-//! Snapshot policy: a snapshot is due after `snapshot_every` events. An actor
+//! Snapshot policy: a snapshot is due after `snapshot_every` entries logged
+//! (events and idempotency records alike: a refusal under a key logs a record
+//! and no event, and its record must still leave the actor's table at some
+//! snapshot; counting events only let a run of 409s grow it unbounded). An actor
 //! whose state can be large opts into amortized snapshots
 //! ([`Journal::amortize_snapshots`]): then a snapshot is also held back until
 //! the log bytes written since the last one reach `ratio` × that snapshot's
@@ -204,7 +207,8 @@ impl<E: Serialize> Journal<E> {
             events: std::mem::take(&mut self.events),
             idempotency: std::mem::take(&mut self.idempotency),
         };
-        let event_count = record.events.len() as u64;
+        // Idempotency records count: see the module doc.
+        let event_count = (record.events.len() + record.idempotency.len()) as u64;
         let bytes = match codec::encode(&record) {
             Ok(bytes) => bytes,
             Err(err) => {

@@ -40,6 +40,8 @@ pub struct Settings {
     /// 503 UNAVAILABLE with `Retry-After` before anything else is done for it.
     /// Ops endpoints (`/healthz`, `/readyz`, `/metrics`) are never refused.
     pub max_in_flight_requests: usize,
+    /// sled's page cache, in MiB: the store's memory grows up to about this.
+    pub store_cache_mb: u64,
     pub engine: EngineConfig,
 }
 
@@ -67,6 +69,9 @@ pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 1_024;
 /// Accepted range of [`Settings::max_in_flight_requests`].
 pub const MAX_IN_FLIGHT_REQUESTS_RANGE: std::ops::RangeInclusive<usize> = 1..=1_000_000;
 
+/// Default of [`Settings::store_cache_mb`] (see `SledStore::open_with_cache`).
+pub const DEFAULT_STORE_CACHE_MB: u64 = boxoffice_storage::sled_store::DEFAULT_CACHE_BYTES >> 20;
+
 impl Settings {
     /// Defaults for a data dir: loopback, no demo, generated secret.
     pub fn new(data_dir: PathBuf) -> Self {
@@ -83,6 +88,7 @@ impl Settings {
             max_connections_per_worker: DEFAULT_MAX_CONNECTIONS_PER_WORKER,
             backlog: DEFAULT_BACKLOG,
             max_in_flight_requests: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+            store_cache_mb: DEFAULT_STORE_CACHE_MB,
             engine: EngineConfig::default(),
         }
     }
@@ -106,6 +112,13 @@ impl Settings {
             return Err(format!(
                 "max in-flight requests must be in {MAX_IN_FLIGHT_REQUESTS_RANGE:?}, got {}",
                 self.max_in_flight_requests
+            ));
+        }
+        let cache_bytes = self.store_cache_mb.saturating_mul(1 << 20);
+        if !boxoffice_storage::sled_store::CACHE_BYTES_RANGE.contains(&cache_bytes) {
+            return Err(format!(
+                "store cache must be 8-65,536 MiB, got {}",
+                self.store_cache_mb
             ));
         }
         self.engine.validate()

@@ -12,7 +12,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use boxoffice_actors::accounts_actor::Role;
 use boxoffice_actors::{Clock, IdSource, Registry};
-use boxoffice_storage::{SledStore, Store};
+use boxoffice_storage::{Durability, SledStore, Store};
 use std::sync::Arc;
 
 use crate::admission::{Admission, Gate};
@@ -62,7 +62,12 @@ impl Application {
         settings.validate()?;
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| format!("data dir {}: {e}", settings.data_dir.display()))?;
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(&settings.data_dir).map_err(|e| {
+        let store = SledStore::open_with_cache(
+            &settings.data_dir,
+            Durability::default(),
+            settings.store_cache_mb << 20,
+        );
+        let store: Arc<dyn Store> = Arc::new(store.map_err(|e| {
             format!(
                 "cannot open the store in {}: {e}",
                 settings.data_dir.display()

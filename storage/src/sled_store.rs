@@ -117,12 +117,24 @@ impl std::fmt::Debug for SledStore {
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
 
-fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+/// Default of sled's page cache: sled's own default is 1 GiB, which a store
+/// that archives every ended reservation fills within minutes of an on-sale.
+pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+/// Accepted range of the cache size (bytes).
+pub const CACHE_BYTES_RANGE: std::ops::RangeInclusive<u64> = (8 * 1024 * 1024)..=(64 << 30);
+
+fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    if !CACHE_BYTES_RANGE.contains(&cache_bytes) {
+        return Err(StoreError::Io(format!(
+            "sled cache of {cache_bytes} bytes is outside {CACHE_BYTES_RANGE:?}"
+        )));
+    }
     let started = std::time::Instant::now();
     loop {
         match sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(cache_bytes)
             .open()
         {
             Ok(db) => return Ok(db),
@@ -149,7 +161,18 @@ impl SledStore {
 
     /// Opens (or creates) the store in `dir` with the given durability.
     pub fn open_with(dir: &Path, durability: Durability) -> Result<SledStore, StoreError> {
-        let db = open_db(dir)?;
+        SledStore::open_with_cache(dir, durability, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store in `dir` with the given durability and a
+    /// page cache of `cache_bytes` (within [`CACHE_BYTES_RANGE`]). sled's
+    /// memory use grows up to about this, and somewhat past it.
+    pub fn open_with_cache(
+        dir: &Path,
+        durability: Durability,
+        cache_bytes: u64,
+    ) -> Result<SledStore, StoreError> {
+        let db = open_db(dir, cache_bytes)?;
         let open_tree = |name: &str| db.open_tree(name).map_err(|e| sled_error("open tree", &e));
         let records = open_tree("log")?;
         let snapshots = open_tree("snapshot")?;
