@@ -7,6 +7,12 @@
 mod load;
 mod serve;
 
+/// mimalloc instead of glibc's malloc: allocation is the largest single cost
+/// on the hold path, and glibc keeps memory freed on worker threads in
+/// per-thread arenas instead of giving it back (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

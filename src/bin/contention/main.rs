@@ -23,6 +23,11 @@
 //! `stats` + `histogram` (recording), `report/` (JSON schema, table, SVG),
 //! `hello`, `system` (fd limit, RSS).
 
+/// The same allocator as the `boxoffice` binary (src/main.rs), so the
+/// harness measures what the server runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod baselines;
 mod clients;
 mod driver;
