@@ -138,9 +138,7 @@ fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
             .open()
         {
             Ok(db) => return Ok(db),
-            Err(sled::Error::Io(io))
-                if io.kind() == std::io::ErrorKind::WouldBlock && started.elapsed() < LOCK_WAIT =>
-            {
+            Err(sled::Error::Io(io)) if is_lock_taken(&io) && started.elapsed() < LOCK_WAIT => {
                 std::thread::sleep(LOCK_RETRY);
             }
             Err(e) => {
@@ -151,6 +149,14 @@ fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
             }
         }
     }
+}
+
+/// Whether sled's open failed because the directory's file lock is taken.
+/// sled 0.34 reports it as `ErrorKind::Other` with the OS error (EWOULDBLOCK)
+/// only in the message, so the kind alone never matches (that made the retry
+/// above dead code until a test that reopens at once flaked in CI).
+fn is_lock_taken(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("could not acquire lock")
 }
 
 impl SledStore {

@@ -147,6 +147,43 @@ fn power_loss_mode_syncs_and_keeps_large_snapshots() {
     assert_eq!(store.read_snapshot("schedule/big").unwrap(), Some((1, big)));
 }
 
+/// A restart within one process: sled releases the directory's lock from a
+/// background thread after the last handle is dropped, so an open that finds
+/// the lock taken must wait for it (up to 2 s) instead of failing at once.
+/// (It failed at once in CI: sled reports the lock as `ErrorKind::Other`.)
+#[test]
+fn an_open_waits_for_a_lock_released_within_two_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SledStore::open(dir.path()).unwrap();
+    first.append("schedule/r", b"x").unwrap();
+    first.flush().unwrap();
+    let path = dir.path().to_path_buf();
+    let second =
+        std::thread::spawn(move || SledStore::open(&path).map(|s| s.last_lsn("schedule/r")));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(first);
+    let reopened = second.join().unwrap();
+    assert!(
+        matches!(reopened, Ok(Ok(1))),
+        "the second open should have waited for the lock: {reopened:?}"
+    );
+}
+
+/// Another live handle keeps the lock: the open gives up after the wait,
+/// with a message that says why.
+#[test]
+fn an_open_gives_up_on_a_lock_held_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = SledStore::open(dir.path()).unwrap();
+    let started = std::time::Instant::now();
+    let err = SledStore::open(dir.path()).expect_err("the lock is held");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "it waited first"
+    );
+    assert!(err.to_string().contains("another boxoffice"), "{err}");
+}
+
 /// Informal measurement for the closing note; run with
 /// `cargo test --release -p boxoffice-storage --test sled_store -- --ignored --nocapture`.
 /// Compares raw sled inserts with `SledStore::append` (which adds the per-log
