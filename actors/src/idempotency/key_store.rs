@@ -46,13 +46,7 @@ fn hash(key: &IdemKey) -> Result<KeyHash, StoreError> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    text
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn record_name(hash: &KeyHash) -> String {
