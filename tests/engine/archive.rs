@@ -1,0 +1,353 @@
+//! Ended reservations leave the schedule's live state for the archive at
+//! snapshot time (`actors/src/schedule_actor/archive.rs`): the live state and
+//! the log stay small, and every ended reservation stays readable (by id, in
+//! its owner's list, through its payment and tickets), refuses commands as it
+//! did before, and survives a restart and crashes at any write.
+
+use boxoffice_actors::schedule_actor::{ExpireNow, SetArchiveThreshold};
+use boxoffice_actors::{EngineError, HoldCommand, ManualClock, PayCommand, Registry};
+use boxoffice_engine::ids::*;
+use boxoffice_engine::schedule::{ReservationStatus, ScheduleRules, SeatSelection, TicketStatus};
+use boxoffice_storage::Store;
+use futures_util::future::join_all;
+use std::sync::Arc;
+use test_support::engine::*;
+
+const SEATS: u32 = 8;
+/// Ended reservations that trigger archiving in these tests (the default is 4,096).
+const THRESHOLD: usize = 16;
+
+fn seat(n: u32) -> SeatSelection {
+    SeatSelection::Ids(vec![format!("S0-1-{}", n + 1)])
+}
+
+fn rules() -> ScheduleRules {
+    ScheduleRules {
+        hold_ms: 60_000,
+        ..ScheduleRules::default()
+    }
+}
+
+async fn open_schedule(registry: &Registry) -> ScheduleId {
+    let id = registry
+        .create_schedule(spec(1, one_row(SEATS), rules(), None))
+        .await
+        .expect("schedule");
+    lower_threshold(registry, id).await;
+    id
+}
+
+async fn lower_threshold(registry: &Registry, id: ScheduleId) {
+    registry
+        .schedule(id)
+        .expect("schedule handle")
+        .actor
+        .addr()
+        .send(SetArchiveThreshold(THRESHOLD))
+        .await
+        .expect("threshold set");
+}
+
+fn hold(schedule: ScheduleId, seat_no: u32) -> HoldCommand {
+    HoldCommand {
+        schedule_id: schedule,
+        selection: seat(seat_no),
+        queue_token: None,
+        idem: None,
+    }
+}
+
+/// `rounds` hold + cancel cycles by users 1..=users, each on its own seat,
+/// concurrently. Returns each user's reservations in order.
+async fn cycles(
+    registry: &Registry,
+    schedule: ScheduleId,
+    users: u32,
+    rounds: u32,
+) -> Vec<Vec<ReservationId>> {
+    join_all((1..=users).map(|u| async move {
+        let mut made = Vec::new();
+        for _ in 0..rounds {
+            let held = registry
+                .hold(user(u as u64), hold(schedule, u))
+                .await
+                .expect("hold");
+            registry
+                .cancel(user(u as u64), held.reservation_id)
+                .await
+                .expect("cancel");
+            made.push(held.reservation_id);
+        }
+        made
+    }))
+    .await
+}
+
+async fn live_reservations(registry: &Registry, schedule: ScheduleId) -> usize {
+    export(registry).await.schedules[&schedule]
+        .schedule
+        .reservations()
+        .count()
+}
+
+/// What one history of this test leaves: ids to read back after a restart.
+struct Made {
+    released: Vec<Vec<ReservationId>>,
+    expired: ReservationId,
+    refunded: ReservationId,
+    payment: PaymentId,
+    ticket: TicketId,
+}
+
+async fn check_reads(registry: &Registry, made: &Made) {
+    // By id, for the owner only.
+    for (u, ids) in made.released.iter().enumerate() {
+        let owner = user(u as u64 + 1);
+        for &id in ids {
+            let view = registry
+                .reservation(Some(owner), id)
+                .await
+                .unwrap_or_else(|e| panic!("released {id}: {e:?}"));
+            assert_eq!(view.status, ReservationStatus::Cancelled);
+            assert!(view.ended_at.is_some());
+            assert!(matches!(
+                registry.reservation(Some(user(99)), id).await,
+                Err(EngineError::NotFound(_))
+            ));
+        }
+        // The owner's list: every one, oldest first.
+        let listed: Vec<ReservationId> = registry
+            .reservations_of(owner)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|v| v.reservation_id)
+            .filter(|id| ids.contains(id))
+            .collect();
+        assert_eq!(&listed, ids, "list of user {}", u + 1);
+    }
+    let expired = registry
+        .reservation(Some(user(20)), made.expired)
+        .await
+        .expect("expired reservation");
+    assert_eq!(expired.status, ReservationStatus::Expired);
+    let refunded = registry
+        .reservation(Some(user(21)), made.refunded)
+        .await
+        .expect("refunded reservation");
+    assert_eq!(refunded.status, ReservationStatus::Cancelled);
+    assert!(refunded.refund_amount.is_some());
+    let (_, paid_for) = registry
+        .payment(user(21), made.payment)
+        .await
+        .expect("refunded payment");
+    assert_eq!(paid_for.reservation_id, made.refunded);
+    let ticket = registry
+        .ticket(Some(user(21)), made.ticket)
+        .await
+        .expect("void ticket");
+    assert_eq!(ticket.status, TicketStatus::Void);
+    // Commands on ended reservations are refused as before they were archived.
+    assert!(matches!(
+        registry.cancel(user(1), made.released[0][0]).await,
+        Err(EngineError::NotCancellable)
+    ));
+    let pay = registry
+        .pay(
+            user(20),
+            PayCommand {
+                reservation_id: made.expired,
+                amount: None,
+                queue_token: None,
+                idem: None,
+            },
+        )
+        .await;
+    assert!(
+        matches!(pay, Err(EngineError::ReservationExpired)),
+        "{pay:?}"
+    );
+}
+
+#[actix_rt::test]
+async fn ended_reservations_are_archived_trimmed_and_read_back_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(T0);
+    let store = sled_store(dir.path());
+    let registry = start(Arc::clone(&store), &clock, 31).await;
+    let schedule = open_schedule(&registry).await;
+
+    // One expired hold (user 20) and one paid, cancelled and refunded (user 21).
+    let expired = registry
+        .hold(user(20), hold(schedule, 0))
+        .await
+        .expect("hold to expire");
+    clock.advance_ms(rules().hold_ms + 1);
+    let swept = registry
+        .schedule(schedule)
+        .expect("handle")
+        .actor
+        .command(ExpireNow)
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 1);
+    let paid = registry
+        .hold(user(21), hold(schedule, 0))
+        .await
+        .expect("hold to pay");
+    registry
+        .charge(user(21), paid.total_amount, None)
+        .await
+        .expect("charge");
+    let receipt = registry
+        .pay(
+            user(21),
+            PayCommand {
+                reservation_id: paid.reservation_id,
+                amount: None,
+                queue_token: None,
+                idem: None,
+            },
+        )
+        .await
+        .expect("pay");
+    registry
+        .cancel(user(21), paid.reservation_id)
+        .await
+        .expect("cancel with refund");
+
+    let released = cycles(&registry, schedule, 6, 40).await;
+    let made_count = 2 + released.iter().map(Vec::len).sum::<usize>();
+    let live = live_reservations(&registry, schedule).await;
+    // Archiving runs at each snapshot once THRESHOLD have ended: what stays is
+    // at most the threshold plus one snapshot interval's worth (50 events).
+    assert!(
+        live < THRESHOLD + 50,
+        "{live} of {made_count} reservations still in memory"
+    );
+    let exported = export(&registry).await;
+    assert_eq!(
+        exported.schedules[&schedule].reservations_made(),
+        made_count as u64,
+        "live + archived = every reservation made"
+    );
+    // The directory forgot what was archived: it routes only what is in memory.
+    let routed = registry.context().directory.reservation_count();
+    assert!(
+        routed <= live,
+        "the directory routes {routed} reservations, {live} are in memory"
+    );
+    let listed = store.list_meta("archive/u/", 10_000).expect("list by user");
+    assert_eq!(
+        listed.len(),
+        made_count - live,
+        "one per-user entry per archived reservation"
+    );
+    let made = Made {
+        released,
+        expired: expired.reservation_id,
+        refunded: paid.reservation_id,
+        payment: receipt.payment_id,
+        ticket: receipt.tickets[0].ticket_id,
+    };
+    check_reads(&registry, &made).await;
+    // The schedule's log was trimmed behind a snapshot of the small state.
+    let log = format!("schedule/{schedule}");
+    let (upto, _) = store
+        .read_snapshot(&log)
+        .expect("read snapshot")
+        .expect("a snapshot");
+    assert!(upto > 1, "snapshot covers lsn {upto}");
+    let remaining = store.read_log(&log, 0).expect("read log");
+    assert!(remaining.iter().all(|(lsn, _)| *lsn > upto));
+
+    let before = export(&registry).await;
+    registry.shutdown();
+    drop(registry);
+
+    let registry = start(Arc::clone(&store), &clock, 32).await;
+    let after = export(&registry).await;
+    assert_eq!(
+        before.schedules, after.schedules,
+        "live state identical after a restart"
+    );
+    check_all_invariants(&registry).await;
+    check_reads(&registry, &made).await;
+    // The seats are free for new holds.
+    lower_threshold(&registry, schedule).await;
+    let again = cycles(&registry, schedule, SEATS - 1, 3).await;
+    assert_eq!(again.len(), SEATS as usize - 1);
+    check_all_invariants(&registry).await;
+    registry.shutdown();
+}
+
+/// Crashes at every write in a window that covers several archive rounds:
+/// after each, a restart recovers every acknowledged cancel as cancelled and
+/// readable, and every invariant holds.
+#[actix_rt::test]
+async fn a_crash_at_any_write_around_archiving_loses_no_acknowledged_end() {
+    let mut archived_runs = 0;
+    for crash_at in (0..240u64).step_by(7) {
+        let store = memory_store();
+        let clock = ManualClock::new(T0);
+        let registry = start(store.clone() as Arc<dyn Store>, &clock, 40).await;
+        let schedule = open_schedule(&registry).await;
+        // Warm up past the first snapshot so the crash window holds archiving.
+        let warm = cycles(&registry, schedule, 4, 10).await;
+        store.crash_after_writes(crash_at);
+        let acked: Vec<Vec<(ReservationId, bool)>> = join_all((1..=4u32).map(|u| {
+            let registry = &registry;
+            async move {
+                let mut acked = Vec::new();
+                for _ in 0..30 {
+                    let Ok(held) = registry.hold(user(u as u64), hold(schedule, u)).await else {
+                        break;
+                    };
+                    let cancelled = registry.cancel(user(u as u64), held.reservation_id).await;
+                    acked.push((held.reservation_id, cancelled.is_ok()));
+                    if cancelled.is_err() {
+                        break;
+                    }
+                }
+                acked
+            }
+        }))
+        .await;
+        registry.shutdown();
+        drop(registry);
+        store.crash();
+
+        let registry = start(store.clone() as Arc<dyn Store>, &clock, 41).await;
+        check_all_invariants(&registry).await;
+        if !store.list_meta("archive/u/", 1).expect("list").is_empty() {
+            archived_runs += 1;
+        }
+        for (u, ids) in warm.iter().enumerate() {
+            for &id in ids {
+                let view = registry
+                    .reservation(Some(user(u as u64 + 1)), id)
+                    .await
+                    .unwrap_or_else(|e| panic!("crash at {crash_at}: warm-up {id}: {e:?}"));
+                assert_eq!(view.status, ReservationStatus::Cancelled);
+            }
+        }
+        for (u, runs) in acked.iter().enumerate() {
+            for &(id, cancel_acked) in runs {
+                // A hold acknowledged is present; a cancel acknowledged has ended it.
+                let view = registry
+                    .reservation(Some(user(u as u64 + 1)), id)
+                    .await
+                    .unwrap_or_else(|e| panic!("crash at {crash_at}: {id}: {e:?}"));
+                if cancel_acked {
+                    assert_eq!(
+                        view.status,
+                        ReservationStatus::Cancelled,
+                        "crash at {crash_at}"
+                    );
+                }
+            }
+        }
+        registry.shutdown();
+    }
+    assert!(archived_runs > 20, "archiving ran in {archived_runs} runs");
+}

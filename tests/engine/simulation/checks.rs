@@ -1,0 +1,633 @@
+//! What must hold after every restart, read from the recovered engine's
+//! exported state and compared with the model of acknowledged effects:
+//!
+//! - recovery loaded every actor (a load runs `check_invariants`) and left no
+//!   payment or refund between saga steps; every schedule's, wallet's and
+//!   waiting room's invariants hold; no seat is in two live reservations;
+//! - every acknowledged hold, payment, cancellation, check-in, charge and
+//!   queue token is there with its acknowledged outcome; the one operation in
+//!   flight at the crash either happened whole or not at all (then the model
+//!   adopts what the engine shows); nothing else happened;
+//! - money: each wallet's balance is its charges − payments + refunds and
+//!   equals the acknowledged history; in total, payments − refunds is the
+//!   price of the CONFIRMED reservations, and each payment and refund
+//!   matches exactly one reservation;
+//! - every decided idempotency key is remembered (another body is refused)
+//!   and replays its first reply.
+
+use boxoffice_actors::schedule_actor::archive::{self, ArchivedReservation};
+use boxoffice_actors::schedule_actor::GetUnfinishedWork;
+use boxoffice_actors::Clock;
+use boxoffice_engine::ids::*;
+use boxoffice_engine::schedule::{ReservationStatus, Schedule, TicketStatus};
+use boxoffice_engine::wallet::LedgerKind;
+use boxoffice_engine::{Money, Timestamp};
+use boxoffice_storage::Store;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::keys::{probe_key, replay_key};
+use super::model::*;
+use super::world::World;
+use test_support::engine::{export, EngineState};
+
+/// Compares a reservation's state with its last acknowledged one, allowing
+/// only what time alone can do (a hold past its deadline may have expired).
+pub fn status_matches(
+    model: &ReservationModel,
+    status: ReservationStatus,
+    tickets: &[TicketId],
+    refund_amount: Option<Money>,
+    now: Timestamp,
+) -> Result<(), String> {
+    let ok = match (&model.status, status) {
+        (Status::Held, ReservationStatus::Held) => true,
+        (Status::Held, ReservationStatus::Expired) => now >= model.expires_at,
+        (
+            Status::Confirmed {
+                payment_id,
+                tickets: acknowledged,
+            },
+            ReservationStatus::Confirmed { payment_id: found },
+        ) => *payment_id == found && acknowledged.as_slice() == tickets,
+        (Status::Cancelled { refund }, ReservationStatus::Cancelled) => {
+            refund.map(|(_, amount)| amount) == refund_amount
+        }
+        (Status::Expired, ReservationStatus::Expired) => true,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "acknowledged {:?} (expires {:?}, now {now:?}), found {status:?} with tickets {tickets:?} and refund {refund_amount:?}",
+            model.status, model.expires_at
+        ))
+    }
+}
+
+pub async fn after_restart(w: &mut World) {
+    let had_effect = w
+        .model
+        .in_flight
+        .as_ref()
+        .is_some_and(|op| *op != InFlight::NoNewEffect);
+    let adopted_before = w.stats.in_flight_done;
+    for schedule in w.schedule_ids() {
+        let handle = w.registry.schedule(schedule).expect("schedule recovered");
+        let work = handle
+            .actor
+            .query(GetUnfinishedWork)
+            .await
+            .expect("schedule answers");
+        assert!(
+            work.payments.is_empty() && work.refunds.is_empty(),
+            "{schedule} has work between saga steps after recovery: {work:?}"
+        );
+    }
+    let state = export(&w.registry).await;
+    check_invariants(&state);
+    let schedules: BTreeMap<ScheduleId, &Schedule> = state
+        .schedules
+        .iter()
+        .map(|(id, s)| (*id, &s.schedule))
+        .collect();
+    check_seats_disjoint(&schedules);
+    let archived = read_archive(w);
+    check_reservations(w, &schedules, &archived);
+    check_tickets(w, &schedules, &archived);
+    check_money(w, &state, &schedules, &archived);
+    check_queue(w, &state);
+    if had_effect && w.stats.in_flight_done == adopted_before {
+        w.stats.in_flight_not_done += 1;
+    }
+    w.model.in_flight = None;
+    check_key_replays(w).await;
+}
+
+fn check_invariants(state: &EngineState) {
+    for (id, schedule) in &state.schedules {
+        if let Err(broken) = schedule.schedule.check_invariants() {
+            panic!("schedule {id} breaks an invariant after recovery: {broken}");
+        }
+    }
+    for shard in &state.wallets {
+        for wallet in shard.wallets.values() {
+            if let Err(broken) = wallet.check_invariants() {
+                panic!(
+                    "wallet {} breaks an invariant after recovery: {broken}",
+                    wallet.user()
+                );
+            }
+        }
+    }
+    for (id, queue) in &state.queue.queues {
+        if let Err(broken) = queue.check_invariants() {
+            panic!("waiting room of {id} breaks an invariant after recovery: {broken}");
+        }
+    }
+}
+
+/// Independent of `check_invariants`: no seat in two live reservations.
+fn check_seats_disjoint(schedules: &BTreeMap<ScheduleId, &Schedule>) {
+    for (id, schedule) in schedules {
+        let mut owner = BTreeMap::new();
+        for reservation in schedule.reservations() {
+            if !reservation.status.is_live() {
+                continue;
+            }
+            for seat in &reservation.seats {
+                if let Some(other) = owner.insert(*seat, reservation.id) {
+                    panic!(
+                        "seat {} of {id} is in two live reservations: {other} and {}",
+                        schedule.seat_id(*seat),
+                        reservation.id
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every reservation a schedule moved to the archive, by id.
+fn read_archive(w: &World) -> BTreeMap<ReservationId, ArchivedReservation> {
+    let store: &dyn Store = w.store.as_ref();
+    store
+        .list_meta("archive/u/", usize::MAX)
+        .expect("list the archive")
+        .into_iter()
+        .map(|key| {
+            let (user, id) = key
+                .strip_prefix("archive/u/")
+                .and_then(|rest| rest.split_once('/'))
+                .and_then(|(user, id)| Some((UserId::parse(user)?, ReservationId::parse(id)?)))
+                .unwrap_or_else(|| panic!("archive key {key}"));
+            let entry = archive::read(store, user, id)
+                .expect("read the archive")
+                .expect("a listed entry exists");
+            assert_eq!(entry.view.reservation_id, id, "archive entry {key}");
+            assert_eq!(entry.view.user, user, "archive entry {key}");
+            (id, entry)
+        })
+        .collect()
+}
+
+/// A reservation as recovered: from its schedule's memory or the archive.
+struct Found {
+    seats: Vec<String>,
+    user: UserId,
+    amount: Money,
+    expires_at: Timestamp,
+    status: ReservationStatus,
+    tickets: Vec<TicketId>,
+    /// The refund: its payment (not in an archived view), amount, settled.
+    refund: Option<(Option<PaymentId>, Money, bool)>,
+}
+
+fn find(
+    schedules: &BTreeMap<ScheduleId, &Schedule>,
+    archived: &BTreeMap<ReservationId, ArchivedReservation>,
+    schedule: ScheduleId,
+    id: ReservationId,
+) -> Option<Found> {
+    let schedule = schedules[&schedule];
+    if let Some(r) = schedule.reservation(id) {
+        // Both, after a crash between the archive's writes and the snapshot
+        // that forgets: the same ended reservation, archived again later.
+        if let Some(entry) = archived.get(&id) {
+            assert!(
+                r.has_ended() && entry.view.status == r.status,
+                "{id} is {:?} in memory but {:?} in the archive",
+                r.status,
+                entry.view.status
+            );
+        }
+        return Some(Found {
+            seats: r.seats.iter().map(|s| schedule.seat_id(*s)).collect(),
+            user: r.user,
+            amount: r.amount,
+            expires_at: r.expires_at,
+            status: r.status,
+            tickets: r.tickets.clone(),
+            refund: r
+                .refund
+                .as_ref()
+                .map(|f| (Some(f.payment_id), f.amount, f.settled)),
+        });
+    }
+    archived.get(&id).map(|entry| {
+        let view = &entry.view;
+        assert_eq!(view.schedule_id, schedule.id(), "schedule of archived {id}");
+        Found {
+            seats: view.seats.iter().map(|s| s.seat_id.clone()).collect(),
+            user: view.user,
+            amount: view.total_amount,
+            expires_at: view.expires_at,
+            status: view.status,
+            tickets: view.tickets.iter().map(|t| t.ticket_id).collect(),
+            // Only a reservation whose refund was settled has ended.
+            refund: view.refund_amount.map(|amount| (None, amount, true)),
+        }
+    })
+}
+
+fn refund_of(found: &Found) -> Option<Money> {
+    found.refund.map(|(_, amount, _)| amount)
+}
+
+/// Every acknowledged reservation, with its acknowledged state, unless the
+/// operation in flight moved it (whole); and no reservation nobody asked for.
+fn check_reservations(
+    w: &mut World,
+    schedules: &BTreeMap<ScheduleId, &Schedule>,
+    archived: &BTreeMap<ReservationId, ArchivedReservation>,
+) {
+    let now = w.clock.now();
+    let in_flight = w.model.in_flight.clone();
+    let ids: Vec<ReservationId> = w.model.reservations.keys().copied().collect();
+    for id in ids {
+        let model = w.model.reservations[&id].clone();
+        let Some(found) = find(schedules, archived, model.schedule, id) else {
+            panic!(
+                "acknowledged reservation {id} ({:?}) was lost",
+                model.status
+            );
+        };
+        assert_eq!(found.seats, model.seats, "seats of {id}");
+        assert_eq!(found.user, model.user, "owner of {id}");
+        assert_eq!(found.amount, model.amount, "amount of {id}");
+        assert_eq!(found.expires_at, model.expires_at, "deadline of {id}");
+        if let Some((_, _, settled)) = found.refund {
+            assert!(
+                settled,
+                "refund of {id} owed but not settled after recovery"
+            );
+        }
+        if status_matches(&model, found.status, &found.tickets, refund_of(&found), now).is_ok() {
+            continue;
+        }
+        // Not the acknowledged state: only the operation in flight may explain it.
+        match (&in_flight, &model.status, found.status) {
+            (
+                Some(InFlight::Pay(paid)),
+                Status::Held,
+                ReservationStatus::Confirmed { payment_id },
+            ) if *paid == id => {
+                w.stats.in_flight_done += 1;
+                w.model
+                    .record_confirmed(id, payment_id, found.tickets.clone());
+            }
+            (Some(InFlight::Release(released)), Status::Held, ReservationStatus::Cancelled)
+                if *released == id && found.refund.is_none() =>
+            {
+                w.stats.in_flight_done += 1;
+                w.model
+                    .reservations
+                    .get_mut(&id)
+                    .expect("in the model")
+                    .status = Status::Cancelled { refund: None };
+            }
+            (
+                Some(InFlight::CancelPaid(cancelled)),
+                Status::Confirmed { payment_id, .. },
+                ReservationStatus::Cancelled,
+            ) if *cancelled == id
+                && found.refund.is_some_and(|(payment, amount, _)| {
+                    payment.is_none_or(|p| p == *payment_id) && amount == model.amount
+                }) =>
+            {
+                w.stats.in_flight_done += 1;
+                w.model.record_paid_cancel(id);
+            }
+            _ => panic!(
+                "reservation {id} after recovery: {}; in flight was {in_flight:?}",
+                status_matches(&model, found.status, &found.tickets, refund_of(&found), now)
+                    .expect_err("checked above")
+            ),
+        }
+    }
+    // Time alone may have expired a hold (a sweep logged just before the crash).
+    for (id, reservation) in w.model.reservations.iter_mut() {
+        if reservation.status == Status::Held
+            && find(schedules, archived, reservation.schedule, *id)
+                .is_some_and(|r| r.status == ReservationStatus::Expired)
+        {
+            reservation.status = Status::Expired;
+        }
+    }
+    let mut unknown = Vec::new();
+    for (schedule_id, schedule) in schedules {
+        for reservation in schedule.reservations() {
+            if !w.model.reservations.contains_key(&reservation.id) {
+                unknown.push((*schedule_id, reservation.clone()));
+            }
+        }
+    }
+    // The archive holds only ended reservations, which someone was told about.
+    for (id, entry) in archived {
+        assert!(
+            w.model.reservations.contains_key(id),
+            "archived reservation {id} ({:?}) nobody was told about",
+            entry.view.status
+        );
+    }
+    match (unknown.as_slice(), &in_flight) {
+        ([], _) => {}
+        ([(schedule_id, found)], Some(InFlight::Hold { user, schedule }))
+            if found.user == *user && schedule_id == schedule =>
+        {
+            w.stats.in_flight_done += 1;
+            let seat_map = schedules[schedule_id];
+            let status = match found.status {
+                ReservationStatus::Held => Status::Held,
+                ReservationStatus::Expired => Status::Expired,
+                other => panic!("the hold in flight recovered as {other:?}"),
+            };
+            w.model.reservations.insert(
+                found.id,
+                ReservationModel {
+                    schedule: *schedule_id,
+                    user: found.user,
+                    seats: found.seats.iter().map(|s| seat_map.seat_id(*s)).collect(),
+                    amount: found.amount,
+                    expires_at: found.expires_at,
+                    status,
+                    queue_token: None,
+                },
+            );
+        }
+        _ => panic!(
+            "reservations nobody was told about after recovery: {:?}; in flight was {in_flight:?}",
+            unknown
+                .iter()
+                .map(|(_, r)| (r.id, r.user, r.status))
+                .collect::<Vec<_>>()
+        ),
+    }
+}
+
+/// Every ticket of a confirmed reservation is issued (or used, if its
+/// check-in was acknowledged); a cancelled reservation's tickets are void.
+fn check_tickets(
+    w: &mut World,
+    schedules: &BTreeMap<ScheduleId, &Schedule>,
+    archived: &BTreeMap<ReservationId, ArchivedReservation>,
+) {
+    let in_flight = w.model.in_flight.clone();
+    let tickets: Vec<(TicketId, ReservationId, bool)> = w
+        .model
+        .tickets
+        .iter()
+        .map(|(t, (r, used))| (*t, *r, *used))
+        .collect();
+    for (ticket, reservation_id, used) in tickets {
+        let reservation = &w.model.reservations[&reservation_id];
+        let found = match schedules[&reservation.schedule].ticket(ticket) {
+            Some(found) => Some((found.reservation_id, found.status)),
+            None => archived.get(&reservation_id).and_then(|entry| {
+                entry
+                    .tickets
+                    .iter()
+                    .find(|t| t.ticket_id == ticket)
+                    .map(|t| (t.reservation_id, t.status))
+            }),
+        };
+        let Some((found_reservation, found_status)) = found else {
+            panic!("ticket {ticket} of {reservation_id} was lost");
+        };
+        assert_eq!(found_reservation, reservation_id, "ticket {ticket} moved");
+        match (&reservation.status, found_status, used) {
+            (Status::Confirmed { .. }, TicketStatus::Issued, false) => {}
+            (Status::Confirmed { .. }, TicketStatus::Used { .. }, true) => {}
+            (Status::Confirmed { .. }, TicketStatus::Used { .. }, false)
+                if in_flight == Some(InFlight::CheckIn(ticket)) =>
+            {
+                w.stats.in_flight_done += 1;
+                w.model.tickets.get_mut(&ticket).expect("in the model").1 = true;
+            }
+            (Status::Cancelled { .. }, TicketStatus::Void, _) => {}
+            (status, found, used) => panic!(
+                "ticket {ticket}: reservation {status:?}, check-in acknowledged: {used}, found {found:?}"
+            ),
+        }
+    }
+}
+
+/// Ledgers against the model and against the schedules.
+fn check_money(
+    w: &mut World,
+    state: &EngineState,
+    schedules: &BTreeMap<ScheduleId, &Schedule>,
+    archived: &BTreeMap<ReservationId, ArchivedReservation>,
+) {
+    let in_flight = w.model.in_flight.clone();
+    // What the schedules say was paid and refunded, by payment id.
+    let mut paid: BTreeMap<PaymentId, (UserId, Money)> = BTreeMap::new();
+    let mut refunded: BTreeMap<PaymentId, (UserId, Money)> = BTreeMap::new();
+    let mut confirmed_total = Money::ZERO;
+    for schedule in schedules.values() {
+        for r in schedule.reservations() {
+            if let ReservationStatus::Confirmed { payment_id } = r.status {
+                paid.insert(payment_id, (r.user, r.amount));
+                confirmed_total = Money(confirmed_total.0 + r.amount.0);
+            }
+            if let Some(refund) = &r.refund {
+                paid.insert(refund.payment_id, (r.user, r.amount));
+                refunded.insert(refund.payment_id, (r.user, refund.amount));
+            }
+        }
+    }
+    // Archived refunds: the view has no payment id; the model's must point
+    // back (the pointer is written before the snapshot that forgets).
+    for (id, entry) in archived {
+        let Some(amount) = entry.view.refund_amount else {
+            continue;
+        };
+        // Still in memory too (a crash cut an archive round short, so its
+        // pointers may be missing): the schedule's copy was counted above.
+        if schedules.values().any(|s| s.reservation(*id).is_some()) {
+            continue;
+        }
+        let Some(Status::Cancelled {
+            refund: Some((payment_id, _)),
+        }) = w.model.reservations.get(id).map(|m| &m.status)
+        else {
+            panic!("archived {id} was refunded {amount:?}, but no paid cancel was acknowledged");
+        };
+        let pointer = archive::reservation_of_payment(w.store.as_ref(), *payment_id)
+            .expect("read the archive");
+        assert_eq!(
+            pointer,
+            Some((entry.view.user, *id)),
+            "archive pointer of payment {payment_id}"
+        );
+        paid.insert(*payment_id, (entry.view.user, entry.view.total_amount));
+        refunded.insert(*payment_id, (entry.view.user, amount));
+    }
+    let mut charges_found = BTreeSet::new();
+    let mut debits_seen = BTreeSet::new();
+    let mut refunds_seen = BTreeSet::new();
+    let (mut all_payments, mut all_refunds) = (0i64, 0i64);
+    let mut users_seen = BTreeSet::new();
+    for shard in &state.wallets {
+        for wallet in shard.wallets.values() {
+            let user = wallet.user();
+            users_seen.insert(user);
+            let (mut charged, mut used, mut returned) = (0i64, 0i64, 0i64);
+            for entry in wallet.ledger() {
+                match entry.kind {
+                    LedgerKind::Charge => {
+                        charged += entry.amount.0;
+                        charges_found.insert(entry.transaction_id);
+                        match w.model.charges.get(&entry.transaction_id) {
+                            Some(&(owner, amount)) => {
+                                assert_eq!((owner, amount), (user, entry.amount), "charge {}", entry.transaction_id)
+                            }
+                            None if in_flight
+                                == Some(InFlight::Charge {
+                                    user,
+                                    amount: entry.amount,
+                                }) =>
+                            {
+                                w.stats.in_flight_done += 1;
+                                w.model.record_charge(entry.transaction_id, user, entry.amount);
+                            }
+                            None => panic!(
+                                "charge {} of {} to {user} that nobody was told about; in flight was {in_flight:?}",
+                                entry.transaction_id, entry.amount
+                            ),
+                        }
+                    }
+                    LedgerKind::Payment => {
+                        used += entry.amount.0;
+                        let payment = entry.reference.expect("a payment entry names its payment");
+                        assert!(
+                            debits_seen.insert(payment),
+                            "payment {payment} debited twice"
+                        );
+                        assert_eq!(
+                            paid.get(&payment),
+                            Some(&(user, entry.amount)),
+                            "debit of {payment} ({} from {user}) matches no paid reservation",
+                            entry.amount
+                        );
+                    }
+                    LedgerKind::Refund => {
+                        returned += entry.amount.0;
+                        let payment = entry.reference.expect("a refund entry names its payment");
+                        assert!(
+                            refunds_seen.insert(payment),
+                            "payment {payment} refunded twice"
+                        );
+                        assert_eq!(
+                            refunded.get(&payment),
+                            Some(&(user, entry.amount)),
+                            "refund of {payment} matches no cancelled paid reservation"
+                        );
+                    }
+                }
+            }
+            assert_eq!(
+                wallet.balance().0,
+                charged - used + returned,
+                "wallet {user}: balance != charges - payments + refunds"
+            );
+            assert_eq!(
+                wallet.balance(),
+                w.model.balance(user),
+                "wallet {user}: balance differs from the acknowledged history"
+            );
+            all_payments += used;
+            all_refunds += returned;
+        }
+    }
+    for (transaction, (user, amount)) in &w.model.charges {
+        assert!(
+            charges_found.contains(transaction),
+            "acknowledged charge {transaction} of {amount} to {user} was lost"
+        );
+    }
+    for (user, balance) in &w.model.balances {
+        assert!(
+            users_seen.contains(user) || *balance == Money::ZERO,
+            "wallet of {user} with an acknowledged balance {balance} was lost"
+        );
+    }
+    // A free reservation (amount 0) is confirmed and refunded without the wallet.
+    for (payment, (_, amount)) in &paid {
+        assert!(
+            debits_seen.contains(payment) || *amount == Money::ZERO,
+            "paid reservation of {payment} has no debit"
+        );
+    }
+    for (payment, (_, amount)) in &refunded {
+        assert!(
+            refunds_seen.contains(payment) || *amount == Money::ZERO,
+            "refund of {payment} owed but never paid"
+        );
+    }
+    assert_eq!(
+        all_payments - all_refunds,
+        confirmed_total.0,
+        "payments - refunds != price of the confirmed reservations"
+    );
+}
+
+fn check_queue(w: &mut World, state: &EngineState) {
+    let gated = w.gated_schedule();
+    let queue = state
+        .queue
+        .queues
+        .get(&gated)
+        .expect("the gated schedule has a waiting room");
+    if let Some(InFlight::Join(user)) = w.model.in_flight {
+        match queue.token_of_user(user) {
+            Some(token) if w.model.tokens.get(&user) != Some(&token.token) => {
+                w.stats.in_flight_done += 1;
+                w.model.tokens.insert(user, token.token);
+            }
+            _ => {}
+        }
+    }
+    for (user, token) in &w.model.tokens {
+        let found = queue.token_of_user(*user).map(|t| t.token);
+        assert_eq!(
+            found,
+            Some(*token),
+            "acknowledged queue token of {user} was lost"
+        );
+    }
+}
+
+/// Every decided key is still remembered (cheap: answered by the index, no actor).
+pub async fn probe_all_keys(w: &mut World) {
+    let decided: Vec<KeyId> = w
+        .model
+        .keys
+        .iter()
+        .filter(|(_, state)| matches!(state, KeyState::Decided { .. }))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in decided {
+        if let Some(forgotten) = probe_key(w, &id).await {
+            panic!("{forgotten}");
+        }
+    }
+}
+
+async fn check_key_replays(w: &mut World) {
+    let decided: Vec<KeyId> = w
+        .model
+        .keys
+        .iter()
+        .filter(|(_, state)| matches!(state, KeyState::Decided { .. }))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in decided {
+        if let Some(forgotten) = probe_key(w, &id).await {
+            panic!("after recovery, {forgotten}");
+        }
+        if let Some(mismatch) = replay_key(w, &id).await {
+            panic!("after recovery, {mismatch}");
+        }
+    }
+}

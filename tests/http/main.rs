@@ -1,0 +1,9 @@
+//! The HTTP contract of `../shared/API.md`, one test binary: every endpoint
+//! through real HTTP against the real application on a temp data dir
+//! (`test_support::app::spawn_app`), bad inputs included.
+
+mod auth_catalog;
+mod booking;
+mod methods;
+mod security;
+mod smoke;

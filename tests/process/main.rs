@@ -1,0 +1,11 @@
+//! Tests that run the real `boxoffice` binary as a child process, one test
+//! binary: `kill -9` and restart, torn files, overload and slow clients,
+//! start-up settings. `binary` holds the one way they start it.
+
+mod binary;
+mod http_crash;
+mod kill_engine;
+mod kill_loop;
+mod overload;
+mod serve_settings;
+mod torn_writes;

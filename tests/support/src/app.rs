@@ -1,0 +1,354 @@
+//! Spawns the real application (the same `Application::build` the binary
+//! uses) on a random port with a temporary data dir, a manual clock and a
+//! seeded id source, and gives tests a small HTTP client around it.
+
+use actix_web::dev::ServerHandle;
+use awc::http::{Method, StatusCode};
+use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::{Clock, IdSource, ManualClock, Registry};
+use boxoffice_engine::ids::UserId;
+use boxoffice_engine::Timestamp;
+use boxoffice_http::auth::{JwtKeys, TokenKind};
+use boxoffice_http::{Application, Settings};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const JWT_SECRET: &str = "test-secret-0123456789abcdef";
+pub const ADMIN_EMAIL: &str = "admin@test.boxoffice";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+pub struct TestApp {
+    pub base: String,
+    pub clock: ManualClock,
+    pub client: awc::Client,
+    pub registry: Arc<Registry>,
+    pub dir: tempfile::TempDir,
+    handle: ServerHandle,
+    keys: JwtKeys,
+    counter: AtomicU64,
+}
+
+/// A response: status, JSON body (Null if none or not JSON), headers.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub text: String,
+    pub headers: awc::http::header::HeaderMap,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// Asserts status and (for errors) the error code, and the error shape.
+    #[track_caller]
+    pub fn expect(&self, status: u16, code: &str) -> &Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        if status >= 400 {
+            assert_eq!(
+                self.code(),
+                code,
+                "unexpected error code; body: {}",
+                self.text
+            );
+            assert!(
+                self.body["error"]["message"].is_string() && self.body["requestId"].is_string(),
+                "error shape: {}",
+                self.text
+            );
+        }
+        assert!(
+            self.header("x-request-id").is_some(),
+            "every response carries X-Request-Id"
+        );
+        self
+    }
+}
+
+/// 2026-03-01T00:00:00Z: tests start here on a manual clock.
+pub const START: Timestamp = Timestamp(1_772_323_200_000);
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = Settings::new(dir.path().to_path_buf());
+    settings.bind = "127.0.0.1:0".parse().expect("addr");
+    settings.jwt_secret = Some(JWT_SECRET.into());
+    settings.admin = Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into()));
+    settings.workers = 2;
+    adjust(&mut settings);
+    let clock = ManualClock::new(START);
+    let app = Application::build(
+        settings.clone(),
+        Arc::new(clock.clone()),
+        Arc::new(IdSource::seeded(7)),
+    )
+    .await
+    .expect("application builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let registry = Arc::clone(app.registry());
+    let handle = app.handle();
+    actix_rt::spawn(app.run_until_stopped());
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let keys = JwtKeys::new(
+        JWT_SECRET.as_bytes(),
+        settings.access_token_ttl.as_secs() as i64,
+        settings.refresh_token_ttl.as_secs() as i64,
+    );
+    TestApp {
+        base,
+        clock,
+        client,
+        registry,
+        dir,
+        handle,
+        keys,
+        counter: AtomicU64::new(0),
+    }
+}
+
+impl TestApp {
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    /// A fresh unique string (emails, idempotency keys).
+    pub fn unique(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.counter.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A valid access token for any user id and role, minted with the server's secret
+    /// (cheap: no argon2), for tests that need many distinct users.
+    pub fn token_for(&self, user: UserId, role: Role) -> String {
+        self.keys
+            .issue(user, role, TokenKind::Access, self.clock.now())
+            .expect("token")
+    }
+
+    pub fn keys(&self) -> &JwtKeys {
+        &self.keys
+    }
+
+    /// Sends a request with optional bearer token, extra headers and raw body.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let sent = match body {
+            Some((content_type, bytes)) => {
+                let request = if content_type.is_empty() {
+                    request
+                } else {
+                    request.insert_header(("Content-Type", content_type))
+                };
+                request.send_body(bytes).await
+            }
+            None => request.send().await,
+        };
+        let mut response = sent.expect("request sent");
+        let bytes = response
+            .body()
+            .limit(16 * 1024 * 1024)
+            .await
+            .expect("body read");
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        Reply {
+            status: response.status(),
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text,
+            headers: response.headers().clone(),
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.raw(Method::GET, path, token, &[], None).await
+    }
+
+    pub async fn get_with(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        self.raw(Method::GET, path, token, headers, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.raw(
+            Method::POST,
+            path,
+            token,
+            &[],
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+        .await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> Reply {
+        self.raw(
+            Method::POST,
+            path,
+            token,
+            headers,
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.raw(
+            Method::PUT,
+            path,
+            token,
+            &[],
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+        .await
+    }
+
+    /// POST with a fresh Idempotency-Key.
+    pub async fn post_keyed(&self, path: &str, token: &str, body: Value) -> Reply {
+        let key = self.unique("key");
+        self.post_with(path, Some(token), &[("Idempotency-Key", &key)], body)
+            .await
+    }
+
+    /// Registers a user through the API and logs in; returns (userId, accessToken).
+    pub async fn register_and_login(&self, name: &str) -> (String, String) {
+        let email = format!("{}@test.boxoffice", self.unique(name));
+        let password = "password-123";
+        self.post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": email, "password": password, "name": name}),
+        )
+        .await
+        .expect(201, "");
+        let login = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        login.expect(200, "");
+        (
+            login.body["user"]["userId"]
+                .as_str()
+                .expect("userId")
+                .to_string(),
+            login.body["accessToken"]
+                .as_str()
+                .expect("token")
+                .to_string(),
+        )
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let login = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+            )
+            .await;
+        login.expect(200, "");
+        login.body["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    }
+
+    /// A venue: sections VIP (2 rows × 5), R (2 × 10), S (3 × 10) = 60 seats.
+    pub async fn create_venue(&self, admin: &str) -> String {
+        let body = json!({
+            "name": "Test Hall", "address": "1 Test Street",
+            "sections": [
+                {"sectionId": "VIP", "name": "VIP", "rows": [{"row": "1", "seats": 5}, {"row": "2", "seats": 5}]},
+                {"sectionId": "R", "name": "R", "rows": [{"row": "1", "seats": 10}, {"row": "2", "seats": 10}]},
+                {"sectionId": "S", "name": "S", "rows": [{"row": "1", "seats": 10}, {"row": "2", "seats": 10}, {"row": "3", "seats": 10}]},
+            ]
+        });
+        let reply = self.post("/api/v1/venues", Some(admin), body).await;
+        reply.expect(201, "");
+        reply.body["venueId"].as_str().expect("venueId").to_string()
+    }
+
+    /// A concert with one schedule on a new venue; `queue` gates it. Returns (concertId, scheduleId).
+    pub async fn create_concert(
+        &self,
+        admin: &str,
+        queue: Option<Value>,
+        hold_seconds: u32,
+    ) -> (String, String) {
+        let venue = self.create_venue(admin).await;
+        let mut body = json!({
+            "title": "Test Concert", "description": "A concert for tests", "category": "ROCK", "venueId": venue,
+            "priceGrades": [
+                {"grade": "VIP", "price": 150000, "sectionIds": ["VIP"]},
+                {"grade": "R", "price": 100000, "sectionIds": ["R"]},
+                {"grade": "S", "price": 50000, "sectionIds": ["S"]}
+            ],
+            "schedules": [{"startsAt": "2026-04-01T10:00:00Z", "endsAt": "2026-04-01T13:00:00Z", "bookingOpensAt": "2026-02-01T00:00:00Z", "bookingClosesAt": "2026-04-01T09:00:00Z"}],
+            "maxSeatsPerUser": 4, "holdSeconds": hold_seconds
+        });
+        if let Some(queue) = queue {
+            body["queue"] = queue;
+        }
+        let reply = self.post("/api/v1/concerts", Some(admin), body).await;
+        reply.expect(201, "");
+        (
+            reply.body["concertId"]
+                .as_str()
+                .expect("concertId")
+                .to_string(),
+            reply.body["schedules"][0]["scheduleId"]
+                .as_str()
+                .expect("scheduleId")
+                .to_string(),
+        )
+    }
+
+    pub async fn fund(&self, token: &str, amount: i64) {
+        self.post_keyed("/api/v1/wallet/charges", token, json!({"amount": amount}))
+            .await
+            .expect(201, "");
+    }
+}

@@ -1,0 +1,162 @@
+//! Shared set-up for the engine-level integration tests: an engine on a real
+//! sled directory or a fault-injecting memory store, a manual clock, a seeded
+//! id source, and helpers to export the whole durable state for comparison.
+
+use boxoffice_actors::idempotency::{Endpoint, IdemKey, IdemTag, RequestDigest};
+use boxoffice_actors::queue_actor::{ExportQueueState, QueueState};
+use boxoffice_actors::schedule_actor::{ExportState, ScheduleState};
+use boxoffice_actors::wallet_actor::{ExportWallets, WalletShardState};
+use boxoffice_actors::{EngineConfig, IdSource, ManualClock, Registry, ScheduleSpec};
+use boxoffice_engine::ids::*;
+use boxoffice_engine::layout::SeatLayout;
+use boxoffice_engine::queue::QueueConfig;
+use boxoffice_engine::schedule::ScheduleRules;
+use boxoffice_engine::Timestamp;
+use boxoffice_storage::{MemoryStore, SledStore, Store};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// 2026-03-15T10:00:00Z: tests start here on a manual clock.
+pub const T0: Timestamp = Timestamp(1_773_568_800_000);
+
+pub fn sled_store(dir: &Path) -> Arc<dyn Store> {
+    Arc::new(SledStore::open(dir).expect("open sled store"))
+}
+
+pub fn memory_store() -> Arc<MemoryStore> {
+    Arc::new(MemoryStore::new())
+}
+
+pub fn test_config() -> EngineConfig {
+    EngineConfig {
+        snapshot_every_events: 50,
+        wallet_shards: 4,
+        ..EngineConfig::default()
+    }
+}
+
+pub async fn start(store: Arc<dyn Store>, clock: &ManualClock, seed: u64) -> Arc<Registry> {
+    start_with(store, clock, seed, test_config()).await
+}
+
+pub async fn start_with(
+    store: Arc<dyn Store>,
+    clock: &ManualClock,
+    seed: u64,
+    config: EngineConfig,
+) -> Arc<Registry> {
+    Registry::start(
+        store,
+        Arc::new(clock.clone()),
+        Arc::new(IdSource::seeded(seed)),
+        config,
+    )
+    .await
+    .expect("engine starts")
+}
+
+/// A deterministic id from a small number.
+pub fn id_bytes(kind: u8, n: u64) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes[0] = kind;
+    bytes[8..].copy_from_slice(&n.to_be_bytes());
+    bytes
+}
+
+pub fn user(n: u64) -> UserId {
+    UserId::from_random_bytes(id_bytes(1, n))
+}
+
+pub fn schedule_id(n: u64) -> ScheduleId {
+    ScheduleId::from_random_bytes(id_bytes(2, n))
+}
+
+pub fn spec(
+    n: u64,
+    layout: SeatLayout,
+    rules: ScheduleRules,
+    queue: Option<QueueConfig>,
+) -> ScheduleSpec {
+    ScheduleSpec {
+        schedule_id: schedule_id(n),
+        layout,
+        rules,
+        queue,
+    }
+}
+
+/// One section `S0` of one row of `seats` seats.
+pub fn one_row(seats: u32) -> SeatLayout {
+    SeatLayout::uniform(1, 1, seats)
+}
+
+pub fn tag(user: UserId, endpoint: Endpoint, key: &str, body: &str) -> IdemTag {
+    let mut digest = [0u8; 32];
+    for (i, b) in body.bytes().enumerate() {
+        digest[i % 32] = digest[i % 32].wrapping_mul(31).wrapping_add(b);
+    }
+    digest[31] = body.len() as u8;
+    IdemTag {
+        key: IdemKey {
+            user,
+            endpoint,
+            key: key.to_string(),
+        },
+        digest: RequestDigest(digest),
+    }
+}
+
+/// Every actor's durable state, for before/after comparisons.
+#[derive(Debug, PartialEq)]
+pub struct EngineState {
+    pub schedules: BTreeMap<ScheduleId, ScheduleState>,
+    pub wallets: Vec<WalletShardState>,
+    pub queue: QueueState,
+}
+
+pub async fn export(registry: &Registry) -> EngineState {
+    let mut schedules = BTreeMap::new();
+    for id in registry.schedule_ids() {
+        let handle = registry.schedule(id).expect("schedule");
+        let state = handle
+            .actor
+            .query(ExportState)
+            .await
+            .expect("export")
+            .expect("schedule state loaded");
+        schedules.insert(id, state);
+    }
+    let mut wallets = Vec::new();
+    for shard in registry.wallet_shards() {
+        wallets.push(shard.query(ExportWallets).await.expect("export wallets"));
+    }
+    let queue = registry
+        .queue()
+        .query(ExportQueueState)
+        .await
+        .expect("export queue");
+    EngineState {
+        schedules,
+        wallets,
+        queue,
+    }
+}
+
+/// Every schedule's and wallet's invariants, through the actors.
+pub async fn check_all_invariants(registry: &Registry) {
+    let state = export(registry).await;
+    for (id, schedule) in &state.schedules {
+        schedule
+            .schedule
+            .check_invariants()
+            .unwrap_or_else(|e| panic!("schedule {id}: {e}"));
+    }
+    for shard in &state.wallets {
+        for wallet in shard.wallets.values() {
+            wallet
+                .check_invariants()
+                .unwrap_or_else(|e| panic!("wallet {}: {e}", wallet.user()));
+        }
+    }
+}
