@@ -1128,7 +1128,7 @@ async fn slow_headers_are_cut_off_and_their_connections_released_body() {
 /// time to read a body, so a client that announces 60 KiB and stalls keeps
 /// its connection (and the handler's future) for ever. The fix belongs in
 /// http/ (a timeout around the body read, answering 408).
-/// Run with `cargo test --test http_overload -- --ignored`.
+/// Run with `cargo test --test process overload -- --ignored`.
 #[test]
 fn a_stalled_body_is_timed_out() {
     let _heavy = one_at_a_time();

@@ -185,7 +185,7 @@ fn an_open_gives_up_on_a_lock_held_longer() {
 }
 
 /// Informal measurement for the closing note; run with
-/// `cargo test --release -p boxoffice-storage --test sled_store -- --ignored --nocapture`.
+/// `cargo test --release -p boxoffice-storage --test store sled_store:: -- --ignored --nocapture`.
 /// Compares raw sled inserts with `SledStore::append` (which adds the per-log
 /// lock and the key encoding), by thread count and record size.
 #[test]
@@ -388,7 +388,7 @@ fn power_loss_mode_keeps_the_watermark_too() {
 }
 
 /// What the flush watermark adds to each flush; run with
-/// `cargo test --release -p boxoffice-storage --test sled_store measure_watermark -- --ignored --nocapture`.
+/// `cargo test --release -p boxoffice-storage --test store sled_store::measure_watermark -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, not a test: run in release with --nocapture"]
 fn measure_watermark_cost() {
