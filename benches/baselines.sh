@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # benches/baselines.sh: Boxoffice against PostgreSQL and Redis, side by side,
-# by the contention harness (src/bin/contention), in one invocation per
+# by the contention harness (benches/contention), in one invocation per
 # scenario so every ratio compares runs of the same invocation.
 #
 # What it does:
@@ -125,7 +125,7 @@ start_redis everysec "$REDIS_EVERYSEC_PORT" everysec
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   say "building the harness (release)"
-  cargo build --release --bin contention >&2
+  cargo build --release -p boxoffice-contention --bin contention >&2
 fi
 mkdir -p "$OUT"
 

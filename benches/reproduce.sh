@@ -18,7 +18,7 @@ echo "reproduce: machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') G
 
 cargo bench --bench durable_hold --bench wallet_debit --bench storage_flush --bench recovery 2>&1 | tee "$OUT/criterion.txt"
 
-cargo build --release --bin contention
+cargo build --release -p boxoffice-contention --bin contention
 target/release/contention open-holds --mode in-process,http,hello --clients 100 1000 \
   --seconds 10 --warmup 2 --json "$OUT/open-holds.json" --svg "$OUT/open-holds.svg" 2>&1 | tee "$OUT/open-holds.txt"
 

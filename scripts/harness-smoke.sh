@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI smoke run of the contention harness (src/bin/contention), so it cannot
+# CI smoke run of the contention harness (benches/contention), so it cannot
 # rot: every scenario at a tiny size, in process and over HTTP, in the dev
 # profile (CI builds one profile). The harness exits non-zero if any
 # invariant fails (oversell, money, admission order, acknowledged = durable),
@@ -20,7 +20,7 @@ run() {
   local name="$1"
   shift
   echo "== contention $name $*"
-  timeout 300 cargo run --quiet --bin contention -- "$@" \
+  timeout 300 cargo run --quiet -p boxoffice-contention --bin contention -- "$@" \
     --json "$OUT/$name.json" --svg "$OUT/$name.svg"
 }
 

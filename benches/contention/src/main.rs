@@ -1,7 +1,7 @@
 //! `contention`: the contention benchmark harness of Boxoffice.
 //!
 //! ```sh
-//! cargo run --release --bin contention -- hot-seats --mode both --clients 100 1000 10000 \
+//! cargo run --release -p boxoffice-contention -- hot-seats --mode both --clients 100 1000 10000 \
 //!     --seconds 10 --json hot.json --svg hot.svg
 //! ```
 //!
