@@ -4,7 +4,11 @@
 //! The kill tests run this as a child process, `kill -9` it mid-flight, then
 //! reopen the data dir and look for every line it printed: a line is printed
 //! only after the engine acknowledged the change, so each one must survive.
+//! Each start audits the recovered engine with the shared checker
+//! (`boxoffice_actors::audit`) before any load, and each run that ends by
+//! itself audits what it leaves; a broken invariant exits non-zero.
 
+use boxoffice_actors::audit;
 use boxoffice_actors::booking::HoldCommand;
 use boxoffice_actors::{
     EngineConfig, EngineError, IdSource, PayCommand, Registry, ScheduleSpec, SystemClock,
@@ -84,6 +88,9 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
             }
         }
+        // What a kill left behind must pass the shared checker before any
+        // new load runs on it; and so must what this run leaves.
+        audit_engine(&registry, "after recovery").await?;
         println!("{}", json!({"op": "ready"}));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(args.max_seconds);
         let clients: Vec<_> = (0..args.clients)
@@ -96,9 +103,20 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         for client in clients {
             let _ = client.await;
         }
+        let audited = audit_engine(&registry, "after the load").await;
         registry.shutdown();
-        Ok(())
+        audited
     })
+}
+
+/// Runs `boxoffice_actors::audit` over the engine at rest; an error names
+/// every broken invariant.
+async fn audit_engine(registry: &Registry, when: &str) -> Result<(), String> {
+    let state = audit::export(registry)
+        .await
+        .map_err(|e| format!("export {when}: {e}"))?;
+    audit::verdict(&audit::check_at_rest(&state))
+        .map_err(|broken| format!("invariants broken {when}:\n{broken}"))
 }
 
 fn ack(value: serde_json::Value) {

@@ -20,6 +20,7 @@
 
 pub mod accounts;
 pub mod accounts_actor;
+pub mod audit;
 pub mod booking;
 pub mod catalog;
 pub mod catalog_actor;

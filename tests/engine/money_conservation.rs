@@ -5,6 +5,7 @@
 //! right-hand side is summed from the operations the engine acknowledged; and
 //! what the wallets spent, net of refunds, is exactly what confirmed seats cost.
 
+use boxoffice_actors::audit;
 use boxoffice_actors::schedule_actor::ExpireNow;
 use boxoffice_actors::{EngineError, HoldCommand, ManualClock, PayCommand, Registry};
 use boxoffice_engine::ids::*;
@@ -223,14 +224,12 @@ async fn balances_always_equal_charges_minus_payments_plus_refunds() {
     let state = export(&registry).await;
     let acks = acks.lock().unwrap();
     let (mut charged, mut used, mut refunded, mut balance) = (0i64, 0i64, 0i64, 0i64);
+    // Every wallet equals its ledger, seats and sagas are consistent: the
+    // shared checker. The rest compares the engine with what was acknowledged.
+    if let Err(broken) = audit::verdict(&audit::check_at_rest(&state)) {
+        panic!("invariants broken:\n{broken}");
+    }
     for wallet in state.wallets.iter().flat_map(|s| s.wallets.values()) {
-        wallet
-            .check_invariants()
-            .expect("every wallet equals its ledger");
-        assert_eq!(
-            wallet.balance().0,
-            wallet.total_charged().0 - wallet.total_used().0 + wallet.total_refunded().0
-        );
         charged += wallet.total_charged().0;
         used += wallet.total_used().0;
         refunded += wallet.total_refunded().0;
@@ -269,11 +268,5 @@ async fn balances_always_equal_charges_minus_payments_plus_refunds() {
         acks.paid > 0 && acks.refunded > 0 && acks.charged > 0,
         "the workload exercised every money path"
     );
-    for schedule in state.schedules.values() {
-        schedule
-            .schedule
-            .check_invariants()
-            .expect("schedule invariants");
-    }
     registry.shutdown();
 }

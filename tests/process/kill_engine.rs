@@ -4,11 +4,11 @@
 //! acknowledged change to be there, the invariants to hold, and no saga to be
 //! left between steps. Several rounds on the same data dir.
 
+use boxoffice_actors::audit;
 use boxoffice_actors::schedule_actor::GetUnfinishedWork;
 use boxoffice_actors::ManualClock;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::ReservationStatus;
-use boxoffice_engine::wallet::LedgerKind;
 use boxoffice_engine::Money;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -219,36 +219,10 @@ fn verify(dir: &std::path::Path, acks: &[Value], round: usize) {
             "too little load: {counted:?}"
         );
 
-        // Money: every wallet equals its ledger (checked on load), and what the
-        // wallets say was spent, net of refunds, is what confirmed seats cost.
-        let (mut used, mut refunded) = (0i64, 0i64);
-        for wallet in state.wallets.iter().flat_map(|s| s.wallets.values()) {
-            wallet.check_invariants().expect("wallet equals its ledger");
-            for entry in wallet.ledger() {
-                match entry.kind {
-                    LedgerKind::Payment => used += entry.amount.0,
-                    LedgerKind::Refund => refunded += entry.amount.0,
-                    LedgerKind::Charge => {}
-                }
-            }
-        }
-        let confirmed: i64 = state
-            .schedules
-            .values()
-            .flat_map(|s| s.schedule.reservations())
-            .filter(|r| matches!(r.status, ReservationStatus::Confirmed { .. }))
-            .map(|r| r.amount.0)
-            .sum();
-        assert_eq!(
-            used - refunded,
-            confirmed,
-            "round {round}: money spent does not match seats sold"
-        );
-        for schedule in state.schedules.values() {
-            schedule
-                .schedule
-                .check_invariants()
-                .expect("no seat in two live reservations");
+        // Every invariant of the shared checker: seats, sagas, wallets equal
+        // to their ledgers, money kept = price of seats sold.
+        if let Err(broken) = audit::verdict(&audit::check_at_rest(&state)) {
+            panic!("round {round}: invariants broken after recovery:\n{broken}");
         }
         eprintln!(
             "round {round}: verified {} acknowledged changes {counted:?}, recovery {:?}",

@@ -3,87 +3,37 @@
 //!
 //! They compare two views: the engine's (every actor's state, exported once
 //! the clients have stopped) and the clients' (what the engine acknowledged
-//! to them). Requests whose outcome the client never learned (a transport
-//! error, an unexpected answer) are counted, and the money checks then
-//! accept any total between "none of them happened" and "all did".
+//! to them). The engine's own view is judged by the shared checker,
+//! `boxoffice_actors::audit` (the simulation, the kill tests and `boxoffice
+//! load` use the same one): no seat in two live reservations, sold seats ==
+//! seats of confirmed reservations, each schedule's `check_invariants`, no
+//! payment between saga steps, every balance == charges − payments +
+//! refunds, money kept == price of confirmed seats (+ refunds still owed).
 //!
-//! - no oversell: no seat in two live reservations (recomputed here from the
-//!   reservations, not read from the seat table), sold seats == seats of
-//!   confirmed reservations, the engine's own `check_invariants`, no payment
-//!   left between saga steps, and no seat in two paid reservations the
-//!   clients were told about;
-//! - money balances: every wallet's balance == charges − payments + refunds
-//!   (and its own invariants), the totals equal what clients were told, and
-//!   money kept == the price of confirmed seats (+ refunds still owed);
+//! Here are the checks that need the clients' view. Requests whose outcome
+//! the client never learned (a transport error, an unexpected answer) are
+//! counted, and the money checks then accept any total between "none of
+//! them happened" and "all did".
+//! - no seat in two paid reservations the clients were told about;
+//! - acknowledged live reservations are live;
+//! - wallet totals equal what clients were told;
 //! - admission order equals join order among users who did not drop out.
 
-use boxoffice_actors::queue_actor::{ExportQueueState, QueueState};
-use boxoffice_actors::schedule_actor::{ExportState, ScheduleState};
-use boxoffice_actors::wallet_actor::{ExportWallets, WalletShardState};
+use boxoffice_actors::audit;
+use boxoffice_actors::queue_actor::QueueState;
 use boxoffice_actors::Registry;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::queue::{Queue, TokenStatus};
 use boxoffice_engine::schedule::ReservationStatus;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Check {
-    pub name: String,
-    pub ok: bool,
-    pub detail: String,
-}
-
-impl Check {
-    fn new(name: &str, ok: bool, detail: impl Into<String>) -> Check {
-        Check {
-            name: name.to_string(),
-            ok,
-            detail: detail.into(),
-        }
-    }
-}
+pub use audit::{check_schedules, Check, EngineState};
 
 /// Every actor's state, exported after the clients stopped.
-pub struct EngineState {
-    pub schedules: BTreeMap<ScheduleId, ScheduleState>,
-    pub wallets: Vec<WalletShardState>,
-    pub queue: QueueState,
-}
-
 pub async fn export(registry: &Registry) -> Result<EngineState, String> {
-    let mut schedules = BTreeMap::new();
-    for id in registry.schedule_ids() {
-        let handle = registry.schedule(id).map_err(|e| e.to_string())?;
-        let state = handle
-            .actor
-            .query(ExportState)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("schedule {id} has no state loaded"))?;
-        schedules.insert(id, state);
-    }
-    let mut wallets = Vec::new();
-    for shard in registry.wallet_shards() {
-        wallets.push(
-            shard
-                .query(ExportWallets)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    let queue = registry
-        .queue()
-        .query(ExportQueueState)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(EngineState {
-        schedules,
-        wallets,
-        queue,
-    })
+    audit::export(registry).await.map_err(|e| e.to_string())
 }
 
 /// Money the clients were told about, summed as they were told.
@@ -104,76 +54,6 @@ impl MoneyAcks {
     pub fn add(counter: &AtomicI64, amount: i64) {
         counter.fetch_add(amount, Ordering::Relaxed);
     }
-}
-
-/// Seats and reservations of every schedule.
-pub fn check_schedules(state: &EngineState) -> Vec<Check> {
-    let mut engine_errors = Vec::new();
-    let (mut double, mut sold_mismatch, mut stuck) = (0u64, Vec::new(), 0u64);
-    for (id, s) in &state.schedules {
-        let schedule = &s.schedule;
-        if let Err(why) = schedule.check_invariants() {
-            engine_errors.push(format!("{id}: {why}"));
-        }
-        let mut taken = vec![false; schedule.seat_count() as usize];
-        let mut confirmed_seats = 0u64;
-        for reservation in schedule.reservations() {
-            if matches!(reservation.status, ReservationStatus::PaymentPending { .. }) {
-                stuck += 1;
-            }
-            if matches!(reservation.status, ReservationStatus::Confirmed { .. }) {
-                confirmed_seats += reservation.seats.len() as u64;
-            }
-            if reservation.status.is_live() {
-                for seat in &reservation.seats {
-                    match taken.get_mut(seat.0 as usize) {
-                        Some(cell) if *cell => double += 1,
-                        Some(cell) => *cell = true,
-                        None => double += 1,
-                    }
-                }
-            }
-        }
-        let sold = u64::from(schedule.counts().sold);
-        if sold != confirmed_seats {
-            sold_mismatch.push(format!(
-                "{id}: {sold} sold, {confirmed_seats} in confirmed reservations"
-            ));
-        }
-    }
-    vec![
-        Check::new(
-            "oversell: no seat in two live reservations",
-            double == 0,
-            format!(
-                "{double} double-booked seat(s) over {} schedule(s)",
-                state.schedules.len()
-            ),
-        ),
-        Check::new(
-            "oversell: sold seats == seats of confirmed reservations",
-            sold_mismatch.is_empty(),
-            if sold_mismatch.is_empty() {
-                "equal on every schedule".to_string()
-            } else {
-                sold_mismatch.join("; ")
-            },
-        ),
-        Check::new(
-            "engine: Schedule::check_invariants",
-            engine_errors.is_empty(),
-            if engine_errors.is_empty() {
-                "every schedule consistent".to_string()
-            } else {
-                engine_errors.join("; ")
-            },
-        ),
-        Check::new(
-            "saga: no payment left between steps",
-            stuck == 0,
-            format!("{stuck} reservation(s) PaymentPending after the clients stopped"),
-        ),
-    ]
 }
 
 /// No seat of a schedule in two reservations the clients were told were paid
@@ -228,27 +108,14 @@ fn within(actual: i64, acked: i64, unknown: i64) -> bool {
     actual >= acked && actual <= acked.saturating_add(unknown)
 }
 
-/// Wallets against their ledgers, the acknowledgements, and the seats sold.
+/// Wallets against their ledgers and the seats sold (the shared checker),
+/// and their totals against what the clients were told.
 pub fn check_money(state: &EngineState, acks: &MoneyAcks) -> Vec<Check> {
-    let (mut charged, mut used, mut refunded, mut balance) = (0i64, 0i64, 0i64, 0i64);
-    let mut broken = Vec::new();
-    let mut wallets = 0usize;
+    let (mut charged, mut used, mut refunded) = (0i64, 0i64, 0i64);
     for wallet in state.wallets.iter().flat_map(|s| s.wallets.values()) {
-        wallets += 1;
-        let expected = wallet.total_charged().0 - wallet.total_used().0 + wallet.total_refunded().0;
-        if let Err(why) = wallet.check_invariants() {
-            broken.push(format!("{}: {why}", wallet.user()));
-        } else if wallet.balance().0 != expected {
-            broken.push(format!(
-                "{}: balance {} != {expected}",
-                wallet.user(),
-                wallet.balance().0
-            ));
-        }
         charged += wallet.total_charged().0;
         used += wallet.total_used().0;
         refunded += wallet.total_refunded().0;
-        balance += wallet.balance().0;
     }
     let load = |a: &AtomicI64| a.load(Ordering::Relaxed);
     let (a_charged, a_paid, a_refunded) =
@@ -258,48 +125,18 @@ pub fn check_money(state: &EngineState, acks: &MoneyAcks) -> Vec<Check> {
         load(&acks.unknown_paid),
         load(&acks.unknown_refund),
     );
-    let (mut confirmed, mut owed) = (0i64, 0i64);
-    for reservation in state
-        .schedules
-        .values()
-        .flat_map(|s| s.schedule.reservations())
-    {
-        match reservation.status {
-            ReservationStatus::Confirmed { .. } => confirmed += reservation.amount.0,
-            ReservationStatus::Cancelled => {
-                if let Some(refund) = reservation.refund.as_ref().filter(|r| !r.settled) {
-                    owed += refund.amount.0;
-                }
-            }
-            _ => {}
-        }
-    }
-    vec![
-        Check::new(
-            "money: every balance == charges − payments + refunds",
-            broken.is_empty() && balance == charged - used + refunded,
-            if broken.is_empty() {
-                format!("{wallets} wallet(s); total balance {balance} = {charged} − {used} + {refunded}")
-            } else {
-                broken.join("; ")
-            },
+    let mut checks = audit::check_money(state);
+    checks.push(Check::new(
+        "money: wallet totals == acknowledged charges, payments, refunds",
+        within(charged, a_charged, u_charge)
+            && within(used, a_paid, u_paid)
+            && within(refunded, a_refunded, u_refund),
+        format!(
+            "charged {charged} (acked {a_charged} + ≤{u_charge} unknown), paid {used} (acked {a_paid} + ≤{u_paid}), refunded {refunded} (acked {a_refunded} + ≤{u_refund}); {} request(s) without an answer",
+            acks.unknown_requests.load(Ordering::Relaxed)
         ),
-        Check::new(
-            "money: wallet totals == acknowledged charges, payments, refunds",
-            within(charged, a_charged, u_charge)
-                && within(used, a_paid, u_paid)
-                && within(refunded, a_refunded, u_refund),
-            format!(
-                "charged {charged} (acked {a_charged} + ≤{u_charge} unknown), paid {used} (acked {a_paid} + ≤{u_paid}), refunded {refunded} (acked {a_refunded} + ≤{u_refund}); {} request(s) without an answer",
-                acks.unknown_requests.load(Ordering::Relaxed)
-            ),
-        ),
-        Check::new(
-            "money: payments − refunds == price of confirmed seats + refunds owed",
-            used - refunded == confirmed + owed,
-            format!("{used} − {refunded} vs {confirmed} confirmed + {owed} owed"),
-        ),
-    ]
+    ));
+    checks
 }
 
 /// When one virtual user of the stadium joined and saw its place, as the client saw it.

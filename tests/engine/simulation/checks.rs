@@ -2,8 +2,10 @@
 //! exported state and compared with the model of acknowledged effects:
 //!
 //! - recovery loaded every actor (a load runs `check_invariants`) and left no
-//!   payment or refund between saga steps; every schedule's, wallet's and
-//!   waiting room's invariants hold; no seat is in two live reservations;
+//!   payment or refund between saga steps; every invariant of the shared
+//!   checker (`boxoffice_actors::audit`) holds: each schedule's, wallet's and
+//!   waiting room's own, no seat in two live reservations, money kept = price
+//!   of seats sold;
 //! - every acknowledged hold, payment, cancellation, check-in, charge and
 //!   queue token is there with its acknowledged outcome; the one operation in
 //!   flight at the crash either happened whole or not at all (then the model
@@ -15,6 +17,7 @@
 //! - every decided idempotency key is remembered (another body is refused)
 //!   and replays its first reply.
 
+use boxoffice_actors::audit;
 use boxoffice_actors::schedule_actor::archive::{self, ArchivedReservation};
 use boxoffice_actors::schedule_actor::GetUnfinishedWork;
 use boxoffice_actors::Clock;
@@ -85,13 +88,14 @@ pub async fn after_restart(w: &mut World) {
         );
     }
     let state = export(&w.registry).await;
-    check_invariants(&state);
+    if let Err(broken) = audit::verdict(&audit::check_at_rest(&state)) {
+        panic!("invariants broken after recovery:\n{broken}");
+    }
     let schedules: BTreeMap<ScheduleId, &Schedule> = state
         .schedules
         .iter()
         .map(|(id, s)| (*id, &s.schedule))
         .collect();
-    check_seats_disjoint(&schedules);
     let archived = read_archive(w);
     check_reservations(w, &schedules, &archived);
     check_tickets(w, &schedules, &archived);
@@ -102,50 +106,6 @@ pub async fn after_restart(w: &mut World) {
     }
     w.model.in_flight = None;
     check_key_replays(w).await;
-}
-
-fn check_invariants(state: &EngineState) {
-    for (id, schedule) in &state.schedules {
-        if let Err(broken) = schedule.schedule.check_invariants() {
-            panic!("schedule {id} breaks an invariant after recovery: {broken}");
-        }
-    }
-    for shard in &state.wallets {
-        for wallet in shard.wallets.values() {
-            if let Err(broken) = wallet.check_invariants() {
-                panic!(
-                    "wallet {} breaks an invariant after recovery: {broken}",
-                    wallet.user()
-                );
-            }
-        }
-    }
-    for (id, queue) in &state.queue.queues {
-        if let Err(broken) = queue.check_invariants() {
-            panic!("waiting room of {id} breaks an invariant after recovery: {broken}");
-        }
-    }
-}
-
-/// Independent of `check_invariants`: no seat in two live reservations.
-fn check_seats_disjoint(schedules: &BTreeMap<ScheduleId, &Schedule>) {
-    for (id, schedule) in schedules {
-        let mut owner = BTreeMap::new();
-        for reservation in schedule.reservations() {
-            if !reservation.status.is_live() {
-                continue;
-            }
-            for seat in &reservation.seats {
-                if let Some(other) = owner.insert(*seat, reservation.id) {
-                    panic!(
-                        "seat {} of {id} is in two live reservations: {other} and {}",
-                        schedule.seat_id(*seat),
-                        reservation.id
-                    );
-                }
-            }
-        }
-    }
 }
 
 /// Every reservation a schedule moved to the archive, by id.

@@ -2,10 +2,8 @@
 //! sled directory or a fault-injecting memory store, a manual clock, a seeded
 //! id source, and helpers to export the whole durable state for comparison.
 
+use boxoffice_actors::audit;
 use boxoffice_actors::idempotency::{Endpoint, IdemKey, IdemTag, RequestDigest};
-use boxoffice_actors::queue_actor::{ExportQueueState, QueueState};
-use boxoffice_actors::schedule_actor::{ExportState, ScheduleState};
-use boxoffice_actors::wallet_actor::{ExportWallets, WalletShardState};
 use boxoffice_actors::{EngineConfig, IdSource, ManualClock, Registry, ScheduleSpec};
 use boxoffice_engine::ids::*;
 use boxoffice_engine::layout::SeatLayout;
@@ -13,7 +11,6 @@ use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::schedule::ScheduleRules;
 use boxoffice_engine::Timestamp;
 use boxoffice_storage::{MemoryStore, SledStore, Store};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -107,56 +104,19 @@ pub fn tag(user: UserId, endpoint: Endpoint, key: &str, body: &str) -> IdemTag {
     }
 }
 
+pub use boxoffice_actors::audit::EngineState;
+
 /// Every actor's durable state, for before/after comparisons.
-#[derive(Debug, PartialEq)]
-pub struct EngineState {
-    pub schedules: BTreeMap<ScheduleId, ScheduleState>,
-    pub wallets: Vec<WalletShardState>,
-    pub queue: QueueState,
-}
-
 pub async fn export(registry: &Registry) -> EngineState {
-    let mut schedules = BTreeMap::new();
-    for id in registry.schedule_ids() {
-        let handle = registry.schedule(id).expect("schedule");
-        let state = handle
-            .actor
-            .query(ExportState)
-            .await
-            .expect("export")
-            .expect("schedule state loaded");
-        schedules.insert(id, state);
-    }
-    let mut wallets = Vec::new();
-    for shard in registry.wallet_shards() {
-        wallets.push(shard.query(ExportWallets).await.expect("export wallets"));
-    }
-    let queue = registry
-        .queue()
-        .query(ExportQueueState)
+    audit::export(registry)
         .await
-        .expect("export queue");
-    EngineState {
-        schedules,
-        wallets,
-        queue,
-    }
+        .expect("export the engine's state")
 }
 
-/// Every schedule's and wallet's invariants, through the actors.
+/// Every invariant of `boxoffice_actors::audit` over the whole engine, which
+/// must be at rest (no request in flight); panics naming each broken one.
 pub async fn check_all_invariants(registry: &Registry) {
-    let state = export(registry).await;
-    for (id, schedule) in &state.schedules {
-        schedule
-            .schedule
-            .check_invariants()
-            .unwrap_or_else(|e| panic!("schedule {id}: {e}"));
-    }
-    for shard in &state.wallets {
-        for wallet in shard.wallets.values() {
-            wallet
-                .check_invariants()
-                .unwrap_or_else(|e| panic!("wallet {}: {e}", wallet.user()));
-        }
+    if let Err(broken) = audit::verdict(&audit::check_at_rest(&export(registry).await)) {
+        panic!("engine invariants broken:\n{broken}");
     }
 }
