@@ -223,6 +223,16 @@ async fn hold(app: &TestApp, token: &str, schedule: &str, seats: &[&str]) -> Str
     str_of(&reply.body, "reservationId").to_string()
 }
 
+/// Each `/api/v1/concerts?query` lists the titles given, in that order, and counts them.
+async fn lists_titles(app: &TestApp, cases: &[(&str, Vec<&str>)]) {
+    for (query, expected) in cases {
+        let reply = app.get(&format!("/api/v1/concerts?{query}"), None).await;
+        reply.expect_case(query, 200, "");
+        assert_eq!(titles(&reply), *expected, "{query}");
+        assert_eq!(reply.body["total"], expected.len(), "{query}");
+    }
+}
+
 /// Each `path?query` is refused with 400 VALIDATION_ERROR.
 async fn refuses_queries(app: &TestApp, path: &str, queries: &[&str]) {
     for query in queries {
@@ -822,15 +832,12 @@ async fn missing_malformed_expired_tampered_foreign_and_unsigned_tokens_are_401(
     let venues_before = venue_total(&app).await;
 
     // (method, path, body) for endpoints that need a user.
+    #[rustfmt::skip]
     let endpoints: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, "/api/v1/auth/me".into(), None),
         (Method::POST, "/api/v1/venues".into(), Some(venue.clone())),
         (Method::POST, "/api/v1/concerts".into(), Some(json!({}))),
-        (
-            Method::PUT,
-            role_path.clone(),
-            Some(json!({"role": "ADMIN"})),
-        ),
+        (Method::PUT, role_path.clone(), Some(json!({"role": "ADMIN"}))),
         (Method::GET, gated_map.clone(), None),
     ];
     for (method, path, body) in &endpoints {
@@ -1050,18 +1057,14 @@ async fn concerts_are_admin_only_and_an_unknown_venue_is_404() {
     }
 
     let unknown = edited(&body, "/venueId", Some(json!(unknown_id())));
-    for (what, body) in [
+    #[rustfmt::skip]
+    let cases = [
         ("unknown venue", unknown.clone()),
         // 404 for the venue comes before the rest of the body is judged.
-        (
-            "unknown venue, bad body",
-            edited(&unknown, "/maxSeatsPerUser", Some(json!(0))),
-        ),
-        (
-            "malformed venue id",
-            edited(&body, "/venueId", Some(json!("venue-that-is-not-an-id"))),
-        ),
-    ] {
+        ("unknown venue, bad body", edited(&unknown, "/maxSeatsPerUser", Some(json!(0)))),
+        ("malformed venue id", edited(&body, "/venueId", Some(json!("venue-that-is-not-an-id")))),
+    ];
+    for (what, body) in cases {
         let reply = app.post(concerts, Some(&admin), body).await;
         reply.expect_case(what, 404, "NOT_FOUND");
     }
@@ -1246,9 +1249,12 @@ async fn a_created_concert_answers_201_with_the_body_get_returns() {
 /// A ROCK "Spring Rock Night" at Harbor Arena, 2026-05-01, from 30,000;
 /// B JAZZ "Blue Note Evening" at Cellar Club, 2026-04-01, from 10,000;
 /// C ROCK "Summer Festival" at Harbor Arena, 2026-06-01, from 20,000.
-async fn three_concerts(app: &TestApp, admin: &str) -> Vec<(String, String)> {
-    let harbor = make_venue(app, admin, "Harbor Arena", standard_sections()).await;
-    let cellar = make_venue(app, admin, "Cellar Club", standard_sections()).await;
+/// On a new server; returns it and the (concertId, scheduleId) of each.
+async fn three_concerts() -> (TestApp, Vec<(String, String)>) {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let harbor = make_venue(&app, &admin, "Harbor Arena", standard_sections()).await;
+    let cellar = make_venue(&app, &admin, "Cellar Club", standard_sections()).await;
     #[rustfmt::skip]
     let specs = [
         ("Spring Rock Night", "Loud guitars all night", "ROCK", &harbor, "2026-05-01", 30_000),
@@ -1267,7 +1273,7 @@ async fn three_concerts(app: &TestApp, admin: &str) -> Vec<(String, String)> {
             ],
             "schedules": [schedule_json(&starts)],
         });
-        let reply = app.post("/api/v1/concerts", Some(admin), body).await;
+        let reply = app.post("/api/v1/concerts", Some(&admin), body).await;
         reply.expect(201, "");
         out.push((
             str_of(&reply.body, "concertId").to_string(),
@@ -1275,14 +1281,12 @@ async fn three_concerts(app: &TestApp, admin: &str) -> Vec<(String, String)> {
         ));
         app.clock.advance_ms(1_000);
     }
-    out
+    (app, out)
 }
 
 #[actix_rt::test]
 async fn concert_list_pages_and_refuses_bad_paging() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    three_concerts(&app, &admin).await;
+    let (app, _) = three_concerts().await;
     let first = app.get("/api/v1/concerts", None).await;
     first.expect(200, "");
     assert_eq!(first.body["page"], 1);
@@ -1328,40 +1332,25 @@ async fn concert_list_pages_and_refuses_bad_paging() {
 
 #[actix_rt::test]
 async fn concert_list_filters_by_category_text_and_time() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    three_concerts(&app, &admin).await;
+    let (app, _) = three_concerts().await;
+    let (a, b, c) = ("Spring Rock Night", "Blue Note Evening", "Summer Festival");
     let cases = [
-        (
-            "category=ROCK",
-            vec!["Spring Rock Night", "Summer Festival"],
-        ),
-        ("category=JAZZ", vec!["Blue Note Evening"]),
+        ("category=ROCK", vec![a, c]),
+        ("category=JAZZ", vec![b]),
         ("category=POP", vec![]),
-        ("q=guitars", vec!["Spring Rock Night"]),
-        ("q=blue", vec!["Blue Note Evening"]),
-        ("q=HARBOR", vec!["Spring Rock Night", "Summer Festival"]),
-        ("q=harbor%20summer", vec!["Summer Festival"]),
-        ("q=cellar+smooth", vec!["Blue Note Evening"]),
+        ("q=guitars", vec![a]),
+        ("q=blue", vec![b]),
+        ("q=HARBOR", vec![a, c]),
+        ("q=harbor%20summer", vec![c]),
+        ("q=cellar+smooth", vec![b]),
         ("q=zzz", vec![]),
-        ("category=ROCK&q=open", vec!["Summer Festival"]),
-        (
-            "from=2026-05-01T00:00:00Z",
-            vec!["Spring Rock Night", "Summer Festival"],
-        ),
-        ("to=2026-05-01T00:00:00Z", vec!["Blue Note Evening"]),
-        (
-            "from=2026-04-15T00:00:00Z&to=2026-05-15T00:00:00Z",
-            vec!["Spring Rock Night"],
-        ),
+        ("category=ROCK&q=open", vec![c]),
+        ("from=2026-05-01T00:00:00Z", vec![a, c]),
+        ("to=2026-05-01T00:00:00Z", vec![b]),
+        ("from=2026-04-15T00:00:00Z&to=2026-05-15T00:00:00Z", vec![a]),
         ("from=2027-01-01T00:00:00Z", vec![]),
     ];
-    for (query, expected) in cases {
-        let reply = app.get(&format!("/api/v1/concerts?{query}"), None).await;
-        reply.expect(200, "");
-        assert_eq!(titles(&reply), expected, "{query}");
-        assert_eq!(reply.body["total"], expected.len(), "{query}");
-    }
+    lists_titles(&app, &cases).await;
     let bad_times = ["from=yesterday", "to=2026-05-01", "from=1"];
     refuses_queries(&app, "/api/v1/concerts", &bad_times).await;
     app.stop().await;
@@ -1369,9 +1358,7 @@ async fn concert_list_filters_by_category_text_and_time() {
 
 #[actix_rt::test]
 async fn concert_list_sorts_by_start_price_or_creation_in_either_order() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    three_concerts(&app, &admin).await;
+    let (app, _) = three_concerts().await;
     let (a, b, c) = ("Spring Rock Night", "Blue Note Evening", "Summer Festival");
     let cases = [
         ("", vec![b, a, c]),
@@ -1384,11 +1371,7 @@ async fn concert_list_sorts_by_start_price_or_creation_in_either_order() {
         ("sort=createdAt", vec![a, b, c]),
         ("sort=createdAt&order=desc", vec![c, b, a]),
     ];
-    for (query, expected) in cases {
-        let reply = app.get(&format!("/api/v1/concerts?{query}"), None).await;
-        reply.expect(200, "");
-        assert_eq!(titles(&reply), expected, "{query}");
-    }
+    lists_titles(&app, &cases).await;
     let bad_sorts = [
         "sort=title",
         "sort=",
@@ -1402,9 +1385,7 @@ async fn concert_list_sorts_by_start_price_or_creation_in_either_order() {
 
 #[actix_rt::test]
 async fn concert_list_available_seats_follow_holds() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let concerts = three_concerts(&app, &admin).await;
+    let (app, concerts) = three_concerts().await;
     let user = signed_up(&app, "fan").await;
     let token = str_of(&user, "accessToken");
     hold(

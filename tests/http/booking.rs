@@ -480,26 +480,13 @@ async fn a_hold_by_quantity_takes_adjacent_seats_in_one_row_best_section_first()
     };
 
     // Each by a new user: (what, filter, section (= grade) expected, price).
-    for (what, filter, section, price) in [
-        (
-            "no filter: the best section",
-            json!({"quantity": 2}),
-            "VIP",
-            VIP_PRICE,
-        ),
-        (
-            "by grade",
-            json!({"quantity": 3, "grade": "S"}),
-            "S",
-            S_PRICE,
-        ),
-        (
-            "by section",
-            json!({"quantity": 4, "sectionId": "R"}),
-            "R",
-            R_PRICE,
-        ),
-    ] {
+    #[rustfmt::skip]
+    let cases = [
+        ("no filter: the best section", json!({"quantity": 2}), "VIP", VIP_PRICE),
+        ("by grade", json!({"quantity": 3, "grade": "S"}), "S", S_PRICE),
+        ("by section", json!({"quantity": 4, "sectionId": "R"}), "R", R_PRICE),
+    ];
+    for (what, filter, section, price) in cases {
         let mut body = filter;
         body["scheduleId"] = json!(schedule);
         let n = body["quantity"].as_u64().expect("quantity") as usize;
@@ -566,76 +553,41 @@ async fn bad_hold_requests_are_refused_and_hold_nothing() {
     let (app, schedule) = booking_app(300).await;
     let token = user(&app);
     let s = &schedule;
-    for (what, body) in [
-        (
-            "unknown seat",
-            json!({"scheduleId": s, "seatIds": ["VIP-1-1", "VIP-9-9"]}),
-        ),
-        (
-            "seat of another shape",
-            json!({"scheduleId": s, "seatIds": ["nonsense"]}),
-        ),
-    ] {
+    #[rustfmt::skip]
+    let cases = [
+        ("unknown seat", json!({"scheduleId": s, "seatIds": ["VIP-1-1", "VIP-9-9"]})),
+        ("seat of another shape", json!({"scheduleId": s, "seatIds": ["nonsense"]})),
+    ];
+    for (what, body) in cases {
         let reply = app.post_keyed(RESERVATIONS, &token, body).await;
         reply.expect_case(what, 400, "UNKNOWN_SEAT");
     }
-    for (what, body) in [
-        (
-            "duplicates",
-            json!({"scheduleId": s, "seatIds": ["VIP-1-1", "VIP-1-1"]}),
-        ),
+    #[rustfmt::skip]
+    let cases = [
+        ("duplicates", json!({"scheduleId": s, "seatIds": ["VIP-1-1", "VIP-1-1"]})),
         ("empty list", json!({"scheduleId": s, "seatIds": []})),
         (
             "both seatIds and quantity",
             json!({"scheduleId": s, "seatIds": ["VIP-1-1"], "quantity": 1}),
         ),
         ("neither", json!({"scheduleId": s})),
-        (
-            "neither (nulls)",
-            json!({"scheduleId": s, "seatIds": null, "quantity": null}),
-        ),
-        (
-            "seatIds a string",
-            json!({"scheduleId": s, "seatIds": "VIP-1-1"}),
-        ),
-        (
-            "seatIds of numbers",
-            json!({"scheduleId": s, "seatIds": [1, 2]}),
-        ),
-        (
-            "quantity a string",
-            json!({"scheduleId": s, "quantity": "2"}),
-        ),
-        (
-            "quantity negative",
-            json!({"scheduleId": s, "quantity": -1}),
-        ),
-        (
-            "quantity fractional",
-            json!({"scheduleId": s, "quantity": 1.5}),
-        ),
+        ("neither (nulls)", json!({"scheduleId": s, "seatIds": null, "quantity": null})),
+        ("seatIds a string", json!({"scheduleId": s, "seatIds": "VIP-1-1"})),
+        ("seatIds of numbers", json!({"scheduleId": s, "seatIds": [1, 2]})),
+        ("quantity a string", json!({"scheduleId": s, "quantity": "2"})),
+        ("quantity negative", json!({"scheduleId": s, "quantity": -1})),
+        ("quantity fractional", json!({"scheduleId": s, "quantity": 1.5})),
         ("quantity zero", json!({"scheduleId": s, "quantity": 0})),
         ("quantity huge", json!({"scheduleId": s, "quantity": 1e30})),
-        (
-            "grade a number",
-            json!({"scheduleId": s, "quantity": 1, "grade": 5}),
-        ),
-        (
-            "scheduleId a number",
-            json!({"scheduleId": 12, "seatIds": ["VIP-1-1"]}),
-        ),
+        ("grade a number", json!({"scheduleId": s, "quantity": 1, "grade": 5})),
+        ("scheduleId a number", json!({"scheduleId": 12, "seatIds": ["VIP-1-1"]})),
         ("scheduleId missing", json!({"seatIds": ["VIP-1-1"]})),
-        (
-            "unknown grade",
-            json!({"scheduleId": s, "quantity": 1, "grade": "GOLD"}),
-        ),
-        (
-            "unknown section",
-            json!({"scheduleId": s, "quantity": 1, "sectionId": "Z"}),
-        ),
+        ("unknown grade", json!({"scheduleId": s, "quantity": 1, "grade": "GOLD"})),
+        ("unknown section", json!({"scheduleId": s, "quantity": 1, "sectionId": "Z"})),
         ("body an array", json!([1, 2])),
         ("body a string", json!("hold")),
-    ] {
+    ];
+    for (what, body) in cases {
         let reply = app.post_keyed(RESERVATIONS, &token, body).await;
         reply.expect_case(what, 400, "VALIDATION_ERROR");
     }
@@ -989,24 +941,14 @@ async fn cancelling_a_hold_frees_its_seats_at_once_and_only_once() {
     let cancel_path = format!("{RESERVATIONS}/{id}/cancel");
 
     // Someone else's: 404, and it stays held.
-    for (what, token, who, status, code) in [
-        (
-            "someone else's",
-            Some(other.as_str()),
-            id.as_str(),
-            404,
-            "NOT_FOUND",
-        ),
+    #[rustfmt::skip]
+    let cases = [
+        ("someone else's", Some(other.as_str()), id.as_str(), 404, "NOT_FOUND"),
         ("no token", None, &id, 401, "UNAUTHORIZED"),
-        (
-            "unknown id",
-            Some(&owner),
-            "6f1c2c1e-8d5b-4c4e-9a53-0c1f3f2b9d11",
-            404,
-            "NOT_FOUND",
-        ),
+        ("unknown id", Some(&owner), "6f1c2c1e-8d5b-4c4e-9a53-0c1f3f2b9d11", 404, "NOT_FOUND"),
         ("malformed id", Some(&owner), "garbage", 404, "NOT_FOUND"),
-    ] {
+    ];
+    for (what, token, who, status, code) in cases {
         let reply = cancel(&app, token, who).await;
         reply.expect_case(what, status, code);
         assert_eq!(
@@ -1588,33 +1530,27 @@ async fn payment_refusals_leave_money_and_seats_alone() {
     // Another user's reservation is not found, in any form; nor is an unknown one.
     let unknown = "6f1c2c1e-8d5b-4c4e-9a53-0c1f3f2b9d11";
     let wrong_type = "wrong type after a 404";
-    for (what, payer, body) in [
+    #[rustfmt::skip]
+    let cases = [
         ("another user's", &other, json!({"reservationId": id})),
-        (
-            "another user's, bad amount",
-            &other,
-            json!({"reservationId": id, "amount": wrong_type}),
-        ),
+        ("another user's, bad amount", &other, json!({"reservationId": id, "amount": wrong_type})),
         ("unknown id", &token, json!({"reservationId": unknown})),
         ("malformed id", &token, json!({"reservationId": "garbage"})),
         ("empty id", &token, json!({"reservationId": ""})),
-    ] {
+    ];
+    for (what, payer, body) in cases {
         let reply = pay_with(&app, payer, &app.unique("pay"), body).await;
         reply.expect_case(what, 404, "NOT_FOUND");
     }
-    for (what, body) in [
+    #[rustfmt::skip]
+    let cases = [
         ("missing reservationId", json!({"amount": 5})),
         ("reservationId a number", json!({"reservationId": 5})),
-        (
-            "amount a string",
-            json!({"reservationId": id, "amount": "150000"}),
-        ),
-        (
-            "amount fractional",
-            json!({"reservationId": id, "amount": 1.5}),
-        ),
+        ("amount a string", json!({"reservationId": id, "amount": "150000"})),
+        ("amount fractional", json!({"reservationId": id, "amount": 1.5})),
         ("body an array", json!([id])),
-    ] {
+    ];
+    for (what, body) in cases {
         let reply = pay_with(&app, &token, &app.unique("pay"), body).await;
         reply.expect_case(what, 400, "VALIDATION_ERROR");
     }
@@ -1713,21 +1649,13 @@ async fn the_same_key_with_another_body_is_422_idempotency_key_reused() {
     }
     assert_eq!(balance(&app, &token).await, 100);
 
-    for (what, seats, status, code) in [
+    #[rustfmt::skip]
+    let cases = [
         ("first use", vec!["VIP-1-1"], 201, ""),
-        (
-            "another seat",
-            vec!["VIP-1-2"],
-            422,
-            "IDEMPOTENCY_KEY_REUSED",
-        ),
-        (
-            "more seats",
-            vec!["VIP-1-1", "VIP-1-2"],
-            422,
-            "IDEMPOTENCY_KEY_REUSED",
-        ),
-    ] {
+        ("another seat", vec!["VIP-1-2"], 422, "IDEMPOTENCY_KEY_REUSED"),
+        ("more seats", vec!["VIP-1-1", "VIP-1-2"], 422, "IDEMPOTENCY_KEY_REUSED"),
+    ];
+    for (what, seats, status, code) in cases {
         let reply = hold_with_key(&app, &token, "h", &schedule, &seats).await;
         reply.expect_case(what, status, code);
     }
@@ -1796,14 +1724,12 @@ async fn refusals_before_the_engine_decides_are_not_stored() {
         let reply = charge_with(&app, &token, "fix-me", json!({"amount": amount})).await;
         reply.expect_case(what, status, code);
     }
-    for (what, seats, code) in [
-        (
-            "duplicate seats",
-            vec!["VIP-1-1", "VIP-1-1"],
-            "VALIDATION_ERROR",
-        ),
+    #[rustfmt::skip]
+    let cases = [
+        ("duplicate seats", vec!["VIP-1-1", "VIP-1-1"], "VALIDATION_ERROR"),
         ("unknown seat", vec!["VIP-9-9"], "UNKNOWN_SEAT"),
-    ] {
+    ];
+    for (what, seats, code) in cases {
         let reply = hold_with_key(&app, &token, "hold-fix", &schedule, &seats).await;
         reply.expect_case(what, 400, code);
     }
@@ -2072,14 +1998,11 @@ async fn a_gated_schedule_needs_an_active_token_of_that_user_for_that_schedule()
     wait_admitted(&app, &a, &token_a_other, &other_gated).await;
 
     let hold_body = json!({"scheduleId": gated, "seatIds": ["VIP-1-1"]});
+    #[rustfmt::skip]
     let refused: Vec<(&str, &str, Option<&str>)> = vec![
         ("no token", &a, None),
         ("garbage token", &a, Some("garbage")),
-        (
-            "unknown token",
-            &a,
-            Some("6f1c2c1e-8d5b-4c4e-9a53-0c1f3f2b9d11"),
-        ),
+        ("unknown token", &a, Some("6f1c2c1e-8d5b-4c4e-9a53-0c1f3f2b9d11")),
         ("B's WAITING token", &b, Some(&token_b)),
         ("A's token used by B", &b, Some(&token_a)),
         ("A's token for another schedule", &a, Some(&token_a_other)),
@@ -2409,17 +2332,13 @@ async fn check_in_admits_a_ticket_once_and_refuses_forgeries_and_non_staff() {
 
     // Not staff: 403, even with a bad body (permission comes before the body).
     let json = "application/json";
-    for (what, bytes) in [
-        (
-            "a real code",
-            json!({"qrCode": qr}).to_string().into_bytes(),
-        ),
-        (
-            "a bad body",
-            json!({"nonsense": 1}).to_string().into_bytes(),
-        ),
+    #[rustfmt::skip]
+    let cases = [
+        ("a real code", json!({"qrCode": qr}).to_string().into_bytes()),
+        ("a bad body", json!({"nonsense": 1}).to_string().into_bytes()),
         ("malformed JSON", b"{not json".to_vec()),
-    ] {
+    ];
+    for (what, bytes) in cases {
         let reply = app
             .raw(
                 Method::POST,
@@ -2453,19 +2372,18 @@ async fn check_in_admits_a_ticket_once_and_refuses_forgeries_and_non_staff() {
     let unknown = signer.code(TicketId::from_random_bytes(rand::random()));
     let wrong_key = QrSigner::new(b"some-other-secret-0123456789")
         .code(TicketId::parse(&ticket).expect("ticket id"));
-    for (what, code) in [
+    #[rustfmt::skip]
+    let cases = [
         ("forged signature", forged.as_str()),
-        (
-            "another ticket's id under this signature",
-            other_ticket.as_str(),
-        ),
+        ("another ticket's id under this signature", other_ticket.as_str()),
         ("unknown ticket, valid signature", unknown.as_str()),
         ("signed with another key", wrong_key.as_str()),
         ("garbage", "hello"),
         ("empty", ""),
         ("ticket id alone", ticket.as_str()),
         ("huge", &"A".repeat(10_000)),
-    ] {
+    ];
+    for (what, code) in cases {
         let reply = app
             .post(CHECKINS, Some(&staff), json!({"qrCode": code}))
             .await;
@@ -2597,6 +2515,7 @@ async fn every_booking_endpoint_refuses_missing_and_bad_tokens_and_changes_nothi
     let id = str_of(&mine["reservationId"]);
     let ticket = str_of(&paid["tickets"][0]["ticketId"]);
     let payment = str_of(&paid["paymentId"]);
+    #[rustfmt::skip]
     let endpoints: Vec<(Method, String, Option<Value>)> = vec![
         (
             Method::POST,
@@ -2609,21 +2528,13 @@ async fn every_booking_endpoint_refuses_missing_and_bad_tokens_and_changes_nothi
         (Method::GET, WALLET.into(), None),
         (Method::POST, CHARGES.into(), Some(json!({"amount": 5}))),
         (Method::GET, LEDGER.into(), None),
-        (
-            Method::POST,
-            PAYMENTS.into(),
-            Some(json!({"reservationId": id})),
-        ),
+        (Method::POST, PAYMENTS.into(), Some(json!({"reservationId": id}))),
         (Method::GET, format!("{PAYMENTS}/{payment}"), None),
         (Method::GET, TICKETS.into(), None),
         (Method::GET, format!("{TICKETS}/{ticket}"), None),
         (Method::GET, format!("{TICKETS}/{ticket}/qr.svg"), None),
         (Method::POST, CHECKINS.into(), Some(json!({"qrCode": "x"}))),
-        (
-            Method::POST,
-            QUEUE_TOKENS.into(),
-            Some(json!({"scheduleId": schedule})),
-        ),
+        (Method::POST, QUEUE_TOKENS.into(), Some(json!({"scheduleId": schedule}))),
         (Method::GET, QUEUE_CURRENT.into(), None),
     ];
     let mut tokens: Vec<(&str, Option<String>)> = vec![("no token", None)];
@@ -2673,28 +2584,14 @@ async fn on_a_gated_schedule_queue_403_comes_before_body_errors() {
     let token = user(&app);
     app.fund(&token, 1_000_000).await;
     // (body, the 400 it gets once the queue lets it through)
+    #[rustfmt::skip]
     let bad_bodies = [
-        (
-            json!({"scheduleId": gated, "seatIds": []}),
-            "VALIDATION_ERROR",
-        ),
-        (
-            json!({"scheduleId": gated, "seatIds": ["VIP-1-1", "VIP-1-1"]}),
-            "VALIDATION_ERROR",
-        ),
-        (
-            json!({"scheduleId": gated, "seatIds": ["VIP-1-1"], "quantity": 1}),
-            "VALIDATION_ERROR",
-        ),
+        (json!({"scheduleId": gated, "seatIds": []}), "VALIDATION_ERROR"),
+        (json!({"scheduleId": gated, "seatIds": ["VIP-1-1", "VIP-1-1"]}), "VALIDATION_ERROR"),
+        (json!({"scheduleId": gated, "seatIds": ["VIP-1-1"], "quantity": 1}), "VALIDATION_ERROR"),
         (json!({"scheduleId": gated}), "VALIDATION_ERROR"),
-        (
-            json!({"scheduleId": gated, "quantity": 0}),
-            "VALIDATION_ERROR",
-        ),
-        (
-            json!({"scheduleId": gated, "seatIds": ["VIP-9-9"]}),
-            "UNKNOWN_SEAT",
-        ),
+        (json!({"scheduleId": gated, "quantity": 0}), "VALIDATION_ERROR"),
+        (json!({"scheduleId": gated, "seatIds": ["VIP-9-9"]}), "UNKNOWN_SEAT"),
     ];
     for (body, _) in &bad_bodies {
         let reply = app.post_keyed(RESERVATIONS, &token, body.clone()).await;
