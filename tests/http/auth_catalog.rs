@@ -1317,13 +1317,9 @@ async fn concert_list_pages_and_refuses_bad_paging() {
     app.get("/api/v1/concerts?pageSize=100", None)
         .await
         .expect(200, "");
+    #[rustfmt::skip]
     let bad_paging = [
-        "pageSize=101",
-        "pageSize=0",
-        "page=0",
-        "page=-1",
-        "page=abc",
-        "pageSize=1.5",
+        "pageSize=101", "pageSize=0", "page=0", "page=-1", "page=abc", "pageSize=1.5",
         "page=99999999999999999999",
     ];
     refuses_queries(&app, "/api/v1/concerts", &bad_paging).await;
@@ -1372,13 +1368,8 @@ async fn concert_list_sorts_by_start_price_or_creation_in_either_order() {
         ("sort=createdAt&order=desc", vec![c, b, a]),
     ];
     lists_titles(&app, &cases).await;
-    let bad_sorts = [
-        "sort=title",
-        "sort=",
-        "sort=price;drop",
-        "order=up",
-        "order=DESCENDING",
-    ];
+    #[rustfmt::skip]
+    let bad_sorts = ["sort=title", "sort=", "sort=price;drop", "order=up", "order=DESCENDING"];
     refuses_queries(&app, "/api/v1/concerts", &bad_sorts).await;
     app.stop().await;
 }
@@ -1514,13 +1505,8 @@ async fn schedule_list_hides_sold_out_schedules_unless_asked_and_filters_by_time
     assert_eq!(ids_of(&paged), [schedule_ids[2].clone()]);
     assert_eq!(paged.body["total"], 3);
 
-    let bad_queries = [
-        "available=maybe",
-        "from=soon",
-        "to=2026-04-02",
-        "pageSize=101",
-        "page=0",
-    ];
+    #[rustfmt::skip]
+    let bad_queries = ["available=maybe", "from=soon", "to=2026-04-02", "pageSize=101", "page=0"];
     refuses_queries(&app, &path, &bad_queries).await;
     not_found(
         &app,

@@ -480,6 +480,7 @@ async fn a_hold_by_quantity_takes_adjacent_seats_in_one_row_best_section_first()
     };
 
     // Each by a new user: (what, filter, section (= grade) expected, price).
+    // No filter takes the best section (VIP, listed first).
     #[rustfmt::skip]
     let cases = [
         ("no filter: the best section", json!({"quantity": 2}), "VIP", VIP_PRICE),
