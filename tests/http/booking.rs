@@ -137,21 +137,15 @@ type RawCase = (&'static str, &'static str, Vec<u8>, u16, &'static str);
 /// The bodies every JSON endpoint refuses before reading them: `malformed`
 /// JSON (400), `text` sent as text/plain (415) and `huge` (413).
 fn unreadable_bodies(malformed: Option<&[u8]>, text: Vec<u8>, huge: &Value) -> Vec<RawCase> {
-    let huge = huge.to_string().into_bytes();
-    let json = "application/json";
-    let mut cases: Vec<RawCase> = malformed
-        .map(|m| ("malformed JSON", json, m.to_vec(), 400, "VALIDATION_ERROR"))
-        .into_iter()
-        .collect();
-    cases.push((
-        "text/plain",
-        "text/plain",
-        text,
-        415,
-        "UNSUPPORTED_MEDIA_TYPE",
-    ));
-    cases.push(("too large", json, huge, 413, "PAYLOAD_TOO_LARGE"));
-    cases
+    let (json, huge) = ("application/json", huge.to_string().into_bytes());
+    let malformed =
+        malformed.map(|m| ("malformed JSON", json, m.to_vec(), 400, "VALIDATION_ERROR"));
+    #[rustfmt::skip]
+    let others = [
+        ("text/plain", "text/plain", text, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ("too large", json, huge, 413, "PAYLOAD_TOO_LARGE"),
+    ];
+    malformed.into_iter().chain(others).collect()
 }
 
 /// POSTs each raw body case to `path` and expects its status and code.
@@ -163,15 +157,9 @@ async fn post_raw_cases(
     cases: Vec<RawCase>,
 ) {
     for (what, content_type, bytes, status, code) in cases {
-        app.raw(
-            Method::POST,
-            path,
-            token,
-            headers,
-            Some((content_type, bytes)),
-        )
-        .await
-        .expect_case(what, status, code);
+        let body = Some((content_type, bytes));
+        let reply = app.raw(Method::POST, path, token, headers, body).await;
+        reply.expect_case(what, status, code);
     }
 }
 
@@ -647,8 +635,8 @@ async fn a_hold_needs_an_idempotency_key_and_a_valid_token_checked_first() {
     .expect(201, "");
     // 401 comes before the missing key and before the body.
     for (what, body) in [
-        ("no key", body.clone()),
-        ("no key, bad body", json!({"nonsense": true})),
+        ("no token, no key", body.clone()),
+        ("no token, no key, bad body", json!({"nonsense": true})),
     ] {
         let reply = app.post(RESERVATIONS, None, body).await;
         reply.expect_case(what, 401, "UNAUTHORIZED");
@@ -679,15 +667,10 @@ async fn an_unknown_or_malformed_schedule_is_404_before_the_body_is_judged() {
             json!({"scheduleId": id, "seatIds": []}),
             json!({"scheduleId": id, "seatIds": ["VIP-1-1"], "quantity": 2}),
         ] {
-            let reply = app
-                .post_with(
-                    RESERVATIONS,
-                    Some(&token),
-                    &[("Idempotency-Key", "k404")],
-                    body,
-                )
-                .await;
-            reply.expect_case(id, 404, "NOT_FOUND");
+            let what = body.to_string();
+            let key = [("Idempotency-Key", "k404")];
+            let reply = app.post_with(RESERVATIONS, Some(&token), &key, body).await;
+            reply.expect_case(&what, 404, "NOT_FOUND");
         }
     }
     // The 404s were not stored: the same key now works on a real schedule.
@@ -949,8 +932,8 @@ async fn cancelling_a_hold_frees_its_seats_at_once_and_only_once() {
         ("unknown id", Some(&owner), "6f1c2c1e-8d5b-4c4e-9a53-0c1f3f2b9d11", 404, "NOT_FOUND"),
         ("malformed id", Some(&owner), "garbage", 404, "NOT_FOUND"),
     ];
-    for (what, token, who, status, code) in cases {
-        let reply = cancel(&app, token, who).await;
+    for (what, token, target, status, code) in cases {
+        let reply = cancel(&app, token, target).await;
         reply.expect_case(what, status, code);
         assert_eq!(
             reservation(&app, &owner, &id).await["status"],
