@@ -16,6 +16,7 @@ use test_support::app::*;
 // ---------------------------------------------------------------- helpers
 
 const PASSWORD: &str = "password-123";
+const JSON: &str = "application/json";
 const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// base64url without padding (JWT's encoding).
@@ -136,6 +137,11 @@ async fn send_raw(
         .await
 }
 
+/// POSTs `body` as application/json bytes.
+async fn post_bytes(app: &TestApp, path: &str, token: Option<&str>, body: &[u8]) -> Reply {
+    send_raw(app, Method::POST, path, token, JSON, body.to_vec()).await
+}
+
 async fn send_with_auth_header(app: &TestApp, method: Method, path: &str, header: &str) -> Reply {
     let body = (method != Method::GET).then(|| ("application/json", b"{}".to_vec()));
     app.raw(method, path, None, &[("Authorization", header)], body)
@@ -217,6 +223,55 @@ async fn hold(app: &TestApp, token: &str, schedule: &str, seats: &[&str]) -> Str
     str_of(&reply.body, "reservationId").to_string()
 }
 
+/// Each `/api/v1/concerts?query` lists the titles given, in that order, and counts them.
+async fn lists_titles(app: &TestApp, cases: &[(&str, Vec<&str>)]) {
+    for (query, expected) in cases {
+        let reply = app.get(&format!("/api/v1/concerts?{query}"), None).await;
+        reply.expect_case(query, 200, "");
+        assert_eq!(titles(&reply), *expected, "{query}");
+        assert_eq!(reply.body["total"], expected.len(), "{query}");
+    }
+}
+
+/// Each `path?query` is refused with 400 VALIDATION_ERROR.
+async fn refuses_queries(app: &TestApp, path: &str, queries: &[&str]) {
+    for query in queries {
+        let reply = app.get(&format!("{path}?{query}"), None).await;
+        reply.expect_case(query, 400, "VALIDATION_ERROR");
+    }
+}
+
+/// GET `template` with `{}` replaced by each id (unknown or malformed) is 404.
+async fn not_found(app: &TestApp, template: &str, ids: &[&str]) {
+    for id in ids {
+        let path = template.replace("{}", id);
+        app.get(&path, None)
+            .await
+            .expect_case(&path, 404, "NOT_FOUND");
+    }
+}
+
+/// A copy of `body` with the field at `pointer` (a JSON pointer) set to
+/// `value`, or removed where `value` is None.
+fn edited(body: &Value, pointer: &str, value: Option<Value>) -> Value {
+    let mut out = body.clone();
+    let (parent, last) = pointer.rsplit_once('/').expect("a JSON pointer");
+    let mut target = &mut out;
+    for step in parent.split('/').skip(1) {
+        target = match step.parse::<usize>() {
+            Ok(index) => &mut target[index],
+            Err(_) => &mut target[step],
+        };
+    }
+    match value {
+        Some(value) => target[last] = value,
+        None => {
+            target.as_object_mut().expect("an object").remove(last);
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------- register
 
 #[actix_rt::test]
@@ -282,8 +337,7 @@ async fn register_rejects_invalid_input_with_400_and_stores_nothing() {
     ];
     for body in cases {
         let reply = app.post("/api/v1/auth/register", None, body.clone()).await;
-        assert_eq!(reply.status.as_u16(), 400, "{body} -> {}", reply.text);
-        reply.expect(400, "VALIDATION_ERROR");
+        reply.expect_case(&body.to_string(), 400, "VALIDATION_ERROR");
     }
     // None of them created the account: it can still be registered once.
     login(&app, &address, PASSWORD)
@@ -308,7 +362,7 @@ async fn register_refuses_a_taken_email_case_insensitively_and_keeps_the_first_a
     ] {
         register(&app, variant, "other-password-9", "Second")
             .await
-            .expect(409, "EMAIL_TAKEN");
+            .expect_case(variant, 409, "EMAIL_TAKEN");
     }
     // The first account is unchanged: its password and name still stand.
     login(&app, "dup.user@test.boxoffice", "other-password-9")
@@ -415,8 +469,7 @@ async fn login_with_a_wrong_password_or_unknown_email_is_401_invalid_credentials
         json!([address, PASSWORD]),
     ] {
         let reply = app.post("/api/v1/auth/login", None, body.clone()).await;
-        assert_eq!(reply.status.as_u16(), 400, "{body} -> {}", reply.text);
-        reply.expect(400, "VALIDATION_ERROR");
+        reply.expect_case(&body.to_string(), 400, "VALIDATION_ERROR");
     }
     // Extra fields are ignored.
     app.post(
@@ -535,46 +588,31 @@ async fn refresh_issues_new_tokens_and_refuses_every_other_token() {
     app.get("/api/v1/auth/me", Some(&refresh))
         .await
         .expect(401, "UNAUTHORIZED");
-    app.post(
-        "/api/v1/auth/refresh",
-        None,
-        json!({"refreshToken": access}),
-    )
-    .await
-    .expect(401, "UNAUTHORIZED");
-    for garbage in ["", "garbage", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA"] {
-        app.post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refreshToken": garbage}),
-        )
-        .await
-        .expect(401, "UNAUTHORIZED");
+    let refresh_with = |body: Value| app.post("/api/v1/auth/refresh", None, body);
+    for (what, token) in [
+        ("an access token", access.clone()),
+        ("empty", String::new()),
+        ("garbage", "garbage".into()),
+        ("three dots", "a.b.c".into()),
+        ("an empty claim set", "eyJhbGciOiJIUzI1NiJ9.e30.AAAA".into()),
+        // Role raised, signature kept.
+        ("tampered", with_role_claim(&refresh, "ADMIN")),
+    ] {
+        let reply = refresh_with(json!({"refreshToken": token})).await;
+        reply.expect_case(what, 401, "UNAUTHORIZED");
     }
-    // A tampered refresh token (role raised, signature kept).
-    app.post(
-        "/api/v1/auth/refresh",
-        None,
-        json!({"refreshToken": with_role_claim(&refresh, "ADMIN")}),
-    )
-    .await
-    .expect(401, "UNAUTHORIZED");
-    // Bad bodies.
-    app.post("/api/v1/auth/refresh", None, json!({}))
-        .await
-        .expect(400, "VALIDATION_ERROR");
-    app.post("/api/v1/auth/refresh", None, json!({"refreshToken": 5}))
-        .await
-        .expect(400, "VALIDATION_ERROR");
+    for (what, body) in [
+        ("empty", json!({})),
+        ("a number", json!({"refreshToken": 5})),
+    ] {
+        let reply = refresh_with(body).await;
+        reply.expect_case(what, 400, "VALIDATION_ERROR");
+    }
     // A refresh token past its 14 days is refused.
     app.clock.advance_ms(14 * 24 * 3_600 * 1_000);
-    app.post(
-        "/api/v1/auth/refresh",
-        None,
-        json!({"refreshToken": refresh}),
-    )
-    .await
-    .expect(401, "UNAUTHORIZED");
+    refresh_with(json!({"refreshToken": refresh}))
+        .await
+        .expect(401, "UNAUTHORIZED");
     app.stop().await;
 }
 
@@ -616,51 +654,40 @@ async fn role_changes_are_admin_only_and_checked_in_order() {
     let user_token = str_of(&user, "accessToken").to_string();
     let staff = app.token_for(UserId::from_random_bytes([3; 16]), Role::Staff);
 
-    app.put(&path, None, json!({"role": "STAFF"}))
+    let (staff_role, admin_role) = (json!({"role": "STAFF"}), json!({"role": "ADMIN"}));
+    let bytes = |body: &Value| body.to_string().into_bytes();
+    let not_json = b"{not json".to_vec();
+    let put = |path: &str, token: Option<&str>, body: Vec<u8>| {
+        let (path, token) = (path.to_string(), token.map(str::to_string));
+        let app = &app;
+        async move { send_raw(app, Method::PUT, &path, token.as_deref(), JSON, body).await }
+    };
+    put(&path, None, bytes(&staff_role))
         .await
         .expect(401, "UNAUTHORIZED");
-    app.put(&path, Some(&user_token), json!({"role": "ADMIN"}))
-        .await
-        .expect(403, "FORBIDDEN");
-    app.put(&path, Some(&staff), json!({"role": "ADMIN"}))
-        .await
-        .expect(403, "FORBIDDEN");
     // 403 comes before the body is looked at.
-    send_raw(
-        &app,
-        Method::PUT,
-        &path,
-        Some(&user_token),
-        "application/json",
-        b"{not json".to_vec(),
-    )
-    .await
-    .expect(403, "FORBIDDEN");
+    for (what, token, body) in [
+        ("a USER", &user_token, bytes(&admin_role)),
+        ("a STAFF", &staff, bytes(&admin_role)),
+        ("a USER, not JSON", &user_token, not_json.clone()),
+    ] {
+        let reply = put(&path, Some(token), body).await;
+        reply.expect_case(what, 403, "FORBIDDEN");
+    }
     // Unknown or malformed user ids are 404, also before the body.
     let unknown = format!(
         "/api/v1/admin/users/{}/role",
         UserId::from_random_bytes([5; 16])
     );
-    app.put(&unknown, Some(&admin), json!({"role": "STAFF"}))
-        .await
-        .expect(404, "NOT_FOUND");
-    send_raw(
-        &app,
-        Method::PUT,
-        &unknown,
-        Some(&admin),
-        "application/json",
-        b"{not json".to_vec(),
-    )
-    .await
-    .expect(404, "NOT_FOUND");
-    app.put(
-        "/api/v1/admin/users/not-a-user-id/role",
-        Some(&admin),
-        json!({"role": "STAFF"}),
-    )
-    .await
-    .expect(404, "NOT_FOUND");
+    let malformed = "/api/v1/admin/users/not-a-user-id/role";
+    for (what, path, body) in [
+        ("unknown user", unknown.as_str(), bytes(&staff_role)),
+        ("unknown user, not JSON", &unknown, not_json),
+        ("malformed id", malformed, bytes(&staff_role)),
+    ] {
+        let reply = put(path, Some(&admin), body).await;
+        reply.expect_case(what, 404, "NOT_FOUND");
+    }
     // Bad roles.
     for body in [
         json!({"role": "SUPERUSER"}),
@@ -671,8 +698,7 @@ async fn role_changes_are_admin_only_and_checked_in_order() {
         json!({}),
     ] {
         let reply = app.put(&path, Some(&admin), body.clone()).await;
-        assert_eq!(reply.status.as_u16(), 400, "{body} -> {}", reply.text);
-        reply.expect(400, "VALIDATION_ERROR");
+        reply.expect_case(&body.to_string(), 400, "VALIDATION_ERROR");
     }
     // Nothing changed.
     let me = app
@@ -806,15 +832,12 @@ async fn missing_malformed_expired_tampered_foreign_and_unsigned_tokens_are_401(
     let venues_before = venue_total(&app).await;
 
     // (method, path, body) for endpoints that need a user.
+    #[rustfmt::skip]
     let endpoints: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, "/api/v1/auth/me".into(), None),
         (Method::POST, "/api/v1/venues".into(), Some(venue.clone())),
         (Method::POST, "/api/v1/concerts".into(), Some(json!({}))),
-        (
-            Method::PUT,
-            role_path.clone(),
-            Some(json!({"role": "ADMIN"})),
-        ),
+        (Method::PUT, role_path.clone(), Some(json!({"role": "ADMIN"}))),
         (Method::GET, gated_map.clone(), None),
     ];
     for (method, path, body) in &endpoints {
@@ -830,13 +853,11 @@ async fn missing_malformed_expired_tampered_foreign_and_unsigned_tokens_are_401(
         send(None).await.expect(401, "UNAUTHORIZED");
         for token in &bad_tokens {
             let reply = send(Some(token.clone())).await;
-            assert_eq!(
-                reply.status.as_u16(),
+            reply.expect_case(
+                &format!("{method} {path} with {token}"),
                 401,
-                "{method} {path} with {token}: {}",
-                reply.text
+                "UNAUTHORIZED",
             );
-            reply.expect(401, "UNAUTHORIZED");
         }
         for header in [
             "Bearer",
@@ -846,8 +867,11 @@ async fn missing_malformed_expired_tampered_foreign_and_unsigned_tokens_are_401(
             "Token abc",
         ] {
             let reply = send_with_auth_header(&app, method.clone(), path, header).await;
-            assert_eq!(reply.status.as_u16(), 401, "{path} with header {header:?}");
-            reply.expect(401, "UNAUTHORIZED");
+            reply.expect_case(
+                &format!("{path} with header {header:?}"),
+                401,
+                "UNAUTHORIZED",
+            );
         }
     }
 
@@ -859,7 +883,7 @@ async fn missing_malformed_expired_tampered_foreign_and_unsigned_tokens_are_401(
             .map(|b| ("application/json", b.to_string().into_bytes()));
         app.raw(method.clone(), path, Some(&user_token), &[], body)
             .await
-            .expect(401, "UNAUTHORIZED");
+            .expect_case(&format!("{method} {path}, expired"), 401, "UNAUTHORIZED");
     }
 
     // Nothing was created or changed by any of it.
@@ -879,42 +903,27 @@ async fn venues_are_admin_only_and_checked_before_the_body() {
     let user = signed_up(&app, "fan").await;
     let user_token = str_of(&user, "accessToken").to_string();
     let staff = app.token_for(UserId::from_random_bytes([4; 16]), Role::Staff);
-    let venue = venue_json("Hall", standard_sections());
-    app.post("/api/v1/venues", None, venue.clone())
+    let venue = venue_json("Hall", standard_sections())
+        .to_string()
+        .into_bytes();
+    let venues = "/api/v1/venues";
+    post_bytes(&app, venues, None, &venue)
         .await
         .expect(401, "UNAUTHORIZED");
-    app.post("/api/v1/venues", Some(&user_token), venue.clone())
-        .await
-        .expect(403, "FORBIDDEN");
-    app.post("/api/v1/venues", Some(&staff), venue.clone())
-        .await
-        .expect(403, "FORBIDDEN");
+    for (what, token) in [("a USER", &user_token), ("a STAFF", &staff)] {
+        let reply = post_bytes(&app, venues, Some(token), &venue).await;
+        reply.expect_case(what, 403, "FORBIDDEN");
+    }
     // A USER's broken body is still 403, and no token is still 401.
-    for bytes in [
-        b"{not json".to_vec(),
-        b"[]".to_vec(),
-        b"{\"name\": 5}".to_vec(),
+    for (what, bytes) in [
+        ("not JSON", &b"{not json"[..]),
+        ("an array", b"[]"),
+        ("a wrong type", b"{\"name\": 5}"),
     ] {
-        send_raw(
-            &app,
-            Method::POST,
-            "/api/v1/venues",
-            Some(&user_token),
-            "application/json",
-            bytes.clone(),
-        )
-        .await
-        .expect(403, "FORBIDDEN");
-        send_raw(
-            &app,
-            Method::POST,
-            "/api/v1/venues",
-            None,
-            "application/json",
-            bytes,
-        )
-        .await
-        .expect(401, "UNAUTHORIZED");
+        let reply = post_bytes(&app, venues, Some(&user_token), bytes).await;
+        reply.expect_case(what, 403, "FORBIDDEN");
+        let reply = post_bytes(&app, venues, None, bytes).await;
+        reply.expect_case(what, 401, "UNAUTHORIZED");
     }
     assert_eq!(venue_total(&app).await, 0);
     app.stop().await;
@@ -967,8 +976,7 @@ async fn venue_validation_refuses_bad_layouts_with_400() {
     ];
     for body in cases {
         let reply = app.post("/api/v1/venues", Some(&admin), body.clone()).await;
-        assert_eq!(reply.status.as_u16(), 400, "{body} -> {}", reply.text);
-        reply.expect(400, "VALIDATION_ERROR");
+        reply.expect_case(&body.to_string(), 400, "VALIDATION_ERROR");
     }
     assert_eq!(venue_total(&app).await, 0, "no bad venue was stored");
     app.stop().await;
@@ -1017,18 +1025,10 @@ async fn a_created_venue_has_capacity_and_its_seat_ids_are_listed() {
     assert_eq!(list.body["page"], 2);
     assert_eq!(list.body["pageSize"], 1);
     assert_eq!(list.body["items"][0]["name"], "Second Hall");
-    app.get("/api/v1/venues?pageSize=101", None)
-        .await
-        .expect(400, "VALIDATION_ERROR");
+    refuses_queries(&app, "/api/v1/venues", &["pageSize=101"]).await;
 
     // Unknown and malformed ids name nothing.
-    let unknown = unknown_id();
-    app.get(&format!("/api/v1/venues/{unknown}"), None)
-        .await
-        .expect(404, "NOT_FOUND");
-    app.get("/api/v1/venues/not-a-venue", None)
-        .await
-        .expect(404, "NOT_FOUND");
+    not_found(&app, "/api/v1/venues/{}", &[&unknown_id(), "not-a-venue"]).await;
     app.stop().await;
 }
 
@@ -1043,41 +1043,31 @@ async fn concerts_are_admin_only_and_an_unknown_venue_is_404() {
     let user_token = str_of(&user, "accessToken").to_string();
     let staff = app.token_for(UserId::from_random_bytes([6; 16]), Role::Staff);
     let body = concert_json(&venue);
-    app.post("/api/v1/concerts", None, body.clone())
+    let (concerts, bytes) = ("/api/v1/concerts", body.to_string().into_bytes());
+    post_bytes(&app, concerts, None, &bytes)
         .await
         .expect(401, "UNAUTHORIZED");
-    app.post("/api/v1/concerts", Some(&user_token), body.clone())
-        .await
-        .expect(403, "FORBIDDEN");
-    app.post("/api/v1/concerts", Some(&staff), body.clone())
-        .await
-        .expect(403, "FORBIDDEN");
-    send_raw(
-        &app,
-        Method::POST,
-        "/api/v1/concerts",
-        Some(&user_token),
-        "application/json",
-        b"{".to_vec(),
-    )
-    .await
-    .expect(403, "FORBIDDEN");
+    for (what, token, bytes) in [
+        ("a USER", &user_token, bytes.as_slice()),
+        ("a STAFF", &staff, &bytes),
+        ("a USER, malformed", &user_token, b"{"),
+    ] {
+        let reply = post_bytes(&app, concerts, Some(token), bytes).await;
+        reply.expect_case(what, 403, "FORBIDDEN");
+    }
 
-    let mut unknown = body.clone();
-    unknown["venueId"] = json!(unknown_id());
-    app.post("/api/v1/concerts", Some(&admin), unknown.clone())
-        .await
-        .expect(404, "NOT_FOUND");
-    // 404 for the venue comes before the rest of the body is judged.
-    unknown["maxSeatsPerUser"] = json!(0);
-    app.post("/api/v1/concerts", Some(&admin), unknown)
-        .await
-        .expect(404, "NOT_FOUND");
-    let mut malformed = body.clone();
-    malformed["venueId"] = json!("venue-that-is-not-an-id");
-    app.post("/api/v1/concerts", Some(&admin), malformed)
-        .await
-        .expect(404, "NOT_FOUND");
+    let unknown = edited(&body, "/venueId", Some(json!(unknown_id())));
+    #[rustfmt::skip]
+    let cases = [
+        ("unknown venue", unknown.clone()),
+        // 404 for the venue comes before the rest of the body is judged.
+        ("unknown venue, bad body", edited(&unknown, "/maxSeatsPerUser", Some(json!(0)))),
+        ("malformed venue id", edited(&body, "/venueId", Some(json!("venue-that-is-not-an-id")))),
+    ];
+    for (what, body) in cases {
+        let reply = app.post(concerts, Some(&admin), body).await;
+        reply.expect_case(what, 404, "NOT_FOUND");
+    }
     assert_eq!(concert_total(&app).await, 0);
     app.stop().await;
 }
@@ -1094,107 +1084,40 @@ async fn concert_validation_refuses_bad_bodies_with_400_and_stores_nothing() {
         edit(&mut body);
         body
     };
-    let queue_with = |field: &str, value: Value| {
-        let mut queue = good_queue.clone();
-        queue[field] = value;
-        queue
-    };
-    let mut cases: Vec<(&str, Value)> = vec![
-        (
-            "startsAt not a time",
-            with(&|b| b["schedules"][0]["startsAt"] = json!("tomorrow")),
-        ),
-        (
-            "date only",
-            with(&|b| b["schedules"][0]["startsAt"] = json!("2026-04-01")),
-        ),
-        (
-            "time as number",
-            with(&|b| b["schedules"][0]["startsAt"] = json!(1_775_037_600)),
-        ),
-        (
-            "endsAt before startsAt",
-            with(&|b| b["schedules"][0]["endsAt"] = json!("2026-04-01T09:00:00Z")),
-        ),
-        (
-            "endsAt equals startsAt",
-            with(&|b| b["schedules"][0]["endsAt"] = json!("2026-04-01T10:00:00Z")),
-        ),
-        (
-            "opens after closes",
-            with(&|b| b["schedules"][0]["bookingOpensAt"] = json!("2026-03-31T00:00:01Z")),
-        ),
-        (
-            "missing bookingClosesAt",
-            with(&|b| {
-                b["schedules"][0]
-                    .as_object_mut()
-                    .expect("obj")
-                    .remove("bookingClosesAt");
-            }),
-        ),
-        ("no schedules", with(&|b| b["schedules"] = json!([]))),
-        (
-            "maxSeatsPerUser 0",
-            with(&|b| b["maxSeatsPerUser"] = json!(0)),
-        ),
-        (
-            "maxSeatsPerUser 21",
-            with(&|b| b["maxSeatsPerUser"] = json!(21)),
-        ),
-        (
-            "maxSeatsPerUser -1",
-            with(&|b| b["maxSeatsPerUser"] = json!(-1)),
-        ),
-        (
-            "maxSeatsPerUser text",
-            with(&|b| b["maxSeatsPerUser"] = json!("4")),
-        ),
-        ("holdSeconds 0", with(&|b| b["holdSeconds"] = json!(0))),
-        (
-            "holdSeconds 3601",
-            with(&|b| b["holdSeconds"] = json!(3601)),
-        ),
-        (
-            "section in two grades",
-            with(&|b| b["priceGrades"][1]["sectionIds"] = json!(["R", "VIP"])),
-        ),
-        (
-            "unknown section",
-            with(&|b| b["priceGrades"][2]["sectionIds"] = json!(["S", "BALCONY"])),
-        ),
-        (
-            "grade without sections",
-            with(&|b| b["priceGrades"][2]["sectionIds"] = json!([])),
-        ),
-        (
-            "duplicate grade",
-            with(&|b| b["priceGrades"][2]["grade"] = json!("VIP")),
-        ),
-        (
-            "negative price",
-            with(&|b| b["priceGrades"][0]["price"] = json!(-1)),
-        ),
-        (
-            "float price",
-            with(&|b| b["priceGrades"][0]["price"] = json!(150000.5)),
-        ),
-        ("no grades", with(&|b| b["priceGrades"] = json!([]))),
-        ("empty title", with(&|b| b["title"] = json!(""))),
-        (
-            "missing title",
-            with(&|b| {
-                b.as_object_mut().expect("obj").remove("title");
-            }),
-        ),
-        (
-            "missing category",
-            with(&|b| {
-                b.as_object_mut().expect("obj").remove("category");
-            }),
-        ),
-        ("venueId a number", with(&|b| b["venueId"] = json!(7))),
+    let s0 = "/schedules/0";
+    // (what, field as a JSON pointer, bad value; None: the field left out)
+    #[rustfmt::skip]
+    let fields = [
+        ("startsAt not a time", format!("{s0}/startsAt"), Some(json!("tomorrow"))),
+        ("date only", format!("{s0}/startsAt"), Some(json!("2026-04-01"))),
+        ("time as number", format!("{s0}/startsAt"), Some(json!(1_775_037_600))),
+        ("endsAt before startsAt", format!("{s0}/endsAt"), Some(json!("2026-04-01T09:00:00Z"))),
+        ("endsAt equals startsAt", format!("{s0}/endsAt"), Some(json!("2026-04-01T10:00:00Z"))),
+        ("opens after closes", format!("{s0}/bookingOpensAt"), Some(json!("2026-03-31T00:00:01Z"))),
+        ("missing bookingClosesAt", format!("{s0}/bookingClosesAt"), None),
+        ("no schedules", "/schedules".into(), Some(json!([]))),
+        ("maxSeatsPerUser 0", "/maxSeatsPerUser".into(), Some(json!(0))),
+        ("maxSeatsPerUser 21", "/maxSeatsPerUser".into(), Some(json!(21))),
+        ("maxSeatsPerUser -1", "/maxSeatsPerUser".into(), Some(json!(-1))),
+        ("maxSeatsPerUser text", "/maxSeatsPerUser".into(), Some(json!("4"))),
+        ("holdSeconds 0", "/holdSeconds".into(), Some(json!(0))),
+        ("holdSeconds 3601", "/holdSeconds".into(), Some(json!(3601))),
+        ("section in two grades", "/priceGrades/1/sectionIds".into(), Some(json!(["R", "VIP"]))),
+        ("unknown section", "/priceGrades/2/sectionIds".into(), Some(json!(["S", "BALCONY"]))),
+        ("grade without sections", "/priceGrades/2/sectionIds".into(), Some(json!([]))),
+        ("duplicate grade", "/priceGrades/2/grade".into(), Some(json!("VIP"))),
+        ("negative price", "/priceGrades/0/price".into(), Some(json!(-1))),
+        ("float price", "/priceGrades/0/price".into(), Some(json!(150000.5))),
+        ("no grades", "/priceGrades".into(), Some(json!([]))),
+        ("empty title", "/title".into(), Some(json!(""))),
+        ("missing title", "/title".into(), None),
+        ("missing category", "/category".into(), None),
+        ("venueId a number", "/venueId".into(), Some(json!(7))),
     ];
+    let mut cases: Vec<(String, Value)> = fields
+        .into_iter()
+        .map(|(what, pointer, value)| (what.to_string(), edited(&valid, &pointer, value)))
+        .collect();
     for (field, value) in [
         ("batchSize", json!(0)),
         ("batchSize", json!(10_001)),
@@ -1206,35 +1129,28 @@ async fn concert_validation_refuses_bad_bodies_with_400_and_stores_nothing() {
         ("activeSeconds", json!(3_601)),
         ("enabled", json!("yes")),
     ] {
-        let queue = queue_with(field, value);
-        cases.push(("concert queue", with(&|b| b["queue"] = queue.clone())));
-        cases.push((
-            "schedule queue",
-            with(&|b| b["schedules"][0]["queue"] = queue.clone()),
-        ));
+        let what = format!("queue {field} {value}");
+        let queue = edited(&good_queue, &format!("/{field}"), Some(value));
+        let concert = edited(&valid, "/queue", Some(queue.clone()));
+        cases.push((format!("concert {what}"), concert));
+        let schedule = edited(&valid, &format!("{s0}/queue"), Some(queue));
+        cases.push((format!("schedule {what}"), schedule));
     }
-    let mut missing_field = good_queue.clone();
-    missing_field
-        .as_object_mut()
-        .expect("obj")
-        .remove("batchSize");
+    let missing_field = edited(&good_queue, "/batchSize", None);
     cases.push((
-        "queue missing batchSize",
-        with(&|b| b["queue"] = missing_field.clone()),
+        "queue missing batchSize".into(),
+        edited(&valid, "/queue", Some(missing_field)),
     ));
-    cases.push(("queue not an object", with(&|b| b["queue"] = json!(true))));
+    cases.push((
+        "queue not an object".into(),
+        edited(&valid, "/queue", Some(json!(true))),
+    ));
 
     for (what, body) in cases {
         let reply = app
             .post("/api/v1/concerts", Some(&admin), body.clone())
             .await;
-        assert_eq!(
-            reply.status.as_u16(),
-            400,
-            "{what}: {body} -> {}",
-            reply.text
-        );
-        reply.expect(400, "VALIDATION_ERROR");
+        reply.expect_case(&format!("{what}: {body}"), 400, "VALIDATION_ERROR");
     }
     assert_eq!(concert_total(&app).await, 0, "no bad concert was stored");
 
@@ -1323,12 +1239,7 @@ async fn a_created_concert_answers_201_with_the_body_get_returns() {
         .then_some(())
         .expect("schedule exists");
     }
-    app.get(&format!("/api/v1/concerts/{}", unknown_id()), None)
-        .await
-        .expect(404, "NOT_FOUND");
-    app.get("/api/v1/concerts/nope", None)
-        .await
-        .expect(404, "NOT_FOUND");
+    not_found(&app, "/api/v1/concerts/{}", &[&unknown_id(), "nope"]).await;
     app.stop().await;
 }
 
@@ -1338,37 +1249,21 @@ async fn a_created_concert_answers_201_with_the_body_get_returns() {
 /// A ROCK "Spring Rock Night" at Harbor Arena, 2026-05-01, from 30,000;
 /// B JAZZ "Blue Note Evening" at Cellar Club, 2026-04-01, from 10,000;
 /// C ROCK "Summer Festival" at Harbor Arena, 2026-06-01, from 20,000.
-async fn three_concerts(app: &TestApp, admin: &str) -> Vec<(String, String)> {
-    let harbor = make_venue(app, admin, "Harbor Arena", standard_sections()).await;
-    let cellar = make_venue(app, admin, "Cellar Club", standard_sections()).await;
+/// On a new server; returns it and the (concertId, scheduleId) of each.
+async fn three_concerts() -> (TestApp, Vec<(String, String)>) {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let harbor = make_venue(&app, &admin, "Harbor Arena", standard_sections()).await;
+    let cellar = make_venue(&app, &admin, "Cellar Club", standard_sections()).await;
+    #[rustfmt::skip]
     let specs = [
-        (
-            "Spring Rock Night",
-            "Loud guitars all night",
-            "ROCK",
-            &harbor,
-            "2026-05-01T10:00:00Z",
-            30_000,
-        ),
-        (
-            "Blue Note Evening",
-            "Smooth saxophone",
-            "JAZZ",
-            &cellar,
-            "2026-04-01T10:00:00Z",
-            10_000,
-        ),
-        (
-            "Summer Festival",
-            "Open air",
-            "ROCK",
-            &harbor,
-            "2026-06-01T10:00:00Z",
-            20_000,
-        ),
+        ("Spring Rock Night", "Loud guitars all night", "ROCK", &harbor, "2026-05-01", 30_000),
+        ("Blue Note Evening", "Smooth saxophone", "JAZZ", &cellar, "2026-04-01", 10_000),
+        ("Summer Festival", "Open air", "ROCK", &harbor, "2026-06-01", 20_000),
     ];
     let mut out = Vec::new();
-    for (title, description, category, venue, starts, price) in specs {
+    for (title, description, category, venue, day, price) in specs {
+        let starts = format!("{day}T10:00:00Z");
         let body = json!({
             "title": title, "description": description, "category": category, "venueId": venue,
             "priceGrades": [
@@ -1376,9 +1271,9 @@ async fn three_concerts(app: &TestApp, admin: &str) -> Vec<(String, String)> {
                 {"grade": "R", "price": price * 2, "sectionIds": ["R"]},
                 {"grade": "S", "price": price, "sectionIds": ["S"]},
             ],
-            "schedules": [schedule_json(starts)],
+            "schedules": [schedule_json(&starts)],
         });
-        let reply = app.post("/api/v1/concerts", Some(admin), body).await;
+        let reply = app.post("/api/v1/concerts", Some(&admin), body).await;
         reply.expect(201, "");
         out.push((
             str_of(&reply.body, "concertId").to_string(),
@@ -1386,14 +1281,12 @@ async fn three_concerts(app: &TestApp, admin: &str) -> Vec<(String, String)> {
         ));
         app.clock.advance_ms(1_000);
     }
-    out
+    (app, out)
 }
 
 #[actix_rt::test]
 async fn concert_list_pages_and_refuses_bad_paging() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    three_concerts(&app, &admin).await;
+    let (app, _) = three_concerts().await;
     let first = app.get("/api/v1/concerts", None).await;
     first.expect(200, "");
     assert_eq!(first.body["page"], 1);
@@ -1424,71 +1317,44 @@ async fn concert_list_pages_and_refuses_bad_paging() {
     app.get("/api/v1/concerts?pageSize=100", None)
         .await
         .expect(200, "");
-    for query in [
-        "pageSize=101",
-        "pageSize=0",
-        "page=0",
-        "page=-1",
-        "page=abc",
-        "pageSize=1.5",
+    #[rustfmt::skip]
+    let bad_paging = [
+        "pageSize=101", "pageSize=0", "page=0", "page=-1", "page=abc", "pageSize=1.5",
         "page=99999999999999999999",
-    ] {
-        let reply = app.get(&format!("/api/v1/concerts?{query}"), None).await;
-        assert_eq!(reply.status.as_u16(), 400, "{query}: {}", reply.text);
-        reply.expect(400, "VALIDATION_ERROR");
-    }
+    ];
+    refuses_queries(&app, "/api/v1/concerts", &bad_paging).await;
     app.stop().await;
 }
 
 #[actix_rt::test]
 async fn concert_list_filters_by_category_text_and_time() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    three_concerts(&app, &admin).await;
+    let (app, _) = three_concerts().await;
+    let (a, b, c) = ("Spring Rock Night", "Blue Note Evening", "Summer Festival");
     let cases = [
-        (
-            "category=ROCK",
-            vec!["Spring Rock Night", "Summer Festival"],
-        ),
-        ("category=JAZZ", vec!["Blue Note Evening"]),
+        ("category=ROCK", vec![a, c]),
+        ("category=JAZZ", vec![b]),
         ("category=POP", vec![]),
-        ("q=guitars", vec!["Spring Rock Night"]),
-        ("q=blue", vec!["Blue Note Evening"]),
-        ("q=HARBOR", vec!["Spring Rock Night", "Summer Festival"]),
-        ("q=harbor%20summer", vec!["Summer Festival"]),
-        ("q=cellar+smooth", vec!["Blue Note Evening"]),
+        ("q=guitars", vec![a]),
+        ("q=blue", vec![b]),
+        ("q=HARBOR", vec![a, c]),
+        ("q=harbor%20summer", vec![c]),
+        ("q=cellar+smooth", vec![b]),
         ("q=zzz", vec![]),
-        ("category=ROCK&q=open", vec!["Summer Festival"]),
-        (
-            "from=2026-05-01T00:00:00Z",
-            vec!["Spring Rock Night", "Summer Festival"],
-        ),
-        ("to=2026-05-01T00:00:00Z", vec!["Blue Note Evening"]),
-        (
-            "from=2026-04-15T00:00:00Z&to=2026-05-15T00:00:00Z",
-            vec!["Spring Rock Night"],
-        ),
+        ("category=ROCK&q=open", vec![c]),
+        ("from=2026-05-01T00:00:00Z", vec![a, c]),
+        ("to=2026-05-01T00:00:00Z", vec![b]),
+        ("from=2026-04-15T00:00:00Z&to=2026-05-15T00:00:00Z", vec![a]),
         ("from=2027-01-01T00:00:00Z", vec![]),
     ];
-    for (query, expected) in cases {
-        let reply = app.get(&format!("/api/v1/concerts?{query}"), None).await;
-        reply.expect(200, "");
-        assert_eq!(titles(&reply), expected, "{query}");
-        assert_eq!(reply.body["total"], expected.len(), "{query}");
-    }
-    for query in ["from=yesterday", "to=2026-05-01", "from=1"] {
-        app.get(&format!("/api/v1/concerts?{query}"), None)
-            .await
-            .expect(400, "VALIDATION_ERROR");
-    }
+    lists_titles(&app, &cases).await;
+    let bad_times = ["from=yesterday", "to=2026-05-01", "from=1"];
+    refuses_queries(&app, "/api/v1/concerts", &bad_times).await;
     app.stop().await;
 }
 
 #[actix_rt::test]
 async fn concert_list_sorts_by_start_price_or_creation_in_either_order() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    three_concerts(&app, &admin).await;
+    let (app, _) = three_concerts().await;
     let (a, b, c) = ("Spring Rock Night", "Blue Note Evening", "Summer Festival");
     let cases = [
         ("", vec![b, a, c]),
@@ -1501,30 +1367,16 @@ async fn concert_list_sorts_by_start_price_or_creation_in_either_order() {
         ("sort=createdAt", vec![a, b, c]),
         ("sort=createdAt&order=desc", vec![c, b, a]),
     ];
-    for (query, expected) in cases {
-        let reply = app.get(&format!("/api/v1/concerts?{query}"), None).await;
-        reply.expect(200, "");
-        assert_eq!(titles(&reply), expected, "{query}");
-    }
-    for query in [
-        "sort=title",
-        "sort=",
-        "sort=price;drop",
-        "order=up",
-        "order=DESCENDING",
-    ] {
-        let reply = app.get(&format!("/api/v1/concerts?{query}"), None).await;
-        assert_eq!(reply.status.as_u16(), 400, "{query}: {}", reply.text);
-        reply.expect(400, "VALIDATION_ERROR");
-    }
+    lists_titles(&app, &cases).await;
+    #[rustfmt::skip]
+    let bad_sorts = ["sort=title", "sort=", "sort=price;drop", "order=up", "order=DESCENDING"];
+    refuses_queries(&app, "/api/v1/concerts", &bad_sorts).await;
     app.stop().await;
 }
 
 #[actix_rt::test]
 async fn concert_list_available_seats_follow_holds() {
-    let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let concerts = three_concerts(&app, &admin).await;
+    let (app, concerts) = three_concerts().await;
     let user = signed_up(&app, "fan").await;
     let token = str_of(&user, "accessToken");
     hold(
@@ -1653,26 +1505,15 @@ async fn schedule_list_hides_sold_out_schedules_unless_asked_and_filters_by_time
     assert_eq!(ids_of(&paged), [schedule_ids[2].clone()]);
     assert_eq!(paged.body["total"], 3);
 
-    for query in [
-        "available=maybe",
-        "from=soon",
-        "to=2026-04-02",
-        "pageSize=101",
-        "page=0",
-    ] {
-        let reply = app.get(&format!("{path}?{query}"), None).await;
-        assert_eq!(reply.status.as_u16(), 400, "{query}: {}", reply.text);
-        reply.expect(400, "VALIDATION_ERROR");
-    }
-    app.get(
-        &format!("/api/v1/concerts/{}/schedules", unknown_id()),
-        None,
+    #[rustfmt::skip]
+    let bad_queries = ["available=maybe", "from=soon", "to=2026-04-02", "pageSize=101", "page=0"];
+    refuses_queries(&app, &path, &bad_queries).await;
+    not_found(
+        &app,
+        "/api/v1/concerts/{}/schedules",
+        &[&unknown_id(), "xyz"],
     )
-    .await
-    .expect(404, "NOT_FOUND");
-    app.get("/api/v1/concerts/xyz/schedules", None)
-        .await
-        .expect(404, "NOT_FOUND");
+    .await;
     app.stop().await;
 }
 
@@ -1742,12 +1583,12 @@ async fn seat_maps_of_ungated_schedules_are_public_filterable_and_counted() {
     unknown_section.expect(200, "");
     assert_eq!(unknown_section.body["sections"], json!([]));
 
-    app.get(&format!("/api/v1/schedules/{}/seats", unknown_id()), None)
-        .await
-        .expect(404, "NOT_FOUND");
-    app.get("/api/v1/schedules/not-an-id/seats", None)
-        .await
-        .expect(404, "NOT_FOUND");
+    not_found(
+        &app,
+        "/api/v1/schedules/{}/seats",
+        &[&unknown_id(), "not-an-id"],
+    )
+    .await;
     app.stop().await;
 }
 
@@ -1798,15 +1639,17 @@ async fn gated_seat_maps_need_a_user_and_an_active_queue_token_of_that_user() {
     app.get(&path, Some(&fan_token))
         .await
         .expect(403, "QUEUE_NOT_ACTIVE");
-    for bogus in ["garbage", "", &unknown_id()] {
-        app.get_with(&path, Some(&fan_token), &[("Queue-Token", bogus)])
-            .await
-            .expect(403, "QUEUE_NOT_ACTIVE");
-    }
     let others = active_queue_token(&app, &other_token, &schedule).await;
-    app.get_with(&path, Some(&fan_token), &[("Queue-Token", &others)])
-        .await
-        .expect(403, "QUEUE_NOT_ACTIVE");
+    for (what, queue_token) in [
+        ("garbage", "garbage"),
+        ("empty", ""),
+        ("unknown", &unknown_id()),
+        ("another user's", &others),
+    ] {
+        let headers = [("Queue-Token", queue_token)];
+        let reply = app.get_with(&path, Some(&fan_token), &headers).await;
+        reply.expect_case(what, 403, "QUEUE_NOT_ACTIVE");
+    }
     // The owner's ACTIVE token opens the map (the queue may take a moment to admit it).
     let mut map = app
         .get_with(&path, Some(&other_token), &[("Queue-Token", &others)])
@@ -1848,8 +1691,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_in_the_error_shape() {
         "/api/v1/auth",
     ] {
         let reply = app.get(path, None).await;
-        assert_eq!(reply.status.as_u16(), 404, "{path}: {}", reply.text);
-        reply.expect(404, "NOT_FOUND");
+        reply.expect_case(path, 404, "NOT_FOUND");
         assert!(
             reply
                 .header("content-type")
@@ -1879,13 +1721,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_in_the_error_shape() {
                 Some(("application/json", b"{}".to_vec())),
             )
             .await;
-        assert_eq!(
-            reply.status.as_u16(),
-            405,
-            "{method} {path}: {}",
-            reply.text
-        );
-        reply.expect(405, "METHOD_NOT_ALLOWED");
+        reply.expect_case(&format!("{method} {path}"), 405, "METHOD_NOT_ALLOWED");
     }
     app.stop().await;
 }
@@ -1968,28 +1804,16 @@ async fn bodies_that_are_too_big_not_json_or_malformed_are_refused_and_store_not
     let mut huge = good.clone();
     huge["padding"] = json!("x".repeat(100 * 1024));
     let huge = huge.to_string().into_bytes();
-    send_raw(
-        &app,
-        Method::POST,
-        register_path,
-        None,
-        "application/json",
-        huge.clone(),
-    )
-    .await
-    .expect(413, "PAYLOAD_TOO_LARGE");
     let mut huge_venue = venue_json("Huge", standard_sections());
     huge_venue["padding"] = json!("x".repeat(100 * 1024));
-    send_raw(
-        &app,
-        Method::POST,
-        "/api/v1/venues",
-        Some(&admin),
-        "application/json",
-        huge_venue.to_string().into_bytes(),
-    )
-    .await
-    .expect(413, "PAYLOAD_TOO_LARGE");
+    let huge_venue = huge_venue.to_string().into_bytes();
+    for (what, path, token, body) in [
+        ("register", register_path, None, &huge),
+        ("a venue", "/api/v1/venues", Some(&admin), &huge_venue),
+    ] {
+        let reply = post_bytes(&app, path, token.map(String::as_str), body).await;
+        reply.expect_case(what, 413, "PAYLOAD_TOO_LARGE");
+    }
 
     // The same without a Content-Length (chunked): still 413.
     let chunks: Vec<Result<actix_web::web::Bytes, std::io::Error>> = huge
@@ -2024,13 +1848,7 @@ async fn bodies_that_are_too_big_not_json_or_malformed_are_refused_and_store_not
             good_bytes.clone(),
         )
         .await;
-        assert_eq!(
-            reply.status.as_u16(),
-            415,
-            "{content_type:?}: {}",
-            reply.text
-        );
-        reply.expect(415, "UNSUPPORTED_MEDIA_TYPE");
+        reply.expect_case(&format!("{content_type:?}"), 415, "UNSUPPORTED_MEDIA_TYPE");
     }
 
     // Malformed bodies: 400.
@@ -2062,30 +1880,19 @@ async fn bodies_that_are_too_big_not_json_or_malformed_are_refused_and_store_not
         ("duplicate keys", duplicate_keys.into_bytes()),
     ];
     for (what, bytes) in cases {
-        let reply = send_raw(
-            &app,
-            Method::POST,
-            register_path,
-            None,
-            "application/json",
-            bytes,
-        )
-        .await;
-        assert_eq!(reply.status.as_u16(), 400, "{what}: {}", reply.text);
-        reply.expect(400, "VALIDATION_ERROR");
+        let reply = post_bytes(&app, register_path, None, &bytes).await;
+        reply.expect_case(what, 400, "VALIDATION_ERROR");
     }
     // Duplicate keys on an admin endpoint too.
     let duplicate_venue = format!(
         "{{\"name\": \"Dup\", \"address\": \"1 St\", \"sections\": [], \"sections\": {}}}",
         standard_sections()
     );
-    send_raw(
+    post_bytes(
         &app,
-        Method::POST,
         "/api/v1/venues",
         Some(&admin),
-        "application/json",
-        duplicate_venue.into_bytes(),
+        duplicate_venue.as_bytes(),
     )
     .await
     .expect(400, "VALIDATION_ERROR");

@@ -8,25 +8,14 @@ use awc::http::Method;
 use test_support::app::*;
 
 /// (path, a method it does not support, the expected `Allow`).
+#[rustfmt::skip]
 const CASES: [(&str, &str, &str); 10] = [
     ("/api/v1/reservations", "DELETE", "GET, POST"),
-    (
-        "/api/v1/reservations/00000000-0000-4000-8000-000000000001",
-        "POST",
-        "GET",
-    ),
-    (
-        "/api/v1/reservations/00000000-0000-4000-8000-000000000001/cancel",
-        "GET",
-        "POST",
-    ),
+    ("/api/v1/reservations/00000000-0000-4000-8000-000000000001", "POST", "GET"),
+    ("/api/v1/reservations/00000000-0000-4000-8000-000000000001/cancel", "GET", "POST"),
     ("/api/v1/wallet/charges", "GET", "POST"),
     ("/api/v1/venues", "PATCH", "GET, POST"),
-    (
-        "/api/v1/admin/users/00000000-0000-4000-8000-000000000001/role",
-        "GET",
-        "PUT",
-    ),
+    ("/api/v1/admin/users/00000000-0000-4000-8000-000000000001/role", "GET", "PUT"),
     ("/healthz", "POST", "GET"),
     ("/metrics", "PUT", "GET"),
     ("/api/v1/openapi.json", "POST", "GET"),
@@ -43,7 +32,7 @@ async fn every_405_names_the_methods_the_path_supports() {
     let (_, token) = app.register_and_login("methods").await;
     for (path, wrong, allow) in CASES {
         let reply = app.raw(method(wrong), path, Some(&token), &[], None).await;
-        reply.expect(405, "METHOD_NOT_ALLOWED");
+        reply.expect_case(&format!("{wrong} {path}"), 405, "METHOD_NOT_ALLOWED");
         assert_eq!(
             reply.header("allow").as_deref(),
             Some(allow),

@@ -44,25 +44,14 @@ async fn the_whole_booking_flow_works_over_http() {
     }
     assert!(active, "admitted");
     let headers = [("Queue-Token", queue_token.as_str())];
-    let mut map = app
-        .get_with(
-            &format!("/api/v1/schedules/{schedule}/seats"),
-            Some(&token),
-            &headers,
-        )
-        .await;
+    let seats = format!("/api/v1/schedules/{schedule}/seats");
+    let mut map = app.get_with(&seats, Some(&token), &headers).await;
     for _ in 0..50 {
         if map.status.as_u16() == 200 {
             break;
         }
         actix_rt::time::sleep(std::time::Duration::from_millis(20)).await;
-        map = app
-            .get_with(
-                &format!("/api/v1/schedules/{schedule}/seats"),
-                Some(&token),
-                &headers,
-            )
-            .await;
+        map = app.get_with(&seats, Some(&token), &headers).await;
     }
     map.expect(200, "");
     assert_eq!(map.body["summary"]["total"], 60);

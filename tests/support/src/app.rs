@@ -53,28 +53,40 @@ impl Reply {
     /// Asserts status and (for errors) the error code, and the error shape.
     #[track_caller]
     pub fn expect(&self, status: u16, code: &str) -> &Self {
+        self.expect_labelled("", status, code)
+    }
+
+    /// As [`Reply::expect`], with the case `what` of a table at the head of
+    /// every failure message, so that a failing row names itself.
+    #[track_caller]
+    pub fn expect_case(&self, what: &str, status: u16, code: &str) -> &Self {
+        self.expect_labelled(&format!("{what}: "), status, code)
+    }
+
+    #[track_caller]
+    fn expect_labelled(&self, label: &str, status: u16, code: &str) -> &Self {
         assert_eq!(
             self.status.as_u16(),
             status,
-            "unexpected status; body: {}",
+            "{label}unexpected status; body: {}",
             self.text
         );
         if status >= 400 {
             assert_eq!(
                 self.code(),
                 code,
-                "unexpected error code; body: {}",
+                "{label}unexpected error code; body: {}",
                 self.text
             );
             assert!(
                 self.body["error"]["message"].is_string() && self.body["requestId"].is_string(),
-                "error shape: {}",
+                "{label}error shape: {}",
                 self.text
             );
         }
         assert!(
             self.header("x-request-id").is_some(),
-            "every response carries X-Request-Id"
+            "{label}every response carries X-Request-Id"
         );
         self
     }
