@@ -1,6 +1,6 @@
 //! Black-box tests of accounts, tokens, the catalogue and the cross-cutting
 //! HTTP behaviour (errors, request ids, body limits, ops endpoints, OpenAPI),
-//! through real HTTP against the real server (see `http_support`).
+//! through real HTTP against the real server (see `test_support::app`).
 //!
 //! Every bad request checks the documented status and error code, and where
 //! the request could have changed something, that nothing was stored.

@@ -1,6 +1,6 @@
-//! The security matrix rows that `http_auth_catalog.rs` and `http_booking.rs`
+//! The security matrix rows that `auth_catalog.rs` and `booking.rs`
 //! do not already cover, through real HTTP against the real server (see
-//! `http_support`):
+//! `test_support::app`):
 //! - every owner-only operation with another user's token (USER, STAFF and
 //!   ADMIN alike) is 404, or 401 QUEUE_TOKEN_INVALID for a queue token, and
 //!   changes nothing;
@@ -393,7 +393,7 @@ async fn a_refresh_token_is_refused_by_every_operation_that_takes_a_token() {
 /// `amount` on a payment is the price the client confirms: anything but the
 /// reservation's exact total as a JSON integer is refused, and none of it
 /// moves money or confirms the hold. (Charges' amounts are covered in
-/// `http_booking.rs`; these are the payment's.)
+/// `booking.rs`; these are the payment's.)
 #[actix_rt::test]
 async fn payment_amounts_that_are_not_the_exact_integer_total_are_refused() {
     let app = spawn_app().await;
@@ -518,7 +518,7 @@ async fn a_zero_total_hold_is_paid_or_refused_cleanly_and_moves_no_money() {
 // ---------------------------------------------------------------- queue tokens
 
 /// A payment ends the Queue-Token it was made under (API.md). The same token
-/// then admits nothing: not another hold (also in `http_booking.rs`), not the
+/// then admits nothing: not another hold (also in `booking.rs`), not the
 /// seat map, and not a payment for a second hold made under it before.
 #[actix_rt::test]
 async fn a_queue_token_ended_by_a_payment_admits_nothing_more() {
