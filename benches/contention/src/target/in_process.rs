@@ -1,6 +1,7 @@
-//! The in-process driver: each operation is one call on the engine's
-//! `Registry`, the same calls the HTTP handlers make, minus HTTP, JSON, JWT
-//! and idempotency keys (which the engine API makes optional).
+//! Boxoffice's in-process client (see [`super::boxoffice`]): each operation
+//! is one call on the engine's `Registry`, the same calls the HTTP handlers
+//! make, minus HTTP, JSON, JWT and idempotency keys (which the engine API
+//! makes optional).
 
 use boxoffice_actors::{EngineError, HoldCommand, PayCommand, Registry};
 use boxoffice_engine::ids::*;
@@ -56,7 +57,7 @@ impl InProcess {
         };
         match self.registry.hold(user, command).await {
             Ok(receipt) => Ok(Held {
-                reservation_id: receipt.reservation_id,
+                reservation_id: Some(receipt.reservation_id),
                 seats: receipt.seats.into_iter().map(|s| s.seat_id).collect(),
                 amount: receipt.total_amount.0,
             }),

@@ -1,11 +1,12 @@
-//! The HTTP driver: real requests to the server the harness started on
-//! loopback, through awc's keep-alive pool (one pool per client thread, at
-//! most `connections` connections each), exactly as API.md describes them:
-//! bearer tokens, `Idempotency-Key` on every POST that needs one,
-//! `Queue-Token` on a gated schedule.
+//! Boxoffice's HTTP client (see [`super::boxoffice`]): real requests to the
+//! server the harness started on loopback, through awc's keep-alive pool
+//! (one pool per client thread, at most `connections` connections each),
+//! exactly as API.md describes them: bearer tokens, `Idempotency-Key` on
+//! every POST that needs one, `Queue-Token` on a gated schedule.
 //!
 //! Tokens are minted here with the JWT secret the harness configured for its
-//! own server (no registration, no login, no argon2): see `target.rs`.
+//! own server (no registration, no login, no argon2): see `boxoffice.rs`.
+//! The `hello` mode reuses [`client`] and [`get_plain`].
 
 use awc::http::StatusCode;
 use boxoffice_actors::accounts_actor::Role;
@@ -133,37 +134,13 @@ impl HttpDriver {
         format!("{}/api/v1{path}", self.spec.base)
     }
 
-    /// Sends and reads the whole answer; `Err(Transport)` when none came.
-    async fn exchange(
-        &self,
-        request: awc::ClientRequest,
-        body: Option<Value>,
-    ) -> Result<(StatusCode, Value), Outcome> {
-        let sent = match body {
-            Some(body) => request.send_json(&body).await,
-            None => request.send().await,
-        };
-        let mut response = sent.map_err(|_| Outcome::Transport)?;
-        let bytes = response
-            .body()
-            .limit(MAX_BODY_BYTES)
-            .await
-            .map_err(|_| Outcome::Transport)?;
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        Ok((response.status(), value))
-    }
-
     /// Sends, and maps anything but 2xx to its outcome.
     async fn call(
         &self,
         request: awc::ClientRequest,
         body: Option<Value>,
     ) -> Result<Value, Outcome> {
-        let (status, value) = self.exchange(request, body).await?;
+        let (status, value) = exchange(request, body).await?;
         if status.is_success() {
             Ok(value)
         } else {
@@ -224,7 +201,7 @@ impl HttpDriver {
             })
             .unwrap_or_default();
         Ok(Held {
-            reservation_id,
+            reservation_id: Some(reservation_id),
             seats,
             amount: reply["totalAmount"].as_i64().unwrap_or(0),
         })
@@ -306,15 +283,37 @@ impl HttpDriver {
         let request = self.client.get(self.url("/concerts"));
         self.call(request, None).await.map(|_| ())
     }
+}
 
-    /// A GET whose body is read and dropped (the hello-world comparison).
-    pub async fn get_plain(&self, url: &str) -> Result<(), Outcome> {
-        let request = self.client.get(url);
-        let (status, _) = self.exchange(request, None).await?;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(Outcome::Other)
-        }
+/// Sends and reads the whole answer; `Err(Transport)` when none came.
+async fn exchange(
+    request: awc::ClientRequest,
+    body: Option<Value>,
+) -> Result<(StatusCode, Value), Outcome> {
+    let sent = match body {
+        Some(body) => request.send_json(&body).await,
+        None => request.send().await,
+    };
+    let mut response = sent.map_err(|_| Outcome::Transport)?;
+    let bytes = response
+        .body()
+        .limit(MAX_BODY_BYTES)
+        .await
+        .map_err(|_| Outcome::Transport)?;
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    Ok((response.status(), value))
+}
+
+/// A GET whose body is read and dropped (the hello-world comparison).
+pub async fn get_plain(client: &awc::Client, url: &str) -> Result<(), Outcome> {
+    let (status, _) = exchange(client.get(url), None).await?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(Outcome::Other)
     }
 }
