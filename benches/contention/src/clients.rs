@@ -83,23 +83,10 @@ async fn timed_request<T>(
     result
 }
 
-/// [`run`] with the target's clients.
-pub async fn run_on<T, S, F, Fut>(
-    target: &Arc<T>,
-    plan: Plan,
-    shared: Arc<S>,
-    stop: Arc<AtomicBool>,
-    client: F,
-) -> Result<Recorder, String>
-where
-    T: Target,
-    S: Send + Sync + 'static,
-    F: Fn(Client<S, T::Client>) -> Fut + Send + Sync + Clone + 'static,
-    Fut: Future<Output = ()> + 'static,
-{
+/// How [`run`] makes each thread's client of `target`.
+pub fn connect<T: Target>(target: &Arc<T>) -> impl Fn(usize, usize) -> T::Client + Send + Clone {
     let target = Arc::clone(target);
-    let connect = move |thread, connections| target.client(thread, connections);
-    run(connect, plan, shared, stop, client).await
+    move |thread, connections| target.client(thread, connections)
 }
 
 /// Runs `client` for every index in `0..plan.clients` and returns the merged

@@ -30,13 +30,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::invariants::{self, Check};
+use crate::invariants::Check;
 use crate::stats::{Outcome, Window};
 use crate::target::{
-    Claims, Client, Features, Held, NewSchedule, Paid, Seats, Target, User, Verdict,
+    self, Claims, Client, Features, Held, NewSchedule, Paid, Seats, Target, User, Verdict,
 };
 use cpu::CpuSample;
-use store::{FinalState, SeatState, Store};
+use store::{FinalState, Store};
 
 /// Connections a baseline's clients share unless told otherwise.
 pub const DEFAULT_POOL: usize = 128;
@@ -255,11 +255,7 @@ impl Target for Baseline {
     }
 
     fn features(&self) -> Features {
-        Features {
-            best_available: false,
-            waiting_room: false,
-            catalogue: false,
-        }
+        Features::NONE
     }
 
     fn client(&self, _thread: usize, _connections: usize) -> BaselineClient {
@@ -311,14 +307,7 @@ impl Target for Baseline {
         let schedule = self.schedule().ok_or("no schedule was created")?;
         let end = self.store.final_state().await?;
         let mut checks = Vec::new();
-        let sold: BTreeSet<(i32, i64)> = end
-            .seats
-            .iter()
-            .filter_map(|(seat, st)| match st {
-                SeatState::Sold(h) => Some((*seat, *h)),
-                SeatState::Held(_) => None,
-            })
-            .collect();
+        let sold = end.seats_in(true);
         if let Some((live, unknown)) = &claims.live_holds {
             checks.push(check_live(
                 &schedule,
@@ -329,11 +318,7 @@ impl Target for Baseline {
             ));
         }
         if let Some((paid, unknown_seats)) = &claims.paid {
-            let seats: Vec<_> = paid
-                .iter()
-                .map(|(id, _, held)| (*id, held.seats.clone()))
-                .collect();
-            checks.push(invariants::check_paid_seats(&seats));
+            checks.push(target::check_paid_seats(paid));
             checks.push(check_sold(&schedule, &sold, paid, *unknown_seats));
         }
         if let Some(acks) = &claims.money {
@@ -381,23 +366,11 @@ fn check_live(
     unknown: u64,
     no_payments: bool,
 ) -> Check {
-    let live: BTreeSet<(i32, i64)> = live
-        .iter()
-        .flat_map(|(user, held)| {
-            numbers(&schedule.seats, &held.seats)
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |seat| (seat, user.holder()))
-        })
-        .collect();
-    let held: BTreeSet<(i32, i64)> = end
-        .seats
-        .iter()
-        .filter_map(|(seat, st)| match st {
-            SeatState::Held(h) => Some((*seat, *h)),
-            SeatState::Sold(_) => None,
-        })
-        .collect();
+    let live = claimed(
+        &schedule.seats,
+        live.iter().map(|(user, held)| (user, held)),
+    );
+    let held = end.seats_in(false);
     let sold = end.seats.len() - held.len();
     let missing = live.difference(&held).count();
     let extra = held.difference(&live).count() as u64;
@@ -424,15 +397,10 @@ fn check_sold(
     paid: &[Paid],
     unknown_seats: u64,
 ) -> Check {
-    let paid: BTreeSet<(i32, i64)> = paid
-        .iter()
-        .flat_map(|(_, user, held)| {
-            numbers(&schedule.seats, &held.seats)
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |seat| (seat, user.holder()))
-        })
-        .collect();
+    let paid = claimed(
+        &schedule.seats,
+        paid.iter().map(|(_, user, held)| (user, held)),
+    );
     let missing = paid.difference(sold).count();
     let extra = sold.difference(&paid).count() as u64;
     let capacity = schedule.seats.capacity();
@@ -445,6 +413,21 @@ fn check_sold(
             paid.len()
         ),
     }
+}
+
+/// (seat, holder) of the holds clients were told about, in the store's numbers.
+fn claimed<'a>(
+    seats: &Seats,
+    holds: impl Iterator<Item = (&'a User, &'a Held)>,
+) -> BTreeSet<(i32, i64)> {
+    holds
+        .flat_map(|(user, held)| {
+            numbers(seats, &held.seats)
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |seat| (seat, user.holder()))
+        })
+        .collect()
 }
 
 /// The store's numbers of seats named as [`Seats::name`] names them.

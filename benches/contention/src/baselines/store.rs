@@ -7,7 +7,7 @@
 //! consecutive numbers. Holders (users) and their wallets are numbered from 1.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::postgres::PgStore;
 use super::redis::RedisStore;
@@ -25,6 +25,19 @@ pub struct FinalState {
     pub seats: Vec<(i32, SeatState)>,
     pub wallet_total: i64,
     pub wallets: u64,
+}
+
+impl FinalState {
+    /// (seat, holder) of the seats sold (`sold`) or held (not `sold`).
+    pub fn seats_in(&self, sold: bool) -> BTreeSet<(i32, i64)> {
+        self.seats
+            .iter()
+            .filter_map(|(seat, state)| match (state, sold) {
+                (SeatState::Sold(h), true) | (SeatState::Held(h), false) => Some((*seat, *h)),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 pub enum Store {

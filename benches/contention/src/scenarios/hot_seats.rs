@@ -22,7 +22,7 @@ use super::{schedule_id, ScenarioRun, Size};
 use crate::clients;
 use crate::invariants::Check;
 use crate::stats::{Op, Outcome};
-use crate::target::{Claims, Client, Held, NewSchedule, Seats, Target, User};
+use crate::target::{self, Claims, Client, Held, NewSchedule, Seats, Target, User};
 
 pub const DEFAULT_SEATS: u32 = 50;
 const KIND: u8 = 1;
@@ -68,11 +68,15 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
     let plan = size.plan();
     let stop = Arc::new(AtomicBool::new(false));
     let observer = target.observe(plan.window, Arc::clone(&stop));
-    let recorder = clients::run_on(target, plan, Arc::clone(&shared), stop, client).await?;
-    let observed = match observer {
-        Some(handle) => handle.await.map_err(|e| format!("observer: {e}"))?,
-        None => Default::default(),
-    };
+    let recorder = clients::run(
+        clients::connect(target),
+        plan,
+        Arc::clone(&shared),
+        stop,
+        client,
+    )
+    .await?;
+    let observed = target::observed(observer).await?;
 
     let live = shared.live.lock().map(|l| l.clone()).unwrap_or_default();
     let unknown = shared.unknown_holds.load(Ordering::Relaxed);

@@ -65,8 +65,8 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
     let funded = target.fund(KIND, size.clients, FUNDING).await? as i64;
     MoneyAcks::add(&shared.acks.charged, funded * FUNDING);
 
-    let recorder = clients::run_on(
-        target,
+    let recorder = clients::run(
+        clients::connect(target),
         size.plan(),
         Arc::clone(&shared),
         Arc::new(AtomicBool::new(false)),

@@ -66,8 +66,8 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
         won: AtomicU64::new(0),
         unknown: AtomicU64::new(0),
     });
-    let recorder = clients::run_on(
-        target,
+    let recorder = clients::run(
+        clients::connect(target),
         size.plan(),
         Arc::clone(&shared),
         Arc::new(AtomicBool::new(false)),

@@ -41,7 +41,7 @@ use super::{schedule_id, ScenarioRun, Size};
 use crate::clients;
 use crate::invariants::{MoneyAcks, QueueObservation};
 use crate::stats::{Op, Outcome};
-use crate::target::{Claims, Client, NewSchedule, Paid, Seats, Target, User};
+use crate::target::{self, Claims, Client, NewSchedule, Paid, Seats, Target, User};
 
 pub const DEFAULT_USERS: usize = 100_000;
 pub const DEFAULT_SEATS: u32 = 50_000;
@@ -201,15 +201,19 @@ pub async fn run<T: Target>(
         })
     };
 
-    let recorder = clients::run_on(target, plan, Arc::clone(&shared), stop, virtual_user).await;
+    let recorder = clients::run(
+        clients::connect(target),
+        plan,
+        Arc::clone(&shared),
+        stop,
+        virtual_user,
+    )
+    .await;
     let ended = Instant::now();
     shared.stop.store(true, Ordering::Relaxed);
     let _ = monitor.await;
     let recorder = recorder?;
-    let observed = match observer {
-        Some(handle) => handle.await.map_err(|e| format!("observer: {e}"))?,
-        None => Default::default(),
-    };
+    let observed = target::observed(observer).await?;
     let sold_out_at = sold_out_at.lock().ok().and_then(|at| *at);
     let elapsed = sold_out_at
         .unwrap_or(ended)

@@ -255,11 +255,7 @@ impl Target for Boxoffice {
     }
 
     fn features(&self) -> Features {
-        Features {
-            best_available: true,
-            waiting_room: true,
-            catalogue: true,
-        }
+        Features::ALL
     }
 
     fn client(&self, thread: usize, connections: usize) -> Driver {
@@ -336,11 +332,7 @@ impl Target for Boxoffice {
             checks.extend(invariants::check_money(&state, acks));
         }
         if let Some((paid, _)) = &claims.paid {
-            let seats: Vec<_> = paid
-                .iter()
-                .map(|(schedule, _, held)| (*schedule, held.seats.clone()))
-                .collect();
-            checks.push(invariants::check_paid_seats(&seats));
+            checks.push(super::check_paid_seats(paid));
             let confirmed: HashMap<ReservationId, bool> = state
                 .schedules
                 .values()

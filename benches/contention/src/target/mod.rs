@@ -135,6 +135,20 @@ pub struct Features {
     pub catalogue: bool,
 }
 
+impl Features {
+    pub const ALL: Features = Features {
+        best_available: true,
+        waiting_room: true,
+        catalogue: true,
+    };
+    /// Holds of chosen seats, releases and payments only.
+    pub const NONE: Features = Features {
+        best_available: false,
+        waiting_room: false,
+        catalogue: false,
+    };
+}
+
 /// A hold the target granted.
 #[derive(Clone, Debug)]
 pub struct Held {
@@ -154,6 +168,16 @@ pub struct QueuePlace {
 
 /// A payment a client was told succeeded: the schedule, who paid, the hold.
 pub type Paid = (ScheduleId, User, Held);
+
+/// The clients' own view of oversell, the same on every target: no seat in
+/// two acknowledged payments.
+pub fn check_paid_seats(paid: &[Paid]) -> Check {
+    let seats: Vec<_> = paid
+        .iter()
+        .map(|(schedule, _, held)| (*schedule, held.seats.clone()))
+        .collect();
+    crate::invariants::check_paid_seats(&seats)
+}
 
 /// What the clients were told, for the end-of-run checks. Each field that is
 /// set asks the target for the checks of that kind, against its own state.
@@ -243,6 +267,16 @@ pub trait Target: Send + Sync + 'static {
     where
         Self: Sized,
     {
+    }
+}
+
+/// Waits for what [`Target::observe`] saw (nothing if it watched nothing).
+pub async fn observed(
+    observer: Option<actix_rt::task::JoinHandle<BTreeMap<String, Value>>>,
+) -> Result<BTreeMap<String, Value>, String> {
+    match observer {
+        Some(handle) => handle.await.map_err(|e| format!("observer: {e}")),
+        None => Ok(BTreeMap::new()),
     }
 }
 
