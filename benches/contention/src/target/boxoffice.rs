@@ -22,7 +22,7 @@ use boxoffice_actors::{
 };
 use boxoffice_engine::ids::*;
 use boxoffice_engine::layout::{RowLayout, SeatLayout};
-use boxoffice_engine::schedule::{ReservationStatus, ScheduleRules, SeatSelection};
+use boxoffice_engine::schedule::{ReservationStatus, ScheduleRules};
 use boxoffice_engine::{Money, Timestamp};
 use boxoffice_http::auth::JwtKeys;
 use boxoffice_http::{Application, Settings};
@@ -35,12 +35,9 @@ use std::sync::Arc;
 
 use super::http::{HttpDriver, HttpSpec};
 use super::in_process::InProcess;
-use super::{
-    Claims, Client, Features, Held, NewSchedule, QueuePlace, Target, User, VenueSpec, Verdict,
-};
+use super::{Claims, Client, Features, NewSchedule, Target, User, VenueSpec, Verdict};
 use crate::invariants::{self, Check};
 use crate::scenarios::in_batches;
-use crate::stats::Outcome;
 
 /// Access tokens the harness mints live this long (longer than any run).
 const TOKEN_TTL_SECS: i64 = 24 * 3_600;
@@ -56,17 +53,12 @@ pub struct EngineOptions {
     pub data_root: PathBuf,
 }
 
-/// What a client thread needs to build its client (`Send`, unlike the client).
-#[derive(Clone)]
-enum DriverSpec {
-    InProcess(Arc<Registry>),
-    Http(HttpSpec),
-}
-
-/// A running Boxoffice, in process or behind its HTTP server.
-pub struct Boxoffice {
+/// A running Boxoffice whose clients are `C`s: [`InProcess`] (the engine
+/// alone) or [`HttpDriver`] (behind its HTTP server).
+pub struct Boxoffice<C> {
     registry: Arc<Registry>,
-    driver: DriverSpec,
+    /// Builds a client thread's client (`Send`, unlike the HTTP client).
+    connect: Box<dyn Fn(usize, usize) -> C + Send + Sync>,
     server: Option<Server>,
     data_dir: PathBuf,
 }
@@ -102,9 +94,9 @@ fn fresh_secret() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Boxoffice {
+impl Boxoffice<InProcess> {
     /// The engine alone. Must run inside an actix system.
-    pub async fn in_process(options: &EngineOptions) -> Result<Boxoffice, String> {
+    pub async fn in_process(options: &EngineOptions) -> Result<Self, String> {
         let data_dir = fresh_dir(options)?;
         let store = Arc::new(SledStore::open(&data_dir).map_err(|e| e.to_string())?);
         let registry = Registry::start(
@@ -115,17 +107,20 @@ impl Boxoffice {
         )
         .await
         .map_err(|e| format!("engine start: {e}"))?;
+        let clients = Arc::clone(&registry);
         Ok(Boxoffice {
-            driver: DriverSpec::InProcess(Arc::clone(&registry)),
+            connect: Box::new(move |_, _| InProcess::new(Arc::clone(&clients))),
             registry,
             server: None,
             data_dir,
         })
     }
+}
 
+impl Boxoffice<HttpDriver> {
     /// The whole HTTP server on loopback. Must run inside an actix system,
     /// which then drives the server until [`Target::stop`].
-    pub async fn http(options: &EngineOptions) -> Result<Boxoffice, String> {
+    pub async fn http(options: &EngineOptions) -> Result<Self, String> {
         let data_dir = fresh_dir(options)?;
         let secret = fresh_secret();
         let mut settings = Settings::new(data_dir.clone());
@@ -161,18 +156,23 @@ impl Boxoffice {
             TOKEN_TTL_SECS,
             TOKEN_TTL_SECS,
         ));
+        let spec = HttpSpec {
+            base,
+            keys,
+            run_tag: rand::random(),
+        };
         Ok(Boxoffice {
             registry,
-            driver: DriverSpec::Http(HttpSpec {
-                base,
-                keys,
-                run_tag: rand::random(),
+            connect: Box::new(move |thread, connections| {
+                HttpDriver::new(&spec, thread, connections)
             }),
             server: Some(Server { handle, finished }),
             data_dir,
         })
     }
+}
 
+impl<C> Boxoffice<C> {
     /// One venue of `venue`'s sections and its concerts,
     /// [`SCHEDULES_PER_CONCERT`] schedules each, booking open now.
     async fn catalogue(
@@ -247,8 +247,8 @@ impl Boxoffice {
 const SCHEDULES_PER_CONCERT: usize = 4;
 const DAY_MS: i64 = 86_400_000;
 
-impl Target for Boxoffice {
-    type Client = Driver;
+impl<C: Client + 'static> Target for Boxoffice<C> {
+    type Client = C;
 
     fn system(&self) -> String {
         "boxoffice".into()
@@ -258,13 +258,8 @@ impl Target for Boxoffice {
         Features::ALL
     }
 
-    fn client(&self, thread: usize, connections: usize) -> Driver {
-        match &self.driver {
-            DriverSpec::InProcess(registry) => {
-                Driver::InProcess(InProcess::new(Arc::clone(registry)))
-            }
-            DriverSpec::Http(spec) => Driver::Http(HttpDriver::new(spec, thread, connections)),
-        }
+    fn client(&self, thread: usize, connections: usize) -> C {
+        (self.connect)(thread, connections)
     }
 
     async fn create_schedule(&self, schedule: NewSchedule) -> Result<ScheduleId, String> {
@@ -413,88 +408,6 @@ impl Target for Boxoffice {
                 "contention: could not remove {}: {err}",
                 self.data_dir.display()
             );
-        }
-    }
-}
-
-/// One client thread's Boxoffice client: the engine's `Registry`, or HTTP.
-pub enum Driver {
-    InProcess(InProcess),
-    Http(HttpDriver),
-}
-
-impl Client for Driver {
-    async fn hold(
-        &self,
-        user: User,
-        schedule: ScheduleId,
-        selection: SeatSelection,
-        queue_token: Option<QueueTokenId>,
-    ) -> Result<Held, Outcome> {
-        match self {
-            Driver::InProcess(d) => d.hold(user.id(), schedule, selection, queue_token).await,
-            Driver::Http(d) => d.hold(user.id(), schedule, selection, queue_token).await,
-        }
-    }
-
-    async fn cancel(&self, user: User, held: &Held) -> Result<i64, Outcome> {
-        let reservation = held.reservation_id.ok_or(Outcome::Other)?;
-        match self {
-            Driver::InProcess(d) => d.cancel(user.id(), reservation).await,
-            Driver::Http(d) => d.cancel(user.id(), reservation).await,
-        }
-    }
-
-    async fn pay(
-        &self,
-        user: User,
-        held: &Held,
-        queue_token: Option<QueueTokenId>,
-    ) -> Result<i64, Outcome> {
-        let reservation = held.reservation_id.ok_or(Outcome::Other)?;
-        match self {
-            Driver::InProcess(d) => d.pay(user.id(), reservation, queue_token).await,
-            Driver::Http(d) => d.pay(user.id(), reservation, queue_token).await,
-        }
-    }
-
-    async fn charge(&self, user: User, amount: i64) -> Result<(), Outcome> {
-        match self {
-            Driver::InProcess(d) => d.charge(user.id(), amount).await,
-            Driver::Http(d) => d.charge(user.id(), amount).await,
-        }
-    }
-
-    async fn join(&self, user: User, schedule: ScheduleId) -> Result<QueuePlace, Outcome> {
-        match self {
-            Driver::InProcess(d) => d.join(user.id(), schedule).await,
-            Driver::Http(d) => d.join(user.id(), schedule).await,
-        }
-    }
-
-    async fn poll(&self, user: User, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
-        match self {
-            Driver::InProcess(d) => d.poll(token).await,
-            Driver::Http(d) => d.poll(user.id(), token).await,
-        }
-    }
-
-    async fn seat_map(
-        &self,
-        user: User,
-        schedule: ScheduleId,
-        section: Option<&str>,
-    ) -> Result<(), Outcome> {
-        match self {
-            Driver::InProcess(d) => d.seat_map(user.id(), schedule, section).await,
-            Driver::Http(d) => d.seat_map(user.id(), schedule, section).await,
-        }
-    }
-
-    async fn concerts(&self) -> Result<(), Outcome> {
-        match self {
-            Driver::InProcess(d) => d.concerts().await,
-            Driver::Http(d) => d.concerts().await,
         }
     }
 }

@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Held, QueuePlace};
+use super::{Client, Held, QueuePlace, User};
 use crate::stats::Outcome;
 
 /// Longest a request may take before the client gives up (then: `Transport`).
@@ -98,7 +98,8 @@ impl HttpDriver {
         }
     }
 
-    fn bearer(&self, user: UserId) -> Rc<str> {
+    fn bearer(&self, user: User) -> Rc<str> {
+        let user = user.id();
         let mut tokens = self.tokens.borrow_mut();
         if let Some(token) = tokens.get(&user) {
             return Rc::clone(token);
@@ -148,7 +149,7 @@ impl HttpDriver {
         }
     }
 
-    fn post(&self, path: &str, user: UserId, keyed: bool) -> awc::ClientRequest {
+    fn post(&self, path: &str, user: User, keyed: bool) -> awc::ClientRequest {
         let request = self
             .client
             .post(self.url(path))
@@ -159,10 +160,12 @@ impl HttpDriver {
             request
         }
     }
+}
 
-    pub async fn hold(
+impl Client for HttpDriver {
+    async fn hold(
         &self,
-        user: UserId,
+        user: User,
         schedule: ScheduleId,
         selection: SeatSelection,
         queue_token: Option<QueueTokenId>,
@@ -207,18 +210,20 @@ impl HttpDriver {
         })
     }
 
-    pub async fn cancel(&self, user: UserId, reservation: ReservationId) -> Result<i64, Outcome> {
+    async fn cancel(&self, user: User, held: &Held) -> Result<i64, Outcome> {
+        let reservation = held.reservation_id.ok_or(Outcome::Other)?;
         let path = format!("/reservations/{reservation}/cancel");
         let reply = self.call(self.post(&path, user, false), None).await?;
         Ok(reply["refundAmount"].as_i64().unwrap_or(0))
     }
 
-    pub async fn pay(
+    async fn pay(
         &self,
-        user: UserId,
-        reservation: ReservationId,
+        user: User,
+        held: &Held,
         queue_token: Option<QueueTokenId>,
     ) -> Result<i64, Outcome> {
+        let reservation = held.reservation_id.ok_or(Outcome::Other)?;
         let mut request = self.post("/payments", user, true);
         if let Some(token) = queue_token {
             request = request.insert_header(("Queue-Token", token.to_string()));
@@ -228,42 +233,34 @@ impl HttpDriver {
         reply["amount"].as_i64().ok_or(Outcome::Other)
     }
 
-    pub async fn charge(&self, user: UserId, amount: i64) -> Result<(), Outcome> {
+    async fn charge(&self, user: User, amount: i64) -> Result<(), Outcome> {
         let request = self.post("/wallet/charges", user, true);
         self.call(request, Some(json!({"amount": amount})))
             .await
             .map(|_| ())
     }
 
-    fn place(reply: &Value) -> Result<QueuePlace, Outcome> {
-        Ok(QueuePlace {
-            token: id(reply, "token", QueueTokenId::parse).ok_or(Outcome::Other)?,
-            active: reply["status"] == "ACTIVE",
-            estimated_wait_seconds: reply["estimatedWaitSeconds"].as_u64().unwrap_or(0),
-        })
-    }
-
-    pub async fn join(&self, user: UserId, schedule: ScheduleId) -> Result<QueuePlace, Outcome> {
+    async fn join(&self, user: User, schedule: ScheduleId) -> Result<QueuePlace, Outcome> {
         let request = self.post("/queue/tokens", user, false);
         let reply = self
             .call(request, Some(json!({"scheduleId": schedule.to_string()})))
             .await?;
-        Self::place(&reply)
+        place(&reply)
     }
 
-    pub async fn poll(&self, user: UserId, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
+    async fn poll(&self, user: User, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
         let request = self
             .client
             .get(self.url("/queue/tokens/current"))
             .insert_header(("Authorization", &*self.bearer(user)))
             .insert_header(("Queue-Token", token.to_string()));
         let reply = self.call(request, None).await?;
-        Self::place(&reply)
+        place(&reply)
     }
 
-    pub async fn seat_map(
+    async fn seat_map(
         &self,
-        user: UserId,
+        user: User,
         schedule: ScheduleId,
         section: Option<&str>,
     ) -> Result<(), Outcome> {
@@ -279,10 +276,19 @@ impl HttpDriver {
         self.call(request, None).await.map(|_| ())
     }
 
-    pub async fn concerts(&self) -> Result<(), Outcome> {
+    async fn concerts(&self) -> Result<(), Outcome> {
         let request = self.client.get(self.url("/concerts"));
         self.call(request, None).await.map(|_| ())
     }
+}
+
+/// A queue place from its JSON.
+fn place(reply: &Value) -> Result<QueuePlace, Outcome> {
+    Ok(QueuePlace {
+        token: id(reply, "token", QueueTokenId::parse).ok_or(Outcome::Other)?,
+        active: reply["status"] == "ACTIVE",
+        estimated_wait_seconds: reply["estimatedWaitSeconds"].as_u64().unwrap_or(0),
+    })
 }
 
 /// Sends and reads the whole answer; `Err(Transport)` when none came.
