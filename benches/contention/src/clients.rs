@@ -1,7 +1,8 @@
 //! Runs a scenario's logical clients: `clients` async tasks spread over
 //! `threads` OS threads, each thread with its own actix runtime, its own
-//! driver (for HTTP: its own keep-alive pool of `connections / threads`
-//! connections) and its own [`Recorder`].
+//! client of the target (for HTTP: its own keep-alive pool of
+//! `connections / threads` connections; see [`crate::target::Client`]) and
+//! its own [`Recorder`], merged at the end.
 //!
 //! The load is closed-loop: each client sends its next request when the
 //! previous one is answered, with no think time unless the scenario sleeps,
@@ -14,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::driver::{Driver, DriverSpec};
 use crate::stats::{Op, Outcome, Recorder, Window};
+use crate::target::Target;
 
 /// Most client threads (the machine has 2 cores; more only adds wake-ups).
 pub const MAX_CLIENT_THREADS: usize = 16;
@@ -36,17 +37,17 @@ pub struct Plan {
     pub deadline: Instant,
 }
 
-/// What one client task gets.
-pub struct Client<S> {
+/// What one client task gets: `api`, its thread's client of the target.
+pub struct Client<S, C> {
     pub index: usize,
-    pub driver: Rc<Driver>,
+    pub api: Rc<C>,
     pub shared: Arc<S>,
     pub stop: Arc<AtomicBool>,
     pub deadline: Instant,
     recorder: Rc<RefCell<Recorder>>,
 }
 
-impl<S> Client<S> {
+impl<S, C> Client<S, C> {
     /// True while the client should keep going.
     pub fn running(&self) -> bool {
         !self.stop.load(Ordering::Relaxed) && Instant::now() < self.deadline
@@ -63,8 +64,8 @@ impl<S> Client<S> {
 }
 
 /// Runs one request, records its latency and outcome under `op`, and backs
-/// off after a 503 (shared by the Boxoffice and the baseline clients).
-pub async fn timed_request<T>(
+/// off after a 503.
+async fn timed_request<T>(
     recorder: &RefCell<Recorder>,
     op: Op,
     request: impl Future<Output = Result<T, Outcome>>,
@@ -82,19 +83,29 @@ pub async fn timed_request<T>(
     result
 }
 
+/// How [`run`] makes each thread's client of `target`.
+pub fn connect<T: Target>(target: &Arc<T>) -> impl Fn(usize, usize) -> T::Client + Send + Clone {
+    let target = Arc::clone(target);
+    move |thread, connections| target.client(thread, connections)
+}
+
 /// Runs `client` for every index in `0..plan.clients` and returns the merged
-/// recorder once every client returned. Must be awaited inside an actix system
-/// (it does not block it: the engine or server may be driven by the same one).
-pub async fn run<S, F, Fut>(
-    driver: &DriverSpec,
+/// recorder once every client returned; `connect(thread, connections)` makes
+/// each thread's client. Must be awaited inside an actix system (it does not
+/// block it: the engine, server or database connections may be driven by
+/// the same one).
+pub async fn run<C, M, S, F, Fut>(
+    connect: M,
     plan: Plan,
     shared: Arc<S>,
     stop: Arc<AtomicBool>,
     client: F,
-) -> Recorder
+) -> Result<Recorder, String>
 where
+    M: Fn(usize, usize) -> C + Send + Clone + 'static,
+    C: 'static,
     S: Send + Sync + 'static,
-    F: Fn(Client<S>) -> Fut + Send + Sync + Clone + 'static,
+    F: Fn(Client<S, C>) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = ()> + 'static,
 {
     let threads = plan
@@ -102,29 +113,30 @@ where
         .clamp(1, MAX_CLIENT_THREADS)
         .min(plan.clients.max(1));
     let mut finished = Vec::new();
+    let mut failed = None;
     for thread in 0..threads {
         let (done, result) = tokio::sync::oneshot::channel::<Recorder>();
         finished.push(result);
-        let driver = driver.clone();
+        let connect = connect.clone();
         let shared = Arc::clone(&shared);
-        let stop = Arc::clone(&stop);
+        let thread_stop = Arc::clone(&stop);
         let client = client.clone();
         let connections = plan.connections.div_ceil(threads).max(1);
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("client-{thread}"))
             .spawn(move || {
                 let system = actix_rt::System::new();
                 let recorder = system.block_on(async move {
-                    let driver = Rc::new(driver.build(thread, connections));
+                    let api = Rc::new(connect(thread, connections));
                     let recorder = Rc::new(RefCell::new(Recorder::new(plan.window)));
                     let tasks: Vec<_> = (thread..plan.clients)
                         .step_by(threads)
                         .map(|index| {
                             actix_rt::spawn(client(Client {
                                 index,
-                                driver: Rc::clone(&driver),
+                                api: Rc::clone(&api),
                                 shared: Arc::clone(&shared),
-                                stop: Arc::clone(&stop),
+                                stop: Arc::clone(&thread_stop),
                                 deadline: plan.deadline,
                                 recorder: Rc::clone(&recorder),
                             }))
@@ -146,16 +158,24 @@ where
                         })
                 });
                 let _ = done.send(recorder);
-            })
-            .unwrap_or_else(|e| panic!("cannot start a client thread: {e}"));
+            });
+        if let Err(err) = spawned {
+            // Too few threads would measure another load: stop the ones
+            // started and fail the run.
+            stop.store(true, Ordering::Relaxed);
+            failed.get_or_insert(format!("cannot start a client thread: {err}"));
+        }
     }
     let mut merged = Recorder::new(plan.window);
     for result in finished {
         if let Ok(recorder) = result.await {
             merged.merge(recorder);
-        } else {
+        } else if failed.is_none() {
             eprintln!("contention: a client thread died; its samples are lost");
         }
     }
-    merged
+    match failed {
+        Some(err) => Err(err),
+        None => Ok(merged),
+    }
 }

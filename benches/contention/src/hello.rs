@@ -2,18 +2,17 @@
 //! constant text, same worker count as the Boxoffice server) driven by the
 //! same HTTP client, connections and threads as the HTTP mode. Its
 //! requests/s is the yardstick of the HTTP target, measured in the
-//! same run so machine noise hits both.
+//! same run so machine noise hits both. Not a [`crate::target::Target`]: it
+//! has no seats; its clients are bare HTTP clients.
 
 use actix_web::{web, App, HttpServer};
-use boxoffice_http::auth::JwtKeys;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::clients;
-use crate::driver::http::HttpSpec;
-use crate::driver::{Driver, DriverSpec};
 use crate::scenarios::{ScenarioRun, Size};
 use crate::stats::Op;
+use crate::target::http;
 
 pub async fn run(size: &Size, workers: usize) -> Result<ScenarioRun, String> {
     let server =
@@ -30,24 +29,15 @@ pub async fn run(size: &Size, workers: usize) -> Result<ScenarioRun, String> {
     let handle = server.handle();
     let running = actix_rt::spawn(server);
     let url = Arc::new(format!("http://127.0.0.1:{port}/hello"));
-    // The driver's token keys are never used here: no request carries a token.
-    let spec = DriverSpec::Http(HttpSpec {
-        base: format!("http://127.0.0.1:{port}").into(),
-        keys: Arc::new(JwtKeys::new(b"hello-mode-signs-nothing", 60, 60)),
-        run_tag: 0,
-    });
     let recorder = clients::run(
-        &spec,
+        |_thread, connections| http::client(connections),
         size.plan(),
         url,
         Arc::new(AtomicBool::new(false)),
         |client| async move {
-            let Driver::Http(http) = &*client.driver else {
-                return;
-            };
             while client.running() {
                 let _ = client
-                    .timed(Op::Hello, http.get_plain(&client.shared))
+                    .timed(Op::Hello, http::get_plain(&client.api, &client.shared))
                     .await;
             }
         },
@@ -55,6 +45,7 @@ pub async fn run(size: &Size, workers: usize) -> Result<ScenarioRun, String> {
     .await;
     handle.stop(true).await;
     let _ = running.await;
+    let recorder = recorder?;
     Ok(ScenarioRun {
         elapsed: recorder.window().length(),
         recorder,

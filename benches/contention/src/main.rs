@@ -18,10 +18,13 @@
 //! PostgreSQL and Redis servers started by `benches/baselines.sh`; the
 //! report then gives Boxoffice ÷ baseline for each pair measured in the run.
 //!
-//! Module map: `baselines/`, `clients` (threads and tasks), `driver/` (in-process and HTTP
-//! clients), `target` (the instance under test), `scenarios/`, `invariants`,
-//! `stats` + `histogram` (recording), `report/` (JSON schema, table, SVG),
-//! `hello`, `system` (fd limit, RSS).
+//! Module map: `target/` (the [`target::Target`] trait every scenario runs
+//! on, and Boxoffice's implementation: in process and over HTTP),
+//! `baselines/` (PostgreSQL and Redis as targets), `scenarios/` (each written
+//! once, generic over the target), `clients` (threads and tasks),
+//! `invariants` (Boxoffice's end-of-run checks), `stats` + `histogram`
+//! (recording), `report/` (JSON schema, table, SVG), `hello`, `system` (fd
+//! limit, RSS).
 
 /// The same allocator as the `boxoffice` binary (src/main.rs), so the
 /// harness measures what the server runs.
@@ -30,7 +33,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod baselines;
 mod clients;
-mod driver;
 mod hello;
 mod histogram;
 mod invariants;
@@ -43,10 +45,13 @@ mod target;
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use baselines::Baseline;
 use report::{Comparison, HarnessReport, RunContext, RunReport};
 use scenarios::{ScenarioRun, Size};
-use target::{EngineOptions, Target};
+use target::boxoffice::{Boxoffice, EngineOptions};
+use target::Target;
 
 /// Most client counts one invocation may run (each is a fresh engine).
 const MAX_CLIENT_COUNTS: usize = 8;
@@ -132,7 +137,7 @@ struct Args {
     /// Stadium virtual users.
     #[arg(long, default_value_t = scenarios::stadium::DEFAULT_USERS)]
     users: usize,
-    /// Hold lifetime in seconds (stadium 5, mixed 5, open-holds 1; hot-seats uses the default 300).
+    /// Hold lifetime in seconds (stadium 5, mixed 5, open-holds 1, hot-seats 300).
     #[arg(long)]
     hold_seconds: Option<u32>,
     /// Schedules (mixed default 16, open-holds default 64).
@@ -255,11 +260,11 @@ fn mode_name(mode: Mode) -> &'static str {
 }
 
 /// The baseline servers a mode runs against (none for Boxoffice's modes).
-fn baselines_of(args: &Args, mode: Mode) -> Result<Vec<baselines::Baseline>, String> {
+fn baselines_of(args: &Args, mode: Mode) -> Result<Vec<baselines::BaselineServer>, String> {
     let postgres = |kind| {
         args.postgres
             .clone()
-            .map(|endpoint| vec![baselines::Baseline { kind, endpoint }])
+            .map(|endpoint| vec![baselines::BaselineServer { kind, endpoint }])
             .ok_or_else(|| format!("--mode {} needs --postgres", mode_name(mode)))
     };
     match mode {
@@ -269,7 +274,7 @@ fn baselines_of(args: &Args, mode: Mode) -> Result<Vec<baselines::Baseline>, Str
         Mode::Redis => Ok(args
             .redis
             .iter()
-            .map(|endpoint| baselines::Baseline {
+            .map(|endpoint| baselines::BaselineServer {
                 kind: baselines::Kind::Redis,
                 endpoint: endpoint.clone(),
             })
@@ -309,22 +314,26 @@ fn size_for(args: &Args, mode: Mode, clients: usize, connection_cap: usize) -> S
     }
 }
 
-async fn scenario_on(
-    target: &Target,
+/// Runs the scenario on `target`, then stops it.
+async fn scenario_on<T: Target>(
+    target: T,
     scenario: Scenario,
     size: &Size,
     waiting_room: bool,
 ) -> Result<ScenarioRun, String> {
-    let registry = &target.registry;
-    let driver = &target.driver;
-    match scenario {
-        Scenario::HotSeats => scenarios::hot_seats::run(registry, driver, size).await,
-        Scenario::StadiumOnsale => {
-            scenarios::stadium::run_with(registry, driver, size, waiting_room).await
-        }
-        Scenario::Mixed => scenarios::mixed::run(registry, driver, size).await,
-        Scenario::OpenHolds => scenarios::open_holds::run(registry, driver, size).await,
+    let target = Arc::new(target);
+    let run = match scenario {
+        Scenario::HotSeats => scenarios::hot_seats::run(&target, size).await,
+        Scenario::StadiumOnsale => scenarios::stadium::run(&target, size, waiting_room).await,
+        Scenario::Mixed => scenarios::mixed::run(&target, size).await,
+        Scenario::OpenHolds => scenarios::open_holds::run(&target, size).await,
+    };
+    // The clients and the scenario's tasks have ended: this is the last handle.
+    match Arc::try_unwrap(target) {
+        Ok(target) => target.stop().await,
+        Err(_) => eprintln!("contention: the target is still in use; not stopped"),
     }
+    run
 }
 
 async fn one_run(
@@ -336,20 +345,19 @@ async fn one_run(
 ) -> Result<RunReport, String> {
     let size = size_for(args, mode, clients, connection_cap);
     let rss_reset = system::reset_peak_rss();
+    let waiting_room = !args.no_waiting_room;
     let run = match mode {
         Mode::Hello => hello::run(&size, args.workers).await?,
         Mode::PgUpdate | Mode::PgForUpdate | Mode::Redis => {
-            return Err("a baseline mode is run by baselines::run".into())
+            return Err("a baseline mode is run by baseline_run".into())
         }
-        Mode::InProcess | Mode::Http | Mode::Both => {
-            let target = if mode == Mode::InProcess {
-                Target::in_process(options).await?
-            } else {
-                Target::http(options).await?
-            };
-            let run = scenario_on(&target, args.scenario, &size, !args.no_waiting_room).await;
-            target.stop().await;
-            run?
+        Mode::InProcess => {
+            let target = Boxoffice::in_process(options).await?;
+            scenario_on(target, args.scenario, &size, waiting_room).await?
+        }
+        Mode::Http | Mode::Both => {
+            let target = Boxoffice::http(options).await?;
+            scenario_on(target, args.scenario, &size, waiting_room).await?
         }
     };
     let rss_of = format!(
@@ -385,6 +393,48 @@ async fn one_run(
         },
         run,
     ))
+}
+
+/// One run of the scenario against a baseline server, with `pool` shared
+/// connections, reported like a Boxoffice run.
+async fn baseline_run(
+    args: &Args,
+    server: &baselines::BaselineServer,
+    size: &Size,
+) -> Result<RunReport, String> {
+    if !matches!(args.scenario, Scenario::HotSeats | Scenario::StadiumOnsale) {
+        return Err(format!(
+            "the baselines run hot-seats and stadium-onsale, not {}",
+            args.scenario.name()
+        ));
+    }
+    let pool = args.baseline_pool.clamp(1, size.clients.max(1));
+    let target = Baseline::open(server, pool).await?;
+    let system = target.system();
+    let connections = target.shared_connections().unwrap_or(pool);
+    // The baselines have no waiting room: the stadium runs without.
+    let mut run = scenario_on(target, args.scenario, size, false).await?;
+    run.notes.push(format!(
+        "baseline: {connections} connection(s) shared by all clients (a pool; a client waits for a free one, and the wait is in its latency)"
+    ));
+    let mut report = report::build(
+        RunContext {
+            scenario: args.scenario.name().into(),
+            mode: "baseline".into(),
+            clients: if args.scenario == Scenario::StadiumOnsale {
+                size.users
+            } else {
+                size.clients
+            },
+            connections,
+            client_threads: size.threads,
+            peak_rss_kib: system::peak_rss_kib(),
+            rss_of: "harness process only (clients); the baseline server is another process, not measured".into(),
+        },
+        run,
+    );
+    report.system = system;
+    Ok(report)
 }
 
 /// Each of the targets that the runs measured, as measured ÷ target.
@@ -504,9 +554,7 @@ async fn run(args: Args) -> Result<bool, String> {
                     let size = size_for(&args, mode, clients, connection_cap);
                     // A baseline that cannot run (server down, bad URL) must
                     // not lose the runs already made: report it at the end.
-                    match baselines::run(server, args.scenario.name(), &size, args.baseline_pool)
-                        .await
-                    {
+                    match baseline_run(&args, server, &size).await {
                         Ok(report) => {
                             print!("{}", report::table::render_run(&report));
                             runs.push(report);

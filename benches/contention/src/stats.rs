@@ -2,15 +2,16 @@
 //! histogram and a count of each outcome, limited to the measurement window.
 //!
 //! Each client thread owns one [`Recorder`] (no locks on the hot path); the
-//! runner merges them when the threads finish.
+//! client runner (`crate::clients`) merges them when the threads finish.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::histogram::Histogram;
 
-/// How one request ended, as the API would name it. Both drivers map their
-/// answers (engine errors in process, status and error code over HTTP) here.
+/// How one request ended, as the API would name it. Every target maps its
+/// answers here (engine errors in process, status and error code over HTTP,
+/// SQL errors and script replies for the baselines).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Outcome {
     Ok,

@@ -1,14 +1,16 @@
 //! Baselines: the same scenarios against what people build instead of
 //! Boxoffice, measured by the same harness in the same invocation, so the
 //! report can give Boxoffice ÷ baseline for each (scenario, clients) pair.
+//! [`Baseline`] is their [`Target`]: the scenarios (`crate::scenarios`) run
+//! on it unchanged; it has no waiting room, no catalogue and no
+//! best-available (see [`Features`]), so only hot-seats and the stadium
+//! without its waiting room run here.
 //!
 //! - [`postgres`]: `pg-update` (conditional UPDATE) and `pg-for-update`
 //!   (`SELECT ... FOR UPDATE` transaction), seats as rows;
 //! - [`redis`]: `redis-setnx` (`SET NX EX` per seat, Lua for several seats),
 //!   named after the server's `appendfsync` (`always` or `everysec`);
-//! - [`store`]: the one interface the baseline scenarios use;
-//! - [`hot_seats`], [`stadium`]: the scenarios (the stadium without its
-//!   waiting room); [`runner`]: their client threads;
+//! - [`store`]: the seat store both implement, numbered seats and wallets;
 //! - [`cpu`]: who used the cores during the run.
 //!
 //! The servers are not started here: `benches/baselines.sh` installs and
@@ -16,26 +18,32 @@
 //! unless a baseline mode is asked for (none in CI).
 
 pub mod cpu;
-pub mod hot_seats;
 pub mod postgres;
 pub mod redis;
-pub mod runner;
-pub mod stadium;
 pub mod store;
 
+use boxoffice_engine::ids::*;
+use boxoffice_engine::schedule::SeatSelection;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::report::{self, RunContext, RunReport};
-use crate::scenarios::{ScenarioRun, Size};
-use crate::stats::Window;
+use crate::invariants::Check;
+use crate::stats::{Outcome, Window};
+use crate::target::{
+    self, Claims, Client, Features, Held, NewSchedule, Paid, Seats, Target, User, Verdict,
+};
 use cpu::CpuSample;
-use store::Store;
+use store::{FinalState, Store};
 
 /// Connections a baseline's clients share unless told otherwise.
 pub const DEFAULT_POOL: usize = 128;
+/// Price of one seat (every seat costs the same here).
+pub const PRICE: i64 = 5_000;
+/// A hold's lifetime when the scenario does not say: Boxoffice's default.
+const DEFAULT_HOLD_SECONDS: u32 = 300;
 /// How often PostgreSQL's wait events are sampled during a run.
 const WAIT_SAMPLE_EVERY: Duration = Duration::from_millis(200);
 
@@ -48,14 +56,14 @@ pub enum Kind {
 
 /// One baseline server to run against.
 #[derive(Clone, Debug)]
-pub struct Baseline {
+pub struct BaselineServer {
     pub kind: Kind,
     /// A libpq-style connection string, or a `redis://` URL.
     pub endpoint: String,
 }
 
 /// What the observer saw of the server and the machine during the window.
-pub struct Observation {
+struct Observation {
     seconds: f64,
     before: BTreeMap<String, f64>,
     after: BTreeMap<String, f64>,
@@ -67,7 +75,7 @@ pub struct Observation {
 }
 
 impl Observation {
-    pub fn into_facts(self, facts: &mut BTreeMap<String, Value>) {
+    fn into_facts(self, facts: &mut BTreeMap<String, Value>) {
         let seconds = self.seconds.max(1e-9);
         let delta = |name: &str| {
             self.after.get(name).copied().unwrap_or(0.0)
@@ -137,11 +145,11 @@ impl Observation {
 
 /// Watches the server from `window.from` until `window.until` or `stop`:
 /// its counters and the CPU at both ends, PostgreSQL's wait events between.
-pub fn observe(
+fn observe(
     store: Arc<Store>,
     window: Window,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) -> actix_rt::task::JoinHandle<Observation> {
+    stop: Arc<AtomicBool>,
+) -> actix_rt::task::JoinHandle<BTreeMap<String, Value>> {
     actix_rt::spawn(async move {
         let server_process = match &*store {
             Store::Postgres(_) => "postgres",
@@ -153,7 +161,7 @@ pub fn observe(
         let started = Instant::now();
         let mut waits = BTreeMap::new();
         let mut wait_samples = 0;
-        while Instant::now() < window.until && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        while Instant::now() < window.until && !stop.load(Ordering::Relaxed) {
             let left = window.until.saturating_duration_since(Instant::now());
             actix_rt::time::sleep(WAIT_SAMPLE_EVERY.min(left)).await;
             if let Store::Postgres(pg) = &*store {
@@ -168,6 +176,7 @@ pub fn observe(
         let cpu_after = CpuSample::now(Some(server_process));
         let seconds = started.elapsed().as_secs_f64();
         let after = store.counters().await.unwrap_or_default();
+        let mut facts = BTreeMap::new();
         Observation {
             seconds,
             before,
@@ -178,31 +187,8 @@ pub fn observe(
             wait_samples,
             settings: store.settings().await,
         }
-    })
-}
-
-async fn open(
-    baseline: &Baseline,
-    pool: usize,
-    seats: u32,
-    wallets: usize,
-    funding: i64,
-) -> Result<Store, String> {
-    Ok(match baseline.kind {
-        Kind::PgUpdate | Kind::PgForUpdate => {
-            let style = if baseline.kind == Kind::PgUpdate {
-                postgres::Style::Update
-            } else {
-                postgres::Style::ForUpdate
-            };
-            Store::Postgres(
-                postgres::PgStore::open(&baseline.endpoint, style, pool, seats, wallets, funding)
-                    .await?,
-            )
-        }
-        Kind::Redis => {
-            Store::Redis(redis::RedisStore::open(&baseline.endpoint, pool, wallets, funding).await?)
-        }
+        .into_facts(&mut facts);
+        facts
     })
 }
 
@@ -215,56 +201,319 @@ fn system_name(store: &Store, kind: Kind) -> String {
     }
 }
 
-/// Runs `scenario` ("hot-seats" or "stadium-onsale") against `baseline`
-/// with `pool` shared connections, and reports it like a Boxoffice run.
-pub async fn run(
-    baseline: &Baseline,
-    scenario: &str,
-    size: &Size,
-    pool: usize,
-) -> Result<RunReport, String> {
-    let pool = pool.clamp(1, size.clients.max(1));
-    let (store, run): (Arc<Store>, ScenarioRun) = match scenario {
-        "hot-seats" => {
-            let seats = size.seats.unwrap_or(hot_seats::DEFAULT_SEATS).max(1);
-            let store = Arc::new(open(baseline, pool, seats, 0, 0).await?);
-            let run = hot_seats::run(Arc::clone(&store), size).await?;
-            (store, run)
+/// The one schedule of a baseline run.
+#[derive(Clone, Copy, Debug)]
+struct Schedule {
+    id: ScheduleId,
+    seats: Seats,
+    hold_secs: u32,
+}
+
+/// A baseline server as a [`Target`]: one schedule of numbered seats, and
+/// wallets numbered 1, 2, ... (see [`store`]).
+pub struct Baseline {
+    store: Arc<Store>,
+    kind: Kind,
+    schedule: Mutex<Option<Schedule>>,
+    /// What each wallet got before the run.
+    funding: AtomicI64,
+}
+
+impl Baseline {
+    /// Connects to `baseline` with `pool` connections the clients will
+    /// share, and empties it (fresh tables, or an empty Redis).
+    pub async fn open(baseline: &BaselineServer, pool: usize) -> Result<Baseline, String> {
+        let store = match baseline.kind {
+            Kind::PgUpdate | Kind::PgForUpdate => {
+                let style = if baseline.kind == Kind::PgUpdate {
+                    postgres::Style::Update
+                } else {
+                    postgres::Style::ForUpdate
+                };
+                Store::Postgres(postgres::PgStore::open(&baseline.endpoint, style, pool).await?)
+            }
+            Kind::Redis => Store::Redis(redis::RedisStore::open(&baseline.endpoint, pool).await?),
+        };
+        Ok(Baseline {
+            store: Arc::new(store),
+            kind: baseline.kind,
+            schedule: Mutex::new(None),
+            funding: AtomicI64::new(0),
+        })
+    }
+
+    fn schedule(&self) -> Option<Schedule> {
+        self.schedule.lock().ok().and_then(|s| *s)
+    }
+}
+
+impl Target for Baseline {
+    type Client = BaselineClient;
+
+    fn system(&self) -> String {
+        system_name(&self.store, self.kind)
+    }
+
+    fn features(&self) -> Features {
+        Features::NONE
+    }
+
+    fn client(&self, _thread: usize, _connections: usize) -> BaselineClient {
+        // The connections are shared by every thread (and driven by the
+        // harness's main runtime, where they were opened).
+        BaselineClient {
+            store: Arc::clone(&self.store),
+            schedule: self.schedule(),
         }
-        "stadium-onsale" => {
-            let seats = size
-                .seats
-                .unwrap_or(crate::scenarios::stadium::DEFAULT_SEATS)
-                .max(1);
-            let users = size.users.max(1);
-            let store = Arc::new(open(baseline, pool, seats, users, stadium::FUNDING).await?);
-            let run = stadium::run(Arc::clone(&store), size, seats).await?;
-            (store, run)
+    }
+
+    async fn create_schedule(&self, schedule: NewSchedule) -> Result<ScheduleId, String> {
+        if schedule.queue.is_some() {
+            return Err(format!("{} has no waiting room", self.system()));
         }
-        other => {
+        if self.schedule().is_some() {
+            return Err("a baseline run has one schedule".into());
+        }
+        self.store.create_seats(schedule.seats.capacity()).await?;
+        let hold_secs = schedule.hold_ms.map_or(DEFAULT_HOLD_SECONDS, |ms| {
+            (ms / 1_000).clamp(1, i64::from(u32::MAX)) as u32
+        });
+        if let Ok(mut slot) = self.schedule.lock() {
+            *slot = Some(Schedule {
+                id: schedule.id,
+                seats: schedule.seats,
+                hold_secs,
+            });
+        }
+        Ok(schedule.id)
+    }
+
+    async fn fund(&self, _kind: u8, users: usize, amount: i64) -> Result<usize, String> {
+        // Wallets are numbered as `User::holder` numbers users: 1..=users.
+        self.store.fund(users, amount).await?;
+        self.funding.store(amount, Ordering::Relaxed);
+        Ok(users)
+    }
+
+    fn observe(
+        &self,
+        window: Window,
+        stop: Arc<AtomicBool>,
+    ) -> Option<actix_rt::task::JoinHandle<BTreeMap<String, Value>>> {
+        Some(observe(Arc::clone(&self.store), window, stop))
+    }
+
+    async fn verify(&self, claims: &Claims) -> Result<Verdict, String> {
+        let schedule = self.schedule().ok_or("no schedule was created")?;
+        let end = self.store.final_state().await?;
+        let mut checks = Vec::new();
+        let sold = end.seats_in(true);
+        if let Some((live, unknown)) = &claims.live_holds {
+            checks.push(check_live(
+                &schedule,
+                &end,
+                live,
+                *unknown,
+                claims.paid.is_none(),
+            ));
+        }
+        if let Some((paid, unknown_seats)) = &claims.paid {
+            checks.push(target::check_paid_seats(paid));
+            checks.push(check_sold(&schedule, &sold, paid, *unknown_seats));
+        }
+        if let Some(acks) = &claims.money {
+            let load = |a: &AtomicI64| a.load(Ordering::Relaxed);
+            let funding = self.funding.load(Ordering::Relaxed);
+            let debited = funding * end.wallets as i64 - end.wallet_total;
+            let (paid, unknown) = (load(&acks.paid), load(&acks.unknown_paid));
+            let price = PRICE * sold.len() as i64;
+            checks.push(Check {
+                name: "money: wallet debits = price of the seats sold = acknowledged payments"
+                    .into(),
+                ok: debited == price && debited >= paid && debited <= paid + unknown,
+                detail: format!(
+                    "{debited} debited from {} wallets, {price} for {} sold seats, {paid} acknowledged (+ ≤ {unknown} unknown)",
+                    end.wallets,
+                    sold.len()
+                ),
+            });
+        }
+        if claims.admission.is_some() || claims.holds_made.is_some() {
             return Err(format!(
-                "the baselines run hot-seats and stadium-onsale, not {other}"
-            ))
+                "{} cannot check admission order or holds made",
+                self.system()
+            ));
         }
-    };
-    let mut run = run;
-    run.notes.push(format!(
-        "baseline: {} connection(s) shared by all clients (a pool; a client waits for a free one, and the wait is in its latency)",
-        store.connections()
-    ));
-    let name = system_name(&store, baseline.kind);
-    let mut report = report::build(
-        RunContext {
-            scenario: scenario.into(),
-            mode: "baseline".into(),
-            clients: if scenario == "stadium-onsale" { size.users } else { size.clients },
-            connections: store.connections(),
-            client_threads: size.threads,
-            peak_rss_kib: crate::system::peak_rss_kib(),
-            rss_of: "harness process only (clients); the baseline server is another process, not measured".into(),
-        },
-        run,
+        Ok(Verdict {
+            checks,
+            seats_sold: sold.len() as u64,
+            facts: BTreeMap::new(),
+        })
+    }
+
+    fn shared_connections(&self) -> Option<usize> {
+        Some(self.store.connections())
+    }
+}
+
+/// The seats the store still holds at the end are the holds clients still
+/// have (plus at most those whose answer was lost); none sold unless the
+/// scenario pays.
+fn check_live(
+    schedule: &Schedule,
+    end: &FinalState,
+    live: &[(User, Held)],
+    unknown: u64,
+    no_payments: bool,
+) -> Check {
+    let live = claimed(
+        &schedule.seats,
+        live.iter().map(|(user, held)| (user, held)),
     );
-    report.system = name;
-    Ok(report)
+    let held = end.seats_in(false);
+    let sold = end.seats.len() - held.len();
+    let missing = live.difference(&held).count();
+    let extra = held.difference(&live).count() as u64;
+    let capacity = schedule.seats.capacity();
+    Check {
+        name: "oversell (store): held seats at the end are the holds clients still have".into(),
+        ok: missing == 0
+            && extra <= unknown
+            && (sold == 0 || !no_payments)
+            && end.seats.iter().all(|(s, _)| (*s as u32) < capacity),
+        detail: format!(
+            "{} held in the store, {} acknowledged live, {missing} of those missing, {extra} extra (≤ {unknown} holds with no answer allowed), {sold} sold",
+            held.len(),
+            live.len()
+        ),
+    }
+}
+
+/// The store's sold seats are the acknowledged payments (plus at most the
+/// seats of payments whose answer was lost).
+fn check_sold(
+    schedule: &Schedule,
+    sold: &BTreeSet<(i32, i64)>,
+    paid: &[Paid],
+    unknown_seats: u64,
+) -> Check {
+    let paid = claimed(
+        &schedule.seats,
+        paid.iter().map(|(_, user, held)| (user, held)),
+    );
+    let missing = paid.difference(sold).count();
+    let extra = sold.difference(&paid).count() as u64;
+    let capacity = schedule.seats.capacity();
+    Check {
+        name: "oversell (store): sold seats are the acknowledged payments".into(),
+        ok: missing == 0 && extra <= unknown_seats && sold.len() as u64 <= u64::from(capacity),
+        detail: format!(
+            "{} sold in the store of {capacity}, {} acknowledged, {missing} missing, {extra} extra (≤ {unknown_seats} with no answer allowed)",
+            sold.len(),
+            paid.len()
+        ),
+    }
+}
+
+/// (seat, holder) of the holds clients were told about, in the store's numbers.
+fn claimed<'a>(
+    seats: &Seats,
+    holds: impl Iterator<Item = (&'a User, &'a Held)>,
+) -> BTreeSet<(i32, i64)> {
+    holds
+        .flat_map(|(user, held)| {
+            numbers(seats, &held.seats)
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |seat| (seat, user.holder()))
+        })
+        .collect()
+}
+
+/// The store's numbers of seats named as [`Seats::name`] names them.
+fn numbers(seats: &Seats, names: &[String]) -> Option<Vec<i32>> {
+    names
+        .iter()
+        .map(|name| seats.number(name).and_then(|n| i32::try_from(n).ok()))
+        .collect()
+}
+
+/// One client thread's client of a baseline: the shared connections, and
+/// the schedule (to turn seat names into the store's numbers).
+pub struct BaselineClient {
+    store: Arc<Store>,
+    schedule: Option<Schedule>,
+}
+
+impl BaselineClient {
+    /// The schedule and the store's numbers of `names`; Other if unknown.
+    fn seats(&self, names: &[String]) -> Result<(Schedule, Vec<i32>), Outcome> {
+        let schedule = self.schedule.ok_or(Outcome::Other)?;
+        let numbers = numbers(&schedule.seats, names).ok_or(Outcome::Other)?;
+        Ok((schedule, numbers))
+    }
+}
+
+impl Client for BaselineClient {
+    async fn hold(
+        &self,
+        user: User,
+        schedule: ScheduleId,
+        selection: SeatSelection,
+        _queue_token: Option<QueueTokenId>,
+    ) -> Result<Held, Outcome> {
+        // No best-available here: the scenario picks the seats.
+        let SeatSelection::Ids(names) = selection else {
+            return Err(Outcome::Other);
+        };
+        let (schedule, seats) = match self.seats(&names)? {
+            (ours, seats) if ours.id == schedule => (ours, seats),
+            _ => return Err(Outcome::Other),
+        };
+        self.store
+            .hold(user.holder(), &seats, schedule.hold_secs)
+            .await?;
+        Ok(Held {
+            reservation_id: None,
+            amount: PRICE * seats.len() as i64,
+            seats: names,
+        })
+    }
+
+    async fn cancel(&self, user: User, held: &Held) -> Result<i64, Outcome> {
+        let (_, seats) = self.seats(&held.seats)?;
+        self.store.release(user.holder(), &seats).await?;
+        Ok(0)
+    }
+
+    async fn pay(
+        &self,
+        user: User,
+        held: &Held,
+        _queue_token: Option<QueueTokenId>,
+    ) -> Result<i64, Outcome> {
+        let (_, seats) = self.seats(&held.seats)?;
+        self.store.pay(user.holder(), &seats, held.amount).await?;
+        Ok(held.amount)
+    }
+
+    async fn free_seats(
+        &self,
+        _user: User,
+        _schedule: ScheduleId,
+        row: u32,
+    ) -> Result<Vec<String>, Outcome> {
+        let schedule = self.schedule.ok_or(Outcome::Other)?;
+        let (from, to) = schedule.seats.row_range(row);
+        let to = to.min(schedule.seats.capacity());
+        let (from, to) = (
+            i32::try_from(from).map_err(|_| Outcome::Other)?,
+            i32::try_from(to).map_err(|_| Outcome::Other)?,
+        );
+        let free = self.store.free_in(from, to).await?;
+        Ok(free
+            .into_iter()
+            .map(|n| schedule.seats.name(n as u32))
+            .collect())
+    }
 }

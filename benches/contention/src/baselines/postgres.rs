@@ -188,39 +188,20 @@ async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
 }
 
 impl PgStore {
-    /// Creates fresh tables (`seats` seats, `wallets` funded wallets, ids
-    /// 1..=wallets), then opens the pool of `pool_size` connections.
-    pub async fn open(
-        config: &str,
-        style: Style,
-        pool_size: usize,
-        seats: u32,
-        wallets: usize,
-        funding: i64,
-    ) -> Result<PgStore, String> {
+    /// Creates fresh, empty tables, then opens the pool of `pool_size`
+    /// connections (their statements prepared against those tables).
+    pub async fn open(config: &str, style: Style, pool_size: usize) -> Result<PgStore, String> {
         let pool_size = pool_size.clamp(1, MAX_POOL);
         let admin = connect(config).await?;
-        let setup = format!(
-            "DROP TABLE IF EXISTS seats, wallets;
-             CREATE TABLE seats (schedule_id int4 NOT NULL, seat_id int4 NOT NULL, status text NOT NULL,
-                                 holder int8, held_until timestamptz, PRIMARY KEY (schedule_id, seat_id));
-             CREATE TABLE wallets (user_id int8 PRIMARY KEY, balance int8 NOT NULL CHECK (balance >= 0));
-             INSERT INTO seats SELECT {SCHEDULE}, g, 'AVAILABLE', NULL, NULL FROM generate_series(0, {} - 1) g;
-             INSERT INTO wallets SELECT g, {funding} FROM generate_series(1, {wallets}) g;",
-            seats
-        );
-        // One simple query is one implicit transaction, and VACUUM cannot run
-        // inside one: hence three calls.
-        for sql in [
-            setup.as_str(),
-            "VACUUM ANALYZE seats, wallets",
-            "CHECKPOINT",
-        ] {
-            admin
-                .batch_execute(sql)
-                .await
-                .map_err(|e| format!("postgres set-up: {}", described(&e)))?;
-        }
+        admin
+            .batch_execute(
+                "DROP TABLE IF EXISTS seats, wallets;
+                 CREATE TABLE seats (schedule_id int4 NOT NULL, seat_id int4 NOT NULL, status text NOT NULL,
+                                     holder int8, held_until timestamptz, PRIMARY KEY (schedule_id, seat_id));
+                 CREATE TABLE wallets (user_id int8 PRIMARY KEY, balance int8 NOT NULL CHECK (balance >= 0));",
+            )
+            .await
+            .map_err(|e| format!("postgres set-up: {}", described(&e)))?;
         let mut idle = Vec::with_capacity(pool_size);
         for _ in 0..pool_size {
             let client = connect(config).await?;
@@ -238,6 +219,36 @@ impl PgStore {
             admin,
             pool_size,
         })
+    }
+
+    /// Fills `table` with `insert`, then analyzes it and checkpoints, so
+    /// the run starts with fresh statistics and no pending writes.
+    async fn load(&self, table: &str, insert: &str) -> Result<(), String> {
+        // One simple query is one implicit transaction, and VACUUM cannot run
+        // inside one: hence three calls.
+        let vacuum = format!("VACUUM ANALYZE {table}");
+        for sql in [insert, vacuum.as_str(), "CHECKPOINT"] {
+            self.admin
+                .batch_execute(sql)
+                .await
+                .map_err(|e| format!("postgres set-up: {}", described(&e)))?;
+        }
+        Ok(())
+    }
+
+    /// Seats `0..capacity` of the schedule, all AVAILABLE.
+    pub async fn create_seats(&self, capacity: u32) -> Result<(), String> {
+        let insert = format!(
+            "INSERT INTO seats SELECT {SCHEDULE}, g, 'AVAILABLE', NULL, NULL FROM generate_series(0, {capacity} - 1) g"
+        );
+        self.load("seats", &insert).await
+    }
+
+    /// Wallets `1..=wallets` holding `funding` each.
+    pub async fn fund(&self, wallets: usize, funding: i64) -> Result<(), String> {
+        let insert =
+            format!("INSERT INTO wallets SELECT g, {funding} FROM generate_series(1, {wallets}) g");
+        self.load("wallets", &insert).await
     }
 
     pub async fn hold(&self, holder: i64, seats: &[i32], hold_secs: f64) -> Result<(), Outcome> {

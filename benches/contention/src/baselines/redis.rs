@@ -90,14 +90,8 @@ fn outcome_of(err: &RedisError) -> Outcome {
 }
 
 impl RedisStore {
-    /// Empties the server, funds `wallets` wallets (ids 1..=wallets), and
-    /// opens `connections` multiplexed connections.
-    pub async fn open(
-        url: &str,
-        connections: usize,
-        wallets: usize,
-        funding: i64,
-    ) -> Result<RedisStore, String> {
+    /// Opens `connections` multiplexed connections and empties the server.
+    pub async fn open(url: &str, connections: usize) -> Result<RedisStore, String> {
         let client = redis::Client::open(url).map_err(|e| format!("redis {url}: {e}"))?;
         let connections = connections.clamp(1, MAX_CONNECTIONS);
         let mut opened = Vec::with_capacity(connections);
@@ -109,21 +103,14 @@ impl RedisStore {
                     .map_err(|e| format!("redis connect {url}: {e}"))?,
             );
         }
-        let mut admin = opened[0].clone();
+        let mut admin = opened
+            .first()
+            .cloned()
+            .ok_or("redis: no connection opened")?;
         redis::cmd("FLUSHALL")
             .query_async::<()>(&mut admin)
             .await
             .map_err(|e| format!("redis FLUSHALL: {e}"))?;
-        let ids: Vec<i64> = (1..=wallets as i64).collect();
-        for chunk in ids.chunks(CHUNK) {
-            let mut mset = redis::cmd("MSET");
-            for id in chunk {
-                mset.arg(wallet_key(*id)).arg(funding);
-            }
-            mset.query_async::<()>(&mut admin)
-                .await
-                .map_err(|e| format!("redis MSET wallets: {e}"))?;
-        }
         let config: Vec<String> = redis::cmd("CONFIG")
             .arg("GET")
             .arg("appendfsync")
@@ -148,6 +135,22 @@ impl RedisStore {
             pay: Script::new(PAY),
             appendfsync,
         })
+    }
+
+    /// Wallets `1..=wallets` holding `funding` each.
+    pub async fn fund(&self, wallets: usize, funding: i64) -> Result<(), String> {
+        let mut admin = self.connections[0].clone();
+        let ids: Vec<i64> = (1..=wallets as i64).collect();
+        for chunk in ids.chunks(CHUNK) {
+            let mut mset = redis::cmd("MSET");
+            for id in chunk {
+                mset.arg(wallet_key(*id)).arg(funding);
+            }
+            mset.query_async::<()>(&mut admin)
+                .await
+                .map_err(|e| format!("redis MSET wallets: {e}"))?;
+        }
+        Ok(())
     }
 
     pub fn connections(&self) -> usize {

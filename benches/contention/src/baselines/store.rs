@@ -1,14 +1,13 @@
-//! One seat store behind the baseline scenarios: PostgreSQL (two styles) or
-//! Redis. The scenarios are written once against [`Store`]; every answer is
-//! mapped to the harness's [`Outcome`] names (a lost race is `Conflict`, a
-//! hold gone before payment is `Expired`), so the baselines' outcome counts
-//! read like Boxoffice's.
+//! One seat store behind the baseline target ([`super::Baseline`]):
+//! PostgreSQL (two styles) or Redis. Every answer is mapped to the harness's
+//! [`Outcome`] names (a lost race is `Conflict`, a hold gone before payment
+//! is `Expired`), so the baselines' outcome counts read like Boxoffice's.
 //!
 //! Seats are numbered `0..capacity` in one schedule; rows are runs of
-//! consecutive numbers. Holders (users) are numbered from 1.
+//! consecutive numbers. Holders (users) and their wallets are numbered from 1.
 
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::postgres::PgStore;
 use super::redis::RedisStore;
@@ -28,12 +27,42 @@ pub struct FinalState {
     pub wallets: u64,
 }
 
+impl FinalState {
+    /// (seat, holder) of the seats sold (`sold`) or held (not `sold`).
+    pub fn seats_in(&self, sold: bool) -> BTreeSet<(i32, i64)> {
+        self.seats
+            .iter()
+            .filter_map(|(seat, state)| match (state, sold) {
+                (SeatState::Sold(h), true) | (SeatState::Held(h), false) => Some((*seat, *h)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 pub enum Store {
     Postgres(PgStore),
     Redis(RedisStore),
 }
 
 impl Store {
+    /// Seats `0..capacity`, all free (before the clock starts).
+    pub async fn create_seats(&self, capacity: u32) -> Result<(), String> {
+        match self {
+            Store::Postgres(s) => s.create_seats(capacity).await,
+            // A seat without a key is free: nothing to create.
+            Store::Redis(_) => Ok(()),
+        }
+    }
+
+    /// Wallets `1..=wallets` with `amount` each (before the clock starts).
+    pub async fn fund(&self, wallets: usize, amount: i64) -> Result<(), String> {
+        match self {
+            Store::Postgres(s) => s.fund(wallets, amount).await,
+            Store::Redis(s) => s.fund(wallets, amount).await,
+        }
+    }
+
     /// Takes every seat of `seats` for `holder` for `hold_secs`, or none.
     pub async fn hold(&self, holder: i64, seats: &[i32], hold_secs: u32) -> Result<(), Outcome> {
         match self {

@@ -1,6 +1,7 @@
 //! The scenarios: what the virtual clients do, the set-up they need, and the
-//! invariants checked after them. Each is written once against the
-//! [`crate::driver::Driver`] and runs in either mode.
+//! invariants checked after them. Each is written once against
+//! [`crate::target::Target`] and runs on Boxoffice in either mode and, for
+//! hot-seats and stadium-onsale, on the PostgreSQL and Redis baselines.
 //!
 //! - [`hot_seats`]: N clients storm the 50 seats of one schedule, hold and release;
 //! - [`stadium`]: V users through the waiting room of one big schedule until sold out;
@@ -63,15 +64,6 @@ pub struct ScenarioRun {
     pub checks: Vec<Check>,
     pub facts: BTreeMap<String, Value>,
     pub notes: Vec<String>,
-}
-
-/// A user id for virtual user `n` of a run (deterministic, distinct per scenario `kind`).
-pub fn user(kind: u8, n: u64) -> UserId {
-    let mut bytes = [0u8; 16];
-    bytes[0] = 0xCE;
-    bytes[1] = kind;
-    bytes[8..].copy_from_slice(&n.to_be_bytes());
-    UserId::from_random_bytes(bytes)
 }
 
 /// A schedule id for schedule `n` of a run.

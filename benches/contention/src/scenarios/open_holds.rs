@@ -7,21 +7,18 @@
 //!
 //! Checks: every schedule's seats and reservations, and that the engine holds
 //! exactly the reservations clients were told about (plus at most the holds
-//! whose answer was lost).
+//! whose answer was lost). Boxoffice only (it needs best-available).
 
-use boxoffice_actors::{Registry, ScheduleSpec};
 use boxoffice_engine::ids::*;
-use boxoffice_engine::layout::SeatLayout;
-use boxoffice_engine::schedule::{ScheduleRules, SeatSelection, MIN_HOLD_MS};
+use boxoffice_engine::schedule::{SeatSelection, MAX_SEATS_PER_USER_LIMIT, MIN_HOLD_MS};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::{schedule_id, user, ScenarioRun, Size};
+use super::{schedule_id, ScenarioRun, Size};
 use crate::clients;
-use crate::driver::DriverSpec;
-use crate::invariants;
 use crate::stats::{Op, Outcome};
+use crate::target::{Claims, Client, NewSchedule, Seats, Target, User};
 
 pub const DEFAULT_SCHEDULES: usize = 64;
 /// Seats per schedule: 4 sections × 25 rows × 100.
@@ -36,41 +33,33 @@ struct Shared {
     unknown: AtomicU64,
 }
 
-pub async fn run(
-    registry: &Arc<Registry>,
-    driver: &DriverSpec,
-    size: &Size,
-) -> Result<ScenarioRun, String> {
+pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun, String> {
+    if !target.features().best_available {
+        return Err(format!(
+            "open-holds needs best-available, which {} has not",
+            target.system()
+        ));
+    }
     let count = size.schedules.max(1);
     let seats = size.seats.unwrap_or(DEFAULT_SEATS).max(100);
     let hold_ms = size
         .hold_seconds
         .map_or(MIN_HOLD_MS, |s| i64::from(s) * 1_000);
-    let layout = SeatLayout::uniform(4, (seats / 400).max(1) as usize, 100);
-    let seats_each: u32 = layout
-        .sections
-        .iter()
-        .flat_map(|s| &s.rows)
-        .map(|r| r.seats)
-        .sum();
+    let layout = Seats {
+        sections: 4,
+        rows: (seats / 400).max(1),
+        per_row: 100,
+    };
     let mut schedules = Vec::new();
     for n in 0..count {
-        let spec = ScheduleSpec {
-            schedule_id: schedule_id(KIND, n as u64),
-            layout: layout.clone(),
-            rules: ScheduleRules {
-                hold_ms,
-                max_seats_per_user: boxoffice_engine::schedule::MAX_SEATS_PER_USER_LIMIT,
-                ..ScheduleRules::default()
-            },
+        let schedule = NewSchedule {
+            id: schedule_id(KIND, n as u64),
+            seats: layout,
+            hold_ms: Some(hold_ms),
+            max_seats_per_user: Some(MAX_SEATS_PER_USER_LIMIT),
             queue: None,
         };
-        schedules.push(
-            registry
-                .create_schedule(spec)
-                .await
-                .map_err(|e| format!("create schedule: {e}"))?,
-        );
+        schedules.push(target.create_schedule(schedule).await?);
     }
     let shared = Arc::new(Shared {
         schedules,
@@ -78,77 +67,67 @@ pub async fn run(
         unknown: AtomicU64::new(0),
     });
     let recorder = clients::run(
-        driver,
+        clients::connect(target),
         size.plan(),
         Arc::clone(&shared),
         Arc::new(AtomicBool::new(false)),
-        |client| async move {
-            let s = Arc::clone(&client.shared);
-            let mut turn = client.index;
-            let (mut won, mut unknown) = (0u64, 0u64);
-            while client.running() {
-                turn += 1;
-                let schedule = s.schedules[turn % s.schedules.len()];
-                let who = user(
-                    KIND,
-                    client.index as u64 * USERS_PER_CLIENT + turn as u64 % USERS_PER_CLIENT,
-                );
-                let selection = SeatSelection::BestAvailable {
-                    quantity: 1,
-                    grade: None,
-                    section_id: None,
-                };
-                match client
-                    .timed(Op::Hold, client.driver.hold(who, schedule, selection, None))
-                    .await
-                {
-                    Ok(_) => won += 1,
-                    Err(outcome) if outcome.effect_unknown() => unknown += 1,
-                    Err(_) => {}
-                }
-            }
-            s.won.fetch_add(won, Ordering::Relaxed);
-            s.unknown.fetch_add(unknown, Ordering::Relaxed);
-        },
+        client,
     )
-    .await;
+    .await?;
 
-    let state = invariants::export(registry).await?;
-    let mut checks = invariants::check_schedules(&state);
-    let total: u64 = state
-        .schedules
-        .values()
-        // Ended reservations may have moved to the archive: count them too.
-        .map(|s| s.reservations_made())
-        .sum();
     let (won, unknown) = (
         shared.won.load(Ordering::Relaxed),
         shared.unknown.load(Ordering::Relaxed),
     );
-    checks.push(invariants::Check {
-        name: "acknowledged = durable: reservations == acknowledged holds".into(),
-        ok: total >= won && total <= won + unknown,
-        detail: format!("{total} reservations in the engine, {won} holds acknowledged, {unknown} without an answer"),
-    });
-    let counts = invariants::reservation_counts(&state);
-    let mut facts = std::collections::BTreeMap::new();
+    let verdict = target
+        .verify(&Claims {
+            holds_made: Some((won, unknown)),
+            ..Claims::default()
+        })
+        .await?;
+    let mut facts = verdict.facts;
     facts.insert("schedules".into(), json!(count));
-    facts.insert("seats_per_schedule".into(), json!(seats_each));
+    facts.insert("seats_per_schedule".into(), json!(layout.capacity()));
     facts.insert("hold_ms".into(), json!(hold_ms));
-    facts.insert(
-        "reservations_expired".into(),
-        json!(counts.get("expired").copied().unwrap_or(0)),
-    );
     let hold = recorder.op(Op::Hold);
     let ratio = hold.outcome(Outcome::Ok) as f64 / hold.count().max(1) as f64;
     facts.insert("hold_success_ratio".into(), json!(ratio));
     Ok(ScenarioRun {
         elapsed: recorder.window().length(),
         recorder,
-        checks,
+        checks: verdict.checks,
         facts,
         notes: vec![format!(
             "each client: hold 1 best-available seat, schedules round-robin over {count}, {USERS_PER_CLIENT} users per client; holds expire after {hold_ms} ms"
         )],
     })
+}
+
+async fn client<C: Client>(client: clients::Client<Shared, C>) {
+    let s = Arc::clone(&client.shared);
+    let mut turn = client.index;
+    let (mut won, mut unknown) = (0u64, 0u64);
+    while client.running() {
+        turn += 1;
+        let schedule = s.schedules[turn % s.schedules.len()];
+        let who = User::new(
+            KIND,
+            client.index as u64 * USERS_PER_CLIENT + turn as u64 % USERS_PER_CLIENT,
+        );
+        let selection = SeatSelection::BestAvailable {
+            quantity: 1,
+            grade: None,
+            section_id: None,
+        };
+        match client
+            .timed(Op::Hold, client.api.hold(who, schedule, selection, None))
+            .await
+        {
+            Ok(_) => won += 1,
+            Err(outcome) if outcome.effect_unknown() => unknown += 1,
+            Err(_) => {}
+        }
+    }
+    s.won.fetch_add(won, Ordering::Relaxed);
+    s.unknown.fetch_add(unknown, Ordering::Relaxed);
 }

@@ -1,11 +1,12 @@
-//! The HTTP driver: real requests to the server the harness started on
-//! loopback, through awc's keep-alive pool (one pool per client thread, at
-//! most `connections` connections each), exactly as API.md describes them:
-//! bearer tokens, `Idempotency-Key` on every POST that needs one,
-//! `Queue-Token` on a gated schedule.
+//! Boxoffice's HTTP client (see [`super::boxoffice`]): real requests to the
+//! server the harness started on loopback, through awc's keep-alive pool
+//! (one pool per client thread, at most `connections` connections each),
+//! exactly as API.md describes them: bearer tokens, `Idempotency-Key` on
+//! every POST that needs one, `Queue-Token` on a gated schedule.
 //!
 //! Tokens are minted here with the JWT secret the harness configured for its
-//! own server (no registration, no login, no argon2): see `target.rs`.
+//! own server (no registration, no login, no argon2): see `boxoffice.rs`.
+//! The `hello` mode reuses [`client`] and [`get_plain`].
 
 use awc::http::StatusCode;
 use boxoffice_actors::accounts_actor::Role;
@@ -20,7 +21,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Held, QueuePlace};
+use super::{Client, Held, QueuePlace, User};
 use crate::stats::Outcome;
 
 /// Longest a request may take before the client gives up (then: `Transport`).
@@ -97,7 +98,8 @@ impl HttpDriver {
         }
     }
 
-    fn bearer(&self, user: UserId) -> Rc<str> {
+    fn bearer(&self, user: User) -> Rc<str> {
+        let user = user.id();
         let mut tokens = self.tokens.borrow_mut();
         if let Some(token) = tokens.get(&user) {
             return Rc::clone(token);
@@ -133,37 +135,13 @@ impl HttpDriver {
         format!("{}/api/v1{path}", self.spec.base)
     }
 
-    /// Sends and reads the whole answer; `Err(Transport)` when none came.
-    async fn exchange(
-        &self,
-        request: awc::ClientRequest,
-        body: Option<Value>,
-    ) -> Result<(StatusCode, Value), Outcome> {
-        let sent = match body {
-            Some(body) => request.send_json(&body).await,
-            None => request.send().await,
-        };
-        let mut response = sent.map_err(|_| Outcome::Transport)?;
-        let bytes = response
-            .body()
-            .limit(MAX_BODY_BYTES)
-            .await
-            .map_err(|_| Outcome::Transport)?;
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        Ok((response.status(), value))
-    }
-
     /// Sends, and maps anything but 2xx to its outcome.
     async fn call(
         &self,
         request: awc::ClientRequest,
         body: Option<Value>,
     ) -> Result<Value, Outcome> {
-        let (status, value) = self.exchange(request, body).await?;
+        let (status, value) = exchange(request, body).await?;
         if status.is_success() {
             Ok(value)
         } else {
@@ -171,7 +149,7 @@ impl HttpDriver {
         }
     }
 
-    fn post(&self, path: &str, user: UserId, keyed: bool) -> awc::ClientRequest {
+    fn post(&self, path: &str, user: User, keyed: bool) -> awc::ClientRequest {
         let request = self
             .client
             .post(self.url(path))
@@ -182,10 +160,12 @@ impl HttpDriver {
             request
         }
     }
+}
 
-    pub async fn hold(
+impl Client for HttpDriver {
+    async fn hold(
         &self,
-        user: UserId,
+        user: User,
         schedule: ScheduleId,
         selection: SeatSelection,
         queue_token: Option<QueueTokenId>,
@@ -224,24 +204,26 @@ impl HttpDriver {
             })
             .unwrap_or_default();
         Ok(Held {
-            reservation_id,
+            reservation_id: Some(reservation_id),
             seats,
             amount: reply["totalAmount"].as_i64().unwrap_or(0),
         })
     }
 
-    pub async fn cancel(&self, user: UserId, reservation: ReservationId) -> Result<i64, Outcome> {
+    async fn cancel(&self, user: User, held: &Held) -> Result<i64, Outcome> {
+        let reservation = held.reservation_id.ok_or(Outcome::Other)?;
         let path = format!("/reservations/{reservation}/cancel");
         let reply = self.call(self.post(&path, user, false), None).await?;
         Ok(reply["refundAmount"].as_i64().unwrap_or(0))
     }
 
-    pub async fn pay(
+    async fn pay(
         &self,
-        user: UserId,
-        reservation: ReservationId,
+        user: User,
+        held: &Held,
         queue_token: Option<QueueTokenId>,
     ) -> Result<i64, Outcome> {
+        let reservation = held.reservation_id.ok_or(Outcome::Other)?;
         let mut request = self.post("/payments", user, true);
         if let Some(token) = queue_token {
             request = request.insert_header(("Queue-Token", token.to_string()));
@@ -251,42 +233,34 @@ impl HttpDriver {
         reply["amount"].as_i64().ok_or(Outcome::Other)
     }
 
-    pub async fn charge(&self, user: UserId, amount: i64) -> Result<(), Outcome> {
+    async fn charge(&self, user: User, amount: i64) -> Result<(), Outcome> {
         let request = self.post("/wallet/charges", user, true);
         self.call(request, Some(json!({"amount": amount})))
             .await
             .map(|_| ())
     }
 
-    fn place(reply: &Value) -> Result<QueuePlace, Outcome> {
-        Ok(QueuePlace {
-            token: id(reply, "token", QueueTokenId::parse).ok_or(Outcome::Other)?,
-            active: reply["status"] == "ACTIVE",
-            estimated_wait_seconds: reply["estimatedWaitSeconds"].as_u64().unwrap_or(0),
-        })
-    }
-
-    pub async fn join(&self, user: UserId, schedule: ScheduleId) -> Result<QueuePlace, Outcome> {
+    async fn join(&self, user: User, schedule: ScheduleId) -> Result<QueuePlace, Outcome> {
         let request = self.post("/queue/tokens", user, false);
         let reply = self
             .call(request, Some(json!({"scheduleId": schedule.to_string()})))
             .await?;
-        Self::place(&reply)
+        place(&reply)
     }
 
-    pub async fn poll(&self, user: UserId, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
+    async fn poll(&self, user: User, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
         let request = self
             .client
             .get(self.url("/queue/tokens/current"))
             .insert_header(("Authorization", &*self.bearer(user)))
             .insert_header(("Queue-Token", token.to_string()));
         let reply = self.call(request, None).await?;
-        Self::place(&reply)
+        place(&reply)
     }
 
-    pub async fn seat_map(
+    async fn seat_map(
         &self,
-        user: UserId,
+        user: User,
         schedule: ScheduleId,
         section: Option<&str>,
     ) -> Result<(), Outcome> {
@@ -302,19 +276,50 @@ impl HttpDriver {
         self.call(request, None).await.map(|_| ())
     }
 
-    pub async fn concerts(&self) -> Result<(), Outcome> {
+    async fn concerts(&self) -> Result<(), Outcome> {
         let request = self.client.get(self.url("/concerts"));
         self.call(request, None).await.map(|_| ())
     }
+}
 
-    /// A GET whose body is read and dropped (the hello-world comparison).
-    pub async fn get_plain(&self, url: &str) -> Result<(), Outcome> {
-        let request = self.client.get(url);
-        let (status, _) = self.exchange(request, None).await?;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(Outcome::Other)
-        }
+/// A queue place from its JSON.
+fn place(reply: &Value) -> Result<QueuePlace, Outcome> {
+    Ok(QueuePlace {
+        token: id(reply, "token", QueueTokenId::parse).ok_or(Outcome::Other)?,
+        active: reply["status"] == "ACTIVE",
+        estimated_wait_seconds: reply["estimatedWaitSeconds"].as_u64().unwrap_or(0),
+    })
+}
+
+/// Sends and reads the whole answer; `Err(Transport)` when none came.
+async fn exchange(
+    request: awc::ClientRequest,
+    body: Option<Value>,
+) -> Result<(StatusCode, Value), Outcome> {
+    let sent = match body {
+        Some(body) => request.send_json(&body).await,
+        None => request.send().await,
+    };
+    let mut response = sent.map_err(|_| Outcome::Transport)?;
+    let bytes = response
+        .body()
+        .limit(MAX_BODY_BYTES)
+        .await
+        .map_err(|_| Outcome::Transport)?;
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    Ok((response.status(), value))
+}
+
+/// A GET whose body is read and dropped (the hello-world comparison).
+pub async fn get_plain(client: &awc::Client, url: &str) -> Result<(), Outcome> {
+    let (status, _) = exchange(client.get(url), None).await?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(Outcome::Other)
     }
 }

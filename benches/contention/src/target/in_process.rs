@@ -1,6 +1,7 @@
-//! The in-process driver: each operation is one call on the engine's
-//! `Registry`, the same calls the HTTP handlers make, minus HTTP, JSON, JWT
-//! and idempotency keys (which the engine API makes optional).
+//! Boxoffice's in-process client (see [`super::boxoffice`]): each operation
+//! is one call on the engine's `Registry`, the same calls the HTTP handlers
+//! make, minus HTTP, JSON, JWT and idempotency keys (which the engine API
+//! makes optional).
 
 use boxoffice_actors::{EngineError, HoldCommand, PayCommand, Registry};
 use boxoffice_engine::ids::*;
@@ -8,7 +9,7 @@ use boxoffice_engine::schedule::SeatSelection;
 use boxoffice_engine::Money;
 use std::sync::Arc;
 
-use super::{Held, QueuePlace};
+use super::{Client, Held, QueuePlace, User};
 use crate::stats::Outcome;
 
 /// Concerts whose seat counts the list reads, as the HTTP list's first page does.
@@ -40,10 +41,12 @@ impl InProcess {
     pub fn new(registry: Arc<Registry>) -> Self {
         InProcess { registry }
     }
+}
 
-    pub async fn hold(
+impl Client for InProcess {
+    async fn hold(
         &self,
-        user: UserId,
+        user: User,
         schedule_id: ScheduleId,
         selection: SeatSelection,
         queue_token: Option<QueueTokenId>,
@@ -54,9 +57,9 @@ impl InProcess {
             queue_token,
             idem: None,
         };
-        match self.registry.hold(user, command).await {
+        match self.registry.hold(user.id(), command).await {
             Ok(receipt) => Ok(Held {
-                reservation_id: receipt.reservation_id,
+                reservation_id: Some(receipt.reservation_id),
                 seats: receipt.seats.into_iter().map(|s| s.seat_id).collect(),
                 amount: receipt.total_amount.0,
             }),
@@ -64,47 +67,48 @@ impl InProcess {
         }
     }
 
-    pub async fn cancel(&self, user: UserId, reservation: ReservationId) -> Result<i64, Outcome> {
-        match self.registry.cancel(user, reservation).await {
+    async fn cancel(&self, user: User, held: &Held) -> Result<i64, Outcome> {
+        let reservation = held.reservation_id.ok_or(Outcome::Other)?;
+        match self.registry.cancel(user.id(), reservation).await {
             Ok(receipt) => Ok(receipt.refund_amount.0),
             Err(err) => Err(outcome_of(&err)),
         }
     }
 
-    pub async fn pay(
+    async fn pay(
         &self,
-        user: UserId,
-        reservation_id: ReservationId,
+        user: User,
+        held: &Held,
         queue_token: Option<QueueTokenId>,
     ) -> Result<i64, Outcome> {
         let command = PayCommand {
-            reservation_id,
+            reservation_id: held.reservation_id.ok_or(Outcome::Other)?,
             amount: None,
             queue_token,
             idem: None,
         };
-        match self.registry.pay(user, command).await {
+        match self.registry.pay(user.id(), command).await {
             Ok(receipt) => Ok(receipt.amount.0),
             Err(err) => Err(outcome_of(&err)),
         }
     }
 
-    pub async fn charge(&self, user: UserId, amount: i64) -> Result<(), Outcome> {
-        match self.registry.charge(user, Money(amount), None).await {
+    async fn charge(&self, user: User, amount: i64) -> Result<(), Outcome> {
+        match self.registry.charge(user.id(), Money(amount), None).await {
             Ok(_) => Ok(()),
             Err(err) => Err(outcome_of(&err)),
         }
     }
 
-    pub async fn join(&self, user: UserId, schedule: ScheduleId) -> Result<QueuePlace, Outcome> {
-        match self.registry.join_queue(user, schedule).await {
+    async fn join(&self, user: User, schedule: ScheduleId) -> Result<QueuePlace, Outcome> {
+        match self.registry.join_queue(user.id(), schedule).await {
             Ok(ticket) => Ok(place(&ticket.view)),
             Err(err) => Err(outcome_of(&err)),
         }
     }
 
     /// As `GET /queue/tokens/current`: only a WAITING or ACTIVE token is current.
-    pub async fn poll(&self, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
+    async fn poll(&self, _user: User, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
         match self.registry.queue_status(token).await {
             Ok(ticket) if ticket.view.status.is_live() => Ok(place(&ticket.view)),
             Ok(_) => Err(Outcome::QueueTokenInvalid),
@@ -112,15 +116,19 @@ impl InProcess {
         }
     }
 
-    pub async fn seat_map(
+    async fn seat_map(
         &self,
-        user: UserId,
+        user: User,
         schedule: ScheduleId,
         section: Option<&str>,
     ) -> Result<(), Outcome> {
         match self
             .registry
-            .seat_map(schedule, Some((user, None)), section.map(str::to_owned))
+            .seat_map(
+                schedule,
+                Some((user.id(), None)),
+                section.map(str::to_owned),
+            )
             .await
         {
             Ok(_) => Ok(()),
@@ -128,7 +136,7 @@ impl InProcess {
         }
     }
 
-    pub async fn concerts(&self) -> Result<(), Outcome> {
+    async fn concerts(&self) -> Result<(), Outcome> {
         let concerts = self.registry.concerts().await.map_err(|e| outcome_of(&e))?;
         for concert in concerts.iter().take(CONCERT_PAGE) {
             for schedule in &concert.schedules {
