@@ -6,7 +6,7 @@
 
 mod support;
 
-use boxoffice_actors::accounts_actor::{
+use boxoffice_actors::accounts::{
     ExportAccounts, LOGIN_FAILURE_WINDOW_MS, MAX_ACCOUNTS_PAGE, MAX_LOGIN_FAILURES,
 };
 use boxoffice_actors::catalog_actor::ExportCatalog;

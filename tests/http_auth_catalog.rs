@@ -8,7 +8,7 @@
 mod http_support;
 
 use awc::http::Method;
-use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::Role;
 use boxoffice_engine::ids::UserId;
 use boxoffice_http::auth::{JwtKeys, TokenKind};
 use http_support::*;

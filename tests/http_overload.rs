@@ -33,7 +33,7 @@ mod http_support;
 
 use awc::http::StatusCode;
 use binary_support::{set_up_concert, user_token, ConcertPlan, Credentials, Server};
-use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::Role;
 use boxoffice_engine::ids::{ScheduleId, UserId};
 use boxoffice_http::admission::SHED_MESSAGE;
 use boxoffice_http::settings::MAX_IN_FLIGHT_REQUESTS_RANGE;

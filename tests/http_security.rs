@@ -18,7 +18,7 @@
 mod http_support;
 
 use awc::http::Method;
-use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::Role;
 use boxoffice_engine::ids::UserId;
 use http_support::*;
 use serde_json::{json, Value};

@@ -4,8 +4,10 @@
 //!   serializes holds, payments, cancellations, check-ins and expiries.
 //! - [`wallet_actor`]: `WalletActor`s own users' balances, sharded by user id.
 //! - [`queue_actor`]: one `QueueActor` runs every schedule's waiting room.
-//! - [`accounts_actor`]: the `AccountsActor` owns user accounts and the login
-//!   throttle; [`catalog_actor`]: the `CatalogActor` owns venues and concerts.
+//! - [`accounts`]: the `AccountsActor` ([`accounts::actor`]) owns user
+//!   accounts ([`accounts::model`]) and the login throttle
+//!   ([`accounts::throttle`]); [`catalog_actor`]: the `CatalogActor` owns
+//!   venues and concerts.
 //! - [`journal`]: how each actor makes its events durable (one log record per
 //!   batch, replies after the shared group-commit flush).
 //! - [`registry`]: starts and recovers the actors, creates schedules, routes.
@@ -19,7 +21,6 @@
 //! `boxoffice-storage`; the HTTP layer uses this crate.
 
 pub mod accounts;
-pub mod accounts_actor;
 pub mod booking;
 pub mod catalog;
 pub mod catalog_actor;
@@ -43,7 +44,7 @@ pub mod waiting_room;
 pub mod wallet_actor;
 pub mod wallets;
 
-pub use accounts_actor::{normalize_email, Account, Role};
+pub use accounts::{normalize_email, Account, Role};
 pub use booking::{CancelReceipt, HoldCommand};
 pub use catalog::{NewConcert, NewSchedule};
 pub use catalog_actor::{Concert, PriceGrade, ScheduleInfo, Venue, VenueSection};

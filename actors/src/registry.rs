@@ -15,7 +15,7 @@ use boxoffice_storage::{codec, FlushStats, GroupCommit, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::accounts_actor::{AccountsActor, AccountsState};
+use crate::accounts::{AccountsActor, AccountsState};
 use crate::catalog_actor::{CatalogActor, CatalogState};
 use crate::clock::Clock;
 use crate::config::EngineConfig;

@@ -8,7 +8,7 @@
 //! own server (no registration, no login, no argon2): see `target.rs`.
 
 use awc::http::StatusCode;
-use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::Role;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::SeatSelection;
 use boxoffice_engine::Timestamp;
