@@ -4,12 +4,16 @@
 //!   serializes holds, payments, cancellations, check-ins and expiries.
 //! - [`wallet_actor`]: `WalletActor`s own users' balances, sharded by user id.
 //! - [`queue_actor`]: one `QueueActor` runs every schedule's waiting room.
+//!   It and the schedule actors know each other only as `actix::Recipient`s
+//!   of the messages in [`queue_link`], so neither module names the other.
 //! - [`accounts`]: the `AccountsActor` ([`accounts::actor`]) owns user
 //!   accounts ([`accounts::model`]) and the login throttle
 //!   ([`accounts::throttle`]); [`catalog_actor`]: the `CatalogActor` owns
 //!   venues and concerts.
 //! - [`journal`]: how each actor makes its events durable (one log record per
 //!   batch, replies after the shared group-commit flush).
+//! - [`handle`]: a bounded handle on any actor; [`routing`]: the table of
+//!   schedule handles by id, shared by the registry and the queue actor.
 //! - [`registry`]: starts and recovers the actors, creates schedules, routes.
 //! - [`booking`], [`payment`], [`wallets`], [`waiting_room`], [`accounts`],
 //!   [`catalog`]: the operations the
@@ -36,9 +40,11 @@ pub mod in_flight;
 pub mod journal;
 pub mod payment;
 pub mod queue_actor;
+pub mod queue_link;
 pub mod receipt;
 pub mod recovery;
 pub mod registry;
+pub mod routing;
 pub mod schedule_actor;
 pub mod waiting_room;
 pub mod wallet_actor;

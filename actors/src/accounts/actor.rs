@@ -28,8 +28,7 @@ use super::model::{
 use super::throttle::LoginThrottle;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult, Missing};
-use crate::journal::{reply_when_durable, Journal, Waiter};
-use crate::schedule_actor::Pending;
+use crate::journal::{reply_when_durable, Journal, Pending, Waiter};
 
 /// Longest page of [`ListAccounts`].
 pub const MAX_ACCOUNTS_PAGE: usize = 100;

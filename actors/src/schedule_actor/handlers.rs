@@ -17,7 +17,7 @@ use super::ScheduleActor;
 use crate::error::{from_schedule_error, EngineError, EngineResult, Missing};
 use crate::idempotency::{IdemRecord, IdemState, IdemTag};
 use crate::journal::reply_when_durable;
-use crate::queue_actor::EndQueueToken;
+use crate::queue_link::{EndQueueToken, QueueAdmitted};
 use crate::receipt::{HoldReceipt, PaymentReceipt, StoredReply};
 
 /// The idempotency record for an outcome, if it is one the engine decided.
@@ -381,8 +381,9 @@ impl Handler<FinishPayment> for ScheduleActor {
             })
         });
         let waiter = reply_when_durable(tx, outcome);
-        let waiter: crate::journal::Waiter = match (end_token, self.queue.clone()) {
-            (Some(token), Some(queue)) => {
+        let waiter: crate::journal::Waiter = match end_token {
+            Some(token) => {
+                let queue = self.queue.end_token.clone();
                 let schedule_id = self.id;
                 Box::new(move |durable| {
                     // The token ends only once the payment that ends it is durable.
@@ -392,7 +393,7 @@ impl Handler<FinishPayment> for ScheduleActor {
                     waiter(durable)
                 })
             }
-            _ => waiter,
+            None => waiter,
         };
         if self.poisoned {
             waiter(Err(boxoffice_storage::StoreError::Io(

@@ -9,7 +9,6 @@ use actix::Message;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::{SeatCounts, SeatSelection};
 use boxoffice_engine::{Money, Timestamp};
-use tokio::sync::oneshot;
 
 use super::state::ScheduleState;
 use super::views::{ReservationView, SeatMapView, TicketView};
@@ -17,7 +16,7 @@ use crate::error::EngineResult;
 use crate::idempotency::IdemTag;
 use crate::receipt::{HoldReceipt, PaymentReceipt};
 
-pub type Pending<T> = oneshot::Receiver<EngineResult<T>>;
+pub use crate::journal::Pending;
 
 /// Hold seats by id or best-available quantity.
 pub struct HoldSeats {
@@ -147,15 +146,6 @@ impl Message for GetUnfinishedWork {
 pub struct ExpireNow;
 impl Message for ExpireNow {
     type Result = Pending<u32>;
-}
-
-/// Pushed by the queue actor: these tokens are ACTIVE for these users until `until`.
-#[derive(Clone, Debug)]
-pub struct QueueAdmitted {
-    pub tokens: Vec<(QueueTokenId, UserId, Timestamp)>,
-}
-impl Message for QueueAdmitted {
-    type Result = ();
 }
 
 /// Fault injection for tests: panics inside the engine call, as a bug would.

@@ -15,7 +15,8 @@
 //!
 //! Waiting room: the queue actor pushes admissions here ([`QueueAdmitted`]), so
 //! a hold on a gated schedule checks its Queue-Token locally, with no second
-//! actor round trip.
+//! actor round trip. The actor knows the queue actor only through a
+//! [`QueueLink`] (see [`crate::queue_link`]).
 
 pub mod archive;
 mod handlers;
@@ -40,7 +41,7 @@ use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult};
 use crate::idempotency::IdemRecord;
 use crate::journal::{Committed, Journal, Waiter};
-use crate::queue_actor::QueueActor;
+use crate::queue_link::{QueueAdmitted, QueueLink, ResendAdmissions};
 
 /// Longest the expiry timer sleeps before looking at the clock again, so an
 /// injected clock that jumps ahead is noticed within a second.
@@ -60,7 +61,7 @@ pub struct ScheduleActor {
     journal: Journal<ScheduleLogEvent>,
     /// ACTIVE queue tokens pushed by the queue actor: token -> (user, active until).
     admitted: HashMap<QueueTokenId, (UserId, Timestamp)>,
-    queue: Option<Addr<QueueActor>>,
+    queue: QueueLink,
     timer: Option<(Timestamp, SpawnHandle)>,
     /// Set when engine code panicked: the actor must reload before serving again.
     poisoned: bool,
@@ -70,11 +71,7 @@ pub struct ScheduleActor {
 }
 
 impl ScheduleActor {
-    pub fn new(
-        state: ScheduleState,
-        engine: EngineContext,
-        queue: Option<Addr<QueueActor>>,
-    ) -> Self {
+    pub fn new(state: ScheduleState, engine: EngineContext, queue: QueueLink) -> Self {
         let id = state.schedule.id();
         let mut journal = Journal::new(
             log_name(id),
@@ -313,14 +310,12 @@ impl Actor for ScheduleActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.arm_timer(ctx);
-        if let Some(queue) = &self.queue {
-            if let Some(state) = self.state.as_ref().filter(|s| s.is_gated()) {
-                queue.do_send(crate::queue_actor::ResendAdmissions {
-                    schedule_id: self.id,
-                    to: ctx.address(),
-                    grace_ms: state.schedule.rules().hold_ms,
-                });
-            }
+        if let Some(state) = self.state.as_ref().filter(|s| s.is_gated()) {
+            self.queue.resend.do_send(ResendAdmissions {
+                schedule_id: self.id,
+                to: ctx.address().recipient::<QueueAdmitted>(),
+                grace_ms: state.schedule.rules().hold_ms,
+            });
         }
     }
 }
