@@ -16,13 +16,15 @@
 //!   schedule handles by id, shared by the registry and the queue actor.
 //! - [`registry`]: starts and recovers the actors, creates schedules, routes.
 //! - [`booking`], [`payment`], [`wallets`], [`waiting_room`], [`accounts`],
-//!   [`catalog`]: the operations the
-//!   API calls, including the payment saga; [`recovery`] finishes sagas a
-//!   crash interrupted.
+//!   [`catalog`]: the operations the API calls (`impl Registry` blocks),
+//!   including the payment saga; [`recovery`], another `impl Registry` block,
+//!   finishes sagas a crash interrupted.
 //! - [`clock`] and [`entropy`]: the injected time and randomness.
 //!
 //! Dependencies point one way: this crate uses `boxoffice-engine` and
-//! `boxoffice-storage`; the HTTP layer uses this crate.
+//! `boxoffice-storage`; the HTTP layer uses this crate. Inside it, the
+//! operation modules depend on `registry`, `registry` on `routing` and the
+//! actors, and the actors on `journal`, `queue_link` and the engine.
 
 pub mod accounts;
 pub mod booking;

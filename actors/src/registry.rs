@@ -3,6 +3,10 @@
 //! request to the actor that owns what it names (schedules through the
 //! [`ScheduleTable`] of `routing`, wallets by shard).
 //!
+//! The operations the API calls are `impl Registry` blocks in their own
+//! modules (`booking`, `payment`, `accounts`, ...); so is the start-up
+//! recovery of interrupted sagas (`recovery`).
+//!
 //! Start-up order matters: the queue actor first (schedule actors ask it for
 //! admissions when they start), then the schedule, wallet, accounts and
 //! catalogue actors, then
@@ -28,10 +32,21 @@ use crate::handle::Handle;
 use crate::idempotency::IdempotencyIndex;
 use crate::queue_actor::{ConfigureQueue, QueueActor, QueueState};
 use crate::queue_link::QueueLink;
-use crate::recovery::RecoveryReport;
 use crate::routing::{ScheduleHandle, ScheduleTable};
 use crate::schedule_actor::{log_name, ScheduleActor, ScheduleSpec, ScheduleState, LOG_PREFIX};
 use crate::wallet_actor::{self, WalletActor, WalletShardState};
+
+/// What start-up recovery (`recovery.rs`) had to finish, for logs and tests.
+/// Defined here, with the registry that keeps it, so that `recovery`, an
+/// `impl Registry` block, depends on this module and not the other way round.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub payments_confirmed: u32,
+    pub payments_aborted: u32,
+    pub refunds_settled: u32,
+    /// Payments recovery could not end (a bug or a failing store): still pending.
+    pub payments_stuck: u32,
+}
 
 pub struct Registry {
     engine: EngineContext,
@@ -156,7 +171,7 @@ impl Registry {
                 })
                 .await?;
         }
-        let report = crate::recovery::finish_interrupted_work(&registry).await?;
+        let report = registry.finish_interrupted_work().await?;
         *registry.recovery.lock().unwrap_or_else(|p| p.into_inner()) = report;
         Ok(registry)
     }
