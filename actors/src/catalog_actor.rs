@@ -429,11 +429,14 @@ impl Handler<FindSchedule> for CatalogActor {
     }
 }
 
-/// The whole durable state, for tests comparing before and after a restart.
+/// Test hook: the whole durable state, for tests comparing before and after a restart.
+#[cfg(feature = "test-hooks")]
 pub struct ExportCatalog;
+#[cfg(feature = "test-hooks")]
 impl Message for ExportCatalog {
     type Result = CatalogState;
 }
+#[cfg(feature = "test-hooks")]
 impl Handler<ExportCatalog> for CatalogActor {
     type Result = MessageResult<ExportCatalog>;
     fn handle(&mut self, _: ExportCatalog, _: &mut Context<Self>) -> Self::Result {

@@ -25,6 +25,12 @@
 //! `boxoffice-storage`; the HTTP layer uses this crate. Inside it, the
 //! operation modules depend on `registry`, `registry` on `routing` and the
 //! actors, and the actors on `journal`, `queue_link` and the engine.
+//!
+//! The `test-hooks` cargo feature adds messages only tests may send (inject a
+//! panic, lower the archiving threshold, run expiries or queue ticks on
+//! demand, export the accounts or catalogue state). The root package enables
+//! it for its tests only, through `[dev-dependencies]`; production builds
+//! never compile them.
 
 pub mod accounts;
 pub mod booking;

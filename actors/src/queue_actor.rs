@@ -407,12 +407,16 @@ impl Handler<ResendAdmissions> for QueueActor {
     }
 }
 
-/// Runs admissions and expiries now (the timer does this by itself; manual-clock tests call it).
+/// Test hook: runs admissions and expiries now (the timer does this by
+/// itself; manual-clock tests call it).
+#[cfg(feature = "test-hooks")]
 pub struct TickNow;
+#[cfg(feature = "test-hooks")]
 impl Message for TickNow {
     type Result = Pending<()>;
 }
 
+#[cfg(feature = "test-hooks")]
 impl Handler<TickNow> for QueueActor {
     type Result = MessageResult<TickNow>;
     fn handle(&mut self, _: TickNow, ctx: &mut Context<Self>) -> Self::Result {

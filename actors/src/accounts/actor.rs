@@ -359,11 +359,14 @@ impl Handler<ClearLoginFailures> for AccountsActor {
     }
 }
 
-/// The whole durable state, for tests comparing before and after a restart.
+/// Test hook: the whole durable state, for tests comparing before and after a restart.
+#[cfg(feature = "test-hooks")]
 pub struct ExportAccounts;
+#[cfg(feature = "test-hooks")]
 impl Message for ExportAccounts {
     type Result = AccountsState;
 }
+#[cfg(feature = "test-hooks")]
 impl Handler<ExportAccounts> for AccountsActor {
     type Result = MessageResult<ExportAccounts>;
     fn handle(&mut self, _: ExportAccounts, _: &mut Context<Self>) -> Self::Result {

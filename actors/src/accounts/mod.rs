@@ -14,7 +14,9 @@ pub mod actor;
 pub mod model;
 pub mod throttle;
 
-pub use actor::{AccountsActor, ExportAccounts, MAX_ACCOUNTS_PAGE};
+#[cfg(feature = "test-hooks")]
+pub use actor::ExportAccounts;
+pub use actor::{AccountsActor, MAX_ACCOUNTS_PAGE};
 pub use model::{normalize_email, Account, AccountEvent, AccountsState, Role};
 pub use throttle::{LoginThrottle, LOGIN_FAILURE_WINDOW_MS, MAX_LOGIN_FAILURES};
 

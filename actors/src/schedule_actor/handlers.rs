@@ -82,7 +82,7 @@ impl ScheduleActor {
     }
 
     /// Replies (after durability) with `outcome`, staging `events` and the idempotency record.
-    fn finish<T: Clone + Send + 'static>(
+    pub(super) fn finish<T: Clone + Send + 'static>(
         &mut self,
         ctx: &mut Context<Self>,
         tx: oneshot::Sender<EngineResult<T>>,
@@ -581,18 +581,6 @@ impl Handler<GetUnfinishedWork> for ScheduleActor {
     }
 }
 
-impl Handler<ExpireNow> for ScheduleActor {
-    type Result = MessageResult<ExpireNow>;
-
-    fn handle(&mut self, _: ExpireNow, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        let expired = self.sweep(ctx);
-        self.arm_timer(ctx);
-        self.finish(ctx, tx, Vec::new(), Ok(expired), None);
-        MessageResult(rx)
-    }
-}
-
 impl Handler<QueueAdmitted> for ScheduleActor {
     type Result = ();
 
@@ -600,24 +588,5 @@ impl Handler<QueueAdmitted> for ScheduleActor {
         for (token, user, until) in msg.tokens {
             self.admitted.insert(token, (user, until));
         }
-    }
-}
-
-impl Handler<InjectPanic> for ScheduleActor {
-    type Result = MessageResult<InjectPanic>;
-
-    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        let outcome = self.guarded(|_| -> () { panic!("injected fault") });
-        self.finish(ctx, tx, Vec::new(), outcome, None);
-        MessageResult(rx)
-    }
-}
-
-impl Handler<SetArchiveThreshold> for ScheduleActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: SetArchiveThreshold, _: &mut Context<Self>) {
-        self.archive_threshold = msg.0.max(1);
     }
 }

@@ -141,25 +141,3 @@ pub struct UnfinishedWork {
 impl Message for GetUnfinishedWork {
     type Result = UnfinishedWork;
 }
-
-/// Runs the expiry sweep now (the timer does this by itself; tests on a manual clock call it).
-pub struct ExpireNow;
-impl Message for ExpireNow {
-    type Result = Pending<u32>;
-}
-
-/// Fault injection for tests: panics inside the engine call, as a bug would.
-#[doc(hidden)]
-pub struct InjectPanic;
-impl Message for InjectPanic {
-    type Result = Pending<()>;
-}
-
-/// Test hook: from now on, snapshots archive ended reservations once this
-/// many (at least 1) have piled up, instead of `archive::MIN_ENDED_BEFORE_ARCHIVING`.
-/// Kept across actor restarts, not across process restarts.
-#[doc(hidden)]
-pub struct SetArchiveThreshold(pub usize);
-impl Message for SetArchiveThreshold {
-    type Result = ();
-}

@@ -17,15 +17,24 @@
 //! a hold on a gated schedule checks its Queue-Token locally, with no second
 //! actor round trip. The actor knows the queue actor only through a
 //! [`QueueLink`] (see [`crate::queue_link`]).
+//!
+//! Submodules: [`messages`] (what the actor answers), `handlers` (how),
+//! [`state`] (what it logs and snapshots), [`views`] (what it shows),
+//! [`archive`] (ended reservations moved out of the state), and, with the
+//! `test-hooks` feature only, [`test_hooks`].
 
 pub mod archive;
 mod handlers;
 pub mod messages;
 pub mod state;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 pub mod views;
 
 pub use messages::*;
 pub use state::{log_name, ScheduleLogEvent, ScheduleSpec, ScheduleState, LOG_PREFIX};
+#[cfg(feature = "test-hooks")]
+pub use test_hooks::{ExpireNow, InjectPanic, SetArchiveThreshold};
 pub use views::{ReservationView, RowView, SeatMapView, SeatView, SectionView, TicketView};
 
 use actix::prelude::*;
@@ -66,7 +75,7 @@ pub struct ScheduleActor {
     /// Set when engine code panicked: the actor must reload before serving again.
     poisoned: bool,
     /// Ended reservations that must pile up before a snapshot archives them
-    /// (`EngineConfig::archive_after_ended`; tests lower it).
+    /// (`EngineConfig::archive_after_ended`; the `SetArchiveThreshold` test hook lowers it).
     archive_threshold: usize,
 }
 
