@@ -22,8 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::context::EngineContext;
 use crate::error::{EngineError, Missing};
-use crate::journal::{read_history, reply_when_durable, Journal, Waiter};
-use crate::schedule_actor::Pending;
+use crate::journal::{read_history, reply_when_durable, Journal, Pending, Waiter};
 
 pub const LOG_NAME: &str = "catalog";
 

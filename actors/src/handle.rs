@@ -1,7 +1,8 @@
 //! How the rest of the process talks to an actor: through a handle that
 //! enforces the actor's in-flight bound before anything reaches its mailbox.
 //!
-//! Generic over the actor: which actor owns what is [`crate::routing`]'s business.
+//! Generic over the actor: which actor owns what is the business of the
+//! `routing` module.
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;

@@ -3,7 +3,7 @@
 //! Every hold, cancel, payment step, check-in and expiry for a schedule is a
 //! message handled one at a time here, so seat state needs no locks and a seat
 //! can never be sold twice. Each command runs the pure engine, stages the
-//! resulting events in the [`Journal`](crate::journal::Journal), and replies
+//! resulting events in the [`Journal`], and replies
 //! once they are durable.
 //!
 //! Failure containment: engine code runs inside `catch_unwind`. A panic means
@@ -21,7 +21,7 @@
 //! Submodules: [`messages`] (what the actor answers), `handlers` (how),
 //! [`state`] (what it logs and snapshots), [`views`] (what it shows),
 //! [`archive`] (ended reservations moved out of the state), and, with the
-//! `test-hooks` feature only, [`test_hooks`].
+//! `test-hooks` feature only, `test_hooks`.
 
 pub mod archive;
 mod handlers;
