@@ -11,6 +11,7 @@ use crate::error::{EngineError, EngineResult, Missing};
 use crate::idempotency::{run_keyed, IdemTag};
 use crate::receipt::{HoldReceipt, StoredReply};
 use crate::registry::Registry;
+use crate::routing::ScheduleHandle;
 use crate::schedule_actor::archive;
 use crate::schedule_actor::*;
 use crate::wallet_actor::Refund;
@@ -100,7 +101,7 @@ impl Registry {
     /// Refund step of a cancellation: wallet refund (at most once per payment), then mark settled.
     pub(crate) async fn settle_refund(
         &self,
-        schedule: &crate::handle::ScheduleHandle,
+        schedule: &ScheduleHandle,
         reservation_id: ReservationId,
         payment_id: PaymentId,
         user: UserId,
@@ -157,7 +158,7 @@ impl Registry {
         &self,
         user: Option<UserId>,
         reservation_id: ReservationId,
-    ) -> EngineResult<crate::handle::ScheduleHandle> {
+    ) -> EngineResult<ScheduleHandle> {
         let id = self
             .locate(user, reservation_id)?
             .ok_or(EngineError::NotFound(Missing::Reservation))?;

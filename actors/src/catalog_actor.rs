@@ -22,8 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::context::EngineContext;
 use crate::error::{EngineError, Missing};
-use crate::journal::{read_history, reply_when_durable, Journal, Waiter};
-use crate::schedule_actor::Pending;
+use crate::journal::{read_history, reply_when_durable, Journal, Pending, Waiter};
 
 pub const LOG_NAME: &str = "catalog";
 
@@ -429,11 +428,14 @@ impl Handler<FindSchedule> for CatalogActor {
     }
 }
 
-/// The whole durable state, for tests comparing before and after a restart.
+/// Test hook: the whole durable state, for tests comparing before and after a restart.
+#[cfg(feature = "test-hooks")]
 pub struct ExportCatalog;
+#[cfg(feature = "test-hooks")]
 impl Message for ExportCatalog {
     type Result = CatalogState;
 }
+#[cfg(feature = "test-hooks")]
 impl Handler<ExportCatalog> for CatalogActor {
     type Result = MessageResult<ExportCatalog>;
     fn handle(&mut self, _: ExportCatalog, _: &mut Context<Self>) -> Self::Result {

@@ -1,13 +1,16 @@
 //! How the rest of the process talks to an actor: through a handle that
 //! enforces the actor's in-flight bound before anything reaches its mailbox.
+//!
+//! Generic over the actor: which actor owns what is the business of the
+//! `routing` module.
 
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
 use crate::error::{EngineError, EngineResult};
 use crate::in_flight::InFlight;
-use tokio::sync::oneshot;
 
 pub struct Handle<A: Actor> {
     addr: Addr<A>,
@@ -97,19 +100,5 @@ impl<A: Actor> Handle<A> {
             .send(msg)
             .await
             .map_err(|_| EngineError::Unavailable)
-    }
-}
-
-/// A schedule actor's handle, with what callers need to know before sending.
-#[derive(Clone)]
-pub struct ScheduleHandle {
-    pub id: boxoffice_engine::ids::ScheduleId,
-    pub gated: bool,
-    pub actor: Handle<crate::schedule_actor::ScheduleActor>,
-}
-
-impl ScheduleHandle {
-    pub fn addr(&self) -> &Addr<crate::schedule_actor::ScheduleActor> {
-        self.actor.addr()
     }
 }

@@ -73,6 +73,12 @@ pub struct Record<E> {
     pub idempotency: Vec<IdemRecord>,
 }
 
+/// What a state-changing command replies with: a receiver the caller awaits,
+/// fulfilled by [`reply_when_durable`] once the change is durable. Every
+/// durable actor's commands use it, so it lives with the journal rather than
+/// in any one actor.
+pub type Pending<T> = oneshot::Receiver<EngineResult<T>>;
+
 /// A reply that is sent only when durable; a storage failure turns it into an error.
 pub fn reply_when_durable<T: Send + 'static>(
     tx: oneshot::Sender<EngineResult<T>>,

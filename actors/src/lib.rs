@@ -4,22 +4,38 @@
 //!   serializes holds, payments, cancellations, check-ins and expiries.
 //! - [`wallet_actor`]: `WalletActor`s own users' balances, sharded by user id.
 //! - [`queue_actor`]: one `QueueActor` runs every schedule's waiting room.
-//! - [`accounts_actor`]: the `AccountsActor` owns user accounts and the login
-//!   throttle; [`catalog_actor`]: the `CatalogActor` owns venues and concerts.
+//!   It and the schedule actors know each other only as `actix::Recipient`s
+//!   of the messages in [`queue_link`], so neither module names the other.
+//! - [`accounts`]: the `AccountsActor` ([`accounts::actor`]) owns user
+//!   accounts ([`accounts::model`]) and the login throttle
+//!   ([`accounts::throttle`]); [`catalog_actor`]: the `CatalogActor` owns
+//!   venues and concerts.
 //! - [`journal`]: how each actor makes its events durable (one log record per
 //!   batch, replies after the shared group-commit flush).
+//! - [`handle`]: a bounded handle on any actor; [`routing`]: the table of
+//!   schedule handles by id, shared by the registry and the queue actor.
 //! - [`registry`]: starts and recovers the actors, creates schedules, routes.
 //! - [`booking`], [`payment`], [`wallets`], [`waiting_room`], [`accounts`],
-//!   [`catalog`]: the operations the
-//!   API calls, including the payment saga; [`recovery`] finishes sagas a
-//!   crash interrupted.
+//!   [`catalog`]: the operations the API calls (`impl Registry` blocks),
+//!   including the payment saga; [`recovery`], another `impl Registry` block,
+//!   finishes sagas a crash interrupted.
 //! - [`clock`] and [`entropy`]: the injected time and randomness.
+//! - [`audit`]: the engine's invariants checked over an export of every
+//!   actor's state; the simulation, the kill tests, `boxoffice load` and the
+//!   contention harness share it.
 //!
 //! Dependencies point one way: this crate uses `boxoffice-engine` and
-//! `boxoffice-storage`; the HTTP layer uses this crate.
+//! `boxoffice-storage`; the HTTP layer uses this crate. Inside it, the
+//! operation modules depend on `registry`, `registry` on `routing` and the
+//! actors, and the actors on `journal`, `queue_link` and the engine.
+//!
+//! The `test-hooks` cargo feature adds messages only tests may send (inject a
+//! panic, lower the archiving threshold, run expiries or queue ticks on
+//! demand, export the accounts or catalogue state). The root package enables
+//! it for its tests only, through `[dev-dependencies]`; production builds
+//! never compile them.
 
 pub mod accounts;
-pub mod accounts_actor;
 pub mod audit;
 pub mod booking;
 pub mod catalog;
@@ -36,15 +52,17 @@ pub mod in_flight;
 pub mod journal;
 pub mod payment;
 pub mod queue_actor;
+pub mod queue_link;
 pub mod receipt;
 pub mod recovery;
 pub mod registry;
+pub mod routing;
 pub mod schedule_actor;
 pub mod waiting_room;
 pub mod wallet_actor;
 pub mod wallets;
 
-pub use accounts_actor::{normalize_email, Account, Role};
+pub use accounts::{normalize_email, Account, Role};
 pub use booking::{CancelReceipt, HoldCommand};
 pub use catalog::{NewConcert, NewSchedule};
 pub use catalog_actor::{Concert, PriceGrade, ScheduleInfo, Venue, VenueSection};

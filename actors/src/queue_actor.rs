@@ -10,6 +10,10 @@
 //! Polls refresh a token's liveness without writing anything (see
 //! `Queue::touch`); after a restart every waiting token gets a fresh grace
 //! period rather than being dropped for polls we did not record.
+//!
+//! This module never names the schedule actor: it finds a schedule's
+//! `Recipient<QueueAdmitted>` in the shared [`ScheduleTable`], and the
+//! messages both ways are those of [`crate::queue_link`].
 
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
@@ -18,21 +22,18 @@ use boxoffice_engine::Timestamp;
 use boxoffice_storage::StoreError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult, Missing};
-use crate::handle::ScheduleHandle;
-use crate::journal::{read_history, reply_when_durable, Journal, Waiter};
-use crate::schedule_actor::{Pending, QueueAdmitted, ScheduleActor};
+use crate::journal::{read_history, reply_when_durable, Journal, Pending, Waiter};
+use crate::queue_link::{EndQueueToken, QueueAdmitted, ResendAdmissions};
+use crate::routing::ScheduleTable;
 
 pub const LOG_NAME: &str = "queue";
 const MAX_TIMER_SLEEP_MS: i64 = 1_000;
-
-/// Every schedule actor by id; shared by the registry (writer) and the queue actor.
-pub type ScheduleTable = RwLock<HashMap<ScheduleId, ScheduleHandle>>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum QueueLogEvent {
@@ -135,11 +136,6 @@ impl QueueActor {
         }
     }
 
-    fn schedule_addr(&self, schedule_id: ScheduleId) -> Option<Addr<ScheduleActor>> {
-        let table = self.schedules.read().unwrap_or_else(|p| p.into_inner());
-        table.get(&schedule_id).map(|h| h.addr().clone())
-    }
-
     /// Admissions reach the schedule only once they are durable, so a crash
     /// can never leave a schedule honouring a token the queue has forgotten.
     fn push_when_durable(&self, schedule_id: ScheduleId, events: &[QueueEvent]) -> Option<Waiter> {
@@ -161,10 +157,10 @@ impl QueueActor {
         if tokens.is_empty() {
             return None;
         }
-        let addr = self.schedule_addr(schedule_id)?;
+        let schedule = self.schedules.admissions(schedule_id)?;
         Some(Box::new(move |durable: Result<(), StoreError>| {
             if durable.is_ok() {
-                addr.do_send(QueueAdmitted { tokens });
+                schedule.do_send(QueueAdmitted { tokens });
             }
         }))
     }
@@ -370,15 +366,7 @@ impl Handler<QueueStatus> for QueueActor {
     }
 }
 
-/// Sent by a schedule actor once a payment that used `token` is durable.
-pub struct EndQueueToken {
-    pub schedule_id: ScheduleId,
-    pub token: QueueTokenId,
-}
-impl Message for EndQueueToken {
-    type Result = ();
-}
-
+/// A schedule's payment used the token up (see [`crate::queue_link`]).
 impl Handler<EndQueueToken> for QueueActor {
     type Result = ();
     fn handle(&mut self, msg: EndQueueToken, ctx: &mut Context<Self>) {
@@ -402,18 +390,7 @@ impl Handler<EndQueueToken> for QueueActor {
     }
 }
 
-/// A (re)started schedule actor asks for the tokens a hold may still be paid
-/// under: the ACTIVE ones, and those whose active time ran out less than
-/// `grace_ms` (the schedule's hold time) ago.
-pub struct ResendAdmissions {
-    pub schedule_id: ScheduleId,
-    pub to: Addr<ScheduleActor>,
-    pub grace_ms: i64,
-}
-impl Message for ResendAdmissions {
-    type Result = ();
-}
-
+/// A (re)started schedule actor lost its admissions: push the payable ones again.
 impl Handler<ResendAdmissions> for QueueActor {
     type Result = ();
     fn handle(&mut self, msg: ResendAdmissions, _: &mut Context<Self>) {
@@ -430,12 +407,16 @@ impl Handler<ResendAdmissions> for QueueActor {
     }
 }
 
-/// Runs admissions and expiries now (the timer does this by itself; manual-clock tests call it).
+/// Test hook: runs admissions and expiries now (the timer does this by
+/// itself; manual-clock tests call it).
+#[cfg(feature = "test-hooks")]
 pub struct TickNow;
+#[cfg(feature = "test-hooks")]
 impl Message for TickNow {
     type Result = Pending<()>;
 }
 
+#[cfg(feature = "test-hooks")]
 impl Handler<TickNow> for QueueActor {
     type Result = MessageResult<TickNow>;
     fn handle(&mut self, _: TickNow, ctx: &mut Context<Self>) -> Self::Result {

@@ -1,6 +1,11 @@
 //! The registry: starts every actor at boot (recovering each from storage),
 //! spreads them over a few arbiter threads, creates schedules, and routes a
-//! request to the actor that owns what it names.
+//! request to the actor that owns what it names (schedules through the
+//! [`ScheduleTable`] of `routing`, wallets by shard).
+//!
+//! The operations the API calls are `impl Registry` blocks in their own
+//! modules (`booking`, `payment`, `accounts`, ...); so is the start-up
+//! recovery of interrupted sagas (`recovery`).
 //!
 //! Start-up order matters: the queue actor first (schedule actors ask it for
 //! admissions when they start), then the schedule, wallet, accounts and
@@ -15,20 +20,33 @@ use boxoffice_storage::{codec, FlushStats, GroupCommit, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::accounts_actor::{AccountsActor, AccountsState};
+use crate::accounts::{AccountsActor, AccountsState};
 use crate::catalog_actor::{CatalogActor, CatalogState};
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::context::EngineContext;
 use crate::directory::Directory;
 use crate::entropy::IdSource;
-use crate::error::{EngineError, EngineResult, Missing};
-use crate::handle::{Handle, ScheduleHandle};
+use crate::error::{EngineError, EngineResult};
+use crate::handle::Handle;
 use crate::idempotency::IdempotencyIndex;
-use crate::queue_actor::{ConfigureQueue, QueueActor, QueueState, ScheduleTable};
-use crate::recovery::RecoveryReport;
+use crate::queue_actor::{ConfigureQueue, QueueActor, QueueState};
+use crate::queue_link::QueueLink;
+use crate::routing::{ScheduleHandle, ScheduleTable};
 use crate::schedule_actor::{log_name, ScheduleActor, ScheduleSpec, ScheduleState, LOG_PREFIX};
 use crate::wallet_actor::{self, WalletActor, WalletShardState};
+
+/// What start-up recovery (`recovery.rs`) had to finish, for logs and tests.
+/// Defined here, with the registry that keeps it, so that `recovery`, an
+/// `impl Registry` block, depends on this module and not the other way round.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub payments_confirmed: u32,
+    pub payments_aborted: u32,
+    pub refunds_settled: u32,
+    /// Payments recovery could not end (a bug or a failing store): still pending.
+    pub payments_stuck: u32,
+}
 
 pub struct Registry {
     engine: EngineContext,
@@ -87,16 +105,12 @@ impl Registry {
             let id = state.schedule.id();
             state.publish(&engine.directory, &engine.idempotency);
             specs.push((id, state.queue.clone()));
-            let handle = start_schedule(
+            schedules.insert(start_schedule(
                 &engine,
                 &arbiters[n % arbiters.len()],
                 state,
-                queue.addr().clone(),
-            );
-            schedules
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id, handle);
+                QueueLink::to(queue.addr()),
+            ));
         }
 
         let mut wallets = Vec::new();
@@ -157,7 +171,7 @@ impl Registry {
                 })
                 .await?;
         }
-        let report = crate::recovery::finish_interrupted_work(&registry).await?;
+        let report = registry.finish_interrupted_work().await?;
         *registry.recovery.lock().unwrap_or_else(|p| p.into_inner()) = report;
         Ok(registry)
     }
@@ -189,16 +203,12 @@ impl Registry {
         // Creation is rare (an admin action): a direct flush is simpler than a group-commit round.
         store.flush()?;
         let n = self.next_arbiter.fetch_add(1, Ordering::Relaxed);
-        let handle = start_schedule(
+        self.schedules.insert(start_schedule(
             &self.engine,
             &self.arbiters[n % self.arbiters.len()],
             state,
-            self.queue.addr().clone(),
-        );
-        self.schedules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, handle);
+            QueueLink::to(self.queue.addr()),
+        ));
         self.queue
             .command(ConfigureQueue {
                 schedule_id: id,
@@ -209,18 +219,12 @@ impl Registry {
     }
 
     pub fn schedule(&self, id: ScheduleId) -> EngineResult<ScheduleHandle> {
-        let table = self.schedules.read().unwrap_or_else(|p| p.into_inner());
-        table
-            .get(&id)
-            .cloned()
-            .ok_or(EngineError::NotFound(Missing::Schedule))
+        self.schedules.get(id)
     }
 
+    /// Every schedule's id, sorted.
     pub fn schedule_ids(&self) -> Vec<ScheduleId> {
-        let table = self.schedules.read().unwrap_or_else(|p| p.into_inner());
-        let mut ids: Vec<_> = table.keys().copied().collect();
-        ids.sort();
-        ids
+        self.schedules.ids()
     }
 
     pub fn wallet(&self, user: UserId) -> &Handle<WalletActor> {
@@ -275,10 +279,9 @@ impl Registry {
 /// a schedule with no log means lost or damaged storage. It is reported
 /// rather than refused: the rest of the catalogue is still good to serve.
 fn warn_about_missing_schedules(catalog: &CatalogState, schedules: &ScheduleTable) {
-    let table = schedules.read().unwrap_or_else(|p| p.into_inner());
     for concert in catalog.concerts.values() {
         for schedule in &concert.schedules {
-            if !table.contains_key(&schedule.schedule_id) {
+            if !schedules.contains(schedule.schedule_id) {
                 tracing::error!(
                     concert = %concert.concert_id,
                     schedule = %schedule.schedule_id,
@@ -293,7 +296,7 @@ fn start_schedule(
     engine: &EngineContext,
     arbiter: &ArbiterHandle,
     state: ScheduleState,
-    queue: Addr<QueueActor>,
+    queue: QueueLink,
 ) -> ScheduleHandle {
     let id = state.schedule.id();
     let gated = state.is_gated();
@@ -301,7 +304,7 @@ fn start_schedule(
     // Supervisor: a stopped actor (after a contained panic or a failed append)
     // is restarted in place, reloading from storage; its address stays valid.
     let addr = Supervisor::start_in_arbiter(arbiter, move |_| {
-        ScheduleActor::new(state, engine_for_actor, Some(queue))
+        ScheduleActor::new(state, engine_for_actor, queue)
     });
     ScheduleHandle {
         id,

@@ -19,9 +19,8 @@ use tokio::sync::oneshot;
 use crate::context::EngineContext;
 use crate::error::EngineError;
 use crate::idempotency::{IdemRecord, IdemState, IdemTag, IdempotencyTable};
-use crate::journal::{reply_when_durable, Journal, Record};
+use crate::journal::{reply_when_durable, Journal, Pending, Record};
 use crate::receipt::{ChargeReceipt, StoredReply};
-use crate::schedule_actor::Pending;
 
 pub const LOG_PREFIX: &str = "wallet/";
 

@@ -4,7 +4,7 @@
 //! prices, section order, queue gating); and all of it surviving a restart on
 //! the same sled directory.
 
-use boxoffice_actors::accounts_actor::{
+use boxoffice_actors::accounts::{
     ExportAccounts, LOGIN_FAILURE_WINDOW_MS, MAX_ACCOUNTS_PAGE, MAX_LOGIN_FAILURES,
 };
 use boxoffice_actors::catalog_actor::ExportCatalog;

@@ -6,7 +6,7 @@
 //! the request could have changed something, that nothing was stored.
 
 use awc::http::Method;
-use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::Role;
 use boxoffice_engine::ids::UserId;
 use boxoffice_http::auth::{JwtKeys, TokenKind};
 use serde_json::{json, Value};

@@ -8,8 +8,7 @@
 //! (no argon2), each with a random id.
 
 use awc::http::Method;
-use boxoffice_actors::accounts_actor::Role;
-use boxoffice_actors::Clock;
+use boxoffice_actors::{Clock, Role};
 use boxoffice_engine::ids::{TicketId, UserId};
 use boxoffice_engine::Timestamp;
 use boxoffice_http::auth::TokenKind;

@@ -16,7 +16,7 @@
 //! Each test spawns its own server (temp data dir, manual clock).
 
 use awc::http::Method;
-use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::Role;
 use boxoffice_engine::ids::UserId;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

@@ -109,14 +109,11 @@ async fn the_whole_booking_flow_works_over_http() {
             "door@test.boxoffice".into(),
             "Door".into(),
             "x".into(),
-            boxoffice_actors::accounts_actor::Role::Staff,
+            boxoffice_actors::Role::Staff,
         )
         .await
         .expect("staff");
-    let staff = app.token_for(
-        staff_user.user_id,
-        boxoffice_actors::accounts_actor::Role::Staff,
-    );
+    let staff = app.token_for(staff_user.user_id, boxoffice_actors::Role::Staff);
     let checkin = app
         .post("/api/v1/checkins", Some(&staff), json!({"qrCode": qr}))
         .await;

@@ -7,7 +7,7 @@
 //! In-process servers are `test_support::app::spawn_app`'s job.
 
 use awc::http::StatusCode;
-use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::Role;
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
 use boxoffice_http::auth::{JwtKeys, TokenKind};

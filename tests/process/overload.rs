@@ -30,7 +30,7 @@
 
 use crate::binary::{one_at_a_time, set_up_concert, user_token, ConcertPlan, Credentials, Server};
 use awc::http::StatusCode;
-use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::Role;
 use boxoffice_engine::ids::{ScheduleId, UserId};
 use boxoffice_http::admission::SHED_MESSAGE;
 use boxoffice_http::settings::MAX_IN_FLIGHT_REQUESTS_RANGE;

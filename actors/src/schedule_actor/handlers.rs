@@ -17,7 +17,7 @@ use super::ScheduleActor;
 use crate::error::{from_schedule_error, EngineError, EngineResult, Missing};
 use crate::idempotency::{IdemRecord, IdemState, IdemTag};
 use crate::journal::reply_when_durable;
-use crate::queue_actor::EndQueueToken;
+use crate::queue_link::{EndQueueToken, QueueAdmitted};
 use crate::receipt::{HoldReceipt, PaymentReceipt, StoredReply};
 
 /// The idempotency record for an outcome, if it is one the engine decided.
@@ -82,7 +82,7 @@ impl ScheduleActor {
     }
 
     /// Replies (after durability) with `outcome`, staging `events` and the idempotency record.
-    fn finish<T: Clone + Send + 'static>(
+    pub(super) fn finish<T: Clone + Send + 'static>(
         &mut self,
         ctx: &mut Context<Self>,
         tx: oneshot::Sender<EngineResult<T>>,
@@ -381,8 +381,9 @@ impl Handler<FinishPayment> for ScheduleActor {
             })
         });
         let waiter = reply_when_durable(tx, outcome);
-        let waiter: crate::journal::Waiter = match (end_token, self.queue.clone()) {
-            (Some(token), Some(queue)) => {
+        let waiter: crate::journal::Waiter = match end_token {
+            Some(token) => {
+                let queue = self.queue.end_token.clone();
                 let schedule_id = self.id;
                 Box::new(move |durable| {
                     // The token ends only once the payment that ends it is durable.
@@ -392,7 +393,7 @@ impl Handler<FinishPayment> for ScheduleActor {
                     waiter(durable)
                 })
             }
-            _ => waiter,
+            None => waiter,
         };
         if self.poisoned {
             waiter(Err(boxoffice_storage::StoreError::Io(
@@ -580,18 +581,6 @@ impl Handler<GetUnfinishedWork> for ScheduleActor {
     }
 }
 
-impl Handler<ExpireNow> for ScheduleActor {
-    type Result = MessageResult<ExpireNow>;
-
-    fn handle(&mut self, _: ExpireNow, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        let expired = self.sweep(ctx);
-        self.arm_timer(ctx);
-        self.finish(ctx, tx, Vec::new(), Ok(expired), None);
-        MessageResult(rx)
-    }
-}
-
 impl Handler<QueueAdmitted> for ScheduleActor {
     type Result = ();
 
@@ -599,24 +588,5 @@ impl Handler<QueueAdmitted> for ScheduleActor {
         for (token, user, until) in msg.tokens {
             self.admitted.insert(token, (user, until));
         }
-    }
-}
-
-impl Handler<InjectPanic> for ScheduleActor {
-    type Result = MessageResult<InjectPanic>;
-
-    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        let outcome = self.guarded(|_| -> () { panic!("injected fault") });
-        self.finish(ctx, tx, Vec::new(), outcome, None);
-        MessageResult(rx)
-    }
-}
-
-impl Handler<SetArchiveThreshold> for ScheduleActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: SetArchiveThreshold, _: &mut Context<Self>) {
-        self.archive_threshold = msg.0.max(1);
     }
 }

@@ -9,7 +9,6 @@ use actix::Message;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::{SeatCounts, SeatSelection};
 use boxoffice_engine::{Money, Timestamp};
-use tokio::sync::oneshot;
 
 use super::state::ScheduleState;
 use super::views::{ReservationView, SeatMapView, TicketView};
@@ -17,7 +16,7 @@ use crate::error::EngineResult;
 use crate::idempotency::IdemTag;
 use crate::receipt::{HoldReceipt, PaymentReceipt};
 
-pub type Pending<T> = oneshot::Receiver<EngineResult<T>>;
+pub use crate::journal::Pending;
 
 /// Hold seats by id or best-available quantity.
 pub struct HoldSeats {
@@ -141,35 +140,4 @@ pub struct UnfinishedWork {
 }
 impl Message for GetUnfinishedWork {
     type Result = UnfinishedWork;
-}
-
-/// Runs the expiry sweep now (the timer does this by itself; tests on a manual clock call it).
-pub struct ExpireNow;
-impl Message for ExpireNow {
-    type Result = Pending<u32>;
-}
-
-/// Pushed by the queue actor: these tokens are ACTIVE for these users until `until`.
-#[derive(Clone, Debug)]
-pub struct QueueAdmitted {
-    pub tokens: Vec<(QueueTokenId, UserId, Timestamp)>,
-}
-impl Message for QueueAdmitted {
-    type Result = ();
-}
-
-/// Fault injection for tests: panics inside the engine call, as a bug would.
-#[doc(hidden)]
-pub struct InjectPanic;
-impl Message for InjectPanic {
-    type Result = Pending<()>;
-}
-
-/// Test hook: from now on, snapshots archive ended reservations once this
-/// many (at least 1) have piled up, instead of `archive::MIN_ENDED_BEFORE_ARCHIVING`.
-/// Kept across actor restarts, not across process restarts.
-#[doc(hidden)]
-pub struct SetArchiveThreshold(pub usize);
-impl Message for SetArchiveThreshold {
-    type Result = ();
 }

@@ -3,7 +3,7 @@
 //! Every hold, cancel, payment step, check-in and expiry for a schedule is a
 //! message handled one at a time here, so seat state needs no locks and a seat
 //! can never be sold twice. Each command runs the pure engine, stages the
-//! resulting events in the [`Journal`](crate::journal::Journal), and replies
+//! resulting events in the [`Journal`], and replies
 //! once they are durable.
 //!
 //! Failure containment: engine code runs inside `catch_unwind`. A panic means
@@ -15,16 +15,26 @@
 //!
 //! Waiting room: the queue actor pushes admissions here ([`QueueAdmitted`]), so
 //! a hold on a gated schedule checks its Queue-Token locally, with no second
-//! actor round trip.
+//! actor round trip. The actor knows the queue actor only through a
+//! [`QueueLink`] (see [`crate::queue_link`]).
+//!
+//! Submodules: [`messages`] (what the actor answers), `handlers` (how),
+//! [`state`] (what it logs and snapshots), [`views`] (what it shows),
+//! [`archive`] (ended reservations moved out of the state), and, with the
+//! `test-hooks` feature only, `test_hooks`.
 
 pub mod archive;
 mod handlers;
 pub mod messages;
 pub mod state;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 pub mod views;
 
 pub use messages::*;
 pub use state::{log_name, ScheduleLogEvent, ScheduleSpec, ScheduleState, LOG_PREFIX};
+#[cfg(feature = "test-hooks")]
+pub use test_hooks::{ExpireNow, InjectPanic, SetArchiveThreshold};
 pub use views::{ReservationView, RowView, SeatMapView, SeatView, SectionView, TicketView};
 
 use actix::prelude::*;
@@ -40,7 +50,7 @@ use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult};
 use crate::idempotency::IdemRecord;
 use crate::journal::{Committed, Journal, Waiter};
-use crate::queue_actor::QueueActor;
+use crate::queue_link::{QueueAdmitted, QueueLink, ResendAdmissions};
 
 /// Longest the expiry timer sleeps before looking at the clock again, so an
 /// injected clock that jumps ahead is noticed within a second.
@@ -60,21 +70,17 @@ pub struct ScheduleActor {
     journal: Journal<ScheduleLogEvent>,
     /// ACTIVE queue tokens pushed by the queue actor: token -> (user, active until).
     admitted: HashMap<QueueTokenId, (UserId, Timestamp)>,
-    queue: Option<Addr<QueueActor>>,
+    queue: QueueLink,
     timer: Option<(Timestamp, SpawnHandle)>,
     /// Set when engine code panicked: the actor must reload before serving again.
     poisoned: bool,
     /// Ended reservations that must pile up before a snapshot archives them
-    /// (`EngineConfig::archive_after_ended`; tests lower it).
+    /// (`EngineConfig::archive_after_ended`; the `SetArchiveThreshold` test hook lowers it).
     archive_threshold: usize,
 }
 
 impl ScheduleActor {
-    pub fn new(
-        state: ScheduleState,
-        engine: EngineContext,
-        queue: Option<Addr<QueueActor>>,
-    ) -> Self {
+    pub fn new(state: ScheduleState, engine: EngineContext, queue: QueueLink) -> Self {
         let id = state.schedule.id();
         let mut journal = Journal::new(
             log_name(id),
@@ -313,14 +319,12 @@ impl Actor for ScheduleActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.arm_timer(ctx);
-        if let Some(queue) = &self.queue {
-            if let Some(state) = self.state.as_ref().filter(|s| s.is_gated()) {
-                queue.do_send(crate::queue_actor::ResendAdmissions {
-                    schedule_id: self.id,
-                    to: ctx.address(),
-                    grace_ms: state.schedule.rules().hold_ms,
-                });
-            }
+        if let Some(state) = self.state.as_ref().filter(|s| s.is_gated()) {
+            self.queue.resend.do_send(ResendAdmissions {
+                schedule_id: self.id,
+                to: ctx.address().recipient::<QueueAdmitted>(),
+                grace_ms: state.schedule.rules().hold_ms,
+            });
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use boxoffice_actors::accounts_actor::{Account, Role};
+use boxoffice_actors::{Account, Role};
 use boxoffice_engine::ids::UserId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

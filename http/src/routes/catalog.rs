@@ -3,9 +3,9 @@
 //! Reads are public (except a gated schedule's seat map); writes are ADMIN.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use boxoffice_actors::accounts_actor::Role;
 use boxoffice_actors::catalog::{NewConcert, NewSchedule};
 use boxoffice_actors::catalog_actor::{Concert, PriceGrade, ScheduleInfo, Venue, VenueSection};
+use boxoffice_actors::Role;
 use boxoffice_engine::ids::{ConcertId, ScheduleId, VenueId};
 use boxoffice_engine::layout::RowLayout;
 use boxoffice_engine::queue::QueueConfig;

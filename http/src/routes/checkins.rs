@@ -13,7 +13,7 @@ use crate::extract::JsonBody;
 use crate::state::AppState;
 use crate::time_format::rfc3339;
 use crate::views::{ticket_seat, TicketSeatBody};
-use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::Role;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/checkins").route(web::post().to(check_in)));

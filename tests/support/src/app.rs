@@ -4,8 +4,7 @@
 
 use actix_web::dev::ServerHandle;
 use awc::http::{Method, StatusCode};
-use boxoffice_actors::accounts_actor::Role;
-use boxoffice_actors::{Clock, IdSource, ManualClock, Registry};
+use boxoffice_actors::{Clock, IdSource, ManualClock, Registry, Role};
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
 use boxoffice_http::auth::{JwtKeys, TokenKind};

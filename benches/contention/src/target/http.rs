@@ -9,7 +9,7 @@
 //! The `hello` mode reuses [`client`] and [`get_plain`].
 
 use awc::http::StatusCode;
-use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::Role;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::SeatSelection;
 use boxoffice_engine::Timestamp;

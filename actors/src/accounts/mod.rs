@@ -1,15 +1,33 @@
-//! Account operations as the API layer calls them: registration, look-ups,
-//! role and password changes, the start-up `ensure_account`, and the login
-//! throttle. Passwords arrive here already hashed (see `accounts_actor`).
+//! User accounts: one concept per submodule.
+//!
+//! - [`model`]: what an account is, the events that change accounts, the
+//!   state they build, and the limits on an account's fields.
+//! - [`throttle`]: the in-memory login throttle (failed logins per email).
+//! - [`actor`]: the `AccountsActor` that owns both and makes changes durable.
+//!
+//! This module holds the account operations as the API layer calls them
+//! (`impl Registry`): registration, look-ups, role and password changes, the
+//! start-up `ensure_account`, and the login throttle. Passwords arrive here
+//! already hashed (see `actor`).
+
+pub mod actor;
+pub mod model;
+pub mod throttle;
+
+#[cfg(feature = "test-hooks")]
+pub use actor::ExportAccounts;
+pub use actor::{AccountsActor, MAX_ACCOUNTS_PAGE};
+pub use model::{normalize_email, Account, AccountEvent, AccountsState, Role};
+pub use throttle::{LoginThrottle, LOGIN_FAILURE_WINDOW_MS, MAX_LOGIN_FAILURES};
 
 use boxoffice_engine::ids::UserId;
 
-use crate::accounts_actor::{
-    Account, CheckLogin, ClearLoginFailures, EnsureAccount, FindByEmail, GetAccount, ListAccounts,
-    RecordLoginFailure, Register, Role, SetPassword, SetRole,
-};
 use crate::error::EngineResult;
 use crate::registry::Registry;
+use actor::{
+    CheckLogin, ClearLoginFailures, EnsureAccount, FindByEmail, GetAccount, ListAccounts,
+    RecordLoginFailure, Register, SetPassword, SetRole,
+};
 
 impl Registry {
     /// Creates an account; `EmailTaken` if its normalized email already has one.

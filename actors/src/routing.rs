@@ -1,0 +1,74 @@
+//! Routing: which schedule actor owns which schedule.
+//!
+//! The [`ScheduleTable`] maps every schedule id to its actor's
+//! [`ScheduleHandle`]. The registry writes it (at start-up and when a schedule
+//! is created) and answers every lookup from it; the queue actor reads it to
+//! push admissions, seeing each schedule only as a
+//! `Recipient<QueueAdmitted>`. Keeping the table here, rather than in either
+//! actor's module, is what lets the two actors not depend on each other.
+
+use actix::prelude::*;
+use boxoffice_engine::ids::ScheduleId;
+use std::collections::HashMap;
+use std::sync::{RwLock, RwLockReadGuard};
+
+use crate::error::{EngineError, EngineResult, Missing};
+use crate::handle::Handle;
+use crate::queue_link::QueueAdmitted;
+use crate::schedule_actor::ScheduleActor;
+
+/// A schedule actor's handle, with what callers need to know before sending.
+#[derive(Clone)]
+pub struct ScheduleHandle {
+    pub id: ScheduleId,
+    pub gated: bool,
+    pub actor: Handle<ScheduleActor>,
+}
+
+impl ScheduleHandle {
+    pub fn addr(&self) -> &Addr<ScheduleActor> {
+        self.actor.addr()
+    }
+}
+
+/// Every schedule actor by id; shared by the registry (writer) and the queue actor.
+#[derive(Default)]
+pub struct ScheduleTable {
+    handles: RwLock<HashMap<ScheduleId, ScheduleHandle>>,
+}
+
+impl ScheduleTable {
+    pub fn insert(&self, handle: ScheduleHandle) {
+        // A poisoned lock only means a writer panicked around a whole-entry
+        // insert: the map is still consistent, so every access goes on with it.
+        let mut table = self.handles.write().unwrap_or_else(|p| p.into_inner());
+        table.insert(handle.id, handle);
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<ScheduleId, ScheduleHandle>> {
+        self.handles.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, id: ScheduleId) -> EngineResult<ScheduleHandle> {
+        self.read()
+            .get(&id)
+            .cloned()
+            .ok_or(EngineError::NotFound(Missing::Schedule))
+    }
+
+    pub fn contains(&self, id: ScheduleId) -> bool {
+        self.read().contains_key(&id)
+    }
+
+    /// Every schedule id, sorted.
+    pub fn ids(&self) -> Vec<ScheduleId> {
+        let mut ids: Vec<_> = self.read().keys().copied().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Where the queue actor pushes `id`'s admissions, if the schedule exists.
+    pub fn admissions(&self, id: ScheduleId) -> Option<Recipient<QueueAdmitted>> {
+        self.read().get(&id).map(|h| h.addr().clone().recipient())
+    }
+}
