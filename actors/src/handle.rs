@@ -67,8 +67,8 @@ impl<A: Actor> Handle<A> {
     /// Sends a command that finishes work already begun (the last steps of a
     /// payment or refund saga), bypassing the in-flight bound: refusing it
     /// would leave money moved and seats unconfirmed until a restart. Only
-    /// sagas that passed admission at their first step use this, so the
-    /// extra load is bounded by the admitted ones.
+    /// sagas whose first step passed the in-flight bound use this, so the
+    /// extra load is bounded by the sagas that were let in.
     pub async fn finish<M, T>(&self, msg: M) -> EngineResult<T>
     where
         M: Message<Result = oneshot::Receiver<EngineResult<T>>> + Send + 'static,

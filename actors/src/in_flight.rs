@@ -1,4 +1,4 @@
-//! Admission control: a bounded count of requests in flight per actor.
+//! The in-flight bound: a bounded count of requests in flight per actor.
 //!
 //! actix's mailbox capacity does not push back on `send()` (it queues without
 //! end), so the bound is ours: a caller takes a [`Permit`] before sending and

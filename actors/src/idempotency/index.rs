@@ -38,13 +38,13 @@ enum Slot {
     Done(RequestDigest, Arc<StoredReply>, Timestamp),
 }
 
-/// What a caller must do with a keyed request.
+/// Idempotency replay: what a caller must do with a keyed request.
 #[derive(Debug)]
-pub enum Admission {
+pub enum Replay {
     /// First time: run it, then call `complete` or `abandon`.
     Proceed,
     /// Seen and finished: answer with this reply, do nothing else.
-    Replay(Arc<StoredReply>),
+    Stored(Arc<StoredReply>),
 }
 
 pub struct IdempotencyIndex {
@@ -76,7 +76,7 @@ impl IdempotencyIndex {
     }
 
     /// Claims a key, or says how it was already used.
-    pub fn begin(&self, tag: &IdemTag, now: Timestamp) -> Result<Admission, EngineError> {
+    pub fn begin(&self, tag: &IdemTag, now: Timestamp) -> Result<Replay, EngineError> {
         if tag.key.key.is_empty() || tag.key.key.len() > MAX_KEY_LEN {
             return Err(EngineError::Validation(format!(
                 "Idempotency-Key must be 1-{MAX_KEY_LEN} bytes"
@@ -101,7 +101,7 @@ impl IdempotencyIndex {
                 ..
             }) => {
                 if digest == tag.digest {
-                    Ok(Admission::Replay(Arc::new(reply)))
+                    Ok(Replay::Stored(Arc::new(reply)))
                 } else {
                     Err(EngineError::IdempotencyKeyReused)
                 }
@@ -112,7 +112,7 @@ impl IdempotencyIndex {
                 match shard.entry(tag.key.clone()) {
                     Entry::Vacant(slot) => {
                         slot.insert(Slot::InProgress(tag.digest));
-                        Ok(Admission::Proceed)
+                        Ok(Replay::Proceed)
                     }
                     Entry::Occupied(slot) => answer_occupied(slot.get(), tag),
                 }
@@ -121,7 +121,7 @@ impl IdempotencyIndex {
     }
 
     /// `None` if memory does not know the key.
-    fn begin_in_memory(&self, tag: &IdemTag) -> Option<Result<Admission, EngineError>> {
+    fn begin_in_memory(&self, tag: &IdemTag) -> Option<Result<Replay, EngineError>> {
         let shard = self.shard(&tag.key);
         shard.get(&tag.key).map(|slot| answer_occupied(slot, tag))
     }
@@ -209,13 +209,13 @@ impl IdempotencyIndex {
     }
 }
 
-fn answer_occupied(slot: &Slot, tag: &IdemTag) -> Result<Admission, EngineError> {
+fn answer_occupied(slot: &Slot, tag: &IdemTag) -> Result<Replay, EngineError> {
     match slot {
         Slot::InProgress(digest) if *digest == tag.digest => {
             Err(EngineError::IdempotencyInProgress)
         }
         Slot::Done(digest, reply, _) if *digest == tag.digest => {
-            Ok(Admission::Replay(Arc::clone(reply)))
+            Ok(Replay::Stored(Arc::clone(reply)))
         }
         _ => Err(EngineError::IdempotencyKeyReused),
     }

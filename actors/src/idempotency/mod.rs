@@ -36,7 +36,7 @@ mod index;
 mod key_store;
 mod table;
 
-pub use index::{Admission, IdempotencyIndex};
+pub use index::{IdempotencyIndex, Replay};
 pub use key_store::{KeyStore, KEYS_PER_EXPIRY_ENTRY};
 pub use table::IdempotencyTable;
 
@@ -104,10 +104,10 @@ where
 {
     let Some(tag) = tag else { return run().await };
     match index.begin(tag, now())? {
-        Admission::Replay(reply) => {
+        Replay::Stored(reply) => {
             unwrap(&reply).unwrap_or_else(|| Err(EngineError::IdempotencyKeyReused))
         }
-        Admission::Proceed => {
+        Replay::Proceed => {
             let outcome = run().await;
             let decided = match &outcome {
                 Ok(_) => true,
@@ -155,10 +155,7 @@ mod tests {
     fn a_key_moves_from_in_progress_to_replay() {
         let index = IdempotencyIndex::new(Arc::new(boxoffice_storage::MemoryStore::new()));
         let t = tag("k", 1);
-        assert!(matches!(
-            index.begin(&t, Timestamp(0)),
-            Ok(Admission::Proceed)
-        ));
+        assert!(matches!(index.begin(&t, Timestamp(0)), Ok(Replay::Proceed)));
         assert_eq!(
             index.begin(&t, Timestamp(0)).unwrap_err(),
             EngineError::IdempotencyInProgress
@@ -168,7 +165,7 @@ mod tests {
             EngineError::IdempotencyKeyReused
         );
         index.complete(&t, reply(), Timestamp(0));
-        assert!(matches!(index.begin(&t, Timestamp(0)), Ok(Admission::Replay(r)) if *r == reply()));
+        assert!(matches!(index.begin(&t, Timestamp(0)), Ok(Replay::Stored(r)) if *r == reply()));
         assert_eq!(
             index.begin(&tag("k", 2), Timestamp(0)).unwrap_err(),
             EngineError::IdempotencyKeyReused
@@ -179,20 +176,14 @@ mod tests {
     fn abandoned_keys_can_be_used_again_and_old_ones_are_purged() {
         let index = IdempotencyIndex::new(Arc::new(boxoffice_storage::MemoryStore::new()));
         let t = tag("k", 1);
-        assert!(matches!(
-            index.begin(&t, Timestamp(0)),
-            Ok(Admission::Proceed)
-        ));
+        assert!(matches!(index.begin(&t, Timestamp(0)), Ok(Replay::Proceed)));
         index.abandon(&t.key);
         assert!(matches!(
             index.begin(&tag("k", 2), Timestamp(0)),
-            Ok(Admission::Proceed)
+            Ok(Replay::Proceed)
         ));
         index.complete(&tag("k", 2), reply(), Timestamp(0));
         index.purge(Timestamp(RETENTION_MS + 1));
-        assert!(matches!(
-            index.begin(&t, Timestamp(0)),
-            Ok(Admission::Proceed)
-        ));
+        assert!(matches!(index.begin(&t, Timestamp(0)), Ok(Replay::Proceed)));
     }
 }
