@@ -20,10 +20,12 @@
 pub mod archive;
 mod handlers;
 pub mod messages;
+mod queue_access;
 pub mod state;
 pub mod views;
 
 pub use messages::*;
+pub use queue_access::{CheckQueueAccess, QueueUse};
 pub use state::{log_name, ScheduleLogEvent, ScheduleSpec, ScheduleState, LOG_PREFIX};
 pub use views::{ReservationView, RowView, SeatMapView, SeatView, SectionView, TicketView};
 

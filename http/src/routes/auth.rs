@@ -3,17 +3,19 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use boxoffice_actors::accounts_actor::{Account, Role};
+use boxoffice_actors::{Account, Role};
 use boxoffice_engine::ids::UserId;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::resource;
 use crate::auth::{hash_password, login_turn, verify_password, AuthUser, TokenKind};
+use crate::checks::body_after;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{path_id, JsonBody};
 use crate::state::AppState;
-use crate::time_format::rfc3339;
+use crate::views::auth::{
+    LoginRequestBody, RefreshRequestBody, RegisterRequestBody, RoleRequestBody, TokensBody,
+    UserBody,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/auth/register").route(web::post().to(register)))
@@ -23,58 +25,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/admin/users/{userId}/role").route(web::put().to(set_role)));
 }
 
+route_api!(
+    /// Accounts and tokens.
+    AuthApi: [register, login, refresh, me, set_role]
+);
+
 pub const MIN_PASSWORD_LEN: usize = 8;
 pub const MAX_PASSWORD_LEN: usize = 128;
-
-/// A role, as the API names it (the document's view of `Role`).
-#[derive(ToSchema)]
-#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RoleName {
-    User,
-    Staff,
-    Admin,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UserBody {
-    pub user_id: String,
-    pub email: String,
-    pub name: String,
-    #[schema(value_type = RoleName)]
-    pub role: Role,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-}
-
-impl From<&Account> for UserBody {
-    fn from(a: &Account) -> Self {
-        UserBody {
-            user_id: a.user_id.to_string(),
-            email: a.email.clone(),
-            name: a.name.clone(),
-            role: a.role,
-            phone_number: a.phone_number.clone(),
-            created_at: rfc3339(a.created_at),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RegisterRequestBody {
-    #[schema(format = Email, max_length = 254)]
-    pub email: String,
-    #[schema(min_length = 8, max_length = 128)]
-    pub password: String,
-    #[schema(min_length = 1, max_length = 100)]
-    pub name: String,
-    /// Up to 32 digits, spaces, `+`, `-`, `(` or `)`.
-    #[schema(min_length = 1, max_length = 32, pattern = r"^[0-9+\-() ]+$")]
-    pub phone_number: Option<String>,
-}
 
 pub fn valid_email(email: &str) -> bool {
     let email = email.trim();
@@ -148,18 +105,6 @@ pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<H
     Ok(HttpResponse::Created().json(UserBody::from(&account)))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TokensBody {
-    pub access_token: String,
-    pub refresh_token: String,
-    #[schema(value_type = String, pattern = "^Bearer$", example = "Bearer")]
-    pub token_type: &'static str,
-    /// Access token lifetime in seconds.
-    pub expires_in: i64,
-    pub user: UserBody,
-}
-
 fn tokens(state: &AppState, account: &Account) -> ApiResult<TokensBody> {
     let now = state.now();
     Ok(TokensBody {
@@ -173,12 +118,6 @@ fn tokens(state: &AppState, account: &Account) -> ApiResult<TokensBody> {
         expires_in: state.jwt.access_ttl_secs,
         user: UserBody::from(account),
     })
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginRequestBody {
-    pub email: String,
-    pub password: String,
 }
 
 /// A valid argon2 hash of nothing anyone knows: unknown emails are verified
@@ -229,12 +168,6 @@ pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<Http
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RefreshRequestBody {
-    pub refresh_token: String,
-}
-
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequestBody,
     responses(
         (status = 200, description = "new tokens, with the account's current role", body = TokensBody),
@@ -270,12 +203,6 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRes
     Ok(HttpResponse::Ok().json(UserBody::from(&account)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RoleRequestBody {
-    #[schema(value_type = RoleName)]
-    pub role: Role,
-}
-
 #[utoipa::path(put, path = "/api/v1/admin/users/{userId}/role", tag = "auth", request_body = RoleRequestBody,
     params(("userId" = String, Path)),
     responses(
@@ -293,11 +220,14 @@ pub async fn set_role(
 ) -> ApiResult<HttpResponse> {
     user.require(Role::Admin)?;
     let target = path_id(&path, UserId::parse, "user")?;
-    state
-        .engine(state.registry.account(target))
-        .await?
-        .ok_or_else(|| ApiError::not_found("user not found"))?;
-    let input: RoleRequestBody = body.parse()?;
+    // The user's existence (404) before the body (400); the change checks it too.
+    let input: RoleRequestBody = body_after(body.parse(), async {
+        state
+            .engine(state.registry.account(target))
+            .await?
+            .ok_or_else(|| ApiError::not_found("user not found"))
+    })
+    .await?;
     let account = state
         .engine(state.registry.set_role(target, input.role))
         .await?;

@@ -3,10 +3,10 @@
 use actix_web::{web, HttpResponse};
 use boxoffice_actors::schedule_actor::GetCounts;
 use serde_json::json;
-use utoipa::ToSchema;
 
 use super::resource;
 use crate::state::AppState;
+use crate::views::ops::ProbeBody;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(healthz)))
@@ -14,15 +14,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics").route(web::get().to(metrics)));
 }
 
-/// What the probes answer (the document's view of their `json!` bodies).
-#[derive(ToSchema)]
-pub struct ProbeBody {
-    /// "ok" (healthz), "ready" or "unavailable" (readyz).
-    #[schema(example = "ok")]
-    pub status: String,
-    /// readyz only, when unavailable because the store is poisoned: why.
-    pub reason: Option<String>,
-}
+route_api!(
+    /// The operations endpoints.
+    OpsApi: [healthz, readyz, metrics]
+);
 
 /// The process is up and answering.
 #[utoipa::path(get, path = "/healthz", tag = "ops",
