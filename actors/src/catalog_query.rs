@@ -125,25 +125,12 @@ fn starts_between(info: &ScheduleInfo, from: Option<Timestamp>, to: Option<Times
     from.is_none_or(|f| info.starts_at >= f) && to.is_none_or(|t| info.starts_at < t)
 }
 
-fn min_price(concert: &Concert) -> Money {
-    Money(
-        concert
-            .price_grades
-            .iter()
-            .map(|g| g.price.0)
-            .min()
-            .unwrap_or(0),
-    )
-}
-
-fn max_price(concert: &Concert) -> Money {
-    Money(
-        concert
-            .price_grades
-            .iter()
-            .map(|g| g.price.0)
-            .max()
-            .unwrap_or(0),
+/// The cheapest and the dearest grade's price (0 and 0 without grades).
+fn price_range(concert: &Concert) -> (Money, Money) {
+    let prices = || concert.price_grades.iter().map(|g| g.price);
+    (
+        prices().min().unwrap_or(Money::ZERO),
+        prices().max().unwrap_or(Money::ZERO),
     )
 }
 
@@ -182,7 +169,7 @@ impl ConcertSearch {
 
     fn order(&self, a: &Concert, b: &Concert) -> std::cmp::Ordering {
         let ordering = match self.sort {
-            ConcertSort::Price => min_price(a).cmp(&min_price(b)),
+            ConcertSort::Price => price_range(a).0.cmp(&price_range(b).0),
             ConcertSort::CreatedAt => a.created_at.cmp(&b.created_at),
             ConcertSort::StartsAt => first_starts_at(a).cmp(&first_starts_at(b)),
         };
@@ -276,20 +263,23 @@ impl Registry {
         let mut counts = self.counts_of(&schedules).await?.into_iter();
         let summaries = page
             .into_iter()
-            .map(|c| ConcertSummary {
-                concert_id: c.concert_id,
-                title: c.title.clone(),
-                category: c.category.clone(),
-                venue_name: c.venue_name.clone(),
-                first_starts_at: first_starts_at(c),
-                min_price: min_price(c),
-                max_price: max_price(c),
-                // `counts` is in the order of `schedules`: concert by concert.
-                available_seats: counts
-                    .by_ref()
-                    .take(c.schedules.len())
-                    .map(|n| n.available)
-                    .sum(),
+            .map(|c| {
+                let (min_price, max_price) = price_range(c);
+                ConcertSummary {
+                    concert_id: c.concert_id,
+                    title: c.title.clone(),
+                    category: c.category.clone(),
+                    venue_name: c.venue_name.clone(),
+                    first_starts_at: first_starts_at(c),
+                    min_price,
+                    max_price,
+                    // `counts` is in the order of `schedules`: concert by concert.
+                    available_seats: counts
+                        .by_ref()
+                        .take(c.schedules.len())
+                        .map(|n| n.available)
+                        .sum(),
+                }
             })
             .collect();
         Ok((summaries, total))
@@ -361,6 +351,163 @@ mod tests {
         );
         assert_eq!(SaleStatus::of(&s, counts(0), at(2_000)), SaleStatus::Closed);
         assert_eq!(SaleStatus::of(&s, counts(3), at(2_000)), SaleStatus::Closed);
+    }
+
+    mod through_the_registry {
+        use super::super::*;
+        use crate::catalog_actor::{CreateConcert, PriceGrade, VenueSection};
+        use crate::{EngineConfig, IdSource, ManualClock, NewSchedule};
+        use boxoffice_engine::ids::VenueId;
+        use boxoffice_engine::layout::RowLayout;
+        use boxoffice_storage::memory_store::MemoryStore;
+        use std::sync::Arc;
+
+        const T0: Timestamp = Timestamp(1_773_568_800_000);
+        const DAY_MS: i64 = 86_400_000;
+
+        async fn engine() -> Arc<Registry> {
+            let clock = ManualClock::new(T0);
+            Registry::start(
+                Arc::new(MemoryStore::new()),
+                Arc::new(clock),
+                Arc::new(IdSource::seeded(7)),
+                EngineConfig::default(),
+            )
+            .await
+            .expect("engine starts")
+        }
+
+        fn concert(venue_id: VenueId, title: &str, price: i64, days: &[i64]) -> NewConcert {
+            NewConcert {
+                title: title.to_string(),
+                description: String::new(),
+                category: "MUSIC".to_string(),
+                venue_id,
+                price_grades: vec![PriceGrade {
+                    grade: "A".to_string(),
+                    price: Money(price),
+                    section_ids: vec!["A".to_string()],
+                }],
+                schedules: days
+                    .iter()
+                    .map(|d| {
+                        let starts = T0.plus_millis(d * DAY_MS);
+                        NewSchedule {
+                            starts_at: starts,
+                            ends_at: starts.plus_millis(3_600_000),
+                            booking_opens_at: T0,
+                            booking_closes_at: starts,
+                            queue: None,
+                        }
+                    })
+                    .collect(),
+                max_seats_per_user: DEFAULT_MAX_SEATS_PER_USER,
+                hold_seconds: DEFAULT_HOLD_SECONDS,
+                queue: None,
+            }
+        }
+
+        #[actix_rt::test]
+        async fn listings_carry_every_schedule_s_counts_and_a_failing_one_fails_the_read() {
+            let registry = engine().await;
+            let venue = registry
+                .create_venue(
+                    "Hall".into(),
+                    "1 Main St".into(),
+                    vec![VenueSection {
+                        section_id: "A".into(),
+                        name: "All".into(),
+                        rows: vec![RowLayout {
+                            row: "1".into(),
+                            seats: 4,
+                        }],
+                    }],
+                )
+                .await
+                .expect("venue");
+            let spring = registry
+                .create_concert_detail(concert(
+                    venue.venue_id,
+                    "Spring Symphony",
+                    50_000,
+                    &[10, 11],
+                ))
+                .await
+                .expect("concert");
+            assert_eq!(spring.schedules.len(), 2);
+            assert!(spring
+                .schedules
+                .iter()
+                .all(|s| s.counts.available == 4 && s.status == SaleStatus::OnSale));
+            registry
+                .create_concert(concert(venue.venue_id, "Jazz Night", 30_000, &[5]))
+                .await
+                .expect("concert");
+
+            let search = |text: &str, sort, descending| ConcertSearch {
+                text: text.to_string(),
+                sort,
+                descending,
+                ..ConcertSearch::default()
+            };
+            let titles =
+                |page: &[ConcertSummary]| page.iter().map(|c| c.title.clone()).collect::<Vec<_>>();
+            let (page, total) = registry
+                .search_concerts(&search("", ConcertSort::StartsAt, false), 0, 10)
+                .await
+                .expect("search");
+            assert_eq!(
+                (titles(&page), total),
+                (vec!["Jazz Night".into(), "Spring Symphony".into()], 2)
+            );
+            assert_eq!(page[1].available_seats, 8, "over both schedules");
+            let (page, _) = registry
+                .search_concerts(&search("", ConcertSort::Price, true), 0, 1)
+                .await
+                .expect("search");
+            assert_eq!(titles(&page), vec!["Spring Symphony".to_string()]);
+            let (page, total) = registry
+                .search_concerts(
+                    &search("SYMPHONY spring", ConcertSort::StartsAt, false),
+                    0,
+                    10,
+                )
+                .await
+                .expect("search");
+            assert_eq!((page.len(), total), (1, 1));
+
+            let later = ScheduleFilter {
+                from: Some(T0.plus_millis(11 * DAY_MS)),
+                to: None,
+                only_available: true,
+            };
+            let schedules = registry
+                .concert_schedules(spring.concert.concert_id, &later)
+                .await
+                .expect("schedules");
+            assert_eq!(schedules.len(), 1);
+
+            // A concert naming a schedule no actor owns: an error, never "0 seats".
+            let mut broken = spring.concert.clone();
+            broken.concert_id = ConcertId::from_random_bytes([9; 16]);
+            broken.schedules.truncate(1);
+            broken.schedules[0].schedule_id = ScheduleId::from_random_bytes([9; 16]);
+            registry
+                .catalog()
+                .command(CreateConcert(broken.clone()))
+                .await
+                .expect("logged");
+            assert!(matches!(
+                registry.concert_detail(broken.concert_id).await,
+                Err(EngineError::Internal(_))
+            ));
+            assert!(matches!(
+                registry
+                    .search_concerts(&ConcertSearch::default(), 0, 10)
+                    .await,
+                Err(EngineError::Internal(_))
+            ));
+        }
     }
 
     #[test]

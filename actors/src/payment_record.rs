@@ -35,6 +35,20 @@ pub struct PaymentRecord {
     pub tickets: Vec<TicketLine>,
 }
 
+/// A receipt is the payment's record at the moment it completed.
+impl From<&PaymentReceipt> for PaymentRecord {
+    fn from(p: &PaymentReceipt) -> Self {
+        PaymentRecord {
+            payment_id: p.payment_id,
+            reservation_id: p.reservation_id,
+            amount: p.amount,
+            status: PaymentStatus::Completed,
+            paid_at: Some(p.paid_at),
+            tickets: p.tickets.clone(),
+        }
+    }
+}
+
 impl Registry {
     /// The caller's payment, or `NotFound(Payment)` (also another user's, an
     /// aborted one, or one still in progress).

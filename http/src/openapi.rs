@@ -115,8 +115,8 @@ const OPERATION_KEYS: [&str; 8] = [
 /// bodies and headers that hold for whole classes of operations.
 pub fn completed_document() -> Value {
     let mut api = ApiDoc::openapi();
-    for part in route_apis() {
-        api.merge(part);
+    for (part, _) in ROUTE_APIS {
+        api.merge(part());
     }
     // Serializing derived types cannot fail; an empty object keeps the endpoint JSON.
     let mut doc = serde_json::to_value(api).unwrap_or_else(|_| json!({}));
@@ -136,20 +136,36 @@ pub fn completed_document() -> Value {
     doc
 }
 
-/// Every route module's part of the document, in the order the API lists them.
-pub fn route_apis() -> Vec<utoipa::openapi::OpenApi> {
-    vec![
-        auth::AuthApi::openapi(),
-        catalog::CatalogApi::openapi(),
-        queue::QueueApi::openapi(),
-        reservations::ReservationsApi::openapi(),
-        wallet::WalletApi::openapi(),
-        payments::PaymentsApi::openapi(),
-        tickets::TicketsApi::openapi(),
-        checkins::CheckinsApi::openapi(),
-        ops::OpsApi::openapi(),
-    ]
-}
+type Part = utoipa::openapi::OpenApi;
+
+/// Every route module's part of the document (in the order the API lists
+/// them), and the function giving each of its operations' own documents.
+const ROUTE_APIS: [(fn() -> Part, fn() -> Vec<Part>); 9] = [
+    (auth::AuthApi::openapi, auth::AuthApi::operations),
+    (
+        catalog::CatalogApi::openapi,
+        catalog::CatalogApi::operations,
+    ),
+    (queue::QueueApi::openapi, queue::QueueApi::operations),
+    (
+        reservations::ReservationsApi::openapi,
+        reservations::ReservationsApi::operations,
+    ),
+    (wallet::WalletApi::openapi, wallet::WalletApi::operations),
+    (
+        payments::PaymentsApi::openapi,
+        payments::PaymentsApi::operations,
+    ),
+    (
+        tickets::TicketsApi::openapi,
+        tickets::TicketsApi::operations,
+    ),
+    (
+        checkins::CheckinsApi::openapi,
+        checkins::CheckinsApi::operations,
+    ),
+    (ops::OpsApi::openapi, ops::OpsApi::operations),
+];
 
 /// Copies the actor layer's limits into the schemas (see [`views::Limit`]).
 fn apply_limits(doc: &mut Value) {
@@ -385,21 +401,11 @@ mod tests {
     /// Every operation's own document, and every module's: a schema name
     /// used twice for different shapes shows up as two different
     /// definitions across these, where one merged document would keep one.
-    fn separate_documents() -> Vec<utoipa::openapi::OpenApi> {
+    fn separate_documents() -> Vec<Part> {
         let mut docs = vec![ApiDoc::openapi()];
-        docs.extend(route_apis());
-        for operations in [
-            auth::AuthApi::operations(),
-            catalog::CatalogApi::operations(),
-            queue::QueueApi::operations(),
-            reservations::ReservationsApi::operations(),
-            wallet::WalletApi::operations(),
-            payments::PaymentsApi::operations(),
-            tickets::TicketsApi::operations(),
-            checkins::CheckinsApi::operations(),
-            ops::OpsApi::operations(),
-        ] {
-            docs.extend(operations);
+        for (part, operations) in ROUTE_APIS {
+            docs.push(part());
+            docs.extend(operations());
         }
         docs
     }

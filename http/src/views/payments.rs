@@ -74,17 +74,14 @@ pub struct PaymentBody {
     pub queue_token_expired: Option<bool>,
 }
 
+/// At payment time, the body also tells the balance left and whether the
+/// queue token was used up.
 impl From<&PaymentReceipt> for PaymentBody {
     fn from(p: &PaymentReceipt) -> Self {
         PaymentBody {
-            payment_id: p.payment_id.to_string(),
-            reservation_id: p.reservation_id.to_string(),
-            amount: p.amount.0,
-            status: "COMPLETED",
-            paid_at: rfc3339(p.paid_at),
             balance_after: Some(p.balance_after.0),
-            tickets: p.tickets.iter().map(TicketLineBody::from).collect(),
             queue_token_expired: Some(p.queue_token_expired),
+            ..PaymentBody::from(&PaymentRecord::from(p))
         }
     }
 }
