@@ -137,10 +137,12 @@ pub fn completed_document() -> Value {
 }
 
 type Part = utoipa::openapi::OpenApi;
+/// A route module's document, and its operations' own documents.
+type RouteApi = (fn() -> Part, fn() -> Vec<Part>);
 
 /// Every route module's part of the document (in the order the API lists
 /// them), and the function giving each of its operations' own documents.
-const ROUTE_APIS: [(fn() -> Part, fn() -> Vec<Part>); 9] = [
+const ROUTE_APIS: [RouteApi; 9] = [
     (auth::AuthApi::openapi, auth::AuthApi::operations),
     (
         catalog::CatalogApi::openapi,
