@@ -139,12 +139,15 @@ fn first_starts_at(concert: &Concert) -> Option<Timestamp> {
 }
 
 impl ConcertSearch {
-    fn matches(&self, concert: &Concert) -> bool {
-        let words: Vec<String> = self
-            .text
+    /// The search's words, lower-cased once per search.
+    fn words(&self) -> Vec<String> {
+        self.text
             .split_whitespace()
             .map(str::to_lowercase)
-            .collect();
+            .collect()
+    }
+
+    fn matches(&self, concert: &Concert, words: &[String]) -> bool {
         let category = self
             .category
             .as_deref()
@@ -255,7 +258,11 @@ impl Registry {
         limit: usize,
     ) -> EngineResult<(Vec<ConcertSummary>, usize)> {
         let concerts = self.concerts().await?;
-        let mut matching: Vec<&Concert> = concerts.iter().filter(|c| search.matches(c)).collect();
+        let words = search.words();
+        let mut matching: Vec<&Concert> = concerts
+            .iter()
+            .filter(|c| search.matches(c, &words))
+            .collect();
         matching.sort_by(|a, b| search.order(a, b));
         let total = matching.len();
         let page: Vec<&Concert> = matching.into_iter().skip(offset).take(limit).collect();

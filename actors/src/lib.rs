@@ -13,7 +13,7 @@
 //!   [`waiting_room`], [`accounts`], [`catalog`], [`catalog_query`]: the
 //!   operations the API calls, including the payment saga, the catalogue
 //!   search, the sale and payment statuses the API shows, tickets with
-//!   their concerts ([`ticket_detail`]); [`recovery`]
+//!   their concerts ([`ticket_detail`]), the metrics' [`gauges`]; [`recovery`]
 //!   finishes sagas a crash interrupted.
 //! - [`clock`] and [`entropy`]: the injected time and randomness.
 //!
@@ -32,6 +32,7 @@ pub mod context;
 pub mod directory;
 pub mod entropy;
 pub mod error;
+pub mod gauges;
 pub mod handle;
 pub mod idempotency;
 pub mod in_flight;

@@ -23,118 +23,29 @@ use super::Limit;
 use crate::error::{ApiError, ApiResult};
 use crate::time_format::{parse_rfc3339, rfc3339};
 
-const fn limit(
-    schema: &'static str,
-    property: &'static str,
-    keyword: &'static str,
-    value: i64,
-) -> Limit {
-    Limit {
-        schema,
-        property,
-        keyword,
-        value,
-    }
-}
+const CONCERT: &str = "ConcertRequestBody";
+const GRADE: &str = "PriceGradeBody";
+const QUEUE: &str = "QueueBody";
 
 pub const LIMITS: &[Limit] = &[
-    limit(
-        "ConcertRequestBody",
-        "title",
-        "maxLength",
-        MAX_TITLE_CHARS as i64,
-    ),
-    limit(
-        "ConcertRequestBody",
-        "description",
-        "maxLength",
-        MAX_DESCRIPTION_CHARS as i64,
-    ),
-    limit(
-        "ConcertRequestBody",
-        "category",
-        "maxLength",
-        MAX_CATEGORY_CHARS as i64,
-    ),
-    limit(
-        "ConcertRequestBody",
-        "priceGrades",
-        "maxItems",
-        MAX_PRICE_GRADES as i64,
-    ),
-    limit(
-        "ConcertRequestBody",
-        "schedules",
-        "maxItems",
-        MAX_SCHEDULES_PER_CONCERT as i64,
-    ),
-    limit(
-        "ConcertRequestBody",
-        "maxSeatsPerUser",
-        "maximum",
-        MAX_SEATS_PER_USER_LIMIT as i64,
-    ),
-    limit(
-        "ConcertRequestBody",
-        "holdSeconds",
-        "maximum",
-        MAX_HOLD_SECONDS as i64,
-    ),
-    limit(
-        "PriceGradeBody",
-        "grade",
-        "maxLength",
-        MAX_GRADE_NAME_CHARS as i64,
-    ),
-    limit("PriceGradeBody", "price", "maximum", MAX_SEAT_PRICE.0),
-    limit(
-        "QueueBody",
-        "batchSize",
-        "minimum",
-        *BATCH_SIZE_RANGE.start() as i64,
-    ),
-    limit(
-        "QueueBody",
-        "batchSize",
-        "maximum",
-        *BATCH_SIZE_RANGE.end() as i64,
-    ),
-    limit(
-        "QueueBody",
-        "intervalMs",
-        "minimum",
-        *INTERVAL_MS_RANGE.start(),
-    ),
-    limit(
-        "QueueBody",
-        "intervalMs",
-        "maximum",
-        *INTERVAL_MS_RANGE.end(),
-    ),
-    limit(
-        "QueueBody",
-        "maxActive",
-        "minimum",
-        *MAX_ACTIVE_RANGE.start() as i64,
-    ),
-    limit(
-        "QueueBody",
-        "maxActive",
-        "maximum",
-        *MAX_ACTIVE_RANGE.end() as i64,
-    ),
-    limit(
-        "QueueBody",
-        "activeSeconds",
-        "minimum",
-        *ACTIVE_MS_RANGE.start() / 1_000,
-    ),
-    limit(
-        "QueueBody",
-        "activeSeconds",
-        "maximum",
-        *ACTIVE_MS_RANGE.end() / 1_000,
-    ),
+    Limit::max_length(CONCERT, "title", MAX_TITLE_CHARS),
+    Limit::max_length(CONCERT, "description", MAX_DESCRIPTION_CHARS),
+    Limit::max_length(CONCERT, "category", MAX_CATEGORY_CHARS),
+    Limit::max_items(CONCERT, "priceGrades", MAX_PRICE_GRADES),
+    Limit::max_items(CONCERT, "schedules", MAX_SCHEDULES_PER_CONCERT),
+    Limit::maximum(CONCERT, "maxSeatsPerUser", MAX_SEATS_PER_USER_LIMIT as i64),
+    Limit::maximum(CONCERT, "holdSeconds", MAX_HOLD_SECONDS as i64),
+    Limit::max_length(GRADE, "grade", MAX_GRADE_NAME_CHARS),
+    Limit::maximum(GRADE, "price", MAX_SEAT_PRICE.0),
+    Limit::minimum(QUEUE, "batchSize", *BATCH_SIZE_RANGE.start() as i64),
+    Limit::maximum(QUEUE, "batchSize", *BATCH_SIZE_RANGE.end() as i64),
+    Limit::minimum(QUEUE, "intervalMs", *INTERVAL_MS_RANGE.start()),
+    Limit::maximum(QUEUE, "intervalMs", *INTERVAL_MS_RANGE.end()),
+    Limit::minimum(QUEUE, "maxActive", *MAX_ACTIVE_RANGE.start() as i64),
+    Limit::maximum(QUEUE, "maxActive", *MAX_ACTIVE_RANGE.end() as i64),
+    // The API counts seconds where the engine counts milliseconds.
+    Limit::minimum(QUEUE, "activeSeconds", *ACTIVE_MS_RANGE.start() / 1_000),
+    Limit::maximum(QUEUE, "activeSeconds", *ACTIVE_MS_RANGE.end() / 1_000),
 ];
 
 #[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]

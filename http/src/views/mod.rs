@@ -37,6 +37,38 @@ pub struct Limit {
     pub value: i64,
 }
 
+impl Limit {
+    const fn new(
+        schema: &'static str,
+        property: &'static str,
+        keyword: &'static str,
+        value: i64,
+    ) -> Self {
+        Limit {
+            schema,
+            property,
+            keyword,
+            value,
+        }
+    }
+
+    pub const fn max_length(schema: &'static str, property: &'static str, chars: usize) -> Self {
+        Limit::new(schema, property, "maxLength", chars as i64)
+    }
+
+    pub const fn max_items(schema: &'static str, property: &'static str, items: usize) -> Self {
+        Limit::new(schema, property, "maxItems", items as i64)
+    }
+
+    pub const fn minimum(schema: &'static str, property: &'static str, value: i64) -> Self {
+        Limit::new(schema, property, "minimum", value)
+    }
+
+    pub const fn maximum(schema: &'static str, property: &'static str, value: i64) -> Self {
+        Limit::new(schema, property, "maximum", value)
+    }
+}
+
 /// Every [`Limit`] of every resource.
 pub fn limits() -> impl Iterator<Item = &'static Limit> {
     [venues::LIMITS, concerts::LIMITS, reservations::LIMITS]

@@ -12,12 +12,11 @@ use super::Limit;
 use crate::error::{ApiError, ApiResult};
 use crate::time_format::rfc3339;
 
-pub const LIMITS: &[Limit] = &[Limit {
-    schema: "HoldRequestBody",
-    property: "quantity",
-    keyword: "maximum",
-    value: MAX_SEATS_PER_USER_LIMIT as i64,
-}];
+pub const LIMITS: &[Limit] = &[Limit::maximum(
+    "HoldRequestBody",
+    "quantity",
+    MAX_SEATS_PER_USER_LIMIT as i64,
+)];
 
 /// Hold seats: `seatIds` (all or nothing) or `quantity` (best available, optionally in a `grade` or `sectionId`).
 #[derive(Debug, Deserialize, ToSchema)]

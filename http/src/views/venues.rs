@@ -13,43 +13,16 @@ use utoipa::ToSchema;
 use super::Limit;
 use crate::time_format::rfc3339;
 
+const VENUE: &str = "VenueRequestBody";
+const SECTION: &str = "SectionRequestBody";
+
 pub const LIMITS: &[Limit] = &[
-    Limit {
-        schema: "VenueRequestBody",
-        property: "name",
-        keyword: "maxLength",
-        value: MAX_VENUE_NAME_CHARS as i64,
-    },
-    Limit {
-        schema: "VenueRequestBody",
-        property: "address",
-        keyword: "maxLength",
-        value: MAX_VENUE_ADDRESS_CHARS as i64,
-    },
-    Limit {
-        schema: "VenueRequestBody",
-        property: "sections",
-        keyword: "maxItems",
-        value: MAX_SECTIONS_PER_VENUE as i64,
-    },
-    Limit {
-        schema: "SectionRequestBody",
-        property: "name",
-        keyword: "maxLength",
-        value: MAX_SECTION_NAME_CHARS as i64,
-    },
-    Limit {
-        schema: "SectionRequestBody",
-        property: "rows",
-        keyword: "maxItems",
-        value: MAX_ROWS_PER_SECTION as i64,
-    },
-    Limit {
-        schema: "RowRequestBody",
-        property: "seats",
-        keyword: "maximum",
-        value: MAX_SEATS_PER_ROW as i64,
-    },
+    Limit::max_length(VENUE, "name", MAX_VENUE_NAME_CHARS),
+    Limit::max_length(VENUE, "address", MAX_VENUE_ADDRESS_CHARS),
+    Limit::max_items(VENUE, "sections", MAX_SECTIONS_PER_VENUE),
+    Limit::max_length(SECTION, "name", MAX_SECTION_NAME_CHARS),
+    Limit::max_items(SECTION, "rows", MAX_ROWS_PER_SECTION),
+    Limit::maximum("RowRequestBody", "seats", MAX_SEATS_PER_ROW as i64),
 ];
 
 /// One row of a venue request. (Not `RowBody`: that is a seat map's row.)
