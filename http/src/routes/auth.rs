@@ -14,7 +14,7 @@ use crate::extract::{path_id, JsonBody};
 use crate::state::AppState;
 use crate::views::auth::{
     LoginRequestBody, RefreshRequestBody, RegisterRequestBody, RoleRequestBody, TokensBody,
-    UserBody,
+    UserBody, MAX_PASSWORD_CHARS,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -30,52 +30,6 @@ route_api!(
     AuthApi: [register, login, refresh, me, set_role]
 );
 
-pub const MIN_PASSWORD_LEN: usize = 8;
-pub const MAX_PASSWORD_LEN: usize = 128;
-
-pub fn valid_email(email: &str) -> bool {
-    let email = email.trim();
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    email.len() <= 254
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && !domain.contains('@')
-}
-
-fn validate_registration(input: &RegisterRequestBody) -> ApiResult<()> {
-    if !valid_email(&input.email) {
-        return Err(ApiError::validation("email is not a valid address"));
-    }
-    let length = input.password.chars().count();
-    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&length) {
-        return Err(ApiError::validation(format!(
-            "password must be {MIN_PASSWORD_LEN}-{MAX_PASSWORD_LEN} characters"
-        )));
-    }
-    let name = input.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::validation("name must be 1-100 characters"));
-    }
-    if let Some(phone) = &input.phone_number {
-        if phone.is_empty()
-            || phone.len() > 32
-            || !phone
-                .chars()
-                .all(|c| c.is_ascii_digit() || "+-() ".contains(c))
-        {
-            return Err(ApiError::validation(
-                "phoneNumber must be up to 32 digits, spaces, +, -, ( or )",
-            ));
-        }
-    }
-    Ok(())
-}
-
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequestBody,
     responses(
         (status = 201, description = "the new account (role USER)", body = UserBody),
@@ -84,7 +38,7 @@ fn validate_registration(input: &RegisterRequestBody) -> ApiResult<()> {
     ))]
 pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let input: RegisterRequestBody = body.parse()?;
-    validate_registration(&input)?;
+    input.validate()?;
     if state
         .engine(state.registry.account_by_email(&input.email))
         .await?
@@ -133,7 +87,7 @@ const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
     ))]
 pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let input: LoginRequestBody = body.parse()?;
-    if input.password.len() > 4 * MAX_PASSWORD_LEN {
+    if input.password.len() > 4 * MAX_PASSWORD_CHARS {
         return Err(ApiError::validation("password too long"));
     }
     // Held to the end: check, verification and count are one step per account.

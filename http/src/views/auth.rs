@@ -5,7 +5,25 @@ use boxoffice_actors::{Account, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::Limit;
+use crate::error::{ApiError, ApiResult};
 use crate::time_format::rfc3339;
+
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_CHARS: usize = 128;
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_PHONE_CHARS: usize = 32;
+
+const REGISTER: &str = "RegisterRequestBody";
+
+pub const LIMITS: &[Limit] = &[
+    Limit::max_length(REGISTER, "email", MAX_EMAIL_CHARS),
+    Limit::min_length(REGISTER, "password", MIN_PASSWORD_CHARS),
+    Limit::max_length(REGISTER, "password", MAX_PASSWORD_CHARS),
+    Limit::max_length(REGISTER, "name", MAX_NAME_CHARS),
+    Limit::max_length(REGISTER, "phoneNumber", MAX_PHONE_CHARS),
+];
 
 /// A role, as the API names it (the document's view of `Role`).
 #[derive(ToSchema)]
@@ -46,15 +64,67 @@ impl From<&Account> for UserBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequestBody {
-    #[schema(format = Email, max_length = 254)]
+    #[schema(format = Email)]
     pub email: String,
-    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1)]
     pub name: String,
     /// Up to 32 digits, spaces, `+`, `-`, `(` or `)`.
-    #[schema(min_length = 1, max_length = 32, pattern = r"^[0-9+\-() ]+$")]
+    #[schema(min_length = 1, pattern = r"^[0-9+\-() ]+$")]
     pub phone_number: Option<String>,
+}
+
+/// An address with something before the `@` and a dotted domain after it,
+/// no spaces or control characters, at most 254 characters.
+fn valid_email(email: &str) -> bool {
+    let email = email.trim();
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= MAX_EMAIL_CHARS
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}
+
+impl RegisterRequestBody {
+    /// 400 for a bad email, password length, name or phone number.
+    pub fn validate(&self) -> ApiResult<()> {
+        if !valid_email(&self.email) {
+            return Err(ApiError::validation("email is not a valid address"));
+        }
+        let length = self.password.chars().count();
+        if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
+            return Err(ApiError::validation(format!(
+                "password must be {MIN_PASSWORD_CHARS}-{MAX_PASSWORD_CHARS} characters"
+            )));
+        }
+        let name = self.name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(ApiError::validation(format!(
+                "name must be 1-{MAX_NAME_CHARS} characters"
+            )));
+        }
+        if let Some(phone) = &self.phone_number {
+            if phone.is_empty()
+                || phone.len() > MAX_PHONE_CHARS
+                || !phone
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || "+-() ".contains(c))
+            {
+                return Err(ApiError::validation(format!(
+                    "phoneNumber must be up to {MAX_PHONE_CHARS} digits, spaces, +, -, ( or )"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

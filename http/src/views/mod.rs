@@ -56,6 +56,10 @@ impl Limit {
         Limit::new(schema, property, "maxLength", chars as i64)
     }
 
+    pub const fn min_length(schema: &'static str, property: &'static str, chars: usize) -> Self {
+        Limit::new(schema, property, "minLength", chars as i64)
+    }
+
     pub const fn max_items(schema: &'static str, property: &'static str, items: usize) -> Self {
         Limit::new(schema, property, "maxItems", items as i64)
     }
@@ -71,7 +75,12 @@ impl Limit {
 
 /// Every [`Limit`] of every resource.
 pub fn limits() -> impl Iterator<Item = &'static Limit> {
-    [venues::LIMITS, concerts::LIMITS, reservations::LIMITS]
-        .into_iter()
-        .flatten()
+    [
+        auth::LIMITS,
+        venues::LIMITS,
+        concerts::LIMITS,
+        reservations::LIMITS,
+    ]
+    .into_iter()
+    .flatten()
 }
