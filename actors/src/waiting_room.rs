@@ -100,3 +100,106 @@ impl Registry {
         Ok(ticket)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::booking::HoldCommand;
+    use crate::schedule_actor::ScheduleSpec;
+    use crate::{EngineConfig, IdSource, ManualClock};
+    use boxoffice_engine::layout::SeatLayout;
+    use boxoffice_engine::queue::QueueConfig;
+    use boxoffice_engine::schedule::{ScheduleRules, SeatSelection};
+    use boxoffice_engine::Timestamp;
+    use boxoffice_storage::memory_store::MemoryStore;
+    use std::sync::Arc;
+
+    const T0: Timestamp = Timestamp(1_773_568_800_000);
+
+    fn spec(n: u8, gated: bool) -> ScheduleSpec {
+        ScheduleSpec {
+            schedule_id: ScheduleId::from_random_bytes([n; 16]),
+            layout: SeatLayout::uniform(1, 1, 10),
+            rules: ScheduleRules {
+                max_seats_per_user: 4,
+                hold_ms: 300_000,
+                booking_opens_at: T0,
+                booking_closes_at: T0.plus_millis(86_400_000),
+            },
+            queue: gated.then(|| QueueConfig {
+                enabled: true,
+                ..QueueConfig::default()
+            }),
+        }
+    }
+
+    fn user(n: u8) -> UserId {
+        UserId::from_random_bytes([n; 16])
+    }
+
+    /// The answers a handler gets before a bad body's 400: the schedule
+    /// actor's own rule, and never a 403 that would tell a stranger a
+    /// reservation exists.
+    #[actix_rt::test]
+    async fn queue_access_answers_404_then_403_as_the_operations_would() {
+        let registry = Registry::start(
+            Arc::new(MemoryStore::new()),
+            Arc::new(ManualClock::new(T0)),
+            Arc::new(IdSource::seeded(3)),
+            EngineConfig::default(),
+        )
+        .await
+        .expect("engine starts");
+        let open = registry
+            .create_schedule(spec(1, false))
+            .await
+            .expect("open");
+        let gated = registry
+            .create_schedule(spec(2, true))
+            .await
+            .expect("gated");
+        let access = |target, token| registry.check_queue_access(user(1), target, token);
+
+        assert_eq!(access(QueueTarget::Hold(open), None).await, Ok(()));
+        assert_eq!(
+            access(QueueTarget::Hold(gated), None).await,
+            Err(EngineError::QueueNotActive)
+        );
+        let stranger = QueueTokenId::from_random_bytes([7; 16]);
+        assert_eq!(
+            access(QueueTarget::Hold(gated), Some(stranger)).await,
+            Err(EngineError::QueueNotActive)
+        );
+        assert!(matches!(
+            access(
+                QueueTarget::Hold(ScheduleId::from_random_bytes([9; 16])),
+                None
+            )
+            .await,
+            Err(EngineError::NotFound(_))
+        ));
+
+        let held = registry
+            .hold(
+                user(1),
+                HoldCommand {
+                    schedule_id: open,
+                    selection: SeatSelection::BestAvailable {
+                        quantity: 1,
+                        grade: None,
+                        section_id: None,
+                    },
+                    queue_token: None,
+                    idem: None,
+                },
+            )
+            .await
+            .expect("held");
+        let pay = QueueTarget::Payment(held.reservation_id);
+        assert_eq!(access(pay, None).await, Ok(()));
+        assert!(matches!(
+            registry.check_queue_access(user(2), pay, None).await,
+            Err(EngineError::NotFound(_))
+        ));
+    }
+}
