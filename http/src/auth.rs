@@ -17,7 +17,7 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
-use boxoffice_actors::accounts_actor::Role;
+use boxoffice_actors::Role;
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -239,7 +239,7 @@ pub struct LoginTurn {
 /// Taking turns costs an honest user nothing (one login at a time), and once an
 /// account is locked each waiting guess is refused by a cheap check.
 pub async fn login_turn(email: &str) -> LoginTurn {
-    let email = boxoffice_actors::accounts_actor::normalize_email(email);
+    let email = boxoffice_actors::normalize_email(email);
     let gate = {
         let mut gates = login_gates().lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(gates.entry(email.clone()).or_default())
