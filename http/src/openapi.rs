@@ -45,7 +45,7 @@ pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 
 /// What the whole document says once: its info, tags, the error body and
 /// security scheme, and the two documentation endpoints served here. Each
-/// route module declares its own operations ([`route_apis`]).
+/// route module declares its own operations (`ROUTE_APIS`).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Boxoffice API", version = "1", description = "Concert ticket reservations: catalogue, waiting room, holds, wallet, payments, tickets, check-in. Errors are {\"error\": {code, message, details}, \"requestId\"} (the ErrorBody schema). Every response carries X-Request-Id."),

@@ -2,7 +2,7 @@
 //! authenticate, validate, send one `Registry` operation, render the view
 //! (bodies are in `crate::views`, the order of checks in `crate::checks`).
 //! Each module declares its part of the OpenAPI document next to its
-//! `configure` ([`route_api!`]); `crate::openapi` merges the parts.
+//! `configure` (`route_api!`, below); `crate::openapi` merges the parts.
 
 /// Declares a route module's part of the OpenAPI document: its operations,
 /// and the schemas only its query parameters name (utoipa does not collect
