@@ -30,6 +30,9 @@ use crate::schedule_actor::ScheduleSpec;
 
 /// Sections per venue.
 pub const MAX_SECTIONS_PER_VENUE: usize = 100;
+/// Rows per section: well below what the seat layout allows, so that one
+/// venue request stays small.
+pub const MAX_ROWS_PER_SECTION: usize = 500;
 /// Venue name, in characters.
 pub const MAX_VENUE_NAME_CHARS: usize = 200;
 /// Venue address, in characters (one line).
@@ -233,8 +236,11 @@ fn validate_venue(name: &str, address: &str, sections: &[VenueSection]) -> Engin
             return invalid(format!("sectionId {} appears twice", section.section_id));
         }
         check_line("section name", &section.name, MAX_SECTION_NAME_CHARS)?;
-        if section.rows.is_empty() {
-            return invalid(format!("section {} has no rows", section.section_id));
+        if section.rows.is_empty() || section.rows.len() > MAX_ROWS_PER_SECTION {
+            return invalid(format!(
+                "section {} must have 1-{MAX_ROWS_PER_SECTION} rows",
+                section.section_id
+            ));
         }
         if let Some(row) = section.rows.iter().find(|r| !is_valid_name(&r.row)) {
             return invalid(format!(

@@ -15,10 +15,13 @@
 //! - [`handle`]: a bounded handle on any actor; [`routing`]: the table of
 //!   schedule handles by id, shared by the registry and the queue actor.
 //! - [`registry`]: starts and recovers the actors, creates schedules, routes.
-//! - [`booking`], [`payment`], [`wallets`], [`waiting_room`], [`accounts`],
-//!   [`catalog`]: the operations the API calls (`impl Registry` blocks),
-//!   including the payment saga; [`recovery`], another `impl Registry` block,
-//!   finishes sagas a crash interrupted.
+//! - [`booking`], [`payment`], [`payment_record`], [`wallets`],
+//!   [`waiting_room`], [`accounts`], [`catalog`], [`catalog_query`]: the
+//!   operations the API calls (`impl Registry` blocks), including the
+//!   payment saga, the catalogue
+//!   search, the sale and payment statuses the API shows, tickets with
+//!   their concerts ([`ticket_detail`]), the metrics' [`gauges`]; [`recovery`],
+//!   another `impl Registry` block, finishes sagas a crash interrupted.
 //! - [`clock`] and [`entropy`]: the injected time and randomness.
 //! - [`audit`]: the engine's invariants checked over an export of every
 //!   actor's state; the simulation, the kill tests, `boxoffice load` and the
@@ -40,17 +43,20 @@ pub mod audit;
 pub mod booking;
 pub mod catalog;
 pub mod catalog_actor;
+pub mod catalog_query;
 pub mod clock;
 pub mod config;
 pub mod context;
 pub mod directory;
 pub mod entropy;
 pub mod error;
+pub mod gauges;
 pub mod handle;
 pub mod idempotency;
 pub mod in_flight;
 pub mod journal;
 pub mod payment;
+pub mod payment_record;
 pub mod queue_actor;
 pub mod queue_link;
 pub mod receipt;
@@ -58,6 +64,7 @@ pub mod recovery;
 pub mod registry;
 pub mod routing;
 pub mod schedule_actor;
+pub mod ticket_detail;
 pub mod waiting_room;
 pub mod wallet_actor;
 pub mod wallets;
@@ -66,10 +73,17 @@ pub use accounts::{normalize_email, Account, Role};
 pub use booking::{CancelReceipt, HoldCommand};
 pub use catalog::{NewConcert, NewSchedule};
 pub use catalog_actor::{Concert, PriceGrade, ScheduleInfo, Venue, VenueSection};
+pub use catalog_query::{
+    ConcertDetail, ConcertSearch, ConcertSort, ConcertSummary, SaleStatus, ScheduleFilter,
+    ScheduleListing,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use entropy::IdSource;
 pub use error::{EngineError, EngineResult, Missing};
 pub use payment::PayCommand;
+pub use payment_record::{PaymentRecord, PaymentStatus};
 pub use registry::Registry;
 pub use schedule_actor::ScheduleSpec;
+pub use ticket_detail::{TicketDetail, TicketEvent};
+pub use waiting_room::QueueTarget;

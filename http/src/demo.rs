@@ -3,10 +3,9 @@
 //! and user accounts, the user with a funded wallet. Loaded once per data dir
 //! (a marker in the store's metadata); the credentials are printed every start.
 
-use boxoffice_actors::catalog::{NewConcert, NewSchedule};
-use boxoffice_actors::catalog_actor::{PriceGrade, VenueSection};
 use boxoffice_actors::Registry;
 use boxoffice_actors::Role;
+use boxoffice_actors::{NewConcert, NewSchedule, PriceGrade, VenueSection};
 use boxoffice_engine::layout::RowLayout;
 use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::{Money, Timestamp};

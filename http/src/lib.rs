@@ -2,15 +2,18 @@
 //!
 //! - [`startup`]: builds the application (store, engine, server); everything
 //!   that runs a server goes through [`startup::Application::build`].
-//! - [`routes`]: one module per resource; thin handlers over the actor layer.
+//! - [`routes`]: one module per resource; thin handlers over the actor layer,
+//!   each module with its part of the OpenAPI document; [`checks`]: API.md's
+//!   order of checks (401, 403, 404, then the body), once.
 //! - [`error`]: the one error shape and the mapping of engine errors to codes.
 //! - [`auth`], [`idempotency_key`], [`extract`], [`pagination`]: extractors.
 //! - [`request_id`], [`metrics`], [`admission`], [`allow_header`]: middleware; [`openapi`]: the generated spec.
-//! - [`views`]: response bodies; [`tickets_qr`]: signed QR codes; [`demo`].
+//! - [`views`]: request and response bodies, one module per resource; [`tickets_qr`]: signed QR codes; [`demo`].
 
 pub mod admission;
 pub mod allow_header;
 pub mod auth;
+pub mod checks;
 pub mod demo;
 pub mod error;
 pub mod extract;

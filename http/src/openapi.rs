@@ -38,28 +38,19 @@ use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
     auth, catalog, checkins, ops, payments, queue, reservations, resource, tickets, wallet,
 };
+use crate::views;
 
 /// Where the document is served; the docs page loads it from here.
 pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 
+/// What the whole document says once: its info, tags, the error body and
+/// security scheme, and the two documentation endpoints served here. Each
+/// route module declares its own operations (`ROUTE_APIS`).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Boxoffice API", version = "1", description = "Concert ticket reservations: catalogue, waiting room, holds, wallet, payments, tickets, check-in. Errors are {\"error\": {code, message, details}, \"requestId\"} (the ErrorBody schema). Every response carries X-Request-Id."),
-    paths(
-        auth::register, auth::login, auth::refresh, auth::me, auth::set_role,
-        catalog::create_venue, catalog::list_venues, catalog::get_venue,
-        catalog::create_concert, catalog::list_concerts, catalog::get_concert, catalog::list_schedules, catalog::seat_map,
-        queue::join, queue::current,
-        reservations::create, reservations::list, reservations::get, reservations::cancel,
-        wallet::get, wallet::charge, wallet::transactions,
-        payments::create, payments::get,
-        tickets::list, tickets::get, tickets::qr_svg,
-        checkins::check_in,
-        ops::healthz, ops::readyz, ops::metrics,
-        document, docs_page,
-    ),
-    // Types only named by query parameters are not collected by utoipa on its own.
-    components(schemas(ErrorBody, ErrorDetail, catalog::ConcertSortName, catalog::SortOrderName)),
+    paths(document, docs_page),
+    components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "accounts and tokens"),
@@ -123,8 +114,13 @@ const OPERATION_KEYS: [&str; 8] = [
 /// The document as served: the derived one, completed with the statuses,
 /// bodies and headers that hold for whole classes of operations.
 pub fn completed_document() -> Value {
+    let mut api = ApiDoc::openapi();
+    for (part, _) in ROUTE_APIS {
+        api.merge(part());
+    }
     // Serializing derived types cannot fail; an empty object keeps the endpoint JSON.
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
+    let mut doc = serde_json::to_value(api).unwrap_or_else(|_| json!({}));
+    apply_limits(&mut doc);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -138,6 +134,50 @@ pub fn completed_document() -> Value {
         }
     }
     doc
+}
+
+type Part = utoipa::openapi::OpenApi;
+/// A route module's document, and its operations' own documents.
+type RouteApi = (fn() -> Part, fn() -> Vec<Part>);
+
+/// Every route module's part of the document (in the order the API lists
+/// them), and the function giving each of its operations' own documents.
+const ROUTE_APIS: [RouteApi; 9] = [
+    (auth::AuthApi::openapi, auth::AuthApi::operations),
+    (
+        catalog::CatalogApi::openapi,
+        catalog::CatalogApi::operations,
+    ),
+    (queue::QueueApi::openapi, queue::QueueApi::operations),
+    (
+        reservations::ReservationsApi::openapi,
+        reservations::ReservationsApi::operations,
+    ),
+    (wallet::WalletApi::openapi, wallet::WalletApi::operations),
+    (
+        payments::PaymentsApi::openapi,
+        payments::PaymentsApi::operations,
+    ),
+    (
+        tickets::TicketsApi::openapi,
+        tickets::TicketsApi::operations,
+    ),
+    (
+        checkins::CheckinsApi::openapi,
+        checkins::CheckinsApi::operations,
+    ),
+    (ops::OpsApi::openapi, ops::OpsApi::operations),
+];
+
+/// Copies the actor layer's limits into the schemas (see [`views::Limit`]).
+fn apply_limits(doc: &mut Value) {
+    for limit in views::limits() {
+        let property =
+            &mut doc["components"]["schemas"][limit.schema]["properties"][limit.property];
+        if let Some(property) = property.as_object_mut() {
+            property.insert(limit.keyword.into(), json!(limit.value));
+        }
+    }
 }
 
 /// A response documented only by its description (the error shape is added later).
@@ -357,6 +397,86 @@ mod tests {
             let rest = &text[at + prefix.len()..];
             let name = &rest[..rest.find('"').expect("closing quote")];
             assert!(schemas.contains_key(name), "unresolved schema {name}");
+        }
+    }
+
+    /// Every operation's own document, and every module's: a schema name
+    /// used twice for different shapes shows up as two different
+    /// definitions across these, where one merged document would keep one.
+    fn separate_documents() -> Vec<Part> {
+        let mut docs = vec![ApiDoc::openapi()];
+        for (part, operations) in ROUTE_APIS {
+            docs.push(part());
+            docs.extend(operations());
+        }
+        docs
+    }
+
+    #[test]
+    fn no_two_schemas_share_a_name() {
+        let mut seen: std::collections::BTreeMap<String, Value> = Default::default();
+        for doc in separate_documents() {
+            let Some(components) = doc.components else {
+                continue;
+            };
+            for (name, schema) in components.schemas {
+                let schema = serde_json::to_value(schema).expect("serializes");
+                match seen.get(&name) {
+                    Some(first) => assert_eq!(
+                        first, &schema,
+                        "two types are named {name}: the document would keep only one"
+                    ),
+                    None => {
+                        seen.insert(name, schema);
+                    }
+                }
+            }
+        }
+        // Every schema the document serves is one of those seen, unchanged
+        // but for the limits copied in.
+        let doc = completed_document();
+        let served = doc["components"]["schemas"].as_object().expect("schemas");
+        assert_eq!(
+            served.keys().collect::<BTreeSet<_>>(),
+            seen.keys().collect::<BTreeSet<_>>()
+        );
+    }
+
+    #[test]
+    fn every_limit_lands_on_a_property_of_the_document() {
+        let doc = completed_document();
+        let mut count = 0;
+        for limit in views::limits() {
+            let property =
+                &doc["components"]["schemas"][limit.schema]["properties"][limit.property];
+            assert_eq!(
+                property[limit.keyword],
+                json!(limit.value),
+                "{}.{} {}",
+                limit.schema,
+                limit.property,
+                limit.keyword
+            );
+            count += 1;
+        }
+        assert!(count > 20, "the limits are listed");
+        // Spot check against API.md's numbers.
+        let concert = &doc["components"]["schemas"]["ConcertRequestBody"]["properties"];
+        assert_eq!(concert["maxSeatsPerUser"]["maximum"], json!(20));
+        assert_eq!(concert["holdSeconds"]["maximum"], json!(3_600));
+        let rows = &doc["components"]["schemas"]["SectionRequestBody"]["properties"]["rows"];
+        assert_eq!(
+            rows["items"]["$ref"],
+            json!("#/components/schemas/RowRequestBody")
+        );
+    }
+
+    /// The document as served, for comparing it across a change
+    /// (`DUMP_OPENAPI=path cargo test -p boxoffice-http dump_document`).
+    #[test]
+    fn dump_document() {
+        if let Ok(path) = std::env::var("DUMP_OPENAPI") {
+            std::fs::write(path, completed_document().to_string()).expect("written");
         }
     }
 

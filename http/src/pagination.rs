@@ -48,6 +48,16 @@ impl Page {
         self.page_size as usize
     }
 
+    /// This page's `items`, out of `total` in the whole list.
+    pub fn of<T>(&self, items: Vec<T>, total: usize) -> List<T> {
+        List {
+            items,
+            page: self.page,
+            page_size: self.page_size,
+            total,
+        }
+    }
+
     /// Cuts one page out of a full list.
     pub fn slice<T>(&self, all: Vec<T>) -> List<T> {
         let total = all.len();
@@ -56,12 +66,7 @@ impl Page {
             .skip(self.offset())
             .take(self.limit())
             .collect();
-        List {
-            items,
-            page: self.page,
-            page_size: self.page_size,
-            total,
-        }
+        self.of(items, total)
     }
 }
 

@@ -10,7 +10,8 @@
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use boxoffice_actors::{Clock, IdSource, Registry, Role};
+use boxoffice_actors::Role;
+use boxoffice_actors::{Clock, IdSource, Registry};
 use boxoffice_storage::{Durability, SledStore, Store};
 use std::sync::Arc;
 

@@ -26,12 +26,14 @@
 pub mod archive;
 mod handlers;
 pub mod messages;
+mod queue_access;
 pub mod state;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 pub mod views;
 
 pub use messages::*;
+pub use queue_access::{CheckQueueAccess, QueueUse};
 pub use state::{log_name, ScheduleLogEvent, ScheduleSpec, ScheduleState, LOG_PREFIX};
 #[cfg(feature = "test-hooks")]
 pub use test_hooks::{ExpireNow, InjectPanic, SetArchiveThreshold};

@@ -5,15 +5,17 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use boxoffice_actors::{Account, Role};
 use boxoffice_engine::ids::UserId;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::resource;
 use crate::auth::{hash_password, login_turn, verify_password, AuthUser, TokenKind};
+use crate::checks::body_after;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{path_id, JsonBody};
 use crate::state::AppState;
-use crate::time_format::rfc3339;
+use crate::views::auth::{
+    LoginRequestBody, RefreshRequestBody, RegisterRequestBody, RoleRequestBody, TokensBody,
+    UserBody, MAX_PASSWORD_CHARS,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/auth/register").route(web::post().to(register)))
@@ -23,101 +25,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/admin/users/{userId}/role").route(web::put().to(set_role)));
 }
 
-pub const MIN_PASSWORD_LEN: usize = 8;
-pub const MAX_PASSWORD_LEN: usize = 128;
-
-/// A role, as the API names it (the document's view of `Role`).
-#[derive(ToSchema)]
-#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RoleName {
-    User,
-    Staff,
-    Admin,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UserBody {
-    pub user_id: String,
-    pub email: String,
-    pub name: String,
-    #[schema(value_type = RoleName)]
-    pub role: Role,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-}
-
-impl From<&Account> for UserBody {
-    fn from(a: &Account) -> Self {
-        UserBody {
-            user_id: a.user_id.to_string(),
-            email: a.email.clone(),
-            name: a.name.clone(),
-            role: a.role,
-            phone_number: a.phone_number.clone(),
-            created_at: rfc3339(a.created_at),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RegisterRequestBody {
-    #[schema(format = Email, max_length = 254)]
-    pub email: String,
-    #[schema(min_length = 8, max_length = 128)]
-    pub password: String,
-    #[schema(min_length = 1, max_length = 100)]
-    pub name: String,
-    /// Up to 32 digits, spaces, `+`, `-`, `(` or `)`.
-    #[schema(min_length = 1, max_length = 32, pattern = r"^[0-9+\-() ]+$")]
-    pub phone_number: Option<String>,
-}
-
-pub fn valid_email(email: &str) -> bool {
-    let email = email.trim();
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    email.len() <= 254
-        && !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && !domain.contains('@')
-}
-
-fn validate_registration(input: &RegisterRequestBody) -> ApiResult<()> {
-    if !valid_email(&input.email) {
-        return Err(ApiError::validation("email is not a valid address"));
-    }
-    let length = input.password.chars().count();
-    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&length) {
-        return Err(ApiError::validation(format!(
-            "password must be {MIN_PASSWORD_LEN}-{MAX_PASSWORD_LEN} characters"
-        )));
-    }
-    let name = input.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::validation("name must be 1-100 characters"));
-    }
-    if let Some(phone) = &input.phone_number {
-        if phone.is_empty()
-            || phone.len() > 32
-            || !phone
-                .chars()
-                .all(|c| c.is_ascii_digit() || "+-() ".contains(c))
-        {
-            return Err(ApiError::validation(
-                "phoneNumber must be up to 32 digits, spaces, +, -, ( or )",
-            ));
-        }
-    }
-    Ok(())
-}
+route_api!(
+    /// Accounts and tokens.
+    AuthApi: [register, login, refresh, me, set_role]
+);
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequestBody,
     responses(
@@ -127,7 +38,7 @@ fn validate_registration(input: &RegisterRequestBody) -> ApiResult<()> {
     ))]
 pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let input: RegisterRequestBody = body.parse()?;
-    validate_registration(&input)?;
+    input.validate()?;
     if state
         .engine(state.registry.account_by_email(&input.email))
         .await?
@@ -148,18 +59,6 @@ pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<H
     Ok(HttpResponse::Created().json(UserBody::from(&account)))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TokensBody {
-    pub access_token: String,
-    pub refresh_token: String,
-    #[schema(value_type = String, pattern = "^Bearer$", example = "Bearer")]
-    pub token_type: &'static str,
-    /// Access token lifetime in seconds.
-    pub expires_in: i64,
-    pub user: UserBody,
-}
-
 fn tokens(state: &AppState, account: &Account) -> ApiResult<TokensBody> {
     let now = state.now();
     Ok(TokensBody {
@@ -175,12 +74,6 @@ fn tokens(state: &AppState, account: &Account) -> ApiResult<TokensBody> {
     })
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginRequestBody {
-    pub email: String,
-    pub password: String,
-}
-
 /// A valid argon2 hash of nothing anyone knows: unknown emails are verified
 /// against it so a login takes as long whether or not the account exists.
 const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0kG8QOK0MYsXn4A1DJnVDvxoTH0a1TBzn03zFhbTJ0Y";
@@ -194,7 +87,7 @@ const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
     ))]
 pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let input: LoginRequestBody = body.parse()?;
-    if input.password.len() > 4 * MAX_PASSWORD_LEN {
+    if input.password.len() > 4 * MAX_PASSWORD_CHARS {
         return Err(ApiError::validation("password too long"));
     }
     // Held to the end: check, verification and count are one step per account.
@@ -227,12 +120,6 @@ pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<Http
             ))
         }
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RefreshRequestBody {
-    pub refresh_token: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequestBody,
@@ -270,12 +157,6 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRes
     Ok(HttpResponse::Ok().json(UserBody::from(&account)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct RoleRequestBody {
-    #[schema(value_type = RoleName)]
-    pub role: Role,
-}
-
 #[utoipa::path(put, path = "/api/v1/admin/users/{userId}/role", tag = "auth", request_body = RoleRequestBody,
     params(("userId" = String, Path)),
     responses(
@@ -293,11 +174,14 @@ pub async fn set_role(
 ) -> ApiResult<HttpResponse> {
     user.require(Role::Admin)?;
     let target = path_id(&path, UserId::parse, "user")?;
-    state
-        .engine(state.registry.account(target))
-        .await?
-        .ok_or_else(|| ApiError::not_found("user not found"))?;
-    let input: RoleRequestBody = body.parse()?;
+    // The user's existence (404) before the body (400); the change checks it too.
+    let input: RoleRequestBody = body_after(body.parse(), async {
+        state
+            .engine(state.registry.account(target))
+            .await?
+            .ok_or_else(|| ApiError::not_found("user not found"))
+    })
+    .await?;
     let account = state
         .engine(state.registry.set_role(target, input.role))
         .await?;

@@ -1,5 +1,38 @@
 //! The HTTP routes of API.md, one module per resource. Handlers are thin:
-//! authenticate, validate, call one engine operation, render the view.
+//! authenticate, validate, send one `Registry` operation, render the view
+//! (bodies are in `crate::views`, the order of checks in `crate::checks`).
+//! Each module declares its part of the OpenAPI document next to its
+//! `configure` (`route_api!`, below); `crate::openapi` merges the parts.
+
+/// Declares a route module's part of the OpenAPI document: its operations,
+/// and the schemas only its query parameters name (utoipa does not collect
+/// those on its own). `operations()` gives each operation's own document,
+/// which the schema-name test in `openapi.rs` compares across the whole API
+/// (one document per operation, because utoipa keeps only one schema of a
+/// name within a document and so would hide a collision).
+macro_rules! route_api {
+    ($(#[$doc:meta])* $api:ident: [$($handler:ident),* $(,)?]) => {
+        route_api!($(#[$doc])* $api: [$($handler),*], schemas: []);
+    };
+    ($(#[$doc:meta])* $api:ident: [$($handler:ident),* $(,)?], schemas: [$($schema:ty),* $(,)?]) => {
+        $(#[$doc])*
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($handler),*), components(schemas($($schema),*)))]
+        pub struct $api;
+
+        impl $api {
+            /// Each operation's document on its own (see `route_api!`).
+            pub fn operations() -> Vec<utoipa::openapi::OpenApi> {
+                vec![$({
+                    #[derive(utoipa::OpenApi)]
+                    #[openapi(paths($handler))]
+                    struct Operation;
+                    <Operation as utoipa::OpenApi>::openapi()
+                }),*]
+            }
+        }
+    };
+}
 
 pub mod auth;
 pub mod catalog;

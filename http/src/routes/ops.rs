@@ -1,12 +1,11 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics.
 
 use actix_web::{web, HttpResponse};
-use boxoffice_actors::schedule_actor::GetCounts;
 use serde_json::json;
-use utoipa::ToSchema;
 
 use super::resource;
 use crate::state::AppState;
+use crate::views::ops::ProbeBody;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(healthz)))
@@ -14,15 +13,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics").route(web::get().to(metrics)));
 }
 
-/// What the probes answer (the document's view of their `json!` bodies).
-#[derive(ToSchema)]
-pub struct ProbeBody {
-    /// "ok" (healthz), "ready" or "unavailable" (readyz).
-    #[schema(example = "ok")]
-    pub status: String,
-    /// readyz only, when unavailable because the store is poisoned: why.
-    pub reason: Option<String>,
-}
+route_api!(
+    /// The operations endpoints.
+    OpsApi: [healthz, readyz, metrics]
+);
 
 /// The process is up and answering.
 #[utoipa::path(get, path = "/healthz", tag = "ops",
@@ -65,24 +59,16 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let (mut held, mut sold) = (0i64, 0i64);
-    for id in state.registry.schedule_ids() {
-        if let Ok(handle) = state.registry.schedule(id) {
-            if let Ok(counts) = handle.actor.query(GetCounts).await {
-                held += i64::from(counts.held);
-                sold += i64::from(counts.sold);
-            }
-        }
-    }
+    let gauges = state.registry.gauges().await;
     let m = &state.metrics;
-    m.holds_live.set(held);
-    m.seats_sold.set(sold);
-    let flush = state.registry.flush_stats();
-    m.flushes.set(flush.flushes as i64);
-    m.flush_last_batch.set(flush.last_batch_records as i64);
-    m.flush_max_batch.set(flush.max_batch_records as i64);
-    m.log_records.set(flush.records as i64);
-    if let Ok(waiting) = state.registry.queue_waiting().await {
+    m.holds_live.set(gauges.seats_held);
+    m.seats_sold.set(gauges.seats_sold);
+    m.flushes.set(gauges.flush.flushes as i64);
+    m.flush_last_batch
+        .set(gauges.flush.last_batch_records as i64);
+    m.flush_max_batch.set(gauges.flush.max_batch_records as i64);
+    m.log_records.set(gauges.flush.records as i64);
+    if let Some(waiting) = gauges.queue_waiting {
         m.queue_waiting.set(waiting as i64);
     }
     HttpResponse::Ok()

@@ -1,38 +1,30 @@
-//! Payments: turn a hold into tickets with wallet money (the saga), and read one back.
+//! Payments: turn a hold into tickets with wallet money (the saga), and read
+//! one back. The saga and a payment's status are the actor layer's
+//! (`boxoffice_actors::payment`, `boxoffice_actors::payment_record`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use boxoffice_actors::idempotency::Endpoint;
-use boxoffice_actors::PayCommand;
-use boxoffice_engine::ids::{PaymentId, ReservationId};
-use boxoffice_engine::schedule::ReservationStatus;
-use boxoffice_engine::Money;
-use serde_json::Value;
-use utoipa::ToSchema;
+use boxoffice_actors::{PayCommand, QueueTarget};
+use boxoffice_engine::ids::PaymentId;
 
-use super::queue::{queue_not_active, token_admits};
 use super::{queue_token, resource};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::path_id;
-use crate::extract::JsonBody;
+use crate::checks::body_after;
+use crate::error::ApiResult;
+use crate::extract::{path_id, JsonBody};
 use crate::idempotency_key::IdempotencyKey;
 use crate::state::AppState;
-use crate::time_format::rfc3339;
-use crate::views::{PaymentBody, TicketLineBody};
+use crate::views::payments::{PaymentBody, PaymentRequestBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/payments").route(web::post().to(create)))
         .service(resource("/payments/{paymentId}").route(web::get().to(get)));
 }
 
-/// Pay for a held reservation. `amount`, when given, must equal the reservation's total.
-#[derive(Debug, serde::Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentRequestBody {
-    pub reservation_id: String,
-    /// The total the client saw; when given it must equal the reservation's.
-    pub amount: Option<i64>,
-}
+route_api!(
+    /// The payments' operations.
+    PaymentsApi: [create, get]
+);
 
 #[utoipa::path(post, path = "/api/v1/payments", tag = "payments", operation_id = "create_payment", request_body = PaymentRequestBody,
     params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1-255 visible ASCII characters; the same key and body replay the first answer"), ("Queue-Token" = Option<String>, Header, description = "the token the hold was made under, for gated schedules")),
@@ -56,49 +48,27 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let tag = key.tag(user.user_id, Endpoint::Payments, body.value()?);
     let body = body.value()?;
-    if !body.is_object() {
-        return Err(ApiError::validation("the body must be a JSON object"));
-    }
-    let reservation = match body.get("reservationId") {
-        Some(Value::String(id)) => path_id(id, ReservationId::parse, "reservation")?,
-        None | Some(Value::Null) => return Err(ApiError::validation("reservationId is required")),
-        Some(_) => return Err(ApiError::validation("reservationId must be a string")),
-    };
-    // Existence before anything else about the body (API.md's order of checks).
-    let view = state
-        .engine(state.registry.reservation(Some(user.user_id), reservation))
-        .await?;
-    let amount = match body.get("amount") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(|v| Some(Money(v)))
-            .ok_or_else(|| ApiError::validation("amount must be a whole number")),
-        Some(_) => Err(ApiError::validation("amount must be a number")),
-    };
-    let amount = match amount {
-        Ok(amount) => amount,
-        Err(invalid) => {
-            // Permission (the waiting room) is judged before the body.
-            let gated = state
-                .registry
-                .schedule(view.schedule_id)
-                .is_ok_and(|s| s.gated);
-            let token = queue_token(&req);
-            if gated && !token_admits(&state, user.user_id, view.schedule_id, token, true).await {
-                return Err(queue_not_active());
-            }
-            return Err(invalid);
-        }
-    };
+    let reservation_id = PaymentRequestBody::reservation_id(body)?;
+    let token = queue_token(&req);
+    // The reservation (404) and its waiting room (403) before the amount
+    // (400); paying checks both itself.
+    let amount = body_after(
+        PaymentRequestBody::amount(body),
+        state.engine(state.registry.check_queue_access(
+            user.user_id,
+            QueueTarget::Payment(reservation_id),
+            token,
+        )),
+    )
+    .await?;
     let command = PayCommand {
-        reservation_id: reservation,
+        reservation_id,
         amount,
-        queue_token: queue_token(&req),
+        queue_token: token,
         idem: Some(tag),
     };
     let receipt = state
-        .engine(state.registry.pay(user.user_id, command))
+        .engine(state.registry.pay_own(user.user_id, command))
         .await?;
     Ok(HttpResponse::Created().json(PaymentBody::from(&receipt)))
 }
@@ -116,24 +86,8 @@ pub async fn get(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let payment_id = path_id(&path, PaymentId::parse, "payment")?;
-    let (payment_id, view) = state
-        .engine(state.registry.payment(user.user_id, payment_id))
+    let record = state
+        .engine(state.registry.payment_record(user.user_id, payment_id))
         .await?;
-    let status = match view.status {
-        ReservationStatus::Confirmed { payment_id: paid } if paid == payment_id => "COMPLETED",
-        ReservationStatus::Cancelled if view.refund_amount.is_some() => "REFUNDED",
-        // A payment that was aborted, or is still between saga steps, has no receipt to show.
-        _ => return Err(ApiError::not_found("payment not found")),
-    };
-    let body = PaymentBody {
-        payment_id: payment_id.to_string(),
-        reservation_id: view.reservation_id.to_string(),
-        amount: view.total_amount.0,
-        status,
-        paid_at: view.paid_at.map(rfc3339).unwrap_or_default(),
-        balance_after: None,
-        tickets: view.tickets.iter().map(TicketLineBody::from).collect(),
-        queue_token_expired: None,
-    };
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(PaymentBody::from(&record)))
 }

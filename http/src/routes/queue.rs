@@ -1,78 +1,30 @@
-//! The waiting room: join a schedule's queue, poll your token.
+//! The waiting room: join a schedule's queue, poll your token. Who a token
+//! admits, and when, is the actor layer's (`boxoffice_actors::waiting_room`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use boxoffice_actors::queue_actor::QueueTicket;
-use boxoffice_engine::ids::{QueueTokenId, ScheduleId, UserId};
-use boxoffice_engine::queue::TokenStatus;
-use utoipa::ToSchema;
+use boxoffice_engine::ids::ScheduleId;
 
 use super::{queue_token, resource};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::path_id;
-use crate::extract::JsonBody;
+use crate::error::ApiResult;
+use crate::extract::{path_id, JsonBody};
 use crate::state::AppState;
-use crate::time_format::rfc3339;
-use crate::views::{token_status, QueueTokenBody};
+use crate::views::queue::{JoinRequestBody, QueueTokenBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/queue/tokens").route(web::post().to(join)))
         .service(resource("/queue/tokens/current").route(web::get().to(current)));
 }
 
-#[derive(Debug, serde::Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct JoinRequestBody {
-    pub schedule_id: String,
-}
-
-/// Whether `token` may be used by `user` on the gated `schedule`, as the
-/// queue actor sees it: theirs, for that schedule, and ACTIVE (or, when
-/// `timed_out_ok`, also EXPIRED: a payment under a hold may use a token whose
-/// active time ran out; the view cannot tell that from a waiting token that
-/// dropped out, which only shifts an error answer from 403 to 400). The
-/// schedule actor makes the binding decision; this is asked only on error
-/// paths, so that a request with a bad body on a gated schedule is still
-/// answered 403 before 400 (API.md's order of checks) without adding a round
-/// trip to every hold.
-pub async fn token_admits(
-    state: &AppState,
-    user: UserId,
-    schedule: ScheduleId,
-    token: Option<QueueTokenId>,
-    timed_out_ok: bool,
-) -> bool {
-    let Some(token) = token else {
-        return false;
-    };
-    match state.engine(state.registry.queue_status(token)).await {
-        Ok(ticket) => {
-            ticket.view.user == user
-                && ticket.schedule_id == schedule
-                && (ticket.view.status == TokenStatus::Active
-                    || (timed_out_ok && ticket.view.status == TokenStatus::Expired))
-        }
-        Err(_) => false,
-    }
-}
-
-/// 403 QUEUE_NOT_ACTIVE.
-pub fn queue_not_active() -> ApiError {
-    ApiError::from(boxoffice_actors::EngineError::QueueNotActive)
-}
+route_api!(
+    /// The waiting room's operations.
+    QueueApi: [join, current]
+);
 
 fn respond(mut response: actix_web::HttpResponseBuilder, ticket: &QueueTicket) -> HttpResponse {
-    let view = &ticket.view;
-    let body = QueueTokenBody {
-        token: view.token.to_string(),
-        schedule_id: ticket.schedule_id.to_string(),
-        status: token_status(view.status),
-        position: view.position,
-        estimated_wait_seconds: view.estimated_wait_seconds,
-        expires_at: rfc3339(view.expires_at),
-    };
-    response.insert_header(("X-Queue-Position", view.position.to_string()));
-    response.json(body)
+    response.insert_header(("X-Queue-Position", ticket.view.position.to_string()));
+    response.json(QueueTokenBody::from(ticket))
 }
 
 #[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", operation_id = "join_queue", request_body = JoinRequestBody,
@@ -116,17 +68,12 @@ pub async fn current(
     user: AuthUser,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let invalid = || ApiError::from(boxoffice_actors::EngineError::QueueTokenInvalid);
-    let token = queue_token(&req).ok_or_else(invalid)?;
-    let ticket = state.engine(state.registry.queue_status(token)).await?;
-    // A token is bound to its user; and only WAITING or ACTIVE tokens are current.
-    if ticket.view.user != user.user_id
-        || !matches!(
-            ticket.view.status,
-            TokenStatus::Waiting | TokenStatus::Active
+    let ticket = state
+        .engine(
+            state
+                .registry
+                .current_queue_token(user.user_id, queue_token(&req)),
         )
-    {
-        return Err(invalid());
-    }
+        .await?;
     Ok(respond(HttpResponse::Ok(), &ticket))
 }

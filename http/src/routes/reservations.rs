@@ -3,22 +3,18 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use boxoffice_actors::idempotency::Endpoint;
-use boxoffice_actors::HoldCommand;
+use boxoffice_actors::{HoldCommand, QueueTarget};
 use boxoffice_engine::ids::{ReservationId, ScheduleId};
-use boxoffice_engine::schedule::SeatSelection;
-use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 
-use super::queue::{queue_not_active, token_admits};
 use super::{queue_token, resource};
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::path_id;
-use crate::extract::JsonBody;
+use crate::checks::body_after;
+use crate::error::ApiResult;
+use crate::extract::{path_id, JsonBody};
 use crate::idempotency_key::IdempotencyKey;
 use crate::pagination::{List, PageQuery};
 use crate::state::AppState;
-use crate::views::{reservation_status, ReservationBody, ReservationStatusName};
+use crate::views::reservations::{HoldRequestBody, ReservationBody, ReservationFilter};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -30,53 +26,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/reservations/{reservationId}/cancel").route(web::post().to(cancel)));
 }
 
-/// Hold seats: `seatIds` (all or nothing) or `quantity` (best available, optionally in a `grade` or `sectionId`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HoldRequestBody {
-    pub schedule_id: String,
-    /// Distinct seat ids (`sectionId-row-number`); all are held or none.
-    #[schema(min_items = 1)]
-    pub seat_ids: Option<Vec<String>>,
-    /// Best available: this many adjacent seats in one row.
-    #[schema(minimum = 1, maximum = 20)]
-    pub quantity: Option<u32>,
-    pub grade: Option<String>,
-    pub section_id: Option<String>,
-}
-
-fn selection(body: HoldRequestBody) -> ApiResult<SeatSelection> {
-    match (body.seat_ids, body.quantity) {
-        (Some(_), Some(_)) | (None, None) => {
-            Err(ApiError::validation("give either seatIds or quantity"))
-        }
-        (Some(ids), None) => {
-            if ids.is_empty() {
-                return Err(ApiError::validation("seatIds must not be empty"));
-            }
-            // No length cap here: more seats than the user's room is the engine's
-            // 422 SEAT_LIMIT_EXCEEDED (API.md), and the 64 KiB body limit already
-            // bounds the list, so this sort stays cheap.
-            let mut sorted = ids.clone();
-            sorted.sort();
-            sorted.dedup();
-            if sorted.len() != ids.len() {
-                return Err(ApiError::validation("seatIds must be distinct"));
-            }
-            Ok(SeatSelection::Ids(ids))
-        }
-        (None, Some(quantity)) => {
-            if quantity == 0 {
-                return Err(ApiError::validation("quantity must be at least 1"));
-            }
-            Ok(SeatSelection::BestAvailable {
-                quantity,
-                grade: body.grade,
-                section_id: body.section_id,
-            })
-        }
-    }
-}
+route_api!(
+    /// The reservations' operations.
+    ReservationsApi: [create, list, get, cancel]
+);
 
 #[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", operation_id = "create_reservation", request_body = HoldRequestBody,
     params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1-255 visible ASCII characters; the same key and body replay the first answer"), ("Queue-Token" = Option<String>, Header, description = "the caller's ACTIVE token, for gated schedules")),
@@ -99,40 +52,28 @@ pub async fn create(
     let tag = key.tag(user.user_id, Endpoint::Reservations, body.value()?);
     let input: HoldRequestBody = body.parse()?;
     let schedule_id = path_id(&input.schedule_id, ScheduleId::parse, "schedule")?;
-    let handle = state
-        .registry
-        .schedule(schedule_id)
-        .map_err(ApiError::from)?;
-    let selection = match selection(input) {
-        Ok(selection) => selection,
-        Err(invalid) => {
-            // Permission (the waiting room) is judged before the body.
-            let token = queue_token(&req);
-            if handle.gated && !token_admits(&state, user.user_id, schedule_id, token, false).await
-            {
-                return Err(queue_not_active());
-            }
-            return Err(invalid);
-        }
-    };
+    let token = queue_token(&req);
+    // The schedule (404) and its waiting room (403) before the seats asked
+    // for (400); the hold checks both itself.
+    let selection = body_after(
+        input.selection(),
+        state.engine(state.registry.check_queue_access(
+            user.user_id,
+            QueueTarget::Hold(schedule_id),
+            token,
+        )),
+    )
+    .await?;
     let command = HoldCommand {
         schedule_id,
         selection,
-        queue_token: queue_token(&req),
+        queue_token: token,
         idem: Some(tag),
     };
     let receipt = state
         .engine(state.registry.hold(user.user_id, command))
         .await?;
     Ok(HttpResponse::Created().json(ReservationBody::from(&receipt)))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-pub struct ReservationFilter {
-    /// Only reservations in this status.
-    #[param(value_type = Option<ReservationStatusName>)]
-    pub status: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/reservations", tag = "reservations", operation_id = "list_reservations", params(ReservationFilter, PageQuery),
@@ -148,25 +89,14 @@ pub async fn list(
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = page.validate()?;
-    if let Some(status) = filter.status.as_deref() {
-        if !["HELD", "CONFIRMED", "EXPIRED", "CANCELLED"].contains(&status) {
-            return Err(ApiError::validation(
-                "status must be HELD, CONFIRMED, EXPIRED or CANCELLED",
-            ));
-        }
-    }
-    let mut all = state
+    filter.validate()?;
+    let all = state
         .engine(state.registry.reservations_of(user.user_id))
         .await?;
-    all.reverse(); // newest first
     let bodies: Vec<ReservationBody> = all
         .iter()
-        .filter(|r| {
-            filter
-                .status
-                .as_deref()
-                .is_none_or(|s| reservation_status(r.status) == s)
-        })
+        .rev() // newest first
+        .filter(|r| filter.matches(r))
         .map(ReservationBody::from)
         .collect();
     Ok(HttpResponse::Ok().json(page.slice(bodies)))
@@ -208,7 +138,5 @@ pub async fn cancel(
     let receipt = state
         .engine(state.registry.cancel(user.user_id, id))
         .await?;
-    let mut body = ReservationBody::from(&receipt.reservation);
-    body.refund_amount = Some(receipt.refund_amount.0);
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(ReservationBody::from(&receipt)))
 }

@@ -2,25 +2,26 @@
 
 use actix_web::{web, HttpResponse};
 use boxoffice_actors::idempotency::Endpoint;
-use boxoffice_engine::Money;
-use serde_json::Value;
-use utoipa::ToSchema;
 
 use super::resource;
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::JsonBody;
 use crate::idempotency_key::IdempotencyKey;
 use crate::pagination::{List, PageQuery};
 use crate::state::AppState;
-use crate::views::{ChargeBody, LedgerEntryBody, WalletBody};
-use actix_web::http::StatusCode;
+use crate::views::wallet::{ChargeBody, ChargeRequestBody, LedgerEntryBody, WalletBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/wallet").route(web::get().to(get)))
         .service(resource("/wallet/charges").route(web::post().to(charge)))
         .service(resource("/wallet/transactions").route(web::get().to(transactions)));
 }
+
+route_api!(
+    /// The wallet's operations.
+    WalletApi: [get, charge, transactions]
+);
 
 #[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet", operation_id = "get_wallet",
     responses((status = 200, description = "the caller's balance and totals", body = WalletBody)),
@@ -30,40 +31,6 @@ pub async fn get(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRe
         .engine(state.registry.wallet_view(user.user_id))
         .await?;
     Ok(HttpResponse::Ok().json(WalletBody::from(&view)))
-}
-
-/// `amount`: a positive integer in the currency's smallest unit.
-#[derive(Debug, serde::Deserialize, ToSchema)]
-pub struct ChargeRequestBody {
-    /// At most the per-charge maximum (default 10,000,000).
-    #[schema(minimum = 1)]
-    pub amount: i64,
-}
-
-fn invalid_amount(why: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "INVALID_AMOUNT",
-        format!("amount {why}"),
-    )
-}
-
-/// A money amount from JSON: only a positive integer that fits is one.
-pub fn amount(body: &Value) -> ApiResult<Money> {
-    if !body.is_object() {
-        return Err(ApiError::validation("the body must be a JSON object"));
-    }
-    match body.get("amount") {
-        None | Some(Value::Null) => Err(ApiError::validation("amount is required")),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(v) if v > 0 => Ok(Money(v)),
-            Some(_) => Err(invalid_amount("must be positive")),
-            None => Err(invalid_amount(
-                "must be a whole number that fits in 64 bits",
-            )),
-        },
-        Some(_) => Err(ApiError::validation("amount must be a number")),
-    }
 }
 
 #[utoipa::path(post, path = "/api/v1/wallet/charges", tag = "wallet", operation_id = "charge_wallet", request_body = ChargeRequestBody,
@@ -82,7 +49,7 @@ pub async fn charge(
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
     let tag = key.tag(user.user_id, Endpoint::Charges, body.value()?);
-    let amount = amount(body.value()?)?;
+    let amount = ChargeRequestBody::amount(body.value()?)?;
     let receipt = state
         .engine(state.registry.charge(user.user_id, amount, Some(tag)))
         .await?;
@@ -108,10 +75,6 @@ pub async fn transactions(
                 .ledger(user.user_id, page.offset(), page.limit()),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(List {
-        items: entries.iter().map(LedgerEntryBody::from).collect(),
-        page: page.page,
-        page_size: page.page_size,
-        total,
-    }))
+    let items = entries.iter().map(LedgerEntryBody::from).collect();
+    Ok(HttpResponse::Ok().json(page.of(items, total)))
 }

@@ -1,0 +1,85 @@
+//! Payments as their owner reads them back, and paying for one's own
+//! reservation in API.md's order of checks.
+//!
+//! A payment has no record of its own: it is a step in the life of the
+//! reservation it paid for (see `payment.rs`). Its status is read off that
+//! reservation here, so the API only renders it.
+
+use boxoffice_engine::ids::*;
+use boxoffice_engine::schedule::ReservationStatus;
+use boxoffice_engine::{Money, Timestamp};
+
+use crate::error::{EngineError, EngineResult, Missing};
+use crate::payment::PayCommand;
+use crate::receipt::{PaymentReceipt, TicketLine};
+use crate::registry::Registry;
+
+/// Where a payment stands. A payment that was aborted, or is still between
+/// saga steps, has no receipt to show: it is not found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// The reservation it paid for is CONFIRMED by this payment.
+    Completed,
+    /// The reservation was cancelled and the payment refunded.
+    Refunded,
+}
+
+/// A payment as its owner sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub payment_id: PaymentId,
+    pub reservation_id: ReservationId,
+    pub amount: Money,
+    pub status: PaymentStatus,
+    pub paid_at: Option<Timestamp>,
+    pub tickets: Vec<TicketLine>,
+}
+
+/// A receipt is the payment's record at the moment it completed.
+impl From<&PaymentReceipt> for PaymentRecord {
+    fn from(p: &PaymentReceipt) -> Self {
+        PaymentRecord {
+            payment_id: p.payment_id,
+            reservation_id: p.reservation_id,
+            amount: p.amount,
+            status: PaymentStatus::Completed,
+            paid_at: Some(p.paid_at),
+            tickets: p.tickets.clone(),
+        }
+    }
+}
+
+impl Registry {
+    /// The caller's payment, or `NotFound(Payment)` (also another user's, an
+    /// aborted one, or one still in progress).
+    pub async fn payment_record(
+        &self,
+        user: UserId,
+        payment_id: PaymentId,
+    ) -> EngineResult<PaymentRecord> {
+        let (payment_id, view) = self.payment(user, payment_id).await?;
+        let status = match view.status {
+            ReservationStatus::Confirmed { payment_id: paid } if paid == payment_id => {
+                PaymentStatus::Completed
+            }
+            ReservationStatus::Cancelled if view.refund_amount.is_some() => PaymentStatus::Refunded,
+            _ => return Err(EngineError::NotFound(Missing::Payment)),
+        };
+        Ok(PaymentRecord {
+            payment_id,
+            reservation_id: view.reservation_id,
+            amount: view.total_amount,
+            status,
+            paid_at: view.paid_at,
+            tickets: view.tickets,
+        })
+    }
+
+    /// Pays for the caller's reservation: `NotFound` for anything that is not
+    /// theirs comes before the waiting room's refusal (which would tell a
+    /// stranger that the reservation exists), then the saga of [`Registry::pay`].
+    pub async fn pay_own(&self, user: UserId, cmd: PayCommand) -> EngineResult<PaymentReceipt> {
+        self.reservation(Some(user), cmd.reservation_id).await?;
+        self.pay(user, cmd).await
+    }
+}

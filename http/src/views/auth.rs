@@ -1,0 +1,158 @@
+//! Accounts and tokens: registration, login, refresh, role changes, and the
+//! User every one of them answers with.
+
+use boxoffice_actors::{Account, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Limit;
+use crate::error::{ApiError, ApiResult};
+use crate::time_format::rfc3339;
+
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_CHARS: usize = 128;
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_PHONE_CHARS: usize = 32;
+
+const REGISTER: &str = "RegisterRequestBody";
+
+pub const LIMITS: &[Limit] = &[
+    Limit::max_length(REGISTER, "email", MAX_EMAIL_CHARS),
+    Limit::min_length(REGISTER, "password", MIN_PASSWORD_CHARS),
+    Limit::max_length(REGISTER, "password", MAX_PASSWORD_CHARS),
+    Limit::max_length(REGISTER, "name", MAX_NAME_CHARS),
+    Limit::max_length(REGISTER, "phoneNumber", MAX_PHONE_CHARS),
+];
+
+/// A role, as the API names it (the document's view of `Role`).
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RoleName {
+    User,
+    Staff,
+    Admin,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBody {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    #[schema(value_type = RoleName)]
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl From<&Account> for UserBody {
+    fn from(a: &Account) -> Self {
+        UserBody {
+            user_id: a.user_id.to_string(),
+            email: a.email.clone(),
+            name: a.name.clone(),
+            role: a.role,
+            phone_number: a.phone_number.clone(),
+            created_at: rfc3339(a.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequestBody {
+    #[schema(format = Email)]
+    pub email: String,
+    pub password: String,
+    #[schema(min_length = 1)]
+    pub name: String,
+    /// Up to 32 digits, spaces, `+`, `-`, `(` or `)`.
+    #[schema(min_length = 1, pattern = r"^[0-9+\-() ]+$")]
+    pub phone_number: Option<String>,
+}
+
+/// An address with something before the `@` and a dotted domain after it,
+/// no spaces or control characters, at most 254 characters.
+fn valid_email(email: &str) -> bool {
+    let email = email.trim();
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= MAX_EMAIL_CHARS
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}
+
+impl RegisterRequestBody {
+    /// 400 for a bad email, password length, name or phone number.
+    pub fn validate(&self) -> ApiResult<()> {
+        if !valid_email(&self.email) {
+            return Err(ApiError::validation("email is not a valid address"));
+        }
+        let length = self.password.chars().count();
+        if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
+            return Err(ApiError::validation(format!(
+                "password must be {MIN_PASSWORD_CHARS}-{MAX_PASSWORD_CHARS} characters"
+            )));
+        }
+        let name = self.name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(ApiError::validation(format!(
+                "name must be 1-{MAX_NAME_CHARS} characters"
+            )));
+        }
+        if let Some(phone) = &self.phone_number {
+            if phone.is_empty()
+                || phone.len() > MAX_PHONE_CHARS
+                || !phone
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || "+-() ".contains(c))
+            {
+                return Err(ApiError::validation(format!(
+                    "phoneNumber must be up to {MAX_PHONE_CHARS} digits, spaces, +, -, ( or )"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokensBody {
+    pub access_token: String,
+    pub refresh_token: String,
+    #[schema(value_type = String, pattern = "^Bearer$", example = "Bearer")]
+    pub token_type: &'static str,
+    /// Access token lifetime in seconds.
+    pub expires_in: i64,
+    pub user: UserBody,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequestBody {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequestBody {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RoleRequestBody {
+    #[schema(value_type = RoleName)]
+    pub role: Role,
+}
