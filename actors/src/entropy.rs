@@ -34,12 +34,18 @@ impl IdSource {
         }
     }
 
-    fn bytes16(&self) -> [u8; 16] {
-        let mut out = [0u8; 16];
+    /// `N` random bytes (request ids, token ids, a generated JWT secret: the
+    /// rng is `StdRng`, a CSPRNG seeded from the OS in production).
+    pub fn bytes<const N: usize>(&self) -> [u8; N] {
+        let mut out = [0u8; N];
         // A poisoned lock only means another thread panicked mid-draw; the rng is still usable.
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         rng.fill_bytes(&mut out);
         out
+    }
+
+    fn bytes16(&self) -> [u8; 16] {
+        self.bytes()
     }
 
     pub fn next_u64(&self) -> u64 {

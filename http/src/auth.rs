@@ -13,11 +13,9 @@
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use boxoffice_actors::Role;
+use boxoffice_actors::{IdSource, Role};
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -48,6 +46,8 @@ pub struct Claims {
 }
 
 pub struct JwtKeys {
+    /// Draws each token's `jti` (the injected random source).
+    ids: Arc<IdSource>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -56,12 +56,18 @@ pub struct JwtKeys {
 }
 
 impl JwtKeys {
-    pub fn new(secret: &[u8], access_ttl_secs: i64, refresh_ttl_secs: i64) -> Self {
+    pub fn new(
+        secret: &[u8],
+        access_ttl_secs: i64,
+        refresh_ttl_secs: i64,
+        ids: Arc<IdSource>,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         // Expiry is checked against the injected clock in `verify`.
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
         JwtKeys {
+            ids,
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
@@ -82,7 +88,7 @@ impl JwtKeys {
             TokenKind::Access => self.access_ttl_secs,
             TokenKind::Refresh => self.refresh_ttl_secs,
         };
-        let jti: [u8; 16] = rand::random();
+        let jti: [u8; 16] = self.ids.bytes();
         let claims = Claims {
             sub: user.to_string(),
             role,
@@ -189,10 +195,12 @@ impl FromRequest for MaybeAuthUser {
     }
 }
 
-/// argon2id with the crate's defaults (19 MiB, 2 passes): never weaker in production.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
+/// argon2id with the crate's defaults (19 MiB, 2 passes): never weaker in
+/// production. The salt comes from the injected random source
+/// (`IdSource::bytes`, a CSPRNG seeded from the OS in production).
+pub async fn hash_password(password: String, salt: [u8; 16]) -> Result<String, ApiError> {
     web::block(move || {
-        let salt = SaltString::generate(&mut OsRng);
+        let salt = SaltString::encode_b64(&salt)?;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())

@@ -49,7 +49,7 @@ pub async fn load(registry: &Registry, now: Timestamp) -> Result<Vec<String>, Ap
         (STAFF, Role::Staff, "Demo Staff"),
         (USER, Role::User, "Demo User"),
     ] {
-        let hash = hash_password(password.to_string()).await?;
+        let hash = hash_password(password.to_string(), registry.context().ids.bytes()).await?;
         accounts.push(
             registry
                 .ensure_account(email.to_string(), name.to_string(), hash, role)

@@ -7,10 +7,9 @@
 //!   order of checks (401, 403, 404, then the body), once.
 //! - [`error`]: the one error shape and the mapping of engine errors to codes.
 //! - [`auth`], [`idempotency_key`], [`extract`], [`pagination`]: extractors.
-//! - [`request_id`], [`metrics`], [`admission`], [`allow_header`]: middleware; [`openapi`]: the generated spec.
+//! - [`request_id`], [`metrics`], [`load_shedding`], [`allow_header`]: middleware; [`openapi`]: the generated spec.
 //! - [`views`]: request and response bodies, one module per resource; [`tickets_qr`]: signed QR codes; [`demo`].
 
-pub mod admission;
 pub mod allow_header;
 pub mod auth;
 pub mod checks;
@@ -18,6 +17,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod idempotency_key;
+pub mod load_shedding;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;

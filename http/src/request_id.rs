@@ -10,8 +10,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::Error;
+use actix_web::{web, Error};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::Instrument;
+
+use crate::state::AppState;
 
 pub const HEADER: &str = "x-request-id";
 const MAX_LEN: usize = 128;
@@ -33,8 +36,18 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-fn generate() -> String {
-    let bytes: [u8; 16] = rand::random();
+/// A fresh id from the app's injected random source. Only an app built
+/// without `AppState` (middleware unit tests) has none: a counter serves.
+fn generate(req: &ServiceRequest) -> String {
+    let bytes: [u8; 16] = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => state.ids.bytes(),
+        None => {
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            let mut bytes = [0u8; 16];
+            bytes[8..].copy_from_slice(&NEXT.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+            bytes
+        }
+    };
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .to_string()
@@ -50,7 +63,7 @@ pub async fn middleware(
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
         .map(str::to_owned)
-        .unwrap_or_else(generate);
+        .unwrap_or_else(|| generate(&req));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let header = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
     let started = std::time::Instant::now();

@@ -5,7 +5,7 @@
 //! nest: the kernel's accept queue (`backlog`) holds connections no worker has
 //! taken yet; each worker holds at most `max_connections_per_worker` open
 //! connections; and at most `max_in_flight_requests` requests, process-wide,
-//! are past admission at once (the rest are answered 503 at once, before any
+//! are let in at once (the rest are answered 503 at once, before any
 //! JWT check or body read).
 
 use boxoffice_actors::EngineConfig;
@@ -36,7 +36,7 @@ pub struct Settings {
     /// at `net.core.somaxconn`). Past it, new connection attempts are dropped
     /// and clients retry their SYN.
     pub backlog: u32,
-    /// Requests past admission at once, process-wide; the next one is answered
+    /// Requests let in at once, process-wide (load shedding); the next one is answered
     /// 503 UNAVAILABLE with `Retry-After` before anything else is done for it.
     /// Ops endpoints (`/healthz`, `/readyz`, `/metrics`) are never refused.
     pub max_in_flight_requests: usize,

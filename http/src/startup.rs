@@ -3,7 +3,7 @@
 //! The binary and every HTTP test start the application through here.
 //!
 //! The middleware stack, outermost first: request id (every answer carries
-//! it), metrics (every answer is counted), admission (refuses past the
+//! it), metrics (every answer is counted), load shedding (refuses past the
 //! process-wide in-flight limit before any routing, JWT or body read), the
 //! `Allow` header of 405s, then routing.
 
@@ -15,9 +15,9 @@ use boxoffice_actors::{Clock, IdSource, Registry};
 use boxoffice_storage::{Durability, SledStore, Store};
 use std::sync::Arc;
 
-use crate::admission::{Admission, Gate};
 use crate::auth::{hash_password, JwtKeys};
 use crate::extract::{json_config, path_config, payload_config, query_config};
+use crate::load_shedding::{LoadShedder, ShedLoad};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -35,7 +35,7 @@ pub struct Application {
 }
 
 /// The configured secret, or the one generated for this data dir the first time.
-fn jwt_secret(settings: &Settings, store: &dyn Store) -> Result<Vec<u8>, String> {
+fn jwt_secret(settings: &Settings, store: &dyn Store, ids: &IdSource) -> Result<Vec<u8>, String> {
     if let Some(secret) = &settings.jwt_secret {
         if secret.len() < 16 {
             return Err("BOXOFFICE_JWT_SECRET must be at least 16 bytes".into());
@@ -45,7 +45,7 @@ fn jwt_secret(settings: &Settings, store: &dyn Store) -> Result<Vec<u8>, String>
     if let Some(secret) = store.get_meta(JWT_SECRET_META).map_err(|e| e.to_string())? {
         return Ok(secret);
     }
-    let secret: [u8; 32] = rand::random();
+    let secret: [u8; 32] = ids.bytes();
     store
         .put_meta(JWT_SECRET_META, &secret)
         .map_err(|e| e.to_string())?;
@@ -73,13 +73,18 @@ impl Application {
                 settings.data_dir.display()
             )
         })?);
-        let secret = jwt_secret(&settings, store.as_ref())?;
-        let registry = Registry::start(store, Arc::clone(&clock), ids, settings.engine.clone())
-            .await
-            .map_err(|e| format!("recovery failed: {e}"))?;
+        let secret = jwt_secret(&settings, store.as_ref(), &ids)?;
+        let registry = Registry::start(
+            store,
+            Arc::clone(&clock),
+            Arc::clone(&ids),
+            settings.engine.clone(),
+        )
+        .await
+        .map_err(|e| format!("recovery failed: {e}"))?;
         let mut banner = Vec::new();
         if let Some((email, password)) = &settings.admin {
-            let hash = hash_password(password.clone())
+            let hash = hash_password(password.clone(), ids.bytes())
                 .await
                 .map_err(|e| e.to_string())?;
             registry
@@ -102,13 +107,15 @@ impl Application {
                 &secret,
                 settings.access_token_ttl.as_secs() as i64,
                 settings.refresh_token_ttl.as_secs() as i64,
+                Arc::clone(&ids),
             ),
+            ids: Arc::clone(&ids),
             qr: QrSigner::new(&secret),
             metrics: Metrics::new().map_err(|e| e.to_string())?,
             request_timeout: settings.request_timeout,
         });
-        // One gate for the whole process: every worker's app shares it.
-        let gate = Gate::new(settings.max_in_flight_requests);
+        // One load shedder for the whole process: every worker's app shares it.
+        let shedder = LoadShedder::new(settings.max_in_flight_requests);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -117,7 +124,7 @@ impl Application {
                 .app_data(path_config())
                 .app_data(payload_config())
                 .wrap(from_fn(allow_header::middleware))
-                .wrap(Admission::new(Arc::clone(&gate)))
+                .wrap(ShedLoad::new(Arc::clone(&shedder)))
                 .wrap(from_fn(metrics::middleware))
                 .wrap(from_fn(request_id::middleware))
                 // Before the /api/v1 scope, which would otherwise shadow /api/v1/openapi.json.

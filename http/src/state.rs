@@ -1,7 +1,7 @@
 //! What every handler can reach: the engine, the token keys, the QR signer,
-//! the clock and the metrics. Built once in `startup`.
+//! the clock, the random source and the metrics. Built once in `startup`.
 
-use boxoffice_actors::{Clock, Registry};
+use boxoffice_actors::{Clock, IdSource, Registry};
 use boxoffice_engine::Timestamp;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +14,8 @@ use crate::tickets_qr::QrSigner;
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub clock: Arc<dyn Clock>,
+    /// The injected random source (request ids, token ids).
+    pub ids: Arc<IdSource>,
     pub jwt: JwtKeys,
     pub qr: QrSigner,
     pub metrics: Metrics,

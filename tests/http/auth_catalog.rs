@@ -6,10 +6,11 @@
 //! the request could have changed something, that nothing was stored.
 
 use awc::http::Method;
-use boxoffice_actors::Role;
+use boxoffice_actors::{IdSource, Role};
 use boxoffice_engine::ids::UserId;
 use boxoffice_http::auth::{JwtKeys, TokenKind};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
 use test_support::app::*;
 
@@ -799,14 +800,19 @@ async fn missing_malformed_expired_tampered_foreign_and_unsigned_tokens_are_401(
     let now_secs = START.0 / 1_000;
 
     let tampered = with_role_claim(&user_token, "ADMIN");
-    let foreign = JwtKeys::new(b"another-secret-0123456789abcdef", 3_600, 3_600)
-        .issue(
-            UserId::parse(&admin_id).expect("id"),
-            Role::Admin,
-            TokenKind::Access,
-            START,
-        )
-        .expect("token");
+    let foreign = JwtKeys::new(
+        b"another-secret-0123456789abcdef",
+        3_600,
+        3_600,
+        Arc::new(IdSource::seeded(10)),
+    )
+    .issue(
+        UserId::parse(&admin_id).expect("id"),
+        Role::Admin,
+        TokenKind::Access,
+        START,
+    )
+    .expect("token");
     let unsigned = alg_none_token(&admin_id, "ADMIN", now_secs);
     let unsigned_no_dot = unsigned.trim_end_matches('.').to_string();
     let refresh_as_access = str_of(&user, "refreshToken").to_string();

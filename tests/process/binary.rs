@@ -7,7 +7,7 @@
 //! In-process servers are `test_support::app::spawn_app`'s job.
 
 use awc::http::StatusCode;
-use boxoffice_actors::Role;
+use boxoffice_actors::{IdSource, Role};
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
 use boxoffice_http::auth::{JwtKeys, TokenKind};
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Longest the binary may take to print its address after a start.
@@ -105,7 +105,12 @@ pub struct Credentials {
 impl Credentials {
     /// Keys that mint tokens the server accepts.
     pub fn keys(&self) -> JwtKeys {
-        JwtKeys::new(self.secret.as_bytes(), 3_600, 3_600)
+        JwtKeys::new(
+            self.secret.as_bytes(),
+            3_600,
+            3_600,
+            Arc::new(IdSource::seeded(9)),
+        )
     }
 }
 

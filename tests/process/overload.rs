@@ -4,12 +4,12 @@
 //! - `past_the_in_flight_bound_holds_get_503_with_retry_after`: in-process app
 //!   with the smallest in-flight bound (1,024 per actor) and one HTTP worker;
 //!   waves of 5,000 concurrent holds on one schedule. Some must be answered
-//!   503 UNAVAILABLE (error shape, Retry-After) by admission control, none
+//!   503 UNAVAILABLE (error shape, Retry-After) by the in-flight bound, none
 //!   any other 5xx, and the server is healthy afterwards. The process-wide
-//!   admission limit is lifted here, so the per-actor bound is the one hit.
+//!   load-shedding limit is lifted here, so the per-actor bound is the one hit.
 //! - `past_the_process_wide_limit_requests_get_503_before_any_work`:
-//!   in-process app with an admission limit of 64; two waves of 3,000
-//!   concurrent holds. Refusals are 503 UNAVAILABLE from the admission gate
+//!   in-process app with a load-shedding limit of 64; two waves of 3,000
+//!   concurrent holds. Refusals are 503 UNAVAILABLE from load shedding
 //!   (its message, the error shape, Retry-After), nothing else but 201/409,
 //!   `/healthz` probes sent during the flood are all 200 (exempt), and a new
 //!   hold succeeds afterwards. Latencies are printed, not asserted, both as
@@ -32,7 +32,7 @@ use crate::binary::{one_at_a_time, set_up_concert, user_token, ConcertPlan, Cred
 use awc::http::StatusCode;
 use boxoffice_actors::Role;
 use boxoffice_engine::ids::{ScheduleId, UserId};
-use boxoffice_http::admission::SHED_MESSAGE;
+use boxoffice_http::load_shedding::SHED_MESSAGE;
 use boxoffice_http::settings::MAX_IN_FLIGHT_REQUESTS_RANGE;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
@@ -52,7 +52,7 @@ const FLOOD: usize = 5_000;
 const ACTIX_DEFAULT_MAX_CONNECTIONS: usize = 25_000;
 /// At most this many waves before the 503 test gives up.
 const MAX_WAVES: usize = 6;
-/// API.md: the message of an admission-control 503 (vs. the engine timeout's).
+/// API.md: the message of a 503 from the in-flight bound (vs. the engine timeout's).
 const OVERLOADED: &str = "overloaded or restarting: try again";
 
 const CREDENTIALS: Credentials = Credentials {
@@ -215,7 +215,7 @@ async fn past_the_in_flight_bound_holds_get_503_with_retry_after_body() {
     // worker polls its request again, so the bound is reached in the first
     // wave or two. With the default two workers it is reached too, but in
     // measurements here some waves stayed under it; with four, none passed it.
-    // The process-wide admission limit is lifted so the per-actor bound is
+    // The process-wide load-shedding limit is lifted so the per-actor bound is
     // the one reached (the other is tested below), and so is the connection
     // bound (back to actix's default), so all 5,000 connections are accepted.
     let app = spawn_app_with(|s| {
@@ -291,7 +291,7 @@ async fn past_the_in_flight_bound_holds_get_503_with_retry_after_body() {
         assert_eq!(body["error"]["code"], "UNAVAILABLE", "{body}");
         assert_eq!(
             body["error"]["message"], OVERLOADED,
-            "a refusal by admission control, not a timeout: {body}"
+            "a refusal by the in-flight bound, not a timeout: {body}"
         );
         assert!(body["requestId"].is_string(), "{body}");
         assert_eq!(answer.retry_after.as_deref(), Some("1"), "{body}");
@@ -332,11 +332,11 @@ async fn past_the_in_flight_bound_holds_get_503_with_retry_after_body() {
 
 // ------------------------------------------------------------ 503 past the process-wide limit
 
-/// The admission limit in the process-wide test: far below the flood, so
+/// The load-shedding limit in the process-wide test: far below the flood, so
 /// most of it is refused.
-const SMALL_ADMISSION_LIMIT: usize = 64;
+const SMALL_SHEDDING_LIMIT: usize = 64;
 /// Concurrent requests in that flood (scaled down like `FLOOD`).
-const ADMISSION_FLOOD: usize = 3_000;
+const SHEDDING_FLOOD: usize = 3_000;
 /// Probes of `/healthz` sent in the middle of that flood.
 const FLOOD_PROBES: usize = 50;
 
@@ -347,12 +347,12 @@ fn past_the_process_wide_limit_requests_get_503_before_any_work() {
 }
 
 async fn past_the_process_wide_limit_body() {
-    let app = spawn_app_with(|s| s.max_in_flight_requests = SMALL_ADMISSION_LIMIT).await;
+    let app = spawn_app_with(|s| s.max_in_flight_requests = SMALL_SHEDDING_LIMIT).await;
     let admin = app.admin_token().await;
     let (_, schedule) = app.create_concert(&admin, None, 300).await;
-    let size = ADMISSION_FLOOD.min(open_files_limit().saturating_sub(256) / 2);
+    let size = SHEDDING_FLOOD.min(open_files_limit().saturating_sub(256) / 2);
     assert!(
-        size > 4 * SMALL_ADMISSION_LIMIT,
+        size > 4 * SMALL_SHEDDING_LIMIT,
         "too few file descriptors: {size}"
     );
     let client = awc::Client::builder()
@@ -373,7 +373,7 @@ async fn past_the_process_wide_limit_body() {
         .strip_prefix("http://")
         .expect("http base")
         .to_string();
-    let (_, probe_token) = app.register_and_login("admission-probe").await;
+    let (_, probe_token) = app.register_and_login("shedding-probe").await;
     for wave in 0..2 {
         // A client of its own, on a connection opened before the flood: its
         // latencies are the server's (queueing included), not the flooding
@@ -404,7 +404,7 @@ async fn past_the_process_wide_limit_body() {
             join_all(probes)
         );
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        refused += check_admission_wave(wave, size, &answers);
+        refused += check_shedding_wave(wave, size, &answers);
         let mut timed = timed.join().expect("timed client");
         timed.sort();
         for status in [201, 409, 503] {
@@ -415,7 +415,7 @@ async fn past_the_process_wide_limit_body() {
                 .collect();
             if !list.is_empty() {
                 eprintln!(
-                    "admission wave {wave}: separate keep-alive client: status {status}: {} answers, latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    "shedding wave {wave}: separate keep-alive client: status {status}: {} answers, latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
                     list.len(),
                     ms(percentile(&list, 0.50)),
                     ms(percentile(&list, 0.99)),
@@ -426,7 +426,7 @@ async fn past_the_process_wide_limit_body() {
         let mut probe_latency: Vec<Duration> = probes.iter().map(|(_, l)| *l).collect();
         probe_latency.sort();
         eprintln!(
-            "admission wave {wave}: {} /healthz probes during it, p50 {:.0} ms, max {:.0} ms",
+            "shedding wave {wave}: {} /healthz probes during it, p50 {:.0} ms, max {:.0} ms",
             probes.len(),
             ms(percentile(&probe_latency, 0.50)),
             ms(percentile(&probe_latency, 1.0))
@@ -438,13 +438,13 @@ async fn past_the_process_wide_limit_body() {
     }
     assert!(
         refused > 0,
-        "{size} concurrent holds never passed a limit of {SMALL_ADMISSION_LIMIT}"
+        "{size} concurrent holds never passed a limit of {SMALL_SHEDDING_LIMIT}"
     );
 
     // Healthy afterwards: new work is admitted and served.
     app.get("/readyz", None).await.expect(200, "");
     let (_, fresh) = app.create_concert(&admin, None, 300).await;
-    let (_, token) = app.register_and_login("after-admission-flood").await;
+    let (_, token) = app.register_and_login("after-shedding-flood").await;
     app.post_keyed(
         "/api/v1/reservations",
         &token,
@@ -514,10 +514,10 @@ fn read_response_status(stream: &mut TcpStream) -> u16 {
     status
 }
 
-/// Checks one wave's answers (201, 409, or 503 from the admission gate in the
+/// Checks one wave's answers (201, 409, or 503 from load shedding in the
 /// error shape with Retry-After; rare connection failures), prints latency by
 /// status, and returns how many were refused.
-fn check_admission_wave(wave: usize, size: usize, answers: &[Answer]) -> usize {
+fn check_shedding_wave(wave: usize, size: usize, answers: &[Answer]) -> usize {
     let mut latencies: BTreeMap<u16, Vec<Duration>> = BTreeMap::new();
     let mut client_errors: BTreeMap<String, usize> = BTreeMap::new();
     for answer in answers {
@@ -544,7 +544,7 @@ fn check_admission_wave(wave: usize, size: usize, answers: &[Answer]) -> usize {
     for (status, list) in latencies.iter_mut() {
         list.sort();
         eprintln!(
-            "admission wave {wave} (limit {SMALL_ADMISSION_LIMIT}, {size} concurrent holds): status {status}: {} answers, latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            "shedding wave {wave} (limit {SMALL_SHEDDING_LIMIT}, {size} concurrent holds): status {status}: {} answers, latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
             list.len(),
             ms(percentile(list, 0.50)),
             ms(percentile(list, 0.99)),
@@ -586,7 +586,7 @@ struct Tally {
     failed: usize,
     /// Why requests got no answer, and how often.
     errors: BTreeMap<String, usize>,
-    /// 503 answers by message (admission control or the engine's timeout).
+    /// 503 answers by message (load shedding, the in-flight bound or the engine's timeout).
     unavailable: BTreeMap<String, usize>,
     /// Open loop: arrivals not sent because `MAX_OUTSTANDING` cycles were out.
     not_sent: usize,

@@ -46,7 +46,7 @@ pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<H
     {
         return Err(ApiError::from(boxoffice_actors::EngineError::EmailTaken));
     }
-    let hash = hash_password(input.password).await?;
+    let hash = hash_password(input.password, state.ids.bytes()).await?;
     let account = state
         .engine(state.registry.register(
             input.email.trim().to_string(),

@@ -125,6 +125,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         JWT_SECRET.as_bytes(),
         settings.access_token_ttl.as_secs() as i64,
         settings.refresh_token_ttl.as_secs() as i64,
+        Arc::new(IdSource::seeded(8)),
     );
     TestApp {
         base,

@@ -155,6 +155,7 @@ impl Boxoffice<HttpDriver> {
             secret.as_bytes(),
             TOKEN_TTL_SECS,
             TOKEN_TTL_SECS,
+            Arc::new(IdSource::from_os()),
         ));
         let spec = HttpSpec {
             base,

@@ -1,4 +1,4 @@
-//! Process-wide admission control: at most `Settings::max_in_flight_requests`
+//! Load shedding at the door: at most `Settings::max_in_flight_requests`
 //! requests are past this point at once; the next one is answered
 //! 503 UNAVAILABLE (error shape, `Retry-After: 1`) straight away.
 //!
@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use crate::error::ApiError;
 
-/// The message of a 503 from this gate (the per-actor bound says
+/// The message of a 503 shed here (the per-actor bound says
 /// "overloaded or restarting: try again"; the engine timeout says it timed out).
 pub const SHED_MESSAGE: &str = "server busy: too many requests in flight, try again";
 
@@ -36,26 +36,23 @@ pub const EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// The shared counter: one per process, cloned into every worker's app.
 #[derive(Debug)]
-pub struct Gate {
+pub struct LoadShedder {
     limit: usize,
     in_flight: AtomicUsize,
     shed: AtomicU64,
 }
 
-impl Gate {
-    pub fn new(limit: usize) -> Arc<Gate> {
-        assert!(
-            limit >= 1,
-            "an admission limit of 0 would refuse everything"
-        );
-        Arc::new(Gate {
+impl LoadShedder {
+    pub fn new(limit: usize) -> Arc<LoadShedder> {
+        assert!(limit >= 1, "a limit of 0 would refuse everything");
+        Arc::new(LoadShedder {
             limit,
             in_flight: AtomicUsize::new(0),
             shed: AtomicU64::new(0),
         })
     }
 
-    /// Requests past admission right now.
+    /// Requests let in right now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -78,7 +75,7 @@ impl Gate {
             });
         match taken {
             Ok(_) => Some(Permit {
-                gate: Arc::clone(self),
+                shedder: Arc::clone(self),
             }),
             Err(_) => {
                 self.shed.fetch_add(1, Ordering::Relaxed);
@@ -88,15 +85,15 @@ impl Gate {
     }
 }
 
-/// Held by one admitted request until its future ends.
+/// Held by one request let in until its future ends.
 struct Permit {
-    gate: Arc<Gate>,
+    shedder: Arc<LoadShedder>,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let before = self.gate.in_flight.fetch_sub(1, Ordering::AcqRel);
-        debug_assert!(before >= 1, "admission permit returned twice");
+        let before = self.shedder.in_flight.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(before >= 1, "load-shedding permit returned twice");
     }
 }
 
@@ -104,42 +101,42 @@ fn exempt(path: &str) -> bool {
     EXEMPT_PATHS.contains(&path)
 }
 
-/// The middleware factory: `App::wrap(Admission::new(gate))`.
-pub struct Admission {
-    gate: Arc<Gate>,
+/// The middleware factory: `App::wrap(ShedLoad::new(shedder))`.
+pub struct ShedLoad {
+    shedder: Arc<LoadShedder>,
 }
 
-impl Admission {
-    pub fn new(gate: Arc<Gate>) -> Self {
-        Admission { gate }
+impl ShedLoad {
+    pub fn new(shedder: Arc<LoadShedder>) -> Self {
+        ShedLoad { shedder }
     }
 }
 
-impl<S, B> Transform<S, ServiceRequest> for Admission
+impl<S, B> Transform<S, ServiceRequest> for ShedLoad
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: 'static,
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Transform = AdmissionService<S>;
+    type Transform = ShedLoadService<S>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(AdmissionService {
+        ready(Ok(ShedLoadService {
             service: Rc::new(service),
-            gate: Arc::clone(&self.gate),
+            shedder: Arc::clone(&self.shedder),
         }))
     }
 }
 
-pub struct AdmissionService<S> {
+pub struct ShedLoadService<S> {
     service: Rc<S>,
-    gate: Arc<Gate>,
+    shedder: Arc<LoadShedder>,
 }
 
-impl<S, B> Service<ServiceRequest> for AdmissionService<S>
+impl<S, B> Service<ServiceRequest> for ShedLoadService<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: 'static,
@@ -154,7 +151,7 @@ where
         let permit = if exempt(req.path()) {
             None
         } else {
-            match self.gate.try_acquire() {
+            match self.shedder.try_acquire() {
                 Some(permit) => Some(permit),
                 None => {
                     let refusal = ApiError::unavailable(SHED_MESSAGE).error_response();
@@ -201,13 +198,13 @@ mod tests {
 
     #[actix_web::test]
     async fn past_the_limit_requests_are_refused_at_once_and_ops_paths_are_exempt() {
-        let gate = Gate::new(2);
+        let shedder = LoadShedder::new(2);
         let release = web::Data::new(Semaphore::new(0));
         let app = Rc::new(
             test::init_service(
                 App::new()
                     .app_data(release.clone())
-                    .wrap(Admission::new(Arc::clone(&gate)))
+                    .wrap(ShedLoad::new(Arc::clone(&shedder)))
                     .route("/parked", web::get().to(parked))
                     .route("/healthz", web::get().to(ok))
                     .route("/metrics", web::get().to(ok))
@@ -225,7 +222,7 @@ mod tests {
                 })
             })
             .collect();
-        while gate.in_flight() < 2 {
+        while shedder.in_flight() < 2 {
             actix_web::rt::task::yield_now().await;
         }
 
@@ -242,43 +239,43 @@ mod tests {
         let body: serde_json::Value = test::read_body_json(refused).await;
         assert_eq!(body["error"]["code"], "UNAVAILABLE", "{body}");
         assert_eq!(body["error"]["message"], SHED_MESSAGE, "{body}");
-        assert_eq!(gate.shed(), 1);
+        assert_eq!(shedder.shed(), 1);
 
         for path in ["/healthz", "/metrics"] {
             let probe =
                 test::call_service(&*app, test::TestRequest::get().uri(path).to_request()).await;
             assert_eq!(probe.status(), StatusCode::OK, "{path} is exempt");
         }
-        assert_eq!(gate.in_flight(), 2, "exempt paths take no permit");
+        assert_eq!(shedder.in_flight(), 2, "exempt paths take no permit");
 
         release.add_permits(2);
         for request in parked_requests {
             assert_eq!(request.await.expect("parked request"), StatusCode::OK);
         }
-        assert_eq!(gate.in_flight(), 0, "permits are given back");
-        let admitted =
+        assert_eq!(shedder.in_flight(), 0, "permits are given back");
+        let let_in =
             test::call_service(&*app, test::TestRequest::get().uri("/other").to_request()).await;
-        assert_eq!(admitted.status(), StatusCode::OK);
+        assert_eq!(let_in.status(), StatusCode::OK);
     }
 
     #[actix_web::test]
     async fn a_dropped_request_gives_its_permit_back() {
-        let gate = Gate::new(1);
+        let shedder = LoadShedder::new(1);
         let release = web::Data::new(Semaphore::new(0));
         let app = test::init_service(
             App::new()
                 .app_data(release.clone())
-                .wrap(Admission::new(Arc::clone(&gate)))
+                .wrap(ShedLoad::new(Arc::clone(&shedder)))
                 .route("/parked", web::get().to(parked)),
         )
         .await;
         let pending = app.call(test::TestRequest::get().uri("/parked").to_request());
-        // Poll once so the request is admitted and parked, then drop it, as
+        // Poll once so the request is let in and parked, then drop it, as
         // actix does when the client disconnects.
         let mut pending = Box::pin(pending);
         assert!(futures_util::poll!(pending.as_mut()).is_pending());
-        assert_eq!(gate.in_flight(), 1);
+        assert_eq!(shedder.in_flight(), 1);
         drop(pending);
-        assert_eq!(gate.in_flight(), 0);
+        assert_eq!(shedder.in_flight(), 0);
     }
 }
