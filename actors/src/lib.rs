@@ -70,7 +70,7 @@ pub mod wallet_actor;
 pub mod wallets;
 
 pub use accounts::{normalize_email, Account, Role};
-pub use booking::{CancelReceipt, HoldCommand};
+pub use booking::{CancelReceipt, CustomerStatus, HoldCommand};
 pub use catalog::{NewConcert, NewSchedule};
 pub use catalog_actor::{Concert, PriceGrade, ScheduleInfo, Venue, VenueSection};
 pub use catalog_query::{
