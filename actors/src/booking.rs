@@ -4,7 +4,7 @@
 //! under the idempotency index.
 
 use boxoffice_engine::ids::*;
-use boxoffice_engine::schedule::{SeatCounts, SeatSelection};
+use boxoffice_engine::schedule::{ReservationStatus, SeatCounts, SeatSelection};
 use boxoffice_engine::Money;
 
 use crate::error::{EngineError, EngineResult, Missing};
@@ -22,6 +22,28 @@ pub struct HoldCommand {
     pub selection: SeatSelection,
     pub queue_token: Option<QueueTokenId>,
     pub idem: Option<IdemTag>,
+}
+
+/// A reservation's status as its owner sees it (and filters by): a payment
+/// in flight does not change what they hold, so a payment-pending
+/// reservation is `Held`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CustomerStatus {
+    Held,
+    Confirmed,
+    Expired,
+    Cancelled,
+}
+
+impl CustomerStatus {
+    pub fn of(status: ReservationStatus) -> Self {
+        match status {
+            ReservationStatus::Held | ReservationStatus::PaymentPending { .. } => Self::Held,
+            ReservationStatus::Confirmed { .. } => Self::Confirmed,
+            ReservationStatus::Expired => Self::Expired,
+            ReservationStatus::Cancelled => Self::Cancelled,
+        }
+    }
 }
 
 /// The result of a cancel: the reservation as it is now and what was refunded.
@@ -212,6 +234,27 @@ impl Registry {
         // time makes the whole oldest first across schedules.
         views.sort_by_key(|view| view.held_at);
         Ok(views)
+    }
+
+    /// One page (`offset`, at most `limit`) of the user's reservations in
+    /// `status` (any, when `None`), newest first, and how many match in all.
+    pub async fn reservations_page(
+        &self,
+        user: UserId,
+        status: Option<CustomerStatus>,
+        offset: usize,
+        limit: usize,
+    ) -> EngineResult<(Vec<ReservationView>, usize)> {
+        let mut matching: Vec<ReservationView> = self
+            .reservations_of(user)
+            .await?
+            .into_iter()
+            .filter(|view| status.is_none_or(|s| CustomerStatus::of(view.status) == s))
+            .collect();
+        let total = matching.len();
+        matching.reverse(); // newest first
+        let page = matching.into_iter().skip(offset).take(limit).collect();
+        Ok((page, total))
     }
 
     /// Appends the user's archived reservations not in `seen`, oldest first.

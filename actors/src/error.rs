@@ -78,6 +78,10 @@ pub enum EngineError {
     Storage(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A login with an unknown email or a wrong password (one answer for both).
+    // Last on purpose: stored replies name variants by position (bincode).
+    #[error("wrong email or password")]
+    InvalidCredentials,
 }
 
 impl EngineError {

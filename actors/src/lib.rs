@@ -8,7 +8,8 @@
 //!   of the messages in [`queue_link`], so neither module names the other.
 //! - [`accounts`]: the `AccountsActor` ([`accounts::actor`]) owns user
 //!   accounts ([`accounts::model`]) and the login throttle
-//!   ([`accounts::throttle`]); [`catalog_actor`]: the `CatalogActor` owns
+//!   ([`accounts::throttle`]); the password hasher is injected
+//!   ([`accounts::passwords`]); [`catalog_actor`]: the `CatalogActor` owns
 //!   venues and concerts.
 //! - [`journal`]: how each actor makes its events durable (one log record per
 //!   batch, replies after the shared group-commit flush).
@@ -69,8 +70,8 @@ pub mod waiting_room;
 pub mod wallet_actor;
 pub mod wallets;
 
-pub use accounts::{normalize_email, Account, Role};
-pub use booking::{CancelReceipt, HoldCommand};
+pub use accounts::{normalize_email, Account, Passwords, Role};
+pub use booking::{CancelReceipt, CustomerStatus, HoldCommand};
 pub use catalog::{NewConcert, NewSchedule};
 pub use catalog_actor::{Concert, PriceGrade, ScheduleInfo, Venue, VenueSection};
 pub use catalog_query::{

@@ -20,6 +20,7 @@ use boxoffice_storage::{codec, FlushStats, GroupCommit, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::accounts::throttle::LoginTurns;
 use crate::accounts::{AccountsActor, AccountsState};
 use crate::catalog_actor::{CatalogActor, CatalogState};
 use crate::clock::Clock;
@@ -58,6 +59,9 @@ pub struct Registry {
     wallets: Vec<Handle<WalletActor>>,
     queue: Handle<QueueActor>,
     accounts: Handle<AccountsActor>,
+    /// Per-account turns for logins, next to the accounts actor whose
+    /// throttle they protect (see `accounts::throttle`).
+    login_turns: LoginTurns,
     catalog: Handle<CatalogActor>,
     next_arbiter: AtomicUsize,
 }
@@ -159,6 +163,7 @@ impl Registry {
             wallets,
             queue,
             accounts,
+            login_turns: LoginTurns::default(),
             catalog,
         });
         // A crash between creating a schedule and configuring its queue leaves it unconfigured: redo it.
@@ -242,6 +247,11 @@ impl Registry {
     /// The one actor owning every user account (see `accounts.rs` for the operations).
     pub fn accounts(&self) -> &Handle<AccountsActor> {
         &self.accounts
+    }
+
+    /// Logins take turns per account (see `accounts::throttle::LoginTurns`).
+    pub(crate) fn login_turns(&self) -> &LoginTurns {
+        &self.login_turns
     }
 
     /// The one actor owning venues and concerts (see `catalog.rs` for the operations).

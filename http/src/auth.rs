@@ -1,29 +1,27 @@
 //! Authentication: JWT access and refresh tokens (HS256 only; `alg: none` and
-//! every other algorithm are refused), the [`AuthUser`] extractor, and argon2
-//! password hashing run on the blocking pool so a login never stalls a worker.
+//! every other algorithm are refused), the [`AuthUser`] extractor, and
+//! [`Argon2Passwords`], the password hasher the account operations are given
+//! (argon2 on the blocking pool, so hashing never stalls a worker or an actor).
 //!
 //! Token expiry is checked against the injected clock, not the system clock
 //! jsonwebtoken would read, so tests can move time. The role in a token is
 //! the role at login: a role change applies from the next token (at most one
 //! access-token lifetime later).
 //!
-//! [`login_turn`] makes the logins of one account take turns, so that the
-//! throttle's check, the password verification and the failure count act as
-//! one step (see there).
+//! The login rule itself (per-account turns, throttle, decoy verification)
+//! is one operation of the actor layer: `Registry::login`.
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use boxoffice_actors::{IdSource, Role};
+use boxoffice_actors::{EngineError, IdSource, Passwords, Role};
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::future::{ready, Ready};
-use std::sync::{Arc, Mutex, OnceLock};
-use tokio::sync::OwnedMutexGuard;
+use std::sync::Arc;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -196,79 +194,56 @@ impl FromRequest for MaybeAuthUser {
 }
 
 /// argon2id with the crate's defaults (19 MiB, 2 passes): never weaker in
-/// production. The salt comes from the injected random source
-/// (`IdSource::bytes`, a CSPRNG seeded from the OS in production).
-pub async fn hash_password(password: String, salt: [u8; 16]) -> Result<String, ApiError> {
-    web::block(move || {
-        let salt = SaltString::encode_b64(&salt)?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|_| ApiError::unavailable("password hashing pool unavailable"))?
-    .map_err(|e| ApiError::internal(format!("password hashing failed: {e}")))
-}
+/// production. Each hash or verification runs on actix's blocking pool
+/// (`web::block`), so it stalls neither an HTTP worker nor an actor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Argon2Passwords;
 
-pub async fn verify_password(password: String, hash: String) -> Result<bool, ApiError> {
-    web::block(move || match PasswordHash::new(&hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    })
-    .await
-    .map_err(|_| ApiError::unavailable("password hashing pool unavailable"))
-}
+impl Passwords for Argon2Passwords {
+    /// A valid argon2 hash of nothing anyone knows.
+    const DECOY_HASH: &'static str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0kG8QOK0MYsXn4A1DJnVDvxoTH0a1TBzn03zFhbTJ0Y";
 
-/// One gate per account email with a login in flight (entries leave with the
-/// last login that uses them, so the map holds at most one entry per
-/// concurrent login). Process-wide because the throttle it protects is.
-type LoginGates = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+    /// The salt comes from the caller, drawn from the injected random source
+    /// (`IdSource::bytes`, a CSPRNG seeded from the OS in production).
+    async fn hash(&self, password: String, salt: [u8; 16]) -> Result<String, EngineError> {
+        web::block(move || {
+            let salt = SaltString::encode_b64(&salt)?;
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(|_| EngineError::Unavailable)?
+        .map_err(|e| EngineError::Internal(format!("password hashing failed: {e}")))
+    }
 
-fn login_gates() -> &'static LoginGates {
-    static GATES: OnceLock<LoginGates> = OnceLock::new();
-    GATES.get_or_init(Default::default)
-}
-
-/// The right to log in to one account now; the next login of that account
-/// waits until this is dropped.
-pub struct LoginTurn {
-    email: String,
-    turn: OwnedMutexGuard<()>,
-}
-
-/// Waits for this account's turn to log in.
-///
-/// Why: the throttle counts a failure only after the password was verified
-/// (an argon2 hash, tens of milliseconds), so without turns a burst of
-/// concurrent guesses all pass the check before the first failure is counted,
-/// and "10 failures in 15 minutes" becomes as many guesses as the burst holds.
-/// Taking turns costs an honest user nothing (one login at a time), and once an
-/// account is locked each waiting guess is refused by a cheap check.
-pub async fn login_turn(email: &str) -> LoginTurn {
-    let email = boxoffice_actors::normalize_email(email);
-    let gate = {
-        let mut gates = login_gates().lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(gates.entry(email.clone()).or_default())
-    };
-    LoginTurn {
-        email,
-        turn: gate.lock_owned().await,
+    async fn verify(&self, password: String, hash: String) -> Result<bool, EngineError> {
+        web::block(move || match PasswordHash::new(&hash) {
+            Ok(parsed) => Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
+            Err(_) => false,
+        })
+        .await
+        .map_err(|_| EngineError::Unavailable)
     }
 }
 
-impl Drop for LoginTurn {
-    fn drop(&mut self) {
-        let mut gates = login_gates().lock().unwrap_or_else(|e| e.into_inner());
-        // Two references: the map's and this turn's guard. More means logins
-        // are waiting (each holds one), so the gate must stay.
-        let ours = OwnedMutexGuard::mutex(&self.turn);
-        if gates
-            .get(&self.email)
-            .is_some_and(|gate| Arc::ptr_eq(gate, ours) && Arc::strong_count(gate) <= 2)
-        {
-            gates.remove(&self.email);
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decoy_costs_what_a_real_hash_costs() {
+        // A malformed or cheaper decoy would answer a login of an unknown
+        // email faster, revealing that no account has it.
+        let parsed = PasswordHash::new(Argon2Passwords::DECOY_HASH).expect("a well-formed hash");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        let params = argon2::Params::try_from(&parsed).expect("argon2 parameters");
+        let real = argon2::Params::default();
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (real.m_cost(), real.t_cost(), real.p_cost())
+        );
     }
 }

@@ -3,14 +3,14 @@
 //! and user accounts, the user with a funded wallet. Loaded once per data dir
 //! (a marker in the store's metadata); the credentials are printed every start.
 
-use boxoffice_actors::Registry;
 use boxoffice_actors::Role;
 use boxoffice_actors::{NewConcert, NewSchedule, PriceGrade, VenueSection};
+use boxoffice_actors::{Passwords, Registry};
 use boxoffice_engine::layout::RowLayout;
 use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::{Money, Timestamp};
 
-use crate::auth::hash_password;
+use crate::auth::Argon2Passwords;
 use crate::error::ApiError;
 
 const MARKER: &str = "demo-loaded";
@@ -49,7 +49,10 @@ pub async fn load(registry: &Registry, now: Timestamp) -> Result<Vec<String>, Ap
         (STAFF, Role::Staff, "Demo Staff"),
         (USER, Role::User, "Demo User"),
     ] {
-        let hash = hash_password(password.to_string(), registry.context().ids.bytes()).await?;
+        let hash = Argon2Passwords
+            .hash(password.to_string(), registry.context().ids.bytes())
+            .await
+            .map_err(engine)?;
         accounts.push(
             registry
                 .ensure_account(email.to_string(), name.to_string(), hash, role)

@@ -178,6 +178,7 @@ impl From<EngineError> for ApiError {
                 err.retry_after = Some(retry_after_secs.max(1));
                 err
             }
+            E::InvalidCredentials => ApiError::new(S::UNAUTHORIZED, "INVALID_CREDENTIALS", message),
         }
     }
 }

@@ -11,11 +11,11 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use boxoffice_actors::Role;
-use boxoffice_actors::{Clock, IdSource, Registry};
+use boxoffice_actors::{Clock, IdSource, Passwords, Registry};
 use boxoffice_storage::{Durability, SledStore, Store};
 use std::sync::Arc;
 
-use crate::auth::{hash_password, JwtKeys};
+use crate::auth::{Argon2Passwords, JwtKeys};
 use crate::extract::{json_config, path_config, payload_config, query_config};
 use crate::load_shedding::{LoadShedder, ShedLoad};
 use crate::metrics::Metrics;
@@ -84,9 +84,10 @@ impl Application {
         .map_err(|e| format!("recovery failed: {e}"))?;
         let mut banner = Vec::new();
         if let Some((email, password)) = &settings.admin {
-            let hash = hash_password(password.clone(), ids.bytes())
+            let hash = Argon2Passwords
+                .hash(password.clone(), ids.bytes())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| format!("admin password: {e}"))?;
             registry
                 .ensure_account(email.clone(), "Administrator".into(), hash, Role::Admin)
                 .await

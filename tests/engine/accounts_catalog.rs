@@ -1,5 +1,6 @@
 //! Accounts and catalogue through the registry: registration and look-ups,
-//! roles, `ensure_account`, the login throttle; venue and concert creation
+//! roles, `ensure_account`, the login throttle, registration and login as one
+//! operation each (with a stand-in password hasher); venue and concert creation
 //! with every validation rule; the schedules a concert creates (layout,
 //! prices, section order, queue gating); and all of it surviving a restart on
 //! the same sled directory.
@@ -11,14 +12,14 @@ use boxoffice_actors::catalog_actor::ExportCatalog;
 use boxoffice_actors::queue_actor::ExportQueueState;
 use boxoffice_actors::schedule_actor::ExportState;
 use boxoffice_actors::{
-    EngineError, ManualClock, Missing, NewConcert, NewSchedule, PriceGrade, Registry, Role,
-    VenueSection,
+    EngineError, ManualClock, Missing, NewConcert, NewSchedule, Passwords, PriceGrade, Registry,
+    Role, VenueSection,
 };
 use boxoffice_engine::ids::*;
 use boxoffice_engine::layout::{RowLayout, SectionLayout};
 use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::{Money, Timestamp};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use test_support::engine::*;
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
@@ -369,6 +370,121 @@ async fn logins_are_throttled_after_ten_failures_and_reset_on_success() {
             .expect("record");
     }
     assert_eq!(registry.login_allowed("kim@example.com").await, Ok(()));
+}
+
+/// A cheap stand-in for argon2 that records the hashes it verifies against:
+/// the login rule is under test here, not the hashing.
+#[derive(Default)]
+struct PlainPasswords {
+    hashed: Mutex<Vec<[u8; 16]>>,
+    verified: Mutex<Vec<String>>,
+}
+
+impl Passwords for PlainPasswords {
+    const DECOY_HASH: &'static str = "decoy";
+
+    async fn hash(&self, password: String, salt: [u8; 16]) -> Result<String, EngineError> {
+        self.hashed.lock().expect("lock").push(salt);
+        Ok(format!("plain:{password}"))
+    }
+
+    async fn verify(&self, password: String, hash: String) -> Result<bool, EngineError> {
+        self.verified.lock().expect("lock").push(hash.clone());
+        // Takes time, as argon2 does: without turns, concurrent logins of
+        // one account would all be past the throttle's check by now.
+        actix_rt::time::sleep(std::time::Duration::from_millis(2)).await;
+        Ok(hash == format!("plain:{password}"))
+    }
+}
+
+impl PlainPasswords {
+    fn verifications(&self) -> usize {
+        self.verified.lock().expect("lock").len()
+    }
+}
+
+#[actix_rt::test]
+async fn registration_and_login_are_one_operation_each() {
+    let (registry, _clock) = engine(41).await;
+    let passwords = PlainPasswords::default();
+    let register = |email: &str| {
+        registry.register_account(
+            email.to_string(),
+            "Kim Minji".to_string(),
+            None,
+            "right-pass".to_string(),
+            &passwords,
+        )
+    };
+    let kim = register("kim@example.com").await.expect("register");
+    assert_eq!(kim.role, Role::User);
+    assert_eq!(kim.password_hash, "plain:right-pass");
+    register("lee@example.com").await.expect("register");
+    // Each hash got its own salt from the injected random source.
+    {
+        let salts = passwords.hashed.lock().expect("lock");
+        assert_eq!(salts.len(), 2);
+        assert_ne!(salts[0], salts[1]);
+    }
+    // A taken email (compared normalized) is refused before any hashing.
+    assert_eq!(
+        register(" KIM@example.com").await,
+        Err(EngineError::EmailTaken)
+    );
+    assert_eq!(passwords.hashed.lock().expect("lock").len(), 2);
+
+    let login = |email: &'static str, password: &str| {
+        registry.login(email, password.to_string(), &passwords)
+    };
+    assert_eq!(
+        login("kim@example.com", "wrong").await,
+        Err(EngineError::InvalidCredentials)
+    );
+    // An unknown email costs a verification too (against the decoy) and the
+    // same answer.
+    assert_eq!(
+        login("nobody@example.com", "right-pass").await,
+        Err(EngineError::InvalidCredentials)
+    );
+    assert_eq!(
+        passwords
+            .verified
+            .lock()
+            .expect("lock")
+            .last()
+            .map(String::as_str),
+        Some(PlainPasswords::DECOY_HASH)
+    );
+    assert_eq!(
+        login("Kim@Example.com", "right-pass")
+            .await
+            .map(|a| a.user_id),
+        Ok(kim.user_id)
+    );
+
+    // A burst of concurrent guesses: the success above cleared the failure,
+    // so exactly ten are verified and the rest refused by the throttle.
+    let before = passwords.verifications();
+    let guesses = (0..30).map(|_| login("kim@example.com", "guess"));
+    let outcomes = futures_util::future::join_all(guesses).await;
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Err(EngineError::InvalidCredentials)))
+        .count();
+    assert_eq!(refused, MAX_LOGIN_FAILURES);
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        Err(EngineError::InvalidCredentials | EngineError::RateLimited { .. })
+    )));
+    assert_eq!(passwords.verifications() - before, MAX_LOGIN_FAILURES);
+    // Locked now, for the right password too, without verifying it.
+    assert!(matches!(
+        login("kim@example.com", "right-pass").await,
+        Err(EngineError::RateLimited { .. })
+    ));
+    assert_eq!(passwords.verifications() - before, MAX_LOGIN_FAILURES);
+    // Another account is not affected.
+    assert!(login("lee@example.com", "right-pass").await.is_ok());
 }
 
 #[actix_rt::test]

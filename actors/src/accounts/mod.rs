@@ -2,27 +2,34 @@
 //!
 //! - [`model`]: what an account is, the events that change accounts, the
 //!   state they build, and the limits on an account's fields.
-//! - [`throttle`]: the in-memory login throttle (failed logins per email).
-//! - [`actor`]: the `AccountsActor` that owns both and makes changes durable.
+//! - [`throttle`]: the in-memory login throttle (failed logins per email) and
+//!   the per-account turns that make a login one step.
+//! - [`passwords`]: the injected password hasher (argon2 lives in the HTTP
+//!   layer, off the actor threads).
+//! - [`actor`]: the `AccountsActor` that owns accounts and the throttle and
+//!   makes changes durable.
 //!
 //! This module holds the account operations as the API layer calls them
-//! (`impl Registry`): registration, look-ups, role and password changes, the
-//! start-up `ensure_account`, and the login throttle. Passwords arrive here
-//! already hashed (see `actor`).
+//! (`impl Registry`): [`Registry::register_account`] and [`Registry::login`]
+//! (each one operation, the rule's steps in order), look-ups, role and
+//! password changes, the start-up `ensure_account`, and the throttle's steps.
+//! The actor only ever sees password hashes (see `actor`).
 
 pub mod actor;
 pub mod model;
+pub mod passwords;
 pub mod throttle;
 
 #[cfg(feature = "test-hooks")]
 pub use actor::ExportAccounts;
 pub use actor::{AccountsActor, MAX_ACCOUNTS_PAGE};
 pub use model::{normalize_email, Account, AccountEvent, AccountsState, Role};
+pub use passwords::Passwords;
 pub use throttle::{LoginThrottle, LOGIN_FAILURE_WINDOW_MS, MAX_LOGIN_FAILURES};
 
 use boxoffice_engine::ids::UserId;
 
-use crate::error::EngineResult;
+use crate::error::{EngineError, EngineResult};
 use crate::registry::Registry;
 use actor::{
     CheckLogin, ClearLoginFailures, EnsureAccount, FindByEmail, GetAccount, ListAccounts,
@@ -30,7 +37,66 @@ use actor::{
 };
 
 impl Registry {
-    /// Creates an account; `EmailTaken` if its normalized email already has one.
+    /// Self-registration: a new USER account with this password, hashed by
+    /// `passwords` with a salt from the injected random source.
+    /// `EmailTaken` if the normalized email already has an account: checked
+    /// before hashing, so a taken email costs no hash, and again by the
+    /// accounts actor, so of racing registrations exactly one wins.
+    pub async fn register_account(
+        &self,
+        email: String,
+        name: String,
+        phone_number: Option<String>,
+        password: String,
+        passwords: &impl Passwords,
+    ) -> EngineResult<Account> {
+        if self.account_by_email(&email).await?.is_some() {
+            return Err(EngineError::EmailTaken);
+        }
+        let hash = passwords.hash(password, self.context().ids.bytes()).await?;
+        self.register(email, name, phone_number, hash, Role::User)
+            .await
+    }
+
+    /// The account whose email and password these are, or
+    /// `InvalidCredentials` (unknown email and wrong password alike), or
+    /// `RateLimited` when the account had too many failed logins lately.
+    ///
+    /// One step per account: the throttle check, the verification and the
+    /// failure count run under the account's login turn, so concurrent
+    /// guesses cannot all pass the check before the first failure counts.
+    /// An unknown email is verified against `P::DECOY_HASH` and counted like
+    /// a wrong password, so neither the time taken nor the throttle tells
+    /// whether an account exists.
+    pub async fn login<P: Passwords>(
+        &self,
+        email: &str,
+        password: String,
+        passwords: &P,
+    ) -> EngineResult<Account> {
+        let _turn = self.login_turns().take(email).await;
+        self.login_allowed(email).await?;
+        let account = self.account_by_email(email).await?;
+        let hash = account
+            .as_ref()
+            .map_or(P::DECOY_HASH, |a| a.password_hash.as_str())
+            .to_string();
+        let matches = passwords.verify(password, hash).await?;
+        match account {
+            Some(account) if matches => {
+                self.login_succeeded(email).await?;
+                Ok(account)
+            }
+            _ => {
+                self.login_failed(email).await?;
+                Err(EngineError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Creates an account from a password hash; `EmailTaken` if its
+    /// normalized email already has one. The API registers through
+    /// [`Registry::register_account`].
     pub async fn register(
         &self,
         email: String,
@@ -112,7 +178,8 @@ impl Registry {
     }
 
     /// `Err(RateLimited)` when the email had too many failed logins lately.
-    /// Call before verifying the password, so a locked account costs no hash.
+    /// A step of [`Registry::login`], before verifying the password, so a
+    /// locked account costs no hash.
     pub async fn login_allowed(&self, email: &str) -> EngineResult<()> {
         self.accounts()
             .query(CheckLogin {
@@ -121,7 +188,7 @@ impl Registry {
             .await?
     }
 
-    /// Counts a failed login (unknown email or wrong password alike).
+    /// Counts a failed login (unknown email or wrong password alike); a step of [`Registry::login`].
     pub async fn login_failed(&self, email: &str) -> EngineResult<()> {
         self.accounts()
             .query(RecordLoginFailure {
@@ -130,7 +197,7 @@ impl Registry {
             .await
     }
 
-    /// Forgets the email's failed logins.
+    /// Forgets the email's failed logins; a step of [`Registry::login`].
     pub async fn login_succeeded(&self, email: &str) -> EngineResult<()> {
         self.accounts()
             .query(ClearLoginFailures {

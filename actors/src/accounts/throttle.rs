@@ -2,11 +2,18 @@
 //! guessing against one account is refused after [`MAX_LOGIN_FAILURES`]
 //! failures in [`LOGIN_FAILURE_WINDOW_MS`]. Memory only (see [`LoginThrottle`]
 //! for why); the accounts actor owns one and consults it on every login.
+//!
+//! [`LoginTurns`] makes the logins of one account take turns, so that the
+//! throttle's check, the password verification and the failure count act as
+//! one step (see [`LoginTurns::take`] for why). The registry owns one; the
+//! login operation (`super::Registry::login`) holds a turn throughout.
 
 use boxoffice_engine::Timestamp;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::OwnedMutexGuard;
 
-use super::model::MAX_EMAIL_LEN;
+use super::model::{normalize_email, MAX_EMAIL_LEN};
 
 /// Failed logins within [`LOGIN_FAILURE_WINDOW_MS`] after which an account's
 /// logins are refused until the oldest of them leaves the window.
@@ -144,6 +151,90 @@ impl FailureTrail {
     }
 }
 
+/// One gate per account email with a login in flight. Entries leave with the
+/// last login that uses them, so the map holds at most one entry per
+/// concurrent login.
+#[derive(Debug, Default)]
+pub struct LoginTurns {
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The right to log in to one account now; the next login of that account
+/// waits until this is dropped.
+#[derive(Debug)]
+pub struct LoginTurn<'a> {
+    // Declared first so it is dropped first: the gate is released before
+    // `_entry` decides whether anyone still needs it.
+    _turn: OwnedMutexGuard<()>,
+    _entry: GateEntry<'a>,
+}
+
+/// One login's use of a gate. Removes the gate from the map when the last
+/// login using it is done, also when a waiting login is abandoned (its
+/// request timed out or the client left), which is why it exists before the
+/// turn is taken.
+#[derive(Debug)]
+struct GateEntry<'a> {
+    turns: &'a LoginTurns,
+    email: String,
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl LoginTurns {
+    /// Waits for this account's turn to log in (emails compared normalized).
+    ///
+    /// Why: the throttle counts a failure only after the password was
+    /// verified (an argon2 hash, tens of milliseconds), so without turns a
+    /// burst of concurrent guesses all pass the check before the first
+    /// failure is counted, and "10 failures in 15 minutes" becomes as many
+    /// guesses as the burst holds. Taking turns costs an honest user nothing
+    /// (one login at a time), and once an account is locked each waiting
+    /// guess is refused by a cheap check.
+    pub async fn take(&self, email: &str) -> LoginTurn<'_> {
+        let email = normalize_email(email);
+        let gate = Arc::clone(self.lock().entry(email.clone()).or_default());
+        let entry = GateEntry {
+            turns: self,
+            email,
+            gate: Some(Arc::clone(&gate)),
+        };
+        LoginTurn {
+            _turn: gate.lock_owned().await,
+            _entry: entry,
+        }
+    }
+
+    /// Emails with a login in flight.
+    #[cfg(test)]
+    fn in_flight(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+        // A poisoned lock only means a thread panicked while holding it; the
+        // map is still consistent (every change is one insert or remove).
+        self.gates.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for GateEntry<'_> {
+    fn drop(&mut self) {
+        let mut gates = self.turns.lock();
+        let Some(ours) = self.gate.take() else {
+            return;
+        };
+        let current = gates
+            .get(&self.email)
+            .is_some_and(|gate| Arc::ptr_eq(gate, &ours));
+        // Dropped under the lock, where every other entry counts too: the
+        // last entry out sees only the map's reference and removes the gate.
+        drop(ours);
+        if current && gates.get(&self.email).map(Arc::strong_count) == Some(1) {
+            gates.remove(&self.email);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +279,27 @@ mod tests {
         assert!(throttle.trails.contains_key("old@x"));
         assert!(!throttle.trails.contains_key("new@x"));
         assert_eq!(throttle.trails["old@x"].failures.len(), 2);
+    }
+
+    #[actix_rt::test]
+    async fn logins_of_one_account_take_turns_and_leave_no_gate_behind() {
+        let turns = LoginTurns::default();
+        let wait = std::time::Duration::from_millis(20);
+        let first = turns.take("Kim@Example.com").await;
+        // Another account is not held up.
+        let other = tokio::time::timeout(wait, turns.take("lee@example.com")).await;
+        assert!(other.is_ok(), "another account's login does not wait");
+        drop(other);
+        // The same account (compared normalized) waits; this waiter gives up.
+        let second = tokio::time::timeout(wait, turns.take(" kim@EXAMPLE.com")).await;
+        assert!(second.is_err(), "a second login of one account waits");
+        assert_eq!(turns.in_flight(), 1);
+        drop(first);
+        assert_eq!(turns.in_flight(), 0, "the abandoned waiter left no gate");
+        let again = tokio::time::timeout(wait, turns.take("kim@example.com")).await;
+        assert!(again.is_ok(), "the turn is free once released");
+        drop(again);
+        assert_eq!(turns.in_flight(), 0);
     }
 
     #[test]

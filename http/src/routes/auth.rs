@@ -1,13 +1,14 @@
 //! Accounts and tokens: register, login (throttled per account), refresh, me,
-//! and the admin's role changes.
+//! and the admin's role changes. Registration and login are one operation
+//! each of the actor layer (`Registry::register_account`, `Registry::login`),
+//! given the argon2 hasher of `crate::auth`.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use boxoffice_actors::{Account, Role};
 use boxoffice_engine::ids::UserId;
 
 use super::resource;
-use crate::auth::{hash_password, login_turn, verify_password, AuthUser, TokenKind};
+use crate::auth::{Argon2Passwords, AuthUser, TokenKind};
 use crate::checks::body_after;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{path_id, JsonBody};
@@ -39,21 +40,13 @@ route_api!(
 pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let input: RegisterRequestBody = body.parse()?;
     input.validate()?;
-    if state
-        .engine(state.registry.account_by_email(&input.email))
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::from(boxoffice_actors::EngineError::EmailTaken));
-    }
-    let hash = hash_password(input.password, state.ids.bytes()).await?;
     let account = state
-        .engine(state.registry.register(
+        .engine(state.registry.register_account(
             input.email.trim().to_string(),
             input.name.trim().to_string(),
             input.phone_number,
-            hash,
-            Role::User,
+            input.password,
+            &Argon2Passwords,
         ))
         .await?;
     Ok(HttpResponse::Created().json(UserBody::from(&account)))
@@ -74,10 +67,6 @@ fn tokens(state: &AppState, account: &Account) -> ApiResult<TokensBody> {
     })
 }
 
-/// A valid argon2 hash of nothing anyone knows: unknown emails are verified
-/// against it so a login takes as long whether or not the account exists.
-const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0kG8QOK0MYsXn4A1DJnVDvxoTH0a1TBzn03zFhbTJ0Y";
-
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequestBody,
     responses(
         (status = 200, description = "an access and a refresh token", body = TokensBody),
@@ -90,36 +79,16 @@ pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<Http
     if input.password.len() > 4 * MAX_PASSWORD_CHARS {
         return Err(ApiError::validation("password too long"));
     }
-    // Held to the end: check, verification and count are one step per account.
-    let _turn = login_turn(&input.email).await;
-    state
-        .engine(state.registry.login_allowed(&input.email))
-        .await?;
+    // The request timeout bounds the whole login, the wait for the account's
+    // turn included; one cut short answers 503 and tells nothing about the password.
     let account = state
-        .engine(state.registry.account_by_email(&input.email))
+        .engine(
+            state
+                .registry
+                .login(&input.email, input.password, &Argon2Passwords),
+        )
         .await?;
-    let hash = account
-        .as_ref()
-        .map_or_else(|| DECOY_HASH.to_string(), |a| a.password_hash.clone());
-    let matches = verify_password(input.password, hash).await?;
-    match account {
-        Some(account) if matches => {
-            state
-                .engine(state.registry.login_succeeded(&input.email))
-                .await?;
-            Ok(HttpResponse::Ok().json(tokens(&state, &account)?))
-        }
-        _ => {
-            state
-                .engine(state.registry.login_failed(&input.email))
-                .await?;
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "INVALID_CREDENTIALS",
-                "wrong email or password",
-            ))
-        }
-    }
+    Ok(HttpResponse::Ok().json(tokens(&state, &account)?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequestBody,

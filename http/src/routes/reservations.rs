@@ -89,17 +89,16 @@ pub async fn list(
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = page.validate()?;
-    filter.validate()?;
-    let all = state
-        .engine(state.registry.reservations_of(user.user_id))
+    let status = filter.wanted()?;
+    let (views, total) = state
+        .engine(
+            state
+                .registry
+                .reservations_page(user.user_id, status, page.offset(), page.limit()),
+        )
         .await?;
-    let bodies: Vec<ReservationBody> = all
-        .iter()
-        .rev() // newest first
-        .filter(|r| filter.matches(r))
-        .map(ReservationBody::from)
-        .collect();
-    Ok(HttpResponse::Ok().json(page.slice(bodies)))
+    let bodies = views.iter().map(ReservationBody::from).collect();
+    Ok(HttpResponse::Ok().json(page.of(bodies, total)))
 }
 
 #[utoipa::path(get, path = "/api/v1/reservations/{reservationId}", tag = "reservations", operation_id = "get_reservation",

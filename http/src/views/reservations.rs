@@ -3,7 +3,7 @@
 
 use boxoffice_actors::receipt::{HoldReceipt, SeatLine, TicketLine};
 use boxoffice_actors::schedule_actor::ReservationView;
-use boxoffice_actors::CancelReceipt;
+use boxoffice_actors::{CancelReceipt, CustomerStatus};
 use boxoffice_engine::schedule::{ReservationStatus, SeatSelection, MAX_SEATS_PER_USER_LIMIT};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -81,12 +81,11 @@ pub enum ReservationStatusName {
 }
 
 fn reservation_status(status: ReservationStatus) -> &'static str {
-    match status {
-        // A payment in flight does not change what the customer holds.
-        ReservationStatus::Held | ReservationStatus::PaymentPending { .. } => "HELD",
-        ReservationStatus::Confirmed { .. } => "CONFIRMED",
-        ReservationStatus::Expired => "EXPIRED",
-        ReservationStatus::Cancelled => "CANCELLED",
+    match CustomerStatus::of(status) {
+        CustomerStatus::Held => "HELD",
+        CustomerStatus::Confirmed => "CONFIRMED",
+        CustomerStatus::Expired => "EXPIRED",
+        CustomerStatus::Cancelled => "CANCELLED",
     }
 }
 
@@ -99,23 +98,20 @@ pub struct ReservationFilter {
 }
 
 impl ReservationFilter {
-    /// 400 for a status the API does not name.
-    pub fn validate(&self) -> ApiResult<()> {
-        match self.status.as_deref() {
-            Some(status) if !["HELD", "CONFIRMED", "EXPIRED", "CANCELLED"].contains(&status) => {
-                Err(ApiError::validation(
-                    "status must be HELD, CONFIRMED, EXPIRED or CANCELLED",
-                ))
-            }
-            _ => Ok(()),
+    /// The status asked for (`None`: any); 400 for one the API does not name.
+    pub fn wanted(&self) -> ApiResult<Option<CustomerStatus>> {
+        let Some(name) = self.status.as_deref() else {
+            return Ok(None);
+        };
+        match name {
+            "HELD" => Ok(Some(CustomerStatus::Held)),
+            "CONFIRMED" => Ok(Some(CustomerStatus::Confirmed)),
+            "EXPIRED" => Ok(Some(CustomerStatus::Expired)),
+            "CANCELLED" => Ok(Some(CustomerStatus::Cancelled)),
+            _ => Err(ApiError::validation(
+                "status must be HELD, CONFIRMED, EXPIRED or CANCELLED",
+            )),
         }
-    }
-
-    /// Whether the reservation is in the status asked for (any, when none is).
-    pub fn matches(&self, view: &ReservationView) -> bool {
-        self.status
-            .as_deref()
-            .is_none_or(|s| reservation_status(view.status) == s)
     }
 }
 
