@@ -5,6 +5,11 @@ use boxoffice_engine::wallet::WalletLimits;
 /// Lowest accepted per-actor in-flight bound: an ordinary rush must be answered
 /// 201/409, not 503 (DESIGN.md, Back-pressure).
 pub const MIN_IN_FLIGHT_PER_ACTOR: usize = 1_024;
+/// Waiting-room joins in flight at once. Far above `in_flight_per_actor`:
+/// API.md promises that joining never fails under a crowd, and a join costs
+/// the queue actor a few microseconds and ~200 bytes of mailbox, so 100,000
+/// joining at once wait a fraction of a second rather than get a 503.
+pub const QUEUE_JOINS_IN_FLIGHT: usize = 262_144;
 /// Most events one actor batches into a single log record before it commits
 /// early, so one record (and one reply wave) stays bounded.
 pub const MAX_EVENTS_PER_RECORD: usize = 4_096;

@@ -59,6 +59,7 @@ pub mod journal;
 pub mod payment;
 pub mod payment_record;
 pub mod queue_actor;
+pub mod queue_board;
 pub mod queue_link;
 pub mod receipt;
 pub mod recovery;

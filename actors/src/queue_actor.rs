@@ -7,9 +7,12 @@
 //! checks Queue-Tokens on holds locally: the waiting room adds no actor round
 //! trip to a hold. The schedule actor tells us when a payment ends a token.
 //!
-//! Polls refresh a token's liveness without writing anything (see
-//! `Queue::touch`); after a restart every waiting token gets a fresh grace
-//! period rather than being dropped for polls we did not record.
+//! Polls never reach this actor: it publishes each schedule's line on a
+//! [`QueueBoard`] (after each change is durable), which polls read and on
+//! which they record their poll times. Before dropping tokens that look
+//! silent, a tick reads those poll times back (`sync_polls`). After a restart
+//! every waiting token gets a fresh grace period rather than being dropped
+//! for polls we did not record.
 //!
 //! This module never names the schedule actor: it finds a schedule's
 //! `Recipient<QueueAdmitted>` in the shared [`ScheduleTable`], and the
@@ -17,7 +20,10 @@
 
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
-use boxoffice_engine::queue::{Queue, QueueConfig, QueueEvent, TokenView};
+use boxoffice_engine::queue::{
+    Queue, QueueConfig, QueueEvent, TokenStatus, TokenView, MAX_TOKENS_PER_EVENT, MAX_WAITING,
+    WAITING_DROP_MS,
+};
 use boxoffice_engine::Timestamp;
 use boxoffice_storage::StoreError;
 use serde::{Deserialize, Serialize};
@@ -29,6 +35,7 @@ use tokio::sync::oneshot;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult, Missing};
 use crate::journal::{read_history, reply_when_durable, Journal, Pending, Waiter};
+use crate::queue_board::{place_tag, LineTotals, Place, QueueBoard, QueuePass, SlotChange};
 use crate::queue_link::{EndQueueToken, QueueAdmitted, ResendAdmissions};
 use crate::routing::ScheduleTable;
 
@@ -97,15 +104,26 @@ impl QueueState {
 pub struct QueueTicket {
     pub schedule_id: ScheduleId,
     pub view: TokenView,
+    /// What the token proves (the HTTP layer signs it into the token string).
+    pub pass: QueuePass,
     /// False when joining again returned the existing place.
     pub created: bool,
+    /// How long the holder should wait before polling again.
+    pub poll_after_ms: i64,
 }
+
+/// Rounds of `sync_polls` per tick: each revives up to `MAX_TOKENS_PER_EVENT`
+/// tokens, which then cannot look silent again within the tick, so this
+/// covers a full line.
+const MAX_SYNC_ROUNDS: usize = MAX_WAITING / MAX_TOKENS_PER_EVENT + 2;
 
 pub struct QueueActor {
     engine: EngineContext,
     state: QueueState,
     journal: Journal<QueueLogEvent>,
     schedules: Arc<ScheduleTable>,
+    /// Each schedule's published line (see `queue_board`).
+    boards: HashMap<ScheduleId, Arc<QueueBoard>>,
     timer: Option<(Timestamp, SpawnHandle)>,
 }
 
@@ -121,6 +139,7 @@ impl QueueActor {
             state,
             journal,
             schedules,
+            boards: HashMap::new(),
             timer: None,
         }
     }
@@ -136,33 +155,78 @@ impl QueueActor {
         }
     }
 
-    /// Admissions reach the schedule only once they are durable, so a crash
-    /// can never leave a schedule honouring a token the queue has forgotten.
-    fn push_when_durable(&self, schedule_id: ScheduleId, events: &[QueueEvent]) -> Option<Waiter> {
+    /// What must happen once `events` (just applied) are durable: admissions
+    /// pushed to the schedule, and every change published on the board. Only
+    /// then, so a crash can never leave a schedule honouring, or a poll
+    /// showing, a change the queue has forgotten.
+    fn after_durable(&self, schedule_id: ScheduleId, events: &[QueueEvent]) -> Option<Waiter> {
+        let queue = self.state.queues.get(&schedule_id)?;
+        let push = self.push_admissions(schedule_id, queue, events);
+        let board = self.boards.get(&schedule_id).map(Arc::clone);
+        let changes = slot_changes(queue, events);
+        let totals = line_totals(queue);
+        Some(Box::new(move |durable: Result<(), StoreError>| {
+            if durable.is_err() {
+                return;
+            }
+            if let Some(board) = board {
+                board.apply(&changes);
+                board.publish(totals);
+            }
+            if let Some(push) = push {
+                push();
+            }
+        }))
+    }
+
+    fn push_admissions(
+        &self,
+        schedule_id: ScheduleId,
+        queue: &Queue,
+        events: &[QueueEvent],
+    ) -> Option<impl FnOnce() + Send + 'static> {
         let tokens: Vec<_> = events
             .iter()
             .filter_map(|e| match e {
-                QueueEvent::Admitted { tokens, until, .. } => Some((tokens.clone(), *until)),
+                QueueEvent::Admitted { tokens, until, .. } => Some((tokens, *until)),
                 _ => None,
             })
             .flat_map(|(tokens, until)| {
-                let queue = self.state.queues.get(&schedule_id);
-                tokens.into_iter().filter_map(move |t| {
-                    queue
-                        .and_then(|q| q.token(t))
-                        .map(|tok| (t, tok.user, until))
-                })
+                tokens
+                    .iter()
+                    .filter_map(move |&t| queue.token(t).map(|tok| (t, tok.user, until)))
             })
             .collect();
         if tokens.is_empty() {
             return None;
         }
         let schedule = self.schedules.admissions(schedule_id)?;
-        Some(Box::new(move |durable: Result<(), StoreError>| {
-            if durable.is_ok() {
-                schedule.do_send(QueueAdmitted { tokens });
+        Some(move || schedule.do_send(QueueAdmitted { tokens }))
+    }
+
+    /// Polls went to the board, not here: before `tick` drops the tokens it
+    /// thinks silent, record the polls the board saw. Loops until a round
+    /// revives nobody, so the tokens `tick` then drops are exactly ones that
+    /// really stopped polling.
+    fn sync_polls(queue: &mut Queue, board: &QueueBoard, now: Timestamp) {
+        let cutoff = now.plus_millis(-WAITING_DROP_MS);
+        for _ in 0..MAX_SYNC_ROUNDS {
+            let silent = queue.silent_tokens(cutoff, MAX_TOKENS_PER_EVENT);
+            let mut revived = 0usize;
+            for token in silent {
+                let Some(seq) = queue.token(token).map(|t| t.seq) else {
+                    continue;
+                };
+                if let Some(polled) = board.last_poll(seq).filter(|&at| at > cutoff) {
+                    if queue.touch(token, polled).is_ok() {
+                        revived += 1;
+                    }
+                }
             }
-        }))
+            if revived == 0 {
+                return;
+            }
+        }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
@@ -172,11 +236,16 @@ impl QueueActor {
             let Some(queue) = self.state.queues.get_mut(&schedule_id) else {
                 continue;
             };
+            if let Some(board) = self.boards.get(&schedule_id) {
+                Self::sync_polls(queue, board, now);
+                // The rate moves with time even without events.
+                board.publish(line_totals(queue));
+            }
             let events = queue.tick(now);
             if events.is_empty() {
                 continue;
             }
-            let push = self.push_when_durable(schedule_id, &events);
+            let push = self.after_durable(schedule_id, &events);
             let logged = events
                 .into_iter()
                 .map(|event| QueueLogEvent::Event { schedule_id, event })
@@ -229,10 +298,20 @@ impl QueueActor {
         let view = queue
             .view(token, now)
             .ok_or(EngineError::QueueTokenInvalid)?;
+        let record = queue.token(token).ok_or(EngineError::QueueTokenInvalid)?;
+        let pass = QueuePass {
+            schedule_id,
+            user: record.user,
+            token,
+            place: Place::Line(record.seq),
+        };
+        let poll_after_ms = crate::queue_board::poll_after_ms(queue, &view, now);
         Ok(QueueTicket {
             schedule_id,
             view,
+            pass,
             created,
+            poll_after_ms,
         })
     }
 }
@@ -262,10 +341,11 @@ impl Handler<CommitQueue> for QueueActor {
     }
 }
 
-/// Makes sure a schedule has a queue (idempotent).
+/// Makes sure a schedule has a queue (idempotent), published on `board`.
 pub struct ConfigureQueue {
     pub schedule_id: ScheduleId,
     pub config: QueueConfig,
+    pub board: Arc<QueueBoard>,
 }
 impl Message for ConfigureQueue {
     type Result = Pending<()>;
@@ -284,6 +364,13 @@ impl Handler<ConfigureQueue> for QueueActor {
             self.state.apply(&event);
             events.push(event);
         }
+        if let Some(queue) = self.state.queues.get(&msg.schedule_id) {
+            // What the queue holds is durable here (recovered, or nothing yet
+            // for a new schedule): publish all of it at once.
+            msg.board.apply(&every_place(queue));
+            msg.board.publish(line_totals(queue));
+        }
+        self.boards.insert(msg.schedule_id, msg.board);
         self.stage(ctx, events, Some(reply_when_durable(tx, Ok(()))));
         MessageResult(rx)
     }
@@ -316,7 +403,7 @@ impl Handler<JoinQueue> for QueueActor {
             Ok(outcome) => {
                 let schedule_id = msg.schedule_id;
                 self.state.token_schedule.insert(outcome.token, schedule_id);
-                let push = self.push_when_durable(schedule_id, &outcome.events);
+                let push = self.after_durable(schedule_id, &outcome.events);
                 let ticket = self.ticket(schedule_id, outcome.token, outcome.created);
                 let reply = reply_when_durable(tx, ticket);
                 let waiter: Waiter = match push {
@@ -339,33 +426,6 @@ impl Handler<JoinQueue> for QueueActor {
     }
 }
 
-/// The current state of a token; counts as a poll (keeps a waiting token alive).
-pub struct QueueStatus {
-    pub token: QueueTokenId,
-}
-impl Message for QueueStatus {
-    type Result = EngineResult<QueueTicket>;
-}
-
-impl Handler<QueueStatus> for QueueActor {
-    type Result = EngineResult<QueueTicket>;
-    fn handle(&mut self, msg: QueueStatus, _: &mut Context<Self>) -> Self::Result {
-        let now = self.engine.clock.now();
-        let schedule_id = *self
-            .state
-            .token_schedule
-            .get(&msg.token)
-            .ok_or(EngineError::QueueTokenInvalid)?;
-        let queue = self
-            .state
-            .queues
-            .get_mut(&schedule_id)
-            .ok_or(EngineError::QueueTokenInvalid)?;
-        queue.touch(msg.token, now)?;
-        self.ticket(schedule_id, msg.token, false)
-    }
-}
-
 /// A schedule's payment used the token up (see [`crate::queue_link`]).
 impl Handler<EndQueueToken> for QueueActor {
     type Result = ();
@@ -377,13 +437,14 @@ impl Handler<EndQueueToken> for QueueActor {
             .get_mut(&msg.schedule_id)
             .and_then(|q| q.end_by_payment(msg.token, now))
         {
+            let publish = self.after_durable(msg.schedule_id, std::slice::from_ref(&event));
             self.stage(
                 ctx,
                 vec![QueueLogEvent::Event {
                     schedule_id: msg.schedule_id,
                     event,
                 }],
-                None,
+                publish,
             );
             self.arm_timer(ctx);
         }
@@ -450,5 +511,76 @@ impl Handler<QueueStats> for QueueActor {
     type Result = usize;
     fn handle(&mut self, _: QueueStats, _: &mut Context<Self>) -> Self::Result {
         self.state.queues.values().map(|q| q.waiting_len()).sum()
+    }
+}
+
+/// The board changes `events` (just applied to `queue`) make.
+fn slot_changes(queue: &Queue, events: &[QueueEvent]) -> Vec<SlotChange> {
+    let seq = |token: &QueueTokenId| queue.token(*token).map(|t| t.seq);
+    let mut changes = Vec::new();
+    for event in events {
+        match event {
+            QueueEvent::Joined { token, user, at } => {
+                changes.extend(seq(token).map(|seq| SlotChange::Waiting {
+                    seq,
+                    at: *at,
+                    tag: place_tag(*token, *user),
+                }));
+            }
+            QueueEvent::Admitted { tokens, until, .. } => changes.extend(
+                tokens
+                    .iter()
+                    .filter_map(seq)
+                    .map(|seq| SlotChange::Active { seq, until: *until }),
+            ),
+            QueueEvent::DroppedOut { tokens, at } | QueueEvent::ActiveExpired { tokens, at } => {
+                changes.extend(
+                    tokens
+                        .iter()
+                        .filter_map(seq)
+                        .map(|seq| SlotChange::Expired { seq, at: *at }),
+                )
+            }
+            QueueEvent::Ended { token, at } => {
+                changes.extend(seq(token).map(|seq| SlotChange::Ended { seq, at: *at }));
+            }
+        }
+    }
+    changes
+}
+
+/// Every place `queue` holds, as board changes (to publish a recovered
+/// queue): each joins as it did (which binds the place to its token), then
+/// moves to where it is now.
+fn every_place(queue: &Queue) -> Vec<SlotChange> {
+    let mut tokens: Vec<_> = queue.tokens().collect();
+    tokens.sort_by_key(|t| t.seq);
+    let mut changes = Vec::with_capacity(tokens.len() * 2);
+    for t in tokens {
+        let (seq, since) = (t.seq, t.joined_at);
+        changes.push(SlotChange::Waiting {
+            seq,
+            at: since,
+            tag: place_tag(t.token, t.user),
+        });
+        let ended_at = t.ended_at.unwrap_or(since);
+        changes.extend(match t.status {
+            TokenStatus::Waiting => None,
+            TokenStatus::Active => Some(SlotChange::Active {
+                seq,
+                until: t.active_until.unwrap_or(since),
+            }),
+            TokenStatus::Ended => Some(SlotChange::Ended { seq, at: ended_at }),
+            TokenStatus::Expired => Some(SlotChange::Expired { seq, at: ended_at }),
+        });
+    }
+    changes
+}
+
+fn line_totals(queue: &Queue) -> LineTotals {
+    LineTotals {
+        waiting: queue.waiting_len() as u64,
+        admissions_per_sec: queue.admission_rate_per_sec(),
+        opens_at: None,
     }
 }

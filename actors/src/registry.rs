@@ -24,7 +24,7 @@ use crate::accounts::throttle::LoginTurns;
 use crate::accounts::{AccountsActor, AccountsState};
 use crate::catalog_actor::{CatalogActor, CatalogState};
 use crate::clock::Clock;
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, QUEUE_JOINS_IN_FLIGHT};
 use crate::context::EngineContext;
 use crate::directory::Directory;
 use crate::entropy::IdSource;
@@ -32,6 +32,7 @@ use crate::error::{EngineError, EngineResult};
 use crate::handle::Handle;
 use crate::idempotency::IdempotencyIndex;
 use crate::queue_actor::{ConfigureQueue, QueueActor, QueueState};
+use crate::queue_board::QueueBoard;
 use crate::queue_link::QueueLink;
 use crate::routing::{ScheduleHandle, ScheduleTable};
 use crate::schedule_actor::{log_name, ScheduleActor, ScheduleSpec, ScheduleState, LOG_PREFIX};
@@ -58,6 +59,10 @@ pub struct Registry {
     schedules: Arc<ScheduleTable>,
     wallets: Vec<Handle<WalletActor>>,
     queue: Handle<QueueActor>,
+    /// The same queue actor, for joins, with their own larger in-flight bound
+    /// (`QUEUE_JOINS_IN_FLIGHT`): a crowd joining must wait its turn in the
+    /// mailbox, never be refused.
+    queue_joins: Handle<QueueActor>,
     accounts: Handle<AccountsActor>,
     /// Per-account turns for logins, next to the accounts actor whose
     /// throttle they protect (see `accounts::throttle`).
@@ -108,13 +113,15 @@ impl Registry {
             let state = ScheduleState::load(store.as_ref(), &log)?;
             let id = state.schedule.id();
             state.publish(&engine.directory, &engine.idempotency);
-            specs.push((id, state.queue.clone()));
-            schedules.insert(start_schedule(
+            let queue_config = state.queue.clone();
+            let handle = start_schedule(
                 &engine,
                 &arbiters[n % arbiters.len()],
                 state,
                 QueueLink::to(queue.addr()),
-            ));
+            );
+            specs.push((id, queue_config, Arc::clone(&handle.board)));
+            schedules.insert(handle);
         }
 
         let mut wallets = Vec::new();
@@ -161,18 +168,21 @@ impl Registry {
             recovery: Mutex::new(RecoveryReport::default()),
             schedules,
             wallets,
+            queue_joins: Handle::new(queue.addr().clone(), QUEUE_JOINS_IN_FLIGHT),
             queue,
             accounts,
             login_turns: LoginTurns::default(),
             catalog,
         });
         // A crash between creating a schedule and configuring its queue leaves it unconfigured: redo it.
-        for (id, queue) in specs {
+        // It also publishes each recovered line on its board.
+        for (id, queue, board) in specs {
             registry
                 .queue
                 .command(ConfigureQueue {
                     schedule_id: id,
                     config: queue.unwrap_or_default(),
+                    board,
                 })
                 .await?;
         }
@@ -208,16 +218,19 @@ impl Registry {
         // Creation is rare (an admin action): a direct flush is simpler than a group-commit round.
         store.flush()?;
         let n = self.next_arbiter.fetch_add(1, Ordering::Relaxed);
-        self.schedules.insert(start_schedule(
+        let handle = start_schedule(
             &self.engine,
             &self.arbiters[n % self.arbiters.len()],
             state,
             QueueLink::to(self.queue.addr()),
-        ));
+        );
+        let board = Arc::clone(&handle.board);
+        self.schedules.insert(handle);
         self.queue
             .command(ConfigureQueue {
                 schedule_id: id,
                 config: queue_config,
+                board,
             })
             .await?;
         Ok(id)
@@ -242,6 +255,11 @@ impl Registry {
 
     pub fn queue(&self) -> &Handle<QueueActor> {
         &self.queue
+    }
+
+    /// The queue actor, for joins only (see the field).
+    pub(crate) fn queue_joins(&self) -> &Handle<QueueActor> {
+        &self.queue_joins
     }
 
     /// The one actor owning every user account (see `accounts.rs` for the operations).
@@ -320,5 +338,6 @@ fn start_schedule(
         id,
         gated,
         actor: Handle::new(addr, engine.config.in_flight_per_actor),
+        board: Arc::new(QueueBoard::new()),
     }
 }

@@ -10,10 +10,11 @@
 use actix::prelude::*;
 use boxoffice_engine::ids::ScheduleId;
 use std::collections::HashMap;
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::error::{EngineError, EngineResult, Missing};
 use crate::handle::Handle;
+use crate::queue_board::QueueBoard;
 use crate::queue_link::QueueAdmitted;
 use crate::schedule_actor::ScheduleActor;
 
@@ -23,6 +24,8 @@ pub struct ScheduleHandle {
     pub id: ScheduleId,
     pub gated: bool,
     pub actor: Handle<ScheduleActor>,
+    /// Its waiting room's published line, which polls read (see `queue_board`).
+    pub board: Arc<QueueBoard>,
 }
 
 impl ScheduleHandle {

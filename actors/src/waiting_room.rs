@@ -1,10 +1,10 @@
 //! Waiting-room operations as the API layer calls them.
 
 use boxoffice_engine::ids::*;
-use boxoffice_engine::queue::TokenStatus;
 
 use crate::error::{EngineError, EngineResult};
-use crate::queue_actor::{JoinQueue, QueueStats, QueueStatus, QueueTicket};
+use crate::queue_actor::{JoinQueue, QueueStats, QueueTicket};
+use crate::queue_board::QueuePass;
 use crate::registry::Registry;
 use crate::schedule_actor::{CheckQueueAccess, QueueUse};
 
@@ -16,12 +16,34 @@ impl Registry {
         schedule_id: ScheduleId,
     ) -> EngineResult<QueueTicket> {
         self.schedule(schedule_id)?;
-        self.queue().command(JoinQueue { schedule_id, user }).await
+        self.queue_joins()
+            .command(JoinQueue { schedule_id, user })
+            .await
     }
 
-    /// A token's current status, with a fresh position and ETA; counts as a poll.
-    pub async fn queue_status(&self, token: QueueTokenId) -> EngineResult<QueueTicket> {
-        self.queue().query(QueueStatus { token }).await?
+    /// The current status of the place `pass` proves, with a fresh position
+    /// and ETA; counts as a poll. Answered from the schedule's board without
+    /// a message to the queue actor. `QueueTokenInvalid` unless the pass is
+    /// the caller's and its place is still WAITING, ACTIVE (or PRE_QUEUE).
+    pub fn poll_queue(&self, user: UserId, pass: &QueuePass) -> EngineResult<QueueTicket> {
+        if pass.user != user {
+            return Err(EngineError::QueueTokenInvalid);
+        }
+        let schedule = self
+            .schedule(pass.schedule_id)
+            .map_err(|_| EngineError::QueueTokenInvalid)?;
+        let now = self.context().clock.now();
+        let (view, poll_after_ms) = schedule
+            .board
+            .poll(pass, now)
+            .ok_or(EngineError::QueueTokenInvalid)?;
+        Ok(QueueTicket {
+            schedule_id: pass.schedule_id,
+            view,
+            pass: *pass,
+            created: false,
+            poll_after_ms,
+        })
     }
 
     /// Users waiting, over every waiting room.
@@ -81,23 +103,15 @@ impl Registry {
 
 impl Registry {
     /// The caller's current place in a waiting room: a token is bound to its
-    /// user, and only a WAITING or ACTIVE one is current; anything else
-    /// (none, another user's, ended, expired) is `QueueTokenInvalid`.
-    pub async fn current_queue_token(
+    /// user, and only a live one is current; anything else (none, another
+    /// user's, ended, expired) is `QueueTokenInvalid`.
+    pub fn current_queue_token(
         &self,
         user: UserId,
-        token: Option<QueueTokenId>,
+        pass: Option<&QueuePass>,
     ) -> EngineResult<QueueTicket> {
-        let token = token.ok_or(EngineError::QueueTokenInvalid)?;
-        let ticket = self.queue_status(token).await?;
-        let current = matches!(
-            ticket.view.status,
-            TokenStatus::Waiting | TokenStatus::Active
-        );
-        if ticket.view.user != user || !current {
-            return Err(EngineError::QueueTokenInvalid);
-        }
-        Ok(ticket)
+        let pass = pass.ok_or(EngineError::QueueTokenInvalid)?;
+        self.poll_queue(user, pass)
     }
 }
 

@@ -21,6 +21,7 @@ pub mod load_shedding;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
+pub mod queue_tokens;
 pub mod request_id;
 pub mod routes;
 pub mod settings;

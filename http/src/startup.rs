@@ -19,6 +19,7 @@ use crate::auth::{Argon2Passwords, JwtKeys};
 use crate::extract::{json_config, path_config, payload_config, query_config};
 use crate::load_shedding::{LoadShedder, ShedLoad};
 use crate::metrics::Metrics;
+use crate::queue_tokens::QueueTokenSigner;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::tickets_qr::QrSigner;
@@ -112,6 +113,7 @@ impl Application {
             ),
             ids: Arc::clone(&ids),
             qr: QrSigner::new(&secret),
+            queue_tokens: QueueTokenSigner::new(&secret),
             metrics: Metrics::new().map_err(|e| e.to_string())?,
             request_timeout: settings.request_timeout,
         });

@@ -1,4 +1,5 @@
-//! What every handler can reach: the engine, the token keys, the QR signer,
+//! What every handler can reach: the engine, the token keys, the QR and
+//! queue-token signers,
 //! the clock, the random source and the metrics. Built once in `startup`.
 
 use boxoffice_actors::{Clock, IdSource, Registry};
@@ -9,6 +10,7 @@ use std::time::Duration;
 use crate::auth::JwtKeys;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
+use crate::queue_tokens::QueueTokenSigner;
 use crate::tickets_qr::QrSigner;
 
 pub struct AppState {
@@ -18,6 +20,7 @@ pub struct AppState {
     pub ids: Arc<IdSource>,
     pub jwt: JwtKeys,
     pub qr: QrSigner,
+    pub queue_tokens: QueueTokenSigner,
     pub metrics: Metrics,
     pub request_timeout: Duration,
 }

@@ -4,6 +4,7 @@
 
 use boxoffice_actors::idempotency::Endpoint;
 use boxoffice_actors::queue_actor::TickNow;
+use boxoffice_actors::queue_board::QueuePass;
 use boxoffice_actors::{EngineError, HoldCommand, ManualClock, Missing, PayCommand, Registry};
 use boxoffice_engine::ids::*;
 use boxoffice_engine::queue::{QueueConfig, TokenStatus};
@@ -204,8 +205,10 @@ async fn the_waiting_room_gates_holds_admits_in_join_order_and_payment_ends_the_
             .expect("fund");
     }
     let mut tokens = Vec::new();
+    let mut passes = Vec::new();
     for n in 1..=3 {
         let ticket = registry.join_queue(user(n), id).await.expect("join");
+        passes.push(ticket.pass);
         // The queue's own timer may already have admitted the first joiner.
         match ticket.view.status {
             TokenStatus::Waiting => assert!(
@@ -235,7 +238,7 @@ async fn the_waiting_room_gates_holds_admits_in_join_order_and_payment_ends_the_
         queue_token: token,
         ..hold_cmd(id, &[&format!("S0-1-{n}")])
     };
-    let admitted = wait_for_active(&registry, tokens[0]).await;
+    let admitted = wait_for_active(&registry, user(1), &passes[0]).await;
     assert_eq!(admitted.view.position, 0);
     // Those still waiting are refused, with or without their token, for holds and seat maps.
     assert_eq!(
@@ -263,8 +266,7 @@ async fn the_waiting_room_gates_holds_admits_in_join_order_and_payment_ends_the_
     registry.queue().command(TickNow).await.expect("tick");
     assert_eq!(
         registry
-            .queue_status(tokens[1])
-            .await
+            .poll_queue(user(2), &passes[1])
             .expect("status")
             .view
             .status,
@@ -273,8 +275,7 @@ async fn the_waiting_room_gates_holds_admits_in_join_order_and_payment_ends_the_
     );
     assert_eq!(
         registry
-            .queue_status(tokens[1])
-            .await
+            .poll_queue(user(2), &passes[1])
             .expect("status")
             .view
             .position,
@@ -283,8 +284,7 @@ async fn the_waiting_room_gates_holds_admits_in_join_order_and_payment_ends_the_
     );
     assert_eq!(
         registry
-            .queue_status(tokens[2])
-            .await
+            .poll_queue(user(3), &passes[2])
             .expect("status")
             .view
             .position,
@@ -331,16 +331,18 @@ async fn the_waiting_room_gates_holds_admits_in_join_order_and_payment_ends_the_
     );
     // Its place went to the next in line, in join order.
     clock.advance_ms(1_000);
-    wait_for_ended(&registry, tokens[0]).await;
+    wait_for_ended(&registry, user(1), &passes[0]).await;
     registry.queue().command(TickNow).await.expect("tick");
     assert_eq!(
-        wait_for_active(&registry, tokens[1]).await.view.status,
+        wait_for_active(&registry, user(2), &passes[1])
+            .await
+            .view
+            .status,
         TokenStatus::Active
     );
     assert_eq!(
         registry
-            .queue_status(tokens[2])
-            .await
+            .poll_queue(user(3), &passes[2])
             .expect("status")
             .view
             .status,
@@ -349,35 +351,32 @@ async fn the_waiting_room_gates_holds_admits_in_join_order_and_payment_ends_the_
     registry.shutdown();
 }
 
+/// Polls (as a client would, through the board) until admitted; the board
+/// shows an admission once it is durable.
 async fn wait_for_active(
     registry: &Registry,
-    token: QueueTokenId,
+    holder: UserId,
+    pass: &QueuePass,
 ) -> boxoffice_actors::queue_actor::QueueTicket {
     for _ in 0..100 {
-        let ticket = registry.queue_status(token).await.expect("status");
+        let ticket = registry.poll_queue(holder, pass).expect("status");
         if ticket.view.status == TokenStatus::Active {
             return ticket;
         }
         actix_rt::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("token {token} never became active");
+    panic!("token {} never became active", pass.token);
 }
 
-async fn wait_for_ended(registry: &Registry, token: QueueTokenId) {
+/// Polls until the token is no longer current (a payment ended it).
+async fn wait_for_ended(registry: &Registry, holder: UserId, pass: &QueuePass) {
     for _ in 0..100 {
-        if registry
-            .queue_status(token)
-            .await
-            .expect("status")
-            .view
-            .status
-            == TokenStatus::Ended
-        {
+        if registry.poll_queue(holder, pass) == Err(EngineError::QueueTokenInvalid) {
             return;
         }
         actix_rt::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("token {token} never ended");
+    panic!("token {} never ended", pass.token);
 }
 
 /// Admissions reach the schedule actor once durable: wait for the gate to open.

@@ -9,7 +9,7 @@ use boxoffice_actors::idempotency::Endpoint;
 use boxoffice_actors::queue_actor::TickNow;
 use boxoffice_actors::schedule_actor::{BeginPayment, ExpireNow};
 use boxoffice_actors::wallet_actor::Debit;
-use boxoffice_actors::{HoldCommand, ManualClock, PayCommand};
+use boxoffice_actors::{EngineError, HoldCommand, ManualClock, PayCommand};
 use boxoffice_engine::ids::*;
 use boxoffice_engine::layout::SeatLayout;
 use boxoffice_engine::queue::{QueueConfig, TokenStatus};
@@ -147,19 +147,15 @@ async fn reopening_the_data_dir_restores_identical_state() {
 
     // The waiting room: six join, two are admitted, one of those buys (ending its token).
     let mut tokens = Vec::new();
+    let mut passes = Vec::new();
     for n in 1..=6u64 {
-        tokens.push(
-            registry
-                .join_queue(user(n), gated)
-                .await
-                .expect("join")
-                .view
-                .token,
-        );
+        let ticket = registry.join_queue(user(n), gated).await.expect("join");
+        tokens.push(ticket.view.token);
+        passes.push(ticket.pass);
     }
     clock.advance_ms(100);
     registry.queue().command(TickNow).await.expect("tick");
-    let first = registry.queue_status(tokens[0]).await.expect("status");
+    let first = registry.poll_queue(user(1), &passes[0]).expect("status");
     assert_eq!(first.view.status, TokenStatus::Active);
     actix_rt::time::sleep(std::time::Duration::from_millis(50)).await; // admissions reach the schedule after their flush
     let gated_hold = registry
@@ -286,6 +282,24 @@ async fn reopening_the_data_dir_restores_identical_state() {
         "holds, sales, refunds, check-ins and expiries survive exactly"
     );
     assert_eq!(before.schedules[&gated], after.schedules[&gated]);
+    // The waiting room's board is rebuilt: a client's token (its pass) still
+    // reads its place, a rejoin returns the very same pass (so the same
+    // signed token), and a token a payment ended stays ended.
+    for n in 2..=6u64 {
+        let i = n as usize - 1;
+        let polled = registry
+            .poll_queue(user(n), &passes[i])
+            .expect("a live place survives the restart");
+        assert!(polled.view.status.is_live());
+        let rejoined = registry.join_queue(user(n), gated).await.expect("rejoin");
+        assert!(!rejoined.created);
+        assert_eq!(rejoined.pass, passes[i], "same place after a restart");
+    }
+    assert_eq!(
+        registry.poll_queue(user(1), &passes[0]),
+        Err(EngineError::QueueTokenInvalid),
+        "the paid token stays ended"
+    );
     let saga_after = &after.schedules[&saga].schedule;
     assert_eq!(
         saga_after

@@ -8,10 +8,13 @@
 //! (no argon2), each with a random id.
 
 use awc::http::Method;
+use boxoffice_actors::queue_actor::TickNow;
+use boxoffice_actors::queue_board::{Place, QueuePass};
 use boxoffice_actors::{Clock, Role};
 use boxoffice_engine::ids::{TicketId, UserId};
 use boxoffice_engine::Timestamp;
 use boxoffice_http::auth::TokenKind;
+use boxoffice_http::queue_tokens::QueueTokenSigner;
 use boxoffice_http::tickets_qr::QrSigner;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
@@ -1954,6 +1957,89 @@ async fn joining_an_ungated_queue_is_active_at_once_and_joining_again_keeps_the_
 /// One admission per 100 ms, one active user at a time.
 fn narrow_queue() -> Value {
     json!({"enabled": true, "batchSize": 1, "intervalMs": 100, "maxActive": 1, "activeSeconds": 600})
+}
+
+/// A queue token is a signed place, and a poll reads the board without asking
+/// the queue (issue 13): so every way of lying about a place must still read
+/// nothing, including a token signed with the server's own key whose place
+/// was altered (the board binds each place to its token and user).
+#[actix_rt::test]
+async fn queue_tokens_refuse_forged_altered_foreign_and_expired_places() {
+    let app = spawn_app().await;
+    let gated = custom_concert(&app, json!({"queue": narrow_queue()}), json!({})).await;
+    let other_gated = custom_concert(&app, json!({"queue": narrow_queue()}), json!({})).await;
+    let (a, b, c) = (user(&app), user(&app), user(&app));
+    let token_a = str_of(&join_queue(&app, &a, &gated).await.body["token"]);
+    wait_admitted(&app, &a, &token_a, &gated).await;
+    let token_b = str_of(&join_queue(&app, &b, &gated).await.body["token"]);
+    let token_c = str_of(&join_queue(&app, &c, &gated).await.body["token"]);
+    let token_b_other = str_of(&join_queue(&app, &b, &other_gated).await.body["token"]);
+
+    let polled = queue_current(&app, &b, &token_b).await;
+    polled.expect(200, "");
+    assert_eq!(
+        polled.body["token"],
+        token_b.as_str(),
+        "a poll answers the same token"
+    );
+    assert_eq!(polled.body["status"], "WAITING");
+    assert_eq!(polled.body["position"], 1);
+    assert_eq!(polled.header("x-queue-position").as_deref(), Some("1"));
+    assert!(polled.body["estimatedWaitSeconds"].is_u64());
+    let pace = polled.body["pollAfterMs"].as_i64().expect("pollAfterMs");
+    assert!((100..=60_000).contains(&pace), "pollAfterMs {pace}");
+    assert_eq!(queue_current(&app, &c, &token_c).await.body["position"], 2);
+
+    let server = QueueTokenSigner::new(JWT_SECRET.as_bytes());
+    let pass_b = server.verify(&token_b).expect("the server's own token");
+    let pass_c = server.verify(&token_c).expect("the server's own token");
+    let pass_b_other = server
+        .verify(&token_b_other)
+        .expect("the server's own token");
+    let resigned = |pass: QueuePass| server.sign(&pass);
+    let mut flipped = token_b.clone().into_bytes();
+    flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).expect("ascii");
+    #[rustfmt::skip]
+    let refused: Vec<(&str, &str, String)> = vec![
+        ("signed with another key", &b, QueueTokenSigner::new(b"not the secret").sign(&pass_b)),
+        ("a flipped character", &b, flipped),
+        ("valid signature, C's place", &b, resigned(QueuePass { place: pass_c.place, ..pass_b })),
+        ("valid signature, nobody's place", &b, resigned(QueuePass { place: Place::Line(1_000_000), ..pass_b })),
+        ("valid signature, a pre-queue place", &b, resigned(QueuePass { place: Place::PreQueue(0), ..pass_b })),
+        ("valid signature, the other schedule", &b, resigned(QueuePass { schedule_id: pass_b_other.schedule_id, ..pass_b })),
+        ("valid signature, C's user", &c, resigned(QueuePass { user: pass_c.user, ..pass_b })),
+        ("another user's token", &c, token_b.clone()),
+        ("a bare token id", &b, pass_b.token.to_string()),
+    ];
+    for (what, who, queue_token) in &refused {
+        let reply = queue_current(&app, who, queue_token).await;
+        reply.expect_case(what, 401, "QUEUE_TOKEN_INVALID");
+    }
+    // None of that moved anyone.
+    assert_eq!(queue_current(&app, &b, &token_b).await.body["position"], 1);
+    assert_eq!(queue_current(&app, &c, &token_c).await.body["position"], 2);
+
+    // Expired: C stops polling and drops out after 2 minutes; B keeps polling.
+    for _ in 0..3 {
+        app.clock.advance_ms(50_000);
+        queue_current(&app, &b, &token_b).await.expect(200, "");
+        app.registry.queue().command(TickNow).await.expect("tick");
+    }
+    queue_current(&app, &c, &token_c)
+        .await
+        .expect(401, "QUEUE_TOKEN_INVALID");
+    let kept = queue_current(&app, &b, &token_b).await;
+    kept.expect(200, "");
+    assert_eq!(kept.body["status"], "WAITING", "polling kept B in line");
+    // A's admission runs out (activeSeconds 600): its token is expired too.
+    app.clock.advance_ms(600_000);
+    app.registry.queue().command(TickNow).await.expect("tick");
+    eventually(Duration::from_secs(5), "A's admission expired", || async {
+        queue_current(&app, &a, &token_a).await.status.as_u16() == 401
+    })
+    .await;
+    app.stop().await;
 }
 
 #[actix_rt::test]

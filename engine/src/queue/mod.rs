@@ -239,6 +239,18 @@ impl Queue {
         Ok(())
     }
 
+    /// Waiting tokens whose last poll this queue knows of is at or before
+    /// `cutoff`, oldest first, at most `limit`: the ones `tick` would drop
+    /// out. The actor may know of later polls (`touch` them first).
+    pub fn silent_tokens(&self, cutoff: Timestamp, limit: usize) -> Vec<QueueTokenId> {
+        self.liveness.polled_by(cutoff, limit)
+    }
+
+    /// Every token kept (each user's latest), in no particular order.
+    pub fn tokens(&self) -> impl Iterator<Item = &QueueToken> {
+        self.tokens.values()
+    }
+
     pub fn view(&self, token: QueueTokenId, now: Timestamp) -> Option<TokenView> {
         let record = self.tokens.get(&token)?;
         let (position, estimated_wait_seconds, expires_at) = match record.status {

@@ -82,8 +82,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The `Queue-Token` header as a token id; anything malformed is simply "no token".
-pub fn queue_token(req: &HttpRequest) -> Option<boxoffice_engine::ids::QueueTokenId> {
+/// The place the `Queue-Token` header proves; anything malformed, forged or
+/// altered is simply "no token" (see `queue_tokens`).
+pub fn queue_pass(req: &HttpRequest) -> Option<boxoffice_actors::queue_board::QueuePass> {
     let value = req.headers().get("queue-token")?.to_str().ok()?;
-    boxoffice_engine::ids::QueueTokenId::parse(value.trim())
+    let state = req.app_data::<web::Data<crate::state::AppState>>()?;
+    state.queue_tokens.verify(value.trim())
+}
+
+/// The token id of the `Queue-Token` header, for operations under a
+/// waiting room (the schedule actor checks whose and which schedule's it is).
+pub fn queue_token(req: &HttpRequest) -> Option<boxoffice_engine::ids::QueueTokenId> {
+    queue_pass(req).map(|pass| pass.token)
 }

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use boxoffice_actors::queue_actor::QueueTicket;
 use boxoffice_engine::ids::ScheduleId;
 
-use super::{queue_token, resource};
+use super::{queue_pass, resource};
 use crate::auth::AuthUser;
 use crate::error::ApiResult;
 use crate::extract::{path_id, JsonBody};
@@ -22,9 +22,16 @@ route_api!(
     QueueApi: [join, current]
 );
 
-fn respond(mut response: actix_web::HttpResponseBuilder, ticket: &QueueTicket) -> HttpResponse {
-    response.insert_header(("X-Queue-Position", ticket.view.position.to_string()));
-    response.json(QueueTokenBody::from(ticket))
+fn respond(
+    state: &AppState,
+    mut response: actix_web::HttpResponseBuilder,
+    ticket: &QueueTicket,
+) -> HttpResponse {
+    let body = QueueTokenBody::new(ticket, state.queue_tokens.sign(&ticket.pass));
+    if let Some(position) = body.position {
+        response.insert_header(("X-Queue-Position", position.to_string()));
+    }
+    response.json(body)
 }
 
 #[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", operation_id = "join_queue", request_body = JoinRequestBody,
@@ -52,7 +59,7 @@ pub async fn join(
     } else {
         HttpResponse::Ok()
     };
-    Ok(respond(response, &ticket))
+    Ok(respond(&state, response, &ticket))
 }
 
 #[utoipa::path(get, path = "/api/v1/queue/tokens/current", tag = "queue", operation_id = "current_queue_token",
@@ -69,11 +76,7 @@ pub async fn current(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let ticket = state
-        .engine(
-            state
-                .registry
-                .current_queue_token(user.user_id, queue_token(&req)),
-        )
-        .await?;
-    Ok(respond(HttpResponse::Ok(), &ticket))
+        .registry
+        .current_queue_token(user.user_id, queue_pass(&req).as_ref())?;
+    Ok(respond(&state, HttpResponse::Ok(), &ticket))
 }

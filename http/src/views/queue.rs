@@ -18,6 +18,7 @@ pub struct JoinRequestBody {
 #[derive(ToSchema)]
 #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum QueueTokenStatusName {
+    PreQueue,
     Waiting,
     Active,
 }
@@ -25,15 +26,20 @@ pub enum QueueTokenStatusName {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueTokenBody {
+    /// Signed; send it back verbatim in the `Queue-Token` header.
     pub token: String,
     pub schedule_id: String,
     #[schema(value_type = QueueTokenStatusName)]
     pub status: &'static str,
-    /// 0 when ACTIVE; 1 = next in line.
-    pub position: u64,
-    pub estimated_wait_seconds: u64,
+    /// 0 when ACTIVE; 1 = next in line; null in PRE_QUEUE.
+    pub position: Option<u64>,
+    /// null in PRE_QUEUE.
+    pub estimated_wait_seconds: Option<u64>,
     #[schema(format = DateTime)]
     pub expires_at: String,
+    /// Wait this long before polling again (100-60,000; grows with the crowd).
+    #[schema(minimum = 100, maximum = 60000)]
+    pub poll_after_ms: i64,
 }
 
 fn token_status(status: TokenStatus) -> &'static str {
@@ -45,16 +51,19 @@ fn token_status(status: TokenStatus) -> &'static str {
     }
 }
 
-impl From<&QueueTicket> for QueueTokenBody {
-    fn from(ticket: &QueueTicket) -> Self {
+impl QueueTokenBody {
+    /// The answer for `ticket`, whose signed token is `token`.
+    pub fn new(ticket: &QueueTicket, token: String) -> Self {
         let view = &ticket.view;
+        let placed = true; // MERGE: view.status != TokenStatus::PreQueue
         QueueTokenBody {
-            token: view.token.to_string(),
+            token,
             schedule_id: ticket.schedule_id.to_string(),
             status: token_status(view.status),
-            position: view.position,
-            estimated_wait_seconds: view.estimated_wait_seconds,
+            position: placed.then_some(view.position),
+            estimated_wait_seconds: placed.then_some(view.estimated_wait_seconds),
             expires_at: rfc3339(view.expires_at),
+            poll_after_ms: ticket.poll_after_ms,
         }
     }
 }

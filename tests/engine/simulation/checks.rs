@@ -18,6 +18,7 @@
 //!   and replays its first reply.
 
 use boxoffice_actors::audit;
+use boxoffice_actors::queue_board::{Place, QueuePass};
 use boxoffice_actors::schedule_actor::archive::{self, ArchivedReservation};
 use boxoffice_actors::schedule_actor::GetUnfinishedWork;
 use boxoffice_actors::Clock;
@@ -544,6 +545,15 @@ fn check_queue(w: &mut World, state: &EngineState) {
             Some(token) if w.model.tokens.get(&user) != Some(&token.token) => {
                 w.stats.in_flight_done += 1;
                 w.model.tokens.insert(user, token.token);
+                w.model.passes.insert(
+                    token.token,
+                    QueuePass {
+                        schedule_id: gated,
+                        user,
+                        token: token.token,
+                        place: Place::Line(token.seq),
+                    },
+                );
             }
             _ => {}
         }

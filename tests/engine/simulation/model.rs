@@ -8,6 +8,7 @@
 //! checks adopt whichever the engine shows, after checking it is whole.
 
 use boxoffice_actors::idempotency::Endpoint;
+use boxoffice_actors::queue_board::QueuePass;
 use boxoffice_actors::receipt::StoredReply;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::SeatSelection;
@@ -147,6 +148,8 @@ pub struct Model {
     pub tickets: BTreeMap<TicketId, (ReservationId, bool)>,
     /// The gated schedule's waiting-room token of each user who joined.
     pub tokens: BTreeMap<UserId, QueueTokenId>,
+    /// What each of those tokens proves (the place a client's signed token carries).
+    pub passes: BTreeMap<QueueTokenId, QueuePass>,
     /// Tokens a payment ended (or may have: one in flight at a crash). A hold
     /// made under any other admitted token can be paid until it expires.
     pub ended_tokens: BTreeSet<QueueTokenId>,

@@ -9,6 +9,8 @@
 //! and the checks after the restart decide what it did.
 
 use boxoffice_actors::idempotency::Endpoint;
+use boxoffice_actors::queue_actor::ExportQueueState;
+use boxoffice_actors::queue_board::QueuePass;
 use boxoffice_actors::receipt::{HoldReceipt, StoredReply};
 use boxoffice_actors::schedule_actor::ExpireNow;
 use boxoffice_actors::{Clock, EngineError, EngineResult, HoldCommand, PayCommand};
@@ -579,7 +581,9 @@ async fn join(w: &mut World) -> bool {
                 ticket.view.token, ticket.view.status, ticket.created
             ));
             assert_eq!(ticket.view.user, user);
+            assert_eq!(ticket.pass.user, user);
             w.model.tokens.insert(user, ticket.view.token);
+            w.model.passes.insert(ticket.view.token, ticket.pass);
             // A join can make an admission due at once, which the queue's own
             // timer would run at a random moment: run it now instead.
             if !w.tick_queue("queue tick after a join").await {
@@ -592,22 +596,39 @@ async fn join(w: &mut World) -> bool {
     true
 }
 
+/// A poll reads the schedule's board, never the queue actor, so no crash can
+/// cut it. It must agree with the queue actor: a live place (waiting or
+/// active) for a token the queue holds live, `QueueTokenInvalid` only for one
+/// it does not (ended by a payment, expired, dropped out).
 async fn poll(w: &mut World) -> bool {
-    let waiting: Vec<(UserId, QueueTokenId)> =
-        w.model.tokens.iter().map(|(u, t)| (*u, *t)).collect();
-    let Some((user, token)) = w.pick(&waiting) else {
+    let known: Vec<QueuePass> = w.model.passes.values().copied().collect();
+    let Some(pass) = w.pick(&known) else {
         return false;
     };
-    w.trace.push(format!("poll {token} of {user}"));
-    match call(w, "poll", w.registry.queue_status(token)).await {
-        Answer::Known(Ok(ticket)) => {
+    let token = pass.token;
+    w.trace.push(format!("poll {token} of {}", pass.user));
+    let answer = w.registry.poll_queue(pass.user, &pass);
+    let state = match w.registry.queue().query(ExportQueueState).await {
+        Ok(state) => state,
+        Err(_) => return true, // the queue actor is restarting: nothing to compare
+    };
+    let live = state
+        .queues
+        .get(&pass.schedule_id)
+        .and_then(|q| q.token(token))
+        .is_some_and(|t| t.status.is_live());
+    match answer {
+        Ok(ticket) => {
             w.trace.push(format!("  -> {:?}", ticket.view.status));
-            assert_eq!(ticket.view.user, user, "token {token} changed hands");
+            assert_eq!(ticket.view.user, pass.user, "token {token} changed hands");
+            assert!(ticket.view.status.is_live());
+            assert!(live, "the board shows {token} live, the queue does not");
         }
-        Answer::Known(Err(err)) => {
-            panic!("an acknowledged queue token {token} is unknown: {err:?}")
+        Err(EngineError::QueueTokenInvalid) => {
+            w.trace.push("  -> no longer current".into());
+            assert!(!live, "an acknowledged live queue token {token} is unknown");
         }
-        Answer::Unknown => lost(w, InFlight::NoNewEffect, None),
+        Err(err) => panic!("polling {token} failed: {err:?}"),
     }
     true
 }

@@ -3,6 +3,7 @@
 //! make, minus HTTP, JSON, JWT and idempotency keys (which the engine API
 //! makes optional).
 
+use boxoffice_actors::queue_board::QueuePass;
 use boxoffice_actors::{EngineError, HoldCommand, PayCommand, Registry};
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::SeatSelection;
@@ -17,6 +18,8 @@ const CONCERT_PAGE: usize = 20;
 
 pub struct InProcess {
     registry: Arc<Registry>,
+    /// What each token joined proves, as a client keeps its signed token.
+    passes: std::sync::Mutex<std::collections::HashMap<QueueTokenId, QueuePass>>,
 }
 
 /// The API's outcome for an engine error (error.rs of the HTTP crate, in short).
@@ -39,7 +42,10 @@ pub fn outcome_of(err: &EngineError) -> Outcome {
 
 impl InProcess {
     pub fn new(registry: Arc<Registry>) -> Self {
-        InProcess { registry }
+        InProcess {
+            registry,
+            passes: Default::default(),
+        }
     }
 }
 
@@ -102,16 +108,26 @@ impl Client for InProcess {
 
     async fn join(&self, user: User, schedule: ScheduleId) -> Result<QueuePlace, Outcome> {
         match self.registry.join_queue(user.id(), schedule).await {
-            Ok(ticket) => Ok(place(&ticket.view)),
+            Ok(ticket) => {
+                if let Ok(mut passes) = self.passes.lock() {
+                    passes.insert(ticket.pass.token, ticket.pass);
+                }
+                Ok(place(&ticket.view))
+            }
             Err(err) => Err(outcome_of(&err)),
         }
     }
 
     /// As `GET /queue/tokens/current`: only a WAITING or ACTIVE token is current.
-    async fn poll(&self, _user: User, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
-        match self.registry.queue_status(token).await {
-            Ok(ticket) if ticket.view.status.is_live() => Ok(place(&ticket.view)),
-            Ok(_) => Err(Outcome::QueueTokenInvalid),
+    async fn poll(&self, user: User, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
+        let pass = self
+            .passes
+            .lock()
+            .ok()
+            .and_then(|passes| passes.get(&token).copied())
+            .ok_or(Outcome::QueueTokenInvalid)?;
+        match self.registry.poll_queue(user.id(), &pass) {
+            Ok(ticket) => Ok(place(&ticket.view)),
             Err(err) => Err(outcome_of(&err)),
         }
     }
