@@ -27,6 +27,8 @@ fn config(batch_size: u32, max_active: u32) -> QueueConfig {
         interval_ms: 1_000,
         max_active,
         active_ms: 600_000,
+        pre_queue_ms: 0,
+        opens_at: Timestamp::MIN,
     }
 }
 
@@ -454,4 +456,291 @@ fn join_past_max_waiting_is_full() {
         .unwrap()
         .token;
     assert_eq!(queue.view(last, t(0)).unwrap().position, MAX_WAITING as u64);
+}
+
+/// A queue whose pre-queue opens an hour before `opens_at` = 10,000,000 ms.
+const OPENS_AT_MS: i64 = 10_000_000;
+const PRE_QUEUE_MS: i64 = 3_600_000;
+
+fn pre_queue_config(batch_size: u32, max_active: u32) -> QueueConfig {
+    QueueConfig {
+        pre_queue_ms: PRE_QUEUE_MS,
+        opens_at: t(OPENS_AT_MS),
+        ..config(batch_size, max_active)
+    }
+}
+
+/// Joins users `users` to the pre-queue at `at` (before opening).
+fn pre_join_all(
+    queue: &mut Queue,
+    ids: &mut Ids,
+    users: std::ops::Range<u32>,
+    at: Timestamp,
+) -> Vec<QueueTokenId> {
+    users
+        .map(|n| {
+            let token = ids.next();
+            let outcome = queue.join(user(n), token, at).unwrap();
+            assert_eq!(
+                outcome.events,
+                vec![QueueEvent::PreQueueJoined {
+                    token,
+                    user: user(n),
+                    at
+                }]
+            );
+            token
+        })
+        .collect()
+}
+
+#[test]
+fn the_pre_queue_window_opens_pre_queue_ms_before_opening() {
+    let mut queue = Queue::new(pre_queue_config(10, 100));
+    let mut ids = Ids(0);
+    let window = t(OPENS_AT_MS - PRE_QUEUE_MS);
+    assert_eq!(
+        queue.join(user(0), ids.next(), window.plus_millis(-1)),
+        Err(QueueError::NotOpen { opens_at: window })
+    );
+    let tokens = pre_join_all(&mut queue, &mut ids, 0..3, window);
+    let last = pre_join_all(&mut queue, &mut ids, 3..4, t(OPENS_AT_MS - 1));
+    assert_eq!(queue.pre_queue_len(), 4);
+    assert_eq!(queue.waiting_len(), 0);
+    assert!(!queue.shuffled());
+    assert_eq!(queue.seq_of_pre_queue_index(0), None);
+    let record = queue.token(last[0]).unwrap();
+    assert_eq!(
+        (record.status, record.seq, record.pre_queue_index),
+        (TokenStatus::PreQueue, PRE_QUEUE_SEQ, Some(3))
+    );
+    let view = queue.view(tokens[1], window).unwrap();
+    assert_eq!(
+        (
+            view.status,
+            view.position,
+            view.estimated_wait_seconds,
+            view.expires_at
+        ),
+        (
+            TokenStatus::PreQueue,
+            0,
+            0,
+            t(OPENS_AT_MS + WAITING_DROP_MS)
+        )
+    );
+    assert_eq!(view.poll_after_ms, 60_000, "an hour before opening");
+    // Rejoining returns the same pre-queue token, with no event.
+    let again = queue
+        .join(user(1), ids.next(), t(OPENS_AT_MS - 10))
+        .unwrap();
+    assert_eq!(
+        again,
+        JoinOutcome {
+            token: tokens[1],
+            created: false,
+            events: vec![]
+        }
+    );
+    assert_eq!(queue.touch(tokens[1], t(OPENS_AT_MS - 10)), Ok(()));
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn the_shuffle_places_the_pre_queue_in_seeded_order_ahead_of_later_joins() {
+    let mut queue = Queue::new(pre_queue_config(3, 100));
+    let mut ids = Ids(0);
+    let early = pre_join_all(&mut queue, &mut ids, 0..6, t(OPENS_AT_MS - 1_000_000));
+    let opening = t(OPENS_AT_MS);
+    assert_eq!(queue.next_tick_at(), Some(opening));
+    assert!(!queue.shuffle_due(opening.plus_millis(-1)));
+    assert_eq!(queue.shuffle_pre_queue(7, opening.plus_millis(-1)), None);
+    assert!(queue.shuffle_due(opening));
+    // The actor skipped the shuffle: nobody joins and nobody is admitted.
+    assert_eq!(
+        queue.join(user(99), ids.next(), opening),
+        Err(QueueError::ShuffleDue)
+    );
+    assert!(queue.tick(opening).is_empty());
+
+    let event = queue.shuffle_pre_queue(7, opening).unwrap();
+    assert_eq!(
+        event,
+        QueueEvent::PreQueueShuffled {
+            seed: 7,
+            at: opening
+        }
+    );
+    assert!(queue.shuffled() && !queue.shuffle_due(opening));
+    assert_eq!(queue.shuffle_pre_queue(7, opening), None, "only once");
+    assert_eq!(queue.pre_queue_len(), 0);
+    let order = shuffle::permutation(7, 6);
+    for (slot, &arrival) in order.iter().enumerate() {
+        let token = early[arrival];
+        assert_eq!(
+            queue.seq_of_pre_queue_index(arrival as u64),
+            Some(slot as u64)
+        );
+        let view = queue.view(token, opening).unwrap();
+        assert_eq!(
+            (view.status, view.position),
+            (TokenStatus::Waiting, slot as u64 + 1)
+        );
+        assert_eq!(view.expires_at, opening.plus_millis(WAITING_DROP_MS));
+        assert_eq!(
+            queue.token(token).unwrap().pre_queue_index,
+            Some(arrival as u64)
+        );
+    }
+    assert_eq!(queue.seq_of_pre_queue_index(6), None);
+
+    // Later joins are FIFO behind the whole pre-queue.
+    let late = join_all(&mut queue, &mut ids, 10..12, opening.plus_millis(1));
+    assert_eq!(queue.view(late[0], opening).unwrap().position, 7);
+    assert_eq!(queue.token(late[1]).unwrap().pre_queue_index, None);
+    let in_line_order: Vec<QueueTokenId> = order.iter().map(|&arrival| early[arrival]).collect();
+    assert_eq!(admitted(&queue.tick(opening)), in_line_order[..3]);
+    assert_eq!(
+        admitted(&queue.tick(t(OPENS_AT_MS + 1_000))),
+        in_line_order[3..]
+    );
+    assert_eq!(admitted(&queue.tick(t(OPENS_AT_MS + 2_000))), late);
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn pre_queue_tokens_never_drop_out_and_get_a_fresh_grace_at_the_shuffle() {
+    let mut queue = Queue::new(QueueConfig {
+        pre_queue_ms: 86_400_000,
+        ..pre_queue_config(1, 1)
+    });
+    let mut ids = Ids(0);
+    // Joined 23 hours before opening and never polled.
+    let tokens = pre_join_all(&mut queue, &mut ids, 0..3, t(OPENS_AT_MS - 82_800_000));
+    for hour in 1..23 {
+        assert!(queue
+            .tick(t(OPENS_AT_MS - 82_800_000 + hour * 3_600_000))
+            .is_empty());
+    }
+    queue.after_recovery(t(OPENS_AT_MS - 1));
+    let shuffle_at = t(OPENS_AT_MS + 5_000);
+    queue.shuffle_pre_queue(1, shuffle_at).unwrap();
+    let events = queue.tick(shuffle_at);
+    assert_eq!(admitted(&events).len(), 1);
+    assert!(queue
+        .tick(shuffle_at.plus_millis(WAITING_DROP_MS - 1))
+        .is_empty());
+    let events = queue.tick(shuffle_at.plus_millis(WAITING_DROP_MS));
+    assert!(
+        matches!(&events[0], QueueEvent::DroppedOut { tokens: dropped, .. } if dropped.len() == 2)
+    );
+    assert!(tokens
+        .iter()
+        .all(|&token| status(&queue, token) != TokenStatus::PreQueue));
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn an_empty_pre_queue_is_still_shuffled_once() {
+    let mut queue = Queue::new(pre_queue_config(1, 1));
+    let mut ids = Ids(0);
+    assert_eq!(queue.next_tick_at(), Some(t(OPENS_AT_MS)));
+    assert!(queue.shuffle_due(t(OPENS_AT_MS + 60_000)));
+    assert!(queue
+        .shuffle_pre_queue(3, t(OPENS_AT_MS + 60_000))
+        .is_some());
+    assert_eq!(queue.next_tick_at(), None);
+    assert_eq!(queue.seq_of_pre_queue_index(0), None);
+    let tokens = join_all(&mut queue, &mut ids, 0..2, t(OPENS_AT_MS + 60_001));
+    assert_eq!(
+        queue
+            .view(tokens[1], t(OPENS_AT_MS + 60_001))
+            .unwrap()
+            .position,
+        2
+    );
+    queue.check_invariants().unwrap();
+}
+
+#[test]
+fn without_a_pre_queue_or_with_the_queue_disabled_joins_are_as_before() {
+    let mut disabled = Queue::new(QueueConfig {
+        enabled: false,
+        ..pre_queue_config(1, 1)
+    });
+    let mut ids = Ids(0);
+    let outcome = disabled.join(user(0), ids.next(), t(0)).unwrap();
+    assert_eq!(status(&disabled, outcome.token), TokenStatus::Active);
+    assert!(!disabled.shuffle_due(t(OPENS_AT_MS)));
+    assert_eq!(disabled.shuffle_pre_queue(1, t(OPENS_AT_MS)), None);
+
+    let mut off = Queue::new(QueueConfig {
+        pre_queue_ms: 0,
+        ..pre_queue_config(1, 1)
+    });
+    let outcome = off.join(user(0), ids.next(), t(0)).unwrap();
+    assert!(matches!(outcome.events[..], [QueueEvent::Joined { .. }]));
+    assert!(!off.shuffle_due(t(OPENS_AT_MS)));
+    assert_eq!(admitted(&off.tick(t(1))), vec![outcome.token]);
+}
+
+#[test]
+fn a_shuffled_queue_replays_equal_from_its_events() {
+    let mut live = Queue::new(pre_queue_config(2, 3));
+    let mut ids = Ids(0);
+    let mut log = Vec::new();
+    for n in 0..20 {
+        let at = t(OPENS_AT_MS - 100_000 + i64::from(n) * 1_000);
+        log.extend(live.join(user(n), ids.next(), at).unwrap().events);
+    }
+    let mut before_shuffle = Queue::new(live.config().clone());
+    for event in &log {
+        before_shuffle.apply(event);
+    }
+    assert_eq!(before_shuffle, live);
+    log.extend(live.shuffle_pre_queue(0xDEAD_BEEF, t(OPENS_AT_MS)));
+    log.extend(live.tick(t(OPENS_AT_MS)));
+    for n in 20..25 {
+        log.extend(
+            live.join(user(n), ids.next(), t(OPENS_AT_MS + 10))
+                .unwrap()
+                .events,
+        );
+    }
+    log.extend(live.tick(t(OPENS_AT_MS + 1_000)));
+    let mut rebuilt = Queue::new(live.config().clone());
+    for event in &log {
+        rebuilt.apply(event);
+    }
+    assert_eq!(rebuilt, live);
+    for index in 0..20 {
+        assert_eq!(
+            rebuilt.seq_of_pre_queue_index(index),
+            live.seq_of_pre_queue_index(index)
+        );
+    }
+    rebuilt.check_invariants().unwrap();
+}
+
+#[test]
+fn check_invariants_catches_a_broken_pre_queue() {
+    let mut queue = Queue::new(pre_queue_config(1, 1));
+    let mut ids = Ids(0);
+    let tokens = pre_join_all(&mut queue, &mut ids, 0..3, t(OPENS_AT_MS - 1));
+    queue.check_invariants().unwrap();
+    let mut broken = queue.clone();
+    broken.tokens.get_mut(&tokens[0]).unwrap().seq = 0;
+    assert!(broken.check_invariants().is_err());
+    let mut broken = queue.clone();
+    broken.pre_queue.swap(0, 1);
+    assert!(broken.check_invariants().is_err());
+    let mut broken = queue.clone();
+    broken.tokens.get_mut(&tokens[2]).unwrap().status = TokenStatus::Waiting;
+    assert!(broken.check_invariants().is_err());
+    let mut shuffled = queue.clone();
+    shuffled.shuffle_pre_queue(5, t(OPENS_AT_MS)).unwrap();
+    shuffled.check_invariants().unwrap();
+    let mut broken = shuffled.clone();
+    broken.pre_queue_seqs.swap(0, 1);
+    assert!(broken.check_invariants().is_err());
 }
