@@ -25,8 +25,8 @@
 //! again; polling a forgotten token answers `UnknownToken`), plus one join
 //! number per pre-queue arrival (`seq_of_pre_queue_index`).
 
-mod admission_rate;
 mod config;
+mod exit_rate;
 mod liveness;
 pub mod pacing;
 pub mod shuffle;
@@ -34,16 +34,16 @@ pub mod shuffle;
 mod tests;
 mod waiting_line;
 
-pub use admission_rate::{RATE_SAMPLES, RATE_WINDOW_MS};
 pub use config::{
     QueueConfig, ACTIVE_MS_RANGE, BATCH_SIZE_RANGE, INTERVAL_MS_RANGE, MAX_ACTIVE_RANGE,
     PRE_QUEUE_MS_RANGE,
 };
+pub use exit_rate::{EXIT_BUCKETS, EXIT_BUCKET_MS, RATE_WINDOW_MS};
 pub use pacing::{poll_after_ms, POLL_AFTER_MS_RANGE, POLL_BUDGET_PER_SEC};
 pub use waiting_line::MAX_SEQ_SPAN;
 
 use crate::{QueueTokenId, Timestamp, UserId};
-use admission_rate::AdmissionRate;
+use exit_rate::ExitRate;
 use liveness::Liveness;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -197,7 +197,8 @@ pub struct Queue {
     next_admission_at: Timestamp,
     /// The largest join number ever admitted: every waiting token is behind it.
     last_admitted_seq: Option<u64>,
-    admission_rate: AdmissionRate,
+    /// How fast tokens leave the active set: the line's pace when room-limited.
+    exit_rate: ExitRate,
     /// Pre-queue tokens in arrival order (index = `pre_queue_index`); emptied
     /// by the shuffle.
     pre_queue: Vec<QueueTokenId>,
@@ -224,7 +225,7 @@ impl Queue {
             next_seq: 0,
             next_admission_at: Timestamp::MIN,
             last_admitted_seq: None,
-            admission_rate: AdmissionRate::default(),
+            exit_rate: ExitRate::default(),
             pre_queue: Vec::new(),
             pre_queue_seqs: Vec::new(),
             shuffled: false,
@@ -545,13 +546,15 @@ impl Queue {
         self.active.len()
     }
 
-    /// Admissions per second: measured from recent admissions, or the
-    /// configured pace (batch_size per interval) before any. Only for the ETA.
+    /// Admissions per second at the back of the line: the batch clock's pace
+    /// while the line fits in the free room, else the room-limited pace (see
+    /// `room_limited_rate_per_sec`). Only for the ETA.
     pub fn admission_rate_per_sec(&self) -> f64 {
-        self.admission_rate
-            .per_sec(self.config.interval_ms)
-            .filter(|rate| rate.is_finite() && *rate > 0.0)
-            .unwrap_or_else(|| self.configured_rate_per_sec())
+        if self.waiting.len() > self.room() {
+            self.room_limited_rate_per_sec()
+        } else {
+            self.configured_rate_per_sec()
+        }
     }
 
     /// Poll times are not durable: after a restart, every waiting token counts
@@ -570,7 +573,7 @@ impl Queue {
                 for &token in tokens {
                     self.apply_admitted(token, *at, *until);
                 }
-                self.admission_rate.record(*at, tokens.len());
+                self.exit_rate.record_admission(*at);
                 self.next_admission_at = at.plus_millis(self.config.interval_ms);
             }
             QueueEvent::DroppedOut { tokens, at } => {
@@ -579,12 +582,18 @@ impl Queue {
                 }
             }
             QueueEvent::ActiveExpired { tokens, at } => {
-                for &token in tokens {
-                    self.finish(token, TokenStatus::Active, TokenStatus::Expired, *at);
-                }
+                let left = tokens
+                    .iter()
+                    .filter(|&&token| {
+                        self.finish(token, TokenStatus::Active, TokenStatus::Expired, *at)
+                    })
+                    .count();
+                self.exit_rate.record_exits(*at, left);
             }
             QueueEvent::Ended { token, at } => {
-                self.finish(*token, TokenStatus::Active, TokenStatus::Ended, *at);
+                if self.finish(*token, TokenStatus::Active, TokenStatus::Ended, *at) {
+                    self.exit_rate.record_exits(*at, 1);
+                }
             }
             QueueEvent::PreQueueJoined { token, user, at } => {
                 self.apply_pre_queue_joined(*token, *user, *at);
@@ -684,8 +693,8 @@ impl Queue {
                 self.config.max_active
             ));
         }
-        if self.admission_rate.samples() > RATE_SAMPLES {
-            return Err("admission rate keeps more than RATE_SAMPLES samples".into());
+        if self.exit_rate.buckets() > EXIT_BUCKETS {
+            return Err("exit rate keeps more than EXIT_BUCKETS buckets".into());
         }
         // FIFO: admission takes from the front, so every waiting token joined
         // after every token ever admitted.
@@ -795,9 +804,33 @@ impl Queue {
         f64::from(self.config.batch_size) * 1_000.0 / self.config.interval_ms.max(1) as f64
     }
 
+    /// How fast the line moves once the room is full: one admission per exit
+    /// from the active set, never faster than the batch clock. The exit rate
+    /// is measured (`exit_rate`), with a floor of `max_active` per active
+    /// time: in a full room everyone leaves within `active_ms`, so that is the
+    /// slowest possible pace, and the estimate before any exit is seen.
+    fn room_limited_rate_per_sec(&self) -> f64 {
+        let slowest =
+            f64::from(self.config.max_active) * 1_000.0 / self.config.active_ms.max(1) as f64;
+        let exits = self
+            .exit_rate
+            .per_sec()
+            .filter(|rate| rate.is_finite())
+            .map_or(slowest, |rate| rate.max(slowest));
+        exits.min(self.configured_rate_per_sec())
+    }
+
+    /// Seconds until `position` is admitted: the first `room` positions at
+    /// the batch clock's pace, the rest at the room-limited pace. So the
+    /// first full batches do not make the estimate optimistic: beyond the
+    /// free room, only people leaving let the line move.
     fn estimated_wait_seconds(&self, position: u64) -> u64 {
-        let seconds = (position as f64 / self.admission_rate_per_sec()).ceil();
-        // `as` saturates for floats; the rate is positive so this is finite.
+        let by_batch = position.min(self.room() as u64);
+        let by_exit = position - by_batch;
+        let seconds = (by_batch as f64 / self.configured_rate_per_sec()
+            + by_exit as f64 / self.room_limited_rate_per_sec())
+        .ceil();
+        // `as` saturates for floats; both rates are positive so this is finite.
         seconds as u64
     }
 
@@ -927,12 +960,19 @@ impl Queue {
         self.last_admitted_seq = Some(self.last_admitted_seq.map_or(seq, |last| last.max(seq)));
     }
 
-    /// Moves `token` from `from` to the finished status `to`.
-    fn finish(&mut self, token: QueueTokenId, from: TokenStatus, to: TokenStatus, at: Timestamp) {
+    /// Moves `token` from `from` to the finished status `to`; false (and
+    /// nothing done) if it was not `from`.
+    fn finish(
+        &mut self,
+        token: QueueTokenId,
+        from: TokenStatus,
+        to: TokenStatus,
+        at: Timestamp,
+    ) -> bool {
         debug_assert!(!to.is_live());
         let Some(record) = self.tokens.get(&token) else {
             debug_assert!(false, "finished unknown token {token}");
-            return;
+            return false;
         };
         if record.status != from {
             debug_assert!(
@@ -940,7 +980,7 @@ impl Queue {
                 "token {token} is {:?}, expected {from:?}",
                 record.status
             );
-            return;
+            return false;
         }
         let snapshot = record.clone();
         self.unindex(&snapshot);
@@ -948,6 +988,7 @@ impl Queue {
             record.status = to;
             record.ended_at = Some(at);
         }
+        true
     }
 
     /// Removes a token from the waiting line, poll times and active index.
