@@ -20,6 +20,11 @@
 //! gives for that seed, ahead of everyone who joins later (FIFO as usual).
 //! Replay recomputes the same order from the logged seed.
 //!
+//! Estimated waits: the first `max_active - active` positions move at the
+//! batch clock's pace, the rest at the pace people leave the active set
+//! (measured in `exit_rate`, never assumed slower than `max_active` per
+//! active time). Every view also says when to poll next ([`pacing`]).
+//!
 //! Memory: at most `MAX_WAITING` waiting tokens, plus one finished token per
 //! user who ever joined (a user's previous token is forgotten when they join
 //! again; polling a forgotten token answers `UnknownToken`), plus one join
