@@ -1,7 +1,9 @@
-//! How a schedule's waiting room admits people: batch size, pace, room, and
-//! how long an admission lasts. Set by an admin per schedule; validated by
-//! [`QueueConfig::validate`] before it reaches a [`super::Queue`].
+//! How a schedule's waiting room admits people: batch size, pace, room, how
+//! long an admission lasts, and how long before opening the pre-queue starts.
+//! Set by an admin per schedule; validated by [`QueueConfig::validate`] before
+//! it reaches a [`super::Queue`].
 
+use crate::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 
@@ -13,6 +15,9 @@ pub const INTERVAL_MS_RANGE: RangeInclusive<i64> = 100..=60_000;
 pub const MAX_ACTIVE_RANGE: RangeInclusive<u32> = 1..=1_000_000;
 /// Allowed `active_ms`: lifetime of an admission.
 pub const ACTIVE_MS_RANGE: RangeInclusive<i64> = 10_000..=3_600_000;
+/// Allowed `pre_queue_ms`: how long before `opens_at` the waiting room opens
+/// (0 = no pre-queue; at most 24 hours).
+pub const PRE_QUEUE_MS_RANGE: RangeInclusive<i64> = 0..=86_400_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueConfig {
@@ -22,6 +27,14 @@ pub struct QueueConfig {
     pub interval_ms: i64,
     pub max_active: u32,
     pub active_ms: i64,
+    /// How long before `opens_at` the waiting room opens; 0 = off. Everyone
+    /// who joins in that window is placed in the line in a random order at
+    /// `opens_at`, ahead of later joins. Ignored when `enabled` is false.
+    pub pre_queue_ms: i64,
+    /// The schedule's `bookingOpensAt`, filled in by whoever configures the
+    /// queue. Only meaningful when `pre_queue_ms > 0`; left at
+    /// `Timestamp::MIN`, the pre-queue is simply over before anyone can join.
+    pub opens_at: Timestamp,
 }
 
 impl Default for QueueConfig {
@@ -32,6 +45,8 @@ impl Default for QueueConfig {
             interval_ms: 1_000,
             max_active: 1_000,
             active_ms: 600_000,
+            pre_queue_ms: 0,
+            opens_at: Timestamp::MIN,
         }
     }
 }
@@ -51,6 +66,9 @@ impl QueueConfig {
         if !ACTIVE_MS_RANGE.contains(&self.active_ms) {
             return Err("active_ms must be 10000..=3600000");
         }
+        if !PRE_QUEUE_MS_RANGE.contains(&self.pre_queue_ms) {
+            return Err("pre_queue_ms must be 0..=86400000");
+        }
         Ok(())
     }
 }
@@ -68,6 +86,8 @@ mod tests {
             interval_ms: 100,
             max_active: 1_000_000,
             active_ms: 3_600_000,
+            pre_queue_ms: 86_400_000,
+            opens_at: Timestamp(0),
         };
         assert_eq!(edge.validate(), Ok(()));
     }
@@ -106,6 +126,14 @@ mod tests {
             },
             QueueConfig {
                 active_ms: 3_600_001,
+                ..base.clone()
+            },
+            QueueConfig {
+                pre_queue_ms: -1,
+                ..base.clone()
+            },
+            QueueConfig {
+                pre_queue_ms: 86_400_001,
                 ..base.clone()
             },
         ];

@@ -11,25 +11,44 @@
 //! changes durable state. Poll times are the exception: they are transient
 //! (see [`liveness`]), never logged, and reset by [`Queue::after_recovery`].
 //!
+//! Pre-queue: with `pre_queue_ms > 0`, the room opens that long before
+//! `opens_at` (the schedule's `bookingOpensAt`). Joins in that window are
+//! `PreQueue` tokens, kept in arrival order outside the line; arrival time
+//! within the window is worth nothing. At `opens_at` the actor draws a seed
+//! and calls [`Queue::shuffle_pre_queue`]: the logged `PreQueueShuffled`
+//! event places them all in the line in the order [`shuffle::permutation`]
+//! gives for that seed, ahead of everyone who joins later (FIFO as usual).
+//! Replay recomputes the same order from the logged seed.
+//!
+//! Estimated waits: the first `max_active - active` positions move at the
+//! batch clock's pace, the rest at the pace people leave the active set
+//! (measured in `exit_rate`, never assumed slower than `max_active` per
+//! active time). Every view also says when to poll next ([`pacing`]).
+//!
 //! Memory: at most `MAX_WAITING` waiting tokens, plus one finished token per
 //! user who ever joined (a user's previous token is forgotten when they join
-//! again; polling a forgotten token answers `UnknownToken`).
+//! again; polling a forgotten token answers `UnknownToken`), plus one join
+//! number per pre-queue arrival (`seq_of_pre_queue_index`).
 
-mod admission_rate;
 mod config;
+mod exit_rate;
 mod liveness;
+pub mod pacing;
+pub mod shuffle;
 #[cfg(test)]
 mod tests;
 mod waiting_line;
 
-pub use admission_rate::{RATE_SAMPLES, RATE_WINDOW_MS};
 pub use config::{
     QueueConfig, ACTIVE_MS_RANGE, BATCH_SIZE_RANGE, INTERVAL_MS_RANGE, MAX_ACTIVE_RANGE,
+    PRE_QUEUE_MS_RANGE,
 };
+pub use exit_rate::{EXIT_BUCKETS, EXIT_BUCKET_MS, RATE_WINDOW_MS};
+pub use pacing::{poll_after_ms, POLL_AFTER_MS_RANGE, POLL_BUDGET_PER_SEC};
 pub use waiting_line::MAX_SEQ_SPAN;
 
 use crate::{QueueTokenId, Timestamp, UserId};
-use admission_rate::AdmissionRate;
+use exit_rate::ExitRate;
 use liveness::Liveness;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -43,6 +62,9 @@ pub const MAX_WAITING: usize = 2_000_000;
 /// work and one log record stay bounded; the rest waits for the next tick
 /// (`next_tick_at` then answers a time already past).
 pub const MAX_TOKENS_PER_EVENT: usize = 10_000;
+/// The `seq` of a `PreQueue` token: it has no join number until the shuffle
+/// gives it one. Never a real join number (2^64 joins cannot happen).
+pub const PRE_QUEUE_SEQ: u64 = u64::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TokenStatus {
@@ -52,12 +74,18 @@ pub enum TokenStatus {
     Ended,
     /// Active lifetime over, or dropped out of the waiting line.
     Expired,
+    /// Joined before opening; placed in the line by the shuffle at opening.
+    /// Last: statuses are stored by position.
+    PreQueue,
 }
 
 impl TokenStatus {
-    /// Waiting or Active: the token still holds a place.
+    /// PreQueue, Waiting or Active: the token still holds a place.
     pub fn is_live(self) -> bool {
-        matches!(self, TokenStatus::Waiting | TokenStatus::Active)
+        matches!(
+            self,
+            TokenStatus::PreQueue | TokenStatus::Waiting | TokenStatus::Active
+        )
     }
 }
 
@@ -66,12 +94,17 @@ pub struct QueueToken {
     pub token: QueueTokenId,
     pub user: UserId,
     pub status: TokenStatus,
-    /// Join order: smaller joined earlier.
+    /// Place in the line: smaller is served earlier. Joins are numbered in
+    /// arrival order, pre-queue arrivals in shuffled order at the shuffle.
+    /// `PRE_QUEUE_SEQ` while the token is `PreQueue`.
     pub seq: u64,
     pub joined_at: Timestamp,
     pub admitted_at: Option<Timestamp>,
     pub active_until: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
+    /// `Some(i)` for the i-th pre-queue arrival (0-based), kept after the
+    /// shuffle; `None` for a token that joined the line directly.
+    pub pre_queue_index: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +131,19 @@ pub enum QueueEvent {
         token: QueueTokenId,
         at: Timestamp,
     },
+    /// A join before opening, into the pre-queue (appended: events are
+    /// stored by position).
+    PreQueueJoined {
+        token: QueueTokenId,
+        user: UserId,
+        at: Timestamp,
+    },
+    /// The pre-queue placed in the line, in the order
+    /// `shuffle::permutation(seed, pre-queue length)` gives.
+    PreQueueShuffled {
+        seed: u64,
+        at: Timestamp,
+    },
 }
 
 /// What a user sees when they poll their token.
@@ -106,19 +152,23 @@ pub struct TokenView {
     pub token: QueueTokenId,
     pub user: UserId,
     pub status: TokenStatus,
-    /// 1 = next in line; 0 when not waiting.
+    /// 1 = next in line; 0 when not waiting (the API renders null for a
+    /// PreQueue token).
     pub position: u64,
     /// 0 when not waiting.
     pub estimated_wait_seconds: u64,
-    /// Waiting: last poll + `WAITING_DROP_MS`; active: `active_until`;
-    /// ended or expired: when it ended.
+    /// Waiting: last poll + `WAITING_DROP_MS`; pre-queue: `opens_at` +
+    /// `WAITING_DROP_MS` (the grace the shuffle gives); active:
+    /// `active_until`; ended or expired: when it ended.
     pub expires_at: Timestamp,
+    /// When the client should poll again; see [`pacing::poll_after_ms`].
+    pub poll_after_ms: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JoinOutcome {
     pub token: QueueTokenId,
-    /// False when the user already held a waiting or active token.
+    /// False when the user already held a pre-queue, waiting or active token.
     pub created: bool,
     pub events: Vec<QueueEvent>,
 }
@@ -129,6 +179,13 @@ pub enum QueueError {
     UnknownToken,
     #[error("the waiting room is full")]
     Full,
+    /// Before the pre-queue window: the room opens at `opens_at`.
+    #[error("the waiting room is not open yet")]
+    NotOpen { opens_at: Timestamp },
+    /// The pre-queue must be shuffled (`Queue::shuffle_pre_queue`) before
+    /// anyone else joins: the caller skipped it.
+    #[error("the pre-queue must be shuffled first")]
+    ShuffleDue,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -145,7 +202,16 @@ pub struct Queue {
     next_admission_at: Timestamp,
     /// The largest join number ever admitted: every waiting token is behind it.
     last_admitted_seq: Option<u64>,
-    admission_rate: AdmissionRate,
+    /// How fast tokens leave the active set: the line's pace when room-limited.
+    exit_rate: ExitRate,
+    /// Pre-queue tokens in arrival order (index = `pre_queue_index`); emptied
+    /// by the shuffle.
+    pre_queue: Vec<QueueTokenId>,
+    /// After the shuffle: the join number each pre-queue arrival got, by
+    /// arrival index. Empty before.
+    pre_queue_seqs: Vec<u64>,
+    /// Whether `PreQueueShuffled` was applied; then joins are FIFO.
+    shuffled: bool,
     /// Transient; see `liveness`. Not serialized, always equal.
     #[serde(skip)]
     liveness: Liveness,
@@ -164,7 +230,10 @@ impl Queue {
             next_seq: 0,
             next_admission_at: Timestamp::MIN,
             last_admitted_seq: None,
-            admission_rate: AdmissionRate::default(),
+            exit_rate: ExitRate::default(),
+            pre_queue: Vec::new(),
+            pre_queue_seqs: Vec::new(),
+            shuffled: false,
             liveness: Liveness::default(),
         }
     }
@@ -175,16 +244,26 @@ impl Queue {
 
     /// Puts `user` in line, or returns the place they already hold.
     ///
-    /// A user already waiting or active gets the same token back
-    /// (`created: false`, no events; a waiting token counts as polled). Anyone
-    /// else joins at the back with `new_token`, which must be fresh. With the
-    /// queue disabled, the new token is admitted at once.
+    /// A user already in the pre-queue, waiting or active gets the same token
+    /// back (`created: false`, no events; a waiting token counts as polled).
+    /// Anyone else joins at the back with `new_token`, which must be fresh.
+    /// With the queue disabled, the new token is admitted at once.
+    ///
+    /// With a pre-queue (enabled and `pre_queue_ms > 0`), until the shuffle:
+    /// before `opens_at - pre_queue_ms` the answer is `NotOpen`; from then
+    /// until `opens_at` the new token joins the pre-queue (`PreQueueJoined`).
+    /// From `opens_at` on, the caller must call `shuffle_pre_queue` before any
+    /// join or tick; a join while [`Queue::shuffle_due`] answers `ShuffleDue`
+    /// rather than put anyone ahead of the pre-queue.
     pub fn join(
         &mut self,
         user: UserId,
         new_token: QueueTokenId,
         now: Timestamp,
     ) -> Result<JoinOutcome, QueueError> {
+        if self.shuffle_due(now) {
+            return Err(QueueError::ShuffleDue);
+        }
         if let Some(current) = self.token_of_user(user).filter(|t| t.status.is_live()) {
             let (token, seq, status) = (current.token, current.seq, current.status);
             if status == TokenStatus::Waiting {
@@ -201,6 +280,31 @@ impl Queue {
             !self.tokens.contains_key(&new_token),
             "queue token id {new_token} reused: the caller's id source repeated"
         );
+        if self.pre_queue_pending() {
+            let window_opens_at = self.pre_queue_opens_at();
+            if now < window_opens_at {
+                return Err(QueueError::NotOpen {
+                    opens_at: window_opens_at,
+                });
+            }
+            // Not due, so before `opens_at`.
+            debug_assert!(now < self.config.opens_at);
+            // The shuffle moves the whole pre-queue into the line at once.
+            if self.pre_queue.len() >= MAX_WAITING {
+                return Err(QueueError::Full);
+            }
+            let event = QueueEvent::PreQueueJoined {
+                token: new_token,
+                user,
+                at: now,
+            };
+            self.apply(&event);
+            return Ok(JoinOutcome {
+                token: new_token,
+                created: true,
+                events: vec![event],
+            });
+        }
         if self.config.enabled
             && (self.waiting.len() >= MAX_WAITING || !self.waiting.fits(self.next_seq))
         {
@@ -254,6 +358,7 @@ impl Queue {
     pub fn view(&self, token: QueueTokenId, now: Timestamp) -> Option<TokenView> {
         let record = self.tokens.get(&token)?;
         let (position, estimated_wait_seconds, expires_at) = match record.status {
+            TokenStatus::PreQueue => (0, 0, self.config.opens_at.plus_millis(WAITING_DROP_MS)),
             TokenStatus::Waiting => {
                 let position = self.waiting.position(record.seq).unwrap_or_else(|| {
                     debug_assert!(false, "waiting token {token} is not in the line");
@@ -271,6 +376,16 @@ impl Queue {
             TokenStatus::Active => (0, 0, record.active_until.unwrap_or(now)),
             TokenStatus::Ended | TokenStatus::Expired => (0, 0, record.ended_at.unwrap_or(now)),
         };
+        let crowd = match record.status {
+            TokenStatus::PreQueue => self.pre_queue.len(),
+            _ => self.waiting.len(),
+        };
+        let poll_after_ms = pacing::poll_after_ms(
+            record.status,
+            estimated_wait_seconds,
+            crowd as u64,
+            self.config.opens_at.millis_since(now),
+        );
         Some(TokenView {
             token,
             user: record.user,
@@ -278,6 +393,7 @@ impl Queue {
             position,
             estimated_wait_seconds,
             expires_at,
+            poll_after_ms,
         })
     }
 
@@ -292,8 +408,50 @@ impl Queue {
             .and_then(|token| self.tokens.get(token))
     }
 
+    /// Whether the pre-queue must be shuffled now: a pre-queue is configured,
+    /// not yet shuffled, and `now` is at or past `opens_at`. True even when
+    /// nobody joined the pre-queue, so that the shuffle is recorded once.
+    pub fn shuffle_due(&self, now: Timestamp) -> bool {
+        self.pre_queue_pending() && now >= self.config.opens_at
+    }
+
+    /// Places the pre-queue in the line in the order `seed` gives, ahead of
+    /// every later join; returns the applied `PreQueueShuffled`, or `None`
+    /// when the shuffle is not due. `seed` must come from the caller's random
+    /// source: it alone decides the order, and the event keeps it for replay.
+    pub fn shuffle_pre_queue(&mut self, seed: u64, now: Timestamp) -> Option<QueueEvent> {
+        if !self.shuffle_due(now) {
+            return None;
+        }
+        let event = QueueEvent::PreQueueShuffled { seed, at: now };
+        self.apply(&event);
+        Some(event)
+    }
+
+    /// Whether the pre-queue has been placed in the line.
+    pub fn shuffled(&self) -> bool {
+        self.shuffled
+    }
+
+    /// How many tokens are in the pre-queue now (0 once shuffled).
+    pub fn pre_queue_len(&self) -> usize {
+        self.pre_queue.len()
+    }
+
+    /// The join number (`seq`) the shuffle gave the `index`-th pre-queue
+    /// arrival; `None` before the shuffle or past the last arrival.
+    pub fn seq_of_pre_queue_index(&self, index: u64) -> Option<u64> {
+        if !self.shuffled {
+            return None;
+        }
+        let index = usize::try_from(index).ok()?;
+        self.pre_queue_seqs.get(index).copied()
+    }
+
     /// Drops silent waiting tokens, expires active ones past their lifetime,
-    /// then admits a batch if it is time and there is room.
+    /// then admits a batch if it is time and there is room. Never admits
+    /// while a pre-queue waits for its shuffle: call `shuffle_pre_queue`
+    /// first when `shuffle_due`.
     pub fn tick(&mut self, now: Timestamp) -> Vec<QueueEvent> {
         let mut events = Vec::new();
 
@@ -323,7 +481,7 @@ impl Queue {
             self.apply(event);
         }
 
-        if self.config.enabled && now >= self.next_admission_at {
+        if self.config.enabled && !self.pre_queue_pending() && now >= self.next_admission_at {
             let room = self.room();
             let batch: Vec<QueueTokenId> = self
                 .waiting
@@ -344,8 +502,10 @@ impl Queue {
 
     /// The earliest moment `tick` could do something; `None` when nothing is
     /// waiting or active. A payment ending a token can also make room: ask
-    /// again after `end_by_payment`.
+    /// again after `end_by_payment`. While a pre-queue waits for its shuffle,
+    /// `opens_at` (then call `shuffle_pre_queue` before `tick`).
     pub fn next_tick_at(&self) -> Option<Timestamp> {
+        let shuffle = self.pre_queue_pending().then_some(self.config.opens_at);
         let drop_out = self
             .liveness
             .earliest()
@@ -361,7 +521,10 @@ impl Queue {
             }
             _ => None,
         };
-        [drop_out, expiry, admission].into_iter().flatten().min()
+        [shuffle, drop_out, expiry, admission]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Ends an active token because its holder paid; `None` if not active.
@@ -388,7 +551,7 @@ impl Queue {
         self.tokens.values().filter(move |t| match t.status {
             TokenStatus::Active => true,
             TokenStatus::Expired => t.active_until.is_some_and(|until| until > cutoff),
-            TokenStatus::Waiting | TokenStatus::Ended => false,
+            TokenStatus::PreQueue | TokenStatus::Waiting | TokenStatus::Ended => false,
         })
     }
 
@@ -400,13 +563,15 @@ impl Queue {
         self.active.len()
     }
 
-    /// Admissions per second: measured from recent admissions, or the
-    /// configured pace (batch_size per interval) before any. Only for the ETA.
+    /// Admissions per second at the back of the line: the batch clock's pace
+    /// while the line fits in the free room, else the room-limited pace (see
+    /// `room_limited_rate_per_sec`). Only for the ETA.
     pub fn admission_rate_per_sec(&self) -> f64 {
-        self.admission_rate
-            .per_sec(self.config.interval_ms)
-            .filter(|rate| rate.is_finite() && *rate > 0.0)
-            .unwrap_or_else(|| self.configured_rate_per_sec())
+        if self.waiting.len() > self.room() {
+            self.room_limited_rate_per_sec()
+        } else {
+            self.configured_rate_per_sec()
+        }
     }
 
     /// Poll times are not durable: after a restart, every waiting token counts
@@ -425,7 +590,7 @@ impl Queue {
                 for &token in tokens {
                     self.apply_admitted(token, *at, *until);
                 }
-                self.admission_rate.record(*at, tokens.len());
+                self.exit_rate.record_admission(*at);
                 self.next_admission_at = at.plus_millis(self.config.interval_ms);
             }
             QueueEvent::DroppedOut { tokens, at } => {
@@ -434,13 +599,23 @@ impl Queue {
                 }
             }
             QueueEvent::ActiveExpired { tokens, at } => {
-                for &token in tokens {
-                    self.finish(token, TokenStatus::Active, TokenStatus::Expired, *at);
-                }
+                let left = tokens
+                    .iter()
+                    .filter(|&&token| {
+                        self.finish(token, TokenStatus::Active, TokenStatus::Expired, *at)
+                    })
+                    .count();
+                self.exit_rate.record_exits(*at, left);
             }
             QueueEvent::Ended { token, at } => {
-                self.finish(*token, TokenStatus::Active, TokenStatus::Ended, *at);
+                if self.finish(*token, TokenStatus::Active, TokenStatus::Ended, *at) {
+                    self.exit_rate.record_exits(*at, 1);
+                }
             }
+            QueueEvent::PreQueueJoined { token, user, at } => {
+                self.apply_pre_queue_joined(*token, *user, *at);
+            }
+            QueueEvent::PreQueueShuffled { seed, at } => self.apply_shuffled(*seed, *at),
         }
     }
 
@@ -463,9 +638,13 @@ impl Queue {
         }
         let mut waiting = 0usize;
         let mut active = 0usize;
+        let mut pre_queue = 0usize;
         for record in self.tokens.values() {
             check_token_fields(record)?;
-            if record.seq >= self.next_seq {
+            self.check_pre_queue_token(record)?;
+            if record.status == TokenStatus::PreQueue {
+                pre_queue += 1;
+            } else if record.seq >= self.next_seq {
                 return Err(format!(
                     "token {} has a join number from the future",
                     record.token
@@ -485,7 +664,7 @@ impl Queue {
                         return Err(format!("active token {} is not indexed", record.token));
                     }
                 }
-                TokenStatus::Ended | TokenStatus::Expired => {}
+                TokenStatus::PreQueue | TokenStatus::Ended | TokenStatus::Expired => {}
             }
             if record.admitted_at.is_some()
                 && self.last_admitted_seq.is_none_or(|last| record.seq > last)
@@ -496,6 +675,13 @@ impl Queue {
                 ));
             }
         }
+        if pre_queue != self.pre_queue.len() {
+            return Err(format!(
+                "{pre_queue} pre-queue tokens, pre-queue holds {}",
+                self.pre_queue.len()
+            ));
+        }
+        self.check_pre_queue()?;
         if waiting != self.waiting.len() {
             return Err(format!(
                 "{waiting} waiting tokens, line holds {}",
@@ -524,8 +710,8 @@ impl Queue {
                 self.config.max_active
             ));
         }
-        if self.admission_rate.samples() > RATE_SAMPLES {
-            return Err("admission rate keeps more than RATE_SAMPLES samples".into());
+        if self.exit_rate.buckets() > EXIT_BUCKETS {
+            return Err("exit rate keeps more than EXIT_BUCKETS buckets".into());
         }
         // FIFO: admission takes from the front, so every waiting token joined
         // after every token ever admitted.
@@ -548,6 +734,85 @@ impl Queue {
         Ok(())
     }
 
+    /// The pre-queue as a whole: before the shuffle nobody is in the line or
+    /// admitted; after it, the numbers it gave are the contiguous block
+    /// right at the start of the numbering it found.
+    fn check_pre_queue(&self) -> Result<(), String> {
+        if self.pre_queue_pending() {
+            if !self.pre_queue_seqs.is_empty() || self.next_seq != 0 {
+                return Err("join numbers given out before the shuffle".into());
+            }
+            if self.waiting.len() != 0
+                || !self.active.is_empty()
+                || self.last_admitted_seq.is_some()
+            {
+                return Err("someone waits or was admitted before the shuffle".into());
+            }
+        }
+        if !self.shuffled && !self.pre_queue_seqs.is_empty() {
+            return Err("pre-queue numbers exist without a shuffle".into());
+        }
+        if self.shuffled && !self.pre_queue.is_empty() {
+            return Err("tokens left in the pre-queue after the shuffle".into());
+        }
+        let mut sorted = self.pre_queue_seqs.clone();
+        sorted.sort_unstable();
+        let first = sorted.first().copied().unwrap_or(0);
+        for (offset, &seq) in sorted.iter().enumerate() {
+            if seq != first + offset as u64 || seq >= self.next_seq {
+                return Err(format!("pre-queue numbers {sorted:?} are not one block"));
+            }
+        }
+        for (index, token) in self.pre_queue.iter().enumerate() {
+            match self.tokens.get(token) {
+                Some(record)
+                    if record.status == TokenStatus::PreQueue
+                        && record.pre_queue_index == Some(index as u64) => {}
+                _ => {
+                    return Err(format!(
+                        "pre-queue entry {index} is not a pre-queue token with that index"
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One token's pre-queue fields.
+    fn check_pre_queue_token(&self, record: &QueueToken) -> Result<(), String> {
+        let token = record.token;
+        match (record.status, record.pre_queue_index) {
+            (TokenStatus::PreQueue, Some(index)) => {
+                let listed = usize::try_from(index)
+                    .ok()
+                    .and_then(|index| self.pre_queue.get(index));
+                if record.seq != PRE_QUEUE_SEQ || listed != Some(&token) || self.shuffled {
+                    return Err(format!(
+                        "pre-queue token {token} has seq {} or index {index} out of place",
+                        record.seq
+                    ));
+                }
+            }
+            (TokenStatus::PreQueue, None) => {
+                return Err(format!("pre-queue token {token} has no arrival index"));
+            }
+            (_, Some(index)) => {
+                if self.seq_of_pre_queue_index(index) != Some(record.seq) {
+                    return Err(format!(
+                        "token {token}, pre-queue arrival {index}, has seq {} not the shuffle's",
+                        record.seq
+                    ));
+                }
+            }
+            (_, None) => {
+                if record.seq == PRE_QUEUE_SEQ {
+                    return Err(format!("token {token} has the pre-queue's seq"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn room(&self) -> usize {
         (self.config.max_active as usize).saturating_sub(self.active.len())
     }
@@ -556,13 +821,59 @@ impl Queue {
         f64::from(self.config.batch_size) * 1_000.0 / self.config.interval_ms.max(1) as f64
     }
 
+    /// How fast the line moves once the room is full: one admission per exit
+    /// from the active set, never faster than the batch clock. The exit rate
+    /// is measured (`exit_rate`), with a floor of `max_active` per active
+    /// time: in a full room everyone leaves within `active_ms`, so that is the
+    /// slowest possible pace, and the estimate before any exit is seen.
+    fn room_limited_rate_per_sec(&self) -> f64 {
+        let slowest =
+            f64::from(self.config.max_active) * 1_000.0 / self.config.active_ms.max(1) as f64;
+        let exits = self
+            .exit_rate
+            .per_sec()
+            .filter(|rate| rate.is_finite())
+            .map_or(slowest, |rate| rate.max(slowest));
+        exits.min(self.configured_rate_per_sec())
+    }
+
+    /// Seconds until `position` is admitted: the first `room` positions at
+    /// the batch clock's pace, the rest at the room-limited pace. So the
+    /// first full batches do not make the estimate optimistic: beyond the
+    /// free room, only people leaving let the line move.
     fn estimated_wait_seconds(&self, position: u64) -> u64 {
-        let seconds = (position as f64 / self.admission_rate_per_sec()).ceil();
-        // `as` saturates for floats; the rate is positive so this is finite.
+        let by_batch = position.min(self.room() as u64);
+        let by_exit = position - by_batch;
+        let seconds = (by_batch as f64 / self.configured_rate_per_sec()
+            + by_exit as f64 / self.room_limited_rate_per_sec())
+        .ceil();
+        // `as` saturates for floats; both rates are positive so this is finite.
         seconds as u64
     }
 
-    fn apply_joined(&mut self, token: QueueTokenId, user: UserId, at: Timestamp) {
+    /// A pre-queue is configured and has not been shuffled yet.
+    fn pre_queue_pending(&self) -> bool {
+        self.config.enabled && self.config.pre_queue_ms > 0 && !self.shuffled
+    }
+
+    /// When the pre-queue window opens: `pre_queue_ms` before `opens_at`.
+    fn pre_queue_opens_at(&self) -> Timestamp {
+        self.config.opens_at.plus_millis(-self.config.pre_queue_ms)
+    }
+
+    /// The next join number.
+    fn take_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq = seq
+            .checked_add(1)
+            .filter(|&next| next < PRE_QUEUE_SEQ)
+            .expect("2^64 joins cannot happen in one queue's life");
+        seq
+    }
+
+    /// Records `record` as its user's latest token, forgetting their previous one.
+    fn insert_token(&mut self, record: QueueToken) {
+        let (token, user) = (record.token, record.user);
         debug_assert!(
             !self.tokens.contains_key(&token),
             "token {token} joined twice"
@@ -573,25 +884,78 @@ impl Queue {
                 self.unindex(&old);
             }
         }
-        let seq = self.next_seq;
-        self.next_seq = seq
-            .checked_add(1)
-            .expect("2^64 joins cannot happen in one queue's life");
-        self.tokens.insert(
+        self.tokens.insert(token, record);
+    }
+
+    fn apply_joined(&mut self, token: QueueTokenId, user: UserId, at: Timestamp) {
+        let seq = self.take_seq();
+        self.insert_token(QueueToken {
             token,
-            QueueToken {
-                token,
-                user,
-                status: TokenStatus::Waiting,
-                seq,
-                joined_at: at,
-                admitted_at: None,
-                active_until: None,
-                ended_at: None,
-            },
-        );
+            user,
+            status: TokenStatus::Waiting,
+            seq,
+            joined_at: at,
+            admitted_at: None,
+            active_until: None,
+            ended_at: None,
+            pre_queue_index: None,
+        });
         self.waiting.push(seq, token);
         self.liveness.record(token, seq, at);
+    }
+
+    /// Pre-queue tokens stay out of the line and of liveness (they do not drop
+    /// out for not polling: the pre-queue may last 24 hours).
+    fn apply_pre_queue_joined(&mut self, token: QueueTokenId, user: UserId, at: Timestamp) {
+        if self.shuffled {
+            debug_assert!(false, "pre-queue join {token} after the shuffle");
+            return;
+        }
+        self.insert_token(QueueToken {
+            token,
+            user,
+            status: TokenStatus::PreQueue,
+            seq: PRE_QUEUE_SEQ,
+            joined_at: at,
+            admitted_at: None,
+            active_until: None,
+            ended_at: None,
+            pre_queue_index: Some(self.pre_queue.len() as u64),
+        });
+        self.pre_queue.push(token);
+    }
+
+    /// Numbers the pre-queue in the order the seed gives, puts it in the
+    /// line and counts every token as polled at `at`: each gets a full
+    /// `WAITING_DROP_MS` from the shuffle to start polling.
+    fn apply_shuffled(&mut self, seed: u64, at: Timestamp) {
+        if self.shuffled {
+            debug_assert!(false, "the pre-queue was shuffled twice");
+            return;
+        }
+        self.shuffled = true;
+        let arrivals = std::mem::take(&mut self.pre_queue);
+        let mut seqs = vec![PRE_QUEUE_SEQ; arrivals.len()];
+        for arrival in shuffle::permutation(seed, arrivals.len()) {
+            // Every arrival gets its number, so the numbers stay contiguous
+            // even if (impossibly) a token were missing.
+            let seq = self.take_seq();
+            seqs[arrival] = seq;
+            let token = arrivals[arrival];
+            let Some(record) = self.tokens.get_mut(&token) else {
+                debug_assert!(false, "pre-queue token {token} is unknown");
+                continue;
+            };
+            if record.status != TokenStatus::PreQueue {
+                debug_assert!(false, "pre-queue token {token} is {:?}", record.status);
+                continue;
+            }
+            record.status = TokenStatus::Waiting;
+            record.seq = seq;
+            self.waiting.push(seq, token);
+            self.liveness.record(token, seq, at);
+        }
+        self.pre_queue_seqs = seqs;
     }
 
     fn apply_admitted(&mut self, token: QueueTokenId, at: Timestamp, until: Timestamp) {
@@ -613,12 +977,19 @@ impl Queue {
         self.last_admitted_seq = Some(self.last_admitted_seq.map_or(seq, |last| last.max(seq)));
     }
 
-    /// Moves `token` from `from` to the finished status `to`.
-    fn finish(&mut self, token: QueueTokenId, from: TokenStatus, to: TokenStatus, at: Timestamp) {
+    /// Moves `token` from `from` to the finished status `to`; false (and
+    /// nothing done) if it was not `from`.
+    fn finish(
+        &mut self,
+        token: QueueTokenId,
+        from: TokenStatus,
+        to: TokenStatus,
+        at: Timestamp,
+    ) -> bool {
         debug_assert!(!to.is_live());
         let Some(record) = self.tokens.get(&token) else {
             debug_assert!(false, "finished unknown token {token}");
-            return;
+            return false;
         };
         if record.status != from {
             debug_assert!(
@@ -626,7 +997,7 @@ impl Queue {
                 "token {token} is {:?}, expected {from:?}",
                 record.status
             );
-            return;
+            return false;
         }
         let snapshot = record.clone();
         self.unindex(&snapshot);
@@ -634,6 +1005,7 @@ impl Queue {
             record.status = to;
             record.ended_at = Some(at);
         }
+        true
     }
 
     /// Removes a token from the waiting line, poll times and active index.
@@ -648,7 +1020,9 @@ impl Queue {
                     self.active.remove(&(until, record.seq));
                 }
             }
-            TokenStatus::Ended | TokenStatus::Expired => {}
+            // The pre-queue keeps arrival indexes, so a token is not taken
+            // out of it; commands never replace a live token anyway.
+            TokenStatus::PreQueue | TokenStatus::Ended | TokenStatus::Expired => {}
         }
     }
 }
@@ -661,7 +1035,7 @@ fn check_token_fields(record: &QueueToken) -> Result<(), String> {
         record.ended_at.is_some(),
     );
     let ok = match record.status {
-        TokenStatus::Waiting => shape == (false, false, false),
+        TokenStatus::PreQueue | TokenStatus::Waiting => shape == (false, false, false),
         TokenStatus::Active => shape == (true, true, false),
         TokenStatus::Ended => shape == (true, true, true),
         TokenStatus::Expired => shape.2 && shape.0 == shape.1,

@@ -1,19 +1,25 @@
-//! Property tests of `Queue` over random joins, polls, ticks, payments and
-//! restarts across many users, with time advancing by random steps.
+//! Property tests of `Queue` over random joins, polls, ticks, payments,
+//! pre-queue shuffles and restarts across many users, with time advancing by
+//! random steps (across the pre-queue window and opening when there is one).
 //!
 //! After every step: the invariants hold; admissions are FIFO (tokens are
-//! admitted in join order); drop-outs happen exactly to tokens silent for
-//! `WAITING_DROP_MS`; and the queue rebuilt from its events equals the live one
-//! (poll times aside, which are transient by design).
+//! admitted in line order: the pre-queue in the order its seed gives, then
+//! later joins by arrival); drop-outs happen exactly to tokens silent for
+//! `WAITING_DROP_MS` (pre-queue tokens count from the shuffle); nobody joins
+//! or is admitted while the shuffle is due; and the queue rebuilt from its
+//! events equals the live one (poll times aside, transient by design).
 
 use boxoffice_engine::queue::{
-    Queue, QueueConfig, QueueEvent, QueueToken, TokenStatus, WAITING_DROP_MS,
+    shuffle, Queue, QueueConfig, QueueError, QueueEvent, QueueToken, TokenStatus,
+    POLL_AFTER_MS_RANGE, WAITING_DROP_MS,
 };
 use boxoffice_engine::{QueueTokenId, Timestamp, UserId};
 use proptest::prelude::*;
 use std::collections::HashMap;
 
 const USERS: u32 = 40;
+/// Where every run's clock starts.
+const START_MS: i64 = 1_000_000;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -22,6 +28,8 @@ enum Op {
     Tick,
     Advance(i64),
     EndByPayment(u32),
+    /// The actor's shuffle at opening, with a seed from its random source.
+    Shuffle(u64),
     /// Rebuild from the log, as a restart would, and carry on with the copy.
     Restart,
 }
@@ -33,25 +41,40 @@ fn op() -> impl Strategy<Value = Op> {
         4 => Just(Op::Tick),
         4 => prop_oneof![0i64..2_000, 0i64..150_000].prop_map(Op::Advance),
         2 => (0..USERS).prop_map(Op::EndByPayment),
+        2 => any::<u64>().prop_map(Op::Shuffle),
         1 => Just(Op::Restart),
     ]
 }
 
 fn config() -> impl Strategy<Value = QueueConfig> {
     (
-        prop::bool::weighted(0.85),
-        1u32..6,
-        100i64..5_000,
-        1u32..8,
-        10_000i64..200_000,
+        (
+            prop::bool::weighted(0.85),
+            1u32..6,
+            100i64..5_000,
+            1u32..8,
+            10_000i64..200_000,
+        ),
+        // Half the runs have a pre-queue, opening within the first minutes
+        // (its window may have opened before the run starts).
+        prop_oneof![Just(0i64), 1i64..400_000],
+        0i64..300_000,
     )
         .prop_map(
-            |(enabled, batch_size, interval_ms, max_active, active_ms)| QueueConfig {
-                enabled,
-                batch_size,
-                interval_ms,
-                max_active,
-                active_ms,
+            |(
+                (enabled, batch_size, interval_ms, max_active, active_ms),
+                pre_queue_ms,
+                opens_in_ms,
+            )| {
+                QueueConfig {
+                    enabled,
+                    batch_size,
+                    interval_ms,
+                    max_active,
+                    active_ms,
+                    pre_queue_ms,
+                    opens_at: Timestamp(START_MS + opens_in_ms),
+                }
             },
         )
 }
@@ -79,6 +102,8 @@ struct Model {
     last_poll: HashMap<QueueTokenId, Timestamp>,
     /// The join index of the latest admitted token.
     last_admitted: Option<usize>,
+    /// Pre-queue arrivals in arrival order, until the shuffle.
+    pre_queue: Vec<QueueTokenId>,
 }
 
 impl Model {
@@ -110,6 +135,20 @@ impl Model {
                         );
                     }
                 }
+                QueueEvent::PreQueueJoined { token, .. } => {
+                    self.pre_queue.push(*token);
+                    self.last_poll.insert(*token, now);
+                }
+                QueueEvent::PreQueueShuffled { seed, at } => {
+                    // Line order is the seeded order, computed here from
+                    // the arrivals the test saw; polled at the shuffle.
+                    let arrivals = std::mem::take(&mut self.pre_queue);
+                    for arrival in shuffle::permutation(*seed, arrivals.len()) {
+                        let index = self.join_index.len();
+                        self.join_index.insert(arrivals[arrival], index);
+                        self.last_poll.insert(arrivals[arrival], *at);
+                    }
+                }
                 QueueEvent::ActiveExpired { .. } | QueueEvent::Ended { .. } => {}
             }
         }
@@ -128,7 +167,9 @@ proptest! {
         let mut queue = Queue::new(config.clone());
         let mut log: Vec<QueueEvent> = Vec::new();
         let mut model = Model::default();
-        let mut now = Timestamp(1_000_000);
+        let mut now = Timestamp(START_MS);
+        let pre_queue_on = config.enabled && config.pre_queue_ms > 0;
+        let window_opens_at = config.opens_at.plus_millis(-config.pre_queue_ms);
         let mut next_token = 0u64;
 
         for op in ops {
@@ -140,7 +181,23 @@ proptest! {
                     bytes[..8].copy_from_slice(&next_token.to_le_bytes());
                     let fresh = QueueTokenId::from_random_bytes(bytes);
                     let held = before.token_of_user(user(n)).filter(|t| t.status.is_live()).map(|t| t.token);
-                    let outcome = queue.join(user(n), fresh, now).expect("40 users never fill the queue");
+                    let pending = pre_queue_on && !before.shuffled();
+                    let outcome = match queue.join(user(n), fresh, now) {
+                        Ok(outcome) => outcome,
+                        Err(QueueError::ShuffleDue) => {
+                            prop_assert!(pending && now >= config.opens_at);
+                            prop_assert_eq!(&queue, &before, "a refused join changes nothing");
+                            continue;
+                        }
+                        Err(QueueError::NotOpen { opens_at }) => {
+                            prop_assert!(pending && now < window_opens_at);
+                            prop_assert_eq!(opens_at, window_opens_at);
+                            prop_assert_eq!(&queue, &before, "a refused join changes nothing");
+                            continue;
+                        }
+                        Err(other) => return Err(TestCaseError::fail(format!("join failed: {other}"))),
+                    };
+                    prop_assert!(!pending || (window_opens_at..config.opens_at).contains(&now));
                     match held {
                         Some(token) => {
                             prop_assert_eq!(outcome.token, token);
@@ -150,7 +207,11 @@ proptest! {
                         None => {
                             prop_assert_eq!(outcome.token, fresh);
                             prop_assert!(outcome.created);
-                            if config.enabled {
+                            if pending {
+                                let view = queue.view(fresh, now).expect("just joined");
+                                prop_assert_eq!((view.status, view.position), (TokenStatus::PreQueue, 0));
+                                prop_assert_eq!(queue.token(fresh).and_then(|t| t.pre_queue_index), Some(queue.pre_queue_len() as u64 - 1));
+                            } else if config.enabled {
                                 let view = queue.view(fresh, now).expect("just joined");
                                 prop_assert_eq!(view.position, queue.waiting_len() as u64, "joins at the back");
                             } else {
@@ -167,6 +228,15 @@ proptest! {
                     }
                     prop_assert_eq!(&queue, &before, "a poll is not a durable change");
                     Vec::new()
+                }
+                Op::Tick if queue.shuffle_due(now) => {
+                    // The actor skipped the shuffle: the tick admits nobody
+                    // and the timer still points at opening.
+                    let events = queue.tick(now);
+                    let admits = events.iter().any(|e| matches!(e, QueueEvent::Admitted { .. }));
+                    prop_assert!(!admits, "admitted while the shuffle was due");
+                    prop_assert_eq!(queue.next_tick_at(), Some(config.opens_at));
+                    events
                 }
                 Op::Tick => {
                     let events = queue.tick(now);
@@ -196,6 +266,18 @@ proptest! {
                     prop_assert_eq!(event.is_some(), token.is_some_and(|(_, status)| status == TokenStatus::Active));
                     event.into_iter().collect()
                 }
+                Op::Shuffle(seed) => {
+                    let due = queue.shuffle_due(now);
+                    prop_assert_eq!(due, pre_queue_on && !before.shuffled() && now >= config.opens_at);
+                    let arrivals = queue.pre_queue_len();
+                    let event = queue.shuffle_pre_queue(seed, now);
+                    prop_assert_eq!(event.is_some(), due);
+                    if due {
+                        prop_assert!(queue.shuffled() && queue.pre_queue_len() == 0);
+                        prop_assert_eq!(queue.waiting_len(), arrivals, "the whole pre-queue is in line");
+                    }
+                    event.into_iter().collect()
+                }
                 Op::Restart => {
                     let mut restarted = rebuild(&config, &log);
                     restarted.after_recovery(now);
@@ -210,6 +292,24 @@ proptest! {
             };
             model.observe(&events, now)?;
             log.extend(events);
+            // The line is in the order the test expects: seeded pre-queue
+            // order, then arrival order.
+            let mut line: Vec<QueueToken> = latest_tokens(&queue)
+                .into_iter()
+                .filter(|t| t.status == TokenStatus::Waiting)
+                .collect();
+            line.sort_by_key(|t| t.seq);
+            prop_assert!(
+                line.windows(2).all(|pair| model.join_index[&pair[0].token] < model.join_index[&pair[1].token]),
+                "the line is not in the expected order"
+            );
+            for token in latest_tokens(&queue) {
+                let view = queue.view(token.token, now).expect("latest tokens are known");
+                prop_assert!(POLL_AFTER_MS_RANGE.contains(&view.poll_after_ms));
+            }
+            if pre_queue_on && !queue.shuffled() {
+                prop_assert!(queue.waiting_len() == 0 && queue.active_len() == 0, "nobody in line before the shuffle");
+            }
             if let Err(problem) = queue.check_invariants() {
                 return Err(TestCaseError::fail(problem));
             }
