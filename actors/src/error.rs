@@ -82,6 +82,9 @@ pub enum EngineError {
     // Last on purpose: stored replies name variants by position (bincode).
     #[error("wrong email or password")]
     InvalidCredentials,
+    /// A waiting room with a pre-queue is joined before its window opens.
+    #[error("the waiting room is not open yet (opens at {} ms)", opens_at.0)]
+    QueueNotOpen { opens_at: Timestamp },
 }
 
 impl EngineError {
@@ -163,6 +166,10 @@ impl From<QueueError> for EngineError {
         match err {
             QueueError::UnknownToken => EngineError::QueueTokenInvalid,
             QueueError::Full => EngineError::Unavailable,
+            QueueError::NotOpen { opens_at } => EngineError::QueueNotOpen { opens_at },
+            // The queue actor shuffles before every join and tick; reaching
+            // this is a bug, and "try again" is the truthful answer.
+            QueueError::ShuffleDue => EngineError::Internal("pre-queue not shuffled".into()),
         }
     }
 }

@@ -21,8 +21,8 @@
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::queue::{
-    Queue, QueueConfig, QueueEvent, TokenStatus, TokenView, MAX_TOKENS_PER_EVENT, MAX_WAITING,
-    WAITING_DROP_MS,
+    Queue, QueueConfig, QueueEvent, QueueToken, TokenStatus, TokenView, MAX_TOKENS_PER_EVENT,
+    MAX_WAITING, WAITING_DROP_MS,
 };
 use boxoffice_engine::Timestamp;
 use boxoffice_storage::StoreError;
@@ -108,8 +108,6 @@ pub struct QueueTicket {
     pub pass: QueuePass,
     /// False when joining again returned the existing place.
     pub created: bool,
-    /// How long the holder should wait before polling again.
-    pub poll_after_ms: i64,
 }
 
 /// Rounds of `sync_polls` per tick: each revives up to `MAX_TOKENS_PER_EVENT`
@@ -204,6 +202,24 @@ impl QueueActor {
         Some(move || schedule.do_send(QueueAdmitted { tokens }))
     }
 
+    /// At `bookingOpensAt` the pre-queue is placed in the line in a random
+    /// order, before anyone joins or is admitted after it. The seed comes
+    /// from the injected random source and is logged with the event, so
+    /// replaying the log (after a restart) gives the very same order; the
+    /// admissions that follow are in later records, so no admission from it
+    /// can be durable before the shuffle is.
+    fn shuffle_if_due(
+        queue: &mut Queue,
+        engine: &EngineContext,
+        now: Timestamp,
+    ) -> Option<QueueEvent> {
+        if !queue.shuffle_due(now) {
+            return None;
+        }
+        let seed = u64::from_le_bytes(engine.ids.bytes::<8>());
+        queue.shuffle_pre_queue(seed, now)
+    }
+
     /// Polls went to the board, not here: before `tick` drops the tokens it
     /// thinks silent, record the polls the board saw. Loops until a round
     /// revives nobody, so the tokens `tick` then drops are exactly ones that
@@ -241,7 +257,10 @@ impl QueueActor {
                 // The rate moves with time even without events.
                 board.publish(line_totals(queue));
             }
-            let events = queue.tick(now);
+            let mut events: Vec<QueueEvent> = Self::shuffle_if_due(queue, &self.engine, now)
+                .into_iter()
+                .collect();
+            events.extend(queue.tick(now));
             if events.is_empty() {
                 continue;
             }
@@ -299,19 +318,11 @@ impl QueueActor {
             .view(token, now)
             .ok_or(EngineError::QueueTokenInvalid)?;
         let record = queue.token(token).ok_or(EngineError::QueueTokenInvalid)?;
-        let pass = QueuePass {
-            schedule_id,
-            user: record.user,
-            token,
-            place: Place::Line(record.seq),
-        };
-        let poll_after_ms = crate::queue_board::poll_after_ms(queue, &view, now);
         Ok(QueueTicket {
             schedule_id,
             view,
-            pass,
+            pass: pass_of(schedule_id, record),
             created,
-            poll_after_ms,
         })
     }
 }
@@ -392,9 +403,16 @@ impl Handler<JoinQueue> for QueueActor {
         let new_token = self.engine.ids.queue_token_id();
         let joined = match self.state.queues.get_mut(&msg.schedule_id) {
             None => Err(EngineError::NotFound(Missing::Schedule)),
-            Some(queue) => queue
-                .join(msg.user, new_token, now)
-                .map_err(EngineError::from),
+            Some(queue) => {
+                let shuffled = Self::shuffle_if_due(queue, &self.engine, now);
+                queue
+                    .join(msg.user, new_token, now)
+                    .map(|mut outcome| {
+                        outcome.events.splice(0..0, shuffled);
+                        outcome
+                    })
+                    .map_err(EngineError::from)
+            }
         };
         match joined {
             Err(err) => {
@@ -544,9 +562,46 @@ fn slot_changes(queue: &Queue, events: &[QueueEvent]) -> Vec<SlotChange> {
             QueueEvent::Ended { token, at } => {
                 changes.extend(seq(token).map(|seq| SlotChange::Ended { seq, at: *at }));
             }
+            QueueEvent::PreQueueJoined { token, user, .. } => {
+                let index = queue.token(*token).and_then(|t| t.pre_queue_index);
+                changes.extend(index.map(|index| SlotChange::PreQueued {
+                    index,
+                    tag: place_tag(*token, *user),
+                }));
+            }
+            QueueEvent::PreQueueShuffled { at, .. } => {
+                // Once, at opening: every pre-queue arrival gets its place.
+                let mut placed: Vec<_> = queue
+                    .tokens()
+                    .filter_map(|t| t.pre_queue_index.map(|index| (index, t)))
+                    .filter(|(_, t)| t.status == TokenStatus::Waiting)
+                    .collect();
+                placed.sort_by_key(|(_, t)| t.seq);
+                for (index, t) in placed {
+                    changes.push(SlotChange::Waiting {
+                        seq: t.seq,
+                        at: *at,
+                        tag: place_tag(t.token, t.user),
+                    });
+                    changes.push(SlotChange::Placed { index, seq: t.seq });
+                }
+            }
         }
     }
     changes
+}
+
+/// What a token proves: a pre-queue arrival keeps its arrival number for
+/// good (so its signed token never changes), anyone else their join number.
+fn pass_of(schedule_id: ScheduleId, token: &QueueToken) -> QueuePass {
+    QueuePass {
+        schedule_id,
+        user: token.user,
+        token: token.token,
+        place: token
+            .pre_queue_index
+            .map_or(Place::Line(token.seq), Place::PreQueue),
+    }
 }
 
 /// Every place `queue` holds, as board changes (to publish a recovered
@@ -554,18 +609,26 @@ fn slot_changes(queue: &Queue, events: &[QueueEvent]) -> Vec<SlotChange> {
 /// moves to where it is now.
 fn every_place(queue: &Queue) -> Vec<SlotChange> {
     let mut tokens: Vec<_> = queue.tokens().collect();
-    tokens.sort_by_key(|t| t.seq);
-    let mut changes = Vec::with_capacity(tokens.len() * 2);
+    tokens.sort_by_key(|t| (t.seq, t.pre_queue_index));
+    let mut changes = Vec::with_capacity(tokens.len() * 3);
     for t in tokens {
+        let tag = place_tag(t.token, t.user);
+        if let Some(index) = t.pre_queue_index {
+            changes.push(SlotChange::PreQueued { index, tag });
+            if t.status == TokenStatus::PreQueue {
+                continue;
+            }
+            changes.push(SlotChange::Placed { index, seq: t.seq });
+        }
         let (seq, since) = (t.seq, t.joined_at);
         changes.push(SlotChange::Waiting {
             seq,
             at: since,
-            tag: place_tag(t.token, t.user),
+            tag,
         });
         let ended_at = t.ended_at.unwrap_or(since);
         changes.extend(match t.status {
-            TokenStatus::Waiting => None,
+            TokenStatus::Waiting | TokenStatus::PreQueue => None,
             TokenStatus::Active => Some(SlotChange::Active {
                 seq,
                 until: t.active_until.unwrap_or(since),
@@ -578,9 +641,11 @@ fn every_place(queue: &Queue) -> Vec<SlotChange> {
 }
 
 fn line_totals(queue: &Queue) -> LineTotals {
+    let config = queue.config();
+    let pending = config.enabled && config.pre_queue_ms > 0 && !queue.shuffled();
     LineTotals {
         waiting: queue.waiting_len() as u64,
-        admissions_per_sec: queue.admission_rate_per_sec(),
-        opens_at: None,
+        eta: queue.eta_model(),
+        pre_queue: pending.then(|| (config.opens_at, queue.pre_queue_len() as u64)),
     }
 }

@@ -196,7 +196,11 @@ impl Registry {
     }
 
     /// Creates a schedule: its creation snapshot is durable before this returns.
-    pub async fn create_schedule(&self, spec: ScheduleSpec) -> EngineResult<ScheduleId> {
+    pub async fn create_schedule(&self, mut spec: ScheduleSpec) -> EngineResult<ScheduleId> {
+        if let Some(queue) = &mut spec.queue {
+            // A pre-queue is shuffled when booking opens.
+            queue.opens_at = spec.rules.booking_opens_at;
+        }
         spec.rules
             .validate()
             .map_err(|e| EngineError::Validation(e.to_string()))?;

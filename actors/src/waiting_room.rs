@@ -33,7 +33,7 @@ impl Registry {
             .schedule(pass.schedule_id)
             .map_err(|_| EngineError::QueueTokenInvalid)?;
         let now = self.context().clock.now();
-        let (view, poll_after_ms) = schedule
+        let view = schedule
             .board
             .poll(pass, now)
             .ok_or(EngineError::QueueTokenInvalid)?;
@@ -42,7 +42,6 @@ impl Registry {
             view,
             pass: *pass,
             created: false,
-            poll_after_ms,
         })
     }
 

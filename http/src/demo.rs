@@ -117,6 +117,7 @@ pub async fn load(registry: &Registry, now: Timestamp) -> Result<Vec<String>, Ap
             interval_ms: 1_000,
             max_active: 500,
             active_ms: 600_000,
+            ..QueueConfig::default()
         };
         for (title, description, category, first_day, gated) in [
             ("Aurora Live 2027", "The Aurora world tour comes to Seoul: three nights, the first one behind the waiting room.", "K-POP", 30, true),

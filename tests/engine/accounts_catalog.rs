@@ -111,6 +111,7 @@ fn gated_queue() -> QueueConfig {
         interval_ms: 1_000,
         max_active: 100,
         active_ms: 600_000,
+        ..QueueConfig::default()
     }
 }
 

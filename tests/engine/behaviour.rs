@@ -193,6 +193,7 @@ async fn the_waiting_room_gates_holds_admits_in_join_order_and_payment_ends_the_
         interval_ms: 1_000,
         max_active: 1,
         active_ms: 60_000,
+        ..QueueConfig::default()
     };
     let id = registry
         .create_schedule(spec(1, one_row(10), ScheduleRules::default(), Some(queue)))

@@ -40,6 +40,7 @@ async fn reopening_the_data_dir_restores_identical_state() {
         interval_ms: 100,
         max_active: 4,
         active_ms: 60_000,
+        ..QueueConfig::default()
     };
     let gated = registry
         .create_schedule(spec(

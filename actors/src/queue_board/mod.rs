@@ -21,7 +21,7 @@
 mod table;
 
 use boxoffice_engine::ids::*;
-use boxoffice_engine::queue::{TokenStatus, TokenView, WAITING_DROP_MS};
+use boxoffice_engine::queue::{poll_after_ms, EtaModel, TokenStatus, TokenView, WAITING_DROP_MS};
 use boxoffice_engine::Timestamp;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
@@ -136,13 +136,15 @@ pub enum SlotChange {
     },
 }
 
-/// Numbers about the whole line, published with each change.
+/// Numbers about the whole line, published with each change and each tick.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LineTotals {
     pub waiting: u64,
-    pub admissions_per_sec: f64,
-    /// When the pre-queue is shuffled; None without a pre-queue.
-    pub opens_at: Option<Timestamp>,
+    /// How the engine estimates waits now (see `EtaModel`).
+    pub eta: EtaModel,
+    /// When a pending pre-queue is shuffled, and how many are in it; None
+    /// without a pre-queue or once it is shuffled.
+    pub pre_queue: Option<(Timestamp, u64)>,
 }
 
 /// Pre-queue entries: 0 unknown, 1 waiting for the shuffle, 2 + seq placed.
@@ -159,10 +161,13 @@ pub struct QueueBoard {
     first_waiting_block: AtomicU64,
     pre_queue: GrowingTable<PreQueueEntry>,
     waiting: AtomicU64,
-    /// f64 bits.
-    admissions_per_sec: AtomicU64,
-    /// `i64::MIN` without a pre-queue.
+    /// The `EtaModel`'s fields (the rates as f64 bits).
+    eta_room: AtomicU64,
+    eta_batch_per_sec: AtomicU64,
+    eta_room_limited_per_sec: AtomicU64,
+    /// `i64::MIN` without a pending pre-queue.
     opens_at_ms: AtomicI64,
+    pre_queue_len: AtomicU64,
 }
 
 impl QueueBoard {
@@ -204,10 +209,14 @@ impl QueueBoard {
 
     pub fn publish(&self, totals: LineTotals) {
         self.waiting.store(totals.waiting, Ordering::Relaxed);
-        self.admissions_per_sec
-            .store(totals.admissions_per_sec.to_bits(), Ordering::Relaxed);
-        self.opens_at_ms
-            .store(totals.opens_at.map_or(i64::MIN, |t| t.0), Ordering::Relaxed);
+        self.eta_room.store(totals.eta.room, Ordering::Relaxed);
+        self.eta_batch_per_sec
+            .store(totals.eta.batch_per_sec.to_bits(), Ordering::Relaxed);
+        self.eta_room_limited_per_sec
+            .store(totals.eta.room_limited_per_sec.to_bits(), Ordering::Relaxed);
+        let (opens_at, pre_queue_len) = totals.pre_queue.unwrap_or((Timestamp(i64::MIN), 0));
+        self.opens_at_ms.store(opens_at.0, Ordering::Relaxed);
+        self.pre_queue_len.store(pre_queue_len, Ordering::Relaxed);
     }
 
     fn set(&self, seq: u64, status: u64, at: Timestamp) {
@@ -283,14 +292,19 @@ impl QueueBoard {
         ahead + 1
     }
 
-    fn admissions_per_sec(&self) -> f64 {
-        f64::from_bits(self.admissions_per_sec.load(Ordering::Relaxed))
+    fn eta(&self) -> EtaModel {
+        let rate = |bits: &AtomicU64| f64::from_bits(bits.load(Ordering::Relaxed));
+        EtaModel {
+            room: self.eta_room.load(Ordering::Relaxed),
+            batch_per_sec: rate(&self.eta_batch_per_sec),
+            room_limited_per_sec: rate(&self.eta_room_limited_per_sec),
+        }
     }
 
     /// The holder of `pass` polls at `now`: their place as the API shows it,
     /// and the poll recorded. None when the board knows no such live place
     /// (never joined, or ended, expired, dropped out).
-    pub fn poll(&self, pass: &QueuePass, now: Timestamp) -> Option<(TokenView, i64)> {
+    pub fn poll(&self, pass: &QueuePass, now: Timestamp) -> Option<TokenView> {
         let tag = place_tag(pass.token, pass.user);
         let seq = match pass.place {
             Place::Line(seq) => seq,
@@ -316,83 +330,45 @@ impl QueueBoard {
             WAITING => {
                 slot.last_poll_ms.fetch_max(now.0, Ordering::Relaxed);
                 let position = self.position(seq);
-                let rate = self.admissions_per_sec();
-                let eta = estimated_wait_seconds(position, rate);
+                let eta = self.eta().seconds(position);
                 let waiting = self.waiting.load(Ordering::Relaxed);
-                let view = TokenView {
+                Some(TokenView {
                     token: pass.token,
                     user: pass.user,
                     status: TokenStatus::Waiting,
                     position,
                     estimated_wait_seconds: eta,
                     expires_at: now.plus_millis(WAITING_DROP_MS),
-                };
-                Some((view, pacing::poll_after_ms(position, eta, waiting)))
+                    poll_after_ms: poll_after_ms(TokenStatus::Waiting, eta, waiting, 0),
+                })
             }
-            ACTIVE if now < at => {
-                let view = TokenView {
-                    token: pass.token,
-                    user: pass.user,
-                    status: TokenStatus::Active,
-                    position: 0,
-                    estimated_wait_seconds: 0,
-                    expires_at: at,
-                };
-                Some((view, pacing::ACTIVE_POLL_AFTER_MS))
-            }
+            ACTIVE if now < at => Some(TokenView {
+                token: pass.token,
+                user: pass.user,
+                status: TokenStatus::Active,
+                position: 0,
+                estimated_wait_seconds: 0,
+                expires_at: at,
+                poll_after_ms: poll_after_ms(TokenStatus::Active, 0, 0, 0),
+            }),
             _ => None,
         }
     }
 
-    fn pre_queue_view(&self, pass: &QueuePass, now: Timestamp) -> (TokenView, i64) {
+    /// As the engine shows a pre-queue token (`Queue::view`).
+    fn pre_queue_view(&self, pass: &QueuePass, now: Timestamp) -> TokenView {
         let opens_at = Timestamp(self.opens_at_ms.load(Ordering::Relaxed));
-        let view = TokenView {
+        let in_pre_queue = self.pre_queue_len.load(Ordering::Relaxed);
+        let until_opening_ms = opens_at.millis_since(now).max(0);
+        TokenView {
             token: pass.token,
             user: pass.user,
-            status: TokenStatus::Waiting, // PRE_QUEUE once the engine has it
+            status: TokenStatus::PreQueue,
             position: 0,
             estimated_wait_seconds: 0,
             expires_at: opens_at.plus_millis(WAITING_DROP_MS),
-        };
-        let until_opening_ms = opens_at.millis_since(now).max(0);
-        (view, pacing::pre_queue_poll_after_ms(until_opening_ms))
-    }
-}
-
-/// The pace for an answer the queue actor gives (a join).
-pub fn poll_after_ms(
-    queue: &boxoffice_engine::queue::Queue,
-    view: &TokenView,
-    _now: Timestamp,
-) -> i64 {
-    match view.status {
-        TokenStatus::Waiting => pacing::poll_after_ms(
-            view.position,
-            view.estimated_wait_seconds,
-            queue.waiting_len() as u64,
-        ),
-        _ => pacing::ACTIVE_POLL_AFTER_MS,
-    }
-}
-
-fn estimated_wait_seconds(position: u64, admissions_per_sec: f64) -> u64 {
-    if !(admissions_per_sec.is_finite() && admissions_per_sec > 0.0) {
-        return 0;
-    }
-    // `as` saturates for floats.
-    (position as f64 / admissions_per_sec).ceil() as u64
-}
-
-/// Stand-in until the engine's pacing lands.
-mod pacing {
-    pub const ACTIVE_POLL_AFTER_MS: i64 = 60_000;
-    pub fn poll_after_ms(_position: u64, eta_seconds: u64, waiting: u64) -> i64 {
-        let crowd = (waiting.saturating_mul(1_000) / 5_000) as i64;
-        let own = (eta_seconds.saturating_mul(250)) as i64;
-        crowd.min(own).clamp(100, 60_000)
-    }
-    pub fn pre_queue_poll_after_ms(until_opening_ms: i64) -> i64 {
-        (until_opening_ms / 4).clamp(100, 60_000)
+            poll_after_ms: poll_after_ms(TokenStatus::PreQueue, 0, in_pre_queue, until_opening_ms),
+        }
     }
 }
 
@@ -449,9 +425,9 @@ mod tests {
             })
             .collect();
         board.apply(&changes);
-        assert_eq!(board.poll(&pass(0), T0).map(|(v, _)| v.position), Some(1));
+        assert_eq!(board.poll(&pass(0), T0).map(|v| v.position), Some(1));
         assert_eq!(
-            board.poll(&pass(4_999), T0).map(|(v, _)| v.position),
+            board.poll(&pass(4_999), T0).map(|v| v.position),
             Some(5_000)
         );
         // Admit the first 2,000 and drop one further back.
@@ -464,15 +440,12 @@ mod tests {
         gone.push(SlotChange::Expired { seq: 3_000, at: T0 });
         board.apply(&gone);
         assert_eq!(board.first_waiting_block.load(Ordering::Relaxed), 1);
+        assert_eq!(board.poll(&pass(2_000), T0).map(|v| v.position), Some(1));
         assert_eq!(
-            board.poll(&pass(2_000), T0).map(|(v, _)| v.position),
-            Some(1)
-        );
-        assert_eq!(
-            board.poll(&pass(4_999), T0).map(|(v, _)| v.position),
+            board.poll(&pass(4_999), T0).map(|v| v.position),
             Some(2_999)
         );
-        let active = board.poll(&pass(5), T0).expect("active").0;
+        let active = board.poll(&pass(5), T0).expect("active");
         assert_eq!((active.status, active.position), (TokenStatus::Active, 0));
         assert!(board.poll(&pass(3_000), T0).is_none(), "dropped out");
         assert!(board.poll(&pass(9_999), T0).is_none(), "never joined");
@@ -506,8 +479,12 @@ mod tests {
         let board = QueueBoard::new();
         board.publish(LineTotals {
             waiting: 0,
-            admissions_per_sec: 10.0,
-            opens_at: Some(T0),
+            eta: EtaModel {
+                room: 0,
+                batch_per_sec: 10.0,
+                room_limited_per_sec: 10.0,
+            },
+            pre_queue: Some((T0, 1)),
         });
         let early = QueuePass {
             place: Place::PreQueue(0),
@@ -518,7 +495,10 @@ mod tests {
             index: 0,
             tag: tag(),
         }]);
-        assert!(board.poll(&early, T0.plus_millis(-1_000)).is_some());
+        let before = board
+            .poll(&early, T0.plus_millis(-1_000))
+            .expect("pre-queued");
+        assert_eq!(before.status, TokenStatus::PreQueue);
         board.apply(&[
             SlotChange::Placed { index: 0, seq: 3 },
             SlotChange::Waiting {
@@ -527,7 +507,7 @@ mod tests {
                 tag: tag(),
             },
         ]);
-        let (view, _) = board.poll(&early, T0).expect("placed");
+        let view = board.poll(&early, T0).expect("placed");
         assert_eq!((view.status, view.position), (TokenStatus::Waiting, 1));
     }
 }

@@ -173,6 +173,37 @@ pub struct JoinOutcome {
     pub events: Vec<QueueEvent>,
 }
 
+/// The waiting-time estimate: the first `room` positions move at the batch
+/// clock's pace, the rest at the room-limited pace (one admission per exit
+/// from the active set). So the first full batches do not make the estimate
+/// optimistic: beyond the free room, only people leaving let the line move.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EtaModel {
+    pub room: u64,
+    pub batch_per_sec: f64,
+    pub room_limited_per_sec: f64,
+}
+
+impl EtaModel {
+    /// Seconds until `position` (1 = next) is admitted.
+    pub fn seconds(&self, position: u64) -> u64 {
+        let rate = |r: f64| {
+            if r.is_finite() && r > 0.0 {
+                r
+            } else {
+                f64::MIN_POSITIVE
+            }
+        };
+        let by_batch = position.min(self.room);
+        let by_exit = position - by_batch;
+        let seconds = (by_batch as f64 / rate(self.batch_per_sec)
+            + by_exit as f64 / rate(self.room_limited_per_sec))
+        .ceil();
+        // `as` saturates for floats, so even a zero rate gives a number.
+        seconds as u64
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
     #[error("unknown queue token")]
@@ -837,18 +868,18 @@ impl Queue {
         exits.min(self.configured_rate_per_sec())
     }
 
-    /// Seconds until `position` is admitted: the first `room` positions at
-    /// the batch clock's pace, the rest at the room-limited pace. So the
-    /// first full batches do not make the estimate optimistic: beyond the
-    /// free room, only people leaving let the line move.
+    /// What the waiting-time estimate depends on right now; the actor
+    /// publishes it, so polls answered elsewhere estimate exactly as this does.
+    pub fn eta_model(&self) -> EtaModel {
+        EtaModel {
+            room: self.room() as u64,
+            batch_per_sec: self.configured_rate_per_sec(),
+            room_limited_per_sec: self.room_limited_rate_per_sec(),
+        }
+    }
+
     fn estimated_wait_seconds(&self, position: u64) -> u64 {
-        let by_batch = position.min(self.room() as u64);
-        let by_exit = position - by_batch;
-        let seconds = (by_batch as f64 / self.configured_rate_per_sec()
-            + by_exit as f64 / self.room_limited_rate_per_sec())
-        .ceil();
-        // `as` saturates for floats; both rates are positive so this is finite.
-        seconds as u64
+        self.eta_model().seconds(position)
     }
 
     /// A pre-queue is configured and has not been shuffled yet.

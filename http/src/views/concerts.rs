@@ -13,6 +13,7 @@ use boxoffice_actors::{
 use boxoffice_engine::ids::VenueId;
 use boxoffice_engine::queue::{
     QueueConfig, ACTIVE_MS_RANGE, BATCH_SIZE_RANGE, INTERVAL_MS_RANGE, MAX_ACTIVE_RANGE,
+    PRE_QUEUE_MS_RANGE,
 };
 use boxoffice_engine::schedule::MAX_SEATS_PER_USER_LIMIT;
 use boxoffice_engine::{Money, Timestamp};
@@ -46,6 +47,12 @@ pub const LIMITS: &[Limit] = &[
     // The API counts seconds where the engine counts milliseconds.
     Limit::minimum(QUEUE, "activeSeconds", *ACTIVE_MS_RANGE.start() / 1_000),
     Limit::maximum(QUEUE, "activeSeconds", *ACTIVE_MS_RANGE.end() / 1_000),
+    Limit::minimum(
+        QUEUE,
+        "preQueueSeconds",
+        *PRE_QUEUE_MS_RANGE.start() / 1_000,
+    ),
+    Limit::maximum(QUEUE, "preQueueSeconds", *PRE_QUEUE_MS_RANGE.end() / 1_000),
 ];
 
 #[derive(Debug, Serialize, Deserialize, ToSchema, Clone)]
@@ -60,6 +67,11 @@ pub struct QueueBody {
     pub max_active: u32,
     /// Seconds an ACTIVE token lasts.
     pub active_seconds: i64,
+    /// The waiting room opens this long before bookingOpensAt; whoever joins
+    /// before bookingOpensAt is PRE_QUEUE, then placed in a random order
+    /// ahead of later joiners. 0 (the default) = no pre-queue.
+    #[serde(default)]
+    pub pre_queue_seconds: i64,
 }
 
 impl QueueBody {
@@ -70,6 +82,9 @@ impl QueueBody {
             interval_ms: self.interval_ms,
             max_active: self.max_active,
             active_ms: self.active_seconds.saturating_mul(1_000),
+            pre_queue_ms: self.pre_queue_seconds.saturating_mul(1_000),
+            // The registry sets it from the schedule's bookingOpensAt.
+            opens_at: Timestamp::MIN,
         }
     }
 
@@ -80,6 +95,7 @@ impl QueueBody {
             interval_ms: c.interval_ms,
             max_active: c.max_active,
             active_seconds: c.active_ms / 1_000,
+            pre_queue_seconds: c.pre_queue_ms / 1_000,
         }
     }
 }

@@ -48,6 +48,7 @@ fn token_status(status: TokenStatus) -> &'static str {
         TokenStatus::Active => "ACTIVE",
         TokenStatus::Ended => "ENDED",
         TokenStatus::Expired => "EXPIRED",
+        TokenStatus::PreQueue => "PRE_QUEUE",
     }
 }
 
@@ -55,7 +56,7 @@ impl QueueTokenBody {
     /// The answer for `ticket`, whose signed token is `token`.
     pub fn new(ticket: &QueueTicket, token: String) -> Self {
         let view = &ticket.view;
-        let placed = true; // MERGE: view.status != TokenStatus::PreQueue
+        let placed = view.status != TokenStatus::PreQueue;
         QueueTokenBody {
             token,
             schedule_id: ticket.schedule_id.to_string(),
@@ -63,7 +64,7 @@ impl QueueTokenBody {
             position: placed.then_some(view.position),
             estimated_wait_seconds: placed.then_some(view.estimated_wait_seconds),
             expires_at: rfc3339(view.expires_at),
-            poll_after_ms: ticket.poll_after_ms,
+            poll_after_ms: view.poll_after_ms,
         }
     }
 }

@@ -558,6 +558,20 @@ fn check_queue(w: &mut World, state: &EngineState) {
             _ => {}
         }
     }
+    // The pre-queue's order, once durable, never changes (API.md: "fixed
+    // once, durably, so a restart cannot reshuffle it").
+    if queue.shuffled() {
+        let order: Vec<u64> = (0..)
+            .map_while(|index| queue.seq_of_pre_queue_index(index))
+            .collect();
+        match &w.model.shuffled_order {
+            Some(seen) => assert_eq!(seen, &order, "the pre-queue was reshuffled"),
+            None => {
+                w.stats.shuffles_seen += 1;
+                w.model.shuffled_order = Some(order);
+            }
+        }
+    }
     for (user, token) in &w.model.tokens {
         let found = queue.token_of_user(*user).map(|t| t.token);
         assert_eq!(

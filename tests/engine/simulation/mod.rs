@@ -301,7 +301,7 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
         "simulation: {count} seeds from {} in {elapsed:.1} s on {lanes} lanes = {:.1} seeds/s; {} operations, \
          {} records appended, {} snapshots, {} trims, {} idempotency keys in the key store and {} reservations in the archive at the end; {} restarts ({}); \
          {} operations in flight at a crash ({} abandoned after the grace; {} found done, {} not); {} of {} unflushed records kept at kills; \
-         recovery confirmed {} and aborted {} payments, settled {} refunds",
+         recovery confirmed {} and aborted {} payments, settled {} refunds; {} crash points at a pre-queue shuffle, {} shuffles checked across restarts",
         seeds.start,
         count as f64 / elapsed,
         total.operations,
@@ -321,5 +321,7 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
         total.payments_confirmed_by_recovery,
         total.payments_aborted_by_recovery,
         total.refunds_settled_by_recovery,
+        total.shuffle_crashes_armed,
+        total.shuffles_seen,
     );
 }

@@ -20,6 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct ScheduleModel {
     pub id: ScheduleId,
     pub gated: bool,
+    /// When the gated schedule's pre-queue is shuffled (booking opens), if it has one.
+    pub pre_queue_opens_at: Option<Timestamp>,
     pub seat_ids: Vec<String>,
     pub grades: Vec<String>,
     /// Rows in layout order (best section first, front row first).
@@ -150,6 +152,9 @@ pub struct Model {
     pub tokens: BTreeMap<UserId, QueueTokenId>,
     /// What each of those tokens proves (the place a client's signed token carries).
     pub passes: BTreeMap<QueueTokenId, QueuePass>,
+    /// The pre-queue's order (join number of each arrival) as first seen
+    /// durable after a restart: every later restart must find the same.
+    pub shuffled_order: Option<Vec<u64>>,
     /// Tokens a payment ended (or may have: one in flight at a crash). A hold
     /// made under any other admitted token can be paid until it expires.
     pub ended_tokens: BTreeSet<QueueTokenId>,

@@ -546,9 +546,25 @@ async fn advance(w: &mut World) -> bool {
     } else {
         w.rng.gen_range(3_000..=70_000)
     };
+    let before = w.clock.now();
     w.clock.advance_ms(ms);
     let now = w.clock.now();
     w.trace.push(format!("advance {ms} ms to {now:?}"));
+    // Crash points around the pre-queue's shuffle: the tick below shuffles
+    // (and admits the first batch from it) when this step crosses opening.
+    let opens_at = w.model.schedule(w.gated_schedule()).pre_queue_opens_at;
+    let crosses_opening = opens_at.is_some_and(|at| before < at && at <= now);
+    if crosses_opening && w.armed.is_none() && !w.store.is_dead() && w.rng.gen_bool(0.5) {
+        let point = if w.rng.gen_bool(0.5) {
+            CrashPoint::Appends(w.rng.gen_range(1..=2))
+        } else {
+            CrashPoint::Writes(w.rng.gen_range(1..=4))
+        };
+        w.trace
+            .push("  crash point at the pre-queue shuffle".into());
+        w.stats.shuffle_crashes_armed += 1;
+        w.arm(point);
+    }
     if !w.tick_queue("queue tick after advancing").await {
         w.model.in_flight = Some(InFlight::NoNewEffect);
         return true;

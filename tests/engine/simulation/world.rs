@@ -115,6 +115,10 @@ pub struct Stats {
     pub trims: u64,
     pub archived_keys: u64,
     pub archived_reservations: u64,
+    /// Crash points armed as a step crossed a pre-queue's opening, and
+    /// shuffles then found durable after a restart.
+    pub shuffle_crashes_armed: u64,
+    pub shuffles_seen: u64,
 }
 
 impl Stats {
@@ -138,6 +142,8 @@ impl Stats {
         self.trims += other.trims;
         self.archived_keys += other.archived_keys;
         self.archived_reservations += other.archived_reservations;
+        self.shuffle_crashes_armed += other.shuffle_crashes_armed;
+        self.shuffles_seen += other.shuffles_seen;
     }
 }
 
@@ -220,11 +226,21 @@ impl World {
                     last.price = Money::ZERO;
                 }
             }
-            let rules = ScheduleRules {
+            let mut rules = ScheduleRules {
                 max_seats_per_user: self.rng.gen_range(2..=6),
                 hold_ms: [5_000, 20_000, 60_000][self.rng.gen_range(0..3)],
                 ..ScheduleRules::default()
             };
+            // Half the seeds open the gated schedule a little after the start,
+            // behind a pre-queue already open: early joiners are shuffled at
+            // opening (and `advance` aims crash points at that moment).
+            let pre_queue = (gated && self.rng.gen_bool(0.5)).then(|| {
+                let opens_in_ms = self.rng.gen_range(2_000..=40_000);
+                (opens_in_ms, opens_in_ms + self.rng.gen_range(0..=600_000))
+            });
+            if let Some((opens_in_ms, _)) = pre_queue {
+                rules.booking_opens_at = T0.plus_millis(opens_in_ms);
+            }
             // max_active is never the limit: ending a token then frees no room,
             // so a payment's end of token (pushed to the queue after the reply)
             // cannot trigger an admission behind the workload's back.
@@ -234,7 +250,10 @@ impl World {
                 interval_ms: self.rng.gen_range(200..=3_000),
                 max_active: 1_000,
                 active_ms: self.rng.gen_range(10_000..=40_000),
+                pre_queue_ms: pre_queue.map_or(0, |(_, window_ms)| window_ms),
+                ..QueueConfig::default()
             });
+            let opens_at = pre_queue.map(|_| rules.booking_opens_at);
             let max_seats_per_user = rules.max_seats_per_user;
             let spec = ScheduleSpec {
                 schedule_id: ScheduleId::from_random_bytes(self.rng.gen()),
@@ -266,6 +285,7 @@ impl World {
             self.model.schedules.push(ScheduleModel {
                 id,
                 gated,
+                pre_queue_opens_at: opens_at,
                 seat_ids,
                 grades,
                 rows: row_models,

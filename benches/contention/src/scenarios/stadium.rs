@@ -114,6 +114,7 @@ fn queue_config(users: usize) -> QueueConfig {
         interval_ms: INTERVAL_MS,
         max_active: (users as u32 / 10).max(batch),
         active_ms: ACTIVE_MS,
+        ..QueueConfig::default()
     }
 }
 
