@@ -9,7 +9,7 @@ use boxoffice_engine::schedule::SeatSelection;
 use boxoffice_engine::Money;
 use std::sync::Arc;
 
-use super::{Client, Held, QueuePlace, User};
+use super::{Client, Held, QueueCredential, QueuePlace, User};
 use crate::stats::Outcome;
 
 /// Concerts whose seat counts the list reads, as the HTTP list's first page does.
@@ -49,12 +49,12 @@ impl Client for InProcess {
         user: User,
         schedule_id: ScheduleId,
         selection: SeatSelection,
-        queue_token: Option<QueueTokenId>,
+        queue_token: Option<&QueueCredential>,
     ) -> Result<Held, Outcome> {
         let command = HoldCommand {
             schedule_id,
             selection,
-            queue_token,
+            queue_token: queue_token.and_then(QueueCredential::id),
             idem: None,
         };
         match self.registry.hold(user.id(), command).await {
@@ -79,12 +79,12 @@ impl Client for InProcess {
         &self,
         user: User,
         held: &Held,
-        queue_token: Option<QueueTokenId>,
+        queue_token: Option<&QueueCredential>,
     ) -> Result<i64, Outcome> {
         let command = PayCommand {
             reservation_id: held.reservation_id.ok_or(Outcome::Other)?,
             amount: None,
-            queue_token,
+            queue_token: queue_token.and_then(QueueCredential::id),
             idem: None,
         };
         match self.registry.pay(user.id(), command).await {
@@ -108,7 +108,8 @@ impl Client for InProcess {
     }
 
     /// As `GET /queue/tokens/current`: only a WAITING or ACTIVE token is current.
-    async fn poll(&self, _user: User, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
+    async fn poll(&self, _user: User, token: &QueueCredential) -> Result<QueuePlace, Outcome> {
+        let token = token.id().ok_or(Outcome::QueueTokenInvalid)?;
         match self.registry.queue_status(token).await {
             Ok(ticket) if ticket.view.status.is_live() => Ok(place(&ticket.view)),
             Ok(_) => Err(Outcome::QueueTokenInvalid),
@@ -152,8 +153,11 @@ impl Client for InProcess {
 
 fn place(view: &boxoffice_engine::queue::TokenView) -> QueuePlace {
     QueuePlace {
-        token: view.token,
+        token: QueueCredential::Id(view.token),
         active: view.status == boxoffice_engine::queue::TokenStatus::Active,
-        estimated_wait_seconds: view.estimated_wait_seconds,
+        pre_queue: false,
+        estimated_wait_seconds: Some(view.estimated_wait_seconds),
+        position: Some(view.position),
+        poll_after_ms: None,
     }
 }
