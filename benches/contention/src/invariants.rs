@@ -320,3 +320,68 @@ pub fn reservation_counts(state: &EngineState) -> HashMap<&'static str, u64> {
     }
     counts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn row(
+        seq: u64,
+        admitted_at: Option<i64>,
+        pre: bool,
+        base: Instant,
+        waiting_ms: Option<u64>,
+        active_ms: Option<u64>,
+    ) -> Row {
+        let at = |ms: u64| base + Duration::from_millis(ms);
+        (
+            seq,
+            admitted_at,
+            QueueObservation {
+                last_waiting_sent: waiting_ms.map(at),
+                first_active_received: active_ms.map(at),
+                pre_queue_at_join: pre,
+            },
+        )
+    }
+
+    #[test]
+    fn pre_queue_users_come_first_in_any_order_then_fifo() {
+        let t = Instant::now();
+        // Pre-queue users 1-3 admitted out of join order, then 4 and 5 FIFO.
+        let rows = vec![
+            row(1, Some(300), true, t, Some(250), Some(310)),
+            row(2, Some(100), true, t, Some(50), Some(110)),
+            row(3, Some(200), true, t, Some(150), Some(210)),
+            row(4, Some(300), false, t, Some(260), Some(320)),
+            row(5, Some(400), false, t, Some(350), Some(410)),
+        ];
+        let checks = check_shuffled_order(&rows, 0, 0);
+        assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+        assert!(checks.iter().any(|c| c.name == SHUFFLE_CHECK));
+    }
+
+    #[test]
+    fn a_later_joiner_ahead_of_a_pre_queue_user_is_caught() {
+        let t = Instant::now();
+        let rows = vec![
+            row(1, Some(300), true, t, Some(250), Some(310)),
+            row(2, Some(100), false, t, Some(50), Some(110)),
+        ];
+        let checks = check_shuffled_order(&rows, 0, 0);
+        assert!(checks.iter().all(|c| !c.ok), "{checks:?}");
+    }
+
+    #[test]
+    fn later_joiners_stay_fifo() {
+        let t = Instant::now();
+        let rows = vec![
+            row(1, Some(100), true, t, Some(50), Some(110)),
+            row(2, Some(300), false, t, Some(250), Some(310)),
+            row(3, Some(200), false, t, Some(150), Some(210)),
+        ];
+        let checks = check_shuffled_order(&rows, 0, 0);
+        assert!(checks.iter().all(|c| !c.ok), "{checks:?}");
+    }
+}

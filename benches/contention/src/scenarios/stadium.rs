@@ -862,3 +862,22 @@ mod tests {
         assert_eq!(first_block(&[], 1), None);
     }
 }
+
+#[cfg(test)]
+mod eta_tests {
+    use super::{eta_error_pct, EtaAccuracy};
+
+    #[test]
+    fn eta_error_is_relative_and_zero_means_within_a_second() {
+        assert_eq!(eta_error_pct(10, 12.5), 25.0);
+        assert_eq!(eta_error_pct(10, 5.0), 50.0);
+        assert_eq!(eta_error_pct(0, 0.4), 0.0);
+        assert_eq!(eta_error_pct(0, 3.0), 300.0);
+        let accuracy = EtaAccuracy::of(&[(10, 10.0), (10, 12.0), (0, 0.2), (4, 8.0)]);
+        assert_eq!(accuracy.users, 4);
+        assert_eq!(accuracy.within_25pct_share, Some(0.75));
+        assert_eq!(accuracy.error_p50_pct, Some(0.0));
+        assert_eq!(accuracy.error_p90_pct, Some(100.0));
+        assert_eq!(EtaAccuracy::of(&[]).within_25pct_share, None);
+    }
+}

@@ -484,3 +484,58 @@ pub async fn get_plain(client: &awc::Client, url: &str) -> Result<(), Outcome> {
         Err(Outcome::Other)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{place, retry_after_of, QueueCredential};
+    use awc::http::header::HeaderValue;
+    use serde_json::json;
+    use std::time::Duration;
+
+    #[test]
+    fn a_queue_answer_keeps_the_token_verbatim_and_reads_the_pace() {
+        let reply = json!({"token": "v1.abc.DEF-_=", "status": "WAITING", "position": 7,
+            "estimatedWaitSeconds": 3, "pollAfterMs": 1500});
+        let p = place(&reply).unwrap();
+        assert_eq!(p.token, QueueCredential::Signed("v1.abc.DEF-_=".into()));
+        assert!(!p.active && !p.pre_queue);
+        assert_eq!(
+            (p.position, p.estimated_wait_seconds, p.poll_after_ms),
+            (Some(7), Some(3), Some(1500))
+        );
+    }
+
+    #[test]
+    fn an_older_or_pre_queue_answer_is_read_tolerantly() {
+        let pre = place(
+            &json!({"token": "t", "status": "PRE_QUEUE", "position": null,
+            "estimatedWaitSeconds": null, "pollAfterMs": 5000}),
+        )
+        .unwrap();
+        assert!(pre.pre_queue && !pre.active);
+        assert_eq!((pre.position, pre.estimated_wait_seconds), (None, None));
+        let old = place(
+            &json!({"token": "8d5c0f4e-0000-4000-8000-000000000000", "status": "ACTIVE",
+            "position": 0, "estimatedWaitSeconds": 0}),
+        )
+        .unwrap();
+        assert!(old.active);
+        assert_eq!(old.poll_after_ms, None);
+        assert!(place(&json!({"status": "WAITING"})).is_err());
+    }
+
+    #[test]
+    fn retry_after_in_seconds() {
+        assert_eq!(
+            retry_after_of(Some(&HeaderValue::from_static("2"))),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_after_of(Some(&HeaderValue::from_static(
+                "Wed, 21 Oct 2015 07:28:00 GMT"
+            ))),
+            None
+        );
+        assert_eq!(retry_after_of(None), None);
+    }
+}
