@@ -507,6 +507,25 @@ impl Handler<TickNow> for QueueActor {
     }
 }
 
+/// Test hook: answers once everything staged before it is durable, and so
+/// published on the boards (their callbacks run first, in log order).
+#[cfg(feature = "test-hooks")]
+pub struct DurableBarrier;
+#[cfg(feature = "test-hooks")]
+impl Message for DurableBarrier {
+    type Result = Pending<()>;
+}
+
+#[cfg(feature = "test-hooks")]
+impl Handler<DurableBarrier> for QueueActor {
+    type Result = MessageResult<DurableBarrier>;
+    fn handle(&mut self, _: DurableBarrier, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.stage(ctx, Vec::new(), Some(reply_when_durable(tx, Ok(()))));
+        MessageResult(rx)
+    }
+}
+
 pub struct ExportQueueState;
 impl Message for ExportQueueState {
     type Result = QueueState;
@@ -571,10 +590,12 @@ fn slot_changes(queue: &Queue, events: &[QueueEvent]) -> Vec<SlotChange> {
             }
             QueueEvent::PreQueueShuffled { at, .. } => {
                 // Once, at opening: every pre-queue arrival gets its place.
+                // Whatever later events of this batch did to them (an
+                // admission in the same tick) follows in order below.
                 let mut placed: Vec<_> = queue
                     .tokens()
                     .filter_map(|t| t.pre_queue_index.map(|index| (index, t)))
-                    .filter(|(_, t)| t.status == TokenStatus::Waiting)
+                    .filter(|(_, t)| t.status != TokenStatus::PreQueue)
                     .collect();
                 placed.sort_by_key(|(_, t)| t.seq);
                 for (index, t) in placed {

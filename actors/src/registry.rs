@@ -16,6 +16,8 @@
 
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
+use boxoffice_engine::queue::QueueConfig;
+use boxoffice_engine::schedule::ScheduleRules;
 use boxoffice_storage::{codec, FlushStats, GroupCommit, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -113,7 +115,7 @@ impl Registry {
             let state = ScheduleState::load(store.as_ref(), &log)?;
             let id = state.schedule.id();
             state.publish(&engine.directory, &engine.idempotency);
-            let queue_config = state.queue.clone();
+            let queue_config = waiting_room_config(state.queue.clone(), state.schedule.rules());
             let handle = start_schedule(
                 &engine,
                 &arbiters[n % arbiters.len()],
@@ -181,7 +183,7 @@ impl Registry {
                 .queue
                 .command(ConfigureQueue {
                     schedule_id: id,
-                    config: queue.unwrap_or_default(),
+                    config: queue,
                     board,
                 })
                 .await?;
@@ -196,11 +198,7 @@ impl Registry {
     }
 
     /// Creates a schedule: its creation snapshot is durable before this returns.
-    pub async fn create_schedule(&self, mut spec: ScheduleSpec) -> EngineResult<ScheduleId> {
-        if let Some(queue) = &mut spec.queue {
-            // A pre-queue is shuffled when booking opens.
-            queue.opens_at = spec.rules.booking_opens_at;
-        }
+    pub async fn create_schedule(&self, spec: ScheduleSpec) -> EngineResult<ScheduleId> {
         spec.rules
             .validate()
             .map_err(|e| EngineError::Validation(e.to_string()))?;
@@ -215,7 +213,7 @@ impl Registry {
                 "schedule {id} already exists"
             )));
         }
-        let queue_config = spec.queue.clone().unwrap_or_default();
+        let queue_config = waiting_room_config(spec.queue.clone(), &spec.rules);
         let state = ScheduleState::new(spec).map_err(|e| EngineError::Validation(e.to_string()))?;
         let store = self.engine.commit.store();
         store.write_snapshot(&log_name(id), 0, &codec::encode(&state)?)?;
@@ -304,6 +302,16 @@ impl Registry {
                 tracing::error!("an arbiter thread panicked");
             }
         }
+    }
+}
+
+/// The queue actor's config for a schedule's waiting room (a disabled one when
+/// it has none). A pre-queue is shuffled when booking opens, so the queue
+/// learns `bookingOpensAt` from the schedule's rules, never from a client.
+fn waiting_room_config(queue: Option<QueueConfig>, rules: &ScheduleRules) -> QueueConfig {
+    QueueConfig {
+        opens_at: rules.booking_opens_at,
+        ..queue.unwrap_or_default()
     }
 }
 

@@ -184,6 +184,21 @@ struct Args {
     /// stadium-onsale without the waiting room (as the baselines run it).
     #[arg(long)]
     no_waiting_room: bool,
+    /// stadium-onsale with a pre-queue: the waiting room opens N seconds
+    /// (0-86400) before booking, which opens 10 s (at most N) after the
+    /// schedule is made; users join at once (PRE_QUEUE), poll at the
+    /// server's pollAfterMs, and are shuffled in at opening. The time limit
+    /// (--seconds) counts from opening. Over HTTP the schedule is created
+    /// through the API. 0: no pre-queue.
+    #[arg(long, default_value_t = 0)]
+    pre_queue_seconds: u32,
+    /// The pid of the server process whose memory stadium-onsale reports
+    /// (server_rss_* facts, from /proc/<pid>/status). Default: this
+    /// process in the in-process and http modes (the harness runs the
+    /// server in it), none for the baselines (their server is another
+    /// process: pass its pid here).
+    #[arg(long)]
+    server_pid: Option<u32>,
     /// Run nothing: draw the --baseline-json files' runs into --svg.
     #[arg(long)]
     render_only: bool,
@@ -218,6 +233,17 @@ fn validate(args: &Args) -> Result<(), String> {
     }
     if args.schedules.is_some_and(|s| !(1..=10_000).contains(&s)) {
         return Err("--schedules must be 1-10000".into());
+    }
+    if args.pre_queue_seconds > scenarios::stadium::MAX_PRE_QUEUE_SECONDS {
+        return Err(format!(
+            "--pre-queue-seconds must be 0-{}",
+            scenarios::stadium::MAX_PRE_QUEUE_SECONDS
+        ));
+    }
+    if args.pre_queue_seconds > 0
+        && (args.scenario != Scenario::StadiumOnsale || args.no_waiting_room)
+    {
+        return Err("--pre-queue-seconds needs stadium-onsale with its waiting room".into());
     }
     if !(1..=baselines::postgres::MAX_POOL).contains(&args.baseline_pool) {
         return Err(format!(
@@ -311,6 +337,18 @@ fn size_for(args: &Args, mode: Mode, clients: usize, connection_cap: usize) -> S
             _ => scenarios::mixed::DEFAULT_SCHEDULES,
         }),
         seed: args.seed,
+        pre_queue_seconds: args.pre_queue_seconds,
+        server_pid: args.server_pid.or_else(|| {
+            matches!(mode, Mode::InProcess | Mode::Http | Mode::Both).then(std::process::id)
+        }),
+        server_rss_of: match (args.server_pid, mode) {
+            (Some(_), _) => "the process given by --server-pid",
+            (None, Mode::InProcess) => "the harness process: engine and clients",
+            (None, Mode::Http | Mode::Both) => {
+                "the harness process: HTTP server, engine and clients"
+            }
+            (None, _) => "unknown: the server is another process (see --server-pid)",
+        },
     }
 }
 

@@ -1,7 +1,8 @@
 //! What the harness asks of the operating system (Linux): a higher open-file
 //! limit for 10,000 connections (each is two descriptors when the server runs
-//! in this process: the client's end and the server's), and the peak resident
-//! memory of this process, reset before each run.
+//! in this process: the client's end and the server's), the peak resident
+//! memory of this process, reset before each run, and the resident memory
+//! of the server's process (this one, or `--server-pid`).
 
 /// Descriptors kept free for everything but connections (sled's files,
 /// epoll and event fds, the listening sockets). Running out is not benign:
@@ -57,10 +58,26 @@ pub fn raise_fd_limit(wanted: u64) -> Result<u64, String> {
 
 /// Peak resident set size of this process in KiB (`VmHWM`), if readable.
 pub fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status_kib("self", "VmHWM:")
+}
+
+/// Resident set size of process `pid` now, in KiB (`VmRSS`), if readable.
+pub fn rss_kib_of(pid: u32) -> Option<u64> {
+    status_kib(&pid.to_string(), "VmRSS:")
+}
+
+/// Peak resident set size of process `pid` in KiB (`VmHWM`: since it
+/// started, or since its peak was last reset), if readable.
+pub fn peak_rss_kib_of(pid: u32) -> Option<u64> {
+    status_kib(&pid.to_string(), "VmHWM:")
+}
+
+/// A KiB field (`VmRSS:`, `VmHWM:`) of `/proc/<process>/status`.
+fn status_kib(process: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
     status
         .lines()
-        .find(|line| line.starts_with("VmHWM:"))
+        .find(|line| line.starts_with(field))
         .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|kib| kib.parse().ok())
 }

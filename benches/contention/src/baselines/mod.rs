@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 use crate::invariants::Check;
 use crate::stats::{Outcome, Window};
 use crate::target::{
-    self, Claims, Client, Features, Held, NewSchedule, Paid, Seats, Target, User, Verdict,
+    self, Claims, Client, Features, Held, NewSchedule, Paid, QueueCredential, Seats, Target, User,
+    Verdict,
 };
 use cpu::CpuSample;
 use store::{FinalState, Store};
@@ -460,7 +461,7 @@ impl Client for BaselineClient {
         user: User,
         schedule: ScheduleId,
         selection: SeatSelection,
-        _queue_token: Option<QueueTokenId>,
+        _queue_token: Option<&QueueCredential>,
     ) -> Result<Held, Outcome> {
         // No best-available here: the scenario picks the seats.
         let SeatSelection::Ids(names) = selection else {
@@ -490,7 +491,7 @@ impl Client for BaselineClient {
         &self,
         user: User,
         held: &Held,
-        _queue_token: Option<QueueTokenId>,
+        _queue_token: Option<&QueueCredential>,
     ) -> Result<i64, Outcome> {
         let (_, seats) = self.seats(&held.seats)?;
         self.store.pay(user.holder(), &seats, held.amount).await?;

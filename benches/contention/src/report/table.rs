@@ -5,6 +5,45 @@ use std::fmt::Write;
 
 use super::{HarnessReport, RunReport};
 
+/// A fact as a number with `decimals`, or "n/a".
+fn number(run: &RunReport, fact: &str, decimals: usize) -> String {
+    run.facts
+        .get(fact)
+        .and_then(|v| v.as_f64())
+        .map_or("n/a".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// The stadium's ETA accuracy and server memory, when the run has them.
+fn stadium_lines(out: &mut String, run: &RunReport) {
+    if run.facts.contains_key("eta_users") {
+        let share = run
+            .facts
+            .get("eta_within_25pct_share")
+            .and_then(|v| v.as_f64());
+        let _ = writeln!(
+            out,
+            "   queue ETA: {} admitted users with one; {} within ±25% of the first ETA; |error| p50 {}%, p90 {}%",
+            number(run, "eta_users", 0),
+            share.map_or("n/a".into(), |s| format!("{:.1}%", s * 100.0)),
+            number(run, "eta_error_p50_pct", 1),
+            number(run, "eta_error_p90_pct", 1),
+        );
+    }
+    if run.facts.contains_key("server_rss_peak_mb") {
+        let _ = writeln!(
+            out,
+            "   server RSS: {} MiB before the crowd, {} MiB with the crowd in line, {} MiB peak ({})",
+            number(run, "server_rss_before_crowd_mb", 1),
+            number(run, "server_rss_crowd_in_line_mb", 1),
+            number(run, "server_rss_peak_mb", 1),
+            run.facts
+                .get("server_rss_of")
+                .and_then(|v| v.as_str())
+                .unwrap_or("unknown process"),
+        );
+    }
+}
+
 fn run_block(out: &mut String, run: &RunReport) {
     let _ = writeln!(
         out,
@@ -64,6 +103,7 @@ fn run_block(out: &mut String, run: &RunReport) {
             outcomes.join(" ")
         );
     }
+    stadium_lines(out, run);
     if !run.facts.is_empty() {
         let facts: Vec<String> = run.facts.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(out, "   facts: {}", facts.join(", "));

@@ -54,6 +54,8 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
             hold_ms: size.hold_seconds.map(|s| i64::from(s) * 1_000),
             max_seats_per_user: None,
             queue: None,
+            pre_queue_seconds: None,
+            booking_opens_in_ms: None,
         })
         .await?;
     let shared = Arc::new(Shared {

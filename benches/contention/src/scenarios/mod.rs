@@ -38,6 +38,12 @@ pub struct Size {
     pub hold_seconds: Option<u32>,
     pub schedules: usize,
     pub seed: u64,
+    /// The stadium's pre-queue (`queue.preQueueSeconds`); 0: none.
+    pub pre_queue_seconds: u32,
+    /// The server process whose memory the stadium reports, if known, and
+    /// what it is (for the report).
+    pub server_pid: Option<u32>,
+    pub server_rss_of: &'static str,
 }
 
 impl Size {

@@ -58,6 +58,8 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
             hold_ms: Some(hold_ms),
             max_seats_per_user: Some(MAX_SEATS_PER_USER_LIMIT),
             queue: None,
+            pre_queue_seconds: None,
+            booking_opens_in_ms: None,
         };
         schedules.push(target.create_schedule(schedule).await?);
     }

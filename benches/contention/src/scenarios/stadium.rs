@@ -1,8 +1,11 @@
 //! `stadium-onsale`: V virtual users (default 100,000) rush one schedule of
 //! S seats (default 50,000) behind a waiting room, until it is sold out.
 //!
-//! Each user: joins the waiting room; polls (at a pace set by its estimated
-//! wait) until ACTIVE; asks for 1-4 best-available seats with its queue
+//! Each user: joins the waiting room; polls until ACTIVE, as a real client
+//! paces itself: it waits the server's `pollAfterMs` between polls (plus a
+//! little jitter, never less; from a server that does not say, its own pace
+//! set by the estimated wait), and after a 503 its `Retry-After` (1 s when
+//! absent, and in process); asks for 1-4 best-available seats with its queue
 //! token (fewer if refused, then waits for seats to come back); then pays
 //! from its wallet, or, for `ABANDON_RATE` of them, walks away and lets the
 //! hold expire (holds last `hold_seconds`, default 5 s) so the seats return.
@@ -12,6 +15,25 @@
 //! Checks (the target's, on the clients' claims): no oversell (target and
 //! clients' view), money, acknowledged payments are sold, and admission
 //! order == join order (engine record and client observations).
+//!
+//! With a pre-queue (`--pre-queue-seconds N`): booking opens
+//! [`PRE_QUEUE_OPENS_IN_SECONDS`] (at most N) after the schedule is made,
+//! its waiting room N seconds before that; the users join at once, so they
+//! are PRE_QUEUE, keep polling at `pollAfterMs`, and are shuffled into the
+//! line at opening. Admission order is then checked as "the PRE_QUEUE
+//! joiners first, in any order, then the later joiners FIFO"
+//! (`admission_order_fifo_after_shuffle`), and the run's time limit is
+//! counted from opening. Over HTTP the schedule is then created through the
+//! API (a venue and a concert), which alone can say `bookingOpensAt` and
+//! `preQueueSeconds`.
+//!
+//! Facts beyond the counts: how good the first estimated wait was
+//! (`eta_*`: each admitted user's first `estimatedWaitSeconds`, after
+//! PRE_QUEUE, against the time from sending that request to the first
+//! ACTIVE answer), and the server's resident memory before the crowd
+//! joined, while it was in line and at its peak (`server_rss_*`, from
+//! `/proc/<pid>/status` of the server: this process in process and over
+//! HTTP, since the harness runs the server in it; `--server-pid` otherwise).
 //!
 //! Without the waiting room (`--no-waiting-room`, and always on a target
 //! that has none: the baselines), users go straight to their hold, with no
@@ -41,7 +63,10 @@ use super::{schedule_id, ScenarioRun, Size};
 use crate::clients;
 use crate::invariants::{MoneyAcks, QueueObservation};
 use crate::stats::{Op, Outcome};
-use crate::target::{self, Claims, Client, NewSchedule, Paid, Seats, Target, User};
+use crate::system;
+use crate::target::{
+    self, Claims, Client, NewSchedule, Paid, QueueCredential, QueuePlace, Seats, Target, User,
+};
 
 pub const DEFAULT_USERS: usize = 100_000;
 pub const DEFAULT_SEATS: u32 = 50_000;
@@ -65,8 +90,23 @@ const MIN_POLL_MS: u64 = 250;
 const MAX_POLL_MS: u64 = 20_000;
 /// Pause before asking again when no seat is free (held seats may come back).
 const SOLD_OUT_RETRY_MS: u64 = 500;
-/// Pause after a 503 before retrying.
-const BUSY_RETRY_MS: u64 = 50;
+/// Pause after a 503 without `Retry-After` (and in process, where a refusal
+/// has none), and after a request that got no answer.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Jitter added to a wait the server asked for: up to a tenth of it, at
+/// most this; never subtracted.
+const MAX_JITTER_MS: u64 = 250;
+/// With `--pre-queue-seconds N`: booking opens this long after the schedule
+/// is created (at most N), so that the users, who join at once, wait in
+/// PRE_QUEUE this long and are shuffled in at opening.
+pub const PRE_QUEUE_OPENS_IN_SECONDS: u32 = 10;
+/// Largest `preQueueSeconds` the API takes.
+pub const MAX_PRE_QUEUE_SECONDS: u32 = 86_400;
+/// The server's resident memory is sampled this often during the run...
+const RSS_SAMPLE_MS: u64 = 100;
+/// ...and "with the crowd in line" is the peak over this long after every
+/// user joined (while some still wait).
+const CROWD_IN_LINE_MS: u64 = 3_000;
 /// How often the harness checks whether the schedule is sold out.
 const MONITOR_MS: u64 = 50;
 /// Without best-available: rows looked at without finding a block before
@@ -84,6 +124,20 @@ struct Shared {
     stop: Arc<AtomicBool>,
     acks: Arc<MoneyAcks>,
     observations: Mutex<Vec<QueueObservation>>,
+    /// The longest line a user was told it stood in (`position`).
+    max_position: AtomicU64,
+    /// Users whose join ended (answered, or given up), and those answered PRE_QUEUE.
+    joins_ended: AtomicU64,
+    joined_pre_queue: AtomicU64,
+    /// Users who joined and left the line without being admitted.
+    left_line: AtomicU64,
+    /// Each admitted user's first estimated wait (s) and actual wait (s).
+    etas: Mutex<Vec<(u64, f64)>>,
+    /// Waits between polls: as the server asked (`pollAfterMs`), or at the
+    /// client's own pace (no `pollAfterMs`); waits after a 503.
+    paced_by_server: AtomicU64,
+    paced_by_client: AtomicU64,
+    waits_after_503: AtomicU64,
     /// Acknowledged payments, and the seats in them (counted as they come,
     /// for the sold-out monitor of a target that cannot tell).
     paid: Mutex<Vec<Paid>>,
@@ -119,7 +173,8 @@ fn queue_config(users: usize) -> QueueConfig {
 }
 
 /// The on-sale, with its waiting room unless `waiting_room` is false (or
-/// the target has none).
+/// the target has none), and a pre-queue of `size.pre_queue_seconds` if
+/// not 0 (with the waiting room only).
 pub async fn run<T: Target>(
     target: &Arc<T>,
     size: &Size,
@@ -132,15 +187,29 @@ pub async fn run<T: Target>(
     let capacity = seats.capacity();
     let hold_seconds = size.hold_seconds.unwrap_or(DEFAULT_HOLD_SECONDS);
     let queue = queue_config(users);
-    let schedule = target
-        .create_schedule(NewSchedule {
+    let pre_queue_seconds = if waiting_room {
+        size.pre_queue_seconds.min(MAX_PRE_QUEUE_SECONDS)
+    } else {
+        0
+    };
+    let pre_queue = pre_queue_seconds > 0;
+    // Booking opens W = min(PRE_QUEUE_OPENS_IN_SECONDS, N) after creation.
+    let opens_in_ms =
+        pre_queue.then(|| i64::from(PRE_QUEUE_OPENS_IN_SECONDS.min(pre_queue_seconds)) * 1_000);
+    let created_at = Instant::now();
+    let schedule = target::create_schedule(
+        &**target,
+        NewSchedule {
             id: schedule_id(KIND, 0),
             seats,
             hold_ms: Some(i64::from(hold_seconds) * 1_000),
             max_seats_per_user: None,
             queue: waiting_room.then(|| queue.clone()),
-        })
-        .await?;
+            pre_queue_seconds: pre_queue.then_some(pre_queue_seconds),
+            booking_opens_in_ms: opens_in_ms,
+        },
+    )
+    .await?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
@@ -152,6 +221,14 @@ pub async fn run<T: Target>(
         stop: Arc::clone(&stop),
         acks: Arc::new(MoneyAcks::default()),
         observations: Mutex::new(vec![QueueObservation::default(); users]),
+        max_position: AtomicU64::new(0),
+        joins_ended: AtomicU64::new(0),
+        joined_pre_queue: AtomicU64::new(0),
+        left_line: AtomicU64::new(0),
+        etas: Mutex::new(Vec::new()),
+        paced_by_server: AtomicU64::new(0),
+        paced_by_client: AtomicU64::new(0),
+        waits_after_503: AtomicU64::new(0),
         paid: Mutex::new(Vec::new()),
         seats_paid: AtomicU64::new(0),
         unknown_seats: AtomicU64::new(0),
@@ -170,10 +247,19 @@ pub async fn run<T: Target>(
     let mut plan = size.plan();
     plan.clients = users;
     let start = Instant::now();
+    // With a pre-queue the time limit counts from opening (funding may
+    // have taken part of the wait for it).
+    let opens_at = opens_in_ms.map(|ms| created_at + Duration::from_millis(ms as u64));
+    let limit_from = opens_at.map_or(start, |at| at.max(start));
     plan.window.from = start;
-    plan.window.until = start + Duration::from_secs_f64(size.seconds);
+    plan.window.until = limit_from + Duration::from_secs_f64(size.seconds);
     plan.deadline = plan.window.until;
     let observer = target.observe(plan.window, Arc::clone(&stop));
+    // The server's memory before the first join, then sampled while the crowd waits.
+    let rss_before = size.server_pid.and_then(system::rss_kib_of);
+    let sampler = size
+        .server_pid
+        .map(|pid| actix_rt::spawn(sample_rss(pid, Arc::clone(&shared), users, plan.deadline)));
 
     // Stops the run when the schedule is sold out (as the target says, or
     // as the acknowledged payments show) or every user is done.
@@ -213,6 +299,10 @@ pub async fn run<T: Target>(
     let ended = Instant::now();
     shared.stop.store(true, Ordering::Relaxed);
     let _ = monitor.await;
+    let rss_sampled = match sampler {
+        Some(handle) => handle.await.unwrap_or_default(),
+        None => RssSamples::default(),
+    };
     let recorder = recorder?;
     let observed = target::observed(observer).await?;
     let sold_out_at = sold_out_at.lock().ok().and_then(|at| *at);
@@ -262,32 +352,220 @@ pub async fn run<T: Target>(
     );
     facts.insert("wallets_funded".into(), json!(funded));
     facts.insert("funding_seconds_untimed".into(), json!(funding_secs));
+    // Pacing: how the users waited.
+    facts.insert(
+        "polls_paced_by_server".into(),
+        json!(load(&shared.paced_by_server)),
+    );
+    facts.insert(
+        "polls_paced_by_client".into(),
+        json!(load(&shared.paced_by_client)),
+    );
+    facts.insert(
+        "waits_after_503".into(),
+        json!(load(&shared.waits_after_503)),
+    );
+    // The pre-queue.
+    facts.insert(
+        "pre_queue_seconds".into(),
+        json!(pre_queue.then_some(pre_queue_seconds)),
+    );
+    facts.insert(
+        "booking_opened_after_s".into(),
+        json!(opens_at.map(|at| at.saturating_duration_since(start).as_secs_f64())),
+    );
+    facts.insert(
+        "queue_position_max".into(),
+        json!(load(&shared.max_position)),
+    );
+    facts.insert(
+        "users_pre_queue_at_join".into(),
+        json!(load(&shared.joined_pre_queue)),
+    );
+    // How good the first estimated wait was.
+    let etas = shared.etas.lock().map(|e| e.clone()).unwrap_or_default();
+    let accuracy = EtaAccuracy::of(&etas);
+    facts.insert("eta_users".into(), json!(accuracy.users));
+    facts.insert(
+        "eta_within_25pct_share".into(),
+        json!(accuracy.within_25pct_share),
+    );
+    facts.insert("eta_error_p50_pct".into(), json!(accuracy.error_p50_pct));
+    facts.insert("eta_error_p90_pct".into(), json!(accuracy.error_p90_pct));
+    // The server's memory.
+    let mb = |kib: Option<u64>| kib.map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0);
+    let peak = size
+        .server_pid
+        .and_then(system::peak_rss_kib_of)
+        .max(rss_sampled.peak);
+    facts.insert("server_pid".into(), json!(size.server_pid));
+    facts.insert("server_rss_of".into(), json!(size.server_rss_of));
+    facts.insert("server_rss_before_crowd_mb".into(), json!(mb(rss_before)));
+    facts.insert(
+        "server_rss_crowd_in_line_mb".into(),
+        json!(mb(rss_sampled.crowd_in_line)),
+    );
+    facts.insert("server_rss_peak_mb".into(), json!(mb(peak)));
     facts.extend(observed);
+    let mut notes = vec![
+        format!(
+            "{users} users join at once; 1-4 {} each; {:.0}% let their hold expire ({hold_seconds} s holds)",
+            if features.best_available { "best-available seats" } else { "adjacent seats in a random row" },
+            ABANDON_RATE * 100.0
+        ),
+        "wallets funded and (HTTP) access tokens minted by the harness, not through the API: no argon2 in the run".into(),
+        "rates are over the time to sell out (or to the end, if it did not)".into(),
+        if waiting_room {
+            "with the waiting room: join, poll until admitted (waiting the server's pollAfterMs, or the client's own pace if it gives none; a 503's Retry-After, 1 s if none), then hold with the queue token".into()
+        } else {
+            "without the waiting room: users hold at once, no queue token".into()
+        },
+        "eta_*: each admitted user's first estimatedWaitSeconds (after PRE_QUEUE) against the time from sending that request to the first ACTIVE answer; error = |actual - ETA| / ETA (an ETA of 0: 0% if admitted within 1 s, else against 1 s)".into(),
+        format!("server_rss_*: VmRSS of the server process ({}), MiB: before the first join, peak while the crowd was in line (sampled every {RSS_SAMPLE_MS} ms for {CROWD_IN_LINE_MS} ms after every user joined), peak (VmHWM)", size.server_rss_of),
+    ];
+    if pre_queue {
+        notes.push(format!(
+            "pre-queue: preQueueSeconds {pre_queue_seconds}, booking opened {} s after the schedule was created; the run's time limit counts from opening; rates include the wait before it",
+            PRE_QUEUE_OPENS_IN_SECONDS.min(pre_queue_seconds)
+        ));
+    }
     Ok(ScenarioRun {
         recorder,
         elapsed,
         checks: verdict.checks,
         facts,
-        notes: vec![
-            format!(
-                "{users} users join at once; 1-4 {} each; {:.0}% let their hold expire ({hold_seconds} s holds)",
-                if features.best_available { "best-available seats" } else { "adjacent seats in a random row" },
-                ABANDON_RATE * 100.0
-            ),
-            "wallets funded and (HTTP) access tokens minted by the harness, not through the API: no argon2 in the run".into(),
-            "rates are over the time to sell out (or to the end, if it did not)".into(),
-            if waiting_room {
-                "with the waiting room: join, poll until admitted, then hold with the queue token".into()
-            } else {
-                "without the waiting room: users hold at once, no queue token".into()
-            },
-        ],
+        notes,
     })
 }
 
-fn poll_delay(rng: &mut SmallRng, eta_seconds: u64) -> Duration {
-    let base = (eta_seconds * 1_000 / 2).clamp(MIN_POLL_MS, MAX_POLL_MS);
-    Duration::from_millis(base + rng.gen_range(0..MIN_POLL_MS))
+/// The server's RSS samples of a run, in KiB.
+#[derive(Clone, Copy, Debug, Default)]
+struct RssSamples {
+    /// Peak while the crowd was in line (see [`CROWD_IN_LINE_MS`]).
+    crowd_in_line: Option<u64>,
+    /// Peak over every sample.
+    peak: Option<u64>,
+}
+
+/// Samples the RSS of process `pid` every [`RSS_SAMPLE_MS`] until the run
+/// stops; "in line" from the moment every user's join ended, for
+/// [`CROWD_IN_LINE_MS`], while some of them are still waiting.
+async fn sample_rss(pid: u32, s: Arc<Shared>, users: usize, deadline: Instant) -> RssSamples {
+    let mut samples = RssSamples::default();
+    let mut all_joined = None::<Instant>;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    while !s.stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        let rss = system::rss_kib_of(pid);
+        samples.peak = samples.peak.max(rss);
+        let now = Instant::now();
+        if all_joined.is_none() && s.waiting_room && load(&s.joins_ended) >= users as u64 {
+            all_joined = Some(now);
+        }
+        let waiting = load(&s.joins_ended)
+            .saturating_sub(load(&s.admitted))
+            .saturating_sub(load(&s.left_line));
+        let in_window = all_joined.is_some_and(|at| {
+            now.saturating_duration_since(at) <= Duration::from_millis(CROWD_IN_LINE_MS)
+        });
+        if in_window && waiting > 0 {
+            samples.crowd_in_line = samples.crowd_in_line.max(rss);
+        }
+        actix_rt::time::sleep(Duration::from_millis(RSS_SAMPLE_MS)).await;
+    }
+    samples
+}
+
+/// The first estimated waits against the actual ones.
+#[derive(Debug, PartialEq)]
+struct EtaAccuracy {
+    users: usize,
+    within_25pct_share: Option<f64>,
+    error_p50_pct: Option<f64>,
+    error_p90_pct: Option<f64>,
+}
+
+impl EtaAccuracy {
+    /// From (first ETA in s, actual wait in s) of each admitted user.
+    fn of(etas: &[(u64, f64)]) -> EtaAccuracy {
+        let mut errors: Vec<f64> = etas
+            .iter()
+            .map(|&(eta, actual)| eta_error_pct(eta, actual))
+            .collect();
+        errors.sort_by(f64::total_cmp);
+        let within = errors.iter().filter(|e| **e <= 25.0).count();
+        let share = (!errors.is_empty()).then(|| within as f64 / errors.len() as f64);
+        EtaAccuracy {
+            users: errors.len(),
+            within_25pct_share: share,
+            error_p50_pct: percentile(&errors, 0.50),
+            error_p90_pct: percentile(&errors, 0.90),
+        }
+    }
+}
+
+/// |actual − ETA| / ETA, in percent. An ETA of 0 promises admission at
+/// once: 0% if it came within 1 s, else the actual wait against 1 s.
+fn eta_error_pct(eta_seconds: u64, actual_seconds: f64) -> f64 {
+    if eta_seconds == 0 {
+        return if actual_seconds < 1.0 {
+            0.0
+        } else {
+            actual_seconds * 100.0
+        };
+    }
+    let eta = eta_seconds as f64;
+    (actual_seconds - eta).abs() / eta * 100.0
+}
+
+/// The nearest-rank `q` quantile of sorted `values`.
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+/// The wait before the next poll after `place`: the server's `pollAfterMs`
+/// plus a little jitter (never less than asked), or, from a server that
+/// does not say, the client's own pace: half the estimated wait, within
+/// [`MIN_POLL_MS`]-[`MAX_POLL_MS`], plus jitter.
+fn poll_delay(rng: &mut SmallRng, s: &Shared, place: &QueuePlace) -> Duration {
+    match place.poll_after_ms {
+        Some(asked) => {
+            s.paced_by_server.fetch_add(1, Ordering::Relaxed);
+            Duration::from_millis(asked + jitter(rng, asked))
+        }
+        None => {
+            s.paced_by_client.fetch_add(1, Ordering::Relaxed);
+            let eta = place.estimated_wait_seconds.unwrap_or(0);
+            let base = (eta * 1_000 / 2).clamp(MIN_POLL_MS, MAX_POLL_MS);
+            Duration::from_millis(base + rng.gen_range(0..MIN_POLL_MS))
+        }
+    }
+}
+
+/// Up to a tenth of `asked` ms (at most [`MAX_JITTER_MS`]), so that users
+/// told the same thing at the same moment do not come back together.
+fn jitter(rng: &mut SmallRng, asked: u64) -> u64 {
+    rng.gen_range(0..=(asked / 10).min(MAX_JITTER_MS))
+}
+
+/// The wait after a 503 to `me`: its `Retry-After` ([`DEFAULT_RETRY_AFTER`]
+/// when it has none, and in process), plus a little jitter.
+fn after_503<C: Client>(
+    client: &clients::Client<Shared, C>,
+    s: &Shared,
+    me: User,
+    rng: &mut SmallRng,
+) -> Duration {
+    s.waits_after_503.fetch_add(1, Ordering::Relaxed);
+    let asked = client
+        .api
+        .take_retry_after(me)
+        .unwrap_or(DEFAULT_RETRY_AFTER);
+    let ms = asked.as_millis() as u64;
+    Duration::from_millis(ms + jitter(rng, ms))
 }
 
 async fn virtual_user<C: Client>(client: clients::Client<Shared, C>) {
@@ -331,7 +609,39 @@ async fn buy<C: Client>(
         None
     };
     s.admitted.fetch_add(1, Ordering::Relaxed);
-    hold_and_pay(client, s, me, rng, token).await
+    hold_and_pay(client, s, me, rng, token.as_ref()).await
+}
+
+/// A user's first estimated wait: the first non-null `estimatedWaitSeconds`
+/// outside PRE_QUEUE, and when the request that brought it was sent.
+#[derive(Default)]
+struct FirstEta(Option<(u64, Instant)>);
+
+impl FirstEta {
+    /// Notes an answer to a request sent at `sent`; on the first ACTIVE
+    /// one, records the ETA against the actual wait.
+    fn answered(&mut self, s: &Shared, place: &QueuePlace, sent: Instant) {
+        if self.0.is_none() && !place.pre_queue {
+            self.0 = place.estimated_wait_seconds.map(|eta| (eta, sent));
+        }
+        if place.active {
+            if let (Some((eta, from)), Ok(mut etas)) = (self.0.take(), s.etas.lock()) {
+                etas.push((eta, from.elapsed().as_secs_f64()));
+            }
+        }
+    }
+}
+
+/// Notes what an answer to a request sent at `sent` showed of the line.
+fn observe(s: &Shared, seen: &mut QueueObservation, place: &QueuePlace, sent: Instant) {
+    if let Some(position) = place.position {
+        s.max_position.fetch_max(position, Ordering::Relaxed);
+    }
+    if place.active {
+        seen.first_active_received.get_or_insert_with(Instant::now);
+    } else {
+        seen.last_waiting_sent = Some(sent);
+    }
 }
 
 /// Joins the waiting room and polls until admitted; the queue token, or
@@ -342,10 +652,11 @@ async fn wait_in_line<C: Client>(
     me: User,
     rng: &mut SmallRng,
     seen: &mut QueueObservation,
-) -> Option<QueueTokenId> {
-    let mut place = loop {
+) -> Option<QueueCredential> {
+    let mut eta = FirstEta::default();
+    let joined = loop {
         if !client.running() {
-            return None;
+            break None;
         }
         let sent = Instant::now();
         match client
@@ -353,40 +664,48 @@ async fn wait_in_line<C: Client>(
             .await
         {
             Ok(place) => {
-                if place.active {
-                    seen.first_active_received = Some(Instant::now());
-                } else {
-                    seen.last_waiting_sent = Some(sent);
-                }
-                break place;
+                observe(s, seen, &place, sent);
+                eta.answered(s, &place, sent);
+                seen.pre_queue_at_join = place.pre_queue;
+                break Some(place);
             }
             // Joining again returns the same place, so a lost answer is safe to retry.
-            Err(Outcome::Unavailable | Outcome::Transport) => {
-                nap(client, Duration::from_millis(BUSY_RETRY_MS)).await
-            }
-            Err(_) => return None,
+            Err(Outcome::Unavailable) => nap(client, after_503(client, s, me, rng)).await,
+            Err(Outcome::Transport) => nap(client, DEFAULT_RETRY_AFTER).await,
+            Err(_) => break None,
         }
     };
+    s.joins_ended.fetch_add(1, Ordering::Relaxed);
+    let mut place = joined?;
+    if place.pre_queue {
+        s.joined_pre_queue.fetch_add(1, Ordering::Relaxed);
+    }
+    let mut wait = poll_delay(rng, s, &place);
     while !place.active {
-        nap(client, poll_delay(rng, place.estimated_wait_seconds)).await;
+        nap(client, wait).await;
         if !client.running() {
-            return None; // sold out while waiting: leave the line
+            // Sold out (or out of time) while waiting: leave the line.
+            s.left_line.fetch_add(1, Ordering::Relaxed);
+            return None;
         }
         let sent = Instant::now();
         match client
-            .timed(Op::Poll, client.api.poll(me, place.token))
+            .timed(Op::Poll, client.api.poll(me, &place.token))
             .await
         {
             Ok(now) => {
-                if now.active {
-                    seen.first_active_received = Some(Instant::now());
-                } else {
-                    seen.last_waiting_sent = Some(sent);
-                }
+                observe(s, seen, &now, sent);
+                eta.answered(s, &now, sent);
                 place = now;
+                wait = poll_delay(rng, s, &place);
             }
-            Err(Outcome::Unavailable | Outcome::Transport) => {}
-            Err(_) => return None,
+            Err(Outcome::Unavailable) => wait = after_503(client, s, me, rng),
+            // No answer: again at the last pace.
+            Err(Outcome::Transport) => wait = poll_delay(rng, s, &place),
+            Err(_) => {
+                s.left_line.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
         }
     }
     Some(place.token)
@@ -417,7 +736,11 @@ async fn pick_in_a_row<C: Client>(
         .await
     {
         Ok(free) => free,
-        Err(Outcome::Unavailable | Outcome::Transport) => return Pick::Again,
+        Err(Outcome::Unavailable) => {
+            nap(client, after_503(client, s, me, rng)).await;
+            return Pick::Again;
+        }
+        Err(Outcome::Transport) => return Pick::Again,
         Err(_) => return Pick::GiveUp,
     };
     let numbers: Vec<u32> = free.iter().filter_map(|n| s.seats.number(n)).collect();
@@ -455,7 +778,7 @@ async fn hold_and_pay<C: Client>(
     s: &Shared,
     me: User,
     rng: &mut SmallRng,
-    token: Option<QueueTokenId>,
+    token: Option<&QueueCredential>,
 ) -> bool {
     let mut quantity = rng.gen_range(1..=4u32);
     let mut misses = 0u32;
@@ -478,8 +801,8 @@ async fn hold_and_pay<C: Client>(
             .await;
         let held = match hold {
             Ok(held) => held,
-            // Picked in a row: a lost race or a refusal sends the user to another row.
-            Err(Outcome::Conflict | Outcome::Unavailable) if !s.best_available => continue,
+            // Picked in a row: a lost race sends the user to another row.
+            Err(Outcome::Conflict) if !s.best_available => continue,
             Err(Outcome::Conflict) if quantity > 1 => {
                 quantity -= 1;
                 continue;
@@ -489,7 +812,7 @@ async fn hold_and_pay<C: Client>(
                 continue;
             }
             Err(Outcome::Unavailable) => {
-                nap(client, Duration::from_millis(BUSY_RETRY_MS)).await;
+                nap(client, after_503(client, s, me, rng)).await;
                 continue;
             }
             Err(_) => return false,
@@ -538,5 +861,24 @@ mod tests {
         assert_eq!(first_block(&[1, 3, 4, 6], 3), None);
         assert_eq!(first_block(&[7], 1), Some(vec![7]));
         assert_eq!(first_block(&[], 1), None);
+    }
+}
+
+#[cfg(test)]
+mod eta_tests {
+    use super::{eta_error_pct, EtaAccuracy};
+
+    #[test]
+    fn eta_error_is_relative_and_zero_means_within_a_second() {
+        assert_eq!(eta_error_pct(10, 12.5), 25.0);
+        assert_eq!(eta_error_pct(10, 5.0), 50.0);
+        assert_eq!(eta_error_pct(0, 0.4), 0.0);
+        assert_eq!(eta_error_pct(0, 3.0), 300.0);
+        let accuracy = EtaAccuracy::of(&[(10, 10.0), (10, 12.0), (0, 0.2), (4, 8.0)]);
+        assert_eq!(accuracy.users, 4);
+        assert_eq!(accuracy.within_25pct_share, Some(0.75));
+        assert_eq!(accuracy.error_p50_pct, Some(0.0));
+        assert_eq!(accuracy.error_p90_pct, Some(100.0));
+        assert_eq!(EtaAccuracy::of(&[]).within_25pct_share, None);
     }
 }

@@ -22,6 +22,7 @@ use boxoffice_actors::{
 };
 use boxoffice_engine::ids::*;
 use boxoffice_engine::layout::{RowLayout, SeatLayout};
+use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::schedule::{ReservationStatus, ScheduleRules};
 use boxoffice_engine::{Money, Timestamp};
 use boxoffice_http::auth::JwtKeys;
@@ -266,6 +267,16 @@ impl<C: Client + 'static> Target for Boxoffice<C> {
     async fn create_schedule(&self, schedule: NewSchedule) -> Result<ScheduleId, String> {
         let seats = schedule.seats;
         let defaults = ScheduleRules::default();
+        let now = self.registry.context().clock.now();
+        let booking_opens_at = schedule
+            .booking_opens_in_ms
+            .map_or(defaults.booking_opens_at, |ms| now.plus_millis(ms));
+        let queue = schedule.queue.map(|queue| QueueConfig {
+            pre_queue_ms: schedule
+                .pre_queue_seconds
+                .map_or(0, |seconds| i64::from(seconds) * 1_000),
+            ..queue
+        });
         self.registry
             .create_schedule(ScheduleSpec {
                 schedule_id: schedule.id,
@@ -279,9 +290,10 @@ impl<C: Client + 'static> Target for Boxoffice<C> {
                     max_seats_per_user: schedule
                         .max_seats_per_user
                         .unwrap_or(defaults.max_seats_per_user),
+                    booking_opens_at,
                     ..defaults
                 },
-                queue: schedule.queue,
+                queue,
             })
             .await
             .map_err(|e| format!("create schedule: {e}"))

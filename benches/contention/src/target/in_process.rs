@@ -3,14 +3,15 @@
 //! make, minus HTTP, JSON, JWT and idempotency keys (which the engine API
 //! makes optional).
 
-use boxoffice_actors::queue_board::QueuePass;
+use boxoffice_actors::queue_actor::QueueTicket;
 use boxoffice_actors::{EngineError, HoldCommand, PayCommand, Registry};
 use boxoffice_engine::ids::*;
+use boxoffice_engine::queue::TokenStatus;
 use boxoffice_engine::schedule::SeatSelection;
 use boxoffice_engine::Money;
 use std::sync::Arc;
 
-use super::{Client, Held, QueuePlace, User};
+use super::{Client, Held, QueueCredential, QueuePlace, User};
 use crate::stats::Outcome;
 
 /// Concerts whose seat counts the list reads, as the HTTP list's first page does.
@@ -18,8 +19,6 @@ const CONCERT_PAGE: usize = 20;
 
 pub struct InProcess {
     registry: Arc<Registry>,
-    /// What each token joined proves, as a client keeps its signed token.
-    passes: std::sync::Mutex<std::collections::HashMap<QueueTokenId, QueuePass>>,
 }
 
 /// The API's outcome for an engine error (error.rs of the HTTP crate, in short).
@@ -42,10 +41,7 @@ pub fn outcome_of(err: &EngineError) -> Outcome {
 
 impl InProcess {
     pub fn new(registry: Arc<Registry>) -> Self {
-        InProcess {
-            registry,
-            passes: Default::default(),
-        }
+        InProcess { registry }
     }
 }
 
@@ -55,12 +51,12 @@ impl Client for InProcess {
         user: User,
         schedule_id: ScheduleId,
         selection: SeatSelection,
-        queue_token: Option<QueueTokenId>,
+        queue_token: Option<&QueueCredential>,
     ) -> Result<Held, Outcome> {
         let command = HoldCommand {
             schedule_id,
             selection,
-            queue_token,
+            queue_token: queue_token.and_then(QueueCredential::id),
             idem: None,
         };
         match self.registry.hold(user.id(), command).await {
@@ -85,12 +81,12 @@ impl Client for InProcess {
         &self,
         user: User,
         held: &Held,
-        queue_token: Option<QueueTokenId>,
+        queue_token: Option<&QueueCredential>,
     ) -> Result<i64, Outcome> {
         let command = PayCommand {
             reservation_id: held.reservation_id.ok_or(Outcome::Other)?,
             amount: None,
-            queue_token,
+            queue_token: queue_token.and_then(QueueCredential::id),
             idem: None,
         };
         match self.registry.pay(user.id(), command).await {
@@ -108,26 +104,18 @@ impl Client for InProcess {
 
     async fn join(&self, user: User, schedule: ScheduleId) -> Result<QueuePlace, Outcome> {
         match self.registry.join_queue(user.id(), schedule).await {
-            Ok(ticket) => {
-                if let Ok(mut passes) = self.passes.lock() {
-                    passes.insert(ticket.pass.token, ticket.pass);
-                }
-                Ok(place(&ticket.view))
-            }
+            Ok(ticket) => Ok(place(&ticket)),
             Err(err) => Err(outcome_of(&err)),
         }
     }
 
     /// As `GET /queue/tokens/current`: only a WAITING or ACTIVE token is current.
-    async fn poll(&self, user: User, token: QueueTokenId) -> Result<QueuePlace, Outcome> {
-        let pass = self
-            .passes
-            .lock()
-            .ok()
-            .and_then(|passes| passes.get(&token).copied())
-            .ok_or(Outcome::QueueTokenInvalid)?;
-        match self.registry.poll_queue(user.id(), &pass) {
-            Ok(ticket) => Ok(place(&ticket.view)),
+    async fn poll(&self, user: User, token: &QueueCredential) -> Result<QueuePlace, Outcome> {
+        let QueueCredential::Pass(pass) = token else {
+            return Err(Outcome::QueueTokenInvalid);
+        };
+        match self.registry.poll_queue(user.id(), pass) {
+            Ok(ticket) => Ok(place(&ticket)),
             Err(err) => Err(outcome_of(&err)),
         }
     }
@@ -166,10 +154,16 @@ impl Client for InProcess {
     }
 }
 
-fn place(view: &boxoffice_engine::queue::TokenView) -> QueuePlace {
+/// A place as the HTTP answer would show it (null position and ETA in PRE_QUEUE).
+fn place(ticket: &QueueTicket) -> QueuePlace {
+    let view = &ticket.view;
+    let pre_queue = view.status == TokenStatus::PreQueue;
     QueuePlace {
-        token: view.token,
-        active: view.status == boxoffice_engine::queue::TokenStatus::Active,
-        estimated_wait_seconds: view.estimated_wait_seconds,
+        token: QueueCredential::Pass(ticket.pass),
+        active: view.status == TokenStatus::Active,
+        pre_queue,
+        estimated_wait_seconds: (!pre_queue).then_some(view.estimated_wait_seconds),
+        position: (!pre_queue).then_some(view.position),
+        poll_after_ms: u64::try_from(view.poll_after_ms).ok(),
     }
 }

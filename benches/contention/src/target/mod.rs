@@ -20,6 +20,7 @@ pub mod boxoffice;
 pub mod http;
 pub mod in_process;
 
+use boxoffice_actors::queue_board::QueuePass;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::schedule::SeatSelection;
@@ -122,6 +123,21 @@ pub struct NewSchedule {
     pub max_seats_per_user: Option<u32>,
     /// A waiting room in front of the schedule (needs [`Features::waiting_room`]).
     pub queue: Option<QueueConfig>,
+    /// The waiting room opens this many seconds before booking does
+    /// (`queue.preQueueSeconds`, 0-86,400); users who join before opening
+    /// are PRE_QUEUE, then shuffled in at opening. None: no pre-queue.
+    pub pre_queue_seconds: Option<u32>,
+    /// Booking opens this long after the schedule is created
+    /// (`bookingOpensAt`); None: open already, as before.
+    pub booking_opens_in_ms: Option<i64>,
+}
+
+impl NewSchedule {
+    /// Whether the schedule needs what only the API's concert creation
+    /// says today: a pre-queue or an opening in the future.
+    pub fn opens_later(&self) -> bool {
+        self.pre_queue_seconds.is_some_and(|s| s > 0) || self.booking_opens_in_ms.is_some()
+    }
 }
 
 /// What a target can do beyond holds, releases and payments.
@@ -158,12 +174,50 @@ pub struct Held {
     pub amount: i64,
 }
 
-/// A place in a waiting room.
-#[derive(Clone, Copy, Debug)]
+/// What a user shows to prove its place in a waiting room (the
+/// `Queue-Token` header): the engine's token id in process, or, over HTTP,
+/// the `token` string exactly as the server sent it (an opaque signed
+/// string; sent back verbatim, never parsed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueCredential {
+    /// In process: the place the engine's ticket proves (what HTTP signs).
+    Pass(QueuePass),
+    /// Over HTTP: the signed token string, sent back verbatim.
+    Signed(String),
+}
+
+impl QueueCredential {
+    /// The engine's token id, for a target that takes one (in process).
+    pub fn id(&self) -> Option<QueueTokenId> {
+        match self {
+            QueueCredential::Pass(pass) => Some(pass.token),
+            QueueCredential::Signed(_) => None,
+        }
+    }
+
+    /// The `Queue-Token` header's value.
+    pub fn header_value(&self) -> String {
+        match self {
+            QueueCredential::Pass(pass) => pass.token.to_string(),
+            QueueCredential::Signed(token) => token.clone(),
+        }
+    }
+}
+
+/// A place in a waiting room, as one answer (join or poll) gave it.
+#[derive(Clone, Debug)]
 pub struct QueuePlace {
-    pub token: QueueTokenId,
+    pub token: QueueCredential,
     pub active: bool,
-    pub estimated_wait_seconds: u64,
+    /// PRE_QUEUE: the room is open but booking is not; no position yet.
+    pub pre_queue: bool,
+    /// None when the answer had none (PRE_QUEUE, or null).
+    pub estimated_wait_seconds: Option<u64>,
+    /// 1 = next in line, 0 = ACTIVE; None in PRE_QUEUE (or null).
+    pub position: Option<u64>,
+    /// How long the server asks the client to wait before polling again
+    /// (`pollAfterMs`); None from a server that does not say.
+    pub poll_after_ms: Option<u64>,
 }
 
 /// A payment a client was told succeeded: the schedule, who paid, the hold.
@@ -280,6 +334,23 @@ pub async fn observed(
     }
 }
 
+/// Creates `schedule`: through a client of the target's API when it opens
+/// later or has a pre-queue and the client can ([`Client::create_schedule`]:
+/// HTTP), else through [`Target::create_schedule`] (which may not know
+/// those fields yet: the schedule then opens at once, without pre-queue).
+pub async fn create_schedule<T: Target>(
+    target: &T,
+    schedule: NewSchedule,
+) -> Result<ScheduleId, String> {
+    if schedule.opens_later() {
+        let client = target.client(0, 1);
+        if let Some(created) = client.create_schedule(&schedule).await {
+            return created;
+        }
+    }
+    target.create_schedule(schedule).await
+}
+
 fn unsupported<T>() -> Result<T, Outcome> {
     Err(Outcome::Other)
 }
@@ -293,7 +364,7 @@ pub trait Client {
         user: User,
         schedule: ScheduleId,
         selection: SeatSelection,
-        queue_token: Option<QueueTokenId>,
+        queue_token: Option<&QueueCredential>,
     ) -> Result<Held, Outcome>;
 
     /// Releases a hold or cancels a paid reservation; returns the refund (0 for a hold).
@@ -304,7 +375,7 @@ pub trait Client {
         &self,
         user: User,
         held: &Held,
-        queue_token: Option<QueueTokenId>,
+        queue_token: Option<&QueueCredential>,
     ) -> Result<i64, Outcome>;
 
     /// The free seats of row `row` (0-based over the schedule, see
@@ -326,8 +397,24 @@ pub trait Client {
         unsupported()
     }
 
-    async fn poll(&self, _user: User, _token: QueueTokenId) -> Result<QueuePlace, Outcome> {
+    async fn poll(&self, _user: User, _token: &QueueCredential) -> Result<QueuePlace, Outcome> {
         unsupported()
+    }
+
+    /// The `Retry-After` of the last 503 answered to `user` (taken: asked
+    /// again, None), if the target says; None from a target without one
+    /// (in process). A user has one request in flight at a time, so this is
+    /// the answer to its last request.
+    fn take_retry_after(&self, _user: User) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Creates `schedule` through the target's own API (over HTTP: a venue
+    /// and a concert, as an admin would), for what only the API can say (a
+    /// pre-queue, a later opening; see [`NewSchedule::opens_later`]). None:
+    /// this client cannot; set it up with [`Target::create_schedule`].
+    async fn create_schedule(&self, _schedule: &NewSchedule) -> Option<Result<ScheduleId, String>> {
+        None
     }
 
     /// A schedule's seat map (read and dropped).
