@@ -1959,6 +1959,95 @@ fn narrow_queue() -> Value {
     json!({"enabled": true, "batchSize": 1, "intervalMs": 100, "maxActive": 1, "activeSeconds": 600})
 }
 
+/// The fair start (API.md "Waiting room"): the room opens `preQueueSeconds`
+/// before booking; joiners until then are PRE_QUEUE with no place; at
+/// opening they are placed in a random order ahead of later joiners.
+#[actix_rt::test]
+async fn a_pre_queue_opens_early_shuffles_at_opening_and_later_joiners_queue_behind() {
+    let app = spawn_app().await;
+    let queue = json!({"enabled": true, "batchSize": 2, "intervalMs": 100, "maxActive": 2,
+        "activeSeconds": 600, "preQueueSeconds": 300});
+    // START is 00:00; booking opens at 00:10, the room at 00:05.
+    let opens = json!({"bookingOpensAt": "2026-03-01T00:10:00Z"});
+    let gated = custom_concert(&app, json!({"queue": queue}), opens).await;
+    let users: Vec<String> = (0..6).map(|_| user(&app)).collect();
+
+    let early = join_queue(&app, &users[0], &gated).await;
+    early.expect(409, "QUEUE_NOT_OPEN");
+    assert_eq!(
+        early.body["error"]["details"]["opensAt"],
+        "2026-03-01T00:05:00Z"
+    );
+
+    app.clock.advance_ms(6 * 60_000);
+    let mut tokens = Vec::new();
+    for who in &users {
+        let joined = join_queue(&app, who, &gated).await;
+        joined.expect(201, "");
+        assert_eq!(joined.body["status"], "PRE_QUEUE");
+        assert!(joined.body["position"].is_null());
+        assert!(joined.body["estimatedWaitSeconds"].is_null());
+        assert_eq!(joined.header("x-queue-position"), None);
+        let pace = joined.body["pollAfterMs"].as_i64().expect("pollAfterMs");
+        assert!((100..=60_000).contains(&pace), "pollAfterMs {pace}");
+        tokens.push(str_of(&joined.body["token"]));
+    }
+    let polled = queue_current(&app, &users[3], &tokens[3]).await;
+    polled.expect(200, "");
+    assert_eq!(polled.body["status"], "PRE_QUEUE");
+    assert_eq!(polled.header("x-queue-position"), None);
+    let again = join_queue(&app, &users[3], &gated).await;
+    again.expect(200, "");
+    assert_eq!(again.body["token"], tokens[3].as_str());
+
+    // Opening: shuffled, and the first batch (maxActive 2) admitted.
+    app.clock.advance_ms(4 * 60_000);
+    app.registry.queue().command(TickNow).await.expect("tick");
+    let late = user(&app);
+    let late_joined = join_queue(&app, &late, &gated).await;
+    late_joined.expect(201, "");
+    assert_eq!(late_joined.body["status"], "WAITING");
+    assert_eq!(
+        late_joined.body["position"], 5,
+        "behind the 4 pre-queue users still waiting"
+    );
+    let mut positions = Vec::new();
+    let mut active = 0;
+    for (who, token) in users.iter().zip(&tokens) {
+        let now = queue_current(&app, who, token).await;
+        now.expect(200, "");
+        assert_eq!(now.body["token"], token.as_str(), "the token never changes");
+        match now.body["status"].as_str() {
+            Some("ACTIVE") => active += 1,
+            Some("WAITING") => positions.push(now.body["position"].as_u64().expect("position")),
+            other => panic!("after opening: {other:?}"),
+        }
+    }
+    positions.sort_unstable();
+    assert_eq!((active, positions), (2, vec![1, 2, 3, 4]));
+    // Rejoining after the shuffle still answers the same token.
+    let rejoined = join_queue(&app, &users[3], &gated).await;
+    assert_eq!(rejoined.body["token"], tokens[3].as_str());
+
+    // Bad settings are refused.
+    let admin = app.admin_token().await;
+    for bad in [json!(-1), json!(86_401), json!("300"), json!(1.5)] {
+        let body = json!({"queue": {"enabled": true, "batchSize": 2, "intervalMs": 100,
+            "maxActive": 2, "activeSeconds": 600, "preQueueSeconds": bad}});
+        let venue = app.create_venue(&admin).await;
+        let mut concert = json!({
+            "title": "Bad", "description": "x", "category": "ROCK", "venueId": venue,
+            "priceGrades": [{"grade": "VIP", "price": 1, "sectionIds": ["VIP"]}],
+            "schedules": [{"startsAt": "2026-04-01T10:00:00Z", "endsAt": "2026-04-01T13:00:00Z",
+                "bookingOpensAt": "2026-03-10T00:00:00Z", "bookingClosesAt": "2026-04-01T09:00:00Z"}]
+        });
+        concert["queue"] = body["queue"].clone();
+        let reply = app.post("/api/v1/concerts", Some(&admin), concert).await;
+        reply.expect_case(&bad.to_string(), 400, "VALIDATION_ERROR");
+    }
+    app.stop().await;
+}
+
 /// A queue token is a signed place, and a poll reads the board without asking
 /// the queue (issue 13): so every way of lying about a place must still read
 /// nothing, including a token signed with the server's own key whose place

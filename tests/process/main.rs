@@ -7,5 +7,6 @@ mod http_crash;
 mod kill_engine;
 mod kill_loop;
 mod overload;
+mod queue_kill;
 mod serve_settings;
 mod torn_writes;
