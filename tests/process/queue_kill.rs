@@ -111,9 +111,13 @@ async fn place(client: &awc::Client, base: &str, user: &str, token: &str) -> (St
     (status, body["position"].clone())
 }
 
-#[actix_rt::test]
-async fn the_pre_queue_order_survives_kill_9() {
+#[test]
+fn the_pre_queue_order_survives_kill_9() {
     let _heavy = one_at_a_time();
+    actix_rt::System::new().block_on(the_pre_queue_order_survives_kill_9_body());
+}
+
+async fn the_pre_queue_order_survives_kill_9_body() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let mut server = Server::start(&data, dir.path(), &CREDENTIALS);
