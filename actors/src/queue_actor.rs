@@ -38,6 +38,7 @@ use crate::journal::{read_history, reply_when_durable, Journal, Pending, Waiter}
 use crate::queue_board::{place_tag, LineTotals, Place, QueueBoard, QueuePass, SlotChange};
 use crate::queue_link::{EndQueueToken, QueueAdmitted, ResendAdmissions};
 use crate::routing::ScheduleTable;
+use crate::schedule_actor::SNAPSHOT_LOG_TO_STATE_RATIO;
 
 pub const LOG_NAME: &str = "queue";
 const MAX_TIMER_SLEEP_MS: i64 = 1_000;
@@ -57,7 +58,6 @@ pub enum QueueLogEvent {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueueState {
     pub queues: HashMap<ScheduleId, Queue>,
-    pub token_schedule: HashMap<QueueTokenId, ScheduleId>,
 }
 
 impl QueueState {
@@ -70,9 +70,6 @@ impl QueueState {
                 self.queues.insert(*schedule_id, Queue::new(config.clone()));
             }
             QueueLogEvent::Event { schedule_id, event } => {
-                if let QueueEvent::Joined { token, .. } = event {
-                    self.token_schedule.insert(*token, *schedule_id);
-                }
                 if let Some(queue) = self.queues.get_mut(schedule_id) {
                     queue.apply(event);
                 }
@@ -127,11 +124,15 @@ pub struct QueueActor {
 
 impl QueueActor {
     pub fn new(state: QueueState, engine: EngineContext, schedules: Arc<ScheduleTable>) -> Self {
-        let journal = Journal::new(
+        let mut journal = Journal::new(
             LOG_NAME.to_string(),
             engine.commit.clone(),
             engine.config.snapshot_every_events,
         );
+        // A crowd makes the queue's state large (100,000 waiting users are
+        // megabytes): snapshot it in proportion to the log written, never
+        // every `snapshot_every_events` joins.
+        journal.amortize_snapshots(SNAPSHOT_LOG_TO_STATE_RATIO);
         QueueActor {
             engine,
             state,
@@ -420,7 +421,6 @@ impl Handler<JoinQueue> for QueueActor {
             }
             Ok(outcome) => {
                 let schedule_id = msg.schedule_id;
-                self.state.token_schedule.insert(outcome.token, schedule_id);
                 let push = self.after_durable(schedule_id, &outcome.events);
                 let ticket = self.ticket(schedule_id, outcome.token, outcome.created);
                 let reply = reply_when_durable(tx, ticket);

@@ -74,6 +74,7 @@ enum Scenario {
     StadiumOnsale,
     Mixed,
     OpenHolds,
+    QueuePolls,
 }
 
 impl Scenario {
@@ -83,6 +84,7 @@ impl Scenario {
             Scenario::StadiumOnsale => "stadium-onsale",
             Scenario::Mixed => "mixed",
             Scenario::OpenHolds => "open-holds",
+            Scenario::QueuePolls => "queue-polls",
         }
     }
 
@@ -92,6 +94,7 @@ impl Scenario {
             Scenario::StadiumOnsale => vec![scenarios::stadium::DEFAULT_USERS],
             Scenario::Mixed => vec![100, 1_000],
             Scenario::OpenHolds => vec![100, 1_000],
+            Scenario::QueuePolls => vec![64, 1_000],
         }
     }
 }
@@ -134,7 +137,7 @@ struct Args {
     /// Seats: hot-seats (default 50), stadium (default 50,000), open-holds per schedule (10,000).
     #[arg(long)]
     seats: Option<u32>,
-    /// Stadium virtual users.
+    /// Stadium virtual users; queue-polls: users waiting in line.
     #[arg(long, default_value_t = scenarios::stadium::DEFAULT_USERS)]
     users: usize,
     /// Hold lifetime in seconds (stadium 5, mixed 5, open-holds 1, hot-seats 300).
@@ -158,6 +161,9 @@ struct Args {
     /// Requests in flight per actor before 503 (as `boxoffice serve --in-flight-per-actor`).
     #[arg(long, default_value_t = 4_096)]
     in_flight_per_actor: usize,
+    /// sled's page cache in MiB (as `boxoffice serve --store-cache-mb`).
+    #[arg(long, default_value_t = boxoffice_http::settings::DEFAULT_STORE_CACHE_MB)]
+    store_cache_mb: u64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Where the temporary data dirs go.
@@ -365,6 +371,7 @@ async fn scenario_on<T: Target>(
         Scenario::StadiumOnsale => scenarios::stadium::run(&target, size, waiting_room).await,
         Scenario::Mixed => scenarios::mixed::run(&target, size).await,
         Scenario::OpenHolds => scenarios::open_holds::run(&target, size).await,
+        Scenario::QueuePolls => scenarios::queue_polls::run(&target, size).await,
     };
     // The clients and the scenario's tasks have ended: this is the last handle.
     match Arc::try_unwrap(target) {
@@ -573,6 +580,7 @@ async fn run(args: Args) -> Result<bool, String> {
         arbiters: args.arbiters,
         workers: args.workers,
         in_flight_per_actor: args.in_flight_per_actor,
+        store_cache_mb: args.store_cache_mb,
         data_root: args.data_dir.clone(),
     };
     let mut runs = Vec::new();

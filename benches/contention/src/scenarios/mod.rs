@@ -7,11 +7,14 @@
 //! - [`stadium`]: V users through the waiting room of one big schedule until sold out;
 //! - [`mixed`]: many schedules; browsing, holds, payments, cancellations, charges;
 //! - [`open_holds`]: many schedules with room, short holds: the successful-hold rate
-//!   (the scenario of the HTTP target).
+//!   (the scenario of the HTTP target);
+//! - [`queue_polls`]: a line of 100,000 waiting users polled in a closed loop:
+//!   what a poll costs, and what the crowd costs in memory.
 
 pub mod hot_seats;
 pub mod mixed;
 pub mod open_holds;
+pub mod queue_polls;
 pub mod stadium;
 
 use boxoffice_engine::ids::*;

@@ -27,7 +27,7 @@ use boxoffice_engine::schedule::{ReservationStatus, ScheduleRules};
 use boxoffice_engine::{Money, Timestamp};
 use boxoffice_http::auth::JwtKeys;
 use boxoffice_http::{Application, Settings};
-use boxoffice_storage::SledStore;
+use boxoffice_storage::{Durability, SledStore};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -50,6 +50,8 @@ pub struct EngineOptions {
     pub arbiters: usize,
     pub workers: usize,
     pub in_flight_per_actor: usize,
+    /// sled's page cache in MiB (as `boxoffice serve --store-cache-mb`).
+    pub store_cache_mb: u64,
     /// Parent of the temporary data dirs.
     pub data_root: PathBuf,
 }
@@ -99,7 +101,14 @@ impl Boxoffice<InProcess> {
     /// The engine alone. Must run inside an actix system.
     pub async fn in_process(options: &EngineOptions) -> Result<Self, String> {
         let data_dir = fresh_dir(options)?;
-        let store = Arc::new(SledStore::open(&data_dir).map_err(|e| e.to_string())?);
+        let store = Arc::new(
+            SledStore::open_with_cache(
+                &data_dir,
+                Durability::default(),
+                options.store_cache_mb.saturating_mul(1 << 20),
+            )
+            .map_err(|e| e.to_string())?,
+        );
         let registry = Registry::start(
             store,
             Arc::new(SystemClock),
@@ -128,6 +137,7 @@ impl Boxoffice<HttpDriver> {
         settings.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         settings.jwt_secret = Some(secret.clone());
         settings.workers = options.workers;
+        settings.store_cache_mb = options.store_cache_mb;
         settings.engine = engine_config(options);
         // The issue asks for rate limits off in benchmarks: the production
         // admission gate (1,024 requests in flight, 2,048 connections per
