@@ -22,12 +22,14 @@ route_api!(
     QueueApi: [join, current]
 );
 
+/// `token` is the ticket's signed token (signed anew for a join; for a poll,
+/// the very string the client sent and we verified, saving a signature).
 fn respond(
-    state: &AppState,
     mut response: actix_web::HttpResponseBuilder,
     ticket: &QueueTicket,
+    token: String,
 ) -> HttpResponse {
-    let body = QueueTokenBody::new(ticket, state.queue_tokens.sign(&ticket.pass));
+    let body = QueueTokenBody::new(ticket, token);
     if let Some(position) = body.position {
         response.insert_header(("X-Queue-Position", position.to_string()));
     }
@@ -59,7 +61,8 @@ pub async fn join(
     } else {
         HttpResponse::Ok()
     };
-    Ok(respond(&state, response, &ticket))
+    let token = state.queue_tokens.sign(&ticket.pass);
+    Ok(respond(response, &ticket, token))
 }
 
 #[utoipa::path(get, path = "/api/v1/queue/tokens/current", tag = "queue", operation_id = "current_queue_token",
@@ -75,8 +78,10 @@ pub async fn current(
     user: AuthUser,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
+    let (token, pass) = queue_pass(&req).unzip();
     let ticket = state
         .registry
-        .current_queue_token(user.user_id, queue_pass(&req).as_ref())?;
-    Ok(respond(&state, HttpResponse::Ok(), &ticket))
+        .current_queue_token(user.user_id, pass.as_ref())?;
+    let token = token.unwrap_or_else(|| state.queue_tokens.sign(&ticket.pass));
+    Ok(respond(HttpResponse::Ok(), &ticket, token))
 }
