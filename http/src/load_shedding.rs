@@ -31,8 +31,19 @@ use crate::error::ApiError;
 pub const SHED_MESSAGE: &str = "server busy: too many requests in flight, try again";
 
 /// Paths never refused: liveness, readiness and metrics must answer while the
-/// API is shedding, or an orchestrator would restart a healthy server.
-pub const EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+/// API is shedding, or an orchestrator would restart a healthy server; and
+/// the waiting room, which is where a crowd is sent to wait, so it must not
+/// refuse the crowd (API.md: "a join or a poll is answered 2xx, never 503").
+/// A poll costs a signature check and a few atomic loads; joins are bounded
+/// by the queue's own join bound (`QUEUE_JOINS_IN_FLIGHT`) and the
+/// connection limits.
+pub const EXEMPT_PATHS: [&str; 5] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/api/v1/queue/tokens",
+    "/api/v1/queue/tokens/current",
+];
 
 /// The shared counter: one per process, cloned into every worker's app.
 #[derive(Debug)]

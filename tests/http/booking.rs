@@ -1959,6 +1959,34 @@ fn narrow_queue() -> Value {
     json!({"enabled": true, "batchSize": 1, "intervalMs": 100, "maxActive": 1, "activeSeconds": 600})
 }
 
+/// Load shedding (503 past `--max-in-flight-requests`) never reaches the
+/// waiting room: a crowd of joins and polls far above the limit is all 2xx.
+#[actix_rt::test]
+async fn the_waiting_room_is_never_shed_even_far_past_the_in_flight_limit() {
+    let app = spawn_app_with(|s| s.max_in_flight_requests = 1).await;
+    let gated = custom_concert(&app, json!({"queue": narrow_queue()}), json!({})).await;
+    let users: Vec<String> = (0..200).map(|_| user(&app)).collect();
+    let joins = join_all(users.iter().map(|u| join_queue(&app, u, &gated))).await;
+    let tokens: Vec<String> = joins
+        .iter()
+        .map(|joined| {
+            joined.expect(201, "");
+            str_of(&joined.body["token"])
+        })
+        .collect();
+    let polls = join_all(
+        users
+            .iter()
+            .zip(&tokens)
+            .map(|(u, t)| queue_current(&app, u, t)),
+    )
+    .await;
+    for polled in &polls {
+        polled.expect(200, "");
+    }
+    app.stop().await;
+}
+
 /// The fair start (API.md "Waiting room"): the room opens `preQueueSeconds`
 /// before booking; joiners until then are PRE_QUEUE with no place; at
 /// opening they are placed in a random order ahead of later joiners.
