@@ -6,6 +6,8 @@
 //! - [`queue_actor`]: one `QueueActor` runs every schedule's waiting room.
 //!   It and the schedule actors know each other only as `actix::Recipient`s
 //!   of the messages in [`queue_link`], so neither module names the other.
+//!   It publishes each line, once durable, on a [`queue_board`], which polls
+//!   read without a message to any actor.
 //! - [`accounts`]: the `AccountsActor` ([`accounts::actor`]) owns user
 //!   accounts ([`accounts::model`]) and the login throttle
 //!   ([`accounts::throttle`]); the password hasher is injected
