@@ -663,3 +663,64 @@ async fn a_qr_code_signed_by_another_servers_secret_is_refused() {
     here.stop().await;
     there.stop().await;
 }
+
+/// Metrics labels are bounded (issue 20, item 1): junk methods and paths
+/// from anyone, unauthenticated, must not add series to `/metrics`.
+#[actix_rt::test]
+async fn junk_methods_and_paths_do_not_grow_the_metrics() {
+    let app = spawn_app().await;
+    // One of each kind first, so the series they fall into exist.
+    let junk = |n: usize| Method::from_bytes(format!("JUNK{n}X{}", "Y".repeat(n % 150)).as_bytes());
+    for n in 0..2 {
+        let method = junk(n).expect("a valid method token");
+        app.raw(method, &format!("/nowhere/{n}"), None, &[], None)
+            .await;
+        app.raw(junk(n).expect("valid"), "/api/v1/concerts", None, &[], None)
+            .await;
+    }
+    // Scraped twice, so the scrape's own series exist too.
+    app.get("/metrics", None).await;
+    let before = series(&app.get("/metrics", None).await.text);
+    for n in 2..1_002 {
+        let method = junk(n).expect("a valid method token");
+        let reply = app
+            .raw(
+                method,
+                &format!("/nowhere/{n}/{}", "z".repeat(n % 200)),
+                None,
+                &[],
+                None,
+            )
+            .await;
+        assert!(
+            reply.status.as_u16() < 500,
+            "junk request {n}: {}",
+            reply.status
+        );
+        app.raw(junk(n).expect("valid"), "/api/v1/concerts", None, &[], None)
+            .await;
+    }
+    let metrics = app.get("/metrics", None).await;
+    // Counts may grow; the set of series may not.
+    let after = series(&metrics.text);
+    let new: Vec<_> = after.difference(&before).collect();
+    assert!(new.is_empty(), "new series: {new:?}");
+    assert!(
+        !metrics.text.contains("JUNK"),
+        "a raw method became a label"
+    );
+    assert!(
+        !metrics.text.contains("nowhere"),
+        "a raw path became a label"
+    );
+    assert!(metrics.text.contains("method=\"OTHER\""));
+    app.stop().await;
+}
+
+/// The series of a Prometheus text page: each sample line without its value.
+fn series(page: &str) -> std::collections::BTreeSet<String> {
+    page.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' ').map(|(name, _)| name.to_string()))
+        .collect()
+}
