@@ -85,6 +85,9 @@ pub enum EngineError {
     /// A waiting room with a pre-queue is joined before its window opens.
     #[error("the waiting room is not open yet (opens at {} ms)", opens_at.0)]
     QueueNotOpen { opens_at: Timestamp },
+    /// Demoting the only ADMIN would leave nobody to run the box office.
+    #[error("the last ADMIN cannot be demoted")]
+    LastAdmin,
 }
 
 impl EngineError {

@@ -179,6 +179,7 @@ impl From<EngineError> for ApiError {
                 err
             }
             E::InvalidCredentials => ApiError::new(S::UNAUTHORIZED, "INVALID_CREDENTIALS", message),
+            E::LastAdmin => ApiError::new(S::CONFLICT, "CONFLICT", message),
             E::QueueNotOpen { opens_at } => ApiError::new(S::CONFLICT, "QUEUE_NOT_OPEN", message)
                 .with_details(json!({ "opensAt": crate::time_format::rfc3339(opens_at) })),
         }

@@ -272,6 +272,20 @@ async fn ensure_account_creates_then_updates_and_is_idempotent() {
         .await
         .expect("ensure again");
     assert_eq!(again, admin);
+    // The only ADMIN cannot be demoted; with a second one, it can.
+    assert_eq!(
+        registry.set_role(admin.user_id, Role::User).await,
+        Err(EngineError::LastAdmin)
+    );
+    registry
+        .ensure_account(
+            "second@boxoffice.local".into(),
+            "Second".into(),
+            HASH.into(),
+            Role::Admin,
+        )
+        .await
+        .expect("a second admin");
     let before = registry
         .accounts()
         .query(ExportAccounts)
@@ -305,7 +319,7 @@ async fn ensure_account_creates_then_updates_and_is_idempotent() {
         .await
         .expect("export");
     assert_eq!(after.accounts.len(), before.accounts.len());
-    assert_eq!(registry.list_accounts(0, 10).await.expect("list").1, 1);
+    assert_eq!(registry.list_accounts(0, 10).await.expect("list").1, 2);
 }
 
 #[actix_rt::test]

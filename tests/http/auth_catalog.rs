@@ -331,6 +331,8 @@ async fn register_rejects_invalid_input_with_400_and_stores_nothing() {
         json!({"email": address, "password": PASSWORD, "name": "N", "phoneNumber": 1234}),
         json!({"email": address, "password": PASSWORD, "name": "N", "phoneNumber": "call me"}),
         json!({"email": address, "password": PASSWORD, "name": "N", "phoneNumber": ""}),
+        json!({"email": address, "password": PASSWORD, "name": "invoice\u{202E}fdp.exe"}),
+        json!({"email": address, "password": PASSWORD, "name": "\u{2067}Ann"}),
         json!([address, PASSWORD, "N"]),
         json!("just a string"),
         json!(null),

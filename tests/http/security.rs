@@ -724,3 +724,66 @@ fn series(page: &str) -> std::collections::BTreeSet<String> {
         .filter_map(|line| line.rsplit_once(' ').map(|(name, _)| name.to_string()))
         .collect()
 }
+
+/// API.md, "Account and token rules": the last ADMIN cannot be demoted (409
+/// CONFLICT), whoever asks; and token answers carry `Cache-Control: no-store`.
+#[actix_rt::test]
+async fn the_last_admin_cannot_be_demoted_and_tokens_are_never_cached() {
+    let app = spawn_app().await;
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    login.expect(200, "");
+    assert_eq!(login.header("cache-control").as_deref(), Some("no-store"));
+    let refreshed = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refreshToken": login.body["refreshToken"]}),
+        )
+        .await;
+    refreshed.expect(200, "");
+    assert_eq!(
+        refreshed.header("cache-control").as_deref(),
+        Some("no-store")
+    );
+
+    let admin = login.body["accessToken"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let admin_id = login.body["user"]["userId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (other_id, _) = app.register_and_login("second-admin").await;
+    let role_path = |id: &str| format!("/api/v1/admin/users/{id}/role");
+    let set = |id: String, role: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.put(&role_path(&id), Some(&admin), json!({"role": role}))
+                .await
+        }
+    };
+    set(admin_id.clone(), "USER").await.expect(409, "CONFLICT");
+    set(other_id.clone(), "ADMIN").await.expect(200, "");
+    set(other_id.clone(), "STAFF").await.expect(200, "");
+    set(admin_id.clone(), "STAFF").await.expect(409, "CONFLICT");
+    // With a second ADMIN, the first may step down; then the second is the
+    // last, and stays, even when a stale ADMIN token asks.
+    set(other_id.clone(), "ADMIN").await.expect(200, "");
+    set(admin_id.clone(), "USER").await.expect(200, "");
+    set(other_id.clone(), "USER").await.expect(409, "CONFLICT");
+    let account = app
+        .registry
+        .account(UserId::parse(&other_id).expect("id"))
+        .await
+        .expect("lookup")
+        .expect("exists");
+    assert_eq!(account.role, Role::Admin);
+    app.stop().await;
+}

@@ -133,6 +133,16 @@ impl AccountsActor {
         let at = self.engine.clock.now();
         let mut events = Vec::new();
         if let Some(role) = role.filter(|r| *r != account.role) {
+            // Someone must be left to run the box office (API.md: 409).
+            let admins = self
+                .state
+                .accounts
+                .values()
+                .filter(|a| a.role == Role::Admin)
+                .count();
+            if account.role == Role::Admin && admins <= 1 {
+                return Err(EngineError::LastAdmin);
+            }
             account.role = role;
             events.push(AccountEvent::RoleChanged { user_id, role, at });
         }

@@ -160,6 +160,15 @@ impl AccountsState {
     }
 }
 
+/// The Unicode bidirectional formatting characters (embeddings, overrides,
+/// isolates and marks).
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
 /// Checks the fields of a new account against the limits above.
 pub(super) fn validate_account_fields(
     email: &str,
@@ -180,6 +189,10 @@ pub(super) fn validate_account_fields(
     }
     if name.chars().any(char::is_control) {
         return invalid("name must be one line of text");
+    }
+    if name.chars().any(is_bidi_control) {
+        // They reorder what follows (U+202E shows "evil.exe" as "exe.live").
+        return invalid("name must not contain bidirectional control characters");
     }
     if let Some(phone) = phone_number {
         if phone.trim().is_empty()

@@ -88,7 +88,15 @@ pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<Http
                 .login(&input.email, input.password, &Argon2Passwords),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(tokens(&state, &account)?))
+    Ok(token_answer(tokens(&state, &account)?))
+}
+
+/// Tokens are credentials: no cache, shared or private, may keep them
+/// (API.md, "Account and token rules").
+fn token_answer(body: TokensBody) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(body)
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequestBody,
@@ -104,7 +112,7 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> ApiResult<Ht
         .verify(&input.refresh_token, TokenKind::Refresh, state.now())?;
     // The account as it is now: a changed role applies to the new tokens.
     let account = current_account(&state, user_id).await?;
-    Ok(HttpResponse::Ok().json(tokens(&state, &account)?))
+    Ok(token_answer(tokens(&state, &account)?))
 }
 
 /// The token's account as it is now; a token of a vanished account is no longer valid.
@@ -133,6 +141,7 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRes
         (status = 400, description = "VALIDATION_ERROR: not USER, STAFF or ADMIN"),
         (status = 403, description = "FORBIDDEN: the caller is not ADMIN"),
         (status = 404, description = "NOT_FOUND: no such user"),
+        (status = 409, description = "CONFLICT: the last ADMIN cannot be demoted"),
     ),
     security(("bearer" = [])))]
 pub async fn set_role(
