@@ -242,6 +242,11 @@ impl Registry {
         self.schedules.get(id)
     }
 
+    /// The table of schedule handles (for lookups that need less than a handle).
+    pub(crate) fn schedules(&self) -> &ScheduleTable {
+        &self.schedules
+    }
+
     /// Every schedule's id, sorted.
     pub fn schedule_ids(&self) -> Vec<ScheduleId> {
         self.schedules.ids()

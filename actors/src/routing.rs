@@ -59,6 +59,12 @@ impl ScheduleTable {
             .ok_or(EngineError::NotFound(Missing::Schedule))
     }
 
+    /// Just the schedule's waiting-room board: what a poll needs, without
+    /// cloning the whole handle.
+    pub fn board(&self, id: ScheduleId) -> Option<Arc<QueueBoard>> {
+        self.read().get(&id).map(|handle| Arc::clone(&handle.board))
+    }
+
     pub fn contains(&self, id: ScheduleId) -> bool {
         self.read().contains_key(&id)
     }

@@ -29,12 +29,12 @@ impl Registry {
         if pass.user != user {
             return Err(EngineError::QueueTokenInvalid);
         }
-        let schedule = self
-            .schedule(pass.schedule_id)
-            .map_err(|_| EngineError::QueueTokenInvalid)?;
+        let board = self
+            .schedules()
+            .board(pass.schedule_id)
+            .ok_or(EngineError::QueueTokenInvalid)?;
         let now = self.context().clock.now();
-        let view = schedule
-            .board
+        let view = board
             .poll(pass, now)
             .ok_or(EngineError::QueueTokenInvalid)?;
         Ok(QueueTicket {

@@ -183,15 +183,10 @@ impl QueueBoard {
     pub fn apply(&self, changes: &[SlotChange]) {
         for change in changes {
             match *change {
-                SlotChange::Waiting { seq, at, tag } => {
-                    if let Some(slot) = self.slots.get_or_grow(seq) {
-                        slot.tag.store(tag, Ordering::Relaxed);
-                    }
-                    self.set(seq, WAITING, at)
-                }
-                SlotChange::Active { seq, until } => self.set(seq, ACTIVE, until),
-                SlotChange::Ended { seq, at } => self.set(seq, ENDED, at),
-                SlotChange::Expired { seq, at } => self.set(seq, EXPIRED, at),
+                SlotChange::Waiting { seq, at, tag } => self.set(seq, WAITING, at, Some(tag)),
+                SlotChange::Active { seq, until } => self.set(seq, ACTIVE, until, None),
+                SlotChange::Ended { seq, at } => self.set(seq, ENDED, at, None),
+                SlotChange::Expired { seq, at } => self.set(seq, EXPIRED, at, None),
                 SlotChange::PreQueued { index, tag } => {
                     if let Some(entry) = self.pre_queue.get_or_grow(index) {
                         entry.tag.store(tag, Ordering::Relaxed);
@@ -219,7 +214,8 @@ impl QueueBoard {
         self.pre_queue_len.store(pre_queue_len, Ordering::Relaxed);
     }
 
-    fn set(&self, seq: u64, status: u64, at: Timestamp) {
+    /// Sets a place's status (and, when it joins, the tag binding it to its token).
+    fn set(&self, seq: u64, status: u64, at: Timestamp, tag: Option<u64>) {
         let Some(slot) = self.slots.get_or_grow(seq) else {
             // 4 billion joins in one schedule: the place cannot be shown, so
             // its polls answer "unknown token" (the engine still has it).
@@ -227,6 +223,9 @@ impl QueueBoard {
             return;
         };
         let (before, _) = unpack(slot.state.load(Ordering::Relaxed));
+        if let Some(tag) = tag {
+            slot.tag.store(tag, Ordering::Relaxed);
+        }
         if status == WAITING {
             // A join (or a placed pre-queue arrival) counts as a poll.
             slot.last_poll_ms.fetch_max(at.0, Ordering::Relaxed);

@@ -82,17 +82,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The `Queue-Token` header and the place it proves; anything malformed,
-/// forged or altered is simply "no token" (see `queue_tokens`).
-pub fn queue_pass(req: &HttpRequest) -> Option<(String, boxoffice_actors::queue_board::QueuePass)> {
-    let value = req.headers().get("queue-token")?.to_str().ok()?.trim();
+/// The `Queue-Token` header's text, as sent (trimmed).
+pub fn queue_token_text(req: &HttpRequest) -> Option<&str> {
+    Some(req.headers().get("queue-token")?.to_str().ok()?.trim())
+}
+
+/// The place the `Queue-Token` header proves; anything malformed, forged or
+/// altered is simply "no token" (see `queue_tokens`).
+pub fn queue_pass(req: &HttpRequest) -> Option<boxoffice_actors::queue_board::QueuePass> {
     let state = req.app_data::<web::Data<crate::state::AppState>>()?;
-    let pass = state.queue_tokens.verify(value)?;
-    Some((value.to_owned(), pass))
+    state.queue_tokens.verify(queue_token_text(req)?)
 }
 
 /// The token id of the `Queue-Token` header, for operations under a
 /// waiting room (the schedule actor checks whose and which schedule's it is).
 pub fn queue_token(req: &HttpRequest) -> Option<boxoffice_engine::ids::QueueTokenId> {
-    queue_pass(req).map(|(_, pass)| pass.token)
+    queue_pass(req).map(|pass| pass.token)
 }

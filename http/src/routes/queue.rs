@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use boxoffice_actors::queue_actor::QueueTicket;
 use boxoffice_engine::ids::ScheduleId;
 
-use super::{queue_pass, resource};
+use super::{queue_pass, queue_token_text, resource};
 use crate::auth::AuthUser;
 use crate::error::ApiResult;
 use crate::extract::{path_id, JsonBody};
@@ -78,10 +78,11 @@ pub async fn current(
     user: AuthUser,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let (token, pass) = queue_pass(&req).unzip();
     let ticket = state
         .registry
-        .current_queue_token(user.user_id, pass.as_ref())?;
-    let token = token.unwrap_or_else(|| state.queue_tokens.sign(&ticket.pass));
+        .current_queue_token(user.user_id, queue_pass(&req).as_ref())?;
+    // The pass was verified from this very text: echo it, no second signature.
+    let token =
+        queue_token_text(&req).map_or_else(|| state.queue_tokens.sign(&ticket.pass), str::to_owned);
     Ok(respond(HttpResponse::Ok(), &ticket, token))
 }
