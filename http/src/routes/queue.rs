@@ -39,11 +39,12 @@ fn respond(
 #[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", operation_id = "join_queue", request_body = JoinRequestBody,
     responses(
         (status = 201, description = "a new place (ACTIVE at once on a schedule without a queue)", body = QueueTokenBody,
-            headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE"))),
+            headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE; absent in PRE_QUEUE"))),
         (status = 200, description = "the place the caller already had", body = QueueTokenBody,
-            headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE"))),
+            headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE; absent in PRE_QUEUE"))),
         (status = 400, description = "VALIDATION_ERROR"),
         (status = 404, description = "NOT_FOUND: scheduleId names nothing"),
+        (status = 409, description = "QUEUE_NOT_OPEN: the schedule has a pre-queue whose window has not opened yet (details.opensAt)"),
     ),
     security(("bearer" = [])))]
 pub async fn join(
@@ -69,7 +70,7 @@ pub async fn join(
     params(("Queue-Token" = String, Header, description = "the token POST /queue/tokens gave")),
     responses(
         (status = 200, description = "the token's status, fresh position and ETA", body = QueueTokenBody,
-            headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE"))),
+            headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE; absent in PRE_QUEUE"))),
         (status = 401, description = "UNAUTHORIZED (no valid access token), or QUEUE_TOKEN_INVALID: the token is missing, unknown, expired, ended or not the caller's"),
     ),
     security(("bearer" = [])))]
