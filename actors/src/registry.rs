@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::accounts::throttle::LoginTurns;
 use crate::accounts::{AccountsActor, AccountsState};
+use crate::archive_writer::ArchiveWriter;
 use crate::catalog_actor::{CatalogActor, CatalogState};
 use crate::clock::Clock;
 use crate::config::{EngineConfig, QUEUE_JOINS_IN_FLIGHT};
@@ -83,6 +84,13 @@ impl Registry {
     ) -> EngineResult<Arc<Registry>> {
         config.validate().map_err(EngineError::Validation)?;
         let idempotency = IdempotencyIndex::new(Arc::clone(&store));
+        let archive_writer = if config.archive_in_background {
+            let writer = ArchiveWriter::start(Arc::clone(&store))
+                .map_err(|err| EngineError::Storage(format!("archive writer: {err}")))?;
+            Some(writer)
+        } else {
+            None
+        };
         let engine = EngineContext {
             clock,
             ids,
@@ -90,6 +98,7 @@ impl Registry {
             directory: Arc::new(Directory::default()),
             idempotency,
             config,
+            archive_writer,
         };
         let threads: Vec<Arbiter> = (0..engine.config.arbiters)
             .map(|_| Arbiter::new())
@@ -297,6 +306,10 @@ impl Registry {
     /// so that every actor (and its handle on the store) is gone when this
     /// returns. Replies still staged get a storage error. Idempotent.
     pub fn shutdown(&self) {
+        // Batches already queued are written before the last flush.
+        if let Some(writer) = &self.engine.archive_writer {
+            writer.shutdown();
+        }
         self.engine.commit.shutdown();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
         for arbiter in &threads {

@@ -50,7 +50,7 @@ use std::time::Duration;
 
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult};
-use crate::idempotency::IdemRecord;
+use crate::idempotency::{IdemRecord, IdemState};
 use crate::journal::{Committed, Journal, Waiter};
 use crate::queue_link::{QueueAdmitted, QueueLink, ResendAdmissions};
 
@@ -79,6 +79,11 @@ pub struct ScheduleActor {
     /// Ended reservations that must pile up before a snapshot archives them
     /// (`EngineConfig::archive_after_ended`; the `SetArchiveThreshold` test hook lowers it).
     archive_threshold: usize,
+    /// An archive batch is with the archive writer (at most one at a time).
+    archive_in_flight: bool,
+    /// Bumped at each restart: a batch's completion from before a restart
+    /// changes nothing (its reservations are archived again later).
+    generation: u64,
 }
 
 impl ScheduleActor {
@@ -101,6 +106,8 @@ impl ScheduleActor {
             timer: None,
             poisoned: false,
             archive_threshold,
+            archive_in_flight: false,
+            generation: 0,
         }
     }
 
@@ -134,7 +141,8 @@ impl ScheduleActor {
         }
     }
 
-    /// Stages events, an idempotency record and a reply; schedules the commit.
+    /// Stages events, an idempotency record and a reply released once
+    /// durable; schedules the commit.
     fn stage(
         &mut self,
         ctx: &mut Context<Self>,
@@ -142,26 +150,52 @@ impl ScheduleActor {
         idem: Option<IdemRecord>,
         waiter: Option<Waiter>,
     ) {
-        let waiter = match (&idem, self.state.as_mut()) {
+        self.stage_at(ctx, events, idem, waiter, ReplyAt::Durable);
+    }
+
+    /// [`Self::stage`] with the reply released at `at` (see [`ReplyAt`]).
+    fn stage_at(
+        &mut self,
+        ctx: &mut Context<Self>,
+        events: Vec<ScheduleLogEvent>,
+        idem: Option<IdemRecord>,
+        waiter: Option<Waiter>,
+        at: ReplyAt,
+    ) {
+        // The shared index learns an idempotency record when the reply goes.
+        // For a request's own reply the caller records it too; for what
+        // start-up recovery decides (a saga's end, a released key) this is
+        // the only way. A reply released at append carries only a begun
+        // saga's InProgress mark (the caller's index entry already says so):
+        // publishing it needs no flush of its own, which would otherwise
+        // delay the flush the saga's last step waits for.
+        let publish = match (&idem, self.state.as_mut()) {
             (Some(record), Some(state)) => {
+                debug_assert!(
+                    at == ReplyAt::Durable || matches!(record.state, IdemState::InProgress),
+                    "only an InProgress mark may be published before it is durable"
+                );
                 state.idempotency.apply(record);
-                // The shared index learns the record once it is durable. For a
-                // request's own reply the caller records it too; for what start-up
-                // recovery decides (a saga's end, a released key) this is the only way.
                 let (index, record) = (Arc::clone(&self.engine.idempotency), record.clone());
-                let publish: Waiter = Box::new(move |durable: Result<(), StoreError>| {
+                Some(move |durable: &Result<(), StoreError>| {
                     if durable.is_ok() {
                         index.restore(&record);
                     }
-                    if let Some(waiter) = waiter {
-                        waiter(durable);
-                    }
-                });
-                Some(publish)
+                })
             }
-            _ => waiter,
+            _ => None,
         };
-        if self.journal.stage(events, idem, waiter) {
+        let waiter: Option<Waiter> = match publish {
+            Some(publish) => Some(Box::new(move |durable: Result<(), StoreError>| {
+                publish(&durable);
+                if let Some(waiter) = waiter {
+                    waiter(durable);
+                }
+            })),
+            None => waiter,
+        };
+        let schedule_commit = self.journal.stage_at(events, idem, waiter, at);
+        if schedule_commit {
             ctx.notify(CommitBatch);
         }
         if self.journal.is_full() {
@@ -189,49 +223,109 @@ impl ScheduleActor {
     }
 
     /// Tidies the state (old idempotency keys to the key store; ended
-    /// reservations to the archive, see `archive.rs`) and snapshots it as covering `lsn`. A failed
-    /// archive or snapshot is only logged: the log still holds everything and
-    /// the next snapshot retries.
+    /// reservations to the archive, see `archive.rs`) and snapshots it as
+    /// covering `lsn`. A failed archive or snapshot is only logged: the log
+    /// still holds everything and the next snapshot retries.
     fn snapshot(&mut self, ctx: &mut Context<Self>, lsn: boxoffice_storage::Lsn) {
         if self.state.is_none() {
             return;
         }
         let now = self.now();
-        let store = Arc::clone(self.journal.store());
-        let threshold = self.archive_threshold;
         let index = Arc::clone(&self.engine.idempotency);
-        let directory = Arc::clone(&self.engine.directory);
-        let archived = self.guarded(|s| {
+        let tidied = self.guarded(|s| {
             if let Err(err) = s.idempotency.archive_decided(&index, now) {
                 // The keys stay in the table and its snapshot; the next one retries.
                 tracing::warn!(schedule = %s.schedule.id(), %err, "archiving idempotency keys failed");
             }
-            if s.schedule.ended_reservations().count() < threshold {
-                return Ok(0);
-            }
-            let written = archive::archive_ended(store.as_ref(), &s.schedule, s.archived)?;
-            let forgotten = s.schedule.forget_ended();
-            assert_eq!(written.len(), forgotten, "forgot exactly what was archived");
-            directory.forget_archived(&written);
-            s.archived += forgotten as u64;
-            Ok::<usize, StoreError>(forgotten)
         });
-        match archived {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => {
-                tracing::warn!(schedule = %self.id, %err, "archiving ended reservations failed; snapshot skipped");
-                return;
-            }
-            Err(_) => {
-                self.after_panic(ctx);
-                return;
-            }
+        if tidied.is_err() {
+            self.after_panic(ctx);
+            return;
+        }
+        if !self.archive_ended(ctx) {
+            return;
         }
         if let Some(state) = self.state.as_ref() {
             if let Err(err) = self.journal.snapshot(lsn, state) {
                 tracing::warn!(schedule = %self.id, %err, "snapshot failed");
             }
         }
+    }
+
+    /// Moves ended reservations to the archive once enough have piled up:
+    /// hands a batch to the archive writer (they are forgotten when
+    /// [`ArchiveWritten`] comes back), or, without one, writes and forgets
+    /// them here. False when the snapshot must be skipped (an inline write
+    /// failed, or engine code panicked).
+    fn archive_ended(&mut self, ctx: &mut Context<Self>) -> bool {
+        if self.archive_in_flight {
+            return true;
+        }
+        let threshold = self.archive_threshold;
+        let batch = self.guarded(|s| {
+            if s.schedule.ended_reservations().count() < threshold {
+                return Ok(None);
+            }
+            archive::ArchiveBatch::prepare(&s.schedule, s.archived).map(Some)
+        });
+        let batch = match batch {
+            Ok(Ok(Some(batch))) => batch,
+            Ok(Ok(None)) => return true,
+            Ok(Err(err)) => {
+                tracing::warn!(schedule = %self.id, %err, "rendering ended reservations failed; snapshot skipped");
+                return false;
+            }
+            Err(_) => {
+                self.after_panic(ctx);
+                return false;
+            }
+        };
+        let Some(writer) = self.engine.archive_writer.clone() else {
+            let written = batch.write(self.journal.store().as_ref());
+            return self.forget_archived(ctx, batch, written);
+        };
+        let (addr, generation) = (ctx.address(), self.generation);
+        let done: crate::archive_writer::ArchiveDone = Box::new(move |batch, written| {
+            addr.do_send(ArchiveWritten {
+                generation,
+                batch,
+                written,
+            });
+        });
+        // A full queue: keep them; the next snapshot offers them again.
+        self.archive_in_flight = writer.submit(batch, done).is_ok();
+        true
+    }
+
+    /// Forgets the reservations of a written batch (false if it was not written).
+    fn forget_archived(
+        &mut self,
+        ctx: &mut Context<Self>,
+        batch: archive::ArchiveBatch,
+        written: Result<(), StoreError>,
+    ) -> bool {
+        if let Err(err) = written {
+            tracing::warn!(schedule = %self.id, %err, "archiving ended reservations failed; snapshot skipped");
+            return false;
+        }
+        let directory = Arc::clone(&self.engine.directory);
+        let forgot = self.guarded(|s| {
+            // Ended reservations never change and nothing else forgets
+            // them, so every one the batch wrote is still here.
+            let forgotten = s.schedule.forget_ended_among(&batch.ids());
+            assert_eq!(
+                forgotten,
+                batch.archived.len(),
+                "forgot exactly what was archived"
+            );
+            directory.forget_archived(&batch.archived);
+            s.archived += forgotten as u64;
+        });
+        if forgot.is_err() {
+            self.after_panic(ctx);
+            return false;
+        }
+        true
     }
 
     /// Expires every due hold; returns how many reservations expired.
@@ -334,6 +428,8 @@ impl Actor for ScheduleActor {
 impl Supervised for ScheduleActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         self.timer = None;
+        self.generation += 1;
+        self.archive_in_flight = false;
         self.poisoned = false;
         self.admitted.clear();
         self.journal
@@ -350,6 +446,28 @@ impl Supervised for ScheduleActor {
                 self.state = None;
             }
         }
+    }
+}
+
+/// Internal: the archive writer wrote (or failed to write) a batch.
+struct ArchiveWritten {
+    generation: u64,
+    batch: archive::ArchiveBatch,
+    written: Result<(), StoreError>,
+}
+impl Message for ArchiveWritten {
+    type Result = ();
+}
+
+impl Handler<ArchiveWritten> for ScheduleActor {
+    type Result = ();
+    fn handle(&mut self, msg: ArchiveWritten, ctx: &mut Context<Self>) {
+        if msg.generation != self.generation || self.state.is_none() {
+            return;
+        }
+        self.archive_in_flight = false;
+        // The next snapshot records the smaller state.
+        self.forget_archived(ctx, msg.batch, msg.written);
     }
 }
 
