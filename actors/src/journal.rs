@@ -383,9 +383,19 @@ pub fn read_history<S: DeserializeOwned, E: DeserializeOwned>(
     store: &dyn Store,
     log: &str,
 ) -> Result<History<S, E>, StoreError> {
+    read_history_with(store, log, codec::decode::<S>)
+}
+
+/// [`read_history`] for a state whose snapshot has had more than one format:
+/// `decode_snapshot` reads any of them.
+pub fn read_history_with<S, E: DeserializeOwned>(
+    store: &dyn Store,
+    log: &str,
+    decode_snapshot: impl Fn(&[u8]) -> Result<S, StoreError>,
+) -> Result<History<S, E>, StoreError> {
     let snapshot = match store.read_snapshot(log)? {
         Some((lsn, bytes)) => {
-            let state = codec::decode::<S>(&bytes)
+            let state = decode_snapshot(&bytes)
                 .map_err(|e| StoreError::Corrupt(format!("snapshot of {log}: {e}")))?;
             Some((lsn, state))
         }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::accounts::throttle::LoginTurns;
-use crate::accounts::{AccountsActor, AccountsState};
+use crate::accounts::{AccountsActor, AccountsState, RoleBoard};
 use crate::archive_writer::ArchiveWriter;
 use crate::catalog_actor::{CatalogActor, CatalogState};
 use crate::clock::Clock;
@@ -67,6 +67,8 @@ pub struct Registry {
     /// mailbox, never be refused.
     queue_joins: Handle<QueueActor>,
     accounts: Handle<AccountsActor>,
+    /// Every account's role, kept by the accounts actor (see `accounts::roles`).
+    roles: Arc<RoleBoard>,
     /// Per-account turns for logins, next to the accounts actor whose
     /// throttle they protect (see `accounts::throttle`).
     login_turns: LoginTurns,
@@ -150,11 +152,12 @@ impl Registry {
         }
 
         let accounts_state = AccountsState::load(store.as_ref())?;
+        let roles = Arc::new(RoleBoard::of(&accounts_state));
         let accounts = {
-            let engine = engine.clone();
+            let (engine, roles) = (engine.clone(), Arc::clone(&roles));
             Handle::new(
                 AccountsActor::start_in_arbiter(&arbiters[0], move |_| {
-                    AccountsActor::new(accounts_state, engine)
+                    AccountsActor::new(accounts_state, engine, roles)
                 }),
                 limit,
             )
@@ -182,6 +185,7 @@ impl Registry {
             queue_joins: Handle::new(queue.addr().clone(), QUEUE_JOINS_IN_FLIGHT),
             queue,
             accounts,
+            roles,
             login_turns: LoginTurns::default(),
             catalog,
         });
@@ -281,6 +285,11 @@ impl Registry {
     /// The one actor owning every user account (see `accounts.rs` for the operations).
     pub fn accounts(&self) -> &Handle<AccountsActor> {
         &self.accounts
+    }
+
+    /// Every account's role (see `accounts::roles`).
+    pub(crate) fn roles(&self) -> &RoleBoard {
+        &self.roles
     }
 
     /// Logins take turns per account (see `accounts::throttle::LoginTurns`).

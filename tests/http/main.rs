@@ -6,4 +6,5 @@ mod auth_catalog;
 mod booking;
 mod methods;
 mod security;
+mod sessions;
 mod smoke;

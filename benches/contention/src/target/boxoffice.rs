@@ -42,6 +42,8 @@ use crate::scenarios::in_batches;
 
 /// Access tokens the harness mints live this long (longer than any run).
 const TOKEN_TTL_SECS: i64 = 24 * 3_600;
+/// The admin account the HTTP server is configured with.
+const HARNESS_ADMIN_EMAIL: &str = "admin@contention.harness";
 
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
@@ -136,6 +138,9 @@ impl Boxoffice<HttpDriver> {
         let mut settings = Settings::new(data_dir.clone());
         settings.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         settings.jwt_secret = Some(secret.clone());
+        // The server checks an admin's account on every admin request: the
+        // harness's admin is this configured one (its password is never used).
+        settings.admin = Some((HARNESS_ADMIN_EMAIL.into(), fresh_secret()));
         settings.workers = options.workers;
         settings.store_cache_mb = options.store_cache_mb;
         settings.engine = engine_config(options);
@@ -153,6 +158,12 @@ impl Boxoffice<HttpDriver> {
         )
         .await?;
         let registry = Arc::clone(app.registry());
+        let admin = registry
+            .account_by_email(HARNESS_ADMIN_EMAIL)
+            .await
+            .map_err(|e| format!("admin account: {e}"))?
+            .ok_or("the configured admin account is missing")?
+            .user_id;
         let base: Arc<str> = format!("http://127.0.0.1:{}", app.port()).into();
         let handle = app.handle();
         let (done, finished) = tokio::sync::oneshot::channel();
@@ -171,6 +182,7 @@ impl Boxoffice<HttpDriver> {
         let spec = HttpSpec {
             base,
             keys,
+            admin,
             run_tag: rand::random(),
         };
         Ok(Boxoffice {
