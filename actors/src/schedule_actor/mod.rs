@@ -58,6 +58,10 @@ use crate::queue_link::{QueueAdmitted, QueueLink, ResendAdmissions};
 /// injected clock that jumps ahead is noticed within a second.
 const MAX_TIMER_SLEEP_MS: i64 = 1_000;
 
+/// Expiry batches (each at most `MAX_EXPIRE_BATCH` holds) one turn of the
+/// actor runs before it serves its mailbox again.
+const SWEEP_BATCHES_PER_TURN: usize = 1;
+
 /// A schedule snapshots only once its log since the last snapshot holds this
 /// many times that snapshot's bytes (and the configured interval of events):
 /// snapshots then cost at most about half of what logging costs, however
@@ -328,11 +332,16 @@ impl ScheduleActor {
         true
     }
 
-    /// Expires every due hold; returns how many reservations expired.
-    fn sweep(&mut self, ctx: &mut Context<Self>) -> u32 {
+    /// Expires due holds, at most `batches` engine batches
+    /// (`MAX_EXPIRE_BATCH` reservations each) in this turn; returns how
+    /// many reservations expired. When holds are still due after that, a
+    /// [`ContinueSweep`] comes back through the mailbox, so the holds and
+    /// payments queued meanwhile are served between batches instead of
+    /// waiting behind a mass expiry.
+    fn sweep(&mut self, ctx: &mut Context<Self>, batches: usize) -> u32 {
         let now = self.now();
         let mut expired = 0u32;
-        loop {
+        for _ in 0..batches {
             match self.guarded(|s| s.schedule.expire_due(now)) {
                 Ok(Some(event)) => {
                     if let boxoffice_engine::schedule::ScheduleEvent::Expired {
@@ -347,9 +356,17 @@ impl ScheduleActor {
                 Ok(None) => break,
                 Err(_) => {
                     self.after_panic(ctx);
-                    break;
+                    return expired;
                 }
             }
+        }
+        let still_due = self
+            .state
+            .as_ref()
+            .and_then(|s| s.schedule.next_deadline())
+            .is_some_and(|deadline| deadline <= now);
+        if still_due {
+            ctx.notify(ContinueSweep);
         }
         self.forget_old_admissions(now);
         expired
@@ -384,7 +401,7 @@ impl ScheduleActor {
             .clamp(0, MAX_TIMER_SLEEP_MS);
         let handle = ctx.run_later(Duration::from_millis(delay as u64), |actor, ctx| {
             actor.timer = None;
-            actor.sweep(ctx);
+            actor.sweep(ctx, SWEEP_BATCHES_PER_TURN);
             actor.arm_timer(ctx);
         });
         self.timer = Some((deadline, handle));
@@ -446,6 +463,20 @@ impl Supervised for ScheduleActor {
                 self.state = None;
             }
         }
+    }
+}
+
+/// Internal: more holds are due than one turn of the sweep expires.
+struct ContinueSweep;
+impl Message for ContinueSweep {
+    type Result = ();
+}
+
+impl Handler<ContinueSweep> for ScheduleActor {
+    type Result = ();
+    fn handle(&mut self, _: ContinueSweep, ctx: &mut Context<Self>) {
+        self.sweep(ctx, SWEEP_BATCHES_PER_TURN);
+        self.arm_timer(ctx);
     }
 }
 
