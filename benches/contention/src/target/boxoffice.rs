@@ -71,6 +71,8 @@ pub struct Boxoffice<C> {
 struct Server {
     handle: actix_web::dev::ServerHandle,
     finished: tokio::sync::oneshot::Receiver<()>,
+    /// `http://127.0.0.1:PORT`, for reading its /metrics at the end.
+    base: Arc<str>,
 }
 
 fn engine_config(options: &EngineOptions) -> EngineConfig {
@@ -180,7 +182,7 @@ impl Boxoffice<HttpDriver> {
             Arc::new(IdSource::from_os()),
         ));
         let spec = HttpSpec {
-            base,
+            base: Arc::clone(&base),
             keys,
             admin,
             run_tag: rand::random(),
@@ -190,10 +192,32 @@ impl Boxoffice<HttpDriver> {
             connect: Box::new(move |thread, connections| {
                 HttpDriver::new(&spec, thread, connections)
             }),
-            server: Some(Server { handle, finished }),
+            server: Some(Server {
+                handle,
+                finished,
+                base,
+            }),
             data_dir,
         })
     }
+}
+
+/// The server's Prometheus text.
+async fn read_metrics(base: &str) -> Result<String, String> {
+    let client = awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .finish();
+    let mut response = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = response
+        .body()
+        .limit(64 << 20)
+        .await
+        .map_err(|e| e.to_string())?;
+    String::from_utf8(body.to_vec()).map_err(|e| e.to_string())
 }
 
 impl<C> Boxoffice<C> {
@@ -417,6 +441,18 @@ impl<C: Client + 'static> Target for Boxoffice<C> {
             json!(counts.get("expired").copied().unwrap_or(0)),
         );
         facts.insert("reservations_by_status".into(), json!(counts));
+        if let Some(server) = &self.server {
+            // The server's own latency (see `server_latency.rs`).
+            match read_metrics(&server.base).await {
+                Ok(text) => {
+                    facts.insert(
+                        "server_p99_le_ms".into(),
+                        crate::server_latency::p99_facts(&text),
+                    );
+                }
+                Err(err) => eprintln!("contention: could not read the server's /metrics: {err}"),
+            }
+        }
         Ok(Verdict {
             checks,
             seats_sold: state
