@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::stats::{Op, Outcome, Recorder, Window};
 use crate::target::Target;
+use crate::timeline::Windows;
 
 /// Most client threads (the machine has 2 cores; more only adds wake-ups).
 pub const MAX_CLIENT_THREADS: usize = 16;
@@ -108,6 +109,26 @@ where
     F: Fn(Client<S, C>) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = ()> + 'static,
 {
+    run_sampled(connect, plan, shared, stop, client, None).await
+}
+
+/// [`run`], each thread's recorder also feeding its shard of `timeline`
+/// (see `crate::timeline`), if given.
+pub async fn run_sampled<C, M, S, F, Fut>(
+    connect: M,
+    plan: Plan,
+    shared: Arc<S>,
+    stop: Arc<AtomicBool>,
+    client: F,
+    timeline: Option<Arc<Windows>>,
+) -> Result<Recorder, String>
+where
+    M: Fn(usize, usize) -> C + Send + Clone + 'static,
+    C: 'static,
+    S: Send + Sync + 'static,
+    F: Fn(Client<S, C>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
     let threads = plan
         .threads
         .clamp(1, MAX_CLIENT_THREADS)
@@ -122,13 +143,18 @@ where
         let thread_stop = Arc::clone(&stop);
         let client = client.clone();
         let connections = plan.connections.div_ceil(threads).max(1);
+        let shard = timeline.as_ref().map(|t| t.shard());
         let spawned = std::thread::Builder::new()
             .name(format!("client-{thread}"))
             .spawn(move || {
                 let system = actix_rt::System::new();
                 let recorder = system.block_on(async move {
                     let api = Rc::new(connect(thread, connections));
-                    let recorder = Rc::new(RefCell::new(Recorder::new(plan.window)));
+                    let mut recorder = Recorder::new(plan.window);
+                    if let Some(shard) = shard {
+                        recorder.sample_into(shard);
+                    }
+                    let recorder = Rc::new(RefCell::new(recorder));
                     let tasks: Vec<_> = (thread..plan.clients)
                         .step_by(threads)
                         .map(|index| {

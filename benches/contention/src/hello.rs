@@ -54,5 +54,6 @@ pub async fn run(size: &Size, workers: usize) -> Result<ScenarioRun, String> {
         notes: vec![format!(
             "actix-web hello world, {workers} workers, GET /hello -> 13-byte text"
         )],
+        timeline: Vec::new(),
     })
 }

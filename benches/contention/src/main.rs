@@ -10,7 +10,7 @@
 //! and each client count, it starts a fresh Boxoffice on a temporary data
 //! dir, runs the scenario's virtual clients (see `scenarios/`), stops them,
 //! exports every actor's state and checks the invariants (`invariants.rs`).
-//! It prints a table, optionally writes JSON and an SVG chart, and exits 1
+//! It prints a table, optionally writes JSON and SVG charts, and exits 1
 //! if any invariant failed (2 if a run could not be set up).
 //!
 //! Baselines (`--mode pg-update,pg-for-update,redis` with `--postgres` /
@@ -23,8 +23,8 @@
 //! `baselines/` (PostgreSQL and Redis as targets), `scenarios/` (each written
 //! once, generic over the target), `clients` (threads and tasks),
 //! `invariants` (Boxoffice's end-of-run checks), `stats` + `histogram`
-//! (recording), `report/` (JSON schema, table, SVG), `hello`, `system` (fd
-//! limit, RSS).
+//! (recording), `timeline` (the stadium's second-by-second samples),
+//! `report/` (JSON schema, table, SVGs), `hello`, `system` (fd limit, RSS).
 
 /// The same allocator as the `boxoffice` binary (src/main.rs), so the
 /// harness measures what the server runs.
@@ -42,6 +42,7 @@ mod server_latency;
 mod stats;
 mod system;
 mod target;
+mod timeline;
 
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
@@ -176,6 +177,11 @@ struct Args {
     /// Write the chart here.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// stadium-onsale: write the timeline chart here (seats sold, users
+    /// waiting and active, p99 per operation, second by second; with
+    /// --render-only: of the --baseline-json files' runs).
+    #[arg(long)]
+    timeline_svg: Option<PathBuf>,
     /// Earlier results (this JSON schema, e.g. from the baselines) to draw on the chart too.
     #[arg(long, num_args = 1..)]
     baseline_json: Vec<PathBuf>,
@@ -251,6 +257,12 @@ fn validate(args: &Args) -> Result<(), String> {
         && (args.scenario != Scenario::StadiumOnsale || args.no_waiting_room)
     {
         return Err("--pre-queue-seconds needs stadium-onsale with its waiting room".into());
+    }
+    if args.timeline_svg.is_some() && args.scenario != Scenario::StadiumOnsale && !args.render_only
+    {
+        return Err(
+            "--timeline-svg needs stadium-onsale (the only scenario with a timeline)".into(),
+        );
     }
     if !(1..=baselines::postgres::MAX_POOL).contains(&args.baseline_pool) {
         return Err(format!(
@@ -532,14 +544,21 @@ async fn run(args: Args) -> Result<bool, String> {
     validate(&args)?;
     let baselines = load_baselines(&args.baseline_json)?;
     if args.render_only {
-        let path = args.svg.as_ref().ok_or("--render-only needs --svg")?;
-        let title = format!(
-            "Boxoffice contention: {} ({} cores, client and server on one machine)",
-            args.scenario.name(),
-            system::cores()
-        );
-        std::fs::write(path, report::svg::render(&baselines, &title))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if args.svg.is_none() && args.timeline_svg.is_none() {
+            return Err("--render-only needs --svg or --timeline-svg".into());
+        }
+        if let Some(path) = &args.svg {
+            let title = format!(
+                "Boxoffice contention: {} ({} cores, client and server on one machine)",
+                args.scenario.name(),
+                system::cores()
+            );
+            std::fs::write(path, report::svg::render(&baselines, &title))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        if let Some(path) = &args.timeline_svg {
+            write_timeline(path, &baselines, system::cores())?;
+        }
         return Ok(true);
     }
     let counts = if args.clients.is_empty() || args.scenario == Scenario::StadiumOnsale {
@@ -663,6 +682,9 @@ async fn run(args: Args) -> Result<bool, String> {
         std::fs::write(path, report::svg::render(&all, &title))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
+    if let Some(path) = &args.timeline_svg {
+        write_timeline(path, &harness.runs, harness.cores)?;
+    }
     if !failures.is_empty() {
         return Err(format!(
             "{} baseline run(s) failed: {}",
@@ -671,6 +693,15 @@ async fn run(args: Args) -> Result<bool, String> {
         ));
     }
     Ok(harness.runs.iter().all(RunReport::passed))
+}
+
+/// The stadium timeline chart of `runs` (those with a timeline) at `path`.
+fn write_timeline(path: &std::path::Path, runs: &[RunReport], cores: usize) -> Result<(), String> {
+    let title = format!(
+        "Boxoffice stadium-onsale timeline ({cores} cores, client and server on one machine)"
+    );
+    std::fs::write(path, report::timeline_svg::render(runs, &title))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn main() -> ExitCode {

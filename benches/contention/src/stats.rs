@@ -3,11 +3,15 @@
 //!
 //! Each client thread owns one [`Recorder`] (no locks on the hot path); the
 //! client runner (`crate::clients`) merges them when the threads finish.
+//! A recorder may also feed the thread's [`Shard`] of the run's timeline
+//! (`crate::timeline`), with the same requests.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::histogram::Histogram;
+use crate::timeline::Shard;
 
 /// How one request ended, as the API would name it. Every target maps its
 /// answers here (engine errors in process, status and error code over HTTP,
@@ -129,6 +133,8 @@ pub struct Recorder {
     window: Window,
     pub ops: BTreeMap<Op, OpStats>,
     pub ignored: u64,
+    /// The thread's window of the timeline, if the scenario keeps one.
+    timeline: Option<Arc<Shard>>,
 }
 
 impl Recorder {
@@ -137,15 +143,30 @@ impl Recorder {
             window,
             ops: BTreeMap::new(),
             ignored: 0,
+            timeline: None,
         }
     }
 
+    /// Records into `shard` too from now on (see `crate::timeline`).
+    pub fn sample_into(&mut self, shard: Arc<Shard>) {
+        self.timeline = Some(shard);
+    }
+
+    /// A request started at `started` and answered now.
     pub fn record(&mut self, op: Op, started: Instant, outcome: Outcome) {
+        let nanos = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        self.record_latency(op, started, nanos, outcome);
+    }
+
+    /// A request started at `started` that took `nanos`.
+    pub fn record_latency(&mut self, op: Op, started: Instant, nanos: u64, outcome: Outcome) {
         if !self.window.contains(started) {
             self.ignored += 1;
             return;
         }
-        let nanos = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        if let Some(shard) = &self.timeline {
+            shard.record(op, nanos);
+        }
         let stats = self.ops.entry(op).or_default();
         stats.latency.record(nanos);
         *stats.outcomes.entry(outcome).or_default() += 1;

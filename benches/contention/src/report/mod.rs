@@ -4,10 +4,12 @@
 //! work (PostgreSQL, Redis) can write files of this shape and have them
 //! drawn on the same chart: set `system` to name the baseline.
 //!
-//! - [`table`]: the terminal table; [`svg`]: the chart.
+//! - [`table`]: the terminal table; [`svg`]: the chart; [`timeline_svg`]:
+//!   the stadium's timeline chart.
 
 pub mod svg;
 pub mod table;
+pub mod timeline_svg;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,6 +18,7 @@ use std::collections::BTreeMap;
 use crate::invariants::Check;
 use crate::scenarios::ScenarioRun;
 use crate::stats::{Op, OpStats, Outcome};
+use crate::timeline::Sample;
 
 /// Schema version of the JSON; bump on an incompatible change.
 pub const SCHEMA: u32 = 1;
@@ -61,6 +64,12 @@ pub struct RunReport {
     pub invariants: Vec<Check>,
     pub facts: BTreeMap<String, Value>,
     pub notes: Vec<String>,
+    /// stadium-onsale: one sample per second of the run (seats sold, users
+    /// waiting and active, each operation's count, p50 and p99 over that
+    /// second); see `crate::timeline`. Added to schema 1: absent from the
+    /// other scenarios and from older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<Sample>,
 }
 
 impl RunReport {
@@ -211,6 +220,7 @@ pub fn build(ctx: RunContext, run: ScenarioRun) -> RunReport {
         invariants: run.checks,
         facts: run.facts,
         notes: run.notes,
+        timeline: run.timeline,
     }
 }
 
@@ -307,6 +317,7 @@ mod tests {
             invariants: Vec::new(),
             facts: BTreeMap::new(),
             notes: Vec::new(),
+            timeline: Vec::new(),
         }
     }
 

@@ -21,19 +21,19 @@ const GAP: f64 = 90.0;
 const LEGEND_LINE: f64 = 18.0;
 /// Largest ÷ smallest throughput drawn on a linear axis; past it, log.
 const LOG_THROUGHPUT_SPAN: f64 = 100.0;
-const COLORS: [&str; 10] = [
+pub(super) const COLORS: [&str; 10] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",
 ];
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-fn short(value: f64) -> String {
+pub(super) fn short(value: f64) -> String {
     if value >= 1e6 {
         format!("{:.1}M", value / 1e6)
     } else if value >= 1e3 {
@@ -48,7 +48,7 @@ fn short(value: f64) -> String {
 }
 
 /// A round step giving about `count` ticks up to `max`.
-fn nice_step(max: f64, count: f64) -> f64 {
+pub(super) fn nice_step(max: f64, count: f64) -> f64 {
     let raw = (max / count).max(1e-9);
     let magnitude = 10f64.powf(raw.log10().floor());
     let fraction = raw / magnitude;
@@ -64,14 +64,14 @@ fn nice_step(max: f64, count: f64) -> f64 {
     nice * magnitude
 }
 
-struct Axis {
-    min: f64,
-    max: f64,
-    log: bool,
+pub(super) struct Axis {
+    pub(super) min: f64,
+    pub(super) max: f64,
+    pub(super) log: bool,
 }
 
 impl Axis {
-    fn fraction(&self, value: f64) -> f64 {
+    pub(super) fn fraction(&self, value: f64) -> f64 {
         let (v, lo, hi) = if self.log {
             (
                 value.max(self.min).log10(),
@@ -88,7 +88,7 @@ impl Axis {
         }
     }
 
-    fn ticks(&self) -> Vec<f64> {
+    pub(super) fn ticks(&self) -> Vec<f64> {
         if self.log {
             let mut ticks = Vec::new();
             let mut t = 10f64.powf(self.min.log10().floor());
@@ -111,7 +111,7 @@ impl Axis {
     }
 }
 
-fn log_axis(values: impl Iterator<Item = f64>) -> Axis {
+pub(super) fn log_axis(values: impl Iterator<Item = f64>) -> Axis {
     let (mut lo, mut hi) = (f64::MAX, f64::MIN);
     for v in values.filter(|v| *v > 0.0 && v.is_finite()) {
         lo = lo.min(v);

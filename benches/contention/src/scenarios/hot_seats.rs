@@ -121,6 +121,7 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
             "each client: hold one random seat of {}; on a win, release it at once; repeat",
             seats.capacity()
         )],
+        timeline: Vec::new(),
     })
 }
 

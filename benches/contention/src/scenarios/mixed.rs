@@ -101,6 +101,7 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
         notes: vec![
             "each client is one funded user; per step: 15% concert list, 20% seat map, 35% hold, 15% pay, 10% cancel, 5% charge".into(),
         ],
+        timeline: Vec::new(),
     })
 }
 

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use crate::clients::Plan;
 use crate::invariants::Check;
 use crate::stats::{Recorder, Window};
+use crate::timeline::Sample;
 
 /// What the command line says about a scenario's size.
 #[derive(Clone, Debug)]
@@ -73,6 +74,8 @@ pub struct ScenarioRun {
     pub checks: Vec<Check>,
     pub facts: BTreeMap<String, Value>,
     pub notes: Vec<String>,
+    /// Second by second (the stadium); empty for the other scenarios.
+    pub timeline: Vec<Sample>,
 }
 
 /// A schedule id for schedule `n` of a run.

@@ -102,6 +102,7 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
         notes: vec![format!(
             "each client: hold 1 best-available seat, schedules round-robin over {count}, {USERS_PER_CLIENT} users per client; holds expire after {hold_ms} ms"
         )],
+        timeline: Vec::new(),
     })
 }
 

@@ -151,6 +151,7 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
         notes: vec![format!(
             "{users} users wait in one line (one admission a minute); each client polls one of them in a closed loop"
         )],
+        timeline: Vec::new(),
     })
 }
 

@@ -35,6 +35,12 @@
 //! `/proc/<pid>/status` of the server: this process in process and over
 //! HTTP, since the harness runs the server in it; `--server-pid` otherwise).
 //!
+//! The timeline (`runs[].timeline`, `--timeline-svg`): every
+//! [`timeline::SAMPLE_EVERY`] from the start, the seats in acknowledged
+//! payments, the users in line and admitted (as the clients know them:
+//! there is no server endpoint for it), and each operation's count and
+//! latency over the requests that completed in that second.
+//!
 //! Without the waiting room (`--no-waiting-room`, and always on a target
 //! that has none: the baselines), users go straight to their hold, with no
 //! queue token, and there is no admission order to check.
@@ -67,6 +73,7 @@ use crate::system;
 use crate::target::{
     self, Claims, Client, NewSchedule, Paid, QueueCredential, QueuePlace, Seats, Target, User,
 };
+use crate::timeline::{self, Gauges, Sampler, Windows};
 
 pub const DEFAULT_USERS: usize = 100_000;
 pub const DEFAULT_SEATS: u32 = 50_000;
@@ -145,6 +152,10 @@ struct Shared {
     /// Seats in payments whose answer was lost.
     unknown_seats: AtomicU64,
     admitted: AtomicU64,
+    /// For the timeline: users with a place in line now (joined, not yet
+    /// ACTIVE nor gone), and admitted users not yet done.
+    waiting_now: AtomicU64,
+    active_now: AtomicU64,
     paid_users: AtomicU64,
     abandoned: AtomicU64,
     gave_up: AtomicU64,
@@ -233,6 +244,8 @@ pub async fn run<T: Target>(
         seats_paid: AtomicU64::new(0),
         unknown_seats: AtomicU64::new(0),
         admitted: AtomicU64::new(0),
+        waiting_now: AtomicU64::new(0),
+        active_now: AtomicU64::new(0),
         paid_users: AtomicU64::new(0),
         abandoned: AtomicU64::new(0),
         gave_up: AtomicU64::new(0),
@@ -288,16 +301,41 @@ pub async fn run<T: Target>(
         })
     };
 
-    let recorder = clients::run(
+    // The timeline: a sample every second from `start`, and the last one
+    // once every client is done (so every recorded request is in one).
+    let windows = Arc::new(Windows::default());
+    let timeline_sampler = Arc::new(Mutex::new(Sampler::new(
+        Arc::clone(&windows),
+        start,
+        plan.deadline,
+    )));
+    let ticker = {
+        let shared = Arc::clone(&shared);
+        actix_rt::spawn(timeline::tick(Arc::clone(&timeline_sampler), move || {
+            gauges(&shared)
+        }))
+    };
+
+    let recorder = clients::run_sampled(
         clients::connect(target),
         plan,
         Arc::clone(&shared),
         stop,
         virtual_user,
+        Some(windows),
     )
     .await;
     let ended = Instant::now();
     shared.stop.store(true, Ordering::Relaxed);
+    ticker.abort();
+    let _ = ticker.await;
+    let (timeline, timeline_capacity) = match timeline_sampler.lock() {
+        Ok(mut sampler) => {
+            sampler.sample(Instant::now(), gauges(&shared));
+            (sampler.take_samples(), sampler.capacity())
+        }
+        Err(_) => (Vec::new(), 0),
+    };
     let _ = monitor.await;
     let rss_sampled = match sampler {
         Some(handle) => handle.await.unwrap_or_default(),
@@ -421,6 +459,10 @@ pub async fn run<T: Target>(
             "without the waiting room: users hold at once, no queue token".into()
         },
         "eta_*: each admitted user's first estimatedWaitSeconds (after PRE_QUEUE) against the time from sending that request to the first ACTIVE answer; error = |actual - ETA| / ETA (an ETA of 0: 0% if admitted within 1 s, else against 1 s)".into(),
+        format!(
+            "timeline: a sample every {} ms from the start (at most {timeline_capacity}: the run's whole seconds + the last, when the clients ended); seats_sold: seats in payments acknowledged to the clients; waiting: users with a place in line, not yet ACTIVE (clients' view; PRE_QUEUE included); active: admitted (or, without a waiting room, started) and not done; ops: the requests recorded in the totals that completed in that window",
+            timeline::SAMPLE_EVERY.as_millis()
+        ),
         format!("server_rss_*: VmRSS of the server process ({}), MiB: before the first join, peak while the crowd was in line (sampled every {RSS_SAMPLE_MS} ms for {CROWD_IN_LINE_MS} ms after every user joined), peak (VmHWM)", size.server_rss_of),
     ];
     if pre_queue {
@@ -435,7 +477,17 @@ pub async fn run<T: Target>(
         checks: verdict.checks,
         facts,
         notes,
+        timeline,
     })
+}
+
+/// The timeline's counters now, from the clients' own state.
+fn gauges(s: &Shared) -> Gauges {
+    Gauges {
+        seats_sold: s.seats_paid.load(Ordering::Relaxed),
+        waiting: s.waiting_now.load(Ordering::Relaxed),
+        active: s.active_now.load(Ordering::Relaxed),
+    }
 }
 
 /// The server's RSS samples of a run, in KiB.
@@ -609,7 +661,10 @@ async fn buy<C: Client>(
         None
     };
     s.admitted.fetch_add(1, Ordering::Relaxed);
-    hold_and_pay(client, s, me, rng, token.as_ref()).await
+    s.active_now.fetch_add(1, Ordering::Relaxed);
+    let done = hold_and_pay(client, s, me, rng, token.as_ref()).await;
+    s.active_now.fetch_sub(1, Ordering::Relaxed);
+    done
 }
 
 /// A user's first estimated wait: the first non-null `estimatedWaitSeconds`
@@ -677,6 +732,7 @@ async fn wait_in_line<C: Client>(
     };
     s.joins_ended.fetch_add(1, Ordering::Relaxed);
     let mut place = joined?;
+    s.waiting_now.fetch_add(1, Ordering::Relaxed);
     if place.pre_queue {
         s.joined_pre_queue.fetch_add(1, Ordering::Relaxed);
     }
@@ -686,6 +742,7 @@ async fn wait_in_line<C: Client>(
         if !client.running() {
             // Sold out (or out of time) while waiting: leave the line.
             s.left_line.fetch_add(1, Ordering::Relaxed);
+            s.waiting_now.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
         let sent = Instant::now();
@@ -704,10 +761,12 @@ async fn wait_in_line<C: Client>(
             Err(Outcome::Transport) => wait = poll_delay(rng, s, &place),
             Err(_) => {
                 s.left_line.fetch_add(1, Ordering::Relaxed);
+                s.waiting_now.fetch_sub(1, Ordering::Relaxed);
                 return None;
             }
         }
     }
+    s.waiting_now.fetch_sub(1, Ordering::Relaxed);
     Some(place.token)
 }
 
