@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// sled's page cache in MiB; the store's memory grows up to about this (8-65,536).
     #[arg(long, env = "BOXOFFICE_STORE_CACHE_MB", default_value_t = boxoffice_http::settings::DEFAULT_STORE_CACHE_MB)]
     store_cache_mb: u64,
+    /// Password hashes running at once; a register or login that waits longer than a second for one is answered 503 (1-64; default: the core count).
+    #[arg(long, env = "BOXOFFICE_PASSWORD_HASHING_PERMITS", default_value_t = boxoffice_http::settings::default_password_hashing_permits())]
+    password_hashing_permits: usize,
     /// Requests in flight per actor before the API answers 503 (at least 1,024).
     #[arg(long, env = "BOXOFFICE_IN_FLIGHT_PER_ACTOR", default_value_t = 4_096)]
     in_flight_per_actor: usize,
@@ -65,6 +68,7 @@ impl ServeArgs {
         settings.bind = self.bind;
         settings.demo = self.demo;
         settings.jwt_secret = self.jwt_secret;
+        settings.password_hashing_permits = self.password_hashing_permits;
         settings.admin = match (self.admin_email, self.admin_password) {
             (Some(email), Some(password)) => Some((email, password)),
             (None, None) => None,
@@ -110,6 +114,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .await?;
         for line in &app.banner {
             say!("{line}");
+        }
+        for line in &app.warnings {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
         say!(
             "boxoffice listening on http://{}:{} (data in {})",

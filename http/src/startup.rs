@@ -33,6 +33,9 @@ pub struct Application {
     registry: Arc<Registry>,
     /// Lines worth printing at start-up (demo credentials).
     pub banner: Vec<String>,
+    /// Lines the operator must see at start-up (the binary prints them on
+    /// stderr): accounts sharing an email, demo data on a public address.
+    pub warnings: Vec<String>,
 }
 
 /// The configured secret, or the one generated for this data dir the first time.
@@ -52,6 +55,28 @@ fn jwt_secret(settings: &Settings, store: &dyn Store, ids: &IdSource) -> Result<
         .map_err(|e| e.to_string())?;
     store.flush().map_err(|e| e.to_string())?;
     Ok(secret.to_vec())
+}
+
+/// The start-up report of accounts the NFKC email fold found sharing one
+/// address: kept apart, never merged (see `AccountsState::fold_emails`).
+async fn email_clash_warnings(registry: &Registry) -> Result<Vec<String>, String> {
+    let clashes = registry
+        .email_clashes()
+        .await
+        .map_err(|e| format!("accounts: {e}"))?;
+    Ok(clashes
+        .into_iter()
+        .map(|clash| {
+            let ids: Vec<String> = clash.user_ids.iter().map(ToString::to_string).collect();
+            format!(
+                "warning: accounts {} share the email {:?} once normalized (NFKC, case-folded); \
+                 they are kept apart, each reachable by the spelling it registered with, and \
+                 the address takes no new registration: resolve by hand",
+                ids.join(", "),
+                clash.folded_email
+            )
+        })
+        .collect())
 }
 
 impl Application {
@@ -75,6 +100,7 @@ impl Application {
             )
         })?);
         let secret = jwt_secret(&settings, store.as_ref(), &ids)?;
+        let passwords = Argon2Passwords::new(settings.password_hashing_permits);
         let registry = Registry::start(
             store,
             Arc::clone(&clock),
@@ -84,8 +110,9 @@ impl Application {
         .await
         .map_err(|e| format!("recovery failed: {e}"))?;
         let mut banner = Vec::new();
+        let mut warnings = email_clash_warnings(&registry).await?;
         if let Some((email, password)) = &settings.admin {
-            let hash = Argon2Passwords
+            let hash = passwords
                 .hash(password.clone(), ids.bytes())
                 .await
                 .map_err(|e| format!("admin password: {e}"))?;
@@ -97,10 +124,11 @@ impl Application {
         }
         if settings.demo {
             banner.extend(
-                demo::load(&registry, clock.now())
+                demo::load(&registry, &passwords, clock.now())
                     .await
                     .map_err(|e| format!("demo data: {e}"))?,
             );
+            warnings.extend(demo::exposure_warning(settings.bind));
         }
         let state = web::Data::new(AppState {
             registry: Arc::clone(&registry),
@@ -111,6 +139,7 @@ impl Application {
                 settings.refresh_token_ttl.as_secs() as i64,
                 Arc::clone(&ids),
             ),
+            passwords,
             ids: Arc::clone(&ids),
             qr: QrSigner::new(&secret),
             queue_tokens: QueueTokenSigner::new(&secret),
@@ -160,6 +189,7 @@ impl Application {
             server,
             registry,
             banner,
+            warnings,
         })
     }
 

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const JWT_SECRET: &str = "test-secret-0123456789abcdef";
+/// The password `register_and_login` gives its users: it meets the policy.
+pub const USER_PASSWORD: &str = "violet-harbour-4711";
 pub const ADMIN_EMAIL: &str = "admin@test.boxoffice";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
@@ -265,7 +267,7 @@ impl TestApp {
     /// Registers a user through the API and logs in; returns (userId, accessToken).
     pub async fn register_and_login(&self, name: &str) -> (String, String) {
         let email = format!("{}@test.boxoffice", self.unique(name));
-        let password = "password-123";
+        let password = USER_PASSWORD;
         self.post(
             "/api/v1/auth/register",
             None,
