@@ -19,8 +19,12 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Load the demo venue, concerts and accounts (once per data dir).
     pub demo: bool,
-    /// HS256 secret; when `None`, one is generated once and kept in the data dir.
+    /// HS256 secret of the tokens (at least 16 bytes); when `None`, the one in
+    /// `<data>/keys/jwt.key`, generated on first start (see `crate::secrets`).
     pub jwt_secret: Option<String>,
+    /// The key that signs ticket QR codes (at least 16 bytes), independent of
+    /// the token secret; when `None`, the one in `<data>/keys/qr.key`.
+    pub qr_key: Option<String>,
     /// Make sure this account exists with role ADMIN at start-up; its
     /// password must meet the password policy (checked by [`Settings::validate`]).
     pub admin: Option<(String, String)>,
@@ -95,6 +99,7 @@ impl Settings {
             data_dir,
             demo: false,
             jwt_secret: None,
+            qr_key: None,
             admin: None,
             password_hashing_permits: default_password_hashing_permits(),
             access_token_ttl: Duration::from_secs(3_600),

@@ -1,5 +1,6 @@
-//! Builds a Boxoffice server: opens the store, recovers the engine, makes sure
-//! the configured admin (and the demo data) exist, and binds the HTTP server.
+//! Builds a Boxoffice server: makes the data dir private, opens the store,
+//! loads the secrets (`secrets`), recovers the engine, makes sure the
+//! configured admin (and the demo data) exist, and binds the HTTP server.
 //! The binary and every HTTP test start the application through here.
 //!
 //! The middleware stack, outermost first: request id (every answer carries
@@ -23,9 +24,7 @@ use crate::queue_tokens::QueueTokenSigner;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::tickets_qr::QrSigner;
-use crate::{allow_header, demo, metrics, openapi, request_id, routes};
-
-const JWT_SECRET_META: &str = "jwt-secret";
+use crate::{allow_header, demo, metrics, openapi, request_id, routes, secrets};
 
 pub struct Application {
     port: u16,
@@ -36,25 +35,6 @@ pub struct Application {
     /// Lines the operator must see at start-up (the binary prints them on
     /// stderr): accounts sharing an email, demo data on a public address.
     pub warnings: Vec<String>,
-}
-
-/// The configured secret, or the one generated for this data dir the first time.
-fn jwt_secret(settings: &Settings, store: &dyn Store, ids: &IdSource) -> Result<Vec<u8>, String> {
-    if let Some(secret) = &settings.jwt_secret {
-        if secret.len() < 16 {
-            return Err("BOXOFFICE_JWT_SECRET must be at least 16 bytes".into());
-        }
-        return Ok(secret.as_bytes().to_vec());
-    }
-    if let Some(secret) = store.get_meta(JWT_SECRET_META).map_err(|e| e.to_string())? {
-        return Ok(secret);
-    }
-    let secret: [u8; 32] = ids.bytes();
-    store
-        .put_meta(JWT_SECRET_META, &secret)
-        .map_err(|e| e.to_string())?;
-    store.flush().map_err(|e| e.to_string())?;
-    Ok(secret.to_vec())
 }
 
 /// The start-up report of accounts the NFKC email fold found sharing one
@@ -86,8 +66,7 @@ impl Application {
         ids: Arc<IdSource>,
     ) -> Result<Application, String> {
         settings.validate()?;
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|e| format!("data dir {}: {e}", settings.data_dir.display()))?;
+        let store_existed = secrets::prepare_data_dir(&settings.data_dir)?;
         let store = SledStore::open_with_cache(
             &settings.data_dir,
             Durability::default(),
@@ -99,7 +78,10 @@ impl Application {
                 settings.data_dir.display()
             )
         })?);
-        let secret = jwt_secret(&settings, store.as_ref(), &ids)?;
+        // What sled just created is private too (the binary's umask does the
+        // same for what it creates later; in-process callers have their own).
+        secrets::tighten(&settings.data_dir)?;
+        let keys = secrets::load_secrets(&settings, store.as_ref(), &ids, store_existed)?;
         let passwords = Argon2Passwords::new(settings.password_hashing_permits);
         let registry = Registry::start(
             store,
@@ -134,15 +116,16 @@ impl Application {
             registry: Arc::clone(&registry),
             clock,
             jwt: JwtKeys::new(
-                &secret,
+                &keys.jwt,
                 settings.access_token_ttl.as_secs() as i64,
                 settings.refresh_token_ttl.as_secs() as i64,
                 Arc::clone(&ids),
             ),
             passwords,
             ids: Arc::clone(&ids),
-            qr: QrSigner::new(&secret),
-            queue_tokens: QueueTokenSigner::new(&secret),
+            qr: QrSigner::new(&keys.qr),
+            // Waiting-room places last minutes: they may end with the token secret.
+            queue_tokens: QueueTokenSigner::new(&keys.jwt),
             metrics: Metrics::new().map_err(|e| e.to_string())?,
             request_timeout: settings.request_timeout,
         });
