@@ -6,7 +6,8 @@
 //!   restart checks in after it;
 //! - a data dir whose token secret sat in the store's metadata (as older
 //!   versions kept it) migrates: tokens it signed stay valid, codes signed
-//!   under the key derived from it stay valid, and the secret leaves the store.
+//!   under the key derived from it stay valid, and the secret leaves the store;
+//!   one served under a configured secret keeps its codes valid too.
 
 use crate::binary::{call, set_up_concert, ConcertPlan, Credentials, Server};
 use awc::http::StatusCode;
@@ -318,5 +319,39 @@ fn a_secret_kept_in_the_store_moves_to_key_files_keeping_tokens_and_tickets_vali
         store.get_meta(LEGACY_SECRET_META).expect("meta"),
         None,
         "the secret left the store"
+    );
+}
+
+#[test]
+fn an_existing_store_served_under_a_configured_secret_keeps_its_tickets_valid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // A store an older version served with BOXOFFICE_JWT_SECRET set: nothing
+    // in the metadata, its QR codes signed under a key derived from that secret.
+    drop(SledStore::open(&data).expect("store"));
+    let legacy_qr = QrSigner::new(&QrSigner::legacy_key(BEFORE.secret.as_bytes()));
+    actix_rt::System::new().block_on(async {
+        let client = client();
+        let mut server = Server::start(&data, dir.path(), &BEFORE);
+        let schedule = set_up_concert(&client, &server.base, &BEFORE, &CONCERT).await[0].clone();
+        let (admin, _) = admin_login(&client, &server.base).await;
+        let (ticket, qr) = sell(&client, &server.base, &admin, &schedule, "A-1-1").await;
+        let ticket_id = TicketId::parse(&ticket).expect("ticket id");
+        assert_eq!(qr, legacy_qr.code(ticket_id), "as the old server signed it");
+        server.sigterm_and_wait();
+
+        let mut server = Server::start(&data, dir.path(), &ROTATED);
+        let (admin, _) = admin_login(&client, &server.base).await;
+        let (status, body) = check_in(&client, &server.base, &admin, &qr).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        server.sigterm_and_wait();
+    });
+    assert_eq!(
+        key_file(&data, QR_KEY_FILE),
+        hex(&QrSigner::legacy_key(BEFORE.secret.as_bytes()))
+    );
+    assert!(
+        !data.join(KEYS_DIR).join(JWT_KEY_FILE).exists(),
+        "a configured secret is not copied to disk"
     );
 }
