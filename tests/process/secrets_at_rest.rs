@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const ADMIN_EMAIL: &str = "admin@secrets.test";
-const ADMIN_PASSWORD: &str = "admin-password";
+const ADMIN_PASSWORD: &str = "process-admin-passphrase";
 const BEFORE: Credentials = Credentials {
     secret: "secrets-test-token-secret-one-0123",
     admin_email: ADMIN_EMAIL,
