@@ -11,7 +11,8 @@
 #      - PostgreSQL with synchronous_commit=on, fsync=on, max_connections = POOL + 100;
 #      - Redis twice, appendonly yes: once with appendfsync always, once with
 #        the default appendfsync everysec;
-#   3. runs hot-seats (50 seats; 100, 1,000, 10,000 clients) and the
+#   3. runs hot-seats (50 seats; 100, 1,000, 10,000 clients; with an actix-web
+#      hello world as the HTTP yardstick) and the
 #      simplified stadium-onsale (no waiting room; 100,000 users, 50,000
 #      seats) against Boxoffice in process and over HTTP, pg-update,
 #      pg-for-update and both Redis servers;
@@ -129,8 +130,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 mkdir -p "$OUT"
 
-COMMON=(--mode in-process,http,pg-update,pg-for-update,redis
-  --postgres "host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
+COMMON=(--postgres "host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
   --redis "redis://127.0.0.1:$REDIS_ALWAYS_PORT/" "redis://127.0.0.1:$REDIS_EVERYSEC_PORT/"
   --baseline-pool "$POOL")
 
@@ -139,9 +139,12 @@ for scenario in $SCENARIOS; do
   case "$scenario" in
     hot-seats)
       # shellcheck disable=SC2086
-      args=(hot-seats --clients $CLIENTS --seconds "$POINT_SECONDS" --warmup 1) ;;
+      # hello: the HTTP yardstick on the same chart (same clients and connections).
+      args=(hot-seats --mode in-process,http,hello,pg-update,pg-for-update,redis
+        --clients $CLIENTS --seconds "$POINT_SECONDS" --warmup 1) ;;
     stadium-onsale)
-      args=(stadium-onsale --no-waiting-room --users "$STADIUM_USERS" --seats "$STADIUM_SEATS" --seconds "$STADIUM_SECONDS") ;;
+      args=(stadium-onsale --mode in-process,http,pg-update,pg-for-update,redis
+        --no-waiting-room --users "$STADIUM_USERS" --seats "$STADIUM_SEATS" --seconds "$STADIUM_SECONDS") ;;
     *) say "unknown scenario $scenario"; exit 2 ;;
   esac
   say "$(date -u +%FT%TZ) $scenario; load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -19,6 +19,7 @@ mod support;
 
 use support::{data_dir, id_bytes};
 
+use boxoffice_actors::journal::ReplyAt;
 use boxoffice_actors::wallet_actor::Debit;
 use boxoffice_actors::{EngineConfig, IdSource, Registry, SystemClock};
 use boxoffice_engine::ids::{PaymentId, TransactionId, UserId};
@@ -163,6 +164,7 @@ impl ActorBench {
                                 user: *user,
                                 payment_id: PaymentId::from_random_bytes(id_bytes(4, payment)),
                                 amount: DEBIT,
+                                reply_at: ReplyAt::Durable,
                             })
                             .await
                             .expect("durable debit of a funded wallet");

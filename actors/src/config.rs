@@ -32,6 +32,11 @@ pub struct EngineConfig {
     /// Ended reservations a schedule keeps in memory before a snapshot moves
     /// them to the archive (`schedule_actor/archive.rs`); simulations lower it.
     pub archive_after_ended: usize,
+    /// Archive batches are written by the archive writer thread
+    /// (`archive_writer.rs`), off the actors' threads. Off, the schedule
+    /// actor writes them itself: deterministic runs (the seeded simulation)
+    /// need every write on the actors' own, ordered path.
+    pub archive_in_background: bool,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +49,7 @@ impl Default for EngineConfig {
             wallet_limits: WalletLimits::default(),
             flush_timeout: boxoffice_storage::DEFAULT_FLUSH_TIMEOUT,
             archive_after_ended: crate::schedule_actor::archive::MIN_ENDED_BEFORE_ARCHIVING,
+            archive_in_background: true,
         }
     }
 }

@@ -6,6 +6,7 @@
 use boxoffice_storage::GroupCommit;
 use std::sync::Arc;
 
+use crate::archive_writer::ArchiveWriter;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::directory::Directory;
@@ -20,4 +21,7 @@ pub struct EngineContext {
     pub directory: Arc<Directory>,
     pub idempotency: Arc<IdempotencyIndex>,
     pub config: EngineConfig,
+    /// Writes archive batches off the actors' threads; `None` when
+    /// `config.archive_in_background` is off.
+    pub archive_writer: Option<Arc<ArchiveWriter>>,
 }

@@ -88,6 +88,9 @@ pub enum EngineError {
     /// Demoting the only ADMIN would leave nobody to run the box office.
     #[error("the last ADMIN cannot be demoted")]
     LastAdmin,
+    /// A refresh token that is unknown, spent, expired or of an ended login.
+    #[error("the refresh token is not the live one of a login")]
+    InvalidRefreshToken,
 }
 
 impl EngineError {

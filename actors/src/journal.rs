@@ -65,6 +65,22 @@ pub fn snapshot_due(
 /// A callback run once the staged work is durable (or has failed to become so).
 pub type Waiter = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
+/// When a staged reply is released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyAt {
+    /// Once a flush covers the record: every answer a client or another
+    /// part of the system acts on.
+    Durable,
+    /// As soon as the record is appended (in the store's order), before it is
+    /// durable. Only for an intermediate step of a saga whose caller tells
+    /// nobody anything until a later step's [`ReplyAt::Durable`] reply: a
+    /// flush makes a prefix of the appends durable, so the flush covering the
+    /// last step covers this one too, and a crash before it leaves a prefix
+    /// of the saga, which recovery already finishes. This is what lets a
+    /// payment wait for one flush instead of one per step.
+    Appended,
+}
+
 /// What an actor's log holds: one batch of events and the idempotency records
 /// logged with them.
 #[derive(Debug, Serialize, Deserialize)]
@@ -100,6 +116,8 @@ pub struct Journal<E> {
     events: Vec<E>,
     idempotency: Vec<IdemRecord>,
     waiters: Vec<Waiter>,
+    /// Replies released when the batch is appended ([`ReplyAt::Appended`]).
+    appended_waiters: Vec<Waiter>,
     events_since_snapshot: u64,
     snapshot_every: u64,
     /// Encoded bytes of the records appended since the last snapshot.
@@ -131,6 +149,7 @@ impl<E: Serialize> Journal<E> {
             events: Vec::new(),
             idempotency: Vec::new(),
             waiters: Vec::new(),
+            appended_waiters: Vec::new(),
             events_since_snapshot: 0,
             snapshot_every,
             bytes_since_snapshot: 0,
@@ -174,16 +193,33 @@ impl<E: Serialize> Journal<E> {
         idempotency: Option<IdemRecord>,
         waiter: Option<Waiter>,
     ) -> bool {
+        self.stage_at(events, idempotency, waiter, ReplyAt::Durable)
+    }
+
+    /// [`Self::stage`], with the waiter released at `at` (see [`ReplyAt`]).
+    pub fn stage_at(
+        &mut self,
+        events: impl IntoIterator<Item = E>,
+        idempotency: Option<IdemRecord>,
+        waiter: Option<Waiter>,
+        at: ReplyAt,
+    ) -> bool {
         self.events.extend(events);
         self.idempotency.extend(idempotency);
-        self.waiters.extend(waiter);
+        match at {
+            ReplyAt::Durable => self.waiters.extend(waiter),
+            ReplyAt::Appended => self.appended_waiters.extend(waiter),
+        }
         let schedule = !self.commit_scheduled && !self.is_empty();
         self.commit_scheduled |= schedule;
         schedule
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.idempotency.is_empty() && self.waiters.is_empty()
+        self.events.is_empty()
+            && self.idempotency.is_empty()
+            && self.waiters.is_empty()
+            && self.appended_waiters.is_empty()
     }
 
     /// True when the batch is as large as one record may grow.
@@ -200,12 +236,22 @@ impl<E: Serialize> Journal<E> {
             return Ok(Committed::Nothing);
         }
         let waiters = std::mem::take(&mut self.waiters);
+        let awaited = !waiters.is_empty();
+        let appended = std::mem::take(&mut self.appended_waiters);
+        let release_appended = move |result: Result<(), StoreError>| {
+            for waiter in appended {
+                waiter(result.clone());
+            }
+        };
         let on_durable: Waiter = Box::new(move |result| {
             for waiter in waiters {
                 waiter(result.clone());
             }
         });
         if self.events.is_empty() && self.idempotency.is_empty() {
+            // Nothing to write: whatever these replies depend on was appended
+            // by an earlier commit of this actor.
+            release_appended(Ok(()));
             self.commit.after_pending(on_durable);
             return Ok(Committed::WaitersOnly);
         }
@@ -218,6 +264,7 @@ impl<E: Serialize> Journal<E> {
         let bytes = match codec::encode(&record) {
             Ok(bytes) => bytes,
             Err(err) => {
+                release_appended(Err(err.clone()));
                 on_durable(Err(err.clone()));
                 return Err(err);
             }
@@ -235,8 +282,16 @@ impl<E: Serialize> Journal<E> {
                 waiter(result);
             }
         });
-        match self.commit.append(&self.log, &bytes, forward) {
+        // A batch nobody waits on (expiries; a saga step that answers at
+        // append) asks for no flush of its own: the next awaited one covers it.
+        let appended = if awaited {
+            self.commit.append(&self.log, &bytes, forward)
+        } else {
+            self.commit.append_unawaited(&self.log, &bytes)
+        };
+        match appended {
             Ok(lsn) => {
+                release_appended(Ok(()));
                 self.events_since_snapshot += event_count;
                 self.bytes_since_snapshot =
                     self.bytes_since_snapshot.saturating_add(bytes.len() as u64);
@@ -254,6 +309,7 @@ impl<E: Serialize> Journal<E> {
                 })
             }
             Err(err) => {
+                release_appended(Err(err.clone()));
                 if let Some(waiter) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
                     waiter(Err(err.clone()));
                 }
@@ -304,7 +360,11 @@ impl<E: Serialize> Journal<E> {
         self.commit_scheduled = false;
         self.events.clear();
         self.idempotency.clear();
-        for waiter in self.waiters.drain(..) {
+        for waiter in self
+            .waiters
+            .drain(..)
+            .chain(self.appended_waiters.drain(..))
+        {
             waiter(Err(why.clone()));
         }
     }
@@ -323,9 +383,19 @@ pub fn read_history<S: DeserializeOwned, E: DeserializeOwned>(
     store: &dyn Store,
     log: &str,
 ) -> Result<History<S, E>, StoreError> {
+    read_history_with(store, log, codec::decode::<S>)
+}
+
+/// [`read_history`] for a state whose snapshot has had more than one format:
+/// `decode_snapshot` reads any of them.
+pub fn read_history_with<S, E: DeserializeOwned>(
+    store: &dyn Store,
+    log: &str,
+    decode_snapshot: impl Fn(&[u8]) -> Result<S, StoreError>,
+) -> Result<History<S, E>, StoreError> {
     let snapshot = match store.read_snapshot(log)? {
         Some((lsn, bytes)) => {
-            let state = codec::decode::<S>(&bytes)
+            let state = decode_snapshot(&bytes)
                 .map_err(|e| StoreError::Corrupt(format!("snapshot of {log}: {e}")))?;
             Some((lsn, state))
         }

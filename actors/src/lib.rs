@@ -42,6 +42,7 @@
 //! never compile them.
 
 pub mod accounts;
+pub mod archive_writer;
 pub mod audit;
 pub mod booking;
 pub mod catalog;

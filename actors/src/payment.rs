@@ -1,22 +1,33 @@
 //! The payment saga, which spans a schedule actor and a wallet actor:
 //!
-//! 1. schedule `BeginPayment`: the hold is locked against expiry; the payment
-//!    (its id, the idempotency key, the queue token) is durable in the
-//!    schedule's log;
+//! 1. schedule `BeginPayment`: a reservation that is not the caller's is
+//!    NotFound (before the waiting room's refusal, which would tell a
+//!    stranger it exists); the hold is locked against expiry; the payment
+//!    (its id, the idempotency key, the queue token) is logged;
 //! 2. wallet `Debit(paymentId)`: at most once per payment id;
 //! 3. schedule `FinishPayment`: confirm (tickets issued) if the debit
 //!    succeeded, else abort (the hold is back as it was, the wallet untouched).
 //!
-//! Each step is durable before the next starts. A crash between steps leaves a
-//! reservation in PaymentPending; start-up recovery asks the wallet whether the
-//! payment id was debited and finishes with step 3 accordingly, so a payment
-//! either moves the money and confirms every seat, or does neither.
+//! One flush per payment: steps 1 and 2 reply as soon as their records are
+//! appended ([`ReplyAt::Appended`]), and only step 3 waits for a flush. A
+//! flush makes a prefix of the appends durable, in their order, so the flush
+//! that covers step 3 covers steps 1 and 2, and a crash before it leaves a
+//! prefix of the saga: nothing, the begin, or the begin and the debit (never
+//! a debit without its begin). Each is what a crash between durable steps
+//! used to leave, and start-up recovery finishes it: a reservation in
+//! PaymentPending is confirmed if the wallet holds the debit and aborted if
+//! not, so a payment either moves the money and confirms every seat, or does
+//! neither. Nothing reaches the client before that last flush: a refused
+//! begin waits for its own flush (it ends the saga), and a declined debit
+//! ends in step 3's abort. (The wallet's and the schedule's replies are only
+//! released after their actors' appends return, which orders the appends.)
 
 use boxoffice_engine::ids::*;
 use boxoffice_engine::Money;
 
 use crate::error::{EngineError, EngineResult, Missing};
 use crate::idempotency::{run_keyed, IdemTag};
+use crate::journal::ReplyAt;
 use crate::receipt::{PaymentReceipt, StoredReply};
 use crate::registry::Registry;
 use crate::schedule_actor::archive;
@@ -65,6 +76,7 @@ impl Registry {
                 expected_amount: cmd.amount,
                 queue_token: cmd.queue_token,
                 idem: cmd.idem,
+                reply_at: ReplyAt::Appended,
             })
             .await?;
         // A free ticket moves no money: there is nothing to debit (the wallet
@@ -111,6 +123,7 @@ impl Registry {
                     user,
                     payment_id,
                     amount,
+                    reply_at: ReplyAt::Appended,
                 })
                 .await;
             match &outcome {

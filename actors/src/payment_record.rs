@@ -10,7 +10,6 @@ use boxoffice_engine::schedule::ReservationStatus;
 use boxoffice_engine::{Money, Timestamp};
 
 use crate::error::{EngineError, EngineResult, Missing};
-use crate::payment::PayCommand;
 use crate::receipt::{PaymentReceipt, TicketLine};
 use crate::registry::Registry;
 
@@ -73,13 +72,5 @@ impl Registry {
             paid_at: view.paid_at,
             tickets: view.tickets,
         })
-    }
-
-    /// Pays for the caller's reservation: `NotFound` for anything that is not
-    /// theirs comes before the waiting room's refusal (which would tell a
-    /// stranger that the reservation exists), then the saga of [`Registry::pay`].
-    pub async fn pay_own(&self, user: UserId, cmd: PayCommand) -> EngineResult<PaymentReceipt> {
-        self.reservation(Some(user), cmd.reservation_id).await?;
-        self.pay(user, cmd).await
     }
 }

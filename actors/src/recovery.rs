@@ -18,6 +18,7 @@ use boxoffice_engine::ids::{PaymentId, ReservationId, UserId};
 use boxoffice_engine::Money;
 
 use crate::error::{EngineError, EngineResult};
+use crate::journal::ReplyAt;
 use crate::registry::Registry;
 use crate::routing::ScheduleHandle;
 use crate::schedule_actor::{FinishPayment, GetUnfinishedWork};
@@ -80,6 +81,7 @@ impl Registry {
                         user,
                         payment_id,
                         amount,
+                        reply_at: ReplyAt::Durable,
                     })
                     .await
             }

@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::accounts::throttle::LoginTurns;
-use crate::accounts::{AccountsActor, AccountsState};
+use crate::accounts::{AccountsActor, AccountsState, RoleBoard};
+use crate::archive_writer::ArchiveWriter;
 use crate::catalog_actor::{CatalogActor, CatalogState};
 use crate::clock::Clock;
 use crate::config::{EngineConfig, QUEUE_JOINS_IN_FLIGHT};
@@ -66,6 +67,8 @@ pub struct Registry {
     /// mailbox, never be refused.
     queue_joins: Handle<QueueActor>,
     accounts: Handle<AccountsActor>,
+    /// Every account's role, kept by the accounts actor (see `accounts::roles`).
+    roles: Arc<RoleBoard>,
     /// Per-account turns for logins, next to the accounts actor whose
     /// throttle they protect (see `accounts::throttle`).
     login_turns: LoginTurns,
@@ -83,6 +86,13 @@ impl Registry {
     ) -> EngineResult<Arc<Registry>> {
         config.validate().map_err(EngineError::Validation)?;
         let idempotency = IdempotencyIndex::new(Arc::clone(&store));
+        let archive_writer = if config.archive_in_background {
+            let writer = ArchiveWriter::start(Arc::clone(&store))
+                .map_err(|err| EngineError::Storage(format!("archive writer: {err}")))?;
+            Some(writer)
+        } else {
+            None
+        };
         let engine = EngineContext {
             clock,
             ids,
@@ -90,6 +100,7 @@ impl Registry {
             directory: Arc::new(Directory::default()),
             idempotency,
             config,
+            archive_writer,
         };
         let threads: Vec<Arbiter> = (0..engine.config.arbiters)
             .map(|_| Arbiter::new())
@@ -141,11 +152,12 @@ impl Registry {
         }
 
         let accounts_state = AccountsState::load(store.as_ref())?;
+        let roles = Arc::new(RoleBoard::of(&accounts_state));
         let accounts = {
-            let engine = engine.clone();
+            let (engine, roles) = (engine.clone(), Arc::clone(&roles));
             Handle::new(
                 AccountsActor::start_in_arbiter(&arbiters[0], move |_| {
-                    AccountsActor::new(accounts_state, engine)
+                    AccountsActor::new(accounts_state, engine, roles)
                 }),
                 limit,
             )
@@ -173,6 +185,7 @@ impl Registry {
             queue_joins: Handle::new(queue.addr().clone(), QUEUE_JOINS_IN_FLIGHT),
             queue,
             accounts,
+            roles,
             login_turns: LoginTurns::default(),
             catalog,
         });
@@ -274,6 +287,11 @@ impl Registry {
         &self.accounts
     }
 
+    /// Every account's role (see `accounts::roles`).
+    pub(crate) fn roles(&self) -> &RoleBoard {
+        &self.roles
+    }
+
     /// Logins take turns per account (see `accounts::throttle::LoginTurns`).
     pub(crate) fn login_turns(&self) -> &LoginTurns {
         &self.login_turns
@@ -297,6 +315,10 @@ impl Registry {
     /// so that every actor (and its handle on the store) is gone when this
     /// returns. Replies still staged get a storage error. Idempotent.
     pub fn shutdown(&self) {
+        // Batches already queued are written before the last flush.
+        if let Some(writer) = &self.engine.archive_writer {
+            writer.shutdown();
+        }
         self.engine.commit.shutdown();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
         for arbiter in &threads {

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use crate::context::EngineContext;
 use crate::error::EngineError;
 use crate::idempotency::{IdemRecord, IdemState, IdemTag, IdempotencyTable};
-use crate::journal::{reply_when_durable, Journal, Pending, Record};
+use crate::journal::{reply_when_durable, Journal, Pending, Record, ReplyAt};
 use crate::receipt::{ChargeReceipt, StoredReply};
 
 pub const LOG_PREFIX: &str = "wallet/";
@@ -169,10 +169,22 @@ impl WalletActor {
         idem: Option<IdemRecord>,
         waiter: crate::journal::Waiter,
     ) {
+        self.stage_at(ctx, events, idem, waiter, ReplyAt::Durable);
+    }
+
+    /// [`Self::stage`] with the reply released at `at` (see [`ReplyAt`]).
+    fn stage_at(
+        &mut self,
+        ctx: &mut Context<Self>,
+        events: Vec<WalletLogEvent>,
+        idem: Option<IdemRecord>,
+        waiter: crate::journal::Waiter,
+        at: ReplyAt,
+    ) {
         if let Some(record) = &idem {
             self.state.idempotency.apply(record);
         }
-        if self.journal.stage(events, idem, Some(waiter)) {
+        if self.journal.stage_at(events, idem, Some(waiter), at) {
             ctx.notify(CommitWallets);
         }
         if self.journal.is_full() {
@@ -285,6 +297,9 @@ pub struct Debit {
     pub user: UserId,
     pub payment_id: PaymentId,
     pub amount: Money,
+    /// `Appended` in the payment saga, whose last step's flush covers the
+    /// debit (see [`ReplyAt`]); `Durable` wherever the answer is acted on alone.
+    pub reply_at: ReplyAt,
 }
 impl Message for Debit {
     type Result = Pending<Money>;
@@ -311,7 +326,13 @@ impl Handler<Debit> for WalletActor {
                 .ok_or_else(|| EngineError::Internal("debited payment has no ledger entry".into())),
             Err(err) => Err(EngineError::from(err)),
         };
-        self.stage(ctx, events, None, reply_when_durable(tx, outcome));
+        self.stage_at(
+            ctx,
+            events,
+            None,
+            reply_when_durable(tx, outcome),
+            msg.reply_at,
+        );
         MessageResult(rx)
     }
 }

@@ -5,9 +5,17 @@
 //! and behind a semaphore, so a login storm cannot run hashes without bound).
 //!
 //! Token expiry is checked against the injected clock, not the system clock
-//! jsonwebtoken would read, so tests can move time. The role in a token is
-//! the role at login: a role change applies from the next token (at most one
-//! access-token lifetime later).
+//! jsonwebtoken would read, so tests can move time. The role claim in a token
+//! is informational only: [`AuthUser::require`] reads the account's current
+//! role from the engine's in-memory role board (no actor message, no disk),
+//! so a role change applies at once and a token of an account that does not
+//! exist is refused (401). Endpoints open to every user check no role and do
+//! no lookup.
+//!
+//! A refresh token names its login (`sid`) and itself (`jti`); the accounts
+//! actor keeps each login's one live refresh token, so refreshing rotates it
+//! and logout or reuse ends the login (`boxoffice_actors::accounts::sessions`).
+//! Access tokens stay stateless: valid until their own expiry.
 //!
 //! The login rule itself (per-account turns, throttle, decoy verification)
 //! is one operation of the actor layer: `Registry::login`.
@@ -16,6 +24,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use boxoffice_actors::accounts::{SessionGrant, TokenId};
 use boxoffice_actors::{EngineError, IdSource, Passwords, Role};
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
@@ -44,6 +53,17 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// A refresh token's login (absent from access tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// A verified refresh token: whose, which login, which token of it.
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshToken {
+    pub user_id: UserId,
+    pub session_id: TokenId,
+    pub refresh_id: TokenId,
 }
 
 pub struct JwtKeys {
@@ -89,26 +109,51 @@ impl JwtKeys {
             TokenKind::Access => self.access_ttl_secs,
             TokenKind::Refresh => self.refresh_ttl_secs,
         };
-        let jti: [u8; 16] = self.ids.bytes();
         let claims = Claims {
             sub: user.to_string(),
             role,
             typ: kind,
             iat,
             exp: iat + ttl,
-            jti: hex(&jti),
+            jti: TokenId(self.ids.bytes()).to_string(),
+            sid: None,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        self.sign(&claims)
+    }
+
+    /// The refresh token of a login the accounts actor granted: its ids, and
+    /// its expiry (the login's).
+    pub fn issue_refresh(
+        &self,
+        user: UserId,
+        role: Role,
+        grant: &SessionGrant,
+        now: Timestamp,
+    ) -> Result<String, ApiError> {
+        let claims = Claims {
+            sub: user.to_string(),
+            role,
+            typ: TokenKind::Refresh,
+            iat: now.0.div_euclid(1_000),
+            exp: grant.expires_at.0.div_euclid(1_000),
+            jti: grant.refresh_id.to_string(),
+            sid: Some(grant.session_id.to_string()),
+        };
+        self.sign(&claims)
+    }
+
+    fn sign(&self, claims: &Claims) -> Result<String, ApiError> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
             .map_err(|e| ApiError::internal(format!("token signing failed: {e}")))
     }
 
-    /// The token's user and role, if it is a valid, unexpired token of `kind`.
-    pub fn verify(
+    /// The claims and user of a valid, unexpired token of `kind`.
+    fn decode(
         &self,
         token: &str,
         kind: TokenKind,
         now: Timestamp,
-    ) -> Result<(UserId, Role), ApiError> {
+    ) -> Result<(UserId, Claims), ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| ApiError::unauthorized("invalid token"))?;
         let claims = data.claims;
@@ -120,30 +165,56 @@ impl JwtKeys {
         }
         let user = UserId::parse(&claims.sub)
             .ok_or_else(|| ApiError::unauthorized("invalid token subject"))?;
-        Ok((user, claims.role))
+        Ok((user, claims))
+    }
+
+    /// The token's user, if it is a valid, unexpired token of `kind`. Its
+    /// role claim is not returned: it is never trusted.
+    pub fn verify(&self, token: &str, kind: TokenKind, now: Timestamp) -> Result<UserId, ApiError> {
+        self.decode(token, kind, now).map(|(user, _)| user)
+    }
+
+    /// A valid, unexpired refresh token's login and id. Whether it is still
+    /// that login's live token is the accounts actor's to say.
+    pub fn verify_refresh(&self, token: &str, now: Timestamp) -> Result<RefreshToken, ApiError> {
+        let (user_id, claims) = self.decode(token, TokenKind::Refresh, now)?;
+        let unknown = || ApiError::unauthorized("not a refresh token of a login");
+        let session_id = claims
+            .sid
+            .as_deref()
+            .and_then(TokenId::parse)
+            .ok_or_else(unknown)?;
+        let refresh_id = TokenId::parse(&claims.jti).ok_or_else(unknown)?;
+        Ok(RefreshToken {
+            user_id,
+            session_id,
+            refresh_id,
+        })
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The authenticated caller of a request.
+/// The authenticated caller of a request: who, from a valid access token,
+/// and nothing else (extracting it costs no lookup; see [`AuthUser::require`]).
 #[derive(Clone, Copy, Debug)]
 pub struct AuthUser {
     pub user_id: UserId,
-    pub role: Role,
 }
 
 impl AuthUser {
-    /// 403 unless the caller has `role` or a higher one (ADMIN > STAFF > USER).
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+    /// The caller's account must exist (else 401) and have `role` or a
+    /// higher one (ADMIN > STAFF > USER; else 403), as it is now: one
+    /// in-memory lookup, never the token's claim.
+    pub fn require(&self, state: &AppState, role: Role) -> Result<(), ApiError> {
         let rank = |r: Role| match r {
             Role::User => 0,
             Role::Staff => 1,
             Role::Admin => 2,
         };
-        if rank(self.role) >= rank(role) {
+        let current = state
+            .registry
+            .role_of(self.user_id)
+            .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
+        if rank(current) >= rank(role) {
             Ok(())
         } else {
             Err(ApiError::forbidden("this action needs a higher role"))
@@ -171,8 +242,8 @@ impl FromRequest for AuthUser {
                 .ok_or_else(|| ApiError::internal("app state missing"))?;
             let token =
                 bearer(req).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-            let (user_id, role) = state.jwt.verify(token, TokenKind::Access, state.now())?;
-            Ok(AuthUser { user_id, role })
+            let user_id = state.jwt.verify(token, TokenKind::Access, state.now())?;
+            Ok(AuthUser { user_id })
         })();
         ready(outcome)
     }

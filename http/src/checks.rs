@@ -3,8 +3,9 @@
 //!
 //! - 401 is the `AuthUser` extractor's: a handler that takes one never runs
 //!   for a caller without a valid token.
-//! - A role (403) needs nothing from the engine: [`role_then_body`] checks it
-//!   before the body is looked at.
+//! - A role (403; 401 when the account is gone) is one lookup in the engine's
+//!   in-memory role board, no message: [`role_then_body`] checks it before the
+//!   body is looked at.
 //! - What needs the engine (that a resource exists, 404; that a waiting room
 //!   admits the caller, 403) the operation checks itself, on its way to
 //!   succeeding, at no extra cost. A bad body stops the request before the
@@ -19,14 +20,16 @@ use std::future::Future;
 use crate::auth::AuthUser;
 use crate::error::ApiResult;
 use crate::extract::JsonBody;
+use crate::state::AppState;
 
-/// The body as `T`, once the caller is known to have `role` (403 first).
+/// The body as `T`, once the caller's account is known to have `role` now (403 first).
 pub fn role_then_body<T: DeserializeOwned>(
+    state: &AppState,
     user: &AuthUser,
     role: Role,
     body: &JsonBody,
 ) -> ApiResult<T> {
-    user.require(role)?;
+    user.require(state, role)?;
     body.parse()
 }
 

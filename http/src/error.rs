@@ -180,6 +180,7 @@ impl From<EngineError> for ApiError {
             }
             E::InvalidCredentials => ApiError::new(S::UNAUTHORIZED, "INVALID_CREDENTIALS", message),
             E::LastAdmin => ApiError::new(S::CONFLICT, "CONFLICT", message),
+            E::InvalidRefreshToken => ApiError::unauthorized(message),
             E::QueueNotOpen { opens_at } => ApiError::new(S::CONFLICT, "QUEUE_NOT_OPEN", message)
                 .with_details(json!({ "opensAt": crate::time_format::rfc3339(opens_at) })),
         }

@@ -198,6 +198,24 @@ impl GroupCommit {
         record: &[u8],
         on_durable: DurableCallback,
     ) -> Result<Lsn, StoreError> {
+        self.append_awaited_by(log, record, Some(on_durable))
+    }
+
+    /// Appends one record that nobody waits for: it is counted like any
+    /// other, and the next flush anyone waits for covers it, but it asks for
+    /// no flush of its own. (An actor whose batch carries no reply, or only
+    /// replies released at append, would otherwise start a flush that the
+    /// reply waiting on its next record then has to queue behind.)
+    pub fn append_unawaited(&self, log: &str, record: &[u8]) -> Result<Lsn, StoreError> {
+        self.append_awaited_by(log, record, None)
+    }
+
+    fn append_awaited_by(
+        &self,
+        log: &str,
+        record: &[u8],
+        on_durable: Option<DurableCallback>,
+    ) -> Result<Lsn, StoreError> {
         {
             let state = self.shared.lock();
             if state.poisoned {
@@ -218,8 +236,10 @@ impl GroupCommit {
         state.appended += 1;
         let seq = state.appended;
         state.stats.records += 1;
-        state.waiters.push_back((seq, on_durable));
-        self.wake_flusher(state);
+        if let Some(on_durable) = on_durable {
+            state.waiters.push_back((seq, on_durable));
+            self.wake_flusher(state);
+        }
         Ok(lsn)
     }
 

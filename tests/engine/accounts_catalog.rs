@@ -206,7 +206,7 @@ async fn roles_and_passwords_change_and_accounts_list_oldest_first() {
         clock.advance_ms(1_000);
     }
     let staff = registry
-        .set_role(created[1].user_id, Role::Staff)
+        .set_role(created[1].user_id, Role::Staff, user(1))
         .await
         .expect("set role");
     assert_eq!(staff.role, Role::Staff);
@@ -216,11 +216,11 @@ async fn roles_and_passwords_change_and_accounts_list_oldest_first() {
     );
     // Setting the same role again is a no-op that still answers with the account.
     assert_eq!(
-        registry.set_role(staff.user_id, Role::Staff).await,
+        registry.set_role(staff.user_id, Role::Staff, user(1)).await,
         Ok(staff.clone())
     );
     assert_eq!(
-        registry.set_role(user(77), Role::Admin).await,
+        registry.set_role(user(77), Role::Admin, user(1)).await,
         Err(EngineError::NotFound(Missing::User))
     );
     let rehashed = registry
@@ -274,7 +274,7 @@ async fn ensure_account_creates_then_updates_and_is_idempotent() {
     assert_eq!(again, admin);
     // The only ADMIN cannot be demoted; with a second one, it can.
     assert_eq!(
-        registry.set_role(admin.user_id, Role::User).await,
+        registry.set_role(admin.user_id, Role::User, user(1)).await,
         Err(EngineError::LastAdmin)
     );
     registry
@@ -294,7 +294,7 @@ async fn ensure_account_creates_then_updates_and_is_idempotent() {
 
     // Demoted by someone, and the password changed in the configuration: both restored.
     registry
-        .set_role(admin.user_id, Role::User)
+        .set_role(admin.user_id, Role::User, user(1))
         .await
         .expect("demote");
     let restored = registry
@@ -844,7 +844,7 @@ async fn accounts_and_catalogue_survive_a_restart() {
         clock.advance_ms(10);
     }
     registry
-        .set_role(accounts[3].user_id, Role::Staff)
+        .set_role(accounts[3].user_id, Role::Staff, user(1))
         .await
         .expect("role");
     registry

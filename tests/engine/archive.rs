@@ -171,10 +171,43 @@ async fn check_reads(registry: &Registry, made: &Made) {
 
 #[actix_rt::test]
 async fn ended_reservations_are_archived_trimmed_and_read_back_after_a_restart() {
+    archived_trimmed_and_read_back(false).await;
+}
+
+/// The same history with the archive writer thread, as the server runs it.
+#[actix_rt::test]
+async fn the_archive_writer_thread_archives_the_same_way() {
+    archived_trimmed_and_read_back(true).await;
+}
+
+/// Waits until the archive writer has caught up: the archive holds every
+/// reservation the schedule no longer keeps. Returns how many it keeps.
+async fn settled(
+    registry: &Registry,
+    store: &Arc<dyn Store>,
+    schedule: ScheduleId,
+    made: usize,
+) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let live = live_reservations(registry, schedule).await;
+        let listed = store.list_meta("archive/u/", 10_000).expect("list").len();
+        if live + listed == made || std::time::Instant::now() > deadline {
+            return live;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+async fn archived_trimmed_and_read_back(in_background: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(T0);
     let store = sled_store(dir.path());
-    let registry = start(Arc::clone(&store), &clock, 31).await;
+    let config = boxoffice_actors::EngineConfig {
+        archive_in_background: in_background,
+        ..test_config()
+    };
+    let registry = start_with(Arc::clone(&store), &clock, 31, config.clone()).await;
     let schedule = open_schedule(&registry).await;
 
     // One expired hold (user 20) and one paid, cancelled and refunded (user 21).
@@ -218,7 +251,7 @@ async fn ended_reservations_are_archived_trimmed_and_read_back_after_a_restart()
 
     let released = cycles(&registry, schedule, 6, 40).await;
     let made_count = 2 + released.iter().map(Vec::len).sum::<usize>();
-    let live = live_reservations(&registry, schedule).await;
+    let live = settled(&registry, &store, schedule, made_count).await;
     // Archiving runs at each snapshot once THRESHOLD have ended: what stays is
     // at most the threshold plus one snapshot interval's worth (50 events).
     assert!(
@@ -265,12 +298,34 @@ async fn ended_reservations_are_archived_trimmed_and_read_back_after_a_restart()
     registry.shutdown();
     drop(registry);
 
-    let registry = start(Arc::clone(&store), &clock, 32).await;
+    let registry = start_with(Arc::clone(&store), &clock, 32, config).await;
     let after = export(&registry).await;
-    assert_eq!(
-        before.schedules, after.schedules,
-        "live state identical after a restart"
-    );
+    if in_background {
+        // The last snapshot may predate the writer's last batch (forgetting
+        // is not an event): recovery then has those ended reservations back,
+        // and archives them again. Everything else is identical.
+        let (b, a) = (&before.schedules[&schedule], &after.schedules[&schedule]);
+        assert_eq!(b.reservations_made(), a.reservations_made());
+        assert_eq!(b.schedule.counts(), a.schedule.counts());
+        let unended = |state: &boxoffice_actors::schedule_actor::ScheduleState| {
+            state
+                .schedule
+                .reservations()
+                .filter(|r| !r.has_ended())
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            unended(b),
+            unended(a),
+            "live reservations identical after a restart"
+        );
+    } else {
+        assert_eq!(
+            before.schedules, after.schedules,
+            "live state identical after a restart"
+        );
+    }
     check_all_invariants(&registry).await;
     check_reads(&registry, &made).await;
     // The seats are free for new holds.

@@ -785,3 +785,64 @@ async fn a_hung_flush_poisons_the_store_instead_of_hanging_every_caller() {
         "still poisoned after the disk came back: {again:?}"
     );
 }
+
+#[actix_rt::test]
+async fn a_payment_waits_for_one_flush_that_covers_all_three_saga_steps() {
+    let store = memory_store();
+    let clock = ManualClock::new(T0);
+    let registry = start(store.clone() as Arc<dyn Store>, &clock, 81).await;
+    let id = registry
+        .create_schedule(spec(1, one_row(10), ScheduleRules::default(), None))
+        .await
+        .expect("create");
+    let u = user(1);
+    registry
+        .charge(u, Money(1_000_000), None)
+        .await
+        .expect("fund");
+    let hold = registry
+        .hold(u, hold_cmd(id, &["S0-1-1"]))
+        .await
+        .expect("hold");
+    let keyed = |body: &str| PayCommand {
+        idem: Some(tag(u, Endpoint::Payments, "pay-once", body)),
+        ..pay_cmd(hold.reservation_id)
+    };
+
+    // While the disk takes no flush, the payment is not acknowledged, even
+    // though its first two steps answered at append.
+    let before = registry.flush_stats();
+    store.block_flushes();
+    let pay = registry.pay(u, keyed("p"));
+    tokio::pin!(pay);
+    let early = tokio::time::timeout(Duration::from_millis(200), &mut pay).await;
+    assert!(
+        early.is_err(),
+        "a payment answered before any flush: {early:?}"
+    );
+    let appended = registry.flush_stats();
+    assert_eq!(
+        appended.records - before.records,
+        3,
+        "begin, debit and finish were all appended before any flush"
+    );
+    store.unblock_flushes();
+    let receipt = pay.await.expect("paid once the flush returns");
+    assert_eq!(receipt.tickets.len(), 1);
+    let after = registry.flush_stats();
+    assert_eq!(
+        after.flushes - before.flushes,
+        1,
+        "one flush for the whole saga (it was one per step)"
+    );
+
+    // The keyed reply replays; the money moved once.
+    let replay = registry.pay(u, keyed("p")).await.expect("replay");
+    assert_eq!(replay.payment_id, receipt.payment_id);
+    assert_eq!(
+        registry.wallet_view(u).await.expect("wallet").balance,
+        Money(1_000_000 - hold.total_amount.0)
+    );
+    check_all_invariants(&registry).await;
+    registry.shutdown();
+}

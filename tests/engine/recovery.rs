@@ -6,6 +6,7 @@
 //! the interrupted payments were driven to one end.
 
 use boxoffice_actors::idempotency::Endpoint;
+use boxoffice_actors::journal::ReplyAt;
 use boxoffice_actors::queue_actor::TickNow;
 use boxoffice_actors::schedule_actor::{BeginPayment, ExpireNow};
 use boxoffice_actors::wallet_actor::Debit;
@@ -225,6 +226,7 @@ async fn reopening_the_data_dir_restores_identical_state() {
             expected_amount: None,
             queue_token: None,
             idem: Some(pay_key.clone()),
+            reply_at: ReplyAt::Durable,
         })
         .await
         .expect("begin 1");
@@ -237,6 +239,7 @@ async fn reopening_the_data_dir_restores_identical_state() {
             expected_amount: None,
             queue_token: None,
             idem: None,
+            reply_at: ReplyAt::Durable,
         })
         .await
         .expect("begin 2");
@@ -246,6 +249,7 @@ async fn reopening_the_data_dir_restores_identical_state() {
             user: user(16),
             payment_id: p2,
             amount: after_debit.total_amount,
+            reply_at: ReplyAt::Durable,
         })
         .await
         .expect("debit 2");

@@ -655,7 +655,7 @@ async fn role_changes_are_admin_only_and_checked_in_order() {
     let path = format!("/api/v1/admin/users/{target_id}/role");
     let user = signed_up(&app, "user").await;
     let user_token = str_of(&user, "accessToken").to_string();
-    let staff = app.token_for(UserId::from_random_bytes([3; 16]), Role::Staff);
+    let staff = app.account_token(Role::Staff).await.1;
 
     let (staff_role, admin_role) = (json!({"role": "STAFF"}), json!({"role": "ADMIN"}));
     let bytes = |body: &Value| body.to_string().into_bytes();
@@ -910,7 +910,7 @@ async fn venues_are_admin_only_and_checked_before_the_body() {
     let app = spawn_app().await;
     let user = signed_up(&app, "fan").await;
     let user_token = str_of(&user, "accessToken").to_string();
-    let staff = app.token_for(UserId::from_random_bytes([4; 16]), Role::Staff);
+    let staff = app.account_token(Role::Staff).await.1;
     let venue = venue_json("Hall", standard_sections())
         .to_string()
         .into_bytes();
@@ -1049,7 +1049,7 @@ async fn concerts_are_admin_only_and_an_unknown_venue_is_404() {
     let venue = make_venue(&app, &admin, "Hall", standard_sections()).await;
     let user = signed_up(&app, "fan").await;
     let user_token = str_of(&user, "accessToken").to_string();
-    let staff = app.token_for(UserId::from_random_bytes([6; 16]), Role::Staff);
+    let staff = app.account_token(Role::Staff).await.1;
     let body = concert_json(&venue);
     let (concerts, bytes) = ("/api/v1/concerts", body.to_string().into_bytes());
     post_bytes(&app, concerts, None, &bytes)

@@ -347,7 +347,7 @@ async fn wait_admitted(app: &TestApp, token: &str, queue_token: &str, schedule: 
 }
 
 async fn staff_token(app: &TestApp) -> String {
-    new_user_with(app, Role::Staff).1
+    app.account_token(Role::Staff).await.1
 }
 
 /// A user with a funded wallet and a paid reservation of `seats`; returns (token, hold body, payment body).
@@ -2517,6 +2517,9 @@ async fn check_in_admits_a_ticket_once_and_refuses_forgeries_and_non_staff() {
     );
 
     // Not staff: 403, even with a bad body (permission comes before the body).
+    // The role is the account's, so the caller is a real USER account (a
+    // minted token of no account is 401 here).
+    let fan = app.account_token(Role::User).await.1;
     let json = "application/json";
     #[rustfmt::skip]
     let cases = [
@@ -2526,13 +2529,7 @@ async fn check_in_admits_a_ticket_once_and_refuses_forgeries_and_non_staff() {
     ];
     for (what, bytes) in cases {
         let reply = app
-            .raw(
-                Method::POST,
-                CHECKINS,
-                Some(&token),
-                &[],
-                Some((json, bytes)),
-            )
+            .raw(Method::POST, CHECKINS, Some(&fan), &[], Some((json, bytes)))
             .await;
         reply.expect_case(what, 403, "FORBIDDEN");
     }

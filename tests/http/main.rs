@@ -7,4 +7,5 @@ mod booking;
 mod identity;
 mod methods;
 mod security;
+mod sessions;
 mod smoke;

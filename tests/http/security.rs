@@ -641,7 +641,7 @@ async fn a_qr_code_signed_by_another_servers_secret_is_refused() {
     assert_ne!(here_qr, there_qr, "different secrets sign differently");
 
     // The same ticket id exists here, so only the signature can tell.
-    let staff = new_user(&here, Role::Staff).1;
+    let staff = here.account_token(Role::Staff).await.1;
     let reply = here
         .post(CHECKINS, Some(&staff), json!({"qrCode": there_qr}))
         .await;
@@ -763,7 +763,7 @@ async fn the_last_admin_cannot_be_demoted_and_tokens_are_never_cached() {
         .as_str()
         .expect("id")
         .to_string();
-    let (other_id, _) = app.register_and_login("second-admin").await;
+    let (other_id, other) = app.register_and_login("second-admin").await;
     let role_path = |id: &str| format!("/api/v1/admin/users/{id}/role");
     let set = |id: String, role: &'static str| {
         let (app, admin) = (&app, admin.clone());
@@ -777,10 +777,14 @@ async fn the_last_admin_cannot_be_demoted_and_tokens_are_never_cached() {
     set(other_id.clone(), "STAFF").await.expect(200, "");
     set(admin_id.clone(), "STAFF").await.expect(409, "CONFLICT");
     // With a second ADMIN, the first may step down; then the second is the
-    // last, and stays, even when a stale ADMIN token asks.
+    // last, and stays, even when it asks itself. The first's stale ADMIN
+    // token has no say any more (the role is the account's: 403).
     set(other_id.clone(), "ADMIN").await.expect(200, "");
     set(admin_id.clone(), "USER").await.expect(200, "");
-    set(other_id.clone(), "USER").await.expect(409, "CONFLICT");
+    set(other_id.clone(), "USER").await.expect(403, "FORBIDDEN");
+    app.put(&role_path(&other_id), Some(&other), json!({"role": "USER"}))
+        .await
+        .expect(409, "CONFLICT");
     let account = app
         .registry
         .account(UserId::parse(&other_id).expect("id"))

@@ -1,6 +1,8 @@
 //! `AccountsActor`: owns the durable user accounts (the [`model`](super::model))
-//! and the transient login [`throttle`](super::throttle), and answers the
-//! messages below; the operations the API calls on it are in the parent module.
+//! with their logins ([`sessions`](super::sessions)) and the transient login
+//! [`throttle`](super::throttle), keeps the [`RoleBoard`] requests read roles
+//! from, and answers the messages below; the operations the API calls on it
+//! are in the parent module.
 //!
 //! One actor owns every account, so "is this email taken?" is answered by one
 //! map lookup with no race between two registrations. Accounts change rarely
@@ -15,16 +17,21 @@
 //! Durability follows `wallet_actor.rs`: a change is applied to memory at once,
 //! staged in the [`Journal`], and replied to only once the group commit has
 //! flushed it. Refusals (email taken) are staged too, because they may depend
-//! on a registration still in flight.
+//! on a registration still in flight. Once a change is durable, and before its
+//! reply, the roles it set are published on the [`RoleBoard`] and a role
+//! change is logged (`tracing::info!`) with who made it.
 
 use actix::prelude::*;
 use boxoffice_engine::ids::UserId;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::model::{
     normalize_email, validate_account_fields, validate_password_hash, Account, AccountEvent,
     AccountsState, EmailClash, Role, LOG_NAME, MAX_ACCOUNTS,
 };
+use super::roles::RoleBoard;
+use super::sessions::{Session, SessionEnd, SessionGrant, TokenId};
 use super::throttle::LoginThrottle;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult, Missing};
@@ -38,10 +45,13 @@ pub struct AccountsActor {
     state: AccountsState,
     throttle: LoginThrottle,
     journal: Journal<AccountEvent>,
+    /// Every account's role as durable; shared with the registry's readers.
+    roles: Arc<RoleBoard>,
 }
 
 impl AccountsActor {
-    pub fn new(state: AccountsState, engine: EngineContext) -> Self {
+    /// `roles` must hold the roles of `state` (see [`RoleBoard::of`]).
+    pub fn new(state: AccountsState, engine: EngineContext, roles: Arc<RoleBoard>) -> Self {
         let journal = Journal::new(
             LOG_NAME.to_string(),
             engine.commit.clone(),
@@ -52,14 +62,17 @@ impl AccountsActor {
             state,
             throttle: LoginThrottle::default(),
             journal,
+            roles,
         }
     }
 
-    /// Applies `events` to memory now; the waiter answers once they are durable.
+    /// Applies `events` to memory now; the waiter answers once they are
+    /// durable, after the roles they set are in force and logged.
     fn stage(&mut self, ctx: &mut Context<Self>, events: Vec<AccountEvent>, waiter: Waiter) {
         for event in &events {
             self.state.apply(event);
         }
+        let waiter = self.when_durable(&events, waiter);
         if self.journal.stage(events, None, Some(waiter)) {
             ctx.notify(CommitAccounts);
         }
@@ -68,8 +81,41 @@ impl AccountsActor {
         }
     }
 
+    /// `waiter`, preceded (once `events` are durable) by publishing the roles
+    /// they set and logging each role change with who made it.
+    fn when_durable(&self, events: &[AccountEvent], waiter: Waiter) -> Waiter {
+        let changes = RoleBoard::changes(events);
+        if changes.is_empty() {
+            return waiter;
+        }
+        let audit: Vec<AccountEvent> = events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    AccountEvent::RoleChanged { .. } | AccountEvent::RoleChangedBy { .. }
+                )
+            })
+            .cloned()
+            .collect();
+        let roles = Arc::clone(&self.roles);
+        Box::new(move |durable| {
+            if durable.is_ok() {
+                roles.publish(&changes);
+                for event in &audit {
+                    log_role_change(event);
+                }
+            }
+            waiter(durable);
+        })
+    }
+
     fn commit(&mut self) {
-        if let Err(err) = self.journal.commit_and_snapshot(&mut self.state, |_| {}) {
+        let now = self.engine.clock.now();
+        let pruned = self.journal.commit_and_snapshot(&mut self.state, |state| {
+            state.sessions.prune_expired(now);
+        });
+        if let Err(err) = pruned {
             // Fail-stop: the group commit is poisoned too; the process must restart.
             tracing::error!(%err, "accounts log append failed");
         }
@@ -117,11 +163,13 @@ impl AccountsActor {
     }
 
     /// The events that bring an existing account to `role` and `password_hash`
-    /// (none when it already has them), and the account as it will be.
+    /// (none when it already has them), and the account as it will be. A role
+    /// change records `by`, the admin who made it (`None`: the configuration).
     fn update(
         &self,
         user_id: UserId,
         role: Option<Role>,
+        by: Option<UserId>,
         password_hash: Option<String>,
     ) -> EngineResult<(Vec<AccountEvent>, Account)> {
         let mut account = self
@@ -144,7 +192,15 @@ impl AccountsActor {
                 return Err(EngineError::LastAdmin);
             }
             account.role = role;
-            events.push(AccountEvent::RoleChanged { user_id, role, at });
+            events.push(match by {
+                Some(by) => AccountEvent::RoleChangedBy {
+                    user_id,
+                    role,
+                    by,
+                    at,
+                },
+                None => AccountEvent::RoleChanged { user_id, role, at },
+            });
         }
         if let Some(hash) = password_hash.filter(|h| *h != account.password_hash) {
             validate_password_hash(&hash)?;
@@ -171,6 +227,92 @@ impl AccountsActor {
         };
         self.stage(ctx, events, reply_when_durable(tx, reply));
         rx
+    }
+
+    /// Stages a session change's events (none for a refusal) and its reply.
+    fn stage_reply<T: Send + 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        events: Vec<AccountEvent>,
+        reply: EngineResult<T>,
+    ) -> Pending<T> {
+        let (tx, rx) = oneshot::channel();
+        self.stage(ctx, events, reply_when_durable(tx, reply));
+        rx
+    }
+
+    /// A token id no live login uses (as [`Self::fresh_user_id`]: a
+    /// collision is not expected, but it would merge two logins).
+    fn fresh_session_id(&self) -> TokenId {
+        loop {
+            let id = TokenId(self.engine.ids.bytes());
+            if self.state.sessions.get(id).is_none() {
+                return id;
+            }
+        }
+    }
+
+    /// What the refresh token `refresh_id` of login `session_id`, presented
+    /// by `user_id`, is now.
+    fn presented(&self, user_id: UserId, session_id: TokenId, refresh_id: TokenId) -> Presented {
+        let now = self.engine.clock.now();
+        match self.state.sessions.get(session_id) {
+            Some(s) if s.user_id == user_id && s.expires_at > now => {
+                if s.refresh_id == refresh_id {
+                    Presented::Live
+                } else {
+                    Presented::Spent
+                }
+            }
+            _ => Presented::Unknown,
+        }
+    }
+
+    /// The events and refusal of a token that is not the live one: a spent
+    /// one of a live login ends that login (reuse means theft).
+    fn refuse<T>(
+        &self,
+        presented: Presented,
+        user_id: UserId,
+        session_id: TokenId,
+    ) -> (Vec<AccountEvent>, EngineResult<T>) {
+        let mut events = Vec::new();
+        if presented == Presented::Spent {
+            tracing::warn!(user = %user_id, session = %session_id,
+                "a spent refresh token was presented again: its login is ended");
+            events.push(AccountEvent::SessionEnded {
+                session_id,
+                reason: SessionEnd::Reuse,
+                at: self.engine.clock.now(),
+            });
+        }
+        (events, Err(EngineError::InvalidRefreshToken))
+    }
+}
+
+/// A presented refresh token, as the accounts state sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Presented {
+    /// The live token of an unexpired login of the presenting user.
+    Live,
+    /// An earlier token of such a login: spent.
+    Spent,
+    /// No such login (never, ended, expired, or another user's).
+    Unknown,
+}
+
+fn log_role_change(event: &AccountEvent) {
+    match event {
+        AccountEvent::RoleChangedBy {
+            user_id,
+            role,
+            by,
+            at,
+        } => tracing::info!(user = %user_id, ?role, by = %by, at = at.0, "role changed"),
+        AccountEvent::RoleChanged { user_id, role, at } => {
+            tracing::info!(user = %user_id, ?role, by = "configuration", at = at.0, "role changed")
+        }
+        _ => {}
     }
 }
 
@@ -265,10 +407,12 @@ impl Handler<ListAccounts> for AccountsActor {
     }
 }
 
-/// Changes an account's role; logs nothing when it already has it.
+/// Changes an account's role on an admin's word (`by`); logs nothing when
+/// it already has it.
 pub struct SetRole {
     pub user_id: UserId,
     pub role: Role,
+    pub by: UserId,
 }
 impl Message for SetRole {
     type Result = Pending<Account>;
@@ -276,7 +420,7 @@ impl Message for SetRole {
 impl Handler<SetRole> for AccountsActor {
     type Result = MessageResult<SetRole>;
     fn handle(&mut self, msg: SetRole, ctx: &mut Context<Self>) -> Self::Result {
-        let outcome = self.update(msg.user_id, Some(msg.role), None);
+        let outcome = self.update(msg.user_id, Some(msg.role), Some(msg.by), None);
         MessageResult(self.stage_outcome(ctx, outcome))
     }
 }
@@ -292,7 +436,7 @@ impl Message for SetPassword {
 impl Handler<SetPassword> for AccountsActor {
     type Result = MessageResult<SetPassword>;
     fn handle(&mut self, msg: SetPassword, ctx: &mut Context<Self>) -> Self::Result {
-        let outcome = self.update(msg.user_id, None, Some(msg.password_hash));
+        let outcome = self.update(msg.user_id, None, None, Some(msg.password_hash));
         MessageResult(self.stage_outcome(ctx, outcome))
     }
 }
@@ -314,7 +458,7 @@ impl Handler<EnsureAccount> for AccountsActor {
     fn handle(&mut self, msg: EnsureAccount, ctx: &mut Context<Self>) -> Self::Result {
         let existing = self.state.find_by_email(&msg.email).map(|a| a.user_id);
         let outcome = match existing {
-            Some(user_id) => self.update(user_id, Some(msg.role), Some(msg.password_hash)),
+            Some(user_id) => self.update(user_id, Some(msg.role), None, Some(msg.password_hash)),
             None => self
                 .register(
                     normalize_email(&msg.email),
@@ -339,6 +483,133 @@ impl Handler<EmailClashes> for AccountsActor {
     type Result = MessageResult<EmailClashes>;
     fn handle(&mut self, _: EmailClashes, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.state.clashes())
+    }
+}
+
+/// Starts a login of an existing account: a new refresh-token family whose
+/// live token expires `ttl_ms` from now. The user's expired logins go, and
+/// at `MAX_SESSIONS_PER_USER` their oldest.
+pub struct StartSession {
+    pub user_id: UserId,
+    pub ttl_ms: i64,
+}
+impl Message for StartSession {
+    type Result = Pending<SessionGrant>;
+}
+impl Handler<StartSession> for AccountsActor {
+    type Result = MessageResult<StartSession>;
+    fn handle(&mut self, msg: StartSession, ctx: &mut Context<Self>) -> Self::Result {
+        if !self.state.accounts.contains_key(&msg.user_id) {
+            let refused = Err(EngineError::NotFound(Missing::User));
+            return MessageResult(self.stage_reply(ctx, Vec::new(), refused));
+        }
+        let now = self.engine.clock.now();
+        let session = Session {
+            session_id: self.fresh_session_id(),
+            user_id: msg.user_id,
+            refresh_id: TokenId(self.engine.ids.bytes()),
+            started_at: now,
+            expires_at: now.plus_millis(msg.ttl_ms),
+        };
+        let grant = SessionGrant::from(&session);
+        let events = vec![AccountEvent::SessionStarted(session)];
+        MessageResult(self.stage_reply(ctx, events, Ok(grant)))
+    }
+}
+
+/// Spends the login's live refresh token `refresh_id` for a new one that
+/// expires `ttl_ms` from now; answers the account as it is now with it.
+/// `InvalidRefreshToken` for an unknown, ended, expired or spent one (a spent
+/// one also ends the login: reuse means theft).
+pub struct RefreshSession {
+    pub user_id: UserId,
+    pub session_id: TokenId,
+    pub refresh_id: TokenId,
+    pub ttl_ms: i64,
+}
+impl Message for RefreshSession {
+    type Result = Pending<(Account, SessionGrant)>;
+}
+impl Handler<RefreshSession> for AccountsActor {
+    type Result = MessageResult<RefreshSession>;
+    fn handle(&mut self, msg: RefreshSession, ctx: &mut Context<Self>) -> Self::Result {
+        let now = self.engine.clock.now();
+        let account = self.state.accounts.get(&msg.user_id).cloned();
+        let outcome = match (
+            account,
+            self.presented(msg.user_id, msg.session_id, msg.refresh_id),
+        ) {
+            (Some(account), Presented::Live) => {
+                let grant = SessionGrant {
+                    session_id: msg.session_id,
+                    refresh_id: TokenId(self.engine.ids.bytes()),
+                    expires_at: now.plus_millis(msg.ttl_ms),
+                };
+                let event = AccountEvent::SessionRotated {
+                    session_id: grant.session_id,
+                    refresh_id: grant.refresh_id,
+                    expires_at: grant.expires_at,
+                    at: now,
+                };
+                (vec![event], Ok((account, grant)))
+            }
+            (_, presented) => self.refuse(presented, msg.user_id, msg.session_id),
+        };
+        MessageResult(self.stage_reply(ctx, outcome.0, outcome.1))
+    }
+}
+
+/// Logout: ends the login whose live refresh token is `refresh_id`, with
+/// the same refusals as [`RefreshSession`] (a spent token ends it too, and is
+/// still refused).
+pub struct EndSession {
+    pub user_id: UserId,
+    pub session_id: TokenId,
+    pub refresh_id: TokenId,
+}
+impl Message for EndSession {
+    type Result = Pending<()>;
+}
+impl Handler<EndSession> for AccountsActor {
+    type Result = MessageResult<EndSession>;
+    fn handle(&mut self, msg: EndSession, ctx: &mut Context<Self>) -> Self::Result {
+        let now = self.engine.clock.now();
+        let (events, reply) = match self.presented(msg.user_id, msg.session_id, msg.refresh_id) {
+            Presented::Live => {
+                let event = AccountEvent::SessionEnded {
+                    session_id: msg.session_id,
+                    reason: SessionEnd::Logout,
+                    at: now,
+                };
+                (vec![event], Ok(()))
+            }
+            presented => self.refuse(presented, msg.user_id, msg.session_id),
+        };
+        MessageResult(self.stage_reply(ctx, events, reply))
+    }
+}
+
+/// Ends every login of the user (a password change or reset); answers how
+/// many there were. Logs nothing when there were none.
+pub struct EndAllSessions {
+    pub user_id: UserId,
+}
+impl Message for EndAllSessions {
+    type Result = Pending<usize>;
+}
+impl Handler<EndAllSessions> for AccountsActor {
+    type Result = MessageResult<EndAllSessions>;
+    fn handle(&mut self, msg: EndAllSessions, ctx: &mut Context<Self>) -> Self::Result {
+        let live = self.state.sessions.of_user(msg.user_id).count();
+        let events = if live == 0 {
+            Vec::new()
+        } else {
+            vec![AccountEvent::AllSessionsEnded {
+                user_id: msg.user_id,
+                at: self.engine.clock.now(),
+            }]
+        };
+        MessageResult(self.stage_reply(ctx, events, Ok(live)))
     }
 }
 

@@ -2,6 +2,10 @@
 //!
 //! - [`model`]: what an account is, the events that change accounts, the
 //!   state they build, and the limits on an account's fields.
+//! - [`sessions`]: logins, each a family of rotating refresh tokens, and
+//!   their bounds.
+//! - [`roles`]: every account's role, readable by any request without a
+//!   message (what endpoints that need a role check).
 //! - [`throttle`]: the in-memory login throttle (failed logins per email) and
 //!   the per-account turns that make a login one step.
 //! - [`passwords`]: the injected password hasher (argon2 lives in the HTTP
@@ -13,14 +17,20 @@
 //! This module holds the account operations as the API layer calls them
 //! (`impl Registry`): [`Registry::register_account`] and [`Registry::login`]
 //! (each one operation, the rule's steps in order), look-ups, role and
-//! password changes, the start-up `ensure_account`, and the throttle's steps.
+//! password changes, the start-up `ensure_account`, logins' refresh tokens
+//! (start, rotate, end one, end all), and the throttle's steps.
 //! The actor only ever sees password hashes (see `actor`).
 
 pub mod actor;
 pub mod model;
 pub mod password_policy;
 pub mod passwords;
+pub mod roles;
+pub mod sessions;
 pub mod throttle;
+
+#[cfg(test)]
+mod tests;
 
 #[cfg(feature = "test-hooks")]
 pub use actor::ExportAccounts;
@@ -28,6 +38,8 @@ pub use actor::{AccountsActor, MAX_ACCOUNTS_PAGE};
 pub use model::{normalize_email, Account, AccountEvent, AccountsState, EmailClash, Role};
 pub use password_policy::{check_new_password, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 pub use passwords::Passwords;
+pub use roles::RoleBoard;
+pub use sessions::{Session, SessionEnd, SessionGrant, Sessions, TokenId, MAX_SESSIONS_PER_USER};
 pub use throttle::{LoginThrottle, LOGIN_FAILURE_WINDOW_MS, MAX_LOGIN_FAILURES};
 
 use boxoffice_engine::ids::UserId;
@@ -35,8 +47,9 @@ use boxoffice_engine::ids::UserId;
 use crate::error::{EngineError, EngineResult};
 use crate::registry::Registry;
 use actor::{
-    CheckLogin, ClearLoginFailures, EmailClashes, EnsureAccount, FindByEmail, GetAccount,
-    ListAccounts, RecordLoginFailure, Register, SetPassword, SetRole,
+    CheckLogin, ClearLoginFailures, EmailClashes, EndAllSessions, EndSession, EnsureAccount,
+    FindByEmail, GetAccount, ListAccounts, RecordLoginFailure, RefreshSession, Register,
+    SetPassword, SetRole, StartSession,
 };
 
 impl Registry {
@@ -147,8 +160,89 @@ impl Registry {
         self.accounts().query(ListAccounts { offset, limit }).await
     }
 
-    pub async fn set_role(&self, user_id: UserId, role: Role) -> EngineResult<Account> {
-        self.accounts().command(SetRole { user_id, role }).await
+    /// Gives the account `role` on the word of `by` (the admin, recorded in
+    /// the event and logged). `LastAdmin` when it would leave no ADMIN.
+    pub async fn set_role(&self, user_id: UserId, role: Role, by: UserId) -> EngineResult<Account> {
+        self.accounts().command(SetRole { user_id, role, by }).await
+    }
+
+    /// The account's role as it is now (durable), without a message to the
+    /// accounts actor; `None` when no account has this id. What every
+    /// request that needs a role checks (never the token's claim).
+    pub fn role_of(&self, user_id: UserId) -> Option<Role> {
+        self.roles().role_of(user_id)
+    }
+
+    /// [`Registry::login`], then a new login of that account whose refresh
+    /// token lives `refresh_ttl_ms` (see `sessions`).
+    pub async fn login_session<P: Passwords>(
+        &self,
+        email: &str,
+        password: String,
+        passwords: &P,
+        refresh_ttl_ms: i64,
+    ) -> EngineResult<(Account, SessionGrant)> {
+        let account = self.login(email, password, passwords).await?;
+        let grant = self.start_session(account.user_id, refresh_ttl_ms).await?;
+        Ok((account, grant))
+    }
+
+    /// A new login of an existing account (durable before this returns).
+    pub async fn start_session(
+        &self,
+        user_id: UserId,
+        refresh_ttl_ms: i64,
+    ) -> EngineResult<SessionGrant> {
+        self.accounts()
+            .command(StartSession {
+                user_id,
+                ttl_ms: refresh_ttl_ms,
+            })
+            .await
+    }
+
+    /// Spends the refresh token `refresh_id` of login `session_id` for a new
+    /// one, with the account as it is now. `InvalidRefreshToken` for an
+    /// unknown, ended, expired or spent one; a spent one also ends the login.
+    pub async fn refresh_session(
+        &self,
+        user_id: UserId,
+        session_id: TokenId,
+        refresh_id: TokenId,
+        refresh_ttl_ms: i64,
+    ) -> EngineResult<(Account, SessionGrant)> {
+        self.accounts()
+            .command(RefreshSession {
+                user_id,
+                session_id,
+                refresh_id,
+                ttl_ms: refresh_ttl_ms,
+            })
+            .await
+    }
+
+    /// Logout: ends the login whose live refresh token this is; refused as
+    /// [`Registry::refresh_session`] refuses.
+    pub async fn end_session(
+        &self,
+        user_id: UserId,
+        session_id: TokenId,
+        refresh_id: TokenId,
+    ) -> EngineResult<()> {
+        self.accounts()
+            .command(EndSession {
+                user_id,
+                session_id,
+                refresh_id,
+            })
+            .await
+    }
+
+    /// Ends every login of the user (for a password change or reset);
+    /// returns how many were live. Access tokens already issued run out on
+    /// their own (see `sessions`).
+    pub async fn end_all_sessions(&self, user_id: UserId) -> EngineResult<usize> {
+        self.accounts().command(EndAllSessions { user_id }).await
     }
 
     pub async fn set_password(

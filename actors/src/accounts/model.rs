@@ -1,8 +1,14 @@
 //! The account model: what an account is ([`Account`], [`Role`]), the
-//! events that change accounts, the state they build ([`AccountsState`], with
-//! its email and creation-order indexes) and the limits a new account's fields
-//! must keep. Pure data and rules: the actor (`actor.rs`) owns the state and
-//! makes its changes durable; nothing here does I/O but [`AccountsState::load`].
+//! events that change accounts and logins, the state they build
+//! ([`AccountsState`], with its email and creation-order indexes and the live
+//! logins of `sessions`) and the limits a new account's fields must keep.
+//! Pure data and rules: the actor (`actor.rs`) owns the state and makes its
+//! changes durable; nothing here does I/O but [`AccountsState::load`].
+//!
+//! Stored formats: events and snapshots are bincode, which names enum variants
+//! by position and struct fields by order. So new events are appended last,
+//! and a snapshot written before `sessions` existed is still read (see
+//! [`AccountsState::decode_snapshot`]).
 //!
 //! Emails are compared folded ([`normalize_email`]: NFKC, then lowercase), so
 //! one address is one account however it is spelled. Accounts stored before
@@ -11,13 +17,14 @@
 
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
-use boxoffice_storage::{Store, StoreError};
+use boxoffice_storage::{codec, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use unicode_normalization::UnicodeNormalization;
 
+use super::sessions::{Session, SessionEnd, Sessions, TokenId};
 use crate::error::{EngineError, EngineResult};
-use crate::journal::read_history;
+use crate::journal::read_history_with;
 
 /// The accounts' log (and snapshot) name.
 pub const LOG_NAME: &str = "accounts";
@@ -55,9 +62,12 @@ pub struct Account {
     pub created_at: Timestamp,
 }
 
+/// Appended last only: bincode stores a variant as its position.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AccountEvent {
     Registered(Account),
+    /// A role set by the server's configuration at start-up (no user made
+    /// it), and every role change logged before `RoleChangedBy` existed.
     RoleChanged {
         user_id: UserId,
         role: Role,
@@ -66,6 +76,33 @@ pub enum AccountEvent {
     PasswordChanged {
         user_id: UserId,
         password_hash: String,
+        at: Timestamp,
+    },
+    /// A role change an admin made: the audit trail of who and when.
+    RoleChangedBy {
+        user_id: UserId,
+        role: Role,
+        by: UserId,
+        at: Timestamp,
+    },
+    /// A login: its refresh-token family starts.
+    SessionStarted(Session),
+    /// A refresh: the family's live refresh token is now `refresh_id`.
+    SessionRotated {
+        session_id: TokenId,
+        refresh_id: TokenId,
+        expires_at: Timestamp,
+        at: Timestamp,
+    },
+    /// One login ended (logout, or a spent refresh token presented again).
+    SessionEnded {
+        session_id: TokenId,
+        reason: SessionEnd,
+        at: Timestamp,
+    },
+    /// Every login of the user ended.
+    AllSessionsEnded {
+        user_id: UserId,
         at: Timestamp,
     },
 }
@@ -117,20 +154,32 @@ pub struct EmailClash {
     pub user_ids: Vec<UserId>,
 }
 
-/// Snapshot contents: every account plus the two indexes over them. The
-/// indexes are stored rather than rebuilt so a snapshot loads as it was saved;
-/// [`AccountsState::check_invariants`] proves they agree on every load.
+/// Snapshot contents: every account plus the two indexes over them, and the
+/// live logins. The indexes are stored rather than rebuilt so a snapshot
+/// loads as it was saved; [`AccountsState::check_invariants`] proves they
+/// agree on every load.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountsState {
     pub accounts: HashMap<UserId, Account>,
     pub by_email: HashMap<String, UserId>,
     /// `ListAccounts` order: oldest first, ties broken by id.
     pub by_created: BTreeSet<(Timestamp, UserId)>,
+    /// Last: a snapshot of the three fields above alone is the older format.
+    pub sessions: Sessions,
     /// Folded email → the accounts that share it (sorted ids, at least two),
     /// found by [`AccountsState::fold_emails`] at load. Derived, so never
-    /// stored (`skip` also keeps the snapshot format unchanged).
+    /// stored (`skip` keeps the snapshot format unchanged).
     #[serde(skip)]
     pub email_clashes: BTreeMap<String, Vec<UserId>>,
+}
+
+/// The snapshot as written before logins were kept (the same fields, in the
+/// same order, without `sessions`).
+#[derive(Deserialize)]
+struct AccountsStateWithoutSessions {
+    accounts: HashMap<UserId, Account>,
+    by_email: HashMap<String, UserId>,
+    by_created: BTreeSet<(Timestamp, UserId)>,
 }
 
 impl AccountsState {
@@ -160,6 +209,24 @@ impl AccountsState {
                 if let Some(account) = account {
                     account.password_hash.clone_from(password_hash);
                 }
+            }
+            AccountEvent::RoleChangedBy { user_id, role, .. } => {
+                let account = self.accounts.get_mut(user_id);
+                debug_assert!(account.is_some(), "role change for an unknown account");
+                if let Some(account) = account {
+                    account.role = *role;
+                }
+            }
+            AccountEvent::SessionStarted(session) => self.sessions.start(session.clone()),
+            AccountEvent::SessionRotated {
+                session_id,
+                refresh_id,
+                expires_at,
+                ..
+            } => self.sessions.rotate(*session_id, *refresh_id, *expires_at),
+            AccountEvent::SessionEnded { session_id, .. } => self.sessions.end(*session_id),
+            AccountEvent::AllSessionsEnded { user_id, .. } => {
+                self.sessions.end_all(*user_id);
             }
         }
     }
@@ -271,6 +338,14 @@ impl AccountsState {
                 return Err(format!("account {id} is missing from the creation index"));
             }
         }
+        self.sessions.check_invariants()?;
+        if let Some(user) = self
+            .sessions
+            .users()
+            .find(|user| !self.accounts.contains_key(user))
+        {
+            return Err(format!("logins of {user}, which has no account"));
+        }
         for (folded, group) in &self.email_clashes {
             let members_fold_to_it = group.iter().all(|id| {
                 self.accounts
@@ -284,8 +359,30 @@ impl AccountsState {
         Ok(())
     }
 
+    /// A snapshot of either format: the current one, or one written before
+    /// logins were kept (its accounts, with no login).
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<AccountsState, StoreError> {
+        let current = match codec::decode::<AccountsState>(bytes) {
+            Ok(state) => return Ok(state),
+            Err(err) => err,
+        };
+        match codec::decode::<AccountsStateWithoutSessions>(bytes) {
+            Ok(old) => Ok(AccountsState {
+                accounts: old.accounts,
+                by_email: old.by_email,
+                by_created: old.by_created,
+                ..AccountsState::default()
+            }),
+            Err(_) => Err(current),
+        }
+    }
+
     pub fn load(store: &dyn Store) -> Result<AccountsState, StoreError> {
-        let history = read_history::<AccountsState, AccountEvent>(store, LOG_NAME)?;
+        let history = read_history_with::<AccountsState, AccountEvent>(
+            store,
+            LOG_NAME,
+            AccountsState::decode_snapshot,
+        )?;
         let mut state = history.snapshot.map(|(_, s)| s).unwrap_or_default();
         for record in history.records {
             for event in &record.events {

@@ -7,10 +7,14 @@
 //! grow with history and, to survive a restart after the log is trimmed, would
 //! have to be in the snapshot, which is what must stop growing.
 //!
-//! When: at snapshot time, on the actor's thread, and only once at least
+//! When: at snapshot time, and only once at least
 //! `EngineConfig::archive_after_ended` (default [`MIN_ENDED_BEFORE_ARCHIVING`])
 //! ended reservations have piled up (recent ones stay in memory, where the
-//! cancel receipt and most reads find them).
+//! cancel receipt and most reads find them). The actor renders them into an
+//! [`ArchiveBatch`] on its thread; the [`crate::archive_writer`] thread
+//! writes it and then tells the actor, which forgets exactly those
+//! reservations (a later snapshot records that). Without a writer
+//! (deterministic test runs) the actor writes the batch itself and forgets at once.
 //!
 //! Layout, in the store's metadata, keyed by owner so that an expired or
 //! released hold (most of what is archived) costs one write:
@@ -34,14 +38,15 @@
 //! fails, the reservations stay in memory and the snapshot is skipped: the
 //! next one retries.
 //!
-//! Cost: one sled insert per ended reservation, on the actor's thread, in a
-//! burst at each archiving snapshot (BENCHMARKS.md has what that does to a
-//! long run of expiring holds).
+//! Cost: rendering on the actor's thread; one sled insert per ended
+//! reservation (and per ticket, and per refunded payment) on the writer's
+//! (BENCHMARKS.md has what that does to a long run of expiring holds).
 
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::Schedule;
 use boxoffice_storage::{codec, Store, StoreError};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 use super::views::{reservation_view, ticket_view, ReservationView, TicketView};
 
@@ -90,46 +95,81 @@ fn payment_key(id: PaymentId) -> String {
     format!("{ARCHIVE_PREFIX}p/{id}")
 }
 
+/// The archive entries of a schedule's ended reservations, rendered and
+/// encoded, ready to write (on the actor's thread, or by the
+/// [`crate::archive_writer`]).
+#[derive(Debug)]
+pub struct ArchiveBatch {
+    /// (meta key, encoded value), written in this order.
+    entries: Vec<(String, Vec<u8>)>,
+    /// The reservations the batch archives, for forgetting them once written.
+    pub archived: Vec<Archived>,
+}
+
+impl ArchiveBatch {
+    /// Renders every ended reservation of `schedule`. The schedule is not
+    /// changed: its owner forgets them only once the batch is written.
+    /// `archived_before`: how many reservations of the schedule were archived
+    /// earlier (a reservation's ordinal is that plus its position in memory).
+    pub fn prepare(schedule: &Schedule, archived_before: u64) -> Result<ArchiveBatch, StoreError> {
+        let mut entries = Vec::new();
+        let mut archived = Vec::new();
+        for (position, reservation) in schedule.reservations().enumerate() {
+            if !reservation.has_ended() {
+                continue;
+            }
+            let entry = ArchivedReservation {
+                view: reservation_view(schedule, reservation),
+                tickets: reservation
+                    .tickets
+                    .iter()
+                    .filter_map(|&ticket| ticket_view(schedule, ticket))
+                    .collect(),
+                ordinal: archived_before + position as u64,
+            };
+            debug_assert_eq!(entry.tickets.len(), reservation.tickets.len());
+            let (user, id) = (reservation.user, reservation.id);
+            entries.push((reservation_key(user, id), codec::encode(&entry)?));
+            let pointer = codec::encode(&(user, id))?;
+            for &ticket in &reservation.tickets {
+                entries.push((ticket_key(ticket), pointer.clone()));
+            }
+            if let Some(refund) = &reservation.refund {
+                entries.push((payment_key(refund.payment_id), pointer));
+            }
+            archived.push(Archived {
+                id,
+                user,
+                tickets: reservation.tickets.clone(),
+            });
+        }
+        Ok(ArchiveBatch { entries, archived })
+    }
+
+    /// The ids of the reservations it archives.
+    pub fn ids(&self) -> BTreeSet<ReservationId> {
+        self.archived.iter().map(|a| a.id).collect()
+    }
+
+    /// Writes every entry, in order (durable with the next flush).
+    pub fn write(&self, store: &dyn Store) -> Result<(), StoreError> {
+        for (key, value) in &self.entries {
+            store.put_meta(key, value)?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes every ended reservation of `schedule` to the archive and returns
-/// them. The schedule is not changed: the caller forgets them only if this
-/// succeeded. `archived_before`: how many reservations of the schedule were
-/// archived earlier (a reservation's ordinal is that plus its position in memory).
+/// them, inline (see [`ArchiveBatch`]).
 pub fn archive_ended(
     store: &dyn Store,
     schedule: &Schedule,
     archived_before: u64,
 ) -> Result<Vec<Archived>, StoreError> {
-    let mut archived = Vec::new();
-    for (position, reservation) in schedule.reservations().enumerate() {
-        if !reservation.has_ended() {
-            continue;
-        }
-        let entry = ArchivedReservation {
-            view: reservation_view(schedule, reservation),
-            tickets: reservation
-                .tickets
-                .iter()
-                .filter_map(|&ticket| ticket_view(schedule, ticket))
-                .collect(),
-            ordinal: archived_before + position as u64,
-        };
-        debug_assert_eq!(entry.tickets.len(), reservation.tickets.len());
-        let (user, id) = (reservation.user, reservation.id);
-        store.put_meta(&reservation_key(user, id), &codec::encode(&entry)?)?;
-        let pointer = codec::encode(&(user, id))?;
-        for &ticket in &reservation.tickets {
-            store.put_meta(&ticket_key(ticket), &pointer)?;
-        }
-        if let Some(refund) = &reservation.refund {
-            store.put_meta(&payment_key(refund.payment_id), &pointer)?;
-        }
-        archived.push(Archived {
-            id,
-            user,
-            tickets: reservation.tickets.clone(),
-        });
-    }
-    Ok(archived)
+    let batch = ArchiveBatch::prepare(schedule, archived_before)?;
+    batch.write(store)?;
+    Ok(batch.archived)
 }
 
 /// The user's archived reservations, oldest first (at most [`MAX_LISTED_PER_USER`]).

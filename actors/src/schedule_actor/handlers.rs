@@ -16,7 +16,7 @@ use super::views::{reservation_view, seat_lines, seat_map, ticket_lines, ticket_
 use super::ScheduleActor;
 use crate::error::{from_schedule_error, EngineError, EngineResult, Missing};
 use crate::idempotency::{IdemRecord, IdemState, IdemTag};
-use crate::journal::reply_when_durable;
+use crate::journal::{reply_when_durable, ReplyAt};
 use crate::queue_link::{EndQueueToken, QueueAdmitted};
 use crate::receipt::{HoldReceipt, PaymentReceipt, StoredReply};
 
@@ -73,6 +73,24 @@ impl ScheduleActor {
         }
     }
 
+    /// Ok if `user` owns reservation `id`, live here or archived; else
+    /// NotFound. Asked before the waiting room's refusal, which would tell a
+    /// stranger that the reservation exists (API.md: 404 for another user's).
+    fn owned_by(&self, user: UserId, id: ReservationId) -> EngineResult<()> {
+        let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
+        let owned = match state.schedule.reservation(id) {
+            Some(reservation) => reservation.user == user,
+            None => self
+                .archived(user, id)?
+                .is_some_and(|archived| archived.view.user == user),
+        };
+        if owned {
+            Ok(())
+        } else {
+            Err(EngineError::NotFound(Missing::Reservation))
+        }
+    }
+
     /// Converts an engine error, naming seats by id.
     fn engine_error(&self, err: boxoffice_engine::schedule::ScheduleError) -> EngineError {
         match self.state.as_ref() {
@@ -90,13 +108,26 @@ impl ScheduleActor {
         outcome: EngineResult<T>,
         idem: Option<IdemRecord>,
     ) {
+        self.finish_at(ctx, tx, events, outcome, idem, ReplyAt::Durable);
+    }
+
+    /// [`Self::finish`] with the reply released at `at` (see [`ReplyAt`]).
+    fn finish_at<T: Clone + Send + 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        tx: oneshot::Sender<EngineResult<T>>,
+        events: Vec<ScheduleLogEvent>,
+        outcome: EngineResult<T>,
+        idem: Option<IdemRecord>,
+        at: ReplyAt,
+    ) {
         if self.poisoned {
             // Nothing of this command may be logged: the state it ran on is suspect.
             let _ = tx.send(outcome);
             self.after_panic(ctx);
             return;
         }
-        self.stage(ctx, events, idem, Some(reply_when_durable(tx, outcome)));
+        self.stage_at(ctx, events, idem, Some(reply_when_durable(tx, outcome)), at);
     }
 }
 
@@ -205,7 +236,9 @@ impl Handler<BeginPayment> for ScheduleActor {
         let now = self.now();
         let mut events = Vec::new();
         let mut idem = None;
-        let outcome = if !self.queue_allows_payment(msg.user, msg.queue_token) {
+        let outcome = if let Err(missing) = self.owned_by(msg.user, msg.reservation_id) {
+            Err(missing)
+        } else if !self.queue_allows_payment(msg.user, msg.queue_token) {
             Err(EngineError::QueueNotActive)
         } else {
             match self.guarded(|s| {
@@ -268,7 +301,15 @@ impl Handler<BeginPayment> for ScheduleActor {
                 now,
             );
         }
-        self.finish(ctx, tx, events, outcome, idem);
+        // A begun payment is an intermediate saga step (its caller answers
+        // nobody before the durable last step); a refusal ends the saga and
+        // reaches the client, so it waits for its flush like every answer.
+        let at = if outcome.is_ok() {
+            msg.reply_at
+        } else {
+            ReplyAt::Durable
+        };
+        self.finish_at(ctx, tx, events, outcome, idem, at);
         MessageResult(rx)
     }
 }

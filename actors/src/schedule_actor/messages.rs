@@ -16,7 +16,7 @@ use crate::error::EngineResult;
 use crate::idempotency::IdemTag;
 use crate::receipt::{HoldReceipt, PaymentReceipt};
 
-pub use crate::journal::Pending;
+pub use crate::journal::{Pending, ReplyAt};
 
 /// Hold seats by id or best-available quantity.
 pub struct HoldSeats {
@@ -52,6 +52,9 @@ pub struct BeginPayment {
     pub expected_amount: Option<Money>,
     pub queue_token: Option<QueueTokenId>,
     pub idem: Option<IdemTag>,
+    /// When a successful begin replies: `Appended` in the saga (its last
+    /// step's flush covers it); a refusal always waits for its flush.
+    pub reply_at: ReplyAt,
 }
 #[derive(Clone, Debug)]
 pub struct PaymentBegun {

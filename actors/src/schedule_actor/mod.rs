@@ -50,13 +50,17 @@ use std::time::Duration;
 
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult};
-use crate::idempotency::IdemRecord;
+use crate::idempotency::{IdemRecord, IdemState};
 use crate::journal::{Committed, Journal, Waiter};
 use crate::queue_link::{QueueAdmitted, QueueLink, ResendAdmissions};
 
 /// Longest the expiry timer sleeps before looking at the clock again, so an
 /// injected clock that jumps ahead is noticed within a second.
 const MAX_TIMER_SLEEP_MS: i64 = 1_000;
+
+/// Expiry batches (each at most `MAX_EXPIRE_BATCH` holds) one turn of the
+/// actor runs before it serves its mailbox again.
+const SWEEP_BATCHES_PER_TURN: usize = 1;
 
 /// A schedule snapshots only once its log since the last snapshot holds this
 /// many times that snapshot's bytes (and the configured interval of events):
@@ -79,6 +83,11 @@ pub struct ScheduleActor {
     /// Ended reservations that must pile up before a snapshot archives them
     /// (`EngineConfig::archive_after_ended`; the `SetArchiveThreshold` test hook lowers it).
     archive_threshold: usize,
+    /// An archive batch is with the archive writer (at most one at a time).
+    archive_in_flight: bool,
+    /// Bumped at each restart: a batch's completion from before a restart
+    /// changes nothing (its reservations are archived again later).
+    generation: u64,
 }
 
 impl ScheduleActor {
@@ -101,6 +110,8 @@ impl ScheduleActor {
             timer: None,
             poisoned: false,
             archive_threshold,
+            archive_in_flight: false,
+            generation: 0,
         }
     }
 
@@ -134,7 +145,8 @@ impl ScheduleActor {
         }
     }
 
-    /// Stages events, an idempotency record and a reply; schedules the commit.
+    /// Stages events, an idempotency record and a reply released once
+    /// durable; schedules the commit.
     fn stage(
         &mut self,
         ctx: &mut Context<Self>,
@@ -142,26 +154,52 @@ impl ScheduleActor {
         idem: Option<IdemRecord>,
         waiter: Option<Waiter>,
     ) {
-        let waiter = match (&idem, self.state.as_mut()) {
+        self.stage_at(ctx, events, idem, waiter, ReplyAt::Durable);
+    }
+
+    /// [`Self::stage`] with the reply released at `at` (see [`ReplyAt`]).
+    fn stage_at(
+        &mut self,
+        ctx: &mut Context<Self>,
+        events: Vec<ScheduleLogEvent>,
+        idem: Option<IdemRecord>,
+        waiter: Option<Waiter>,
+        at: ReplyAt,
+    ) {
+        // The shared index learns an idempotency record when the reply goes.
+        // For a request's own reply the caller records it too; for what
+        // start-up recovery decides (a saga's end, a released key) this is
+        // the only way. A reply released at append carries only a begun
+        // saga's InProgress mark (the caller's index entry already says so):
+        // publishing it needs no flush of its own, which would otherwise
+        // delay the flush the saga's last step waits for.
+        let publish = match (&idem, self.state.as_mut()) {
             (Some(record), Some(state)) => {
+                debug_assert!(
+                    at == ReplyAt::Durable || matches!(record.state, IdemState::InProgress),
+                    "only an InProgress mark may be published before it is durable"
+                );
                 state.idempotency.apply(record);
-                // The shared index learns the record once it is durable. For a
-                // request's own reply the caller records it too; for what start-up
-                // recovery decides (a saga's end, a released key) this is the only way.
                 let (index, record) = (Arc::clone(&self.engine.idempotency), record.clone());
-                let publish: Waiter = Box::new(move |durable: Result<(), StoreError>| {
+                Some(move |durable: &Result<(), StoreError>| {
                     if durable.is_ok() {
                         index.restore(&record);
                     }
-                    if let Some(waiter) = waiter {
-                        waiter(durable);
-                    }
-                });
-                Some(publish)
+                })
             }
-            _ => waiter,
+            _ => None,
         };
-        if self.journal.stage(events, idem, waiter) {
+        let waiter: Option<Waiter> = match publish {
+            Some(publish) => Some(Box::new(move |durable: Result<(), StoreError>| {
+                publish(&durable);
+                if let Some(waiter) = waiter {
+                    waiter(durable);
+                }
+            })),
+            None => waiter,
+        };
+        let schedule_commit = self.journal.stage_at(events, idem, waiter, at);
+        if schedule_commit {
             ctx.notify(CommitBatch);
         }
         if self.journal.is_full() {
@@ -189,43 +227,27 @@ impl ScheduleActor {
     }
 
     /// Tidies the state (old idempotency keys to the key store; ended
-    /// reservations to the archive, see `archive.rs`) and snapshots it as covering `lsn`. A failed
-    /// archive or snapshot is only logged: the log still holds everything and
-    /// the next snapshot retries.
+    /// reservations to the archive, see `archive.rs`) and snapshots it as
+    /// covering `lsn`. A failed archive or snapshot is only logged: the log
+    /// still holds everything and the next snapshot retries.
     fn snapshot(&mut self, ctx: &mut Context<Self>, lsn: boxoffice_storage::Lsn) {
         if self.state.is_none() {
             return;
         }
         let now = self.now();
-        let store = Arc::clone(self.journal.store());
-        let threshold = self.archive_threshold;
         let index = Arc::clone(&self.engine.idempotency);
-        let directory = Arc::clone(&self.engine.directory);
-        let archived = self.guarded(|s| {
+        let tidied = self.guarded(|s| {
             if let Err(err) = s.idempotency.archive_decided(&index, now) {
                 // The keys stay in the table and its snapshot; the next one retries.
                 tracing::warn!(schedule = %s.schedule.id(), %err, "archiving idempotency keys failed");
             }
-            if s.schedule.ended_reservations().count() < threshold {
-                return Ok(0);
-            }
-            let written = archive::archive_ended(store.as_ref(), &s.schedule, s.archived)?;
-            let forgotten = s.schedule.forget_ended();
-            assert_eq!(written.len(), forgotten, "forgot exactly what was archived");
-            directory.forget_archived(&written);
-            s.archived += forgotten as u64;
-            Ok::<usize, StoreError>(forgotten)
         });
-        match archived {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => {
-                tracing::warn!(schedule = %self.id, %err, "archiving ended reservations failed; snapshot skipped");
-                return;
-            }
-            Err(_) => {
-                self.after_panic(ctx);
-                return;
-            }
+        if tidied.is_err() {
+            self.after_panic(ctx);
+            return;
+        }
+        if !self.archive_ended(ctx) {
+            return;
         }
         if let Some(state) = self.state.as_ref() {
             if let Err(err) = self.journal.snapshot(lsn, state) {
@@ -234,11 +256,92 @@ impl ScheduleActor {
         }
     }
 
-    /// Expires every due hold; returns how many reservations expired.
-    fn sweep(&mut self, ctx: &mut Context<Self>) -> u32 {
+    /// Moves ended reservations to the archive once enough have piled up:
+    /// hands a batch to the archive writer (they are forgotten when
+    /// [`ArchiveWritten`] comes back), or, without one, writes and forgets
+    /// them here. False when the snapshot must be skipped (an inline write
+    /// failed, or engine code panicked).
+    fn archive_ended(&mut self, ctx: &mut Context<Self>) -> bool {
+        if self.archive_in_flight {
+            return true;
+        }
+        let threshold = self.archive_threshold;
+        let batch = self.guarded(|s| {
+            if s.schedule.ended_reservations().count() < threshold {
+                return Ok(None);
+            }
+            archive::ArchiveBatch::prepare(&s.schedule, s.archived).map(Some)
+        });
+        let batch = match batch {
+            Ok(Ok(Some(batch))) => batch,
+            Ok(Ok(None)) => return true,
+            Ok(Err(err)) => {
+                tracing::warn!(schedule = %self.id, %err, "rendering ended reservations failed; snapshot skipped");
+                return false;
+            }
+            Err(_) => {
+                self.after_panic(ctx);
+                return false;
+            }
+        };
+        let Some(writer) = self.engine.archive_writer.clone() else {
+            let written = batch.write(self.journal.store().as_ref());
+            return self.forget_archived(ctx, batch, written);
+        };
+        let (addr, generation) = (ctx.address(), self.generation);
+        let done: crate::archive_writer::ArchiveDone = Box::new(move |batch, written| {
+            addr.do_send(ArchiveWritten {
+                generation,
+                batch,
+                written,
+            });
+        });
+        // A full queue: keep them; the next snapshot offers them again.
+        self.archive_in_flight = writer.submit(batch, done).is_ok();
+        true
+    }
+
+    /// Forgets the reservations of a written batch (false if it was not written).
+    fn forget_archived(
+        &mut self,
+        ctx: &mut Context<Self>,
+        batch: archive::ArchiveBatch,
+        written: Result<(), StoreError>,
+    ) -> bool {
+        if let Err(err) = written {
+            tracing::warn!(schedule = %self.id, %err, "archiving ended reservations failed; snapshot skipped");
+            return false;
+        }
+        let directory = Arc::clone(&self.engine.directory);
+        let forgot = self.guarded(|s| {
+            // Ended reservations never change and nothing else forgets
+            // them, so every one the batch wrote is still here.
+            let forgotten = s.schedule.forget_ended_among(&batch.ids());
+            assert_eq!(
+                forgotten,
+                batch.archived.len(),
+                "forgot exactly what was archived"
+            );
+            directory.forget_archived(&batch.archived);
+            s.archived += forgotten as u64;
+        });
+        if forgot.is_err() {
+            self.after_panic(ctx);
+            return false;
+        }
+        true
+    }
+
+    /// Expires due holds, at most `batches` engine batches
+    /// (`MAX_EXPIRE_BATCH` reservations each) in this turn; returns how
+    /// many reservations expired. When holds are still due after that, a
+    /// [`ContinueSweep`] comes back through the mailbox, so the holds and
+    /// payments queued meanwhile are served between batches instead of
+    /// waiting behind a mass expiry.
+    fn sweep(&mut self, ctx: &mut Context<Self>, batches: usize) -> u32 {
         let now = self.now();
         let mut expired = 0u32;
-        loop {
+        for _ in 0..batches {
             match self.guarded(|s| s.schedule.expire_due(now)) {
                 Ok(Some(event)) => {
                     if let boxoffice_engine::schedule::ScheduleEvent::Expired {
@@ -253,9 +356,17 @@ impl ScheduleActor {
                 Ok(None) => break,
                 Err(_) => {
                     self.after_panic(ctx);
-                    break;
+                    return expired;
                 }
             }
+        }
+        let still_due = self
+            .state
+            .as_ref()
+            .and_then(|s| s.schedule.next_deadline())
+            .is_some_and(|deadline| deadline <= now);
+        if still_due {
+            ctx.notify(ContinueSweep);
         }
         self.forget_old_admissions(now);
         expired
@@ -290,7 +401,7 @@ impl ScheduleActor {
             .clamp(0, MAX_TIMER_SLEEP_MS);
         let handle = ctx.run_later(Duration::from_millis(delay as u64), |actor, ctx| {
             actor.timer = None;
-            actor.sweep(ctx);
+            actor.sweep(ctx, SWEEP_BATCHES_PER_TURN);
             actor.arm_timer(ctx);
         });
         self.timer = Some((deadline, handle));
@@ -334,6 +445,8 @@ impl Actor for ScheduleActor {
 impl Supervised for ScheduleActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         self.timer = None;
+        self.generation += 1;
+        self.archive_in_flight = false;
         self.poisoned = false;
         self.admitted.clear();
         self.journal
@@ -350,6 +463,42 @@ impl Supervised for ScheduleActor {
                 self.state = None;
             }
         }
+    }
+}
+
+/// Internal: more holds are due than one turn of the sweep expires.
+struct ContinueSweep;
+impl Message for ContinueSweep {
+    type Result = ();
+}
+
+impl Handler<ContinueSweep> for ScheduleActor {
+    type Result = ();
+    fn handle(&mut self, _: ContinueSweep, ctx: &mut Context<Self>) {
+        self.sweep(ctx, SWEEP_BATCHES_PER_TURN);
+        self.arm_timer(ctx);
+    }
+}
+
+/// Internal: the archive writer wrote (or failed to write) a batch.
+struct ArchiveWritten {
+    generation: u64,
+    batch: archive::ArchiveBatch,
+    written: Result<(), StoreError>,
+}
+impl Message for ArchiveWritten {
+    type Result = ();
+}
+
+impl Handler<ArchiveWritten> for ScheduleActor {
+    type Result = ();
+    fn handle(&mut self, msg: ArchiveWritten, ctx: &mut Context<Self>) {
+        if msg.generation != self.generation || self.state.is_none() {
+            return;
+        }
+        self.archive_in_flight = false;
+        // The next snapshot records the smaller state.
+        self.forget_archived(ctx, msg.batch, msg.written);
     }
 }
 

@@ -38,6 +38,7 @@ mod histogram;
 mod invariants;
 mod report;
 mod scenarios;
+mod server_latency;
 mod stats;
 mod system;
 mod target;

@@ -101,6 +101,7 @@ fn best_block_in_section(
     quantity: u32,
 ) -> Option<u32> {
     let mut first_stranding = None;
+    let runs = table.runs();
     for row in rows {
         if table.free_in_row(row) < quantity {
             continue;
@@ -108,6 +109,19 @@ fn best_block_in_section(
         let span = map.row(row);
         let range = span.seat_range();
         let cells = &table.cells()[range.start as usize..range.end as usize];
+        // Rows the run lengths rule out are skipped unscanned (debug builds
+        // check that the scan agrees); the scan below still picks the seats.
+        if !runs.may_fit(row, quantity)
+            || (first_stranding.is_some() && !runs.may_fit_cleanly(row, quantity))
+        {
+            debug_assert!(
+                scan_row(cells, quantity as usize).clean.is_none()
+                    && (first_stranding.is_some()
+                        || scan_row(cells, quantity as usize).stranding.is_none()),
+                "row {row} skipped but has a block of {quantity}"
+            );
+            continue;
+        }
         let scan = scan_row(cells, quantity as usize);
         if let Some(offset) = scan.clean {
             return Some(span.first_seat + offset as u32);

@@ -16,6 +16,7 @@
 use super::reservation::{Reservation, ReservationStatus};
 use super::ticket::Ticket;
 use super::Schedule;
+use crate::ids::ReservationId;
 use std::collections::BTreeSet;
 
 impl Reservation {
@@ -42,11 +43,21 @@ impl Schedule {
     /// reservations ≤ seats, tickets of live reservations ≤ seats): that would
     /// be a broken seat invariant, not a load the schedule should carry.
     pub fn forget_ended(&mut self) -> usize {
+        self.forget_ended_where(|_| true)
+    }
+
+    /// [`Self::forget_ended`], for the ended reservations among `ids` only
+    /// (those an archive batch wrote; others may have ended since).
+    pub fn forget_ended_among(&mut self, ids: &BTreeSet<ReservationId>) -> usize {
+        self.forget_ended_where(|r| ids.contains(&r.id))
+    }
+
+    fn forget_ended_where(&mut self, chosen: impl Fn(&Reservation) -> bool) -> usize {
         let before = self.reservations.len();
         let old = std::mem::take(&mut self.reservations);
         let mut kept = BTreeSet::new();
         for (old_slot, reservation) in old.into_iter().enumerate() {
-            if reservation.has_ended() {
+            if reservation.has_ended() && chosen(&reservation) {
                 continue;
             }
             let new_slot =

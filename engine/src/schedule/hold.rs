@@ -33,6 +33,9 @@ impl Schedule {
                 "reservation number must be 1-32 bytes",
             ));
         }
+        if matches!(req.selection, SeatSelection::BestAvailable { .. }) {
+            self.seats.refresh_runs(&self.seat_map);
+        }
         let seats = match &req.selection {
             SeatSelection::Ids(ids) => self.pick_by_ids(req.user, ids)?,
             SeatSelection::BestAvailable {

@@ -28,6 +28,7 @@ mod invariants;
 mod payment;
 mod replay;
 mod reservation;
+mod row_runs;
 mod rules;
 mod seat_map;
 mod seat_table;

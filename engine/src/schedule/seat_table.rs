@@ -5,7 +5,8 @@
 //!
 //! Only `Schedule::apply` changes it, through `take`, `sell` and `free`.
 
-use super::seat_map::SeatIndex;
+use super::row_runs::RowRuns;
+use super::seat_map::{SeatIndex, SeatMap};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +51,9 @@ pub(super) struct SeatTable {
     free_per_row: Vec<u32>,
     held: u32,
     sold: u32,
+    /// Derived, not stored (see `row_runs.rs`).
+    #[serde(skip)]
+    runs: RowRuns,
 }
 
 impl SeatTable {
@@ -62,6 +66,7 @@ impl SeatTable {
             free_per_row,
             held: 0,
             sold: 0,
+            runs: RowRuns::default(),
         }
     }
 
@@ -83,6 +88,16 @@ impl SeatTable {
 
     pub fn free_in_row(&self, row: u32) -> u32 {
         self.free_per_row[row as usize]
+    }
+
+    /// Which rows may hold a block (see `row_runs.rs`); fresh after [`Self::refresh_runs`].
+    pub fn runs(&self) -> &RowRuns {
+        &self.runs
+    }
+
+    /// Recomputes the run lengths of the rows changed since the last call.
+    pub fn refresh_runs(&mut self, map: &SeatMap) {
+        self.runs.refresh(map, &self.cells);
     }
 
     #[cfg(test)]
@@ -115,6 +130,7 @@ impl SeatTable {
             holder,
         };
         self.free_per_row[row as usize] -= 1;
+        self.runs.mark(row);
         self.held += 1;
     }
 
@@ -159,6 +175,7 @@ impl SeatTable {
         }
         *cell = SeatCell::FREE;
         self.free_per_row[row as usize] += 1;
+        self.runs.mark(row);
     }
 }
 

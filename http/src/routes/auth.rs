@@ -1,9 +1,13 @@
-//! Accounts and tokens: register, login (throttled per account), refresh, me,
-//! and the admin's role changes. Registration and login are one operation
-//! each of the actor layer (`Registry::register_account`, `Registry::login`),
-//! given the argon2 hasher of `crate::auth`.
+//! Accounts and tokens: register, login (throttled per account), refresh
+//! (rotating), logout, me, and the admin's role changes. Registration and
+//! login are one operation each of the actor layer
+//! (`Registry::register_account`, `Registry::login_session`), given the argon2
+//! hasher of `crate::auth`; refresh and logout are the accounts actor's
+//! (`Registry::refresh_session`, `Registry::end_session`), which keeps each
+//! login's one live refresh token.
 
 use actix_web::{web, HttpResponse};
+use boxoffice_actors::accounts::SessionGrant;
 use boxoffice_actors::{Account, Role};
 use boxoffice_engine::ids::UserId;
 
@@ -14,21 +18,22 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{path_id, JsonBody};
 use crate::state::AppState;
 use crate::views::auth::{
-    LoginRequestBody, RefreshRequestBody, RegisterRequestBody, RoleRequestBody, TokensBody,
-    UserBody, MAX_PASSWORD_CHARS,
+    LoginRequestBody, LogoutRequestBody, RefreshRequestBody, RegisterRequestBody, RoleRequestBody,
+    TokensBody, UserBody, MAX_PASSWORD_CHARS,
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/auth/register").route(web::post().to(register)))
         .service(resource("/auth/login").route(web::post().to(login)))
         .service(resource("/auth/refresh").route(web::post().to(refresh)))
+        .service(resource("/auth/logout").route(web::post().to(logout)))
         .service(resource("/auth/me").route(web::get().to(me)))
         .service(resource("/admin/users/{userId}/role").route(web::put().to(set_role)));
 }
 
 route_api!(
     /// Accounts and tokens.
-    AuthApi: [register, login, refresh, me, set_role]
+    AuthApi: [register, login, refresh, logout, me, set_role]
 );
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequestBody,
@@ -53,7 +58,12 @@ pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<H
     Ok(HttpResponse::Created().json(UserBody::from(&account)))
 }
 
-fn tokens(state: &AppState, account: &Account) -> ApiResult<TokensBody> {
+/// The refresh tokens' lifetime, as the accounts actor counts it.
+fn refresh_ttl_ms(state: &AppState) -> i64 {
+    state.jwt.refresh_ttl_secs.saturating_mul(1_000)
+}
+
+fn tokens(state: &AppState, account: &Account, grant: &SessionGrant) -> ApiResult<TokensBody> {
     let now = state.now();
     Ok(TokensBody {
         access_token: state
@@ -61,7 +71,7 @@ fn tokens(state: &AppState, account: &Account) -> ApiResult<TokensBody> {
             .issue(account.user_id, account.role, TokenKind::Access, now)?,
         refresh_token: state
             .jwt
-            .issue(account.user_id, account.role, TokenKind::Refresh, now)?,
+            .issue_refresh(account.user_id, account.role, grant, now)?,
         token_type: "Bearer",
         expires_in: state.jwt.access_ttl_secs,
         user: UserBody::from(account),
@@ -83,14 +93,15 @@ pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<Http
     }
     // The request timeout bounds the whole login, the wait for the account's
     // turn included; one cut short answers 503 and tells nothing about the password.
-    let account = state
-        .engine(
-            state
-                .registry
-                .login(&input.email, input.password, &state.passwords),
-        )
+    let (account, grant) = state
+        .engine(state.registry.login_session(
+            &input.email,
+            input.password,
+            &state.passwords,
+            refresh_ttl_ms(&state),
+        ))
         .await?;
-    Ok(token_answer(tokens(&state, &account)?))
+    Ok(token_answer(tokens(&state, &account, &grant)?))
 }
 
 /// Tokens are credentials: no cache, shared or private, may keep them
@@ -103,18 +114,46 @@ fn token_answer(body: TokensBody) -> HttpResponse {
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequestBody,
     responses(
-        (status = 200, description = "new tokens, with the account's current role", body = TokensBody),
+        (status = 200, description = "a new pair, with the account's current role; the refresh token sent is spent", body = TokensBody),
         (status = 400, description = "VALIDATION_ERROR"),
-        (status = 401, description = "UNAUTHORIZED: not a valid, unexpired refresh token of an existing account"),
+        (status = 401, description = "UNAUTHORIZED: not the live refresh token of a login (forged, expired, unknown, logged out, or spent; a spent one also ends its login and every token of it)"),
     ))]
 pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let input: RefreshRequestBody = body.parse()?;
-    let (user_id, _) = state
+    let token = state
         .jwt
-        .verify(&input.refresh_token, TokenKind::Refresh, state.now())?;
+        .verify_refresh(&input.refresh_token, state.now())?;
     // The account as it is now: a changed role applies to the new tokens.
-    let account = current_account(&state, user_id).await?;
-    Ok(token_answer(tokens(&state, &account)?))
+    let (account, grant) = state
+        .engine(state.registry.refresh_session(
+            token.user_id,
+            token.session_id,
+            token.refresh_id,
+            refresh_ttl_ms(&state),
+        ))
+        .await?;
+    Ok(token_answer(tokens(&state, &account, &grant)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = LogoutRequestBody,
+    responses(
+        (status = 204, description = "the login is ended: its refresh token is refused from now on (access tokens already issued run until their own expiry)"),
+        (status = 400, description = "VALIDATION_ERROR: no refreshToken string"),
+        (status = 401, description = "UNAUTHORIZED: not the live refresh token of a login (forged, expired, unknown, already logged out, or spent; a spent one also ends its login)"),
+    ))]
+pub async fn logout(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+    let input: LogoutRequestBody = body.parse()?;
+    let token = state
+        .jwt
+        .verify_refresh(&input.refresh_token, state.now())?;
+    state
+        .engine(
+            state
+                .registry
+                .end_session(token.user_id, token.session_id, token.refresh_id),
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The token's account as it is now; a token of a vanished account is no longer valid.
@@ -139,9 +178,10 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRes
 #[utoipa::path(put, path = "/api/v1/admin/users/{userId}/role", tag = "auth", request_body = RoleRequestBody,
     params(("userId" = String, Path)),
     responses(
-        (status = 200, description = "the account with its new role (applies from its next token)", body = UserBody),
+        (status = 200, description = "the account with its new role, in force at once (also for tokens already issued); the change is logged with who made it", body = UserBody),
         (status = 400, description = "VALIDATION_ERROR: not USER, STAFF or ADMIN"),
-        (status = 403, description = "FORBIDDEN: the caller is not ADMIN"),
+        (status = 401, description = "UNAUTHORIZED: no valid access token, or its account does not exist"),
+        (status = 403, description = "FORBIDDEN: the caller's account is not ADMIN now (the token's role claim is not trusted)"),
         (status = 404, description = "NOT_FOUND: no such user"),
         (status = 409, description = "CONFLICT: the last ADMIN cannot be demoted"),
     ),
@@ -152,7 +192,7 @@ pub async fn set_role(
     path: web::Path<String>,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    user.require(Role::Admin)?;
+    user.require(&state, Role::Admin)?;
     let target = path_id(&path, UserId::parse, "user")?;
     // The user's existence (404) before the body (400); the change checks it too.
     let input: RoleRequestBody = body_after(body.parse(), async {
@@ -163,7 +203,7 @@ pub async fn set_role(
     })
     .await?;
     let account = state
-        .engine(state.registry.set_role(target, input.role))
+        .engine(state.registry.set_role(target, input.role, user.user_id))
         .await?;
     Ok(HttpResponse::Ok().json(UserBody::from(&account)))
 }

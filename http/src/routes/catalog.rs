@@ -52,7 +52,8 @@ route_api!(
     responses(
         (status = 201, description = "the venue, with its capacity and seat ids", body = VenueBody),
         (status = 400, description = "VALIDATION_ERROR: a bad name, address or layout"),
-        (status = 403, description = "FORBIDDEN: the caller is not ADMIN"),
+        (status = 401, description = "UNAUTHORIZED: no valid access token, or its account does not exist"),
+        (status = 403, description = "FORBIDDEN: the caller's account is not ADMIN now (the token's role claim is not trusted)"),
     ),
     security(("bearer" = [])))]
 pub async fn create_venue(
@@ -60,7 +61,7 @@ pub async fn create_venue(
     user: AuthUser,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let input: VenueRequestBody = role_then_body(&user, Role::Admin, &body)?;
+    let input: VenueRequestBody = role_then_body(&state, &user, Role::Admin, &body)?;
     let (name, address, sections) = input.into_parts();
     let venue = state
         .engine(state.registry.create_venue(name, address, sections))
@@ -102,7 +103,8 @@ pub async fn get_venue(
     responses(
         (status = 201, description = "the concert, as GET returns it, its schedules with their new ids", body = ConcertBody),
         (status = 400, description = "VALIDATION_ERROR: bad fields, times, grades or queue settings"),
-        (status = 403, description = "FORBIDDEN: the caller is not ADMIN"),
+        (status = 401, description = "UNAUTHORIZED: no valid access token, or its account does not exist"),
+        (status = 403, description = "FORBIDDEN: the caller's account is not ADMIN now (the token's role claim is not trusted)"),
         (status = 404, description = "NOT_FOUND: venueId names nothing"),
     ),
     security(("bearer" = [])))]
@@ -111,7 +113,7 @@ pub async fn create_concert(
     user: AuthUser,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
-    let input: ConcertRequestBody = role_then_body(&user, Role::Admin, &body)?;
+    let input: ConcertRequestBody = role_then_body(&state, &user, Role::Admin, &body)?;
     let venue_id = path_id(&input.venue_id, VenueId::parse, "venue")?;
     // The venue's existence (404) before the fields' (400); creating checks it too.
     let new = body_after(

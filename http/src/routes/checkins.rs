@@ -25,7 +25,8 @@ route_api!(
     responses(
         (status = 200, description = "admitted: the ticket is now USED", body = CheckInBody),
         (status = 400, description = "INVALID_TICKET (forged, void or unknown code), or VALIDATION_ERROR"),
-        (status = 403, description = "FORBIDDEN: the caller is not STAFF or ADMIN"),
+        (status = 401, description = "UNAUTHORIZED: no valid access token, or its account does not exist"),
+        (status = 403, description = "FORBIDDEN: the caller's account is not STAFF or ADMIN now (the token's role claim is not trusted)"),
         (status = 409, description = "TICKET_ALREADY_USED (details.usedAt)"),
     ),
     security(("bearer" = [])))]
@@ -36,7 +37,7 @@ pub async fn check_in(
 ) -> ApiResult<HttpResponse> {
     // Permission before the body (API.md's order of checks): the body's own
     // errors (400/413/415) are held back until the caller is known to be STAFF.
-    let input: CheckInRequestBody = role_then_body(&user, Role::Staff, &body)?;
+    let input: CheckInRequestBody = role_then_body(&state, &user, Role::Staff, &body)?;
     let ticket_id = state
         .qr
         .verify(&input.qr_code)

@@ -68,7 +68,7 @@ pub async fn create(
         idem: Some(tag),
     };
     let receipt = state
-        .engine(state.registry.pay_own(user.user_id, command))
+        .engine(state.registry.pay(user.user_id, command))
         .await?;
     Ok(HttpResponse::Created().json(PaymentBody::from(&receipt)))
 }

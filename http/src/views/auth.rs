@@ -1,4 +1,4 @@
-//! Accounts and tokens: registration, login, refresh, role changes, and the
+//! Accounts and tokens: registration, login, refresh, logout, role changes, and the
 //! User every one of them answers with.
 
 use boxoffice_actors::accounts::check_new_password;
@@ -144,6 +144,13 @@ pub struct LoginRequestBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequestBody {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogoutRequestBody {
+    /// The refresh token of the login to end.
     pub refresh_token: String,
 }
 

@@ -80,7 +80,8 @@ pub enum CrashPlan {
     /// Arm this now; the workload goes on until the store dies.
     Point(CrashPoint),
     /// Arm this right before the next payment, to land between its saga
-    /// steps: a payment appends (and flushes) begin, then debit, then finish.
+    /// steps: a payment appends begin, then debit, then finish, and waits
+    /// for one flush, after the finish (`actors/src/payment.rs`).
     DuringPayment(CrashPoint),
 }
 
@@ -90,10 +91,12 @@ pub fn choose_plan(rng: &mut SmallRng) -> CrashPlan {
         3..=5 => CrashPlan::Point(CrashPoint::Writes(rng.gen_range(1..=10))),
         6..=7 => CrashPlan::Point(CrashPoint::Snapshots(rng.gen_range(1..=2))),
         8..=9 => CrashPlan::Point(CrashPoint::MidTrim(rng.gen_range(1..=2))),
-        // The n-th append of the saga is the last: its flush fails. Whether it
-        // survives is then up to the kill (see `choose_kept`): begin lost or
-        // not; begin durable and the debit lost (recovery must abort) or kept
-        // (recovery must confirm); the finish lost (recovery confirms) or kept.
+        // The n-th append of the saga is the last: the store dies after it,
+        // before any flush, so none of the saga's appends is durable yet.
+        // What survives is up to the kill (see `choose_kept`), always a
+        // prefix: nothing; the begin alone (recovery must abort); begin and
+        // debit (recovery must confirm); all three. Never a debit without
+        // its begin: the one-flush saga rests on that.
         _ => CrashPlan::DuringPayment(CrashPoint::Appends(rng.gen_range(1..=3))),
     }
 }

@@ -25,10 +25,13 @@ pub fn memory_store() -> Arc<MemoryStore> {
     Arc::new(MemoryStore::new())
 }
 
+/// Small snapshot intervals; archive batches written inline by the schedule
+/// actors (no writer thread), so that seeded runs replay the same writes.
 pub fn test_config() -> EngineConfig {
     EngineConfig {
         snapshot_every_events: 50,
         wallet_shards: 4,
+        archive_in_background: false,
         ..EngineConfig::default()
     }
 }

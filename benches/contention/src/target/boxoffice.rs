@@ -42,6 +42,8 @@ use crate::scenarios::in_batches;
 
 /// Access tokens the harness mints live this long (longer than any run).
 const TOKEN_TTL_SECS: i64 = 24 * 3_600;
+/// The admin account the HTTP server is configured with.
+const HARNESS_ADMIN_EMAIL: &str = "admin@contention.harness";
 
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
@@ -69,6 +71,8 @@ pub struct Boxoffice<C> {
 struct Server {
     handle: actix_web::dev::ServerHandle,
     finished: tokio::sync::oneshot::Receiver<()>,
+    /// `http://127.0.0.1:PORT`, for reading its /metrics at the end.
+    base: Arc<str>,
 }
 
 fn engine_config(options: &EngineOptions) -> EngineConfig {
@@ -136,6 +140,9 @@ impl Boxoffice<HttpDriver> {
         let mut settings = Settings::new(data_dir.clone());
         settings.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         settings.jwt_secret = Some(secret.clone());
+        // The server checks an admin's account on every admin request: the
+        // harness's admin is this configured one (its password is never used).
+        settings.admin = Some((HARNESS_ADMIN_EMAIL.into(), fresh_secret()));
         settings.workers = options.workers;
         settings.store_cache_mb = options.store_cache_mb;
         settings.engine = engine_config(options);
@@ -153,6 +160,12 @@ impl Boxoffice<HttpDriver> {
         )
         .await?;
         let registry = Arc::clone(app.registry());
+        let admin = registry
+            .account_by_email(HARNESS_ADMIN_EMAIL)
+            .await
+            .map_err(|e| format!("admin account: {e}"))?
+            .ok_or("the configured admin account is missing")?
+            .user_id;
         let base: Arc<str> = format!("http://127.0.0.1:{}", app.port()).into();
         let handle = app.handle();
         let (done, finished) = tokio::sync::oneshot::channel();
@@ -169,8 +182,9 @@ impl Boxoffice<HttpDriver> {
             Arc::new(IdSource::from_os()),
         ));
         let spec = HttpSpec {
-            base,
+            base: Arc::clone(&base),
             keys,
+            admin,
             run_tag: rand::random(),
         };
         Ok(Boxoffice {
@@ -178,10 +192,32 @@ impl Boxoffice<HttpDriver> {
             connect: Box::new(move |thread, connections| {
                 HttpDriver::new(&spec, thread, connections)
             }),
-            server: Some(Server { handle, finished }),
+            server: Some(Server {
+                handle,
+                finished,
+                base,
+            }),
             data_dir,
         })
     }
+}
+
+/// The server's Prometheus text.
+async fn read_metrics(base: &str) -> Result<String, String> {
+    let client = awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .finish();
+    let mut response = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = response
+        .body()
+        .limit(64 << 20)
+        .await
+        .map_err(|e| e.to_string())?;
+    String::from_utf8(body.to_vec()).map_err(|e| e.to_string())
 }
 
 impl<C> Boxoffice<C> {
@@ -405,6 +441,18 @@ impl<C: Client + 'static> Target for Boxoffice<C> {
             json!(counts.get("expired").copied().unwrap_or(0)),
         );
         facts.insert("reservations_by_status".into(), json!(counts));
+        if let Some(server) = &self.server {
+            // The server's own latency (see `server_latency.rs`).
+            match read_metrics(&server.base).await {
+                Ok(text) => {
+                    facts.insert(
+                        "server_p99_le_ms".into(),
+                        crate::server_latency::p99_facts(&text),
+                    );
+                }
+                Err(err) => eprintln!("contention: could not read the server's /metrics: {err}"),
+            }
+        }
         Ok(Verdict {
             checks,
             seats_sold: state

@@ -6,6 +6,9 @@
 //!
 //! Tokens are minted here with the JWT secret the harness configured for its
 //! own server (no registration, no login, no argon2): see `boxoffice.rs`.
+//! Users' tokens name ids without accounts (what users do needs no account);
+//! the admin's names the server's configured admin, since the server checks
+//! an admin's account on every admin request.
 //! The `hello` mode reuses [`client`] and [`get_plain`].
 
 use awc::http::StatusCode;
@@ -35,7 +38,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 const IDLE_CONNECTION: Duration = Duration::from_secs(4);
 /// Tokens minted per client thread are cached; past this many the cache is cleared.
 const MAX_CACHED_TOKENS: usize = 200_000;
-/// The admin the harness signs in as to create a schedule over the API.
+/// The harness's own set-up user (the admin's requests are signed for
+/// [`HttpSpec::admin`], the account the server was configured with).
 const ADMIN: User = User { kind: 0xAD, n: 0 };
 /// A schedule created over the API starts this long after its booking
 /// closes, which is this long after it was created.
@@ -46,6 +50,8 @@ pub struct HttpSpec {
     /// `http://127.0.0.1:PORT`
     pub base: Arc<str>,
     pub keys: Arc<JwtKeys>,
+    /// The configured admin's account, which set-up requests are signed for.
+    pub admin: UserId,
     /// Makes idempotency keys of different runs on one server differ.
     pub run_tag: u64,
 }
@@ -116,11 +122,10 @@ impl HttpDriver {
     }
 
     fn bearer(&self, user: User) -> Rc<str> {
-        self.bearer_as(user, Role::User)
+        self.bearer_as(user.id(), Role::User)
     }
 
-    fn bearer_as(&self, user: User, role: Role) -> Rc<str> {
-        let user = user.id();
+    fn bearer_as(&self, user: UserId, role: Role) -> Rc<str> {
         let mut tokens = self.tokens.borrow_mut();
         if let Some(token) = tokens.get(&user) {
             return Rc::clone(token);
@@ -177,10 +182,10 @@ impl HttpDriver {
     /// An admin's POST of set-up (not measured); the answer's body, or
     /// what went wrong, with the server's words.
     async fn admin_post(&self, path: &str, body: Value) -> Result<Value, String> {
-        let request = self
-            .client
-            .post(self.url(path))
-            .insert_header(("Authorization", &*self.bearer_as(ADMIN, Role::Admin)));
+        let request = self.client.post(self.url(path)).insert_header((
+            "Authorization",
+            &*self.bearer_as(self.spec.admin, Role::Admin),
+        ));
         let answer = exchange(request, Some(body))
             .await
             .map_err(|_| format!("POST {path}: no answer"))?;

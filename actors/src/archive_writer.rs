@@ -1,0 +1,108 @@
+//! The archive writer: one thread that writes schedules' archive batches, so
+//! that moving ended reservations out of a schedule's state never stalls the
+//! schedule's actor (or the other actors on its arbiter thread).
+//!
+//! A schedule actor renders a batch of ended reservations (see
+//! `schedule_actor/archive.rs`) and submits it here with a callback; this
+//! thread writes the batch's entries to the store, in order, then calls the
+//! callback, which tells the actor to forget those reservations. Forgetting
+//! (and the snapshot that follows it) therefore comes strictly after the
+//! writes returned, so a flush that makes the snapshot durable makes the
+//! entries durable too (a flush makes a prefix of the writes durable).
+//!
+//! Bounded: at most [`ARCHIVE_BATCHES_QUEUED`] batches wait; past it a submit
+//! is refused at once and the actor keeps its ended reservations until its
+//! next snapshot retries. Each actor has at most one batch in flight.
+//!
+//! Deterministic runs (the seeded simulation, crash-window tests) configure
+//! no writer (`EngineConfig::archive_in_background = false`): the actor then
+//! writes the batch itself, inline, as before, so a seed replays the same
+//! interleaving of writes.
+
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use boxoffice_storage::{Store, StoreError};
+
+use crate::schedule_actor::archive::ArchiveBatch;
+
+/// Batches waiting for the writer, across all schedules.
+pub const ARCHIVE_BATCHES_QUEUED: usize = 64;
+/// Name of the writer thread (visible in `top -H` and panics).
+pub const ARCHIVE_WRITER_THREAD_NAME: &str = "boxoffice-archiver";
+
+/// Told once whether the batch was written.
+pub type ArchiveDone = Box<dyn FnOnce(ArchiveBatch, Result<(), StoreError>) + Send>;
+
+struct Job {
+    batch: ArchiveBatch,
+    done: ArchiveDone,
+}
+
+/// See the module doc.
+pub struct ArchiveWriter {
+    jobs: Mutex<Option<SyncSender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ArchiveWriter {
+    /// Starts the writer thread over `store`.
+    pub fn start(store: Arc<dyn Store>) -> std::io::Result<Arc<ArchiveWriter>> {
+        let (jobs, queue) = sync_channel::<Job>(ARCHIVE_BATCHES_QUEUED);
+        let thread = std::thread::Builder::new()
+            .name(ARCHIVE_WRITER_THREAD_NAME.into())
+            .spawn(move || {
+                // Ends when every sender is gone (shutdown).
+                for job in queue {
+                    let written = job.batch.write(store.as_ref());
+                    (job.done)(job.batch, written);
+                }
+            })?;
+        Ok(Arc::new(ArchiveWriter {
+            jobs: Mutex::new(Some(jobs)),
+            thread: Mutex::new(Some(thread)),
+        }))
+    }
+
+    /// Queues `batch`; `done` runs on the writer thread once it is written
+    /// (or failed). Gives the batch back, at once, when the queue is full or
+    /// the writer has stopped.
+    pub fn submit(&self, batch: ArchiveBatch, done: ArchiveDone) -> Result<(), ArchiveBatch> {
+        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(jobs) = jobs.as_ref() else {
+            return Err(batch);
+        };
+        match jobs.try_send(Job { batch, done }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => Err(job.batch),
+        }
+    }
+
+    /// Stops taking batches, lets the thread write the queued ones, and waits
+    /// for it. Idempotent.
+    pub fn shutdown(&self) {
+        drop(
+            self.jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            if thread.join().is_err() {
+                tracing::error!("the archive writer thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for ArchiveWriter {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
