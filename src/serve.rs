@@ -1,5 +1,9 @@
 //! `boxoffice serve`: the HTTP server on an embedded data dir. Every flag can
 //! also be set by a `BOXOFFICE_*` environment variable.
+//!
+//! The process's umask is 077 before anything is created, so every file and
+//! directory the store makes is private (0600 and 0700); the data dir and
+//! what an older version left there are tightened by `boxoffice_http::secrets`.
 
 use boxoffice_actors::{EngineConfig, IdSource, SystemClock};
 use boxoffice_http::{Application, Settings};
@@ -19,9 +23,12 @@ pub struct ServeArgs {
     /// Load the demo venue, concerts and accounts (once per data dir) and print the credentials.
     #[arg(long, env = "BOXOFFICE_DEMO")]
     demo: bool,
-    /// HS256 secret for tokens (at least 16 bytes); generated and kept in the data dir when unset.
+    /// HS256 secret for tokens (at least 16 bytes); when unset, <data-dir>/keys/jwt.key (generated on first start).
     #[arg(long, env = "BOXOFFICE_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// Key that signs ticket QR codes (at least 16 bytes), independent of the token secret; when unset, <data-dir>/keys/qr.key.
+    #[arg(long, env = "BOXOFFICE_QR_KEY", hide_env_values = true)]
+    qr_key: Option<String>,
     /// Make sure this account exists with role ADMIN (needs --admin-password).
     #[arg(long, env = "BOXOFFICE_ADMIN_EMAIL", requires = "admin_password")]
     admin_email: Option<String>,
@@ -51,6 +58,9 @@ pub struct ServeArgs {
     /// sled's page cache in MiB; the store's memory grows up to about this (8-65,536).
     #[arg(long, env = "BOXOFFICE_STORE_CACHE_MB", default_value_t = boxoffice_http::settings::DEFAULT_STORE_CACHE_MB)]
     store_cache_mb: u64,
+    /// Password hashes running at once; a register or login that waits longer than a second for one is answered 503 (1-64; default: the core count).
+    #[arg(long, env = "BOXOFFICE_PASSWORD_HASHING_PERMITS", default_value_t = boxoffice_http::settings::default_password_hashing_permits())]
+    password_hashing_permits: usize,
     /// Requests in flight per actor before the API answers 503 (at least 1,024).
     #[arg(long, env = "BOXOFFICE_IN_FLIGHT_PER_ACTOR", default_value_t = 4_096)]
     in_flight_per_actor: usize,
@@ -65,6 +75,8 @@ impl ServeArgs {
         settings.bind = self.bind;
         settings.demo = self.demo;
         settings.jwt_secret = self.jwt_secret;
+        settings.qr_key = self.qr_key;
+        settings.password_hashing_permits = self.password_hashing_permits;
         settings.admin = match (self.admin_email, self.admin_password) {
             (Some(email), Some(password)) => Some((email, password)),
             (None, None) => None,
@@ -99,8 +111,19 @@ macro_rules! say {
     }};
 }
 
+/// Files and directories this process creates are its user's alone. Set
+/// before any thread starts, as the umask is process-wide.
+fn private_umask() {
+    // SAFETY: umask(2) only swaps the process's file mode creation mask; it
+    // cannot fail and touches no memory of ours.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 pub fn run(args: ServeArgs) -> Result<(), String> {
     let settings = args.settings()?;
+    private_umask();
     actix::System::new().block_on(async move {
         let app = Application::build(
             settings.clone(),
@@ -110,6 +133,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .await?;
         for line in &app.banner {
             say!("{line}");
+        }
+        for line in &app.warnings {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
         say!(
             "boxoffice listening on http://{}:{} (data in {})",

@@ -1,7 +1,8 @@
 //! Authentication: JWT access and refresh tokens (HS256 only; `alg: none` and
 //! every other algorithm are refused), the [`AuthUser`] extractor, and
 //! [`Argon2Passwords`], the password hasher the account operations are given
-//! (argon2 on the blocking pool, so hashing never stalls a worker or an actor).
+//! (argon2 on the blocking pool, so hashing never stalls a worker or an actor,
+//! and behind a semaphore, so a login storm cannot run hashes without bound).
 //!
 //! Token expiry is checked against the injected clock, not the system clock
 //! jsonwebtoken would read, so tests can move time. The role claim in a token
@@ -31,6 +32,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::future::{ready, Ready};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -264,11 +267,45 @@ impl FromRequest for MaybeAuthUser {
     }
 }
 
+/// Longest a register or login waits for a hashing permit before it is
+/// answered 503 UNAVAILABLE with `Retry-After`. Short: at tens of milliseconds
+/// a hash, a second's queue is already dozens of hashes deep, and a client
+/// told to come back soon costs nothing while it waits.
+pub const HASH_PERMIT_WAIT: Duration = Duration::from_secs(1);
+
 /// argon2id with the crate's defaults (19 MiB, 2 passes): never weaker in
 /// production. Each hash or verification runs on actix's blocking pool
 /// (`web::block`), so it stalls neither an HTTP worker nor an actor.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Argon2Passwords;
+///
+/// At most `permits` of them run at once, process-wide (issue 20, item 4:
+/// without a bound, 500 concurrent logins ran 500 hashes at 19 MiB each on
+/// 310 threads, and `/healthz` took 1.8 s). One past that waits up to
+/// [`HASH_PERMIT_WAIT`], then is refused with `Unavailable` (503). The permit
+/// travels into the blocking task, so a hash whose client went away still
+/// counts until it has finished.
+#[derive(Clone, Debug)]
+pub struct Argon2Passwords {
+    permits: Arc<Semaphore>,
+}
+
+impl Argon2Passwords {
+    /// A hasher running at most `permits` hashes at once (at least one).
+    pub fn new(permits: usize) -> Self {
+        Argon2Passwords {
+            permits: Arc::new(Semaphore::new(permits.max(1))),
+        }
+    }
+
+    /// A permit to hash, or `Unavailable` after [`HASH_PERMIT_WAIT`].
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, EngineError> {
+        let waiting = Arc::clone(&self.permits).acquire_owned();
+        match tokio::time::timeout(HASH_PERMIT_WAIT, waiting).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // Timed out, or the semaphore was closed (never done): busy either way.
+            _ => Err(EngineError::Unavailable),
+        }
+    }
+}
 
 impl Passwords for Argon2Passwords {
     /// A valid argon2 hash of nothing anyone knows.
@@ -277,7 +314,9 @@ impl Passwords for Argon2Passwords {
     /// The salt comes from the caller, drawn from the injected random source
     /// (`IdSource::bytes`, a CSPRNG seeded from the OS in production).
     async fn hash(&self, password: String, salt: [u8; 16]) -> Result<String, EngineError> {
+        let permit = self.permit().await?;
         web::block(move || {
+            let _permit = permit;
             let salt = SaltString::encode_b64(&salt)?;
             Argon2::default()
                 .hash_password(password.as_bytes(), &salt)
@@ -289,11 +328,15 @@ impl Passwords for Argon2Passwords {
     }
 
     async fn verify(&self, password: String, hash: String) -> Result<bool, EngineError> {
-        web::block(move || match PasswordHash::new(&hash) {
-            Ok(parsed) => Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
-            Err(_) => false,
+        let permit = self.permit().await?;
+        web::block(move || {
+            let _permit = permit;
+            match PasswordHash::new(&hash) {
+                Ok(parsed) => Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok(),
+                Err(_) => false,
+            }
         })
         .await
         .map_err(|_| EngineError::Unavailable)

@@ -2,6 +2,11 @@
 //! three schedules each (one gated by the waiting room), and demo admin, staff
 //! and user accounts, the user with a funded wallet. Loaded once per data dir
 //! (a marker in the store's metadata); the credentials are printed every start.
+//!
+//! The demo passwords are well known (they are in the README), so they are
+//! set only when an account is created: a demo account whose password was
+//! changed keeps it across restarts. Serving them on a non-loopback address
+//! is warned about ([`exposure_warning`]). They meet the password policy.
 
 use boxoffice_actors::Role;
 use boxoffice_actors::{NewConcert, NewSchedule, PriceGrade, VenueSection};
@@ -9,6 +14,7 @@ use boxoffice_actors::{Passwords, Registry};
 use boxoffice_engine::layout::RowLayout;
 use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::{Money, Timestamp};
+use std::net::SocketAddr;
 
 use crate::auth::Argon2Passwords;
 use crate::error::ApiError;
@@ -32,8 +38,22 @@ fn section(id: &str, name: &str, rows: u32, seats: u32) -> VenueSection {
     }
 }
 
+/// The warning for `--demo` on `bind`, if it is reachable from other hosts.
+pub fn exposure_warning(bind: SocketAddr) -> Option<String> {
+    (!bind.ip().is_loopback()).then(|| {
+        format!(
+            "warning: --demo on {bind}, which is not a loopback address: anyone who can \
+             reach it can log in with the demo accounts' published passwords"
+        )
+    })
+}
+
 /// Loads the demo data unless this data dir has it already; returns the lines to print.
-pub async fn load(registry: &Registry, now: Timestamp) -> Result<Vec<String>, ApiError> {
+pub async fn load(
+    registry: &Registry,
+    passwords: &Argon2Passwords,
+    now: Timestamp,
+) -> Result<Vec<String>, ApiError> {
     // Whole hours read better in a catalogue.
     let now = Timestamp(now.0 - now.0.rem_euclid(3_600_000));
     let engine = |e: boxoffice_actors::EngineError| ApiError::from(e);
@@ -42,20 +62,25 @@ pub async fn load(registry: &Registry, now: Timestamp) -> Result<Vec<String>, Ap
         .get_meta(MARKER)
         .map_err(|e| ApiError::internal(e.to_string()))?
         .is_some();
-    // Accounts are ensured every start (cheap, idempotent) so the printed passwords always work.
+    // A missing demo account is created (with its published password); an
+    // existing one is left as it is, its password and role included.
     let mut accounts = Vec::new();
     for ((email, password), role, name) in [
         (ADMIN, Role::Admin, "Demo Admin"),
         (STAFF, Role::Staff, "Demo Staff"),
         (USER, Role::User, "Demo User"),
     ] {
-        let hash = Argon2Passwords
+        if let Some(account) = registry.account_by_email(email).await.map_err(engine)? {
+            accounts.push(account);
+            continue;
+        }
+        let hash = passwords
             .hash(password.to_string(), registry.context().ids.bytes())
             .await
             .map_err(engine)?;
         accounts.push(
             registry
-                .ensure_account(email.to_string(), name.to_string(), hash, role)
+                .register(email.to_string(), name.to_string(), None, hash, role)
                 .await
                 .map_err(engine)?,
         );
@@ -143,7 +168,7 @@ pub async fn load(registry: &Registry, now: Timestamp) -> Result<Vec<String>, Ap
             .map_err(|e| ApiError::internal(e.to_string()))?;
     }
     Ok(vec![
-        "demo accounts:".to_string(),
+        "demo accounts (passwords as set when the accounts were created):".to_string(),
         format!("  ADMIN  {}  password {}", ADMIN.0, ADMIN.1),
         format!("  STAFF  {}  password {}", STAFF.0, STAFF.1),
         format!(
@@ -151,4 +176,33 @@ pub async fn load(registry: &Registry, now: Timestamp) -> Result<Vec<String>, Ap
             USER.0, USER.1, USER_FUNDS.0
         ),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_passwords_meet_the_policy() {
+        for (email, password) in [ADMIN, STAFF, USER] {
+            assert_eq!(
+                boxoffice_actors::accounts::check_new_password(password),
+                Ok(()),
+                "{email}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_non_loopback_bind_is_warned_about() {
+        let at = |addr: &str| exposure_warning(addr.parse().expect("address"));
+        assert_eq!(at("127.0.0.1:8080"), None);
+        assert_eq!(at("[::1]:8080"), None);
+        for exposed in ["0.0.0.0:8080", "192.168.1.5:80", "[::]:8080"] {
+            assert!(
+                at(exposed).is_some_and(|w| w.contains("--demo")),
+                "{exposed}"
+            );
+        }
+    }
 }

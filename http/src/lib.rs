@@ -1,7 +1,8 @@
 //! The HTTP API of Boxoffice (the contract is `../shared/API.md`).
 //!
 //! - [`startup`]: builds the application (store, engine, server); everything
-//!   that runs a server goes through [`startup::Application::build`].
+//!   that runs a server goes through [`startup::Application::build`];
+//!   [`secrets`]: the private data dir and the token and QR key files.
 //! - [`routes`]: one module per resource; thin handlers over the actor layer,
 //!   each module with its part of the OpenAPI document; [`checks`]: API.md's
 //!   order of checks (401, 403, 404, then the body), once.
@@ -24,6 +25,7 @@ pub mod pagination;
 pub mod queue_tokens;
 pub mod request_id;
 pub mod routes;
+pub mod secrets;
 pub mod settings;
 pub mod startup;
 pub mod state;

@@ -19,10 +19,20 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Load the demo venue, concerts and accounts (once per data dir).
     pub demo: bool,
-    /// HS256 secret; when `None`, one is generated once and kept in the data dir.
+    /// HS256 secret of the tokens (at least 16 bytes); when `None`, the one in
+    /// `<data>/keys/jwt.key`, generated on first start (see `crate::secrets`).
     pub jwt_secret: Option<String>,
-    /// Make sure this account exists with role ADMIN at start-up.
+    /// The key that signs ticket QR codes (at least 16 bytes), independent of
+    /// the token secret; when `None`, the one in `<data>/keys/qr.key`.
+    pub qr_key: Option<String>,
+    /// Make sure this account exists with role ADMIN at start-up; its
+    /// password must meet the password policy (checked by [`Settings::validate`]).
     pub admin: Option<(String, String)>,
+    /// Password hashes and verifications (argon2, about 19 MiB and tens of
+    /// milliseconds each) running at once, process-wide. A register or login
+    /// that gets no permit within `crate::auth::HASH_PERMIT_WAIT` is answered
+    /// 503 UNAVAILABLE with `Retry-After`.
+    pub password_hashing_permits: usize,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     /// Longest a request may wait for the engine before it is answered 503.
@@ -69,6 +79,15 @@ pub const DEFAULT_MAX_IN_FLIGHT_REQUESTS: usize = 1_024;
 /// Accepted range of [`Settings::max_in_flight_requests`].
 pub const MAX_IN_FLIGHT_REQUESTS_RANGE: std::ops::RangeInclusive<usize> = 1..=1_000_000;
 
+/// Default of [`Settings::password_hashing_permits`]: the core count (argon2
+/// is CPU-bound, so more at once only adds memory and latency).
+pub fn default_password_hashing_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+/// Accepted range of [`Settings::password_hashing_permits`]: at 19 MiB each,
+/// 64 bound argon2's memory to about 1.2 GiB.
+pub const PASSWORD_HASHING_PERMITS_RANGE: std::ops::RangeInclusive<usize> = 1..=64;
+
 /// Default of [`Settings::store_cache_mb`] (see `SledStore::open_with_cache`).
 pub const DEFAULT_STORE_CACHE_MB: u64 = boxoffice_storage::sled_store::DEFAULT_CACHE_BYTES >> 20;
 
@@ -80,7 +99,9 @@ impl Settings {
             data_dir,
             demo: false,
             jwt_secret: None,
+            qr_key: None,
             admin: None,
+            password_hashing_permits: default_password_hashing_permits(),
             access_token_ttl: Duration::from_secs(3_600),
             refresh_token_ttl: Duration::from_secs(14 * 24 * 3_600),
             request_timeout: Duration::from_secs(10),
@@ -113,6 +134,23 @@ impl Settings {
                 "max in-flight requests must be in {MAX_IN_FLIGHT_REQUESTS_RANGE:?}, got {}",
                 self.max_in_flight_requests
             ));
+        }
+        if !PASSWORD_HASHING_PERMITS_RANGE.contains(&self.password_hashing_permits) {
+            return Err(format!(
+                "password hashing permits must be in {PASSWORD_HASHING_PERMITS_RANGE:?}, got {}",
+                self.password_hashing_permits
+            ));
+        }
+        if let Some((_, password)) = &self.admin {
+            // The same policy as every new password (API.md): refusing to
+            // start beats running with a guessable ADMIN.
+            boxoffice_actors::accounts::check_new_password(password).map_err(|e| {
+                let why = match e {
+                    boxoffice_actors::EngineError::Validation(why) => why,
+                    other => other.to_string(),
+                };
+                format!("BOXOFFICE_ADMIN_PASSWORD (--admin-password) is refused: {why}")
+            })?;
         }
         let cache_bytes = self.store_cache_mb.saturating_mul(1 << 20);
         if !boxoffice_storage::sled_store::CACHE_BYTES_RANGE.contains(&cache_bytes) {

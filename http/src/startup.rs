@@ -1,5 +1,6 @@
-//! Builds a Boxoffice server: opens the store, recovers the engine, makes sure
-//! the configured admin (and the demo data) exist, and binds the HTTP server.
+//! Builds a Boxoffice server: makes the data dir private, opens the store,
+//! loads the secrets (`secrets`), recovers the engine, makes sure the
+//! configured admin (and the demo data) exist, and binds the HTTP server.
 //! The binary and every HTTP test start the application through here.
 //!
 //! The middleware stack, outermost first: request id (every answer carries
@@ -23,9 +24,7 @@ use crate::queue_tokens::QueueTokenSigner;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::tickets_qr::QrSigner;
-use crate::{allow_header, demo, metrics, openapi, request_id, routes};
-
-const JWT_SECRET_META: &str = "jwt-secret";
+use crate::{allow_header, demo, metrics, openapi, request_id, routes, secrets};
 
 pub struct Application {
     port: u16,
@@ -33,25 +32,31 @@ pub struct Application {
     registry: Arc<Registry>,
     /// Lines worth printing at start-up (demo credentials).
     pub banner: Vec<String>,
+    /// Lines the operator must see at start-up (the binary prints them on
+    /// stderr): accounts sharing an email, demo data on a public address.
+    pub warnings: Vec<String>,
 }
 
-/// The configured secret, or the one generated for this data dir the first time.
-fn jwt_secret(settings: &Settings, store: &dyn Store, ids: &IdSource) -> Result<Vec<u8>, String> {
-    if let Some(secret) = &settings.jwt_secret {
-        if secret.len() < 16 {
-            return Err("BOXOFFICE_JWT_SECRET must be at least 16 bytes".into());
-        }
-        return Ok(secret.as_bytes().to_vec());
-    }
-    if let Some(secret) = store.get_meta(JWT_SECRET_META).map_err(|e| e.to_string())? {
-        return Ok(secret);
-    }
-    let secret: [u8; 32] = ids.bytes();
-    store
-        .put_meta(JWT_SECRET_META, &secret)
-        .map_err(|e| e.to_string())?;
-    store.flush().map_err(|e| e.to_string())?;
-    Ok(secret.to_vec())
+/// The start-up report of accounts the NFKC email fold found sharing one
+/// address: kept apart, never merged (see `AccountsState::fold_emails`).
+async fn email_clash_warnings(registry: &Registry) -> Result<Vec<String>, String> {
+    let clashes = registry
+        .email_clashes()
+        .await
+        .map_err(|e| format!("accounts: {e}"))?;
+    Ok(clashes
+        .into_iter()
+        .map(|clash| {
+            let ids: Vec<String> = clash.user_ids.iter().map(ToString::to_string).collect();
+            format!(
+                "warning: accounts {} share the email {:?} once normalized (NFKC, case-folded); \
+                 they are kept apart, each reachable by the spelling it registered with, and \
+                 the address takes no new registration: resolve by hand",
+                ids.join(", "),
+                clash.folded_email
+            )
+        })
+        .collect())
 }
 
 impl Application {
@@ -61,8 +66,7 @@ impl Application {
         ids: Arc<IdSource>,
     ) -> Result<Application, String> {
         settings.validate()?;
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|e| format!("data dir {}: {e}", settings.data_dir.display()))?;
+        let store_existed = secrets::prepare_data_dir(&settings.data_dir)?;
         let store = SledStore::open_with_cache(
             &settings.data_dir,
             Durability::default(),
@@ -74,7 +78,11 @@ impl Application {
                 settings.data_dir.display()
             )
         })?);
-        let secret = jwt_secret(&settings, store.as_ref(), &ids)?;
+        // What sled just created is private too (the binary's umask does the
+        // same for what it creates later; in-process callers have their own).
+        secrets::tighten(&settings.data_dir)?;
+        let keys = secrets::load_secrets(&settings, store.as_ref(), &ids, store_existed)?;
+        let passwords = Argon2Passwords::new(settings.password_hashing_permits);
         let registry = Registry::start(
             store,
             Arc::clone(&clock),
@@ -84,8 +92,9 @@ impl Application {
         .await
         .map_err(|e| format!("recovery failed: {e}"))?;
         let mut banner = Vec::new();
+        let mut warnings = email_clash_warnings(&registry).await?;
         if let Some((email, password)) = &settings.admin {
-            let hash = Argon2Passwords
+            let hash = passwords
                 .hash(password.clone(), ids.bytes())
                 .await
                 .map_err(|e| format!("admin password: {e}"))?;
@@ -97,23 +106,26 @@ impl Application {
         }
         if settings.demo {
             banner.extend(
-                demo::load(&registry, clock.now())
+                demo::load(&registry, &passwords, clock.now())
                     .await
                     .map_err(|e| format!("demo data: {e}"))?,
             );
+            warnings.extend(demo::exposure_warning(settings.bind));
         }
         let state = web::Data::new(AppState {
             registry: Arc::clone(&registry),
             clock,
             jwt: JwtKeys::new(
-                &secret,
+                &keys.jwt,
                 settings.access_token_ttl.as_secs() as i64,
                 settings.refresh_token_ttl.as_secs() as i64,
                 Arc::clone(&ids),
             ),
+            passwords,
             ids: Arc::clone(&ids),
-            qr: QrSigner::new(&secret),
-            queue_tokens: QueueTokenSigner::new(&secret),
+            qr: QrSigner::new(&keys.qr),
+            // Waiting-room places last minutes: they may end with the token secret.
+            queue_tokens: QueueTokenSigner::new(&keys.jwt),
             metrics: Metrics::new().map_err(|e| e.to_string())?,
             request_timeout: settings.request_timeout,
         });
@@ -160,6 +172,7 @@ impl Application {
             server,
             registry,
             banner,
+            warnings,
         })
     }
 

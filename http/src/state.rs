@@ -1,13 +1,13 @@
 //! What every handler can reach: the engine, the token keys, the QR and
-//! queue-token signers,
-//! the clock, the random source and the metrics. Built once in `startup`.
+//! queue-token signers, the password hasher (and its permits), the clock,
+//! the random source and the metrics. Built once in `startup`.
 
 use boxoffice_actors::{Clock, IdSource, Registry};
 use boxoffice_engine::Timestamp;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::JwtKeys;
+use crate::auth::{Argon2Passwords, JwtKeys};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::queue_tokens::QueueTokenSigner;
@@ -19,6 +19,8 @@ pub struct AppState {
     /// The injected random source (request ids, token ids).
     pub ids: Arc<IdSource>,
     pub jwt: JwtKeys,
+    /// The one hasher of the process: its permits bound hashing process-wide.
+    pub passwords: Argon2Passwords,
     pub qr: QrSigner,
     pub queue_tokens: QueueTokenSigner,
     pub metrics: Metrics,

@@ -1,11 +1,16 @@
 //! Ticket QR codes: a signed string that cannot be forged, and its SVG.
 //!
 //! The payload is `BXT1.<ticketId>.<signature>`, the signature an HMAC-SHA256
-//! of `BXT1.<ticketId>` under a key derived from the server secret, base64url
-//! without padding. Check-in verifies the signature before it looks anything
-//! up, so a forged code never reaches the engine. The code proves which ticket
-//! it is; whether that ticket is still valid (not void, not used) is the
-//! schedule actor's answer at the door.
+//! of `BXT1.<ticketId>` under the QR key, base64url without padding. Check-in
+//! verifies the signature before it looks anything up, so a forged code never
+//! reaches the engine. The code proves which ticket it is; whether that
+//! ticket is still valid (not void, not used) is the schedule actor's answer
+//! at the door.
+//!
+//! The QR key is its own secret, independent of the token secret (see
+//! `crate::secrets`): a sold ticket must outlive any rotation of the token
+//! secret. Data dirs from before the split keep the key their codes were
+//! signed with, [`QrSigner::legacy_key`] of their token secret.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -20,15 +25,20 @@ pub struct QrSigner {
 }
 
 impl QrSigner {
-    /// Derives the QR key from the server secret (a distinct purpose label, so
-    /// a QR signature is never a valid JWT signature or the other way round).
-    pub fn new(secret: &[u8]) -> Self {
+    /// A signer with this QR key.
+    pub fn new(key: &[u8]) -> Self {
+        QrSigner { key: key.to_vec() }
+    }
+
+    /// The key QR codes were signed with before the QR key was a secret of
+    /// its own: derived from the token secret under a purpose label (so a QR
+    /// signature was never a valid JWT signature). A data dir from then keeps
+    /// it as its QR key, so the tickets it sold stay valid.
+    pub fn legacy_key(token_secret: &[u8]) -> Vec<u8> {
         let mut mac =
-            Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+            Hmac::<Sha256>::new_from_slice(token_secret).expect("HMAC takes keys of any length");
         mac.update(b"boxoffice ticket qr v1");
-        QrSigner {
-            key: mac.finalize().into_bytes().to_vec(),
-        }
+        mac.finalize().into_bytes().to_vec()
     }
 
     fn signature(&self, body: &str) -> String {
@@ -90,5 +100,22 @@ mod tests {
         assert_eq!(signer.verify("BXT1.nonsense"), None);
         assert_eq!(signer.verify(""), None);
         assert!(svg(&code).is_some_and(|s| s.starts_with("<?xml") || s.contains("<svg")));
+    }
+
+    #[test]
+    fn the_legacy_key_verifies_codes_signed_before_the_split() {
+        // What the signer before the split issued for this ticket under the
+        // token secret "secret" (its key was derived from that secret).
+        let before =
+            "BXT1.03030303-0303-4303-8303-030303030303.zmuIfCfEeLYWbeHTsStDTyNiPSUd9vUwm6ZrhZcm3lc";
+        let ticket = TicketId::from_random_bytes([3; 16]);
+        let signer = QrSigner::new(&QrSigner::legacy_key(b"secret"));
+        assert_eq!(signer.verify(before), Some(ticket));
+        assert_eq!(signer.code(ticket), before);
+        assert_eq!(
+            QrSigner::new(b"secret").verify(before),
+            None,
+            "not the raw secret"
+        );
     }
 }

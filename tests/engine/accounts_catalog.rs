@@ -427,13 +427,13 @@ async fn registration_and_login_are_one_operation_each() {
             email.to_string(),
             "Kim Minji".to_string(),
             None,
-            "right-pass".to_string(),
+            "right-password-77".to_string(),
             &passwords,
         )
     };
     let kim = register("kim@example.com").await.expect("register");
     assert_eq!(kim.role, Role::User);
-    assert_eq!(kim.password_hash, "plain:right-pass");
+    assert_eq!(kim.password_hash, "plain:right-password-77");
     register("lee@example.com").await.expect("register");
     // Each hash got its own salt from the injected random source.
     {
@@ -447,6 +447,27 @@ async fn registration_and_login_are_one_operation_each() {
         Err(EngineError::EmailTaken)
     );
     assert_eq!(passwords.hashed.lock().expect("lock").len(), 2);
+    // So is a password the policy refuses (API.md: 12+ characters, not
+    // common), whatever the email: 400 before 409, and no hash spent.
+    for (email, password) in [
+        ("new@example.com", "short-pass"),
+        ("kim@example.com", "password1234"),
+    ] {
+        let refused = registry
+            .register_account(
+                email.into(),
+                "Kim".into(),
+                None,
+                password.into(),
+                &passwords,
+            )
+            .await;
+        assert!(
+            matches!(&refused, Err(EngineError::Validation(why)) if why.contains("password")),
+            "{password}: {refused:?}"
+        );
+    }
+    assert_eq!(passwords.hashed.lock().expect("lock").len(), 2);
 
     let login = |email: &'static str, password: &str| {
         registry.login(email, password.to_string(), &passwords)
@@ -458,7 +479,7 @@ async fn registration_and_login_are_one_operation_each() {
     // An unknown email costs a verification too (against the decoy) and the
     // same answer.
     assert_eq!(
-        login("nobody@example.com", "right-pass").await,
+        login("nobody@example.com", "right-password-77").await,
         Err(EngineError::InvalidCredentials)
     );
     assert_eq!(
@@ -471,7 +492,7 @@ async fn registration_and_login_are_one_operation_each() {
         Some(PlainPasswords::DECOY_HASH)
     );
     assert_eq!(
-        login("Kim@Example.com", "right-pass")
+        login("Kim@Example.com", "right-password-77")
             .await
             .map(|a| a.user_id),
         Ok(kim.user_id)
@@ -494,12 +515,12 @@ async fn registration_and_login_are_one_operation_each() {
     assert_eq!(passwords.verifications() - before, MAX_LOGIN_FAILURES);
     // Locked now, for the right password too, without verifying it.
     assert!(matches!(
-        login("kim@example.com", "right-pass").await,
+        login("kim@example.com", "right-password-77").await,
         Err(EngineError::RateLimited { .. })
     ));
     assert_eq!(passwords.verifications() - before, MAX_LOGIN_FAILURES);
     // Another account is not affected.
-    assert!(login("lee@example.com", "right-pass").await.is_ok());
+    assert!(login("lee@example.com", "right-password-77").await.is_ok());
 }
 
 #[actix_rt::test]

@@ -16,7 +16,7 @@ use test_support::app::*;
 
 // ---------------------------------------------------------------- helpers
 
-const PASSWORD: &str = "password-123";
+const PASSWORD: &str = USER_PASSWORD;
 const JSON: &str = "application/json";
 const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

@@ -2551,7 +2551,7 @@ async fn check_in_admits_a_ticket_once_and_refuses_forgeries_and_non_staff() {
     let last = forged.pop().expect("char");
     forged.push(if last == 'A' { 'B' } else { 'A' });
     let other_ticket = qr.replace(&ticket, &second);
-    let signer = QrSigner::new(JWT_SECRET.as_bytes());
+    let signer = QrSigner::new(QR_KEY.as_bytes());
     let unknown = signer.code(TicketId::from_random_bytes(rand::random()));
     let wrong_key = QrSigner::new(b"some-other-secret-0123456789")
         .code(TicketId::parse(&ticket).expect("ticket id"));

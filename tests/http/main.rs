@@ -4,6 +4,7 @@
 
 mod auth_catalog;
 mod booking;
+mod identity;
 mod methods;
 mod security;
 mod sessions;

@@ -10,7 +10,7 @@
 //! - payment amounts that are zero, fractional, past i64 or not numbers are
 //!   refused, and a free seat's zero-amount edge is answered cleanly;
 //! - a Queue-Token ended by a payment admits nothing more (403);
-//! - a QR code issued by another server (another secret) is refused at
+//! - a QR code issued by another server (another QR key) is refused at
 //!   check-in even when that server issued the very same ticket id.
 //!
 //! Each test spawns its own server (temp data dir, manual clock).
@@ -598,15 +598,18 @@ async fn a_queue_token_ended_by_a_payment_admits_nothing_more() {
 
 // ---------------------------------------------------------------- check-in
 
-/// Two servers with different secrets and the same seeded id source make the
-/// same ticket ids from the same requests. A QR code the second server issued
-/// is genuine there, names a real ticket here, and is still refused here: the
-/// signature is the other secret's. Nothing is checked in.
+/// Two servers with different QR keys (and token secrets) and the same seeded
+/// id source make the same ticket ids from the same requests. A QR code the
+/// second server issued is genuine there, names a real ticket here, and is
+/// still refused here: the signature is the other key's. Nothing is checked in.
 #[actix_rt::test]
 async fn a_qr_code_signed_by_another_servers_secret_is_refused() {
     let here = spawn_app().await;
-    let there =
-        spawn_app_with(|s| s.jwt_secret = Some("another-server-secret-0123456789".into())).await;
+    let there = spawn_app_with(|s| {
+        s.jwt_secret = Some("another-server-secret-0123456789".into());
+        s.qr_key = Some("another-server-qr-key-0123456789".into());
+    })
+    .await;
 
     let mut tickets = Vec::new();
     for app in [&here, &there] {

@@ -128,6 +128,20 @@ impl Server {
     /// Starts `boxoffice serve` on `data` and waits for its address; its
     /// stderr goes to a file in `logs`, shown if every attempt fails.
     pub fn start(data: &Path, logs: &Path, credentials: &Credentials) -> Server {
+        Server::start_with_env(
+            data,
+            logs,
+            &[
+                ("BOXOFFICE_JWT_SECRET", credentials.secret),
+                ("BOXOFFICE_ADMIN_EMAIL", credentials.admin_email),
+                ("BOXOFFICE_ADMIN_PASSWORD", credentials.admin_password),
+            ],
+        )
+    }
+
+    /// As [`Server::start`], with exactly the settings in `env` (a test of
+    /// the secrets may leave the token secret unset).
+    pub fn start_with_env(data: &Path, logs: &Path, env: &[(&str, &str)]) -> Server {
         let mut last_error = String::new();
         for attempt in 0..START_ATTEMPTS {
             let stderr_path = logs.join(format!("stderr-{attempt}.log"));
@@ -136,11 +150,7 @@ impl Server {
                 Subcommand::Serve,
                 data,
                 &[],
-                &[
-                    ("BOXOFFICE_JWT_SECRET", credentials.secret),
-                    ("BOXOFFICE_ADMIN_EMAIL", credentials.admin_email),
-                    ("BOXOFFICE_ADMIN_PASSWORD", credentials.admin_password),
-                ],
+                env,
                 Stdio::piped(),
                 Stdio::from(stderr),
             );

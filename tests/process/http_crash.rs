@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 const CREDENTIALS: Credentials = Credentials {
     secret: "crash-test-secret-0123456789",
     admin_email: "admin@crash.test",
-    admin_password: "admin-password",
+    admin_password: "process-admin-passphrase",
 };
 /// One schedule of 10 rows x 20 seats.
 const CONCERT: ConcertPlan = ConcertPlan {

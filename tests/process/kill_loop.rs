@@ -44,7 +44,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const CREDENTIALS: Credentials = Credentials {
     secret: "kill-loop-secret-0123456789",
     admin_email: "admin@killloop.test",
-    admin_password: "admin-password",
+    admin_password: "process-admin-passphrase",
 };
 /// Kills when `BOXOFFICE_KILLS` is unset (the figure).
 const DEFAULT_KILLS: usize = 20;

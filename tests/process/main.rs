@@ -8,5 +8,6 @@ mod kill_engine;
 mod kill_loop;
 mod overload;
 mod queue_kill;
+mod secrets_at_rest;
 mod serve_settings;
 mod torn_writes;

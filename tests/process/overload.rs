@@ -58,7 +58,7 @@ const OVERLOADED: &str = "overloaded or restarting: try again";
 const CREDENTIALS: Credentials = Credentials {
     secret: "overload-secret-0123456789abcdef",
     admin_email: "admin@overload.test",
-    admin_password: "admin-password",
+    admin_password: "process-admin-passphrase",
 };
 /// One schedule of 20 rows x 50 seats.
 const CONCERT: ConcertPlan = ConcertPlan {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 const CREDENTIALS: Credentials = Credentials {
     secret: "queue-kill-secret-0123456789",
     admin_email: "admin@queue-kill.test",
-    admin_password: "admin-password",
+    admin_password: "process-admin-passphrase",
 };
 const USERS: u64 = 30;
 /// Booking opens this long after the schedule is created.

@@ -1,7 +1,8 @@
 //! `boxoffice serve` refuses settings outside their documented ranges before
 //! it touches the data dir: it exits non-zero, names the setting and its
 //! range, and leaves no store behind. Exercised with the sled page cache
-//! (`--store-cache-mb`, 8-65,536 MiB), from both the flag and its variable.
+//! (`--store-cache-mb`, 8-65,536 MiB), from both the flag and its variable,
+//! and with an admin password the password policy refuses.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -64,4 +65,26 @@ fn a_store_cache_that_is_not_a_number_is_refused() {
     assert!(!success, "a non-number must be refused");
     assert!(stderr.contains("--store-cache-mb"), "{stderr}");
     assert!(!data.join("db").exists());
+}
+
+#[test]
+fn an_admin_password_the_policy_refuses_stops_the_start() {
+    for (password, rule) in [
+        ("short-pw", "at least 12 characters"),
+        ("password1234", "most common leaked passwords"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let env = [
+            ("BOXOFFICE_ADMIN_EMAIL", "admin@settings.test"),
+            ("BOXOFFICE_ADMIN_PASSWORD", password),
+        ];
+        let (success, stderr) = serve(&data, &[], &env);
+        assert!(!success, "{password:?} must be refused");
+        assert!(
+            stderr.contains("BOXOFFICE_ADMIN_PASSWORD") && stderr.contains(rule),
+            "the message names the setting and the rule: {stderr}"
+        );
+        assert!(!data.join("db").exists(), "nothing is stored");
+    }
 }

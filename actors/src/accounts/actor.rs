@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 
 use super::model::{
     normalize_email, validate_account_fields, validate_password_hash, Account, AccountEvent,
-    AccountsState, Role, LOG_NAME, MAX_ACCOUNTS,
+    AccountsState, EmailClash, Role, LOG_NAME, MAX_ACCOUNTS,
 };
 use super::roles::RoleBoard;
 use super::sessions::{Session, SessionEnd, SessionGrant, TokenId};
@@ -131,7 +131,7 @@ impl AccountsActor {
         role: Role,
     ) -> EngineResult<(AccountEvent, Account)> {
         validate_account_fields(&email, &name, phone_number.as_deref(), &password_hash)?;
-        if self.state.by_email.contains_key(&email) {
+        if self.state.email_taken(&email) {
             return Err(EngineError::EmailTaken);
         }
         if self.state.accounts.len() >= MAX_ACCOUNTS {
@@ -367,7 +367,7 @@ impl Message for FindByEmail {
 impl Handler<FindByEmail> for AccountsActor {
     type Result = Option<Account>;
     fn handle(&mut self, msg: FindByEmail, _: &mut Context<Self>) -> Self::Result {
-        self.state.by_email(&normalize_email(&msg.email)).cloned()
+        self.state.find_by_email(&msg.email).cloned()
     }
 }
 
@@ -443,7 +443,7 @@ impl Handler<SetPassword> for AccountsActor {
 
 /// Makes sure an account exists with this role and password hash: creates it,
 /// or updates role and hash of the existing one (its name is kept). Used at
-/// start-up for the configured admin and the demo accounts; idempotent.
+/// start-up for the configured admin; idempotent.
 pub struct EnsureAccount {
     pub email: String,
     pub name: String,
@@ -456,14 +456,33 @@ impl Message for EnsureAccount {
 impl Handler<EnsureAccount> for AccountsActor {
     type Result = MessageResult<EnsureAccount>;
     fn handle(&mut self, msg: EnsureAccount, ctx: &mut Context<Self>) -> Self::Result {
-        let email = normalize_email(&msg.email);
-        let outcome = match self.state.by_email.get(&email) {
-            Some(&user_id) => self.update(user_id, Some(msg.role), None, Some(msg.password_hash)),
+        let existing = self.state.find_by_email(&msg.email).map(|a| a.user_id);
+        let outcome = match existing {
+            Some(user_id) => self.update(user_id, Some(msg.role), None, Some(msg.password_hash)),
             None => self
-                .register(email, msg.name, None, msg.password_hash, msg.role)
+                .register(
+                    normalize_email(&msg.email),
+                    msg.name,
+                    None,
+                    msg.password_hash,
+                    msg.role,
+                )
                 .map(|(event, account)| (vec![event], account)),
         };
         MessageResult(self.stage_outcome(ctx, outcome))
+    }
+}
+
+/// The accounts the start-up fold found sharing one email (see
+/// `AccountsState::fold_emails`), for the start-up report.
+pub struct EmailClashes;
+impl Message for EmailClashes {
+    type Result = Vec<EmailClash>;
+}
+impl Handler<EmailClashes> for AccountsActor {
+    type Result = MessageResult<EmailClashes>;
+    fn handle(&mut self, _: EmailClashes, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.state.clashes())
     }
 }
 

@@ -9,12 +9,18 @@
 //! by position and struct fields by order. So new events are appended last,
 //! and a snapshot written before `sessions` existed is still read (see
 //! [`AccountsState::decode_snapshot`]).
+//!
+//! Emails are compared folded ([`normalize_email`]: NFKC, then lowercase), so
+//! one address is one account however it is spelled. Accounts stored before
+//! the fold (trim + lowercase only) are re-keyed at load; two of them that
+//! the fold makes one address are never merged ([`AccountsState::fold_emails`]).
 
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
 use boxoffice_storage::{codec, Store, StoreError};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use unicode_normalization::UnicodeNormalization;
 
 use super::sessions::{Session, SessionEnd, Sessions, TokenId};
 use crate::error::{EngineError, EngineResult};
@@ -45,7 +51,8 @@ pub enum Role {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub user_id: UserId,
-    /// Normalized: trimmed and lowercase (see [`normalize_email`]).
+    /// Folded by [`normalize_email`], except for the accounts of an
+    /// [`AccountsState::email_clashes`] group, which keep their older spelling.
     pub email: String,
     pub name: String,
     pub phone_number: Option<String>,
@@ -100,9 +107,51 @@ pub enum AccountEvent {
     },
 }
 
-/// The one form an email is compared and stored in: trimmed, lowercase.
+/// Rounds of [`normalize_email`]'s fold at most. One round reaches the
+/// fixed point for every address we know of (a second round is a check);
+/// the bound only makes termination obvious.
+const MAX_FOLD_ROUNDS: usize = 4;
+
+/// The one form an email is compared and stored in: Unicode NFKC, then
+/// lowercase, trimmed, repeated until stable. NFKC makes NFC, NFD and
+/// compatibility spellings (fullwidth letters, ligatures) one string; the
+/// lowercase after it stands in for Unicode case folding (they differ only
+/// for a few non-ASCII letters such as `ß`, which lowercase keeps and full
+/// folding would turn into `ss`: two accounts for those, never one for two).
+/// Lowercasing can leave a string that is no longer NFKC, so the fold is
+/// repeated until it no longer changes anything, which makes it idempotent
+/// (stored emails must be their own normal form, see `check_invariants`).
 pub fn normalize_email(email: &str) -> String {
+    let mut folded = email.trim().to_string();
+    for _ in 0..MAX_FOLD_ROUNDS {
+        let next = folded
+            .nfkc()
+            .collect::<String>()
+            .to_lowercase()
+            .trim()
+            .to_string();
+        if next == folded {
+            break;
+        }
+        folded = next;
+    }
+    folded
+}
+
+/// The form emails were stored in before the NFKC fold: trimmed, lowercase.
+/// Still the key of the accounts of a clash group (see [`AccountsState::fold_emails`]).
+fn legacy_email_key(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+/// Accounts stored before the NFKC fold whose emails the fold makes one
+/// address: kept apart, each reachable by its own older spelling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailClash {
+    /// The address they share once folded.
+    pub folded_email: String,
+    /// Their ids, sorted.
+    pub user_ids: Vec<UserId>,
 }
 
 /// Snapshot contents: every account plus the two indexes over them, and the
@@ -117,6 +166,11 @@ pub struct AccountsState {
     pub by_created: BTreeSet<(Timestamp, UserId)>,
     /// Last: a snapshot of the three fields above alone is the older format.
     pub sessions: Sessions,
+    /// Folded email → the accounts that share it (sorted ids, at least two),
+    /// found by [`AccountsState::fold_emails`] at load. Derived, so never
+    /// stored (`skip` keeps the snapshot format unchanged).
+    #[serde(skip)]
+    pub email_clashes: BTreeMap<String, Vec<UserId>>,
 }
 
 /// The snapshot as written before logins were kept (the same fields, in the
@@ -177,13 +231,83 @@ impl AccountsState {
         }
     }
 
-    pub fn by_email(&self, normalized_email: &str) -> Option<&Account> {
-        self.by_email
-            .get(normalized_email)
-            .and_then(|id| self.accounts.get(id))
+    /// The account `email` (any spelling) names. An address shared by a
+    /// clash group names none of them by its folded form: each is found by
+    /// the spelling it was registered with, as before the fold.
+    pub fn find_by_email(&self, email: &str) -> Option<&Account> {
+        let folded = normalize_email(email);
+        let id = match self.email_clashes.get(&folded) {
+            Some(group) => self
+                .by_email
+                .get(&legacy_email_key(email))
+                .filter(|id| group.contains(id)),
+            None => self.by_email.get(&folded),
+        };
+        id.and_then(|id| self.accounts.get(id))
     }
 
-    /// The indexes cover exactly the accounts, and emails are unique and normalized.
+    /// Whether a new account may not have this folded email: an account has
+    /// it, or a clash group shares it.
+    pub fn email_taken(&self, folded_email: &str) -> bool {
+        self.by_email.contains_key(folded_email) || self.email_clashes.contains_key(folded_email)
+    }
+
+    /// The clash groups, for the start-up report.
+    pub fn clashes(&self) -> Vec<EmailClash> {
+        self.email_clashes
+            .iter()
+            .map(|(folded_email, user_ids)| EmailClash {
+                folded_email: folded_email.clone(),
+                user_ids: user_ids.clone(),
+            })
+            .collect()
+    }
+
+    /// The start-up migration to the NFKC fold: every account whose stored
+    /// email is not folded yet is re-keyed to its folded form, unless another
+    /// account folds to the same address. Those are never merged (that would
+    /// hand one person's tickets and wallet to another): they form a clash
+    /// group, each keeps its email and stays reachable by it, and new
+    /// registrations of the address are refused. Idempotent, and derived from
+    /// the accounts alone, so it runs on every load and needs no event.
+    /// Returns how many accounts were re-keyed.
+    pub fn fold_emails(&mut self) -> usize {
+        let mut by_folded: HashMap<String, Vec<UserId>> = HashMap::new();
+        for (id, account) in &self.accounts {
+            by_folded
+                .entry(normalize_email(&account.email))
+                .or_default()
+                .push(*id);
+        }
+        self.email_clashes.clear();
+        let mut rekeyed = 0;
+        for (folded, mut ids) in by_folded {
+            if ids.len() > 1 {
+                ids.sort();
+                self.email_clashes.insert(folded, ids);
+                continue;
+            }
+            let id = ids[0];
+            let Some(account) = self.accounts.get_mut(&id) else {
+                continue;
+            };
+            if account.email == folded {
+                continue;
+            }
+            // Unique: an account already keyed `folded` would have folded
+            // to it too and made a clash group.
+            if self.by_email.get(&account.email) == Some(&id) {
+                self.by_email.remove(&account.email);
+            }
+            account.email.clone_from(&folded);
+            self.by_email.insert(folded, id);
+            rekeyed += 1;
+        }
+        rekeyed
+    }
+
+    /// The indexes cover exactly the accounts, and emails are unique and
+    /// folded (or kept by a clash group).
     pub fn check_invariants(&self) -> Result<(), String> {
         if self.by_email.len() != self.accounts.len()
             || self.by_created.len() != self.accounts.len()
@@ -199,7 +323,12 @@ impl AccountsState {
             if account.user_id != *id {
                 return Err(format!("account {id} is stored under another id"));
             }
-            if account.email != normalize_email(&account.email) {
+            let folded = normalize_email(&account.email);
+            let in_clash = self
+                .email_clashes
+                .get(&folded)
+                .is_some_and(|group| group.contains(id));
+            if account.email != folded && !in_clash {
                 return Err(format!("account {id} has an unnormalized email"));
             }
             if self.by_email.get(&account.email) != Some(id) {
@@ -217,6 +346,16 @@ impl AccountsState {
         {
             return Err(format!("logins of {user}, which has no account"));
         }
+        for (folded, group) in &self.email_clashes {
+            let members_fold_to_it = group.iter().all(|id| {
+                self.accounts
+                    .get(id)
+                    .is_some_and(|a| normalize_email(&a.email) == *folded)
+            });
+            if group.len() < 2 || !members_fold_to_it {
+                return Err(format!("the clash group of {folded:?} is not one"));
+            }
+        }
         Ok(())
     }
 
@@ -232,7 +371,7 @@ impl AccountsState {
                 accounts: old.accounts,
                 by_email: old.by_email,
                 by_created: old.by_created,
-                sessions: Sessions::default(),
+                ..AccountsState::default()
             }),
             Err(_) => Err(current),
         }
@@ -249,6 +388,17 @@ impl AccountsState {
             for event in &record.events {
                 state.apply(event);
             }
+        }
+        let rekeyed = state.fold_emails();
+        if rekeyed > 0 {
+            tracing::info!(rekeyed, "accounts re-keyed by their NFKC-folded email");
+        }
+        for clash in state.clashes() {
+            tracing::warn!(
+                email = %clash.folded_email,
+                user_ids = ?clash.user_ids,
+                "accounts share one email once folded; kept apart, each reachable by its own spelling"
+            );
         }
         state
             .check_invariants()
@@ -331,5 +481,91 @@ mod tests {
         assert_eq!(state.check_invariants(), Ok(()));
         state.by_email.clear();
         assert!(state.check_invariants().is_err());
+    }
+
+    fn legacy_account(byte: u8, email: &str) -> Account {
+        Account {
+            user_id: UserId::from_random_bytes([byte; 16]),
+            // Stored as the code before the fold stored it.
+            email: legacy_email_key(email),
+            name: format!("Account {byte}"),
+            phone_number: None,
+            role: Role::User,
+            password_hash: "$argon2id$...".into(),
+            created_at: Timestamp(1_000_000_000 + i64::from(byte)),
+        }
+    }
+
+    #[test]
+    fn emails_fold_nfc_nfd_fullwidth_and_case_to_one_form_idempotently() {
+        let nfc = "Jos\u{e9}@Example.com";
+        let nfd = "jose\u{301}@example.COM";
+        let fullwidth = " \u{FF2A}os\u{e9}@example.com ";
+        let folded = normalize_email(nfc);
+        assert_eq!(folded, "jos\u{e9}@example.com");
+        assert_eq!(normalize_email(nfd), folded);
+        assert_eq!(normalize_email(fullwidth), folded);
+        for sample in [
+            nfc,
+            nfd,
+            fullwidth,
+            "\u{130}STANBUL@x.tr",
+            "\u{212B}@x",
+            "ﬀ@x",
+            "ß@x",
+        ] {
+            let once = normalize_email(sample);
+            assert_eq!(normalize_email(&once), once, "idempotent on {sample:?}");
+        }
+    }
+
+    #[test]
+    fn the_fold_rekeys_legacy_accounts_and_merges_no_clash() {
+        let mut state = AccountsState::default();
+        let nfc = legacy_account(1, "Jos\u{e9}@example.com");
+        let nfd = legacy_account(2, "jose\u{301}@example.com");
+        let alone = legacy_account(3, "Ren\u{e9}e\u{301}@example.com");
+        let plain = legacy_account(4, "kim@example.com");
+        for account in [&nfc, &nfd, &alone, &plain] {
+            state.apply(&AccountEvent::Registered(account.clone()));
+        }
+        // Before the fold the NFD spelling is not normalized.
+        assert!(state.check_invariants().is_err());
+        assert_eq!(state.fold_emails(), 1, "only the lone NFD account moves");
+        assert_eq!(state.check_invariants(), Ok(()));
+        assert_eq!(state.fold_emails(), 0, "idempotent");
+
+        // The lone account answers to every spelling now.
+        let found = |email: &str| state.find_by_email(email).map(|a| a.user_id);
+        assert_eq!(found("REN\u{c9}E\u{301}@example.com"), Some(alone.user_id));
+        assert_eq!(found("ren\u{e9}e\u{301}@example.com"), Some(alone.user_id));
+        assert_eq!(found("Kim@Example.com"), Some(plain.user_id));
+
+        // The clash: both kept, each by its own spelling, the address taken.
+        let folded = normalize_email("jos\u{e9}@example.com");
+        assert_eq!(
+            state.clashes(),
+            vec![EmailClash {
+                folded_email: folded.clone(),
+                user_ids: {
+                    let mut ids = vec![nfc.user_id, nfd.user_id];
+                    ids.sort();
+                    ids
+                },
+            }]
+        );
+        assert_eq!(found("JOS\u{c9}@example.com"), Some(nfc.user_id));
+        assert_eq!(found("jose\u{301}@EXAMPLE.com"), Some(nfd.user_id));
+        assert_eq!(
+            found("\u{FF2A}os\u{e9}@example.com"),
+            None,
+            "a third spelling is neither"
+        );
+        assert!(state.email_taken(&folded));
+        assert_eq!(state.accounts.len(), 4, "nothing merged");
+        assert_eq!(
+            state.accounts[&nfd.user_id].email, nfd.email,
+            "kept as stored"
+        );
     }
 }

@@ -12,7 +12,7 @@ use boxoffice_actors::{Account, Role};
 use boxoffice_engine::ids::UserId;
 
 use super::resource;
-use crate::auth::{Argon2Passwords, AuthUser, TokenKind};
+use crate::auth::{AuthUser, TokenKind};
 use crate::checks::body_after;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{path_id, JsonBody};
@@ -39,8 +39,9 @@ route_api!(
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequestBody,
     responses(
         (status = 201, description = "the new account (role USER)", body = UserBody),
-        (status = 400, description = "VALIDATION_ERROR: a bad email, password (8-128 characters), name or phone number"),
-        (status = 409, description = "EMAIL_TAKEN"),
+        (status = 400, description = "VALIDATION_ERROR: a bad email, name or phone number, or a password that is shorter than 12 characters, longer than 128 or among the most common leaked passwords (the message names the rule)"),
+        (status = 409, description = "EMAIL_TAKEN (emails compare after NFKC normalization and case folding)"),
+        (status = 503, description = "UNAVAILABLE: password hashing is saturated; retry after Retry-After seconds"),
     ))]
 pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let input: RegisterRequestBody = body.parse()?;
@@ -51,7 +52,7 @@ pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<H
             input.name.trim().to_string(),
             input.phone_number,
             input.password,
-            &Argon2Passwords,
+            &state.passwords,
         ))
         .await?;
     Ok(HttpResponse::Created().json(UserBody::from(&account)))
@@ -83,6 +84,7 @@ fn tokens(state: &AppState, account: &Account, grant: &SessionGrant) -> ApiResul
         (status = 400, description = "VALIDATION_ERROR"),
         (status = 401, description = "INVALID_CREDENTIALS: wrong email or password"),
         (status = 429, description = "RATE_LIMITED: too many failures for this account"),
+        (status = 503, description = "UNAVAILABLE: password hashing is saturated; retry after Retry-After seconds"),
     ))]
 pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
     let input: LoginRequestBody = body.parse()?;
@@ -95,7 +97,7 @@ pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<Http
         .engine(state.registry.login_session(
             &input.email,
             input.password,
-            &Argon2Passwords,
+            &state.passwords,
             refresh_ttl_ms(&state),
         ))
         .await?;

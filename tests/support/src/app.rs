@@ -15,6 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub const JWT_SECRET: &str = "test-secret-0123456789abcdef";
+/// The QR key of every test server (independent of the token secret).
+pub const QR_KEY: &str = "test-qr-key-0123456789abcdef";
+/// The password `register_and_login` gives its users: it meets the policy.
+pub const USER_PASSWORD: &str = "violet-harbour-4711";
 pub const ADMIN_EMAIL: &str = "admin@test.boxoffice";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
@@ -103,6 +107,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::new(dir.path().to_path_buf());
     settings.bind = "127.0.0.1:0".parse().expect("addr");
     settings.jwt_secret = Some(JWT_SECRET.into());
+    settings.qr_key = Some(QR_KEY.into());
     settings.admin = Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into()));
     settings.workers = 2;
     adjust(&mut settings);
@@ -279,7 +284,7 @@ impl TestApp {
     /// Registers a user through the API and logs in; returns (userId, accessToken).
     pub async fn register_and_login(&self, name: &str) -> (String, String) {
         let email = format!("{}@test.boxoffice", self.unique(name));
-        let password = "password-123";
+        let password = USER_PASSWORD;
         self.post(
             "/api/v1/auth/register",
             None,
