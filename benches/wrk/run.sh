@@ -10,7 +10,8 @@
 # honoured too when given on the command line), CONNECTIONS (64), THREADS
 # (wrk threads, 1), WORKERS (HTTP workers of both servers, 2), ARBITERS
 # (Boxoffice engine arbiters, 2), SCHEDULES (20), SEATS (per schedule,
-# 5,000), HOLD_SECONDS (1), USERS (400), OUT (target/wrk), SKIP_BUILD=1.
+# 5,000), HOLD_SECONDS (1), USERS (400), OUT (target/wrk), SKIP_BUILD=1,
+# BOXOFFICE_BIN (the server binary; default target/release/boxoffice).
 set -euo pipefail
 
 # bash's own SECONDS counts seconds since the shell started (0 when not
@@ -45,7 +46,8 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     cargo build --release -p boxoffice --bin boxoffice
     cargo build --release -p boxoffice-contention --bin hello-server
 fi
-BOXOFFICE=$ROOT/target/release/boxoffice
+# BOXOFFICE_BIN: another build of the server to measure (e.g. the previous one).
+BOXOFFICE=${BOXOFFICE_BIN:-$ROOT/target/release/boxoffice}
 HELLO=$ROOT/target/release/hello-server
 [[ -x $BOXOFFICE && -x $HELLO ]] || die "no release binaries in target/release (run without SKIP_BUILD=1)"
 
