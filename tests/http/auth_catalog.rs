@@ -54,8 +54,9 @@ fn b64url_decode(text: &str) -> Vec<u8> {
     out
 }
 
-/// The claims of a JWT, decoded without checking anything.
-fn claims_of(token: &str) -> Value {
+/// The claims of a JWT, decoded without checking anything (the sessions
+/// tests read them too).
+pub(crate) fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("payload");
     serde_json::from_slice(&b64url_decode(payload)).expect("claims JSON")
 }

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use test_support::app::*;
 
+use crate::auth_catalog::claims_of;
+
 const LOGIN: &str = "/api/v1/auth/login";
 const REFRESH: &str = "/api/v1/auth/refresh";
 const LOGOUT: &str = "/api/v1/auth/logout";
@@ -73,28 +75,6 @@ async fn refresh(app: &TestApp, token: &str) -> Reply {
 
 async fn logout(app: &TestApp, token: &str) -> Reply {
     app.post(LOGOUT, None, json!({"refreshToken": token})).await
-}
-
-const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// A JWT's claims (base64url without padding, decoded by hand: no crate for one test).
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("a payload");
-    let values: Vec<u32> = payload
-        .bytes()
-        .map(|c| B64URL.iter().position(|b| *b == c).expect("base64url") as u32)
-        .collect();
-    let mut bytes = Vec::new();
-    for chunk in values.chunks(4) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, v)| acc | (v << (18 - 6 * i)));
-        for i in 0..chunk.len() - 1 {
-            bytes.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    serde_json::from_slice(&bytes).expect("claims JSON")
 }
 
 // ---------------------------------------------------------------- roles

@@ -160,18 +160,6 @@ impl ArchiveBatch {
     }
 }
 
-/// Writes every ended reservation of `schedule` to the archive and returns
-/// them, inline (see [`ArchiveBatch`]).
-pub fn archive_ended(
-    store: &dyn Store,
-    schedule: &Schedule,
-    archived_before: u64,
-) -> Result<Vec<Archived>, StoreError> {
-    let batch = ArchiveBatch::prepare(schedule, archived_before)?;
-    batch.write(store)?;
-    Ok(batch.archived)
-}
-
 /// The user's archived reservations, oldest first (at most [`MAX_LISTED_PER_USER`]).
 pub fn reservations_of_user(
     store: &dyn Store,
