@@ -48,6 +48,7 @@
 //!   (seed 162). `ResendAdmissions` now also resends tokens whose active time
 //!   ended less than one hold time ago.
 
+mod accounts;
 mod checks;
 mod crash;
 mod keys;

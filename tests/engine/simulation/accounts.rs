@@ -1,0 +1,722 @@
+//! Accounts under injected crashes: the accounts actor's durable steps
+//! (registrations, logins and their rotating refresh tokens, logouts, a
+//! reused token ending its login, ending all of a user's logins, role changes
+//! with who made them, password changes) driven by a seeded workload, with
+//! the crash points of `crash.rs` armed at random moments, a seeded part of
+//! the unflushed tail kept at each kill, and a restart on the same store.
+//!
+//! Why a second workload: the main one (`workload.rs`) books seats for bare
+//! user ids and never touches accounts, so none of its crashes lands on the
+//! accounts log, its snapshots or its trims. This one does nothing else.
+//!
+//! The workload is sequential, so at a crash at most one operation is
+//! unacknowledged. After each restart, `check` reads the recovered state and:
+//! 1. settles that one operation: its effect is there entirely or not at
+//!    all (a login that rotated is rotated; a role is the old or the new);
+//!    whichever it is becomes the shadow's truth;
+//! 2. requires every acknowledged change in the shadow, and nothing else:
+//!    the same accounts with the same emails, roles and password hashes, the
+//!    same live logins with the same live refresh tokens;
+//! 3. asks the role board (what requests check) for every account's role;
+//! 4. probes by behaviour: a live login's refresh token still refreshes, an
+//!    ended login's last token and a spent token are refused.
+//!
+//! Seeds: `BOXOFFICE_SIM_ACCOUNT_SEEDS=N` (default [`DEFAULT_SEEDS`]) or
+//! `A..B`; a failure prints its seed and the last operations, and
+//! `BOXOFFICE_SIM_ACCOUNT_SEED=n` replays it.
+//!
+//! Not covered here: logins expiring (the clock stands still; expiry is
+//! pruning, tested in `actors/src/accounts/sessions.rs`), and the move of
+//! secrets out of the store (HTTP layer; `tests/process/secrets_at_rest.rs`
+//! kills the binary around it).
+
+use boxoffice_actors::accounts::{AccountsState, ExportAccounts, TokenId, MAX_SESSIONS_PER_USER};
+use boxoffice_actors::error::{EngineError, Missing};
+use boxoffice_actors::Role;
+use boxoffice_engine::ids::UserId;
+use futures_util::FutureExt;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::ops::{Range, RangeInclusive};
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use super::crash::{choose_plan, CrashPlan, CRASH_POINT_NAMES};
+use super::world::{Trace, World, TRACE_LINES, TRACE_LINES_REPLAY};
+
+/// Seeds run by default: 300 took 7.6 s on 2 busy cores (debug build).
+pub const DEFAULT_SEEDS: u64 = 1_000;
+/// Account operations per seed.
+const OPERATIONS_PER_SEED: RangeInclusive<usize> = 40..=140;
+/// Planned crashes per seed (a final kill and check always follows).
+const CRASHES_PER_SEED: RangeInclusive<usize> = 1..=3;
+/// Distinct emails a seed registers under (some twice: 409 EmailTaken).
+const EMAILS_PER_SEED: usize = 10;
+/// A refresh token's life: longer than any seed's clock moves (it does not).
+const REFRESH_TTL_MS: i64 = 14 * 86_400_000;
+/// Operations an armed crash point may wait before the kill comes anyway.
+const ARMED_PATIENCE_OPS: usize = 30;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ShadowAccount {
+    email: String,
+    role: Role,
+    password_hash: String,
+}
+
+#[derive(Clone, Debug)]
+struct ShadowLogin {
+    user: UserId,
+    /// The live refresh token, when the login is live.
+    live: Option<TokenId>,
+    /// Every refresh token it had before the live one (spent), and the live
+    /// one once the login ended.
+    spent: Vec<TokenId>,
+    /// Start order: the cap ends a user's oldest login first.
+    started: u64,
+}
+
+/// The one operation a crash left unacknowledged: its effect may or may not be durable.
+#[derive(Clone, Debug)]
+enum Unsettled {
+    Register {
+        email: String,
+    },
+    Start {
+        user: UserId,
+    },
+    Rotate {
+        login: TokenId,
+    },
+    End {
+        login: TokenId,
+    },
+    EndAll {
+        user: UserId,
+    },
+    Role {
+        user: UserId,
+        from: Role,
+        to: Role,
+    },
+    Password {
+        user: UserId,
+        from: String,
+        to: String,
+    },
+}
+
+/// What the engine acknowledged, as the clients were told.
+#[derive(Default)]
+struct Shadow {
+    accounts: BTreeMap<UserId, ShadowAccount>,
+    logins: BTreeMap<TokenId, ShadowLogin>,
+    started: u64,
+    unsettled: Option<Unsettled>,
+}
+
+impl Shadow {
+    fn live_logins_of(&self, user: UserId) -> Vec<TokenId> {
+        let mut live: Vec<(u64, TokenId)> = self
+            .logins
+            .iter()
+            .filter(|(_, l)| l.user == user && l.live.is_some())
+            .map(|(id, l)| (l.started, *id))
+            .collect();
+        live.sort_unstable();
+        live.into_iter().map(|(_, id)| id).collect()
+    }
+
+    fn end(&mut self, login: TokenId) {
+        if let Some(l) = self.logins.get_mut(&login) {
+            if let Some(token) = l.live.take() {
+                l.spent.push(token);
+            }
+        }
+    }
+
+    fn start(&mut self, user: UserId, login: TokenId, refresh: TokenId) {
+        // The cap ends the oldest live logins first (`Sessions::start`).
+        let live = self.live_logins_of(user);
+        if live.len() >= MAX_SESSIONS_PER_USER {
+            for oldest in &live[..=live.len() - MAX_SESSIONS_PER_USER] {
+                self.end(*oldest);
+            }
+        }
+        self.started += 1;
+        self.logins.insert(
+            login,
+            ShadowLogin {
+                user,
+                live: Some(refresh),
+                spent: Vec::new(),
+                started: self.started,
+            },
+        );
+    }
+
+    fn admins(&self) -> usize {
+        self.accounts
+            .values()
+            .filter(|a| a.role == Role::Admin)
+            .count()
+    }
+}
+
+#[derive(Default)]
+struct AccountStats {
+    operations: u64,
+    restarts: u64,
+    crashes_by_point: [u64; 5],
+    unsettled_applied: u64,
+    unsettled_not_applied: u64,
+    accounts: u64,
+    logins_ended: u64,
+    rotations: u64,
+}
+
+fn seeds_from_env() -> Range<u64> {
+    let parse = |text: &str| -> u64 {
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("an account simulation seed must be a number, got {text:?}"))
+    };
+    if let Ok(one) = std::env::var("BOXOFFICE_SIM_ACCOUNT_SEED") {
+        let seed = parse(&one);
+        return seed..seed.saturating_add(1);
+    }
+    match std::env::var("BOXOFFICE_SIM_ACCOUNT_SEEDS") {
+        Ok(text) => match text.split_once("..") {
+            Some((from, to)) => parse(from)..parse(to),
+            None => 0..parse(&text),
+        },
+        Err(_) => 0..DEFAULT_SEEDS,
+    }
+}
+
+fn role_from(n: u32) -> Role {
+    match n % 3 {
+        0 => Role::User,
+        1 => Role::Staff,
+        _ => Role::Admin,
+    }
+}
+
+async fn export(w: &World) -> AccountsState {
+    w.run(
+        "reading the accounts",
+        w.registry.accounts().query(ExportAccounts),
+    )
+    .await
+    .expect("the accounts actor answers")
+    .expect("the accounts actor is running")
+}
+
+/// Runs an account call: `Some(answer)` when acknowledged, `None` when the
+/// store died under it (the shadow then records it as unsettled).
+async fn call<T>(
+    w: &World,
+    what: &str,
+    future: impl std::future::Future<Output = Result<T, EngineError>>,
+) -> Option<Result<T, EngineError>> {
+    match w.run(what, future).await {
+        Some(Err(_)) if w.store.is_dead() => None,
+        other => other,
+    }
+}
+
+async fn step(w: &mut World, s: &mut Shadow, stats: &mut AccountStats) {
+    let users: Vec<UserId> = s.accounts.keys().copied().collect();
+    let choice = if users.is_empty() {
+        0
+    } else {
+        w.rng.gen_range(0..100)
+    };
+    match choice {
+        0..=9 => {
+            let email = format!("fan{}@sim.test", w.rng.gen_range(0..EMAILS_PER_SEED));
+            let role = role_from(w.rng.gen());
+            let hash = format!("hash-{}", w.rng.gen::<u32>());
+            w.trace.push(format!("register {email} as {role:?}"));
+            let taken = s.accounts.values().any(|a| a.email == email);
+            let registry = w.registry.clone();
+            let answer = call(
+                w,
+                "register",
+                registry.register(email.clone(), "Fan".into(), None, hash.clone(), role),
+            )
+            .await;
+            match answer {
+                None => s.unsettled = Some(Unsettled::Register { email }),
+                Some(Ok(account)) => {
+                    assert!(!taken, "{email} registered twice");
+                    s.accounts.insert(
+                        account.user_id,
+                        ShadowAccount {
+                            email,
+                            role,
+                            password_hash: hash,
+                        },
+                    );
+                }
+                Some(Err(EngineError::EmailTaken)) => assert!(taken, "{email} refused as taken"),
+                Some(Err(err)) => panic!("register {email}: {err}"),
+            }
+        }
+        10..=34 => {
+            let user = users[w.rng.gen_range(0..users.len())];
+            w.trace.push(format!("login {user}"));
+            let registry = w.registry.clone();
+            match call(w, "login", registry.start_session(user, REFRESH_TTL_MS)).await {
+                None => s.unsettled = Some(Unsettled::Start { user }),
+                Some(Ok(grant)) => s.start(user, grant.session_id, grant.refresh_id),
+                Some(Err(err)) => panic!("login of {user}: {err}"),
+            }
+        }
+        35..=59 => {
+            let Some((login, user, token, live)) = pick_token(w, s) else {
+                return;
+            };
+            w.trace.push(format!(
+                "refresh {login} ({})",
+                if live { "live" } else { "spent" }
+            ));
+            let registry = w.registry.clone();
+            let answer = call(
+                w,
+                "refresh",
+                registry.refresh_session(user, login, token, REFRESH_TTL_MS),
+            )
+            .await;
+            match (answer, live) {
+                (None, true) => s.unsettled = Some(Unsettled::Rotate { login }),
+                (None, false) => s.unsettled = Some(Unsettled::End { login }),
+                (Some(Ok((_, grant))), true) => {
+                    assert_eq!(grant.session_id, login);
+                    stats.rotations += 1;
+                    let l = s.logins.get_mut(&login).expect("shadowed");
+                    l.spent.push(token);
+                    l.live = Some(grant.refresh_id);
+                }
+                (Some(Err(EngineError::InvalidRefreshToken)), false) => {
+                    // A spent token of a live login ends that login.
+                    if s.logins[&login].live.is_some() {
+                        stats.logins_ended += 1;
+                    }
+                    s.end(login);
+                }
+                (Some(other), live) => panic!(
+                    "refresh of {login} with a {} token answered {:?}",
+                    if live { "live" } else { "spent" },
+                    other.map(|_| ())
+                ),
+            }
+        }
+        60..=69 => {
+            let live: Vec<(TokenId, UserId, TokenId)> = s
+                .logins
+                .iter()
+                .filter_map(|(id, l)| l.live.map(|t| (*id, l.user, t)))
+                .collect();
+            let Some(&(login, user, token)) = live.get(w.rng.gen_range(0..live.len().max(1)))
+            else {
+                return;
+            };
+            w.trace.push(format!("logout {login}"));
+            let registry = w.registry.clone();
+            match call(w, "logout", registry.end_session(user, login, token)).await {
+                None => s.unsettled = Some(Unsettled::End { login }),
+                Some(Ok(())) => {
+                    stats.logins_ended += 1;
+                    s.end(login);
+                }
+                Some(Err(err)) => panic!("logout of live login {login}: {err}"),
+            }
+        }
+        70..=74 => {
+            let user = users[w.rng.gen_range(0..users.len())];
+            w.trace.push(format!("end all logins of {user}"));
+            let live = s.live_logins_of(user);
+            let registry = w.registry.clone();
+            match call(w, "end all", registry.end_all_sessions(user)).await {
+                None => s.unsettled = Some(Unsettled::EndAll { user }),
+                Some(Ok(ended)) => {
+                    assert_eq!(ended, live.len(), "logins of {user} ended");
+                    stats.logins_ended += live.len() as u64;
+                    for login in live {
+                        s.end(login);
+                    }
+                }
+                Some(Err(err)) => panic!("ending the logins of {user}: {err}"),
+            }
+        }
+        75..=89 => {
+            let user = users[w.rng.gen_range(0..users.len())];
+            let by = users[w.rng.gen_range(0..users.len())];
+            let to = role_from(w.rng.gen());
+            let from = s.accounts[&user].role;
+            w.trace.push(format!("role of {user}: {from:?} -> {to:?}"));
+            let last_admin = from == Role::Admin && to != Role::Admin && s.admins() <= 1;
+            let registry = w.registry.clone();
+            match call(w, "set role", registry.set_role(user, to, by)).await {
+                None => s.unsettled = Some(Unsettled::Role { user, from, to }),
+                Some(Ok(account)) => {
+                    assert!(!last_admin, "the last admin {user} was demoted");
+                    assert_eq!(account.role, to);
+                    s.accounts.get_mut(&user).expect("shadowed").role = to;
+                }
+                Some(Err(EngineError::LastAdmin)) => {
+                    assert!(last_admin, "{user} refused as the last admin")
+                }
+                Some(Err(err)) => panic!("role of {user}: {err}"),
+            }
+        }
+        90..=96 => {
+            let user = users[w.rng.gen_range(0..users.len())];
+            let to = format!("hash-{}", w.rng.gen::<u32>());
+            let from = s.accounts[&user].password_hash.clone();
+            w.trace.push(format!("password of {user}"));
+            let registry = w.registry.clone();
+            match call(w, "set password", registry.set_password(user, to.clone())).await {
+                None => s.unsettled = Some(Unsettled::Password { user, from, to }),
+                Some(Ok(_)) => s.accounts.get_mut(&user).expect("shadowed").password_hash = to,
+                Some(Err(err)) => panic!("password of {user}: {err}"),
+            }
+        }
+        _ => {
+            // Someone nobody registered: refused, nothing logged.
+            let ghost = UserId::from_random_bytes(w.rng.gen());
+            w.trace.push(format!("role of unknown {ghost}"));
+            let registry = w.registry.clone();
+            match call(w, "set role", registry.set_role(ghost, Role::Admin, ghost)).await {
+                None | Some(Err(EngineError::NotFound(Missing::User))) => {}
+                Some(other) => panic!("role of an unknown user answered {:?}", other.map(|_| ())),
+            }
+        }
+    }
+}
+
+/// A refresh token to present: usually a live login's live one; sometimes a
+/// spent one of a live login (reuse: ends it) or of an ended one (refused).
+fn pick_token(w: &mut World, s: &Shadow) -> Option<(TokenId, UserId, TokenId, bool)> {
+    let logins: Vec<(&TokenId, &ShadowLogin)> = s.logins.iter().collect();
+    if logins.is_empty() {
+        return None;
+    }
+    let (id, login) = logins[w.rng.gen_range(0..logins.len())];
+    match login.live {
+        Some(live) if login.spent.is_empty() || w.rng.gen_range(0..5) > 0 => {
+            Some((*id, login.user, live, true))
+        }
+        _ => {
+            let spent = *login
+                .spent
+                .get(w.rng.gen_range(0..login.spent.len().max(1)))?;
+            Some((*id, login.user, spent, false))
+        }
+    }
+}
+
+/// Step 1 of the module's checks: the one unacknowledged operation's effect
+/// is wholly there or wholly absent, and the shadow takes what is there.
+fn settle(s: &mut Shadow, state: &AccountsState, stats: &mut AccountStats) {
+    let Some(unsettled) = s.unsettled.take() else {
+        return;
+    };
+    let applied = match &unsettled {
+        Unsettled::Register { email } => {
+            match state.accounts.values().find(|a| &a.email == email) {
+                Some(account) if !s.accounts.contains_key(&account.user_id) => {
+                    s.accounts.insert(
+                        account.user_id,
+                        ShadowAccount {
+                            email: email.clone(),
+                            role: account.role,
+                            password_hash: account.password_hash.clone(),
+                        },
+                    );
+                    true
+                }
+                _ => false,
+            }
+        }
+        Unsettled::Start { user } => {
+            let new: Vec<_> = state
+                .sessions
+                .of_user(*user)
+                .filter(|session| !s.logins.contains_key(&session.session_id))
+                .map(|session| (session.session_id, session.refresh_id))
+                .collect();
+            assert!(new.len() <= 1, "one unacknowledged login left {new:?}");
+            match new.first() {
+                Some(&(login, refresh)) => {
+                    s.start(*user, login, refresh);
+                    true
+                }
+                None => false,
+            }
+        }
+        Unsettled::Rotate { login } => {
+            let live = s.logins[login].live.expect("rotated only when live");
+            let now = state
+                .sessions
+                .get(*login)
+                .unwrap_or_else(|| panic!("an unacknowledged rotation ended login {login}"));
+            if now.refresh_id == live {
+                false
+            } else {
+                let l = s.logins.get_mut(login).expect("shadowed");
+                l.spent.push(live);
+                l.live = Some(now.refresh_id);
+                true
+            }
+        }
+        Unsettled::End { login } => {
+            if s.logins[login].live.is_none() || state.sessions.get(*login).is_some() {
+                false
+            } else {
+                s.end(*login);
+                true
+            }
+        }
+        Unsettled::EndAll { user } => {
+            // One batch, so all or none.
+            let live = s.live_logins_of(*user);
+            let gone: Vec<_> = live
+                .iter()
+                .filter(|login| state.sessions.get(**login).is_none())
+                .copied()
+                .collect();
+            assert!(
+                gone.is_empty() || gone.len() == live.len(),
+                "an unacknowledged end-all ended {} of {} logins",
+                gone.len(),
+                live.len()
+            );
+            for login in &gone {
+                s.end(*login);
+            }
+            !gone.is_empty()
+        }
+        Unsettled::Role { user, from, to } => {
+            let now = state.accounts[user].role;
+            assert!(now == *from || now == *to, "role of {user} is {now:?}");
+            s.accounts.get_mut(user).expect("shadowed").role = now;
+            now != *from
+        }
+        Unsettled::Password { user, from, to } => {
+            let now = &state.accounts[user].password_hash;
+            assert!(now == from || now == to, "password of {user} is neither");
+            s.accounts.get_mut(user).expect("shadowed").password_hash = now.clone();
+            now != from
+        }
+    };
+    if applied {
+        stats.unsettled_applied += 1;
+    } else {
+        stats.unsettled_not_applied += 1;
+    }
+}
+
+/// Steps 2-4 of the module's checks.
+async fn check(w: &mut World, s: &mut Shadow, stats: &mut AccountStats) {
+    let state = export(w).await;
+    state
+        .check_invariants()
+        .unwrap_or_else(|err| panic!("accounts state after a restart: {err}"));
+    settle(s, &state, stats);
+    let recovered: BTreeMap<UserId, ShadowAccount> = state
+        .accounts
+        .values()
+        .map(|a| {
+            (
+                a.user_id,
+                ShadowAccount {
+                    email: a.email.clone(),
+                    role: a.role,
+                    password_hash: a.password_hash.clone(),
+                },
+            )
+        })
+        .collect();
+    assert_eq!(recovered, s.accounts, "accounts after a restart");
+    let mut live_recovered: BTreeMap<TokenId, (UserId, TokenId)> = BTreeMap::new();
+    for user in state.sessions.users() {
+        for session in state.sessions.of_user(user) {
+            live_recovered.insert(session.session_id, (session.user_id, session.refresh_id));
+        }
+    }
+    let live_shadow: BTreeMap<TokenId, (UserId, TokenId)> = s
+        .logins
+        .iter()
+        .filter_map(|(id, l)| l.live.map(|t| (*id, (l.user, t))))
+        .collect();
+    assert_eq!(live_recovered, live_shadow, "live logins after a restart");
+    for (user, account) in &s.accounts {
+        assert_eq!(
+            w.registry.role_of(*user),
+            Some(account.role),
+            "the role board after a restart"
+        );
+    }
+    // By behaviour: a live login refreshes; an ended login's tokens do not.
+    let live: Vec<(TokenId, UserId, TokenId)> = live_shadow
+        .iter()
+        .map(|(id, (user, token))| (*id, *user, *token))
+        .collect();
+    if let Some(&(login, user, token)) = live.get(w.rng.gen_range(0..live.len().max(1))) {
+        let registry = w.registry.clone();
+        let answer = w
+            .run(
+                "probe refresh",
+                registry.refresh_session(user, login, token, REFRESH_TTL_MS),
+            )
+            .await
+            .expect("the store is alive after a restart");
+        let (_, grant) = answer
+            .unwrap_or_else(|err| panic!("live login {login} refused after a restart: {err}"));
+        let l = s.logins.get_mut(&login).expect("shadowed");
+        l.spent.push(token);
+        l.live = Some(grant.refresh_id);
+    }
+    let ended: Vec<(TokenId, UserId, TokenId)> = s
+        .logins
+        .iter()
+        .filter(|(_, l)| l.live.is_none())
+        .filter_map(|(id, l)| l.spent.last().map(|t| (*id, l.user, *t)))
+        .collect();
+    if let Some(&(login, user, token)) = ended.get(w.rng.gen_range(0..ended.len().max(1))) {
+        let registry = w.registry.clone();
+        let answer = w
+            .run(
+                "probe ended",
+                registry.refresh_session(user, login, token, REFRESH_TTL_MS),
+            )
+            .await
+            .expect("the store is alive after a restart");
+        assert!(
+            matches!(answer, Err(EngineError::InvalidRefreshToken)),
+            "an ended login's token answered {:?} after a restart",
+            answer.map(|_| ())
+        );
+    }
+}
+
+async fn restart_and_check(w: &mut World, s: &mut Shadow, stats: &mut AccountStats) {
+    let point = w.armed.unwrap_or(super::crash::CrashPoint::Now);
+    stats.crashes_by_point[point.kind()] += 1;
+    w.kill_and_restart().await;
+    stats.restarts += 1;
+    check(w, s, stats).await;
+}
+
+async fn run_seed(seed: u64, trace: Trace) -> AccountStats {
+    let mut w = World::create(seed, trace).await;
+    let mut s = Shadow::default();
+    let mut stats = AccountStats::default();
+    let operations = w.rng.gen_range(OPERATIONS_PER_SEED);
+    let crashes = w.rng.gen_range(CRASHES_PER_SEED);
+    let mut crash_at: Vec<usize> = (0..crashes)
+        .map(|_| w.rng.gen_range(1..operations))
+        .collect();
+    crash_at.sort_unstable();
+    let mut armed_at: Option<usize> = None;
+    for op in 0..operations {
+        while crash_at.first().is_some_and(|&at| at <= op) {
+            crash_at.remove(0);
+            if armed_at.is_none() {
+                // Payments are the main workload's; here every plan is a plain point.
+                let point = match choose_plan(&mut w.rng) {
+                    CrashPlan::Point(point) | CrashPlan::DuringPayment(point) => point,
+                };
+                w.arm(point);
+                armed_at = Some(op);
+            }
+        }
+        w.trace.push(format!("#{op}"));
+        step(&mut w, &mut s, &mut stats).await;
+        // The actor may still be snapshotting after its answer: let it finish.
+        if !w.store.is_dead() {
+            let _ = w
+                .run("quiesce", w.registry.accounts().query(ExportAccounts))
+                .await;
+        }
+        stats.operations += 1;
+        let patience_over = armed_at.is_some_and(|at| op - at >= ARMED_PATIENCE_OPS);
+        if w.store.is_dead() || patience_over {
+            restart_and_check(&mut w, &mut s, &mut stats).await;
+            armed_at = None;
+        }
+    }
+    restart_and_check(&mut w, &mut s, &mut stats).await;
+    w.registry.shutdown();
+    stats.accounts = s.accounts.len() as u64;
+    stats
+}
+
+#[actix_rt::test]
+async fn simulated_crashes_lose_no_account_change() {
+    let seeds = seeds_from_env();
+    let single = seeds.end.saturating_sub(seeds.start) == 1;
+    let started = Instant::now();
+    let mut total = AccountStats::default();
+    for seed in seeds.clone() {
+        let trace = Trace::new(if single {
+            TRACE_LINES_REPLAY
+        } else {
+            TRACE_LINES
+        });
+        match AssertUnwindSafe(run_seed(seed, trace.clone()))
+            .catch_unwind()
+            .await
+        {
+            Ok(stats) => {
+                total.operations += stats.operations;
+                total.restarts += stats.restarts;
+                total.unsettled_applied += stats.unsettled_applied;
+                total.unsettled_not_applied += stats.unsettled_not_applied;
+                total.accounts += stats.accounts;
+                total.logins_ended += stats.logins_ended;
+                total.rotations += stats.rotations;
+                for (sum, n) in total
+                    .crashes_by_point
+                    .iter_mut()
+                    .zip(stats.crashes_by_point)
+                {
+                    *sum += n;
+                }
+            }
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|m| m.to_string()))
+                    .unwrap_or_default();
+                panic!(
+                    "account simulation failed at seed {seed}: {message}\n  last operations:\n{}\n  replay: BOXOFFICE_SIM_ACCOUNT_SEED={seed} cargo test --test engine simulated_crashes_lose_no_account_change -- --nocapture",
+                    trace.dump()
+                );
+            }
+        }
+    }
+    let crashes: Vec<String> = CRASH_POINT_NAMES
+        .iter()
+        .zip(total.crashes_by_point)
+        .map(|(name, n)| format!("{name}: {n}"))
+        .collect();
+    println!(
+        "account simulation: {} seeds from {} in {:.1} s; {} operations, {} accounts, {} refresh rotations, {} logins ended; \
+         {} restarts ({}); unacknowledged at a crash: {} found applied, {} not",
+        seeds.end - seeds.start,
+        seeds.start,
+        started.elapsed().as_secs_f64(),
+        total.operations,
+        total.accounts,
+        total.rotations,
+        total.logins_ended,
+        total.restarts,
+        crashes.join(", "),
+        total.unsettled_applied,
+        total.unsettled_not_applied,
+    );
+}
