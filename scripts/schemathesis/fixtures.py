@@ -108,6 +108,7 @@ def main():
         "userEmail": USER[0],
         "userPassword": USER[1],
         "adminToken": admin_token,
+        "adminUserId": admin["user"]["userId"],
         "venueIds": sorted(venue_ids),
         "concertIds": concert_ids,
         "scheduleIds": gated + open_schedules,
