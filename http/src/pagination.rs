@@ -12,8 +12,12 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 #[serde(rename_all = "camelCase")]
 pub struct PageQuery {
     /// 1-based page number (default 1).
+    #[param(minimum = 1, example = 1)]
     pub page: Option<u32>,
-    /// Items per page (default 20, at most 100).
+    /// Items per page (default 20, at most 100). The literals repeat
+    /// `MAX_PAGE_SIZE` because utoipa's attributes take only literals; a test
+    /// in `openapi.rs` holds them together.
+    #[param(minimum = 1, maximum = 100, example = 20)]
     pub page_size: Option<u32>,
 }
 
