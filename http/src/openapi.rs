@@ -119,6 +119,13 @@ pub struct ErrorDetails {
     /// QUEUE_NOT_OPEN: when the waiting room opens.
     #[schema(format = DateTime)]
     pub opens_at: Option<String>,
+    /// VALIDATION_ERROR of a refused body: its fields the operation does not
+    /// know (a typo, usually); the message lists the ones it does.
+    pub unknown_fields: Option<Vec<String>>,
+    /// VALIDATION_ERROR of a seat map: the section asked for.
+    pub section: Option<String>,
+    /// VALIDATION_ERROR of a seat map: the sections the schedule sells.
+    pub known_sections: Option<Vec<String>>,
 }
 
 struct BearerAuth;

@@ -19,7 +19,7 @@ use crate::views::concerts::{
     ConcertBody, ConcertQuery, ConcertRequestBody, ConcertSortName, ConcertSummaryBody,
     ScheduleBody, ScheduleQuery, SortOrderName,
 };
-use crate::views::seat_map::{SeatMapBody, SeatMapQuery};
+use crate::views::seat_map::{unknown_section, SeatMapBody, SeatMapQuery};
 use crate::views::venues::{VenueBody, VenueRequestBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -189,7 +189,7 @@ pub async fn list_schedules(
     params(("scheduleId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12"), SeatMapQuery, ("Queue-Token" = Option<String>, Header, description = "an ACTIVE token of the caller for this schedule, when it is gated")),
     responses(
         (status = 200, description = "the seat map (public unless the schedule is gated)", body = SeatMapBody),
-        (status = 400, description = "VALIDATION_ERROR: a query string that cannot be read"),
+        (status = 400, description = "VALIDATION_ERROR: a query string that cannot be read, or a section the schedule does not sell (details.knownSections; section ids are case sensitive)"),
         (status = 401, description = "UNAUTHORIZED: a gated schedule without a user token, or a bad token sent"),
         (status = 403, description = "QUEUE_NOT_ACTIVE: a gated schedule without the caller's ACTIVE token for it"),
         (status = 404, description = "NOT_FOUND"),
@@ -212,12 +212,17 @@ pub async fn seat_map(
         ));
     }
     let access = user.0.map(|u| (u.user_id, queue_token(&req)));
+    let section = query.into_inner().section;
     let map = state
-        .engine(
-            state
-                .registry
-                .seat_map(id, access, query.into_inner().section),
-        )
+        .engine(state.registry.seat_map(id, access, section.clone()))
         .await?;
+    // Access and existence were judged by the first read; an empty map for
+    // a named section means the schedule does not sell it (400).
+    if let (Some(asked), true) = (&section, map.sections.is_empty()) {
+        let all = state
+            .engine(state.registry.seat_map(id, access, None))
+            .await?;
+        return Err(unknown_section(asked, &all));
+    }
     Ok(HttpResponse::Ok().json(SeatMapBody::from(&map)))
 }

@@ -56,7 +56,9 @@ pub async fn create(
     // The schedule (404) and its waiting room (403) before the seats asked
     // for (400); the hold checks both itself.
     let selection = body_after(
-        input.selection(),
+        input
+            .selection()
+            .map_err(|e| body.explain::<HoldRequestBody>(e)),
         state.engine(state.registry.check_queue_access(
             user.user_id,
             QueueTarget::Hold(schedule_id),

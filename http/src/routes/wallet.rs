@@ -49,7 +49,8 @@ pub async fn charge(
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
     let tag = key.tag(user.user_id, Endpoint::Charges, body.value()?);
-    let amount = ChargeRequestBody::amount(body.value()?)?;
+    let max_charge = state.registry.context().config.wallet_limits.max_charge;
+    let amount = ChargeRequestBody::amount(body.value()?, max_charge)?;
     let receipt = state
         .engine(state.registry.charge(user.user_id, amount, Some(tag)))
         .await?;
