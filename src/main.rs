@@ -37,9 +37,12 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // Colour only for a person at a terminal: redirected logs stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port; the chosen one is printed).
-    #[arg(long, env = "BOXOFFICE_BIND", default_value = "127.0.0.1:8080")]
+    /// Address to listen on, HOST:PORT; the host may be a name (localhost) or an IP. Port 0 picks a free port (the chosen one is printed).
+    #[arg(long, env = "BOXOFFICE_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
     bind: SocketAddr,
     /// Where the embedded store keeps its files.
     #[arg(long, env = "BOXOFFICE_DATA_DIR", default_value = "./data")]
@@ -32,7 +32,13 @@ pub struct ServeArgs {
     /// Make sure this account exists with role ADMIN (needs --admin-password).
     #[arg(long, env = "BOXOFFICE_ADMIN_EMAIL", requires = "admin_password")]
     admin_email: Option<String>,
-    #[arg(long, env = "BOXOFFICE_ADMIN_PASSWORD", hide_env_values = true)]
+    /// Password of the --admin-email account, set when the account is created (at least 12 characters, not a common password; a wrong one stops the start).
+    #[arg(
+        long,
+        env = "BOXOFFICE_ADMIN_PASSWORD",
+        hide_env_values = true,
+        requires = "admin_email"
+    )]
     admin_password: Option<String>,
     /// Access token lifetime.
     #[arg(long, env = "BOXOFFICE_ACCESS_TOKEN_TTL_SECS", default_value_t = 3_600)]
@@ -67,6 +73,26 @@ pub struct ServeArgs {
     /// Engine arbiter threads.
     #[arg(long, env = "BOXOFFICE_ARBITERS", default_value_t = 2)]
     arbiters: usize,
+}
+
+/// `--bind`: `HOST:PORT`, the host a name (`localhost`) or an IP address. A
+/// name is resolved once, at start-up; of its addresses the first IPv4 one is
+/// taken (what `localhost` means to most clients), else the first.
+fn parse_bind(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("{text:?} is not HOST:PORT with a host that resolves ({e})"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
 impl ServeArgs {

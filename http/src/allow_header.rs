@@ -77,6 +77,12 @@ fn table() -> &'static HashMap<String, HeaderValue> {
         for (pattern, name) in UNDOCUMENTED {
             methods.entry(normalize(pattern)).or_default().push(name);
         }
+        // Every GET route answers HEAD too (`crate::head`).
+        for names in methods.values_mut() {
+            if names.contains(&"GET") {
+                names.push("HEAD");
+            }
+        }
         methods
             .into_iter()
             .filter_map(|(pattern, mut names)| {
@@ -138,15 +144,19 @@ mod tests {
     fn documented_paths_list_their_methods() {
         assert_eq!(
             allowed("/api/v1/reservations").map(|v| v.to_str().unwrap_or("")),
-            Some("GET, POST")
+            Some("GET, HEAD, POST")
         );
         assert_eq!(
             allowed("/api/v1/reservations/{id}").map(|v| v.to_str().unwrap_or("")),
-            Some("GET")
+            Some("GET, HEAD")
         );
         assert_eq!(
             allowed("/docs").map(|v| v.to_str().unwrap_or("")),
-            Some("GET")
+            Some("GET, HEAD")
+        );
+        assert_eq!(
+            allowed("/api/v1/wallet/charges").map(|v| v.to_str().unwrap_or("")),
+            Some("POST")
         );
         assert!(allowed("/no/such/route").is_none());
     }

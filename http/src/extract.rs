@@ -86,7 +86,8 @@ fn depth(value: &Value) -> usize {
     }
 }
 
-/// Parses an already-decoded JSON body into the request type (400 on a mismatch).
+/// Parses an already-decoded JSON body into the request type (400 on a
+/// mismatch, naming any field `T` does not know: see [`name_unknown_fields`]).
 pub fn typed<T: DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
     if depth(body) > MAX_JSON_DEPTH {
         return Err(ApiError::validation("JSON nested too deeply"));
@@ -94,7 +95,78 @@ pub fn typed<T: DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
     if !body.is_object() {
         return Err(ApiError::validation("the body must be a JSON object"));
     }
-    T::deserialize(body).map_err(|e| ApiError::validation(e.to_string()))
+    T::deserialize(body)
+        .map_err(|e| name_unknown_fields::<T>(ApiError::validation(e.to_string()), body))
+}
+
+/// The JSON names of the fields a derived `Deserialize` struct reads: serde's
+/// derive hands them to `deserialize_struct`, which this deserializer records
+/// before refusing. Empty for anything that is not such a struct.
+pub fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    struct Introspect<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for Introspect<'_> {
+        type Error = de::value::Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("introspection only"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("introspection only"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+            enum identifier ignored_any
+        }
+    }
+
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Introspect(&mut fields));
+    fields
+}
+
+/// Adds to a 400 VALIDATION_ERROR the body's top-level fields `T` does not
+/// read (a typo such as `quantiy` or `seatIDs` is the usual cause), with the
+/// fields it does read. Unknown fields alone are never an error (API.md:
+/// clients may be newer than the server); they are only named when the body
+/// is refused anyway. Other errors pass unchanged.
+pub fn name_unknown_fields<T: DeserializeOwned>(err: ApiError, body: &Value) -> ApiError {
+    let known = field_names::<T>();
+    let Some(object) = body.as_object() else {
+        return err;
+    };
+    if err.code != "VALIDATION_ERROR" || known.is_empty() {
+        return err;
+    }
+    let unknown: Vec<&str> = object
+        .keys()
+        .map(String::as_str)
+        .filter(|key| !known.contains(key))
+        .collect();
+    if unknown.is_empty() {
+        return err;
+    }
+    let message = format!(
+        "{}; unknown field{} {} (this body's fields are {})",
+        err.message,
+        if unknown.len() == 1 { "" } else { "s" },
+        unknown
+            .iter()
+            .map(|f| format!("{f:?}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        known.join(", ")
+    );
+    ApiError { message, ..err }.with_details(serde_json::json!({ "unknownFields": unknown }))
 }
 
 /// An id from the path; anything that is not a well-formed id names nothing: 404.
@@ -199,6 +271,15 @@ impl JsonBody {
             Err(err) => Err(err.clone()),
         }
     }
+
+    /// A refusal of the body parsed as `T` by a later check, with the
+    /// body's unknown fields named (see [`name_unknown_fields`]).
+    pub fn explain<T: DeserializeOwned>(&self, err: ApiError) -> ApiError {
+        match &self.0 {
+            Ok(value) => name_unknown_fields::<T>(err, value),
+            Err(_) => err,
+        }
+    }
 }
 
 impl FromRequest for JsonBody {
@@ -253,5 +334,47 @@ mod tests {
         assert!(strict(r#"{"x": [{"a": 1, "b": 2, "a": 1}]}"#).is_err());
         assert!(strict(r#"{"a": {"b": 1}, "c": {"b": 1}}"#).is_ok());
         assert!(strict(&format!("{}{}", "[".repeat(1_000), "]".repeat(1_000))).is_err());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Probe {
+        schedule_id: String,
+        seat_ids: Option<Vec<String>>,
+    }
+
+    #[test]
+    fn unknown_fields_are_named_only_when_the_body_is_refused() {
+        assert_eq!(field_names::<Probe>(), &["scheduleId", "seatIds"]);
+        assert!(field_names::<Value>().is_empty());
+        // Extra fields in an otherwise valid body are ignored.
+        let fine = serde_json::json!({"scheduleId": "s", "extra": 1});
+        assert!(typed::<Probe>(&fine).is_ok());
+        // A refused body names the unknown ones and the known ones.
+        let typo = serde_json::json!({"seatIDs": ["A-1-1"]});
+        let err = typed::<Probe>(&typo).expect_err("scheduleId is missing");
+        assert!(
+            err.message.contains("missing field `scheduleId`"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("unknown field \"seatIDs\""),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("scheduleId, seatIds"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            err.details,
+            serde_json::json!({"unknownFields": ["seatIDs"]})
+        );
+        // Only validation errors are explained.
+        let other = ApiError::not_found("x");
+        assert_eq!(name_unknown_fields::<Probe>(other, &typo).message, "x");
     }
 }

@@ -1,4 +1,4 @@
-//! The HTTP API of Boxoffice (the contract is `../shared/API.md`).
+//! The HTTP API of Boxoffice (the contract: `docs/api.md` for users).
 //!
 //! - [`startup`]: builds the application (store, engine, server); everything
 //!   that runs a server goes through [`startup::Application::build`];
@@ -8,7 +8,7 @@
 //!   order of checks (401, 403, 404, then the body), once.
 //! - [`error`]: the one error shape and the mapping of engine errors to codes.
 //! - [`auth`], [`idempotency_key`], [`extract`], [`pagination`]: extractors.
-//! - [`request_id`], [`metrics`], [`load_shedding`], [`allow_header`]: middleware; [`openapi`]: the generated spec.
+//! - [`request_id`] (and the access log), [`metrics`], [`load_shedding`], [`allow_header`], [`head`]: middleware; [`openapi`]: the generated spec.
 //! - [`views`]: request and response bodies, one module per resource; [`tickets_qr`]: signed QR codes; [`demo`].
 
 pub mod allow_header;
@@ -17,6 +17,7 @@ pub mod checks;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod head;
 pub mod idempotency_key;
 pub mod load_shedding;
 pub mod metrics;

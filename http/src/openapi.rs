@@ -50,7 +50,7 @@ pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 #[openapi(
     info(title = "Boxoffice API", version = "1", description = "Concert ticket reservations: catalogue, waiting room, holds, wallet, payments, tickets, check-in. Errors are {\"error\": {code, message, details}, \"requestId\"} (the ErrorBody schema). Every response carries X-Request-Id."),
     paths(document, docs_page),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, ErrorDetails)),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "accounts and tokens"),
@@ -86,8 +86,46 @@ pub struct ErrorDetail {
     /// For people; wording may change.
     pub message: String,
     /// Code-specific facts (for example `unavailableSeats`); `{}` when none.
-    #[schema(value_type = Object)]
+    #[schema(value_type = ErrorDetails)]
     pub details: Value,
+}
+
+/// The facts an error's `details` can carry, each only with the codes named
+/// on it (`ApiError::with_details` sets them; every field is optional, and a
+/// later version may add more, so clients must ignore unknown ones).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // describes `details`; never built
+pub struct ErrorDetails {
+    /// UNKNOWN_SEAT: the seat id that names no seat of the schedule.
+    pub seat_id: Option<String>,
+    /// SEAT_UNAVAILABLE: the requested seats that are held or sold.
+    pub unavailable_seats: Option<Vec<String>>,
+    /// SEAT_LIMIT_EXCEEDED: the concert's per-user seat limit.
+    pub max_seats_per_user: Option<u32>,
+    /// SEAT_LIMIT_EXCEEDED: seats the caller already holds or bought.
+    pub already_held_or_bought: Option<u32>,
+    /// AMOUNT_MISMATCH: the reservation's total.
+    pub expected_amount: Option<i64>,
+    /// INSUFFICIENT_BALANCE: the wallet's balance.
+    pub balance: Option<i64>,
+    /// INSUFFICIENT_BALANCE: the amount the payment needs.
+    pub required: Option<i64>,
+    /// TICKET_ALREADY_USED: when the ticket was checked in.
+    #[schema(format = DateTime)]
+    pub used_at: Option<String>,
+    /// RATE_LIMITED: seconds until a retry can succeed.
+    pub retry_after_seconds: Option<u64>,
+    /// QUEUE_NOT_OPEN: when the waiting room opens.
+    #[schema(format = DateTime)]
+    pub opens_at: Option<String>,
+    /// VALIDATION_ERROR of a refused body: its fields the operation does not
+    /// know (a typo, usually); the message lists the ones it does.
+    pub unknown_fields: Option<Vec<String>>,
+    /// VALIDATION_ERROR of a seat map: the section asked for.
+    pub section: Option<String>,
+    /// VALIDATION_ERROR of a seat map: the sections the schedule sells.
+    pub known_sections: Option<Vec<String>>,
 }
 
 struct BearerAuth;
@@ -121,6 +159,7 @@ pub fn completed_document() -> Value {
     // Serializing derived types cannot fail; an empty object keeps the endpoint JSON.
     let mut doc = serde_json::to_value(api).unwrap_or_else(|_| json!({}));
     apply_limits(&mut doc);
+    reference_list_items(&mut doc);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -176,6 +215,31 @@ fn apply_limits(doc: &mut Value) {
             &mut doc["components"]["schemas"][limit.schema]["properties"][limit.property];
         if let Some(property) = property.as_object_mut() {
             property.insert(limit.keyword.into(), json!(limit.value));
+        }
+    }
+}
+
+/// utoipa inlines a copy of `T` into each `List<T>` schema (`List_T`); point
+/// `items` at `T`'s own schema instead, so generated clients get one type per
+/// resource and a list of it.
+fn reference_list_items(doc: &mut Value) {
+    let Some(schemas) = doc["components"]["schemas"].as_object_mut() else {
+        return;
+    };
+    let names: Vec<String> = schemas.keys().cloned().collect();
+    for name in names {
+        let Some(item) = name.strip_prefix("List_") else {
+            continue;
+        };
+        if !schemas.contains_key(item) {
+            continue;
+        }
+        let reference = json!({ "$ref": format!("#/components/schemas/{item}") });
+        if let Some(items) = schemas
+            .get_mut(&name)
+            .and_then(|list| list.pointer_mut("/properties/items"))
+        {
+            *items = json!({ "type": "array", "items": reference });
         }
     }
 }
@@ -291,8 +355,8 @@ fn complete_operation(path: &str, operation: &mut Value) {
 /// reference-count increment, not a copy.
 struct Document(web::Bytes);
 
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops", operation_id = "openapi_document",
-    responses((status = 200, description = "this OpenAPI 3 document", content_type = "application/json", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/openapi.json", summary = "This OpenAPI document", tag = "ops", operation_id = "openapi_document",
+    responses((status = 200, description = "this OpenAPI 3 document", content_type = "application/json", body = Object, example = json!({"openapi": "3.1.0", "info": {"title": "Boxoffice API", "version": "1"}}))))]
 async fn document(doc: web::Data<Document>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
@@ -306,8 +370,8 @@ async fn docs_redirect() -> HttpResponse {
 }
 
 /// The Swagger UI page (`/docs/`) and its assets (`/docs/{file}`).
-#[utoipa::path(get, path = "/docs/", tag = "ops",
-    responses((status = 200, description = "interactive documentation (HTML)", content_type = "text/html")))]
+#[utoipa::path(get, path = "/docs/", summary = "Interactive API docs (Swagger UI)", tag = "ops",
+    responses((status = 200, description = "interactive documentation (HTML)", content_type = "text/html", example = "<!DOCTYPE html>")))]
 async fn docs_page(
     file: web::Path<String>,
     config: web::Data<Arc<Config<'static>>>,
@@ -554,5 +618,72 @@ mod tests {
             &doc["paths"]["/api/v1/schedules/{scheduleId}/seats"]["get"]
         ));
         assert!(!token_required(&doc["paths"]["/api/v1/concerts"]["get"]));
+    }
+
+    /// What generated clients need (issue 12): a summary and an example on
+    /// every operation, lists that reference their item type, the paging
+    /// bounds the server enforces, the payment answer's always-present
+    /// fields, and typed error details.
+    #[test]
+    fn the_document_serves_generated_clients() {
+        let doc = completed_document();
+        for (path, method, operation) in operations(&doc) {
+            assert!(
+                operation["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path}: no summary"
+            );
+            assert!(
+                operation.to_string().contains("\"example"),
+                "{method} {path}: no example"
+            );
+        }
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        let lists: Vec<_> = schemas.keys().filter(|k| k.starts_with("List_")).collect();
+        assert!(lists.len() >= 6, "{lists:?}");
+        for name in lists {
+            let item = &name["List_".len()..];
+            assert_eq!(
+                schemas[name]["properties"]["items"]["items"]["$ref"],
+                json!(format!("#/components/schemas/{item}")),
+                "{name}"
+            );
+        }
+        let venues = doc["paths"]["/api/v1/venues"]["get"]["parameters"]
+            .as_array()
+            .expect("parameters");
+        let param = |name: &str| {
+            venues
+                .iter()
+                .find(|p| p["name"] == json!(name))
+                .map(|p| p["schema"].clone())
+                .expect("paging parameter")
+        };
+        assert_eq!(param("page")["minimum"], json!(1));
+        assert_eq!(param("pageSize")["minimum"], json!(1));
+        assert_eq!(
+            param("pageSize")["maximum"],
+            json!(crate::pagination::MAX_PAGE_SIZE)
+        );
+        let paid = &doc["paths"]["/api/v1/payments"]["post"]["responses"]["201"]["content"]
+            ["application/json"]["schema"]["$ref"];
+        assert_eq!(paid, &json!("#/components/schemas/PaymentReceiptBody"));
+        let required = &schemas["PaymentReceiptBody"]["required"];
+        for field in ["balanceAfter", "queueTokenExpired", "tickets"] {
+            assert!(
+                required
+                    .as_array()
+                    .expect("required")
+                    .contains(&json!(field)),
+                "{field}"
+            );
+        }
+        assert_eq!(
+            schemas["ErrorDetail"]["properties"]["details"]["$ref"],
+            json!("#/components/schemas/ErrorDetails")
+        );
+        assert_eq!(
+            schemas["ErrorDetails"]["properties"]["unavailableSeats"]["items"]["type"],
+            json!("string")
+        );
     }
 }

@@ -4,9 +4,10 @@
 //! The binary and every HTTP test start the application through here.
 //!
 //! The middleware stack, outermost first: request id (every answer carries
-//! it), metrics (every answer is counted), load shedding (refuses past the
-//! process-wide in-flight limit before any routing, JWT or body read), the
-//! `Allow` header of 405s, then routing.
+//! it, and the access log line), metrics (every answer is counted), load
+//! shedding (refuses past the process-wide in-flight limit before any
+//! routing, JWT or body read), the `Allow` header of 405s, HEAD routed as
+//! GET (`head`), then routing.
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -24,7 +25,14 @@ use crate::queue_tokens::QueueTokenSigner;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::tickets_qr::QrSigner;
-use crate::{allow_header, demo, metrics, openapi, request_id, routes, secrets};
+use crate::{allow_header, demo, head, metrics, openapi, request_id, routes, secrets};
+
+/// What a server with no ADMIN account prints at start-up: venues, concerts
+/// and roles need one, and only the server's configuration can make the first.
+pub const NO_ADMIN_HINT: &str = "note: no ADMIN account exists, so nobody can create venues or \
+concerts; to create one, restart with --admin-email EMAIL --admin-password PASSWORD (or \
+BOXOFFICE_ADMIN_EMAIL and BOXOFFICE_ADMIN_PASSWORD; the password needs 12+ characters), or \
+with --demo for demo accounts";
 
 pub struct Application {
     port: u16,
@@ -104,6 +112,9 @@ impl Application {
                 .map_err(|e| format!("admin account: {e}"))?;
             banner.push(format!("admin account ensured: {email}"));
         }
+        if !registry.has_admin() {
+            warnings.push(NO_ADMIN_HINT.to_string());
+        }
         if settings.demo {
             banner.extend(
                 demo::load(&registry, &passwords, clock.now())
@@ -138,6 +149,7 @@ impl Application {
                 .app_data(query_config())
                 .app_data(path_config())
                 .app_data(payload_config())
+                .wrap(from_fn(head::middleware))
                 .wrap(from_fn(allow_header::middleware))
                 .wrap(ShedLoad::new(Arc::clone(&shedder)))
                 .wrap(from_fn(metrics::middleware))

@@ -1587,10 +1587,14 @@ async fn seat_maps_of_ungated_schedules_are_public_filterable_and_counted() {
     );
     // The summary stays the schedule's (API.md leaves it open; this is the choice).
     assert_eq!(section_s.body["summary"], map.body["summary"]);
-    // A section the venue does not have filters everything out.
+    // A section the schedule does not sell is refused, naming those it does
+    // (tests/http/newcomer.rs has the rest of that rule).
     let unknown_section = app.get(&format!("{path}?section=BALCONY"), None).await;
-    unknown_section.expect(200, "");
-    assert_eq!(unknown_section.body["sections"], json!([]));
+    unknown_section.expect(400, "VALIDATION_ERROR");
+    assert_eq!(
+        unknown_section.body["error"]["details"]["knownSections"],
+        json!(["VIP", "R", "S"])
+    );
 
     not_found(
         &app,

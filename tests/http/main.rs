@@ -1,4 +1,4 @@
-//! The HTTP contract of `../shared/API.md`, one test binary: every endpoint
+//! The HTTP contract (`docs/api.md`), one test binary: every endpoint
 //! through real HTTP against the real application on a temp data dir
 //! (`test_support::app::spawn_app`), bad inputs included.
 
@@ -6,6 +6,7 @@ mod auth_catalog;
 mod booking;
 mod identity;
 mod methods;
+mod newcomer;
 mod security;
 mod sessions;
 mod smoke;

@@ -1,5 +1,5 @@
 //! 405 Method Not Allowed carries `Allow` (RFC 9110 §15.5.6), listing exactly
-//! the methods the path supports: over a few paths of every kind (API
+//! the methods the path supports (HEAD wherever GET is): over a few paths of every kind (API
 //! collections and items, actions, ops endpoints, the document, the docs
 //! redirect), a wrong method gets 405 in the error shape with the expected
 //! `Allow`, and every method `Allow` names is indeed not answered 405.
@@ -10,16 +10,16 @@ use test_support::app::*;
 /// (path, a method it does not support, the expected `Allow`).
 #[rustfmt::skip]
 const CASES: [(&str, &str, &str); 10] = [
-    ("/api/v1/reservations", "DELETE", "GET, POST"),
-    ("/api/v1/reservations/00000000-0000-4000-8000-000000000001", "POST", "GET"),
+    ("/api/v1/reservations", "DELETE", "GET, HEAD, POST"),
+    ("/api/v1/reservations/00000000-0000-4000-8000-000000000001", "POST", "GET, HEAD"),
     ("/api/v1/reservations/00000000-0000-4000-8000-000000000001/cancel", "GET", "POST"),
     ("/api/v1/wallet/charges", "GET", "POST"),
-    ("/api/v1/venues", "PATCH", "GET, POST"),
+    ("/api/v1/venues", "PATCH", "GET, HEAD, POST"),
     ("/api/v1/admin/users/00000000-0000-4000-8000-000000000001/role", "GET", "PUT"),
-    ("/healthz", "POST", "GET"),
-    ("/metrics", "PUT", "GET"),
-    ("/api/v1/openapi.json", "POST", "GET"),
-    ("/docs", "DELETE", "GET"),
+    ("/healthz", "POST", "GET, HEAD"),
+    ("/metrics", "PUT", "GET, HEAD"),
+    ("/api/v1/openapi.json", "POST", "GET, HEAD"),
+    ("/docs", "DELETE", "GET, HEAD"),
 ];
 
 fn method(name: &str) -> Method {
@@ -40,7 +40,8 @@ async fn every_405_names_the_methods_the_path_supports() {
         );
         // The header is true: no method it names is refused as not allowed.
         for allowed in allow.split(", ") {
-            let body = (allowed != "GET").then(|| ("application/json", b"{}".to_vec()));
+            let body =
+                (!matches!(allowed, "GET" | "HEAD")).then(|| ("application/json", b"{}".to_vec()));
             let reply = app
                 .raw(method(allowed), path, Some(&token), &[], body)
                 .await;

@@ -35,6 +35,8 @@ pub const PAGE_SIZE: usize = 100;
 pub enum Subcommand {
     /// `serve --bind 127.0.0.1:0`: the server on any free port.
     Serve,
+    /// `serve --bind <address>`: as written by a user (a host name, say).
+    ServeAt(&'static str),
     /// `load`: the engine under random load, one line per acknowledged change.
     Load,
 }
@@ -52,6 +54,7 @@ pub fn spawn_binary(
     let mut command = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
     match subcommand {
         Subcommand::Serve => command.args(["serve", "--bind", "127.0.0.1:0"]),
+        Subcommand::ServeAt(address) => command.args(["serve", "--bind", address]),
         Subcommand::Load => command.arg("load"),
     };
     command

@@ -173,6 +173,12 @@ impl Registry {
         self.roles().role_of(user_id)
     }
 
+    /// Whether any account is an ADMIN (the server prints how to make the
+    /// first one when none is).
+    pub fn has_admin(&self) -> bool {
+        self.roles().any_admin()
+    }
+
     /// [`Registry::login`], then a new login of that account whose refresh
     /// token lives `refresh_ttl_ms` (see `sessions`).
     pub async fn login_session<P: Passwords>(

@@ -40,6 +40,12 @@ impl RoleBoard {
         roles.get(&user_id).copied()
     }
 
+    /// Whether any account is an ADMIN now.
+    pub fn any_admin(&self) -> bool {
+        let roles = self.roles.read().unwrap_or_else(|p| p.into_inner());
+        roles.values().any(|role| *role == Role::Admin)
+    }
+
     /// The (account, role) pairs `events` set, in order.
     pub fn changes(events: &[AccountEvent]) -> Vec<(UserId, Role)> {
         events

@@ -36,7 +36,7 @@ route_api!(
     AuthApi: [register, login, refresh, logout, me, set_role]
 );
 
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequestBody,
+#[utoipa::path(post, path = "/api/v1/auth/register", summary = "Register an account", tag = "auth", request_body(content = RegisterRequestBody, example = json!({"email": "kim@example.com", "password": "correct horse battery", "name": "Kim Minji", "phoneNumber": "+82-10-1234-5678"})),
     responses(
         (status = 201, description = "the new account (role USER)", body = UserBody),
         (status = 400, description = "VALIDATION_ERROR: a bad email, name or phone number, or a password that is shorter than 12 characters, longer than 128 or among the most common leaked passwords (the message names the rule)"),
@@ -78,7 +78,7 @@ fn tokens(state: &AppState, account: &Account, grant: &SessionGrant) -> ApiResul
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequestBody,
+#[utoipa::path(post, path = "/api/v1/auth/login", summary = "Log in: an access and a refresh token", tag = "auth", request_body(content = LoginRequestBody, example = json!({"email": "user@demo.boxoffice", "password": "demo-user-pass"})),
     responses(
         (status = 200, description = "an access and a refresh token", body = TokensBody),
         (status = 400, description = "VALIDATION_ERROR"),
@@ -112,7 +112,7 @@ fn token_answer(body: TokensBody) -> HttpResponse {
         .json(body)
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequestBody,
+#[utoipa::path(post, path = "/api/v1/auth/refresh", summary = "Swap a refresh token for a new pair", tag = "auth", request_body(content = RefreshRequestBody, example = json!({"refreshToken": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"})),
     responses(
         (status = 200, description = "a new pair, with the account's current role; the refresh token sent is spent", body = TokensBody),
         (status = 400, description = "VALIDATION_ERROR"),
@@ -135,7 +135,7 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonBody) -> ApiResult<Ht
     Ok(token_answer(tokens(&state, &account, &grant)?))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = LogoutRequestBody,
+#[utoipa::path(post, path = "/api/v1/auth/logout", summary = "End a login (spend its refresh token)", tag = "auth", request_body(content = LogoutRequestBody, example = json!({"refreshToken": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl"})),
     responses(
         (status = 204, description = "the login is ended: its refresh token is refused from now on (access tokens already issued run until their own expiry)"),
         (status = 400, description = "VALIDATION_ERROR: no refreshToken string"),
@@ -164,9 +164,9 @@ async fn current_account(state: &AppState, user_id: UserId) -> ApiResult<Account
         .ok_or_else(|| ApiError::unauthorized("account no longer exists"))
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/auth/me", summary = "The caller's account", tag = "auth",
     responses(
-        (status = 200, description = "the caller's account", body = UserBody),
+        (status = 200, description = "the caller's account", body = UserBody, example = json!({"userId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "email": "user@demo.boxoffice", "name": "Demo User", "role": "USER", "createdAt": "2026-12-01T09:00:00Z"})),
         (status = 401, description = "UNAUTHORIZED (also when the account no longer exists)"),
     ),
     security(("bearer" = [])))]
@@ -175,8 +175,8 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRes
     Ok(HttpResponse::Ok().json(UserBody::from(&account)))
 }
 
-#[utoipa::path(put, path = "/api/v1/admin/users/{userId}/role", tag = "auth", request_body = RoleRequestBody,
-    params(("userId" = String, Path)),
+#[utoipa::path(put, path = "/api/v1/admin/users/{userId}/role", summary = "Set an account's role (ADMIN)", tag = "auth", request_body(content = RoleRequestBody, example = json!({"role": "STAFF"})),
+    params(("userId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
     responses(
         (status = 200, description = "the account with its new role, in force at once (also for tokens already issued); the change is logged with who made it", body = UserBody),
         (status = 400, description = "VALIDATION_ERROR: not USER, STAFF or ADMIN"),

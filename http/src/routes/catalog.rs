@@ -19,7 +19,7 @@ use crate::views::concerts::{
     ConcertBody, ConcertQuery, ConcertRequestBody, ConcertSortName, ConcertSummaryBody,
     ScheduleBody, ScheduleQuery, SortOrderName,
 };
-use crate::views::seat_map::{SeatMapBody, SeatMapQuery};
+use crate::views::seat_map::{unknown_section, SeatMapBody, SeatMapQuery};
 use crate::views::venues::{VenueBody, VenueRequestBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -48,7 +48,7 @@ route_api!(
     schemas: [ConcertSortName, SortOrderName]
 );
 
-#[utoipa::path(post, path = "/api/v1/venues", tag = "catalogue", request_body = VenueRequestBody,
+#[utoipa::path(post, path = "/api/v1/venues", summary = "Create a venue (ADMIN)", tag = "catalogue", request_body(content = VenueRequestBody, example = json!({"name": "Riverside Hall", "address": "1 River Road, Seoul", "sections": [{"sectionId": "A", "name": "Stalls", "rows": [{"row": "1", "seats": 20}, {"row": "2", "seats": 20}]}]})),
     responses(
         (status = 201, description = "the venue, with its capacity and seat ids", body = VenueBody),
         (status = 400, description = "VALIDATION_ERROR: a bad name, address or layout"),
@@ -69,7 +69,7 @@ pub async fn create_venue(
     Ok(HttpResponse::Created().json(VenueBody::from(&venue)))
 }
 
-#[utoipa::path(get, path = "/api/v1/venues", tag = "catalogue", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/venues", summary = "List venues", tag = "catalogue", params(PageQuery),
     responses(
         (status = 200, description = "one page of venues", body = List<VenueBody>),
         (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize or query string"),
@@ -85,7 +85,7 @@ pub async fn list_venues(
     Ok(HttpResponse::Ok().json(page.of(venues.iter().map(VenueBody::from).collect(), total)))
 }
 
-#[utoipa::path(get, path = "/api/v1/venues/{venueId}", tag = "catalogue", params(("venueId" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/venues/{venueId}", summary = "A venue with its seat map", tag = "catalogue", params(("venueId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
     responses(
         (status = 200, description = "the venue with its seat map", body = VenueBody),
         (status = 404, description = "NOT_FOUND"),
@@ -99,7 +99,7 @@ pub async fn get_venue(
     Ok(HttpResponse::Ok().json(VenueBody::from(&venue)))
 }
 
-#[utoipa::path(post, path = "/api/v1/concerts", tag = "catalogue", request_body = ConcertRequestBody,
+#[utoipa::path(post, path = "/api/v1/concerts", summary = "Create a concert and its schedules (ADMIN)", tag = "catalogue", request_body(content = ConcertRequestBody, example = json!({"title": "Spring Strings", "description": "A string quartet evening", "category": "CLASSICAL", "venueId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "priceGrades": [{"grade": "R", "price": 50000, "sectionIds": ["A"]}], "schedules": [{"startsAt": "2027-04-01T19:00:00Z", "endsAt": "2027-04-01T21:00:00Z", "bookingOpensAt": "2027-01-01T00:00:00Z", "bookingClosesAt": "2027-04-01T18:00:00Z"}], "maxSeatsPerUser": 4, "holdSeconds": 300})),
     responses(
         (status = 201, description = "the concert, as GET returns it, its schedules with their new ids", body = ConcertBody),
         (status = 400, description = "VALIDATION_ERROR: bad fields, times, grades or queue settings"),
@@ -127,7 +127,7 @@ pub async fn create_concert(
     Ok(HttpResponse::Created().json(ConcertBody::from(&created)))
 }
 
-#[utoipa::path(get, path = "/api/v1/concerts", tag = "catalogue", params(ConcertQuery, PageQuery),
+#[utoipa::path(get, path = "/api/v1/concerts", summary = "Browse and search concerts", tag = "catalogue", params(ConcertQuery, PageQuery),
     responses(
         (status = 200, description = "one page of matching concerts", body = List<ConcertSummaryBody>),
         (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize, from, to, sort, order or query string"),
@@ -150,7 +150,7 @@ pub async fn list_concerts(
     Ok(HttpResponse::Ok().json(page.of(items, total)))
 }
 
-#[utoipa::path(get, path = "/api/v1/concerts/{concertId}", tag = "catalogue", params(("concertId" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/concerts/{concertId}", summary = "A concert with its price grades and schedules", tag = "catalogue", params(("concertId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
     responses(
         (status = 200, description = "the concert with its price grades and schedules", body = ConcertBody),
         (status = 404, description = "NOT_FOUND"),
@@ -164,7 +164,7 @@ pub async fn get_concert(
     Ok(HttpResponse::Ok().json(ConcertBody::from(&concert)))
 }
 
-#[utoipa::path(get, path = "/api/v1/concerts/{concertId}/schedules", tag = "catalogue", params(("concertId" = String, Path), ScheduleQuery, PageQuery),
+#[utoipa::path(get, path = "/api/v1/concerts/{concertId}/schedules", summary = "A concert's schedules (dates)", tag = "catalogue", params(("concertId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12"), ScheduleQuery, PageQuery),
     responses(
         (status = 200, description = "one page of the concert's schedules", body = List<ScheduleBody>),
         (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize, from, to, available or query string"),
@@ -185,11 +185,11 @@ pub async fn list_schedules(
     Ok(HttpResponse::Ok().json(page.slice(schedules.iter().map(ScheduleBody::from).collect())))
 }
 
-#[utoipa::path(get, path = "/api/v1/schedules/{scheduleId}/seats", tag = "catalogue",
-    params(("scheduleId" = String, Path), SeatMapQuery, ("Queue-Token" = Option<String>, Header, description = "an ACTIVE token of the caller for this schedule, when it is gated")),
+#[utoipa::path(get, path = "/api/v1/schedules/{scheduleId}/seats", summary = "A schedule's seat map", tag = "catalogue",
+    params(("scheduleId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12"), SeatMapQuery, ("Queue-Token" = Option<String>, Header, description = "an ACTIVE token of the caller for this schedule, when it is gated")),
     responses(
         (status = 200, description = "the seat map (public unless the schedule is gated)", body = SeatMapBody),
-        (status = 400, description = "VALIDATION_ERROR: a query string that cannot be read"),
+        (status = 400, description = "VALIDATION_ERROR: a query string that cannot be read, or a section the schedule does not sell (details.knownSections; section ids are case sensitive)"),
         (status = 401, description = "UNAUTHORIZED: a gated schedule without a user token, or a bad token sent"),
         (status = 403, description = "QUEUE_NOT_ACTIVE: a gated schedule without the caller's ACTIVE token for it"),
         (status = 404, description = "NOT_FOUND"),
@@ -212,12 +212,17 @@ pub async fn seat_map(
         ));
     }
     let access = user.0.map(|u| (u.user_id, queue_token(&req)));
+    let section = query.into_inner().section;
     let map = state
-        .engine(
-            state
-                .registry
-                .seat_map(id, access, query.into_inner().section),
-        )
+        .engine(state.registry.seat_map(id, access, section.clone()))
         .await?;
+    // Access and existence were judged by the first read; an empty map for
+    // a named section means the schedule does not sell it (400).
+    if let (Some(asked), true) = (&section, map.sections.is_empty()) {
+        let all = state
+            .engine(state.registry.seat_map(id, access, None))
+            .await?;
+        return Err(unknown_section(asked, &all));
+    }
     Ok(HttpResponse::Ok().json(SeatMapBody::from(&map)))
 }

@@ -21,7 +21,7 @@ route_api!(
     CheckinsApi: [check_in]
 );
 
-#[utoipa::path(post, path = "/api/v1/checkins", tag = "tickets", request_body = CheckInRequestBody,
+#[utoipa::path(post, path = "/api/v1/checkins", summary = "Check a ticket in at the door (STAFF)", tag = "tickets", request_body(content = CheckInRequestBody, example = json!({"qrCode": "<the qrCode of GET /api/v1/tickets/{ticketId}>"})),
     responses(
         (status = 200, description = "admitted: the ticket is now USED", body = CheckInBody),
         (status = 400, description = "INVALID_TICKET (forged, void or unknown code), or VALIDATION_ERROR"),

@@ -19,8 +19,8 @@ route_api!(
 );
 
 /// The process is up and answering.
-#[utoipa::path(get, path = "/healthz", tag = "ops",
-    responses((status = 200, description = "{\"status\": \"ok\"}", body = ProbeBody)))]
+#[utoipa::path(get, path = "/healthz", summary = "Liveness probe", tag = "ops",
+    responses((status = 200, description = "{\"status\": \"ok\"}", body = ProbeBody, example = json!({"status": "ok"}))))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
@@ -28,9 +28,9 @@ pub async fn healthz() -> HttpResponse {
 /// The engine answers and its store can still commit (recovery finished
 /// before the server started listening, so this checks the actors are
 /// responsive and no flush hung or failed, not that recovery ran).
-#[utoipa::path(get, path = "/readyz", tag = "ops",
+#[utoipa::path(get, path = "/readyz", summary = "Readiness probe", tag = "ops",
     responses(
-        (status = 200, description = "{\"status\": \"ready\"}", body = ProbeBody),
+        (status = 200, description = "{\"status\": \"ready\"}", body = ProbeBody, example = json!({"status": "ready"})),
         (status = 503, description = "{\"status\": \"unavailable\"}: the engine does not answer, or its store is poisoned (a flush failed or hung)", body = ProbeBody),
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
@@ -56,8 +56,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus text format: request counts and latencies by route, engine gauges.
-#[utoipa::path(get, path = "/metrics", tag = "ops",
-    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", summary = "Prometheus metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", example = "# TYPE boxoffice_http_requests_total counter\n")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let gauges = state.registry.gauges().await;
     let m = &state.metrics;

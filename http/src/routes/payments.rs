@@ -14,7 +14,7 @@ use crate::error::ApiResult;
 use crate::extract::{path_id, JsonBody};
 use crate::idempotency_key::IdempotencyKey;
 use crate::state::AppState;
-use crate::views::payments::{PaymentBody, PaymentRequestBody};
+use crate::views::payments::{PaymentBody, PaymentReceiptBody, PaymentRequestBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/payments").route(web::post().to(create)))
@@ -26,10 +26,10 @@ route_api!(
     PaymentsApi: [create, get]
 );
 
-#[utoipa::path(post, path = "/api/v1/payments", tag = "payments", operation_id = "create_payment", request_body = PaymentRequestBody,
+#[utoipa::path(post, path = "/api/v1/payments", summary = "Pay for a hold with the wallet", tag = "payments", operation_id = "create_payment", request_body(content = PaymentRequestBody, example = json!({"reservationId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "amount": 440000})),
     params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1-255 visible ASCII characters; the same key and body replay the first answer"), ("Queue-Token" = Option<String>, Header, description = "the token the hold was made under, for gated schedules")),
     responses(
-        (status = 201, description = "paid: the reservation is CONFIRMED, its tickets issued", body = PaymentBody),
+        (status = 201, description = "paid: the reservation is CONFIRMED, its tickets issued", body = PaymentReceiptBody),
         (status = 400, description = "VALIDATION_ERROR, INVALID_AMOUNT, or IDEMPOTENCY_KEY_REQUIRED"),
         (status = 402, description = "INSUFFICIENT_BALANCE (details.balance, details.required)"),
         (status = 403, description = "QUEUE_NOT_ACTIVE: a gated schedule without the caller's token for it"),
@@ -70,11 +70,11 @@ pub async fn create(
     let receipt = state
         .engine(state.registry.pay(user.user_id, command))
         .await?;
-    Ok(HttpResponse::Created().json(PaymentBody::from(&receipt)))
+    Ok(HttpResponse::Created().json(PaymentReceiptBody::from(&receipt)))
 }
 
-#[utoipa::path(get, path = "/api/v1/payments/{paymentId}", tag = "payments", operation_id = "get_payment",
-    params(("paymentId" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/payments/{paymentId}", summary = "A payment of the caller's", tag = "payments", operation_id = "get_payment",
+    params(("paymentId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
     responses(
         (status = 200, description = "the caller's payment (COMPLETED, or REFUNDED after a cancellation)", body = PaymentBody),
         (status = 404, description = "NOT_FOUND (also another user's payment)"),

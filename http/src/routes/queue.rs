@@ -36,7 +36,7 @@ fn respond(
     response.json(body)
 }
 
-#[utoipa::path(post, path = "/api/v1/queue/tokens", tag = "queue", operation_id = "join_queue", request_body = JoinRequestBody,
+#[utoipa::path(post, path = "/api/v1/queue/tokens", summary = "Join a schedule's waiting room", tag = "queue", operation_id = "join_queue", request_body(content = JoinRequestBody, example = json!({"scheduleId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12"})),
     responses(
         (status = 201, description = "a new place (ACTIVE at once on a schedule without a queue)", body = QueueTokenBody,
             headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE; absent in PRE_QUEUE"))),
@@ -66,8 +66,8 @@ pub async fn join(
     Ok(respond(response, &ticket, token))
 }
 
-#[utoipa::path(get, path = "/api/v1/queue/tokens/current", tag = "queue", operation_id = "current_queue_token",
-    params(("Queue-Token" = String, Header, description = "the token POST /queue/tokens gave")),
+#[utoipa::path(get, path = "/api/v1/queue/tokens/current", summary = "Poll a waiting-room token", tag = "queue", operation_id = "current_queue_token",
+    params(("Queue-Token" = String, Header, description = "the token POST /queue/tokens gave", example = "qt.eyJwbGFjZSI6MX0.c2lnbmF0dXJl")),
     responses(
         (status = 200, description = "the token's status, fresh position and ETA", body = QueueTokenBody,
             headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE; absent in PRE_QUEUE"))),

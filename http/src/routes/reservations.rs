@@ -31,7 +31,7 @@ route_api!(
     ReservationsApi: [create, list, get, cancel]
 );
 
-#[utoipa::path(post, path = "/api/v1/reservations", tag = "reservations", operation_id = "create_reservation", request_body = HoldRequestBody,
+#[utoipa::path(post, path = "/api/v1/reservations", summary = "Hold seats (by id or best available)", tag = "reservations", operation_id = "create_reservation", request_body(content = HoldRequestBody, example = json!({"scheduleId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "quantity": 2, "grade": "VIP"})),
     params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1-255 visible ASCII characters; the same key and body replay the first answer"), ("Queue-Token" = Option<String>, Header, description = "the caller's ACTIVE token, for gated schedules")),
     responses(
         (status = 201, description = "the hold (status HELD) until expiresAt", body = ReservationBody),
@@ -56,7 +56,9 @@ pub async fn create(
     // The schedule (404) and its waiting room (403) before the seats asked
     // for (400); the hold checks both itself.
     let selection = body_after(
-        input.selection(),
+        input
+            .selection()
+            .map_err(|e| body.explain::<HoldRequestBody>(e)),
         state.engine(state.registry.check_queue_access(
             user.user_id,
             QueueTarget::Hold(schedule_id),
@@ -76,7 +78,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(ReservationBody::from(&receipt)))
 }
 
-#[utoipa::path(get, path = "/api/v1/reservations", tag = "reservations", operation_id = "list_reservations", params(ReservationFilter, PageQuery),
+#[utoipa::path(get, path = "/api/v1/reservations", summary = "The caller's reservations", tag = "reservations", operation_id = "list_reservations", params(ReservationFilter, PageQuery),
     responses(
         (status = 200, description = "one page of the caller's reservations, newest first", body = List<ReservationBody>),
         (status = 400, description = "VALIDATION_ERROR: a bad status, page, pageSize or query string"),
@@ -101,8 +103,8 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page.of(bodies, total)))
 }
 
-#[utoipa::path(get, path = "/api/v1/reservations/{reservationId}", tag = "reservations", operation_id = "get_reservation",
-    params(("reservationId" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/reservations/{reservationId}", summary = "A reservation of the caller's", tag = "reservations", operation_id = "get_reservation",
+    params(("reservationId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
     responses(
         (status = 200, description = "the caller's reservation", body = ReservationBody),
         (status = 404, description = "NOT_FOUND (also another user's reservation)"),
@@ -120,8 +122,8 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(ReservationBody::from(&view)))
 }
 
-#[utoipa::path(post, path = "/api/v1/reservations/{reservationId}/cancel", tag = "reservations", operation_id = "cancel_reservation",
-    params(("reservationId" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/reservations/{reservationId}/cancel", summary = "Cancel a hold, or a paid reservation with a refund", tag = "reservations", operation_id = "cancel_reservation",
+    params(("reservationId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
     responses(
         (status = 200, description = "the reservation, CANCELLED, with refundAmount (0 for a hold)", body = ReservationBody),
         (status = 404, description = "NOT_FOUND (also another user's reservation)"),

@@ -23,7 +23,7 @@ route_api!(
     TicketsApi: [list, get, qr_svg]
 );
 
-#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", operation_id = "list_tickets", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/tickets", summary = "The caller's tickets", tag = "tickets", operation_id = "list_tickets", params(PageQuery),
     responses(
         (status = 200, description = "one page of the caller's tickets, newest first", body = List<TicketBody>),
         (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize or query string"),
@@ -49,8 +49,8 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page.of(items, total)))
 }
 
-#[utoipa::path(get, path = "/api/v1/tickets/{ticketId}", tag = "tickets", operation_id = "get_ticket",
-    params(("ticketId" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/tickets/{ticketId}", summary = "A ticket with its signed QR code", tag = "tickets", operation_id = "get_ticket",
+    params(("ticketId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
     responses(
         (status = 200, description = "the caller's ticket, with its signed QR code", body = TicketBody),
         (status = 404, description = "NOT_FOUND (also another user's ticket)"),
@@ -68,8 +68,8 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(TicketBody::new(&ticket, &state.qr)))
 }
 
-#[utoipa::path(get, path = "/api/v1/tickets/{ticketId}/qr.svg", tag = "tickets", operation_id = "get_ticket_qr_svg",
-    params(("ticketId" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/tickets/{ticketId}/qr.svg", summary = "A ticket's QR code as SVG", tag = "tickets", operation_id = "get_ticket_qr_svg",
+    params(("ticketId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
     responses(
         (status = 200, description = "the ticket's QR code as an SVG image", content_type = "image/svg+xml", body = String),
         (status = 404, description = "NOT_FOUND (also another user's ticket)"),

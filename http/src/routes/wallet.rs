@@ -23,8 +23,8 @@ route_api!(
     WalletApi: [get, charge, transactions]
 );
 
-#[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet", operation_id = "get_wallet",
-    responses((status = 200, description = "the caller's balance and totals", body = WalletBody)),
+#[utoipa::path(get, path = "/api/v1/wallet", summary = "The caller's wallet balance", tag = "wallet", operation_id = "get_wallet",
+    responses((status = 200, description = "the caller's balance and totals", body = WalletBody, example = json!({"userId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "balance": 560000, "totalCharged": 1000000, "totalUsed": 440000, "totalRefunded": 0, "updatedAt": "2026-12-06T10:00:00Z"}))),
     security(("bearer" = [])))]
 pub async fn get(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
     let view = state
@@ -33,7 +33,7 @@ pub async fn get(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRe
     Ok(HttpResponse::Ok().json(WalletBody::from(&view)))
 }
 
-#[utoipa::path(post, path = "/api/v1/wallet/charges", tag = "wallet", operation_id = "charge_wallet", request_body = ChargeRequestBody,
+#[utoipa::path(post, path = "/api/v1/wallet/charges", summary = "Top up the wallet", tag = "wallet", operation_id = "charge_wallet", request_body(content = ChargeRequestBody, example = json!({"amount": 100000})),
     params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1-255 visible ASCII characters; the same key and body replay the first answer")),
     responses(
         (status = 201, description = "the charge and the new balance", body = ChargeBody),
@@ -49,14 +49,15 @@ pub async fn charge(
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
     let tag = key.tag(user.user_id, Endpoint::Charges, body.value()?);
-    let amount = ChargeRequestBody::amount(body.value()?)?;
+    let max_charge = state.registry.context().config.wallet_limits.max_charge;
+    let amount = ChargeRequestBody::amount(body.value()?, max_charge)?;
     let receipt = state
         .engine(state.registry.charge(user.user_id, amount, Some(tag)))
         .await?;
     Ok(HttpResponse::Created().json(ChargeBody::from(&receipt)))
 }
 
-#[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", operation_id = "list_wallet_transactions", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/wallet/transactions", summary = "The caller's wallet ledger", tag = "wallet", operation_id = "list_wallet_transactions", params(PageQuery),
     responses(
         (status = 200, description = "one page of the caller's ledger", body = List<LedgerEntryBody>),
         (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize or query string"),

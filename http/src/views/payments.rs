@@ -57,6 +57,7 @@ pub enum PaymentStatusName {
     Refunded,
 }
 
+/// A payment read back (GET): its record, with no balance or token news.
 #[derive(Debug, serde::Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentBody {
@@ -67,26 +68,45 @@ pub struct PaymentBody {
     pub status: &'static str,
     #[schema(format = DateTime)]
     pub paid_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub balance_after: Option<i64>,
     pub tickets: Vec<TicketLineBody>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub queue_token_expired: Option<bool>,
 }
 
-/// At payment time, the body also tells the balance left and whether the
-/// queue token was used up.
-impl From<&PaymentReceipt> for PaymentBody {
+/// The answer to a payment (201): the record, plus the balance left and
+/// whether the queue token was used up. A type of its own so the document
+/// marks both as always present.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentReceiptBody {
+    pub payment_id: String,
+    pub reservation_id: String,
+    pub amount: i64,
+    #[schema(value_type = PaymentStatusName)]
+    pub status: &'static str,
+    #[schema(format = DateTime)]
+    pub paid_at: String,
+    /// The wallet's balance after this payment (KRW).
+    pub balance_after: i64,
+    pub tickets: Vec<TicketLineBody>,
+    /// Whether this payment used up the caller's queue token.
+    pub queue_token_expired: bool,
+}
+
+impl From<&PaymentReceipt> for PaymentReceiptBody {
     fn from(p: &PaymentReceipt) -> Self {
-        PaymentBody {
-            balance_after: Some(p.balance_after.0),
-            queue_token_expired: Some(p.queue_token_expired),
-            ..PaymentBody::from(&PaymentRecord::from(p))
+        let record = PaymentBody::from(&PaymentRecord::from(p));
+        PaymentReceiptBody {
+            payment_id: record.payment_id,
+            reservation_id: record.reservation_id,
+            amount: record.amount,
+            status: record.status,
+            paid_at: record.paid_at,
+            balance_after: p.balance_after.0,
+            tickets: record.tickets,
+            queue_token_expired: p.queue_token_expired,
         }
     }
 }
 
-/// Read back later, a payment has no balance or token news to tell.
 impl From<&PaymentRecord> for PaymentBody {
     fn from(p: &PaymentRecord) -> Self {
         PaymentBody {
@@ -98,9 +118,7 @@ impl From<&PaymentRecord> for PaymentBody {
                 PaymentStatus::Refunded => "REFUNDED",
             },
             paid_at: p.paid_at.map(rfc3339).unwrap_or_default(),
-            balance_after: None,
             tickets: p.tickets.iter().map(TicketLineBody::from).collect(),
-            queue_token_expired: None,
         }
     }
 }

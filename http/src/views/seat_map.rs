@@ -4,13 +4,35 @@
 use boxoffice_actors::schedule_actor::SeatMapView;
 use boxoffice_engine::schedule::SeatStatus;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
+
+use crate::error::ApiError;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 pub struct SeatMapQuery {
-    /// Only this section.
+    /// Only this section (a `sectionId` of the schedule's venue, case
+    /// sensitive); one the schedule does not sell is 400 naming those it does.
+    #[param(example = "VIP")]
     pub section: Option<String>,
+}
+
+/// 400 for a `section` the schedule does not sell, naming the ones it does
+/// (`all` is the unfiltered map). Section ids are compared exactly, as
+/// seat ids contain them (`VIP-1-3`), so `vip` is not `VIP`.
+pub fn unknown_section(asked: &str, all: &SeatMapView) -> ApiError {
+    let known: Vec<&str> = all.sections.iter().map(|s| s.section_id.as_str()).collect();
+    let near = known
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(asked))
+        .map(|k| format!(" (section ids are case sensitive: did you mean {k:?}?)"))
+        .unwrap_or_default();
+    ApiError::validation(format!(
+        "section {asked:?} is not on sale for this schedule; its sections are {}{near}",
+        known.join(", ")
+    ))
+    .with_details(json!({ "section": asked, "knownSections": known }))
 }
 
 /// A seat's status in a seat map.

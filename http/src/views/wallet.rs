@@ -32,14 +32,21 @@ fn invalid_amount(why: &str) -> ApiError {
 impl ChargeRequestBody {
     /// The amount of a charge body. Read from the JSON value rather than
     /// typed, because API.md tells apart INVALID_AMOUNT (a number that is not
-    /// a positive whole one that fits) from VALIDATION_ERROR (not a number).
-    pub fn amount(body: &Value) -> ApiResult<Money> {
+    /// a positive whole one that fits, or over the per-charge maximum
+    /// `max_charge`, which the message states) from VALIDATION_ERROR (not a
+    /// number). The wallet checks the maximum again; checking it here first
+    /// is what lets the answer name it.
+    pub fn amount(body: &Value, max_charge: Money) -> ApiResult<Money> {
         if !body.is_object() {
             return Err(ApiError::validation("the body must be a JSON object"));
         }
         match body.get("amount") {
             None | Some(Value::Null) => Err(ApiError::validation("amount is required")),
             Some(Value::Number(n)) => match n.as_i64() {
+                Some(v) if v > max_charge.0 => Err(invalid_amount(&format!(
+                    "{v} is over the per-charge maximum of {}",
+                    max_charge.0
+                ))),
                 Some(v) if v > 0 => Ok(Money(v)),
                 Some(_) => Err(invalid_amount("must be positive")),
                 None => Err(invalid_amount(
