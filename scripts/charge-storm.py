@@ -11,7 +11,7 @@ page costs at most a page of point reads whatever the history.
 
 Usage (fresh temp data dir, stopped with SIGTERM at the end):
     cargo build --release --bin boxoffice
-    python3 scripts/charge-storm.py target/release/boxoffice [--charges 260000] [-- extra serve flags]
+    python3 scripts/charge-storm.py target/release/boxoffice [--charges 260000] [--store-cache-mb 8] [-- extra serve flags]
 Run it on an older binary to compare. Standard library only.
 """
 
@@ -122,8 +122,16 @@ def main():
     parser.add_argument("binary")
     parser.add_argument("--charges", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("extra", nargs="*", help="extra `serve` flags (after --)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--store-cache-mb", type=int, default=None, help="BOXOFFICE_STORE_CACHE_MB for the server"
+    )
+    # Everything after `--` goes to `serve` as it is.
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: len(argv) - len(extra) - (1 if "--" in argv else 0)])
+    args.extra = extra
+    if args.store_cache_mb is not None:
+        os.environ["BOXOFFICE_STORE_CACHE_MB"] = str(args.store_cache_mb)
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = os.path.join(tmp, "data")
@@ -182,7 +190,10 @@ def main():
                     took_ms.append(seconds * 1000)
                 timings[name] = took_ms
 
-            print(f"binary: {args.binary} {' '.join(args.extra)}")
+            print(
+                f"binary: {args.binary} {' '.join(args.extra)} "
+                f"(BOXOFFICE_STORE_CACHE_MB={os.environ.get('BOXOFFICE_STORE_CACHE_MB', 'default')})"
+            )
             print(
                 f"charges: {args.charges} of 1 by one user, {args.concurrency} in flight, unique keys; "
                 f"took {took:.1f} s ({args.charges / took:.0f}/s); answers {dict(sorted(statuses.items()))}"
