@@ -37,6 +37,9 @@ pub struct EngineConfig {
     /// actor writes them itself: deterministic runs (the seeded simulation)
     /// need every write on the actors' own, ordered path.
     pub archive_in_background: bool,
+    /// Ledger entries a wallet keeps in memory before a snapshot moves them
+    /// to the store (`wallet_ledger.rs`); simulations lower it.
+    pub archive_ledger_after: usize,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +53,7 @@ impl Default for EngineConfig {
             flush_timeout: boxoffice_storage::DEFAULT_FLUSH_TIMEOUT,
             archive_after_ended: crate::schedule_actor::archive::MIN_ENDED_BEFORE_ARCHIVING,
             archive_in_background: true,
+            archive_ledger_after: crate::wallet_ledger::LEDGER_ENTRIES_IN_MEMORY,
         }
     }
 }

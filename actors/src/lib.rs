@@ -2,7 +2,8 @@
 //!
 //! - [`schedule_actor`]: one `ScheduleActor` per schedule owns its seats and
 //!   serializes holds, payments, cancellations, check-ins and expiries.
-//! - [`wallet_actor`]: `WalletActor`s own users' balances, sharded by user id.
+//! - [`wallet_actor`]: `WalletActor`s own users' balances, sharded by user id;
+//!   [`wallet_ledger`]: the store's archive of their older ledger entries.
 //! - [`queue_actor`]: one `QueueActor` runs every schedule's waiting room.
 //!   It and the schedule actors know each other only as `actix::Recipient`s
 //!   of the messages in [`queue_link`], so neither module names the other.
@@ -72,6 +73,7 @@ pub mod schedule_actor;
 pub mod ticket_detail;
 pub mod waiting_room;
 pub mod wallet_actor;
+pub mod wallet_ledger;
 pub mod wallets;
 
 pub use accounts::{normalize_email, Account, Passwords, Role};

@@ -4,11 +4,13 @@
 //! mailbox is not every payment in the house. Debits and refunds are keyed by
 //! payment id in the engine, which makes them safe to retry: the payment saga
 //! and start-up recovery rely on that. Charges carry an idempotency key, whose
-//! record is logged in the same batch as the charge.
+//! record is logged in the same batch as the charge. At snapshot time the
+//! actor moves long ledgers to the store ([`crate::wallet_ledger`]), so a
+//! shard's state (and its snapshot) does not grow with history.
 
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
-use boxoffice_engine::wallet::{ApplyError, LedgerEntry, LedgerKind, Wallet, WalletEvent};
+use boxoffice_engine::wallet::{ApplyError, LedgerKind, Wallet, WalletEvent, WalletWithoutArchive};
 use boxoffice_engine::{Money, Timestamp};
 use boxoffice_storage::{codec, StoreError};
 use serde::{Deserialize, Serialize};
@@ -17,10 +19,11 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use crate::context::EngineContext;
-use crate::error::EngineError;
+use crate::error::{EngineError, EngineResult};
 use crate::idempotency::{IdemRecord, IdemState, IdemTag, IdempotencyTable};
 use crate::journal::{reply_when_durable, Journal, Pending, Record, ReplyAt};
 use crate::receipt::{ChargeReceipt, StoredReply};
+use crate::wallet_ledger::{self, LedgerPage};
 
 pub const LOG_PREFIX: &str = "wallet/";
 
@@ -46,6 +49,14 @@ pub struct WalletShardState {
     pub idempotency: IdempotencyTable,
 }
 
+/// A shard's snapshot as written before ledgers were archived (wallets
+/// without their archived count; the whole ledger inside).
+#[derive(Deserialize)]
+struct WalletShardStateWithoutArchive {
+    wallets: HashMap<UserId, WalletWithoutArchive>,
+    idempotency: IdempotencyTable,
+}
+
 impl WalletShardState {
     /// Applies one logged event to its user's wallet; refuses (changing
     /// nothing) an event that would break a wallet rule.
@@ -69,18 +80,23 @@ impl WalletShardState {
     ) -> Result<WalletShardState, StoreError> {
         let (after, mut state) = match store.read_snapshot(log)? {
             Some((lsn, bytes)) => {
-                let state = codec::decode::<WalletShardState>(&bytes)
+                let state = WalletShardState::decode_snapshot(&bytes)
                     .map_err(|e| StoreError::Corrupt(format!("snapshot of {log}: {e}")))?;
                 (lsn, state)
             }
             None => (0, WalletShardState::default()),
         };
         // Apply has no transaction-id index (it would cost memory for the
-        // life of every wallet); replay keeps one while it runs.
+        // life of every wallet); replay keeps one of the entries in memory
+        // while it runs, and asks the archive's index about the others.
         let mut seen: HashSet<(UserId, TransactionId)> = state
             .wallets
             .values()
-            .flat_map(|w| w.ledger().iter().map(|e| (w.user(), e.transaction_id)))
+            .flat_map(|w| {
+                w.recent_ledger()
+                    .iter()
+                    .map(|e| (w.user(), e.transaction_id))
+            })
             .collect();
         for (lsn, bytes) in store.read_log(log, after)? {
             let record = codec::decode_record::<Record<WalletLogEvent>>(log, lsn, &bytes)?;
@@ -98,6 +114,25 @@ impl WalletShardState {
                         "transaction {transaction} is already in the ledger"
                     )));
                 }
+                if let Some(wallet) = state.wallets.get(&entry.user) {
+                    // An archived entry is refused unless this event is the
+                    // one that made it: a crash between the archive writes
+                    // and the snapshot leaves entries archived ahead of the
+                    // snapshot, which the log rebuilds at the same place.
+                    let next = wallet.ledger_len();
+                    if wallet.archived_ledger().entries > 0 {
+                        if let Some(sequence) =
+                            wallet_ledger::archived_sequence_of(store, entry.user, transaction)?
+                        {
+                            if sequence != next {
+                                return Err(refuse(format!(
+                                    "transaction {transaction} is already in the archived \
+                                     ledger (entry {sequence})"
+                                )));
+                            }
+                        }
+                    }
+                }
                 state.apply(entry).map_err(|e| refuse(e.to_string()))?;
             }
             for idem in &record.idempotency {
@@ -106,6 +141,57 @@ impl WalletShardState {
         }
         state.check_invariants(log)?;
         Ok(state)
+    }
+
+    /// Decodes a snapshot, of this format or the previous one (whose wallets
+    /// hold their whole ledger: it is archived at the next snapshot).
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<WalletShardState, StoreError> {
+        let current = match codec::decode::<WalletShardState>(bytes) {
+            Ok(state) => return Ok(state),
+            Err(err) => err,
+        };
+        match codec::decode::<WalletShardStateWithoutArchive>(bytes) {
+            Ok(old) => Ok(WalletShardState {
+                wallets: old
+                    .wallets
+                    .into_iter()
+                    .map(|(user, wallet)| (user, Wallet::from(wallet)))
+                    .collect(),
+                idempotency: old.idempotency,
+            }),
+            Err(_) => Err(current),
+        }
+    }
+
+    /// Moves the ledger of every wallet holding more than `keep` entries in
+    /// memory to the store, in user order (so a seeded run writes in one
+    /// order). Returns the entries archived. A failed write leaves that
+    /// wallet and the rest unchanged: the next snapshot retries.
+    pub fn archive_ledgers(&mut self, store: &dyn boxoffice_storage::Store, keep: usize) -> u64 {
+        let mut due: Vec<UserId> = self
+            .wallets
+            .values()
+            .filter(|w| w.recent_ledger().len() > keep)
+            .map(|w| w.user())
+            .collect();
+        due.sort();
+        let mut archived = 0;
+        for user in due {
+            let Some(wallet) = self.wallets.get_mut(&user) else {
+                continue;
+            };
+            match wallet_ledger::write_recent(store, wallet) {
+                Ok(count) => {
+                    wallet.forget_archived(count);
+                    archived += count as u64;
+                }
+                Err(err) => {
+                    tracing::warn!(%err, %user, "archiving a wallet ledger failed");
+                    break;
+                }
+            }
+        }
+        archived
     }
 
     /// Every wallet's invariants (`Wallet::check_invariants`); the error
@@ -195,11 +281,14 @@ impl WalletActor {
     fn commit(&mut self) {
         let now = self.engine.clock.now();
         let index = Arc::clone(&self.engine.idempotency);
+        let store = Arc::clone(self.engine.commit.store());
+        let keep = self.engine.config.archive_ledger_after;
         if let Err(err) = self.journal.commit_and_snapshot(&mut self.state, |s| {
             if let Err(err) = s.idempotency.archive_decided(&index, now) {
                 // The keys stay in the table and its snapshot; the next one retries.
                 tracing::warn!(%err, "archiving idempotency keys failed");
             }
+            s.archive_ledgers(store.as_ref(), keep);
         }) {
             // Fail-stop: the group commit is poisoned too; the process must restart.
             tracing::error!(%err, "wallet log append failed");
@@ -213,20 +302,33 @@ impl WalletActor {
             .or_insert_with(|| Wallet::new(user))
     }
 
-    /// The balance right after `payment_id`'s ledger entry of `kind`.
+    /// The balance right after `payment_id`'s ledger entry of `kind`, from
+    /// memory or (once archived) the store.
     fn balance_after(
         &self,
         user: UserId,
         payment_id: PaymentId,
         kind: LedgerKind,
-    ) -> Option<Money> {
-        let wallet = self.state.wallets.get(&user)?;
-        wallet
-            .ledger()
-            .iter()
-            .rev()
-            .find(|e| e.kind == kind && e.reference == Some(payment_id))
-            .map(|e| e.balance_after)
+    ) -> EngineResult<Money> {
+        let recent = self.state.wallets.get(&user).and_then(|wallet| {
+            wallet
+                .recent_ledger()
+                .iter()
+                .rev()
+                .find(|e| e.kind == kind && e.reference == Some(payment_id))
+                .map(|e| e.balance_after)
+        });
+        if let Some(balance) = recent {
+            return Ok(balance);
+        }
+        let store = self.engine.commit.store();
+        match wallet_ledger::archived_payment_entry(store.as_ref(), user, payment_id, kind) {
+            Ok(Some(entry)) => Ok(entry.balance_after),
+            Ok(None) => Err(EngineError::Internal(format!(
+                "payment {payment_id} has no {kind:?} entry in the ledger"
+            ))),
+            Err(err) => Err(EngineError::Storage(err.to_string())),
+        }
     }
 }
 
@@ -321,9 +423,7 @@ impl Handler<Debit> for WalletActor {
                 });
                 Ok(wallet.balance())
             }
-            Ok(None) => self
-                .balance_after(msg.user, msg.payment_id, LedgerKind::Payment)
-                .ok_or_else(|| EngineError::Internal("debited payment has no ledger entry".into())),
+            Ok(None) => self.balance_after(msg.user, msg.payment_id, LedgerKind::Payment),
             Err(err) => Err(EngineError::from(err)),
         };
         self.stage_at(
@@ -362,9 +462,7 @@ impl Handler<Refund> for WalletActor {
                 });
                 Ok(wallet.balance())
             }
-            Ok(None) => self
-                .balance_after(msg.user, msg.payment_id, LedgerKind::Refund)
-                .ok_or_else(|| EngineError::Internal("refund has no ledger entry".into())),
+            Ok(None) => self.balance_after(msg.user, msg.payment_id, LedgerKind::Refund),
             Err(err) => Err(EngineError::from(err)),
         };
         self.stage(ctx, events, None, reply_when_durable(tx, outcome));
@@ -409,30 +507,26 @@ impl Handler<GetWallet> for WalletActor {
     }
 }
 
-/// A page of a user's ledger, newest first, with the total count.
+/// Where a page of a user's ledger (newest first) lies: its entries still in
+/// memory, and the archived ones the caller reads from the store.
 pub struct GetLedger {
     pub user: UserId,
     pub offset: usize,
     pub limit: usize,
 }
 impl Message for GetLedger {
-    type Result = (Vec<LedgerEntry>, usize);
+    type Result = LedgerPage;
 }
 impl Handler<GetLedger> for WalletActor {
     type Result = MessageResult<GetLedger>;
     fn handle(&mut self, msg: GetLedger, _: &mut Context<Self>) -> Self::Result {
-        let Some(wallet) = self.state.wallets.get(&msg.user) else {
-            return MessageResult((Vec::new(), 0));
-        };
-        let ledger = wallet.ledger();
-        let page = ledger
-            .iter()
-            .rev()
-            .skip(msg.offset)
-            .take(msg.limit)
-            .cloned()
-            .collect();
-        MessageResult((page, ledger.len()))
+        MessageResult(
+            self.state
+                .wallets
+                .get(&msg.user)
+                .map(|wallet| LedgerPage::of(wallet, msg.offset, msg.limit))
+                .unwrap_or_default(),
+        )
     }
 }
 

@@ -1,15 +1,17 @@
 //! Wallet operations as the API layer calls them: charge (under an
-//! idempotency key), balance, and the ledger.
+//! idempotency key), balance, and the ledger (its newest entries from the
+//! wallet actor, older ones from the store: [`crate::wallet_ledger`]).
 
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::wallet::LedgerEntry;
 use boxoffice_engine::Money;
 
-use crate::error::EngineResult;
+use crate::error::{EngineError, EngineResult};
 use crate::idempotency::{run_keyed, IdemTag};
 use crate::receipt::{ChargeReceipt, StoredReply};
 use crate::registry::Registry;
 use crate::wallet_actor::{Charge, GetLedger, GetWallet, WalletView};
+use crate::wallet_ledger;
 
 /// Longest ledger page.
 pub const MAX_LEDGER_PAGE: usize = 100;
@@ -50,12 +52,23 @@ impl Registry {
         offset: usize,
         limit: usize,
     ) -> EngineResult<(Vec<LedgerEntry>, usize)> {
-        self.wallet(user)
+        let page = self
+            .wallet(user)
             .query(GetLedger {
                 user,
                 offset,
                 limit: limit.min(MAX_LEDGER_PAGE),
             })
-            .await
+            .await?;
+        let mut entries = page.recent;
+        // Archived entries are never changed or deleted: reading them after
+        // the actor answered sees what it saw.
+        let store = self.context().commit.store();
+        entries.extend(
+            wallet_ledger::read_newest_first(store.as_ref(), user, page.archived)
+                .map_err(|e| EngineError::Storage(e.to_string()))?,
+        );
+        let total = usize::try_from(page.total).unwrap_or(usize::MAX);
+        Ok((entries, total))
     }
 }

@@ -131,12 +131,12 @@ fn verify(dir: &std::path::Path, acks: &[Value], round: usize) {
             );
         }
 
-        let ledger_txs: HashSet<TransactionId> = state
-            .wallets
-            .iter()
-            .flat_map(|s| s.wallets.values())
-            .flat_map(|w| w.ledger().iter().map(|e| e.transaction_id))
-            .collect();
+        let ledger_txs: HashSet<TransactionId> = test_support::engine::ledger_transactions(
+            registry.context().commit.store().as_ref(),
+            &state,
+        )
+        .into_iter()
+        .collect();
         let reservations: HashMap<ReservationId, Found> = state
             .schedules
             .values()

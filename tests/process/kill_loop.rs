@@ -283,8 +283,7 @@ fn inspect_raw(dir: &Path) -> RawState {
         for wallet in state.wallets.values() {
             wallet.check_invariants().expect("wallet equals its ledger");
             debits.extend(
-                wallet
-                    .ledger()
+                test_support::engine::full_ledger(&store, wallet)
                     .iter()
                     .filter(|e| e.kind == LedgerKind::Payment)
                     .filter_map(|e| e.reference),
@@ -351,12 +350,13 @@ async fn recover_in_process(dir: &Path, acked: &Acked) {
             .flat_map(|s| s.schedule.reservations())
             .map(|r| (r.id.to_string(), r.status))
             .collect();
-        let transactions: HashSet<String> = state
-            .wallets
-            .iter()
-            .flat_map(|s| s.wallets.values())
-            .flat_map(|w| w.ledger().iter().map(|e| e.transaction_id.to_string()))
-            .collect();
+        let transactions: HashSet<String> = test_support::engine::ledger_transactions(
+            registry.context().commit.store().as_ref(),
+            &state,
+        )
+        .iter()
+        .map(|tx| tx.to_string())
+        .collect();
         for tx in acked.charges.values().flatten() {
             assert!(transactions.contains(tx), "engine lost charge {tx}");
         }

@@ -163,12 +163,12 @@ fn recover(dir: &Path, config: EngineConfig, ops: &[Op]) -> Result<Recovered, St
         }
         assert_eq!(registry.recovery_report().payments_stuck, 0);
         let state = export(&registry).await;
-        let transactions: HashSet<TransactionId> = state
-            .wallets
-            .iter()
-            .flat_map(|s| s.wallets.values())
-            .flat_map(|w| w.ledger().iter().map(|e| e.transaction_id))
-            .collect();
+        let transactions: HashSet<TransactionId> = test_support::engine::ledger_transactions(
+            registry.context().commit.store().as_ref(),
+            &state,
+        )
+        .into_iter()
+        .collect();
         let reservations: HashMap<ReservationId, ReservationStatus> = state
             .schedules
             .values()
@@ -191,7 +191,7 @@ fn recover(dir: &Path, config: EngineConfig, ops: &[Op]) -> Result<Recovered, St
         let wallets = || state.wallets.iter().flat_map(|s| s.wallets.values());
         let fingerprint = (
             wallets().map(|w| w.balance().0).sum(),
-            wallets().map(|w| w.ledger().len()).sum(),
+            wallets().map(|w| w.ledger_len() as usize).sum(),
             reservations.len(),
             format!("{:?}", state.queue).len(),
         );

@@ -14,19 +14,24 @@
 //! records is refused at start-up instead of panicking or being applied
 //! twice. A charge repeated with the same transaction id is the one thing
 //! `apply` cannot see in O(1) (there is no transaction-id index in memory);
-//! replay checks it with a set it keeps while loading, and
-//! [`Wallet::check_invariants`] requires unique transaction ids.
+//! replay checks it while loading (against the entries in memory and the
+//! archive's index), and [`Wallet::check_invariants`] requires unique
+//! transaction ids among the entries in memory.
 //!
-//! Size: the ledger and the payment index grow by one entry per operation for
-//! the life of the wallet (they are the user's history). Charges are bounded in
-//! amount by the limits, not in count.
+//! Size: the ledger is the user's history, so only its newest entries stay
+//! here; the wallet actor moves older ones to the store (`wallet_ledger` in
+//! the actors crate) and the wallet keeps an [`ArchivedLedger`]: their count
+//! (the sequence number of the next entry) and sums, which
+//! [`Wallet::check_invariants`] starts from. The payment index still grows by
+//! one small record per payment: refunds and saga recovery look payments up
+//! by id. Charges are bounded in amount by the limits, not in count.
 
 mod ledger;
 mod limits;
 #[cfg(test)]
 mod tests;
 
-pub use ledger::{LedgerEntry, LedgerKind};
+pub use ledger::{ArchivedLedger, LedgerEntry, LedgerKind};
 pub use limits::{
     MonthlyCharges, WalletLimits, DEFAULT_BALANCE_CAP, DEFAULT_MAX_CHARGE,
     DEFAULT_MONTHLY_CHARGE_LIMIT,
@@ -139,10 +144,48 @@ pub struct Wallet {
     total_used: Money,
     total_refunded: Money,
     updated_at: Option<Timestamp>,
+    /// The entries not yet archived, oldest first; the first one's sequence
+    /// number is `archived.entries`.
     ledger: Vec<LedgerEntry>,
     /// Keyed by payment id; a BTreeMap so snapshots serialize in one order.
     payments: BTreeMap<PaymentId, PaymentRecord>,
     monthly: MonthlyCharges,
+    /// Last: a snapshot without it is the previous format
+    /// ([`WalletWithoutArchive`]), whose whole ledger is in memory.
+    archived: ArchivedLedger,
+}
+
+/// A wallet as snapshots stored it before ledgers were archived: the same
+/// fields in the same order, without `archived`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WalletWithoutArchive {
+    user: UserId,
+    balance: Money,
+    total_charged: Money,
+    total_used: Money,
+    total_refunded: Money,
+    updated_at: Option<Timestamp>,
+    ledger: Vec<LedgerEntry>,
+    payments: BTreeMap<PaymentId, PaymentRecord>,
+    monthly: MonthlyCharges,
+}
+
+impl From<WalletWithoutArchive> for Wallet {
+    /// Nothing archived yet: the next snapshot archives what is due.
+    fn from(old: WalletWithoutArchive) -> Wallet {
+        Wallet {
+            user: old.user,
+            balance: old.balance,
+            total_charged: old.total_charged,
+            total_used: old.total_used,
+            total_refunded: old.total_refunded,
+            updated_at: old.updated_at,
+            ledger: old.ledger,
+            payments: old.payments,
+            monthly: old.monthly,
+            archived: ArchivedLedger::default(),
+        }
+    }
 }
 
 impl Wallet {
@@ -157,6 +200,7 @@ impl Wallet {
             ledger: Vec::new(),
             payments: BTreeMap::new(),
             monthly: MonthlyCharges::default(),
+            archived: ArchivedLedger::default(),
         }
     }
 
@@ -185,9 +229,50 @@ impl Wallet {
         self.updated_at
     }
 
-    /// Every balance change, oldest first.
-    pub fn ledger(&self) -> &[LedgerEntry] {
+    /// The balance changes still in memory, oldest first: the ledger's
+    /// entries from sequence number `archived_ledger().entries` on.
+    pub fn recent_ledger(&self) -> &[LedgerEntry] {
         &self.ledger
+    }
+
+    /// What was archived of the ledger (count and sums).
+    pub fn archived_ledger(&self) -> &ArchivedLedger {
+        &self.archived
+    }
+
+    /// This wallet as the previous snapshot format stored it, if nothing of
+    /// it was archived (that format could not say so): for tests that the
+    /// previous format still loads.
+    pub fn as_previous_format(&self) -> Option<WalletWithoutArchive> {
+        (self.archived == ArchivedLedger::default()).then(|| WalletWithoutArchive {
+            user: self.user,
+            balance: self.balance,
+            total_charged: self.total_charged,
+            total_used: self.total_used,
+            total_refunded: self.total_refunded,
+            updated_at: self.updated_at,
+            ledger: self.ledger.clone(),
+            payments: self.payments.clone(),
+            monthly: self.monthly.clone(),
+        })
+    }
+
+    /// Entries in the whole ledger, archived or not.
+    pub fn ledger_len(&self) -> u64 {
+        self.archived.entries + self.ledger.len() as u64
+    }
+
+    /// Drops the oldest `count` entries from memory once the caller has
+    /// stored them (sequence numbers `archived_ledger().entries..+count`),
+    /// adding them to the archived count and sums.
+    pub fn forget_archived(&mut self, count: usize) {
+        let count = count.min(self.ledger.len());
+        for entry in self.ledger.drain(..count) {
+            // The sums of entries that applied cannot overflow: the totals
+            // over every entry did not.
+            let pushed = self.archived.push(&entry);
+            debug_assert!(pushed.is_some(), "archived sums are within the totals");
+        }
     }
 
     /// The sum charged in the UTC month of the latest charge.
@@ -454,7 +539,8 @@ impl Wallet {
     }
 
     /// Checks everything that must hold between the balance, the totals, the
-    /// ledger and the payment index. Linear in the ledger: for tests and audits.
+    /// archived sums, the ledger in memory and the payment index. Linear in
+    /// the entries in memory and the payments: for tests and audits.
     pub fn check_invariants(&self) -> Result<(), String> {
         let expected = self
             .total_charged
@@ -471,14 +557,157 @@ impl Wallet {
             return Err(format!("negative balance {}", self.balance));
         }
 
-        let mut running = Money::ZERO;
-        let (mut charged, mut used, mut refunded) = (Money::ZERO, Money::ZERO, Money::ZERO);
-        let mut seen_debits: BTreeMap<PaymentId, Money> = BTreeMap::new();
-        let mut seen_refunds: BTreeMap<PaymentId, Money> = BTreeMap::new();
-        let mut seen_transactions: HashSet<TransactionId> =
-            HashSet::with_capacity(self.ledger.len());
-        for (index, entry) in self.ledger.iter().enumerate() {
-            if !seen_transactions.insert(entry.transaction_id) {
+        let mut replay = Replay::from_archived(&self.archived)?;
+        replay.entries(&self.ledger, self.archived.entries)?;
+        if replay.running != self.balance {
+            return Err(format!(
+                "ledger ends at {}, balance is {}",
+                replay.running, self.balance
+            ));
+        }
+        if (replay.charged, replay.used, replay.refunded)
+            != (self.total_charged, self.total_used, self.total_refunded)
+        {
+            return Err(format!(
+                "ledger sums (charged {}, used {}, refunded {}) differ from totals",
+                replay.charged, replay.used, replay.refunded
+            ));
+        }
+        // Debits and refunds in memory must agree with the index; those
+        // archived are checked by count and sum.
+        for (payment, amount) in &replay.debits {
+            if self.payments.get(payment).map(|r| r.amount) != Some(*amount) {
+                return Err(format!(
+                    "payment {payment} amount differs from its ledger debit"
+                ));
+            }
+        }
+        for (payment, amount) in &replay.refunds {
+            let record = self.payments.get(payment);
+            if !record.is_some_and(|r| r.refunded && r.amount == *amount) {
+                return Err(format!(
+                    "payment {payment} refund flag differs from the ledger"
+                ));
+            }
+        }
+        if replay.debit_count != self.payments.len() as u64 {
+            return Err("payment index and ledger debits differ in count".into());
+        }
+        let refunded_records = self.payments.values().filter(|r| r.refunded).count() as u64;
+        if replay.refund_count != refunded_records {
+            return Err("refunded payments and ledger refunds differ in count".into());
+        }
+        let (mut used, mut refunded) = (Money::ZERO, Money::ZERO);
+        for record in self.payments.values() {
+            used = used.checked_add(record.amount).ok_or("payments overflow")?;
+            if record.refunded {
+                refunded = refunded
+                    .checked_add(record.amount)
+                    .ok_or("refunds overflow")?;
+            }
+        }
+        if (used, refunded) != (self.total_used, self.total_refunded) {
+            return Err("payment index sums differ from the totals".into());
+        }
+        if self.updated_at
+            != self
+                .ledger
+                .last()
+                .map(|entry| entry.at)
+                .or(self.archived.last_at)
+        {
+            return Err("updated_at is not the last entry's time".into());
+        }
+        Ok(())
+    }
+
+    /// [`Self::check_invariants`], plus the archived part of the ledger as
+    /// read back from the store (`archived`, oldest first): it must be
+    /// exactly what the archived count and sums say, and transaction ids
+    /// must be unique across the whole ledger. Linear in the whole history.
+    pub fn check_with_archive(&self, archived: &[LedgerEntry]) -> Result<(), String> {
+        self.check_invariants()?;
+        if archived.len() as u64 != self.archived.entries {
+            return Err(format!(
+                "{} archived entries read, {} archived",
+                archived.len(),
+                self.archived.entries
+            ));
+        }
+        let mut replay = Replay::from_archived(&ArchivedLedger::default())?;
+        replay.entries(archived, 0)?;
+        let mut summed = ArchivedLedger::default();
+        for entry in archived {
+            summed.push(entry).ok_or("archived sums overflow")?;
+        }
+        if summed != self.archived {
+            return Err(format!(
+                "the archived entries sum to {summed:?}, the wallet says {:?}",
+                self.archived
+            ));
+        }
+        // The refunds in memory of payments debited in the archive.
+        for entry in &self.ledger {
+            if entry.kind == LedgerKind::Refund {
+                let payment = entry.reference.ok_or("refund without a payment id")?;
+                if replay.refunds.contains_key(&payment) {
+                    return Err(format!("payment {payment} refunded twice"));
+                }
+            }
+        }
+        let mut seen: HashSet<TransactionId> = replay.transactions;
+        for entry in &self.ledger {
+            if !seen.insert(entry.transaction_id) {
+                return Err(format!(
+                    "transaction {} appears twice in the ledger",
+                    entry.transaction_id
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A replay of ledger entries in order, from the archived sums on.
+struct Replay {
+    running: Money,
+    charged: Money,
+    used: Money,
+    refunded: Money,
+    debit_count: u64,
+    refund_count: u64,
+    /// The debits and refunds replayed here (not those only summed).
+    debits: BTreeMap<PaymentId, Money>,
+    refunds: BTreeMap<PaymentId, Money>,
+    transactions: HashSet<TransactionId>,
+}
+
+impl Replay {
+    fn from_archived(archived: &ArchivedLedger) -> Result<Replay, String> {
+        let running = archived.balance_after().ok_or("archived sums overflow")?;
+        if running.0 < 0 {
+            return Err(format!(
+                "the archived entries end at a negative balance {running}"
+            ));
+        }
+        Ok(Replay {
+            running,
+            charged: archived.charged,
+            used: archived.used,
+            refunded: archived.refunded,
+            debit_count: archived.debits,
+            refund_count: archived.refunds,
+            debits: BTreeMap::new(),
+            refunds: BTreeMap::new(),
+            transactions: HashSet::new(),
+        })
+    }
+
+    /// Replays `entries`, the first of which has sequence number `first`.
+    fn entries(&mut self, entries: &[LedgerEntry], first: u64) -> Result<(), String> {
+        for (offset, entry) in entries.iter().enumerate() {
+            let index = first + offset as u64;
+            if !self.transactions.insert(entry.transaction_id) {
                 return Err(format!(
                     "entry {index}: transaction {} appears twice in the ledger",
                     entry.transaction_id
@@ -496,76 +725,62 @@ impl Wallet {
                     if entry.reference.is_some() {
                         return Err(format!("charge entry {index} references a payment"));
                     }
-                    charged = charged.checked_add(entry.amount).ok_or_else(overflow)?;
+                    self.charged = self
+                        .charged
+                        .checked_add(entry.amount)
+                        .ok_or_else(overflow)?;
                 }
                 LedgerKind::Payment => {
                     let payment = entry
                         .reference
                         .ok_or_else(|| format!("payment entry {index} has no payment id"))?;
-                    if seen_debits.insert(payment, entry.amount).is_some() {
+                    if self.debits.insert(payment, entry.amount).is_some() {
                         return Err(format!("payment {payment} debited twice"));
                     }
-                    used = used.checked_add(entry.amount).ok_or_else(overflow)?;
+                    if self.refunds.contains_key(&payment) {
+                        return Err(format!("payment {payment} refunded before its debit"));
+                    }
+                    self.debit_count += 1;
+                    self.used = self.used.checked_add(entry.amount).ok_or_else(overflow)?;
                 }
                 LedgerKind::Refund => {
                     let payment = entry
                         .reference
                         .ok_or_else(|| format!("refund entry {index} has no payment id"))?;
-                    if seen_debits.get(&payment) != Some(&entry.amount) {
-                        return Err(format!(
-                            "refund {index} of payment {payment} without a matching earlier debit"
-                        ));
+                    // A debit archived earlier is not replayed here: the
+                    // payment index vouches for it (checked by the caller).
+                    if let Some(debit) = self.debits.get(&payment) {
+                        if *debit != entry.amount {
+                            return Err(format!(
+                                "refund {index} of payment {payment} differs from its debit"
+                            ));
+                        }
                     }
-                    if seen_refunds.insert(payment, entry.amount).is_some() {
+                    if self.refunds.insert(payment, entry.amount).is_some() {
                         return Err(format!("payment {payment} refunded twice"));
                     }
-                    refunded = refunded.checked_add(entry.amount).ok_or_else(overflow)?;
+                    self.refund_count += 1;
+                    self.refunded = self
+                        .refunded
+                        .checked_add(entry.amount)
+                        .ok_or_else(overflow)?;
                 }
             }
-            running = if entry.kind.raises_balance() {
-                running.checked_add(entry.amount)
+            self.running = if entry.kind.raises_balance() {
+                self.running.checked_add(entry.amount)
             } else {
-                running.checked_sub(entry.amount)
+                self.running.checked_sub(entry.amount)
             }
             .ok_or_else(overflow)?;
-            if running != entry.balance_after {
+            if self.running != entry.balance_after {
                 return Err(format!(
-                    "entry {index}: replayed balance {running} != balance_after {}",
-                    entry.balance_after
+                    "entry {index}: replayed balance {} != balance_after {}",
+                    self.running, entry.balance_after
                 ));
             }
-            if running.0 < 0 {
+            if self.running.0 < 0 {
                 return Err(format!("entry {index} takes the balance below zero"));
             }
-        }
-        if running != self.balance {
-            return Err(format!(
-                "ledger ends at {running}, balance is {}",
-                self.balance
-            ));
-        }
-        if (charged, used, refunded) != (self.total_charged, self.total_used, self.total_refunded) {
-            return Err(format!(
-                "ledger sums (charged {charged}, used {used}, refunded {refunded}) differ from totals"
-            ));
-        }
-        if seen_debits.len() != self.payments.len() {
-            return Err("payment index and ledger debits differ in count".into());
-        }
-        for (payment, record) in &self.payments {
-            if seen_debits.get(payment) != Some(&record.amount) {
-                return Err(format!(
-                    "payment {payment} amount differs from its ledger debit"
-                ));
-            }
-            if record.refunded != seen_refunds.contains_key(payment) {
-                return Err(format!(
-                    "payment {payment} refund flag differs from the ledger"
-                ));
-            }
-        }
-        if self.updated_at != self.ledger.last().map(|entry| entry.at) {
-            return Err("updated_at is not the last entry's time".into());
         }
         Ok(())
     }

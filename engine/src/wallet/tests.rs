@@ -45,7 +45,7 @@ fn charge_adds_to_balance_and_ledger() {
     assert_eq!(wallet.total_charged(), Money(5_000));
     assert_eq!(wallet.updated_at(), Some(MARCH));
     assert_eq!(
-        wallet.ledger(),
+        wallet.recent_ledger(),
         &[LedgerEntry {
             transaction_id: tx(1),
             kind: LedgerKind::Charge,
@@ -72,7 +72,7 @@ fn charge_rejects_non_positive_and_oversized_amounts() {
     assert!(wallet
         .charge(tx(1), limits.max_charge, &limits, MARCH)
         .is_ok());
-    assert_eq!(wallet.ledger().len(), 1);
+    assert_eq!(wallet.recent_ledger().len(), 1);
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn debit_takes_money_once_per_payment() {
     assert_eq!(wallet.debit(tx(2), pay(1), Money(300), MARCH), Ok(None));
     assert_eq!(wallet.balance(), Money(700));
     assert_eq!(wallet.total_used(), Money(300));
-    assert_eq!(wallet.ledger().len(), 2);
+    assert_eq!(wallet.recent_ledger().len(), 2);
     wallet.check_invariants().unwrap();
 }
 
@@ -429,4 +429,77 @@ fn check_invariants_requires_unique_transaction_ids() {
     wallet.apply(&charge).unwrap();
     let broken = wallet.check_invariants().unwrap_err();
     assert!(broken.contains("appears twice"), "{broken}");
+}
+
+/// A wallet with charges, a debit and a refund, as (wallet, whole ledger).
+fn with_history() -> Wallet {
+    let mut wallet = funded(10_000);
+    let limits = WalletLimits::default();
+    wallet.charge(tx(1), Money(500), &limits, MARCH).unwrap();
+    wallet.debit(tx(2), pay(1), Money(3_000), MARCH).unwrap();
+    wallet.debit(tx(3), pay(2), Money(1_000), MARCH).unwrap();
+    wallet.refund(tx(4), pay(1), MARCH).unwrap();
+    wallet
+}
+
+#[test]
+fn forgetting_archived_entries_keeps_every_invariant_and_the_numbering() {
+    let whole = with_history();
+    let ledger = whole.recent_ledger().to_vec();
+    for cut in 0..=ledger.len() {
+        let mut wallet = whole.clone();
+        wallet.forget_archived(cut);
+        assert_eq!(wallet.recent_ledger(), &ledger[cut..]);
+        assert_eq!(wallet.archived_ledger().entries, cut as u64);
+        assert_eq!(wallet.ledger_len(), ledger.len() as u64);
+        wallet.check_invariants().unwrap();
+        wallet.check_with_archive(&ledger[..cut]).unwrap();
+        // A refund after its debit was archived, and a new debit, still check.
+        wallet.refund(tx(9), pay(2), MARCH).unwrap();
+        wallet.debit(tx(10), pay(3), Money(7), MARCH).unwrap();
+        wallet.check_invariants().unwrap();
+        wallet.check_with_archive(&ledger[..cut]).unwrap();
+    }
+}
+
+#[test]
+fn the_archive_check_refuses_an_archive_that_differs_from_the_counts() {
+    let whole = with_history();
+    let ledger = whole.recent_ledger().to_vec();
+    let mut wallet = whole.clone();
+    wallet.forget_archived(3);
+    // One entry missing, one changed, a transaction repeated in memory.
+    assert!(wallet.check_with_archive(&ledger[..2]).is_err());
+    let mut changed = ledger[..3].to_vec();
+    changed[1].amount = Money(501);
+    changed[1].balance_after = Money(10_501);
+    assert!(wallet.check_with_archive(&changed).is_err());
+    let mut repeated = ledger[..3].to_vec();
+    repeated[0].transaction_id = ledger[4].transaction_id;
+    assert!(wallet.check_with_archive(&repeated).is_err());
+    wallet.check_with_archive(&ledger[..3]).unwrap();
+}
+
+#[test]
+fn the_invariants_refuse_archived_sums_that_disagree_with_the_totals() {
+    let mut wallet = with_history();
+    wallet.forget_archived(2);
+    wallet.archived.charged = Money(wallet.archived.charged.0 - 1);
+    assert!(wallet.check_invariants().is_err());
+    let mut wallet = with_history();
+    wallet.forget_archived(3);
+    wallet.archived.debits += 1;
+    assert!(wallet.check_invariants().is_err());
+}
+
+#[test]
+fn a_wallet_of_the_previous_format_converts_with_nothing_archived() {
+    let wallet = with_history();
+    let previous = wallet.as_previous_format().expect("nothing archived");
+    let converted = Wallet::from(previous);
+    assert_eq!(converted, wallet);
+    converted.check_invariants().unwrap();
+    let mut archived = wallet.clone();
+    archived.forget_archived(1);
+    assert!(archived.as_previous_format().is_none());
 }

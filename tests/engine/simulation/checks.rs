@@ -21,6 +21,7 @@ use boxoffice_actors::audit;
 use boxoffice_actors::queue_board::{Place, QueuePass};
 use boxoffice_actors::schedule_actor::archive::{self, ArchivedReservation};
 use boxoffice_actors::schedule_actor::GetUnfinishedWork;
+use boxoffice_actors::wallet_ledger;
 use boxoffice_actors::Clock;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::{ReservationStatus, Schedule, TicketStatus};
@@ -434,7 +435,24 @@ fn check_money(
             let user = wallet.user();
             users_seen.insert(user);
             let (mut charged, mut used, mut returned) = (0i64, 0i64, 0i64);
-            for entry in wallet.ledger() {
+            // The whole ledger: the archived entries read back from the
+            // store (which must be exactly what the wallet counted and
+            // summed), then those in memory.
+            wallet_ledger::check_with_archive(w.store.as_ref(), wallet)
+                .unwrap_or_else(|e| panic!("wallet {user} against its archived ledger: {e}"));
+            let ledger = wallet_ledger::full_ledger(w.store.as_ref(), wallet)
+                .unwrap_or_else(|e| panic!("wallet {user}: reading its ledger: {e}"));
+            let stored = w
+                .store
+                .list_meta(&format!("ledger/{user}/e/"), usize::MAX)
+                .expect("list the ledger archive")
+                .len() as u64;
+            // More entries stored than the wallet counts archived: a crash cut
+            // an archiving round short of its snapshot, and the log rebuilt them.
+            if stored > wallet.archived_ledger().entries {
+                w.stats.ledgers_archived_ahead += 1;
+            }
+            for entry in &ledger {
                 match entry.kind {
                     LedgerKind::Charge => {
                         charged += entry.amount.0;

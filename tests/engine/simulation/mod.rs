@@ -174,6 +174,9 @@ async fn run_seed(seed: u64, trace: Trace) -> Stats {
         .store
         .list_meta("archive/u/", usize::MAX)
         .map_or(0, |keys| keys.len() as u64);
+    w.stats.archived_ledger_entries = w.store.list_meta("ledger/", usize::MAX).map_or(0, |keys| {
+        keys.iter().filter(|key| key.contains("/e/")).count() as u64
+    });
     w.stats
 }
 
@@ -300,7 +303,8 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
         .collect();
     println!(
         "simulation: {count} seeds from {} in {elapsed:.1} s on {lanes} lanes = {:.1} seeds/s; {} operations, \
-         {} records appended, {} snapshots, {} trims, {} idempotency keys in the key store and {} reservations in the archive at the end; {} restarts ({}); \
+         {} records appended, {} snapshots, {} trims, {} idempotency keys in the key store and {} reservations and {} ledger entries in the archive at the end \
+         ({} wallets seen with entries archived ahead of their snapshot after a crash); {} restarts ({}); \
          {} operations in flight at a crash ({} abandoned after the grace; {} found done, {} not); {} of {} unflushed records kept at kills; \
          recovery confirmed {} and aborted {} payments, settled {} refunds; {} crash points at a pre-queue shuffle, {} shuffles checked across restarts",
         seeds.start,
@@ -311,6 +315,8 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
         total.trims,
         total.archived_keys,
         total.archived_reservations,
+        total.archived_ledger_entries,
+        total.ledgers_archived_ahead,
         total.restarts,
         crashes.join(", "),
         total.in_flight,

@@ -115,6 +115,10 @@ pub struct Stats {
     pub trims: u64,
     pub archived_keys: u64,
     pub archived_reservations: u64,
+    /// Ledger entries in the store's archive at the end, and wallets found
+    /// (at a check) with entries archived ahead of their snapshot.
+    pub archived_ledger_entries: u64,
+    pub ledgers_archived_ahead: u64,
     /// Crash points armed as a step crossed a pre-queue's opening, and
     /// shuffles then found durable after a restart.
     pub shuffle_crashes_armed: u64,
@@ -142,6 +146,8 @@ impl Stats {
         self.trims += other.trims;
         self.archived_keys += other.archived_keys;
         self.archived_reservations += other.archived_reservations;
+        self.archived_ledger_entries += other.archived_ledger_entries;
+        self.ledgers_archived_ahead += other.ledgers_archived_ahead;
         self.shuffle_crashes_armed += other.shuffle_crashes_armed;
         self.shuffles_seen += other.shuffles_seen;
     }
@@ -177,6 +183,10 @@ impl World {
             // Small, so ended reservations move to the archive (and crashes
             // hit that too) within a seed.
             archive_after_ended: rng.gen_range(1..=6),
+            // Small, so wallet ledgers move to the store (and crashes hit
+            // that) within a seed; 0 archives at every snapshot. From the
+            // seed, not `rng`, so every other draw is what it was before.
+            archive_ledger_after: (seed % 5) as usize,
             ..EngineConfig::default()
         };
         let registry = start_registry(&store, &clock, seed, 0, &config).await;

@@ -4,6 +4,7 @@
 
 use boxoffice_actors::audit;
 use boxoffice_actors::idempotency::{Endpoint, IdemKey, IdemTag, RequestDigest};
+use boxoffice_actors::wallet_ledger;
 use boxoffice_actors::{EngineConfig, IdSource, ManualClock, Registry, ScheduleSpec};
 use boxoffice_engine::ids::*;
 use boxoffice_engine::layout::SeatLayout;
@@ -122,4 +123,28 @@ pub async fn check_all_invariants(registry: &Registry) {
     if let Err(broken) = audit::verdict(&audit::check_at_rest(&export(registry).await)) {
         panic!("engine invariants broken:\n{broken}");
     }
+}
+
+/// The transaction ids of every wallet's whole ledger in `state` (archived
+/// entries read back from `store`, each wallet checked against them).
+pub fn ledger_transactions(store: &dyn Store, state: &EngineState) -> Vec<TransactionId> {
+    state
+        .wallets
+        .iter()
+        .flat_map(|shard| shard.wallets.values())
+        .flat_map(|wallet| full_ledger(store, wallet))
+        .map(|entry| entry.transaction_id)
+        .collect()
+}
+
+/// `wallet`'s whole ledger, oldest first, after checking it against the
+/// archived entries in `store`.
+pub fn full_ledger(
+    store: &dyn Store,
+    wallet: &boxoffice_engine::wallet::Wallet,
+) -> Vec<boxoffice_engine::wallet::LedgerEntry> {
+    wallet_ledger::check_with_archive(store, wallet)
+        .unwrap_or_else(|e| panic!("wallet {} and its archived ledger: {e}", wallet.user()));
+    wallet_ledger::full_ledger(store, wallet)
+        .unwrap_or_else(|e| panic!("reading the ledger of {}: {e}", wallet.user()))
 }
