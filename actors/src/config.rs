@@ -37,6 +37,10 @@ pub struct EngineConfig {
     /// actor writes them itself: deterministic runs (the seeded simulation)
     /// need every write on the actors' own, ordered path.
     pub archive_in_background: bool,
+    /// New idempotency keys one user may store per UTC day; past it a keyed
+    /// request with a new key is refused before it runs (0: no quota). See
+    /// `idempotency::KeyQuota`.
+    pub max_new_idempotency_keys_per_day: u32,
 }
 
 impl Default for EngineConfig {
@@ -50,6 +54,7 @@ impl Default for EngineConfig {
             flush_timeout: boxoffice_storage::DEFAULT_FLUSH_TIMEOUT,
             archive_after_ended: crate::schedule_actor::archive::MIN_ENDED_BEFORE_ARCHIVING,
             archive_in_background: true,
+            max_new_idempotency_keys_per_day: crate::idempotency::DEFAULT_MAX_NEW_KEYS_PER_DAY,
         }
     }
 }
@@ -72,6 +77,9 @@ impl EngineConfig {
         }
         if self.archive_after_ended == 0 {
             return Err("archive_after_ended must be positive".into());
+        }
+        if self.wallet_limits.max_charges_per_day == 0 {
+            return Err("max_charges_per_day must be positive".into());
         }
         if self.flush_timeout.is_zero() {
             return Err("flush_timeout must be positive".into());

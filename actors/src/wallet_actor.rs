@@ -8,7 +8,9 @@
 
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
-use boxoffice_engine::wallet::{ApplyError, LedgerEntry, LedgerKind, Wallet, WalletEvent};
+use boxoffice_engine::wallet::{
+    ApplyError, LedgerEntry, LedgerKind, Wallet, WalletEvent, WalletWithoutDailyCharges,
+};
 use boxoffice_engine::{Money, Timestamp};
 use boxoffice_storage::{codec, StoreError};
 use serde::{Deserialize, Serialize};
@@ -46,6 +48,13 @@ pub struct WalletShardState {
     pub idempotency: IdempotencyTable,
 }
 
+/// The snapshot as written before wallets counted their daily charges.
+#[derive(Serialize, Deserialize)]
+pub struct WalletShardStateWithoutDailyCharges {
+    pub wallets: HashMap<UserId, WalletWithoutDailyCharges>,
+    pub idempotency: IdempotencyTable,
+}
+
 impl WalletShardState {
     /// Applies one logged event to its user's wallet; refuses (changing
     /// nothing) an event that would break a wallet rule.
@@ -69,7 +78,7 @@ impl WalletShardState {
     ) -> Result<WalletShardState, StoreError> {
         let (after, mut state) = match store.read_snapshot(log)? {
             Some((lsn, bytes)) => {
-                let state = codec::decode::<WalletShardState>(&bytes)
+                let state = Self::decode_snapshot(&bytes)
                     .map_err(|e| StoreError::Corrupt(format!("snapshot of {log}: {e}")))?;
                 (lsn, state)
             }
@@ -106,6 +115,26 @@ impl WalletShardState {
         }
         state.check_invariants(log)?;
         Ok(state)
+    }
+
+    /// A snapshot in the current form, or in the form written before wallets
+    /// counted their daily charges (migrated: each count rebuilt from its
+    /// ledger); an error names the current form's failure.
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<WalletShardState, StoreError> {
+        let current = match codec::decode::<WalletShardState>(bytes) {
+            Ok(state) => return Ok(state),
+            Err(err) => err,
+        };
+        let older =
+            codec::decode::<WalletShardStateWithoutDailyCharges>(bytes).map_err(|_| current)?;
+        Ok(WalletShardState {
+            wallets: older
+                .wallets
+                .into_iter()
+                .map(|(user, wallet)| (user, Wallet::from(wallet)))
+                .collect(),
+            idempotency: older.idempotency,
+        })
     }
 
     /// Every wallet's invariants (`Wallet::check_invariants`); the error

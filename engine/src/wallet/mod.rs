@@ -19,18 +19,20 @@
 //!
 //! Size: the ledger and the payment index grow by one entry per operation for
 //! the life of the wallet (they are the user's history). Charges are bounded in
-//! amount by the limits, not in count.
+//! amount and in count per UTC day by the limits.
 
 mod ledger;
 mod limits;
+mod older_format;
 #[cfg(test)]
 mod tests;
 
 pub use ledger::{LedgerEntry, LedgerKind};
 pub use limits::{
-    MonthlyCharges, WalletLimits, DEFAULT_BALANCE_CAP, DEFAULT_MAX_CHARGE,
-    DEFAULT_MONTHLY_CHARGE_LIMIT,
+    DailyCharges, MonthlyCharges, WalletLimits, DEFAULT_BALANCE_CAP, DEFAULT_MAX_CHARGE,
+    DEFAULT_MAX_CHARGES_PER_DAY, DEFAULT_MONTHLY_CHARGE_LIMIT,
 };
+pub use older_format::WalletWithoutDailyCharges;
 
 use crate::{Money, PaymentId, Timestamp, TransactionId, UserId};
 use serde::{Deserialize, Serialize};
@@ -93,6 +95,8 @@ pub enum WalletError {
     UnknownPayment,
     #[error("amount arithmetic overflowed")]
     Overflow,
+    #[error("the daily limit of {limit} charges is reached; charge again after 00:00 UTC")]
+    DailyChargeCountExceeded { limit: u32 },
 }
 
 /// Why [`Wallet::apply`] refused an event: applying it would break a rule,
@@ -143,6 +147,8 @@ pub struct Wallet {
     /// Keyed by payment id; a BTreeMap so snapshots serialize in one order.
     payments: BTreeMap<PaymentId, PaymentRecord>,
     monthly: MonthlyCharges,
+    /// Last: a snapshot without it is the older format ([`WalletWithoutDailyCharges`]).
+    daily: DailyCharges,
 }
 
 impl Wallet {
@@ -157,6 +163,7 @@ impl Wallet {
             ledger: Vec::new(),
             payments: BTreeMap::new(),
             monthly: MonthlyCharges::default(),
+            daily: DailyCharges::default(),
         }
     }
 
@@ -195,6 +202,11 @@ impl Wallet {
         self.monthly.charged()
     }
 
+    /// The charges taken in the UTC day of the latest charge.
+    pub fn charges_today(&self) -> u32 {
+        self.daily.count()
+    }
+
     /// Adds `amount` to the balance, within `limits`.
     pub fn charge(
         &mut self,
@@ -219,6 +231,11 @@ impl Wallet {
             .ok_or(WalletError::Overflow)?;
         if balance_after > limits.balance_cap || month_total > limits.monthly_charge_limit {
             return Err(WalletError::ChargeLimitExceeded);
+        }
+        if !self.daily.allows_one_more(limits.max_charges_per_day, now) {
+            return Err(WalletError::DailyChargeCountExceeded {
+                limit: limits.max_charges_per_day,
+            });
         }
         let event = WalletEvent::Charged {
             transaction_id,
@@ -346,6 +363,7 @@ impl Wallet {
                     .ok_or(ApplyError::Overflow)?;
                 self.total_charged = total_charged;
                 self.monthly.record(amount, at);
+                self.daily.record(at);
                 self.balance = balance;
                 self.push_entry(transaction_id, LedgerKind::Charge, amount, at, None);
             }

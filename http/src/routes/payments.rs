@@ -13,6 +13,7 @@ use crate::checks::body_after;
 use crate::error::ApiResult;
 use crate::extract::{path_id, JsonBody};
 use crate::idempotency_key::IdempotencyKey;
+use crate::rate_limit::{Limited, PaymentPosts};
 use crate::state::AppState;
 use crate::views::payments::{PaymentBody, PaymentRequestBody};
 
@@ -41,7 +42,7 @@ route_api!(
     security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: Limited<PaymentPosts>,
     key: IdempotencyKey,
     req: HttpRequest,
     body: JsonBody,

@@ -13,6 +13,7 @@ use crate::error::ApiResult;
 use crate::extract::{path_id, JsonBody};
 use crate::idempotency_key::IdempotencyKey;
 use crate::pagination::{List, PageQuery};
+use crate::rate_limit::{Limited, ReservationPosts};
 use crate::state::AppState;
 use crate::views::reservations::{HoldRequestBody, ReservationBody, ReservationFilter};
 
@@ -44,7 +45,7 @@ route_api!(
     security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: Limited<ReservationPosts>,
     key: IdempotencyKey,
     req: HttpRequest,
     body: JsonBody,

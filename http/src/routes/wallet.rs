@@ -9,6 +9,7 @@ use crate::error::ApiResult;
 use crate::extract::JsonBody;
 use crate::idempotency_key::IdempotencyKey;
 use crate::pagination::{List, PageQuery};
+use crate::rate_limit::{ChargePosts, Limited};
 use crate::state::AppState;
 use crate::views::wallet::{ChargeBody, ChargeRequestBody, LedgerEntryBody, WalletBody};
 
@@ -44,7 +45,7 @@ pub async fn get(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRe
     security(("bearer" = [])))]
 pub async fn charge(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: Limited<ChargePosts>,
     key: IdempotencyKey,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
