@@ -38,6 +38,7 @@ route_api!(
         (status = 409, description = "ALREADY_PAID, RESERVATION_CANCELLED, AMOUNT_MISMATCH (details.expectedAmount), CONFLICT (a payment in progress), or IDEMPOTENCY_IN_PROGRESS"),
         (status = 410, description = "RESERVATION_EXPIRED"),
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED"),
+        (status = 429, description = "RATE_LIMITED (details.retryAfterSeconds, header Retry-After): past the caller's per-minute limit of these requests, or past their daily quota of new Idempotency-Keys; nothing was run or stored, so the same key can be sent again later. With rate limits on, every answer to an authenticated caller carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (seconds until the allowance is whole)"),
     ),
     security(("bearer" = [])))]
 pub async fn create(
