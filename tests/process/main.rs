@@ -6,6 +6,7 @@ mod binary;
 mod http_crash;
 mod kill_engine;
 mod kill_loop;
+mod limits;
 mod overload;
 mod queue_kill;
 mod secrets_at_rest;
