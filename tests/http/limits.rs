@@ -67,6 +67,14 @@ fn rate_headers(reply: &Reply) -> (u64, u64, u64) {
     )
 }
 
+/// A case of raw POSTs: (what, token, headers, body with its content type).
+type RawPost<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Vec<(&'a str, &'a str)>,
+    Option<(&'a str, Vec<u8>)>,
+);
+
 #[track_caller]
 fn retry_after(reply: &Reply) -> u64 {
     reply
@@ -182,12 +190,7 @@ async fn payments_are_limited_and_bad_inputs_never_500() {
     assert_eq!(rate_headers(&keyless).1, 0);
     // Past the limit, whatever the request: 429, never a 500.
     let long_key = "k".repeat(300);
-    let cases: Vec<(
-        &str,
-        Option<&str>,
-        Vec<(&str, &str)>,
-        Option<(&str, Vec<u8>)>,
-    )> = vec![
+    let cases: Vec<RawPost> = vec![
         (
             "valid",
             Some(fan.as_str()),
