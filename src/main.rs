@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP API server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Drives the engine on a data dir with random load and prints each
     /// acknowledged change as a JSON line (used by the kill tests).
     #[command(hide = true)]
@@ -46,7 +46,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Load(args) => load::run(args),
     };
     match outcome {

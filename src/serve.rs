@@ -6,6 +6,7 @@
 //! what an older version left there are tightened by `boxoffice_http::secrets`.
 
 use boxoffice_actors::{EngineConfig, IdSource, SystemClock};
+use boxoffice_http::rate_limit::{self, RateLimitSettings};
 use boxoffice_http::{Application, Settings};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,6 +74,31 @@ pub struct ServeArgs {
     /// Engine arbiter threads.
     #[arg(long, env = "BOXOFFICE_ARBITERS", default_value_t = 2)]
     arbiters: usize,
+    /// Per-user rate limits of the keyed POSTs: `off` turns every rate limit off (benchmarks and black-box suites).
+    #[arg(long, env = "BOXOFFICE_RATE_LIMITS", value_enum, default_value_t = Switch::On)]
+    rate_limits: Switch,
+    /// POST /reservations per user per minute (1-1,000,000).
+    #[arg(long, env = "BOXOFFICE_RESERVATIONS_PER_MINUTE", default_value_t = rate_limit::DEFAULT_RESERVATIONS_PER_MINUTE)]
+    reservations_per_minute: u32,
+    /// POST /payments per user per minute (1-1,000,000).
+    #[arg(long, env = "BOXOFFICE_PAYMENTS_PER_MINUTE", default_value_t = rate_limit::DEFAULT_PAYMENTS_PER_MINUTE)]
+    payments_per_minute: u32,
+    /// POST /wallet/charges per user per minute (1-1,000,000).
+    #[arg(long, env = "BOXOFFICE_CHARGES_PER_MINUTE", default_value_t = rate_limit::DEFAULT_CHARGES_PER_MINUTE)]
+    charges_per_minute: u32,
+    /// New Idempotency-Keys one user may store per UTC day; past it such a request is 429 until the next day (0: no quota; not affected by --rate-limits).
+    #[arg(long, env = "BOXOFFICE_MAX_NEW_IDEMPOTENCY_KEYS_PER_DAY", default_value_t = boxoffice_actors::idempotency::DEFAULT_MAX_NEW_KEYS_PER_DAY)]
+    max_new_idempotency_keys_per_day: u32,
+    /// Wallet charges one user may make per UTC day; past it a charge is 422 CHARGE_LIMIT_EXCEEDED.
+    #[arg(long, env = "BOXOFFICE_MAX_CHARGES_PER_DAY", default_value_t = boxoffice_engine::wallet::DEFAULT_MAX_CHARGES_PER_DAY)]
+    max_charges_per_day: u32,
+}
+
+/// `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// `--bind`: `HOST:PORT`, the host a name (`localhost`) or an IP address. A
@@ -118,10 +144,22 @@ impl ServeArgs {
         settings.backlog = self.backlog;
         settings.max_in_flight_requests = self.max_in_flight_requests;
         settings.store_cache_mb = self.store_cache_mb;
+        settings.rate_limits = RateLimitSettings {
+            enabled: self.rate_limits == Switch::On,
+            reservations_per_minute: self.reservations_per_minute,
+            payments_per_minute: self.payments_per_minute,
+            charges_per_minute: self.charges_per_minute,
+        };
+        let defaults = EngineConfig::default();
         settings.engine = EngineConfig {
             in_flight_per_actor: self.in_flight_per_actor,
             arbiters: self.arbiters,
-            ..EngineConfig::default()
+            max_new_idempotency_keys_per_day: self.max_new_idempotency_keys_per_day,
+            wallet_limits: boxoffice_engine::wallet::WalletLimits {
+                max_charges_per_day: self.max_charges_per_day,
+                ..defaults.wallet_limits.clone()
+            },
+            ..defaults
         };
         settings.validate()?;
         Ok(settings)

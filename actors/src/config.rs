@@ -40,6 +40,10 @@ pub struct EngineConfig {
     /// Ledger entries a wallet keeps in memory before a snapshot moves them
     /// to the store (`wallet_ledger.rs`); simulations lower it.
     pub archive_ledger_after: usize,
+    /// New idempotency keys one user may store per UTC day; past it a keyed
+    /// request with a new key is refused before it runs (0: no quota). See
+    /// `idempotency::KeyQuota`.
+    pub max_new_idempotency_keys_per_day: u32,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +58,7 @@ impl Default for EngineConfig {
             archive_after_ended: crate::schedule_actor::archive::MIN_ENDED_BEFORE_ARCHIVING,
             archive_in_background: true,
             archive_ledger_after: crate::wallet_ledger::LEDGER_ENTRIES_IN_MEMORY,
+            max_new_idempotency_keys_per_day: crate::idempotency::DEFAULT_MAX_NEW_KEYS_PER_DAY,
         }
     }
 }
@@ -76,6 +81,9 @@ impl EngineConfig {
         }
         if self.archive_after_ended == 0 {
             return Err("archive_after_ended must be positive".into());
+        }
+        if self.wallet_limits.max_charges_per_day == 0 {
+            return Err("max_charges_per_day must be positive".into());
         }
         if self.flush_timeout.is_zero() {
             return Err("flush_timeout must be positive".into());

@@ -91,6 +91,15 @@ pub enum EngineError {
     /// A refresh token that is unknown, spent, expired or of an ended login.
     #[error("the refresh token is not the live one of a login")]
     InvalidRefreshToken,
+    /// The wallet took its most charges for this UTC day (`WalletLimits::max_charges_per_day`).
+    #[error("the daily limit of {limit} charges is reached; charge again after 00:00 UTC")]
+    DailyChargeCountExceeded { limit: u32 },
+    /// The user stored their most new idempotency keys for this UTC day
+    /// (`idempotency::KeyQuota`); nothing was run or stored.
+    #[error(
+        "the daily quota of {limit} new Idempotency-Keys is used up: retry in {retry_after_secs} s"
+    )]
+    KeyQuotaExceeded { limit: u32, retry_after_secs: u64 },
 }
 
 impl EngineError {
@@ -113,6 +122,7 @@ impl EngineError {
                 | AmountMismatch { .. }
                 | InsufficientBalance { .. }
                 | ChargeLimitExceeded
+                | DailyChargeCountExceeded { .. }
         )
     }
 }
@@ -163,6 +173,9 @@ impl From<WalletError> for EngineError {
             }
             WalletError::UnknownPayment => EngineError::NotFound(Missing::Payment),
             WalletError::Overflow => EngineError::InvalidAmount,
+            WalletError::DailyChargeCountExceeded { limit } => {
+                EngineError::DailyChargeCountExceeded { limit }
+            }
         }
     }
 }

@@ -85,7 +85,10 @@ impl Registry {
         config: EngineConfig,
     ) -> EngineResult<Arc<Registry>> {
         config.validate().map_err(EngineError::Validation)?;
-        let idempotency = IdempotencyIndex::new(Arc::clone(&store));
+        let idempotency = IdempotencyIndex::with_key_quota(
+            Arc::clone(&store),
+            config.max_new_idempotency_keys_per_day,
+        );
         let archive_writer = if config.archive_in_background {
             let writer = ArchiveWriter::start(Arc::clone(&store))
                 .map_err(|err| EngineError::Storage(format!("archive writer: {err}")))?;

@@ -10,7 +10,9 @@
 
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
-use boxoffice_engine::wallet::{ApplyError, LedgerKind, Wallet, WalletEvent, WalletWithoutArchive};
+use boxoffice_engine::wallet::{
+    ApplyError, LedgerKind, Wallet, WalletEvent, WalletPreviousFormat,
+};
 use boxoffice_engine::{Money, Timestamp};
 use boxoffice_storage::{codec, StoreError};
 use serde::{Deserialize, Serialize};
@@ -49,12 +51,12 @@ pub struct WalletShardState {
     pub idempotency: IdempotencyTable,
 }
 
-/// A shard's snapshot as written before ledgers were archived (wallets
-/// without their archived count; the whole ledger inside).
-#[derive(Deserialize)]
-struct WalletShardStateWithoutArchive {
-    wallets: HashMap<UserId, WalletWithoutArchive>,
-    idempotency: IdempotencyTable,
+/// A shard's snapshot as written before wallets archived their ledgers and
+/// counted their daily charges (the whole ledger inside each wallet).
+#[derive(Serialize, Deserialize)]
+pub struct WalletShardStatePreviousFormat {
+    pub wallets: HashMap<UserId, WalletPreviousFormat>,
+    pub idempotency: IdempotencyTable,
 }
 
 impl WalletShardState {
@@ -80,7 +82,7 @@ impl WalletShardState {
     ) -> Result<WalletShardState, StoreError> {
         let (after, mut state) = match store.read_snapshot(log)? {
             Some((lsn, bytes)) => {
-                let state = WalletShardState::decode_snapshot(&bytes)
+                let state = Self::decode_snapshot(&bytes)
                     .map_err(|e| StoreError::Corrupt(format!("snapshot of {log}: {e}")))?;
                 (lsn, state)
             }
@@ -144,23 +146,24 @@ impl WalletShardState {
     }
 
     /// Decodes a snapshot, of this format or the previous one (whose wallets
-    /// hold their whole ledger: it is archived at the next snapshot).
+    /// hold their whole ledger, archived at the next snapshot, and no daily
+    /// charge count, rebuilt from that ledger); an error names the current
+    /// format's failure.
     pub fn decode_snapshot(bytes: &[u8]) -> Result<WalletShardState, StoreError> {
         let current = match codec::decode::<WalletShardState>(bytes) {
             Ok(state) => return Ok(state),
             Err(err) => err,
         };
-        match codec::decode::<WalletShardStateWithoutArchive>(bytes) {
-            Ok(old) => Ok(WalletShardState {
-                wallets: old
-                    .wallets
-                    .into_iter()
-                    .map(|(user, wallet)| (user, Wallet::from(wallet)))
-                    .collect(),
-                idempotency: old.idempotency,
-            }),
-            Err(_) => Err(current),
-        }
+        let older =
+            codec::decode::<WalletShardStatePreviousFormat>(bytes).map_err(|_| current)?;
+        Ok(WalletShardState {
+            wallets: older
+                .wallets
+                .into_iter()
+                .map(|(user, wallet)| (user, Wallet::from(wallet)))
+                .collect(),
+            idempotency: older.idempotency,
+        })
     }
 
     /// Moves the ledger of every wallet holding more than `keep` entries in

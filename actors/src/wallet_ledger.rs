@@ -215,7 +215,7 @@ mod tests {
         log_name, Debit, ExportWallets, Refund, WalletLogEvent, WalletShardState,
     };
     use crate::{EngineConfig, IdSource, ManualClock, Registry};
-    use boxoffice_engine::wallet::{WalletEvent, WalletWithoutArchive};
+    use boxoffice_engine::wallet::{WalletEvent, WalletPreviousFormat};
     use boxoffice_engine::{Money, Timestamp};
     use boxoffice_storage::MemoryStore;
     use serde::Serialize;
@@ -412,7 +412,7 @@ mod tests {
     /// The shard snapshot before ledgers were archived.
     #[derive(Serialize)]
     struct PreviousShard {
-        wallets: HashMap<UserId, WalletWithoutArchive>,
+        wallets: HashMap<UserId, WalletPreviousFormat>,
         idempotency: crate::idempotency::IdempotencyTable,
     }
 

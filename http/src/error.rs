@@ -178,6 +178,22 @@ impl From<EngineError> for ApiError {
                 err.retry_after = Some(retry_after_secs.max(1));
                 err
             }
+            E::DailyChargeCountExceeded { limit } => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, "CHARGE_LIMIT_EXCEEDED", message)
+                    .with_details(json!({ "maxChargesPerDay": limit }))
+            }
+            E::KeyQuotaExceeded {
+                limit,
+                retry_after_secs,
+            } => {
+                let mut err = ApiError::new(S::TOO_MANY_REQUESTS, "RATE_LIMITED", message)
+                    .with_details(json!({
+                        "maxNewKeysPerDay": limit,
+                        "retryAfterSeconds": retry_after_secs,
+                    }));
+                err.retry_after = Some(retry_after_secs.max(1));
+                err
+            }
             E::InvalidCredentials => ApiError::new(S::UNAUTHORIZED, "INVALID_CREDENTIALS", message),
             E::LastAdmin => ApiError::new(S::CONFLICT, "CONFLICT", message),
             E::InvalidRefreshToken => ApiError::unauthorized(message),

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod queue_tokens;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod secrets;

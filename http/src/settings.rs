@@ -8,6 +8,7 @@
 //! are let in at once (the rest are answered 503 at once, before any
 //! JWT check or body read).
 
+use crate::rate_limit::RateLimitSettings;
 use boxoffice_actors::EngineConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,6 +53,9 @@ pub struct Settings {
     pub max_in_flight_requests: usize,
     /// sled's page cache, in MiB: the store's memory grows up to about this.
     pub store_cache_mb: u64,
+    /// Per-user limits of the keyed POSTs (`crate::rate_limit`); on by
+    /// default, off with `BOXOFFICE_RATE_LIMITS=off`.
+    pub rate_limits: RateLimitSettings,
     pub engine: EngineConfig,
 }
 
@@ -110,6 +114,7 @@ impl Settings {
             backlog: DEFAULT_BACKLOG,
             max_in_flight_requests: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             store_cache_mb: DEFAULT_STORE_CACHE_MB,
+            rate_limits: RateLimitSettings::default(),
             engine: EngineConfig::default(),
         }
     }
@@ -152,6 +157,7 @@ impl Settings {
                 format!("BOXOFFICE_ADMIN_PASSWORD (--admin-password) is refused: {why}")
             })?;
         }
+        self.rate_limits.validate()?;
         let cache_bytes = self.store_cache_mb.saturating_mul(1 << 20);
         if !boxoffice_storage::sled_store::CACHE_BYTES_RANGE.contains(&cache_bytes) {
             return Err(format!(

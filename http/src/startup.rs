@@ -22,6 +22,7 @@ use crate::extract::{json_config, path_config, payload_config, query_config};
 use crate::load_shedding::{LoadShedder, ShedLoad};
 use crate::metrics::Metrics;
 use crate::queue_tokens::QueueTokenSigner;
+use crate::rate_limit::RateLimits;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::tickets_qr::QrSigner;
@@ -125,6 +126,7 @@ impl Application {
         }
         let state = web::Data::new(AppState {
             registry: Arc::clone(&registry),
+            rate_limits: RateLimits::new(&settings.rate_limits, Arc::clone(&clock)),
             clock,
             jwt: JwtKeys::new(
                 &keys.jwt,

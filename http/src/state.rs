@@ -1,6 +1,6 @@
 //! What every handler can reach: the engine, the token keys, the QR and
 //! queue-token signers, the password hasher (and its permits), the clock,
-//! the random source and the metrics. Built once in `startup`.
+//! the random source, the metrics and the rate limits. Built once in `startup`.
 
 use boxoffice_actors::{Clock, IdSource, Registry};
 use boxoffice_engine::Timestamp;
@@ -11,6 +11,7 @@ use crate::auth::{Argon2Passwords, JwtKeys};
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::queue_tokens::QueueTokenSigner;
+use crate::rate_limit::RateLimits;
 use crate::tickets_qr::QrSigner;
 
 pub struct AppState {
@@ -24,6 +25,8 @@ pub struct AppState {
     pub qr: QrSigner,
     pub queue_tokens: QueueTokenSigner,
     pub metrics: Metrics,
+    /// Per-user request limits (none when rate limits are off).
+    pub rate_limits: RateLimits,
     pub request_timeout: Duration,
 }
 

@@ -27,6 +27,14 @@ async fn keyed_charges(registry: &Registry, from: u32, to: u32) -> Vec<Result<Mo
     results
 }
 
+/// The test engine, where one user may charge hundreds of times a day (these
+/// tests move many keys of one user; the daily charge count would refuse them).
+async fn start_charging(store: Arc<dyn Store>, clock: &ManualClock, seed: u64) -> Arc<Registry> {
+    let mut config = test_config();
+    config.wallet_limits.max_charges_per_day = u32::MAX;
+    start_with(store, clock, seed, config).await
+}
+
 fn archived_keys(store: &dyn Store) -> usize {
     store
         .list_meta("idem/k/", 100_000)
@@ -43,7 +51,7 @@ async fn old_keys_move_to_the_store_and_replay_from_it_until_retention_ends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = ManualClock::new(T0);
     let store = sled_store(dir.path());
-    let registry = start(Arc::clone(&store), &clock, 51).await;
+    let registry = start_charging(Arc::clone(&store), &clock, 51).await;
 
     let first = keyed_charges(&registry, 0, 200).await;
     assert!(first.iter().all(Result::is_ok));
@@ -89,7 +97,7 @@ async fn old_keys_move_to_the_store_and_replay_from_it_until_retention_ends() {
     // After a restart, from the store.
     registry.shutdown();
     drop(registry);
-    let registry = start(Arc::clone(&store), &clock, 52).await;
+    let registry = start_charging(Arc::clone(&store), &clock, 52).await;
     assert_eq!(keyed_charges(&registry, 0, 1).await[0], first[0]);
     assert_eq!(balance(&registry).await, balance_before);
 
@@ -120,7 +128,7 @@ async fn a_crash_at_any_write_while_keys_move_loses_no_acknowledged_key() {
     for crash_at in (0..400u64).step_by(9) {
         let store = memory_store();
         let clock = ManualClock::new(T0);
-        let registry = start(store.clone() as Arc<dyn Store>, &clock, 60).await;
+        let registry = start_charging(store.clone() as Arc<dyn Store>, &clock, 60).await;
         let warm = keyed_charges(&registry, 0, 120).await;
         assert!(warm.iter().all(Result::is_ok));
         clock.advance_ms(ARCHIVE_AFTER_MS + 1);
@@ -136,7 +144,7 @@ async fn a_crash_at_any_write_while_keys_move_loses_no_acknowledged_key() {
         drop(registry);
         store.crash();
 
-        let registry = start(store.clone() as Arc<dyn Store>, &clock, 61).await;
+        let registry = start_charging(store.clone() as Arc<dyn Store>, &clock, 61).await;
         if archived_keys(store.as_ref()) > 0 {
             moved_runs += 1;
         }

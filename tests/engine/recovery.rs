@@ -469,3 +469,57 @@ async fn a_repeated_schedule_record_is_refused_naming_log_and_lsn() {
     );
     assert!(message.contains("confirmed while Confirmed"), "{message}");
 }
+
+/// A wallet snapshot written before wallets counted their daily charges still
+/// loads; each wallet's count is rebuilt from its ledger, so the daily limit
+/// holds across the upgrade.
+#[test]
+fn a_wallet_snapshot_without_daily_charge_counts_loads_and_keeps_the_count() {
+    use boxoffice_actors::wallet_actor::{
+        log_name, WalletShardState, WalletShardStatePreviousFormat,
+    };
+    use boxoffice_engine::wallet::{Wallet, WalletLimits};
+    use boxoffice_storage::{codec, MemoryStore, Store};
+
+    let limits = WalletLimits {
+        max_charges_per_day: 3,
+        ..WalletLimits::default()
+    };
+    let user = UserId::from_random_bytes([7; 16]);
+    let mut wallet = Wallet::new(user);
+    for n in 1..=3u8 {
+        wallet
+            .charge(
+                TransactionId::from_random_bytes([n; 16]),
+                Money(10),
+                &limits,
+                T0,
+            )
+            .expect("within the limits");
+    }
+    let older = WalletShardStatePreviousFormat {
+        wallets: [(user, wallet.as_previous_format().expect("nothing archived"))].into(),
+        idempotency: Default::default(),
+    };
+    let store = MemoryStore::new();
+    let log = log_name(0);
+    store
+        .write_snapshot(&log, 0, &codec::encode(&older).expect("encode"))
+        .expect("write");
+    let mut loaded = WalletShardState::load(&store, &log).expect("the older form loads");
+    let migrated = loaded.wallets.get_mut(&user).expect("the wallet");
+    assert_eq!(*migrated, wallet);
+    assert_eq!(migrated.charges_today(), 3);
+    assert!(migrated
+        .charge(
+            TransactionId::from_random_bytes([9; 16]),
+            Money(1),
+            &limits,
+            T0
+        )
+        .is_err());
+    assert!(
+        WalletShardState::decode_snapshot(b"\x01garbage").is_err(),
+        "neither form: still an error"
+    );
+}

@@ -2833,6 +2833,7 @@ async fn configured_wallet_limits_apply_per_charge_and_per_calendar_month() {
             max_charge: boxoffice_engine::Money(1_000),
             balance_cap: boxoffice_engine::Money(100_000),
             monthly_charge_limit: boxoffice_engine::Money(1_500),
+            ..boxoffice_engine::wallet::WalletLimits::default()
         };
     })
     .await;

@@ -5,6 +5,7 @@
 mod auth_catalog;
 mod booking;
 mod identity;
+mod limits;
 mod methods;
 mod newcomer;
 mod security;

@@ -42,7 +42,9 @@ pub enum Subcommand {
 }
 
 /// Starts `boxoffice <subcommand> --data-dir <data> <args>` with `env` added
-/// (`RUST_LOG=warn` unless `env` sets it) and the given pipes.
+/// (`RUST_LOG=warn` and, for `serve`, `BOXOFFICE_RATE_LIMITS=off` unless
+/// `env` sets them: these tests post many holds and payments as one user) and
+/// the given pipes.
 pub fn spawn_binary(
     subcommand: Subcommand,
     data: &Path,
@@ -62,6 +64,7 @@ pub fn spawn_binary(
         .arg(data)
         .args(args)
         .env("RUST_LOG", "warn")
+        .env("BOXOFFICE_RATE_LIMITS", "off")
         .stdout(stdout)
         .stderr(stderr);
     for (name, value) in env {

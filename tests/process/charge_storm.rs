@@ -130,8 +130,11 @@ async fn storm() {
             ("BOXOFFICE_ADMIN_EMAIL", CREDENTIALS.admin_email),
             ("BOXOFFICE_ADMIN_PASSWORD", CREDENTIALS.admin_password),
             ("BOXOFFICE_STORE_CACHE_MB", &cache),
-            // Off: this test is about memory, not the per-user limits.
+            // Off: this test is about memory, not the per-user limits
+            // (`tests/http/limits.rs` has those).
             ("BOXOFFICE_RATE_LIMITS", "off"),
+            ("BOXOFFICE_MAX_CHARGES_PER_DAY", "4294967295"),
+            ("BOXOFFICE_MAX_NEW_IDEMPOTENCY_KEYS_PER_DAY", "0"),
         ],
     );
     let base = server.base.clone();

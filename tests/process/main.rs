@@ -8,6 +8,7 @@ mod http_crash;
 mod kill_engine;
 mod kill_loop;
 mod newcomer_serve;
+mod limits;
 mod overload;
 mod queue_kill;
 mod secrets_at_rest;

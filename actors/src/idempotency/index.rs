@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{
-    IdemKey, IdemRecord, IdemState, IdemTag, KeyStore, RequestDigest, KEYS_PER_EXPIRY_ENTRY,
-    MAX_KEY_LEN, RETENTION_MS,
+    IdemKey, IdemRecord, IdemState, IdemTag, KeyQuota, KeyStore, RequestDigest,
+    DEFAULT_MAX_NEW_KEYS_PER_DAY, KEYS_PER_EXPIRY_ENTRY, MAX_KEY_LEN, RETENTION_MS,
 };
 use crate::error::EngineError;
 use crate::receipt::StoredReply;
@@ -51,16 +51,26 @@ pub struct IdempotencyIndex {
     shards: Vec<Mutex<HashMap<IdemKey, Slot>>>,
     keys: KeyStore,
     last_memory_sweep: AtomicI64,
+    /// New keys stored per user per UTC day (see `quota.rs`).
+    quota: KeyQuota,
 }
 
 impl IdempotencyIndex {
+    /// An index with the default quota of new keys per user per day.
     pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
+        Self::with_key_quota(store, DEFAULT_MAX_NEW_KEYS_PER_DAY)
+    }
+
+    /// An index whose users may each store `max_new_keys_per_day` new keys
+    /// per UTC day (0: no quota).
+    pub fn with_key_quota(store: Arc<dyn Store>, max_new_keys_per_day: u32) -> Arc<Self> {
         Arc::new(IdempotencyIndex {
             shards: (0..INDEX_SHARDS)
                 .map(|_| Mutex::new(HashMap::new()))
                 .collect(),
             keys: KeyStore::new(store),
             last_memory_sweep: AtomicI64::new(i64::MIN),
+            quota: KeyQuota::new(max_new_keys_per_day),
         })
     }
 
@@ -107,6 +117,8 @@ impl IdempotencyIndex {
                 }
             }
             _ => {
+                // A key never stored: it may be stored only within the quota.
+                self.quota.check(tag.key.user, now)?;
                 // Claim it unless someone did in between.
                 let mut shard = self.shard(&tag.key);
                 match shard.entry(tag.key.clone()) {
@@ -127,9 +139,11 @@ impl IdempotencyIndex {
     }
 
     /// The engine decided: future requests with this key replay `reply`.
+    /// Only a key `begin` let proceed gets here: a new stored key.
     pub fn complete(&self, tag: &IdemTag, reply: StoredReply, at: Timestamp) {
         self.shard(&tag.key)
             .insert(tag.key.clone(), Slot::Done(tag.digest, Arc::new(reply), at));
+        self.quota.count(tag.key.user, at);
     }
 
     /// Nothing was decided (validation, not found, overload...): free the key.

@@ -11,7 +11,9 @@
 //!   of its table, so memory and snapshots hold seconds of keys (plus one
 //!   snapshot interval), not days.
 //! - [`IdempotencyIndex`] (`index.rs`) is one process-wide index over both,
-//!   rebuilt from the tables at start-up.
+//!   rebuilt from the tables at start-up. A key it has never seen begins
+//!   there, so that is where [`KeyQuota`] (`quota.rs`) counts each user's
+//!   new keys per UTC day.
 
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
@@ -34,10 +36,12 @@ pub const ARCHIVE_AFTER_MS: i64 = 10_000;
 
 mod index;
 mod key_store;
+mod quota;
 mod table;
 
 pub use index::{IdempotencyIndex, Replay};
 pub use key_store::{KeyStore, KEYS_PER_EXPIRY_ENTRY};
+pub use quota::{KeyQuota, DEFAULT_MAX_NEW_KEYS_PER_DAY};
 pub use table::IdempotencyTable;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -24,18 +24,20 @@
 //! (the sequence number of the next entry) and sums, which
 //! [`Wallet::check_invariants`] starts from. The payment index still grows by
 //! one small record per payment: refunds and saga recovery look payments up
-//! by id. Charges are bounded in amount by the limits, not in count.
+//! by id. Charges are bounded by the limits in amount, and in count per UTC day.
 
 mod ledger;
 mod limits;
+mod older_format;
 #[cfg(test)]
 mod tests;
 
 pub use ledger::{ArchivedLedger, LedgerEntry, LedgerKind};
 pub use limits::{
-    MonthlyCharges, WalletLimits, DEFAULT_BALANCE_CAP, DEFAULT_MAX_CHARGE,
-    DEFAULT_MONTHLY_CHARGE_LIMIT,
+    DailyCharges, MonthlyCharges, WalletLimits, DEFAULT_BALANCE_CAP, DEFAULT_MAX_CHARGE,
+    DEFAULT_MAX_CHARGES_PER_DAY, DEFAULT_MONTHLY_CHARGE_LIMIT,
 };
+pub use older_format::WalletPreviousFormat;
 
 use crate::{Money, PaymentId, Timestamp, TransactionId, UserId};
 use serde::{Deserialize, Serialize};
@@ -98,6 +100,8 @@ pub enum WalletError {
     UnknownPayment,
     #[error("amount arithmetic overflowed")]
     Overflow,
+    #[error("the daily limit of {limit} charges is reached; charge again after 00:00 UTC")]
+    DailyChargeCountExceeded { limit: u32 },
 }
 
 /// Why [`Wallet::apply`] refused an event: applying it would break a rule,
@@ -150,42 +154,10 @@ pub struct Wallet {
     /// Keyed by payment id; a BTreeMap so snapshots serialize in one order.
     payments: BTreeMap<PaymentId, PaymentRecord>,
     monthly: MonthlyCharges,
-    /// Last: a snapshot without it is the previous format
-    /// ([`WalletWithoutArchive`]), whose whole ledger is in memory.
     archived: ArchivedLedger,
-}
-
-/// A wallet as snapshots stored it before ledgers were archived: the same
-/// fields in the same order, without `archived`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct WalletWithoutArchive {
-    user: UserId,
-    balance: Money,
-    total_charged: Money,
-    total_used: Money,
-    total_refunded: Money,
-    updated_at: Option<Timestamp>,
-    ledger: Vec<LedgerEntry>,
-    payments: BTreeMap<PaymentId, PaymentRecord>,
-    monthly: MonthlyCharges,
-}
-
-impl From<WalletWithoutArchive> for Wallet {
-    /// Nothing archived yet: the next snapshot archives what is due.
-    fn from(old: WalletWithoutArchive) -> Wallet {
-        Wallet {
-            user: old.user,
-            balance: old.balance,
-            total_charged: old.total_charged,
-            total_used: old.total_used,
-            total_refunded: old.total_refunded,
-            updated_at: old.updated_at,
-            ledger: old.ledger,
-            payments: old.payments,
-            monthly: old.monthly,
-            archived: ArchivedLedger::default(),
-        }
-    }
+    /// Last: a snapshot without it or `archived` is the previous format
+    /// ([`WalletPreviousFormat`]).
+    daily: DailyCharges,
 }
 
 impl Wallet {
@@ -201,6 +173,7 @@ impl Wallet {
             payments: BTreeMap::new(),
             monthly: MonthlyCharges::default(),
             archived: ArchivedLedger::default(),
+            daily: DailyCharges::default(),
         }
     }
 
@@ -243,18 +216,8 @@ impl Wallet {
     /// This wallet as the previous snapshot format stored it, if nothing of
     /// it was archived (that format could not say so): for tests that the
     /// previous format still loads.
-    pub fn as_previous_format(&self) -> Option<WalletWithoutArchive> {
-        (self.archived == ArchivedLedger::default()).then(|| WalletWithoutArchive {
-            user: self.user,
-            balance: self.balance,
-            total_charged: self.total_charged,
-            total_used: self.total_used,
-            total_refunded: self.total_refunded,
-            updated_at: self.updated_at,
-            ledger: self.ledger.clone(),
-            payments: self.payments.clone(),
-            monthly: self.monthly.clone(),
-        })
+    pub fn as_previous_format(&self) -> Option<WalletPreviousFormat> {
+        (self.archived == ArchivedLedger::default()).then(|| WalletPreviousFormat::of(self))
     }
 
     /// Entries in the whole ledger, archived or not.
@@ -278,6 +241,11 @@ impl Wallet {
     /// The sum charged in the UTC month of the latest charge.
     pub fn charged_this_month(&self) -> Money {
         self.monthly.charged()
+    }
+
+    /// The charges taken in the UTC day of the latest charge.
+    pub fn charges_today(&self) -> u32 {
+        self.daily.count()
     }
 
     /// Adds `amount` to the balance, within `limits`.
@@ -304,6 +272,11 @@ impl Wallet {
             .ok_or(WalletError::Overflow)?;
         if balance_after > limits.balance_cap || month_total > limits.monthly_charge_limit {
             return Err(WalletError::ChargeLimitExceeded);
+        }
+        if !self.daily.allows_one_more(limits.max_charges_per_day, now) {
+            return Err(WalletError::DailyChargeCountExceeded {
+                limit: limits.max_charges_per_day,
+            });
         }
         let event = WalletEvent::Charged {
             transaction_id,
@@ -431,6 +404,7 @@ impl Wallet {
                     .ok_or(ApplyError::Overflow)?;
                 self.total_charged = total_charged;
                 self.monthly.record(amount, at);
+                self.daily.record(at);
                 self.balance = balance;
                 self.push_entry(transaction_id, LedgerKind::Charge, amount, at, None);
             }

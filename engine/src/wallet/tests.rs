@@ -81,6 +81,7 @@ fn charge_respects_balance_cap_inclusively() {
         max_charge: Money(100),
         balance_cap: Money(150),
         monthly_charge_limit: Money(1_000),
+        ..WalletLimits::default()
     };
     let mut wallet = Wallet::new(user());
     wallet.charge(tx(1), Money(100), &limits, MARCH).unwrap();
@@ -99,6 +100,7 @@ fn monthly_limit_counts_charges_not_balance() {
         max_charge: Money(100),
         balance_cap: Money(1_000),
         monthly_charge_limit: Money(150),
+        ..WalletLimits::default()
     };
     let mut wallet = Wallet::new(user());
     wallet.charge(tx(1), Money(100), &limits, MARCH).unwrap();
@@ -118,6 +120,7 @@ fn monthly_limit_rolls_over_at_utc_month_start() {
         max_charge: Money(100),
         balance_cap: Money(1_000),
         monthly_charge_limit: Money(100),
+        ..WalletLimits::default()
     };
     let mut wallet = Wallet::new(user());
     wallet.charge(tx(1), Money(100), &limits, MARCH).unwrap();
@@ -139,6 +142,7 @@ fn clock_stepping_back_a_month_does_not_reset_the_monthly_limit() {
         max_charge: Money(100),
         balance_cap: Money(1_000),
         monthly_charge_limit: Money(100),
+        ..WalletLimits::default()
     };
     let mut wallet = Wallet::new(user());
     wallet
@@ -156,6 +160,7 @@ fn charge_overflow_is_an_error_not_a_wrap() {
         max_charge: Money(i64::MAX),
         balance_cap: Money(i64::MAX),
         monthly_charge_limit: Money(i64::MAX),
+        ..WalletLimits::default()
     };
     let mut wallet = Wallet::new(user());
     wallet
@@ -297,6 +302,7 @@ fn refund_may_pass_the_balance_cap() {
         max_charge: Money(100),
         balance_cap: Money(100),
         monthly_charge_limit: Money(1_000),
+        ..WalletLimits::default()
     };
     let mut wallet = Wallet::new(user());
     wallet.charge(tx(1), Money(100), &limits, MARCH).unwrap();
@@ -502,4 +508,102 @@ fn a_wallet_of_the_previous_format_converts_with_nothing_archived() {
     let mut archived = wallet.clone();
     archived.forget_archived(1);
     assert!(archived.as_previous_format().is_none());
+}
+
+/// 2026-03-16T00:00:00Z, the UTC day after `MARCH`.
+const MARCH_16: Timestamp = Timestamp(1_773_619_200_000);
+
+fn three_a_day() -> WalletLimits {
+    WalletLimits {
+        max_charges_per_day: 3,
+        ..WalletLimits::default()
+    }
+}
+
+#[test]
+fn daily_charge_count_is_inclusive_and_names_its_limit() {
+    let limits = three_a_day();
+    let mut wallet = Wallet::new(user());
+    for n in 1..=3 {
+        wallet.charge(tx(n), Money(1), &limits, MARCH).unwrap();
+    }
+    assert_eq!(wallet.charges_today(), 3);
+    let refused = wallet.charge(tx(4), Money(1), &limits, MARCH);
+    assert_eq!(
+        refused,
+        Err(WalletError::DailyChargeCountExceeded { limit: 3 })
+    );
+    assert!(refused
+        .unwrap_err()
+        .to_string()
+        .contains("daily limit of 3 charges"));
+    // A refused charge changes nothing; debits and refunds are not counted.
+    assert_eq!(wallet.balance(), Money(3));
+    wallet.debit(tx(5), pay(1), Money(2), MARCH).unwrap();
+    wallet.refund(tx(6), pay(1), MARCH).unwrap();
+    assert_eq!(wallet.charges_today(), 3);
+}
+
+#[test]
+fn daily_charge_count_rolls_over_at_utc_midnight() {
+    let limits = three_a_day();
+    let mut wallet = Wallet::new(user());
+    for n in 1..=3 {
+        wallet.charge(tx(n), Money(1), &limits, MARCH).unwrap();
+    }
+    let last_ms_of_the_day = MARCH_16.plus_millis(-1);
+    assert_eq!(
+        wallet.charge(tx(4), Money(1), &limits, last_ms_of_the_day),
+        Err(WalletError::DailyChargeCountExceeded { limit: 3 })
+    );
+    wallet.charge(tx(5), Money(1), &limits, MARCH_16).unwrap();
+    assert_eq!(wallet.charges_today(), 1);
+}
+
+#[test]
+fn clock_stepping_back_a_day_does_not_reset_the_daily_count() {
+    let limits = three_a_day();
+    let mut wallet = Wallet::new(user());
+    for n in 1..=3 {
+        wallet.charge(tx(n), Money(1), &limits, MARCH_16).unwrap();
+    }
+    assert_eq!(
+        wallet.charge(tx(4), Money(1), &limits, MARCH),
+        Err(WalletError::DailyChargeCountExceeded { limit: 3 })
+    );
+    // A charge stamped earlier than the tracked day counts in the tracked day.
+    let mut stepped = Wallet::new(user());
+    stepped.charge(tx(1), Money(1), &limits, MARCH_16).unwrap();
+    stepped.charge(tx(2), Money(1), &limits, MARCH).unwrap();
+    assert_eq!(stepped.charges_today(), 2);
+}
+
+#[test]
+fn replay_and_the_older_stored_form_rebuild_the_daily_count() {
+    let limits = three_a_day();
+    let mut wallet = Wallet::new(user());
+    let events = vec![
+        wallet.charge(tx(1), Money(5), &limits, MARCH).unwrap(),
+        wallet.charge(tx(2), Money(5), &limits, MARCH_16).unwrap(),
+        wallet
+            .debit(tx(3), pay(1), Money(4), MARCH_16)
+            .unwrap()
+            .unwrap(),
+        wallet.charge(tx(4), Money(5), &limits, MARCH_16).unwrap(),
+    ];
+    let mut replayed = Wallet::new(user());
+    for event in &events {
+        replayed.apply(event).unwrap();
+    }
+    assert_eq!(replayed, wallet);
+    assert_eq!(replayed.charges_today(), 2);
+
+    let migrated = Wallet::from(wallet.as_previous_format().expect("nothing archived"));
+    assert_eq!(migrated, wallet);
+    let mut migrated = migrated;
+    migrated.charge(tx(5), Money(1), &limits, MARCH_16).unwrap();
+    assert_eq!(
+        migrated.charge(tx(6), Money(1), &limits, MARCH_16),
+        Err(WalletError::DailyChargeCountExceeded { limit: 3 })
+    );
 }

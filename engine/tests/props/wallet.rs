@@ -45,11 +45,13 @@ fn limits() -> impl Strategy<Value = WalletLimits> {
             max_charge: Money(i64::MAX),
             balance_cap: Money(i64::MAX),
             monthly_charge_limit: Money(i64::MAX),
+            max_charges_per_day: u32::MAX,
         }),
         (1i64..1_000, 1i64..3_000, 1i64..5_000).prop_map(|(max, cap, monthly)| WalletLimits {
             max_charge: Money(max),
             balance_cap: Money(cap),
             monthly_charge_limit: Money(monthly),
+            ..WalletLimits::default()
         }),
     ]
 }

@@ -71,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ops::configure(cfg);
     cfg.service(
         web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(crate::rate_limit::headers))
             .configure(auth::configure)
             .configure(catalog::configure)
             .configure(queue::configure)

@@ -13,6 +13,7 @@ use crate::checks::body_after;
 use crate::error::ApiResult;
 use crate::extract::{path_id, JsonBody};
 use crate::idempotency_key::IdempotencyKey;
+use crate::rate_limit::{Limited, PaymentPosts};
 use crate::state::AppState;
 use crate::views::payments::{PaymentBody, PaymentReceiptBody, PaymentRequestBody};
 
@@ -37,11 +38,12 @@ route_api!(
         (status = 409, description = "ALREADY_PAID, RESERVATION_CANCELLED, AMOUNT_MISMATCH (details.expectedAmount), CONFLICT (a payment in progress), or IDEMPOTENCY_IN_PROGRESS"),
         (status = 410, description = "RESERVATION_EXPIRED"),
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED"),
+        (status = 429, description = "RATE_LIMITED (details.retryAfterSeconds, header Retry-After): past the caller's per-minute limit of these requests, or past their daily quota of new Idempotency-Keys; nothing was run or stored, so the same key can be sent again later. With rate limits on, every answer to an authenticated caller carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (seconds until the allowance is whole)"),
     ),
     security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: Limited<PaymentPosts>,
     key: IdempotencyKey,
     req: HttpRequest,
     body: JsonBody,

@@ -13,6 +13,7 @@ use crate::error::ApiResult;
 use crate::extract::{path_id, JsonBody};
 use crate::idempotency_key::IdempotencyKey;
 use crate::pagination::{List, PageQuery};
+use crate::rate_limit::{Limited, ReservationPosts};
 use crate::state::AppState;
 use crate::views::reservations::{HoldRequestBody, ReservationBody, ReservationFilter};
 
@@ -40,11 +41,12 @@ route_api!(
         (status = 404, description = "NOT_FOUND: scheduleId names nothing"),
         (status = 409, description = "SEAT_UNAVAILABLE (details.unavailableSeats), BOOKING_CLOSED, or IDEMPOTENCY_IN_PROGRESS"),
         (status = 422, description = "SEAT_LIMIT_EXCEEDED (over maxSeatsPerUser), or IDEMPOTENCY_KEY_REUSED"),
+        (status = 429, description = "RATE_LIMITED (details.retryAfterSeconds, header Retry-After): past the caller's per-minute limit of these requests, or past their daily quota of new Idempotency-Keys; nothing was run or stored, so the same key can be sent again later. With rate limits on, every answer to an authenticated caller carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (seconds until the allowance is whole)"),
     ),
     security(("bearer" = [])))]
 pub async fn create(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: Limited<ReservationPosts>,
     key: IdempotencyKey,
     req: HttpRequest,
     body: JsonBody,

@@ -9,6 +9,7 @@ use crate::error::ApiResult;
 use crate::extract::JsonBody;
 use crate::idempotency_key::IdempotencyKey;
 use crate::pagination::{List, PageQuery};
+use crate::rate_limit::{ChargePosts, Limited};
 use crate::state::AppState;
 use crate::views::wallet::{ChargeBody, ChargeRequestBody, LedgerEntryBody, WalletBody};
 
@@ -39,12 +40,13 @@ pub async fn get(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRe
         (status = 201, description = "the charge and the new balance", body = ChargeBody),
         (status = 400, description = "INVALID_AMOUNT (not a positive whole number that fits, or over the per-charge maximum), VALIDATION_ERROR (not a number), or IDEMPOTENCY_KEY_REQUIRED"),
         (status = 409, description = "IDEMPOTENCY_IN_PROGRESS"),
-        (status = 422, description = "CHARGE_LIMIT_EXCEEDED (the balance cap or the monthly limit), or IDEMPOTENCY_KEY_REUSED"),
+        (status = 422, description = "CHARGE_LIMIT_EXCEEDED (the balance cap, the monthly limit, or the daily count of charges: details.maxChargesPerDay), or IDEMPOTENCY_KEY_REUSED"),
+        (status = 429, description = "RATE_LIMITED (details.retryAfterSeconds, header Retry-After): past the caller's per-minute limit of these requests, or past their daily quota of new Idempotency-Keys; nothing was run or stored, so the same key can be sent again later. With rate limits on, every answer to an authenticated caller carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (seconds until the allowance is whole)"),
     ),
     security(("bearer" = [])))]
 pub async fn charge(
     state: web::Data<AppState>,
-    user: AuthUser,
+    user: Limited<ChargePosts>,
     key: IdempotencyKey,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {

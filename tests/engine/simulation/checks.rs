@@ -468,7 +468,7 @@ fn check_money(
                                 }) =>
                             {
                                 w.stats.in_flight_done += 1;
-                                w.model.record_charge(entry.transaction_id, user, entry.amount);
+                                w.model.record_charge(entry.transaction_id, user, entry.amount, entry.at);
                             }
                             None => panic!(
                                 "charge {} of {} to {user} that nobody was told about; in flight was {in_flight:?}",

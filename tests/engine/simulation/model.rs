@@ -142,6 +142,9 @@ pub struct Model {
     pub reservations: BTreeMap<ReservationId, ReservationModel>,
     /// Acknowledged charges by transaction id: (user, amount).
     pub charges: BTreeMap<TransactionId, (UserId, Money)>,
+    /// Each user's charges in the UTC day of their latest charge: (day, count),
+    /// the wallet's daily charge count as the acknowledged charges left it.
+    pub charge_days: BTreeMap<UserId, (i64, u32)>,
     /// Every user's balance as the acknowledged operations left it.
     pub balances: BTreeMap<UserId, Money>,
     /// Payment id → the reservation it confirmed.
@@ -186,13 +189,36 @@ impl Model {
         self.balances.insert(user, balance);
     }
 
-    pub fn record_charge(&mut self, transaction: TransactionId, user: UserId, amount: Money) {
+    pub fn record_charge(
+        &mut self,
+        transaction: TransactionId,
+        user: UserId,
+        amount: Money,
+        at: Timestamp,
+    ) {
         let previous = self.charges.insert(transaction, (user, amount));
         assert!(
             previous.is_none(),
             "transaction id {transaction} acknowledged twice"
         );
         self.add_to_balance(user, amount);
+        let (day, count) = self.charge_window(user, at);
+        self.charge_days.insert(user, (day, count + 1));
+    }
+
+    /// The UTC day a charge of `user` at `at` counts in and the charges
+    /// already in it (a clock stepping back counts in the later day).
+    fn charge_window(&self, user: UserId, at: Timestamp) -> (i64, u32) {
+        let day = at.0.div_euclid(86_400_000);
+        match self.charge_days.get(&user) {
+            Some(&(tracked, count)) if tracked >= day => (tracked, count),
+            _ => (day, 0),
+        }
+    }
+
+    /// Charges `user` already made in the day a charge at `at` counts in.
+    pub fn charges_today(&self, user: UserId, at: Timestamp) -> u32 {
+        self.charge_window(user, at).1
     }
 
     pub fn record_confirmed(

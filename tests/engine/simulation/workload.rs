@@ -146,6 +146,7 @@ async fn charge(w: &mut World) -> bool {
         keyed.as_ref().map(|k| &k.id.key)
     ));
     let tag = keyed.as_ref().map(Keyed::tag);
+    let now = w.clock.now();
     match call(w, "charge", w.registry.charge(user, amount, tag)).await {
         Answer::Known(answer) => {
             w.trace.push(format!("  -> {answer:?}"));
@@ -158,7 +159,8 @@ async fn charge(w: &mut World) -> bool {
                 && amount <= DEFAULT_MAX_CHARGE
                 && balance
                     .checked_add(amount)
-                    .is_some_and(|b| b <= DEFAULT_BALANCE_CAP);
+                    .is_some_and(|b| b <= DEFAULT_BALANCE_CAP)
+                && w.model.charges_today(user, now) < w.config.wallet_limits.max_charges_per_day;
             match answer {
                 Ok(receipt) => {
                     assert!(within_limits, "charge of {amount} accepted past the limits");
@@ -168,7 +170,9 @@ async fn charge(w: &mut World) -> bool {
                         Money(balance.0 + amount.0),
                         "charge receipt balance disagrees with the acknowledged history"
                     );
-                    w.model.record_charge(receipt.transaction_id, user, amount);
+                    assert_eq!(receipt.charged_at, now);
+                    w.model
+                        .record_charge(receipt.transaction_id, user, amount, now);
                 }
                 Err(err) => assert!(
                     !within_limits,

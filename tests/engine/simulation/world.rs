@@ -14,6 +14,7 @@ use boxoffice_engine::ids::*;
 use boxoffice_engine::layout::SeatLayout;
 use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::schedule::ScheduleRules;
+use boxoffice_engine::wallet::WalletLimits;
 use boxoffice_engine::Money;
 use boxoffice_storage::{MemoryStore, Store};
 use futures_util::future::join_all;
@@ -187,6 +188,12 @@ impl World {
             // that) within a seed; 0 archives at every snapshot. From the
             // seed, not `rng`, so every other draw is what it was before.
             archive_ledger_after: (seed % 5) as usize,
+            // Small, so wallets reach their daily charge count (and crashes
+            // must keep the count) within a seed.
+            wallet_limits: WalletLimits {
+                max_charges_per_day: rng.gen_range(2..=8),
+                ..WalletLimits::default()
+            },
             ..EngineConfig::default()
         };
         let registry = start_registry(&store, &clock, seed, 0, &config).await;

@@ -110,6 +110,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     settings.qr_key = Some(QR_KEY.into());
     settings.admin = Some((ADMIN_EMAIL.into(), ADMIN_PASSWORD.into()));
     settings.workers = 2;
+    // Tests hammer the keyed POSTs; the rate-limit tests turn limits on.
+    settings.rate_limits = boxoffice_http::rate_limit::RateLimitSettings::off();
     adjust(&mut settings);
     let clock = ManualClock::new(START);
     let app = Application::build(
