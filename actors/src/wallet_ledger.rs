@@ -230,6 +230,11 @@ mod tests {
             wallet_shards: 1,
             snapshot_every_events: 8,
             archive_ledger_after: KEEP,
+            // These tests charge one user hundreds of times in one day.
+            wallet_limits: boxoffice_engine::wallet::WalletLimits {
+                max_charges_per_day: u32::MAX,
+                ..Default::default()
+            },
             ..EngineConfig::default()
         };
         Registry::start(
