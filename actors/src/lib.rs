@@ -69,6 +69,7 @@ pub mod recovery;
 pub mod registry;
 pub mod routing;
 pub mod schedule_actor;
+pub mod seat_board;
 pub mod ticket_detail;
 pub mod waiting_room;
 pub mod wallet_actor;

@@ -3,9 +3,7 @@
 
 use actix::prelude::*;
 use boxoffice_engine::ids::{ReservationId, TicketId, UserId};
-use boxoffice_engine::schedule::{
-    HoldRequest, ReservationStatus, ScheduleError, ScheduleEvent, SeatCounts,
-};
+use boxoffice_engine::schedule::{HoldRequest, ReservationStatus, ScheduleError, ScheduleEvent};
 use boxoffice_engine::Timestamp;
 use tokio::sync::oneshot;
 
@@ -578,17 +576,7 @@ impl Handler<GetCounts> for ScheduleActor {
     type Result = MessageResult<GetCounts>;
 
     fn handle(&mut self, _: GetCounts, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            self.state
-                .as_ref()
-                .map(|s| s.schedule.counts())
-                .unwrap_or(SeatCounts {
-                    total: 0,
-                    available: 0,
-                    held: 0,
-                    sold: 0,
-                }),
-        )
+        MessageResult(super::counts_of(self.state.as_ref()))
     }
 }
 
