@@ -67,6 +67,7 @@ pub mod queue_link;
 pub mod receipt;
 pub mod recovery;
 pub mod registry;
+pub mod reservation_pages;
 pub mod routing;
 pub mod schedule_actor;
 pub mod seat_board;

@@ -38,6 +38,7 @@ use crate::queue_actor::{ConfigureQueue, QueueActor, QueueState};
 use crate::queue_board::QueueBoard;
 use crate::queue_link::QueueLink;
 use crate::routing::{ScheduleHandle, ScheduleTable};
+use crate::schedule_actor::archive_index;
 use crate::schedule_actor::{log_name, ScheduleActor, ScheduleSpec, ScheduleState, LOG_PREFIX};
 use crate::seat_board::SeatBoard;
 use crate::wallet_actor::{self, WalletActor, WalletShardState};
@@ -121,6 +122,15 @@ impl Registry {
                 limit,
             )
         };
+
+        // Before any schedule actor can archive: index what an older version archived.
+        let indexed = archive_index::migrate(store.as_ref())?;
+        if indexed > 0 {
+            tracing::info!(
+                indexed,
+                "indexed the archive of a data dir written before the index"
+            );
+        }
 
         let mut specs = Vec::new();
         for (n, log) in store.list_logs(LOG_PREFIX)?.into_iter().enumerate() {

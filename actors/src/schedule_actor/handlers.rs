@@ -518,6 +518,28 @@ impl Handler<GetReservation> for ScheduleActor {
     }
 }
 
+impl Handler<GetUserReservations> for ScheduleActor {
+    type Result = EngineResult<Vec<(u64, super::views::ReservationView)>>;
+
+    fn handle(&mut self, msg: GetUserReservations, _: &mut Context<Self>) -> Self::Result {
+        let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
+        let schedule = &state.schedule;
+        Ok(msg
+            .ids
+            .iter()
+            .filter_map(|&id| {
+                let position = schedule.reservation_position(id)?;
+                let reservation = schedule.reservation(id)?;
+                (reservation.user == msg.user).then(|| {
+                    // The ordinal the archive will give it (`ArchiveBatch::prepare`).
+                    let ordinal = state.archived + position as u64;
+                    (ordinal, reservation_view(schedule, reservation))
+                })
+            })
+            .collect())
+    }
+}
+
 impl Handler<GetTicket> for ScheduleActor {
     type Result = EngineResult<super::views::TicketView>;
 

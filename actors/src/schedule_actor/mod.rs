@@ -20,10 +20,12 @@
 //!
 //! Submodules: [`messages`] (what the actor answers), `handlers` (how),
 //! [`state`] (what it logs and snapshots), [`views`] (what it shows),
-//! [`archive`] (ended reservations moved out of the state), and, with the
+//! [`archive`] (ended reservations moved out of the state) and its per-user
+//! [`archive_index`], and, with the
 //! `test-hooks` feature only, `test_hooks`.
 
 pub mod archive;
+pub mod archive_index;
 mod handlers;
 pub mod messages;
 mod queue_access;
