@@ -109,7 +109,7 @@ impl Registry {
                 (order, view)
             })
             .collect();
-        live.sort_by(|a, b| a.0.cmp(&b.0));
+        live.sort_by_key(|(order, _)| *order);
         Ok(live)
     }
 
@@ -123,9 +123,8 @@ impl Registry {
         let mut both = HashSet::new();
         for (_, view) in live {
             if EndedStatus::of(view.status).is_some()
-                && archive::read(store.as_ref(), user, view.reservation_id)
+                && archive::is_archived(store.as_ref(), user, view.reservation_id)
                     .map_err(storage)?
-                    .is_some()
             {
                 both.insert(view.reservation_id);
             }
@@ -232,7 +231,7 @@ impl Registry {
                 .filter(|(_, v)| !v.tickets.is_empty())
                 .map(|(order, view)| (*order, view.tickets.iter().map(|t| t.ticket_id).collect())),
         );
-        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        groups.sort_by_key(|(order, _)| *order);
         let ids = groups
             .into_iter()
             .flat_map(|(_, tickets)| tickets)

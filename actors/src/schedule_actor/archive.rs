@@ -249,6 +249,11 @@ pub fn read(
         .transpose()
 }
 
+/// True if the user's reservation `id` is archived (one key read, nothing decoded).
+pub fn is_archived(store: &dyn Store, user: UserId, id: ReservationId) -> Result<bool, StoreError> {
+    Ok(store.get_meta(&reservation_key(user, id))?.is_some())
+}
+
 /// The archived reservation a ticket belongs to, and its owner.
 pub fn reservation_of_ticket(
     store: &dyn Store,

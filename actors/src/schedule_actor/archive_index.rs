@@ -176,10 +176,13 @@ pub(super) fn tally_key(user: UserId) -> String {
     format!("{TALLY_PREFIX}{user}")
 }
 
+/// One meta key and its value, as `put_meta_batch` takes them.
+pub(super) type MetaEntry = (String, Vec<u8>);
+
 /// The index keys of one archived reservation (see the module doc).
 pub(super) fn index_entries(
     entry: &ArchivedReservation,
-) -> Result<(Vec<(String, Vec<u8>)>, EndedStatus), StoreError> {
+) -> Result<(Vec<MetaEntry>, EndedStatus), StoreError> {
     let view = &entry.view;
     let status = EndedStatus::of(view.status).ok_or_else(|| {
         StoreError::Corrupt(format!(
