@@ -202,7 +202,9 @@ impl Registry {
             .await?
     }
 
-    /// A user's reservations, oldest first.
+    /// All of a user's reservations, oldest first, the whole history loaded:
+    /// the reference the paged reads (`reservation_pages.rs`) are checked
+    /// against in tests and the simulation; no API read uses it.
     pub async fn reservations_of(&self, user: UserId) -> EngineResult<Vec<ReservationView>> {
         let mut views = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -234,27 +236,6 @@ impl Registry {
         // time makes the whole oldest first across schedules.
         views.sort_by_key(|view| view.held_at);
         Ok(views)
-    }
-
-    /// One page (`offset`, at most `limit`) of the user's reservations in
-    /// `status` (any, when `None`), newest first, and how many match in all.
-    pub async fn reservations_page(
-        &self,
-        user: UserId,
-        status: Option<CustomerStatus>,
-        offset: usize,
-        limit: usize,
-    ) -> EngineResult<(Vec<ReservationView>, usize)> {
-        let mut matching: Vec<ReservationView> = self
-            .reservations_of(user)
-            .await?
-            .into_iter()
-            .filter(|view| status.is_none_or(|s| CustomerStatus::of(view.status) == s))
-            .collect();
-        let total = matching.len();
-        matching.reverse(); // newest first
-        let page = matching.into_iter().skip(offset).take(limit).collect();
-        Ok((page, total))
     }
 
     /// Appends the user's archived reservations not in `seen`, oldest first.

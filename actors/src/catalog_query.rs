@@ -4,16 +4,15 @@
 //! defaults a new concert gets.
 //!
 //! The catalogue actor knows concerts; the seat counts live in each
-//! schedule's actor. A listing therefore asks every schedule it shows for its
-//! counts, all at once (one join of futures, not one round trip after the
-//! other), and a schedule that cannot answer fails the whole read: showing
-//! "0 seats" for a schedule that did not answer would be a lie a client
-//! cannot tell from "sold out".
+//! schedule's actor, which publishes them on its handle's `SeatBoard` (see
+//! `seat_board` for the freshness rule). A listing reads those boards: no
+//! actor round trip, so its cost does not grow with the schedules' load. A
+//! schedule the catalogue names but no actor owns fails the whole read:
+//! showing "0 seats" for it would be a lie a client cannot tell from "sold out".
 
 use boxoffice_engine::ids::{ConcertId, ScheduleId};
 use boxoffice_engine::schedule::SeatCounts;
 use boxoffice_engine::{Money, Timestamp};
-use futures_util::future::try_join_all;
 
 use crate::catalog::NewConcert;
 use crate::catalog_actor::{Concert, ScheduleInfo};
@@ -199,16 +198,18 @@ impl NewConcert {
 }
 
 impl Registry {
-    /// Seat counts of many schedules, asked concurrently; the first failure
-    /// fails the whole. A schedule the catalogue names but no actor owns is
-    /// an internal error, not a missing resource the client asked for.
-    async fn counts_of(&self, schedules: &[&ScheduleInfo]) -> EngineResult<Vec<SeatCounts>> {
-        try_join_all(schedules.iter().map(|info| async move {
-            self.seat_counts(info.schedule_id)
-                .await
-                .map_err(|err| named_schedule_error(info.schedule_id, err))
-        }))
-        .await
+    /// Seat counts of many schedules, as their actors last published them
+    /// (`seat_board`: no round trip). A schedule the catalogue names but no
+    /// actor owns is an internal error, not a missing resource the client
+    /// asked for.
+    fn counts_of(&self, schedules: &[&ScheduleInfo]) -> EngineResult<Vec<SeatCounts>> {
+        let ids: Vec<ScheduleId> = schedules.iter().map(|info| info.schedule_id).collect();
+        self.schedules()
+            .seat_counts(&ids)
+            .into_iter()
+            .zip(&ids)
+            .map(|(counts, &id)| counts.ok_or_else(|| missing_schedule(id)))
+            .collect()
     }
 
     fn listings(
@@ -230,7 +231,7 @@ impl Registry {
 
     async fn detail(&self, concert: Concert) -> EngineResult<ConcertDetail> {
         let schedules: Vec<&ScheduleInfo> = concert.schedules.iter().collect();
-        let counts = self.counts_of(&schedules).await?;
+        let counts = self.counts_of(&schedules)?;
         let schedules = self.listings(&schedules, counts);
         Ok(ConcertDetail { concert, schedules })
     }
@@ -267,7 +268,7 @@ impl Registry {
         let total = matching.len();
         let page: Vec<&Concert> = matching.into_iter().skip(offset).take(limit).collect();
         let schedules: Vec<&ScheduleInfo> = page.iter().flat_map(|c| &c.schedules).collect();
-        let mut counts = self.counts_of(&schedules).await?.into_iter();
+        let mut counts = self.counts_of(&schedules)?.into_iter();
         let summaries = page
             .into_iter()
             .map(|c| {
@@ -304,7 +305,7 @@ impl Registry {
             .iter()
             .filter(|s| starts_between(s, filter.from, filter.to))
             .collect();
-        let counts = self.counts_of(&schedules).await?;
+        let counts = self.counts_of(&schedules)?;
         Ok(self
             .listings(&schedules, counts)
             .into_iter()
@@ -313,13 +314,10 @@ impl Registry {
     }
 }
 
-fn named_schedule_error(schedule_id: ScheduleId, err: EngineError) -> EngineError {
-    match err {
-        EngineError::NotFound(_) => EngineError::Internal(format!(
-            "the catalogue names schedule {schedule_id}, which has no actor"
-        )),
-        other => other,
-    }
+fn missing_schedule(schedule_id: ScheduleId) -> EngineError {
+    EngineError::Internal(format!(
+        "the catalogue names schedule {schedule_id}, which has no actor"
+    ))
 }
 
 #[cfg(test)]

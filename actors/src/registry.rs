@@ -38,7 +38,9 @@ use crate::queue_actor::{ConfigureQueue, QueueActor, QueueState};
 use crate::queue_board::QueueBoard;
 use crate::queue_link::QueueLink;
 use crate::routing::{ScheduleHandle, ScheduleTable};
+use crate::schedule_actor::archive_index;
 use crate::schedule_actor::{log_name, ScheduleActor, ScheduleSpec, ScheduleState, LOG_PREFIX};
+use crate::seat_board::SeatBoard;
 use crate::wallet_actor::{self, WalletActor, WalletShardState};
 
 /// What start-up recovery (`recovery.rs`) had to finish, for logs and tests.
@@ -123,6 +125,15 @@ impl Registry {
                 limit,
             )
         };
+
+        // Before any schedule actor can archive: index what an older version archived.
+        let indexed = archive_index::migrate(store.as_ref())?;
+        if indexed > 0 {
+            tracing::info!(
+                indexed,
+                "indexed the archive of a data dir written before the index"
+            );
+        }
 
         let mut specs = Vec::new();
         for (n, log) in store.list_logs(LOG_PREFIX)?.into_iter().enumerate() {
@@ -371,15 +382,18 @@ fn start_schedule(
     let id = state.schedule.id();
     let gated = state.is_gated();
     let engine_for_actor = engine.clone();
+    let seats = Arc::new(SeatBoard::new(state.schedule.counts()));
+    let seats_for_actor = Arc::clone(&seats);
     // Supervisor: a stopped actor (after a contained panic or a failed append)
     // is restarted in place, reloading from storage; its address stays valid.
     let addr = Supervisor::start_in_arbiter(arbiter, move |_| {
-        ScheduleActor::new(state, engine_for_actor, queue)
+        ScheduleActor::new(state, engine_for_actor, queue, seats_for_actor)
     });
     ScheduleHandle {
         id,
         gated,
         actor: Handle::new(addr, engine.config.in_flight_per_actor),
         board: Arc::new(QueueBoard::new()),
+        seats,
     }
 }

@@ -17,6 +17,8 @@ use crate::handle::Handle;
 use crate::queue_board::QueueBoard;
 use crate::queue_link::QueueAdmitted;
 use crate::schedule_actor::ScheduleActor;
+use crate::seat_board::SeatBoard;
+use boxoffice_engine::schedule::SeatCounts;
 
 /// A schedule actor's handle, with what callers need to know before sending.
 #[derive(Clone)]
@@ -26,6 +28,8 @@ pub struct ScheduleHandle {
     pub actor: Handle<ScheduleActor>,
     /// Its waiting room's published line, which polls read (see `queue_board`).
     pub board: Arc<QueueBoard>,
+    /// Its published seat counts, which listings read (see `seat_board`).
+    pub seats: Arc<SeatBoard>,
 }
 
 impl ScheduleHandle {
@@ -63,6 +67,20 @@ impl ScheduleTable {
     /// cloning the whole handle.
     pub fn board(&self, id: ScheduleId) -> Option<Arc<QueueBoard>> {
         self.read().get(&id).map(|handle| Arc::clone(&handle.board))
+    }
+
+    /// The published seat counts of each of `ids`, in order, under one read
+    /// of the table; `None` for an id no actor owns.
+    pub fn seat_counts(&self, ids: &[ScheduleId]) -> Vec<Option<SeatCounts>> {
+        let table = self.read();
+        ids.iter()
+            .map(|id| table.get(id).map(|handle| handle.seats.counts()))
+            .collect()
+    }
+
+    /// Every schedule's published seat counts (for the gauges).
+    pub fn all_seat_counts(&self) -> Vec<SeatCounts> {
+        self.read().values().map(|h| h.seats.counts()).collect()
     }
 
     pub fn contains(&self, id: ScheduleId) -> bool {

@@ -2,12 +2,11 @@
 //! of its schedule, one at a time or a page of the owner's tickets.
 //!
 //! A ticket lives in its schedule's actor; the concert it is for, in the
-//! catalogue. A page asks for all its tickets (and their concerts) at once
-//! rather than one round trip after the other.
+//! catalogue. A page of them (`reservation_pages.rs`) asks for all its
+//! tickets (and their concerts) at once rather than one round trip after the other.
 
 use boxoffice_engine::ids::*;
 use boxoffice_engine::Timestamp;
-use futures_util::future::try_join_all;
 
 use crate::error::{EngineError, EngineResult};
 use crate::registry::Registry;
@@ -47,30 +46,5 @@ impl Registry {
             Err(other) => return Err(other),
         };
         Ok(TicketDetail { ticket, event })
-    }
-
-    /// One page (`offset`, at most `limit`) of the caller's tickets, newest
-    /// reservation first, and how many they have in all.
-    pub async fn tickets_page(
-        &self,
-        user: UserId,
-        offset: usize,
-        limit: usize,
-    ) -> EngineResult<(Vec<TicketDetail>, usize)> {
-        let reservations = self.reservations_of(user).await?;
-        let ids: Vec<TicketId> = reservations
-            .iter()
-            .rev()
-            .flat_map(|r| r.tickets.iter().map(|t| t.ticket_id))
-            .collect();
-        let total = ids.len();
-        let page = try_join_all(
-            ids.into_iter()
-                .skip(offset)
-                .take(limit)
-                .map(|id| self.ticket_detail(user, id)),
-        )
-        .await?;
-        Ok((page, total))
     }
 }

@@ -116,6 +116,9 @@ enum Undo {
         key: String,
         previous: Option<Vec<u8>>,
     },
+    /// A `put_meta_batch`: each key's previous value, in the order written
+    /// (undone newest first, so a key written twice gets its first previous back).
+    MetaBatch(Vec<(String, Option<Vec<u8>>)>),
 }
 
 /// The writes a crash point counts.
@@ -410,14 +413,23 @@ impl State {
                     .expect("a trimmed log exists until reverted");
                 image.records.append(&mut removed);
             }
-            Undo::Meta { key, previous } => match previous {
-                Some(previous) => {
-                    self.meta.insert(key, previous);
+            Undo::Meta { key, previous } => self.restore_meta(key, previous),
+            Undo::MetaBatch(previous) => {
+                for (key, previous) in previous.into_iter().rev() {
+                    self.restore_meta(key, previous);
                 }
-                None => {
-                    self.meta.remove(&key);
-                }
-            },
+            }
+        }
+    }
+
+    fn restore_meta(&mut self, key: String, previous: Option<Vec<u8>>) {
+        match previous {
+            Some(previous) => {
+                self.meta.insert(key, previous);
+            }
+            None => {
+                self.meta.remove(&key);
+            }
         }
     }
 
@@ -429,7 +441,7 @@ impl State {
             match undo {
                 Undo::Append { .. } => self.stats.durable_records += 1,
                 Undo::Trim { removed, .. } => self.stats.durable_records -= removed.len() as u64,
-                Undo::Snapshot { .. } | Undo::Meta { .. } => {}
+                Undo::Snapshot { .. } | Undo::Meta { .. } | Undo::MetaBatch(_) => {}
             }
         }
     }
@@ -643,6 +655,42 @@ impl Store for MemoryStore {
         check_log_prefix(prefix)?;
         Ok(names_with_prefix(&self.lock().meta, prefix)
             .take(limit)
+            .collect())
+    }
+
+    /// One pending operation, counted as one write by the crash points: a
+    /// crash keeps all of it or none, as sled's `apply_batch` does.
+    fn put_meta_batch(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        crate::store::check_meta_batch(entries)?;
+        let mut state = self.lock();
+        state.check_alive()?;
+        let previous = entries
+            .iter()
+            .map(|(key, value)| (key.clone(), state.meta.insert(key.clone(), value.clone())))
+            .collect();
+        state.push_pending(Undo::MetaBatch(previous));
+        state.count(Write::Meta);
+        Ok(())
+    }
+
+    fn scan_meta(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        check_log_prefix(prefix)?;
+        let state = self.lock();
+        let start = match after {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
+        Ok(state
+            .meta
+            .range::<str, _>((start, Bound::Unbounded))
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .take(limit)
+            .map(|(key, value)| (key.clone(), value.clone()))
             .collect())
     }
 }

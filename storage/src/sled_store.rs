@@ -48,6 +48,7 @@
 //! written inside sled, and the claims in the side file, only grow.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -501,6 +502,51 @@ impl Store for SledStore {
             keys.push(key.to_owned());
         }
         Ok(keys)
+    }
+
+    /// sled's `apply_batch`: atomic, also across a crash.
+    fn put_meta_batch(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        crate::store::check_meta_batch(entries)?;
+        self.check_writable()?;
+        let mut batch = sled::Batch::default();
+        for (key, value) in entries {
+            batch.insert(key.as_bytes(), value.as_slice());
+        }
+        self.meta
+            .apply_batch(batch)
+            .map_err(|e| sled_error("put meta batch", &e))?;
+        Ok(())
+    }
+
+    fn scan_meta(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        check_log_prefix(prefix)?;
+        let start = match after {
+            Some(after) if after >= prefix => Bound::Excluded(after.as_bytes()),
+            _ => Bound::Included(prefix.as_bytes()),
+        };
+        let mut entries = Vec::new();
+        for entry in self.meta.range::<&[u8], _>((start, Bound::Unbounded)) {
+            if entries.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(|e| sled_error("scan meta", &e))?;
+            if !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            // The flush counter's key (NUL inside) is never listed (see `list_meta`).
+            if key.contains(&0) {
+                continue;
+            }
+            let key = std::str::from_utf8(&key)
+                .map_err(|_| StoreError::Corrupt(format!("meta key {key:?} is not UTF-8")))?;
+            entries.push((key.to_owned(), value.to_vec()));
+        }
+        Ok(entries)
     }
 }
 

@@ -49,4 +49,32 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` meta keys that start with `prefix`, sorted. Bounded so
     /// that a caller walking a large namespace does it a page at a time.
     fn list_meta(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Puts every `(key, value)` of `entries` as one write: after a crash
+    /// either all of them are there or none. Every key and value is checked
+    /// as `put_meta` checks them before any is written; a later entry for the
+    /// same key wins. Durable after flush, like `put_meta`.
+    fn put_meta_batch(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError>;
+    /// Up to `limit` meta entries (key and value) whose key starts with
+    /// `prefix` and sorts strictly after `after` (from the first when `None`),
+    /// in key order: a walk of a namespace a page at a time, each page
+    /// resuming after the last key of the one before.
+    fn scan_meta(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+}
+
+/// Checks every entry of a `put_meta_batch` (both stores refuse the same batches).
+pub(crate) fn check_meta_batch(entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    for (key, value) in entries {
+        crate::limits::check_log_name(key)?;
+        crate::limits::check_size(
+            "meta value",
+            value.len(),
+            crate::limits::MAX_META_VALUE_BYTES,
+        )?;
+    }
+    Ok(())
 }

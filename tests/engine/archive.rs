@@ -4,8 +4,11 @@
 //! its owner's list, through its payment and tickets), refuses commands as it
 //! did before, and survives a restart and crashes at any write.
 
+use boxoffice_actors::schedule_actor::archive_index;
 use boxoffice_actors::schedule_actor::{ExpireNow, SetArchiveThreshold};
-use boxoffice_actors::{EngineError, HoldCommand, ManualClock, PayCommand, Registry};
+use boxoffice_actors::{
+    CustomerStatus, EngineError, HoldCommand, ManualClock, PayCommand, Registry,
+};
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::{ReservationStatus, ScheduleRules, SeatSelection, TicketStatus};
 use boxoffice_storage::Store;
@@ -405,4 +408,214 @@ async fn a_crash_at_any_write_around_archiving_loses_no_acknowledged_end() {
         registry.shutdown();
     }
     assert!(archived_runs > 20, "archiving ran in {archived_runs} runs");
+}
+
+/// Every key of the archive's per-user index (`archive_index.rs`), so that
+/// deleting them leaves the layout the version before the index wrote.
+fn index_keys(store: &dyn Store) -> Vec<String> {
+    let mut keys = Vec::new();
+    for prefix in ["archive/i/", "archive/k/", "archive/n/", "archive/v"] {
+        keys.extend(
+            store
+                .list_meta(prefix, usize::MAX)
+                .expect("list index keys"),
+        );
+    }
+    keys
+}
+
+fn to_previous_layout(store: &dyn Store) {
+    let keys = index_keys(store);
+    assert!(
+        keys.iter().any(|k| k.starts_with("archive/i/")),
+        "indexed before"
+    );
+    for key in keys {
+        store.delete_meta(&key).expect("delete an index key");
+    }
+    store.flush().expect("flush");
+    assert!(index_keys(store).is_empty());
+}
+
+/// Cycles by users 1..=3 and one paid, cancelled and refunded reservation of
+/// user 21 (an archived one with tickets), until some are archived.
+async fn history_to_index(registry: &Registry, store: &dyn Store, schedule: ScheduleId) {
+    let paid = registry
+        .hold(user(21), hold(schedule, 0))
+        .await
+        .expect("hold to pay");
+    registry
+        .charge(user(21), paid.total_amount, None)
+        .await
+        .expect("charge");
+    registry
+        .pay(
+            user(21),
+            PayCommand {
+                reservation_id: paid.reservation_id,
+                amount: None,
+                queue_token: None,
+                idem: None,
+            },
+        )
+        .await
+        .expect("pay");
+    registry
+        .cancel(user(21), paid.reservation_id)
+        .await
+        .expect("cancel with refund");
+    cycles(registry, schedule, 3, 30).await;
+    assert!(
+        store.list_meta("archive/k/", 1).expect("list").len() == 1,
+        "the refunded reservation's tickets are archived"
+    );
+}
+
+/// What a user's paged reads answer: every reservation (one page, then in
+/// pages of 7) and every ticket, with the totals under each filter.
+async fn pages_of(registry: &Registry, owner: UserId) -> Vec<String> {
+    let mut seen = Vec::new();
+    for status in [
+        None,
+        Some(CustomerStatus::Cancelled),
+        Some(CustomerStatus::Held),
+    ] {
+        let (all, total) = registry
+            .reservations_page(owner, status, 0, 1_000)
+            .await
+            .expect("page");
+        let mut paged = Vec::new();
+        for page in 0..=total / 7 {
+            paged.extend(
+                registry
+                    .reservations_page(owner, status, page * 7, 7)
+                    .await
+                    .expect("page")
+                    .0,
+            );
+        }
+        assert_eq!(
+            paged, all,
+            "{owner} {status:?}: pages of 7 make the whole list"
+        );
+        seen.push(format!("{status:?} total {total}: {:?}", ids_of(&all)));
+    }
+    let (tickets, total) = registry
+        .tickets_page(owner, 0, 1_000)
+        .await
+        .expect("tickets");
+    let tickets: Vec<TicketId> = tickets.iter().map(|t| t.ticket.ticket_id).collect();
+    seen.push(format!("tickets total {total}: {tickets:?}"));
+    seen
+}
+
+fn ids_of(views: &[boxoffice_actors::schedule_actor::ReservationView]) -> Vec<ReservationId> {
+    views.iter().map(|v| v.reservation_id).collect()
+}
+
+/// The brute-force list (the whole history loaded), newest first.
+async fn brute_force(registry: &Registry, owner: UserId) -> Vec<ReservationId> {
+    let mut all = registry.reservations_of(owner).await.expect("brute force");
+    all.reverse();
+    ids_of(&all)
+}
+
+/// A data dir written by the version before the index (archive entries, no
+/// index keys or tallies) is indexed at start-up: the paged reads answer
+/// exactly as on a data dir that always had the index, and the next start
+/// does nothing.
+#[actix_rt::test]
+async fn an_archive_written_before_the_index_is_indexed_at_start_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(T0);
+    let store = sled_store(dir.path());
+    let registry = start(Arc::clone(&store), &clock, 50).await;
+    let schedule = open_schedule(&registry).await;
+    history_to_index(&registry, store.as_ref(), schedule).await;
+    let owners = [user(1), user(2), user(3), user(21)];
+    let mut before = Vec::new();
+    for owner in owners {
+        let (page, _) = registry
+            .reservations_page(owner, None, 0, 1_000)
+            .await
+            .expect("page");
+        assert_eq!(
+            ids_of(&page),
+            brute_force(&registry, owner).await,
+            "{owner}"
+        );
+        before.push(pages_of(&registry, owner).await);
+    }
+    registry.shutdown();
+    drop(registry);
+    to_previous_layout(store.as_ref());
+
+    let registry = start(Arc::clone(&store), &clock, 51).await;
+    let mut after = Vec::new();
+    for owner in owners {
+        after.push(pages_of(&registry, owner).await);
+    }
+    assert_eq!(after, before, "the same answers after the migration");
+    registry.shutdown();
+    drop(registry);
+    let indexed = index_keys(store.as_ref());
+    assert_eq!(
+        archive_index::migrate(store.as_ref()).expect("migrate"),
+        0,
+        "done once"
+    );
+    assert_eq!(index_keys(store.as_ref()), indexed);
+}
+
+/// A crash at any write of the migration: the next start finishes it, and
+/// every user's tally counts exactly their entries.
+#[actix_rt::test]
+async fn a_migration_cut_short_by_a_crash_is_finished_at_the_next_start() {
+    for crash_at in 0..6u64 {
+        let store = memory_store();
+        let clock = ManualClock::new(T0);
+        let registry = start(store.clone() as Arc<dyn Store>, &clock, 60).await;
+        let schedule = open_schedule(&registry).await;
+        history_to_index(&registry, store.as_ref(), schedule).await;
+        registry.shutdown();
+        drop(registry);
+        let owners = [user(1), user(2), user(3), user(21)];
+        let tallies: Vec<_> = owners
+            .iter()
+            .map(|&owner| archive_index::tally(store.as_ref(), owner).expect("tally"))
+            .collect();
+        assert!(tallies.iter().all(|t| t.cancelled > 0), "{tallies:?}");
+        to_previous_layout(store.as_ref());
+
+        store.crash_after_writes(crash_at);
+        let cut_short = archive_index::migrate(store.as_ref()).is_err();
+        store.crash();
+        // Four users' batches, then the marker: a crash before the marker stops it.
+        assert!(cut_short || crash_at >= 5, "crash at write {crash_at}");
+
+        let registry = start(store.clone() as Arc<dyn Store>, &clock, 61).await;
+        for (owner, tally) in owners.iter().zip(&tallies) {
+            assert_eq!(
+                archive_index::tally(store.as_ref(), *owner).expect("tally"),
+                *tally,
+                "crash at write {crash_at}: {owner}'s tally"
+            );
+            let (page, total) = registry
+                .reservations_page(*owner, None, 0, 1_000)
+                .await
+                .expect("page");
+            let brute = brute_force(&registry, *owner).await;
+            assert_eq!(
+                total,
+                brute.len(),
+                "crash at write {crash_at}: {owner}'s total"
+            );
+            assert_eq!(
+                ids_of(&page),
+                brute,
+                "crash at write {crash_at}: {owner}'s list"
+            );
+        }
+        registry.shutdown();
+    }
 }

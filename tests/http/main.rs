@@ -8,6 +8,7 @@ mod identity;
 mod limits;
 mod methods;
 mod newcomer;
+mod paging;
 mod security;
 mod sessions;
 mod smoke;

@@ -23,6 +23,8 @@
 //!   owner (every API read is owner-only); a user's list is a prefix scan.
 //! - `archive/t/<ticket>` and `archive/p/<payment>` (only for a reservation
 //!   that was paid and refunded): `(user, id)`, for ticket and payment reads.
+//! - the per-user index (`archive_index.rs`): keys in list order and tallies,
+//!   so that a page of a user's list does not read their whole history.
 //!
 //! All written before the snapshot that forgets the reservations (then the
 //! trim of the log behind it); then the actor drops them from the directory
@@ -31,23 +33,28 @@
 //!
 //! Crash safety: nothing here is durable before the next flush, and a flush
 //! (sled's, or the memory store's) makes a prefix of the writes durable in
-//! the order they were made. So a snapshot that forgot a reservation is never
+//! the order they were made. A batch is one `put_meta_batch` (entries,
+//! pointers, index keys and tallies: all or none). So a snapshot that forgot a reservation is never
 //! durable without its archive entry. A crash before the snapshot is durable
 //! recovers the older snapshot and the log, in which the reservation is still
 //! live state; it is archived again (the same entries). If any archive write
 //! fails, the reservations stay in memory and the snapshot is skipped: the
 //! next one retries.
 //!
-//! Cost: rendering on the actor's thread; one sled insert per ended
-//! reservation (and per ticket, and per refunded payment) on the writer's
+//! Cost: rendering on the actor's thread; on the writer's, one key read per
+//! ended reservation (was it archived before?) and one sled batch of three
+//! inserts per ended reservation (and one per ticket, and per refunded payment)
 //! (BENCHMARKS.md has what that does to a long run of expiring holds).
 
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::Schedule;
 use boxoffice_storage::{codec, Store, StoreError};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
 
+use super::archive_index;
 use super::views::{reservation_view, ticket_view, ReservationView, TicketView};
 
 /// Ended reservations a schedule keeps in memory before it archives them.
@@ -79,8 +86,11 @@ pub struct Archived {
 /// Most archived reservations one listing of a user returns.
 pub const MAX_LISTED_PER_USER: usize = 100_000;
 
-fn user_prefix(user: UserId) -> String {
-    format!("{ARCHIVE_PREFIX}u/{user}/")
+/// Every user's entries start with this.
+pub(super) const USER_ENTRIES_PREFIX: &str = "archive/u/";
+
+pub(super) fn user_prefix(user: UserId) -> String {
+    format!("{USER_ENTRIES_PREFIX}{user}/")
 }
 
 fn reservation_key(user: UserId, id: ReservationId) -> String {
@@ -104,7 +114,22 @@ pub struct ArchiveBatch {
     entries: Vec<(String, Vec<u8>)>,
     /// The reservations the batch archives, for forgetting them once written.
     pub archived: Vec<Archived>,
+    /// Per reservation, what its owner's tally gains if it is new to the archive.
+    tallied: Vec<Tallied>,
 }
+
+/// An archived reservation as its owner's tally counts it.
+#[derive(Debug)]
+struct Tallied {
+    user: UserId,
+    entry_key: String,
+    status: archive_index::EndedStatus,
+    tickets: usize,
+}
+
+/// One archive batch at a time updates tallies (read-modify-write; see
+/// `archive_index.rs`), whichever thread writes it.
+static TALLY_TURN: Mutex<()> = Mutex::new(());
 
 impl ArchiveBatch {
     /// Renders every ended reservation of `schedule`. The schedule is not
@@ -114,6 +139,7 @@ impl ArchiveBatch {
     pub fn prepare(schedule: &Schedule, archived_before: u64) -> Result<ArchiveBatch, StoreError> {
         let mut entries = Vec::new();
         let mut archived = Vec::new();
+        let mut tallied = Vec::new();
         for (position, reservation) in schedule.reservations().enumerate() {
             if !reservation.has_ended() {
                 continue;
@@ -129,7 +155,15 @@ impl ArchiveBatch {
             };
             debug_assert_eq!(entry.tickets.len(), reservation.tickets.len());
             let (user, id) = (reservation.user, reservation.id);
+            let (index_keys, status) = archive_index::index_entries(&entry)?;
+            tallied.push(Tallied {
+                user,
+                entry_key: reservation_key(user, id),
+                status,
+                tickets: entry.tickets.len(),
+            });
             entries.push((reservation_key(user, id), codec::encode(&entry)?));
+            entries.extend(index_keys);
             let pointer = codec::encode(&(user, id))?;
             for &ticket in &reservation.tickets {
                 entries.push((ticket_key(ticket), pointer.clone()));
@@ -143,7 +177,11 @@ impl ArchiveBatch {
                 tickets: reservation.tickets.clone(),
             });
         }
-        Ok(ArchiveBatch { entries, archived })
+        Ok(ArchiveBatch {
+            entries,
+            archived,
+            tallied,
+        })
     }
 
     /// The ids of the reservations it archives.
@@ -151,12 +189,29 @@ impl ArchiveBatch {
         self.archived.iter().map(|a| a.id).collect()
     }
 
-    /// Writes every entry, in order (durable with the next flush).
+    /// Writes every entry and the owners' updated tallies as one atomic
+    /// batch (durable with the next flush). A reservation whose entry is
+    /// already there (archived before a crash undid its forgetting) is
+    /// written again but not counted again.
     pub fn write(&self, store: &dyn Store) -> Result<(), StoreError> {
-        for (key, value) in &self.entries {
-            store.put_meta(key, value)?;
+        let _turn = TALLY_TURN.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tallies: BTreeMap<UserId, archive_index::ArchiveTally> = BTreeMap::new();
+        for reservation in &self.tallied {
+            if store.get_meta(&reservation.entry_key)?.is_some() {
+                continue;
+            }
+            let tally = match tallies.entry(reservation.user) {
+                Entry::Occupied(tally) => tally.into_mut(),
+                Entry::Vacant(slot) => slot.insert(archive_index::tally(store, reservation.user)?),
+            };
+            tally.add(reservation.status, reservation.tickets);
         }
-        Ok(())
+        let mut batch = Vec::with_capacity(self.entries.len() + tallies.len());
+        batch.extend(self.entries.iter().cloned());
+        for (user, tally) in tallies {
+            batch.push((archive_index::tally_key(user), codec::encode(&tally)?));
+        }
+        store.put_meta_batch(&batch)
     }
 }
 
@@ -177,7 +232,7 @@ pub fn reservations_of_user(
     Ok(entries)
 }
 
-fn decode_entry(key: &str, bytes: &[u8]) -> Result<ArchivedReservation, StoreError> {
+pub(super) fn decode_entry(key: &str, bytes: &[u8]) -> Result<ArchivedReservation, StoreError> {
     codec::decode(bytes).map_err(|e| StoreError::Corrupt(format!("archive entry {key}: {e}")))
 }
 
@@ -192,6 +247,11 @@ pub fn read(
         .get_meta(&key)?
         .map(|bytes| decode_entry(&key, &bytes))
         .transpose()
+}
+
+/// True if the user's reservation `id` is archived (one key read, nothing decoded).
+pub fn is_archived(store: &dyn Store, user: UserId, id: ReservationId) -> Result<bool, StoreError> {
+    Ok(store.get_meta(&reservation_key(user, id))?.is_some())
 }
 
 /// The archived reservation a ticket belongs to, and its owner.

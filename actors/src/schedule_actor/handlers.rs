@@ -3,9 +3,7 @@
 
 use actix::prelude::*;
 use boxoffice_engine::ids::{ReservationId, TicketId, UserId};
-use boxoffice_engine::schedule::{
-    HoldRequest, ReservationStatus, ScheduleError, ScheduleEvent, SeatCounts,
-};
+use boxoffice_engine::schedule::{HoldRequest, ReservationStatus, ScheduleError, ScheduleEvent};
 use boxoffice_engine::Timestamp;
 use tokio::sync::oneshot;
 
@@ -520,6 +518,28 @@ impl Handler<GetReservation> for ScheduleActor {
     }
 }
 
+impl Handler<GetUserReservations> for ScheduleActor {
+    type Result = EngineResult<Vec<(u64, super::views::ReservationView)>>;
+
+    fn handle(&mut self, msg: GetUserReservations, _: &mut Context<Self>) -> Self::Result {
+        let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
+        let schedule = &state.schedule;
+        Ok(msg
+            .ids
+            .iter()
+            .filter_map(|&id| {
+                let position = schedule.reservation_position(id)?;
+                let reservation = schedule.reservation(id)?;
+                (reservation.user == msg.user).then(|| {
+                    // The ordinal the archive will give it (`ArchiveBatch::prepare`).
+                    let ordinal = state.archived + position as u64;
+                    (ordinal, reservation_view(schedule, reservation))
+                })
+            })
+            .collect())
+    }
+}
+
 impl Handler<GetTicket> for ScheduleActor {
     type Result = EngineResult<super::views::TicketView>;
 
@@ -578,17 +598,7 @@ impl Handler<GetCounts> for ScheduleActor {
     type Result = MessageResult<GetCounts>;
 
     fn handle(&mut self, _: GetCounts, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            self.state
-                .as_ref()
-                .map(|s| s.schedule.counts())
-                .unwrap_or(SeatCounts {
-                    total: 0,
-                    available: 0,
-                    held: 0,
-                    sold: 0,
-                }),
-        )
+        MessageResult(super::counts_of(self.state.as_ref()))
     }
 }
 

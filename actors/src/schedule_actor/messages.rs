@@ -103,6 +103,17 @@ impl Message for GetReservation {
     type Result = EngineResult<ReservationView>;
 }
 
+/// Those of `ids` that `user` owns and this schedule still holds in memory,
+/// each with its creation ordinal (see `archive_index::ListOrder`); ids it
+/// no longer holds (archived meanwhile) are left out.
+pub struct GetUserReservations {
+    pub user: UserId,
+    pub ids: Vec<ReservationId>,
+}
+impl Message for GetUserReservations {
+    type Result = EngineResult<Vec<(u64, ReservationView)>>;
+}
+
 pub struct GetTicket {
     pub user: Option<UserId>,
     pub ticket_id: TicketId,

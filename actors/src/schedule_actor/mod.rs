@@ -20,10 +20,12 @@
 //!
 //! Submodules: [`messages`] (what the actor answers), `handlers` (how),
 //! [`state`] (what it logs and snapshots), [`views`] (what it shows),
-//! [`archive`] (ended reservations moved out of the state), and, with the
+//! [`archive`] (ended reservations moved out of the state) and its per-user
+//! [`archive_index`], and, with the
 //! `test-hooks` feature only, `test_hooks`.
 
 pub mod archive;
+pub mod archive_index;
 mod handlers;
 pub mod messages;
 mod queue_access;
@@ -41,6 +43,7 @@ pub use views::{ReservationView, RowView, SeatMapView, SeatView, SectionView, Ti
 
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
+use boxoffice_engine::schedule::SeatCounts;
 use boxoffice_engine::Timestamp;
 use boxoffice_storage::StoreError;
 use std::collections::HashMap;
@@ -53,6 +56,7 @@ use crate::error::{EngineError, EngineResult};
 use crate::idempotency::{IdemRecord, IdemState};
 use crate::journal::{Committed, Journal, Waiter};
 use crate::queue_link::{QueueAdmitted, QueueLink, ResendAdmissions};
+use crate::seat_board::SeatBoard;
 
 /// Longest the expiry timer sleeps before looking at the clock again, so an
 /// injected clock that jumps ahead is noticed within a second.
@@ -88,10 +92,17 @@ pub struct ScheduleActor {
     /// Bumped at each restart: a batch's completion from before a restart
     /// changes nothing (its reservations are archived again later).
     generation: u64,
+    /// Where the seat counts are published for listings (see `seat_board`).
+    seats: Arc<SeatBoard>,
 }
 
 impl ScheduleActor {
-    pub fn new(state: ScheduleState, engine: EngineContext, queue: QueueLink) -> Self {
+    pub fn new(
+        state: ScheduleState,
+        engine: EngineContext,
+        queue: QueueLink,
+        seats: Arc<SeatBoard>,
+    ) -> Self {
         let id = state.schedule.id();
         let mut journal = Journal::new(
             log_name(id),
@@ -112,7 +123,14 @@ impl ScheduleActor {
             archive_threshold,
             archive_in_flight: false,
             generation: 0,
+            seats,
         }
+    }
+
+    /// Publishes the seat counts as the state now has them (see `seat_board`
+    /// for when); zeros for an actor whose reload failed, as `GetCounts` answers.
+    fn publish_counts(&self) {
+        self.seats.publish(counts_of(self.state.as_ref()));
     }
 
     fn now(&self) -> Timestamp {
@@ -198,6 +216,8 @@ impl ScheduleActor {
             })),
             None => waiter,
         };
+        // Every change to the seats comes with events staged here: publish it.
+        self.publish_counts();
         let schedule_commit = self.journal.stage_at(events, idem, waiter, at);
         if schedule_commit {
             ctx.notify(CommitBatch);
@@ -431,6 +451,8 @@ impl Actor for ScheduleActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // Also after a restart: `restarting` reloaded the state (or lost it).
+        self.publish_counts();
         self.arm_timer(ctx);
         if let Some(state) = self.state.as_ref().filter(|s| s.is_gated()) {
             self.queue.resend.do_send(ResendAdmissions {
@@ -463,7 +485,18 @@ impl Supervised for ScheduleActor {
                 self.state = None;
             }
         }
+        self.publish_counts();
     }
+}
+
+/// A schedule state's seat counts; all zeros without a state (a failed reload).
+pub(crate) fn counts_of(state: Option<&ScheduleState>) -> SeatCounts {
+    state.map(|s| s.schedule.counts()).unwrap_or(SeatCounts {
+        total: 0,
+        available: 0,
+        held: 0,
+        sold: 0,
+    })
 }
 
 /// Internal: more holds are due than one turn of the sweep expires.

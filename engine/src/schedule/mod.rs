@@ -123,6 +123,11 @@ impl Schedule {
         Some(&self.reservations[slot as usize])
     }
 
+    /// Where reservation `id` is in [`Self::reservations`] (none if forgotten or unknown).
+    pub fn reservation_position(&self, id: ReservationId) -> Option<usize> {
+        self.slot_of(id)
+    }
+
     /// All reservations not yet forgotten, ended ones included, oldest first.
     pub fn reservations(&self) -> impl Iterator<Item = &Reservation> {
         self.reservations.iter()

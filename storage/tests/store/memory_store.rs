@@ -440,3 +440,38 @@ fn a_meta_delete_is_undone_by_a_crash_before_its_flush() {
     assert_eq!(store.get_meta("idem/k/a").unwrap(), None);
     assert!(store.list_meta("idem/", 10).unwrap().is_empty());
 }
+
+#[test]
+fn a_meta_batch_is_one_write_a_crash_keeps_whole_or_undoes_whole() {
+    let entries = |v: &str| -> Vec<(String, Vec<u8>)> {
+        ["x/1", "x/2", "x/1"]
+            .iter()
+            .enumerate()
+            .map(|(n, k)| (k.to_string(), format!("{v}{n}").into_bytes()))
+            .collect()
+    };
+    let store = MemoryStore::new();
+    store.put_meta("x/1", b"before").unwrap();
+    store.flush().unwrap();
+    store.put_meta_batch(&entries("a")).unwrap();
+    assert_eq!(store.pending_operations(), 1, "one pending operation");
+    store.crash();
+    assert_eq!(store.get_meta("x/1").unwrap(), Some(b"before".to_vec()));
+    assert_eq!(store.get_meta("x/2").unwrap(), None);
+
+    // A crash point counts the batch as one write; keeping it keeps all of it.
+    store.put_meta_batch(&entries("b")).unwrap();
+    store.put_meta("x/3", b"after").unwrap();
+    store.crash_keeping(1);
+    assert_eq!(store.get_meta("x/1").unwrap(), Some(b"b2".to_vec()));
+    assert_eq!(store.get_meta("x/2").unwrap(), Some(b"b1".to_vec()));
+    assert_eq!(store.get_meta("x/3").unwrap(), None);
+    store.crash_after_writes(1);
+    store.put_meta_batch(&entries("c")).unwrap();
+    assert!(
+        store.put_meta("x/4", b"dead").is_err(),
+        "died after the batch"
+    );
+    store.crash();
+    assert_eq!(store.get_meta("x/1").unwrap(), Some(b"b2".to_vec()));
+}

@@ -270,6 +270,82 @@ fn concurrent_appends_to_one_log_get_distinct_contiguous_lsns(store: Arc<dyn Sto
     assert_eq!(read, expected);
 }
 
+fn a_meta_batch_puts_every_entry_or_none(store: Arc<dyn Store>) {
+    let entry = |k: &str, v: &str| (k.to_owned(), v.as_bytes().to_vec());
+    store.put_meta("b/1", b"old").unwrap();
+    store
+        .put_meta_batch(&[
+            entry("b/1", "new"),
+            entry("b/2", "two"),
+            entry("b/2", "last"),
+        ])
+        .unwrap();
+    assert_eq!(store.get_meta("b/1").unwrap(), Some(b"new".to_vec()));
+    assert_eq!(
+        store.get_meta("b/2").unwrap(),
+        Some(b"last".to_vec()),
+        "the later entry wins"
+    );
+    store.put_meta_batch(&[]).unwrap();
+    // One bad entry refuses the whole batch before anything is written.
+    let big = vec![0u8; MAX_META_VALUE_BYTES + 1];
+    for bad in [
+        vec![entry("b/3", "x"), ("b/4".to_owned(), big)],
+        vec![entry("b/3", "x"), entry("", "empty key")],
+        vec![
+            entry("b/3", "x"),
+            entry(&"k".repeat(MAX_LOG_NAME_BYTES + 1), "long"),
+        ],
+    ] {
+        assert!(matches!(store.put_meta_batch(&bad), Err(StoreError::Io(_))));
+        assert_eq!(store.get_meta("b/3").unwrap(), None);
+    }
+    store.flush().unwrap();
+    assert_eq!(store.list_meta("b/", 10).unwrap(), vec!["b/1", "b/2"]);
+}
+
+fn scan_meta_pages_through_a_prefix_with_values(store: Arc<dyn Store>) {
+    for key in ["s/3", "s/1", "s/2", "s0", "r/9", "s/10"] {
+        store.put_meta(key, key.as_bytes()).unwrap();
+    }
+    let keys = |page: Vec<(String, Vec<u8>)>| -> Vec<String> {
+        page.into_iter()
+            .map(|(key, value)| {
+                assert_eq!(key.as_bytes(), value.as_slice(), "each key with its value");
+                key
+            })
+            .collect()
+    };
+    assert_eq!(
+        keys(store.scan_meta("s/", None, 10).unwrap()),
+        vec!["s/1", "s/10", "s/2", "s/3"]
+    );
+    assert_eq!(
+        keys(store.scan_meta("s/", None, 2).unwrap()),
+        vec!["s/1", "s/10"]
+    );
+    assert_eq!(
+        keys(store.scan_meta("s/", Some("s/10"), 2).unwrap()),
+        vec!["s/2", "s/3"],
+        "strictly after the key given"
+    );
+    assert!(store.scan_meta("s/", Some("s/3"), 10).unwrap().is_empty());
+    // A resume key outside the prefix: before it starts at the prefix, after it ends.
+    assert_eq!(
+        keys(store.scan_meta("s/", Some("a"), 1).unwrap()),
+        vec!["s/1"]
+    );
+    assert!(store.scan_meta("s/", Some("t"), 10).unwrap().is_empty());
+    assert!(store.scan_meta("s/", None, 0).unwrap().is_empty());
+    store.flush().unwrap();
+    // Internal keys (the flush counter) never show.
+    assert!(store
+        .scan_meta("", None, 100)
+        .unwrap()
+        .iter()
+        .all(|(key, _)| !key.contains('\0')));
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod sled_store {
@@ -306,4 +382,6 @@ contract!(
     bad_names_are_refused,
     flush_keeps_everything_readable,
     concurrent_appends_to_one_log_get_distinct_contiguous_lsns,
+    a_meta_batch_puts_every_entry_or_none,
+    scan_meta_pages_through_a_prefix_with_values,
 );

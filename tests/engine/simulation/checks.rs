@@ -15,14 +15,19 @@
 //!   price of the CONFIRMED reservations, and each payment and refund
 //!   matches exactly one reservation;
 //! - every decided idempotency key is remembered (another body is refused)
-//!   and replays its first reply.
+//!   and replays its first reply;
+//! - each user's reservations and tickets read a page at a time (from the
+//!   archive's per-user index) are the brute-force list (the whole history
+//!   loaded) newest first, with the same totals under every status filter,
+//!   and each user's archive tally counts exactly their archive entries.
 
 use boxoffice_actors::audit;
 use boxoffice_actors::queue_board::{Place, QueuePass};
 use boxoffice_actors::schedule_actor::archive::{self, ArchivedReservation};
+use boxoffice_actors::schedule_actor::archive_index;
 use boxoffice_actors::schedule_actor::GetUnfinishedWork;
 use boxoffice_actors::wallet_ledger;
-use boxoffice_actors::Clock;
+use boxoffice_actors::{Clock, CustomerStatus};
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::{ReservationStatus, Schedule, TicketStatus};
 use boxoffice_engine::wallet::LedgerKind;
@@ -103,6 +108,7 @@ pub async fn after_restart(w: &mut World) {
     check_tickets(w, &schedules, &archived);
     check_money(w, &state, &schedules, &archived);
     check_queue(w, &state);
+    check_pages(w, &archived).await;
     if had_effect && w.stats.in_flight_done == adopted_before {
         w.stats.in_flight_not_done += 1;
     }
@@ -630,6 +636,110 @@ async fn check_key_replays(w: &mut World) {
         }
         if let Some(mismatch) = replay_key(w, &id).await {
             panic!("after recovery, {mismatch}");
+        }
+    }
+}
+
+/// Page sizes the paged reads are walked with: one item at a time, a few,
+/// and everything on one page.
+const PAGE_SIZES: [usize; 3] = [1, 3, 100];
+
+/// Every user's paged reservations and tickets against the brute-force list,
+/// and their archive tally against their archive entries.
+async fn check_pages(w: &World, archived: &BTreeMap<ReservationId, ArchivedReservation>) {
+    let store: &dyn Store = w.store.as_ref();
+    for &user in &w.model.users {
+        let mut tally = archive_index::ArchiveTally::default();
+        for entry in archived.values().filter(|e| e.view.user == user) {
+            let status = archive_index::EndedStatus::of(entry.view.status)
+                .unwrap_or_else(|| panic!("archived {:?}", entry.view.status));
+            tally.add(status, entry.tickets.len());
+        }
+        assert_eq!(
+            archive_index::tally(store, user).expect("tally"),
+            tally,
+            "{user}'s archive tally against their entries"
+        );
+        let mut all = w.registry.reservations_of(user).await.expect("brute force");
+        all.reverse(); // newest first
+        for status in [
+            None,
+            Some(CustomerStatus::Held),
+            Some(CustomerStatus::Confirmed),
+            Some(CustomerStatus::Expired),
+            Some(CustomerStatus::Cancelled),
+        ] {
+            let expected: Vec<_> = all
+                .iter()
+                .filter(|v| status.is_none_or(|s| CustomerStatus::of(v.status) == s))
+                .collect();
+            for size in PAGE_SIZES {
+                let mut paged = Vec::new();
+                // One page past the end too: it must be empty.
+                for page in 0..=expected.len().div_ceil(size) {
+                    let (items, total) = w
+                        .registry
+                        .reservations_page(user, status, page * size, size)
+                        .await
+                        .expect("a page of reservations");
+                    assert_eq!(total, expected.len(), "{user} {status:?} total");
+                    assert!(items.len() <= size);
+                    paged.extend(items);
+                }
+                let what = format!("{user} {status:?} in pages of {size}");
+                let ids = |list: &mut dyn Iterator<Item = ReservationId>| -> Vec<ReservationId> {
+                    let mut ids: Vec<_> = list.collect();
+                    ids.sort();
+                    ids
+                };
+                assert_eq!(
+                    ids(&mut paged.iter().map(|v| v.reservation_id)),
+                    ids(&mut expected.iter().map(|v| v.reservation_id)),
+                    "{what}: the same reservations, each once"
+                );
+                for view in &paged {
+                    let brute = expected
+                        .iter()
+                        .find(|v| v.reservation_id == view.reservation_id)
+                        .expect("listed");
+                    assert_eq!(view, *brute, "{what}: the same view");
+                }
+                assert!(
+                    paged.windows(2).all(|p| p[0].held_at >= p[1].held_at),
+                    "{what}: newest first"
+                );
+            }
+        }
+        let tickets: Vec<TicketId> = all
+            .iter()
+            .flat_map(|v| v.tickets.iter().map(|t| t.ticket_id))
+            .collect();
+        for size in PAGE_SIZES {
+            let mut paged = Vec::new();
+            for page in 0..=tickets.len().div_ceil(size) {
+                let (items, total) = w
+                    .registry
+                    .tickets_page(user, page * size, size)
+                    .await
+                    .expect("a page of tickets");
+                assert_eq!(total, tickets.len(), "{user}'s ticket total");
+                paged.extend(items.into_iter().map(|t| t.ticket.ticket_id));
+            }
+            let (mut got, mut want) = (paged.clone(), tickets.clone());
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "{user}'s tickets in pages of {size}, each once");
+            // Newest reservation first: the brute-force order, up to
+            // reservations held in the same millisecond.
+            let held = |id: &TicketId| {
+                all.iter()
+                    .find(|v| v.tickets.iter().any(|t| t.ticket_id == *id))
+                    .map(|v| v.held_at)
+            };
+            assert!(
+                paged.windows(2).all(|p| held(&p[0]) >= held(&p[1])),
+                "{user}'s tickets newest first"
+            );
         }
     }
 }
