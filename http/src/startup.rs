@@ -113,9 +113,6 @@ impl Application {
                 .map_err(|e| format!("admin account: {e}"))?;
             banner.push(format!("admin account ensured: {email}"));
         }
-        if !registry.has_admin() {
-            warnings.push(NO_ADMIN_HINT.to_string());
-        }
         if settings.demo {
             banner.extend(
                 demo::load(&registry, &passwords, clock.now())
@@ -123,6 +120,10 @@ impl Application {
                     .map_err(|e| format!("demo data: {e}"))?,
             );
             warnings.extend(demo::exposure_warning(settings.bind));
+        }
+        // After the demo data: `--demo` creates an admin of its own.
+        if !registry.has_admin() {
+            warnings.push(NO_ADMIN_HINT.to_string());
         }
         let state = web::Data::new(AppState {
             registry: Arc::clone(&registry),
