@@ -1,9 +1,10 @@
 //! What every handler can reach: the engine, the token keys, the QR and
 //! queue-token signers, the password hasher (and its permits), the clock,
-//! the random source and the metrics. Built once in `startup`.
+//! the random source, the metrics and the search index. Built once in `startup`.
 
 use boxoffice_actors::{Clock, IdSource, Registry};
 use boxoffice_engine::Timestamp;
+use boxoffice_search::SearchIndex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub queue_tokens: QueueTokenSigner,
     pub metrics: Metrics,
     pub request_timeout: Duration,
+    /// The concert search's index (`routes::search`).
+    pub search: SearchIndex,
 }
 
 impl AppState {

@@ -6,6 +6,7 @@ mod auth_catalog;
 mod booking;
 mod identity;
 mod methods;
+mod search;
 mod security;
 mod sessions;
 mod smoke;

@@ -41,6 +41,7 @@ pub mod ops;
 pub mod payments;
 pub mod queue;
 pub mod reservations;
+pub mod search;
 pub mod tickets;
 pub mod wallet;
 
@@ -73,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(auth::configure)
             .configure(catalog::configure)
+            .configure(search::configure)
             .configure(queue::configure)
             .configure(reservations::configure)
             .configure(wallet::configure)
