@@ -120,7 +120,18 @@ pub trait ConcertTextIndex: Send + Sync {
     /// The concerts whose title, description or venue match every word of
     /// `text`, or `None` while the index cannot answer (being built): the
     /// list then falls back to its substring scan rather than failing.
-    fn matching(&self, text: &str) -> Option<HashSet<ConcertId>>;
+    fn matching(&self, text: &str) -> Option<TextMatches>;
+}
+
+/// The index's answer for a list's words.
+#[derive(Clone, Debug, Default)]
+pub struct TextMatches {
+    pub ids: HashSet<ConcertId>,
+    /// The index holds the catalogue's first `indexed` concerts in creation
+    /// order (it follows the catalogue in that order). Concerts created since
+    /// its last commit (milliseconds) are matched by the substring scan, so
+    /// a list never misses a concert the catalogue has.
+    pub indexed: usize,
 }
 
 /// Which of a concert's schedules to list.
@@ -277,19 +288,17 @@ impl Registry {
             Some(index) if !search.text.trim().is_empty() => index.matching(&search.text),
             _ => None,
         };
-        let words = if indexed.is_some() {
-            Vec::new()
-        } else {
-            search.words()
-        };
+        let words = search.words();
         let mut matching: Vec<&Concert> = concerts
             .iter()
-            .filter(|c| {
-                indexed
-                    .as_ref()
-                    .is_none_or(|ids| ids.contains(&c.concert_id))
+            .enumerate()
+            .filter(|(n, c)| match &indexed {
+                Some(found) if *n < found.indexed => {
+                    found.ids.contains(&c.concert_id) && search.matches(c, &[])
+                }
+                _ => search.matches(c, &words),
             })
-            .filter(|c| search.matches(c, &words))
+            .map(|(_, c)| c)
             .collect();
         matching.sort_by(|a, b| search.order(a, b));
         let total = matching.len();

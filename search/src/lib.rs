@@ -27,10 +27,9 @@ pub mod writer;
 
 use boxoffice_actors::catalog_actor::{CatalogCopy, CatalogEvent};
 use boxoffice_actors::catalog_feed::CatalogFollower;
-use boxoffice_actors::catalog_query::ConcertTextIndex;
+use boxoffice_actors::catalog_query::{ConcertTextIndex, TextMatches};
 use boxoffice_actors::{ConcertSummary, EngineError, EngineResult, Registry};
 use boxoffice_engine::ids::ConcertId;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -249,10 +248,15 @@ fn failed(err: tantivy::TantivyError) -> SearchError {
 }
 
 impl ConcertTextIndex for SearchIndex {
-    fn matching(&self, text: &str) -> Option<HashSet<ConcertId>> {
+    fn matching(&self, text: &str) -> Option<TextMatches> {
         let live = self.live().ok()?;
-        query::matching(&live.reader.searcher(), &self.shared.fields, text)
+        let searcher = live.reader.searcher();
+        let ids = query::matching(&searcher, &self.shared.fields, text)
             .map_err(failed)
-            .ok()
+            .ok()?;
+        // Alive documents are distinct concerts (replaced by id), a prefix
+        // of the catalogue's creation order (see `TextMatches`).
+        let indexed = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
+        Some(TextMatches { ids, indexed })
     }
 }
