@@ -8,6 +8,7 @@ mod kill_engine;
 mod kill_loop;
 mod overload;
 mod queue_kill;
+mod search_kill;
 mod secrets_at_rest;
 mod serve_settings;
 mod torn_writes;
