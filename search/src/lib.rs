@@ -71,8 +71,6 @@ pub(crate) struct Shared {
     queue: Mutex<Option<Receiver<Vec<CatalogEvent>>>>,
     start_up_ms: AtomicU64,
     rebuilt: AtomicBool,
-    /// A change could not be applied: the index lags until restart.
-    lagging: AtomicBool,
 }
 
 impl Shared {
@@ -92,10 +90,6 @@ impl Shared {
 
     fn failed(&self) {
         self.status.store(FAILED, Ordering::Release);
-    }
-
-    fn lagging(&self) {
-        self.lagging.store(true, Ordering::Relaxed);
     }
 }
 
@@ -119,12 +113,8 @@ impl SearchIndex {
             queue: Mutex::new(Some(receiver)),
             start_up_ms: AtomicU64::new(0),
             rebuilt: AtomicBool::new(false),
-            lagging: AtomicBool::new(false),
         });
-        let follower = writer::Follower {
-            queue: sender,
-            shared: Arc::clone(&shared),
-        };
+        let follower = writer::Follower { queue: sender };
         (SearchIndex { shared }, Arc::new(follower))
     }
 

@@ -27,7 +27,6 @@ pub const MAX_BATCHES_PER_COMMIT: usize = 1_000;
 /// The feed's end: queues each durable change for the writer thread.
 pub struct Follower {
     pub(crate) queue: SyncSender<Vec<CatalogEvent>>,
-    pub(crate) shared: Arc<Shared>,
 }
 
 impl CatalogFollower for Follower {
@@ -38,7 +37,6 @@ impl CatalogFollower for Follower {
                 // Cannot happen within the catalogue's bounds; if it did, the
                 // index would miss a concert until the next start-up rebuild
                 // (which its id check forces): say so loudly.
-                self.shared.lagging();
                 tracing::error!("search index queue full: the index misses a change until restart");
             }
             // The writer stopped (it failed, or the process is stopping).
@@ -90,7 +88,6 @@ pub(crate) fn run(shared: Arc<Shared>, copy: CatalogCopy, queue: Receiver<Vec<Ca
         if let Err(err) = apply(&shared, &mut writer, &mut venues, batches) {
             // The index lags the catalogue until the next start-up, whose id
             // check rebuilds it; searches still answer from what it has.
-            shared.lagging();
             tracing::error!(%err, "search index update failed");
         }
     }
