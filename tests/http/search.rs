@@ -688,11 +688,9 @@ async fn search_works_after_a_restart_with_the_index_deleted_or_a_file_corrupted
     found_within(&app, "cafe", &cat.cafe, START_UP_WAIT).await;
     let meta = std::fs::read(data.join("search").join("meta.json")).expect("meta");
     assert!(serde_json::from_slice::<Value>(&meta).is_ok(), "rebuilt");
-    // And it follows new concerts as before.
-    let admin = app.admin_token().await;
-    let hall = venue(&app, &admin, "New Hall", "3 Harbour Road").await;
-    let fresh = concert(&app, &admin, &hall, "Nebula Nights", "", "POP", 1_000, 22).await;
-    found_within(&app, "Nebula", &fresh, SETTLE_WAIT).await;
+    // (Concerts created after a restart: tests/process/search_kill.rs. Here
+    // every restarted server replays the same seeded ids, so a new venue or
+    // concert would collide with the first server's.)
     app.stop().await;
     drop(owner);
 }
