@@ -19,10 +19,13 @@ use boxoffice_engine::{Money, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
+use std::sync::Arc;
+
 use crate::catalog_actor::{
-    Concert, CreateConcert, CreateVenue, FindSchedule, GetConcert, GetVenue, ListConcerts,
-    ListVenues, PriceGrade, ScheduleInfo, Venue, VenueSection,
+    CatalogCopy, Concert, CreateConcert, CreateVenue, FindSchedule, FollowCatalog, GetConcert,
+    GetConcerts, GetVenue, ListConcerts, ListVenues, PriceGrade, ScheduleInfo, Venue, VenueSection,
 };
+use crate::catalog_feed::CatalogFollower;
 use crate::entropy::IdSource;
 use crate::error::{EngineError, EngineResult, Missing};
 use crate::registry::Registry;
@@ -179,6 +182,20 @@ impl Registry {
     /// Every concert, in creation order (at most `MAX_CONCERTS`).
     pub async fn concerts(&self) -> EngineResult<Vec<Concert>> {
         self.catalog().query(ListConcerts).await
+    }
+
+    /// The concerts named that exist, in the order named.
+    pub async fn concerts_named(&self, ids: Vec<ConcertId>) -> EngineResult<Vec<Concert>> {
+        self.catalog().query(GetConcerts(ids)).await
+    }
+
+    /// Makes `follower` follow the catalogue's durable changes and answers
+    /// the catalogue as it is now (see `catalog_feed`).
+    pub async fn follow_catalog(
+        &self,
+        follower: Arc<dyn CatalogFollower>,
+    ) -> EngineResult<CatalogCopy> {
+        self.catalog().query(FollowCatalog(follower)).await
     }
 
     /// The concert a schedule belongs to and its catalogue data, or

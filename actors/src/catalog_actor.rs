@@ -8,7 +8,9 @@
 //!
 //! Validation happens in `catalog.rs` before a message is sent; this actor
 //! only refuses what needs its own state to decide (a duplicate id, an
-//! unknown venue, a full catalogue). Durability follows `wallet_actor.rs`.
+//! unknown venue, a full catalogue). Durability follows `wallet_actor.rs`;
+//! once durable, each change is published on the [`CatalogFeed`] (the search
+//! index follows it) before the creator's reply is released.
 
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
@@ -18,7 +20,10 @@ use boxoffice_engine::{Money, Timestamp};
 use boxoffice_storage::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::oneshot;
+
+use crate::catalog_feed::{CatalogFeed, CatalogFollower};
 
 use crate::context::EngineContext;
 use crate::error::{EngineError, Missing};
@@ -240,16 +245,21 @@ impl CatalogState {
 pub struct CatalogActor {
     state: CatalogState,
     journal: Journal<CatalogEvent>,
+    feed: Arc<CatalogFeed>,
 }
 
 impl CatalogActor {
-    pub fn new(state: CatalogState, engine: EngineContext) -> Self {
+    pub fn new(state: CatalogState, engine: EngineContext, feed: Arc<CatalogFeed>) -> Self {
         let journal = Journal::new(
             LOG_NAME.to_string(),
             engine.commit.clone(),
             engine.config.snapshot_every_events,
         );
-        CatalogActor { state, journal }
+        CatalogActor {
+            state,
+            journal,
+            feed,
+        }
     }
 
     /// Applies `events` to memory now; the waiter answers once they are durable.
@@ -285,7 +295,15 @@ impl CatalogActor {
             Some(err) => (Vec::new(), Err(err)),
             None => (vec![event], Ok(value)),
         };
-        self.stage(ctx, events, reply_when_durable(tx, reply));
+        let reply = reply_when_durable(tx, reply);
+        let (feed, published) = (Arc::clone(&self.feed), events.clone());
+        let waiter: Waiter = Box::new(move |durable| {
+            if durable.is_ok() {
+                feed.publish(&published);
+            }
+            reply(durable);
+        });
+        self.stage(ctx, events, waiter);
         rx
     }
 }
@@ -384,6 +402,22 @@ impl Handler<GetConcert> for CatalogActor {
     }
 }
 
+/// The concerts named that exist, in the order named (a search's page).
+pub struct GetConcerts(pub Vec<ConcertId>);
+impl Message for GetConcerts {
+    type Result = Vec<Concert>;
+}
+impl Handler<GetConcerts> for CatalogActor {
+    type Result = MessageResult<GetConcerts>;
+    fn handle(&mut self, msg: GetConcerts, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            (msg.0.iter())
+                .filter_map(|id| self.state.concerts.get(id).cloned())
+                .collect(),
+        )
+    }
+}
+
 /// Every concert in creation order (at most [`MAX_CONCERTS`]).
 pub struct ListConcerts;
 impl Message for ListConcerts {
@@ -399,6 +433,35 @@ impl Handler<ListConcerts> for CatalogActor {
                 .filter_map(|id| self.state.concerts.get(id).cloned())
                 .collect(),
         )
+    }
+}
+
+/// The catalogue as the actor holds it now, in creation order.
+#[derive(Clone, Debug, Default)]
+pub struct CatalogCopy {
+    pub venues: Vec<Venue>,
+    pub concerts: Vec<Concert>,
+}
+
+/// Adds a follower to the [`CatalogFeed`] and answers the catalogue as it is
+/// at that moment (see `catalog_feed` for why both in one message).
+pub struct FollowCatalog(pub Arc<dyn CatalogFollower>);
+impl Message for FollowCatalog {
+    type Result = CatalogCopy;
+}
+impl Handler<FollowCatalog> for CatalogActor {
+    type Result = MessageResult<FollowCatalog>;
+    fn handle(&mut self, msg: FollowCatalog, _: &mut Context<Self>) -> Self::Result {
+        self.feed.follow(msg.0);
+        let state = &self.state;
+        MessageResult(CatalogCopy {
+            venues: (state.venue_order.iter())
+                .filter_map(|id| state.venues.get(id).cloned())
+                .collect(),
+            concerts: (state.concert_order.iter())
+                .filter_map(|id| state.concerts.get(id).cloned())
+                .collect(),
+        })
     }
 }
 

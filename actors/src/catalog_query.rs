@@ -1,7 +1,8 @@
 //! Catalogue reads as the API shows them: a concert with each schedule's seat
 //! counts and sale status, a concert search (words, category, dates, sort,
 //! paging), a concert's schedules filtered by date and availability; and the
-//! defaults a new concert gets.
+//! defaults a new concert gets. A list's words go to the search index when
+//! one is attached ([`ConcertTextIndex`]).
 //!
 //! The catalogue actor knows concerts; the seat counts live in each
 //! schedule's actor, which publishes them on its handle's `SeatBoard` (see
@@ -13,6 +14,7 @@
 use boxoffice_engine::ids::{ConcertId, ScheduleId};
 use boxoffice_engine::schedule::SeatCounts;
 use boxoffice_engine::{Money, Timestamp};
+use std::collections::HashSet;
 
 use crate::catalog::NewConcert;
 use crate::catalog_actor::{Concert, ScheduleInfo};
@@ -107,6 +109,28 @@ pub struct ConcertSearch {
     pub to: Option<Timestamp>,
     pub sort: ConcertSort,
     pub descending: bool,
+}
+
+/// What answers the words of a concert list (`GET /concerts?q=`) from the
+/// search index, so that the list and the search find the same concerts.
+/// Attached with [`Registry::attach_text_index`]; the engine alone (tests,
+/// `boxoffice load`) has none and scans substrings instead.
+pub trait ConcertTextIndex: Send + Sync {
+    /// The concerts whose title, description or venue match every word of
+    /// `text`, or `None` while the index cannot answer (being built): the
+    /// list then falls back to its substring scan rather than failing.
+    fn matching(&self, text: &str) -> Option<TextMatches>;
+}
+
+/// The index's answer for a list's words.
+#[derive(Clone, Debug, Default)]
+pub struct TextMatches {
+    pub ids: HashSet<ConcertId>,
+    /// The index holds the catalogue's first `indexed` concerts in creation
+    /// order (it follows the catalogue in that order). Concerts created since
+    /// its last commit (milliseconds) are matched by the substring scan, so
+    /// a list never misses a concert the catalogue has.
+    pub indexed: usize,
 }
 
 /// Which of a concert's schedules to list.
@@ -251,7 +275,9 @@ impl Registry {
 
     /// One page (`offset`, at most `limit`) of the concerts matching `search`,
     /// in its order, and how many match in all. Only the page's schedules are
-    /// asked for counts.
+    /// asked for counts. The words are matched by the attached
+    /// [`ConcertTextIndex`] (the search index); without one, or while it
+    /// cannot answer, by the substring scan of [`ConcertSearch::text`].
     pub async fn search_concerts(
         &self,
         search: &ConcertSearch,
@@ -259,18 +285,45 @@ impl Registry {
         limit: usize,
     ) -> EngineResult<(Vec<ConcertSummary>, usize)> {
         let concerts = self.concerts().await?;
+        let indexed = match self.text_index() {
+            Some(index) if !search.text.trim().is_empty() => index.matching(&search.text),
+            _ => None,
+        };
         let words = search.words();
         let mut matching: Vec<&Concert> = concerts
             .iter()
-            .filter(|c| search.matches(c, &words))
+            .enumerate()
+            .filter(|(n, c)| match &indexed {
+                Some(found) if *n < found.indexed => {
+                    found.ids.contains(&c.concert_id) && search.matches(c, &[])
+                }
+                _ => search.matches(c, &words),
+            })
+            .map(|(_, c)| c)
             .collect();
         matching.sort_by(|a, b| search.order(a, b));
         let total = matching.len();
         let page: Vec<&Concert> = matching.into_iter().skip(offset).take(limit).collect();
+        Ok((self.summaries(&page).await?, total))
+    }
+
+    /// The list lines of the concerts named, in that order (a search's page);
+    /// an id the catalogue does not know is left out.
+    pub async fn concert_summaries(
+        &self,
+        ids: Vec<ConcertId>,
+    ) -> EngineResult<Vec<ConcertSummary>> {
+        let concerts = self.concerts_named(ids).await?;
+        self.summaries(&concerts.iter().collect::<Vec<_>>()).await
+    }
+
+    /// The list lines of `page`, in its order, with each one's seats over all
+    /// its schedules.
+    async fn summaries(&self, page: &[&Concert]) -> EngineResult<Vec<ConcertSummary>> {
         let schedules: Vec<&ScheduleInfo> = page.iter().flat_map(|c| &c.schedules).collect();
         let mut counts = self.counts_of(&schedules)?.into_iter();
-        let summaries = page
-            .into_iter()
+        Ok(page
+            .iter()
             .map(|c| {
                 let (min_price, max_price) = price_range(c);
                 ConcertSummary {
@@ -289,8 +342,7 @@ impl Registry {
                         .sum(),
                 }
             })
-            .collect();
-        Ok((summaries, total))
+            .collect())
     }
 
     /// The concert's schedules that pass `filter`, in the concert's order, or `NotFound(Concert)`.

@@ -13,7 +13,8 @@
 //!   accounts ([`accounts::model`]) and the login throttle
 //!   ([`accounts::throttle`]); the password hasher is injected
 //!   ([`accounts::passwords`]); [`catalog_actor`]: the `CatalogActor` owns
-//!   venues and concerts.
+//!   venues and concerts and tells their durable changes to its
+//!   [`catalog_feed`] (the search index follows it).
 //! - [`journal`]: how each actor makes its events durable (one log record per
 //!   batch, replies after the shared group-commit flush).
 //! - [`handle`]: a bounded handle on any actor; [`routing`]: the table of
@@ -48,6 +49,7 @@ pub mod audit;
 pub mod booking;
 pub mod catalog;
 pub mod catalog_actor;
+pub mod catalog_feed;
 pub mod catalog_query;
 pub mod clock;
 pub mod config;

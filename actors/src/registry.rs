@@ -20,12 +20,13 @@ use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::schedule::ScheduleRules;
 use boxoffice_storage::{codec, FlushStats, GroupCommit, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::accounts::throttle::LoginTurns;
 use crate::accounts::{AccountsActor, AccountsState, RoleBoard};
 use crate::archive_writer::ArchiveWriter;
 use crate::catalog_actor::{CatalogActor, CatalogState};
+use crate::catalog_query::ConcertTextIndex;
 use crate::clock::Clock;
 use crate::config::{EngineConfig, QUEUE_JOINS_IN_FLIGHT};
 use crate::context::EngineContext;
@@ -75,6 +76,8 @@ pub struct Registry {
     /// throttle they protect (see `accounts::throttle`).
     login_turns: LoginTurns,
     catalog: Handle<CatalogActor>,
+    /// What answers the `q` of a concert list, once attached (`catalog_query`).
+    text_index: OnceLock<Arc<dyn ConcertTextIndex>>,
     next_arbiter: AtomicUsize,
 }
 
@@ -182,7 +185,7 @@ impl Registry {
             let engine = engine.clone();
             Handle::new(
                 CatalogActor::start_in_arbiter(&arbiters[1 % arbiters.len()], move |_| {
-                    CatalogActor::new(catalog_state, engine)
+                    CatalogActor::new(catalog_state, engine, Arc::default())
                 }),
                 limit,
             )
@@ -202,6 +205,7 @@ impl Registry {
             roles,
             login_turns: LoginTurns::default(),
             catalog,
+            text_index: OnceLock::new(),
         });
         // A crash between creating a schedule and configuring its queue leaves it unconfigured: redo it.
         // It also publishes each recovered line on its board.
@@ -312,6 +316,18 @@ impl Registry {
     }
 
     /// The one actor owning venues and concerts (see `catalog.rs` for the operations).
+    /// The `q` matcher of concert lists, if one is attached.
+    pub fn text_index(&self) -> Option<&Arc<dyn ConcertTextIndex>> {
+        self.text_index.get()
+    }
+
+    /// Attaches the `q` matcher of concert lists; the first one attached stays.
+    pub fn attach_text_index(&self, index: Arc<dyn ConcertTextIndex>) {
+        if self.text_index.set(index).is_err() {
+            tracing::warn!("a concert text index was already attached; keeping the first");
+        }
+    }
+
     pub fn catalog(&self) -> &Handle<CatalogActor> {
         &self.catalog
     }

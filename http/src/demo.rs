@@ -1,5 +1,6 @@
-//! `--demo`: a venue of 2,000 seats (sections VIP, R, S, A), two concerts with
-//! three schedules each (one gated by the waiting room), and demo admin, staff
+//! `--demo`: a venue of 2,000 seats (sections VIP, R, S, A), four concerts
+//! (two with Korean and Chinese titles, for search) with three schedules each
+//! (one gated by the waiting room), and demo admin, staff
 //! and user accounts, the user with a funded wallet. Loaded once per data dir
 //! (a marker in the store's metadata); the credentials are printed every start.
 //!
@@ -147,6 +148,9 @@ pub async fn load(
         for (title, description, category, first_day, gated) in [
             ("Aurora Live 2027", "The Aurora world tour comes to Seoul: three nights, the first one behind the waiting room.", "K-POP", 30, true),
             ("Midnight Orchestra", "Film scores under the stars, with a 60-piece orchestra.", "CLASSICAL", 45, false),
+            // Korean and Chinese titles, so that search has something to show (issue 16).
+            ("아이유 콘서트: 하루 끝", "아이유의 단독 공연, 서울에서 사흘 동안.", "K-POP", 60, false),
+            ("五月天 巡回演唱会 首尔站", "五月天 乐队 首尔 三场 演唱会。", "C-POP", 75, false),
         ] {
             let schedules = (0..3).map(|i| schedule(first_day + i, (gated && i == 0).then(|| gate.clone()))).collect();
             let concert = NewConcert {

@@ -36,7 +36,7 @@ use utoipa_swagger_ui::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
-    auth, catalog, checkins, ops, payments, queue, reservations, resource, tickets, wallet,
+    auth, catalog, checkins, ops, payments, queue, reservations, resource, search, tickets, wallet,
 };
 use crate::views;
 
@@ -55,6 +55,7 @@ pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
     tags(
         (name = "auth", description = "accounts and tokens"),
         (name = "catalogue", description = "venues, concerts, schedules, seat maps"),
+        (name = "search", description = "concert search and title autocomplete"),
         (name = "queue", description = "the waiting room"),
         (name = "reservations", description = "seat holds"),
         (name = "wallet", description = "prepaid balance"),
@@ -181,12 +182,13 @@ type RouteApi = (fn() -> Part, fn() -> Vec<Part>);
 
 /// Every route module's part of the document (in the order the API lists
 /// them), and the function giving each of its operations' own documents.
-const ROUTE_APIS: [RouteApi; 9] = [
+const ROUTE_APIS: [RouteApi; 10] = [
     (auth::AuthApi::openapi, auth::AuthApi::operations),
     (
         catalog::CatalogApi::openapi,
         catalog::CatalogApi::operations,
     ),
+    (search::SearchApi::openapi, search::SearchApi::operations),
     (queue::QueueApi::openapi, queue::QueueApi::operations),
     (
         reservations::ReservationsApi::openapi,

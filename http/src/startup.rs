@@ -1,5 +1,6 @@
 //! Builds a Boxoffice server: makes the data dir private, opens the store,
-//! loads the secrets (`secrets`), recovers the engine, makes sure the
+//! loads the secrets (`secrets`), recovers the engine, starts the search
+//! index (`<data>/search/`, following the catalogue), makes sure the
 //! configured admin (and the demo data) exist, and binds the HTTP server.
 //! The binary and every HTTP test start the application through here.
 //!
@@ -14,6 +15,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use boxoffice_actors::Role;
 use boxoffice_actors::{Clock, IdSource, Passwords, Registry};
+use boxoffice_search::SearchIndex;
 use boxoffice_storage::{Durability, SledStore, Store};
 use std::sync::Arc;
 
@@ -68,6 +70,26 @@ async fn email_clash_warnings(registry: &Registry) -> Result<Vec<String>, String
         .collect())
 }
 
+/// Opens the search index of the data dir: follows the catalogue from now
+/// on, and checks or rebuilds the index on its own thread (searches answer
+/// 503 until it is ready; see `boxoffice_search`). It answers the concert
+/// list's `q` too.
+async fn start_search(
+    settings: &Settings,
+    registry: &Arc<Registry>,
+) -> Result<SearchIndex, String> {
+    let (search, follower) = SearchIndex::new(&settings.data_dir);
+    let copy = registry
+        .follow_catalog(follower)
+        .await
+        .map_err(|e| format!("search index: {e}"))?;
+    search
+        .start(copy)
+        .map_err(|e| format!("search index: cannot start its writer: {e}"))?;
+    registry.attach_text_index(Arc::new(search.clone()));
+    Ok(search)
+}
+
 impl Application {
     pub async fn build(
         settings: Settings,
@@ -100,6 +122,7 @@ impl Application {
         )
         .await
         .map_err(|e| format!("recovery failed: {e}"))?;
+        let search = start_search(&settings, &registry).await?;
         let mut banner = Vec::new();
         let mut warnings = email_clash_warnings(&registry).await?;
         if let Some((email, password)) = &settings.admin {
@@ -142,6 +165,7 @@ impl Application {
             queue_tokens: QueueTokenSigner::new(&keys.jwt),
             metrics: Metrics::new().map_err(|e| e.to_string())?,
             request_timeout: settings.request_timeout,
+            search,
         });
         // One load shedder for the whole process: every worker's app shares it.
         let shedder = LoadShedder::new(settings.max_in_flight_requests);

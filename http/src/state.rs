@@ -1,9 +1,11 @@
 //! What every handler can reach: the engine, the token keys, the QR and
 //! queue-token signers, the password hasher (and its permits), the clock,
-//! the random source, the metrics and the rate limits. Built once in `startup`.
+//! the random source, the metrics, the rate limits and the search index.
+//! Built once in `startup`.
 
 use boxoffice_actors::{Clock, IdSource, Registry};
 use boxoffice_engine::Timestamp;
+use boxoffice_search::SearchIndex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +30,8 @@ pub struct AppState {
     /// Per-user request limits (none when rate limits are off).
     pub rate_limits: RateLimits,
     pub request_timeout: Duration,
+    /// The concert search's index (`routes::search`).
+    pub search: SearchIndex,
 }
 
 impl AppState {

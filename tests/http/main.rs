@@ -9,6 +9,7 @@ mod limits;
 mod methods;
 mod newcomer;
 mod paging;
+mod search;
 mod security;
 mod sessions;
 mod smoke;

@@ -11,6 +11,7 @@ mod newcomer_serve;
 mod limits;
 mod overload;
 mod queue_kill;
+mod search_kill;
 mod secrets_at_rest;
 mod serve_settings;
 mod torn_writes;

@@ -41,6 +41,7 @@ pub mod ops;
 pub mod payments;
 pub mod queue;
 pub mod reservations;
+pub mod search;
 pub mod tickets;
 pub mod wallet;
 
@@ -74,6 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(actix_web::middleware::from_fn(crate::rate_limit::headers))
             .configure(auth::configure)
             .configure(catalog::configure)
+            .configure(search::configure)
             .configure(queue::configure)
             .configure(reservations::configure)
             .configure(wallet::configure)

@@ -1,0 +1,389 @@
+//! The concert search over 10,000 concerts (issue 16): search and
+//! autocomplete latency with one caller and with 64 concurrent callers
+//! (threads) in the same run, the index's size on disk, the start-up rebuild
+//! time and the start-up check of an intact index.
+//!
+//! The catalogue is generated from a fixed seed: 10,000 concerts on 500
+//! venues, titles and descriptions mixing Latin (a third), Korean (a third)
+//! and Chinese (a third) words. Queries cycle through misspelt Latin words
+//! (fuzzy), exact Latin words, Korean and Chinese words, and two-word queries,
+//! with and without filters. What is timed is the index's answer
+//! (`SearchIndex::search` / `autocomplete`, the ids and scores of a page of
+//! 20); the HTTP handler adds the page's seat counts from the schedule actors
+//! and the JSON, which the contention harness and wrk measure elsewhere.
+//!
+//! The baseline in the same run is what `GET /concerts?q=` did before the
+//! index: a lower-cased substring scan of every concert's title, description
+//! and venue (`ConcertSearch::matches`), for the same queries.
+//!
+//! Run: `cargo bench --bench search`. Percentiles, sizes and times are
+//! printed to stderr; criterion's own estimates follow.
+
+mod support;
+
+use support::{data_dir, id_bytes};
+
+use boxoffice_actors::catalog_actor::CatalogCopy;
+use boxoffice_actors::{Concert, PriceGrade, ScheduleInfo, Venue, VenueSection};
+use boxoffice_engine::ids::{ConcertId, ScheduleId, VenueId};
+use boxoffice_engine::layout::RowLayout;
+use boxoffice_engine::{Money, Timestamp};
+use boxoffice_search::{SearchIndex, SearchRequest};
+use criterion::{criterion_group, criterion_main, Criterion};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const CONCERTS: usize = 10_000;
+const VENUES: usize = 500;
+const SEED: u64 = 16;
+/// Concurrent callers of the contended run.
+const CALLERS: usize = 64;
+/// Timed calls per caller (one caller: `CALLERS` times as many).
+const CALLS_PER_CALLER: usize = 200;
+const PAGE: usize = 20;
+const NOW: Timestamp = Timestamp(1_795_478_400_000);
+const DAY_MS: i64 = 86_400_000;
+
+const LATIN: &[&str] = &[
+    "aurora",
+    "midnight",
+    "orchestra",
+    "symphony",
+    "festival",
+    "borealis",
+    "harbour",
+    "velvet",
+    "thunder",
+    "serenade",
+    "galaxy",
+    "lantern",
+    "rhapsody",
+    "cascade",
+    "meridian",
+    "nocturne",
+    "summer",
+    "winter",
+    "electric",
+    "acoustic",
+    "café",
+    "fiesta",
+    "paradiso",
+    "crescendo",
+];
+const KOREAN: &[&str] = &[
+    "아이유",
+    "콘서트",
+    "서울",
+    "여름밤",
+    "축제",
+    "오케스트라",
+    "발라드",
+    "별빛",
+    "라이브",
+    "투어",
+    "부산",
+    "겨울",
+    "하루",
+    "사랑",
+    "바다",
+    "노래",
+];
+const CHINESE: &[&str] = &[
+    "五月天",
+    "演唱会",
+    "巡回",
+    "台北",
+    "上海",
+    "星光",
+    "夏夜",
+    "音乐节",
+    "交响乐",
+    "摇滚",
+    "首尔站",
+    "人生",
+    "无限",
+    "回忆",
+    "青春",
+    "旋律",
+];
+const CATEGORIES: &[&str] = &["K-POP", "C-POP", "ROCK", "CLASSICAL", "JAZZ"];
+
+fn words(rng: &mut SmallRng, n: usize) -> String {
+    let script = rng.gen_range(0..3);
+    let list = [LATIN, KOREAN, CHINESE][script];
+    let picked: Vec<&str> = (0..n).map(|_| list[rng.gen_range(0..list.len())]).collect();
+    picked.join(" ")
+}
+
+fn catalogue() -> CatalogCopy {
+    let mut rng = SmallRng::seed_from_u64(SEED);
+    let venues: Vec<Venue> = (0..VENUES)
+        .map(|n| Venue {
+            venue_id: VenueId::from_random_bytes(id_bytes(1, n as u64)),
+            name: format!("{} Hall {n}", words(&mut rng, 1)),
+            address: format!("{n} {} Road, {}", words(&mut rng, 1), words(&mut rng, 1)),
+            sections: vec![VenueSection {
+                section_id: "A".into(),
+                name: "All".into(),
+                rows: vec![RowLayout {
+                    row: "1".into(),
+                    seats: 10,
+                }],
+            }],
+            capacity: 10,
+            created_at: NOW,
+        })
+        .collect();
+    let concerts = (0..CONCERTS)
+        .map(|n| {
+            let venue = &venues[n % VENUES];
+            let starts = NOW.plus_millis(rng.gen_range(1..365) * DAY_MS);
+            Concert {
+                concert_id: ConcertId::from_random_bytes(id_bytes(2, n as u64)),
+                title: format!("{} {n}", words(&mut rng, 3)),
+                description: words(&mut rng, 12),
+                category: CATEGORIES[n % CATEGORIES.len()].into(),
+                venue_id: venue.venue_id,
+                venue_name: venue.name.clone(),
+                price_grades: vec![PriceGrade {
+                    grade: "A".into(),
+                    price: Money(rng.gen_range(10..200) * 1_000),
+                    section_ids: vec!["A".into()],
+                }],
+                schedules: vec![ScheduleInfo {
+                    schedule_id: ScheduleId::from_random_bytes(id_bytes(3, n as u64)),
+                    starts_at: starts,
+                    ends_at: starts.plus_millis(3_600_000),
+                    booking_opens_at: NOW,
+                    booking_closes_at: starts,
+                    queue: None,
+                }],
+                max_seats_per_user: 4,
+                hold_seconds: 300,
+                queue: None,
+                created_at: NOW,
+            }
+        })
+        .collect();
+    CatalogCopy { venues, concerts }
+}
+
+/// The timed queries: typos, exact words, Korean, Chinese, two words, filters.
+fn requests() -> Vec<SearchRequest> {
+    let plain = |q: &str| SearchRequest {
+        q: q.into(),
+        limit: PAGE,
+        ..SearchRequest::default()
+    };
+    vec![
+        plain("Auroa"),
+        plain("midnigth orchestra"),
+        plain("symphony"),
+        plain("borealsi"),
+        plain("아이유"),
+        plain("서울 콘서트"),
+        plain("五月天"),
+        plain("演唱会 台北"),
+        plain("cafe"),
+        SearchRequest {
+            category: Some("rock".into()),
+            min_price: Some(50_000),
+            max_price: Some(150_000),
+            ..plain("festival")
+        },
+        SearchRequest {
+            from_ms: Some(NOW.plus_millis(30 * DAY_MS).0),
+            to_ms: Some(NOW.plus_millis(120 * DAY_MS).0),
+            offset: 40,
+            ..plain("夏夜")
+        },
+    ]
+}
+
+const PREFIXES: &[&str] = &[
+    "au", "mid", "sym", "아이", "서울", "五月", "演唱", "caf", "fest",
+];
+
+/// Today's substring scan of the list's `q` (the baseline).
+fn substring_scan(catalogue: &CatalogCopy, q: &str) -> usize {
+    let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
+    catalogue
+        .concerts
+        .iter()
+        .filter(|c| {
+            let text = format!("{} {} {}", c.title, c.description, c.venue_name).to_lowercase();
+            words.iter().all(|w| text.contains(w.as_str()))
+        })
+        .count()
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// An index started on `data`, with its feed's follower (while it lives,
+/// the writer thread runs and holds the directory's lock), how long the
+/// start took and whether it rebuilt.
+fn started(data: &Path, copy: &CatalogCopy) -> (SearchIndex, Follower, Duration, bool) {
+    let (index, follower) = SearchIndex::new(data);
+    let clock = Instant::now();
+    index.start(copy.clone()).expect("writer thread");
+    assert!(
+        index.wait_until_started(Duration::from_secs(600)),
+        "the index starts"
+    );
+    let took = clock.elapsed();
+    let (_, rebuilt) = index.start_up();
+    (index, follower, took, rebuilt)
+}
+
+type Follower = std::sync::Arc<dyn boxoffice_actors::catalog_feed::CatalogFollower>;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Each call's latency, over `callers` threads of `calls` calls each.
+fn latencies(callers: usize, calls: usize, call: impl Fn(usize) + Sync) -> Vec<Duration> {
+    let mut all: Vec<Duration> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..callers)
+            .map(|caller| {
+                let call = &call;
+                scope.spawn(move || {
+                    (0..calls)
+                        .map(|n| {
+                            let clock = Instant::now();
+                            call(caller * calls + n);
+                            clock.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("caller"))
+            .collect()
+    });
+    all.sort();
+    all
+}
+
+fn report(what: &str, sorted: &[Duration]) -> Duration {
+    let p99 = percentile(sorted, 0.99);
+    eprintln!(
+        "{what:<44} p50 {:>9.3} ms  p99 {:>9.3} ms  ({} calls)",
+        percentile(sorted, 0.50).as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        sorted.len()
+    );
+    p99
+}
+
+fn bench(c: &mut Criterion) {
+    let copy = catalogue();
+    let data = data_dir("search-bench");
+
+    // Start-up on an empty data dir: a full rebuild of 10,000 concerts.
+    let (index, follower, rebuild, rebuilt) = started(data.path(), &copy);
+    assert!(rebuilt);
+    let size = dir_bytes(&data.path().join(boxoffice_search::INDEX_DIR));
+    // Dropping the follower ends the writer thread, which lets go of the lock.
+    drop((index, follower));
+    std::thread::sleep(Duration::from_millis(200));
+    // Start-up on the intact index: checksums and the id check, no rebuild.
+    let (index, _follower, reuse, rebuilt_again) = started(data.path(), &copy);
+    eprintln!("search bench: {CONCERTS} concerts, {VENUES} venues, seed {SEED}");
+    eprintln!(
+        "start-up rebuild (empty dir):          {:>9.1} ms",
+        rebuild.as_secs_f64() * 1e3
+    );
+    eprintln!(
+        "start-up on an intact index:           {:>9.1} ms   (rebuilt: {rebuilt_again})",
+        reuse.as_secs_f64() * 1e3
+    );
+    eprintln!(
+        "index size on disk:                    {:>9.2} MiB ({size} bytes)",
+        size as f64 / (1 << 20) as f64
+    );
+
+    let requests = requests();
+    for request in &requests {
+        let page = index.search(request).expect("search");
+        eprintln!("  {:<24} total {:>5}", request.q, page.total);
+    }
+    let search = |n: usize| {
+        black_box(index.search(&requests[n % requests.len()]).expect("search"));
+    };
+    let suggest = |n: usize| {
+        black_box(
+            index
+                .autocomplete(PREFIXES[n % PREFIXES.len()], 10)
+                .expect("autocomplete"),
+        );
+    };
+    let scan = |n: usize| {
+        black_box(substring_scan(&copy, &requests[n % requests.len()].q));
+    };
+    let one = CALLERS * CALLS_PER_CALLER;
+    let search_one = report("search, 1 caller", &latencies(1, one, search));
+    report(
+        &format!("search, {CALLERS} callers"),
+        &latencies(CALLERS, CALLS_PER_CALLER, search),
+    );
+    report("autocomplete, 1 caller", &latencies(1, one, suggest));
+    report(
+        &format!("autocomplete, {CALLERS} callers"),
+        &latencies(CALLERS, CALLS_PER_CALLER, suggest),
+    );
+    let scan_one = report(
+        "baseline substring scan, 1 caller",
+        &latencies(1, 2_000, scan),
+    );
+    eprintln!(
+        "search p99 / substring-scan p99 (1 caller): {:.3}",
+        search_one.as_secs_f64() / scan_one.as_secs_f64()
+    );
+
+    let mut group = c.benchmark_group("search_10k");
+    let mut n = 0;
+    group.bench_function("search", |b| {
+        b.iter(|| {
+            n += 1;
+            search(n)
+        })
+    });
+    group.bench_function("autocomplete", |b| {
+        b.iter(|| {
+            n += 1;
+            suggest(n)
+        })
+    });
+    group.bench_function("baseline_substring_scan", |b| {
+        b.iter(|| {
+            n += 1;
+            scan(n)
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(5));
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,120 @@
+//! The index's fields and how a concert becomes a document.
+//!
+//! One document per concert, replaced by id. Text fields use the analyzer of
+//! `text`; the venue field holds the venue's name and address (weight 1), the
+//! address field the address alone (the `location` filter). Prices and start
+//! times are multi-valued, so a range filter matches a concert with any grade
+//! or any schedule in the range. `published` is always true today: DRAFT
+//! concerts (another issue) will be indexed unpublished, and every query
+//! already requires `published`.
+
+use boxoffice_actors::{Concert, Venue};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST,
+    INDEXED, STORED, STRING,
+};
+use tantivy::TantivyDocument;
+
+use crate::text::ANALYZER;
+
+/// Bump when the schema or the analyzer changes: an index of another
+/// version is rebuilt at start-up.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Query-time weights (API.md, "Search").
+pub const TITLE_WEIGHT: f32 = 3.0;
+pub const DESCRIPTION_WEIGHT: f32 = 2.0;
+pub const VENUE_WEIGHT: f32 = 1.0;
+
+/// The tokenizer of the category field: the whole value, lower-cased.
+pub const CATEGORY_ANALYZER: &str = "boxoffice_category";
+
+#[derive(Clone, Copy, Debug)]
+pub struct Fields {
+    pub concert_id: Field,
+    pub title: Field,
+    pub description: Field,
+    /// The venue's name and address.
+    pub venue: Field,
+    pub address: Field,
+    pub category: Field,
+    /// Every grade's price.
+    pub prices: Field,
+    /// Every schedule's start, in milliseconds since the epoch.
+    pub starts_ms: Field,
+    pub published: Field,
+}
+
+pub const CONCERT_ID: &str = "concert_id";
+
+impl Fields {
+    pub fn schema() -> (Schema, Fields) {
+        let mut builder = Schema::builder();
+        let text = |stored: bool| {
+            let options = TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            );
+            if stored {
+                options.set_stored()
+            } else {
+                options
+            }
+        };
+        let numbers = NumericOptions::default().set_indexed().set_fast();
+        let fields = Fields {
+            concert_id: builder.add_text_field(CONCERT_ID, STRING | STORED | FAST),
+            title: builder.add_text_field("title", text(true)),
+            description: builder.add_text_field("description", text(false)),
+            venue: builder.add_text_field("venue", text(false)),
+            address: builder.add_text_field("address", text(false)),
+            category: builder.add_text_field(
+                "category",
+                TextOptions::default()
+                    .set_indexing_options(
+                        TextFieldIndexing::default()
+                            .set_tokenizer(CATEGORY_ANALYZER)
+                            .set_index_option(IndexRecordOption::Basic),
+                    )
+                    .set_stored(),
+            ),
+            prices: builder.add_i64_field("prices", numbers.clone()),
+            starts_ms: builder.add_i64_field("starts_ms", numbers),
+            published: builder.add_bool_field("published", INDEXED),
+        };
+        (builder.build(), fields)
+    }
+
+    /// `concert` as a document; `address` is its venue's.
+    pub fn document(&self, concert: &Concert, address: &str) -> TantivyDocument {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(self.concert_id, concert.concert_id.to_string());
+        doc.add_text(self.title, &concert.title);
+        doc.add_text(self.description, &concert.description);
+        doc.add_text(self.venue, format!("{} {address}", concert.venue_name));
+        doc.add_text(self.address, address);
+        doc.add_text(self.category, &concert.category);
+        for grade in &concert.price_grades {
+            doc.add_i64(self.prices, grade.price.0);
+        }
+        for schedule in &concert.schedules {
+            doc.add_i64(self.starts_ms, schedule.starts_at.0);
+        }
+        // The hook for DRAFT concerts (see the module doc).
+        doc.add_bool(self.published, true);
+        doc
+    }
+}
+
+/// The address a concert's document carries: its venue's, or none for a
+/// venue the index was not told of (cannot happen: venues come first).
+pub fn address_of<'a>(
+    venues: &'a std::collections::HashMap<boxoffice_engine::ids::VenueId, Venue>,
+    concert: &Concert,
+) -> &'a str {
+    venues
+        .get(&concert.venue_id)
+        .map(|v| v.address.as_str())
+        .unwrap_or("")
+}
