@@ -10,9 +10,7 @@
 
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
-use boxoffice_engine::wallet::{
-    ApplyError, LedgerKind, Wallet, WalletEvent, WalletPreviousFormat,
-};
+use boxoffice_engine::wallet::{ApplyError, LedgerKind, Wallet, WalletEvent, WalletPreviousFormat};
 use boxoffice_engine::{Money, Timestamp};
 use boxoffice_storage::{codec, StoreError};
 use serde::{Deserialize, Serialize};
@@ -154,8 +152,7 @@ impl WalletShardState {
             Ok(state) => return Ok(state),
             Err(err) => err,
         };
-        let older =
-            codec::decode::<WalletShardStatePreviousFormat>(bytes).map_err(|_| current)?;
+        let older = codec::decode::<WalletShardStatePreviousFormat>(bytes).map_err(|_| current)?;
         Ok(WalletShardState {
             wallets: older
                 .wallets

@@ -7,7 +7,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::{ArchivedLedger, DailyCharges, LedgerEntry, LedgerKind, MonthlyCharges, PaymentRecord, Wallet};
+use super::{
+    ArchivedLedger, DailyCharges, LedgerEntry, LedgerKind, MonthlyCharges, PaymentRecord, Wallet,
+};
 use crate::{Money, PaymentId, Timestamp, UserId};
 
 /// A wallet as snapshots stored it before the daily charge count and the
