@@ -571,11 +571,15 @@ fn check_queue(w: &mut World, state: &EngineState) {
                 w.model.tokens.insert(user, token.token);
                 w.model.passes.insert(
                     token.token,
+                    // As the queue actor's `pass_of` makes it: a pre-queue
+                    // arrival keeps its arrival number for good.
                     QueuePass {
                         schedule_id: gated,
                         user,
                         token: token.token,
-                        place: Place::Line(token.seq),
+                        place: token
+                            .pre_queue_index
+                            .map_or(Place::Line(token.seq), Place::PreQueue),
                     },
                 );
             }
