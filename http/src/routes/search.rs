@@ -31,7 +31,7 @@ fn took_ms(started: Instant) -> f64 {
     (started.elapsed().as_secs_f64() * 1e6).round() / 1e3
 }
 
-#[utoipa::path(get, path = "/api/v1/search/concerts", tag = "search", params(SearchQuery, PageQuery),
+#[utoipa::path(get, path = "/api/v1/search/concerts", summary = "Search concerts by words (typos, Korean and Chinese too)", tag = "search", params(SearchQuery, PageQuery),
     responses(
         (status = 200, description = "one page of matching concerts, best match first", body = SearchResultsBody),
         (status = 400, description = "VALIDATION_ERROR: a missing, empty or too long q, a bad price or time, minPrice above maxPrice, from after to, a bad page or pageSize"),
@@ -65,7 +65,7 @@ pub async fn search_concerts(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/search/autocomplete", tag = "search", params(AutocompleteQuery),
+#[utoipa::path(get, path = "/api/v1/search/autocomplete", summary = "Suggest concert titles for the start of a word", tag = "search", params(AutocompleteQuery),
     responses(
         (status = 200, description = "titles that have a word starting with q", body = SuggestionsBody),
         (status = 400, description = "VALIDATION_ERROR: a missing, too short (under 2 characters) or too long q, or a limit outside 1-20"),

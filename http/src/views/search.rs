@@ -24,6 +24,7 @@ pub const MAX_AUTOCOMPLETE_LIMIT: usize = 20;
 #[serde(rename_all = "camelCase")]
 pub struct SearchQuery {
     /// The words to find (required, at most 200 characters): typos allowed, Korean and Chinese too.
+    #[param(example = "aurora live")]
     pub q: Option<String>,
     /// Only this category (ignoring case).
     pub category: Option<String>,
@@ -127,6 +128,7 @@ impl SearchQuery {
 #[serde(rename_all = "camelCase")]
 pub struct AutocompleteQuery {
     /// The start of a word of the title (at least 2 characters).
+    #[param(example = "aur")]
     pub q: Option<String>,
     /// Suggestions at most (default 10, 1-20).
     pub limit: Option<String>,
