@@ -19,7 +19,6 @@ import argparse
 import http.client
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -28,64 +27,20 @@ import tempfile
 import threading
 import time
 
+from local_server import dir_bytes, rss_kib, start_server
+
 ADMIN_EMAIL = "admin@storm.test"
 ADMIN_PASSWORD = "storm-admin-password-77"
-START_TIMEOUT_S = 60
+NO_LIMITS = {
+    # Harmless where unknown; lifts the per-user limits where known.
+    "BOXOFFICE_RATE_LIMITS": "off",
+    "BOXOFFICE_MAX_CHARGES_PER_DAY": "4294967295",
+    "BOXOFFICE_MAX_NEW_IDEMPOTENCY_KEYS_PER_DAY": "0",
+}
 REQUEST_TIMEOUT_S = 120
 PAGE_SIZE = 100
 # GETs timed per page position at the end.
 PAGE_SAMPLES = 200
-
-
-def start_server(binary, data_dir, extra):
-    env = dict(os.environ)
-    env.update(
-        {
-            "BOXOFFICE_ADMIN_EMAIL": ADMIN_EMAIL,
-            "BOXOFFICE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            # Harmless where unknown; lifts the per-user limits where known.
-            "BOXOFFICE_RATE_LIMITS": "off",
-            "BOXOFFICE_MAX_CHARGES_PER_DAY": "4294967295",
-            "BOXOFFICE_MAX_NEW_IDEMPOTENCY_KEYS_PER_DAY": "0",
-            "RUST_LOG": "warn",
-        }
-    )
-    proc = subprocess.Popen(
-        [binary, "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir, *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    deadline = time.time() + START_TIMEOUT_S
-    for line in proc.stdout:
-        match = re.match(r"boxoffice listening on http://([\d.]+):(\d+)", line)
-        if match:
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-            return proc, int(match.group(2))
-        if time.time() > deadline:
-            break
-    proc.kill()
-    sys.exit("the server did not start")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def dir_bytes(path):
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                pass
-    return total
 
 
 class Client:
@@ -137,7 +92,9 @@ def main():
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = os.path.join(tmp, "data")
-        proc, port = start_server(args.binary, data_dir, args.extra)
+        proc, port = start_server(
+            args.binary, data_dir, (ADMIN_EMAIL, ADMIN_PASSWORD), NO_LIMITS, args.extra
+        )
         try:
             status, body, _ = Client(port).call(
                 "POST", "/api/v1/auth/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}

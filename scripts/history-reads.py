@@ -21,55 +21,27 @@ import argparse
 import datetime
 import http.client
 import json
-import os
-import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
+
+from local_server import start_server
 
 ADMIN_EMAIL = "admin@history.test"
 ADMIN_PASSWORD = "history-admin-password-77"
 USER_PASSWORD = "violet-harbour-4711"
-START_TIMEOUT_S = 60
+NO_LIMITS = {
+    # Harmless where unknown; lifts the per-user limits where known.
+    "BOXOFFICE_RATE_LIMITS": "off",
+    "BOXOFFICE_MAX_CHARGES_PER_DAY": "4294967295",
+    "BOXOFFICE_MAX_NEW_IDEMPOTENCY_KEYS_PER_DAY": "0",
+}
 CYCLES_SMALL = 10
 PAY_EVERY = 10
 READS = 200
-
-
-def start_server(binary, data_dir):
-    env = dict(os.environ)
-    env.update(
-        {
-            "BOXOFFICE_ADMIN_EMAIL": ADMIN_EMAIL,
-            "BOXOFFICE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "BOXOFFICE_RATE_LIMITS": "off",
-            "BOXOFFICE_MAX_CHARGES_PER_DAY": "4294967295",
-            "BOXOFFICE_MAX_NEW_IDEMPOTENCY_KEYS_PER_DAY": "0",
-            "RUST_LOG": "warn",
-        }
-    )
-    proc = subprocess.Popen(
-        [binary, "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    deadline = time.time() + START_TIMEOUT_S
-    for line in proc.stdout:
-        match = re.match(r"boxoffice listening on http://([\d.]+):(\d+)", line)
-        if match:
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-            return proc, int(match.group(2))
-        if time.time() > deadline:
-            break
-    proc.kill()
-    sys.exit("the server did not start")
 
 
 class Client:
@@ -176,7 +148,7 @@ def main():
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="history-reads-") as data_dir:
-        proc, port = start_server(args.binary, data_dir)
+        proc, port = start_server(args.binary, data_dir, (ADMIN_EMAIL, ADMIN_PASSWORD), NO_LIMITS)
         try:
             admin = Client(port)
             admin.login(ADMIN_EMAIL, ADMIN_PASSWORD)

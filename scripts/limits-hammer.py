@@ -23,7 +23,6 @@ import argparse
 import http.client
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -31,9 +30,10 @@ import tempfile
 import threading
 import time
 
+from local_server import dir_bytes, rss_kib, start_server
+
 ADMIN_EMAIL = "admin@hammer.test"
 ADMIN_PASSWORD = "hammer-admin-password-77"
-START_TIMEOUT_S = 60
 SETTLE_S = 1.0
 U32_MAX = str(2**32 - 1)
 
@@ -51,54 +51,6 @@ CONFIGURATIONS = [
 ]
 
 
-def start_server(binary, data_dir, env_extra):
-    env = dict(os.environ)
-    env.update(
-        {
-            "BOXOFFICE_ADMIN_EMAIL": ADMIN_EMAIL,
-            "BOXOFFICE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "RUST_LOG": "warn",
-        }
-    )
-    env.update(env_extra)
-    proc = subprocess.Popen(
-        [binary, "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    deadline = time.time() + START_TIMEOUT_S
-    for line in proc.stdout:
-        match = re.match(r"boxoffice listening on http://([\d.]+):(\d+)", line)
-        if match:
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-            return proc, int(match.group(2))
-        if time.time() > deadline:
-            break
-    proc.kill()
-    sys.exit("the server did not start")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def dir_bytes(path):
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.path.getsize(os.path.join(root, name))
-            except OSError:
-                pass
-    return total
-
-
 def post(conn, path, body, headers):
     conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **headers})
     response = conn.getresponse()
@@ -109,7 +61,7 @@ def post(conn, path, body, headers):
 def run(binary, name, env_extra, requests, threads):
     with tempfile.TemporaryDirectory() as work:
         data_dir = os.path.join(work, "data")
-        proc, port = start_server(binary, data_dir, env_extra)
+        proc, port = start_server(binary, data_dir, (ADMIN_EMAIL, ADMIN_PASSWORD), env_extra)
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             status, data = post(conn, "/api/v1/auth/login", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}, {})

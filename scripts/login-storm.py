@@ -21,53 +21,21 @@ import argparse
 import http.client
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
+
+from local_server import start_server
 
 ADMIN_EMAIL = "admin@storm.test"
 ADMIN_PASSWORD = "storm-admin-password-77"
 # How often the sampler reads /proc and the prober asks /healthz.
 SAMPLE_EVERY_S = 0.02
 PROBE_EVERY_S = 0.05
-START_TIMEOUT_S = 60
 REQUEST_TIMEOUT_S = 120
-
-
-def start_server(binary, data_dir, extra):
-    env = dict(os.environ)
-    env.update(
-        {
-            "BOXOFFICE_ADMIN_EMAIL": ADMIN_EMAIL,
-            "BOXOFFICE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "RUST_LOG": "warn",
-            # It measures argon2 under a storm, not the rate limits.
-            "BOXOFFICE_RATE_LIMITS": "off",
-        }
-    )
-    proc = subprocess.Popen(
-        [binary, "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir, *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    deadline = time.time() + START_TIMEOUT_S
-    for line in proc.stdout:
-        match = re.match(r"boxoffice listening on http://([\d.]+):(\d+)", line)
-        if match:
-            # Keep draining stdout so the server never blocks on a full pipe.
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-            return proc, int(match.group(2))
-        if time.time() > deadline:
-            break
-    proc.kill()
-    sys.exit("the server did not start")
 
 
 def proc_status(pid):
@@ -110,7 +78,14 @@ def main():
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as data_dir:
-        proc, port = start_server(args.binary, os.path.join(data_dir, "data"), args.extra)
+        proc, port = start_server(
+            args.binary,
+            os.path.join(data_dir, "data"),
+            (ADMIN_EMAIL, ADMIN_PASSWORD),
+            # It measures argon2 under a storm, not the rate limits.
+            {"BOXOFFICE_RATE_LIMITS": "off"},
+            args.extra,
+        )
         try:
             time.sleep(0.5)
             idle_rss, _, idle_threads = proc_status(proc.pid)
