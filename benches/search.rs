@@ -24,7 +24,7 @@ mod support;
 use support::{data_dir, id_bytes};
 
 use boxoffice_actors::catalog_actor::CatalogCopy;
-use boxoffice_actors::{Concert, PriceGrade, ScheduleInfo, Venue, VenueSection};
+use boxoffice_actors::{Concert, ConcertStatus, PriceGrade, ScheduleInfo, Venue, VenueSection};
 use boxoffice_engine::ids::{ConcertId, ScheduleId, VenueId};
 use boxoffice_engine::layout::RowLayout;
 use boxoffice_engine::{Money, Timestamp};
@@ -163,6 +163,7 @@ fn catalogue() -> CatalogCopy {
                 }],
                 max_seats_per_user: 4,
                 hold_seconds: 300,
+                status: ConcertStatus::Published,
                 queue: None,
                 created_at: NOW,
             }

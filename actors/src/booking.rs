@@ -55,6 +55,7 @@ pub struct CancelReceipt {
 
 impl Registry {
     pub async fn hold(&self, user: UserId, cmd: HoldCommand) -> EngineResult<HoldReceipt> {
+        self.reachable(cmd.schedule_id, Some(user))?;
         let schedule = self.schedule(cmd.schedule_id)?;
         let now = || self.context().clock.now();
         let unwrap = |r: &StoredReply| match r {
@@ -269,6 +270,7 @@ impl Registry {
         access: Option<(UserId, Option<QueueTokenId>)>,
         section: Option<String>,
     ) -> EngineResult<SeatMapView> {
+        self.reachable(schedule_id, access.map(|(user, _)| user))?;
         self.schedule(schedule_id)?
             .actor
             .query(GetSeatMap { access, section })

@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::catalog_actor::{
-    CatalogCopy, Concert, CreateConcert, CreateVenue, FindSchedule, FollowCatalog, GetConcert,
+    CatalogCopy, Concert, ConcertStatus, CreateConcert, CreateVenue, FindSchedule, FollowCatalog, GetConcert,
     GetConcerts, GetVenue, ListConcerts, ListVenues, PriceGrade, ScheduleInfo, Venue, VenueSection,
 };
 use crate::catalog_feed::CatalogFollower;
@@ -119,8 +119,19 @@ impl Registry {
     }
 
     /// Validates the concert, creates each schedule, then logs the concert
-    /// (see the module comment for why in that order).
+    /// (see the module comment for why in that order). It is PUBLISHED.
     pub async fn create_concert(&self, new: NewConcert) -> EngineResult<Concert> {
+        self.create_concert_as(new, ConcertStatus::Published).await
+    }
+
+    /// [`Registry::create_concert`] with the status given. A DRAFT's
+    /// schedules are put on the `DraftBoard` before they are created, so no
+    /// one but an admin can reach them at any moment.
+    pub async fn create_concert_as(
+        &self,
+        new: NewConcert,
+        status: ConcertStatus,
+    ) -> EngineResult<Concert> {
         let venue = self.venue(new.venue_id).await?;
         validate_concert(&new, &venue)?;
         let layout = schedule_layout(&venue, &new.price_grades);
@@ -144,6 +155,9 @@ impl Registry {
                 },
                 queue: queue.clone(),
             };
+            if status.is_draft() {
+                self.drafts().hide([spec.schedule_id]);
+            }
             let schedule_id = self.create_schedule(spec).await?;
             schedules.push(ScheduleInfo {
                 schedule_id,
@@ -167,6 +181,7 @@ impl Registry {
             hold_seconds: new.hold_seconds,
             queue: new.queue,
             created_at: self.context().clock.now(),
+            status,
         };
         self.catalog().command(CreateConcert(concert)).await
     }
@@ -284,14 +299,30 @@ fn validate_venue(name: &str, address: &str, sections: &[VenueSection]) -> Engin
     u32::try_from(seats).map_err(|_| EngineError::Internal("seat total exceeds u32".into()))
 }
 
-fn validate_concert(new: &NewConcert, venue: &Venue) -> EngineResult<()> {
-    check_line("title", &new.title, MAX_TITLE_CHARS)?;
-    if new.description.chars().count() > MAX_DESCRIPTION_CHARS {
+/// A concert's title: one line of 1-`MAX_TITLE_CHARS` characters.
+pub(crate) fn check_title(title: &str) -> EngineResult<()> {
+    check_line("title", title, MAX_TITLE_CHARS)
+}
+
+/// A concert's description: at most `MAX_DESCRIPTION_CHARS` characters.
+pub(crate) fn check_description(description: &str) -> EngineResult<()> {
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
         return invalid(format!(
             "description must be at most {MAX_DESCRIPTION_CHARS} characters"
         ));
     }
-    check_line("category", &new.category, MAX_CATEGORY_CHARS)?;
+    Ok(())
+}
+
+/// A concert's category: one line of 1-`MAX_CATEGORY_CHARS` characters.
+pub(crate) fn check_category(category: &str) -> EngineResult<()> {
+    check_line("category", category, MAX_CATEGORY_CHARS)
+}
+
+fn validate_concert(new: &NewConcert, venue: &Venue) -> EngineResult<()> {
+    check_title(&new.title)?;
+    check_description(&new.description)?;
+    check_category(&new.category)?;
     validate_price_grades(&new.price_grades, venue)?;
     if new.schedules.is_empty() || new.schedules.len() > MAX_SCHEDULES_PER_CONCERT {
         return invalid(format!(

@@ -3,8 +3,16 @@
 //! A concert owns the catalogue data of its schedules (dates, booking window,
 //! effective queue configuration); the seats themselves live in the
 //! `ScheduleActor`s, which `catalog.rs` creates before it logs the concert.
-//! Venues and concerts are immutable once created, so this actor only ever
-//! adds, and readers may hold a copy as long as they like.
+//! Venues are immutable once created; a concert's title, description and
+//! category can be edited, and a concert created as a DRAFT published, so a
+//! reader's copy is a copy of that moment.
+//!
+//! Drafts: whether a concert is a draft is stored in
+//! [`CatalogState::drafts`], not in the stored [`Concert`] (whose `status` is
+//! derived from that set and never encoded), so the concerts in logs and
+//! snapshots written before drafts existed still decode, as PUBLISHED. The
+//! schedules of drafts are also kept on a [`DraftBoard`] that every
+//! schedule operation reads without a message to this actor.
 //!
 //! Validation happens in `catalog.rs` before a message is sent; this actor
 //! only refuses what needs its own state to decide (a duplicate id, an
@@ -17,17 +25,17 @@ use boxoffice_engine::ids::*;
 use boxoffice_engine::layout::RowLayout;
 use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::{Money, Timestamp};
-use boxoffice_storage::{Store, StoreError};
+use boxoffice_storage::{codec, Store, StoreError};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 use tokio::sync::oneshot;
 
 use crate::catalog_feed::{CatalogFeed, CatalogFollower};
 
 use crate::context::EngineContext;
-use crate::error::{EngineError, Missing};
-use crate::journal::{read_history, reply_when_durable, Journal, Pending, Waiter};
+use crate::error::{EngineError, EngineResult, Missing};
+use crate::journal::{read_history_with, reply_when_durable, Journal, Pending, Waiter};
 
 pub const LOG_NAME: &str = "catalog";
 
@@ -77,6 +85,21 @@ pub struct ScheduleInfo {
     pub queue: Option<QueueConfig>,
 }
 
+/// Whether a concert is shown to everyone (API.md "Running a box office").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ConcertStatus {
+    /// Seen by admins only: 404 and absent from lists and search for anyone else.
+    Draft,
+    #[default]
+    Published,
+}
+
+impl ConcertStatus {
+    pub fn is_draft(self) -> bool {
+        self == ConcertStatus::Draft
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Concert {
     pub concert_id: ConcertId,
@@ -93,12 +116,72 @@ pub struct Concert {
     /// The concert-wide configuration, as given.
     pub queue: Option<QueueConfig>,
     pub created_at: Timestamp,
+    /// Derived from [`CatalogState::drafts`] on every apply and load; not
+    /// encoded (see the module doc), so it decodes as PUBLISHED.
+    #[serde(skip)]
+    pub status: ConcertStatus,
 }
 
+/// A concert's editable text after a PATCH (all three, as they now are).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConcertText {
+    pub concert_id: ConcertId,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+}
+
+/// Stored positionally: new variants go last.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CatalogEvent {
     VenueCreated(Venue),
     ConcertCreated(Concert),
+    /// A concert created as a DRAFT.
+    DraftCreated(Concert),
+    ConcertEdited(ConcertText),
+    /// A DRAFT became PUBLISHED.
+    ConcertPublished(ConcertId),
+}
+
+/// The schedules of DRAFT concerts, readable from any thread: schedule
+/// operations (seat maps, holds, queue joins) answer 404 for them to anyone
+/// but an admin without asking the catalogue actor. Written by that actor as
+/// it applies changes, and by `catalog.rs` before it creates a draft's
+/// schedules, so a draft's schedule is never reachable, even before its
+/// concert is logged.
+#[derive(Default)]
+pub struct DraftBoard {
+    schedules: RwLock<HashSet<ScheduleId>>,
+}
+
+impl DraftBoard {
+    pub fn hide(&self, ids: impl IntoIterator<Item = ScheduleId>) {
+        // A poisoned lock only means a writer panicked around a whole insert.
+        let mut hidden = self.schedules.write().unwrap_or_else(|p| p.into_inner());
+        hidden.extend(ids);
+    }
+
+    pub fn show(&self, ids: impl IntoIterator<Item = ScheduleId>) {
+        let mut hidden = self.schedules.write().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            hidden.remove(&id);
+        }
+    }
+
+    pub fn is_hidden(&self, id: ScheduleId) -> bool {
+        (self.schedules.read().unwrap_or_else(|p| p.into_inner())).contains(&id)
+    }
+
+    /// The board of a loaded catalogue.
+    pub fn of(state: &CatalogState) -> DraftBoard {
+        let board = DraftBoard::default();
+        for id in &state.drafts {
+            if let Some(concert) = state.concerts.get(id) {
+                board.hide(concert.schedules.iter().map(|s| s.schedule_id));
+            }
+        }
+        board
+    }
 }
 
 /// Snapshot contents. The orders and the schedule index are stored rather
@@ -113,6 +196,19 @@ pub struct CatalogState {
     pub concert_order: Vec<ConcertId>,
     /// Which concert each schedule belongs to.
     pub schedule_concert: HashMap<ScheduleId, ConcertId>,
+    /// The concerts that are DRAFTs (every other one is PUBLISHED). Last, so
+    /// that [`CatalogStatePreviousFormat`] is this struct without it.
+    pub drafts: BTreeSet<ConcertId>,
+}
+
+/// The snapshot as written before drafts existed: every concert PUBLISHED.
+#[derive(Deserialize)]
+pub struct CatalogStatePreviousFormat {
+    pub venues: HashMap<VenueId, Venue>,
+    pub venue_order: Vec<VenueId>,
+    pub concerts: HashMap<ConcertId, Concert>,
+    pub concert_order: Vec<ConcertId>,
+    pub schedule_concert: HashMap<ScheduleId, ConcertId>,
 }
 
 impl CatalogState {
@@ -124,20 +220,75 @@ impl CatalogState {
                     self.venue_order.push(venue.venue_id);
                 }
             }
-            CatalogEvent::ConcertCreated(concert) => {
+            CatalogEvent::ConcertCreated(concert) | CatalogEvent::DraftCreated(concert) => {
+                let status = match event {
+                    CatalogEvent::DraftCreated(_) => ConcertStatus::Draft,
+                    _ => ConcertStatus::Published,
+                };
+                if status == ConcertStatus::Draft {
+                    self.drafts.insert(concert.concert_id);
+                }
+                let concert = Concert {
+                    status,
+                    ..concert.clone()
+                };
                 for schedule in &concert.schedules {
                     self.schedule_concert
                         .insert(schedule.schedule_id, concert.concert_id);
                 }
-                if self
-                    .concerts
-                    .insert(concert.concert_id, concert.clone())
-                    .is_none()
-                {
-                    self.concert_order.push(concert.concert_id);
+                let id = concert.concert_id;
+                if self.concerts.insert(id, concert).is_none() {
+                    self.concert_order.push(id);
+                }
+            }
+            CatalogEvent::ConcertEdited(text) => {
+                if let Some(concert) = self.concerts.get_mut(&text.concert_id) {
+                    concert.title.clone_from(&text.title);
+                    concert.description.clone_from(&text.description);
+                    concert.category.clone_from(&text.category);
+                }
+            }
+            CatalogEvent::ConcertPublished(id) => {
+                self.drafts.remove(id);
+                if let Some(concert) = self.concerts.get_mut(id) {
+                    concert.status = ConcertStatus::Published;
                 }
             }
         }
+    }
+
+    /// Sets every concert's `status` from [`Self::drafts`] (after a snapshot
+    /// is decoded: the status itself is not stored).
+    fn derive_statuses(&mut self) {
+        for (id, concert) in self.concerts.iter_mut() {
+            concert.status = if self.drafts.contains(id) {
+                ConcertStatus::Draft
+            } else {
+                ConcertStatus::Published
+            };
+        }
+    }
+
+    /// Decodes a snapshot of this format or the one before drafts.
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<CatalogState, StoreError> {
+        let current = match codec::decode::<CatalogState>(bytes) {
+            Ok(mut state) => {
+                state.derive_statuses();
+                return Ok(state);
+            }
+            Err(err) => err,
+        };
+        let older = codec::decode::<CatalogStatePreviousFormat>(bytes).map_err(|_| current)?;
+        let mut state = CatalogState {
+            venues: older.venues,
+            venue_order: older.venue_order,
+            concerts: older.concerts,
+            concert_order: older.concert_order,
+            schedule_concert: older.schedule_concert,
+            drafts: BTreeSet::new(),
+        };
+        state.derive_statuses();
+        Ok(state)
     }
 
     /// Orders list each item once; every concert's venue exists; the schedule
@@ -180,11 +331,23 @@ impl CatalogState {
         if schedules != self.schedule_concert.len() {
             return Err("the schedule index names schedules no concert has".into());
         }
+        if let Some(id) = self.drafts.iter().find(|id| !self.concerts.contains_key(id)) {
+            return Err(format!("draft {id} is not a concert"));
+        }
+        for (id, concert) in &self.concerts {
+            if (concert.status == ConcertStatus::Draft) != self.drafts.contains(id) {
+                return Err(format!("concert {id}'s status disagrees with the drafts"));
+            }
+        }
         Ok(())
     }
 
     pub fn load(store: &dyn Store) -> Result<CatalogState, StoreError> {
-        let history = read_history::<CatalogState, CatalogEvent>(store, LOG_NAME)?;
+        let history = read_history_with::<CatalogState, CatalogEvent>(
+            store,
+            LOG_NAME,
+            CatalogState::decode_snapshot,
+        )?;
         let mut state = history.snapshot.map(|(_, s)| s).unwrap_or_default();
         for record in history.records {
             for event in &record.events {
@@ -246,10 +409,18 @@ pub struct CatalogActor {
     state: CatalogState,
     journal: Journal<CatalogEvent>,
     feed: Arc<CatalogFeed>,
+    /// The drafts' schedules, kept in step with `state` (see [`DraftBoard`]).
+    drafts: Arc<DraftBoard>,
 }
 
 impl CatalogActor {
-    pub fn new(state: CatalogState, engine: EngineContext, feed: Arc<CatalogFeed>) -> Self {
+    /// `drafts` must be [`DraftBoard::of`] `state`.
+    pub fn new(
+        state: CatalogState,
+        engine: EngineContext,
+        feed: Arc<CatalogFeed>,
+        drafts: Arc<DraftBoard>,
+    ) -> Self {
         let journal = Journal::new(
             LOG_NAME.to_string(),
             engine.commit.clone(),
@@ -259,6 +430,7 @@ impl CatalogActor {
             state,
             journal,
             feed,
+            drafts,
         }
     }
 
@@ -266,6 +438,19 @@ impl CatalogActor {
     fn stage(&mut self, ctx: &mut Context<Self>, events: Vec<CatalogEvent>, waiter: Waiter) {
         for event in &events {
             self.state.apply(event);
+            // In step with the state: a published concert's schedules are
+            // reachable as soon as the concert reads PUBLISHED.
+            match event {
+                CatalogEvent::DraftCreated(c) => {
+                    self.drafts.hide(c.schedules.iter().map(|s| s.schedule_id))
+                }
+                CatalogEvent::ConcertPublished(id) => {
+                    if let Some(c) = self.state.concerts.get(id) {
+                        self.drafts.show(c.schedules.iter().map(|s| s.schedule_id));
+                    }
+                }
+                _ => {}
+            }
         }
         if self.journal.stage(events, None, Some(waiter)) {
             ctx.notify(CommitCatalog);
@@ -290,10 +475,24 @@ impl CatalogActor {
         event: CatalogEvent,
         value: T,
     ) -> Pending<T> {
+        let outcome = match refusal {
+            Some(err) => Err(err),
+            None => Ok((event, value)),
+        };
+        self.stage_outcome(ctx, outcome)
+    }
+
+    /// Stages the event of a change (or its refusal, with no event) and
+    /// answers once durable; followers hear of the event first.
+    fn stage_outcome<T: Send + 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        outcome: EngineResult<(CatalogEvent, T)>,
+    ) -> Pending<T> {
         let (tx, rx) = oneshot::channel();
-        let (events, reply) = match refusal {
-            Some(err) => (Vec::new(), Err(err)),
-            None => (vec![event], Ok(value)),
+        let (events, reply) = match outcome {
+            Err(err) => (Vec::new(), Err(err)),
+            Ok((event, value)) => (vec![event], Ok(value)),
         };
         let reply = reply_when_durable(tx, reply);
         let (feed, published) = (Arc::clone(&self.feed), events.clone());
@@ -384,8 +583,61 @@ impl Handler<CreateConcert> for CatalogActor {
     fn handle(&mut self, msg: CreateConcert, ctx: &mut Context<Self>) -> Self::Result {
         let concert = msg.0;
         let refusal = self.state.refuse_concert(&concert);
-        let event = CatalogEvent::ConcertCreated(concert.clone());
+        let event = match concert.status {
+            ConcertStatus::Draft => CatalogEvent::DraftCreated(concert.clone()),
+            ConcertStatus::Published => CatalogEvent::ConcertCreated(concert.clone()),
+        };
         MessageResult(self.stage_creation(ctx, refusal, event, concert))
+    }
+}
+
+/// Sets a concert's title, description and category (validated by
+/// `concert_lifecycle.rs`); answers the concert as it now is.
+pub struct EditConcert(pub ConcertText);
+impl Message for EditConcert {
+    type Result = Pending<Concert>;
+}
+impl Handler<EditConcert> for CatalogActor {
+    type Result = MessageResult<EditConcert>;
+    fn handle(&mut self, msg: EditConcert, ctx: &mut Context<Self>) -> Self::Result {
+        let text = msg.0;
+        let outcome = match self.state.concerts.get(&text.concert_id) {
+            None => Err(EngineError::NotFound(Missing::Concert)),
+            Some(before) => {
+                let after = Concert {
+                    title: text.title.clone(),
+                    description: text.description.clone(),
+                    category: text.category.clone(),
+                    ..before.clone()
+                };
+                Ok((CatalogEvent::ConcertEdited(text), after))
+            }
+        };
+        MessageResult(self.stage_outcome(ctx, outcome))
+    }
+}
+
+/// DRAFT → PUBLISHED; `AlreadyPublished` for a published concert.
+pub struct PublishConcert(pub ConcertId);
+impl Message for PublishConcert {
+    type Result = Pending<Concert>;
+}
+impl Handler<PublishConcert> for CatalogActor {
+    type Result = MessageResult<PublishConcert>;
+    fn handle(&mut self, msg: PublishConcert, ctx: &mut Context<Self>) -> Self::Result {
+        let id = msg.0;
+        let outcome = match self.state.concerts.get(&id) {
+            None => Err(EngineError::NotFound(Missing::Concert)),
+            Some(c) if c.status == ConcertStatus::Published => Err(EngineError::AlreadyPublished),
+            Some(c) => {
+                let after = Concert {
+                    status: ConcertStatus::Published,
+                    ..c.clone()
+                };
+                Ok((CatalogEvent::ConcertPublished(id), after))
+            }
+        };
+        MessageResult(self.stage_outcome(ctx, outcome))
     }
 }
 

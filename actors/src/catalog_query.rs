@@ -11,13 +11,13 @@
 //! schedule the catalogue names but no actor owns fails the whole read:
 //! showing "0 seats" for it would be a lie a client cannot tell from "sold out".
 
-use boxoffice_engine::ids::{ConcertId, ScheduleId};
+use boxoffice_engine::ids::{ConcertId, ScheduleId, UserId};
 use boxoffice_engine::schedule::SeatCounts;
 use boxoffice_engine::{Money, Timestamp};
 use std::collections::HashSet;
 
 use crate::catalog::NewConcert;
-use crate::catalog_actor::{Concert, ScheduleInfo};
+use crate::catalog_actor::{Concert, ConcertStatus, ScheduleInfo};
 use crate::error::{EngineError, EngineResult};
 use crate::registry::Registry;
 
@@ -82,6 +82,7 @@ pub struct ConcertSummary {
     pub max_price: Money,
     /// Over every schedule of the concert.
     pub available_seats: u32,
+    pub status: ConcertStatus,
 }
 
 /// What a concert search sorts by; ties go by concert id, so pages are stable.
@@ -109,6 +110,8 @@ pub struct ConcertSearch {
     pub to: Option<Timestamp>,
     pub sort: ConcertSort,
     pub descending: bool,
+    /// List DRAFT concerts too (for admins: see `concert_lifecycle`).
+    pub include_drafts: bool,
 }
 
 /// What answers the words of a concert list (`GET /concerts?q=`) from the
@@ -182,7 +185,8 @@ impl ConcertSearch {
             )
             .to_lowercase()
         };
-        category
+        (self.include_drafts || !concert.status.is_draft())
+            && category
             && (words.is_empty() || {
                 let text = text();
                 words.iter().all(|w| text.contains(w.as_str()))
@@ -253,24 +257,33 @@ impl Registry {
             .collect()
     }
 
-    async fn detail(&self, concert: Concert) -> EngineResult<ConcertDetail> {
+    pub(crate) async fn detail_of(&self, concert: Concert) -> EngineResult<ConcertDetail> {
         let schedules: Vec<&ScheduleInfo> = concert.schedules.iter().collect();
         let counts = self.counts_of(&schedules)?;
         let schedules = self.listings(&schedules, counts);
         Ok(ConcertDetail { concert, schedules })
     }
 
-    /// The concert with its schedules' counts and statuses, or `NotFound(Concert)`.
-    pub async fn concert_detail(&self, concert_id: ConcertId) -> EngineResult<ConcertDetail> {
-        let concert = self.concert(concert_id).await?;
-        self.detail(concert).await
+    /// The concert with its schedules' counts and statuses, or
+    /// `NotFound(Concert)` (also for a DRAFT that `viewer` may not see).
+    pub async fn concert_detail(
+        &self,
+        concert_id: ConcertId,
+        viewer: Option<UserId>,
+    ) -> EngineResult<ConcertDetail> {
+        let concert = self.visible_concert(concert_id, viewer).await?;
+        self.detail_of(concert).await
     }
 
     /// Creates the concert (see `create_concert`) and answers it as
     /// [`Registry::concert_detail`] would.
-    pub async fn create_concert_detail(&self, new: NewConcert) -> EngineResult<ConcertDetail> {
-        let concert = self.create_concert(new).await?;
-        self.detail(concert).await
+    pub async fn create_concert_detail(
+        &self,
+        new: NewConcert,
+        status: ConcertStatus,
+    ) -> EngineResult<ConcertDetail> {
+        let concert = self.create_concert_as(new, status).await?;
+        self.detail_of(concert).await
     }
 
     /// One page (`offset`, at most `limit`) of the concerts matching `search`,
@@ -294,7 +307,9 @@ impl Registry {
             .iter()
             .enumerate()
             .filter(|(n, c)| match &indexed {
-                Some(found) if *n < found.indexed => {
+                // The index holds drafts unpublished (never matched): an
+                // admin's list matches them by the scan below.
+                Some(found) if *n < found.indexed && !c.status.is_draft() => {
                     found.ids.contains(&c.concert_id) && search.matches(c, &[])
                 }
                 _ => search.matches(c, &words),
@@ -340,18 +355,21 @@ impl Registry {
                         .take(c.schedules.len())
                         .map(|n| n.available)
                         .sum(),
+                    status: c.status,
                 }
             })
             .collect())
     }
 
-    /// The concert's schedules that pass `filter`, in the concert's order, or `NotFound(Concert)`.
+    /// The concert's schedules that pass `filter`, in the concert's order,
+    /// or `NotFound(Concert)` (also for a DRAFT that `viewer` may not see).
     pub async fn concert_schedules(
         &self,
         concert_id: ConcertId,
         filter: &ScheduleFilter,
+        viewer: Option<UserId>,
     ) -> EngineResult<Vec<ScheduleListing>> {
-        let concert = self.concert(concert_id).await?;
+        let concert = self.visible_concert(concert_id, viewer).await?;
         let schedules: Vec<&ScheduleInfo> = concert
             .schedules
             .iter()
@@ -483,12 +501,10 @@ mod tests {
                 .await
                 .expect("venue");
             let spring = registry
-                .create_concert_detail(concert(
-                    venue.venue_id,
-                    "Spring Symphony",
-                    50_000,
-                    &[10, 11],
-                ))
+                .create_concert_detail(
+                    concert(venue.venue_id, "Spring Symphony", 50_000, &[10, 11]),
+                    ConcertStatus::Published,
+                )
                 .await
                 .expect("concert");
             assert_eq!(spring.schedules.len(), 2);
@@ -539,7 +555,7 @@ mod tests {
                 only_available: true,
             };
             let schedules = registry
-                .concert_schedules(spring.concert.concert_id, &later)
+                .concert_schedules(spring.concert.concert_id, &later, None)
                 .await
                 .expect("schedules");
             assert_eq!(schedules.len(), 1);
@@ -555,7 +571,7 @@ mod tests {
                 .await
                 .expect("logged");
             assert!(matches!(
-                registry.concert_detail(broken.concert_id).await,
+                registry.concert_detail(broken.concert_id, None).await,
                 Err(EngineError::Internal(_))
             ));
             assert!(matches!(

@@ -100,6 +100,19 @@ pub enum EngineError {
         "the daily quota of {limit} new Idempotency-Keys is used up: retry in {retry_after_secs} s"
     )]
     KeyQuotaExceeded { limit: u32, retry_after_secs: u64 },
+    /// Publishing a concert that is not a DRAFT (409 CONFLICT).
+    #[error("the concert is already published")]
+    AlreadyPublished,
+    /// A check-in at one schedule's door of a ticket for another; names the
+    /// ticket's own concert and schedule so the staff can send the fan on.
+    #[error("the ticket is for another schedule")]
+    WrongSchedule {
+        concert_id: String,
+        title: String,
+        schedule_id: String,
+        /// `None` for a schedule no concert names.
+        starts_at: Option<Timestamp>,
+    },
 }
 
 impl EngineError {

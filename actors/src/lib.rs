@@ -14,7 +14,8 @@
 //!   ([`accounts::throttle`]); the password hasher is injected
 //!   ([`accounts::passwords`]); [`catalog_actor`]: the `CatalogActor` owns
 //!   venues and concerts and tells their durable changes to its
-//!   [`catalog_feed`] (the search index follows it).
+//!   [`catalog_feed`] (the search index follows it); [`concert_lifecycle`]:
+//!   editing, publishing and who sees DRAFT concerts.
 //! - [`journal`]: how each actor makes its events durable (one log record per
 //!   batch, replies after the shared group-commit flush).
 //! - [`handle`]: a bounded handle on any actor; [`routing`]: the table of
@@ -51,6 +52,7 @@ pub mod catalog;
 pub mod catalog_actor;
 pub mod catalog_feed;
 pub mod catalog_query;
+pub mod concert_lifecycle;
 pub mod clock;
 pub mod config;
 pub mod context;
@@ -83,11 +85,12 @@ pub mod wallets;
 pub use accounts::{normalize_email, Account, Passwords, Role};
 pub use booking::{CancelReceipt, CustomerStatus, HoldCommand};
 pub use catalog::{NewConcert, NewSchedule};
-pub use catalog_actor::{Concert, PriceGrade, ScheduleInfo, Venue, VenueSection};
+pub use catalog_actor::{Concert, ConcertStatus, PriceGrade, ScheduleInfo, Venue, VenueSection};
 pub use catalog_query::{
     ConcertDetail, ConcertSearch, ConcertSort, ConcertSummary, SaleStatus, ScheduleFilter,
     ScheduleListing,
 };
+pub use concert_lifecycle::ConcertPatch;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use entropy::IdSource;

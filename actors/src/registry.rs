@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::accounts::throttle::LoginTurns;
 use crate::accounts::{AccountsActor, AccountsState, RoleBoard};
 use crate::archive_writer::ArchiveWriter;
-use crate::catalog_actor::{CatalogActor, CatalogState};
+use crate::catalog_actor::{CatalogActor, CatalogState, DraftBoard};
 use crate::catalog_query::ConcertTextIndex;
 use crate::clock::Clock;
 use crate::config::{EngineConfig, QUEUE_JOINS_IN_FLIGHT};
@@ -76,6 +76,8 @@ pub struct Registry {
     /// throttle they protect (see `accounts::throttle`).
     login_turns: LoginTurns,
     catalog: Handle<CatalogActor>,
+    /// The schedules of DRAFT concerts (see `catalog_actor::DraftBoard`).
+    drafts: Arc<DraftBoard>,
     /// What answers the `q` of a concert list, once attached (`catalog_query`).
     text_index: OnceLock<Arc<dyn ConcertTextIndex>>,
     next_arbiter: AtomicUsize,
@@ -181,11 +183,12 @@ impl Registry {
         };
         let catalog_state = CatalogState::load(store.as_ref())?;
         warn_about_missing_schedules(&catalog_state, &schedules);
+        let drafts = Arc::new(DraftBoard::of(&catalog_state));
         let catalog = {
-            let engine = engine.clone();
+            let (engine, drafts) = (engine.clone(), Arc::clone(&drafts));
             Handle::new(
                 CatalogActor::start_in_arbiter(&arbiters[1 % arbiters.len()], move |_| {
-                    CatalogActor::new(catalog_state, engine, Arc::default())
+                    CatalogActor::new(catalog_state, engine, Arc::default(), drafts)
                 }),
                 limit,
             )
@@ -205,6 +208,7 @@ impl Registry {
             roles,
             login_turns: LoginTurns::default(),
             catalog,
+            drafts,
             text_index: OnceLock::new(),
         });
         // A crash between creating a schedule and configuring its queue leaves it unconfigured: redo it.
@@ -330,6 +334,10 @@ impl Registry {
 
     pub fn catalog(&self) -> &Handle<CatalogActor> {
         &self.catalog
+    }
+
+    pub fn drafts(&self) -> &DraftBoard {
+        &self.drafts
     }
 
     pub fn flush_stats(&self) -> FlushStats {

@@ -15,6 +15,7 @@ impl Registry {
         user: UserId,
         schedule_id: ScheduleId,
     ) -> EngineResult<QueueTicket> {
+        self.reachable(schedule_id, Some(user))?;
         self.schedule(schedule_id)?;
         self.queue_joins()
             .command(JoinQueue { schedule_id, user })

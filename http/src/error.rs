@@ -199,6 +199,19 @@ impl From<EngineError> for ApiError {
             E::InvalidRefreshToken => ApiError::unauthorized(message),
             E::QueueNotOpen { opens_at } => ApiError::new(S::CONFLICT, "QUEUE_NOT_OPEN", message)
                 .with_details(json!({ "opensAt": crate::time_format::rfc3339(opens_at) })),
+            E::AlreadyPublished => ApiError::new(S::CONFLICT, "CONFLICT", message),
+            E::WrongSchedule {
+                concert_id,
+                title,
+                schedule_id,
+                starts_at,
+            } => ApiError::new(S::CONFLICT, "WRONG_SCHEDULE", message).with_details(json!({
+                "concert": { "concertId": concert_id, "title": title },
+                "schedule": {
+                    "scheduleId": schedule_id,
+                    "startsAt": starts_at.map(rfc3339).unwrap_or_default(),
+                },
+            })),
         }
     }
 }

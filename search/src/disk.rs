@@ -4,9 +4,11 @@
 //! Reused only when all of these hold: the format marker names
 //! [`FORMAT_VERSION`]; tantivy opens it with our schema; every file passes its
 //! checksum (`Index::validate_checksum`); and it holds exactly the
-//! catalogue's concert ids. Concerts never change once created and the index
-//! is only told of durable ones, so the same ids mean the same documents: a
-//! missing directory, a damaged file, a crash between a catalogue flush and
+//! catalogue's concert ids, each with the [`stamp`] of the concert as the
+//! catalogue has it now. A concert's other fields never change and the index
+//! is only told of durable changes, so the same ids and stamps mean the same
+//! documents: a missing directory, an edit or publish the index had not
+//! committed, a damaged file, a crash between a catalogue flush and
 //! the index's commit, or a new format all end in a rebuild. A rebuild
 //! deletes the directory, writes every concert, commits, and writes the
 //! marker last, so a crash mid-rebuild leaves no marker and rebuilds again.
@@ -24,7 +26,9 @@ use tantivy::directory::error::LockError;
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
 use tantivy::{Index, IndexWriter, Searcher, TantivyError};
 
-use crate::schema::{address_of, Fields, CATEGORY_ANALYZER, CONCERT_ID, FORMAT_VERSION};
+use crate::schema::{
+    address_of, stamp, Fields, CATEGORY_ANALYZER, CONCERT_ID, FORMAT_VERSION, STAMP,
+};
 use crate::text::{analyzer, ANALYZER};
 
 /// The marker file, written last by a rebuild.
@@ -90,29 +94,31 @@ fn reusable(dir: &Path, copy: &CatalogCopy) -> tantivy::Result<Option<Index>> {
     register_analyzers(&index);
     let searcher = index.reader()?.searcher();
     let indexed = indexed_ids(&searcher)?;
-    let catalogue: HashSet<String> = copy
+    let catalogue: HashSet<(String, u64)> = copy
         .concerts
         .iter()
-        .map(|c| c.concert_id.to_string())
+        .map(|c| (c.concert_id.to_string(), stamp(c)))
         .collect();
     Ok((indexed == catalogue).then_some(index))
 }
 
-/// Every live document's concert id.
-fn indexed_ids(searcher: &Searcher) -> tantivy::Result<HashSet<String>> {
+/// Every live document's concert id and stamp.
+fn indexed_ids(searcher: &Searcher) -> tantivy::Result<HashSet<(String, u64)>> {
     let mut ids = HashSet::new();
     for segment in searcher.segment_readers() {
         let column = segment
             .fast_fields()
             .str(CONCERT_ID)?
             .ok_or_else(|| TantivyError::SchemaError(format!("no fast field {CONCERT_ID}")))?;
+        let stamps = segment.fast_fields().u64(STAMP)?;
         let alive = segment.doc_ids_alive();
         let mut id = String::new();
         for doc in alive {
+            let stamp = stamps.first(doc).unwrap_or_default();
             for ord in column.term_ords(doc) {
                 id.clear();
                 column.ord_to_str(ord, &mut id)?;
-                ids.insert(id.clone());
+                ids.insert((id.clone(), stamp));
             }
         }
     }

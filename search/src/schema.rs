@@ -4,9 +4,10 @@
 //! `text`; the venue field holds the venue's name and address (weight 1), the
 //! address field the address alone (the `location` filter). Prices and start
 //! times are multi-valued, so a range filter matches a concert with any grade
-//! or any schedule in the range. `published` is always true today: DRAFT
-//! concerts (another issue) will be indexed unpublished, and every query
-//! already requires `published`.
+//! or any schedule in the range. DRAFT concerts are indexed with `published`
+//! false, and every query requires `published`. `stamp` fingerprints what an
+//! edit or a publish can change, so start-up can tell a current index from
+//! one a crash left behind the catalogue (`disk.rs`).
 
 use boxoffice_actors::{Concert, Venue};
 use tantivy::schema::{
@@ -19,7 +20,7 @@ use crate::text::ANALYZER;
 
 /// Bump when the schema or the analyzer changes: an index of another
 /// version is rebuilt at start-up.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Query-time weights (API.md, "Search").
 pub const TITLE_WEIGHT: f32 = 3.0;
@@ -43,9 +44,34 @@ pub struct Fields {
     /// Every schedule's start, in milliseconds since the epoch.
     pub starts_ms: Field,
     pub published: Field,
+    /// [`stamp`] of the concert as indexed.
+    pub stamp: Field,
 }
 
 pub const CONCERT_ID: &str = "concert_id";
+pub const STAMP: &str = "stamp";
+
+/// A fingerprint of what can change in an indexed concert (its text and
+/// status; everything else is fixed at creation): FNV-1a over them, so it is
+/// the same in every process and version.
+pub fn stamp(concert: &Concert) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let status = [u8::from(concert.status.is_draft())];
+    let parts: [&[u8]; 4] = [
+        concert.title.as_bytes(),
+        concert.description.as_bytes(),
+        concert.category.as_bytes(),
+        &status,
+    ];
+    for part in parts {
+        // The length first, so that moving bytes between parts changes the stamp.
+        for byte in (part.len() as u64).to_le_bytes().iter().chain(part) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
+}
 
 impl Fields {
     pub fn schema() -> (Schema, Fields) {
@@ -82,6 +108,7 @@ impl Fields {
             prices: builder.add_i64_field("prices", numbers.clone()),
             starts_ms: builder.add_i64_field("starts_ms", numbers),
             published: builder.add_bool_field("published", INDEXED),
+            stamp: builder.add_u64_field(STAMP, FAST),
         };
         (builder.build(), fields)
     }
@@ -101,8 +128,8 @@ impl Fields {
         for schedule in &concert.schedules {
             doc.add_i64(self.starts_ms, schedule.starts_at.0);
         }
-        // The hook for DRAFT concerts (see the module doc).
-        doc.add_bool(self.published, true);
+        doc.add_bool(self.published, !concert.status.is_draft());
+        doc.add_u64(self.stamp, stamp(concert));
         doc
     }
 }

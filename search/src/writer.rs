@@ -5,11 +5,16 @@
 //! not block); the queue is bounded by the catalogue's own bounds, since a
 //! process can see at most `MAX_VENUES + MAX_CONCERTS` creations. The thread
 //! takes whatever has queued while it last committed and commits it as one
-//! batch, then reloads the reader, so a new concert is searchable one commit
-//! after its flush (milliseconds; API.md allows a second).
+//! batch, then reloads the reader, so a new or changed concert is searchable
+//! one commit after its flush (milliseconds; API.md allows a second). An
+//! edit or a publish names only what changed, so the thread keeps each
+//! concert as last indexed (at most `MAX_CONCERTS`) to write its new document.
 
 use boxoffice_actors::catalog_actor::{CatalogCopy, CatalogEvent, MAX_CONCERTS, MAX_VENUES};
 use boxoffice_actors::catalog_feed::CatalogFollower;
+use boxoffice_actors::{Concert, ConcertStatus, Venue};
+use boxoffice_engine::ids::{ConcertId, VenueId};
+use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,6 +54,11 @@ impl CatalogFollower for Follower {
 pub(crate) fn run(shared: Arc<Shared>, copy: CatalogCopy, queue: Receiver<Vec<CatalogEvent>>) {
     let started = Instant::now();
     let opened = open_or_rebuild(&shared.dir, &shared.fields, &copy);
+    let mut concerts: HashMap<ConcertId, Concert> = copy
+        .concerts
+        .iter()
+        .map(|c| (c.concert_id, c.clone()))
+        .collect();
     drop(copy);
     let Opened {
         index,
@@ -85,7 +95,7 @@ pub(crate) fn run(shared: Arc<Shared>, copy: CatalogCopy, queue: Receiver<Vec<Ca
                 Err(_) => break,
             }
         }
-        if let Err(err) = apply(&shared, &mut writer, &mut venues, batches) {
+        if let Err(err) = apply(&shared, &mut writer, &mut venues, &mut concerts, batches) {
             // The index lags the catalogue until the next start-up, whose id
             // check rebuilds it; searches still answer from what it has.
             tracing::error!(%err, "search index update failed");
@@ -96,24 +106,46 @@ pub(crate) fn run(shared: Arc<Shared>, copy: CatalogCopy, queue: Receiver<Vec<Ca
 fn apply(
     shared: &Shared,
     writer: &mut IndexWriter,
-    venues: &mut std::collections::HashMap<boxoffice_engine::ids::VenueId, boxoffice_actors::Venue>,
+    venues: &mut HashMap<VenueId, Venue>,
+    concerts: &mut HashMap<ConcertId, Concert>,
     batches: Vec<Vec<CatalogEvent>>,
 ) -> tantivy::Result<()> {
     let fields = &shared.fields;
     for event in batches.into_iter().flatten() {
-        match event {
+        let changed = match event {
             CatalogEvent::VenueCreated(venue) => {
                 venues.insert(venue.venue_id, venue);
+                None
             }
-            CatalogEvent::ConcertCreated(concert) => {
-                // Replace by id: the start-up copy and the feed may both carry it.
-                writer.delete_term(Term::from_field_text(
-                    fields.concert_id,
-                    &concert.concert_id.to_string(),
-                ));
-                writer.add_document(fields.document(&concert, address_of(venues, &concert)))?;
+            CatalogEvent::ConcertCreated(concert) => Some(Concert {
+                status: ConcertStatus::Published,
+                ..concert
+            }),
+            CatalogEvent::DraftCreated(concert) => Some(Concert {
+                status: ConcertStatus::Draft,
+                ..concert
+            }),
+            CatalogEvent::ConcertEdited(text) => {
+                concerts.get(&text.concert_id).map(|concert| Concert {
+                    title: text.title,
+                    description: text.description,
+                    category: text.category,
+                    ..concert.clone()
+                })
             }
-        }
+            CatalogEvent::ConcertPublished(id) => concerts.get(&id).map(|concert| Concert {
+                status: ConcertStatus::Published,
+                ..concert.clone()
+            }),
+        };
+        let Some(concert) = changed else { continue };
+        // Replace by id: the start-up copy and the feed may both carry it.
+        writer.delete_term(Term::from_field_text(
+            fields.concert_id,
+            &concert.concert_id.to_string(),
+        ));
+        writer.add_document(fields.document(&concert, address_of(venues, &concert)))?;
+        concerts.insert(concert.concert_id, concert);
     }
     writer.commit()?;
     if let Some(live) = shared.live.get() {

@@ -1,8 +1,11 @@
 //! The catalogue: venues with seat maps, concerts with price grades and
 //! schedules, a concert search, schedule lists with availability, and a
 //! schedule's seat map. Reads are public (except a gated schedule's seat
-//! map); writes are ADMIN. The search, the sale statuses and the defaults are
-//! the actor layer's (`boxoffice_actors::catalog_query`).
+//! map); writes are ADMIN, and so is editing and publishing a concert. A
+//! DRAFT concert and its schedules are 404 to everyone but admins, so the
+//! reads pass the caller, if any, to the actor layer, which decides
+//! (`boxoffice_actors::concert_lifecycle`). The search, the sale statuses and
+//! the defaults are the actor layer's (`boxoffice_actors::catalog_query`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use boxoffice_actors::Role;
@@ -16,7 +19,8 @@ use crate::extract::{path_id, JsonBody};
 use crate::pagination::{List, PageQuery};
 use crate::state::AppState;
 use crate::views::concerts::{
-    ConcertBody, ConcertQuery, ConcertRequestBody, ConcertSortName, ConcertSummaryBody,
+    ConcertBody, ConcertPatchBody, ConcertQuery, ConcertRequestBody, ConcertSortName,
+    ConcertStatusName, ConcertSummaryBody,
     ScheduleBody, ScheduleQuery, SortOrderName,
 };
 use crate::views::seat_map::{unknown_section, SeatMapBody, SeatMapQuery};
@@ -34,7 +38,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create_concert))
             .route(web::get().to(list_concerts)),
     )
-    .service(resource("/concerts/{concertId}").route(web::get().to(get_concert)))
+    .service(
+        resource("/concerts/{concertId}")
+            .route(web::get().to(get_concert))
+            .route(web::patch().to(patch_concert)),
+    )
+    .service(resource("/concerts/{concertId}/publish").route(web::post().to(publish_concert)))
     .service(resource("/concerts/{concertId}/schedules").route(web::get().to(list_schedules)))
     .service(resource("/schedules/{scheduleId}/seats").route(web::get().to(seat_map)));
 }
@@ -43,9 +52,10 @@ route_api!(
     /// The catalogue's operations.
     CatalogApi: [
         create_venue, list_venues, get_venue,
-        create_concert, list_concerts, get_concert, list_schedules, seat_map,
+        create_concert, list_concerts, get_concert, patch_concert, publish_concert,
+        list_schedules, seat_map,
     ],
-    schemas: [ConcertSortName, SortOrderName]
+    schemas: [ConcertSortName, SortOrderName, ConcertStatusName]
 );
 
 #[utoipa::path(post, path = "/api/v1/venues", summary = "Create a venue (ADMIN)", tag = "catalogue", request_body(content = VenueRequestBody, example = json!({"name": "Riverside Hall", "address": "1 River Road, Seoul", "sections": [{"sectionId": "A", "name": "Stalls", "rows": [{"row": "1", "seats": 20}, {"row": "2", "seats": 20}]}]})),
@@ -99,10 +109,10 @@ pub async fn get_venue(
     Ok(HttpResponse::Ok().json(VenueBody::from(&venue)))
 }
 
-#[utoipa::path(post, path = "/api/v1/concerts", summary = "Create a concert and its schedules (ADMIN)", tag = "catalogue", request_body(content = ConcertRequestBody, example = json!({"title": "Spring Strings", "description": "A string quartet evening", "category": "CLASSICAL", "venueId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "priceGrades": [{"grade": "R", "price": 50000, "sectionIds": ["A"]}], "schedules": [{"startsAt": "2027-04-01T19:00:00Z", "endsAt": "2027-04-01T21:00:00Z", "bookingOpensAt": "2027-01-01T00:00:00Z", "bookingClosesAt": "2027-04-01T18:00:00Z"}], "maxSeatsPerUser": 4, "holdSeconds": 300})),
+#[utoipa::path(post, path = "/api/v1/concerts", summary = "Create a concert and its schedules (ADMIN)", tag = "catalogue", request_body(content = ConcertRequestBody, example = json!({"title": "Spring Strings", "description": "A string quartet evening", "category": "CLASSICAL", "venueId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "priceGrades": [{"grade": "R", "price": 50000, "sectionIds": ["A"]}], "schedules": [{"startsAt": "2027-04-01T19:00:00Z", "endsAt": "2027-04-01T21:00:00Z", "bookingOpensAt": "2027-01-01T00:00:00Z", "bookingClosesAt": "2027-04-01T18:00:00Z"}], "maxSeatsPerUser": 4, "holdSeconds": 300, "status": "PUBLISHED"})),
     responses(
-        (status = 201, description = "the concert, as GET returns it, its schedules with their new ids", body = ConcertBody),
-        (status = 400, description = "VALIDATION_ERROR: bad fields, times, grades or queue settings"),
+        (status = 201, description = "the concert, as GET returns it, its schedules with their new ids; a DRAFT (`status`) is seen by admins only", body = ConcertBody),
+        (status = 400, description = "VALIDATION_ERROR: bad fields, times, grades, queue settings or status"),
         (status = 401, description = "UNAUTHORIZED: no valid access token, or its account does not exist"),
         (status = 403, description = "FORBIDDEN: the caller's account is not ADMIN now (the token's role claim is not trusted)"),
         (status = 404, description = "NOT_FOUND: venueId names nothing"),
@@ -116,29 +126,34 @@ pub async fn create_concert(
     let input: ConcertRequestBody = role_then_body(&state, &user, Role::Admin, &body)?;
     let venue_id = path_id(&input.venue_id, VenueId::parse, "venue")?;
     // The venue's existence (404) before the fields' (400); creating checks it too.
+    let status = input.status();
     let new = body_after(
-        input.new_concert(venue_id),
+        status.and_then(|status| Ok((input.new_concert(venue_id)?, status))),
         state.engine(state.registry.venue(venue_id)),
     )
     .await?;
     let created = state
-        .engine(state.registry.create_concert_detail(new))
+        .engine(state.registry.create_concert_detail(new.0, new.1))
         .await?;
     Ok(HttpResponse::Created().json(ConcertBody::from(&created)))
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts", summary = "Browse and search concerts", tag = "catalogue", params(ConcertQuery, PageQuery),
     responses(
-        (status = 200, description = "one page of matching concerts", body = List<ConcertSummaryBody>),
+        (status = 200, description = "one page of matching concerts (DRAFTs listed to admins only)", body = List<ConcertSummaryBody>),
         (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize, from, to, sort, order or query string"),
-    ))]
+        (status = 401, description = "UNAUTHORIZED: a token was sent and is not valid (none is needed)"),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn list_concerts(
     state: web::Data<AppState>,
+    user: MaybeAuthUser,
     query: web::Query<ConcertQuery>,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = page.validate()?;
-    let search = query.into_inner().search()?;
+    let drafts = state.registry.sees_drafts(user.0.map(|u| u.user_id));
+    let search = query.into_inner().search(drafts)?;
     let (concerts, total) = state
         .engine(
             state
@@ -153,25 +168,88 @@ pub async fn list_concerts(
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}", summary = "A concert with its price grades and schedules", tag = "catalogue", params(("concertId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
     responses(
         (status = 200, description = "the concert with its price grades and schedules", body = ConcertBody),
-        (status = 404, description = "NOT_FOUND"),
-    ))]
+        (status = 401, description = "UNAUTHORIZED: a token was sent and is not valid (none is needed)"),
+        (status = 404, description = "NOT_FOUND (also a DRAFT, to anyone but an admin)"),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn get_concert(
     state: web::Data<AppState>,
+    user: MaybeAuthUser,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = path_id(&path, ConcertId::parse, "concert")?;
-    let concert = state.engine(state.registry.concert_detail(id)).await?;
+    let viewer = user.0.map(|u| u.user_id);
+    let concert = state
+        .engine(state.registry.concert_detail(id, viewer))
+        .await?;
     Ok(HttpResponse::Ok().json(ConcertBody::from(&concert)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/concerts/{concertId}", summary = "Edit a concert's title, description or category (ADMIN)", tag = "catalogue", params(("concertId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
+    request_body(content = ConcertPatchBody, example = json!({"title": "Spring Strings (second night added)", "category": "CLASSICAL"})),
+    responses(
+        (status = 200, description = "the concert as it now is (as GET returns it); search follows within a second", body = ConcertBody),
+        (status = 400, description = "VALIDATION_ERROR: a field other than title, description and category, none of them, or one that creation would refuse"),
+        (status = 401, description = "UNAUTHORIZED: no valid access token, or its account does not exist"),
+        (status = 403, description = "FORBIDDEN: the caller's account is not ADMIN now"),
+        (status = 404, description = "NOT_FOUND: concertId names nothing"),
+    ),
+    security(("bearer" = [])))]
+pub async fn patch_concert(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
+    user.require(&state, Role::Admin)?;
+    let id = path_id(&path, ConcertId::parse, "concert")?;
+    // The concert's existence (404) before the body's (400); editing checks it too.
+    let patch = body_after(
+        body.parse::<ConcertPatchBody>()
+            .and_then(ConcertPatchBody::patch),
+        state.engine(state.registry.concert(id)),
+    )
+    .await?;
+    let edited = state
+        .engine(state.registry.edit_concert(id, patch))
+        .await?;
+    Ok(HttpResponse::Ok().json(ConcertBody::from(&edited)))
+}
+
+#[utoipa::path(post, path = "/api/v1/concerts/{concertId}/publish", summary = "Publish a DRAFT concert (ADMIN)", tag = "catalogue", params(("concertId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
+    responses(
+        (status = 200, description = "the concert, now PUBLISHED: listed, searchable within a second, its schedules open to everyone", body = ConcertBody,
+            example = json!({"concertId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "title": "Spring Strings", "description": "A string quartet evening", "category": "CLASSICAL", "venueId": "0b6e2f51-3a4c-4e8d-8f1a-9c2d7e6b5a40", "venueName": "Riverside Hall", "priceGrades": [{"grade": "R", "price": 50000, "sectionIds": ["A"]}], "schedules": [], "maxSeatsPerUser": 4, "holdSeconds": 300, "createdAt": "2027-01-01T00:00:00Z", "status": "PUBLISHED"})),
+        (status = 401, description = "UNAUTHORIZED: no valid access token, or its account does not exist"),
+        (status = 403, description = "FORBIDDEN: the caller's account is not ADMIN now"),
+        (status = 404, description = "NOT_FOUND: concertId names nothing"),
+        (status = 409, description = "CONFLICT: the concert is already published"),
+    ),
+    security(("bearer" = [])))]
+pub async fn publish_concert(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    user.require(&state, Role::Admin)?;
+    let id = path_id(&path, ConcertId::parse, "concert")?;
+    let published = state
+        .engine(state.registry.publish_concert(id))
+        .await?;
+    Ok(HttpResponse::Ok().json(ConcertBody::from(&published)))
 }
 
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/schedules", summary = "A concert's schedules (dates)", tag = "catalogue", params(("concertId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12"), ScheduleQuery, PageQuery),
     responses(
         (status = 200, description = "one page of the concert's schedules", body = List<ScheduleBody>),
         (status = 400, description = "VALIDATION_ERROR: a bad page, pageSize, from, to, available or query string"),
-        (status = 404, description = "NOT_FOUND"),
-    ))]
+        (status = 401, description = "UNAUTHORIZED: a token was sent and is not valid (none is needed)"),
+        (status = 404, description = "NOT_FOUND (also a DRAFT's, to anyone but an admin)"),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn list_schedules(
     state: web::Data<AppState>,
+    user: MaybeAuthUser,
     path: web::Path<String>,
     query: web::Query<ScheduleQuery>,
     page: web::Query<PageQuery>,
@@ -180,7 +258,11 @@ pub async fn list_schedules(
     let page = page.validate()?;
     let filter = query.filter()?;
     let schedules = state
-        .engine(state.registry.concert_schedules(id, &filter))
+        .engine(
+            state
+                .registry
+                .concert_schedules(id, &filter, user.0.map(|u| u.user_id)),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(page.slice(schedules.iter().map(ScheduleBody::from).collect())))
 }
@@ -192,7 +274,7 @@ pub async fn list_schedules(
         (status = 400, description = "VALIDATION_ERROR: a query string that cannot be read, or a section the schedule does not sell (details.knownSections; section ids are case sensitive)"),
         (status = 401, description = "UNAUTHORIZED: a gated schedule without a user token, or a bad token sent"),
         (status = 403, description = "QUEUE_NOT_ACTIVE: a gated schedule without the caller's ACTIVE token for it"),
-        (status = 404, description = "NOT_FOUND"),
+        (status = 404, description = "NOT_FOUND (also a DRAFT concert's schedule, to anyone but an admin)"),
     ),
     security((), ("bearer" = [])))]
 pub async fn seat_map(
@@ -203,6 +285,10 @@ pub async fn seat_map(
     query: web::Query<SeatMapQuery>,
 ) -> ApiResult<HttpResponse> {
     let id = path_id(&path, ScheduleId::parse, "schedule")?;
+    // A DRAFT's schedule is 404 to anyone but an admin, before anything else.
+    (state.registry)
+        .reachable(id, user.0.as_ref().map(|u| u.user_id))
+        .map_err(ApiError::from)?;
     // Public unless gated; a gated one needs to know who asks (401) before
     // the schedule actor judges their token (403).
     let handle = state.registry.schedule(id).map_err(ApiError::from)?;

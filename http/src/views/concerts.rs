@@ -7,7 +7,7 @@ use boxoffice_actors::catalog::{
     MAX_PRICE_GRADES, MAX_SCHEDULES_PER_CONCERT, MAX_SEAT_PRICE, MAX_TITLE_CHARS,
 };
 use boxoffice_actors::{
-    ConcertDetail, ConcertSearch, ConcertSort, ConcertSummary, NewConcert, NewSchedule, PriceGrade,
+    ConcertDetail, ConcertPatch, ConcertSearch, ConcertStatus, ConcertSort, ConcertSummary, NewConcert, NewSchedule, PriceGrade,
     SaleStatus, ScheduleFilter, ScheduleListing,
 };
 use boxoffice_engine::ids::VenueId;
@@ -151,6 +151,51 @@ pub struct ConcertRequestBody {
     #[schema(minimum = 1)]
     pub hold_seconds: Option<u32>,
     pub queue: Option<QueueBody>,
+    /// DRAFT (seen by admins only) or PUBLISHED (the default).
+    #[schema(value_type = Option<ConcertStatusName>)]
+    pub status: Option<String>,
+}
+
+/// A concert's status: DRAFT (seen by admins only) or PUBLISHED.
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConcertStatusName {
+    Draft,
+    Published,
+}
+
+fn concert_status(status: ConcertStatus) -> &'static str {
+    match status {
+        ConcertStatus::Draft => "DRAFT",
+        ConcertStatus::Published => "PUBLISHED",
+    }
+}
+
+/// The fields a PATCH may change; any other field is 400 (a PATCH that
+/// silently changed nothing would mislead), and so is a PATCH naming none.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConcertPatchBody {
+    #[schema(min_length = 1)]
+    pub title: Option<String>,
+    pub description: Option<String>,
+    #[schema(min_length = 1)]
+    pub category: Option<String>,
+}
+
+impl ConcertPatchBody {
+    pub fn patch(self) -> ApiResult<ConcertPatch> {
+        if self.title.is_none() && self.description.is_none() && self.category.is_none() {
+            return Err(ApiError::validation(
+                "name at least one of title, description, category",
+            ));
+        }
+        Ok(ConcertPatch {
+            title: self.title,
+            description: self.description,
+            category: self.category,
+        })
+    }
 }
 
 /// An RFC 3339 time from a body field or query parameter (400 otherwise).
@@ -167,6 +212,15 @@ fn time_filter(text: Option<&str>, field: &str) -> ApiResult<Option<Timestamp>> 
 }
 
 impl ConcertRequestBody {
+    /// The status asked for: PUBLISHED unless `DRAFT` is given; 400 for anything else.
+    pub fn status(&self) -> ApiResult<ConcertStatus> {
+        match self.status.as_deref() {
+            None | Some("PUBLISHED") => Ok(ConcertStatus::Published),
+            Some("DRAFT") => Ok(ConcertStatus::Draft),
+            Some(_) => Err(ApiError::validation("status must be DRAFT or PUBLISHED")),
+        }
+    }
+
     /// The concert as the actor layer takes it, with the defaults it sets;
     /// 400 for a time that is not RFC 3339 (the actor layer checks the rest).
     pub fn new_concert(self, venue_id: VenueId) -> ApiResult<NewConcert> {
@@ -282,6 +336,8 @@ pub struct ConcertBody {
     pub queue: Option<QueueBody>,
     #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(value_type = ConcertStatusName)]
+    pub status: &'static str,
 }
 
 impl From<&ConcertDetail> for ConcertBody {
@@ -308,6 +364,7 @@ impl From<&ConcertDetail> for ConcertBody {
             hold_seconds: c.hold_seconds,
             queue: c.queue.as_ref().map(QueueBody::from_config),
             created_at: rfc3339(c.created_at),
+            status: concert_status(c.status),
         }
     }
 }
@@ -333,8 +390,9 @@ pub struct ConcertQuery {
 }
 
 impl ConcertQuery {
-    /// The search the query asks for; 400 for a bad time, sort or order.
-    pub fn search(self) -> ApiResult<ConcertSearch> {
+    /// The search the query asks for (DRAFTs listed when `include_drafts`);
+    /// 400 for a bad time, sort or order.
+    pub fn search(self, include_drafts: bool) -> ApiResult<ConcertSearch> {
         let from = time_filter(self.from.as_deref(), "from")?;
         let to = time_filter(self.to.as_deref(), "to")?;
         let sort = match self.sort.as_deref().unwrap_or("startsAt") {
@@ -359,6 +417,7 @@ impl ConcertQuery {
             to,
             sort,
             descending,
+            include_drafts,
         })
     }
 }
@@ -392,6 +451,9 @@ pub struct ConcertSummaryBody {
     pub min_price: i64,
     pub max_price: i64,
     pub available_seats: u32,
+    /// DRAFTs are listed to admins only.
+    #[schema(value_type = ConcertStatusName)]
+    pub status: &'static str,
 }
 
 impl From<&ConcertSummary> for ConcertSummaryBody {
@@ -405,6 +467,7 @@ impl From<&ConcertSummary> for ConcertSummaryBody {
             min_price: c.min_price.0,
             max_price: c.max_price.0,
             available_seats: c.available_seats,
+            status: concert_status(c.status),
         }
     }
 }

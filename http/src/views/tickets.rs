@@ -2,7 +2,8 @@
 //! and its signed QR code.
 
 use boxoffice_actors::schedule_actor::TicketView;
-use boxoffice_actors::TicketDetail;
+use boxoffice_actors::{TicketDetail, TicketEvent};
+use boxoffice_engine::ids::ScheduleId;
 use boxoffice_engine::schedule::TicketStatus;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -32,6 +33,26 @@ pub struct ScheduleRefBody {
     pub schedule_id: String,
     #[schema(format = DateTime)]
     pub starts_at: String,
+}
+
+impl ConcertRefBody {
+    /// The concert of `event`; empty fields for a schedule no concert names.
+    pub fn of(event: Option<&TicketEvent>) -> Self {
+        ConcertRefBody {
+            concert_id: event.map(|e| e.concert_id.to_string()).unwrap_or_default(),
+            title: event.map(|e| e.title.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+impl ScheduleRefBody {
+    /// The schedule, with its start from `event` (empty without one).
+    pub fn of(schedule_id: ScheduleId, event: Option<&TicketEvent>) -> Self {
+        ScheduleRefBody {
+            schedule_id: schedule_id.to_string(),
+            starts_at: event.map(|e| rfc3339(e.starts_at)).unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,30 +108,11 @@ impl TicketBody {
     /// names renders with empty concert fields and start time.
     pub fn new(detail: &TicketDetail, qr: &QrSigner) -> Self {
         let ticket = &detail.ticket;
-        let (concert, starts_at) = match &detail.event {
-            Some(event) => (
-                ConcertRefBody {
-                    concert_id: event.concert_id.to_string(),
-                    title: event.title.clone(),
-                },
-                rfc3339(event.starts_at),
-            ),
-            None => (
-                ConcertRefBody {
-                    concert_id: String::new(),
-                    title: String::new(),
-                },
-                String::new(),
-            ),
-        };
         TicketBody {
             ticket_id: ticket.ticket_id.to_string(),
             reservation_id: ticket.reservation_id.to_string(),
-            concert,
-            schedule: ScheduleRefBody {
-                schedule_id: ticket.schedule_id.to_string(),
-                starts_at,
-            },
+            concert: ConcertRefBody::of(detail.event.as_ref()),
+            schedule: ScheduleRefBody::of(ticket.schedule_id, detail.event.as_ref()),
             seat: TicketSeatBody::from(ticket),
             price: ticket.price.0,
             status: ticket_status(ticket.status),
