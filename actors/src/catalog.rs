@@ -22,8 +22,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::catalog_actor::{
-    CatalogCopy, Concert, ConcertStatus, CreateConcert, CreateVenue, FindSchedule, FollowCatalog, GetConcert,
-    GetConcerts, GetVenue, ListConcerts, ListVenues, PriceGrade, ScheduleInfo, Venue, VenueSection,
+    CatalogCopy, Concert, ConcertStatus, CreateConcert, CreateVenue, FindSchedule, FollowCatalog,
+    GetConcert, GetConcerts, GetVenue, ListConcerts, ListVenues, PriceGrade, ScheduleInfo, Venue,
+    VenueSection,
 };
 use crate::catalog_feed::CatalogFollower;
 use crate::entropy::IdSource;

@@ -331,7 +331,11 @@ impl CatalogState {
         if schedules != self.schedule_concert.len() {
             return Err("the schedule index names schedules no concert has".into());
         }
-        if let Some(id) = self.drafts.iter().find(|id| !self.concerts.contains_key(id)) {
+        if let Some(id) = self
+            .drafts
+            .iter()
+            .find(|id| !self.concerts.contains_key(id))
+        {
             return Err(format!("draft {id} is not a concert"));
         }
         for (id, concert) in &self.concerts {

@@ -52,8 +52,8 @@ pub mod catalog;
 pub mod catalog_actor;
 pub mod catalog_feed;
 pub mod catalog_query;
-pub mod concert_lifecycle;
 pub mod clock;
+pub mod concert_lifecycle;
 pub mod config;
 pub mod context;
 pub mod directory;
@@ -90,8 +90,8 @@ pub use catalog_query::{
     ConcertDetail, ConcertSearch, ConcertSort, ConcertSummary, SaleStatus, ScheduleFilter,
     ScheduleListing,
 };
-pub use concert_lifecycle::ConcertPatch;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use concert_lifecycle::ConcertPatch;
 pub use config::EngineConfig;
 pub use entropy::IdSource;
 pub use error::{EngineError, EngineResult, Missing};

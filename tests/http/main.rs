@@ -4,6 +4,7 @@
 
 mod auth_catalog;
 mod booking;
+mod box_office;
 mod identity;
 mod limits;
 mod methods;

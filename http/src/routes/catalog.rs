@@ -20,8 +20,7 @@ use crate::pagination::{List, PageQuery};
 use crate::state::AppState;
 use crate::views::concerts::{
     ConcertBody, ConcertPatchBody, ConcertQuery, ConcertRequestBody, ConcertSortName,
-    ConcertStatusName, ConcertSummaryBody,
-    ScheduleBody, ScheduleQuery, SortOrderName,
+    ConcertStatusName, ConcertSummaryBody, ScheduleBody, ScheduleQuery, SortOrderName,
 };
 use crate::views::seat_map::{unknown_section, SeatMapBody, SeatMapQuery};
 use crate::views::venues::{VenueBody, VenueRequestBody};
@@ -210,9 +209,7 @@ pub async fn patch_concert(
         state.engine(state.registry.concert(id)),
     )
     .await?;
-    let edited = state
-        .engine(state.registry.edit_concert(id, patch))
-        .await?;
+    let edited = state.engine(state.registry.edit_concert(id, patch)).await?;
     Ok(HttpResponse::Ok().json(ConcertBody::from(&edited)))
 }
 
@@ -233,9 +230,7 @@ pub async fn publish_concert(
 ) -> ApiResult<HttpResponse> {
     user.require(&state, Role::Admin)?;
     let id = path_id(&path, ConcertId::parse, "concert")?;
-    let published = state
-        .engine(state.registry.publish_concert(id))
-        .await?;
+    let published = state.engine(state.registry.publish_concert(id)).await?;
     Ok(HttpResponse::Ok().json(ConcertBody::from(&published)))
 }
 

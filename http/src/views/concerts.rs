@@ -7,8 +7,8 @@ use boxoffice_actors::catalog::{
     MAX_PRICE_GRADES, MAX_SCHEDULES_PER_CONCERT, MAX_SEAT_PRICE, MAX_TITLE_CHARS,
 };
 use boxoffice_actors::{
-    ConcertDetail, ConcertPatch, ConcertSearch, ConcertStatus, ConcertSort, ConcertSummary, NewConcert, NewSchedule, PriceGrade,
-    SaleStatus, ScheduleFilter, ScheduleListing,
+    ConcertDetail, ConcertPatch, ConcertSearch, ConcertSort, ConcertStatus, ConcertSummary,
+    NewConcert, NewSchedule, PriceGrade, SaleStatus, ScheduleFilter, ScheduleListing,
 };
 use boxoffice_engine::ids::VenueId;
 use boxoffice_engine::queue::{
