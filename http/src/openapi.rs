@@ -36,7 +36,8 @@ use utoipa_swagger_ui::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
-    auth, catalog, checkins, ops, payments, queue, reservations, resource, search, tickets, wallet,
+    admin, auth, catalog, checkins, ops, payments, queue, reservations, resource, search, tickets,
+    wallet,
 };
 use crate::views;
 
@@ -182,7 +183,7 @@ type RouteApi = (fn() -> Part, fn() -> Vec<Part>);
 
 /// Every route module's part of the document (in the order the API lists
 /// them), and the function giving each of its operations' own documents.
-const ROUTE_APIS: [RouteApi; 10] = [
+const ROUTE_APIS: [RouteApi; 11] = [
     (auth::AuthApi::openapi, auth::AuthApi::operations),
     (
         catalog::CatalogApi::openapi,
@@ -207,6 +208,7 @@ const ROUTE_APIS: [RouteApi; 10] = [
         checkins::CheckinsApi::openapi,
         checkins::CheckinsApi::operations,
     ),
+    (admin::AdminApi::openapi, admin::AdminApi::operations),
     (ops::OpsApi::openapi, ops::OpsApi::operations),
 ];
 

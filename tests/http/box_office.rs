@@ -750,3 +750,158 @@ async fn four_doors_scanning_every_ticket_at_once_admit_each_exactly_once() {
     );
     app.stop().await;
 }
+
+const USERS: &str = "/api/v1/admin/users";
+
+async fn account(app: &TestApp, email: &str, name: &str) -> String {
+    let account = app
+        .registry
+        .ensure_account(email.into(), name.into(), "no-password".into(), Role::User)
+        .await
+        .expect("account");
+    account.user_id.to_string()
+}
+
+fn emails(reply: &Reply) -> Vec<String> {
+    ids_in(reply, "items", "email")
+}
+
+#[actix_rt::test]
+async fn an_admin_finds_users_by_email_or_part_of_one_and_makes_one_staff() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, user) = app.account_token(Role::User).await;
+    let (_, staff) = app.account_token(Role::Staff).await;
+    let lee = account(&app, "kim.lee@example.com", "Kim Lee").await;
+    account(&app, "park@example.com", "Park Leeann").await;
+    account(&app, "choi@example.com", "Choi").await;
+
+    app.get(USERS, None).await.expect(401, "UNAUTHORIZED");
+    app.get(USERS, Some("not-a-token"))
+        .await
+        .expect(401, "UNAUTHORIZED");
+    app.get(USERS, Some(&user)).await.expect(403, "FORBIDDEN");
+    app.get(&format!("{USERS}?q="), Some(&staff))
+        .await
+        .expect(403, "FORBIDDEN");
+    let long = "x".repeat(101);
+    for query in [
+        "email=",
+        "q=",
+        "q=%20%20",
+        &format!("q={long}"),
+        "email=a%40b.c&q=a",
+        "pageSize=0",
+        "page=x",
+        "pageSize=101",
+    ] {
+        app.get(&format!("{USERS}?{query}"), Some(&admin))
+            .await
+            .expect_case(query, 400, "VALIDATION_ERROR");
+    }
+
+    // Exact email, compared like a login (case and width folded).
+    let exact = app
+        .get(
+            &format!("{USERS}?email=KIM.LEE%40Example.com"),
+            Some(&admin),
+        )
+        .await;
+    exact.expect(200, "");
+    assert_eq!(exact.body["total"], 1);
+    let found = &exact.body["items"][0];
+    assert_eq!(found["userId"], lee.as_str());
+    assert_eq!(found["email"], "kim.lee@example.com");
+    assert_eq!(found["name"], "Kim Lee");
+    assert_eq!(found["role"], "USER");
+    assert!(found["createdAt"].is_string());
+    assert!(found.get("passwordHash").is_none());
+    let none = app
+        .get(&format!("{USERS}?email=lee%40example.com"), Some(&admin))
+        .await;
+    none.expect(200, "");
+    assert_eq!(none.body["total"], 0);
+
+    // A part of an email or a name, ignoring case, paged oldest first.
+    let part = app.get(&format!("{USERS}?q=LEE"), Some(&admin)).await;
+    part.expect(200, "");
+    assert_eq!(part.body["total"], 2);
+    // (Created in one millisecond of the test clock: their order is by id.)
+    let mut both = emails(&part);
+    both.sort();
+    assert_eq!(both, ["kim.lee@example.com", "park@example.com"]);
+    let first = app
+        .get(&format!("{USERS}?q=lee&pageSize=1&page=1"), Some(&admin))
+        .await;
+    let second = app
+        .get(&format!("{USERS}?q=lee&pageSize=1&page=2"), Some(&admin))
+        .await;
+    assert_eq!(second.body["total"], 2);
+    assert_eq!([emails(&first), emails(&second)].concat(), emails(&part));
+    let all = app.get(USERS, Some(&admin)).await;
+    all.expect(200, "");
+    assert_eq!(
+        all.body["total"], 6,
+        "the admin, a USER, a STAFF and three more"
+    );
+
+    // What the search is for: the userId makes them STAFF.
+    app.put(
+        &format!("/api/v1/admin/users/{lee}/role"),
+        Some(&admin),
+        json!({"role": "STAFF"}),
+    )
+    .await
+    .expect(200, "");
+    let promoted = app.get(&format!("{USERS}?q=kim.lee"), Some(&admin)).await;
+    assert_eq!(promoted.body["items"][0]["role"], "STAFF");
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_user_search_pages_correctly_across_its_bounded_scans() {
+    use boxoffice_actors::accounts::ACCOUNTS_PER_SCAN;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let bulk = ACCOUNTS_PER_SCAN + 200;
+    for start in (0..bulk).step_by(500) {
+        join_all((start..(start + 500).min(bulk)).map(|n| {
+            let app = &app;
+            async move { account(app, &format!("fan{n:05}@bulk.example"), "Bulk Fan").await }
+        }))
+        .await;
+    }
+    account(&app, "needle@example.com", "Needle").await;
+    let needle = app.get(&format!("{USERS}?q=needl"), Some(&admin)).await;
+    needle.expect(200, "");
+    assert_eq!(emails(&needle), ["needle@example.com"]);
+
+    let mut seen = std::collections::HashSet::new();
+    let pages = bulk.div_ceil(100);
+    for page in 1..=pages {
+        let reply = app
+            .get(
+                &format!("{USERS}?q=bulk&pageSize=100&page={page}"),
+                Some(&admin),
+            )
+            .await;
+        reply.expect(200, "");
+        assert_eq!(reply.body["total"].as_u64(), Some(bulk as u64));
+        let items = emails(&reply);
+        assert_eq!(
+            items.len(),
+            (bulk - (page - 1) * 100).min(100),
+            "page {page}"
+        );
+        seen.extend(items);
+    }
+    assert_eq!(seen.len(), bulk, "every account once over the pages");
+    let past = app
+        .get(
+            &format!("{USERS}?q=bulk&pageSize=100&page={}", pages + 1),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(emails(&past).len(), 0);
+    app.stop().await;
+}

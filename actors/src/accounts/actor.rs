@@ -23,6 +23,7 @@
 
 use actix::prelude::*;
 use boxoffice_engine::ids::UserId;
+use boxoffice_engine::Timestamp;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -404,6 +405,73 @@ impl Handler<ListAccounts> for AccountsActor {
             .filter_map(|(_, id)| self.state.accounts.get(id).cloned())
             .collect();
         MessageResult((page, self.state.accounts.len()))
+    }
+}
+
+/// Accounts one [`ScanAccounts`] looks at, at most: what bounds the time an
+/// admin's user search holds the accounts actor (logins wait behind it) to
+/// about a millisecond per message, whatever the number of accounts.
+pub const ACCOUNTS_PER_SCAN: usize = 4_096;
+
+/// Part of a user search: looks at up to [`ACCOUNTS_PER_SCAN`] accounts after
+/// `after` in list order (oldest first) and answers those matching
+/// `needle` (already lower-cased) in email or name: skipping the first
+/// `skip` matches, keeping at most `take`, counting them all.
+pub struct ScanAccounts {
+    pub after: Option<(Timestamp, UserId)>,
+    pub needle: String,
+    pub skip: usize,
+    pub take: usize,
+}
+
+/// What one [`ScanAccounts`] found.
+pub struct ScannedAccounts {
+    pub kept: Vec<Account>,
+    /// Matches among the accounts looked at (kept or not).
+    pub matched: usize,
+    /// Where the next scan starts; `None` when this one reached the end.
+    pub next: Option<(Timestamp, UserId)>,
+}
+
+impl Message for ScanAccounts {
+    type Result = ScannedAccounts;
+}
+impl Handler<ScanAccounts> for AccountsActor {
+    type Result = MessageResult<ScanAccounts>;
+    fn handle(&mut self, msg: ScanAccounts, _: &mut Context<Self>) -> Self::Result {
+        use std::ops::Bound;
+        let from = match msg.after {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        let mut found = ScannedAccounts {
+            kept: Vec::new(),
+            matched: 0,
+            next: None,
+        };
+        let mut looked = 0usize;
+        for key in self.state.by_created.range((from, Bound::Unbounded)) {
+            if looked == ACCOUNTS_PER_SCAN {
+                break;
+            }
+            looked += 1;
+            found.next = Some(*key);
+            let Some(account) = self.state.accounts.get(&key.1) else {
+                continue;
+            };
+            let matches = account.email.to_lowercase().contains(&msg.needle)
+                || account.name.to_lowercase().contains(&msg.needle);
+            if matches {
+                if found.matched >= msg.skip && found.kept.len() < msg.take {
+                    found.kept.push(account.clone());
+                }
+                found.matched += 1;
+            }
+        }
+        if looked < ACCOUNTS_PER_SCAN {
+            found.next = None;
+        }
+        MessageResult(found)
     }
 }
 

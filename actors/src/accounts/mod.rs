@@ -34,7 +34,7 @@ mod tests;
 
 #[cfg(feature = "test-hooks")]
 pub use actor::ExportAccounts;
-pub use actor::{AccountsActor, MAX_ACCOUNTS_PAGE};
+pub use actor::{AccountsActor, ACCOUNTS_PER_SCAN, MAX_ACCOUNTS_PAGE};
 pub use model::{normalize_email, Account, AccountEvent, AccountsState, EmailClash, Role};
 pub use password_policy::{check_new_password, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 pub use passwords::Passwords;
@@ -49,8 +49,22 @@ use crate::registry::Registry;
 use actor::{
     CheckLogin, ClearLoginFailures, EmailClashes, EndAllSessions, EndSession, EnsureAccount,
     FindByEmail, GetAccount, ListAccounts, RecordLoginFailure, RefreshSession, Register,
-    SetPassword, SetRole, StartSession,
+    ScanAccounts, SetPassword, SetRole, StartSession,
 };
+
+/// Longest `q` of a user search, in characters.
+pub const MAX_USER_QUERY_CHARS: usize = 100;
+
+/// Which accounts an admin's user search wants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccountQuery {
+    /// Every account.
+    All,
+    /// The account with this email, compared normalized like a login.
+    Email(String),
+    /// Accounts whose email or name contains this, ignoring case.
+    Part(String),
+}
 
 impl Registry {
     /// Self-registration: a new USER account with this password, hashed by
@@ -158,6 +172,52 @@ impl Registry {
         limit: usize,
     ) -> EngineResult<(Vec<Account>, usize)> {
         self.accounts().query(ListAccounts { offset, limit }).await
+    }
+
+    /// One page (`offset`, at most `limit`) of the accounts `query` wants,
+    /// oldest first, and how many it wants in all.
+    ///
+    /// Bounded: an email is one index look-up; a part of one is a scan of
+    /// every account (there are at most `MAX_ACCOUNTS`), done as a series of
+    /// [`ScanAccounts`] messages of at most `ACCOUNTS_PER_SCAN` accounts
+    /// each, so the accounts actor answers logins between two of them
+    /// rather than after the whole scan. The cost is one pass over the
+    /// accounts per search, an admin's action.
+    pub async fn find_accounts(
+        &self,
+        query: AccountQuery,
+        offset: usize,
+        limit: usize,
+    ) -> EngineResult<(Vec<Account>, usize)> {
+        let limit = limit.min(MAX_ACCOUNTS_PAGE);
+        let needle = match query {
+            AccountQuery::All => return self.list_accounts(offset, limit).await,
+            AccountQuery::Email(email) => {
+                let found: Vec<Account> =
+                    self.account_by_email(&email).await?.into_iter().collect();
+                let total = found.len();
+                return Ok((found.into_iter().skip(offset).take(limit).collect(), total));
+            }
+            AccountQuery::Part(part) => part.to_lowercase(),
+        };
+        let (mut page, mut matched, mut after) = (Vec::new(), 0usize, None);
+        loop {
+            let scanned = self
+                .accounts()
+                .query(ScanAccounts {
+                    after,
+                    needle: needle.clone(),
+                    skip: offset.saturating_sub(matched),
+                    take: limit - page.len(),
+                })
+                .await?;
+            page.extend(scanned.kept);
+            matched += scanned.matched;
+            match scanned.next {
+                Some(next) => after = Some(next),
+                None => return Ok((page, matched)),
+            }
+        }
     }
 
     /// Gives the account `role` on the word of `by` (the admin, recorded in

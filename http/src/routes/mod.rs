@@ -34,6 +34,7 @@ macro_rules! route_api {
     };
 }
 
+pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod checkins;
@@ -81,7 +82,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(wallet::configure)
             .configure(payments::configure)
             .configure(tickets::configure)
-            .configure(checkins::configure),
+            .configure(checkins::configure)
+            .configure(admin::configure),
     );
 }
 
