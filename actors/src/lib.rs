@@ -28,6 +28,8 @@
 //!   search, the sale and payment statuses the API shows, tickets with
 //!   their concerts ([`ticket_detail`]), the metrics' [`gauges`]; [`recovery`],
 //!   another `impl Registry` block, finishes sagas a crash interrupted.
+//! - [`schedule_reservations`]: every user's reservations of one schedule,
+//!   paged for admins.
 //! - [`clock`] and [`entropy`]: the injected time and randomness.
 //! - [`audit`]: the engine's invariants checked over an export of every
 //!   actor's state; the simulation, the kill tests, `boxoffice load` and the
@@ -75,6 +77,7 @@ pub mod registry;
 pub mod reservation_pages;
 pub mod routing;
 pub mod schedule_actor;
+pub mod schedule_reservations;
 pub mod seat_board;
 pub mod ticket_detail;
 pub mod waiting_room;

@@ -39,7 +39,7 @@ use crate::queue_actor::{ConfigureQueue, QueueActor, QueueState};
 use crate::queue_board::QueueBoard;
 use crate::queue_link::QueueLink;
 use crate::routing::{ScheduleHandle, ScheduleTable};
-use crate::schedule_actor::archive_index;
+use crate::schedule_actor::{archive_by_schedule, archive_index};
 use crate::schedule_actor::{log_name, ScheduleActor, ScheduleSpec, ScheduleState, LOG_PREFIX};
 use crate::seat_board::SeatBoard;
 use crate::wallet_actor::{self, WalletActor, WalletShardState};
@@ -137,6 +137,13 @@ impl Registry {
             tracing::info!(
                 indexed,
                 "indexed the archive of a data dir written before the index"
+            );
+        }
+        let indexed = archive_by_schedule::migrate(store.as_ref())?;
+        if indexed > 0 {
+            tracing::info!(
+                indexed,
+                "indexed the archive by schedule (a data dir written before that index)"
             );
         }
 

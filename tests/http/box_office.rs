@@ -905,3 +905,241 @@ async fn a_user_search_pages_correctly_across_its_bounded_scans() {
     assert_eq!(emails(&past).len(), 0);
     app.stop().await;
 }
+
+/// Cancels a reservation of `token`'s.
+async fn cancel(app: &TestApp, token: &str, id: &str) {
+    app.post(
+        &format!("/api/v1/reservations/{id}/cancel"),
+        Some(token),
+        json!({}),
+    )
+    .await
+    .expect(200, "");
+}
+
+async fn hold_seats(app: &TestApp, token: &str, schedule: &str, seats: &[&str]) -> String {
+    let reply = app
+        .post_keyed(
+            "/api/v1/reservations",
+            token,
+            json!({"scheduleId": schedule, "seatIds": seats}),
+        )
+        .await;
+    reply.expect(201, "");
+    str_of(&reply.body["reservationId"])
+}
+
+/// Every item of the admin's list of `schedule` in `status` (all when
+/// empty), fetched `size` at a time; checks each page's `total`.
+async fn admin_list(
+    app: &TestApp,
+    admin: &str,
+    schedule: &str,
+    status: &str,
+    size: usize,
+) -> Vec<Value> {
+    let filter = if status.is_empty() {
+        String::new()
+    } else {
+        format!("&status={status}")
+    };
+    let mut items = Vec::new();
+    let mut total = None;
+    for page in 1.. {
+        let reply = app
+            .get(&format!("/api/v1/admin/schedules/{schedule}/reservations?pageSize={size}&page={page}{filter}"), Some(admin))
+            .await;
+        reply.expect(200, "");
+        let this_total = reply.body["total"].as_u64().expect("total");
+        assert_eq!(
+            *total.get_or_insert(this_total),
+            this_total,
+            "the total moved between pages"
+        );
+        let got = reply.body["items"].as_array().expect("items").clone();
+        if got.is_empty() {
+            break;
+        }
+        items.extend(got);
+    }
+    assert_eq!(
+        items.len() as u64,
+        total.unwrap_or(0),
+        "the pages do not add up to the total"
+    );
+    items
+}
+
+#[actix_rt::test]
+async fn an_admin_pages_a_schedules_reservations_live_and_archived_and_after_a_restart() {
+    let app = spawn_app_with(|s| {
+        s.engine.snapshot_every_events = 8;
+        s.engine.archive_after_ended = 4;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (_, schedule) = app.create_concert(&admin, None, 60).await;
+    let (_, other_schedule) = app.create_concert(&admin, None, 60).await;
+    // Who made what: reservation id → (userId, email).
+    let mut made: HashMap<String, (String, String)> = HashMap::new();
+    let mut fans = Vec::new();
+    for n in 0..3 {
+        let email = format!("fan{n}@example.com");
+        let id = account(&app, &email, "Fan").await;
+        let token = app.token_for(
+            boxoffice_engine::ids::UserId::parse(&id).expect("id"),
+            Role::User,
+        );
+        app.fund(&token, 10_000_000).await;
+        fans.push((id, email, token));
+    }
+    for (n, (id, email, token)) in fans.iter().enumerate() {
+        for _ in 0..6 {
+            let r = hold_seats(&app, token, &schedule, &["S-1-1"]).await;
+            app.clock.advance_ms(1);
+            cancel(&app, token, &r).await;
+            made.insert(r, (id.clone(), email.clone()));
+        }
+        let seat = format!("VIP-1-{}", n + 1);
+        let paid = hold_seats(&app, token, &schedule, &[&seat]).await;
+        app.clock.advance_ms(1);
+        app.post_keyed("/api/v1/payments", token, json!({"reservationId": paid}))
+            .await
+            .expect(201, "");
+        made.insert(paid, (id.clone(), email.clone()));
+        let seat = format!("R-1-{}", n + 1);
+        let held = hold_seats(&app, token, &schedule, &[&seat]).await;
+        app.clock.advance_ms(1);
+        made.insert(held, (id.clone(), email.clone()));
+        // Not this schedule's: never listed.
+        hold_seats(&app, token, &other_schedule, &[&format!("S-3-{}", n + 1)]).await;
+    }
+    let store = app.registry.context().commit.store().clone();
+    let archived_keys = format!("archive/s/{schedule}/a/");
+    let deadline = Instant::now() + RELEASE_WAIT;
+    while store.list_meta(&archived_keys, 100).expect("list").len() < 8 {
+        assert!(Instant::now() < deadline, "the history was never archived");
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let check = |items: &[Value], made: &HashMap<String, (String, String)>| {
+        let mut seen = std::collections::HashSet::new();
+        for item in items {
+            let id = str_of(&item["reservationId"]);
+            let (user, email) = made
+                .get(&id)
+                .unwrap_or_else(|| panic!("{id} is not this schedule's"));
+            assert_eq!(&str_of(&item["userId"]), user);
+            assert_eq!(&str_of(&item["email"]), email);
+            assert_eq!(item["scheduleId"], schedule.as_str());
+            assert!(seen.insert(id), "listed twice");
+        }
+        seen.len()
+    };
+    let all = admin_list(&app, &admin, &schedule, "", 7).await;
+    assert_eq!(
+        check(&all, &made),
+        made.len(),
+        "every reservation, live and archived"
+    );
+    // Newest first.
+    // (RFC 3339 with as many fractional digits as needed: compare the
+    // whole seconds as text, then the fraction as a number.)
+    let held_at: Vec<(String, f64)> = (all.iter())
+        .map(|i| {
+            let text = str_of(&i["heldAt"]);
+            let (whole, fraction) = text.trim_end_matches('Z').split_at(19);
+            (
+                whole.to_string(),
+                format!("0{fraction}").parse::<f64>().unwrap_or(0.0),
+            )
+        })
+        .collect();
+    assert!(
+        held_at.windows(2).all(|w| w[0] >= w[1]),
+        "not newest first: {held_at:?}"
+    );
+    // Each as its owner reads it, plus userId and email.
+    for item in all.iter().step_by(5) {
+        let (user, _) = &made[&str_of(&item["reservationId"])];
+        let token = &fans.iter().find(|f| &f.0 == user).expect("fan").2;
+        let own = app
+            .get(
+                &format!("/api/v1/reservations/{}", str_of(&item["reservationId"])),
+                Some(token),
+            )
+            .await;
+        own.expect(200, "");
+        let mut admin_view = item.clone();
+        let object = admin_view.as_object_mut().expect("object");
+        object.remove("userId");
+        object.remove("email");
+        assert_eq!(admin_view, own.body);
+    }
+    for (status, count) in [
+        ("CANCELLED", 18),
+        ("CONFIRMED", 3),
+        ("HELD", 3),
+        ("EXPIRED", 0),
+    ] {
+        let items = admin_list(&app, &admin, &schedule, status, 4).await;
+        assert_eq!(items.len(), count, "{status}");
+        assert!(items.iter().all(|i| i["status"] == status));
+    }
+
+    // Bad inputs: 401, 403, 404 (before a bad query), then 400.
+    let path = format!("/api/v1/admin/schedules/{schedule}/reservations");
+    let (_, user) = app.account_token(Role::User).await;
+    let (_, staff) = app.account_token(Role::Staff).await;
+    app.get(&path, None).await.expect(401, "UNAUTHORIZED");
+    app.get(&path, Some(&user)).await.expect(403, "FORBIDDEN");
+    app.get(&path, Some(&staff)).await.expect(403, "FORBIDDEN");
+    for unknown in [UNKNOWN, "not-an-id"] {
+        let missing = format!("/api/v1/admin/schedules/{unknown}/reservations");
+        app.get(&missing, Some(&admin))
+            .await
+            .expect(404, "NOT_FOUND");
+        app.get(&format!("{missing}?status=LOST"), Some(&admin))
+            .await
+            .expect(404, "NOT_FOUND");
+    }
+    for query in [
+        "status=LOST",
+        "status=held",
+        "pageSize=0",
+        "pageSize=101",
+        "page=0",
+    ] {
+        app.get(&format!("{path}?{query}"), Some(&admin))
+            .await
+            .expect_case(query, 400, "VALIDATION_ERROR");
+    }
+
+    // A restart answers the same, and so does one whose data dir lost the
+    // per-schedule index (as one written before it): start-up rebuilds it.
+    drop(store);
+    let app = restart(app).await;
+    let admin = app.admin_token().await;
+    let after = admin_list(&app, &admin, &schedule, "", 7).await;
+    assert_eq!(after, all, "a restart changed the list");
+    let store = app.registry.context().commit.store().clone();
+    for prefix in ["archive/s/", "archive/m/"] {
+        for key in store.list_meta(prefix, 100_000).expect("list") {
+            store.delete_meta(&key).expect("delete");
+        }
+    }
+    store.delete_meta("archive/sv").expect("delete");
+    store.flush().expect("flush");
+    drop(store);
+    let app = restart(app).await;
+    let admin = app.admin_token().await;
+    let rebuilt = admin_list(&app, &admin, &schedule, "", 7).await;
+    assert_eq!(rebuilt, all, "the migrated index lists differently");
+    assert_eq!(
+        admin_list(&app, &admin, &schedule, "CANCELLED", 5)
+            .await
+            .len(),
+        18
+    );
+    app.stop().await;
+}

@@ -54,8 +54,8 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
-use super::archive_index;
 use super::views::{reservation_view, ticket_view, ReservationView, TicketView};
+use super::{archive_by_schedule, archive_index};
 
 /// Ended reservations a schedule keeps in memory before it archives them.
 /// Bounds the live state at seats + this + the ended reservations of one
@@ -122,6 +122,7 @@ pub struct ArchiveBatch {
 #[derive(Debug)]
 struct Tallied {
     user: UserId,
+    schedule: ScheduleId,
     entry_key: String,
     status: archive_index::EndedStatus,
     tickets: usize,
@@ -156,14 +157,17 @@ impl ArchiveBatch {
             debug_assert_eq!(entry.tickets.len(), reservation.tickets.len());
             let (user, id) = (reservation.user, reservation.id);
             let (index_keys, status) = archive_index::index_entries(&entry)?;
+            let schedule_keys = archive_by_schedule::index_entries(&entry, status)?;
             tallied.push(Tallied {
                 user,
+                schedule: entry.view.schedule_id,
                 entry_key: reservation_key(user, id),
                 status,
                 tickets: entry.tickets.len(),
             });
             entries.push((reservation_key(user, id), codec::encode(&entry)?));
             entries.extend(index_keys);
+            entries.extend(schedule_keys);
             let pointer = codec::encode(&(user, id))?;
             for &ticket in &reservation.tickets {
                 entries.push((ticket_key(ticket), pointer.clone()));
@@ -196,10 +200,18 @@ impl ArchiveBatch {
     pub fn write(&self, store: &dyn Store) -> Result<(), StoreError> {
         let _turn = TALLY_TURN.lock().unwrap_or_else(PoisonError::into_inner);
         let mut tallies: BTreeMap<UserId, archive_index::ArchiveTally> = BTreeMap::new();
+        let mut schedules: BTreeMap<ScheduleId, archive_index::ArchiveTally> = BTreeMap::new();
         for reservation in &self.tallied {
             if store.get_meta(&reservation.entry_key)?.is_some() {
                 continue;
             }
+            let by_schedule = match schedules.entry(reservation.schedule) {
+                Entry::Occupied(tally) => tally.into_mut(),
+                Entry::Vacant(slot) => {
+                    slot.insert(archive_by_schedule::tally(store, reservation.schedule)?)
+                }
+            };
+            by_schedule.add(reservation.status, reservation.tickets);
             let tally = match tallies.entry(reservation.user) {
                 Entry::Occupied(tally) => tally.into_mut(),
                 Entry::Vacant(slot) => slot.insert(archive_index::tally(store, reservation.user)?),
@@ -210,6 +222,12 @@ impl ArchiveBatch {
         batch.extend(self.entries.iter().cloned());
         for (user, tally) in tallies {
             batch.push((archive_index::tally_key(user), codec::encode(&tally)?));
+        }
+        for (schedule, tally) in schedules {
+            batch.push((
+                archive_by_schedule::tally_key(schedule),
+                codec::encode(&tally)?,
+            ));
         }
         store.put_meta_batch(&batch)
     }

@@ -77,7 +77,7 @@ impl EndedStatus {
         }
     }
 
-    fn letter(self) -> char {
+    pub(super) fn letter(self) -> char {
         match self {
             Self::Expired => 'e',
             Self::Cancelled => 'c',
@@ -113,13 +113,13 @@ impl PartialOrd for ListOrder {
 
 impl ListOrder {
     /// The key part whose byte order is this order.
-    fn key(&self) -> String {
+    pub(super) fn key(&self) -> String {
         // Order-preserving i64 -> u64 (flip the sign bit), then inverted.
         let held = !((self.held_at.0 as u64) ^ (1 << 63));
         format!("{held:016x}{:016x}{}", !self.ordinal, self.id)
     }
 
-    fn parse(part: &str) -> Option<ListOrder> {
+    pub(super) fn parse(part: &str) -> Option<ListOrder> {
         if part.len() != ORDER_CHARS || !part.is_ascii() {
             return None;
         }

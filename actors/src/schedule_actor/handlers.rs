@@ -641,3 +641,43 @@ impl Handler<QueueAdmitted> for ScheduleActor {
         }
     }
 }
+
+impl Handler<ListLiveReservations> for ScheduleActor {
+    type Result = EngineResult<Vec<LiveReservation>>;
+
+    fn handle(&mut self, msg: ListLiveReservations, _: &mut Context<Self>) -> Self::Result {
+        let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
+        let mut live: Vec<LiveReservation> = (state.schedule.reservations().enumerate())
+            .filter(|(_, r)| {
+                (msg.status).is_none_or(|s| crate::booking::CustomerStatus::of(r.status) == s)
+            })
+            .map(|(position, r)| LiveReservation {
+                order: super::archive_index::ListOrder {
+                    held_at: r.held_at,
+                    // The ordinal the archive will give it (`ArchiveBatch::prepare`).
+                    ordinal: state.archived + position as u64,
+                    id: r.id,
+                },
+                user: r.user,
+                ended: matches!(
+                    r.status,
+                    ReservationStatus::Expired | ReservationStatus::Cancelled
+                ),
+            })
+            .collect();
+        live.sort_by_key(|r| r.order);
+        Ok(live)
+    }
+}
+
+impl Handler<GetReservationViews> for ScheduleActor {
+    type Result = EngineResult<Vec<super::views::ReservationView>>;
+
+    fn handle(&mut self, msg: GetReservationViews, _: &mut Context<Self>) -> Self::Result {
+        let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
+        let schedule = &state.schedule;
+        Ok((msg.ids.iter())
+            .filter_map(|&id| Some(reservation_view(schedule, schedule.reservation(id)?)))
+            .collect())
+    }
+}

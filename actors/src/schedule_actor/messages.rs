@@ -155,3 +155,32 @@ pub struct UnfinishedWork {
 impl Message for GetUnfinishedWork {
     type Result = UnfinishedWork;
 }
+
+/// A reservation of this schedule still in memory, as a schedule's list
+/// places it (see `schedule_reservations`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveReservation {
+    pub order: super::archive_index::ListOrder,
+    pub user: UserId,
+    /// EXPIRED or CANCELLED: it may be archived already.
+    pub ended: bool,
+}
+
+/// Every reservation this schedule holds in memory whose status is `status`
+/// (any, when `None`), in list order (newest first). Bounded by the live
+/// state: the seats' reservations plus the ended ones not yet archived.
+pub struct ListLiveReservations {
+    pub status: Option<crate::booking::CustomerStatus>,
+}
+impl Message for ListLiveReservations {
+    type Result = EngineResult<Vec<LiveReservation>>;
+}
+
+/// The views of those of `ids` this schedule still holds in memory (an
+/// admin's page: any owner), in the order named.
+pub struct GetReservationViews {
+    pub ids: Vec<ReservationId>,
+}
+impl Message for GetReservationViews {
+    type Result = EngineResult<Vec<ReservationView>>;
+}

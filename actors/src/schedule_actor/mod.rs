@@ -25,6 +25,7 @@
 //! `test-hooks` feature only, `test_hooks`.
 
 pub mod archive;
+pub mod archive_by_schedule;
 pub mod archive_index;
 mod handlers;
 pub mod messages;

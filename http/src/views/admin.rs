@@ -1,10 +1,14 @@
-//! What the admin lists take: the user search's query (`email` exact, `q` a
-//! part of an email or name). Users render as `auth::UserBody`, as
-//! GET /auth/me shows them.
+//! What the admin lists take and show: the user search's query (`email`
+//! exact, `q` a part of an email or name; users render as `auth::UserBody`,
+//! as GET /auth/me shows them), and a schedule's reservations, each as GET
+//! /reservations/{id} shows it plus its owner's `userId` and `email`.
 
 use boxoffice_actors::accounts::{AccountQuery, MAX_USER_QUERY_CHARS};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use boxoffice_actors::schedule_reservations::OwnedReservation;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::reservations::ReservationBody;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -37,6 +41,31 @@ impl UserQuery {
                 Ok(AccountQuery::Part(q.to_string()))
             }
             (None, None) => Ok(AccountQuery::All),
+        }
+    }
+}
+
+/// A reservation of any user, as its owner reads it, with who owns it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnedReservationBody {
+    #[serde(flatten)]
+    pub reservation: ReservationBody,
+    pub user_id: String,
+    /// The owner's email (empty for an account that no longer exists).
+    pub email: String,
+}
+
+impl From<&OwnedReservation> for OwnedReservationBody {
+    fn from(r: &OwnedReservation) -> Self {
+        OwnedReservationBody {
+            reservation: ReservationBody::from(&r.view),
+            user_id: r.view.user.to_string(),
+            email: r
+                .owner
+                .as_ref()
+                .map(|a| a.email.clone())
+                .unwrap_or_default(),
         }
     }
 }
