@@ -4,13 +4,19 @@
 //! and user accounts, the user with a funded wallet. Loaded once per data dir
 //! (a marker in the store's metadata); the credentials are printed every start.
 //!
+//! The box office's additions (issue 15) come in a second step with its own
+//! marker, so a data dir loaded before them gains them once too: a small
+//! hall with three more concerts (Korean and Chinese titles and
+//! descriptions among them) and one DRAFT concert with a schedule, which only
+//! the demo admin sees until it is published.
+//!
 //! The demo passwords are well known (they are in the README), so they are
 //! set only when an account is created: a demo account whose password was
 //! changed keeps it across restarts. Serving them on a non-loopback address
 //! is warned about ([`exposure_warning`]). They meet the password policy.
 
 use boxoffice_actors::Role;
-use boxoffice_actors::{NewConcert, NewSchedule, PriceGrade, VenueSection};
+use boxoffice_actors::{ConcertStatus, NewConcert, NewSchedule, PriceGrade, VenueSection};
 use boxoffice_actors::{Passwords, Registry};
 use boxoffice_engine::layout::RowLayout;
 use boxoffice_engine::queue::QueueConfig;
@@ -21,6 +27,10 @@ use crate::auth::Argon2Passwords;
 use crate::error::ApiError;
 
 const MARKER: &str = "demo-loaded";
+/// Marks the box office's additions as loaded (see the module doc).
+const ADDITIONS_MARKER: &str = "demo-loaded-box-office";
+/// The DRAFT concert's title, so tests can find it.
+pub const DRAFT_TITLE: &str = "Aurora Live 2027: 앙코르 (draft)";
 pub const ADMIN: (&str, &str) = ("admin@demo.boxoffice", "demo-admin-pass");
 pub const STAFF: (&str, &str) = ("staff@demo.boxoffice", "demo-staff-pass");
 pub const USER: (&str, &str) = ("user@demo.boxoffice", "demo-user-pass");
@@ -171,6 +181,17 @@ pub async fn load(
             .and_then(|_| store.flush())
             .map_err(|e| ApiError::internal(e.to_string()))?;
     }
+    let added = store
+        .get_meta(ADDITIONS_MARKER)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .is_some();
+    if !added {
+        load_additions(registry, now).await.map_err(engine)?;
+        store
+            .put_meta(ADDITIONS_MARKER, b"1")
+            .and_then(|_| store.flush())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
     Ok(vec![
         "demo accounts (passwords as set when the accounts were created):".to_string(),
         format!("  ADMIN  {}  password {}", ADMIN.0, ADMIN.1),
@@ -180,6 +201,70 @@ pub async fn load(
             USER.0, USER.1, USER_FUNDS.0
         ),
     ])
+}
+
+/// The box office's additions (see the module doc). A crash before the
+/// marker is written loads them again at the next start (a second copy of
+/// each concert: harmless demo data, as for the first step).
+async fn load_additions(
+    registry: &Registry,
+    now: Timestamp,
+) -> Result<(), boxoffice_actors::EngineError> {
+    let hall = registry
+        .create_venue(
+            "Riverside Hall".into(),
+            "22 Hangang-daero, Yongsan-gu, Seoul".into(),
+            vec![
+                section("F", "Floor", 10, 20),
+                section("B", "Balcony", 5, 20),
+            ],
+        )
+        .await?;
+    let day = 86_400_000;
+    let grades = || {
+        vec![
+            PriceGrade {
+                grade: "F".into(),
+                price: Money(88_000),
+                section_ids: vec!["F".into()],
+            },
+            PriceGrade {
+                grade: "B".into(),
+                price: Money(55_000),
+                section_ids: vec!["B".into()],
+            },
+        ]
+    };
+    let schedule = |days: i64| NewSchedule {
+        starts_at: now.plus_millis(days * day),
+        ends_at: now.plus_millis(days * day + 2 * 3_600_000),
+        booking_opens_at: now.plus_millis(-3_600_000),
+        booking_closes_at: now.plus_millis(days * day - 3_600_000),
+        queue: None,
+    };
+    #[rustfmt::skip]
+    let concerts = [
+        ("서울 재즈 나이트", "한강이 보이는 홀에서 열리는 재즈 트리오의 밤. 스탠더드와 자작곡.", "JAZZ", 20, ConcertStatus::Published),
+        ("城市民谣之夜 Folk in the City", "三位独立民谣歌手的不插电演出，首尔一夜。", "FOLK", 25, ConcertStatus::Published),
+        ("Chamber Strings by the River", "A string quartet plays Haydn and Ravel; 현악 사중주, 하이든과 라벨.", "CLASSICAL", 35, ConcertStatus::Published),
+        // Seen by the demo admin only until published (POST /concerts/{id}/publish).
+        (DRAFT_TITLE, "An encore night not announced yet. 아직 공개되지 않은 앙코르 공연.", "K-POP", 90, ConcertStatus::Draft),
+    ];
+    for (title, description, category, first_day, status) in concerts {
+        let concert = NewConcert {
+            title: title.into(),
+            description: description.into(),
+            category: category.into(),
+            venue_id: hall.venue_id,
+            price_grades: grades(),
+            schedules: vec![schedule(first_day), schedule(first_day + 1)],
+            max_seats_per_user: 4,
+            hold_seconds: 300,
+            queue: None,
+        };
+        registry.create_concert_as(concert, status).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1143,3 +1143,132 @@ async fn an_admin_pages_a_schedules_reservations_live_and_archived_and_after_a_r
     );
     app.stop().await;
 }
+
+/// Serves a `--demo` server on `data` while `work` runs against its base
+/// URL, then stops it and waits until its engine let go of the data dir.
+async fn with_demo_server<F, Fut>(data: &std::path::Path, work: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut settings = boxoffice_http::Settings::new(data.to_path_buf());
+    settings.bind = "127.0.0.1:0".parse().expect("address");
+    settings.demo = true;
+    settings.jwt_secret = Some(JWT_SECRET.into());
+    settings.rate_limits = boxoffice_http::rate_limit::RateLimitSettings::off();
+    let app = boxoffice_http::Application::build(
+        settings,
+        Arc::new(boxoffice_actors::ManualClock::new(START)),
+        Arc::new(boxoffice_actors::IdSource::seeded(11)),
+    )
+    .await
+    .expect("demo server builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let registry = Arc::clone(app.registry());
+    let handle = app.handle();
+    let serving = actix_rt::spawn(app.run_until_stopped());
+    work(base).await;
+    handle.stop(true).await;
+    serving.await.expect("joined").expect("stopped cleanly");
+    let deadline = Instant::now() + RELEASE_WAIT;
+    while Arc::strong_count(&registry) > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped server kept its engine"
+        );
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn get_json(url: &str, token: Option<&str>) -> Value {
+    let mut request = awc::Client::default().get(url);
+    if let Some(token) = token {
+        request = request.insert_header(("Authorization", format!("Bearer {token}")));
+    }
+    let mut response = request.send().await.expect("answered");
+    assert_eq!(response.status().as_u16(), 200, "{url}");
+    response.json::<Value>().limit(1 << 24).await.expect("json")
+}
+
+/// (titles anyone sees, titles the demo admin sees, DRAFT titles among those)
+async fn demo_catalogue(base: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let login = awc::Client::default()
+        .post(format!("{base}/api/v1/auth/login"))
+        .send_json(&json!({"email": boxoffice_http::demo::ADMIN.0, "password": boxoffice_http::demo::ADMIN.1}))
+        .await
+        .expect("answered")
+        .json::<Value>()
+        .await
+        .expect("json");
+    let admin = str_of(&login["accessToken"]);
+    let list = format!("{base}{CONCERTS}?pageSize=100");
+    let titles = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| str_of(&i["title"]))
+            .collect()
+    };
+    let public = get_json(&list, None).await;
+    let admins = get_json(&list, Some(&admin)).await;
+    let drafts = (admins["items"].as_array().expect("items").iter())
+        .filter(|i| i["status"] == "DRAFT")
+        .map(|i| str_of(&i["title"]))
+        .collect();
+    (titles(&public), titles(&admins), drafts)
+}
+
+#[actix_rt::test]
+async fn the_demo_has_korean_and_chinese_concerts_and_a_draft_loaded_once_per_data_dir() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut first = None;
+    with_demo_server(data.path(), |base| {
+        let first = &mut first;
+        async move {
+            let (public, admins, drafts) = demo_catalogue(&base).await;
+            assert_eq!(drafts, [boxoffice_http::demo::DRAFT_TITLE]);
+            assert!(!public
+                .iter()
+                .any(|t| t == boxoffice_http::demo::DRAFT_TITLE));
+            assert_eq!(admins.len(), public.len() + 1);
+            assert!(
+                public.len() >= 7,
+                "the first four and the additions: {public:?}"
+            );
+            assert!(public.iter().any(|t| t.contains("재즈")), "{public:?}");
+            assert!(public.iter().any(|t| t.contains("民谣")), "{public:?}");
+            // The search finds the Korean one and never the draft.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let found = get_json(
+                    &format!("{base}/api/v1/search/concerts?q={}", encode("재즈")),
+                    None,
+                )
+                .await;
+                if found["total"].as_u64().unwrap_or(0) >= 1 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the demo's Korean concert is not searchable"
+                );
+                actix_rt::time::sleep(Duration::from_millis(50)).await;
+            }
+            let encore = get_json(
+                &format!("{base}/api/v1/search/concerts?q={}", encode("앙코르")),
+                None,
+            )
+            .await;
+            assert_eq!(encore["total"], 0, "the draft is searchable: {encore}");
+            *first = Some((public, admins));
+        }
+    })
+    .await;
+    let first = first.expect("the first run looked");
+    with_demo_server(data.path(), |base| async move {
+        let (public, admins, _) = demo_catalogue(&base).await;
+        assert_eq!((public, admins), first, "a restart loaded the demo again");
+    })
+    .await;
+}
