@@ -761,3 +761,154 @@ impl Handler<ExportCatalog> for CatalogActor {
         MessageResult(self.state.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Record;
+
+    /// `Concert` as stored before drafts: the same fields, no `status`.
+    #[derive(Serialize)]
+    struct ConcertBeforeDrafts {
+        concert_id: ConcertId,
+        title: String,
+        description: String,
+        category: String,
+        venue_id: VenueId,
+        venue_name: String,
+        price_grades: Vec<PriceGrade>,
+        schedules: Vec<ScheduleInfo>,
+        max_seats_per_user: u32,
+        hold_seconds: u32,
+        queue: Option<QueueConfig>,
+        created_at: Timestamp,
+    }
+
+    #[derive(Serialize)]
+    enum EventBeforeDrafts {
+        #[allow(dead_code)]
+        VenueCreated(Venue),
+        ConcertCreated(ConcertBeforeDrafts),
+    }
+
+    #[derive(Serialize)]
+    struct StateBeforeDrafts {
+        venues: HashMap<VenueId, Venue>,
+        venue_order: Vec<VenueId>,
+        concerts: HashMap<ConcertId, ConcertBeforeDrafts>,
+        concert_order: Vec<ConcertId>,
+        schedule_concert: HashMap<ScheduleId, ConcertId>,
+    }
+
+    fn venue() -> Venue {
+        Venue {
+            venue_id: VenueId::from_random_bytes([1; 16]),
+            name: "Hall".into(),
+            address: "1 Road".into(),
+            sections: Vec::new(),
+            capacity: 0,
+            created_at: Timestamp(0),
+        }
+    }
+
+    fn old_concert(n: u8) -> ConcertBeforeDrafts {
+        ConcertBeforeDrafts {
+            concert_id: ConcertId::from_random_bytes([n; 16]),
+            title: format!("Concert {n}"),
+            description: String::new(),
+            category: "ROCK".into(),
+            venue_id: venue().venue_id,
+            venue_name: "Hall".into(),
+            price_grades: Vec::new(),
+            schedules: vec![ScheduleInfo {
+                schedule_id: ScheduleId::from_random_bytes([n; 16]),
+                starts_at: Timestamp(1),
+                ends_at: Timestamp(2),
+                booking_opens_at: Timestamp(0),
+                booking_closes_at: Timestamp(1),
+                queue: None,
+            }],
+            max_seats_per_user: 4,
+            hold_seconds: 300,
+            queue: None,
+            created_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_and_a_log_written_before_drafts_load_as_published() {
+        let old = old_concert(2);
+        let id = old.concert_id;
+        let snapshot = StateBeforeDrafts {
+            venues: HashMap::from([(venue().venue_id, venue())]),
+            venue_order: vec![venue().venue_id],
+            schedule_concert: HashMap::from([(old.schedules[0].schedule_id, id)]),
+            concerts: HashMap::from([(id, old)]),
+            concert_order: vec![id],
+        };
+        let bytes = codec::encode(&snapshot).expect("encode");
+        let mut state = CatalogState::decode_snapshot(&bytes).expect("the older format decodes");
+        assert_eq!(state.concerts[&id].status, ConcertStatus::Published);
+        assert!(state.drafts.is_empty());
+        state.check_invariants().expect("invariants");
+
+        // A record of the older log decodes as today's events.
+        let record = codec::encode(&Record {
+            events: vec![EventBeforeDrafts::ConcertCreated(old_concert(3))],
+            idempotency: Vec::new(),
+        })
+        .expect("encode");
+        let decoded: Record<CatalogEvent> = codec::decode(&record).expect("decode");
+        for event in &decoded.events {
+            state.apply(event);
+        }
+        let third = ConcertId::from_random_bytes([3; 16]);
+        assert_eq!(state.concerts[&third].status, ConcertStatus::Published);
+        assert_eq!(state.concerts[&third].title, "Concert 3");
+        state.check_invariants().expect("invariants");
+    }
+
+    #[test]
+    fn drafts_edits_and_publishing_apply_and_survive_a_snapshot() {
+        let mut state = CatalogState::default();
+        state.apply(&CatalogEvent::VenueCreated(venue()));
+        let record = codec::encode(&Record {
+            events: vec![EventBeforeDrafts::ConcertCreated(old_concert(4))],
+            idempotency: Vec::new(),
+        })
+        .expect("encode");
+        let mut concert = match codec::decode::<Record<CatalogEvent>>(&record)
+            .expect("decode")
+            .events
+            .pop()
+        {
+            Some(CatalogEvent::ConcertCreated(concert)) => concert,
+            other => panic!("decoded {other:?}"),
+        };
+        concert.status = ConcertStatus::Draft;
+        let id = concert.concert_id;
+        state.apply(&CatalogEvent::DraftCreated(concert));
+        state.apply(&CatalogEvent::ConcertEdited(ConcertText {
+            concert_id: id,
+            title: "Edited".into(),
+            description: "now with words".into(),
+            category: "JAZZ".into(),
+        }));
+        state.check_invariants().expect("invariants");
+        assert_eq!(state.concerts[&id].status, ConcertStatus::Draft);
+        assert!(DraftBoard::of(&state).is_hidden(state.concerts[&id].schedules[0].schedule_id));
+
+        let reloaded =
+            CatalogState::decode_snapshot(&codec::encode(&state).expect("encode")).expect("decode");
+        assert_eq!(reloaded, state, "the snapshot keeps the draft and the edit");
+
+        state.apply(&CatalogEvent::ConcertPublished(id));
+        state.check_invariants().expect("invariants");
+        assert_eq!(state.concerts[&id].status, ConcertStatus::Published);
+        assert_eq!(state.concerts[&id].title, "Edited");
+        assert!(!DraftBoard::of(&state).is_hidden(state.concerts[&id].schedules[0].schedule_id));
+        let reloaded =
+            CatalogState::decode_snapshot(&codec::encode(&state).expect("encode")).expect("decode");
+        assert_eq!(reloaded, state);
+    }
+}
