@@ -50,7 +50,7 @@ pub struct OwnedReservation {
 
 /// Where a page's item comes from.
 enum Source {
-    Live(ReservationId),
+    Live(UserId, ReservationId),
     Archived(UserId, ReservationId),
 }
 
@@ -106,7 +106,7 @@ impl Registry {
 
         let live_ids: Vec<ReservationId> = (page.iter())
             .filter_map(|item| match item {
-                Source::Live(id) => Some(*id),
+                Source::Live(_, id) => Some(*id),
                 Source::Archived(..) => None,
             })
             .collect();
@@ -119,22 +119,27 @@ impl Registry {
             .collect();
         let mut views = Vec::with_capacity(page.len());
         for item in page {
-            views.push(match item {
-                Source::Live(id) => live_views.remove(&id).ok_or_else(|| {
-                    // Forgotten since the list was read: archived meanwhile.
-                    EngineError::Unavailable
-                })?,
-                Source::Archived(user, id) => {
-                    archive::read(store, user, id)
-                        .map_err(storage)?
-                        .ok_or_else(|| {
-                            EngineError::Storage(format!(
-                                "the archive index of {schedule_id} names {id}, which has no entry"
-                            ))
-                        })?
-                        .view
-                }
-            });
+            // A live one forgotten since the list was read was archived meanwhile.
+            let (user, id) = match item {
+                Source::Live(user, id) => match live_views.remove(&id) {
+                    Some(view) => {
+                        views.push(view);
+                        continue;
+                    }
+                    None => (user, id),
+                },
+                Source::Archived(user, id) => (user, id),
+            };
+            let entry = archive::read(store, user, id).map_err(storage)?;
+            views.push(
+                entry
+                    .ok_or_else(|| {
+                        EngineError::Storage(format!(
+                            "the archive index of {schedule_id} names {id}, which has no entry"
+                        ))
+                    })?
+                    .view,
+            );
         }
         let owners: BTreeMap<UserId, Option<Account>> = {
             let users: Vec<UserId> = (views.iter().map(|v| v.user))
@@ -182,7 +187,7 @@ fn merge(live: &[LiveReservation], archived: &[(ListOrder, UserId)], count: usiz
         };
         if take_live {
             if let Some(live) = l.next() {
-                merged.push(Source::Live(live.order.id));
+                merged.push(Source::Live(live.user, live.order.id));
             }
         } else if let Some((order, user)) = a.next() {
             merged.push(Source::Archived(*user, order.id));

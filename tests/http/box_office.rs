@@ -711,7 +711,7 @@ async fn four_doors_scanning_every_ticket_at_once_admit_each_exactly_once() {
         let (app, staff, codes, schedule) = (&app, staff[d].clone(), &codes, schedule.clone());
         async move {
             let mut answers: Vec<(String, u16, String)> = Vec::with_capacity(codes.len());
-            let order: Vec<usize> = if d % 2 == 0 {
+            let order: Vec<usize> = if d.is_multiple_of(2) {
                 (0..codes.len()).collect()
             } else {
                 (0..codes.len()).rev().collect()
