@@ -4,6 +4,7 @@
 
 mod binary;
 mod charge_storm;
+mod draft_kill;
 mod http_crash;
 mod kill_engine;
 mod kill_loop;
