@@ -12,7 +12,10 @@
 //! and answers a copy of the catalogue taken in the actor's order at that
 //! moment, so no change falls between the copy and the feed; a change both in
 //! the copy and on the feed reaches the follower twice, which is harmless for
-//! a follower that replaces by id (venues and concerts never change).
+//! a follower that replaces by id: every event carries the whole of what it
+//! sets (a concert's text after an edit, not the difference), and the feed
+//! delivers in the catalogue's order, so the last one a follower applies is
+//! the catalogue's latest.
 
 use std::sync::{Arc, RwLock};
 
