@@ -36,7 +36,7 @@ use utoipa_swagger_ui::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
-    auth, catalog, checkins, ops, payments, queue, reservations, resource, search, tickets, wallet,
+    auth, catalog, checkins, ops, payments, queue, reservations, resource, search, streams, tickets, wallet,
 };
 use crate::views;
 
@@ -182,7 +182,7 @@ type RouteApi = (fn() -> Part, fn() -> Vec<Part>);
 
 /// Every route module's part of the document (in the order the API lists
 /// them), and the function giving each of its operations' own documents.
-const ROUTE_APIS: [RouteApi; 10] = [
+const ROUTE_APIS: [RouteApi; 11] = [
     (auth::AuthApi::openapi, auth::AuthApi::operations),
     (
         catalog::CatalogApi::openapi,
@@ -190,6 +190,7 @@ const ROUTE_APIS: [RouteApi; 10] = [
     ),
     (search::SearchApi::openapi, search::SearchApi::operations),
     (queue::QueueApi::openapi, queue::QueueApi::operations),
+    (streams::StreamsApi::openapi, streams::StreamsApi::operations),
     (
         reservations::ReservationsApi::openapi,
         reservations::ReservationsApi::operations,
