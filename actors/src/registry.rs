@@ -406,7 +406,13 @@ fn start_schedule(
     // Supervisor: a stopped actor (after a contained panic or a failed append)
     // is restarted in place, reloading from storage; its address stays valid.
     let addr = Supervisor::start_in_arbiter(arbiter, move |_| {
-        ScheduleActor::new(state, engine_for_actor, queue, seats_for_actor, feed_for_actor)
+        ScheduleActor::new(
+            state,
+            engine_for_actor,
+            queue,
+            seats_for_actor,
+            feed_for_actor,
+        )
     });
     ScheduleHandle {
         id,

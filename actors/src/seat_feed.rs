@@ -99,13 +99,16 @@ pub fn seat_changes(schedule: &Schedule, event: &ScheduleEvent) -> Vec<SeatChang
             reservation_ids,
             at,
         } => (
-            reservation_ids.iter().flat_map(|id| seats_of(*id)).collect(),
+            reservation_ids
+                .iter()
+                .flat_map(|id| seats_of(*id))
+                .collect(),
             SeatStatus::Available,
             *at,
         ),
-        ScheduleEvent::Confirmed { reservation_id, at, .. } => {
-            (seats_of(*reservation_id), SeatStatus::Sold, *at)
-        }
+        ScheduleEvent::Confirmed {
+            reservation_id, at, ..
+        } => (seats_of(*reservation_id), SeatStatus::Sold, *at),
         // A payment in progress, or aborted, leaves its seats HELD (the seat
         // map shows a pending payment's seats as held); an aborted hold that
         // is already due is freed by the sweep's `Expired`, which appears.

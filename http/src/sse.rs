@@ -17,8 +17,8 @@
 //! [`MAX_EVENTS_PER_READ`]: boxoffice_actors::seat_feed::MAX_EVENTS_PER_READ
 
 use actix_web::web::Bytes;
-use boxoffice_actors::queue_board::QueuePass;
 use boxoffice_actors::queue_actor::QueueTicket;
+use boxoffice_actors::queue_board::QueuePass;
 use boxoffice_actors::seat_feed::{FeedEvent, Read, Subscription};
 use boxoffice_actors::Registry;
 use boxoffice_engine::queue::TokenStatus;

@@ -13,3 +13,4 @@ mod search;
 mod security;
 mod sessions;
 mod smoke;
+mod streams;

@@ -226,9 +226,10 @@ impl ScheduleActor {
         // The seat stream hears of it once durable, whenever the reply goes:
         // staged first, so subscribers hear before the requester is answered.
         let mut schedule_commit = match self.feed_waiter(&events) {
-            Some(feed) => self
-                .journal
-                .stage_at(std::iter::empty(), None, Some(feed), ReplyAt::Durable),
+            Some(feed) => {
+                self.journal
+                    .stage_at(std::iter::empty(), None, Some(feed), ReplyAt::Durable)
+            }
             None => false,
         };
         schedule_commit |= self.journal.stage_at(events, idem, waiter, at);
