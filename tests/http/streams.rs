@@ -513,6 +513,9 @@ async fn a_reader_that_stops_reading_is_reset_and_cut_off_with_bounded_memory() 
     app.stop().await;
 }
 
+/// What is refused, the stream's path, and the one header sent.
+type RefusedCase<'a> = (&'a str, String, Option<(&'a str, &'a str)>);
+
 /// One admission per 100 ms, one active user at a time.
 fn narrow_queue() -> Value {
     json!({"enabled": true, "batchSize": 1, "intervalMs": 100, "maxActive": 1, "activeSeconds": 600})
@@ -578,7 +581,7 @@ async fn a_gated_schedules_stream_needs_an_active_queue_token_and_no_user_token(
     forged.push(if end == 'A' { 'B' } else { 'A' });
 
     let bearer = format!("Bearer {first}");
-    let refused: Vec<(&str, String, Option<(&str, &str)>)> = vec![
+    let refused: Vec<RefusedCase> = vec![
         ("no token", path.clone(), None),
         (
             "a user token only",
