@@ -125,10 +125,12 @@ fn start_server(binary: &str, connections: usize) -> Result<Server, String> {
             .ok_or("the server exited")?
             .map_err(|e| e.to_string())?;
         if let Some(address) = line.strip_prefix("boxoffice listening on http://") {
+            // "127.0.0.1:PORT (data in ...)"
             let port = address
-                .rsplit(':')
+                .split_whitespace()
                 .next()
-                .and_then(|p| p.trim().parse().ok())
+                .and_then(|host_port| host_port.rsplit(':').next())
+                .and_then(|p| p.parse().ok())
                 .ok_or("no port")?;
             break port;
         }
