@@ -119,6 +119,32 @@ impl Sse {
         }
     }
 
+    /// Waits up to `limit` for a comment line (heartbeat) while no event
+    /// comes; false if an event or the end came first, or nothing in time.
+    async fn comment_within(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if block.starts_with(':') {
+                    return true;
+                }
+                if parse_event(&block).is_some() {
+                    return false;
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match actix_rt::time::timeout(left, self.body.next()).await {
+                Ok(Some(Ok(bytes))) => {
+                    self.received += bytes.len();
+                    self.buffer
+                        .push_str(std::str::from_utf8(&bytes).expect("utf-8"));
+                }
+                _ => return false,
+            }
+        }
+    }
+
     /// True when no event comes within `wait`.
     async fn quiet_for(&mut self, wait: Duration) -> bool {
         matches!(self.next_within(wait).await, Err(()))
@@ -295,6 +321,28 @@ async fn another_clients_hold_sale_expiry_and_refund_each_reach_the_stream_in_or
     .expect(409, "SEAT_UNAVAILABLE");
     assert!(watcher.quiet_for(Duration::from_millis(300)).await);
     drop(watcher);
+    app.stop().await;
+}
+
+/// API.md: a comment line every 15 s while nothing changes (keeps proxies
+/// from closing an idle stream), and the stream stays live after it.
+#[actix_rt::test]
+async fn an_idle_stream_sends_a_heartbeat_comment_every_15_seconds() {
+    let (app, schedule) = app_with_schedule(300).await;
+    let mut idle = open_ok(&app, &stream_path(&schedule), &[]).await;
+    let started = Instant::now();
+    assert!(
+        idle.comment_within(Duration::from_secs(17)).await,
+        "no heartbeat"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(14),
+        "{:?}",
+        started.elapsed()
+    );
+    hold(&app, &user(&app), &schedule, &["VIP-1-1"]).await;
+    assert_seat(&idle.next(FAN_OUT_LIMIT).await, "VIP-1-1", "HELD");
+    drop(idle);
     app.stop().await;
 }
 
