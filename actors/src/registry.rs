@@ -42,6 +42,7 @@ use crate::routing::{ScheduleHandle, ScheduleTable};
 use crate::schedule_actor::{archive_by_schedule, archive_index};
 use crate::schedule_actor::{log_name, ScheduleActor, ScheduleSpec, ScheduleState, LOG_PREFIX};
 use crate::seat_board::SeatBoard;
+use crate::seat_feed::SeatFeed;
 use crate::wallet_actor::{self, WalletActor, WalletShardState};
 
 /// What start-up recovery (`recovery.rs`) had to finish, for logs and tests.
@@ -415,10 +416,18 @@ fn start_schedule(
     let engine_for_actor = engine.clone();
     let seats = Arc::new(SeatBoard::new(state.schedule.counts()));
     let seats_for_actor = Arc::clone(&seats);
+    let feed = SeatFeed::new(engine.clock.now());
+    let feed_for_actor = Arc::clone(&feed);
     // Supervisor: a stopped actor (after a contained panic or a failed append)
     // is restarted in place, reloading from storage; its address stays valid.
     let addr = Supervisor::start_in_arbiter(arbiter, move |_| {
-        ScheduleActor::new(state, engine_for_actor, queue, seats_for_actor)
+        ScheduleActor::new(
+            state,
+            engine_for_actor,
+            queue,
+            seats_for_actor,
+            feed_for_actor,
+        )
     });
     ScheduleHandle {
         id,
@@ -426,5 +435,6 @@ fn start_schedule(
         actor: Handle::new(addr, engine.config.in_flight_per_actor),
         board: Arc::new(QueueBoard::new()),
         seats,
+        feed,
     }
 }

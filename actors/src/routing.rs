@@ -18,6 +18,7 @@ use crate::queue_board::QueueBoard;
 use crate::queue_link::QueueAdmitted;
 use crate::schedule_actor::ScheduleActor;
 use crate::seat_board::SeatBoard;
+use crate::seat_feed::SeatFeed;
 use boxoffice_engine::schedule::SeatCounts;
 
 /// A schedule actor's handle, with what callers need to know before sending.
@@ -30,6 +31,8 @@ pub struct ScheduleHandle {
     pub board: Arc<QueueBoard>,
     /// Its published seat counts, which listings read (see `seat_board`).
     pub seats: Arc<SeatBoard>,
+    /// Its durable seat changes, which the seat stream reads (see `seat_feed`).
+    pub feed: Arc<SeatFeed>,
 }
 
 impl ScheduleHandle {

@@ -30,20 +30,7 @@ impl Registry {
         if pass.user != user {
             return Err(EngineError::QueueTokenInvalid);
         }
-        let board = self
-            .schedules()
-            .board(pass.schedule_id)
-            .ok_or(EngineError::QueueTokenInvalid)?;
-        let now = self.context().clock.now();
-        let view = board
-            .poll(pass, now)
-            .ok_or(EngineError::QueueTokenInvalid)?;
-        Ok(QueueTicket {
-            schedule_id: pass.schedule_id,
-            view,
-            pass: *pass,
-            created: false,
-        })
+        self.watch_queue(pass)
     }
 
     /// Users waiting, over every waiting room.

@@ -29,6 +29,7 @@ pub mod request_id;
 pub mod routes;
 pub mod secrets;
 pub mod settings;
+pub mod sse;
 pub mod startup;
 pub mod state;
 pub mod tickets_qr;

@@ -108,8 +108,19 @@ impl Drop for Permit {
     }
 }
 
+/// A queue token's stream is the waiting room too (a poll that stays open),
+/// so it is exempt like the polls. A seat stream is not: opening one is an
+/// ordinary request, refused 503 under overload (an EventSource retries).
+/// Once open, no stream holds a permit: the permit ends with the handler,
+/// before the body streams.
+fn is_queue_stream(path: &str) -> bool {
+    path.strip_prefix("/api/v1/queue/tokens/")
+        .and_then(|rest| rest.strip_suffix("/stream"))
+        .is_some_and(|token| !token.is_empty() && !token.contains('/'))
+}
+
 fn exempt(path: &str) -> bool {
-    EXEMPT_PATHS.contains(&path)
+    EXEMPT_PATHS.contains(&path) || is_queue_stream(path)
 }
 
 /// The middleware factory: `App::wrap(ShedLoad::new(shedder))`.

@@ -36,8 +36,8 @@ use utoipa_swagger_ui::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
-    admin, auth, catalog, checkins, ops, payments, queue, reservations, resource, search, tickets,
-    wallet,
+    admin, auth, catalog, checkins, ops, payments, queue, reservations, resource, search, streams,
+    tickets, wallet,
 };
 use crate::views;
 
@@ -191,6 +191,10 @@ const ROUTE_APIS: [RouteApi; 11] = [
     ),
     (search::SearchApi::openapi, search::SearchApi::operations),
     (queue::QueueApi::openapi, queue::QueueApi::operations),
+    (
+        streams::StreamsApi::openapi,
+        streams::StreamsApi::operations,
+    ),
     (
         reservations::ReservationsApi::openapi,
         reservations::ReservationsApi::operations,

@@ -166,6 +166,7 @@ impl Application {
             metrics: Metrics::new().map_err(|e| e.to_string())?,
             request_timeout: settings.request_timeout,
             search,
+            streams: Default::default(),
         });
         // One load shedder for the whole process: every worker's app shares it.
         let shedder = LoadShedder::new(settings.max_in_flight_requests);

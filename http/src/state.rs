@@ -14,6 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::queue_tokens::QueueTokenSigner;
 use crate::rate_limit::RateLimits;
+use crate::sse::StreamSlots;
 use crate::tickets_qr::QrSigner;
 
 pub struct AppState {
@@ -32,6 +33,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// The concert search's index (`routes::search`).
     pub search: SearchIndex,
+    /// Open live-update streams, bounded (`crate::sse`).
+    pub streams: StreamSlots,
 }
 
 impl AppState {

@@ -58,6 +58,7 @@ use crate::idempotency::{IdemRecord, IdemState};
 use crate::journal::{Committed, Journal, Waiter};
 use crate::queue_link::{QueueAdmitted, QueueLink, ResendAdmissions};
 use crate::seat_board::SeatBoard;
+use crate::seat_feed::{seat_changes, SeatFeed};
 
 /// Longest the expiry timer sleeps before looking at the clock again, so an
 /// injected clock that jumps ahead is noticed within a second.
@@ -95,6 +96,8 @@ pub struct ScheduleActor {
     generation: u64,
     /// Where the seat counts are published for listings (see `seat_board`).
     seats: Arc<SeatBoard>,
+    /// Where durable seat changes are published for the seat stream (see `seat_feed`).
+    feed: Arc<SeatFeed>,
 }
 
 impl ScheduleActor {
@@ -103,6 +106,7 @@ impl ScheduleActor {
         engine: EngineContext,
         queue: QueueLink,
         seats: Arc<SeatBoard>,
+        feed: Arc<SeatFeed>,
     ) -> Self {
         let id = state.schedule.id();
         let mut journal = Journal::new(
@@ -125,6 +129,7 @@ impl ScheduleActor {
             archive_in_flight: false,
             generation: 0,
             seats,
+            feed,
         }
     }
 
@@ -219,13 +224,47 @@ impl ScheduleActor {
         };
         // Every change to the seats comes with events staged here: publish it.
         self.publish_counts();
-        let schedule_commit = self.journal.stage_at(events, idem, waiter, at);
+        // The seat stream hears of it once durable, whenever the reply goes:
+        // staged first, so subscribers hear before the requester is answered.
+        let mut schedule_commit = match self.feed_waiter(&events) {
+            Some(feed) => {
+                self.journal
+                    .stage_at(std::iter::empty(), None, Some(feed), ReplyAt::Durable)
+            }
+            None => false,
+        };
+        schedule_commit |= self.journal.stage_at(events, idem, waiter, at);
         if schedule_commit {
             ctx.notify(CommitBatch);
         }
         if self.journal.is_full() {
             self.commit(ctx);
         }
+    }
+
+    /// The waiter that publishes `events`' seat changes on the feed once
+    /// they are durable (None when they change no seat). A batch of expiries
+    /// thereby asks for a flush of its own, so freed seats reach the stream
+    /// within a second even when nothing else is written.
+    fn feed_waiter(&self, events: &[ScheduleLogEvent]) -> Option<Waiter> {
+        let state = self.state.as_ref()?;
+        let changes: Vec<_> = events
+            .iter()
+            .filter_map(|event| match event {
+                ScheduleLogEvent::Engine(event) => Some(seat_changes(&state.schedule, event)),
+                ScheduleLogEvent::PaymentStarted { .. } => None,
+            })
+            .flatten()
+            .collect();
+        if changes.is_empty() {
+            return None;
+        }
+        let feed = Arc::clone(&self.feed);
+        Some(Box::new(move |durable: Result<(), StoreError>| {
+            if durable.is_ok() {
+                feed.publish(changes);
+            }
+        }))
     }
 
     fn commit(&mut self, ctx: &mut Context<Self>) {

@@ -43,6 +43,7 @@ pub mod payments;
 pub mod queue;
 pub mod reservations;
 pub mod search;
+pub mod streams;
 pub mod tickets;
 pub mod wallet;
 
@@ -78,6 +79,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(catalog::configure)
             .configure(search::configure)
             .configure(queue::configure)
+            .configure(streams::configure)
             .configure(reservations::configure)
             .configure(wallet::configure)
             .configure(payments::configure)
