@@ -11,9 +11,14 @@
 //! Publishing costs the flusher thread a short lock and a push into a bounded
 //! ring ([`SEAT_FEED_KEPT_EVENTS`], the resume window); waking the
 //! subscribers is left to one fan-out thread ([`FANOUT_THREAD_NAME`]) that
-//! wakes every feed with news at most once per [`FANOUT_INTERVAL_MS`], so
-//! 10,000 subscribers cost the flush (and so the holds) nothing, and each
-//! woken subscriber reads everything new in one go. A subscriber holds only
+//! wakes a feed with news at most once per its wake interval, so 10,000
+//! subscribers cost the flush (and so the holds) nothing, and each woken
+//! subscriber reads everything new in one go. The interval grows with the
+//! feed's subscribers ([`wake_interval`]): every wake-up costs each
+//! subscriber a task poll and a socket write on the HTTP workers, the same
+//! workers that serve the holds, so a crowd is woken less often and each
+//! wake-up carries more events; the stream's promise (a change within 1 s)
+//! bounds the interval. A subscriber holds only
 //! its position in the ring: one that falls behind by more than the ring is
 //! told so ([`Read::Lost`]) and is closed by the HTTP layer, so a reader
 //! that stops reading never makes the server buffer for it.
@@ -27,11 +32,11 @@
 
 use boxoffice_engine::schedule::{Schedule, ScheduleEvent, SeatStatus};
 use boxoffice_engine::Timestamp;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
@@ -48,6 +53,23 @@ pub const MAX_EVENTS_PER_READ: usize = 512;
 /// The fan-out thread wakes a feed's subscribers at most this often: one
 /// wake-up carries every change published meanwhile.
 pub const FANOUT_INTERVAL_MS: u64 = 10;
+
+/// The wake interval grows by this much per subscriber (see [`wake_interval`]).
+pub const FANOUT_INTERVAL_US_PER_SUBSCRIBER: u64 = 50;
+
+/// The longest wake interval, however many subscribers: half of the 1 s
+/// within which API.md promises a change is on the stream.
+pub const FANOUT_MAX_INTERVAL_MS: u64 = 500;
+const _: () = assert!(FANOUT_MAX_INTERVAL_MS < 1_000);
+
+/// How long after its last wake-up a feed with `subscribers` is woken again:
+/// 10 ms up to 200 subscribers, 50 ms at 1,000, 500 ms from 10,000.
+pub fn wake_interval(subscribers: usize) -> Duration {
+    let grown_us = (subscribers as u64).saturating_mul(FANOUT_INTERVAL_US_PER_SUBSCRIBER);
+    Duration::from_micros(
+        grown_us.clamp(FANOUT_INTERVAL_MS * 1_000, FANOUT_MAX_INTERVAL_MS * 1_000),
+    )
+}
 
 /// Name of the thread that wakes subscribers.
 pub const FANOUT_THREAD_NAME: &str = "boxoffice-seat-fanout";
@@ -320,24 +342,60 @@ fn fanout() -> &'static Fanout {
         let (tx, rx) = mpsc::channel::<Weak<SeatFeed>>();
         let spawned = std::thread::Builder::new()
             .name(FANOUT_THREAD_NAME.into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    for feed in std::iter::once(first).chain(rx.try_iter()) {
-                        if let Some(feed) = feed.upgrade() {
-                            // Cleared before waking: a publish from now on queues another wake.
-                            feed.wake_pending.store(false, Ordering::Release);
-                            feed.notify.notify_waiters();
-                        }
-                    }
-                    std::thread::sleep(Duration::from_millis(FANOUT_INTERVAL_MS));
-                }
-            });
+            .spawn(move || run_fanout(rx));
         if let Err(err) = spawned {
             // Without the thread every send fails and publishers wake themselves.
             tracing::error!(%err, "the seat fan-out thread could not start");
         }
         Fanout { tx: Mutex::new(tx) }
     })
+}
+
+/// The fan-out thread's loop: feeds with news wait in `due` until their
+/// wake interval since their last wake-up has passed. `wake_pending` keeps a
+/// feed in `due` at most once, so `due` is bounded by the number of schedules.
+fn run_fanout(rx: mpsc::Receiver<Weak<SeatFeed>>) {
+    let mut due: Vec<(Instant, Arc<SeatFeed>)> = Vec::new();
+    let mut last_wake: HashMap<usize, Instant> = HashMap::new();
+    loop {
+        let received = match due.iter().map(|(at, _)| *at).min() {
+            None => match rx.recv() {
+                Ok(feed) => Some(feed),
+                Err(_) => return,
+            },
+            Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(feed) => Some(feed),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            },
+        };
+        let now = Instant::now();
+        for feed in received.into_iter().chain(rx.try_iter()) {
+            if let Some(feed) = feed.upgrade() {
+                let key = Arc::as_ptr(&feed) as usize;
+                let at = last_wake
+                    .get(&key)
+                    .map_or(now, |last| *last + wake_interval(feed.subscribers()));
+                due.push((at, feed));
+            }
+        }
+        due.retain(|(at, feed)| {
+            if *at > now {
+                return true;
+            }
+            // Cleared before waking: a publish from now on queues another wake.
+            feed.wake_pending.store(false, Ordering::Release);
+            feed.notify.notify_waiters();
+            last_wake.insert(Arc::as_ptr(feed) as usize, now);
+            false
+        });
+        // Forget feeds not woken for a while (and so dropped schedules):
+        // their next wake-up is due at once anyway.
+        if last_wake.len() > due.len() * 2 + 1_024 {
+            let horizon = Duration::from_millis(FANOUT_MAX_INTERVAL_MS);
+            last_wake.retain(|_, last| now.duration_since(*last) < horizon);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -392,6 +450,18 @@ mod tests {
             }
             other => panic!("expected events, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_crowd_is_woken_less_often_but_within_the_streams_promise() {
+        assert_eq!(wake_interval(0), Duration::from_millis(FANOUT_INTERVAL_MS));
+        assert_eq!(wake_interval(200), Duration::from_millis(10));
+        assert_eq!(wake_interval(1_000), Duration::from_millis(50));
+        assert_eq!(wake_interval(10_000), Duration::from_millis(500));
+        assert_eq!(
+            wake_interval(usize::MAX),
+            Duration::from_millis(FANOUT_MAX_INTERVAL_MS)
+        );
     }
 
     #[test]
