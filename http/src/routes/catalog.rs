@@ -14,6 +14,7 @@ use crate::checks::{body_after, role_then_body};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{path_id, JsonBody};
 use crate::pagination::{List, PageQuery};
+use crate::rate_limit::{CatalogueGets, LimitedCaller};
 use crate::state::AppState;
 use crate::views::concerts::{
     ConcertBody, ConcertQuery, ConcertRequestBody, ConcertSortName, ConcertSummaryBody,
@@ -76,6 +77,7 @@ pub async fn create_venue(
     ))]
 pub async fn list_venues(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = page.validate()?;
@@ -92,6 +94,7 @@ pub async fn list_venues(
     ))]
 pub async fn get_venue(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = path_id(&path, VenueId::parse, "venue")?;
@@ -134,6 +137,7 @@ pub async fn create_concert(
     ))]
 pub async fn list_concerts(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     query: web::Query<ConcertQuery>,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -157,6 +161,7 @@ pub async fn list_concerts(
     ))]
 pub async fn get_concert(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = path_id(&path, ConcertId::parse, "concert")?;
@@ -172,6 +177,7 @@ pub async fn get_concert(
     ))]
 pub async fn list_schedules(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     path: web::Path<String>,
     query: web::Query<ScheduleQuery>,
     page: web::Query<PageQuery>,
@@ -198,6 +204,7 @@ pub async fn list_schedules(
 pub async fn seat_map(
     state: web::Data<AppState>,
     user: MaybeAuthUser,
+    _limit: LimitedCaller<CatalogueGets>,
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<SeatMapQuery>,
