@@ -116,6 +116,25 @@ impl RateLimitSettings {
     }
 }
 
+/// The limited operations as the OpenAPI document names them (method, path):
+/// their 429 and `X-RateLimit-*` headers are documented from this list
+/// (`crate::openapi`), which a test holds to the document.
+pub const LIMITED_OPERATIONS: [(&str, &str); 13] = [
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/register"),
+    ("get", "/api/v1/venues"),
+    ("get", "/api/v1/venues/{venueId}"),
+    ("get", "/api/v1/concerts"),
+    ("get", "/api/v1/concerts/{concertId}"),
+    ("get", "/api/v1/concerts/{concertId}/schedules"),
+    ("get", "/api/v1/schedules/{scheduleId}/seats"),
+    ("get", "/api/v1/search/concerts"),
+    ("get", "/api/v1/search/autocomplete"),
+    ("post", "/api/v1/reservations"),
+    ("post", "/api/v1/payments"),
+    ("post", "/api/v1/wallet/charges"),
+];
+
 /// Whom a limit counts: the user of a valid access token, or, for an
 /// anonymous call, the client's address (an IPv6 address by its /64, the
 /// block one host is usually given, so one host cannot rotate through its

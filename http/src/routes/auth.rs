@@ -90,7 +90,7 @@ fn tokens(state: &AppState, account: &Account, grant: &SessionGrant) -> ApiResul
         (status = 200, description = "an access and a refresh token", body = TokensBody),
         (status = 400, description = "VALIDATION_ERROR"),
         (status = 401, description = "INVALID_CREDENTIALS: wrong email or password"),
-        (status = 429, description = "RATE_LIMITED: too many failures for this account"),
+        (status = 429, description = "RATE_LIMITED (header Retry-After): past the per-minute login limit of the caller's address, or too many recent failed logins on this account from this address (10 in 15 minutes; 1 once the account has 100 from all addresses). An address without recent failures on the account is never refused by the failed-login throttle, so guessing elsewhere cannot lock the owner out"),
         (status = 503, description = "UNAVAILABLE: password hashing is saturated; retry after Retry-After seconds"),
     ))]
 pub async fn login(
