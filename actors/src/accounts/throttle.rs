@@ -27,7 +27,8 @@
 //!
 //! Memory is bounded by [`MAX_TRACKED_LOGIN_SOURCES`] (account, address)
 //! trails and [`MAX_TRACKED_LOGIN_ACCOUNTS`] account levels; past either,
-//! the entry whose last failure is oldest is forgotten. Unknown emails are
+//! the eighth whose last failures are oldest are forgotten (`benches/limiter_memory.rs`
+//! measures a spray from 1,000,000 addresses). Unknown emails are
 //! counted like known ones, so the answers reveal nothing about which exist.
 //!
 //! [`LoginTurns`] makes the logins of one (account, address) take turns, so
@@ -37,8 +38,9 @@
 //! throughout.
 
 use boxoffice_engine::Timestamp;
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::Hash;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
@@ -55,8 +57,9 @@ pub const MAX_LOGIN_FAILURES: usize = 10;
 pub const MAX_ACCOUNT_FAILURES: u32 = 100;
 /// The sliding window failed logins are counted in: 15 minutes.
 pub const LOGIN_FAILURE_WINDOW_MS: i64 = 15 * 60 * 1_000;
-/// Most (account, address) pairs whose failures are tracked at once (a few
-/// hundred bytes each); past it the pair whose last failure is oldest is
+/// Most (account, address) pairs whose failures are tracked at once (about
+/// 220 bytes each with the table's slack: 21 MiB at the cap, 30 MiB at the
+/// peak of a spray from 1,000,000 addresses, `benches/limiter_memory.rs`); past it the pair whose last failure is oldest is
 /// forgotten, so a spray over many addresses cannot grow memory without end.
 pub const MAX_TRACKED_LOGIN_SOURCES: usize = 100_000;
 /// Most accounts whose ceiling level is tracked at once (under a hundred
@@ -78,13 +81,22 @@ pub type LoginSource = IpAddr;
 #[derive(Debug)]
 pub struct LoginThrottle {
     /// The latest failures (oldest first, at most `MAX_LOGIN_FAILURES`) per
-    /// (normalized email, address).
-    sources: Stalest<(String, LoginSource), VecDeque<Timestamp>>,
-    /// Per normalized email: the instant its level is back to zero (a GCRA
+    /// (account key, address).
+    sources: Stalest<(AccountKey, LoginSource), VecDeque<Timestamp>>,
+    /// Per account key: the instant its level is back to zero (a GCRA
     /// "theoretical arrival time"): `level = tat - now`, over the ceiling
     /// once it reaches the window.
-    accounts: Stalest<String, Timestamp>,
+    accounts: Stalest<AccountKey, Timestamp>,
+    /// Keys emails: a per-process random SipHash key, so nobody can choose
+    /// two emails that share a key.
+    hasher: RandomState,
 }
+
+/// A normalized email as the throttle keys it: its 64-bit keyed hash, so an
+/// entry holds no string (a few dozen bytes instead of a few hundred under a
+/// spray). Two emails sharing one is a 2^-64 event per pair and would only
+/// share a throttle.
+type AccountKey = u64;
 
 impl Default for LoginThrottle {
     fn default() -> Self {
@@ -97,7 +109,12 @@ impl LoginThrottle {
         LoginThrottle {
             sources: Stalest::with_capacity(sources),
             accounts: Stalest::with_capacity(accounts),
+            hasher: RandomState::new(),
         }
+    }
+
+    fn key(&self, email: &str) -> AccountKey {
+        self.hasher.hash_one(email)
     }
 
     /// (account, address) pairs and accounts currently tracked.
@@ -108,7 +125,8 @@ impl LoginThrottle {
     /// `Err(seconds to wait)` when `source` may not try `email` now (see the
     /// module doc); always `Ok` for an address without recent failures.
     pub fn check(&mut self, email: &str, source: LoginSource, now: Timestamp) -> Result<(), u64> {
-        let key = (email.to_string(), source);
+        let account = self.key(email);
+        let key = (account, source);
         let Some(failures) = self.sources.get_mut(&key) else {
             return Ok(());
         };
@@ -119,7 +137,7 @@ impl LoginThrottle {
         };
         let wait_until = if failures.len() >= MAX_LOGIN_FAILURES {
             oldest
-        } else if self.over_ceiling(email, now) {
+        } else if self.over_ceiling(account, now) {
             // Refused until this address has no recent failure left.
             newest
         } else {
@@ -133,9 +151,9 @@ impl LoginThrottle {
         Err((wait_ms as u64).div_ceil(1_000))
     }
 
-    fn over_ceiling(&self, email: &str, now: Timestamp) -> bool {
+    fn over_ceiling(&self, account: AccountKey, now: Timestamp) -> bool {
         self.accounts
-            .get(email)
+            .get(&account)
             .is_some_and(|tat| tat.millis_since(now) >= LOGIN_FAILURE_WINDOW_MS)
     }
 
@@ -146,15 +164,14 @@ impl LoginThrottle {
         if email.len() > MAX_EMAIL_LEN {
             return;
         }
-        let failures = self
-            .sources
-            .touch((email.to_string(), source), now, VecDeque::new);
+        let account = self.key(email);
+        let failures = self.sources.touch((account, source), now, VecDeque::new);
         forget_before(failures, now);
         failures.push_back(now);
         while failures.len() > MAX_LOGIN_FAILURES {
             failures.pop_front();
         }
-        let tat = self.accounts.touch(email.to_string(), now, || now);
+        let tat = self.accounts.touch(account, now, || now);
         // The level never exceeds the window plus one failure: past the
         // ceiling more failures change nothing, and a capped level drains in
         // at most 15 minutes once the guessing stops.
@@ -170,7 +187,8 @@ impl LoginThrottle {
 
     /// Forgets `source`'s failures on `email` (a successful login from it).
     pub fn forget(&mut self, email: &str, source: LoginSource) {
-        self.sources.remove(&(email.to_string(), source));
+        let key = (self.key(email), source);
+        self.sources.remove(&key);
     }
 }
 
@@ -183,18 +201,20 @@ fn forget_before(failures: &mut VecDeque<Timestamp>, now: Timestamp) {
     }
 }
 
-/// A map of at most `capacity` entries that forgets the one touched least
-/// recently when a new one would not fit.
+/// A map of at most `capacity` entries that, when a new one would not fit,
+/// forgets the eighth of its entries touched least recently (one selection,
+/// linear in the map, per eighth of the capacity: constant per new entry).
 #[derive(Debug)]
 struct Stalest<K, V> {
-    entries: HashMap<K, (V, (Timestamp, u64))>,
-    /// Eviction order: `(last touch, insertion sequence)` → key.
-    order: BTreeMap<(Timestamp, u64), K>,
-    next_sequence: u64,
+    /// Each entry with its last touch.
+    entries: HashMap<K, (V, Timestamp)>,
     capacity: usize,
 }
 
-impl<K: Hash + Eq + Clone, V> Stalest<K, V> {
+/// The share of a full [`Stalest`] forgotten at once: 1/8.
+const FORGET_SHARE_DIVISOR: usize = 8;
+
+impl<K: Hash + Eq, V> Stalest<K, V> {
     fn with_capacity(capacity: usize) -> Self {
         assert!(
             capacity > 0,
@@ -202,22 +222,15 @@ impl<K: Hash + Eq + Clone, V> Stalest<K, V> {
         );
         Stalest {
             entries: HashMap::new(),
-            order: BTreeMap::new(),
-            next_sequence: 0,
             capacity,
         }
     }
 
     fn len(&self) -> usize {
-        debug_assert_eq!(self.entries.len(), self.order.len());
         self.entries.len()
     }
 
-    fn get<Q>(&self, key: &Q) -> Option<&V>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
+    fn get(&self, key: &K) -> Option<&V> {
         self.entries.get(key).map(|(value, _)| value)
     }
 
@@ -226,30 +239,34 @@ impl<K: Hash + Eq + Clone, V> Stalest<K, V> {
     }
 
     fn remove(&mut self, key: &K) {
-        if let Some((_, order_key)) = self.entries.remove(key) {
-            self.order.remove(&order_key);
-        }
+        self.entries.remove(key);
     }
 
-    /// The entry of `key` (made by `new` if absent, after evicting the
-    /// stalest one at capacity), marked as touched at `now`.
+    /// The entry of `key` (made by `new` if absent, after forgetting the
+    /// stalest ones at capacity), marked as touched at `now`.
     fn touch(&mut self, key: K, now: Timestamp, new: impl FnOnce() -> V) -> &mut V {
-        let order_key = (now, self.next_sequence);
-        self.next_sequence += 1;
-        if let Some((_, old)) = self.entries.get(&key) {
-            self.order.remove(old);
-        } else if self.entries.len() >= self.capacity {
-            if let Some((_, evicted)) = self.order.pop_first() {
-                self.entries.remove(&evicted);
-            }
+        if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
+            self.forget_stalest();
         }
-        self.order.insert(order_key, key.clone());
-        let entry = self
-            .entries
-            .entry(key)
-            .or_insert_with(|| (new(), order_key));
-        entry.1 = order_key;
+        let entry = self.entries.entry(key).or_insert_with(|| (new(), now));
+        entry.1 = now;
         &mut entry.0
+    }
+
+    fn forget_stalest(&mut self) {
+        let mut touched: Vec<Timestamp> = self.entries.values().map(|(_, t)| *t).collect();
+        if touched.is_empty() {
+            return;
+        }
+        let share = (touched.len() / FORGET_SHARE_DIVISOR).max(1);
+        let threshold = *touched.select_nth_unstable(share - 1).1;
+        // Exactly `share` entries, even when many were touched at once.
+        let mut left = share;
+        self.entries.retain(|_, (_, t)| {
+            let forget = *t <= threshold && left > 0;
+            left -= usize::from(forget);
+            !forget
+        });
     }
 }
 
@@ -423,11 +440,13 @@ mod tests {
         throttle.record_failure("old@x", A, T.plus_millis(2)); // old@x is now the freshest
         throttle.record_failure("third@x", A, T.plus_millis(3));
         assert_eq!(throttle.tracked(), (2, 2));
-        let old = ("old@x".to_string(), A);
+        let old = (throttle.key("old@x"), A);
         assert_eq!(throttle.sources.get(&old).map(VecDeque::len), Some(2));
-        assert!(throttle.sources.get(&("new@x".to_string(), A)).is_none());
+        let new = (throttle.key("new@x"), A);
+        assert!(throttle.sources.get(&new).is_none());
+        let a = throttle.key("a@x");
         assert!(
-            throttle.accounts.get("a@x").is_none(),
+            throttle.accounts.get(&a).is_none(),
             "the stalest account went"
         );
     }
