@@ -87,7 +87,7 @@ pub struct ServeArgs {
     /// POST /wallet/charges per user per minute (1-1,000,000).
     #[arg(long, env = "BOXOFFICE_CHARGES_PER_MINUTE", default_value_t = rate_limit::DEFAULT_CHARGES_PER_MINUTE)]
     charges_per_minute: u32,
-    /// POST /auth/login per address (per user with a token) per minute (1-1,000,000).
+    /// POST /auth/login per address per minute (1-1,000,000).
     #[arg(long, env = "BOXOFFICE_LOGINS_PER_MINUTE", default_value_t = rate_limit::DEFAULT_LOGIN_PER_MINUTE)]
     logins_per_minute: u32,
     /// POST /auth/register per address per minute (1-1,000,000).

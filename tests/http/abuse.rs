@@ -176,6 +176,17 @@ async fn register_and_login_are_limited_per_address_before_their_bodies_are_read
         &app.post(LOGIN, None, json!({"email": first, "password": PASSWORD}))
             .await,
     );
+    // A token does not buy a login allowance of its own (one person could
+    // hold many accounts): still the address's count.
+    let token = app.token_for(UserId::from_random_bytes([5; 16]), Role::User);
+    refused(
+        &app.post(
+            LOGIN,
+            Some(&token),
+            json!({"email": first, "password": PASSWORD}),
+        )
+        .await,
+    );
     // The groups are separate: catalogue reads still pass.
     app.get(VENUES, None).await.expect(200, "");
     // A minute later the allowance is whole again.

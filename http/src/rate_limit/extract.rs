@@ -18,6 +18,8 @@ use crate::state::AppState;
 /// Names the limit an endpoint is under (a marker type per endpoint).
 pub trait LimitedEndpoint {
     const ACTION: LimitedAction;
+    /// Counted per address even when a valid token is sent (see [`LoginPosts`]).
+    const BY_ADDRESS_ONLY: bool = false;
 }
 
 /// POST /api/v1/reservations
@@ -36,18 +38,23 @@ impl LimitedEndpoint for PaymentPosts {
 impl LimitedEndpoint for ChargePosts {
     const ACTION: LimitedAction = LimitedAction::Charges;
 }
-/// POST /api/v1/auth/login
+/// POST /api/v1/auth/login. Login and register count per address whatever
+/// token comes with them: their callers are not signed in yet, and counting
+/// a token's user would let one person with many accounts multiply the
+/// allowance.
 pub struct LoginPosts;
-/// POST /api/v1/auth/register
+/// POST /api/v1/auth/register (per address, as [`LoginPosts`]).
 pub struct RegisterPosts;
 /// The catalogue and search GETs.
 pub struct CatalogueGets;
 
 impl LimitedEndpoint for LoginPosts {
     const ACTION: LimitedAction = LimitedAction::Login;
+    const BY_ADDRESS_ONLY: bool = true;
 }
 impl LimitedEndpoint for RegisterPosts {
     const ACTION: LimitedAction = LimitedAction::Register;
+    const BY_ADDRESS_ONLY: bool = true;
 }
 impl LimitedEndpoint for CatalogueGets {
     const ACTION: LimitedAction = LimitedAction::Catalogue;
@@ -86,9 +93,9 @@ fn limit<E: LimitedEndpoint>(
 
 /// A caller of an endpoint anyone may call, within `E`'s limit: counted as
 /// the user of a valid access token, else (no token, or one that does not
-/// verify: the endpoint does not need one) as the client's address.
+/// verify: the endpoint does not need one) as the client's address; login
+/// and register always as the address.
 pub struct LimitedCaller<E> {
-    pub caller: Caller,
     endpoint: PhantomData<E>,
 }
 
@@ -106,19 +113,18 @@ fn limit_caller<E: LimitedEndpoint>(req: &HttpRequest) -> Result<LimitedCaller<E
     if !state.rate_limits.enabled() {
         // Nothing to count: spare the token check and the address walk.
         return Ok(LimitedCaller {
-            caller: Caller::anonymous(std::net::Ipv4Addr::UNSPECIFIED.into()),
             endpoint: PhantomData,
         });
     }
-    let user =
-        bearer(req).and_then(|token| state.jwt.verify(token, TokenKind::Access, state.now()).ok());
+    let user = bearer(req)
+        .filter(|_| !E::BY_ADDRESS_ONLY)
+        .and_then(|token| state.jwt.verify(token, TokenKind::Access, state.now()).ok());
     let caller = match user {
         Some(user_id) => Caller::User(user_id),
         None => Caller::anonymous(state.trusted_proxies.client_ip(req)),
     };
     count::<E>(req, state, caller)?;
     Ok(LimitedCaller {
-        caller,
         endpoint: PhantomData,
     })
 }

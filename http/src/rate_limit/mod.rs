@@ -17,9 +17,9 @@
 //!   `-Reset` on every answer of a limited request, the handler's errors too.
 //!
 //! Limited (API.md's route groups): the keyed POSTs (reservations, payments,
-//! wallet charges) per user; login and register, and the catalogue and
-//! search GETs (venues, concerts, schedules, seat maps, search), per user or
-//! per address. Not limited: ops endpoints, the OpenAPI document and docs,
+//! wallet charges) per user; login and register per address; the catalogue
+//! and search GETs (venues, concerts, schedules, seat maps, search) per user
+//! or, anonymous, per address. Not limited: ops endpoints, the OpenAPI document and docs,
 //! and the waiting room's joins and polls (paced by `pollAfterMs`).
 
 mod extract;
