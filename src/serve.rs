@@ -6,6 +6,7 @@
 //! what an older version left there are tightened by `boxoffice_http::secrets`.
 
 use boxoffice_actors::{EngineConfig, IdSource, SystemClock};
+use boxoffice_http::client_ip::TrustedProxies;
 use boxoffice_http::rate_limit::{self, RateLimitSettings};
 use boxoffice_http::{Application, Settings};
 use std::net::SocketAddr;
@@ -74,7 +75,7 @@ pub struct ServeArgs {
     /// Engine arbiter threads.
     #[arg(long, env = "BOXOFFICE_ARBITERS", default_value_t = 2)]
     arbiters: usize,
-    /// Per-user rate limits of the keyed POSTs: `off` turns every rate limit off (benchmarks and black-box suites).
+    /// Rate limits per route group, per user or (anonymous) per address: `off` turns every rate limit off (benchmarks and black-box suites).
     #[arg(long, env = "BOXOFFICE_RATE_LIMITS", value_enum, default_value_t = Switch::On)]
     rate_limits: Switch,
     /// POST /reservations per user per minute (1-1,000,000).
@@ -86,6 +87,25 @@ pub struct ServeArgs {
     /// POST /wallet/charges per user per minute (1-1,000,000).
     #[arg(long, env = "BOXOFFICE_CHARGES_PER_MINUTE", default_value_t = rate_limit::DEFAULT_CHARGES_PER_MINUTE)]
     charges_per_minute: u32,
+    /// POST /auth/login per address per minute (1-1,000,000).
+    #[arg(long, env = "BOXOFFICE_LOGINS_PER_MINUTE", default_value_t = rate_limit::DEFAULT_LOGIN_PER_MINUTE)]
+    logins_per_minute: u32,
+    /// POST /auth/register per address per minute (1-1,000,000).
+    #[arg(long, env = "BOXOFFICE_REGISTRATIONS_PER_MINUTE", default_value_t = rate_limit::DEFAULT_REGISTER_PER_MINUTE)]
+    registrations_per_minute: u32,
+    /// Catalogue and search GETs (venues, concerts, schedules, seat maps, search) per user or address per minute (1-1,000,000).
+    #[arg(long, env = "BOXOFFICE_CATALOGUE_PER_MINUTE", default_value_t = rate_limit::DEFAULT_CATALOGUE_PER_MINUTE)]
+    catalogue_per_minute: u32,
+    /// A reverse proxy (address or CIDR network) whose X-Forwarded-For names the client; repeatable (env: comma-separated). Without one the header is ignored.
+    #[arg(long = "trusted-proxy", env = "BOXOFFICE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_trusted_proxy)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// An origin (scheme://host[:port]) whose pages may call the API (CORS); repeatable (env: comma-separated). Off when none.
+    #[arg(
+        long = "cors-origin",
+        env = "BOXOFFICE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
     /// New Idempotency-Keys one user may store per UTC day; past it such a request is 429 until the next day (0: no quota; not affected by --rate-limits).
     #[arg(long, env = "BOXOFFICE_MAX_NEW_IDEMPOTENCY_KEYS_PER_DAY", default_value_t = boxoffice_actors::idempotency::DEFAULT_MAX_NEW_KEYS_PER_DAY)]
     max_new_idempotency_keys_per_day: u32,
@@ -121,6 +141,10 @@ fn parse_bind(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
+fn parse_trusted_proxy(value: &str) -> Result<ipnet::IpNet, String> {
+    TrustedProxies::parse(value)
+}
+
 impl ServeArgs {
     fn settings(self) -> Result<Settings, String> {
         let mut settings = Settings::new(self.data_dir);
@@ -149,7 +173,17 @@ impl ServeArgs {
             reservations_per_minute: self.reservations_per_minute,
             payments_per_minute: self.payments_per_minute,
             charges_per_minute: self.charges_per_minute,
+            login_per_minute: self.logins_per_minute,
+            register_per_minute: self.registrations_per_minute,
+            catalogue_per_minute: self.catalogue_per_minute,
         };
+        settings.trusted_proxies = TrustedProxies::new(self.trusted_proxies);
+        settings.cors_origins = self
+            .cors_origins
+            .into_iter()
+            .map(|origin| origin.trim().to_string())
+            .filter(|origin| !origin.is_empty())
+            .collect();
         let defaults = EngineConfig::default();
         settings.engine = EngineConfig {
             in_flight_per_actor: self.in_flight_per_actor,

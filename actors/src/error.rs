@@ -69,7 +69,7 @@ pub enum EngineError {
     IdempotencyKeyReused,
     #[error("an account with this email already exists")]
     EmailTaken,
-    /// Too many recent failed logins for one account (see `accounts::throttle::MAX_LOGIN_FAILURES`).
+    /// Too many recent failed logins on one account from one address (see `accounts::throttle`).
     #[error("too many failed logins: retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
     #[error("overloaded or restarting: try again")]

@@ -14,6 +14,8 @@
 pub mod allow_header;
 pub mod auth;
 pub mod checks;
+pub mod client_ip;
+pub mod cors;
 pub mod demo;
 pub mod error;
 pub mod extract;

@@ -15,7 +15,11 @@
 //! - every 4xx/5xx without a body of its own has the [`ErrorBody`] shape;
 //! - every response carries `X-Request-Id`, and 429/503 errors `Retry-After`;
 //!   every response header the document names is always sent, so each is
-//!   marked required (schemathesis' header check relies on that).
+//!   marked required (schemathesis' header check relies on that), except
+//!   the `X-RateLimit-*` headers: the rate-limited operations
+//!   (`rate_limit::LIMITED_OPERATIONS`) can answer 429 RATE_LIMITED and
+//!   name them on every response, not required, as
+//!   `BOXOFFICE_RATE_LIMITS=off` (the fuzzer's setting) sends none.
 //!
 //! `scripts/fuzz.sh` holds the server to this document: an undocumented
 //! status, body, content type or missing header fails CI.
@@ -170,6 +174,9 @@ pub fn completed_document() -> Value {
             for (method, operation) in item.iter_mut() {
                 if OPERATION_KEYS.contains(&method.as_str()) {
                     complete_operation(path, operation);
+                    if crate::rate_limit::LIMITED_OPERATIONS.contains(&(method.as_str(), path)) {
+                        document_rate_limit(operation);
+                    }
                 }
             }
         }
@@ -355,6 +362,54 @@ fn complete_operation(path: &str, operation: &mut Value) {
             if let Some(header) = header.as_object_mut() {
                 header.insert("required".into(), Value::Bool(true));
             }
+        }
+    }
+}
+
+/// A rate-limited operation's 429 and `X-RateLimit-*` headers (see the module doc).
+fn document_rate_limit(operation: &mut Value) {
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    responses.entry("429").or_insert_with(|| {
+        json!({
+            "description": "RATE_LIMITED (details.limitPerMinute, details.retryAfterSeconds; header Retry-After): past this route group's per-minute limit for the caller (the user of a valid access token, else the client address); nothing was done",
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } },
+            "headers": {
+                "X-Request-Id": { "description": "the request's id", "schema": { "type": "string" }, "required": true },
+                "Retry-After": { "description": "seconds to wait before retrying", "schema": { "type": "integer", "minimum": 1 }, "required": true },
+            },
+        })
+    });
+    for response in responses.values_mut() {
+        let Some(headers) = response
+            .as_object_mut()
+            .map(|r| r.entry("headers").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        for (name, description) in [
+            (
+                "X-RateLimit-Limit",
+                "requests allowed per minute in this route group",
+            ),
+            (
+                "X-RateLimit-Remaining",
+                "requests the caller may still make at once",
+            ),
+            (
+                "X-RateLimit-Reset",
+                "seconds until the caller's allowance is whole again",
+            ),
+        ] {
+            headers.insert(
+                name.into(),
+                json!({ "description": format!("{description} (sent when rate limits are on, the default)"), "schema": { "type": "integer", "minimum": 0 }, "required": false }),
+            );
         }
     }
 }
@@ -550,6 +605,38 @@ mod tests {
         if let Ok(path) = std::env::var("DUMP_OPENAPI") {
             std::fs::write(path, completed_document().to_string()).expect("written");
         }
+    }
+
+    #[test]
+    fn every_rate_limited_operation_documents_429_and_the_limit_headers() {
+        let doc = completed_document();
+        for (method, path) in crate::rate_limit::LIMITED_OPERATIONS {
+            let operation = &doc["paths"][path][method];
+            assert!(
+                operation.is_object(),
+                "{method} {path} is not in the document"
+            );
+            let responses = operation["responses"].as_object().expect("responses");
+            assert!(responses.contains_key("429"), "{method} {path}: no 429");
+            assert_eq!(
+                responses["429"]["headers"]["Retry-After"]["required"],
+                json!(true)
+            );
+            for response in responses.values() {
+                assert_eq!(
+                    response["headers"]["X-RateLimit-Remaining"]["required"],
+                    json!(false),
+                    "{method} {path}"
+                );
+            }
+        }
+        // The waiting room's polls are not limited.
+        let poll = &doc["paths"]["/api/v1/queue/tokens/current"]["get"]["responses"];
+        assert!(poll
+            .as_object()
+            .expect("poll")
+            .values()
+            .all(|r| r["headers"].get("X-RateLimit-Limit").is_none()));
     }
 
     #[test]

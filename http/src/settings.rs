@@ -8,6 +8,7 @@
 //! are let in at once (the rest are answered 503 at once, before any
 //! JWT check or body read).
 
+use crate::client_ip::TrustedProxies;
 use crate::rate_limit::RateLimitSettings;
 use boxoffice_actors::EngineConfig;
 use std::net::SocketAddr;
@@ -53,9 +54,15 @@ pub struct Settings {
     pub max_in_flight_requests: usize,
     /// sled's page cache, in MiB: the store's memory grows up to about this.
     pub store_cache_mb: u64,
-    /// Per-user limits of the keyed POSTs (`crate::rate_limit`); on by
-    /// default, off with `BOXOFFICE_RATE_LIMITS=off`.
+    /// The route groups' limits, per user or address (`crate::rate_limit`);
+    /// on by default, off with `BOXOFFICE_RATE_LIMITS=off`.
     pub rate_limits: RateLimitSettings,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`);
+    /// none by default, so the header is ignored (`crate::client_ip`).
+    pub trusted_proxies: TrustedProxies,
+    /// Origins whose pages may call the API (`--cors-origin`); none by
+    /// default, so CORS is off (`crate::cors`).
+    pub cors_origins: Vec<String>,
     pub engine: EngineConfig,
 }
 
@@ -115,6 +122,8 @@ impl Settings {
             max_in_flight_requests: DEFAULT_MAX_IN_FLIGHT_REQUESTS,
             store_cache_mb: DEFAULT_STORE_CACHE_MB,
             rate_limits: RateLimitSettings::default(),
+            trusted_proxies: TrustedProxies::default(),
+            cors_origins: Vec::new(),
             engine: EngineConfig::default(),
         }
     }
@@ -158,6 +167,9 @@ impl Settings {
             })?;
         }
         self.rate_limits.validate()?;
+        for origin in &self.cors_origins {
+            crate::cors::validate_origin(origin)?;
+        }
         let cache_bytes = self.store_cache_mb.saturating_mul(1 << 20);
         if !boxoffice_storage::sled_store::CACHE_BYTES_RANGE.contains(&cache_bytes) {
             return Err(format!(

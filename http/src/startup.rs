@@ -5,8 +5,9 @@
 //! The binary and every HTTP test start the application through here.
 //!
 //! The middleware stack, outermost first: request id (every answer carries
-//! it, and the access log line), metrics (every answer is counted), load
-//! shedding (refuses past the process-wide in-flight limit before any
+//! it, and the access log line), metrics (every answer is counted), CORS
+//! (when origins are configured; outside load shedding, so a 503 is
+//! readable cross-origin too), load shedding (refuses past the process-wide in-flight limit before any
 //! routing, JWT or body read), the `Allow` header of 405s, HEAD routed as
 //! GET (`head`), then routing.
 
@@ -28,7 +29,7 @@ use crate::rate_limit::RateLimits;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::tickets_qr::QrSigner;
-use crate::{allow_header, demo, head, metrics, openapi, request_id, routes, secrets};
+use crate::{allow_header, cors, demo, head, metrics, openapi, request_id, routes, secrets};
 
 /// What a server with no ADMIN account prints at start-up: venues, concerts
 /// and roles need one, and only the server's configuration can make the first.
@@ -151,6 +152,7 @@ impl Application {
         let state = web::Data::new(AppState {
             registry: Arc::clone(&registry),
             rate_limits: RateLimits::new(&settings.rate_limits, Arc::clone(&clock)),
+            trusted_proxies: settings.trusted_proxies.clone(),
             clock,
             jwt: JwtKeys::new(
                 &keys.jwt,
@@ -170,6 +172,7 @@ impl Application {
         });
         // One load shedder for the whole process: every worker's app shares it.
         let shedder = LoadShedder::new(settings.max_in_flight_requests);
+        let cors_origins = settings.cors_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -180,6 +183,8 @@ impl Application {
                 .wrap(from_fn(head::middleware))
                 .wrap(from_fn(allow_header::middleware))
                 .wrap(ShedLoad::new(Arc::clone(&shedder)))
+                .wrap(cors::middleware(&cors_origins))
+                .wrap(from_fn(cors::error_shape))
                 .wrap(from_fn(metrics::middleware))
                 .wrap(from_fn(request_id::middleware))
                 // Before the /api/v1 scope, which would otherwise shadow /api/v1/openapi.json.

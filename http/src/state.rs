@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::{Argon2Passwords, JwtKeys};
+use crate::client_ip::TrustedProxies;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::queue_tokens::QueueTokenSigner;
@@ -28,8 +29,10 @@ pub struct AppState {
     pub qr: QrSigner,
     pub queue_tokens: QueueTokenSigner,
     pub metrics: Metrics,
-    /// Per-user request limits (none when rate limits are off).
+    /// Per-user and per-address request limits (none when rate limits are off).
     pub rate_limits: RateLimits,
+    /// Whose `X-Forwarded-For` names the client (`crate::client_ip`).
+    pub trusted_proxies: TrustedProxies,
     pub request_timeout: Duration,
     /// The concert search's index (`routes::search`).
     pub search: SearchIndex,

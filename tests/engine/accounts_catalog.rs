@@ -6,7 +6,7 @@
 //! the same sled directory.
 
 use boxoffice_actors::accounts::{
-    ExportAccounts, LOGIN_FAILURE_WINDOW_MS, MAX_ACCOUNTS_PAGE, MAX_LOGIN_FAILURES,
+    ExportAccounts, LoginSource, LOGIN_FAILURE_WINDOW_MS, MAX_ACCOUNTS_PAGE, MAX_LOGIN_FAILURES,
 };
 use boxoffice_actors::catalog_actor::ExportCatalog;
 use boxoffice_actors::queue_actor::ExportQueueState;
@@ -322,69 +322,86 @@ async fn ensure_account_creates_then_updates_and_is_idempotent() {
     assert_eq!(registry.list_accounts(0, 10).await.expect("list").1, 2);
 }
 
+/// Two addresses: an attacker's and the owner's.
+const ATTACKER: LoginSource = LoginSource::V4(std::net::Ipv4Addr::new(203, 0, 113, 66));
+const OWNER: LoginSource = LoginSource::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
+
 #[actix_rt::test]
-async fn logins_are_throttled_after_ten_failures_and_reset_on_success() {
+async fn logins_are_throttled_per_address_after_ten_failures_and_reset_on_success() {
     let (registry, clock) = engine(4).await;
     register(&registry, "kim@example.com")
         .await
         .expect("register");
     for _ in 0..MAX_LOGIN_FAILURES - 1 {
         registry
-            .login_allowed("kim@example.com")
+            .login_allowed("kim@example.com", ATTACKER)
             .await
             .expect("allowed");
         registry
-            .login_failed("Kim@Example.com")
+            .login_failed("Kim@Example.com", ATTACKER)
             .await
             .expect("record");
         clock.advance_ms(1_000);
     }
-    assert_eq!(registry.login_allowed("kim@example.com").await, Ok(()));
+    assert_eq!(
+        registry.login_allowed("kim@example.com", ATTACKER).await,
+        Ok(())
+    );
     registry
-        .login_failed("kim@example.com")
+        .login_failed("kim@example.com", ATTACKER)
         .await
         .expect("record");
-    match registry.login_allowed(" KIM@example.com").await {
+    match registry.login_allowed(" KIM@example.com", ATTACKER).await {
         Err(EngineError::RateLimited { retry_after_secs }) => {
             // The first failure was 9 s ago: it leaves the 15-minute window in 891 s.
             assert_eq!(retry_after_secs, 15 * 60 - 9);
         }
         other => panic!("expected RateLimited, got {other:?}"),
     }
-    // Another account is not affected; an unknown email is throttled just the same.
-    assert_eq!(registry.login_allowed("lee@example.com").await, Ok(()));
+    // The owner's address is not refused; nor is another account.
+    assert_eq!(
+        registry.login_allowed("kim@example.com", OWNER).await,
+        Ok(())
+    );
+    assert_eq!(
+        registry.login_allowed("lee@example.com", ATTACKER).await,
+        Ok(())
+    );
+    // An unknown email is throttled just the same.
     for _ in 0..MAX_LOGIN_FAILURES {
         registry
-            .login_failed("nobody@example.com")
+            .login_failed("nobody@example.com", ATTACKER)
             .await
             .expect("record");
     }
     assert!(matches!(
-        registry.login_allowed("nobody@example.com").await,
+        registry.login_allowed("nobody@example.com", ATTACKER).await,
         Err(EngineError::RateLimited { .. })
     ));
 
-    // The lock lifts when the oldest failure leaves the window...
+    // The refusal lifts when the oldest failure leaves the window...
     clock.advance_ms(LOGIN_FAILURE_WINDOW_MS - 9_000);
-    assert_eq!(registry.login_allowed("kim@example.com").await, Ok(()));
-    // ...and a success forgets every failure at once.
+    assert_eq!(
+        registry.login_allowed("kim@example.com", ATTACKER).await,
+        Ok(())
+    );
+    // ...and a success forgets that address's failures at once.
     registry
-        .login_failed("kim@example.com")
+        .login_failed("kim@example.com", ATTACKER)
         .await
         .expect("record");
-    assert!(registry.login_allowed("kim@example.com").await.is_err());
+    assert!(registry
+        .login_allowed("kim@example.com", ATTACKER)
+        .await
+        .is_err());
     registry
-        .login_succeeded("kim@example.com")
+        .login_succeeded("kim@example.com", ATTACKER)
         .await
         .expect("clear");
-    assert_eq!(registry.login_allowed("kim@example.com").await, Ok(()));
-    for _ in 0..MAX_LOGIN_FAILURES - 1 {
-        registry
-            .login_failed("kim@example.com")
-            .await
-            .expect("record");
-    }
-    assert_eq!(registry.login_allowed("kim@example.com").await, Ok(()));
+    assert_eq!(
+        registry.login_allowed("kim@example.com", ATTACKER).await,
+        Ok(())
+    );
 }
 
 /// A cheap stand-in for argon2 that records the hashes it verifies against:
@@ -470,7 +487,7 @@ async fn registration_and_login_are_one_operation_each() {
     assert_eq!(passwords.hashed.lock().expect("lock").len(), 2);
 
     let login = |email: &'static str, password: &str| {
-        registry.login(email, password.to_string(), &passwords)
+        registry.login(email, ATTACKER, password.to_string(), &passwords)
     };
     assert_eq!(
         login("kim@example.com", "wrong").await,
@@ -498,8 +515,8 @@ async fn registration_and_login_are_one_operation_each() {
         Ok(kim.user_id)
     );
 
-    // A burst of concurrent guesses: the success above cleared the failure,
-    // so exactly ten are verified and the rest refused by the throttle.
+    // A burst of concurrent guesses from one address: the success above
+    // cleared that address's failure, so exactly ten are verified and the rest refused by the throttle.
     let before = passwords.verifications();
     let guesses = (0..30).map(|_| login("kim@example.com", "guess"));
     let outcomes = futures_util::future::join_all(guesses).await;
@@ -513,12 +530,23 @@ async fn registration_and_login_are_one_operation_each() {
         Err(EngineError::InvalidCredentials | EngineError::RateLimited { .. })
     )));
     assert_eq!(passwords.verifications() - before, MAX_LOGIN_FAILURES);
-    // Locked now, for the right password too, without verifying it.
+    // That address is refused now, for the right password too, without
+    // verifying it...
     assert!(matches!(
         login("kim@example.com", "right-password-77").await,
         Err(EngineError::RateLimited { .. })
     ));
     assert_eq!(passwords.verifications() - before, MAX_LOGIN_FAILURES);
+    // ...but the owner, from an address without failures, gets in.
+    let owner = registry
+        .login(
+            "kim@example.com",
+            OWNER,
+            "right-password-77".to_string(),
+            &passwords,
+        )
+        .await;
+    assert_eq!(owner.map(|a| a.user_id), Ok(kim.user_id));
     // Another account is not affected.
     assert!(login("lee@example.com", "right-password-77").await.is_ok());
 }

@@ -487,7 +487,7 @@ async fn login_with_a_wrong_password_or_unknown_email_is_401_invalid_credentials
 }
 
 #[actix_rt::test]
-async fn login_is_throttled_per_account_after_ten_failures_while_others_log_in() {
+async fn login_is_throttled_per_account_and_address_after_ten_failures_while_others_log_in() {
     let app = spawn_app().await;
     let victim = email(&app, "victim");
     let bystander = email(&app, "bystander");
@@ -520,7 +520,8 @@ async fn login_is_throttled_per_account_after_ten_failures_while_others_log_in()
         (1..=15 * 60).contains(&retry_after),
         "retry after {retry_after}"
     );
-    // Even the right password is refused while the account is locked.
+    // Even the right password is refused from this address (the owner's
+    // other addresses are not: see abuse.rs).
     login(&app, &victim, PASSWORD)
         .await
         .expect(429, "RATE_LIMITED");

@@ -36,6 +36,7 @@ fn limits_on(settings: &mut Settings, reservations: u32, payments: u32, charges:
         reservations_per_minute: reservations,
         payments_per_minute: payments,
         charges_per_minute: charges,
+        ..RateLimitSettings::default()
     };
 }
 

@@ -2,6 +2,7 @@
 //! through real HTTP against the real application on a temp data dir
 //! (`test_support::app::spawn_app`), bad inputs included.
 
+mod abuse;
 mod auth_catalog;
 mod booking;
 mod box_office;

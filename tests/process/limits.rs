@@ -1,7 +1,8 @@
 //! The per-user limits of the real binary, set by its environment: the daily
 //! count of wallet charges survives `kill -9` (it is rebuilt from the log),
 //! `BOXOFFICE_RATE_LIMITS` and the per-minute limits are read from the
-//! environment, and out-of-range values stop the start.
+//! environment, and out-of-range values stop the start. So are the trusted
+//! proxies and CORS origins (issue 14), in their comma-separated env form.
 
 use crate::binary::{call, exit_within, spawn_binary, user_token, Credentials, Server, Subcommand};
 use awc::http::StatusCode;
@@ -101,6 +102,64 @@ fn rate_limits_are_read_from_the_environment() {
     });
 }
 
+async fn venues_from(
+    base: &str,
+    client: &str,
+    origin: &str,
+) -> awc::ClientResponse<impl futures_util::Stream> {
+    awc::Client::default()
+        .get(format!("{base}/api/v1/venues"))
+        .insert_header(("X-Forwarded-For", client))
+        .insert_header(("Origin", origin))
+        .send()
+        .await
+        .expect("the server answers")
+}
+
+#[test]
+fn trusted_proxies_and_cors_origins_are_read_from_the_environment() {
+    actix_rt::System::new().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = env(&[
+            ("BOXOFFICE_RATE_LIMITS", "on"),
+            ("BOXOFFICE_CATALOGUE_PER_MINUTE", "2"),
+            ("BOXOFFICE_TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1"),
+            (
+                "BOXOFFICE_CORS_ORIGINS",
+                "https://a.example,https://b.example",
+            ),
+        ]);
+        let server = Server::start_with_env(&dir.path().join("data"), dir.path(), &settings);
+        let allowed = "https://b.example";
+        for _ in 0..2 {
+            let reply = venues_from(&server.base, "198.51.100.1", allowed).await;
+            assert_eq!(reply.status(), StatusCode::OK);
+            assert_eq!(
+                reply
+                    .headers()
+                    .get("access-control-allow-origin")
+                    .map(|v| v.as_bytes()),
+                Some(allowed.as_bytes())
+            );
+            assert_eq!(
+                reply
+                    .headers()
+                    .get("x-ratelimit-limit")
+                    .map(|v| v.as_bytes()),
+                Some(&b"2"[..])
+            );
+        }
+        // That client (behind the trusted proxy 127.0.0.1) is at its limit...
+        let refused = venues_from(&server.base, "198.51.100.1", allowed).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.headers().get("retry-after").is_some());
+        // ...another is not; and an origin not listed gets no CORS header.
+        let other = venues_from(&server.base, "198.51.100.2", "https://c.example").await;
+        assert_eq!(other.status(), StatusCode::OK);
+        assert!(other.headers().get("access-control-allow-origin").is_none());
+    });
+}
+
 #[test]
 fn out_of_range_limits_stop_the_start() {
     for (env_extra, names) in [
@@ -114,6 +173,12 @@ fn out_of_range_limits_stop_the_start() {
             "max_charges_per_day",
         ),
         (("BOXOFFICE_RATE_LIMITS", "maybe"), "--rate-limits"),
+        (("BOXOFFICE_LOGINS_PER_MINUTE", "0"), "logins per minute"),
+        (
+            ("BOXOFFICE_TRUSTED_PROXIES", "proxy.local"),
+            "--trusted-proxy",
+        ),
+        (("BOXOFFICE_CORS_ORIGINS", "*"), "--cors-origin"),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");

@@ -33,7 +33,7 @@ use super::model::{
 };
 use super::roles::RoleBoard;
 use super::sessions::{Session, SessionEnd, SessionGrant, TokenId};
-use super::throttle::LoginThrottle;
+use super::throttle::{LoginSource, LoginThrottle};
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult, Missing};
 use crate::journal::{reply_when_durable, Journal, Pending, Waiter};
@@ -681,10 +681,12 @@ impl Handler<EndAllSessions> for AccountsActor {
     }
 }
 
-/// `Err(RateLimited)` when the (normalized) email has too many recent failed
-/// logins, whether or not an account has it (so the answer reveals nothing).
+/// `Err(RateLimited)` when the source may not try the (normalized) email now
+/// (see `throttle`), whether or not an account has it (so the answer reveals
+/// nothing).
 pub struct CheckLogin {
     pub email: String,
+    pub source: LoginSource,
 }
 impl Message for CheckLogin {
     type Result = EngineResult<()>;
@@ -694,13 +696,14 @@ impl Handler<CheckLogin> for AccountsActor {
     fn handle(&mut self, msg: CheckLogin, _: &mut Context<Self>) -> Self::Result {
         let now = self.engine.clock.now();
         self.throttle
-            .check(&normalize_email(&msg.email), now)
+            .check(&normalize_email(&msg.email), msg.source, now)
             .map_err(|retry_after_secs| EngineError::RateLimited { retry_after_secs })
     }
 }
 
 pub struct RecordLoginFailure {
     pub email: String,
+    pub source: LoginSource,
 }
 impl Message for RecordLoginFailure {
     type Result = ();
@@ -710,12 +713,13 @@ impl Handler<RecordLoginFailure> for AccountsActor {
     fn handle(&mut self, msg: RecordLoginFailure, _: &mut Context<Self>) {
         let now = self.engine.clock.now();
         self.throttle
-            .record_failure(&normalize_email(&msg.email), now);
+            .record_failure(&normalize_email(&msg.email), msg.source, now);
     }
 }
 
 pub struct ClearLoginFailures {
     pub email: String,
+    pub source: LoginSource,
 }
 impl Message for ClearLoginFailures {
     type Result = ();
@@ -723,7 +727,8 @@ impl Message for ClearLoginFailures {
 impl Handler<ClearLoginFailures> for AccountsActor {
     type Result = ();
     fn handle(&mut self, msg: ClearLoginFailures, _: &mut Context<Self>) {
-        self.throttle.forget(&normalize_email(&msg.email));
+        self.throttle
+            .forget(&normalize_email(&msg.email), msg.source);
     }
 }
 

@@ -6,8 +6,9 @@
 //!   their bounds.
 //! - [`roles`]: every account's role, readable by any request without a
 //!   message (what endpoints that need a role check).
-//! - [`throttle`]: the in-memory login throttle (failed logins per email) and
-//!   the per-account turns that make a login one step.
+//! - [`throttle`]: the in-memory login throttle (failed logins per account
+//!   and address, with a per-account ceiling) and the turns that make a
+//!   login one step.
 //! - [`passwords`]: the injected password hasher (argon2 lives in the HTTP
 //!   layer, off the actor threads).
 //! - [`password_policy`]: what a new password must be (length, not common).
@@ -40,7 +41,9 @@ pub use password_policy::{check_new_password, MAX_PASSWORD_CHARS, MIN_PASSWORD_C
 pub use passwords::Passwords;
 pub use roles::RoleBoard;
 pub use sessions::{Session, SessionEnd, SessionGrant, Sessions, TokenId, MAX_SESSIONS_PER_USER};
-pub use throttle::{LoginThrottle, LOGIN_FAILURE_WINDOW_MS, MAX_LOGIN_FAILURES};
+pub use throttle::{
+    LoginSource, LoginThrottle, LOGIN_FAILURE_WINDOW_MS, MAX_ACCOUNT_FAILURES, MAX_LOGIN_FAILURES,
+};
 
 use boxoffice_engine::ids::UserId;
 
@@ -93,22 +96,25 @@ impl Registry {
 
     /// The account whose email and password these are, or
     /// `InvalidCredentials` (unknown email and wrong password alike), or
-    /// `RateLimited` when the account had too many failed logins lately.
+    /// `RateLimited` when `source` had too many failed logins on this
+    /// account lately (never for a source without recent failures: see
+    /// `throttle`).
     ///
-    /// One step per account: the throttle check, the verification and the
-    /// failure count run under the account's login turn, so concurrent
-    /// guesses cannot all pass the check before the first failure counts.
+    /// One step per account and source: the throttle check, the
+    /// verification and the failure count run under their login turn, so
+    /// concurrent guesses cannot all pass the check before the first failure counts.
     /// An unknown email is verified against `P::DECOY_HASH` and counted like
     /// a wrong password, so neither the time taken nor the throttle tells
     /// whether an account exists.
     pub async fn login<P: Passwords>(
         &self,
         email: &str,
+        source: LoginSource,
         password: String,
         passwords: &P,
     ) -> EngineResult<Account> {
-        let _turn = self.login_turns().take(email).await;
-        self.login_allowed(email).await?;
+        let _turn = self.login_turns().take(email, source).await;
+        self.login_allowed(email, source).await?;
         let account = self.account_by_email(email).await?;
         let hash = account
             .as_ref()
@@ -117,11 +123,11 @@ impl Registry {
         let matches = passwords.verify(password, hash).await?;
         match account {
             Some(account) if matches => {
-                self.login_succeeded(email).await?;
+                self.login_succeeded(email, source).await?;
                 Ok(account)
             }
             _ => {
-                self.login_failed(email).await?;
+                self.login_failed(email, source).await?;
                 Err(EngineError::InvalidCredentials)
             }
         }
@@ -244,11 +250,12 @@ impl Registry {
     pub async fn login_session<P: Passwords>(
         &self,
         email: &str,
+        source: LoginSource,
         password: String,
         passwords: &P,
         refresh_ttl_ms: i64,
     ) -> EngineResult<(Account, SessionGrant)> {
-        let account = self.login(email, password, passwords).await?;
+        let account = self.login(email, source, password, passwords).await?;
         let grant = self.start_session(account.user_id, refresh_ttl_ms).await?;
         Ok((account, grant))
     }
@@ -349,31 +356,34 @@ impl Registry {
             .await
     }
 
-    /// `Err(RateLimited)` when the email had too many failed logins lately.
-    /// A step of [`Registry::login`], before verifying the password, so a
-    /// locked account costs no hash.
-    pub async fn login_allowed(&self, email: &str) -> EngineResult<()> {
+    /// `Err(RateLimited)` when `source` may not try this email now (see
+    /// `throttle`). A step of [`Registry::login`], before verifying the
+    /// password, so a refused guess costs no hash.
+    pub async fn login_allowed(&self, email: &str, source: LoginSource) -> EngineResult<()> {
         self.accounts()
             .query(CheckLogin {
                 email: email.to_string(),
+                source,
             })
             .await?
     }
 
     /// Counts a failed login (unknown email or wrong password alike); a step of [`Registry::login`].
-    pub async fn login_failed(&self, email: &str) -> EngineResult<()> {
+    pub async fn login_failed(&self, email: &str, source: LoginSource) -> EngineResult<()> {
         self.accounts()
             .query(RecordLoginFailure {
                 email: email.to_string(),
+                source,
             })
             .await
     }
 
-    /// Forgets the email's failed logins; a step of [`Registry::login`].
-    pub async fn login_succeeded(&self, email: &str) -> EngineResult<()> {
+    /// Forgets `source`'s failed logins on the email; a step of [`Registry::login`].
+    pub async fn login_succeeded(&self, email: &str, source: LoginSource) -> EngineResult<()> {
         self.accounts()
             .query(ClearLoginFailures {
                 email: email.to_string(),
+                source,
             })
             .await
     }

@@ -6,14 +6,14 @@
 //! through [`EngineClock`].
 //!
 //! Memory: the limiter keeps one small state (a key and a timestamp) per key
-//! it has seen. Every [`PRUNE_EVERY_CHECKS`] checks it drops the keys whose
-//! state is back to full (`retain_recent`), so it holds the keys active in
-//! the last minute plus at most that many newer ones.
+//! it has seen, in a [`BoundedStore`] of at most [`MAX_KEYS_PER_LIMITER`]
+//! keys. Every [`PRUNE_EVERY_CHECKS`] checks it drops the keys whose state is
+//! back to full (idle keys); past the capacity the store evicts the keys
+//! closest to full (see `store.rs`).
 
 use boxoffice_actors::Clock;
 use governor::clock::Clock as GovernorClock;
 use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
 use std::hash::Hash;
 use std::num::NonZeroU32;
@@ -21,8 +21,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::store::BoundedStore;
+
 /// A limiter prunes its keyed state once per this many checks.
 pub const PRUNE_EVERY_CHECKS: u64 = 10_000;
+/// Most keys one limiter holds: about 32 bytes of state each plus the hash
+/// table's slack, so at most about 5 MB per limiter however many distinct
+/// callers (addresses) arrive. 100,000 callers active within one minute on
+/// one route group is far beyond this server's load (its whole HTTP capacity
+/// is about 9,000 requests/s).
+pub const MAX_KEYS_PER_LIMITER: usize = 100_000;
 const MINUTE_MS: u64 = 60_000;
 
 /// The engine's clock as governor's: the instant is the time since the Unix
@@ -60,25 +68,50 @@ pub struct RateLimitInfo {
     pub retry_after_secs: Option<u64>,
 }
 
-type Limiter<K> = RateLimiter<K, HashMapStateStore<K>, EngineClock, StateInformationMiddleware>;
+type Limiter<K> = RateLimiter<K, BoundedStore<K>, EngineClock, StateInformationMiddleware>;
 
 pub struct KeyedLimiter<K: Hash + Eq + Clone> {
     limiter: Limiter<K>,
     per_minute: u32,
     checks: AtomicU64,
+    /// No earlier than governor's own start instant, which its stored states
+    /// count from: so "now" measured from here never runs ahead of theirs,
+    /// and pruning never drops a key that is not yet whole.
+    start: Duration,
+    store: BoundedStore<K>,
 }
 
 impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
-    /// `per_minute` requests per key per minute (at least 1: 0 is taken as 1).
+    /// `per_minute` requests per key per minute (at least 1: 0 is taken as
+    /// 1), holding at most [`MAX_KEYS_PER_LIMITER`] keys.
     pub fn per_minute(per_minute: u32, clock: EngineClock) -> Self {
+        Self::with_capacity(per_minute, clock, MAX_KEYS_PER_LIMITER)
+    }
+
+    /// As [`KeyedLimiter::per_minute`], holding at most about `capacity` keys.
+    pub fn with_capacity(per_minute: u32, clock: EngineClock, capacity: usize) -> Self {
         let burst = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-        let limiter = RateLimiter::hashmap_with_clock(Quota::per_minute(burst), clock)
-            .with_middleware::<StateInformationMiddleware>();
+        let store = BoundedStore::with_capacity(capacity);
+        let limiter = Limiter::<K>::new(Quota::per_minute(burst), store.clone(), clock);
+        let start = limiter.clock().now();
         KeyedLimiter {
             limiter,
             per_minute: burst.get(),
             checks: AtomicU64::new(0),
+            start,
+            store,
         }
+    }
+
+    /// Drops the keys whose allowance is whole again.
+    fn prune(&self) {
+        let since_start = self.limiter.clock().now().saturating_sub(self.start);
+        let now_nanos = u64::try_from(since_start.as_nanos()).unwrap_or(u64::MAX);
+        self.store().retain_recent(now_nanos);
+    }
+
+    fn store(&self) -> &BoundedStore<K> {
+        &self.store
     }
 
     /// Counts one request of `key`.
@@ -87,8 +120,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY_CHECKS
             == PRUNE_EVERY_CHECKS - 1
         {
-            self.limiter.retain_recent();
-            self.limiter.shrink_to_fit();
+            self.prune();
         }
         let limit = self.per_minute;
         // One request's share of the minute: a refill happens every interval.
@@ -123,7 +155,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
 
     /// Keys held now (pruned every [`PRUNE_EVERY_CHECKS`] checks).
     pub fn keys_tracked(&self) -> usize {
-        self.limiter.len()
+        self.store().len()
     }
 }
 

@@ -1,4 +1,5 @@
-//! Accounts and tokens: register, login (throttled per account), refresh
+//! Accounts and tokens: register and login (rate-limited per address; failed
+//! logins throttled per account and address: `accounts::throttle`), refresh
 //! (rotating), logout, me, and the admin's role changes. Registration and
 //! login are one operation each of the actor layer
 //! (`Registry::register_account`, `Registry::login_session`), given the argon2
@@ -14,8 +15,10 @@ use boxoffice_engine::ids::UserId;
 use super::resource;
 use crate::auth::{AuthUser, TokenKind};
 use crate::checks::body_after;
+use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{path_id, JsonBody};
+use crate::rate_limit::{LimitedCaller, LoginPosts, RegisterPosts};
 use crate::state::AppState;
 use crate::views::auth::{
     LoginRequestBody, LogoutRequestBody, RefreshRequestBody, RegisterRequestBody, RoleRequestBody,
@@ -43,7 +46,11 @@ route_api!(
         (status = 409, description = "EMAIL_TAKEN (emails compare after NFKC normalization and case folding)"),
         (status = 503, description = "UNAVAILABLE: password hashing is saturated; retry after Retry-After seconds"),
     ))]
-pub async fn register(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+pub async fn register(
+    state: web::Data<AppState>,
+    _limit: LimitedCaller<RegisterPosts>,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let input: RegisterRequestBody = body.parse()?;
     input.validate()?;
     let account = state
@@ -83,10 +90,15 @@ fn tokens(state: &AppState, account: &Account, grant: &SessionGrant) -> ApiResul
         (status = 200, description = "an access and a refresh token", body = TokensBody),
         (status = 400, description = "VALIDATION_ERROR"),
         (status = 401, description = "INVALID_CREDENTIALS: wrong email or password"),
-        (status = 429, description = "RATE_LIMITED: too many failures for this account"),
+        (status = 429, description = "RATE_LIMITED (header Retry-After): past the per-minute login limit of the caller's address, or too many recent failed logins on this account from this address (10 in 15 minutes; 1 once the account has 100 from all addresses). An address without recent failures on the account is never refused by the failed-login throttle, so guessing elsewhere cannot lock the owner out"),
         (status = 503, description = "UNAVAILABLE: password hashing is saturated; retry after Retry-After seconds"),
     ))]
-pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<HttpResponse> {
+pub async fn login(
+    state: web::Data<AppState>,
+    _limit: LimitedCaller<LoginPosts>,
+    client: ClientIp,
+    body: JsonBody,
+) -> ApiResult<HttpResponse> {
     let input: LoginRequestBody = body.parse()?;
     if input.password.len() > 4 * MAX_PASSWORD_CHARS {
         return Err(ApiError::validation("password too long"));
@@ -96,6 +108,7 @@ pub async fn login(state: web::Data<AppState>, body: JsonBody) -> ApiResult<Http
     let (account, grant) = state
         .engine(state.registry.login_session(
             &input.email,
+            client.0,
             input.password,
             &state.passwords,
             refresh_ttl_ms(&state),

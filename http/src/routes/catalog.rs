@@ -17,6 +17,7 @@ use crate::checks::{body_after, role_then_body};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{path_id, JsonBody};
 use crate::pagination::{List, PageQuery};
+use crate::rate_limit::{CatalogueGets, LimitedCaller};
 use crate::state::AppState;
 use crate::views::concerts::{
     ConcertBody, ConcertPatchBody, ConcertQuery, ConcertRequestBody, ConcertSortName,
@@ -85,6 +86,7 @@ pub async fn create_venue(
     ))]
 pub async fn list_venues(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = page.validate()?;
@@ -101,6 +103,7 @@ pub async fn list_venues(
     ))]
 pub async fn get_venue(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = path_id(&path, VenueId::parse, "venue")?;
@@ -146,6 +149,7 @@ pub async fn create_concert(
     security((), ("bearer" = [])))]
 pub async fn list_concerts(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     user: MaybeAuthUser,
     query: web::Query<ConcertQuery>,
     page: web::Query<PageQuery>,
@@ -173,6 +177,7 @@ pub async fn list_concerts(
     security((), ("bearer" = [])))]
 pub async fn get_concert(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     user: MaybeAuthUser,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
@@ -244,6 +249,7 @@ pub async fn publish_concert(
     security((), ("bearer" = [])))]
 pub async fn list_schedules(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     user: MaybeAuthUser,
     path: web::Path<String>,
     query: web::Query<ScheduleQuery>,
@@ -275,6 +281,7 @@ pub async fn list_schedules(
 pub async fn seat_map(
     state: web::Data<AppState>,
     user: MaybeAuthUser,
+    _limit: LimitedCaller<CatalogueGets>,
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<SeatMapQuery>,

@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::resource;
 use crate::error::{ApiError, ApiResult};
 use crate::pagination::PageQuery;
+use crate::rate_limit::{CatalogueGets, LimitedCaller};
 use crate::state::AppState;
 use crate::views::concerts::ConcertSummaryBody;
 use crate::views::search::{
@@ -39,6 +40,7 @@ fn took_ms(started: Instant) -> f64 {
     ))]
 pub async fn search_concerts(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     query: web::Query<SearchQuery>,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -73,6 +75,7 @@ pub async fn search_concerts(
     ))]
 pub async fn autocomplete(
     state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
     query: web::Query<AutocompleteQuery>,
 ) -> ApiResult<HttpResponse> {
     let started = Instant::now();
