@@ -63,4 +63,17 @@ pub enum ScheduleEvent {
     },
     /// An issued ticket was used at the door.
     CheckedIn { ticket_id: TicketId, at: Timestamp },
+    // Appended after the first stored format: bincode names variants by
+    // position, so new events go last.
+    /// The whole schedule is called off: no hold or payment from now on; its
+    /// reservations are ended by the `CancellationBatch`es that follow.
+    ScheduleCancelled { at: Timestamp },
+    /// One bounded step of a schedule's cancellation: these `Held`
+    /// reservations are released (`Cancelled`, no money moved) and these
+    /// `Confirmed` ones cancelled with a full refund owed (tickets void).
+    CancellationBatch {
+        released: Vec<ReservationId>,
+        refunded: Vec<(ReservationId, Money)>,
+        at: Timestamp,
+    },
 }
