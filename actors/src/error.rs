@@ -100,6 +100,12 @@ pub enum EngineError {
         "the daily quota of {limit} new Idempotency-Keys is used up: retry in {retry_after_secs} s"
     )]
     KeyQuotaExceeded { limit: u32, retry_after_secs: u64 },
+    /// A hold or payment on a cancelled schedule.
+    #[error("the schedule is cancelled")]
+    ScheduleCancelled,
+    /// Cancelling a schedule that is already cancelled.
+    #[error("the schedule is already cancelled")]
+    AlreadyCancelled,
 }
 
 impl EngineError {
@@ -123,6 +129,7 @@ impl EngineError {
                 | InsufficientBalance { .. }
                 | ChargeLimitExceeded
                 | DailyChargeCountExceeded { .. }
+                | ScheduleCancelled
         )
     }
 }
@@ -157,6 +164,8 @@ pub fn from_schedule_error(
         S::TicketNotFound | S::TicketVoid => EngineError::InvalidTicket,
         S::TicketAlreadyUsed { at } => EngineError::TicketAlreadyUsed { at },
         S::RefundNotOwed => EngineError::Internal("no refund owed".into()),
+        S::ScheduleCancelled => EngineError::ScheduleCancelled,
+        S::AlreadyCancelled => EngineError::AlreadyCancelled,
     }
 }
 

@@ -73,6 +73,7 @@ pub mod registry;
 pub mod reservation_pages;
 pub mod routing;
 pub mod schedule_actor;
+pub mod schedule_admin;
 pub mod seat_board;
 pub mod ticket_detail;
 pub mod waiting_room;

@@ -199,6 +199,8 @@ impl From<EngineError> for ApiError {
             E::InvalidRefreshToken => ApiError::unauthorized(message),
             E::QueueNotOpen { opens_at } => ApiError::new(S::CONFLICT, "QUEUE_NOT_OPEN", message)
                 .with_details(json!({ "opensAt": crate::time_format::rfc3339(opens_at) })),
+            E::ScheduleCancelled => ApiError::new(S::CONFLICT, "SCHEDULE_CANCELLED", message),
+            E::AlreadyCancelled => ApiError::new(S::CONFLICT, "CONFLICT", message),
         }
     }
 }

@@ -36,7 +36,8 @@ use utoipa_swagger_ui::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
-    auth, catalog, checkins, ops, payments, queue, reservations, resource, search, tickets, wallet,
+    auth, catalog, checkins, ops, payments, queue, reservations, resource, schedule_admin, search,
+    tickets, wallet,
 };
 use crate::views;
 
@@ -61,6 +62,7 @@ pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
         (name = "wallet", description = "prepaid balance"),
         (name = "payments", description = "paying for holds"),
         (name = "tickets", description = "tickets and check-in"),
+        (name = "admin", description = "running a box office: cancelling dates, sales"),
         (name = "ops", description = "health, readiness, metrics and this document"),
     )
 )]
@@ -182,7 +184,7 @@ type RouteApi = (fn() -> Part, fn() -> Vec<Part>);
 
 /// Every route module's part of the document (in the order the API lists
 /// them), and the function giving each of its operations' own documents.
-const ROUTE_APIS: [RouteApi; 10] = [
+const ROUTE_APIS: [RouteApi; 11] = [
     (auth::AuthApi::openapi, auth::AuthApi::operations),
     (
         catalog::CatalogApi::openapi,
@@ -206,6 +208,10 @@ const ROUTE_APIS: [RouteApi; 10] = [
     (
         checkins::CheckinsApi::openapi,
         checkins::CheckinsApi::operations,
+    ),
+    (
+        schedule_admin::ScheduleAdminApi::openapi,
+        schedule_admin::ScheduleAdminApi::operations,
     ),
     (ops::OpsApi::openapi, ops::OpsApi::operations),
 ];

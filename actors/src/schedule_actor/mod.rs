@@ -26,6 +26,7 @@
 
 pub mod archive;
 pub mod archive_index;
+pub mod cancellation;
 mod handlers;
 pub mod messages;
 mod queue_access;
@@ -34,6 +35,9 @@ pub mod state;
 pub mod test_hooks;
 pub mod views;
 
+pub use cancellation::{
+    CancelSchedule, CancellationStep, ContinueCancellation, GetSales, OwedRefund, SettleRefunds,
+};
 pub use messages::*;
 pub use queue_access::{CheckQueueAccess, QueueUse};
 pub use state::{log_name, ScheduleLogEvent, ScheduleSpec, ScheduleState, LOG_PREFIX};
@@ -131,6 +135,11 @@ impl ScheduleActor {
     /// for when); zeros for an actor whose reload failed, as `GetCounts` answers.
     fn publish_counts(&self) {
         self.seats.publish(counts_of(self.state.as_ref()));
+        let cancelled = self
+            .state
+            .as_ref()
+            .is_some_and(|s| s.schedule.is_cancelled());
+        self.seats.publish_cancelled(cancelled);
     }
 
     fn now(&self) -> Timestamp {

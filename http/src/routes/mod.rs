@@ -41,6 +41,7 @@ pub mod ops;
 pub mod payments;
 pub mod queue;
 pub mod reservations;
+pub mod schedule_admin;
 pub mod search;
 pub mod tickets;
 pub mod wallet;
@@ -81,7 +82,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(wallet::configure)
             .configure(payments::configure)
             .configure(tickets::configure)
-            .configure(checkins::configure),
+            .configure(checkins::configure)
+            .configure(schedule_admin::configure),
     );
 }
 
