@@ -74,6 +74,7 @@ impl Registry {
                 .await?
                 .cancellation_unfinished
             {
+                tracing::info!(schedule = %schedule_id, "resuming a schedule cancellation interrupted by the last stop");
                 self.spawn_cancellation(schedule_id);
                 resumed += 1;
             }

@@ -3,6 +3,7 @@
 //! start-up settings. `binary` holds the one way they start it.
 
 mod binary;
+mod cancel_kill;
 mod charge_storm;
 mod http_crash;
 mod kill_engine;
