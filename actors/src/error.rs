@@ -106,6 +106,9 @@ pub enum EngineError {
     /// Cancelling a schedule that is already cancelled.
     #[error("the schedule is already cancelled")]
     AlreadyCancelled,
+    /// Unblocking or comping seats that are not blocked.
+    #[error("seats not blocked: {0:?}")]
+    SeatsNotBlocked(Vec<String>),
 }
 
 impl EngineError {
@@ -166,6 +169,9 @@ pub fn from_schedule_error(
         S::RefundNotOwed => EngineError::Internal("no refund owed".into()),
         S::ScheduleCancelled => EngineError::ScheduleCancelled,
         S::AlreadyCancelled => EngineError::AlreadyCancelled,
+        S::SeatsNotBlocked(seats) => {
+            EngineError::SeatsNotBlocked(seats.into_iter().map(seat_id).collect())
+        }
     }
 }
 

@@ -201,6 +201,8 @@ impl From<EngineError> for ApiError {
                 .with_details(json!({ "opensAt": crate::time_format::rfc3339(opens_at) })),
             E::ScheduleCancelled => ApiError::new(S::CONFLICT, "SCHEDULE_CANCELLED", message),
             E::AlreadyCancelled => ApiError::new(S::CONFLICT, "CONFLICT", message),
+            E::SeatsNotBlocked(seats) => ApiError::new(S::CONFLICT, "SEAT_NOT_BLOCKED", message)
+                .with_details(json!({ "notBlockedSeats": seats })),
         }
     }
 }

@@ -104,6 +104,8 @@ pub struct ErrorDetails {
     pub seat_id: Option<String>,
     /// SEAT_UNAVAILABLE: the requested seats that are held or sold.
     pub unavailable_seats: Option<Vec<String>>,
+    /// SEAT_NOT_BLOCKED: the named seats that are not blocked.
+    pub not_blocked_seats: Option<Vec<String>>,
     /// SEAT_LIMIT_EXCEEDED: the concert's per-user seat limit.
     pub max_seats_per_user: Option<u32>,
     /// SEAT_LIMIT_EXCEEDED: seats the caller already holds or bought.

@@ -82,6 +82,25 @@ impl Schedule {
                 assert!(self.cancelled_at.is_none(), "schedule cancelled twice");
                 self.cancelled_at = Some(*at);
             }
+            ScheduleEvent::SeatsBlocked { seats, reason, .. } => self.apply_blocked(seats, reason),
+            ScheduleEvent::SeatsUnblocked { seats, .. } => self.apply_unblocked(seats),
+            ScheduleEvent::Comped {
+                reservation_id,
+                number,
+                user,
+                payment_id,
+                seats,
+                tickets,
+                at,
+            } => self.apply_comped(
+                *reservation_id,
+                number,
+                *user,
+                *payment_id,
+                seats,
+                tickets,
+                *at,
+            ),
             ScheduleEvent::CancellationBatch {
                 released,
                 refunded,
@@ -251,8 +270,8 @@ impl Schedule {
     }
 
     /// `Confirmed` -> `Cancelled` with a refund owed: tickets void, seats free.
-    /// A ticket used at the door stays `Used` when the whole schedule is
-    /// cancelled (`TicketUse::Refunded`); an owner's cancel never has one.
+    /// A ticket already used at the door is voided too when the whole
+    /// schedule is cancelled (`TicketUse::Refunded`); an owner's cancel never has one.
     fn refund_confirmed(
         &mut self,
         id: ReservationId,
@@ -281,7 +300,9 @@ impl Schedule {
             let ticket = &mut self.tickets[ticket_slot];
             match (ticket.status, used) {
                 (TicketStatus::Issued, _) => ticket.status = TicketStatus::Void,
-                (TicketStatus::Used { .. }, TicketUse::Refunded) => {}
+                (TicketStatus::Used { .. }, TicketUse::Refunded) => {
+                    ticket.status = TicketStatus::Void
+                }
                 (status, _) => panic!("ticket {ticket_id} voided while {status:?}"),
             }
         }

@@ -65,4 +65,7 @@ pub enum ScheduleError {
     /// 409 CONFLICT: the schedule is already cancelled.
     #[error("the schedule is already cancelled")]
     AlreadyCancelled,
+    /// 409 SEAT_NOT_BLOCKED: these seats are not blocked (unblock, comp).
+    #[error("seats not blocked: {0:?}")]
+    SeatsNotBlocked(Vec<SeatIndex>),
 }

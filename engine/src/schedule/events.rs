@@ -76,4 +76,26 @@ pub enum ScheduleEvent {
         refunded: Vec<(ReservationId, Money)>,
         at: Timestamp,
     },
+    /// These available seats are taken off sale, for `reason`.
+    SeatsBlocked {
+        seats: Vec<SeatIndex>,
+        reason: String,
+        at: Timestamp,
+    },
+    /// These blocked seats are back on sale.
+    SeatsUnblocked {
+        seats: Vec<SeatIndex>,
+        at: Timestamp,
+    },
+    /// These blocked seats are issued free to `user`: a `Confirmed`
+    /// reservation of amount 0 with one ticket per seat (a comp).
+    Comped {
+        reservation_id: ReservationId,
+        number: String,
+        user: UserId,
+        payment_id: PaymentId,
+        seats: Vec<SeatIndex>,
+        tickets: Vec<TicketId>,
+        at: Timestamp,
+    },
 }

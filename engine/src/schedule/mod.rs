@@ -19,6 +19,7 @@
 
 mod apply;
 mod best_available;
+mod blocks;
 mod cancel;
 mod cancel_schedule;
 mod ended;
@@ -41,6 +42,7 @@ mod ticket;
 #[cfg(test)]
 mod test_fixture;
 
+pub use blocks::{CompRequest, MAX_BLOCK_REASON_LEN, MAX_BLOCK_SEATS};
 pub use cancel_schedule::{CancellationSummary, MAX_CANCEL_BATCH};
 pub use errors::ScheduleError;
 pub use events::ScheduleEvent;
@@ -93,6 +95,10 @@ pub struct Schedule {
     /// Money owed back by every refund recorded here, archived reservations
     /// included (the sales figures need it after they leave memory).
     refunded: Money,
+    /// Seats taken off sale (`blocks.rs`), each with the box office's reason.
+    blocks: BTreeMap<SeatIndex, String>,
+    /// Reservations issued free from blocked seats (comps), while in memory.
+    comps: BTreeSet<ReservationId>,
 }
 
 impl Schedule {
@@ -119,6 +125,8 @@ impl Schedule {
             expiry: BTreeSet::new(),
             cancelled_at: None,
             refunded: Money::ZERO,
+            blocks: BTreeMap::new(),
+            comps: BTreeSet::new(),
         })
     }
 
@@ -188,8 +196,15 @@ impl Schedule {
         self.seat_map.info(seat)
     }
 
+    /// Seat counts as the public sees them: a blocked seat counts as sold
+    /// (the map shows it SOLD), so `sold + held + available == total` still
+    /// holds; [`Self::blocked_count`] says how many of `sold` are blocked.
     pub fn counts(&self) -> SeatCounts {
-        self.seats.counts()
+        let mut counts = self.seats.counts();
+        let blocked = self.blocked_count();
+        counts.available -= blocked;
+        counts.sold += blocked;
+        counts
     }
 
     /// Seats the user has held, payment-pending or bought on this schedule.

@@ -1,5 +1,6 @@
-//! The schedule as snapshots before whole-schedule cancellation stored it
-//! (no `cancelled_at`, no `refunded`), so that an older data dir still loads.
+//! The schedule as snapshots before whole-schedule cancellation and blocked
+//! seats stored it (no `cancelled_at`, `refunded`, `blocks`, `comps`), so
+//! that an older data dir still loads.
 //! bincode is positional: this struct is the old field list, in order.
 
 use super::reservation::{Reservation, ReservationStatus};
@@ -54,6 +55,8 @@ impl From<SchedulePreviousFormat> for Schedule {
             expiry: older.expiry,
             cancelled_at: None,
             refunded,
+            blocks: BTreeMap::new(),
+            comps: BTreeSet::new(),
         }
     }
 }
@@ -62,7 +65,9 @@ impl Schedule {
     /// This schedule in the previous format, if it has nothing that format
     /// cannot say (tests write older data dirs with it).
     pub fn as_previous_format(&self) -> Option<SchedulePreviousFormat> {
-        self.cancelled_at.is_none().then(|| SchedulePreviousFormat {
+        let expressible =
+            self.cancelled_at.is_none() && self.blocks.is_empty() && self.comps.is_empty();
+        expressible.then(|| SchedulePreviousFormat {
             id: self.id,
             rules: self.rules.clone(),
             seat_map: self.seat_map.clone(),

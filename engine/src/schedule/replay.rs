@@ -162,6 +162,9 @@ impl Schedule {
             ScheduleEvent::CancellationBatch {
                 released, refunded, ..
             } => self.check_cancellation_batch(released, refunded),
+            ScheduleEvent::SeatsBlocked { .. }
+            | ScheduleEvent::SeatsUnblocked { .. }
+            | ScheduleEvent::Comped { .. } => self.check_block_event(event),
         }
     }
 

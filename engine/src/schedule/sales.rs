@@ -22,6 +22,10 @@ pub struct SalesFigures {
     pub revenue: Money,
     /// What the cancellations of paid reservations owe or paid back.
     pub refunded: Money,
+    /// Seats taken off sale (in `counts.sold`, which is what the public sees).
+    pub blocked: u32,
+    /// Seats issued free (comps): sold seats with no revenue.
+    pub comps: u32,
     /// Every grade of the layout, in layout order, sold or not.
     pub by_grade: Vec<GradeSales>,
 }
@@ -41,23 +45,31 @@ impl Schedule {
                 });
             }
         }
-        let mut revenue = Money::ZERO;
+        let (mut revenue, mut comps) = (Money::ZERO, 0);
         for reservation in &self.reservations {
             if !matches!(reservation.status, ReservationStatus::Confirmed { .. }) {
                 continue;
+            }
+            let comp = self.comps.contains(&reservation.id);
+            if comp {
+                comps += reservation.seats.len() as u32;
             }
             revenue = revenue.checked_add(reservation.amount)?;
             for &seat in &reservation.seats {
                 let info = self.seat_map.info(seat);
                 let grade = by_grade.iter_mut().find(|g| g.grade == info.grade)?;
                 grade.sold += 1;
-                grade.revenue = grade.revenue.checked_add(info.price)?;
+                if !comp {
+                    grade.revenue = grade.revenue.checked_add(info.price)?;
+                }
             }
         }
         Some(SalesFigures {
             counts: self.counts(),
             revenue,
             refunded: self.refunded,
+            blocked: self.blocked_count(),
+            comps,
             by_grade,
         })
     }
