@@ -1,5 +1,5 @@
-//! Admin operations on one schedule: cancelling it with every refund, and its
-//! sales figures. An `impl Registry` block like the other operations.
+//! Admin operations on one schedule: cancelling it with every refund, its
+//! sales figures, and its blocked seats and comps. An `impl Registry` block like the other operations.
 //!
 //! Cancelling answers once the cancellation is durable (with what it will
 //! release and refund); a driver task then ends the reservations batch by
@@ -15,16 +15,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use boxoffice_engine::ids::ScheduleId;
+use boxoffice_engine::ids::{ScheduleId, UserId};
 use boxoffice_engine::schedule::{CancellationSummary, SalesFigures};
 use boxoffice_engine::Money;
 use futures_util::future::join_all;
 
-use crate::error::EngineResult;
+use crate::error::{EngineError, EngineResult, Missing};
 use crate::registry::Registry;
 use crate::routing::ScheduleHandle;
 use crate::schedule_actor::{
-    CancelSchedule, ContinueCancellation, GetSales, GetUnfinishedWork, OwedRefund, SettleRefunds,
+    BlockSeats, BlockedSeat, CancelSchedule, CompSeats, ContinueCancellation, GetBlocks, GetSales,
+    GetUnfinishedWork, OwedRefund, ReservationView, SettleRefunds, UnblockSeats,
 };
 use crate::wallet_actor::Refund;
 
@@ -104,7 +105,7 @@ impl Registry {
             self.pay_refunds(&schedule, &owed).await?;
             polls += 1;
             if polls > MAX_CANCELLATION_POLLS {
-                return Err(crate::error::EngineError::Internal(format!(
+                return Err(EngineError::Internal(format!(
                     "cancellation of {schedule_id} still waits for payments in flight"
                 )));
             }
@@ -142,6 +143,50 @@ impl Registry {
             .actor
             .finish(SettleRefunds { reservation_ids })
             .await
+    }
+
+    /// Takes free seats off sale (all or none); every blocked seat after.
+    pub async fn block_seats(
+        &self,
+        schedule_id: ScheduleId,
+        seat_ids: Vec<String>,
+        reason: String,
+    ) -> EngineResult<Vec<BlockedSeat>> {
+        self.schedule(schedule_id)?
+            .actor
+            .command(BlockSeats { seat_ids, reason })
+            .await
+    }
+
+    /// Puts blocked seats back on sale (all or none); every blocked seat left.
+    pub async fn unblock_seats(
+        &self,
+        schedule_id: ScheduleId,
+        seat_ids: Vec<String>,
+    ) -> EngineResult<Vec<BlockedSeat>> {
+        self.schedule(schedule_id)?
+            .actor
+            .command(UnblockSeats { seat_ids })
+            .await
+    }
+
+    /// Every blocked seat of the schedule, with its reason.
+    pub async fn blocks(&self, schedule_id: ScheduleId) -> EngineResult<Vec<BlockedSeat>> {
+        self.schedule(schedule_id)?.actor.query(GetBlocks).await?
+    }
+
+    /// Issues blocked seats free to `user`, who must have an account.
+    pub async fn comp_seats(
+        &self,
+        schedule_id: ScheduleId,
+        user: UserId,
+        seat_ids: Vec<String>,
+    ) -> EngineResult<ReservationView> {
+        let schedule = self.schedule(schedule_id)?;
+        if self.role_of(user).is_none() {
+            return Err(EngineError::NotFound(Missing::User));
+        }
+        schedule.actor.command(CompSeats { user, seat_ids }).await
     }
 
     /// The schedule's sales figures (see `boxoffice_engine::schedule::sales`).

@@ -409,7 +409,7 @@ async fn sales_are_for_admins_only_and_name_a_schedule() {
     assert_eq!(
         figures,
         json!({"scheduleId": schedule, "capacity": 60, "sold": 0, "held": 0, "available": 60,
-               "revenue": 0, "refunded": 0, "byGrade": [
+               "revenue": 0, "refunded": 0, "comps": 0, "blocked": 0, "byGrade": [
                    {"grade": "VIP", "sold": 0, "revenue": 0},
                    {"grade": "R", "sold": 0, "revenue": 0},
                    {"grade": "S", "sold": 0, "revenue": 0}]})
@@ -420,5 +420,320 @@ async fn sales_are_for_admins_only_and_name_a_schedule() {
     app.get(&cancel_path(&schedule), Some(&admin))
         .await
         .expect(405, "METHOD_NOT_ALLOWED");
+    app.stop().await;
+}
+
+fn blocks_path(schedule: &str) -> String {
+    format!("/api/v1/schedules/{schedule}/blocks")
+}
+
+fn comps_path(schedule: &str) -> String {
+    format!("/api/v1/schedules/{schedule}/comps")
+}
+
+/// Every seat's status on a schedule's map, as `token` sees it.
+async fn seat_statuses(
+    app: &TestApp,
+    schedule: &str,
+    token: Option<&str>,
+) -> BTreeMap<String, String> {
+    let reply = app
+        .get(&format!("/api/v1/schedules/{schedule}/seats"), token)
+        .await;
+    reply.expect(200, "");
+    let mut out = BTreeMap::new();
+    for section in reply.body["sections"].as_array().expect("sections") {
+        for row in section["rows"].as_array().expect("rows") {
+            for seat in row["seats"].as_array().expect("seats") {
+                out.insert(
+                    seat["seatId"].as_str().expect("id").to_string(),
+                    seat["status"].as_str().expect("status").to_string(),
+                );
+            }
+        }
+    }
+    out
+}
+
+async fn block_list(app: &TestApp, admin: &str, schedule: &str) -> Value {
+    let reply = app.get(&blocks_path(schedule), Some(admin)).await;
+    reply.expect(200, "");
+    reply.body["blocks"].clone()
+}
+
+#[actix_rt::test]
+async fn blocked_seats_are_off_sale_hidden_from_fans_and_can_be_comped() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, schedule) = app.create_concert(&admin, None, 600).await;
+    let fan_token = fan(&app).await;
+    hold_ok(&app, &fan_token, &schedule, &["VIP-1-3"]).await;
+
+    // Refused callers, unknown schedules and bad bodies change nothing.
+    let good = json!({"seatIds": ["VIP-1-1"], "reason": "sound desk"});
+    for (what, token, status, code) in refused_callers(&app).await {
+        let token = token.as_deref();
+        app.post(&blocks_path(&schedule), token, good.clone())
+            .await
+            .expect_case(what, status, code);
+        app.get(&blocks_path(&schedule), token)
+            .await
+            .expect_case(what, status, code);
+        app.post(
+            &comps_path(&schedule),
+            token,
+            json!({"seatIds": ["VIP-1-1"], "userId": UNKNOWN_SCHEDULE}),
+        )
+        .await
+        .expect_case(what, status, code);
+    }
+    for (what, id) in [("unknown", UNKNOWN_SCHEDULE), ("malformed", "not-an-id")] {
+        app.post(&blocks_path(id), Some(&admin), good.clone())
+            .await
+            .expect_case(what, 404, "NOT_FOUND");
+    }
+    let bad_bodies = [
+        (
+            "missing reason",
+            json!({"seatIds": ["VIP-1-1"]}),
+            "VALIDATION_ERROR",
+        ),
+        (
+            "seatIds not a list",
+            json!({"seatIds": "VIP-1-1", "reason": "x"}),
+            "VALIDATION_ERROR",
+        ),
+        (
+            "reason not a string",
+            json!({"seatIds": ["VIP-1-1"], "reason": 5}),
+            "VALIDATION_ERROR",
+        ),
+        (
+            "blank reason",
+            json!({"seatIds": ["VIP-1-1"], "reason": "  "}),
+            "VALIDATION_ERROR",
+        ),
+        (
+            "no seats",
+            json!({"seatIds": [], "reason": "x"}),
+            "VALIDATION_ERROR",
+        ),
+        (
+            "a seat twice",
+            json!({"seatIds": ["VIP-1-1", "VIP-1-1"], "reason": "x"}),
+            "VALIDATION_ERROR",
+        ),
+        (
+            "unknown seat",
+            json!({"seatIds": ["VIP-1-1", "VIP-9-9"], "reason": "x"}),
+            "UNKNOWN_SEAT",
+        ),
+    ];
+    for (what, body, code) in bad_bodies {
+        app.post(&blocks_path(&schedule), Some(&admin), body)
+            .await
+            .expect_case(what, 400, code);
+    }
+    let malformed = Some(("application/json", b"{\"seatIds\": [".to_vec()));
+    app.raw(
+        awc::http::Method::POST,
+        &blocks_path(&schedule),
+        Some(&admin),
+        &[],
+        malformed,
+    )
+    .await
+    .expect_case("malformed JSON", 400, "VALIDATION_ERROR");
+    // All or nothing: a held seat refuses the whole block.
+    let reply = app
+        .post(
+            &blocks_path(&schedule),
+            Some(&admin),
+            json!({"seatIds": ["VIP-1-1", "VIP-1-3"], "reason": "x"}),
+        )
+        .await;
+    reply.expect(409, "SEAT_UNAVAILABLE");
+    assert_eq!(
+        reply.body["error"]["details"]["unavailableSeats"],
+        json!(["VIP-1-3"])
+    );
+    assert_eq!(block_list(&app, &admin, &schedule).await, json!([]));
+
+    let reply = app
+        .post(
+            &blocks_path(&schedule),
+            Some(&admin),
+            json!({"seatIds": ["VIP-1-2", "VIP-1-1"], "reason": "sound desk"}),
+        )
+        .await;
+    reply.expect(200, "");
+    assert_eq!(
+        reply.body,
+        json!({"scheduleId": schedule, "blocks": [
+            {"seatId": "VIP-1-1", "reason": "sound desk"}, {"seatId": "VIP-1-2", "reason": "sound desk"}]})
+    );
+    app.post(&blocks_path(&schedule), Some(&admin), good.clone())
+        .await
+        .expect_case("blocked twice", 409, "SEAT_UNAVAILABLE");
+    hold(&app, &fan_token, &schedule, &["VIP-1-1"])
+        .await
+        .expect(409, "SEAT_UNAVAILABLE");
+    // Best available skips them: the rest of row 1 is too short for 3 together.
+    let best = app
+        .post_keyed(
+            RESERVATIONS,
+            &fan_token,
+            json!({"scheduleId": schedule, "quantity": 3, "grade": "VIP"}),
+        )
+        .await;
+    best.expect(201, "");
+    let picked: Vec<&str> = best.body["seats"]
+        .as_array()
+        .expect("seats")
+        .iter()
+        .map(|s| s["seatId"].as_str().expect("id"))
+        .collect();
+    assert!(picked.iter().all(|s| s.starts_with("VIP-2-")), "{picked:?}");
+
+    // The public map reveals nothing; the admin's names the blocks.
+    let (_, staff) = app.account_token(Role::Staff).await;
+    for (who, token) in [
+        ("anonymous", None),
+        ("fan", Some(fan_token.as_str())),
+        ("staff", Some(staff.as_str())),
+    ] {
+        let map = seat_statuses(&app, &schedule, token).await;
+        assert_eq!((who, map["VIP-1-1"].as_str()), (who, "SOLD"));
+        assert!(map.values().all(|s| s != "BLOCKED"), "{who}");
+    }
+    let map = seat_statuses(&app, &schedule, Some(&admin)).await;
+    assert_eq!(
+        (map["VIP-1-1"].as_str(), map["VIP-1-2"].as_str()),
+        ("BLOCKED", "BLOCKED")
+    );
+    let figures = sales(&app, &admin, &schedule).await;
+    assert_eq!(
+        (
+            &figures["blocked"],
+            &figures["sold"],
+            &figures["held"],
+            &figures["available"],
+            &figures["comps"]
+        ),
+        (&json!(2), &json!(0), &json!(4), &json!(54), &json!(0))
+    );
+
+    // Unblock: all or nothing, blocked seats only.
+    let reply = app
+        .raw(
+            awc::http::Method::DELETE,
+            &blocks_path(&schedule),
+            Some(&admin),
+            &[],
+            Some((
+                "application/json",
+                json!({"seatIds": ["VIP-1-2", "VIP-1-3"]})
+                    .to_string()
+                    .into_bytes(),
+            )),
+        )
+        .await;
+    reply.expect(409, "SEAT_NOT_BLOCKED");
+    assert_eq!(
+        reply.body["error"]["details"]["notBlockedSeats"],
+        json!(["VIP-1-3"])
+    );
+    let reply = app
+        .raw(
+            awc::http::Method::DELETE,
+            &blocks_path(&schedule),
+            Some(&admin),
+            &[],
+            Some((
+                "application/json",
+                json!({"seatIds": ["VIP-1-2"]}).to_string().into_bytes(),
+            )),
+        )
+        .await;
+    reply.expect(200, "");
+    assert_eq!(
+        reply.body["blocks"],
+        json!([{"seatId": "VIP-1-1", "reason": "sound desk"}])
+    );
+    assert_eq!(
+        seat_statuses(&app, &schedule, None).await["VIP-1-2"],
+        "AVAILABLE"
+    );
+
+    // A comp: to an account, of blocked seats only.
+    let (guest_id, guest) = app.account_token(Role::User).await;
+    let guest_id = guest_id.to_string();
+    for (what, body, status, code) in [
+        (
+            "not blocked",
+            json!({"seatIds": ["VIP-1-2"], "userId": guest_id}),
+            409,
+            "SEAT_NOT_BLOCKED",
+        ),
+        (
+            "no such user",
+            json!({"seatIds": ["VIP-1-1"], "userId": UNKNOWN_SCHEDULE}),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            "malformed user",
+            json!({"seatIds": ["VIP-1-1"], "userId": "nobody"}),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            "missing user",
+            json!({"seatIds": ["VIP-1-1"]}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+    ] {
+        app.post(&comps_path(&schedule), Some(&admin), body)
+            .await
+            .expect_case(what, status, code);
+    }
+    let reply = app
+        .post(
+            &comps_path(&schedule),
+            Some(&admin),
+            json!({"seatIds": ["VIP-1-1"], "userId": guest_id}),
+        )
+        .await;
+    reply.expect(201, "");
+    assert_eq!(
+        (&reply.body["status"], &reply.body["totalAmount"]),
+        (&json!("CONFIRMED"), &json!(0))
+    );
+    let comp_id = reply.body["reservationId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let mine = reservation(&app, &guest, &comp_id).await;
+    assert_eq!(mine["tickets"].as_array().map(Vec::len), Some(1));
+    assert_eq!(block_list(&app, &admin, &schedule).await, json!([]));
+    let figures = sales(&app, &admin, &schedule).await;
+    assert_eq!(
+        (
+            &figures["blocked"],
+            &figures["sold"],
+            &figures["comps"],
+            &figures["revenue"]
+        ),
+        (&json!(0), &json!(1), &json!(1), &json!(0))
+    );
+    assert_eq!(
+        figures["byGrade"][0],
+        json!({"grade": "VIP", "sold": 1, "revenue": 0})
+    );
+    assert_eq!(
+        seat_statuses(&app, &schedule, None).await["VIP-1-1"],
+        "SOLD"
+    );
     app.stop().await;
 }

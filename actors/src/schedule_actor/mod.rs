@@ -26,6 +26,7 @@
 
 pub mod archive;
 pub mod archive_index;
+pub mod blocks;
 pub mod cancellation;
 mod handlers;
 pub mod messages;
@@ -35,6 +36,7 @@ pub mod state;
 pub mod test_hooks;
 pub mod views;
 
+pub use blocks::{BlockSeats, BlockedSeat, CompSeats, GetBlocks, UnblockSeats};
 pub use cancellation::{
     CancelSchedule, CancellationStep, ContinueCancellation, GetSales, OwedRefund, SettleRefunds,
 };

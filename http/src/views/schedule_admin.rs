@@ -1,9 +1,10 @@
 //! Bodies of the admin operations on one schedule: the answer of its
-//! cancellation and its sales figures.
+//! cancellation, its sales figures, and its blocked seats.
 
+use boxoffice_actors::schedule_actor::BlockedSeat;
 use boxoffice_engine::ids::ScheduleId;
 use boxoffice_engine::schedule::{CancellationSummary, SalesFigures};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// What cancelling a schedule does (counts of reservations, money in integers).
@@ -42,8 +43,8 @@ pub struct GradeSalesBody {
     pub revenue: i64,
 }
 
-/// A schedule's sales: seat counts (`sold + held + available = capacity`)
-/// and money (integers).
+/// A schedule's sales: seat counts (`sold + held + available + blocked =
+/// capacity`; comps are among `sold`) and money (integers).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SalesBody {
@@ -56,6 +57,10 @@ pub struct SalesBody {
     pub revenue: i64,
     /// The money refunded by cancellations of paid reservations.
     pub refunded: i64,
+    /// Seats issued free (comps): counted in `sold`, not in `revenue`.
+    pub comps: u32,
+    /// Seats taken off sale (the public seat map shows them SOLD).
+    pub blocked: u32,
     /// Every price grade of the layout, in layout order.
     pub by_grade: Vec<GradeSalesBody>,
 }
@@ -65,11 +70,14 @@ impl SalesBody {
         SalesBody {
             schedule_id: schedule_id.to_string(),
             capacity: sales.counts.total,
-            sold: sales.counts.sold,
+            // The public counts fold blocked seats into sold; here they are apart.
+            sold: sales.counts.sold - sales.blocked,
             held: sales.counts.held,
             available: sales.counts.available,
             revenue: sales.revenue.0,
             refunded: sales.refunded.0,
+            comps: sales.comps,
+            blocked: sales.blocked,
             by_grade: sales
                 .by_grade
                 .iter()
@@ -78,6 +86,58 @@ impl SalesBody {
                     sold: g.sold,
                     revenue: g.revenue.0,
                 })
+                .collect(),
+        }
+    }
+}
+
+/// Block seats: `seatIds` (free seats, all or none) and why.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockRequestBody {
+    pub seat_ids: Vec<String>,
+    /// 1-200 bytes, not only blanks (for example "sound desk").
+    pub reason: String,
+}
+
+/// Unblock seats: `seatIds` (blocked seats, all or none).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnblockRequestBody {
+    pub seat_ids: Vec<String>,
+}
+
+/// Issue blocked seats free to an existing user (a comp).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompRequestBody {
+    pub seat_ids: Vec<String>,
+    pub user_id: String,
+}
+
+/// A seat taken off sale, and why.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockedSeatBody {
+    pub seat_id: String,
+    pub reason: String,
+}
+
+/// Every blocked seat of a schedule, in seat order.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlocksBody {
+    pub schedule_id: String,
+    pub blocks: Vec<BlockedSeatBody>,
+}
+
+impl BlocksBody {
+    pub fn new(schedule_id: ScheduleId, blocks: Vec<BlockedSeat>) -> Self {
+        BlocksBody {
+            schedule_id: schedule_id.to_string(),
+            blocks: blocks
+                .into_iter()
+                .map(|(seat_id, reason)| BlockedSeatBody { seat_id, reason })
                 .collect(),
         }
     }
