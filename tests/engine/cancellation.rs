@@ -193,3 +193,66 @@ async fn a_schedule_snapshot_of_the_previous_format_loads() {
         "neither form: still an error"
     );
 }
+
+/// Blocks, an unblock and a comp survive a restart (they are schedule
+/// events like any other), and the restored schedule keeps its invariants.
+#[actix_rt::test]
+async fn blocks_and_comps_survive_a_restart() {
+    use boxoffice_actors::schedule_actor::{BlockSeats, CompSeats, UnblockSeats};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(T0);
+    let registry = start(sled_store(dir.path()), &clock, 24).await;
+    let id = registry
+        .create_schedule(spec(1, one_row(10), ScheduleRules::default(), None))
+        .await
+        .expect("schedule");
+    let schedule = registry.schedule(id).expect("handle");
+    let names = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    schedule
+        .actor
+        .command(BlockSeats {
+            seat_ids: names(&["S0-1-1", "S0-1-2", "S0-1-3"]),
+            reason: "camera platform".into(),
+        })
+        .await
+        .expect("blocked");
+    schedule
+        .actor
+        .command(UnblockSeats {
+            seat_ids: names(&["S0-1-3"]),
+        })
+        .await
+        .expect("unblocked");
+    let comp = schedule
+        .actor
+        .command(CompSeats {
+            user: user(5),
+            seat_ids: names(&["S0-1-2"]),
+        })
+        .await
+        .expect("comped");
+    let before = export(&registry).await.schedules[&id].clone();
+    registry.shutdown();
+    drop(registry);
+
+    let registry = start(sled_store(dir.path()), &clock, 25).await;
+    let after = export(&registry).await.schedules[&id].clone();
+    assert_eq!(after, before);
+    let restored = &after.schedule;
+    assert_eq!(
+        restored
+            .blocked_seats()
+            .map(|(seat, reason)| (restored.seat_id(seat), reason.to_string()))
+            .collect::<Vec<_>>(),
+        vec![("S0-1-1".to_string(), "camera platform".to_string())]
+    );
+    assert!(restored.is_comp(comp.reservation_id));
+    let sales = registry.sales(id).await.expect("sales");
+    assert_eq!(
+        (sales.blocked, sales.comps, sales.revenue),
+        (1, 1, Money::ZERO)
+    );
+    check_all_invariants(&registry).await;
+    registry.shutdown();
+}
