@@ -19,8 +19,8 @@ use super::Schedule;
 use crate::{Money, Timestamp};
 
 /// Most reservations one `CancellationBatch` ends. Bounds the event's size and
-/// the actor's turn (about 0.1 ms of seat and ticket updates), so holds on
-/// the schedule's neighbours on the same thread wait at most one batch.
+/// the actor's turn, so holds on the schedule's neighbours on the same thread
+/// wait at most one batch (figures: BENCHMARKS.md, issue 15).
 pub const MAX_CANCEL_BATCH: usize = 256;
 
 /// What the cancellation will do, counted when the schedule is cancelled.
