@@ -142,7 +142,8 @@ pub fn check_schedules(state: &EngineState) -> Vec<Check> {
                 }
             }
         }
-        let sold = u64::from(schedule.counts().sold);
+        // The public counts show blocked seats as sold; no reservation holds them.
+        let sold = u64::from(schedule.counts().sold - schedule.blocked_count());
         if sold != confirmed_seats {
             sold_mismatch.push(format!(
                 "{id}: {sold} sold, {confirmed_seats} in confirmed reservations"

@@ -36,6 +36,8 @@ pub enum SaleStatus {
     SoldOut,
     /// Booking has closed.
     Closed,
+    /// The schedule was cancelled (whatever its booking window says).
+    Cancelled,
 }
 
 impl SaleStatus {
@@ -240,6 +242,12 @@ impl Registry {
             .collect()
     }
 
+    /// As the schedule's actor last published it (`seat_board`).
+    fn schedule_cancelled(&self, id: ScheduleId) -> bool {
+        self.schedule(id)
+            .is_ok_and(|handle| handle.seats.cancelled())
+    }
+
     fn listings(
         &self,
         schedules: &[&ScheduleInfo],
@@ -252,7 +260,11 @@ impl Registry {
             .map(|(info, counts)| ScheduleListing {
                 info: (*info).clone(),
                 counts,
-                status: SaleStatus::of(info, counts, now),
+                status: if self.schedule_cancelled(info.schedule_id) {
+                    SaleStatus::Cancelled
+                } else {
+                    SaleStatus::of(info, counts, now)
+                },
             })
             .collect()
     }

@@ -113,6 +113,15 @@ pub enum EngineError {
         /// `None` for a schedule no concert names.
         starts_at: Option<Timestamp>,
     },
+    /// A hold or payment on a cancelled schedule.
+    #[error("the schedule is cancelled")]
+    ScheduleCancelled,
+    /// Cancelling a schedule that is already cancelled.
+    #[error("the schedule is already cancelled")]
+    AlreadyCancelled,
+    /// Unblocking or comping seats that are not blocked.
+    #[error("seats not blocked: {0:?}")]
+    SeatsNotBlocked(Vec<String>),
 }
 
 impl EngineError {
@@ -136,6 +145,7 @@ impl EngineError {
                 | InsufficientBalance { .. }
                 | ChargeLimitExceeded
                 | DailyChargeCountExceeded { .. }
+                | ScheduleCancelled
         )
     }
 }
@@ -170,6 +180,11 @@ pub fn from_schedule_error(
         S::TicketNotFound | S::TicketVoid => EngineError::InvalidTicket,
         S::TicketAlreadyUsed { at } => EngineError::TicketAlreadyUsed { at },
         S::RefundNotOwed => EngineError::Internal("no refund owed".into()),
+        S::ScheduleCancelled => EngineError::ScheduleCancelled,
+        S::AlreadyCancelled => EngineError::AlreadyCancelled,
+        S::SeatsNotBlocked(seats) => {
+            EngineError::SeatsNotBlocked(seats.into_iter().map(seat_id).collect())
+        }
     }
 }
 

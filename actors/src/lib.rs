@@ -78,6 +78,7 @@ pub mod registry;
 pub mod reservation_pages;
 pub mod routing;
 pub mod schedule_actor;
+pub mod schedule_admin;
 pub mod schedule_reservations;
 pub mod seat_board;
 pub mod seat_feed;

@@ -55,6 +55,8 @@ pub struct RecoveryReport {
     pub refunds_settled: u32,
     /// Payments recovery could not end (a bug or a failing store): still pending.
     pub payments_stuck: u32,
+    /// Schedule cancellations whose driver was restarted (`schedule_admin`).
+    pub cancellations_resumed: u32,
 }
 
 pub struct Registry {
@@ -231,7 +233,8 @@ impl Registry {
                 })
                 .await?;
         }
-        let report = registry.finish_interrupted_work().await?;
+        let mut report = registry.finish_interrupted_work().await?;
+        report.cancellations_resumed = registry.resume_cancellations().await?;
         *registry.recovery.lock().unwrap_or_else(|p| p.into_inner()) = report;
         Ok(registry)
     }

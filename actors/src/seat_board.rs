@@ -23,7 +23,7 @@
 
 use boxoffice_engine::layout::MAX_SEATS_PER_SCHEDULE;
 use boxoffice_engine::schedule::SeatCounts;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 const FIELD_BITS: u32 = 21;
 const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
@@ -33,6 +33,8 @@ const _: () = assert!(MAX_SEATS_PER_SCHEDULE as u64 <= FIELD_MASK);
 #[derive(Debug, Default)]
 pub struct SeatBoard {
     packed: AtomicU64,
+    /// The schedule was cancelled (listings show it `CANCELLED`).
+    cancelled: AtomicBool,
 }
 
 impl SeatBoard {
@@ -49,6 +51,15 @@ impl SeatBoard {
             | field(counts.held) << FIELD_BITS
             | field(counts.sold) << (2 * FIELD_BITS);
         self.packed.store(packed, Ordering::Release);
+    }
+
+    /// Publishes whether the schedule is cancelled (with the counts).
+    pub fn publish_cancelled(&self, cancelled: bool) {
+        self.cancelled.store(cancelled, Ordering::Release);
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
     }
 
     /// The counts last published.

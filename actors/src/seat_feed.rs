@@ -131,13 +131,37 @@ pub fn seat_changes(schedule: &Schedule, event: &ScheduleEvent) -> Vec<SeatChang
         ScheduleEvent::Confirmed {
             reservation_id, at, ..
         } => (seats_of(*reservation_id), SeatStatus::Sold, *at),
+        // A cancelled date frees its seats as its seat map shows them
+        // (AVAILABLE, though no hold is taken any more).
+        ScheduleEvent::CancellationBatch {
+            released,
+            refunded,
+            at,
+        } => (
+            released
+                .iter()
+                .chain(refunded.iter().map(|(id, _)| id))
+                .flat_map(|id| seats_of(*id))
+                .collect(),
+            SeatStatus::Available,
+            *at,
+        ),
+        // A blocked seat is SOLD to the public (the public map reveals
+        // nothing), and a comp of it stays SOLD; the stream is public.
+        ScheduleEvent::SeatsBlocked { seats, at, .. } | ScheduleEvent::Comped { seats, at, .. } => {
+            (seats.clone(), SeatStatus::Sold, *at)
+        }
+        ScheduleEvent::SeatsUnblocked { seats, at } => (seats.clone(), SeatStatus::Available, *at),
         // A payment in progress, or aborted, leaves its seats HELD (the seat
         // map shows a pending payment's seats as held); an aborted hold that
         // is already due is freed by the sweep's `Expired`, which appears.
         ScheduleEvent::PaymentBegun { .. }
         | ScheduleEvent::PaymentAborted { .. }
         | ScheduleEvent::RefundSettled { .. }
-        | ScheduleEvent::CheckedIn { .. } => (Vec::new(), SeatStatus::Available, Timestamp(0)),
+        | ScheduleEvent::CheckedIn { .. }
+        | ScheduleEvent::ScheduleCancelled { .. } => {
+            (Vec::new(), SeatStatus::Available, Timestamp(0))
+        }
     };
     seats
         .into_iter()

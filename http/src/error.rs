@@ -212,6 +212,10 @@ impl From<EngineError> for ApiError {
                     "startsAt": starts_at.map(rfc3339).unwrap_or_default(),
                 },
             })),
+            E::ScheduleCancelled => ApiError::new(S::CONFLICT, "SCHEDULE_CANCELLED", message),
+            E::AlreadyCancelled => ApiError::new(S::CONFLICT, "CONFLICT", message),
+            E::SeatsNotBlocked(seats) => ApiError::new(S::CONFLICT, "SEAT_NOT_BLOCKED", message)
+                .with_details(json!({ "notBlockedSeats": seats })),
         }
     }
 }

@@ -40,8 +40,8 @@ use utoipa_swagger_ui::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
-    admin, auth, catalog, checkins, ops, payments, queue, reservations, resource, search, streams,
-    tickets, wallet,
+    admin, auth, catalog, checkins, ops, payments, queue, reservations, resource, schedule_admin,
+    search, streams, tickets, wallet,
 };
 use crate::views;
 
@@ -66,6 +66,7 @@ pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
         (name = "wallet", description = "prepaid balance"),
         (name = "payments", description = "paying for holds"),
         (name = "tickets", description = "tickets and check-in"),
+        (name = "admin", description = "running a box office: cancelling dates, sales"),
         (name = "ops", description = "health, readiness, metrics and this document"),
     )
 )]
@@ -107,6 +108,8 @@ pub struct ErrorDetails {
     pub seat_id: Option<String>,
     /// SEAT_UNAVAILABLE: the requested seats that are held or sold.
     pub unavailable_seats: Option<Vec<String>>,
+    /// SEAT_NOT_BLOCKED: the named seats that are not blocked.
+    pub not_blocked_seats: Option<Vec<String>>,
     /// SEAT_LIMIT_EXCEEDED: the concert's per-user seat limit.
     pub max_seats_per_user: Option<u32>,
     /// SEAT_LIMIT_EXCEEDED: seats the caller already holds or bought.
@@ -190,7 +193,7 @@ type RouteApi = (fn() -> Part, fn() -> Vec<Part>);
 
 /// Every route module's part of the document (in the order the API lists
 /// them), and the function giving each of its operations' own documents.
-const ROUTE_APIS: [RouteApi; 11] = [
+const ROUTE_APIS: [RouteApi; 13] = [
     (auth::AuthApi::openapi, auth::AuthApi::operations),
     (
         catalog::CatalogApi::openapi,
@@ -220,6 +223,10 @@ const ROUTE_APIS: [RouteApi; 11] = [
         checkins::CheckinsApi::operations,
     ),
     (admin::AdminApi::openapi, admin::AdminApi::operations),
+    (
+        schedule_admin::ScheduleAdminApi::openapi,
+        schedule_admin::ScheduleAdminApi::operations,
+    ),
     (ops::OpsApi::openapi, ops::OpsApi::operations),
 ];
 

@@ -112,6 +112,9 @@ fn seat_status(status: SeatStatus) -> &'static str {
         SeatStatus::Available => "AVAILABLE",
         SeatStatus::Held => "HELD",
         SeatStatus::Sold => "SOLD",
+        // The feed never publishes it (a blocked seat is SOLD to the
+        // public), but the stream is public: never reveal a block.
+        SeatStatus::Blocked => "SOLD",
     }
 }
 

@@ -6,6 +6,7 @@
 mod accounts_catalog;
 mod archive;
 mod behaviour;
+mod cancellation;
 mod contention;
 mod idempotency_store;
 mod money_conservation;

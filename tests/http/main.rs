@@ -11,6 +11,7 @@ mod limits;
 mod methods;
 mod newcomer;
 mod paging;
+mod schedule_admin;
 mod search;
 mod security;
 mod sessions;

@@ -3,6 +3,7 @@
 //! start-up settings. `binary` holds the one way they start it.
 
 mod binary;
+mod cancel_kill;
 mod charge_storm;
 mod draft_kill;
 mod http_crash;

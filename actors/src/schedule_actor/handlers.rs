@@ -90,7 +90,10 @@ impl ScheduleActor {
     }
 
     /// Converts an engine error, naming seats by id.
-    fn engine_error(&self, err: boxoffice_engine::schedule::ScheduleError) -> EngineError {
+    pub(super) fn engine_error(
+        &self,
+        err: boxoffice_engine::schedule::ScheduleError,
+    ) -> EngineError {
         match self.state.as_ref() {
             Some(state) => from_schedule_error(err, |seat| state.schedule.seat_id(seat)),
             None => EngineError::Unavailable,
@@ -627,6 +630,7 @@ impl Handler<GetUnfinishedWork> for ScheduleActor {
                         .push((r.id, refund.payment_id, r.user, refund.amount));
                 }
             }
+            work.cancellation_unfinished = state.schedule.cancellation_unfinished();
         }
         MessageResult(work)
     }

@@ -151,6 +151,8 @@ pub struct UnfinishedWork {
     pub payments: Vec<(ReservationId, PaymentId, UserId, Money)>,
     /// (reservation, payment, user, amount) of cancelled paid reservations not yet refunded.
     pub refunds: Vec<(ReservationId, PaymentId, UserId, Money)>,
+    /// The schedule is cancelled and its cancellation not finished (see `cancellation.rs`).
+    pub cancellation_unfinished: bool,
 }
 impl Message for GetUnfinishedWork {
     type Result = UnfinishedWork;

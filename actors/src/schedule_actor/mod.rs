@@ -27,6 +27,8 @@
 pub mod archive;
 pub mod archive_by_schedule;
 pub mod archive_index;
+pub mod blocks;
+pub mod cancellation;
 mod handlers;
 pub mod messages;
 mod queue_access;
@@ -35,6 +37,10 @@ pub mod state;
 pub mod test_hooks;
 pub mod views;
 
+pub use blocks::{BlockSeats, BlockedSeat, CompSeats, GetBlocks, UnblockSeats};
+pub use cancellation::{
+    CancelSchedule, CancellationStep, ContinueCancellation, GetSales, OwedRefund, SettleRefunds,
+};
 pub use messages::*;
 pub use queue_access::{CheckQueueAccess, QueueUse};
 pub use state::{log_name, ScheduleLogEvent, ScheduleSpec, ScheduleState, LOG_PREFIX};
@@ -137,6 +143,11 @@ impl ScheduleActor {
     /// for when); zeros for an actor whose reload failed, as `GetCounts` answers.
     fn publish_counts(&self) {
         self.seats.publish(counts_of(self.state.as_ref()));
+        let cancelled = self
+            .state
+            .as_ref()
+            .is_some_and(|s| s.schedule.is_cancelled());
+        self.seats.publish_cancelled(cancelled);
     }
 
     fn now(&self) -> Timestamp {

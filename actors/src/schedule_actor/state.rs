@@ -4,14 +4,17 @@
 use boxoffice_engine::ids::*;
 use boxoffice_engine::layout::SeatLayout;
 use boxoffice_engine::queue::QueueConfig;
-use boxoffice_engine::schedule::{ReservationStatus, Schedule, ScheduleEvent, ScheduleRules};
+use boxoffice_engine::schedule::{
+    ReservationStatus, Schedule, ScheduleEvent, SchedulePreviousFormat, ScheduleRules,
+};
 use boxoffice_storage::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use crate::directory::Directory;
 use crate::idempotency::{IdemTag, IdempotencyIndex, IdempotencyTable};
-use crate::journal::read_history;
+use crate::journal::read_history_with;
+use boxoffice_storage::codec;
 
 /// Everything needed to create a schedule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +64,47 @@ pub struct ScheduleState {
     pub archived: u64,
 }
 
+/// A snapshot as written before whole-schedule cancellation (its schedule in
+/// [`SchedulePreviousFormat`]); it loads as a schedule never cancelled.
+#[derive(Serialize, Deserialize)]
+pub struct ScheduleStatePreviousFormat {
+    pub queue: Option<QueueConfig>,
+    pub schedule: SchedulePreviousFormat,
+    pub idempotency: IdempotencyTable,
+    pub payments_in_flight: HashMap<PaymentId, PaymentContext>,
+    pub archived: u64,
+}
+
 impl ScheduleState {
+    /// Decodes a snapshot of this format or the previous one; an error names
+    /// the current format's failure.
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<ScheduleState, StoreError> {
+        let current = match codec::decode::<ScheduleState>(bytes) {
+            Ok(state) => return Ok(state),
+            Err(err) => err,
+        };
+        let older = codec::decode::<ScheduleStatePreviousFormat>(bytes).map_err(|_| current)?;
+        Ok(ScheduleState {
+            queue: older.queue,
+            schedule: Schedule::from(older.schedule),
+            idempotency: older.idempotency,
+            payments_in_flight: older.payments_in_flight,
+            archived: older.archived,
+        })
+    }
+
+    /// This state in the previous snapshot format, if it has nothing that
+    /// format cannot say (tests write older data dirs with it).
+    pub fn as_previous_format(&self) -> Option<ScheduleStatePreviousFormat> {
+        Some(ScheduleStatePreviousFormat {
+            queue: self.queue.clone(),
+            schedule: self.schedule.as_previous_format()?,
+            idempotency: self.idempotency.clone(),
+            payments_in_flight: self.payments_in_flight.clone(),
+            archived: self.archived,
+        })
+    }
+
     pub fn new(spec: ScheduleSpec) -> Result<Self, boxoffice_engine::layout::LayoutError> {
         Ok(ScheduleState {
             queue: spec.queue,
@@ -123,7 +166,11 @@ impl ScheduleState {
 
     /// Loads the state from its snapshot and log.
     pub fn load(store: &dyn Store, log: &str) -> Result<ScheduleState, StoreError> {
-        let history = read_history::<ScheduleState, ScheduleLogEvent>(store, log)?;
+        let history = read_history_with::<ScheduleState, ScheduleLogEvent>(
+            store,
+            log,
+            ScheduleState::decode_snapshot,
+        )?;
         let Some((_, mut state)) = history.snapshot else {
             return Err(StoreError::Corrupt(format!(
                 "{log} has no creation snapshot"

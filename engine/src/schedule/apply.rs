@@ -78,6 +78,45 @@ impl Schedule {
                 at: _,
             } => self.apply_refund_settled(*reservation_id),
             ScheduleEvent::CheckedIn { ticket_id, at } => self.apply_checked_in(*ticket_id, *at),
+            ScheduleEvent::ScheduleCancelled { at } => {
+                assert!(self.cancelled_at.is_none(), "schedule cancelled twice");
+                self.cancelled_at = Some(*at);
+            }
+            ScheduleEvent::SeatsBlocked { seats, reason, .. } => self.apply_blocked(seats, reason),
+            ScheduleEvent::SeatsUnblocked { seats, .. } => self.apply_unblocked(seats),
+            ScheduleEvent::Comped {
+                reservation_id,
+                number,
+                user,
+                payment_id,
+                seats,
+                tickets,
+                at,
+            } => self.apply_comped(
+                *reservation_id,
+                number,
+                *user,
+                *payment_id,
+                seats,
+                tickets,
+                *at,
+            ),
+            ScheduleEvent::CancellationBatch {
+                released,
+                refunded,
+                at,
+            } => {
+                assert!(
+                    self.cancelled_at.is_some(),
+                    "a batch of a cancelled schedule"
+                );
+                for &id in released {
+                    self.end_hold(id, ReservationStatus::Cancelled, *at);
+                }
+                for &(id, amount) in refunded {
+                    self.refund_confirmed(id, amount, *at, TicketUse::Refunded);
+                }
+            }
         }
     }
 
@@ -227,6 +266,23 @@ impl Schedule {
     }
 
     fn apply_cancelled(&mut self, id: ReservationId, refund_amount: Money, at: Timestamp) {
+        self.refund_confirmed(id, refund_amount, at, TicketUse::Refused);
+    }
+
+    /// `Confirmed` -> `Cancelled` with a refund owed: tickets void, seats free.
+    /// A ticket already used at the door is voided too when the whole
+    /// schedule is cancelled (`TicketUse::Refunded`); an owner's cancel never has one.
+    fn refund_confirmed(
+        &mut self,
+        id: ReservationId,
+        refund_amount: Money,
+        at: Timestamp,
+        used: TicketUse,
+    ) {
+        self.refunded = self
+            .refunded
+            .checked_add(refund_amount)
+            .expect("refunds fit in Money (checked before the event)");
         let slot = self.event_slot(id);
         let reservation = &mut self.reservations[slot];
         let ReservationStatus::Confirmed { payment_id } = reservation.status else {
@@ -242,12 +298,13 @@ impl Schedule {
         for ticket_id in &reservation.tickets {
             let ticket_slot = self.ticket_slots[ticket_id] as usize;
             let ticket = &mut self.tickets[ticket_slot];
-            assert_eq!(
-                ticket.status,
-                TicketStatus::Issued,
-                "only issued tickets are voided"
-            );
-            ticket.status = TicketStatus::Void;
+            match (ticket.status, used) {
+                (TicketStatus::Issued, _) => ticket.status = TicketStatus::Void,
+                (TicketStatus::Used { .. }, TicketUse::Refunded) => {
+                    ticket.status = TicketStatus::Void
+                }
+                (status, _) => panic!("ticket {ticket_id} voided while {status:?}"),
+            }
         }
         free_seats(
             &self.seat_map,
@@ -285,6 +342,13 @@ impl Schedule {
         );
         ticket.status = TicketStatus::Used { at };
     }
+}
+
+/// Whether a cancellation with a refund may meet a ticket used at the door.
+#[derive(Clone, Copy)]
+enum TicketUse {
+    Refused,
+    Refunded,
 }
 
 fn free_seats(map: &SeatMap, table: &mut SeatTable, seats: &[SeatIndex], holder: u32) {

@@ -70,6 +70,7 @@ impl Schedule {
             kept.insert(reservation.id);
             self.reservations.push(reservation);
         }
+        self.comps.retain(|id| kept.contains(id));
         self.reservation_slots = self
             .reservations
             .iter()

@@ -59,4 +59,13 @@ pub enum ScheduleError {
     /// No unsettled refund on this reservation.
     #[error("no refund is owed")]
     RefundNotOwed,
+    /// 409 SCHEDULE_CANCELLED: the schedule was cancelled (no hold or payment).
+    #[error("the schedule is cancelled")]
+    ScheduleCancelled,
+    /// 409 CONFLICT: the schedule is already cancelled.
+    #[error("the schedule is already cancelled")]
+    AlreadyCancelled,
+    /// 409 SEAT_NOT_BLOCKED: these seats are not blocked (unblock, comp).
+    #[error("seats not blocked: {0:?}")]
+    SeatsNotBlocked(Vec<SeatIndex>),
 }

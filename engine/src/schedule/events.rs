@@ -63,4 +63,39 @@ pub enum ScheduleEvent {
     },
     /// An issued ticket was used at the door.
     CheckedIn { ticket_id: TicketId, at: Timestamp },
+    // Appended after the first stored format: bincode names variants by
+    // position, so new events go last.
+    /// The whole schedule is called off: no hold or payment from now on; its
+    /// reservations are ended by the `CancellationBatch`es that follow.
+    ScheduleCancelled { at: Timestamp },
+    /// One bounded step of a schedule's cancellation: these `Held`
+    /// reservations are released (`Cancelled`, no money moved) and these
+    /// `Confirmed` ones cancelled with a full refund owed (tickets void).
+    CancellationBatch {
+        released: Vec<ReservationId>,
+        refunded: Vec<(ReservationId, Money)>,
+        at: Timestamp,
+    },
+    /// These available seats are taken off sale, for `reason`.
+    SeatsBlocked {
+        seats: Vec<SeatIndex>,
+        reason: String,
+        at: Timestamp,
+    },
+    /// These blocked seats are back on sale.
+    SeatsUnblocked {
+        seats: Vec<SeatIndex>,
+        at: Timestamp,
+    },
+    /// These blocked seats are issued free to `user`: a `Confirmed`
+    /// reservation of amount 0 with one ticket per seat (a comp).
+    Comped {
+        reservation_id: ReservationId,
+        number: String,
+        user: UserId,
+        payment_id: PaymentId,
+        seats: Vec<SeatIndex>,
+        tickets: Vec<TicketId>,
+        at: Timestamp,
+    },
 }

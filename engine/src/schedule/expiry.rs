@@ -18,6 +18,10 @@ impl Schedule {
     /// Expires every `Held` reservation with `expires_at <= now`, oldest first,
     /// at most [`MAX_EXPIRE_BATCH`] per call. `None` when nothing is due.
     pub fn expire_due(&mut self, now: Timestamp) -> Option<ScheduleEvent> {
+        // A cancelled schedule's holds are released by its cancellation instead.
+        if self.is_cancelled() {
+            return None;
+        }
         let due: Vec<ReservationId> = self
             .expiry
             .iter()
@@ -38,6 +42,9 @@ impl Schedule {
 
     /// The earliest `expires_at` of a `Held` reservation: when to sweep next.
     pub fn next_deadline(&self) -> Option<Timestamp> {
+        if self.is_cancelled() {
+            return None;
+        }
         self.expiry.first().map(|&(expires_at, _)| expires_at)
     }
 }

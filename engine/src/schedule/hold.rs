@@ -21,6 +21,9 @@ impl Schedule {
         req: HoldRequest,
         now: Timestamp,
     ) -> Result<ScheduleEvent, ScheduleError> {
+        if self.is_cancelled() {
+            return Err(ScheduleError::ScheduleCancelled);
+        }
         if !self.rules.is_booking_open(now) {
             return Err(ScheduleError::BookingClosed);
         }

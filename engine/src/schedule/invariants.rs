@@ -73,7 +73,13 @@ impl Schedule {
         if distinct.len() != r.seats.len() {
             return Err("a seat appears twice".into());
         }
-        if self.seat_map.total_price(&r.seats) != Some(r.amount) {
+        // A comp is free; anything else costs the sum of its seats' prices.
+        let price = if self.comps.contains(&r.id) {
+            Some(crate::Money::ZERO)
+        } else {
+            self.seat_map.total_price(&r.seats)
+        };
+        if price != Some(r.amount) {
             return Err(format!("amount {} is not the sum of seat prices", r.amount));
         }
         if r.expires_at != r.held_at.plus_millis(self.rules.hold_ms) {
@@ -143,6 +149,16 @@ impl Schedule {
             }
             *seats_by_user.entry(r.user).or_insert(0) += r.seats.len() as u32;
         }
+        for &seat in self.blocks.keys() {
+            let cell = &mut cells[seat.0 as usize];
+            if cell.status != SeatStatus::Available {
+                return Err(format!(
+                    "seat {} is blocked and in a live reservation",
+                    self.seat_id(seat)
+                ));
+            }
+            cell.status = SeatStatus::Blocked;
+        }
         if let Some(seat) = (0..cells.len()).find(|&seat| cells[seat] != self.seats.cells()[seat]) {
             return Err(format!(
                 "seat {seat} is {:?}, its reservations say {:?}",
@@ -172,6 +188,8 @@ impl Schedule {
             .iter()
             .filter(|c| c.status == SeatStatus::Sold)
             .count() as u32;
+        // The public counts fold blocked seats into sold.
+        let sold = sold + self.blocked_count();
         if (counts.held, counts.sold) != (held, sold)
             || counts.available + counts.held + counts.sold != counts.total
             || counts.total != self.seat_count()

@@ -2,7 +2,8 @@
 //!
 //! `Schedule` is a pure state machine owned by one actor. Each command
 //! (`hold`, `cancel`, `expire_due`, `begin_payment`, `confirm`,
-//! `abort_payment`, `settle_refund`, `check_in`) checks the rules against the
+//! `abort_payment`, `settle_refund`, `check_in`, `cancel_schedule`,
+//! `next_cancellation_batch`) checks the rules against the
 //! current state, builds a [`ScheduleEvent`], applies it with
 //! [`Schedule::apply`] and returns it; a refused command returns a
 //! [`ScheduleError`] and changes nothing. `apply` is the only code that
@@ -18,18 +19,22 @@
 
 mod apply;
 mod best_available;
+mod blocks;
 mod cancel;
+mod cancel_schedule;
 mod ended;
 mod errors;
 mod events;
 mod expiry;
 mod hold;
 mod invariants;
+mod older_format;
 mod payment;
 mod replay;
 mod reservation;
 mod row_runs;
 mod rules;
+mod sales;
 mod seat_map;
 mod seat_table;
 mod ticket;
@@ -37,9 +42,12 @@ mod ticket;
 #[cfg(test)]
 mod test_fixture;
 
+pub use blocks::{CompRequest, MAX_BLOCK_REASON_LEN, MAX_BLOCK_SEATS};
+pub use cancel_schedule::{CancellationSummary, MAX_CANCEL_BATCH};
 pub use errors::ScheduleError;
 pub use events::ScheduleEvent;
 pub use expiry::MAX_EXPIRE_BATCH;
+pub use older_format::SchedulePreviousFormat;
 pub use reservation::{
     HoldRequest, Refund, Reservation, ReservationStatus, SeatSelection, MAX_RESERVATION_NUMBER_LEN,
 };
@@ -47,12 +55,13 @@ pub use rules::{
     ScheduleRules, DEFAULT_HOLD_MS, DEFAULT_MAX_SEATS_PER_USER, MAX_HOLD_MS,
     MAX_SEATS_PER_USER_LIMIT, MIN_HOLD_MS,
 };
+pub use sales::{GradeSales, SalesFigures};
 pub use seat_map::{SeatIndex, SeatInfo};
 pub use seat_table::{SeatCounts, SeatStatus};
 pub use ticket::{Ticket, TicketStatus};
 
 use crate::layout::{LayoutError, SeatLayout};
-use crate::{ReservationId, ScheduleId, TicketId, Timestamp, UserId};
+use crate::{Money, ReservationId, ScheduleId, TicketId, Timestamp, UserId};
 use seat_map::SeatMap;
 use seat_table::SeatTable;
 use serde::{Deserialize, Serialize};
@@ -79,6 +88,17 @@ pub struct Schedule {
     seats_by_user: BTreeMap<UserId, u32>,
     /// `(expires_at, id)` of every `Held` reservation, and nothing else.
     expiry: BTreeSet<(Timestamp, ReservationId)>,
+    // Fields after this line were added after the first stored format: an
+    // older snapshot decodes as `SchedulePreviousFormat` (`older_format.rs`).
+    /// When the whole schedule was cancelled (`cancel_schedule.rs`).
+    cancelled_at: Option<Timestamp>,
+    /// Money owed back by every refund recorded here, archived reservations
+    /// included (the sales figures need it after they leave memory).
+    refunded: Money,
+    /// Seats taken off sale (`blocks.rs`), each with the box office's reason.
+    blocks: BTreeMap<SeatIndex, String>,
+    /// Reservations issued free from blocked seats (comps), while in memory.
+    comps: BTreeSet<ReservationId>,
 }
 
 impl Schedule {
@@ -103,6 +123,10 @@ impl Schedule {
             ticket_slots: BTreeMap::new(),
             seats_by_user: BTreeMap::new(),
             expiry: BTreeSet::new(),
+            cancelled_at: None,
+            refunded: Money::ZERO,
+            blocks: BTreeMap::new(),
+            comps: BTreeSet::new(),
         })
     }
 
@@ -172,8 +196,15 @@ impl Schedule {
         self.seat_map.info(seat)
     }
 
+    /// Seat counts as the public sees them: a blocked seat counts as sold
+    /// (the map shows it SOLD), so `sold + held + available == total` still
+    /// holds; [`Self::blocked_count`] says how many of `sold` are blocked.
     pub fn counts(&self) -> SeatCounts {
-        self.seats.counts()
+        let mut counts = self.seats.counts();
+        let blocked = self.blocked_count();
+        counts.available -= blocked;
+        counts.sold += blocked;
+        counts
     }
 
     /// Seats the user has held, payment-pending or bought on this schedule.

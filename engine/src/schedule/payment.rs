@@ -21,6 +21,9 @@ impl Schedule {
         now: Timestamp,
     ) -> Result<ScheduleEvent, ScheduleError> {
         let slot = self.owned_slot(id, user)?;
+        if self.is_cancelled() {
+            return Err(ScheduleError::ScheduleCancelled);
+        }
         let reservation = &self.reservations[slot];
         match reservation.status {
             // Expired even if the sweep has not run yet: the deadline is the contract.

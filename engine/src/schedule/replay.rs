@@ -129,7 +129,16 @@ impl Schedule {
                         ));
                     }
                 }
-                Ok(())
+                match event {
+                    ScheduleEvent::Cancelled { refund_amount, .. }
+                        if self.refunded.checked_add(*refund_amount).is_none() =>
+                    {
+                        Err(format!(
+                            "refund of {reservation_id} overflows the refunded total"
+                        ))
+                    }
+                    _ => Ok(()),
+                }
             }
             ScheduleEvent::RefundSettled { reservation_id, .. } => {
                 match &self.known(*reservation_id)?.refund {
@@ -146,7 +155,61 @@ impl Schedule {
                 )),
                 None => Err(format!("check-in of unknown ticket {ticket_id}")),
             },
+            ScheduleEvent::ScheduleCancelled { .. } => match self.cancelled_at {
+                Some(_) => Err("schedule cancelled twice".into()),
+                None => Ok(()),
+            },
+            ScheduleEvent::CancellationBatch {
+                released, refunded, ..
+            } => self.check_cancellation_batch(released, refunded),
+            ScheduleEvent::SeatsBlocked { .. }
+            | ScheduleEvent::SeatsUnblocked { .. }
+            | ScheduleEvent::Comped { .. } => self.check_block_event(event),
         }
+    }
+
+    fn check_cancellation_batch(
+        &self,
+        released: &[ReservationId],
+        refunded: &[(ReservationId, crate::Money)],
+    ) -> Result<(), String> {
+        if self.cancelled_at.is_none() {
+            return Err("a cancellation batch on a schedule not cancelled".into());
+        }
+        let mut seen = BTreeSet::new();
+        for &id in released {
+            if !seen.insert(id) {
+                return Err(format!("reservation {id} twice in one cancellation batch"));
+            }
+            self.check_status(id, "released by the cancellation", |s| {
+                s == ReservationStatus::Held
+            })?;
+        }
+        let mut total = self.refunded;
+        for &(id, amount) in refunded {
+            if !seen.insert(id) {
+                return Err(format!("reservation {id} twice in one cancellation batch"));
+            }
+            self.check_status(id, "refunded by the cancellation", |s| {
+                matches!(s, ReservationStatus::Confirmed { .. })
+            })?;
+            let reservation = self.known(id)?;
+            if amount != reservation.amount {
+                return Err(format!(
+                    "refund of {id} for {amount}, the reservation cost {}",
+                    reservation.amount
+                ));
+            }
+            for ticket in &reservation.tickets {
+                if self.ticket(*ticket).map(|t| t.status) == Some(TicketStatus::Void) {
+                    return Err(format!("refund of {id}: ticket {ticket} already void"));
+                }
+            }
+            total = total
+                .checked_add(amount)
+                .ok_or_else(|| format!("refund of {id} overflows the refunded total"))?;
+        }
+        Ok(())
     }
 
     fn known(&self, id: ReservationId) -> Result<&super::Reservation, String> {

@@ -15,9 +15,13 @@ pub enum SeatStatus {
     /// Held by a reservation that is `Held` or `PaymentPending`.
     Held,
     Sold,
+    // Appended after the first stored format (bincode names variants by position).
+    /// Taken off sale by the box office (`blocks.rs`): held by no reservation.
+    Blocked,
 }
 
 /// How many seats are in each state; `available + held + sold == total`.
+/// `Schedule::counts` counts blocked seats as sold (what the public sees).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeatCounts {
     pub total: u32,
@@ -160,6 +164,52 @@ impl SeatTable {
         cell.holder = to;
     }
 
+    /// Available -> Blocked: off sale, held by nobody. Counted by the
+    /// schedule (its block list), not here: `counts` sees it as available.
+    pub fn block(&mut self, seat: SeatIndex, row: u32) {
+        let cell = &mut self.cells[seat.0 as usize];
+        assert_eq!(
+            cell.status,
+            SeatStatus::Available,
+            "seat {} blocked while taken",
+            seat.0
+        );
+        cell.status = SeatStatus::Blocked;
+        self.free_per_row[row as usize] -= 1;
+        self.runs.mark(row);
+    }
+
+    /// Blocked -> Available.
+    pub fn unblock(&mut self, seat: SeatIndex, row: u32) {
+        let cell = &mut self.cells[seat.0 as usize];
+        assert_eq!(
+            cell.status,
+            SeatStatus::Blocked,
+            "seat {} unblocked while not blocked",
+            seat.0
+        );
+        cell.status = SeatStatus::Available;
+        self.free_per_row[row as usize] += 1;
+        self.runs.mark(row);
+    }
+
+    /// Blocked -> Sold to reservation `holder` (a comp: a free ticket).
+    pub fn comp(&mut self, seat: SeatIndex, holder: u32) {
+        let cell = &mut self.cells[seat.0 as usize];
+        assert_eq!(
+            cell.status,
+            SeatStatus::Blocked,
+            "seat {} comped while not blocked",
+            seat.0
+        );
+        debug_assert_ne!(holder, NO_HOLDER);
+        *cell = SeatCell {
+            status: SeatStatus::Sold,
+            holder,
+        };
+        self.sold += 1;
+    }
+
     /// Held or Sold by `holder` -> Available.
     pub fn free(&mut self, seat: SeatIndex, row: u32, holder: u32) {
         let cell = &mut self.cells[seat.0 as usize];
@@ -171,7 +221,7 @@ impl SeatTable {
         match cell.status {
             SeatStatus::Held => self.held -= 1,
             SeatStatus::Sold => self.sold -= 1,
-            SeatStatus::Available => unreachable!("checked above"),
+            SeatStatus::Available | SeatStatus::Blocked => unreachable!("checked above"),
         }
         *cell = SeatCell::FREE;
         self.free_per_row[row as usize] += 1;

@@ -35,6 +35,10 @@ impl Schedule {
         now: Timestamp,
     ) -> Result<ScheduleEvent, ScheduleError> {
         let ticket = self.ticket(ticket).ok_or(ScheduleError::TicketNotFound)?;
+        // The cancellation voids every ticket, batch by batch: none admits meanwhile.
+        if self.is_cancelled() && ticket.status == TicketStatus::Issued {
+            return Err(ScheduleError::TicketVoid);
+        }
         match ticket.status {
             TicketStatus::Issued => {}
             TicketStatus::Void => return Err(ScheduleError::TicketVoid),

@@ -23,7 +23,7 @@ use crate::views::concerts::{
     ConcertBody, ConcertPatchBody, ConcertQuery, ConcertRequestBody, ConcertSortName,
     ConcertStatusName, ConcertSummaryBody, ScheduleBody, ScheduleQuery, SortOrderName,
 };
-use crate::views::seat_map::{unknown_section, SeatMapBody, SeatMapQuery};
+use crate::views::seat_map::{unknown_section, SeatMapBody, SeatMapQuery, Viewer};
 use crate::views::venues::{VenueBody, VenueRequestBody};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -271,7 +271,7 @@ pub async fn list_schedules(
 #[utoipa::path(get, path = "/api/v1/schedules/{scheduleId}/seats", summary = "A schedule's seat map", tag = "catalogue",
     params(("scheduleId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12"), SeatMapQuery, ("Queue-Token" = Option<String>, Header, description = "an ACTIVE token of the caller for this schedule, when it is gated")),
     responses(
-        (status = 200, description = "the seat map (public unless the schedule is gated)", body = SeatMapBody),
+        (status = 200, description = "the seat map (public unless the schedule is gated); a seat the box office blocked is BLOCKED to an admin and SOLD to anyone else", body = SeatMapBody),
         (status = 400, description = "VALIDATION_ERROR: a query string that cannot be read, or a section the schedule does not sell (details.knownSections; section ids are case sensitive)"),
         (status = 401, description = "UNAUTHORIZED: a gated schedule without a user token, or a bad token sent"),
         (status = 403, description = "QUEUE_NOT_ACTIVE: a gated schedule without the caller's ACTIVE token for it"),
@@ -312,5 +312,11 @@ pub async fn seat_map(
             .await?;
         return Err(unknown_section(asked, &all));
     }
-    Ok(HttpResponse::Ok().json(SeatMapBody::from(&map)))
+    // Blocked seats are BLOCKED to admins only (their role as it is now).
+    let admin = user
+        .0
+        .and_then(|u| state.registry.role_of(u.user_id))
+        .is_some_and(|role| role == Role::Admin);
+    let viewer = if admin { Viewer::Admin } else { Viewer::Public };
+    Ok(HttpResponse::Ok().json(SeatMapBody::render(&map, viewer)))
 }

@@ -42,6 +42,7 @@ pub mod ops;
 pub mod payments;
 pub mod queue;
 pub mod reservations;
+pub mod schedule_admin;
 pub mod search;
 pub mod streams;
 pub mod tickets;
@@ -85,7 +86,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(payments::configure)
             .configure(tickets::configure)
             .configure(checkins::configure)
-            .configure(admin::configure),
+            .configure(admin::configure)
+            .configure(schedule_admin::configure),
     );
 }
 

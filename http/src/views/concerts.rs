@@ -259,7 +259,7 @@ impl ConcertRequestBody {
 }
 
 /// A schedule's sale status: UPCOMING (booking not open yet), ON_SALE,
-/// SOLD_OUT or CLOSED.
+/// SOLD_OUT, CLOSED, or CANCELLED (the date was called off).
 #[derive(ToSchema)]
 #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ScheduleStatusName {
@@ -267,6 +267,7 @@ pub enum ScheduleStatusName {
     OnSale,
     SoldOut,
     Closed,
+    Cancelled,
 }
 
 fn sale_status(status: SaleStatus) -> &'static str {
@@ -275,6 +276,7 @@ fn sale_status(status: SaleStatus) -> &'static str {
         SaleStatus::OnSale => "ON_SALE",
         SaleStatus::SoldOut => "SOLD_OUT",
         SaleStatus::Closed => "CLOSED",
+        SaleStatus::Cancelled => "CANCELLED",
     }
 }
 

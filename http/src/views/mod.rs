@@ -20,6 +20,7 @@ pub mod ops;
 pub mod payments;
 pub mod queue;
 pub mod reservations;
+pub mod schedule_admin;
 pub mod search;
 pub mod seat_map;
 pub mod tickets;

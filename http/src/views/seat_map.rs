@@ -35,13 +35,15 @@ pub fn unknown_section(asked: &str, all: &SeatMapView) -> ApiError {
     .with_details(json!({ "section": asked, "knownSections": known }))
 }
 
-/// A seat's status in a seat map.
+/// A seat's status in a seat map. BLOCKED (taken off sale by the box
+/// office) is shown to admins only; anyone else sees such a seat as SOLD.
 #[derive(ToSchema)]
 #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SeatStatusName {
     Available,
     Held,
     Sold,
+    Blocked,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,16 +88,31 @@ pub struct SeatMapBody {
     pub summary: SeatSummaryBody,
 }
 
-fn seat_status(status: SeatStatus) -> &'static str {
-    match status {
-        SeatStatus::Available => "AVAILABLE",
-        SeatStatus::Held => "HELD",
-        SeatStatus::Sold => "SOLD",
+/// Who looks at a seat map: a blocked seat is BLOCKED to an admin, SOLD to
+/// anyone else, so that the public map reveals nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Viewer {
+    Public,
+    Admin,
+}
+
+fn seat_status(status: SeatStatus, viewer: Viewer) -> &'static str {
+    match (status, viewer) {
+        (SeatStatus::Available, _) => "AVAILABLE",
+        (SeatStatus::Held, _) => "HELD",
+        (SeatStatus::Sold, _) | (SeatStatus::Blocked, Viewer::Public) => "SOLD",
+        (SeatStatus::Blocked, Viewer::Admin) => "BLOCKED",
     }
 }
 
 impl From<&SeatMapView> for SeatMapBody {
     fn from(m: &SeatMapView) -> Self {
+        SeatMapBody::render(m, Viewer::Public)
+    }
+}
+
+impl SeatMapBody {
+    pub fn render(m: &SeatMapView, viewer: Viewer) -> Self {
         SeatMapBody {
             schedule_id: m.schedule_id.to_string(),
             sections: m
@@ -115,7 +132,7 @@ impl From<&SeatMapView> for SeatMapBody {
                                 .iter()
                                 .map(|seat| SeatBody {
                                     seat_id: seat.seat_id.clone(),
-                                    status: seat_status(seat.status),
+                                    status: seat_status(seat.status, viewer),
                                 })
                                 .collect(),
                         })
