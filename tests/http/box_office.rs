@@ -127,18 +127,29 @@ async fn sees(
     first
 }
 
+/// GET `path`, waiting through the 503 UNAVAILABLE that search answers
+/// while its index is rebuilt after a restart (API.md: retry after
+/// `Retry-After`); anything else must be 200.
+async fn search_get(app: &TestApp, path: &str) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = app.get(path, None).await;
+        if reply.status != 503 || Instant::now() > deadline {
+            reply.expect(200, "");
+            return reply;
+        }
+        assert_eq!(reply.body["error"]["code"], "UNAVAILABLE", "{}", reply.text);
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn searched(app: &TestApp, word: &str) -> (Vec<String>, Vec<String>) {
-    let search = app
-        .get(&format!("/api/v1/search/concerts?q={}", encode(word)), None)
-        .await;
-    search.expect(200, "");
-    let complete = app
-        .get(
-            &format!("/api/v1/search/autocomplete?q={}", encode(word)),
-            None,
-        )
-        .await;
-    complete.expect(200, "");
+    let search = search_get(app, &format!("/api/v1/search/concerts?q={}", encode(word))).await;
+    let complete = search_get(
+        app,
+        &format!("/api/v1/search/autocomplete?q={}", encode(word)),
+    )
+    .await;
     (
         ids_in(&search, "items", "concertId"),
         ids_in(&complete, "suggestions", "concertId"),

@@ -775,3 +775,89 @@ async fn streams_refuse_unknown_schedules_bad_tokens_and_other_methods() {
         .expect(405, "METHOD_NOT_ALLOWED");
     app.stop().await;
 }
+
+/// Blocking shows a seat SOLD on the public stream (never BLOCKED: the
+/// stream is public, like the fans' map), unblocking AVAILABLE again, a comp
+/// of a blocked seat keeps it SOLD, and a cancelled date frees its held and
+/// sold seats.
+#[actix_rt::test]
+async fn blocks_unblocks_comps_and_a_cancelled_date_reach_the_stream() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, schedule) = app.create_concert(&admin, None, 60).await;
+    let mut watcher = open_ok(&app, &stream_path(&schedule), &[]).await;
+    let blocks = format!("/api/v1/schedules/{schedule}/blocks");
+
+    app.post(
+        &blocks,
+        Some(&admin),
+        json!({"seatIds": ["VIP-1-3", "VIP-1-4"], "reason": "sound desk"}),
+    )
+    .await
+    .expect(200, "");
+    let first = watcher.next(FAN_OUT_LIMIT).await;
+    assert_seat(&first, "VIP-1-3", "SOLD");
+    let second = watcher.next(FAN_OUT_LIMIT).await;
+    assert_seat(&second, "VIP-1-4", "SOLD");
+    assert_eq!(seq(&second), seq(&first) + 1);
+
+    app.raw(
+        awc::http::Method::DELETE,
+        &blocks,
+        Some(&admin),
+        &[],
+        Some((
+            "application/json",
+            json!({"seatIds": ["VIP-1-4"]}).to_string().into_bytes(),
+        )),
+    )
+    .await
+    .expect(200, "");
+    let unblocked = watcher.next(FAN_OUT_LIMIT).await;
+    assert_seat(&unblocked, "VIP-1-4", "AVAILABLE");
+    assert_eq!(seq(&unblocked), seq(&first) + 2);
+
+    let (guest, guest_token) = app.register_and_login("guest").await;
+    app.post(
+        &format!("/api/v1/schedules/{schedule}/comps"),
+        Some(&admin),
+        json!({"seatIds": ["VIP-1-3"], "userId": guest}),
+    )
+    .await
+    .expect(201, "");
+    let comped = watcher.next(FAN_OUT_LIMIT).await;
+    assert_seat(&comped, "VIP-1-3", "SOLD");
+    assert!(!comped.data.to_string().contains("BLOCKED"));
+
+    let buyer = user(&app);
+    app.fund(&buyer, 1_000_000).await;
+    let sold = hold(&app, &buyer, &schedule, &["R-1-1"]).await;
+    app.post_keyed("/api/v1/payments", &buyer, json!({"reservationId": sold}))
+        .await
+        .expect(201, "");
+    hold(&app, &guest_token, &schedule, &["R-1-2"]).await;
+    assert_seat(&watcher.next(FAN_OUT_LIMIT).await, "R-1-1", "HELD");
+    assert_seat(&watcher.next(FAN_OUT_LIMIT).await, "R-1-1", "SOLD");
+    assert_seat(&watcher.next(FAN_OUT_LIMIT).await, "R-1-2", "HELD");
+
+    app.post(
+        &format!("/api/v1/schedules/{schedule}/cancel"),
+        Some(&admin),
+        json!({}),
+    )
+    .await
+    .expect(200, "");
+    // The held seat, the sold one and the comp are freed (in batches, in
+    // the background): each appears once, AVAILABLE.
+    let mut freed = Vec::new();
+    for _ in 0..3 {
+        let event = watcher.next(SWEEP_WAIT).await;
+        assert_eq!(event.data["status"], "AVAILABLE", "{event:?}");
+        freed.push(str_of(&event.data["seatId"]));
+    }
+    freed.sort();
+    assert_eq!(freed, ["R-1-1", "R-1-2", "VIP-1-3"]);
+    assert!(watcher.quiet_for(Duration::from_millis(300)).await);
+    drop(watcher);
+    app.stop().await;
+}
