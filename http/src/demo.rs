@@ -8,18 +8,24 @@
 //! marker, so a data dir loaded before them gains them once too: a small
 //! hall with three more concerts (Korean and Chinese titles and
 //! descriptions among them) and one DRAFT concert with a schedule, which only
-//! the demo admin sees until it is published.
+//! the demo admin sees until it is published; on the first night, the sound
+//! desk's seats blocked (one comped) and two seats sold, so the admin's sales
+//! and seat map have something to show.
 //!
 //! The demo passwords are well known (they are in the README), so they are
 //! set only when an account is created: a demo account whose password was
 //! changed keeps it across restarts. Serving them on a non-loopback address
 //! is warned about ([`exposure_warning`]). They meet the password policy.
 
+use boxoffice_actors::booking::HoldCommand;
+use boxoffice_actors::payment::PayCommand;
 use boxoffice_actors::Role;
 use boxoffice_actors::{ConcertStatus, NewConcert, NewSchedule, PriceGrade, VenueSection};
 use boxoffice_actors::{Passwords, Registry};
+use boxoffice_engine::ids::{ScheduleId, UserId};
 use boxoffice_engine::layout::RowLayout;
 use boxoffice_engine::queue::QueueConfig;
+use boxoffice_engine::schedule::SeatSelection;
 use boxoffice_engine::{Money, Timestamp};
 use std::net::SocketAddr;
 
@@ -186,7 +192,9 @@ pub async fn load(
         .map_err(|e| ApiError::internal(e.to_string()))?
         .is_some();
     if !added {
-        load_additions(registry, now).await.map_err(engine)?;
+        load_additions(registry, now, accounts[2].user_id)
+            .await
+            .map_err(engine)?;
         store
             .put_meta(ADDITIONS_MARKER, b"1")
             .and_then(|_| store.flush())
@@ -209,6 +217,7 @@ pub async fn load(
 async fn load_additions(
     registry: &Registry,
     now: Timestamp,
+    fan: UserId,
 ) -> Result<(), boxoffice_actors::EngineError> {
     let hall = registry
         .create_venue(
@@ -250,6 +259,7 @@ async fn load_additions(
         // Seen by the demo admin only until published (POST /concerts/{id}/publish).
         (DRAFT_TITLE, "An encore night not announced yet. 아직 공개되지 않은 앙코르 공연.", "K-POP", 90, ConcertStatus::Draft),
     ];
+    let mut first_night = None;
     for (title, description, category, first_day, status) in concerts {
         let concert = NewConcert {
             title: title.into(),
@@ -262,8 +272,54 @@ async fn load_additions(
             hold_seconds: 300,
             queue: None,
         };
-        registry.create_concert_as(concert, status).await?;
+        let created = registry.create_concert_as(concert, status).await?;
+        first_night = first_night.or(created.schedules.first().map(|s| s.schedule_id));
     }
+    if let Some(schedule_id) = first_night {
+        sell_and_block(registry, schedule_id, fan).await?;
+    }
+    Ok(())
+}
+
+/// Gives the admin side something to show on the first night of the
+/// additions: the sound desk's seats blocked, one of them comped to the
+/// demo fan, and two seats sold to them (paid from a top-up of exactly their
+/// price, so the fan's balance is what the first step gave).
+async fn sell_and_block(
+    registry: &Registry,
+    schedule_id: ScheduleId,
+    fan: UserId,
+) -> Result<(), boxoffice_actors::EngineError> {
+    let desk = ["F-10-9", "F-10-10", "F-10-11", "F-10-12"].map(String::from);
+    registry
+        .block_seats(schedule_id, desk.to_vec(), "sound desk".into())
+        .await?;
+    registry
+        .comp_seats(schedule_id, fan, vec![desk[3].clone()])
+        .await?;
+    let held = registry
+        .hold(
+            fan,
+            HoldCommand {
+                schedule_id,
+                selection: SeatSelection::Ids(vec!["F-1-10".into(), "F-1-11".into()]),
+                queue_token: None,
+                idem: None,
+            },
+        )
+        .await?;
+    registry.charge(fan, held.total_amount, None).await?;
+    registry
+        .pay(
+            fan,
+            PayCommand {
+                reservation_id: held.reservation_id,
+                amount: Some(held.total_amount),
+                queue_token: None,
+                idem: None,
+            },
+        )
+        .await?;
     Ok(())
 }
 

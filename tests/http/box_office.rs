@@ -1230,6 +1230,31 @@ async fn demo_catalogue(base: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
     (titles(&public), titles(&admins), drafts)
 }
 
+/// The sales of the demo's first jazz night, as the demo admin sees them.
+async fn demo_sales(base: &str) -> Value {
+    let login = awc::Client::default()
+        .post(format!("{base}/api/v1/auth/login"))
+        .send_json(&json!({"email": boxoffice_http::demo::ADMIN.0, "password": boxoffice_http::demo::ADMIN.1}))
+        .await
+        .expect("answered")
+        .json::<Value>()
+        .await
+        .expect("json");
+    let admin = str_of(&login["accessToken"]);
+    let list = get_json(&format!("{base}{CONCERTS}?pageSize=100"), None).await;
+    let jazz = (list["items"].as_array().expect("items").iter())
+        .find(|c| c["title"].as_str().is_some_and(|t| t.contains("재즈")))
+        .map(|c| str_of(&c["concertId"]))
+        .expect("the jazz night is listed");
+    let detail = get_json(&format!("{base}{CONCERTS}/{jazz}"), None).await;
+    let schedule = str_of(&detail["schedules"][0]["scheduleId"]);
+    get_json(
+        &format!("{base}/api/v1/admin/schedules/{schedule}/sales"),
+        Some(&admin),
+    )
+    .await
+}
+
 #[actix_rt::test]
 async fn the_demo_has_korean_and_chinese_concerts_and_a_draft_loaded_once_per_data_dir() {
     let data = tempfile::tempdir().expect("tempdir");
@@ -1272,14 +1297,26 @@ async fn the_demo_has_korean_and_chinese_concerts_and_a_draft_loaded_once_per_da
             )
             .await;
             assert_eq!(encore["total"], 0, "the draft is searchable: {encore}");
-            *first = Some((public, admins));
+            // Sales and blocked seats for the admin side: two seats paid,
+            // one comp of a blocked seat, three seats still blocked.
+            let sales = demo_sales(&base).await;
+            assert_eq!(sales["sold"], 3, "{sales}");
+            assert_eq!(sales["comps"], 1, "{sales}");
+            assert_eq!(sales["blocked"], 3, "{sales}");
+            assert_eq!(sales["revenue"], 2 * 88_000, "{sales}");
+            *first = Some((public, admins, sales));
         }
     })
     .await;
     let first = first.expect("the first run looked");
     with_demo_server(data.path(), |base| async move {
         let (public, admins, _) = demo_catalogue(&base).await;
-        assert_eq!((public, admins), first, "a restart loaded the demo again");
+        let sales = demo_sales(&base).await;
+        assert_eq!(
+            (public, admins, sales),
+            first,
+            "a restart loaded the demo again"
+        );
     })
     .await;
 }
