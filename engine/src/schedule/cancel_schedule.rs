@@ -82,13 +82,25 @@ impl Schedule {
     /// `Confirmed` reservations ended. `None` when the schedule is not
     /// cancelled or none is left (a payment in flight may still add one).
     pub fn next_cancellation_batch(&mut self, now: Timestamp) -> Option<ScheduleEvent> {
+        self.next_cancellation_batch_of(now, MAX_CANCEL_BATCH)
+    }
+
+    /// [`Schedule::next_cancellation_batch`] with batches of at most
+    /// `max_batch` (at least 1, at most [`MAX_CANCEL_BATCH`]): the seeded
+    /// simulation uses tiny batches so a few reservations make several.
+    pub fn next_cancellation_batch_of(
+        &mut self,
+        now: Timestamp,
+        max_batch: usize,
+    ) -> Option<ScheduleEvent> {
         if !self.is_cancelled() {
             return None;
         }
+        let max_batch = max_batch.clamp(1, MAX_CANCEL_BATCH);
         let mut released = Vec::new();
         let mut refunded = Vec::new();
         for reservation in &self.reservations {
-            if released.len() + refunded.len() == MAX_CANCEL_BATCH {
+            if released.len() + refunded.len() == max_batch {
                 break;
             }
             match reservation.status {
