@@ -102,3 +102,29 @@ impl EngineConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cancel_batch_is_bounded_like_the_engine_s() {
+        assert_eq!(EngineConfig::default().validate(), Ok(()));
+        for (cancel_batch, valid) in [
+            (0, false),
+            (1, true),
+            (boxoffice_engine::schedule::MAX_CANCEL_BATCH, true),
+            (boxoffice_engine::schedule::MAX_CANCEL_BATCH + 1, false),
+        ] {
+            let config = EngineConfig {
+                cancel_batch,
+                ..EngineConfig::default()
+            };
+            assert_eq!(
+                config.validate().is_ok(),
+                valid,
+                "cancel_batch {cancel_batch}"
+            );
+        }
+    }
+}

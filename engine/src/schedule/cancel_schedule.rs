@@ -278,4 +278,27 @@ mod tests {
         assert_eq!(s.unsettled_refunds().count(), 350);
         s.check_invariants().expect("invariants");
     }
+
+    #[test]
+    fn a_smaller_batch_size_makes_more_batches_that_end_the_same() {
+        for max_batch in [0, 1, 2, 3, MAX_CANCEL_BATCH + 1] {
+            let mut s = busy_schedule();
+            s.cancel_schedule(T0).expect("cancelled");
+            let bound = max_batch.clamp(1, MAX_CANCEL_BATCH);
+            let mut ended = 0;
+            while let Some(ScheduleEvent::CancellationBatch {
+                released, refunded, ..
+            }) = s.next_cancellation_batch_of(T0, max_batch)
+            {
+                assert!(
+                    released.len() + refunded.len() <= bound,
+                    "batch of {max_batch}"
+                );
+                ended += released.len() + refunded.len();
+            }
+            // Three end now (two paid, one hold); the one paying is left to end.
+            assert_eq!(ended, 3, "batch of {max_batch}");
+            s.check_invariants().expect("invariants");
+        }
+    }
 }
