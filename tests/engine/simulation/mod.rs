@@ -32,7 +32,12 @@
 //! runs on a wallet actor, so a crash point that fires on that snapshot can
 //! land before or after the debit. About 1 seed in 100 then replays
 //! differently (measured by comparing `BOXOFFICE_SIM_DIGESTS` of two runs);
-//! the checks hold for every interleaving.
+//! the checks hold for every interleaving. A schedule cancellation adds two
+//! such places, on purpose: its driver pays a batch's refunds on several
+//! wallet actors at once (which append lands first, and so where an
+//! `Appends(n)` crash point fires, is thread timing), and a payment may race
+//! the cancel (its outcome, paid then refunded or refused, is adopted from
+//! the answers; no crash point is armed then).
 //!
 //! Seeds: `BOXOFFICE_SIM_SEEDS=N` runs seeds 0..N (or `A..B`), default
 //! [`DEFAULT_SEEDS`], two at a time (`BOXOFFICE_SIM_LANES`), starting no
