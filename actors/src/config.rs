@@ -44,6 +44,10 @@ pub struct EngineConfig {
     /// request with a new key is refused before it runs (0: no quota). See
     /// `idempotency::KeyQuota`.
     pub max_new_idempotency_keys_per_day: u32,
+    /// Reservations one batch of a schedule cancellation ends (1 to
+    /// `MAX_CANCEL_BATCH`, the default); simulations lower it so a few
+    /// reservations make several batches (and crash points between them).
+    pub cancel_batch: usize,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +63,7 @@ impl Default for EngineConfig {
             archive_in_background: true,
             archive_ledger_after: crate::wallet_ledger::LEDGER_ENTRIES_IN_MEMORY,
             max_new_idempotency_keys_per_day: crate::idempotency::DEFAULT_MAX_NEW_KEYS_PER_DAY,
+            cancel_batch: boxoffice_engine::schedule::MAX_CANCEL_BATCH,
         }
     }
 }
@@ -79,6 +84,12 @@ impl EngineConfig {
         if !(1..=64).contains(&self.arbiters) {
             return Err("arbiters must be 1-64".into());
         }
+        if !(1..=boxoffice_engine::schedule::MAX_CANCEL_BATCH).contains(&self.cancel_batch) {
+            return Err(format!(
+                "cancel_batch must be 1-{}",
+                boxoffice_engine::schedule::MAX_CANCEL_BATCH
+            ));
+        }
         if self.archive_after_ended == 0 {
             return Err("archive_after_ended must be positive".into());
         }
@@ -89,5 +100,31 @@ impl EngineConfig {
             return Err("flush_timeout must be positive".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cancel_batch_is_bounded_like_the_engine_s() {
+        assert_eq!(EngineConfig::default().validate(), Ok(()));
+        for (cancel_batch, valid) in [
+            (0, false),
+            (1, true),
+            (boxoffice_engine::schedule::MAX_CANCEL_BATCH, true),
+            (boxoffice_engine::schedule::MAX_CANCEL_BATCH + 1, false),
+        ] {
+            let config = EngineConfig {
+                cancel_batch,
+                ..EngineConfig::default()
+            };
+            assert_eq!(
+                config.validate().is_ok(),
+                valid,
+                "cancel_batch {cancel_batch}"
+            );
+        }
     }
 }

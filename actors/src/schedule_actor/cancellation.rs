@@ -3,11 +3,12 @@
 //!
 //! [`CancelSchedule`] logs the cancellation and answers once it is durable;
 //! the reservations are then ended by [`ContinueCancellation`], one engine
-//! batch (`MAX_CANCEL_BATCH` reservations, one log record) per message. The
-//! registry's cancellation driver sends them one at a time, paying each
-//! batch's refunds before it asks for the next, so holds and payments for
-//! other schedules on this thread, and reads of this one, are served between
-//! batches instead of waiting behind a 50,000-seat cancellation.
+//! batch (`EngineConfig::cancel_batch` reservations, by default
+//! `MAX_CANCEL_BATCH`; one log record) per message. The registry's
+//! cancellation driver sends them one at a time, paying each batch's refunds
+//! before it asks for the next, so holds and payments for other schedules on
+//! this thread, and reads of this one, are served between batches instead of
+//! waiting behind a 50,000-seat cancellation.
 
 use actix::prelude::*;
 use boxoffice_engine::ids::ReservationId;
@@ -84,9 +85,10 @@ impl Handler<ContinueCancellation> for ScheduleActor {
     fn handle(&mut self, _: ContinueCancellation, ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = oneshot::channel();
         let now = self.now();
+        let max_batch = self.engine.config.cancel_batch;
         let mut events = Vec::new();
         let outcome = match self.guarded(|s| {
-            let event = s.schedule.next_cancellation_batch(now);
+            let event = s.schedule.next_cancellation_batch_of(now, max_batch);
             let mut step = CancellationStep::default();
             if let Some(ScheduleEvent::CancellationBatch {
                 released, refunded, ..

@@ -82,13 +82,25 @@ impl Schedule {
     /// `Confirmed` reservations ended. `None` when the schedule is not
     /// cancelled or none is left (a payment in flight may still add one).
     pub fn next_cancellation_batch(&mut self, now: Timestamp) -> Option<ScheduleEvent> {
+        self.next_cancellation_batch_of(now, MAX_CANCEL_BATCH)
+    }
+
+    /// [`Schedule::next_cancellation_batch`] with batches of at most
+    /// `max_batch` (at least 1, at most [`MAX_CANCEL_BATCH`]): the seeded
+    /// simulation uses tiny batches so a few reservations make several.
+    pub fn next_cancellation_batch_of(
+        &mut self,
+        now: Timestamp,
+        max_batch: usize,
+    ) -> Option<ScheduleEvent> {
         if !self.is_cancelled() {
             return None;
         }
+        let max_batch = max_batch.clamp(1, MAX_CANCEL_BATCH);
         let mut released = Vec::new();
         let mut refunded = Vec::new();
         for reservation in &self.reservations {
-            if released.len() + refunded.len() == MAX_CANCEL_BATCH {
+            if released.len() + refunded.len() == max_batch {
                 break;
             }
             match reservation.status {
@@ -265,5 +277,28 @@ mod tests {
         assert_eq!(replay, s);
         assert_eq!(s.unsettled_refunds().count(), 350);
         s.check_invariants().expect("invariants");
+    }
+
+    #[test]
+    fn a_smaller_batch_size_makes_more_batches_that_end_the_same() {
+        for max_batch in [0, 1, 2, 3, MAX_CANCEL_BATCH + 1] {
+            let mut s = busy_schedule();
+            s.cancel_schedule(T0).expect("cancelled");
+            let bound = max_batch.clamp(1, MAX_CANCEL_BATCH);
+            let mut ended = 0;
+            while let Some(ScheduleEvent::CancellationBatch {
+                released, refunded, ..
+            }) = s.next_cancellation_batch_of(T0, max_batch)
+            {
+                assert!(
+                    released.len() + refunded.len() <= bound,
+                    "batch of {max_batch}"
+                );
+                ended += released.len() + refunded.len();
+            }
+            // Three end now (two paid, one hold); the one paying is left to end.
+            assert_eq!(ended, 3, "batch of {max_batch}");
+            s.check_invariants().expect("invariants");
+        }
     }
 }

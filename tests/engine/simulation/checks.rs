@@ -104,7 +104,9 @@ pub async fn after_restart(w: &mut World) {
         .map(|(id, s)| (*id, &s.schedule))
         .collect();
     let archived = read_archive(w);
+    check_cancellations(w, &schedules);
     check_reservations(w, &schedules, &archived);
+    check_blocks(w, &schedules);
     check_tickets(w, &schedules, &archived);
     check_money(w, &state, &schedules, &archived);
     check_queue(w, &state);
@@ -200,6 +202,89 @@ fn find(
 
 fn refund_of(found: &Found) -> Option<Money> {
     found.refund.map(|(_, amount, _)| amount)
+}
+
+/// A schedule is cancelled exactly when the model says so, or when the
+/// cancel in flight at the crash took (then the model adopts it whole), and
+/// every cancellation has finished: `settle` waited for the resumed driver,
+/// so no reservation is left live and every refund is settled (that each
+/// was paid once, to its payer, is `check_money`'s; that the holds were
+/// released and the tickets are void, `check_reservations` and `check_tickets`).
+fn check_cancellations(w: &mut World, schedules: &BTreeMap<ScheduleId, &Schedule>) {
+    for (id, schedule) in schedules {
+        if schedule.is_cancelled() && !w.model.cancelled.contains(id) {
+            assert_eq!(
+                w.model.in_flight,
+                Some(InFlight::CancelSchedule(*id)),
+                "{id} is cancelled but no cancel of it was acknowledged"
+            );
+            w.stats.in_flight_done += 1;
+            w.stats.cancellations_adopted += 1;
+            w.model.record_schedule_cancelled(*id);
+        }
+        assert_eq!(
+            schedule.is_cancelled(),
+            w.model.cancelled.contains(id),
+            "{id}: the acknowledged cancellation was lost"
+        );
+        assert!(
+            !schedule.cancellation_unfinished(),
+            "{id}: its cancellation did not finish after the restart"
+        );
+        if schedule.is_cancelled() {
+            assert!(
+                schedule.reservations().all(|r| !r.status.is_live()),
+                "{id}: a live reservation on a cancelled schedule"
+            );
+        }
+    }
+}
+
+/// Each schedule's blocked seats (and reasons) are the acknowledged ones; a
+/// block, unblock or comp in flight at the crash is there whole or not at all.
+fn check_blocks(w: &mut World, schedules: &BTreeMap<ScheduleId, &Schedule>) {
+    let in_flight = w.model.in_flight.clone();
+    for (id, schedule) in schedules {
+        let found: Vec<(String, String)> = schedule
+            .blocked_seats()
+            .map(|(seat, reason)| (schedule.seat_id(seat), reason.to_owned()))
+            .collect();
+        let acknowledged = w.model.blocks_of(*id);
+        if found == acknowledged {
+            continue;
+        }
+        // Not the acknowledged blocks: only the operation in flight may explain it, whole.
+        let mut adopted = w.model.blocked.get(id).cloned().unwrap_or_default();
+        match &in_flight {
+            Some(InFlight::Block {
+                schedule: of,
+                seats,
+                reason,
+            }) if of == id => {
+                for seat in seats {
+                    adopted.insert(seat.clone(), reason.clone());
+                }
+            }
+            Some(InFlight::Unblock {
+                schedule: of,
+                seats,
+            }) if of == id => {
+                for seat in seats {
+                    adopted.remove(seat);
+                }
+            }
+            _ => {}
+        }
+        let previous = w.model.blocked.insert(*id, adopted);
+        if w.model.blocks_of(*id) == found {
+            w.stats.in_flight_done += 1;
+            w.stats.block_ops_adopted += 1;
+        } else {
+            panic!(
+                "{id}: blocked seats {found:?}, acknowledged {acknowledged:?} (before: {previous:?}); in flight was {in_flight:?}"
+            );
+        }
+    }
 }
 
 /// Every acknowledged reservation, with its acknowledged state, unless the
@@ -300,6 +385,46 @@ fn check_reservations(
     }
     match (unknown.as_slice(), &in_flight) {
         ([], _) => {}
+        // A comp in flight: whole (confirmed, free, a ticket per seat) or absent.
+        (
+            [(schedule_id, found)],
+            Some(InFlight::Comp {
+                schedule,
+                user,
+                seats,
+            }),
+        ) if schedule_id == schedule && found.user == *user => {
+            let seat_map = schedules[schedule_id];
+            let found_seats: Vec<String> =
+                found.seats.iter().map(|s| seat_map.seat_id(*s)).collect();
+            let ReservationStatus::Confirmed { payment_id } = found.status else {
+                panic!("the comp in flight recovered as {:?}", found.status);
+            };
+            assert_eq!(&found_seats, seats, "the comp in flight's seats");
+            assert_eq!(found.amount, Money::ZERO, "the comp in flight is free");
+            assert_eq!(
+                found.tickets.len(),
+                seats.len(),
+                "the comp in flight's tickets"
+            );
+            w.stats.in_flight_done += 1;
+            w.stats.block_ops_adopted += 1;
+            w.model.record_comp(
+                found.id,
+                ReservationModel {
+                    schedule: *schedule,
+                    user: *user,
+                    seats: found_seats,
+                    amount: Money::ZERO,
+                    expires_at: found.expires_at,
+                    status: Status::Confirmed {
+                        payment_id,
+                        tickets: found.tickets.clone(),
+                    },
+                    queue_token: None,
+                },
+            );
+        }
         ([(schedule_id, found)], Some(InFlight::Hold { user, schedule }))
             if found.user == *user && schedule_id == schedule =>
         {

@@ -1,24 +1,27 @@
 //! Deterministic simulation with injected crashes, in the style of
 //! TigerBeetle's VOPR and FoundationDB's simulator.
 //!
-//! One `u64` seed drives everything: the engine's configuration, the
-//! schedules (two open, one gated by the waiting room) and users, a manual
-//! clock, the ids (`IdSource::seeded(seed ^ restarts)`: a restart gets a fresh
-//! stream, so ids never repeat), a random workload of 100-300 operations
-//! (holds by id and best-available, releases, expiries, charges and payments
-//! with and without idempotency keys, replays and reused keys, funded and
-//! unfunded payments, cancellations with refunds, queue joins, polls and
-//! admissions, check-ins), and 1-3 crashes. A crash point makes the
-//! fault-injecting `MemoryStore` die after the n-th append (between a log
+//! One `u64` seed drives everything: the engine's configuration, the schedules
+//! (two open, one gated by the waiting room) and users, a manual clock, the
+//! ids (`IdSource::seeded(seed ^ restarts)`: a restart gets a fresh stream, so
+//! ids never repeat), a random workload of 100-300 operations (holds by id and
+//! best-available, releases, expiries, charges and payments with and without
+//! idempotency keys, replays and reused keys, funded and unfunded payments,
+//! cancellations with refunds, queue joins, polls and admissions, check-ins;
+//! blocks, unblocks and comps of seats, and on one seed in three an admin's
+//! cancel of a whole schedule, its batches and refunds run by the registry's
+//! driver; see `simulation/admin.rs`), and 1-3 crashes. A crash point makes
+//! the fault-injecting `MemoryStore` die after the n-th append (between a log
 //! append and its flush), the n-th write of any kind, the n-th snapshot
 //! (before its trim), in the middle of a trim (half its records removed), or
-//! between a payment's saga steps. The process is then stopped, a seeded
-//! prefix of the unflushed records survives (none, all or some, as a
-//! background flush may have been part way), and a new engine starts on the
-//! same store with the clock where it was. After each restart `checks`
-//! verifies every invariant and that every acknowledged operation survived
-//! with its acknowledged outcome (see `simulation/checks.rs`); during the run
-//! `oracle` and the workload check each answer against the model.
+//! between a payment's saga steps, or inside a schedule cancellation (its
+//! record, a batch, a wallet refund, a settlement) or a block. The process is
+//! then stopped, a seeded prefix of the unflushed records survives (none, all
+//! or some, as a background flush may have been part way), and a new engine
+//! starts on the same store with the clock where it was. After each restart
+//! `checks` verifies every invariant and that every acknowledged operation
+//! survived with its acknowledged outcome (see `simulation/checks.rs`); during
+//! the run `oracle` and the workload check each answer against the model.
 //!
 //! The workload is driven sequentially (each operation awaited, then every
 //! actor quiesced, before the next), and every piece of background work an
@@ -29,7 +32,12 @@
 //! runs on a wallet actor, so a crash point that fires on that snapshot can
 //! land before or after the debit. About 1 seed in 100 then replays
 //! differently (measured by comparing `BOXOFFICE_SIM_DIGESTS` of two runs);
-//! the checks hold for every interleaving.
+//! the checks hold for every interleaving. A schedule cancellation adds two
+//! such places, on purpose: its driver pays a batch's refunds on several
+//! wallet actors at once (which append lands first, and so where an
+//! `Appends(n)` crash point fires, is thread timing), and a payment may race
+//! the cancel (its outcome, paid then refunded or refused, is adopted from
+//! the answers; no crash point is armed then).
 //!
 //! Seeds: `BOXOFFICE_SIM_SEEDS=N` runs seeds 0..N (or `A..B`), default
 //! [`DEFAULT_SEEDS`], two at a time (`BOXOFFICE_SIM_LANES`), starting no
@@ -49,6 +57,7 @@
 //!   ended less than one hold time ago.
 
 mod accounts;
+mod admin;
 mod checks;
 mod crash;
 mod keys;
@@ -306,7 +315,10 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
          {} records appended, {} snapshots, {} trims, {} idempotency keys in the key store and {} reservations and {} ledger entries in the archive at the end \
          ({} wallets seen with entries archived ahead of their snapshot after a crash); {} restarts ({}); \
          {} operations in flight at a crash ({} abandoned after the grace; {} found done, {} not); {} of {} unflushed records kept at kills; \
-         recovery confirmed {} and aborted {} payments, settled {} refunds; {} crash points at a pre-queue shuffle, {} shuffles checked across restarts",
+         recovery confirmed {} and aborted {} payments, settled {} refunds; {} crash points at a pre-queue shuffle, {} shuffles checked across restarts; \
+         {} schedule cancellations acknowledged ({} crash points aimed inside one: the store died {} times before the acknowledgement and {} times after it, before the driver was seen done; \
+         {} cancellations resumed at start-up, {} in flight at a crash found done; {} with a payment racing the cancel); {} blocks, {} unblocks, {} comps, {} admin refusals checked \
+         ({} crash points aimed at their writes, {} fired inside one, {} in flight found applied)",
         seeds.start,
         count as f64 / elapsed,
         total.operations,
@@ -330,5 +342,19 @@ async fn simulated_crashes_lose_nothing_acknowledged() {
         total.refunds_settled_by_recovery,
         total.shuffle_crashes_armed,
         total.shuffles_seen,
+        total.cancellations,
+        total.cancel_crashes_armed,
+        total.cancel_crashes_at_record,
+        total.cancel_crashes_in_driver,
+        total.cancellations_resumed,
+        total.cancellations_adopted,
+        total.payments_racing_cancel,
+        total.blocks,
+        total.unblocks,
+        total.comps,
+        total.admin_refusals,
+        total.block_crashes_armed,
+        total.block_crashes_fired,
+        total.block_ops_adopted,
     );
 }

@@ -130,6 +130,24 @@ pub enum InFlight {
     },
     CheckIn(TicketId),
     Join(UserId),
+    /// An admin's cancel of the whole schedule: if the schedule shows
+    /// cancelled after the restart, every reservation of it must be ended
+    /// (the checks adopt the cancellation whole).
+    CancelSchedule(ScheduleId),
+    Block {
+        schedule: ScheduleId,
+        seats: Vec<String>,
+        reason: String,
+    },
+    Unblock {
+        schedule: ScheduleId,
+        seats: Vec<String>,
+    },
+    Comp {
+        schedule: ScheduleId,
+        user: UserId,
+        seats: Vec<String>,
+    },
     /// Clock moves, ticks, expiries, reads and replays: nothing the checks
     /// must adopt beyond what time alone allows.
     NoNewEffect,
@@ -163,6 +181,10 @@ pub struct Model {
     pub ended_tokens: BTreeSet<QueueTokenId>,
     pub keys: BTreeMap<KeyId, KeyState>,
     pub in_flight: Option<InFlight>,
+    /// Schedules whose cancellation was acknowledged.
+    pub cancelled: BTreeSet<ScheduleId>,
+    /// Blocked seats of each schedule, with their reasons.
+    pub blocked: BTreeMap<ScheduleId, BTreeMap<String, String>>,
 }
 
 impl Model {
@@ -256,6 +278,95 @@ impl Model {
         };
         let (user, amount) = (reservation.user, reservation.amount);
         self.add_to_balance(user, amount);
+    }
+
+    /// An acknowledged cancellation of `schedule`, once its driver has run:
+    /// every hold released, every paid reservation (comps too, at 0)
+    /// refunded in full. The workload sweeps due holds just before it
+    /// cancels, so every `Held` one in the model is live and released.
+    pub fn record_schedule_cancelled(&mut self, schedule: ScheduleId) {
+        assert!(
+            self.cancelled.insert(schedule),
+            "{schedule} cancelled twice"
+        );
+        let ids = self.reservations_where(|r| r.schedule == schedule);
+        for id in ids {
+            match self.reservations[&id].status {
+                Status::Held => {
+                    self.reservations.get_mut(&id).expect("in the model").status =
+                        Status::Cancelled { refund: None };
+                }
+                Status::Confirmed { .. } => self.record_paid_cancel(id),
+                Status::Cancelled { .. } | Status::Expired => {}
+            }
+        }
+    }
+
+    /// Seats of `schedule` taken now: held (live), sold, comped or blocked.
+    pub fn taken_seats(&self, schedule: ScheduleId, now: Timestamp) -> BTreeSet<String> {
+        let mut taken: BTreeSet<String> = self
+            .blocked
+            .get(&schedule)
+            .map(|b| b.keys().cloned().collect())
+            .unwrap_or_default();
+        for r in self.reservations.values() {
+            if r.schedule == schedule && r.occupies_seats(now) {
+                taken.extend(r.seats.iter().cloned());
+            }
+        }
+        taken
+    }
+
+    pub fn is_blocked(&self, schedule: ScheduleId, seat: &str) -> bool {
+        self.blocked
+            .get(&schedule)
+            .is_some_and(|b| b.contains_key(seat))
+    }
+
+    /// The blocked seats of `schedule` in the engine's order (seat order) with reasons.
+    pub fn blocks_of(&self, schedule: ScheduleId) -> Vec<(String, String)> {
+        let seat_order = &self.schedule(schedule).seat_ids;
+        let blocked = self.blocked.get(&schedule);
+        seat_order
+            .iter()
+            .filter_map(|seat| {
+                blocked
+                    .and_then(|b| b.get(seat))
+                    .map(|reason| (seat.clone(), reason.clone()))
+            })
+            .collect()
+    }
+
+    /// An acknowledged comp: `comp` is the new reservation, `Confirmed`
+    /// and free, on seats that were blocked.
+    pub fn record_comp(&mut self, reservation_id: ReservationId, comp: ReservationModel) {
+        let Status::Confirmed {
+            payment_id,
+            tickets,
+        } = comp.status.clone()
+        else {
+            panic!("a comp is confirmed, not {:?}", comp.status);
+        };
+        assert_eq!(comp.amount, Money::ZERO, "a comp is free");
+        let blocked = self.blocked.entry(comp.schedule).or_default();
+        for seat in &comp.seats {
+            assert!(
+                blocked.remove(seat).is_some(),
+                "comped {seat} was not blocked"
+            );
+        }
+        let previous = self.reservations.insert(
+            reservation_id,
+            ReservationModel {
+                status: Status::Held,
+                ..comp
+            },
+        );
+        assert!(
+            previous.is_none(),
+            "reservation id {reservation_id} handed out twice"
+        );
+        self.record_confirmed(reservation_id, payment_id, tickets);
     }
 
     /// An acknowledged expiry sweep at `now` on `schedule`: every hold due by then is expired.

@@ -37,7 +37,12 @@ fn taken_seats(
     user: UserId,
     now: Timestamp,
 ) -> (BTreeSet<String>, u32) {
-    let mut taken = BTreeSet::new();
+    // Blocked seats are off sale: no hold may take them.
+    let mut taken: BTreeSet<String> = model
+        .blocked
+        .get(&schedule.id)
+        .map(|b| b.keys().cloned().collect())
+        .unwrap_or_default();
     let mut of_user = 0u32;
     for reservation in model.reservations.values() {
         if reservation.schedule != schedule.id {
@@ -137,6 +142,14 @@ pub fn check_hold(
     answer: &EngineResult<HoldReceipt>,
 ) {
     if schedule.gated && matches!(answer, Err(EngineError::QueueNotActive)) {
+        return;
+    }
+    if model.cancelled.contains(&schedule.id) {
+        assert!(
+            matches!(answer, Err(EngineError::ScheduleCancelled)),
+            "hold on the cancelled {}: {answer:?}",
+            schedule.id
+        );
         return;
     }
     let expected = expected_hold(model, schedule, user, selection, now);

@@ -27,7 +27,7 @@ use super::model::*;
 use super::world::World;
 
 /// How a call ended, from the model's point of view.
-enum Answer<T> {
+pub enum Answer<T> {
     /// Answered on a live store (or a success, which is acknowledged whenever it comes): a fact.
     Known(EngineResult<T>),
     /// The store died before the answer: it may or may not have happened.
@@ -39,7 +39,11 @@ enum Answer<T> {
 /// once what it decided is durable. A storage error or "unavailable" means
 /// "unknown" if the store died, and is a failure on a live store (nothing was
 /// injected); an internal error is always a failure.
-async fn call<T>(w: &World, what: &str, fut: impl Future<Output = EngineResult<T>>) -> Answer<T> {
+pub async fn call<T>(
+    w: &World,
+    what: &str,
+    fut: impl Future<Output = EngineResult<T>>,
+) -> Answer<T> {
     match w.run(what, fut).await {
         None => Answer::Unknown,
         Some(Err(err @ EngineError::Internal(_))) => panic!("{what}: {err:?}"),
@@ -79,9 +83,13 @@ enum Kind {
     CheckIn,
     Replay,
     Read,
+    Block,
+    Unblock,
+    Comp,
+    CancelSchedule,
 }
 
-const WEIGHTS: [(Kind, u32); 13] = [
+const WEIGHTS: [(Kind, u32); 17] = [
     (Kind::Charge, 12),
     (Kind::HoldIds, 10),
     (Kind::HoldBest, 7),
@@ -95,6 +103,11 @@ const WEIGHTS: [(Kind, u32); 13] = [
     (Kind::CheckIn, 4),
     (Kind::Replay, 5),
     (Kind::Read, 4),
+    (Kind::Block, 4),
+    (Kind::Unblock, 2),
+    (Kind::Comp, 2),
+    // Drawn often, run rarely: see `admin::cancel_schedule`.
+    (Kind::CancelSchedule, 2),
 ];
 
 /// Runs one seeded operation. `pay_crash`, when set, is armed right before
@@ -125,6 +138,10 @@ pub async fn step(w: &mut World, pay_crash: &mut Option<CrashPoint>) {
         Kind::CheckIn => check_in(w).await,
         Kind::Replay => replay(w).await,
         Kind::Read => read(w).await,
+        Kind::Block => super::admin::block(w).await,
+        Kind::Unblock => super::admin::unblock(w).await,
+        Kind::Comp => super::admin::comp(w).await,
+        Kind::CancelSchedule => super::admin::cancel_schedule(w).await,
     };
     if !ran {
         // Nothing to act on yet (no hold to pay, no ticket to scan): make some.
@@ -295,6 +312,9 @@ fn record_hold(
         "hold total is the sum of its seats"
     );
     assert!(receipt.expires_at > now, "a new hold is already expired");
+    if let Some(seat) = seats.iter().find(|s| w.model.is_blocked(schedule.id, s)) {
+        panic!("{} holds the blocked seat {seat}", receipt.reservation_id);
+    }
     let mut user_seats = seats.len();
     for (id, other) in &w.model.reservations {
         if other.schedule != schedule.id || !other.occupies_seats(now) {
