@@ -9,7 +9,7 @@
 //! hall with three more concerts (Korean and Chinese titles and
 //! descriptions among them) and one DRAFT concert with a schedule, which only
 //! the demo admin sees until it is published; on the first night, the sound
-//! desk's seats blocked (one comped) and two seats sold, so the admin's sales
+//! desk's seats blocked (one comped) and two seats sold to the demo staff, so the admin's sales
 //! and seat map have something to show.
 //!
 //! The demo passwords are well known (they are in the README), so they are
@@ -192,7 +192,7 @@ pub async fn load(
         .map_err(|e| ApiError::internal(e.to_string()))?
         .is_some();
     if !added {
-        load_additions(registry, now, accounts[2].user_id)
+        load_additions(registry, now, accounts[1].user_id)
             .await
             .map_err(engine)?;
         store
@@ -217,7 +217,7 @@ pub async fn load(
 async fn load_additions(
     registry: &Registry,
     now: Timestamp,
-    fan: UserId,
+    buyer: UserId,
 ) -> Result<(), boxoffice_actors::EngineError> {
     let hall = registry
         .create_venue(
@@ -276,30 +276,32 @@ async fn load_additions(
         first_night = first_night.or(created.schedules.first().map(|s| s.schedule_id));
     }
     if let Some(schedule_id) = first_night {
-        sell_and_block(registry, schedule_id, fan).await?;
+        sell_and_block(registry, schedule_id, buyer).await?;
     }
     Ok(())
 }
 
 /// Gives the admin side something to show on the first night of the
-/// additions: the sound desk's seats blocked, one of them comped to the
-/// demo fan, and two seats sold to them (paid from a top-up of exactly their
-/// price, so the fan's balance is what the first step gave).
+/// additions: the sound desk's seats blocked, one of them comped to `buyer`,
+/// and two seats sold to them (paid from a top-up of exactly their price).
+/// The buyer is the demo staff account, so that the demo fan keeps their
+/// whole allowance of seats per date (clients and the fuzzing fixtures buy
+/// with it).
 async fn sell_and_block(
     registry: &Registry,
     schedule_id: ScheduleId,
-    fan: UserId,
+    buyer: UserId,
 ) -> Result<(), boxoffice_actors::EngineError> {
     let desk = ["F-10-9", "F-10-10", "F-10-11", "F-10-12"].map(String::from);
     registry
         .block_seats(schedule_id, desk.to_vec(), "sound desk".into())
         .await?;
     registry
-        .comp_seats(schedule_id, fan, vec![desk[3].clone()])
+        .comp_seats(schedule_id, buyer, vec![desk[3].clone()])
         .await?;
     let held = registry
         .hold(
-            fan,
+            buyer,
             HoldCommand {
                 schedule_id,
                 selection: SeatSelection::Ids(vec!["F-1-10".into(), "F-1-11".into()]),
@@ -308,10 +310,10 @@ async fn sell_and_block(
             },
         )
         .await?;
-    registry.charge(fan, held.total_amount, None).await?;
+    registry.charge(buyer, held.total_amount, None).await?;
     registry
         .pay(
-            fan,
+            buyer,
             PayCommand {
                 reservation_id: held.reservation_id,
                 amount: Some(held.total_amount),
