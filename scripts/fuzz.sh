@@ -50,6 +50,12 @@ START_SECONDS=60
 CHECKS="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance"
 # The operations only STAFF or ADMIN can exercise past the 403.
 ADMIN_OPERATIONS=(create_venue create_concert set_role check_in)
+# The two Server-Sent Event streams are left out: schemathesis checks each
+# event against the response schema as an object ({event, data, id}), while
+# the generated Python client (scripts/clients) needs a `string` schema for a
+# `text/event-stream` body, and no schema satisfies both. Their answers, bad
+# inputs included, are tested in tests/http/streams.rs.
+STREAM_OPERATIONS=(seat_stream_of queue_stream_of)
 
 if [[ ! -x "$BINARY" ]]; then
   echo "fuzz: no executable at $BINARY (build it first: cargo build --bin boxoffice)" >&2
@@ -196,6 +202,9 @@ run_pass() {
 # The user pass leaves the staff and admin operations to the admin pass (as a
 # user they only answer 403, which the Rust suites check).
 user_filters=() admin_filters=()
+for operation in "${STREAM_OPERATIONS[@]}"; do
+  user_filters+=(--exclude-operation-id "$operation")
+done
 for operation in "${ADMIN_OPERATIONS[@]}"; do
   user_filters+=(--exclude-operation-id "$operation")
   admin_filters+=(--include-operation-id "$operation")

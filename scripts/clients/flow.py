@@ -142,10 +142,12 @@ def main(base: str) -> None:
     if who.user_id != user.user_id:
         fail("me", f"{who.user_id} is not {user.user_id}")
 
-    # browse: the gated Aurora Live date
+    # browse: the gated Aurora Live date. The catalogue GETs take an optional
+    # token (drafts are shown to admins), and openapi-python-client asks for an
+    # AuthenticatedClient wherever `bearer` is listed, anonymous option or not.
     concerts = expect(
         "list concerts",
-        list_concerts.sync_detailed(client=anonymous, q="aurora"),
+        list_concerts.sync_detailed(client=client, q="aurora"),
         200,
         ListConcertSummaryBody,
     )
@@ -153,11 +155,11 @@ def main(base: str) -> None:
         fail("list concerts", "no concert matches 'aurora' (is the server running with --demo?)")
     concert_id = concerts.items[0].concert_id
     print(f"browse: concertId {concert_id}")
-    concert = expect("get concert", get_concert.sync_detailed(concert_id, client=anonymous), 200, ConcertBody)
+    concert = expect("get concert", get_concert.sync_detailed(concert_id, client=client), 200, ConcertBody)
     schedule_id = concert.schedules[0].schedule_id
     schedules = expect(
         "list schedules",
-        list_schedules.sync_detailed(concert_id, client=anonymous, page=1, page_size=10),
+        list_schedules.sync_detailed(concert_id, client=client, page=1, page_size=10),
         200,
         ListScheduleBody,
     )
