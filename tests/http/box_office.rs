@@ -402,25 +402,6 @@ async fn patch_edits_the_text_and_refuses_anything_else_changing_nothing() {
     app.stop().await;
 }
 
-/// Stops `app`, waits for it to let go of its engine, starts one on its data dir.
-async fn restart(app: TestApp) -> TestApp {
-    app.stop().await;
-    let dir = app.dir;
-    let registry = app.registry;
-    let deadline = Instant::now() + RELEASE_WAIT;
-    while Arc::strong_count(&registry) > 1 {
-        assert!(
-            Instant::now() < deadline,
-            "the stopped server kept its engine"
-        );
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    drop(registry);
-    let mut again = spawn_app_with(|s| s.data_dir = dir.path().to_path_buf()).await;
-    again.dir = dir;
-    again
-}
-
 #[actix_rt::test]
 async fn a_restart_keeps_drafts_edits_and_publishing_from_the_log_and_from_a_snapshot() {
     let app = spawn_app().await;
@@ -447,7 +428,7 @@ async fn a_restart_keeps_drafts_edits_and_publishing_from_the_log_and_from_a_sna
     .await
     .expect(200, "");
 
-    let app = restart(app).await;
+    let app = app.restart().await;
     let admin = app.admin_token().await;
     let (_, user) = app.account_token(Role::User).await;
     let kept = app.get(&format!("{CONCERTS}/{draft}"), Some(&admin)).await;
@@ -479,11 +460,7 @@ async fn a_restart_keeps_drafts_edits_and_publishing_from_the_log_and_from_a_sna
     // Now from a snapshot: snapshot after every event, restart again.
     app.stop().await;
     let dir = app.dir;
-    let registry = app.registry;
-    while Arc::strong_count(&registry) > 1 {
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    drop(registry);
+    await_engine_release(app.registry).await;
     let mut app = spawn_app_with(|s| {
         s.data_dir = dir.path().to_path_buf();
         s.engine.snapshot_every_events = 1;
@@ -492,7 +469,7 @@ async fn a_restart_keeps_drafts_edits_and_publishing_from_the_log_and_from_a_sna
     app.dir = dir;
     let admin = app.admin_token().await;
     let (third, _) = concert(&app, &admin, "Dingo Divertimento", Some("DRAFT")).await;
-    let app = restart(app).await;
+    let app = app.restart().await;
     let admin = app.admin_token().await;
     assert_eq!(
         app.get(&format!("{CONCERTS}/{third}"), Some(&admin))
@@ -1129,7 +1106,7 @@ async fn an_admin_pages_a_schedules_reservations_live_and_archived_and_after_a_r
     // A restart answers the same, and so does one whose data dir lost the
     // per-schedule index (as one written before it): start-up rebuilds it.
     drop(store);
-    let app = restart(app).await;
+    let app = app.restart().await;
     let admin = app.admin_token().await;
     let after = admin_list(&app, &admin, &schedule, "", 7).await;
     assert_eq!(after, all, "a restart changed the list");
@@ -1142,7 +1119,7 @@ async fn an_admin_pages_a_schedules_reservations_live_and_archived_and_after_a_r
     store.delete_meta("archive/sv").expect("delete");
     store.flush().expect("flush");
     drop(store);
-    let app = restart(app).await;
+    let app = app.restart().await;
     let admin = app.admin_token().await;
     let rebuilt = admin_list(&app, &admin, &schedule, "", 7).await;
     assert_eq!(rebuilt, all, "the migrated index lists differently");
@@ -1181,14 +1158,7 @@ where
     work(base).await;
     handle.stop(true).await;
     serving.await.expect("joined").expect("stopped cleanly");
-    let deadline = Instant::now() + RELEASE_WAIT;
-    while Arc::strong_count(&registry) > 1 {
-        assert!(
-            Instant::now() < deadline,
-            "the stopped server kept its engine"
-        );
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    await_engine_release(registry).await;
 }
 
 async fn get_json(url: &str, token: Option<&str>) -> Value {

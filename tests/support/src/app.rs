@@ -146,9 +146,37 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// Longest a stopped server may take to let go of its engine (its actors
+/// stop asynchronously after the HTTP server does).
+pub const ENGINE_RELEASE_WAIT: Duration = Duration::from_secs(20);
+
+/// Waits until `registry` is the last hold on a stopped server's engine, so
+/// that a new server can open the same data dir.
+pub async fn await_engine_release(registry: Arc<Registry>) {
+    let deadline = std::time::Instant::now() + ENGINE_RELEASE_WAIT;
+    while Arc::strong_count(&registry) > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stopped server kept its engine"
+        );
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 impl TestApp {
     pub async fn stop(&self) {
         self.handle.stop(true).await;
+    }
+
+    /// Stops the server and starts a new one on the same data dir, once the
+    /// old one has let go of its engine.
+    pub async fn restart(self) -> TestApp {
+        self.stop().await;
+        let dir = self.dir;
+        await_engine_release(self.registry).await;
+        let mut again = spawn_app_with(|s| s.data_dir = dir.path().to_path_buf()).await;
+        again.dir = dir;
+        again
     }
 
     /// A fresh unique string (emails, idempotency keys).
