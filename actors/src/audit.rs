@@ -143,7 +143,17 @@ pub fn check_schedules(state: &EngineState) -> Vec<Check> {
             }
         }
         // The public counts show blocked seats as sold; no reservation holds them.
-        let sold = u64::from(schedule.counts().sold - schedule.blocked_count());
+        // A checked subtraction: more blocked than "sold" is itself a broken
+        // invariant to report, not an overflow to panic on in the checker.
+        let Some(sold) = schedule.counts().sold.checked_sub(schedule.blocked_count()) else {
+            sold_mismatch.push(format!(
+                "{id}: {} blocked seats but only {} counted sold",
+                schedule.blocked_count(),
+                schedule.counts().sold
+            ));
+            continue;
+        };
+        let sold = u64::from(sold);
         if sold != confirmed_seats {
             sold_mismatch.push(format!(
                 "{id}: {sold} sold, {confirmed_seats} in confirmed reservations"
