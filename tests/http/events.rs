@@ -340,7 +340,8 @@ async fn a_long_poll_answers_when_an_event_arrives_or_after_its_wait() {
 
     // A hold during the wait: the answer comes with it, well before the wait ends.
     let started = Instant::now();
-    let waiting = page(&app, &admin, &format!("?after={start}&waitSeconds=20"));
+    let query = format!("?after={start}&waitSeconds=20");
+    let waiting = page(&app, &admin, &query);
     let holding = async {
         actix_rt::time::sleep(Duration::from_millis(300)).await;
         hold_ok(&app, &token, &schedule, &["R-1-1"]).await
