@@ -44,6 +44,10 @@ pub const DEFAULT_EVENTS_PER_PAGE: usize = 100;
 pub const MAX_EVENTS_PER_PAGE: usize = 1_000;
 /// Longest a feed read waits for an event when none is newer.
 pub const MAX_EVENTS_WAIT_SECONDS: u64 = 30;
+/// Outbox records a feed read takes from the store at a time: a record can
+/// hold thousands of events (a mass expiry), so a page stops reading as soon
+/// as it has its events rather than reading `limit` records at once.
+const OUTBOX_RECORDS_PER_READ: usize = 8;
 
 /// The types of API.md's booking events. Stored: new kinds go LAST.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -443,9 +447,8 @@ fn read_page(
         cursor.lsn
     };
     'pages: while items.len() < limit && after < durable {
-        // Each record holds at least one event: `limit` records fill a page.
         let records = store
-            .read_log_page(OUTBOX_LOG, after, limit)
+            .read_log_page(OUTBOX_LOG, after, OUTBOX_RECORDS_PER_READ)
             .map_err(storage)?;
         if records.is_empty() {
             break;
