@@ -333,9 +333,15 @@ pub struct Outbox {
 
 impl Outbox {
     /// At start-up everything in the outbox is durable (a restart reads
-    /// what the previous process's flushes left).
+    /// what the previous process's flushes left). Its newest record must
+    /// decode, as every actor's log tail must at load: a torn or damaged
+    /// last write refuses the start, naming the record, instead of failing
+    /// the feed later. (The outbox is never read whole at start: it only grows.)
     pub fn open(store: &dyn Store) -> Result<Arc<Outbox>, boxoffice_storage::StoreError> {
         let last = store.last_lsn(OUTBOX_LOG)?;
+        for (lsn, bytes) in store.read_log_page(OUTBOX_LOG, last.saturating_sub(1), 1)? {
+            codec::decode_record::<OutboxRecord>(OUTBOX_LOG, lsn, &bytes)?;
+        }
         Ok(Arc::new(Outbox {
             durable: watch::Sender::new(last),
         }))

@@ -527,3 +527,53 @@ async fn a_restart_keeps_every_event_and_its_position() {
     );
     assert_eq!(new[0]["data"]["reservationId"], held.as_str());
 }
+
+/// A comp is born confirmed: one `booking.confirmed`, nothing before it;
+/// blocking and unblocking seats change no booking and make no event.
+#[actix_rt::test]
+async fn a_comp_is_one_booking_confirmed_and_seat_blocks_make_no_event() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, schedule) = app.create_concert(&admin, None, 600).await;
+    let blocks = format!("/api/v1/schedules/{schedule}/blocks");
+    app.post(
+        &blocks,
+        Some(&admin),
+        json!({"seatIds": ["VIP-2-1", "VIP-2-2"], "reason": "guests"}),
+    )
+    .await
+    .expect(200, "");
+    app.raw(
+        awc::http::Method::DELETE,
+        &blocks,
+        Some(&admin),
+        &[],
+        Some((
+            "application/json",
+            json!({"seatIds": ["VIP-2-2"]}).to_string().into_bytes(),
+        )),
+    )
+    .await
+    .expect(200, "");
+    let (_, none) = read_all(&app, &admin, None, 100).await;
+    assert_eq!(none, "0-0", "blocks make no event");
+    let (guest_id, guest) = app.account_token(Role::User).await;
+    let comp = app
+        .post(
+            &format!("/api/v1/schedules/{schedule}/comps"),
+            Some(&admin),
+            json!({"seatIds": ["VIP-2-1"], "userId": guest_id.to_string()}),
+        )
+        .await;
+    comp.expect(201, "");
+    let id = comp.body["reservationId"].as_str().expect("id");
+    let (events, _) = read_all(&app, &admin, None, 100).await;
+    assert_eq!(
+        types(&events.iter().collect::<Vec<_>>()),
+        ["booking.confirmed"]
+    );
+    let mine = app.get(&format!("{RESERVATIONS}/{id}"), Some(&guest)).await;
+    mine.expect(200, "");
+    assert_eq!(events[0]["data"], mine.body);
+    assert_eq!(events[0]["data"]["totalAmount"], 0);
+}
