@@ -12,6 +12,7 @@ use awc::http::StatusCode;
 use boxoffice_engine::ids::UserId;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -30,8 +31,9 @@ const CONCERT: ConcertPlan = ConcertPlan {
 /// Users per round, each holding one seat (and paying for every other one).
 const USERS_PER_ROUND: u64 = 100;
 const ROUNDS: u64 = 3;
-/// How long each round's load runs before the kill (ms), by round.
-const KILL_AFTER_MS: [u64; 3] = [150, 300, 60];
+/// Holds acknowledged in each round before the kill, by round: the kill
+/// lands while the rest of the round's holds and payments are in flight.
+const KILL_AFTER_HOLDS: [usize; 3] = [20, 50, 5];
 
 fn user(n: u64) -> UserId {
     let mut bytes = [0u8; 16];
@@ -43,13 +45,15 @@ fn user(n: u64) -> UserId {
 /// What one user got acknowledged: (reservation id, paid).
 type Acked = Option<(String, bool)>;
 
-/// Holds user `n`'s seat and, for even `n`, pays; what was acknowledged.
+/// Holds user `n`'s seat and, for even `n`, pays; what was acknowledged
+/// (`holds` counts the acknowledged holds).
 async fn hold_and_pay(
     client: &awc::Client,
     base: &str,
     schedule: &str,
     token: &str,
     n: u64,
+    holds: &Cell<usize>,
 ) -> Acked {
     let seat = format!("A-{}-{}", n / 50 + 1, n % 50 + 1);
     let (status, hold) = call(
@@ -65,6 +69,7 @@ async fn hold_and_pay(
         return None;
     }
     let id = hold["reservationId"].as_str()?.to_string();
+    holds.set(holds.get() + 1);
     if n % 2 == 1 {
         return Some((id, false));
     }
@@ -247,12 +252,15 @@ async fn body() {
     let mut acked: BTreeMap<String, bool> = BTreeMap::new();
     for round in 0..ROUNDS {
         let base = server.base.clone();
+        let holds = Cell::new(0);
         let load = join_all(
             (round * USERS_PER_ROUND..(round + 1) * USERS_PER_ROUND)
-                .map(|n| hold_and_pay(&client, &base, &schedule, &tokens[n as usize], n)),
+                .map(|n| hold_and_pay(&client, &base, &schedule, &tokens[n as usize], n, &holds)),
         );
         let kill = async {
-            actix_rt::time::sleep(Duration::from_millis(KILL_AFTER_MS[round as usize])).await;
+            while holds.get() < KILL_AFTER_HOLDS[round as usize] {
+                actix_rt::time::sleep(Duration::from_millis(1)).await;
+            }
             server.kill();
         };
         let (outcomes, ()) = futures_util::join!(load, kill);
@@ -277,7 +285,7 @@ async fn body() {
     )
     .await
     .expect("charge");
-    let last = hold_and_pay(&client, &server.base, &schedule, &extra, n)
+    let last = hold_and_pay(&client, &server.base, &schedule, &extra, n, &Cell::new(0))
         .await
         .expect("a hold and payment after the kills");
     acked.insert(last.0, last.1);
