@@ -7,6 +7,7 @@ use boxoffice_storage::GroupCommit;
 use std::sync::Arc;
 
 use crate::archive_writer::ArchiveWriter;
+use crate::booking_events::Outbox;
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::directory::Directory;
@@ -24,4 +25,6 @@ pub struct EngineContext {
     /// Writes archive batches off the actors' threads; `None` when
     /// `config.archive_in_background` is off.
     pub archive_writer: Option<Arc<ArchiveWriter>>,
+    /// The booking-event outbox's durable position (see `booking_events`).
+    pub outbox: Arc<Outbox>,
 }

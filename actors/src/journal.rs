@@ -13,6 +13,11 @@
 //! still in flight (a seat held a microsecond ago), and answering before that
 //! state is durable could reveal something a crash would undo.
 //!
+//! Booking events ([`crate::booking_events`]) staged with a batch are written
+//! with its record as one pair append (the batch's record and its outbox
+//! record land together or not at all); the batch is then always awaited, and
+//! its durable waiter advances the outbox's durable lsn.
+//!
 //! Snapshot policy: a snapshot is due after `snapshot_every` entries logged
 //! (events and idempotency records alike: a refusal under a key logs a record
 //! and no event, and its record must still leave the actor's table at some
@@ -32,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
+use crate::booking_events::{BookingEvent, Outbox, OutboxRecord, OUTBOX_LOG};
 use crate::config::MAX_EVENTS_PER_RECORD;
 use crate::error::{EngineError, EngineResult};
 use crate::idempotency::IdemRecord;
@@ -128,6 +134,12 @@ pub struct Journal<E> {
     log_to_snapshot_ratio: Option<u64>,
     /// A commit message is on its way to the owner.
     commit_scheduled: bool,
+    /// Where staged booking events go (`None`: this actor stages none).
+    outbox: Option<Arc<Outbox>>,
+    booking_events: Vec<BookingEvent>,
+    /// The last lsn of this actor's log, once known: the outbox record names
+    /// the lsn its batch gets, and this actor is its log's only writer.
+    last_lsn: Option<Lsn>,
 }
 
 /// Outcome of [`Journal::commit`].
@@ -156,6 +168,23 @@ impl<E: Serialize> Journal<E> {
             last_snapshot_bytes: 0,
             log_to_snapshot_ratio: None,
             commit_scheduled: false,
+            outbox: None,
+            booking_events: Vec::new(),
+            last_lsn: None,
+        }
+    }
+
+    /// Makes this journal write the booking events staged with
+    /// [`Self::stage_booking_events`] to `outbox`'s log.
+    pub fn attach_outbox(&mut self, outbox: Arc<Outbox>) {
+        self.outbox = Some(outbox);
+    }
+
+    /// Stages booking events for the batch in progress (call with the
+    /// `stage` of the change they describe, in the same turn).
+    pub fn stage_booking_events(&mut self, events: Vec<BookingEvent>) {
+        if self.outbox.is_some() {
+            self.booking_events.extend(events);
         }
     }
 
@@ -217,6 +246,7 @@ impl<E: Serialize> Journal<E> {
 
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
+            && self.booking_events.is_empty()
             && self.idempotency.is_empty()
             && self.waiters.is_empty()
             && self.appended_waiters.is_empty()
@@ -236,6 +266,7 @@ impl<E: Serialize> Journal<E> {
             return Ok(Committed::Nothing);
         }
         let waiters = std::mem::take(&mut self.waiters);
+        let booking_events = std::mem::take(&mut self.booking_events);
         let awaited = !waiters.is_empty();
         let appended = std::mem::take(&mut self.appended_waiters);
         let release_appended = move |result: Result<(), StoreError>| {
@@ -248,7 +279,7 @@ impl<E: Serialize> Journal<E> {
                 waiter(result.clone());
             }
         });
-        if self.events.is_empty() && self.idempotency.is_empty() {
+        if self.events.is_empty() && self.idempotency.is_empty() && booking_events.is_empty() {
             // Nothing to write: whatever these replies depend on was appended
             // by an earlier commit of this actor.
             release_appended(Ok(()));
@@ -282,13 +313,16 @@ impl<E: Serialize> Journal<E> {
                 waiter(result);
             }
         });
-        // A batch nobody waits on (expiries; a saga step that answers at
-        // append) asks for no flush of its own: the next awaited one covers it.
-        let appended = if awaited {
-            self.commit.append(&self.log, &bytes, forward)
-        } else {
-            self.commit.append_unawaited(&self.log, &bytes)
+        let appended = match (&self.outbox, booking_events.is_empty()) {
+            (Some(outbox), false) => {
+                self.append_with_events(&bytes, booking_events, Arc::clone(outbox), forward)
+            }
+            // A batch nobody waits on (expiries; a saga step that answers at
+            // append) asks for no flush of its own: the next awaited one covers it.
+            _ if awaited => self.commit.append(&self.log, &bytes, forward),
+            _ => self.commit.append_unawaited(&self.log, &bytes),
         };
+        self.last_lsn = appended.as_ref().ok().copied();
         match appended {
             Ok(lsn) => {
                 release_appended(Ok(()));
@@ -316,6 +350,51 @@ impl<E: Serialize> Journal<E> {
                 Err(err)
             }
         }
+    }
+
+    /// Appends the batch's record and the outbox record of its booking
+    /// events as one pair; `forward` runs once a flush covers both, after
+    /// the outbox's durable lsn is advanced past them. Always awaited: the
+    /// feed serves the events only once that waiter has run.
+    fn append_with_events(
+        &mut self,
+        bytes: &[u8],
+        events: Vec<BookingEvent>,
+        outbox: Arc<Outbox>,
+        forward: Waiter,
+    ) -> Result<Lsn, StoreError> {
+        let last = match self.last_lsn {
+            Some(last) => last,
+            None => self.commit.store().last_lsn(&self.log)?,
+        };
+        let expected = last
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Io(format!("log {} ran out of lsns", self.log)))?;
+        let record = OutboxRecord {
+            source_log: self.log.clone(),
+            source_lsn: expected,
+            events,
+        };
+        let outbox_bytes = codec::encode(&record)?;
+        let (lsn, _) = self.commit.append_pair(
+            (&self.log, bytes),
+            (OUTBOX_LOG, &outbox_bytes),
+            Box::new(move |(_, outbox_lsn), result| {
+                if result.is_ok() {
+                    outbox.advance(outbox_lsn);
+                }
+                forward(result);
+            }),
+        )?;
+        if lsn != expected {
+            // Only if something else appended to this actor's log: the
+            // outbox record then names the wrong record. Reload to re-sync.
+            return Err(StoreError::Io(format!(
+                "log {} got lsn {lsn} where its outbox record says {expected}",
+                self.log
+            )));
+        }
+        Ok(lsn)
     }
 
     /// Commits, then, when a snapshot is due, lets `prepare` tidy `state`
@@ -358,6 +437,8 @@ impl<E: Serialize> Journal<E> {
     pub fn abandon(&mut self, why: &StoreError) {
         // A restarting actor's pending commit message is gone with its old context.
         self.commit_scheduled = false;
+        self.last_lsn = None;
+        self.booking_events.clear();
         self.events.clear();
         self.idempotency.clear();
         for waiter in self

@@ -28,6 +28,8 @@
 //!   search, the sale and payment statuses the API shows, tickets with
 //!   their concerts ([`ticket_detail`]), the metrics' [`gauges`]; [`recovery`],
 //!   another `impl Registry` block, finishes sagas a crash interrupted.
+//! - [`booking_events`]: the outbox of booking events each schedule batch
+//!   writes with its own record, and the admin feed that reads it.
 //! - [`schedule_reservations`]: every user's reservations of one schedule,
 //!   paged for admins.
 //! - [`clock`] and [`entropy`]: the injected time and randomness.
@@ -50,6 +52,7 @@ pub mod accounts;
 pub mod archive_writer;
 pub mod audit;
 pub mod booking;
+pub mod booking_events;
 pub mod catalog;
 pub mod catalog_actor;
 pub mod catalog_feed;

@@ -106,7 +106,10 @@ impl Registry {
         } else {
             None
         };
+        let outbox = crate::booking_events::Outbox::open(store.as_ref())
+            .map_err(|err| EngineError::Storage(format!("booking-event outbox: {err}")))?;
         let engine = EngineContext {
+            outbox,
             clock,
             ids,
             commit: GroupCommit::start_with_flush_timeout(store, config.flush_timeout),

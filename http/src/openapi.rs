@@ -40,8 +40,8 @@ use utoipa_swagger_ui::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
-    admin, auth, catalog, checkins, ops, payments, queue, reservations, resource, schedule_admin,
-    search, streams, tickets, wallet,
+    admin, auth, catalog, checkins, events, ops, payments, queue, reservations, resource,
+    schedule_admin, search, streams, tickets, wallet,
 };
 use crate::views;
 
@@ -193,7 +193,7 @@ type RouteApi = (fn() -> Part, fn() -> Vec<Part>);
 
 /// Every route module's part of the document (in the order the API lists
 /// them), and the function giving each of its operations' own documents.
-const ROUTE_APIS: [RouteApi; 13] = [
+const ROUTE_APIS: [RouteApi; 14] = [
     (auth::AuthApi::openapi, auth::AuthApi::operations),
     (
         catalog::CatalogApi::openapi,
@@ -227,6 +227,7 @@ const ROUTE_APIS: [RouteApi; 13] = [
         schedule_admin::ScheduleAdminApi::openapi,
         schedule_admin::ScheduleAdminApi::operations,
     ),
+    (events::EventsApi::openapi, events::EventsApi::operations),
     (ops::OpsApi::openapi, ops::OpsApi::operations),
 ];
 

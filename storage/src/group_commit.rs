@@ -56,6 +56,9 @@ use crate::{Lsn, Store, StoreError};
 /// Called once with the outcome of the flush covering a record (or a point).
 pub type DurableCallback = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
+/// [`DurableCallback`] of a pair append, also given the pair's two lsns.
+pub type PairCallback = Box<dyn FnOnce((Lsn, Lsn), Result<(), StoreError>) + Send>;
+
 /// Name of the flusher thread (visible in `top -H`, debuggers and panics).
 pub const FLUSHER_THREAD_NAME: &str = "boxoffice-flusher";
 /// Name of the thread that poisons the group commit when a flush hangs.
@@ -216,6 +219,36 @@ impl GroupCommit {
         record: &[u8],
         on_durable: Option<DurableCallback>,
     ) -> Result<Lsn, StoreError> {
+        self.append_with(|store| store.append(log, record), |_| on_durable)
+    }
+
+    /// Appends a pair of records as one write ([`Store::append_pair`]),
+    /// counted as one append, and registers `on_durable`, given both lsns:
+    /// called exactly once on the flusher thread, like [`Self::append`]'s.
+    /// (The callback learns the lsns that only the store assigns: a reader
+    /// served "up to the durable lsn" is told it by this callback.)
+    pub fn append_pair(
+        &self,
+        first: (&str, &[u8]),
+        second: (&str, &[u8]),
+        on_durable: PairCallback,
+    ) -> Result<(Lsn, Lsn), StoreError> {
+        self.append_with(
+            |store| store.append_pair(first, second),
+            move |&lsns| {
+                let callback: DurableCallback = Box::new(move |result| on_durable(lsns, result));
+                Some(callback)
+            },
+        )
+    }
+
+    /// One append through `write`, counted in the sequence clock, with the
+    /// callback `awaited` makes from its result (none: nobody waits).
+    fn append_with<T>(
+        &self,
+        write: impl FnOnce(&dyn Store) -> Result<T, StoreError>,
+        awaited: impl FnOnce(&T) -> Option<DurableCallback>,
+    ) -> Result<T, StoreError> {
         {
             let state = self.shared.lock();
             if state.poisoned {
@@ -225,7 +258,8 @@ impl GroupCommit {
                 return Err(shut_down_error());
             }
         }
-        let lsn = self.shared.store.append(log, record)?;
+        let written = write(self.shared.store.as_ref())?;
+        let on_durable = awaited(&written);
         let mut state = self.shared.lock();
         if state.poisoned {
             return Err(StoreError::Poisoned);
@@ -240,7 +274,7 @@ impl GroupCommit {
             state.waiters.push_back((seq, on_durable));
             self.wake_flusher(state);
         }
-        Ok(lsn)
+        Ok(written)
     }
 
     /// Registers `on_durable` for "everything appended so far is durable",

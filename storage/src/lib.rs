@@ -27,7 +27,9 @@ pub mod sled_store;
 pub mod store;
 
 pub use error::StoreError;
-pub use group_commit::{DurableCallback, FlushStats, GroupCommit, DEFAULT_FLUSH_TIMEOUT};
+pub use group_commit::{
+    DurableCallback, FlushStats, GroupCommit, PairCallback, DEFAULT_FLUSH_TIMEOUT,
+};
 pub use memory_store::{MemoryStore, MemoryStoreStats};
 pub use sled_store::{Durability, SledStore};
 pub use store::{Lsn, Store};

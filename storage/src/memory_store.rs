@@ -104,6 +104,9 @@ enum Undo {
         lsn: Lsn,
         previous_last: Lsn,
     },
+    /// An `append_pair`: both records, undone together (one pending
+    /// operation, so a crash keeps both or neither).
+    AppendPair([(String, Lsn, Lsn); 2]),
     Snapshot {
         log: String,
         previous: Option<(Lsn, Vec<u8>)>,
@@ -119,6 +122,13 @@ enum Undo {
     /// A `put_meta_batch`: each key's previous value, in the order written
     /// (undone newest first, so a key written twice gets its first previous back).
     MetaBatch(Vec<(String, Option<Vec<u8>>)>),
+}
+
+impl Undo {
+    /// An append of one record or of a pair (what `crash_keeping_appends` counts).
+    fn is_append(&self) -> bool {
+        matches!(self, Undo::Append { .. } | Undo::AppendPair(_))
+    }
 }
 
 /// The writes a crash point counts.
@@ -230,7 +240,7 @@ impl MemoryStore {
                 .pending
                 .iter()
                 .enumerate()
-                .filter(|(_, undo)| matches!(undo, Undo::Append { .. }))
+                .filter(|(_, undo)| undo.is_append())
                 .nth(appends)
                 .map_or(state.pending.len(), |(index, _)| index)
         };
@@ -242,7 +252,7 @@ impl MemoryStore {
         self.lock()
             .pending
             .iter()
-            .filter(|undo| matches!(undo, Undo::Append { .. }))
+            .filter(|undo| undo.is_append())
             .count()
     }
 
@@ -383,20 +393,10 @@ impl State {
                 log,
                 lsn,
                 previous_last,
-            } => {
-                let image = self
-                    .logs
-                    .get_mut(&log)
-                    .expect("a pending append's log exists until reverted");
-                let removed = image.records.remove(&lsn);
-                debug_assert!(
-                    removed.is_some(),
-                    "pending append {lsn} of {log} is present"
-                );
-                image.last = previous_last;
-                if image.last == 0 && image.records.is_empty() {
-                    self.logs.remove(&log);
-                }
+            } => self.revert_append(log, lsn, previous_last),
+            Undo::AppendPair([first, second]) => {
+                self.revert_append(second.0, second.1, second.2);
+                self.revert_append(first.0, first.1, first.2);
             }
             Undo::Snapshot { log, previous } => match previous {
                 Some(previous) => {
@@ -422,6 +422,34 @@ impl State {
         }
     }
 
+    fn revert_append(&mut self, log: String, lsn: Lsn, previous_last: Lsn) {
+        let image = self
+            .logs
+            .get_mut(&log)
+            .expect("a pending append's log exists until reverted");
+        let removed = image.records.remove(&lsn);
+        debug_assert!(
+            removed.is_some(),
+            "pending append {lsn} of {log} is present"
+        );
+        image.last = previous_last;
+        if image.last == 0 && image.records.is_empty() {
+            self.logs.remove(&log);
+        }
+    }
+
+    /// Adds `record` to `log` (no fault checks); returns (lsn, previous last lsn).
+    fn insert_record(&mut self, log: &str, record: &[u8]) -> Result<(Lsn, Lsn), StoreError> {
+        let image = self.logs.entry(log.to_owned()).or_default();
+        let previous_last = image.last;
+        let lsn = previous_last
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Io(format!("log {log} ran out of lsns")))?;
+        image.records.insert(lsn, record.to_vec());
+        image.last = lsn;
+        Ok((lsn, previous_last))
+    }
+
     fn restore_meta(&mut self, key: String, previous: Option<Vec<u8>>) {
         match previous {
             Some(previous) => {
@@ -440,6 +468,7 @@ impl State {
         for undo in self.pending.drain(..count as usize) {
             match undo {
                 Undo::Append { .. } => self.stats.durable_records += 1,
+                Undo::AppendPair(_) => self.stats.durable_records += 2,
                 Undo::Trim { removed, .. } => self.stats.durable_records -= removed.len() as u64,
                 Undo::Snapshot { .. } | Undo::Meta { .. } | Undo::MetaBatch(_) => {}
             }
@@ -457,13 +486,7 @@ impl Store for MemoryStore {
             state.faults.fail_appends -= 1;
             return Err(StoreError::Injected("append"));
         }
-        let image = state.logs.entry(log.to_owned()).or_default();
-        let previous_last = image.last;
-        let lsn = previous_last
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Io(format!("log {log} ran out of lsns")))?;
-        image.records.insert(lsn, record.to_vec());
-        image.last = lsn;
+        let (lsn, previous_last) = state.insert_record(log, record)?;
         state.push_pending(Undo::Append {
             log: log.to_owned(),
             lsn,
@@ -472,6 +495,39 @@ impl Store for MemoryStore {
         state.stats.appends += 1;
         state.count(Write::Append);
         Ok(lsn)
+    }
+
+    /// One pending operation, counted as ONE append by the crash points and
+    /// by `crash_keeping_appends`: a crash keeps both records or neither,
+    /// as sled's `apply_batch` does.
+    fn append_pair(
+        &self,
+        first: (&str, &[u8]),
+        second: (&str, &[u8]),
+    ) -> Result<(Lsn, Lsn), StoreError> {
+        crate::store::check_pair(first, second)?;
+        let mut state = self.lock();
+        state.check_alive()?;
+        if state.faults.fail_appends > 0 {
+            state.faults.fail_appends -= 1;
+            return Err(StoreError::Injected("append"));
+        }
+        // Neither log can run out of lsns once the first insert is made:
+        // check both before inserting either.
+        for log in [first.0, second.0] {
+            if state.last_lsn(log) == Lsn::MAX {
+                return Err(StoreError::Io(format!("log {log} ran out of lsns")));
+            }
+        }
+        let (first_lsn, first_previous) = state.insert_record(first.0, first.1)?;
+        let (second_lsn, second_previous) = state.insert_record(second.0, second.1)?;
+        state.push_pending(Undo::AppendPair([
+            (first.0.to_owned(), first_lsn, first_previous),
+            (second.0.to_owned(), second_lsn, second_previous),
+        ]));
+        state.stats.appends += 1;
+        state.count(Write::Append);
+        Ok((first_lsn, second_lsn))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -527,6 +583,25 @@ impl Store for MemoryStore {
         Ok(image
             .records
             .range((Bound::Excluded(after), Bound::Unbounded))
+            .map(|(lsn, record)| (*lsn, record.clone()))
+            .collect())
+    }
+
+    fn read_log_page(
+        &self,
+        log: &str,
+        after: Lsn,
+        max_records: usize,
+    ) -> Result<Vec<(Lsn, Vec<u8>)>, StoreError> {
+        check_log_name(log)?;
+        let state = self.lock();
+        let Some(image) = state.logs.get(log) else {
+            return Ok(Vec::new());
+        };
+        Ok(image
+            .records
+            .range((Bound::Excluded(after), Bound::Unbounded))
+            .take(max_records)
             .map(|(lsn, record)| (*lsn, record.clone()))
             .collect())
     }

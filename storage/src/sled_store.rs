@@ -326,6 +326,46 @@ impl Store for SledStore {
         Ok(lsn)
     }
 
+    /// Both records in one sled `Batch` on the records tree (atomic across a
+    /// crash), with both logs' cursor locks held, taken in name order so two
+    /// pair appends over the same logs cannot deadlock.
+    fn append_pair(
+        &self,
+        first: (&str, &[u8]),
+        second: (&str, &[u8]),
+    ) -> Result<(Lsn, Lsn), StoreError> {
+        crate::store::check_pair(first, second)?;
+        self.check_writable()?;
+        let (low, high) = if first.0 < second.0 {
+            (first.0, second.0)
+        } else {
+            (second.0, first.0)
+        };
+        let (low_cursor, high_cursor) = (self.cursor(low), self.cursor(high));
+        let mut low_cursor = low_cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut high_cursor = high_cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = |last: Lsn, log: &str| {
+            last.checked_add(1)
+                .ok_or_else(|| StoreError::Io(format!("log {log} ran out of lsns")))
+        };
+        let low_lsn = next(self.last_loaded(&mut low_cursor, low)?, low)?;
+        let high_lsn = next(self.last_loaded(&mut high_cursor, high)?, high)?;
+        let (first_lsn, second_lsn) = if first.0 == low {
+            (low_lsn, high_lsn)
+        } else {
+            (high_lsn, low_lsn)
+        };
+        let mut batch = sled::Batch::default();
+        batch.insert(sled_keys::record_key(first.0, first_lsn), first.1);
+        batch.insert(sled_keys::record_key(second.0, second_lsn), second.1);
+        self.records
+            .apply_batch(batch)
+            .map_err(|e| sled_error("append pair", &e))?;
+        low_cursor.last = Some(low_lsn);
+        high_cursor.last = Some(high_lsn);
+        Ok((first_lsn, second_lsn))
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.check_writable()?;
         let mut watermark = self
@@ -350,6 +390,32 @@ impl Store for SledStore {
         let mut out = Vec::new();
         for entry in self.records.range(range) {
             let (key, value) = entry.map_err(|e| sled_error("read log", &e))?;
+            match sled_keys::parse(&key)? {
+                LogKey::Record(name, lsn) if name == log => out.push((lsn, value.to_vec())),
+                other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "unexpected key {other:?} inside the range of log {log}"
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_log_page(
+        &self,
+        log: &str,
+        after: Lsn,
+        max_records: usize,
+    ) -> Result<Vec<(Lsn, Vec<u8>)>, StoreError> {
+        check_log_name(log)?;
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let range = sled_keys::record_key(log, first)..sled_keys::end_key(log);
+        let mut out = Vec::new();
+        for entry in self.records.range(range).take(max_records) {
+            let (key, value) = entry.map_err(|e| sled_error("read log page", &e))?;
             match sled_keys::parse(&key)? {
                 LogKey::Record(name, lsn) if name == log => out.push((lsn, value.to_vec())),
                 other => {

@@ -23,10 +23,28 @@ pub trait Store: Send + Sync + 'static {
     /// Appends one record to `log`; visible to read_log at once, durable only
     /// after a later flush(). Returns its Lsn.
     fn append(&self, log: &str, record: &[u8]) -> Result<Lsn, StoreError>;
+    /// Appends `first.1` to log `first.0` and `second.1` to log `second.0`
+    /// as ONE write: after a crash either both records are there or neither
+    /// (an actor's batch and the outbox record of its booking events). The
+    /// two logs must differ. Returns the two lsns; durable after a later
+    /// flush, like `append`.
+    fn append_pair(
+        &self,
+        first: (&str, &[u8]),
+        second: (&str, &[u8]),
+    ) -> Result<(Lsn, Lsn), StoreError>;
     /// Makes every append/snapshot/trim/put_meta that returned before this call durable.
     fn flush(&self) -> Result<(), StoreError>;
     /// Records with lsn > `after`, in order.
     fn read_log(&self, log: &str, after: Lsn) -> Result<Vec<(Lsn, Vec<u8>)>, StoreError>;
+    /// At most `max_records` records with lsn > `after`, in order: a walk
+    /// of a long log (the outbox) a page at a time.
+    fn read_log_page(
+        &self,
+        log: &str,
+        after: Lsn,
+        max_records: usize,
+    ) -> Result<Vec<(Lsn, Vec<u8>)>, StoreError>;
     /// The last lsn ever assigned in `log` (0 if none); survives trims.
     fn last_lsn(&self, log: &str) -> Result<Lsn, StoreError>;
     /// Stores a snapshot covering every record <= `upto` (replaces the
@@ -64,6 +82,21 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+}
+
+/// Checks the two halves of an `append_pair` (both stores refuse the same pairs).
+pub(crate) fn check_pair(first: (&str, &[u8]), second: (&str, &[u8])) -> Result<(), StoreError> {
+    for (log, record) in [first, second] {
+        crate::limits::check_log_name(log)?;
+        crate::limits::check_size("record", record.len(), crate::limits::MAX_RECORD_BYTES)?;
+    }
+    if first.0 == second.0 {
+        return Err(StoreError::Io(format!(
+            "a pair append needs two different logs, not {} twice",
+            first.0
+        )));
+    }
+    Ok(())
 }
 
 /// Checks every entry of a `put_meta_batch` (both stores refuse the same batches).

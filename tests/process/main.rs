@@ -11,6 +11,7 @@ mod kill_engine;
 mod kill_loop;
 mod limits;
 mod newcomer_serve;
+mod outbox_kill;
 mod overload;
 mod queue_kill;
 mod search_kill;

@@ -58,6 +58,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::booking_events::{booking_events, BookingEvent};
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult};
 use crate::idempotency::{IdemRecord, IdemState};
@@ -121,6 +122,7 @@ impl ScheduleActor {
             engine.config.snapshot_every_events,
         );
         journal.amortize_snapshots(SNAPSHOT_LOG_TO_STATE_RATIO);
+        journal.attach_outbox(Arc::clone(&engine.outbox));
         let archive_threshold = engine.config.archive_after_ended;
         ScheduleActor {
             id,
@@ -244,6 +246,9 @@ impl ScheduleActor {
             }
             None => false,
         };
+        // Their booking events go in the same batch (see `booking_events`).
+        let booking = self.booking_events_of(&events);
+        self.journal.stage_booking_events(booking);
         schedule_commit |= self.journal.stage_at(events, idem, waiter, at);
         if schedule_commit {
             ctx.notify(CommitBatch);
@@ -276,6 +281,22 @@ impl ScheduleActor {
                 feed.publish(changes);
             }
         }))
+    }
+
+    /// The booking events of `events`, from the state right after them.
+    fn booking_events_of(&self, events: &[ScheduleLogEvent]) -> Vec<BookingEvent> {
+        let Some(state) = self.state.as_ref() else {
+            return Vec::new();
+        };
+        events
+            .iter()
+            .flat_map(|event| match event {
+                ScheduleLogEvent::Engine(event) => {
+                    booking_events(&state.schedule, event, &self.engine.ids)
+                }
+                ScheduleLogEvent::PaymentStarted { .. } => Vec::new(),
+            })
+            .collect()
     }
 
     fn commit(&mut self, ctx: &mut Context<Self>) {

@@ -38,6 +38,7 @@ pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod checkins;
+pub mod events;
 pub mod ops;
 pub mod payments;
 pub mod queue;
@@ -87,7 +88,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(tickets::configure)
             .configure(checkins::configure)
             .configure(admin::configure)
-            .configure(schedule_admin::configure),
+            .configure(schedule_admin::configure)
+            .configure(events::configure),
     );
 }
 

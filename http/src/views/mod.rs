@@ -16,6 +16,7 @@ pub mod admin;
 pub mod auth;
 pub mod checkins;
 pub mod concerts;
+pub mod events;
 pub mod ops;
 pub mod payments;
 pub mod queue;

@@ -370,3 +370,49 @@ fn a_failed_flush_is_reported_by_health() {
     assert_eq!(recv(&rx), Err(StoreError::Injected("flush")));
     assert_eq!(commit.health(), Err(StoreError::Injected("flush")));
 }
+
+#[test]
+fn a_pair_callback_gets_both_lsns_after_a_flush_covering_both_records() {
+    let store = Arc::new(MemoryStore::new());
+    store.set_flush_delay(Duration::from_millis(50));
+    let commit = start(&store);
+    commit
+        .append("schedule/a", b"0", reply(&channel().0))
+        .unwrap();
+    let (tx, rx) = channel();
+    let lsns = commit
+        .append_pair(
+            ("schedule/a", b"1"),
+            ("outbox", b"o1"),
+            Box::new(move |lsns, result| tx.send((lsns, result)).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(lsns, (2, 1));
+    let (told, result) = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("callback within 10 s");
+    assert_eq!((told, result), ((2, 1), Ok(())));
+    assert_eq!(
+        store.stats().durable_records,
+        3,
+        "both records durable when told"
+    );
+    assert_eq!(
+        commit.stats().records,
+        2,
+        "a pair is one append of the group commit"
+    );
+    // A refused pair registers nothing and assigns nothing.
+    let called = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&called);
+    assert!(commit
+        .append_pair(
+            ("outbox", b"x"),
+            ("outbox", b"y"),
+            Box::new(move |_, _| flag.store(true, Ordering::SeqCst)),
+        )
+        .is_err());
+    commit.shutdown();
+    assert!(!called.load(Ordering::SeqCst));
+    assert_eq!(store.last_lsn("outbox").unwrap(), 1);
+}

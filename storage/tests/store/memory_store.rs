@@ -475,3 +475,84 @@ fn a_meta_batch_is_one_write_a_crash_keeps_whole_or_undoes_whole() {
     store.crash();
     assert_eq!(store.get_meta("x/1").unwrap(), Some(b"b2".to_vec()));
 }
+
+/// A pair append is one pending operation: every crash (whole, a prefix of
+/// operations, a prefix of appends, a crash point) keeps both records or neither.
+#[test]
+fn a_crash_keeps_both_records_of_a_pair_or_neither() {
+    let both = |store: &MemoryStore| (lsns(store, "schedule/a"), lsns(store, "outbox"));
+    for keep in 0..4 {
+        let store = MemoryStore::new();
+        store.append("schedule/a", b"1").unwrap();
+        store
+            .append_pair(("schedule/a", b"2"), ("outbox", b"o1"))
+            .unwrap();
+        store
+            .append_pair(("outbox", b"o2"), ("schedule/a", b"3"))
+            .unwrap();
+        assert_eq!(store.pending_appends(), 3, "a pair counts as one append");
+        store.crash_keeping_appends(keep);
+        let expected = match keep {
+            0 => (vec![], vec![]),
+            1 => (vec![1], vec![]),
+            2 => (vec![1, 2], vec![1]),
+            _ => (vec![1, 2, 3], vec![1, 2]),
+        };
+        assert_eq!(both(&store), expected, "keeping {keep} appends");
+        // The lost lsns are assigned again, to both logs alike.
+        let next = store
+            .append_pair(("schedule/a", b"n"), ("outbox", b"n"))
+            .unwrap();
+        assert_eq!(
+            next,
+            (expected.0.len() as u64 + 1, expected.1.len() as u64 + 1)
+        );
+    }
+    for keep in 0..3 {
+        let store = MemoryStore::new();
+        store
+            .append_pair(("schedule/a", b"1"), ("outbox", b"o1"))
+            .unwrap();
+        store
+            .append_pair(("schedule/a", b"2"), ("outbox", b"o2"))
+            .unwrap();
+        store.crash_keeping(keep);
+        let kept: Vec<u64> = (1..=keep as u64).collect();
+        assert_eq!(
+            both(&store),
+            (kept.clone(), kept),
+            "keeping {keep} operations"
+        );
+    }
+}
+
+#[test]
+fn a_crash_point_counts_a_pair_as_one_append_and_a_flush_keeps_both() {
+    let store = MemoryStore::new();
+    store
+        .append_pair(("schedule/a", b"1"), ("outbox", b"o1"))
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.stats().durable_records, 2);
+    store.crash_after_appends(1);
+    store
+        .append_pair(("schedule/a", b"2"), ("outbox", b"o2"))
+        .unwrap();
+    assert!(store.is_dead());
+    assert!(store
+        .append_pair(("schedule/a", b"3"), ("outbox", b"o3"))
+        .is_err());
+    store.crash();
+    assert_eq!(lsns(&store, "schedule/a"), vec![1]);
+    assert_eq!(lsns(&store, "outbox"), vec![1]);
+    store.fail_appends(1);
+    assert!(store
+        .append_pair(("schedule/a", b"2"), ("outbox", b"o2"))
+        .is_err());
+    assert_eq!(
+        store.last_lsn("outbox").unwrap(),
+        1,
+        "a failed pair assigns no lsn"
+    );
+    assert_eq!(store.last_lsn("schedule/a").unwrap(), 1);
+}

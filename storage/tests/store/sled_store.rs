@@ -46,6 +46,35 @@ fn everything_flushed_is_there_after_reopen() {
 }
 
 #[test]
+fn flushed_pairs_are_there_after_reopen_and_trimming_one_log_leaves_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        for i in 1..=4u8 {
+            store
+                .append_pair(("schedule/x", &[i]), ("outbox", &[10 + i]))
+                .unwrap();
+        }
+        store.write_snapshot("schedule/x", 4, b"snap").unwrap();
+        store.trim("schedule/x", 4).unwrap();
+        store.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert!(store.read_log("schedule/x", 0).unwrap().is_empty());
+    assert_eq!(store.last_lsn("schedule/x").unwrap(), 4);
+    assert_eq!(
+        store.read_log("outbox", 0).unwrap(),
+        vec![(1, vec![11]), (2, vec![12]), (3, vec![13]), (4, vec![14])]
+    );
+    assert_eq!(
+        store
+            .append_pair(("schedule/x", b"5"), ("outbox", b"15"))
+            .unwrap(),
+        (5, 5)
+    );
+}
+
+#[test]
 fn the_last_lsn_survives_a_full_trim_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {

@@ -346,6 +346,102 @@ fn scan_meta_pages_through_a_prefix_with_values(store: Arc<dyn Store>) {
         .all(|(key, _)| !key.contains('\0')));
 }
 
+fn a_pair_append_assigns_each_log_its_next_lsn(store: Arc<dyn Store>) {
+    store.append("schedule/a", b"a1").unwrap();
+    assert_eq!(
+        store
+            .append_pair(("schedule/a", b"a2"), ("outbox", b"o1"))
+            .unwrap(),
+        (2, 1)
+    );
+    // Either order of names: each half still goes to its own log.
+    assert_eq!(
+        store
+            .append_pair(("outbox", b"o2"), ("schedule/b", b"b1"))
+            .unwrap(),
+        (2, 1)
+    );
+    assert_eq!(store.append("outbox", b"o3").unwrap(), 3);
+    assert_eq!(
+        records(&*store, "schedule/a", 0),
+        vec![(1, b"a1".to_vec()), (2, b"a2".to_vec())]
+    );
+    assert_eq!(
+        records(&*store, "outbox", 0),
+        vec![
+            (1, b"o1".to_vec()),
+            (2, b"o2".to_vec()),
+            (3, b"o3".to_vec())
+        ]
+    );
+    assert_eq!(records(&*store, "schedule/b", 0), vec![(1, b"b1".to_vec())]);
+    store.flush().unwrap();
+    assert_eq!(store.last_lsn("outbox").unwrap(), 3);
+}
+
+fn a_pair_append_refuses_one_log_twice_and_writes_nothing_when_refused(store: Arc<dyn Store>) {
+    assert!(store
+        .append_pair(("outbox", b"x"), ("outbox", b"y"))
+        .is_err());
+    assert!(store
+        .append_pair(("bad\0name", b"x"), ("outbox", b"y"))
+        .is_err());
+    let too_big = vec![0u8; boxoffice_storage::limits::MAX_RECORD_BYTES + 1];
+    assert!(store
+        .append_pair(("schedule/a", b"x"), ("outbox", &too_big))
+        .is_err());
+    assert_eq!(store.last_lsn("outbox").unwrap(), 0);
+    assert_eq!(store.last_lsn("schedule/a").unwrap(), 0);
+}
+
+fn read_log_page_reads_at_most_the_page(store: Arc<dyn Store>) {
+    for i in 1..=10u8 {
+        store.append("q", &[i]).unwrap();
+    }
+    let page = |after, max| -> Vec<u64> {
+        store
+            .read_log_page("q", after, max)
+            .unwrap()
+            .into_iter()
+            .map(|(lsn, _)| lsn)
+            .collect()
+    };
+    assert_eq!(page(0, 3), vec![1, 2, 3]);
+    assert_eq!(page(3, 3), vec![4, 5, 6]);
+    assert_eq!(page(8, 5), vec![9, 10]);
+    assert!(page(10, 5).is_empty());
+    assert!(page(u64::MAX, 5).is_empty());
+    assert!(page(0, 0).is_empty());
+    store.append("qq", b"other log").unwrap();
+    assert_eq!(page(9, 100), vec![10]);
+}
+
+fn concurrent_pair_appends_keep_both_logs_contiguous(store: Arc<dyn Store>) {
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let log = format!("schedule/{t}");
+                for i in 0..50u32 {
+                    let (own, outbox) = store
+                        .append_pair((&log, &i.to_be_bytes()), ("outbox", log.as_bytes()))
+                        .unwrap();
+                    assert_eq!(own, u64::from(i) + 1);
+                    assert!(outbox >= 1);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let outbox: Vec<u64> = records(&*store, "outbox", 0)
+        .into_iter()
+        .map(|(lsn, _)| lsn)
+        .collect();
+    assert_eq!(outbox, (1..=200).collect::<Vec<u64>>());
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod sled_store {
@@ -384,4 +480,8 @@ contract!(
     concurrent_appends_to_one_log_get_distinct_contiguous_lsns,
     a_meta_batch_puts_every_entry_or_none,
     scan_meta_pages_through_a_prefix_with_values,
+    a_pair_append_assigns_each_log_its_next_lsn,
+    a_pair_append_refuses_one_log_twice_and_writes_nothing_when_refused,
+    read_log_page_reads_at_most_the_page,
+    concurrent_pair_appends_keep_both_logs_contiguous,
 );

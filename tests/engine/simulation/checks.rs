@@ -19,7 +19,9 @@
 //! - each user's reservations and tickets read a page at a time (from the
 //!   archive's per-user index) are the brute-force list (the whole history
 //!   loaded) newest first, with the same totals under every status filter,
-//!   and each user's archive tally counts exactly their archive entries.
+//!   and each user's archive tally counts exactly their archive entries;
+//! - the booking-event outbox pairs with the schedule logs and agrees with
+//!   the state (see `simulation/outbox.rs`).
 
 use boxoffice_actors::audit;
 use boxoffice_actors::queue_board::{Place, QueuePass};
@@ -110,6 +112,7 @@ pub async fn after_restart(w: &mut World) {
     check_tickets(w, &schedules, &archived);
     check_money(w, &state, &schedules, &archived);
     check_queue(w, &state);
+    super::outbox::check_outbox(w, &schedules, &archived);
     check_pages(w, &archived).await;
     if had_effect && w.stats.in_flight_done == adopted_before {
         w.stats.in_flight_not_done += 1;

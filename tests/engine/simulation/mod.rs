@@ -63,6 +63,7 @@ mod crash;
 mod keys;
 mod model;
 mod oracle;
+mod outbox;
 mod workload;
 mod world;
 
