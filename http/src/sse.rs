@@ -10,7 +10,7 @@
 //!
 //! Memory per subscriber is bounded: a seat stream holds its position in the
 //! shared ring and at most one chunk of [`MAX_EVENTS_PER_READ`] rendered
-//! events; actix polls a body only while its write buffer has room, so a
+//! events (a reference to the chunk every caught-up subscriber shares); actix polls a body only while its write buffer has room, so a
 //! reader that stops reading stops being fed, falls behind the ring, and gets
 //! `event: reset` and the end of the stream when it next reads.
 //!
@@ -26,6 +26,7 @@ use boxoffice_engine::schedule::SeatStatus;
 use futures_util::Stream;
 use serde_json::json;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,14 +119,25 @@ fn seat_status(status: SeatStatus) -> &'static str {
     }
 }
 
-/// `event: seat` for one change.
-pub fn seat_frame(event: &FeedEvent) -> String {
+/// Appends `event: seat` for one change.
+fn push_seat_frame(out: &mut String, event: &FeedEvent) {
     let data = json!({
         "seatId": event.change.seat_id,
         "status": seat_status(event.change.status),
         "at": rfc3339(event.change.at),
     });
-    format!("id: {}\nevent: seat\ndata: {data}\n\n", event.seq)
+    // Writing to a String cannot fail.
+    let _ = write!(out, "id: {}\nevent: seat\ndata: {data}\n\n", event.seq);
+}
+
+/// The frames of consecutive events as one chunk: what the seat feed shares
+/// among every subscriber it wakes (see `seat_feed::FeedChunk`).
+pub fn seat_chunk(events: &[FeedEvent]) -> Bytes {
+    let mut chunk = String::with_capacity(events.len() * 112);
+    for event in events {
+        push_seat_frame(&mut chunk, event);
+    }
+    Bytes::from(chunk)
 }
 
 /// `event: reset`, carrying the newest id so a reconnecting client resumes from there.
@@ -189,14 +201,10 @@ pub fn seat_stream(
             let notified = feed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match feed.read_after(s.after) {
-                Read::Events(events) => {
-                    let mut chunk = String::new();
-                    for event in &events {
-                        chunk.push_str(event.frame(seat_frame));
-                    }
-                    s.after = events.last().map_or(s.after, |e| e.seq);
-                    return Some((Ok(Bytes::from(chunk)), s));
+            match feed.read_after(s.after, seat_chunk) {
+                Read::Chunk { bytes, last } => {
+                    s.after = last;
+                    return Some((Ok(bytes), s));
                 }
                 Read::Lost => {
                     s.done = true;

@@ -70,6 +70,23 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) a process has used so far, from
+/// `/proc/<pid>/stat` ("self" for this harness): the storm's share of each
+/// shows whether the server or the harness's own clients bound a run.
+fn cpu_seconds(pid: &str) -> f64 {
+    let ticks = || -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which is in parentheses.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 here.
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks().map_or(f64::NAN, |t| t as f64 / hz)
+}
+
 fn raise_fd_limit() {
     // SAFETY: getrlimit/setrlimit on a valid, owned struct.
     unsafe {
@@ -509,8 +526,13 @@ fn main() -> Result<(), String> {
         let connected = shared.connected.load(Ordering::Relaxed);
 
         acks.borrow_mut().clear();
+        let cpu_before = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
         let (with_holds, with_failures) =
             hold_storm(&client, &base, &schedule, &tokens, args.seconds, &acks).await;
+        let cpu_with = (
+            cpu_seconds(&pid.to_string()) - cpu_before.0,
+            cpu_seconds("self") - cpu_before.1,
+        );
         // Let the last events arrive.
         tokio::time::sleep(Duration::from_millis(500)).await;
         shared.stop.store(true, Ordering::Relaxed);
@@ -551,6 +573,9 @@ fn main() -> Result<(), String> {
             "holds_per_s": {"without_before": rate(before_holds), "with": rate(with_holds),
                 "without_after": rate(after_holds),
                 "with_over_without": rate(with_holds) / without},
+            // CPU seconds per second of the storm with subscribers (2.0 = both cores).
+            "cpu_per_s_with": {"server": cpu_with.0 / args.seconds,
+                "harness": cpu_with.1 / args.seconds},
             "hold_failures": {"before": before_failures, "with": with_failures, "after": after_failures},
             "fanout_latency_ms": {"samples": latencies.len(), "unmatched": unmatched,
                 "p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99),
