@@ -27,9 +27,11 @@ use futures_util::Stream;
 use serde_json::json;
 use std::convert::Infallible;
 use std::fmt::Write as _;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::time::Sleep;
 
 use crate::time_format::rfc3339;
 use crate::views::queue::QueueTokenBody;
@@ -163,6 +165,12 @@ struct SeatStream {
     after: u64,
     /// A reset to send first.
     reset: Option<(ResetReason, u64)>,
+    /// When the last chunk went out: the heartbeat is due 15 s after it.
+    last_sent: tokio::time::Instant,
+    /// Fires no earlier than the heartbeat is due. Made once per stream and
+    /// re-armed only when it fires: re-arming it on every wake-up cost each
+    /// subscriber a timer-wheel removal and insertion per event chunk.
+    heartbeat: Pin<Box<Sleep>>,
     started: bool,
     done: bool,
 }
@@ -181,6 +189,8 @@ pub fn seat_stream(
         _slot: slot,
         after,
         reset,
+        last_sent: tokio::time::Instant::now(),
+        heartbeat: Box::pin(tokio::time::sleep(HEARTBEAT_INTERVAL)),
         started: false,
         done: false,
     };
@@ -204,6 +214,7 @@ pub fn seat_stream(
             match feed.read_after(s.after, seat_chunk) {
                 Read::Chunk { bytes, last } => {
                     s.after = last;
+                    s.last_sent = tokio::time::Instant::now();
                     return Some((Ok(bytes), s));
                 }
                 Read::Lost => {
@@ -214,7 +225,16 @@ pub fn seat_stream(
                 Read::UpToDate => {
                     tokio::select! {
                         _ = &mut notified => continue,
-                        _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => {
+                        _ = s.heartbeat.as_mut() => {
+                            let due = s.last_sent + HEARTBEAT_INTERVAL;
+                            let now = tokio::time::Instant::now();
+                            if now < due {
+                                // Events went out since it was armed.
+                                s.heartbeat.as_mut().reset(due);
+                                continue;
+                            }
+                            s.last_sent = now;
+                            s.heartbeat.as_mut().reset(now + HEARTBEAT_INTERVAL);
                             return Some((Ok(Bytes::from_static(HEARTBEAT.as_bytes())), s));
                         }
                     }
