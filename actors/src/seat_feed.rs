@@ -31,8 +31,8 @@
 //! handed the new process's events as if they followed its old ones.
 
 use boxoffice_engine::schedule::{Schedule, ScheduleEvent, SeatStatus};
-use bytes::Bytes;
 use boxoffice_engine::Timestamp;
+use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -45,7 +45,8 @@ use tokio::sync::Notify;
 pub const SEAT_FEED_KEPT_EVENTS: usize = 10_240;
 const _: () = assert!(SEAT_FEED_KEPT_EVENTS >= 10_000);
 
-/// Concurrent subscribers of one schedule's feed; past it a subscription is refused.
+/// Concurrent subscribers of one schedule's feed; past it a subscription is
+/// refused (the default of the HTTP layer's per-schedule bound, which tests lower).
 pub const MAX_SUBSCRIBERS_PER_SCHEDULE: usize = 20_000;
 
 /// Most events in one chunk: the most one read hands a subscriber (the
@@ -380,11 +381,12 @@ impl SeatFeed {
         self.notify.notified()
     }
 
-    /// A subscription, or None when [`MAX_SUBSCRIBERS_PER_SCHEDULE`] are open.
-    pub fn subscribe(self: &Arc<Self>) -> Option<Subscription> {
+    /// A subscription, or None when `max` are open (normally
+    /// [`MAX_SUBSCRIBERS_PER_SCHEDULE`]).
+    pub fn subscribe(self: &Arc<Self>, max: usize) -> Option<Subscription> {
         self.subscribers
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_SUBSCRIBERS_PER_SCHEDULE).then_some(n + 1)
+                (n < max).then_some(n + 1)
             })
             .ok()?;
         Some(Subscription {
@@ -515,7 +517,12 @@ mod tests {
 
     /// A test rendering: the sequence numbers, one a line.
     fn render(events: &[FeedEvent]) -> Bytes {
-        Bytes::from(events.iter().map(|e| format!("{}\n", e.seq)).collect::<String>())
+        Bytes::from(
+            events
+                .iter()
+                .map(|e| format!("{}\n", e.seq))
+                .collect::<String>(),
+        )
     }
 
     fn seqs(read: Read) -> Vec<u64> {
@@ -634,12 +641,12 @@ mod tests {
     fn subscriptions_are_bounded_and_counted_until_dropped() {
         let feed = SeatFeed::new(Timestamp(0));
         let subs: Vec<_> = (0..MAX_SUBSCRIBERS_PER_SCHEDULE)
-            .map(|_| feed.subscribe().expect("room"))
+            .map(|_| feed.subscribe(MAX_SUBSCRIBERS_PER_SCHEDULE).expect("room"))
             .collect();
-        assert!(feed.subscribe().is_none());
+        assert!(feed.subscribe(MAX_SUBSCRIBERS_PER_SCHEDULE).is_none());
         drop(subs);
         assert_eq!(feed.subscribers(), 0);
-        assert!(feed.subscribe().is_some());
+        assert!(feed.subscribe(MAX_SUBSCRIBERS_PER_SCHEDULE).is_some());
     }
 
     #[actix_rt::test]

@@ -19,7 +19,7 @@
 use actix_web::web::Bytes;
 use boxoffice_actors::queue_actor::QueueTicket;
 use boxoffice_actors::queue_board::QueuePass;
-use boxoffice_actors::seat_feed::{FeedEvent, Read, Subscription};
+use boxoffice_actors::seat_feed::{FeedEvent, Read, Subscription, MAX_SUBSCRIBERS_PER_SCHEDULE};
 use boxoffice_actors::Registry;
 use boxoffice_engine::queue::TokenStatus;
 use boxoffice_engine::schedule::SeatStatus;
@@ -50,10 +50,33 @@ pub const QUEUE_STREAM_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// What a new `EventSource` waits before reconnecting, sent first (ms).
 const RECONNECT_MS: u32 = 1_000;
 
+/// How often an open seat stream of a gated schedule re-checks that its
+/// queue admission is still ACTIVE (on the queue's board: a few atomic loads).
+pub const GATE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The bounds on open streams (`Settings::stream_limits`); tests lower them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Streams of every kind open at once in the process.
+    pub max_open: usize,
+    /// Seat streams of one schedule.
+    pub max_per_schedule: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_open: MAX_OPEN_STREAMS,
+            max_per_schedule: MAX_SUBSCRIBERS_PER_SCHEDULE,
+        }
+    }
+}
+
 /// Open streams, counted until each one's body is dropped.
 #[derive(Debug, Default)]
 pub struct StreamSlots {
     open: Arc<AtomicUsize>,
+    limits: StreamLimits,
 }
 
 /// One open stream's place in [`StreamSlots`].
@@ -63,11 +86,23 @@ pub struct StreamSlot {
 }
 
 impl StreamSlots {
-    /// A slot, or None when [`MAX_OPEN_STREAMS`] are open.
+    pub fn new(limits: StreamLimits) -> Self {
+        StreamSlots {
+            open: Arc::default(),
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> StreamLimits {
+        self.limits
+    }
+
+    /// A slot, or None when `max_open` (normally [`MAX_OPEN_STREAMS`]) are open.
     pub fn take(&self) -> Option<StreamSlot> {
+        let max = self.limits.max_open;
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_OPEN_STREAMS).then_some(n + 1)
+                (n < max).then_some(n + 1)
             })
             .ok()?;
         Some(StreamSlot {
@@ -97,6 +132,10 @@ pub enum ResetReason {
     Ahead,
     /// The subscriber fell behind by more than the kept events; the stream ends.
     SlowSubscriber,
+    /// The gated schedule's queue admission the stream was opened with is no
+    /// longer ACTIVE (expired, or ended by a payment); the stream ends, and
+    /// reconnecting without a new ACTIVE token is 403 QUEUE_NOT_ACTIVE.
+    QueueNotActive,
 }
 
 impl ResetReason {
@@ -106,6 +145,7 @@ impl ResetReason {
             ResetReason::Unreadable => "UNREADABLE_LAST_EVENT_ID",
             ResetReason::Ahead => "AHEAD_OF_NEWEST",
             ResetReason::SlowSubscriber => "SLOW_SUBSCRIBER",
+            ResetReason::QueueNotActive => "QUEUE_NOT_ACTIVE",
         }
     }
 }
@@ -171,18 +211,43 @@ struct SeatStream {
     /// re-armed only when it fires: re-arming it on every wake-up cost each
     /// subscriber a timer-wheel removal and insertion per event chunk.
     heartbeat: Pin<Box<Sleep>>,
+    /// On a gated schedule, the admission that must stay ACTIVE.
+    gate: Option<Gate>,
     started: bool,
     done: bool,
 }
 
+/// A gated stream's admission, re-checked every [`GATE_CHECK_INTERVAL`].
+struct Gate {
+    registry: Arc<Registry>,
+    pass: QueuePass,
+    next_check: Pin<Box<Sleep>>,
+}
+
+impl Gate {
+    fn due(&self) -> bool {
+        self.next_check.deadline() <= tokio::time::Instant::now()
+    }
+
+    /// Whether the admission is still ACTIVE; arms the next check.
+    fn still_active(&mut self) -> bool {
+        let next = tokio::time::Instant::now() + GATE_CHECK_INTERVAL;
+        self.next_check.as_mut().reset(next);
+        self.registry.admission_active(&self.pass)
+    }
+}
+
 /// The body of a seat stream: events after `after` (a reset first when
 /// given), heartbeats while idle, and a reset and the end when the
-/// subscriber falls behind the ring.
+/// subscriber falls behind the ring, or, when `gate` names a gated
+/// schedule's admission, once that admission is no longer ACTIVE (checked
+/// every [`GATE_CHECK_INTERVAL`], so within about a second).
 pub fn seat_stream(
     subscription: Subscription,
     slot: StreamSlot,
     after: u64,
     reset: Option<(ResetReason, u64)>,
+    gate: Option<(Arc<Registry>, QueuePass)>,
 ) -> impl Stream<Item = Chunk> {
     let stream = SeatStream {
         subscription,
@@ -191,6 +256,11 @@ pub fn seat_stream(
         reset,
         last_sent: tokio::time::Instant::now(),
         heartbeat: Box::pin(tokio::time::sleep(HEARTBEAT_INTERVAL)),
+        gate: gate.map(|(registry, pass)| Gate {
+            registry,
+            pass,
+            next_check: Box::pin(tokio::time::sleep(GATE_CHECK_INTERVAL)),
+        }),
         started: false,
         done: false,
     };
@@ -208,6 +278,13 @@ pub fn seat_stream(
         }
         let feed = Arc::clone(s.subscription.feed());
         loop {
+            if let Some(gate) = s.gate.as_mut().filter(|gate| gate.due()) {
+                if !gate.still_active() {
+                    s.done = true;
+                    let reset = reset_frame(ResetReason::QueueNotActive, s.after);
+                    return Some((Ok(Bytes::from(reset)), s));
+                }
+            }
             let notified = feed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
@@ -223,8 +300,15 @@ pub fn seat_stream(
                     return Some((Ok(Bytes::from(reset)), s));
                 }
                 Read::UpToDate => {
+                    let gate_check = async {
+                        match s.gate.as_mut() {
+                            Some(gate) => gate.next_check.as_mut().await,
+                            None => std::future::pending().await,
+                        }
+                    };
                     tokio::select! {
                         _ = &mut notified => continue,
+                        _ = gate_check => continue,
                         _ = s.heartbeat.as_mut() => {
                             let due = s.last_sent + HEARTBEAT_INTERVAL;
                             let now = tokio::time::Instant::now();
