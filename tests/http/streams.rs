@@ -939,6 +939,7 @@ async fn queue_streams_are_never_shed_even_far_past_the_in_flight_limit() {
         tokens.push(join(&app, &user(&app), &gated).await);
     }
     let seat_map = format!("/api/v1/schedules/{gated}/seats");
+    let queue_header = [("Queue-Token", admitted.as_str())];
     let (streams, maps) = futures_util::future::join(
         futures_util::future::join_all(tokens.iter().map(|token| {
             let path = format!("/api/v1/queue/tokens/{token}/stream");
@@ -946,7 +947,7 @@ async fn queue_streams_are_never_shed_even_far_past_the_in_flight_limit() {
             async move { open(app, &path, &[]).await }
         })),
         futures_util::future::join_all(
-            (0..60).map(|_| app.get_with(&seat_map, Some(&ahead), &[("Queue-Token", &admitted)])),
+            (0..60).map(|_| app.get_with(&seat_map, Some(&ahead), &queue_header)),
         ),
     )
     .await;
