@@ -18,7 +18,12 @@
 //! subscriber a task poll and a socket write on the HTTP workers, the same
 //! workers that serve the holds, so a crowd is woken less often and each
 //! wake-up carries more events; the stream's promise (a change within 1 s)
-//! bounds the interval. A subscriber holds only
+//! bounds the interval. A wake-up first seals what was published since the
+//! last one into a [`FeedChunk`]: the first subscriber to read it renders it
+//! (the HTTP layer's format) and every other caught-up subscriber gets the
+//! same bytes by reference count, so 10,000 subscribers cost one rendering
+//! per wake-up; only one that resumes inside a chunk renders the rest of it
+//! for itself (once: it is aligned from then on). A subscriber holds only
 //! its position in the ring: one that falls behind by more than the ring is
 //! told so ([`Read::Lost`]) and is closed by the HTTP layer, so a reader
 //! that stops reading never makes the server buffer for it.
