@@ -906,13 +906,17 @@ async fn past_the_stream_bounds_a_stream_is_503_and_a_closed_one_frees_its_place
     let owner = user(&app);
     hold(&app, &owner, &first, &["VIP-1-1"]).await;
     assert_seat(&a1.next(FAN_OUT_LIMIT).await, "VIP-1-1", "HELD");
-    // Closing one gives its place back (once the server sees the close).
+    // Closing one gives its place back once the server sees the close: a
+    // stream waiting for events learns it at its next write (an event, or
+    // the 15 s heartbeat), so changes are made until it does.
     drop(a2);
     let started = Instant::now();
     let reopened = loop {
         match open(&app, &second_path, &[]).await {
             Ok(sse) => break sse,
             Err((503, _)) if started.elapsed() < Duration::from_secs(10) => {
+                let held = hold(&app, &owner, &first, &["VIP-1-2"]).await;
+                cancel(&app, &owner, &held).await;
                 actix_rt::time::sleep(Duration::from_millis(100)).await;
             }
             Err((status, body)) => panic!("the freed place was not given back: {status} {body}"),
