@@ -1029,3 +1029,52 @@ async fn a_gated_stream_ends_with_a_reset_once_its_admission_expires() {
     }
     app.stop().await;
 }
+
+/// A payment ends the queue token (API.md, "Waiting room"), and with it the
+/// gated stream opened with it: after the seat's SOLD, `event: reset`
+/// (QUEUE_NOT_ACTIVE) and the end.
+#[actix_rt::test]
+async fn a_gated_stream_ends_with_a_reset_once_a_payment_ends_its_token() {
+    let app = spawn_app().await;
+    let gated = gated_schedule(&app).await;
+    let fan = user(&app);
+    app.fund(&fan, 1_000_000).await;
+    let active = join(&app, &fan, &gated).await;
+    wait_active(&app, &fan, &active).await;
+    let mut stream = open_ok(&app, &stream_path(&gated), &[("Queue-Token", &active)]).await;
+    let held = app
+        .post_with(
+            RESERVATIONS,
+            Some(&fan),
+            &[
+                ("Idempotency-Key", "pay-gate-hold"),
+                ("Queue-Token", &active),
+            ],
+            json!({"scheduleId": gated, "seatIds": ["VIP-1-1"]}),
+        )
+        .await;
+    held.expect(201, "");
+    assert_seat(&stream.next(FAN_OUT_LIMIT).await, "VIP-1-1", "HELD");
+    app.post_with(
+        "/api/v1/payments",
+        Some(&fan),
+        &[
+            ("Idempotency-Key", "pay-gate-pay"),
+            ("Queue-Token", &active),
+        ],
+        json!({"reservationId": held.body["reservationId"]}),
+    )
+    .await
+    .expect(201, "");
+    let sold = stream.next(FAN_OUT_LIMIT).await;
+    assert_seat(&sold, "VIP-1-1", "SOLD");
+    let reset = stream.next(Duration::from_secs(3)).await;
+    assert_eq!(reset.kind, "reset");
+    assert_eq!(reset.data["reason"], "QUEUE_NOT_ACTIVE");
+    assert_eq!(reset.id, sold.id);
+    assert!(
+        matches!(stream.next_within(Duration::from_secs(2)).await, Ok(None)),
+        "closed after the reset"
+    );
+    app.stop().await;
+}
