@@ -18,7 +18,12 @@
 //! subscriber a task poll and a socket write on the HTTP workers, the same
 //! workers that serve the holds, so a crowd is woken less often and each
 //! wake-up carries more events; the stream's promise (a change within 1 s)
-//! bounds the interval. A subscriber holds only
+//! bounds the interval. A wake-up first seals what was published since the
+//! last one into a [`FeedChunk`]: the first subscriber to read it renders it
+//! (the HTTP layer's format) and every other caught-up subscriber gets the
+//! same bytes by reference count, so 10,000 subscribers cost one rendering
+//! per wake-up; only one that resumes inside a chunk renders the rest of it
+//! for itself (once: it is aligned from then on). A subscriber holds only
 //! its position in the ring: one that falls behind by more than the ring is
 //! told so ([`Read::Lost`]) and is closed by the HTTP layer, so a reader
 //! that stops reading never makes the server buffer for it.
@@ -32,6 +37,7 @@
 
 use boxoffice_engine::schedule::{Schedule, ScheduleEvent, SeatStatus};
 use boxoffice_engine::Timestamp;
+use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -44,10 +50,12 @@ use tokio::sync::Notify;
 pub const SEAT_FEED_KEPT_EVENTS: usize = 10_240;
 const _: () = assert!(SEAT_FEED_KEPT_EVENTS >= 10_000);
 
-/// Concurrent subscribers of one schedule's feed; past it a subscription is refused.
+/// Concurrent subscribers of one schedule's feed; past it a subscription is
+/// refused (the default of the HTTP layer's per-schedule bound, which tests lower).
 pub const MAX_SUBSCRIBERS_PER_SCHEDULE: usize = 20_000;
 
-/// Most events one read hands a subscriber (the largest chunk it writes at once).
+/// Most events in one chunk: the most one read hands a subscriber (the
+/// largest write it makes at once).
 pub const MAX_EVENTS_PER_READ: usize = 512;
 
 /// The fan-out thread wakes a feed's subscribers at most this often: one
@@ -86,19 +94,32 @@ pub struct SeatChange {
     pub at: Timestamp,
 }
 
-/// A published change with its sequence number; `frame` caches its rendering
-/// (the HTTP layer's), so 10,000 subscribers render it once.
+/// A published change with its sequence number.
 #[derive(Debug)]
 pub struct FeedEvent {
     pub seq: u64,
     pub change: SeatChange,
-    frame: OnceLock<String>,
 }
 
-impl FeedEvent {
-    /// The event as rendered by `render`, rendered at most once.
-    pub fn frame(&self, render: impl FnOnce(&FeedEvent) -> String) -> &str {
-        self.frame.get_or_init(|| render(self))
+/// Consecutive events sealed together (those one wake-up announces, at most
+/// [`MAX_EVENTS_PER_READ`]), with their rendering made by the first
+/// subscriber that reads them and shared, by reference count, with all the
+/// others: a caught-up crowd costs one rendering per wake-up, not one per
+/// subscriber.
+#[derive(Debug)]
+pub struct FeedChunk {
+    /// Never empty; sequence numbers consecutive.
+    events: Vec<FeedEvent>,
+    rendered: OnceLock<Bytes>,
+}
+
+impl FeedChunk {
+    fn first(&self) -> u64 {
+        self.events.first().map_or(0, |e| e.seq)
+    }
+
+    fn last(&self) -> u64 {
+        self.events.last().map_or(0, |e| e.seq)
     }
 }
 
@@ -177,8 +198,9 @@ pub fn seat_changes(schedule: &Schedule, event: &ScheduleEvent) -> Vec<SeatChang
 /// What a subscriber reading after some sequence number gets.
 #[derive(Debug)]
 pub enum Read {
-    /// The next events, oldest first (at most [`MAX_EVENTS_PER_READ`]).
-    Events(Vec<Arc<FeedEvent>>),
+    /// The next events, rendered, oldest first (at most
+    /// [`MAX_EVENTS_PER_READ`]), and the number of the last one.
+    Chunk { bytes: Bytes, last: u64 },
     /// Nothing newer yet.
     UpToDate,
     /// Events after that point are no longer kept.
@@ -197,10 +219,50 @@ pub enum Start {
 
 #[derive(Debug)]
 struct Ring {
-    /// Consecutive sequence numbers ending at `newest`.
-    events: VecDeque<Arc<FeedEvent>>,
+    /// Sealed chunks, consecutive, oldest first; subscribers read only these.
+    sealed: VecDeque<Arc<FeedChunk>>,
+    /// Published since the last seal, numbered on from the sealed ones; the
+    /// next wake-up seals them (so everyone it wakes reads the same chunk).
+    open: Vec<FeedEvent>,
+    /// Events in `sealed` and `open`.
+    kept: usize,
     /// The last number given (the feed's start when none was yet).
     newest: u64,
+}
+
+impl Ring {
+    /// The oldest number kept (`newest + 1` when none is).
+    fn oldest(&self) -> u64 {
+        self.newest + 1 - self.kept as u64
+    }
+
+    /// The last number a subscriber may read now.
+    fn sealed_newest(&self) -> u64 {
+        self.newest - self.open.len() as u64
+    }
+
+    fn seal(&mut self) {
+        if !self.open.is_empty() {
+            let events = std::mem::take(&mut self.open);
+            self.sealed.push_back(Arc::new(FeedChunk {
+                events,
+                rendered: OnceLock::new(),
+            }));
+        }
+    }
+
+    /// Drops the oldest chunks while at least [`SEAT_FEED_KEPT_EVENTS`]
+    /// remain without them.
+    fn trim(&mut self) {
+        while let Some(front) = self.sealed.front() {
+            let without = self.kept - front.events.len();
+            if without < SEAT_FEED_KEPT_EVENTS {
+                break;
+            }
+            self.kept = without;
+            self.sealed.pop_front();
+        }
+    }
 }
 
 /// One schedule's feed (see the module doc).
@@ -221,7 +283,9 @@ impl SeatFeed {
             .saturating_mul(SEQUENCE_PER_MS);
         Arc::new(SeatFeed {
             ring: Mutex::new(Ring {
-                events: VecDeque::new(),
+                sealed: VecDeque::new(),
+                open: Vec::new(),
+                kept: 0,
                 newest: base,
             }),
             notify: Notify::new(),
@@ -245,18 +309,24 @@ impl SeatFeed {
             for change in changes {
                 ring.newest += 1;
                 let seq = ring.newest;
-                ring.events.push_back(Arc::new(FeedEvent {
-                    seq,
-                    change,
-                    frame: OnceLock::new(),
-                }));
+                ring.open.push(FeedEvent { seq, change });
+                ring.kept += 1;
+                if ring.open.len() >= MAX_EVENTS_PER_READ {
+                    ring.seal();
+                }
             }
-            let excess = ring.events.len().saturating_sub(SEAT_FEED_KEPT_EVENTS);
-            ring.events.drain(..excess);
+            ring.trim();
         }
         if !self.wake_pending.swap(true, Ordering::AcqRel) {
             fanout().wake(Arc::downgrade(self));
         }
+    }
+
+    /// Seals what was published since the last wake-up and wakes every
+    /// waiting subscriber: they all read that one chunk.
+    fn wake(&self) {
+        self.ring().seal();
+        self.notify.notify_waiters();
     }
 
     /// The newest sequence number given.
@@ -267,32 +337,46 @@ impl SeatFeed {
     /// Where a subscriber resuming after `resume` (None: live only) starts.
     pub fn start(&self, resume: Option<u64>) -> Start {
         let ring = self.ring();
-        let oldest = ring.newest + 1 - ring.events.len() as u64;
         match resume {
             None => Start::After(ring.newest),
-            Some(after) if after <= ring.newest && after + 1 >= oldest => Start::After(after),
+            Some(after) if after <= ring.newest && after + 1 >= ring.oldest() => {
+                Start::After(after)
+            }
             Some(_) => Start::Reset(ring.newest),
         }
     }
 
-    /// The events after `after`, at most [`MAX_EVENTS_PER_READ`].
-    pub fn read_after(&self, after: u64) -> Read {
-        let ring = self.ring();
-        if after >= ring.newest {
-            return Read::UpToDate;
-        }
-        let oldest = ring.newest + 1 - ring.events.len() as u64;
-        if after + 1 < oldest {
-            return Read::Lost;
-        }
-        let from = (after + 1 - oldest) as usize;
-        Read::Events(
-            ring.events
-                .range(from..)
-                .take(MAX_EVENTS_PER_READ)
-                .cloned()
-                .collect(),
-        )
+    /// The events after `after` that the last wake-up announced, at most one
+    /// chunk. A subscriber at a chunk's start (every caught-up one) gets that
+    /// chunk's shared rendering, `render` running once per chunk; one that
+    /// starts inside a chunk (a resume, or a subscription made between two
+    /// wake-ups) has the rest of that chunk rendered for it alone, and is at
+    /// a chunk's start from then on.
+    pub fn read_after(&self, after: u64, render: impl FnOnce(&[FeedEvent]) -> Bytes) -> Read {
+        let chunk = {
+            let ring = self.ring();
+            if after >= ring.sealed_newest() {
+                return Read::UpToDate;
+            }
+            if after + 1 < ring.oldest() {
+                return Read::Lost;
+            }
+            let at = ring.sealed.partition_point(|chunk| chunk.last() <= after);
+            match ring.sealed.get(at) {
+                Some(chunk) => Arc::clone(chunk),
+                // Unreachable: `after` is below the sealed newest and not
+                // below the oldest, so a sealed chunk holds `after + 1`.
+                None => return Read::UpToDate,
+            }
+        };
+        let last = chunk.last();
+        let skip = (after + 1).saturating_sub(chunk.first()) as usize;
+        let bytes = if skip == 0 {
+            chunk.rendered.get_or_init(|| render(&chunk.events)).clone()
+        } else {
+            render(&chunk.events[skip.min(chunk.events.len())..])
+        };
+        Read::Chunk { bytes, last }
     }
 
     /// Resolves at the next wake-up after it is enabled (see
@@ -302,11 +386,12 @@ impl SeatFeed {
         self.notify.notified()
     }
 
-    /// A subscription, or None when [`MAX_SUBSCRIBERS_PER_SCHEDULE`] are open.
-    pub fn subscribe(self: &Arc<Self>) -> Option<Subscription> {
+    /// A subscription, or None when `max` are open (normally
+    /// [`MAX_SUBSCRIBERS_PER_SCHEDULE`]).
+    pub fn subscribe(self: &Arc<Self>, max: usize) -> Option<Subscription> {
         self.subscribers
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_SUBSCRIBERS_PER_SCHEDULE).then_some(n + 1)
+                (n < max).then_some(n + 1)
             })
             .ok()?;
         Some(Subscription {
@@ -354,7 +439,7 @@ impl Fanout {
             // The thread is gone (it never exits, short of a panic): wake here.
             if let Some(feed) = feed.upgrade() {
                 feed.wake_pending.store(false, Ordering::Release);
-                feed.notify.notify_waiters();
+                feed.wake();
             }
         }
     }
@@ -410,7 +495,7 @@ fn run_fanout(rx: mpsc::Receiver<Weak<SeatFeed>>) {
             }
             // Cleared before waking: a publish from now on queues another wake.
             feed.wake_pending.store(false, Ordering::Release);
-            feed.notify.notify_waiters();
+            feed.wake();
             last_wake.insert(Arc::as_ptr(feed) as usize, now);
             false
         });
@@ -435,6 +520,31 @@ mod tests {
         }
     }
 
+    /// A test rendering: the sequence numbers, one a line.
+    fn render(events: &[FeedEvent]) -> Bytes {
+        Bytes::from(
+            events
+                .iter()
+                .map(|e| format!("{}\n", e.seq))
+                .collect::<String>(),
+        )
+    }
+
+    fn seqs(read: Read) -> Vec<u64> {
+        match read {
+            Read::Chunk { bytes, last } => {
+                let seqs: Vec<u64> = std::str::from_utf8(&bytes)
+                    .expect("utf-8")
+                    .lines()
+                    .map(|l| l.parse().expect("a number"))
+                    .collect();
+                assert_eq!(seqs.last(), Some(&last));
+                seqs
+            }
+            other => panic!("expected a chunk, got {other:?}"),
+        }
+    }
+
     #[test]
     fn numbers_follow_the_start_and_resume_points_are_judged() {
         let feed = SeatFeed::new(Timestamp(5));
@@ -447,34 +557,77 @@ mod tests {
         assert_eq!(feed.start(Some(5_000)), Start::After(5_000));
         assert_eq!(feed.start(Some(4_999)), Start::Reset(5_002));
         assert_eq!(feed.start(Some(5_003)), Start::Reset(5_002));
-        match feed.read_after(5_000) {
-            Read::Events(events) => {
-                let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
-                assert_eq!(seqs, vec![5_001, 5_002]);
-                assert_eq!(events[1].change, change(2));
-            }
-            other => panic!("expected events, got {other:?}"),
-        }
-        assert!(matches!(feed.read_after(5_002), Read::UpToDate));
+        // Nothing is read before the wake-up that announces it.
+        assert!(matches!(feed.read_after(5_000, render), Read::UpToDate));
+        feed.wake();
+        assert_eq!(seqs(feed.read_after(5_000, render)), vec![5_001, 5_002]);
+        assert!(matches!(feed.read_after(5_002, render), Read::UpToDate));
+    }
+
+    #[test]
+    fn caught_up_subscribers_share_one_rendering_and_a_late_one_gets_its_own() {
+        let feed = SeatFeed::new(Timestamp(0));
+        feed.publish(vec![change(1), change(2), change(3)]);
+        feed.wake();
+        let renders = AtomicUsize::new(0);
+        let counted = |events: &[FeedEvent]| {
+            renders.fetch_add(1, Ordering::Relaxed);
+            render(events)
+        };
+        let reads: Vec<Bytes> = (0..100)
+            .map(|_| match feed.read_after(0, counted) {
+                Read::Chunk { bytes, .. } => bytes,
+                other => panic!("expected a chunk, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(renders.load(Ordering::Relaxed), 1);
+        // The same bytes, not copies.
+        assert!(reads.iter().all(|b| b.as_ptr() == reads[0].as_ptr()));
+        // One resuming inside the chunk gets the rest of it, then is aligned.
+        assert_eq!(seqs(feed.read_after(1, counted)), vec![2, 3]);
+        assert_eq!(renders.load(Ordering::Relaxed), 2);
+        feed.publish(vec![change(4)]);
+        feed.publish(vec![change(5)]);
+        feed.wake();
+        assert_eq!(seqs(feed.read_after(3, counted)), vec![4, 5]);
+        assert_eq!(seqs(feed.read_after(3, counted)), vec![4, 5]);
+        assert_eq!(renders.load(Ordering::Relaxed), 3);
     }
 
     #[test]
     fn the_ring_keeps_the_last_events_and_a_reader_behind_it_is_lost() {
         let feed = SeatFeed::new(Timestamp(0));
-        let total = SEAT_FEED_KEPT_EVENTS as u32 + 100;
+        let total = 2 * SEAT_FEED_KEPT_EVENTS as u32 + 100;
         feed.publish((1..=total).map(change).collect());
+        feed.wake();
         assert_eq!(feed.newest(), u64::from(total));
-        assert!(matches!(feed.read_after(0), Read::Lost));
-        assert!(matches!(feed.read_after(99), Read::Lost));
-        assert_eq!(feed.start(Some(99)), Start::Reset(u64::from(total)));
-        assert_eq!(feed.start(Some(100)), Start::After(100));
-        match feed.read_after(100) {
-            Read::Events(events) => {
-                assert_eq!(events.len(), MAX_EVENTS_PER_READ);
-                assert_eq!(events[0].seq, 101);
+        let oldest = match feed.start(Some(0)) {
+            Start::Reset(_) => {
+                // The first kept event: the first resume point not reset, minus one.
+                (1..=u64::from(total))
+                    .find(|after| feed.start(Some(*after)) != Start::Reset(u64::from(total)))
+                    .expect("some kept")
+                    + 1
             }
-            other => panic!("expected events, got {other:?}"),
+            Start::After(_) => panic!("the first events are no longer kept"),
+        };
+        let kept = u64::from(total) + 1 - oldest;
+        assert!(kept >= SEAT_FEED_KEPT_EVENTS as u64, "{kept} kept");
+        assert!(kept < (SEAT_FEED_KEPT_EVENTS + MAX_EVENTS_PER_READ) as u64);
+        assert!(matches!(feed.read_after(0, render), Read::Lost));
+        assert!(matches!(feed.read_after(oldest - 2, render), Read::Lost));
+        let first = seqs(feed.read_after(oldest - 1, render));
+        assert_eq!(first[0], oldest);
+        assert!(first.len() <= MAX_EVENTS_PER_READ);
+        // Chunk by chunk to the newest, every number once.
+        let mut after = oldest - 1;
+        let mut read = 0u64;
+        while let Read::Chunk { bytes: _, last } = feed.read_after(after, render) {
+            read += last - after;
+            after = last;
         }
+        assert_eq!(after, u64::from(total));
+        assert_eq!(read, kept);
     }
 
     #[test]
@@ -493,12 +646,12 @@ mod tests {
     fn subscriptions_are_bounded_and_counted_until_dropped() {
         let feed = SeatFeed::new(Timestamp(0));
         let subs: Vec<_> = (0..MAX_SUBSCRIBERS_PER_SCHEDULE)
-            .map(|_| feed.subscribe().expect("room"))
+            .map(|_| feed.subscribe(MAX_SUBSCRIBERS_PER_SCHEDULE).expect("room"))
             .collect();
-        assert!(feed.subscribe().is_none());
+        assert!(feed.subscribe(MAX_SUBSCRIBERS_PER_SCHEDULE).is_none());
         drop(subs);
         assert_eq!(feed.subscribers(), 0);
-        assert!(feed.subscribe().is_some());
+        assert!(feed.subscribe(MAX_SUBSCRIBERS_PER_SCHEDULE).is_some());
     }
 
     #[actix_rt::test]
@@ -510,10 +663,10 @@ mod tests {
                 let notified = feed.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                if matches!(feed.read_after(0), Read::UpToDate) {
+                if matches!(feed.read_after(0, render), Read::UpToDate) {
                     notified.await;
                 }
-                matches!(feed.read_after(0), Read::Events(_))
+                matches!(feed.read_after(0, render), Read::Chunk { .. })
             })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;

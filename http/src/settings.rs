@@ -10,6 +10,7 @@
 
 use crate::client_ip::TrustedProxies;
 use crate::rate_limit::RateLimitSettings;
+use crate::sse::StreamLimits;
 use boxoffice_actors::EngineConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ pub struct Settings {
     /// Origins whose pages may call the API (`--cors-origin`); none by
     /// default, so CORS is off (`crate::cors`).
     pub cors_origins: Vec<String>,
+    /// Bounds on open live-update streams, in all and per schedule
+    /// (`crate::sse`); no flag sets them, tests lower them.
+    pub stream_limits: StreamLimits,
     pub engine: EngineConfig,
 }
 
@@ -124,6 +128,7 @@ impl Settings {
             rate_limits: RateLimitSettings::default(),
             trusted_proxies: TrustedProxies::default(),
             cors_origins: Vec::new(),
+            stream_limits: StreamLimits::default(),
             engine: EngineConfig::default(),
         }
     }

@@ -10,7 +10,7 @@
 //!
 //! Memory per subscriber is bounded: a seat stream holds its position in the
 //! shared ring and at most one chunk of [`MAX_EVENTS_PER_READ`] rendered
-//! events; actix polls a body only while its write buffer has room, so a
+//! events (a reference to the chunk every caught-up subscriber shares); actix polls a body only while its write buffer has room, so a
 //! reader that stops reading stops being fed, falls behind the ring, and gets
 //! `event: reset` and the end of the stream when it next reads.
 //!
@@ -19,16 +19,19 @@
 use actix_web::web::Bytes;
 use boxoffice_actors::queue_actor::QueueTicket;
 use boxoffice_actors::queue_board::QueuePass;
-use boxoffice_actors::seat_feed::{FeedEvent, Read, Subscription};
+use boxoffice_actors::seat_feed::{FeedEvent, Read, Subscription, MAX_SUBSCRIBERS_PER_SCHEDULE};
 use boxoffice_actors::Registry;
 use boxoffice_engine::queue::TokenStatus;
 use boxoffice_engine::schedule::SeatStatus;
 use futures_util::Stream;
 use serde_json::json;
 use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::time::Sleep;
 
 use crate::time_format::rfc3339;
 use crate::views::queue::QueueTokenBody;
@@ -47,10 +50,33 @@ pub const QUEUE_STREAM_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// What a new `EventSource` waits before reconnecting, sent first (ms).
 const RECONNECT_MS: u32 = 1_000;
 
+/// How often an open seat stream of a gated schedule re-checks that its
+/// queue admission is still ACTIVE (on the queue's board: a few atomic loads).
+pub const GATE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The bounds on open streams (`Settings::stream_limits`); tests lower them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Streams of every kind open at once in the process.
+    pub max_open: usize,
+    /// Seat streams of one schedule.
+    pub max_per_schedule: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            max_open: MAX_OPEN_STREAMS,
+            max_per_schedule: MAX_SUBSCRIBERS_PER_SCHEDULE,
+        }
+    }
+}
+
 /// Open streams, counted until each one's body is dropped.
 #[derive(Debug, Default)]
 pub struct StreamSlots {
     open: Arc<AtomicUsize>,
+    limits: StreamLimits,
 }
 
 /// One open stream's place in [`StreamSlots`].
@@ -60,11 +86,23 @@ pub struct StreamSlot {
 }
 
 impl StreamSlots {
-    /// A slot, or None when [`MAX_OPEN_STREAMS`] are open.
+    pub fn new(limits: StreamLimits) -> Self {
+        StreamSlots {
+            open: Arc::default(),
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> StreamLimits {
+        self.limits
+    }
+
+    /// A slot, or None when `max_open` (normally [`MAX_OPEN_STREAMS`]) are open.
     pub fn take(&self) -> Option<StreamSlot> {
+        let max = self.limits.max_open;
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_OPEN_STREAMS).then_some(n + 1)
+                (n < max).then_some(n + 1)
             })
             .ok()?;
         Some(StreamSlot {
@@ -94,6 +132,10 @@ pub enum ResetReason {
     Ahead,
     /// The subscriber fell behind by more than the kept events; the stream ends.
     SlowSubscriber,
+    /// The gated schedule's queue admission the stream was opened with is no
+    /// longer ACTIVE (expired, or ended by a payment); the stream ends, and
+    /// reconnecting without a new ACTIVE token is 403 QUEUE_NOT_ACTIVE.
+    QueueNotActive,
 }
 
 impl ResetReason {
@@ -103,6 +145,7 @@ impl ResetReason {
             ResetReason::Unreadable => "UNREADABLE_LAST_EVENT_ID",
             ResetReason::Ahead => "AHEAD_OF_NEWEST",
             ResetReason::SlowSubscriber => "SLOW_SUBSCRIBER",
+            ResetReason::QueueNotActive => "QUEUE_NOT_ACTIVE",
         }
     }
 }
@@ -118,14 +161,25 @@ fn seat_status(status: SeatStatus) -> &'static str {
     }
 }
 
-/// `event: seat` for one change.
-pub fn seat_frame(event: &FeedEvent) -> String {
+/// Appends `event: seat` for one change.
+fn push_seat_frame(out: &mut String, event: &FeedEvent) {
     let data = json!({
         "seatId": event.change.seat_id,
         "status": seat_status(event.change.status),
         "at": rfc3339(event.change.at),
     });
-    format!("id: {}\nevent: seat\ndata: {data}\n\n", event.seq)
+    // Writing to a String cannot fail.
+    let _ = write!(out, "id: {}\nevent: seat\ndata: {data}\n\n", event.seq);
+}
+
+/// The frames of consecutive events as one chunk: what the seat feed shares
+/// among every subscriber it wakes (see `seat_feed::FeedChunk`).
+pub fn seat_chunk(events: &[FeedEvent]) -> Bytes {
+    let mut chunk = String::with_capacity(events.len() * 112);
+    for event in events {
+        push_seat_frame(&mut chunk, event);
+    }
+    Bytes::from(chunk)
 }
 
 /// `event: reset`, carrying the newest id so a reconnecting client resumes from there.
@@ -151,24 +205,62 @@ struct SeatStream {
     after: u64,
     /// A reset to send first.
     reset: Option<(ResetReason, u64)>,
+    /// When the last chunk went out: the heartbeat is due 15 s after it.
+    last_sent: tokio::time::Instant,
+    /// Fires no earlier than the heartbeat is due. Made once per stream and
+    /// re-armed only when it fires: re-arming it on every wake-up cost each
+    /// subscriber a timer-wheel removal and insertion per event chunk.
+    heartbeat: Pin<Box<Sleep>>,
+    /// On a gated schedule, the admission that must stay ACTIVE.
+    gate: Option<Gate>,
     started: bool,
     done: bool,
 }
 
+/// A gated stream's admission, re-checked every [`GATE_CHECK_INTERVAL`].
+struct Gate {
+    registry: Arc<Registry>,
+    pass: QueuePass,
+    next_check: Pin<Box<Sleep>>,
+}
+
+impl Gate {
+    fn due(&self) -> bool {
+        self.next_check.deadline() <= tokio::time::Instant::now()
+    }
+
+    /// Whether the admission is still ACTIVE; arms the next check.
+    fn still_active(&mut self) -> bool {
+        let next = tokio::time::Instant::now() + GATE_CHECK_INTERVAL;
+        self.next_check.as_mut().reset(next);
+        self.registry.admission_active(&self.pass)
+    }
+}
+
 /// The body of a seat stream: events after `after` (a reset first when
 /// given), heartbeats while idle, and a reset and the end when the
-/// subscriber falls behind the ring.
+/// subscriber falls behind the ring, or, when `gate` names a gated
+/// schedule's admission, once that admission is no longer ACTIVE (checked
+/// every [`GATE_CHECK_INTERVAL`], so within about a second).
 pub fn seat_stream(
     subscription: Subscription,
     slot: StreamSlot,
     after: u64,
     reset: Option<(ResetReason, u64)>,
+    gate: Option<(Arc<Registry>, QueuePass)>,
 ) -> impl Stream<Item = Chunk> {
     let stream = SeatStream {
         subscription,
         _slot: slot,
         after,
         reset,
+        last_sent: tokio::time::Instant::now(),
+        heartbeat: Box::pin(tokio::time::sleep(HEARTBEAT_INTERVAL)),
+        gate: gate.map(|(registry, pass)| Gate {
+            registry,
+            pass,
+            next_check: Box::pin(tokio::time::sleep(GATE_CHECK_INTERVAL)),
+        }),
         started: false,
         done: false,
     };
@@ -186,17 +278,21 @@ pub fn seat_stream(
         }
         let feed = Arc::clone(s.subscription.feed());
         loop {
+            if let Some(gate) = s.gate.as_mut().filter(|gate| gate.due()) {
+                if !gate.still_active() {
+                    s.done = true;
+                    let reset = reset_frame(ResetReason::QueueNotActive, s.after);
+                    return Some((Ok(Bytes::from(reset)), s));
+                }
+            }
             let notified = feed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match feed.read_after(s.after) {
-                Read::Events(events) => {
-                    let mut chunk = String::new();
-                    for event in &events {
-                        chunk.push_str(event.frame(seat_frame));
-                    }
-                    s.after = events.last().map_or(s.after, |e| e.seq);
-                    return Some((Ok(Bytes::from(chunk)), s));
+            match feed.read_after(s.after, seat_chunk) {
+                Read::Chunk { bytes, last } => {
+                    s.after = last;
+                    s.last_sent = tokio::time::Instant::now();
+                    return Some((Ok(bytes), s));
                 }
                 Read::Lost => {
                     s.done = true;
@@ -204,9 +300,25 @@ pub fn seat_stream(
                     return Some((Ok(Bytes::from(reset)), s));
                 }
                 Read::UpToDate => {
+                    let gate_check = async {
+                        match s.gate.as_mut() {
+                            Some(gate) => gate.next_check.as_mut().await,
+                            None => std::future::pending().await,
+                        }
+                    };
                     tokio::select! {
                         _ = &mut notified => continue,
-                        _ = tokio::time::sleep(HEARTBEAT_INTERVAL) => {
+                        _ = gate_check => continue,
+                        _ = s.heartbeat.as_mut() => {
+                            let due = s.last_sent + HEARTBEAT_INTERVAL;
+                            let now = tokio::time::Instant::now();
+                            if now < due {
+                                // Events went out since it was armed.
+                                s.heartbeat.as_mut().reset(due);
+                                continue;
+                            }
+                            s.last_sent = now;
+                            s.heartbeat.as_mut().reset(now + HEARTBEAT_INTERVAL);
                             return Some((Ok(Bytes::from_static(HEARTBEAT.as_bytes())), s));
                         }
                     }

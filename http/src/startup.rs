@@ -27,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::queue_tokens::QueueTokenSigner;
 use crate::rate_limit::RateLimits;
 use crate::settings::Settings;
+use crate::sse::StreamSlots;
 use crate::state::AppState;
 use crate::tickets_qr::QrSigner;
 use crate::{allow_header, cors, demo, head, metrics, openapi, request_id, routes, secrets};
@@ -168,7 +169,7 @@ impl Application {
             metrics: Metrics::new().map_err(|e| e.to_string())?,
             request_timeout: settings.request_timeout,
             search,
-            streams: Default::default(),
+            streams: StreamSlots::new(settings.stream_limits),
         });
         // One load shedder for the whole process: every worker's app shares it.
         let shedder = LoadShedder::new(settings.max_in_flight_requests);

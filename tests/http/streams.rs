@@ -861,3 +861,220 @@ async fn blocks_unblocks_comps_and_a_cancelled_date_reach_the_stream() {
     drop(watcher);
     app.stop().await;
 }
+
+/// Opens `path` expecting the documented 503 past a stream bound.
+async fn assert_unavailable(app: &TestApp, what: &str, path: &str) {
+    match open(app, path, &[]).await {
+        Ok(_) => panic!("{what}: streamed past the bound"),
+        Err((status, body)) => {
+            assert_eq!(status, 503, "{what}: {body}");
+            assert_eq!(body["error"]["code"], "UNAVAILABLE", "{what}");
+        }
+    }
+}
+
+/// Past the per-schedule bound a seat stream is 503, and past the bound on
+/// all open streams any stream is (queue streams too); a refusal takes no
+/// place, and a closed stream gives its place back. The bounds are lowered
+/// through `Settings::stream_limits` (production: 20,000 and 50,000).
+#[actix_rt::test]
+async fn past_the_stream_bounds_a_stream_is_503_and_a_closed_one_frees_its_place() {
+    let app = spawn_app_with(|s| {
+        s.stream_limits = boxoffice_http::sse::StreamLimits {
+            max_open: 3,
+            max_per_schedule: 2,
+        }
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (_, first) = app.create_concert(&admin, None, 300).await;
+    let (_, second) = app.create_concert(&admin, None, 300).await;
+    let (first_path, second_path) = (stream_path(&first), stream_path(&second));
+    let mut a1 = open_ok(&app, &first_path, &[]).await;
+    let a2 = open_ok(&app, &first_path, &[]).await;
+    assert_unavailable(&app, "a third on one schedule", &first_path).await;
+    let b1 = open_ok(&app, &second_path, &[]).await;
+    assert_unavailable(&app, "a fourth in all", &second_path).await;
+    let queue_token = join(&app, &user(&app), &second).await;
+    assert_unavailable(
+        &app,
+        "a queue stream past the bound in all",
+        &format!("/api/v1/queue/tokens/{queue_token}/stream"),
+    )
+    .await;
+    // The refused ones took nothing: the open streams still follow.
+    let owner = user(&app);
+    hold(&app, &owner, &first, &["VIP-1-1"]).await;
+    assert_seat(&a1.next(FAN_OUT_LIMIT).await, "VIP-1-1", "HELD");
+    // Closing one gives its place back once the server sees the close: a
+    // stream waiting for events learns it at its next write (an event, or
+    // the 15 s heartbeat), so changes are made until it does.
+    drop(a2);
+    let started = Instant::now();
+    let reopened = loop {
+        match open(&app, &second_path, &[]).await {
+            Ok(sse) => break sse,
+            Err((503, _)) if started.elapsed() < Duration::from_secs(10) => {
+                let held = hold(&app, &owner, &first, &["VIP-1-2"]).await;
+                cancel(&app, &owner, &held).await;
+                actix_rt::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err((status, body)) => panic!("the freed place was not given back: {status} {body}"),
+        }
+    };
+    assert_unavailable(&app, "full again", &first_path).await;
+    drop((a1, b1, reopened));
+    app.stop().await;
+}
+
+/// The queue-token stream is the waiting room (an open poll), so load
+/// shedding never refuses it: with one request let in at a time, a crowd of
+/// queue streams opening while seat maps are asked for all stream, while the
+/// seat maps (ordinary requests) show the limit was indeed exceeded.
+#[actix_rt::test]
+async fn queue_streams_are_never_shed_even_far_past_the_in_flight_limit() {
+    let app = spawn_app_with(|s| s.max_in_flight_requests = 1).await;
+    let gated = gated_schedule(&app).await;
+    let ahead = user(&app);
+    let admitted = join(&app, &ahead, &gated).await;
+    wait_active(&app, &ahead, &admitted).await;
+    let mut tokens = Vec::new();
+    for _ in 0..60 {
+        tokens.push(join(&app, &user(&app), &gated).await);
+    }
+    let seat_map = format!("/api/v1/schedules/{gated}/seats");
+    let queue_header = [("Queue-Token", admitted.as_str())];
+    let (streams, maps) = futures_util::future::join(
+        futures_util::future::join_all(tokens.iter().map(|token| {
+            let path = format!("/api/v1/queue/tokens/{token}/stream");
+            let app = &app;
+            async move { open(app, &path, &[]).await }
+        })),
+        futures_util::future::join_all(
+            (0..60).map(|_| app.get_with(&seat_map, Some(&ahead), &queue_header)),
+        ),
+    )
+    .await;
+    let shed = maps
+        .iter()
+        .filter(|reply| reply.status.as_u16() == 503)
+        .count();
+    assert!(
+        shed > 0,
+        "the in-flight limit was never exceeded: nothing tested"
+    );
+    let mut open_streams = Vec::new();
+    for (n, opened) in streams.into_iter().enumerate() {
+        match opened {
+            Ok(mut sse) => {
+                let first = sse.next(Duration::from_secs(5)).await;
+                assert_eq!(first.data["status"], "WAITING", "stream {n}");
+                open_streams.push(sse);
+            }
+            Err((status, body)) => panic!("queue stream {n} refused: {status} {body}"),
+        }
+    }
+    drop(open_streams);
+    app.stop().await;
+}
+
+/// A gated schedule's stream opened with an ACTIVE token ends once that
+/// admission is no longer ACTIVE: `event: reset` (reason QUEUE_NOT_ACTIVE,
+/// the last id sent) within about a second of its expiry, then the end; a
+/// reconnect with the same token is 403 QUEUE_NOT_ACTIVE.
+#[actix_rt::test]
+async fn a_gated_stream_ends_with_a_reset_once_its_admission_expires() {
+    let app = spawn_app().await;
+    let gated = gated_schedule(&app).await;
+    let path = stream_path(&gated);
+    let fan = user(&app);
+    let active = join(&app, &fan, &gated).await;
+    wait_active(&app, &fan, &active).await;
+    let mut stream = open_ok(&app, &path, &[("Queue-Token", &active)]).await;
+    let reply = app
+        .post_with(
+            RESERVATIONS,
+            Some(&fan),
+            &[("Idempotency-Key", "gate-hold"), ("Queue-Token", &active)],
+            json!({"scheduleId": gated, "seatIds": ["VIP-1-1"]}),
+        )
+        .await;
+    reply.expect(201, "");
+    let held = stream.next(FAN_OUT_LIMIT).await;
+    assert_seat(&held, "VIP-1-1", "HELD");
+    // Still ACTIVE: re-checks pass and the stream stays open.
+    assert!(
+        stream
+            .next_within(Duration::from_millis(2_500))
+            .await
+            .is_err(),
+        "nothing is sent while the admission lasts"
+    );
+    // activeSeconds is 600: past it, the next check ends the stream.
+    app.clock.advance_ms(601_000);
+    let reset = stream.next(Duration::from_secs(3)).await;
+    assert_eq!(reset.kind, "reset");
+    assert_eq!(reset.data["reason"], "QUEUE_NOT_ACTIVE");
+    assert_eq!(reset.id, held.id, "resumes after the last event sent");
+    assert!(
+        matches!(stream.next_within(Duration::from_secs(2)).await, Ok(None)),
+        "closed after the reset"
+    );
+    match open(&app, &path, &[("Queue-Token", &active)]).await {
+        Ok(_) => panic!("streamed with an expired admission"),
+        Err((status, body)) => {
+            assert_eq!(status, 403, "{body}");
+            assert_eq!(body["error"]["code"], "QUEUE_NOT_ACTIVE");
+        }
+    }
+    app.stop().await;
+}
+
+/// A payment ends the queue token (API.md, "Waiting room"), and with it the
+/// gated stream opened with it: after the seat's SOLD, `event: reset`
+/// (QUEUE_NOT_ACTIVE) and the end.
+#[actix_rt::test]
+async fn a_gated_stream_ends_with_a_reset_once_a_payment_ends_its_token() {
+    let app = spawn_app().await;
+    let gated = gated_schedule(&app).await;
+    let fan = user(&app);
+    app.fund(&fan, 1_000_000).await;
+    let active = join(&app, &fan, &gated).await;
+    wait_active(&app, &fan, &active).await;
+    let mut stream = open_ok(&app, &stream_path(&gated), &[("Queue-Token", &active)]).await;
+    let held = app
+        .post_with(
+            RESERVATIONS,
+            Some(&fan),
+            &[
+                ("Idempotency-Key", "pay-gate-hold"),
+                ("Queue-Token", &active),
+            ],
+            json!({"scheduleId": gated, "seatIds": ["VIP-1-1"]}),
+        )
+        .await;
+    held.expect(201, "");
+    assert_seat(&stream.next(FAN_OUT_LIMIT).await, "VIP-1-1", "HELD");
+    app.post_with(
+        "/api/v1/payments",
+        Some(&fan),
+        &[
+            ("Idempotency-Key", "pay-gate-pay"),
+            ("Queue-Token", &active),
+        ],
+        json!({"reservationId": held.body["reservationId"]}),
+    )
+    .await
+    .expect(201, "");
+    let sold = stream.next(FAN_OUT_LIMIT).await;
+    assert_seat(&sold, "VIP-1-1", "SOLD");
+    let reset = stream.next(Duration::from_secs(3)).await;
+    assert_eq!(reset.kind, "reset");
+    assert_eq!(reset.data["reason"], "QUEUE_NOT_ACTIVE");
+    assert_eq!(reset.id, sold.id);
+    assert!(
+        matches!(stream.next_within(Duration::from_secs(2)).await, Ok(None)),
+        "closed after the reset"
+    );
+    app.stop().await;
+}

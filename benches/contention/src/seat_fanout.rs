@@ -10,7 +10,11 @@
 //!    latency: for `--sampled` of the subscribers, from the moment the
 //!    holder got its 201 to the moment the subscriber read that seat's HELD
 //!    event (an event read before the 201 arrived counts as 0);
-//! 4. hold throughput again after they disconnect (so drift shows).
+//! 4. hold throughput again after they disconnect (so drift shows);
+//! 5. the CPU the server, the harness and the whole machine used during the
+//!    storm with subscribers, and the server's CPU per hold without and with
+//!    them: on a shared machine the rates move with other load, the CPU per
+//!    hold much less.
 //!
 //! The subscribers are raw TCP clients that send one GET and read; the
 //! sampled ones parse `data:` lines, the others only drain. Holders and
@@ -68,6 +72,43 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU seconds (user + system) a process has used so far, from
+/// `/proc/<pid>/stat` ("self" for this harness): the storm's share of each
+/// shows whether the server or the harness's own clients bound a run.
+fn cpu_seconds(pid: &str) -> f64 {
+    let ticks = || -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, which is in parentheses.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 here.
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks().map_or(f64::NAN, |t| t as f64 / hz)
+}
+
+/// CPU seconds every core of the machine has been busy so far (`/proc/stat`):
+/// with the server's and the harness's own, shows how much went to other
+/// processes (the machine is shared).
+fn machine_busy_seconds() -> f64 {
+    let busy = || -> Option<u64> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().next()?.strip_prefix("cpu ")?;
+        let fields: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal: all but idle and iowait.
+        let total: u64 = fields.iter().take(8).sum();
+        Some(total - fields.get(3)? - fields.get(4)?)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    busy().map_or(f64::NAN, |t| t as f64 / hz)
 }
 
 fn raise_fd_limit() {
@@ -477,8 +518,10 @@ fn main() -> Result<(), String> {
         let acks: Acks = Rc::default();
         // Warm-up, then without subscribers.
         hold_storm(&client, &base, &schedule, &tokens, 1.0, &acks).await;
+        let server_cpu_start = cpu_seconds(&pid.to_string());
         let (before_holds, before_failures) =
             hold_storm(&client, &base, &schedule, &tokens, args.seconds, &acks).await;
+        let server_cpu_without = cpu_seconds(&pid.to_string()) - server_cpu_start;
 
         let rss_before = rss_kib(pid);
         let path = format!("/api/v1/schedules/{schedule}/stream");
@@ -509,8 +552,18 @@ fn main() -> Result<(), String> {
         let connected = shared.connected.load(Ordering::Relaxed);
 
         acks.borrow_mut().clear();
+        let cpu_before = (
+            cpu_seconds(&pid.to_string()),
+            cpu_seconds("self"),
+            machine_busy_seconds(),
+        );
         let (with_holds, with_failures) =
             hold_storm(&client, &base, &schedule, &tokens, args.seconds, &acks).await;
+        let cpu_with = (
+            cpu_seconds(&pid.to_string()) - cpu_before.0,
+            cpu_seconds("self") - cpu_before.1,
+            machine_busy_seconds() - cpu_before.2,
+        );
         // Let the last events arrive.
         tokio::time::sleep(Duration::from_millis(500)).await;
         shared.stop.store(true, Ordering::Relaxed);
@@ -551,6 +604,14 @@ fn main() -> Result<(), String> {
             "holds_per_s": {"without_before": rate(before_holds), "with": rate(with_holds),
                 "without_after": rate(after_holds),
                 "with_over_without": rate(with_holds) / without},
+            // CPU seconds per second of the storm with subscribers (2.0 = both cores).
+            "cpu_per_s_with": {"server": cpu_with.0 / args.seconds,
+                "harness": cpu_with.1 / args.seconds, "machine": cpu_with.2 / args.seconds},
+            // The server's CPU per acknowledged hold (and its cancel): what a
+            // busy machine does not change as much as the rates.
+            "server_cpu_ms_per_hold": {
+                "without": server_cpu_without * 1_000.0 / before_holds.max(1) as f64,
+                "with": cpu_with.0 * 1_000.0 / with_holds.max(1) as f64},
             "hold_failures": {"before": before_failures, "with": with_failures, "after": after_failures},
             "fanout_latency_ms": {"samples": latencies.len(), "unmatched": unmatched,
                 "p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99),

@@ -96,7 +96,7 @@ fn start_point(
 const SEAT_EXAMPLE: &str = "retry: 1000\n\nid: 1772323200000042\nevent: seat\ndata: {\"seatId\":\"VIP-1-3\",\"status\":\"HELD\",\"at\":\"2026-03-01T00:00:00Z\"}\n\n: heartbeat\n\nid: 1772323200000043\nevent: seat\ndata: {\"seatId\":\"VIP-1-3\",\"status\":\"SOLD\",\"at\":\"2026-03-01T00:01:10Z\"}\n\n";
 
 #[utoipa::path(get, path = "/api/v1/schedules/{scheduleId}/stream", summary = "Follow a schedule's seat changes (Server-Sent Events)", tag = "live",
-    description = "`event: seat` with `data: {seatId, status, at}` (status AVAILABLE, HELD or SOLD) on every durable change of a seat's status, in the schedule's order, `id:` a per-schedule sequence number increasing by one per event; a comment line every 15 s while idle. `Last-Event-ID` (header) or `lastEventId` (query) resumes right after that event; when it is older than the kept events (at least the last 10,000), unreadable, or ahead of the newest, the stream starts with `event: reset` (`data: {reason, lastEventId}`; refetch the seat map). A subscriber that falls behind by more than the kept events gets `event: reset` and the stream ends. Numbers restart above the previous ones after a server restart, so an older resume point is reset.",
+    description = "`event: seat` with `data: {seatId, status, at}` (status AVAILABLE, HELD or SOLD) on every durable change of a seat's status, in the schedule's order, `id:` a per-schedule sequence number increasing by one per event; a comment line every 15 s while idle. `Last-Event-ID` (header) or `lastEventId` (query) resumes right after that event; when it is older than the kept events (at least the last 10,000), unreadable, or ahead of the newest, the stream starts with `event: reset` (`data: {reason, lastEventId}`; refetch the seat map). A subscriber that falls behind by more than the kept events gets `event: reset` (reason SLOW_SUBSCRIBER) and the stream ends. On a gated schedule, once the queue token the stream was opened with is no longer ACTIVE (its activeSeconds ran out, or a payment ended it) the stream sends `event: reset` (reason QUEUE_NOT_ACTIVE) within about a second and ends; reconnecting then needs a new ACTIVE token. Numbers restart above the previous ones after a server restart, so an older resume point is reset.",
     params(("scheduleId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12"), SeatStreamQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "resume right after this event", example = "1772323200000042"),
         ("Queue-Token" = Option<String>, Header, description = "an ACTIVE queue token for this schedule, when it is gated")),
@@ -104,7 +104,7 @@ const SEAT_EXAMPLE: &str = "retry: 1000\n\nid: 1772323200000042\nevent: seat\nda
         (status = 200, description = "the event stream (no user token needed)", content_type = "text/event-stream", body = String, example = json!(SEAT_EXAMPLE)),
         (status = 403, description = "QUEUE_NOT_ACTIVE: a gated schedule without an ACTIVE queue token for it"),
         (status = 404, description = "NOT_FOUND"),
-        (status = 503, description = "UNAVAILABLE: too many streams open (per schedule or in all)"),
+        (status = 503, description = "UNAVAILABLE: too many streams open (per schedule or in all); not counted against load shedding once open"),
     ),
     security(()))]
 pub async fn seat_stream_of(
@@ -116,13 +116,16 @@ pub async fn seat_stream_of(
     let id = path_id(&path, ScheduleId::parse, "schedule")?;
     let token = queue_token_text(&req).or(query.queue_token.as_deref());
     let pass = token.and_then(|text| state.queue_tokens.verify(text.trim()));
-    let feed = state
+    let (feed, admission) = state
         .engine(state.registry.seat_feed(id, pass.as_ref()))
         .await?;
     let slot = slot(&state)?;
-    let subscription = feed.subscribe().ok_or_else(too_many_streams)?;
+    let subscription = feed
+        .subscribe(state.streams.limits().max_per_schedule)
+        .ok_or_else(too_many_streams)?;
     let (after, reset) = start_point(&req, &query, |resume| feed.start(resume));
-    Ok(event_stream().streaming(seat_stream(subscription, slot, after, reset)))
+    let gate = admission.map(|pass| (Arc::clone(&state.registry), pass));
+    Ok(event_stream().streaming(seat_stream(subscription, slot, after, reset, gate)))
 }
 
 const QUEUE_EXAMPLE: &str = "retry: 1000\n\nevent: queue\ndata: {\"token\":\"BXQ1.payload.signature\",\"scheduleId\":\"7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12\",\"status\":\"WAITING\",\"position\":42,\"estimatedWaitSeconds\":30,\"expiresAt\":\"2026-03-01T01:00:00Z\",\"pollAfterMs\":2000}\n\nevent: queue\ndata: {\"token\":\"BXQ1.payload.signature\",\"scheduleId\":\"7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12\",\"status\":\"ACTIVE\",\"position\":0,\"estimatedWaitSeconds\":0,\"expiresAt\":\"2026-03-01T00:10:00Z\",\"pollAfterMs\":2000}\n\n";
