@@ -16,6 +16,11 @@
 //! index: a lower-cased substring scan of every concert's title, description
 //! and venue (`ConcertSearch::matches`), for the same queries.
 //!
+//! Each is timed twice: run on the calling thread ("search", as the index
+//! answers the concert list's words), and queued for the index's query
+//! threads ("search queued", as the API runs it: `boxoffice_search::pool`),
+//! where 64 callers wait their turn instead of thrashing 2 cores.
+//!
 //! Run: `cargo bench --bench search`. Percentiles, sizes and times are
 //! printed to stderr; criterion's own estimates follow.
 
@@ -238,7 +243,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// the writer thread runs and holds the directory's lock), how long the
 /// start took and whether it rebuilt.
 fn started(data: &Path, copy: &CatalogCopy) -> (SearchIndex, Follower, Duration, bool) {
-    let (index, follower) = SearchIndex::new(data);
+    let (index, follower) = SearchIndex::new(data).expect("query threads");
     let clock = Instant::now();
     index.start(copy.clone()).expect("writer thread");
     assert!(
@@ -257,8 +262,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// Each call's latency, over `callers` threads of `calls` calls each.
-fn latencies(callers: usize, calls: usize, call: impl Fn(usize) + Sync) -> Vec<Duration> {
+/// Each call's latency, over `callers` threads of `calls` calls each, and
+/// the whole run's wall time (for calls per second).
+fn latencies(
+    callers: usize,
+    calls: usize,
+    call: impl Fn(usize) + Sync,
+) -> (Vec<Duration>, Duration) {
+    let wall = Instant::now();
     let mut all: Vec<Duration> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..callers)
             .map(|caller| {
@@ -279,17 +290,19 @@ fn latencies(callers: usize, calls: usize, call: impl Fn(usize) + Sync) -> Vec<D
             .flat_map(|h| h.join().expect("caller"))
             .collect()
     });
+    let wall = wall.elapsed();
     all.sort();
-    all
+    (all, wall)
 }
 
-fn report(what: &str, sorted: &[Duration]) -> Duration {
+fn report(what: &str, (sorted, wall): &(Vec<Duration>, Duration)) -> Duration {
     let p99 = percentile(sorted, 0.99);
     eprintln!(
-        "{what:<44} p50 {:>9.3} ms  p99 {:>9.3} ms  ({} calls)",
+        "{what:<44} p50 {:>9.3} ms  p99 {:>9.3} ms  ({} calls, {:>7.0}/s)",
         percentile(sorted, 0.50).as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3,
-        sorted.len()
+        sorted.len(),
+        sorted.len() as f64 / wall.as_secs_f64()
     );
     p99
 }
@@ -339,16 +352,46 @@ fn bench(c: &mut Criterion) {
     let scan = |n: usize| {
         black_box(substring_scan(&copy, &requests[n % requests.len()].q));
     };
+    // What the API does: queue the query for the index's query threads.
+    let search_queued = |n: usize| {
+        black_box(
+            index
+                .queue_search(requests[n % requests.len()].clone())
+                .wait()
+                .expect("search"),
+        );
+    };
+    let suggest_queued = |n: usize| {
+        black_box(
+            index
+                .queue_autocomplete(PREFIXES[n % PREFIXES.len()].into(), 10)
+                .wait()
+                .expect("autocomplete"),
+        );
+    };
     let one = CALLERS * CALLS_PER_CALLER;
     let search_one = report("search, 1 caller", &latencies(1, one, search));
     report(
         &format!("search, {CALLERS} callers"),
         &latencies(CALLERS, CALLS_PER_CALLER, search),
     );
+    report("search queued, 1 caller", &latencies(1, one, search_queued));
+    report(
+        &format!("search queued, {CALLERS} callers"),
+        &latencies(CALLERS, CALLS_PER_CALLER, search_queued),
+    );
     report("autocomplete, 1 caller", &latencies(1, one, suggest));
     report(
         &format!("autocomplete, {CALLERS} callers"),
         &latencies(CALLERS, CALLS_PER_CALLER, suggest),
+    );
+    report(
+        "autocomplete queued, 1 caller",
+        &latencies(1, one, suggest_queued),
+    );
+    report(
+        &format!("autocomplete queued, {CALLERS} callers"),
+        &latencies(CALLERS, CALLS_PER_CALLER, suggest_queued),
     );
     let scan_one = report(
         "baseline substring scan, 1 caller",
