@@ -8,6 +8,7 @@
 //! - [`query`]: search, autocomplete and the concert list's word matching.
 //! - [`pool`]: the query threads, one per core, that the API's searches and
 //!   autocompletes queue for in order (not the HTTP workers, not a thread each).
+//! - `sample` (feature `sample`): the benchmarks' catalogue and query mix.
 //!
 //! A separate crate so that the actor layer does not depend on tantivy (and
 //! compiles in parallel with it): the catalogue actor publishes its durable
@@ -24,6 +25,8 @@
 pub mod disk;
 pub mod pool;
 pub mod query;
+#[cfg(feature = "sample")]
+pub mod sample;
 pub mod schema;
 pub mod text;
 pub mod writer;
