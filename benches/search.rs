@@ -3,11 +3,11 @@
 //! (threads) in the same run, the index's size on disk, the start-up rebuild
 //! time and the start-up check of an intact index.
 //!
-//! The catalogue is generated from a fixed seed: 10,000 concerts on 500
-//! venues, titles and descriptions mixing Latin (a third), Korean (a third)
-//! and Chinese (a third) words. Queries cycle through misspelt Latin words
-//! (fuzzy), exact Latin words, Korean and Chinese words, and two-word queries,
-//! with and without filters. What is timed is the index's answer
+//! The catalogue and the queries are `boxoffice_search::sample`'s (the
+//! contention harness's `search` scenario uses the same): 10,000 concerts on
+//! 500 venues from a fixed seed, titles and descriptions mixing Latin,
+//! Korean and Chinese words; misspelt, exact, Korean, Chinese and two-word
+//! queries, with and without filters. What is timed is the index's answer
 //! (`SearchIndex::search` / `autocomplete`, the ids and scores of a page of
 //! 20); the HTTP handler adds the page's seat counts from the schedule actors
 //! and the JSON, which the contention harness and wrk measure elsewhere.
@@ -15,6 +15,11 @@
 //! The baseline in the same run is what `GET /concerts?q=` did before the
 //! index: a lower-cased substring scan of every concert's title, description
 //! and venue (`ConcertSearch::matches`), for the same queries.
+//!
+//! Each is timed twice: run on the calling thread ("search", as the index
+//! answers the concert list's words), and queued for the index's query
+//! threads ("search queued", as the API runs it: `boxoffice_search::pool`),
+//! where 64 callers wait their turn instead of thrashing 2 cores.
 //!
 //! Run: `cargo bench --bench search`. Percentiles, sizes and times are
 //! printed to stderr; criterion's own estimates follow.
@@ -28,103 +33,32 @@ use boxoffice_actors::{Concert, ConcertStatus, PriceGrade, ScheduleInfo, Venue, 
 use boxoffice_engine::ids::{ConcertId, ScheduleId, VenueId};
 use boxoffice_engine::layout::RowLayout;
 use boxoffice_engine::{Money, Timestamp};
+use boxoffice_search::sample::{self, DAY_MS, PREFIXES, SEED, VENUES};
 use boxoffice_search::{SearchIndex, SearchRequest};
 use criterion::{criterion_group, criterion_main, Criterion};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 const CONCERTS: usize = 10_000;
-const VENUES: usize = 500;
-const SEED: u64 = 16;
 /// Concurrent callers of the contended run.
 const CALLERS: usize = 64;
 /// Timed calls per caller (one caller: `CALLERS` times as many).
 const CALLS_PER_CALLER: usize = 200;
-const PAGE: usize = 20;
 const NOW: Timestamp = Timestamp(1_795_478_400_000);
-const DAY_MS: i64 = 86_400_000;
 
-const LATIN: &[&str] = &[
-    "aurora",
-    "midnight",
-    "orchestra",
-    "symphony",
-    "festival",
-    "borealis",
-    "harbour",
-    "velvet",
-    "thunder",
-    "serenade",
-    "galaxy",
-    "lantern",
-    "rhapsody",
-    "cascade",
-    "meridian",
-    "nocturne",
-    "summer",
-    "winter",
-    "electric",
-    "acoustic",
-    "café",
-    "fiesta",
-    "paradiso",
-    "crescendo",
-];
-const KOREAN: &[&str] = &[
-    "아이유",
-    "콘서트",
-    "서울",
-    "여름밤",
-    "축제",
-    "오케스트라",
-    "발라드",
-    "별빛",
-    "라이브",
-    "투어",
-    "부산",
-    "겨울",
-    "하루",
-    "사랑",
-    "바다",
-    "노래",
-];
-const CHINESE: &[&str] = &[
-    "五月天",
-    "演唱会",
-    "巡回",
-    "台北",
-    "上海",
-    "星光",
-    "夏夜",
-    "音乐节",
-    "交响乐",
-    "摇滚",
-    "首尔站",
-    "人生",
-    "无限",
-    "回忆",
-    "青春",
-    "旋律",
-];
-const CATEGORIES: &[&str] = &["K-POP", "C-POP", "ROCK", "CLASSICAL", "JAZZ"];
-
-fn words(rng: &mut SmallRng, n: usize) -> String {
-    let script = rng.gen_range(0..3);
-    let list = [LATIN, KOREAN, CHINESE][script];
-    let picked: Vec<&str> = (0..n).map(|_| list[rng.gen_range(0..list.len())]).collect();
-    picked.join(" ")
-}
-
+/// The sample catalogue (`boxoffice_search::sample`) with ids, as the
+/// catalogue actor would hand it to the index.
 fn catalogue() -> CatalogCopy {
-    let mut rng = SmallRng::seed_from_u64(SEED);
-    let venues: Vec<Venue> = (0..VENUES)
-        .map(|n| Venue {
+    let sample = sample::catalogue(CONCERTS);
+    let venues: Vec<Venue> = sample
+        .venues
+        .iter()
+        .enumerate()
+        .map(|(n, v)| Venue {
             venue_id: VenueId::from_random_bytes(id_bytes(1, n as u64)),
-            name: format!("{} Hall {n}", words(&mut rng, 1)),
-            address: format!("{n} {} Road, {}", words(&mut rng, 1), words(&mut rng, 1)),
+            name: v.name.clone(),
+            address: v.address.clone(),
             sections: vec![VenueSection {
                 section_id: "A".into(),
                 name: "All".into(),
@@ -137,20 +71,23 @@ fn catalogue() -> CatalogCopy {
             created_at: NOW,
         })
         .collect();
-    let concerts = (0..CONCERTS)
-        .map(|n| {
-            let venue = &venues[n % VENUES];
-            let starts = NOW.plus_millis(rng.gen_range(1..365) * DAY_MS);
+    let concerts = sample
+        .concerts
+        .iter()
+        .enumerate()
+        .map(|(n, c)| {
+            let venue = &venues[c.venue];
+            let starts = NOW.plus_millis(c.starts_in_days * DAY_MS);
             Concert {
                 concert_id: ConcertId::from_random_bytes(id_bytes(2, n as u64)),
-                title: format!("{} {n}", words(&mut rng, 3)),
-                description: words(&mut rng, 12),
-                category: CATEGORIES[n % CATEGORIES.len()].into(),
+                title: c.title.clone(),
+                description: c.description.clone(),
+                category: c.category.into(),
                 venue_id: venue.venue_id,
                 venue_name: venue.name.clone(),
                 price_grades: vec![PriceGrade {
                     grade: "A".into(),
-                    price: Money(rng.gen_range(10..200) * 1_000),
+                    price: Money(c.price),
                     section_ids: vec!["A".into()],
                 }],
                 schedules: vec![ScheduleInfo {
@@ -172,41 +109,24 @@ fn catalogue() -> CatalogCopy {
     CatalogCopy { venues, concerts }
 }
 
-/// The timed queries: typos, exact words, Korean, Chinese, two words, filters.
+/// The sample's searches as the index takes them.
 fn requests() -> Vec<SearchRequest> {
-    let plain = |q: &str| SearchRequest {
-        q: q.into(),
-        limit: PAGE,
-        ..SearchRequest::default()
-    };
-    vec![
-        plain("Auroa"),
-        plain("midnigth orchestra"),
-        plain("symphony"),
-        plain("borealsi"),
-        plain("아이유"),
-        plain("서울 콘서트"),
-        plain("五月天"),
-        plain("演唱会 台北"),
-        plain("cafe"),
-        SearchRequest {
-            category: Some("rock".into()),
-            min_price: Some(50_000),
-            max_price: Some(150_000),
-            ..plain("festival")
-        },
-        SearchRequest {
-            from_ms: Some(NOW.plus_millis(30 * DAY_MS).0),
-            to_ms: Some(NOW.plus_millis(120 * DAY_MS).0),
-            offset: 40,
-            ..plain("夏夜")
-        },
-    ]
+    let day = |days: Option<i64>| days.map(|d| NOW.plus_millis(d * DAY_MS).0);
+    sample::queries()
+        .into_iter()
+        .map(|q| SearchRequest {
+            q: q.q,
+            category: q.category.map(Into::into),
+            min_price: q.min_price,
+            max_price: q.max_price,
+            from_ms: day(q.from_days),
+            to_ms: day(q.to_days),
+            location: None,
+            offset: q.offset,
+            limit: sample::PAGE,
+        })
+        .collect()
 }
-
-const PREFIXES: &[&str] = &[
-    "au", "mid", "sym", "아이", "서울", "五月", "演唱", "caf", "fest",
-];
 
 /// Today's substring scan of the list's `q` (the baseline).
 fn substring_scan(catalogue: &CatalogCopy, q: &str) -> usize {
@@ -238,7 +158,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 /// the writer thread runs and holds the directory's lock), how long the
 /// start took and whether it rebuilt.
 fn started(data: &Path, copy: &CatalogCopy) -> (SearchIndex, Follower, Duration, bool) {
-    let (index, follower) = SearchIndex::new(data);
+    let (index, follower) = SearchIndex::new(data).expect("query threads");
     let clock = Instant::now();
     index.start(copy.clone()).expect("writer thread");
     assert!(
@@ -257,8 +177,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// Each call's latency, over `callers` threads of `calls` calls each.
-fn latencies(callers: usize, calls: usize, call: impl Fn(usize) + Sync) -> Vec<Duration> {
+/// Each call's latency, over `callers` threads of `calls` calls each, and
+/// the whole run's wall time (for calls per second).
+fn latencies(
+    callers: usize,
+    calls: usize,
+    call: impl Fn(usize) + Sync,
+) -> (Vec<Duration>, Duration) {
+    let wall = Instant::now();
     let mut all: Vec<Duration> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..callers)
             .map(|caller| {
@@ -279,17 +205,19 @@ fn latencies(callers: usize, calls: usize, call: impl Fn(usize) + Sync) -> Vec<D
             .flat_map(|h| h.join().expect("caller"))
             .collect()
     });
+    let wall = wall.elapsed();
     all.sort();
-    all
+    (all, wall)
 }
 
-fn report(what: &str, sorted: &[Duration]) -> Duration {
+fn report(what: &str, (sorted, wall): &(Vec<Duration>, Duration)) -> Duration {
     let p99 = percentile(sorted, 0.99);
     eprintln!(
-        "{what:<44} p50 {:>9.3} ms  p99 {:>9.3} ms  ({} calls)",
+        "{what:<44} p50 {:>9.3} ms  p99 {:>9.3} ms  ({} calls, {:>7.0}/s)",
         percentile(sorted, 0.50).as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3,
-        sorted.len()
+        sorted.len(),
+        sorted.len() as f64 / wall.as_secs_f64()
     );
     p99
 }
@@ -339,16 +267,46 @@ fn bench(c: &mut Criterion) {
     let scan = |n: usize| {
         black_box(substring_scan(&copy, &requests[n % requests.len()].q));
     };
+    // What the API does: queue the query for the index's query threads.
+    let search_queued = |n: usize| {
+        black_box(
+            index
+                .queue_search(requests[n % requests.len()].clone())
+                .wait()
+                .expect("search"),
+        );
+    };
+    let suggest_queued = |n: usize| {
+        black_box(
+            index
+                .queue_autocomplete(PREFIXES[n % PREFIXES.len()].into(), 10)
+                .wait()
+                .expect("autocomplete"),
+        );
+    };
     let one = CALLERS * CALLS_PER_CALLER;
     let search_one = report("search, 1 caller", &latencies(1, one, search));
     report(
         &format!("search, {CALLERS} callers"),
         &latencies(CALLERS, CALLS_PER_CALLER, search),
     );
+    report("search queued, 1 caller", &latencies(1, one, search_queued));
+    report(
+        &format!("search queued, {CALLERS} callers"),
+        &latencies(CALLERS, CALLS_PER_CALLER, search_queued),
+    );
     report("autocomplete, 1 caller", &latencies(1, one, suggest));
     report(
         &format!("autocomplete, {CALLERS} callers"),
         &latencies(CALLERS, CALLS_PER_CALLER, suggest),
+    );
+    report(
+        "autocomplete queued, 1 caller",
+        &latencies(1, one, suggest_queued),
+    );
+    report(
+        &format!("autocomplete queued, {CALLERS} callers"),
+        &latencies(CALLERS, CALLS_PER_CALLER, suggest_queued),
     );
     let scan_one = report(
         "baseline substring scan, 1 caller",

@@ -80,7 +80,8 @@ async fn start_search(
     settings: &Settings,
     registry: &Arc<Registry>,
 ) -> Result<SearchIndex, String> {
-    let (search, follower) = SearchIndex::new(&settings.data_dir);
+    let (search, follower) = SearchIndex::new(&settings.data_dir)
+        .map_err(|e| format!("search index: cannot start its query threads: {e}"))?;
     let copy = registry
         .follow_catalog(follower)
         .await

@@ -6,6 +6,9 @@
 //! - [`disk`]: reuse the index on disk when whole and current, else rebuild.
 //! - [`writer`]: the one writer thread, fed by the catalogue's durable changes.
 //! - [`query`]: search, autocomplete and the concert list's word matching.
+//! - [`pool`]: the query threads, one per core, that the API's searches and
+//!   autocompletes queue for in order (not the HTTP workers, not a thread each).
+//! - `sample` (feature `sample`): the benchmarks' catalogue and query mix.
 //!
 //! A separate crate so that the actor layer does not depend on tantivy (and
 //! compiles in parallel with it): the catalogue actor publishes its durable
@@ -20,7 +23,10 @@
 //! `Retry-After`) and the list's `q` falls back to its substring scan.
 
 pub mod disk;
+pub mod pool;
 pub mod query;
+#[cfg(feature = "sample")]
+pub mod sample;
 pub mod schema;
 pub mod text;
 pub mod writer;
@@ -37,6 +43,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tantivy::IndexReader;
 
+use pool::QueryPool;
+
+pub use pool::Pending;
 pub use query::{Hit, HitPage, SearchRequest, Suggestion};
 use schema::Fields;
 
@@ -71,6 +80,8 @@ pub(crate) struct Shared {
     queue: Mutex<Option<Receiver<Vec<CatalogEvent>>>>,
     start_up_ms: AtomicU64,
     rebuilt: AtomicBool,
+    /// Where queued queries run (see `pool`).
+    queries: QueryPool,
 }
 
 impl Shared {
@@ -102,7 +113,11 @@ pub struct SearchIndex {
 impl SearchIndex {
     /// The index of `data_dir` (not opened yet) and the follower to register
     /// on the catalogue's feed.
-    pub fn new(data_dir: &Path) -> (SearchIndex, Arc<dyn CatalogFollower>) {
+    ///
+    /// Starts the query threads ([`pool::query_threads`]); they end with the
+    /// last clone of the index.
+    pub fn new(data_dir: &Path) -> std::io::Result<(SearchIndex, Arc<dyn CatalogFollower>)> {
+        let queries = QueryPool::start(pool::query_threads())?;
         let (sender, receiver) = sync_channel(writer::QUEUE_BATCHES);
         let (_, fields) = Fields::schema();
         let shared = Arc::new(Shared {
@@ -113,9 +128,10 @@ impl SearchIndex {
             queue: Mutex::new(Some(receiver)),
             start_up_ms: AtomicU64::new(0),
             rebuilt: AtomicBool::new(false),
+            queries,
         });
         let follower = writer::Follower { queue: sender };
-        (SearchIndex { shared }, Arc::new(follower))
+        Ok((SearchIndex { shared }, Arc::new(follower)))
     }
 
     /// Starts the writer thread on `copy`, the catalogue as it was when the
@@ -181,16 +197,31 @@ impl SearchIndex {
         }
     }
 
-    /// A page of the concerts matching `request`, best first.
+    /// A page of the concerts matching `request`, best first, run on the
+    /// caller's thread (the concert list's words; benchmarks).
     pub fn search(&self, request: &SearchRequest) -> Result<HitPage, SearchError> {
         let live = self.live()?;
         query::search(&live.reader.searcher(), &self.shared.fields, request).map_err(failed)
     }
 
-    /// Up to `limit` titles with a word starting with `q`.
+    /// Up to `limit` titles with a word starting with `q`, run on the caller's thread.
     pub fn autocomplete(&self, q: &str, limit: usize) -> Result<Vec<Suggestion>, SearchError> {
         let live = self.live()?;
         query::autocomplete(&live.reader.searcher(), &self.shared.fields, q, limit).map_err(failed)
+    }
+
+    /// [`SearchIndex::search`] queued for the query threads (see `pool`).
+    pub fn queue_search(&self, request: SearchRequest) -> Pending<HitPage> {
+        let index = self.clone();
+        self.shared.queries.submit(move || index.search(&request))
+    }
+
+    /// [`SearchIndex::autocomplete`] queued for the query threads.
+    pub fn queue_autocomplete(&self, q: String, limit: usize) -> Pending<Vec<Suggestion>> {
+        let index = self.clone();
+        self.shared
+            .queries
+            .submit(move || index.autocomplete(&q, limit))
     }
 }
 
@@ -210,10 +241,14 @@ impl SearchIndex {
         registry: &Registry,
         request: &SearchRequest,
     ) -> EngineResult<ScoredPage> {
-        let page = self.search(request).map_err(|err| {
-            tracing::warn!(%err, "search unavailable");
-            EngineError::Unavailable
-        })?;
+        let page = self
+            .queue_search(request.clone())
+            .answer()
+            .await
+            .map_err(|err| {
+                tracing::warn!(%err, "search unavailable");
+                EngineError::Unavailable
+            })?;
         let ids = page.hits.iter().map(|h| h.concert_id).collect();
         let summaries = registry.concert_summaries(ids).await?;
         let scores: std::collections::HashMap<ConcertId, f32> =

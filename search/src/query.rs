@@ -11,14 +11,17 @@
 use boxoffice_engine::ids::ConcertId;
 use std::ops::Bound;
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::columnar::Column;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhrasePrefixQuery, Query,
     RangeQuery, TermQuery,
 };
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{DocAddress, Searcher, TantivyDocument, TantivyError, Term};
+use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
-use crate::schema::{Fields, CONCERT_ID, DESCRIPTION_WEIGHT, TITLE_WEIGHT, VENUE_WEIGHT};
+use crate::schema::{
+    id_of_halves, Fields, DESCRIPTION_WEIGHT, ID_HIGH, ID_LOW, TITLE_WEIGHT, VENUE_WEIGHT,
+};
 use crate::text::{terms, Piece};
 
 /// Words shorter than this match exactly.
@@ -207,21 +210,39 @@ pub fn search_query(fields: &Fields, request: &SearchRequest) -> Option<BooleanQ
     Some(BooleanQuery::new(parts))
 }
 
-/// The concert id of a document, from its fast field.
-fn concert_id_of(searcher: &Searcher, address: DocAddress) -> tantivy::Result<Option<ConcertId>> {
-    let column = searcher
-        .segment_reader(address.segment_ord)
-        .fast_fields()
-        .str(CONCERT_ID)?
-        .ok_or_else(|| TantivyError::SchemaError(format!("no fast field {CONCERT_ID}")))?;
-    let mut text = String::new();
-    let ord = column.term_ords(address.doc_id).next();
-    match ord {
-        Some(ord) => {
-            column.ord_to_str(ord, &mut text)?;
-            Ok(ConcertId::parse(&text))
+/// Reads hits back as concert ids, from the id's two u64 fast fields
+/// (each segment's columns opened once per query).
+struct IdReader<'a> {
+    searcher: &'a Searcher,
+    columns: Vec<Option<(Column<u64>, Column<u64>)>>,
+}
+
+impl<'a> IdReader<'a> {
+    fn new(searcher: &'a Searcher) -> Self {
+        IdReader {
+            searcher,
+            columns: vec![None; searcher.segment_readers().len()],
         }
-        None => Ok(None),
+    }
+
+    fn concert_id(&mut self, address: DocAddress) -> tantivy::Result<Option<ConcertId>> {
+        let segment = address.segment_ord as usize;
+        let Some(slot) = self.columns.get_mut(segment) else {
+            return Ok(None);
+        };
+        if slot.is_none() {
+            let fast = self
+                .searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields();
+            *slot = Some((fast.u64(ID_HIGH)?, fast.u64(ID_LOW)?));
+        }
+        Ok(slot.as_ref().and_then(|(high, low)| {
+            Some(id_of_halves(
+                high.first(address.doc_id)?,
+                low.first(address.doc_id)?,
+            ))
+        }))
     }
 }
 
@@ -233,19 +254,23 @@ pub fn search(
     let Some(query) = search_query(fields, request) else {
         return Ok(HitPage::default());
     };
-    let total = searcher.search(&query, &Count)?;
-    if request.offset >= total || request.limit == 0 {
+    if request.limit == 0 {
+        let total = searcher.search(&query, &Count)?;
         return Ok(HitPage {
             hits: Vec::new(),
             total,
         });
     }
+    // The count and the page in one pass over the matches (two passes
+    // before: the query's scorers, fuzzy automata included, built twice).
     let top = TopDocs::with_limit(request.limit)
         .and_offset(request.offset)
         .order_by_score();
-    let mut hits = Vec::new();
-    for (score, address) in searcher.search(&query, &top)? {
-        if let Some(concert_id) = concert_id_of(searcher, address)? {
+    let (total, page) = searcher.search(&query, &(Count, top))?;
+    let mut ids = IdReader::new(searcher);
+    let mut hits = Vec::with_capacity(page.len());
+    for (score, address) in page {
+        if let Some(concert_id) = ids.concert_id(address)? {
             hits.push(Hit { concert_id, score });
         }
     }
@@ -262,9 +287,10 @@ pub fn matching(
         return Ok(Default::default());
     };
     let query = BooleanQuery::new(vec![(Occur::Must, text), published(fields)]);
+    let mut reader = IdReader::new(searcher);
     let mut ids = std::collections::HashSet::new();
     for address in searcher.search(&query, &DocSetCollector)? {
-        ids.extend(concert_id_of(searcher, address)?);
+        ids.extend(reader.concert_id(address)?);
     }
     Ok(ids)
 }
@@ -293,6 +319,7 @@ pub fn autocomplete(
     };
     let query = BooleanQuery::new(vec![(Occur::Must, words), published(fields)]);
     let top = TopDocs::with_limit(AUTOCOMPLETE_CANDIDATES).order_by_score();
+    let mut ids = IdReader::new(searcher);
     let mut suggestions = Vec::new();
     for (_, address) in searcher.search(&query, &top)? {
         let doc: TantivyDocument = searcher.doc(address)?;
@@ -301,7 +328,7 @@ pub fn autocomplete(
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default()
         };
-        if let Some(concert_id) = concert_id_of(searcher, address)? {
+        if let Some(concert_id) = ids.concert_id(address)? {
             suggestions.push(Suggestion {
                 text: text_of(fields.title),
                 concert_id,

@@ -481,6 +481,48 @@ async fn autocomplete_suggests_titles_with_a_word_starting_with_q() {
     assert!(texts(&suggest("synth", "").await).is_empty());
 }
 
+/// Requests sent at once by the many-callers test: more than the query
+/// threads of any machine, so most queue.
+const CALLERS_AT_ONCE: usize = 64;
+
+#[actix_rt::test]
+async fn many_searches_and_autocompletes_at_once_each_answer_as_a_lone_one() {
+    let app = spawn_app().await;
+    let cat = catalogue(&app).await;
+    let paths = [
+        search_path("Auroa", ""),
+        search_path("아이유", ""),
+        search_path("五月天", "&category=C-POP"),
+        format!("{AUTOCOMPLETE}?q={}", encode("aur")),
+        format!("{AUTOCOMPLETE}?q={}", encode("五月")),
+    ];
+    let mut alone = Vec::new();
+    for path in &paths {
+        let reply = app.get(path, None).await;
+        reply.expect(200, "");
+        alone.push(reply);
+    }
+    assert!(ids(&alone[0]).contains(&cat.aurora));
+    assert!(ids(&alone[2]).contains(&cat.mayday));
+    let at_once = (0..CALLERS_AT_ONCE).map(|n| {
+        let (app, path) = (&app, &paths[n % paths.len()]);
+        async move { (n, app.get(path, None).await) }
+    });
+    for (n, reply) in futures_util::future::join_all(at_once).await {
+        reply.expect(200, "");
+        let expected = &alone[n % paths.len()].body;
+        // The same matches in the same order (tookMs differs).
+        for field in ["items", "total", "suggestions"] {
+            assert_eq!(
+                reply.body[field],
+                expected[field],
+                "{}",
+                paths[n % paths.len()]
+            );
+        }
+    }
+}
+
 #[actix_rt::test]
 async fn bad_inputs_are_400_and_odd_ones_a_plain_answer() {
     let app = spawn_app().await;

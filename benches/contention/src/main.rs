@@ -77,6 +77,7 @@ enum Scenario {
     Mixed,
     OpenHolds,
     QueuePolls,
+    Search,
 }
 
 impl Scenario {
@@ -87,6 +88,7 @@ impl Scenario {
             Scenario::Mixed => "mixed",
             Scenario::OpenHolds => "open-holds",
             Scenario::QueuePolls => "queue-polls",
+            Scenario::Search => "search",
         }
     }
 
@@ -97,6 +99,7 @@ impl Scenario {
             Scenario::Mixed => vec![100, 1_000],
             Scenario::OpenHolds => vec![100, 1_000],
             Scenario::QueuePolls => vec![64, 1_000],
+            Scenario::Search => vec![1, 64],
         }
     }
 }
@@ -212,6 +215,9 @@ struct Args {
     /// process: pass its pid here).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// search: concerts in the catalogue (1-10,000).
+    #[arg(long, default_value_t = scenarios::search::DEFAULT_CONCERTS)]
+    concerts: usize,
     /// Run nothing: draw the --baseline-json files' runs into --svg.
     #[arg(long)]
     render_only: bool,
@@ -262,6 +268,17 @@ fn validate(args: &Args) -> Result<(), String> {
     {
         return Err(
             "--timeline-svg needs stadium-onsale (the only scenario with a timeline)".into(),
+        );
+    }
+    if !(1..=boxoffice_actors::catalog_actor::MAX_CONCERTS).contains(&args.concerts) {
+        return Err(format!(
+            "--concerts must be 1-{}",
+            boxoffice_actors::catalog_actor::MAX_CONCERTS
+        ));
+    }
+    if args.scenario == Scenario::Search && args.mode.iter().any(|m| is_baseline(*m)) {
+        return Err(
+            "the baselines have no search: run search with --mode in-process, http or hello".into(),
         );
     }
     if !(1..=baselines::postgres::MAX_POOL).contains(&args.baseline_pool) {
@@ -368,6 +385,7 @@ fn size_for(args: &Args, mode: Mode, clients: usize, connection_cap: usize) -> S
             }
             (None, _) => "unknown: the server is another process (see --server-pid)",
         },
+        concerts: args.concerts,
     }
 }
 
@@ -385,6 +403,7 @@ async fn scenario_on<T: Target>(
         Scenario::Mixed => scenarios::mixed::run(&target, size).await,
         Scenario::OpenHolds => scenarios::open_holds::run(&target, size).await,
         Scenario::QueuePolls => scenarios::queue_polls::run(&target, size).await,
+        Scenario::Search => scenarios::search::run(&target, size).await,
     };
     // The clients and the scenario's tasks have ended: this is the last handle.
     match Arc::try_unwrap(target) {

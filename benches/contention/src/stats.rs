@@ -77,6 +77,10 @@ pub enum Op {
     SeatMap,
     Concerts,
     Hello,
+    /// `GET /search/concerts` (the `search` scenario).
+    Search,
+    /// `GET /search/autocomplete`.
+    Autocomplete,
 }
 
 impl Op {
@@ -91,6 +95,8 @@ impl Op {
             Op::SeatMap => "seat_map",
             Op::Concerts => "concert_list",
             Op::Hello => "hello",
+            Op::Search => "search",
+            Op::Autocomplete => "autocomplete",
         }
     }
 }

@@ -2,7 +2,8 @@
 //! `GET /search/autocomplete`, public, answered from the search index
 //! (`boxoffice_search`). While the index is built at start-up both answer
 //! 503 UNAVAILABLE with `Retry-After` (never a 500); `GET /concerts?q=`
-//! meanwhile falls back to its substring scan.
+//! meanwhile falls back to its substring scan. The queries run on the
+//! index's query threads, not on the HTTP worker (`boxoffice_search::pool`).
 
 use actix_web::{web, HttpResponse};
 use std::time::Instant;
@@ -36,7 +37,7 @@ fn took_ms(started: Instant) -> f64 {
     responses(
         (status = 200, description = "one page of matching concerts, best match first", body = SearchResultsBody),
         (status = 400, description = "VALIDATION_ERROR: a missing, empty or too long q, a bad price or time, minPrice above maxPrice, from after to, a bad page or pageSize"),
-        (status = 503, description = "UNAVAILABLE: the search index is being built (start-up); retry after Retry-After"),
+        (status = 503, description = "UNAVAILABLE: the search index is being built (start-up), or 4,096 searches are already queued; retry after Retry-After"),
     ))]
 pub async fn search_concerts(
     state: web::Data<AppState>,
@@ -71,7 +72,7 @@ pub async fn search_concerts(
     responses(
         (status = 200, description = "titles that have a word starting with q", body = SuggestionsBody),
         (status = 400, description = "VALIDATION_ERROR: a missing, too short (under 2 characters) or too long q, or a limit outside 1-20"),
-        (status = 503, description = "UNAVAILABLE: the search index is being built (start-up); retry after Retry-After"),
+        (status = 503, description = "UNAVAILABLE: the search index is being built (start-up), or 4,096 searches are already queued; retry after Retry-After"),
     ))]
 pub async fn autocomplete(
     state: web::Data<AppState>,
@@ -82,7 +83,9 @@ pub async fn autocomplete(
     let (q, limit) = query.checked()?;
     let suggestions = state
         .search
-        .autocomplete(q, limit)
+        .queue_autocomplete(q.to_owned(), limit)
+        .answer()
+        .await
         .map_err(|err| ApiError::unavailable(err.to_string()))?;
     Ok(HttpResponse::Ok().json(SuggestionsBody {
         suggestions: suggestions.iter().map(SuggestionBody::from).collect(),

@@ -236,7 +236,26 @@ pub fn compare(runs: &[RunReport]) -> Vec<Comparison> {
             .iter()
             .find(|h| h.mode == "hello" && h.clients == http.clients);
         if let Some(hello) = hello {
-            if hello.requests_per_sec > 0.0 {
+            if hello.requests_per_sec > 0.0 && http.scenario == "search" {
+                // No holds: what is compared is answered searches and autocompletes.
+                let ok = |op: &str| {
+                    http.ops.get(op).map_or(0, |o| {
+                        o.outcomes.get(Outcome::Ok.code()).copied().unwrap_or(0)
+                    })
+                };
+                let answered = (ok("search") + ok("autocomplete")) as f64 / http.seconds;
+                out.push(Comparison {
+                    name: format!(
+                        "search http searches+autocompletes/s ÷ hello world req/s @ {} clients",
+                        http.clients
+                    ),
+                    ratio: answered / hello.requests_per_sec,
+                    detail: format!(
+                        "{answered:.0} answered/s (200) vs {:.0} req/s (no target)",
+                        hello.requests_per_sec
+                    ),
+                });
+            } else if hello.requests_per_sec > 0.0 {
                 out.push(Comparison {
                     name: format!(
                         "{} http successful holds/s ÷ hello world req/s @ {} clients",

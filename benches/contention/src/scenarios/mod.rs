@@ -9,12 +9,14 @@
 //! - [`open_holds`]: many schedules with room, short holds: the successful-hold rate
 //!   (the scenario of the HTTP target);
 //! - [`queue_polls`]: a line of 100,000 waiting users polled in a closed loop:
-//!   what a poll costs, and what the crowd costs in memory.
+//!   what a poll costs, and what the crowd costs in memory;
+//! - [`search`]: 10,000 concerts; searches and autocompletes in a closed loop.
 
 pub mod hot_seats;
 pub mod mixed;
 pub mod open_holds;
 pub mod queue_polls;
+pub mod search;
 pub mod stadium;
 
 use boxoffice_engine::ids::*;
@@ -48,6 +50,8 @@ pub struct Size {
     /// what it is (for the report).
     pub server_pid: Option<u32>,
     pub server_rss_of: &'static str,
+    /// The search scenario's catalogue size.
+    pub concerts: usize,
 }
 
 impl Size {

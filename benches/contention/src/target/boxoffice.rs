@@ -27,6 +27,8 @@ use boxoffice_engine::schedule::{ReservationStatus, ScheduleRules};
 use boxoffice_engine::{Money, Timestamp};
 use boxoffice_http::auth::JwtKeys;
 use boxoffice_http::{Application, Settings};
+use boxoffice_search::sample::SampleCatalogue;
+use boxoffice_search::SearchIndex;
 use boxoffice_storage::{Durability, SledStore};
 use serde_json::json;
 use std::collections::HashMap;
@@ -35,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::http::{HttpDriver, HttpSpec};
-use super::in_process::InProcess;
+use super::in_process::{InProcess, SearchSlot};
 use super::{Claims, Client, Features, NewSchedule, Target, User, VenueSpec, Verdict};
 use crate::invariants::{self, Check};
 use crate::scenarios::in_batches;
@@ -66,6 +68,9 @@ pub struct Boxoffice<C> {
     connect: Box<dyn Fn(usize, usize) -> C + Send + Sync>,
     server: Option<Server>,
     data_dir: PathBuf,
+    /// In process: where the search scenario starts the search index (over
+    /// HTTP the server has its own).
+    search: Option<SearchSlot>,
 }
 
 struct Server {
@@ -131,11 +136,14 @@ impl Boxoffice<InProcess> {
         .await
         .map_err(|e| format!("engine start: {e}"))?;
         let clients = Arc::clone(&registry);
+        let search = SearchSlot::default();
+        let index = Arc::clone(&search);
         Ok(Boxoffice {
-            connect: Box::new(move |_, _| InProcess::new(Arc::clone(&clients))),
+            connect: Box::new(move |_, _| InProcess::new(Arc::clone(&clients), Arc::clone(&index))),
             registry,
             server: None,
             data_dir,
+            search: Some(search),
         })
     }
 }
@@ -209,6 +217,7 @@ impl Boxoffice<HttpDriver> {
                 base,
             }),
             data_dir,
+            search: None,
         })
     }
 }
@@ -303,6 +312,112 @@ impl<C> Boxoffice<C> {
     }
 }
 
+/// Venues or concerts created at once while loading the search catalogue.
+const SEARCH_SETUP_PARALLEL: usize = 64;
+/// Longest the in-process search index may take to build.
+const SEARCH_INDEX_START: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl<C> Boxoffice<C> {
+    /// The search scenario's catalogue through the engine: its venues (one
+    /// 10-seat section each), then its concerts (one schedule, booking open).
+    async fn search_catalogue(&self, catalogue: &SampleCatalogue) -> Result<i64, String> {
+        let now = self.registry.context().clock.now();
+        let registry = &self.registry;
+        let venues = in_batches(catalogue.venues.len(), SEARCH_SETUP_PARALLEL, |n| {
+            let registry = Arc::clone(registry);
+            let venue = catalogue.venues[n].clone();
+            async move {
+                let section = VenueSection {
+                    section_id: "A".into(),
+                    name: "All".into(),
+                    rows: vec![RowLayout {
+                        row: "1".into(),
+                        seats: 10,
+                    }],
+                };
+                registry
+                    .create_venue(venue.name, venue.address, vec![section])
+                    .await
+                    .map(|v| v.venue_id)
+            }
+        })
+        .await
+        .into_iter()
+        .collect::<Result<Vec<VenueId>, _>>()
+        .map_err(|e| format!("create venue: {e}"))?;
+        if venues.len() != catalogue.venues.len() {
+            return Err("create venue: a task failed".into());
+        }
+        let created = in_batches(catalogue.concerts.len(), SEARCH_SETUP_PARALLEL, |n| {
+            let registry = Arc::clone(registry);
+            let concert = catalogue.concerts[n].clone();
+            let venue_id = venues[concert.venue];
+            async move {
+                let starts = now.plus_millis(concert.starts_in_days * DAY_MS);
+                let new = NewConcert {
+                    title: concert.title,
+                    description: concert.description,
+                    category: concert.category.into(),
+                    venue_id,
+                    price_grades: vec![PriceGrade {
+                        grade: "A".into(),
+                        price: Money(concert.price),
+                        section_ids: vec!["A".into()],
+                    }],
+                    schedules: vec![EngineNewSchedule {
+                        starts_at: starts,
+                        ends_at: starts.plus_millis(3 * 3_600_000),
+                        booking_opens_at: Timestamp(now.0 - DAY_MS),
+                        booking_closes_at: starts,
+                        queue: None,
+                    }],
+                    max_seats_per_user: 4,
+                    hold_seconds: 300,
+                    queue: None,
+                };
+                registry.create_concert(new).await.map(drop)
+            }
+        })
+        .await;
+        let failed = created.iter().filter(|c| c.is_err()).count()
+            + (catalogue.concerts.len() - created.len());
+        if let Some(Err(err)) = created.into_iter().find(Result::is_err) {
+            return Err(format!("create concert: {failed} failed, e.g. {err}"));
+        }
+        if failed > 0 {
+            return Err(format!("create concert: {failed} tasks failed"));
+        }
+        if let Some(slot) = &self.search {
+            self.start_search(slot).await?;
+        }
+        Ok(now.0)
+    }
+
+    /// Starts the search index on this data dir as the server's start-up
+    /// does (follow the catalogue, build from its copy), and waits until ready.
+    async fn start_search(&self, slot: &SearchSlot) -> Result<(), String> {
+        let (index, follower) =
+            SearchIndex::new(&self.data_dir).map_err(|e| format!("search index: {e}"))?;
+        let copy = self
+            .registry
+            .follow_catalog(follower)
+            .await
+            .map_err(|e| format!("search index: {e}"))?;
+        index
+            .start(copy)
+            .map_err(|e| format!("search index: {e}"))?;
+        let started = std::time::Instant::now();
+        while !index.is_ready() {
+            if started.elapsed() > SEARCH_INDEX_START {
+                return Err("search index: not ready in time".into());
+            }
+            actix_rt::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        slot.set(index)
+            .map_err(|_| "search index: started twice".to_string())
+    }
+}
+
 const SCHEDULES_PER_CONCERT: usize = 4;
 const DAY_MS: i64 = 86_400_000;
 
@@ -363,6 +478,10 @@ impl<C: Client + 'static> Target for Boxoffice<C> {
         hold_seconds: u32,
     ) -> Result<Vec<ScheduleId>, String> {
         self.catalogue(venue, schedules, hold_seconds).await
+    }
+
+    async fn create_search_catalogue(&self, catalogue: &SampleCatalogue) -> Result<i64, String> {
+        self.search_catalogue(catalogue).await
     }
 
     async fn fund(&self, kind: u8, users: usize, amount: i64) -> Result<usize, String> {

@@ -18,6 +18,7 @@ use boxoffice_engine::schedule::SeatSelection;
 use boxoffice_engine::Timestamp;
 use boxoffice_http::auth::{JwtKeys, TokenKind};
 use boxoffice_http::time_format::rfc3339;
+use boxoffice_search::sample::{self, SampleQuery};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -417,6 +418,40 @@ impl Client for HttpDriver {
     async fn concerts(&self) -> Result<(), Outcome> {
         let request = self.client.get(self.url("/concerts"));
         self.call(ADMIN, request, None).await.map(|_| ())
+    }
+
+    async fn search(&self, query: &SampleQuery, now_ms: i64) -> Result<u64, Outcome> {
+        let day = |days: i64| rfc3339(Timestamp(now_ms + days * sample::DAY_MS));
+        let mut params: Vec<(&str, String)> = vec![
+            ("q", query.q.clone()),
+            ("page", (query.offset / sample::PAGE + 1).to_string()),
+            ("pageSize", sample::PAGE.to_string()),
+        ];
+        params.extend(query.category.map(|c| ("category", c.to_owned())));
+        params.extend(query.min_price.map(|p| ("minPrice", p.to_string())));
+        params.extend(query.max_price.map(|p| ("maxPrice", p.to_string())));
+        params.extend(query.from_days.map(|d| ("from", day(d))));
+        params.extend(query.to_days.map(|d| ("to", day(d))));
+        let request = self
+            .client
+            .get(self.url("/search/concerts"))
+            .query(&params)
+            .map_err(|_| Outcome::Other)?;
+        let reply = self.call(ADMIN, request, None).await?;
+        reply["total"].as_u64().ok_or(Outcome::Other)
+    }
+
+    async fn autocomplete(&self, q: &str) -> Result<usize, Outcome> {
+        let request = self
+            .client
+            .get(self.url("/search/autocomplete"))
+            .query(&[("q", q)])
+            .map_err(|_| Outcome::Other)?;
+        let reply = self.call(ADMIN, request, None).await?;
+        reply["suggestions"]
+            .as_array()
+            .map(Vec::len)
+            .ok_or(Outcome::Other)
     }
 }
 

@@ -9,17 +9,27 @@ use boxoffice_engine::ids::*;
 use boxoffice_engine::queue::TokenStatus;
 use boxoffice_engine::schedule::SeatSelection;
 use boxoffice_engine::Money;
-use std::sync::Arc;
+use boxoffice_search::sample::{self, SampleQuery};
+use boxoffice_search::{SearchIndex, SearchRequest};
+use std::sync::{Arc, OnceLock};
 
 use super::{Client, Held, QueueCredential, QueuePlace, User};
 use crate::stats::Outcome;
 
 /// Concerts whose seat counts the list reads, as the HTTP list's first page does.
 const CONCERT_PAGE: usize = 20;
+/// Suggestions an autocomplete asks for (the API's default).
+const AUTOCOMPLETE_LIMIT: usize = 10;
 
 pub struct InProcess {
     registry: Arc<Registry>,
+    /// The search index, once the search scenario has started it (as the
+    /// HTTP server's start-up does; see `Boxoffice::create_search_catalogue`).
+    search: SearchSlot,
 }
+
+/// Where the in-process target keeps its search index, shared by its clients.
+pub type SearchSlot = Arc<OnceLock<SearchIndex>>;
 
 /// The API's outcome for an engine error (error.rs of the HTTP crate, in short).
 pub fn outcome_of(err: &EngineError) -> Outcome {
@@ -40,8 +50,12 @@ pub fn outcome_of(err: &EngineError) -> Outcome {
 }
 
 impl InProcess {
-    pub fn new(registry: Arc<Registry>) -> Self {
-        InProcess { registry }
+    pub fn new(registry: Arc<Registry>, search: SearchSlot) -> Self {
+        InProcess { registry, search }
+    }
+
+    fn index(&self) -> Result<&SearchIndex, Outcome> {
+        self.search.get().ok_or(Outcome::Other)
     }
 }
 
@@ -151,6 +165,39 @@ impl Client for InProcess {
             }
         }
         Ok(())
+    }
+
+    /// What the search handler does, minus HTTP and JSON: the index's
+    /// page (queued for its query threads) and the page's list lines.
+    async fn search(&self, query: &SampleQuery, now_ms: i64) -> Result<u64, Outcome> {
+        let day = |days: Option<i64>| days.map(|d| now_ms + d * sample::DAY_MS);
+        let request = SearchRequest {
+            q: query.q.clone(),
+            category: query.category.map(Into::into),
+            min_price: query.min_price,
+            max_price: query.max_price,
+            from_ms: day(query.from_days),
+            to_ms: day(query.to_days),
+            location: None,
+            offset: query.offset,
+            limit: sample::PAGE,
+        };
+        let page = self
+            .index()?
+            .find_concerts(&self.registry, &request)
+            .await
+            .map_err(|e| outcome_of(&e))?;
+        Ok(page.total as u64)
+    }
+
+    async fn autocomplete(&self, q: &str) -> Result<usize, Outcome> {
+        let suggestions = self
+            .index()?
+            .queue_autocomplete(q.to_owned(), AUTOCOMPLETE_LIMIT)
+            .answer()
+            .await
+            .map_err(|_| Outcome::Unavailable)?;
+        Ok(suggestions.len())
     }
 }
 

@@ -24,6 +24,7 @@ use boxoffice_actors::queue_board::QueuePass;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::schedule::SeatSelection;
+use boxoffice_search::sample::{SampleCatalogue, SampleQuery};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -288,6 +289,14 @@ pub trait Target: Send + Sync + 'static {
         Err(format!("{} has no catalogue", self.system()))
     }
 
+    /// Loads the search scenario's catalogue (venues, concerts of one
+    /// schedule each, booking open) and makes it searchable; returns the
+    /// "now", in ms since the epoch, its days count from. Needs
+    /// [`Features::catalogue`].
+    async fn create_search_catalogue(&self, _catalogue: &SampleCatalogue) -> Result<i64, String> {
+        Err(format!("{} has no catalogue", self.system()))
+    }
+
     /// Gives users `0..users` of `kind` `amount` each, before the clock
     /// starts; returns how many wallets were funded.
     async fn fund(&self, kind: u8, users: usize, amount: i64) -> Result<usize, String>;
@@ -429,6 +438,17 @@ pub trait Client {
 
     /// The first page of the concert list.
     async fn concerts(&self) -> Result<(), Outcome> {
+        unsupported()
+    }
+
+    /// A search of the sample mix, its days counted from `now_ms`; returns
+    /// how many concerts match in all (`total`).
+    async fn search(&self, _query: &SampleQuery, _now_ms: i64) -> Result<u64, Outcome> {
+        unsupported()
+    }
+
+    /// An autocomplete of `q` (10 suggestions at most); returns how many came.
+    async fn autocomplete(&self, _q: &str) -> Result<usize, Outcome> {
         unsupported()
     }
 }
