@@ -11,7 +11,13 @@
 # (wrk threads, 1), WORKERS (HTTP workers of both servers, 2), ARBITERS
 # (Boxoffice engine arbiters, 2), SCHEDULES (20), SEATS (per schedule,
 # 5,000), HOLD_SECONDS (1), USERS (400), OUT (target/wrk), SKIP_BUILD=1,
-# BOXOFFICE_BIN (the server binary; default target/release/boxoffice).
+# BOXOFFICE_BIN (the server binary; default target/release/boxoffice),
+# PREVIOUS_BIN (another build, e.g. the previous one: measured in the same
+# invocation, right after BOXOFFICE_BIN, on a fresh data dir and port),
+# PERF_RECORD (a path: `perf record -g` of the BOXOFFICE_BIN server while wrk
+# runs, written there), PERF_FREQ (its sampling frequency, 499),
+# PERF_CALLGRAPH (its call-graph option, `-g`; `--call-graph dwarf` unwinds
+# frames without frame pointers).
 set -euo pipefail
 
 # bash's own SECONDS counts seconds since the shell started (0 when not
@@ -54,7 +60,7 @@ HELLO=$ROOT/target/release/hello-server
 DATA=$(mktemp -d "${TMPDIR:-/tmp}/boxoffice-wrk.XXXXXX")
 SERVER_PID=
 HELLO_PID=
-# Stops the servers this script started (by pid) and removes the data dir.
+# Stops the servers this script started (by pid) and removes the data dirs.
 stop() {
     if [[ -n $1 ]]; then
         kill "$1" 2>/dev/null || true
@@ -81,30 +87,42 @@ wait_port() {
     die "no port in $log after 30 s"
 }
 
-# --- Boxoffice ----------------------------------------------------------------
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+
 SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 ADMIN_EMAIL=wrk-admin@example.com
 ADMIN_PASSWORD=$(python3 -c 'import secrets; print("Wrk-" + secrets.token_urlsafe(24))')
-say "starting boxoffice serve (workers $WORKERS, arbiters $ARBITERS, data in $DATA)"
-BOXOFFICE_JWT_SECRET=$SECRET \
-BOXOFFICE_ADMIN_EMAIL=$ADMIN_EMAIL \
-BOXOFFICE_ADMIN_PASSWORD=$ADMIN_PASSWORD \
-BOXOFFICE_RATE_LIMITS=off \
-    "$BOXOFFICE" serve --bind 127.0.0.1:0 --data-dir "$DATA" \
-    --workers "$WORKERS" --arbiters "$ARBITERS" >"$OUT/boxoffice.log" 2>&1 &
-SERVER_PID=$!
-PORT=$(wait_port "$OUT/boxoffice.log" "$SERVER_PID")
-API=http://127.0.0.1:$PORT/api/v1
-say "boxoffice on port $PORT"
+export ADMIN_EMAIL ADMIN_PASSWORD SECRET SCHEDULES SEATS HOLD_SECONDS USERS OUT
 
-# --- Set-up: venue, concert, tokens (not measured) ---------------------------
-export API ADMIN_EMAIL ADMIN_PASSWORD SECRET SCHEDULES SEATS HOLD_SECONDS USERS OUT
+# Starts `$2 serve` on a fresh data dir as SERVER_PID, sets up its concert and
+# tokens ($OUT/$1-schedules.txt, $OUT/$1-tokens.txt) and sets PORT.
+start_boxoffice() {
+    local name=$1 bin=$2
+    say "starting $bin serve as '$name' (workers $WORKERS, arbiters $ARBITERS, data in $DATA/$name)"
+    mkdir -p "$DATA/$name"
+    BOXOFFICE_JWT_SECRET=$SECRET \
+    BOXOFFICE_ADMIN_EMAIL=$ADMIN_EMAIL \
+    BOXOFFICE_ADMIN_PASSWORD=$ADMIN_PASSWORD \
+    BOXOFFICE_RATE_LIMITS=off \
+        "$bin" serve --bind 127.0.0.1:0 --data-dir "$DATA/$name" \
+        --workers "$WORKERS" --arbiters "$ARBITERS" >"$OUT/$name.log" 2>&1 &
+    SERVER_PID=$!
+    PORT=$(wait_port "$OUT/$name.log" "$SERVER_PID")
+    say "$name on port $PORT"
+    API=http://127.0.0.1:$PORT/api/v1 NAME=$name set_up
+}
+
+# Set-up of one server: venue, concert, tokens (not measured).
+set_up() {
 python3 - <<'EOF'
 import base64, hashlib, hmac, json, os, sys, time, urllib.request, uuid
 from datetime import datetime, timedelta, timezone
 
 api = os.environ["API"]
 out = os.environ["OUT"]
+name = os.environ["NAME"]
 
 def call(method, path, body=None, token=None, key=None):
     data = None if body is None else json.dumps(body).encode()
@@ -166,7 +184,7 @@ concert = must(201, call("POST", "/concerts", {
     "holdSeconds": int(os.environ["HOLD_SECONDS"]),
 }, admin), "POST /concerts")
 ids = [s["scheduleId"] for s in concert["schedules"]]
-with open(os.path.join(out, "schedules.txt"), "w") as f:
+with open(os.path.join(out, name + "-schedules.txt"), "w") as f:
     f.write("\n".join(ids) + "\n")
 
 # Access tokens as http/src/auth.rs JwtKeys::issue makes them, for users
@@ -184,7 +202,7 @@ def token(user):
     signature = b64(hmac.new(secret, f"{header}.{claims}".encode(), hashlib.sha256).digest())
     return f"{header}.{claims}.{signature}"
 tokens = [token(uuid.uuid4()) for _ in range(int(os.environ["USERS"]))]
-with open(os.path.join(out, "tokens.txt"), "w") as f:
+with open(os.path.join(out, name + "-tokens.txt"), "w") as f:
     f.write("\n".join(tokens) + "\n")
 
 # One hold by hand: a minted token of a user without an account gets a 201.
@@ -195,37 +213,70 @@ print(f"[wrk] {len(ids)} schedules x {os.environ['SEATS']} seats, hold "
       f"expires {held['expiresAt']}", file=sys.stderr)
 EOF
 
+}
+
 # --- Measure -----------------------------------------------------------------
+# measure NAME URL PID FILES-PREFIX: the wrk run, and the server's CPU time
+# over it ($OUT/NAME-cpu.txt: CPU seconds of the server process).
 measure() {
-    local name=$1 url=$2
+    local name=$1 url=$2 pid=$3 files=$4 before after perf_pid=
     say "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s against $name"
-    WRK_TOKENS=$OUT/tokens.txt WRK_SCHEDULES=$OUT/schedules.txt WRK_RUN=$name-$(date +%s) \
+    before=$(cpu_ticks "$pid")
+    if [[ -n ${PERF_RECORD:-} && $name == holds ]]; then
+        perf record -F "${PERF_FREQ:-499}" ${PERF_CALLGRAPH:--g} -p "$pid" -o "$PERF_RECORD" -- sleep "$DURATION" \
+            >"$OUT/perf.log" 2>&1 &
+        perf_pid=$!
+    fi
+    WRK_TOKENS=$OUT/$files-tokens.txt WRK_SCHEDULES=$OUT/$files-schedules.txt WRK_RUN=$name-$(date +%s) \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$SCRIPT" "$url" \
         | tee "$OUT/$name.txt" >&2
+    after=$(cpu_ticks "$pid")
+    [[ -n $perf_pid ]] && wait "$perf_pid"
+    python3 -c 'import sys; print((int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3]))' \
+        "$before" "$after" "$CLK_TCK" >"$OUT/$name-cpu.txt"
 }
 field() { grep -o " $2=[^ ]*" "$OUT/$1.txt" | head -n1 | cut -d= -f2; }
 
-measure holds "http://127.0.0.1:$PORT"
+NAMES=(holds)
+start_boxoffice holds "$BOXOFFICE"
+measure holds "http://127.0.0.1:$PORT" "$SERVER_PID" holds
 curl -fsS "http://127.0.0.1:$PORT/metrics" >"$OUT/boxoffice-metrics.txt" 2>/dev/null || true
 stop "$SERVER_PID"
 SERVER_PID=
 
+if [[ -n ${PREVIOUS_BIN:-} ]]; then
+    [[ -x $PREVIOUS_BIN ]] || die "PREVIOUS_BIN $PREVIOUS_BIN is not an executable"
+    NAMES+=(previous)
+    start_boxoffice previous "$PREVIOUS_BIN"
+    measure previous "http://127.0.0.1:$PORT" "$SERVER_PID" previous
+    stop "$SERVER_PID"
+    SERVER_PID=
+fi
+
 "$HELLO" --workers "$WORKERS" --port 0 >"$OUT/hello.log" 2>&1 &
 HELLO_PID=$!
 HELLO_PORT=$(wait_port "$OUT/hello.log" "$HELLO_PID")
-measure hello "http://127.0.0.1:$HELLO_PORT"
+measure hello "http://127.0.0.1:$HELLO_PORT" "$HELLO_PID" holds
 stop "$HELLO_PID"
 HELLO_PID=
+NAMES+=(hello)
 
 # --- Summary -----------------------------------------------------------------
+# Server CPU per request: the server process's CPU time over the wrk run
+# divided by the requests wrk completed (wrk's own CPU is not in it).
 {
     echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $WORKERS HTTP workers, $SCHEDULES schedules x $SEATS seats, hold ${HOLD_SECONDS}s, $USERS users"
-    for name in holds hello; do
-        printf '%-5s  %10s req/s  %10s 2xx/s  %10s 201/s  p50 %8s ms  p99 %8s ms  (%s)\n' \
+    for name in "${NAMES[@]}"; do
+        printf '%-8s  %10s req/s  %10s 2xx/s  %10s 201/s  p50 %8s ms  p99 %8s ms  server CPU %6s us/req  (%s)\n' \
             "$name" "$(field "$name" rps)" "$(field "$name" ok2xx_per_s)" \
             "$(field "$name" created201_per_s)" "$(field "$name" p50_ms)" "$(field "$name" p99_ms)" \
+            "$(python3 -c 'import sys; print(f"{float(sys.argv[1]) * 1e6 / max(int(sys.argv[2]), 1):.1f}")' \
+                "$(cat "$OUT/$name-cpu.txt")" "$(field "$name" requests)")" \
             "$(grep '^statuses:' "$OUT/$name.txt")"
     done
-    python3 -c 'import sys; h, w = float(sys.argv[1]), float(sys.argv[2]); print(f"holds 201/s / hello req/s = {h / w:.3f}" if w else "hello answered nothing")' \
-        "$(field holds created201_per_s)" "$(field hello rps)"
+    for name in "${NAMES[@]}"; do
+        [[ $name == hello ]] && continue
+        python3 -c 'import sys; n, h, w = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]); print(f"{n} 201/s / hello req/s = {h / w:.3f}" if w else "hello answered nothing")' \
+            "$name" "$(field "$name" created201_per_s)" "$(field hello rps)"
+    done
 } | tee "$OUT/summary.txt"

@@ -12,6 +12,14 @@
 //! exist is refused (401). Endpoints open to every user check no role and do
 //! no lookup.
 //!
+//! A verified access token is remembered until its own expiry
+//! ([`VerifiedTokens`], at most [`VERIFIED_TOKENS_MAX`]), so a client sending
+//! the same token again costs a map lookup instead of two base64 decodes, two
+//! JSON parses and an HMAC: the hot path of a rush is the same few tokens over
+//! and over. Nothing a token says can change while it is valid (the secret is
+//! fixed for the process, and the role claim is never trusted), so the cache
+//! changes no answer: its expiry is still checked against the clock each time.
+//!
 //! A refresh token names its login (`sid`) and itself (`jti`); the accounts
 //! actor keeps each login's one live refresh token, so refreshing rotates it
 //! and logout or reuse ends the login (`boxoffice_actors::accounts::sessions`).
@@ -30,8 +38,9 @@ use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::future::{ready, Ready};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -72,6 +81,8 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Access tokens already verified, with their user and expiry.
+    verified: VerifiedTokens,
     pub access_ttl_secs: i64,
     pub refresh_ttl_secs: i64,
 }
@@ -92,6 +103,7 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            verified: VerifiedTokens::default(),
             access_ttl_secs,
             refresh_ttl_secs,
         }
@@ -169,9 +181,30 @@ impl JwtKeys {
     }
 
     /// The token's user, if it is a valid, unexpired token of `kind`. Its
-    /// role claim is not returned: it is never trusted.
+    /// role claim is not returned: it is never trusted. An access token
+    /// verified before answers from [`VerifiedTokens`] (its expiry checked
+    /// again); refresh tokens are rare and always decoded.
     pub fn verify(&self, token: &str, kind: TokenKind, now: Timestamp) -> Result<UserId, ApiError> {
-        self.decode(token, kind, now).map(|(user, _)| user)
+        if kind != TokenKind::Access {
+            return self.decode(token, kind, now).map(|(user, _)| user);
+        }
+        if let Some(known) = self.verified.get(token, now) {
+            return known;
+        }
+        let (user, claims) = self.decode(token, kind, now)?;
+        self.verified.insert(
+            token,
+            VerifiedToken {
+                user,
+                exp: claims.exp,
+            },
+        );
+        Ok(user)
+    }
+
+    /// Access tokens remembered as verified (for tests and diagnostics).
+    pub fn verified_tokens(&self) -> usize {
+        self.verified.len()
     }
 
     /// A valid, unexpired refresh token's login and id. Whether it is still
@@ -190,6 +223,63 @@ impl JwtKeys {
             session_id,
             refresh_id,
         })
+    }
+}
+
+/// Most verified access tokens remembered at once (about 300 bytes each:
+/// 2-3 MB). Past it the cache starts again empty: a crowd larger than this
+/// costs the verification it cost before the cache, never unbounded memory.
+pub const VERIFIED_TOKENS_MAX: usize = 8_192;
+
+/// What verifying an access token established: whose it is, and when it
+/// stops being valid (`exp`, seconds since the epoch).
+#[derive(Clone, Copy, Debug)]
+struct VerifiedToken {
+    user: UserId,
+    exp: i64,
+}
+
+/// The access tokens whose signature, kind and subject were verified, keyed
+/// by the whole token text (so only the very same signed bytes hit). Only
+/// tokens that verified are ever added, so a client cannot fill it with
+/// junk; an expired one is refused and dropped when it is next seen, and a
+/// full cache is cleared (amortised O(1) per insert, bounded by
+/// [`VERIFIED_TOKENS_MAX`]). One mutex: it is held for one hash lookup,
+/// far shorter than the request around it.
+#[derive(Default)]
+struct VerifiedTokens {
+    map: Mutex<HashMap<Box<str>, VerifiedToken>>,
+}
+
+impl VerifiedTokens {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, VerifiedToken>> {
+        // Every operation is a single get/insert/remove/clear: a panic
+        // elsewhere while holding it leaves a consistent map.
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The answer for a token verified before: its user, or 401 "token
+    /// expired" as `decode` would say; `None` if it was never verified.
+    fn get(&self, token: &str, now: Timestamp) -> Option<Result<UserId, ApiError>> {
+        let mut map = self.lock();
+        let known = *map.get(token)?;
+        if now.0.div_euclid(1_000) >= known.exp {
+            map.remove(token);
+            return Some(Err(ApiError::unauthorized("token expired")));
+        }
+        Some(Ok(known.user))
+    }
+
+    fn insert(&self, token: &str, verified: VerifiedToken) {
+        let mut map = self.lock();
+        if map.len() >= VERIFIED_TOKENS_MAX {
+            map.clear();
+        }
+        map.insert(token.into(), verified);
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
     }
 }
 
@@ -346,6 +436,140 @@ impl Passwords for Argon2Passwords {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    fn keys(secret: &[u8]) -> JwtKeys {
+        JwtKeys::new(secret, 3_600, 86_400, Arc::new(IdSource::seeded(7)))
+    }
+
+    fn refused(outcome: Result<UserId, ApiError>) -> String {
+        let err = outcome.expect_err("refused");
+        assert_eq!(err.status, actix_web::http::StatusCode::UNAUTHORIZED);
+        err.message
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_refused_once_expired() {
+        let keys = keys(b"a secret of the test, 32 bytes..");
+        let user = UserId::from_random_bytes([3; 16]);
+        let issued = Timestamp(1_000 * HOUR_MS);
+        let token = keys
+            .issue(user, Role::User, TokenKind::Access, issued)
+            .expect("signed");
+        for _ in 0..2 {
+            assert_eq!(
+                keys.verify(&token, TokenKind::Access, issued).ok(),
+                Some(user)
+            );
+        }
+        assert_eq!(keys.verified_tokens(), 1);
+        // One millisecond before its expiry it is still valid, from the cache.
+        let last = issued.plus_millis(HOUR_MS - 1);
+        assert_eq!(
+            keys.verify(&token, TokenKind::Access, last).ok(),
+            Some(user)
+        );
+        let expired = issued.plus_millis(HOUR_MS);
+        assert_eq!(
+            refused(keys.verify(&token, TokenKind::Access, expired)),
+            "token expired"
+        );
+        assert_eq!(keys.verified_tokens(), 0, "dropped once seen expired");
+        // And again, now decoded: the same answer.
+        assert_eq!(
+            refused(keys.verify(&token, TokenKind::Access, expired)),
+            "token expired"
+        );
+        assert_eq!(keys.verified_tokens(), 0, "an expired token is never added");
+    }
+
+    #[test]
+    fn forged_altered_and_wrong_kind_tokens_are_refused_and_never_remembered() {
+        let keys = keys(b"a secret of the test, 32 bytes..");
+        let user = UserId::from_random_bytes([4; 16]);
+        let now = Timestamp(1_000 * HOUR_MS);
+        let token = keys
+            .issue(user, Role::User, TokenKind::Access, now)
+            .expect("signed");
+        assert!(keys.verify(&token, TokenKind::Access, now).is_ok());
+        assert_eq!(keys.verified_tokens(), 1);
+
+        // Signed with another secret: same claims, another signature.
+        let foreign = self::keys(b"another secret, also 32 bytes...")
+            .issue(user, Role::Admin, TokenKind::Access, now)
+            .expect("signed");
+        // The cached token's claims with the first character of its
+        // signature changed, or its signature on another payload.
+        let (payload_end, signature) = token.rsplit_once('.').expect("three parts");
+        let first = if signature.starts_with('A') { 'B' } else { 'A' };
+        let altered = format!("{payload_end}.{first}{}", &signature[1..]);
+        let (header, _) = payload_end.split_once('.').expect("three parts");
+        let swapped = format!(
+            "{header}.{}.{}",
+            foreign.split('.').nth(1).expect("claims"),
+            token.rsplit('.').next().expect("signature")
+        );
+        let refresh = keys
+            .issue(user, Role::User, TokenKind::Refresh, now)
+            .expect("signed");
+        for bad in [
+            &foreign,
+            &altered,
+            &swapped,
+            &refresh,
+            &"not.a.token".to_string(),
+        ] {
+            for _ in 0..2 {
+                refused(keys.verify(bad, TokenKind::Access, now));
+            }
+        }
+        assert_eq!(
+            refused(keys.verify(&refresh, TokenKind::Access, now)),
+            "wrong kind of token"
+        );
+        // A valid refresh token verifies as one, and is not remembered: the
+        // cache answers for access tokens only.
+        assert!(keys.verify(&refresh, TokenKind::Refresh, now).is_ok());
+        refused(keys.verify(&token, TokenKind::Refresh, now));
+        assert_eq!(keys.verified_tokens(), 1, "only the valid access token");
+    }
+
+    #[test]
+    fn the_cache_never_holds_more_than_its_bound() {
+        let cache = VerifiedTokens::default();
+        let known = VerifiedToken {
+            user: UserId::from_random_bytes([5; 16]),
+            exp: i64::MAX,
+        };
+        let now = Timestamp(0);
+        for i in 0..(VERIFIED_TOKENS_MAX * 2 + 7) {
+            cache.insert(&format!("token-{i}"), known);
+            assert!(cache.len() <= VERIFIED_TOKENS_MAX);
+        }
+        // The newest is always there; the cleared ones are simply unknown
+        // again (their next request verifies them in full).
+        let newest = format!("token-{}", VERIFIED_TOKENS_MAX * 2 + 6);
+        assert!(matches!(cache.get(&newest, now), Some(Ok(_))));
+        assert!(cache.get("token-0", now).is_none());
+    }
+
+    #[test]
+    fn many_users_tokens_stay_within_the_bound_through_verify() {
+        let keys = keys(b"a secret of the test, 32 bytes..");
+        let now = Timestamp(1_000 * HOUR_MS);
+        for i in 0..(VERIFIED_TOKENS_MAX + 100) {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let user = UserId::from_random_bytes(bytes);
+            let token = keys
+                .issue(user, Role::User, TokenKind::Access, now)
+                .expect("signed");
+            assert_eq!(keys.verify(&token, TokenKind::Access, now).ok(), Some(user));
+        }
+        assert!(keys.verified_tokens() <= VERIFIED_TOKENS_MAX);
+        assert!(keys.verified_tokens() > 0);
+    }
 
     #[test]
     fn the_decoy_costs_what_a_real_hash_costs() {

@@ -72,10 +72,10 @@ fn write_canonical(value: &Value, out: &mut Sha256) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            keys.sort_unstable();
             out.update(b"{");
             for key in keys {
-                out.update(Value::String(key.clone()).to_string().as_bytes());
+                write_json(key.as_str(), out);
                 out.update(b":");
                 write_canonical(&map[key], out);
                 out.update(b",");
@@ -90,8 +90,27 @@ fn write_canonical(value: &Value, out: &mut Sha256) {
             }
             out.update(b"]");
         }
-        other => out.update(other.to_string().as_bytes()),
+        other => write_json(other, out),
     }
+}
+
+/// Feeds `value`'s compact JSON (what `Value::to_string` renders, byte for
+/// byte: digests are stored with their keys, so the rendering must never
+/// change) straight into the hasher, without building a `String` first.
+fn write_json<T: serde::Serialize + ?Sized>(value: &T, out: &mut Sha256) {
+    struct Feed<'a>(&'a mut Sha256);
+    impl std::io::Write for Feed<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    // Neither can fail: a `str` or a parsed JSON scalar always serializes,
+    // and the hasher takes any bytes.
+    let _ = serde_json::to_writer(Feed(out), value);
 }
 
 #[cfg(test)]
@@ -115,5 +134,52 @@ mod tests {
             digest(&json!({"amount": 1})),
             digest(&json!({"amount": "1"}))
         );
+    }
+
+    /// The rendering before the allocation-free one: digests of keys stored
+    /// by older builds must still match the same body.
+    fn digest_as_before(body: &Value) -> RequestDigest {
+        fn write(value: &Value, out: &mut Sha256) {
+            match value {
+                Value::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    out.update(b"{");
+                    for key in keys {
+                        out.update(Value::String(key.clone()).to_string().as_bytes());
+                        out.update(b":");
+                        write(&map[key], out);
+                        out.update(b",");
+                    }
+                    out.update(b"}");
+                }
+                Value::Array(items) => {
+                    out.update(b"[");
+                    for item in items {
+                        write(item, out);
+                        out.update(b",");
+                    }
+                    out.update(b"]");
+                }
+                other => out.update(other.to_string().as_bytes()),
+            }
+        }
+        let mut hasher = Sha256::new();
+        write(body, &mut hasher);
+        RequestDigest(hasher.finalize().into())
+    }
+
+    #[test]
+    fn digests_are_the_same_as_older_builds_computed() {
+        for body in [
+            json!({"scheduleId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "quantity": 2, "grade": "VIP"}),
+            json!({"scheduleId": "x", "seatIds": ["A-1-1", "A-1-2"]}),
+            json!({"amount": 18446744073709551615u64, "neg": -3, "f": 1.5, "e": 1e300, "t": true, "n": null}),
+            json!({"esc\"aped\n\u{1}\u{7f}": "tab\t quote\" slash\\ é 日本 \u{1F600}", "nested": {"z": [{"b": 1, "a": [[]]}], "a": {}}}),
+            json!([1, "two", [3], {"four": 4}]),
+            json!("just a string"),
+        ] {
+            assert_eq!(digest(&body), digest_as_before(&body), "{body}");
+        }
     }
 }

@@ -74,15 +74,16 @@ impl IdempotencyIndex {
         })
     }
 
-    fn shard(&self, key: &IdemKey) -> MutexGuard<'_, HashMap<IdemKey, Slot>> {
+    /// The shard that holds `key` (a hash of the whole key: hashed once per
+    /// operation, and `begin` reuses it for its up to three visits).
+    fn shard_of(&self, key: &IdemKey) -> &Mutex<HashMap<IdemKey, Slot>> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut hasher);
-        let index = (hasher.finish() as usize) % self.shards.len();
-        // A poisoned shard means a panic while holding it; the map is still consistent
-        // (every operation is a single insert/remove).
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        &self.shards[(hasher.finish() as usize) % self.shards.len()]
+    }
+
+    fn shard(&self, key: &IdemKey) -> MutexGuard<'_, HashMap<IdemKey, Slot>> {
+        lock(self.shard_of(key))
     }
 
     /// Claims a key, or says how it was already used.
@@ -92,7 +93,8 @@ impl IdempotencyIndex {
                 "Idempotency-Key must be 1-{MAX_KEY_LEN} bytes"
             )));
         }
-        if let Some(answer) = self.begin_in_memory(tag) {
+        let shard = self.shard_of(&tag.key);
+        if let Some(answer) = begin_in_memory(shard, tag) {
             return answer;
         }
         // Read outside the shard lock. A key absent from memory now is in the
@@ -101,7 +103,7 @@ impl IdempotencyIndex {
             .keys
             .get(&tag.key)?
             .filter(|r| r.at >= now.plus_millis(-RETENTION_MS));
-        if let Some(answer) = self.begin_in_memory(tag) {
+        if let Some(answer) = begin_in_memory(shard, tag) {
             return answer;
         }
         match archived {
@@ -120,7 +122,7 @@ impl IdempotencyIndex {
                 // A key never stored: it may be stored only within the quota.
                 self.quota.check(tag.key.user, now)?;
                 // Claim it unless someone did in between.
-                let mut shard = self.shard(&tag.key);
+                let mut shard = lock(shard);
                 match shard.entry(tag.key.clone()) {
                     Entry::Vacant(slot) => {
                         slot.insert(Slot::InProgress(tag.digest));
@@ -130,12 +132,6 @@ impl IdempotencyIndex {
                 }
             }
         }
-    }
-
-    /// `None` if memory does not know the key.
-    fn begin_in_memory(&self, tag: &IdemTag) -> Option<Result<Replay, EngineError>> {
-        let shard = self.shard(&tag.key);
-        shard.get(&tag.key).map(|slot| answer_occupied(slot, tag))
     }
 
     /// The engine decided: future requests with this key replay `reply`.
@@ -209,18 +205,31 @@ impl IdempotencyIndex {
     pub fn purge(&self, now: Timestamp) {
         let horizon = now.plus_millis(-RETENTION_MS);
         for shard in &self.shards {
-            let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut map = lock(shard);
             map.retain(|_, slot| !matches!(slot, Slot::Done(_, _, at) if *at < horizon));
         }
     }
 
     /// Keys held in memory (decided recently or in flight).
     pub fn keys_in_memory(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
-            .sum()
+        self.shards.iter().map(|s| lock(s).len()).sum()
     }
+}
+
+/// A poisoned shard means a panic while holding it; the map is still
+/// consistent (every operation is a single insert/remove).
+fn lock(shard: &Mutex<HashMap<IdemKey, Slot>>) -> MutexGuard<'_, HashMap<IdemKey, Slot>> {
+    shard.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `None` if memory (this key's shard) does not know the key.
+fn begin_in_memory(
+    shard: &Mutex<HashMap<IdemKey, Slot>>,
+    tag: &IdemTag,
+) -> Option<Result<Replay, EngineError>> {
+    lock(shard)
+        .get(&tag.key)
+        .map(|slot| answer_occupied(slot, tag))
 }
 
 fn answer_occupied(slot: &Slot, tag: &IdemTag) -> Result<Replay, EngineError> {
