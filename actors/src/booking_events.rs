@@ -337,10 +337,28 @@ impl Outbox {
     /// decode, as every actor's log tail must at load: a torn or damaged
     /// last write refuses the start, naming the record, instead of failing
     /// the feed later. (The outbox is never read whole at start: it only grows.)
+    ///
+    /// A crash between the two writes of an `append_pair` can leave the
+    /// outbox record of a batch that never landed (the outbox half is
+    /// written first): then the newest outbox record names a source lsn its
+    /// log never reached, and it is removed here, before anything reads the
+    /// outbox. It was never served (the pair's waiter, which advances the
+    /// durable position, runs only once a flush covers both halves), and
+    /// pairs are serialized on the outbox log, so only the newest can be torn.
     pub fn open(store: &dyn Store) -> Result<Arc<Outbox>, boxoffice_storage::StoreError> {
-        let last = store.last_lsn(OUTBOX_LOG)?;
+        let mut last = store.last_lsn(OUTBOX_LOG)?;
         for (lsn, bytes) in store.read_log_page(OUTBOX_LOG, last.saturating_sub(1), 1)? {
-            codec::decode_record::<OutboxRecord>(OUTBOX_LOG, lsn, &bytes)?;
+            let record = codec::decode_record::<OutboxRecord>(OUTBOX_LOG, lsn, &bytes)?;
+            if lsn == last && record.source_lsn > store.last_lsn(&record.source_log)? {
+                tracing::warn!(
+                    outbox_lsn = lsn,
+                    source_log = %record.source_log,
+                    source_lsn = record.source_lsn,
+                    "removing the outbox record of a batch a crash cut"
+                );
+                store.remove_last(OUTBOX_LOG, lsn)?;
+                last = lsn - 1;
+            }
         }
         Ok(Arc::new(Outbox {
             durable: watch::Sender::new(last),
@@ -490,4 +508,42 @@ fn read_page(
         }
     }
     Ok(EventPage { items, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_storage::MemoryStore;
+
+    fn record(source_lsn: Lsn) -> Vec<u8> {
+        let record = OutboxRecord {
+            source_log: "s/a".to_owned(),
+            source_lsn,
+            events: Vec::new(),
+        };
+        codec::encode(&record).unwrap_or_default()
+    }
+
+    #[test]
+    fn open_removes_the_outbox_record_of_a_batch_a_crash_cut_and_nothing_else() {
+        let store = MemoryStore::new();
+        store.append("s/a", b"batch 1").unwrap();
+        store
+            .append_pair(("s/a", b"batch 2"), (OUTBOX_LOG, &record(2)))
+            .unwrap();
+        // The next pair torn after its first write: the outbox half alone.
+        store.append(OUTBOX_LOG, &record(3)).unwrap();
+        let outbox = Outbox::open(&store).unwrap();
+        assert_eq!(outbox.durable_lsn(), 1);
+        assert_eq!(store.last_lsn(OUTBOX_LOG).unwrap(), 1);
+        assert_eq!(
+            store.last_lsn("s/a").unwrap(),
+            2,
+            "the source log is untouched"
+        );
+        // An intact outbox is left as it is.
+        let again = Outbox::open(&store).unwrap();
+        assert_eq!(again.durable_lsn(), 1);
+        assert_eq!(store.last_lsn(OUTBOX_LOG).unwrap(), 1);
+    }
 }

@@ -104,9 +104,12 @@ enum Undo {
         lsn: Lsn,
         previous_last: Lsn,
     },
-    /// An `append_pair`: both records, undone together (one pending
-    /// operation, so a crash keeps both or neither).
-    AppendPair([(String, Lsn, Lsn); 2]),
+    /// A `remove_last`: the record removed, put back on undo.
+    RemoveLast {
+        log: String,
+        lsn: Lsn,
+        record: Vec<u8>,
+    },
     Snapshot {
         log: String,
         previous: Option<(Lsn, Vec<u8>)>,
@@ -125,9 +128,9 @@ enum Undo {
 }
 
 impl Undo {
-    /// An append of one record or of a pair (what `crash_keeping_appends` counts).
+    /// An append of one record (a pair is two; what `crash_keeping_appends` counts).
     fn is_append(&self) -> bool {
-        matches!(self, Undo::Append { .. } | Undo::AppendPair(_))
+        matches!(self, Undo::Append { .. })
     }
 }
 
@@ -394,9 +397,10 @@ impl State {
                 lsn,
                 previous_last,
             } => self.revert_append(log, lsn, previous_last),
-            Undo::AppendPair([first, second]) => {
-                self.revert_append(second.0, second.1, second.2);
-                self.revert_append(first.0, first.1, first.2);
+            Undo::RemoveLast { log, lsn, record } => {
+                let image = self.logs.entry(log).or_default();
+                image.records.insert(lsn, record);
+                image.last = image.last.max(lsn);
             }
             Undo::Snapshot { log, previous } => match previous {
                 Some(previous) => {
@@ -468,7 +472,7 @@ impl State {
         for undo in self.pending.drain(..count as usize) {
             match undo {
                 Undo::Append { .. } => self.stats.durable_records += 1,
-                Undo::AppendPair(_) => self.stats.durable_records += 2,
+                Undo::RemoveLast { .. } => self.stats.durable_records -= 1,
                 Undo::Trim { removed, .. } => self.stats.durable_records -= removed.len() as u64,
                 Undo::Snapshot { .. } | Undo::Meta { .. } | Undo::MetaBatch(_) => {}
             }
@@ -497,9 +501,11 @@ impl Store for MemoryStore {
         Ok(lsn)
     }
 
-    /// One pending operation, counted as ONE append by the crash points and
-    /// by `crash_keeping_appends`: a crash keeps both records or neither,
-    /// as sled's `apply_batch` does.
+    /// Two pending appends, the second record first, as sled writes them:
+    /// a crash can keep the second record alone (never the first alone).
+    /// The crash points count the pair as one append (so seeds keep their
+    /// schedule of crashes); `crash_keeping_appends` and the seeded prefix
+    /// of a crash see two, and may cut between them.
     fn append_pair(
         &self,
         first: (&str, &[u8]),
@@ -519,15 +525,45 @@ impl Store for MemoryStore {
                 return Err(StoreError::Io(format!("log {log} ran out of lsns")));
             }
         }
-        let (first_lsn, first_previous) = state.insert_record(first.0, first.1)?;
         let (second_lsn, second_previous) = state.insert_record(second.0, second.1)?;
-        state.push_pending(Undo::AppendPair([
-            (first.0.to_owned(), first_lsn, first_previous),
-            (second.0.to_owned(), second_lsn, second_previous),
-        ]));
+        state.push_pending(Undo::Append {
+            log: second.0.to_owned(),
+            lsn: second_lsn,
+            previous_last: second_previous,
+        });
+        let (first_lsn, first_previous) = state.insert_record(first.0, first.1)?;
+        state.push_pending(Undo::Append {
+            log: first.0.to_owned(),
+            lsn: first_lsn,
+            previous_last: first_previous,
+        });
         state.stats.appends += 1;
         state.count(Write::Append);
         Ok((first_lsn, second_lsn))
+    }
+
+    fn remove_last(&self, log: &str, lsn: Lsn) -> Result<(), StoreError> {
+        check_log_name(log)?;
+        let mut state = self.lock();
+        state.check_alive()?;
+        let image = state
+            .logs
+            .get_mut(log)
+            .ok_or_else(|| StoreError::Io(format!("log {log} has no record {lsn}")))?;
+        if image.last != lsn || !image.records.contains_key(&lsn) {
+            return Err(StoreError::Io(format!(
+                "log {log}: {lsn} is not its last record ({})",
+                image.last
+            )));
+        }
+        let record = image.records.remove(&lsn).unwrap_or_default();
+        image.last = lsn - 1;
+        state.push_pending(Undo::RemoveLast {
+            log: log.to_owned(),
+            lsn,
+            record,
+        });
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -355,15 +355,56 @@ impl Store for SledStore {
         } else {
             (high_lsn, low_lsn)
         };
-        let mut batch = sled::Batch::default();
-        batch.insert(sled_keys::record_key(first.0, first_lsn), first.1);
-        batch.insert(sled_keys::record_key(second.0, second_lsn), second.1);
+        // Two plain inserts, the second record first. Not a `sled::Batch`:
+        // sled 0.34 applies a batch under its global concurrency-control
+        // write lock, which waits for a running flush (a flush holds the
+        // read side through its fsync) and blocks every other insert
+        // meanwhile, so appends stopped overlapping flushes and holds/s
+        // halved. sled recovers a prefix of its writes, so a crash between
+        // the two leaves the second record alone: the outbox record of a
+        // batch that never landed, which `Outbox` start-up removes with
+        // `Store::remove_last` before anyone can read it (it was never
+        // served: the pair's waiter runs only after a flush covering both).
         self.records
-            .apply_batch(batch)
+            .insert(sled_keys::record_key(second.0, second_lsn), second.1)
             .map_err(|e| sled_error("append pair", &e))?;
+        if let Err(e) = self
+            .records
+            .insert(sled_keys::record_key(first.0, first_lsn), first.1)
+        {
+            // The second record is written and the first is not: a torn
+            // pair in a live process, which later pairs would serve as if
+            // it were whole. Stop writing (fail-stop, like a failed flush),
+            // so the start-up repair runs before anything reads past it.
+            self.poisoned.store(true, Ordering::Release);
+            return Err(sled_error("append pair", &e));
+        }
         low_cursor.last = Some(low_lsn);
         high_cursor.last = Some(high_lsn);
         Ok((first_lsn, second_lsn))
+    }
+
+    fn remove_last(&self, log: &str, lsn: Lsn) -> Result<(), StoreError> {
+        check_log_name(log)?;
+        self.check_writable()?;
+        let cursor = self.cursor(log);
+        let mut cursor = cursor.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = self.last_loaded(&mut cursor, log)?;
+        let key = sled_keys::record_key(log, lsn);
+        let present = self
+            .records
+            .contains_key(&key)
+            .map_err(|e| sled_error("remove last", &e))?;
+        if last != lsn || !present {
+            return Err(StoreError::Io(format!(
+                "log {log}: {lsn} is not its last record ({last})"
+            )));
+        }
+        self.records
+            .remove(key)
+            .map_err(|e| sled_error("remove last", &e))?;
+        cursor.last = Some(lsn - 1);
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -24,15 +24,24 @@ pub trait Store: Send + Sync + 'static {
     /// after a later flush(). Returns its Lsn.
     fn append(&self, log: &str, record: &[u8]) -> Result<Lsn, StoreError>;
     /// Appends `first.1` to log `first.0` and `second.1` to log `second.0`
-    /// as ONE write: after a crash either both records are there or neither
-    /// (an actor's batch and the outbox record of its booking events). The
-    /// two logs must differ. Returns the two lsns; durable after a later
+    /// (an actor's batch and the outbox record of its booking events),
+    /// writing the SECOND first: after a crash both records are there, or
+    /// neither, or the second alone, never the first alone. A caller that
+    /// needs the pair atomic removes a lone second with [`Store::remove_last`]
+    /// at start-up (it is always its log's last record: pairs on one log are
+    /// serialized). Not one sled batch: sled 0.34 applies a batch under a
+    /// global lock that waits for a running flush, which halved holds/s.
+    /// The two logs must differ. Returns the two lsns; durable after a later
     /// flush, like `append`.
     fn append_pair(
         &self,
         first: (&str, &[u8]),
         second: (&str, &[u8]),
     ) -> Result<(Lsn, Lsn), StoreError>;
+    /// Removes record `lsn` of `log`, which must be the log's last record
+    /// (the lone half of a torn [`Store::append_pair`], found at start-up);
+    /// the next append gets `lsn` again. Refused otherwise.
+    fn remove_last(&self, log: &str, lsn: Lsn) -> Result<(), StoreError>;
     /// Makes every append/snapshot/trim/put_meta that returned before this call durable.
     fn flush(&self) -> Result<(), StoreError>;
     /// Records with lsn > `after`, in order.

@@ -476,12 +476,14 @@ fn a_meta_batch_is_one_write_a_crash_keeps_whole_or_undoes_whole() {
     assert_eq!(store.get_meta("x/1").unwrap(), Some(b"b2".to_vec()));
 }
 
-/// A pair append is one pending operation: every crash (whole, a prefix of
-/// operations, a prefix of appends, a crash point) keeps both records or neither.
+/// A pair append is two pending appends, the second record first (as
+/// sled writes them): a crash keeps a prefix of them, so neither, the
+/// second alone, or both, never the first alone; `remove_last` takes a
+/// lone second back.
 #[test]
-fn a_crash_keeps_both_records_of_a_pair_or_neither() {
+fn a_crash_keeps_a_prefix_of_a_pair_second_record_first() {
     let both = |store: &MemoryStore| (lsns(store, "schedule/a"), lsns(store, "outbox"));
-    for keep in 0..4 {
+    for keep in 0..6 {
         let store = MemoryStore::new();
         store.append("schedule/a", b"1").unwrap();
         store
@@ -490,16 +492,18 @@ fn a_crash_keeps_both_records_of_a_pair_or_neither() {
         store
             .append_pair(("outbox", b"o2"), ("schedule/a", b"3"))
             .unwrap();
-        assert_eq!(store.pending_appends(), 3, "a pair counts as one append");
+        assert_eq!(store.pending_appends(), 5, "a pair is two appends");
         store.crash_keeping_appends(keep);
         let expected = match keep {
             0 => (vec![], vec![]),
             1 => (vec![1], vec![]),
-            2 => (vec![1, 2], vec![1]),
+            2 => (vec![1], vec![1]),
+            3 => (vec![1, 2], vec![1]),
+            4 => (vec![1, 2, 3], vec![1]),
             _ => (vec![1, 2, 3], vec![1, 2]),
         };
         assert_eq!(both(&store), expected, "keeping {keep} appends");
-        // The lost lsns are assigned again, to both logs alike.
+        // The lost lsns are assigned again.
         let next = store
             .append_pair(("schedule/a", b"n"), ("outbox", b"n"))
             .unwrap();
@@ -508,7 +512,7 @@ fn a_crash_keeps_both_records_of_a_pair_or_neither() {
             (expected.0.len() as u64 + 1, expected.1.len() as u64 + 1)
         );
     }
-    for keep in 0..3 {
+    for keep in 0..5 {
         let store = MemoryStore::new();
         store
             .append_pair(("schedule/a", b"1"), ("outbox", b"o1"))
@@ -517,13 +521,39 @@ fn a_crash_keeps_both_records_of_a_pair_or_neither() {
             .append_pair(("schedule/a", b"2"), ("outbox", b"o2"))
             .unwrap();
         store.crash_keeping(keep);
-        let kept: Vec<u64> = (1..=keep as u64).collect();
+        let outbox: Vec<u64> = (1..=keep.div_ceil(2) as u64).collect();
+        let schedule: Vec<u64> = (1..=(keep / 2) as u64).collect();
         assert_eq!(
             both(&store),
-            (kept.clone(), kept),
+            (schedule, outbox),
             "keeping {keep} operations"
         );
     }
+}
+
+#[test]
+fn remove_last_takes_back_a_lone_last_record_and_refuses_any_other() {
+    let store = MemoryStore::new();
+    store.append("outbox", b"o1").unwrap();
+    store.append("outbox", b"o2").unwrap();
+    store.flush().unwrap();
+    assert!(store.remove_last("outbox", 1).is_err(), "not the last");
+    assert!(store.remove_last("outbox", 3).is_err(), "no such record");
+    assert!(store.remove_last("nothing", 1).is_err(), "no such log");
+    store.remove_last("outbox", 2).unwrap();
+    assert_eq!(lsns(&store, "outbox"), vec![1]);
+    assert_eq!(
+        store.append("outbox", b"o2'").unwrap(),
+        2,
+        "lsn given again"
+    );
+    // Unflushed, both the removal and the new append are undone by a crash.
+    store.crash();
+    assert_eq!(lsns(&store, "outbox"), vec![1, 2]);
+    store.remove_last("outbox", 2).unwrap();
+    store.flush().unwrap();
+    store.crash();
+    assert_eq!(lsns(&store, "outbox"), vec![1]);
 }
 
 #[test]

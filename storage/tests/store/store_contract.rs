@@ -346,6 +346,25 @@ fn scan_meta_pages_through_a_prefix_with_values(store: Arc<dyn Store>) {
         .all(|(key, _)| !key.contains('\0')));
 }
 
+fn remove_last_takes_back_only_the_last_record(store: Arc<dyn Store>) {
+    store.append("outbox", b"o1").unwrap();
+    store.append("outbox", b"o2").unwrap();
+    assert!(store.remove_last("outbox", 1).is_err(), "not the last");
+    assert!(store.remove_last("outbox", 3).is_err(), "no such record");
+    store.remove_last("outbox", 2).unwrap();
+    assert_eq!(store.last_lsn("outbox").unwrap(), 1);
+    assert_eq!(records(store.as_ref(), "outbox", 0).len(), 1);
+    assert_eq!(
+        store.append("outbox", b"o2'").unwrap(),
+        2,
+        "lsn given again"
+    );
+    assert_eq!(
+        records(store.as_ref(), "outbox", 1),
+        vec![(2, b"o2'".to_vec())]
+    );
+}
+
 fn a_pair_append_assigns_each_log_its_next_lsn(store: Arc<dyn Store>) {
     store.append("schedule/a", b"a1").unwrap();
     assert_eq!(
@@ -484,4 +503,5 @@ contract!(
     a_pair_append_refuses_one_log_twice_and_writes_nothing_when_refused,
     read_log_page_reads_at_most_the_page,
     concurrent_pair_appends_keep_both_logs_contiguous,
+    remove_last_takes_back_only_the_last_record,
 );
