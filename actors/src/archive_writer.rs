@@ -17,8 +17,12 @@
 //! Deterministic runs (the seeded simulation, crash-window tests) configure
 //! no writer (`EngineConfig::archive_in_background = false`): the actor then
 //! writes the batch itself, inline, as before, so a seed replays the same
-//! interleaving of writes.
+//! interleaving of writes. Runs that do use the writer and then read the
+//! archive as a whole (the simulation's checks) first wait until
+//! [`ArchiveWriter::batches_in_flight`] is zero: a batch landing between two
+//! reads (the entries, then a tally) would look like a torn archive.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -44,12 +48,16 @@ struct Job {
 pub struct ArchiveWriter {
     jobs: Mutex<Option<SyncSender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Batches submitted whose callback has not returned yet.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl ArchiveWriter {
     /// Starts the writer thread over `store`.
     pub fn start(store: Arc<dyn Store>) -> std::io::Result<Arc<ArchiveWriter>> {
         let (jobs, queue) = sync_channel::<Job>(ARCHIVE_BATCHES_QUEUED);
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::clone(&in_flight);
         let thread = std::thread::Builder::new()
             .name(ARCHIVE_WRITER_THREAD_NAME.into())
             .spawn(move || {
@@ -57,11 +65,15 @@ impl ArchiveWriter {
                 for job in queue {
                     let written = job.batch.write(store.as_ref());
                     (job.done)(job.batch, written);
+                    // After the callback: once this reads zero, the actors'
+                    // "forget these" messages are already in their mailboxes.
+                    finished.fetch_sub(1, Ordering::AcqRel);
                 }
             })?;
         Ok(Arc::new(ArchiveWriter {
             jobs: Mutex::new(Some(jobs)),
             thread: Mutex::new(Some(thread)),
+            in_flight,
         }))
     }
 
@@ -73,10 +85,19 @@ impl ArchiveWriter {
         let Some(jobs) = jobs.as_ref() else {
             return Err(batch);
         };
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
         match jobs.try_send(Job { batch, done }) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => Err(job.batch),
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                Err(job.batch)
+            }
         }
+    }
+
+    /// Batches queued or being written (their callbacks not yet returned).
+    pub fn batches_in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
     }
 
     /// Stops taking batches, lets the thread write the queued ones, and waits

@@ -305,6 +305,15 @@ impl Registry {
         &self.wallets[wallet_actor::shard_of(user, self.wallets.len())]
     }
 
+    /// Archive batches submitted to the background writer and not yet
+    /// written (0 without a writer). See `archive_writer`.
+    pub fn archive_batches_in_flight(&self) -> usize {
+        self.engine
+            .archive_writer
+            .as_ref()
+            .map_or(0, |writer| writer.batches_in_flight())
+    }
+
     pub fn wallet_shards(&self) -> &[Handle<WalletActor>] {
         &self.wallets
     }

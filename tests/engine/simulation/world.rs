@@ -43,6 +43,12 @@ const DEATH_POLL: Duration = Duration::from_millis(1);
 /// enough that whether an answer arrives does not depend on thread timing.
 const DEATH_GRACE: Duration = Duration::from_millis(100);
 /// Trace lines kept for a failure report (all of them when one seed is replayed).
+/// Rounds of "quiesce the actors, wait for the archive writer" before a
+/// quiesce gives up: each round's forgetting can start at most one snapshot
+/// per actor, which rarely archives again.
+const QUIESCE_ROUNDS_MAX: usize = 16;
+/// 1 ms polls of the archive writer per round (10 s).
+const ARCHIVE_WAIT_POLLS_MAX: usize = 10_000;
 pub const TRACE_LINES: usize = 60;
 pub const TRACE_LINES_REPLAY: usize = 100_000;
 /// Idempotency keys per user and endpoint: few, so keys get replayed and reused.
@@ -391,11 +397,35 @@ impl World {
         answer
     }
 
-    /// Waits until every actor has finished what it was doing: an actor may
-    /// still be writing a snapshot and trimming its log after its answer went
-    /// out (and a crash point may fire there). Each actor answers a query only
-    /// after the handler in progress, so one query to each is enough.
+    /// Waits until every actor, and the background archive writer, has
+    /// finished what it was doing: an actor may still be writing a snapshot
+    /// and trimming its log after its answer went out (and a crash point may
+    /// fire there), and a snapshot may have handed ended reservations to the
+    /// archive writer, whose callback then tells the actor to forget them.
+    /// Without the wait, the checks could read the archive's entries before a
+    /// batch lands and its tallies after.
     pub async fn quiesce(&self) {
+        for _ in 0..QUIESCE_ROUNDS_MAX {
+            self.quiesce_actors().await;
+            if self.registry.archive_batches_in_flight() == 0 {
+                return;
+            }
+            for _ in 0..ARCHIVE_WAIT_POLLS_MAX {
+                if self.registry.archive_batches_in_flight() == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        panic!(
+            "the archive writer did not settle in {QUIESCE_ROUNDS_MAX} rounds: {} batches in flight",
+            self.registry.archive_batches_in_flight()
+        );
+    }
+
+    /// Each actor answers a query only after the handler in progress, so one
+    /// query to each is enough.
+    async fn quiesce_actors(&self) {
         let mut waits: Vec<Pin<Box<dyn Future<Output = ()>>>> = Vec::new();
         for id in self.schedule_ids() {
             let handle = self.registry.schedule(id).expect("schedule exists");
@@ -509,6 +539,9 @@ impl World {
                 .await
                 .expect("a gated schedule answers");
         }
+        // The sweep and the resumed cancellation end reservations; the
+        // snapshots after them may hand archive batches to the writer.
+        self.quiesce().await;
     }
 
     /// Runs the queue's tick now and waits for it to be durable, which also
