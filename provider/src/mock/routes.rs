@@ -38,53 +38,53 @@ impl MockProvider {
     }
 }
 
-fn error_response(error: MockError) -> HttpResponse {
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-    HttpResponse::build(status).json(WireErrorBody { error: error.error })
+impl std::fmt::Display for MockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.error.message)
+    }
+}
+
+/// Stripe's error shape: the status and `{"error": {type, code, message}}`.
+impl actix_web::ResponseError for MockError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(WireErrorBody {
+            error: self.error.clone(),
+        })
+    }
 }
 
 /// The down switch and the secret key, before anything else of an API call.
-fn admit(req: &HttpRequest, mock: &MockProvider) -> Result<(), HttpResponse> {
+fn admit(req: &HttpRequest, mock: &MockProvider) -> Result<(), MockError> {
     if mock.switches().down {
-        return Err(error_response(MockError::new(
+        return Err(MockError::new(
             503,
             "api_error",
             None,
             "The test provider is down (switch).",
-        )));
+        ));
     }
-    let expected = format!("Bearer {}", mock.config.secret_key);
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if given != Some(expected.as_str()) {
-        return Err(error_response(MockError::new(
-            401,
-            "invalid_request_error",
-            None,
-            "Invalid API Key provided.",
-        )));
-    }
-    Ok(())
+    check_bearer(req, mock)
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, HttpResponse> {
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, MockError> {
     match req.headers().get("Idempotency-Key") {
         None => Ok(None),
         Some(value) => {
             let key = value
                 .to_str()
-                .map_err(|_| error_response(MockError::invalid("Invalid Idempotency-Key.")))?;
-            check_key(key).map_err(error_response)?;
+                .map_err(|_| MockError::invalid("Invalid Idempotency-Key."))?;
+            check_key(key)?;
             Ok(Some(key.to_string()))
         }
     }
 }
 
-fn form(body: &[u8]) -> Result<Vec<(String, String)>, HttpResponse> {
+fn form(body: &[u8]) -> Result<Vec<(String, String)>, MockError> {
     serde_urlencoded::from_bytes(body)
-        .map_err(|_| error_response(MockError::invalid("The body is not form-encoded.")))
+        .map_err(|_| MockError::invalid("The body is not form-encoded."))
 }
 
 /// Runs the timeout before an operation, so an answer never shows an
@@ -95,78 +95,68 @@ fn expire(mock: &Mock) {
     dispatch(&provider, events);
 }
 
-async fn create_intent(req: HttpRequest, body: Bytes, mock: Mock) -> HttpResponse {
-    let run = || -> Result<HttpResponse, HttpResponse> {
-        admit(&req, &mock)?;
-        let key = idempotency_key(&req)?;
-        let fields = form(&body)?;
-        expire(&mock);
-        let intent = mock
-            .create_intent(&fields, key.as_deref())
-            .map_err(error_response)?;
-        Ok(HttpResponse::Ok().json(intent))
-    };
-    run().unwrap_or_else(|response| response)
+async fn create_intent(
+    req: HttpRequest,
+    body: Bytes,
+    mock: Mock,
+) -> Result<HttpResponse, MockError> {
+    admit(&req, &mock)?;
+    let key = idempotency_key(&req)?;
+    let fields = form(&body)?;
+    expire(&mock);
+    let intent = mock.create_intent(&fields, key.as_deref())?;
+    Ok(HttpResponse::Ok().json(intent))
 }
 
-fn path_id(req: &HttpRequest) -> Result<String, HttpResponse> {
+fn path_id(req: &HttpRequest) -> Result<String, MockError> {
     let id = req.match_info().get("id").unwrap_or_default();
     if is_valid_object_id(id) {
         Ok(id.to_string())
     } else {
-        Err(error_response(MockError::missing(id)))
+        Err(MockError::missing(id))
     }
 }
 
-async fn retrieve_intent(req: HttpRequest, mock: Mock) -> HttpResponse {
-    let run = || -> Result<HttpResponse, HttpResponse> {
-        admit(&req, &mock)?;
-        let id = path_id(&req)?;
-        expire(&mock);
-        let intent = mock.retrieve_intent(&id).map_err(error_response)?;
-        Ok(HttpResponse::Ok().json(intent))
-    };
-    run().unwrap_or_else(|response| response)
+async fn retrieve_intent(req: HttpRequest, mock: Mock) -> Result<HttpResponse, MockError> {
+    admit(&req, &mock)?;
+    let id = path_id(&req)?;
+    expire(&mock);
+    let intent = mock.retrieve_intent(&id)?;
+    Ok(HttpResponse::Ok().json(intent))
 }
 
-async fn cancel_intent(req: HttpRequest, body: Bytes, mock: Mock) -> HttpResponse {
-    let run = || -> Result<HttpResponse, HttpResponse> {
-        admit(&req, &mock)?;
-        let id = path_id(&req)?;
-        let key = idempotency_key(&req)?;
-        let fields = form(&body)?;
-        if let Some((name, _)) = fields
-            .iter()
-            .find(|(name, _)| name != "cancellation_reason")
-        {
-            return Err(error_response(MockError::invalid(format!(
-                "Received unknown parameter: {}",
-                super::clip(name)
-            ))));
-        }
-        expire(&mock);
-        let (intent, events) = mock
-            .cancel_intent(&id, key.as_deref())
-            .map_err(error_response)?;
-        dispatch(&mock.clone().into_inner(), events);
-        Ok(HttpResponse::Ok().json(intent))
-    };
-    run().unwrap_or_else(|response| response)
+async fn cancel_intent(
+    req: HttpRequest,
+    body: Bytes,
+    mock: Mock,
+) -> Result<HttpResponse, MockError> {
+    admit(&req, &mock)?;
+    let id = path_id(&req)?;
+    let key = idempotency_key(&req)?;
+    let fields = form(&body)?;
+    if let Some((name, _)) = fields
+        .iter()
+        .find(|(name, _)| name != "cancellation_reason")
+    {
+        return Err(MockError::invalid(format!(
+            "Received unknown parameter: {}",
+            super::clip(name)
+        )));
+    }
+    expire(&mock);
+    let (intent, events) = mock.cancel_intent(&id, key.as_deref())?;
+    dispatch(&mock.clone().into_inner(), events);
+    Ok(HttpResponse::Ok().json(intent))
 }
 
-async fn refund(req: HttpRequest, body: Bytes, mock: Mock) -> HttpResponse {
-    let run = || -> Result<HttpResponse, HttpResponse> {
-        admit(&req, &mock)?;
-        let key = idempotency_key(&req)?;
-        let fields = form(&body)?;
-        expire(&mock);
-        let (refund, events) = mock
-            .refund(&fields, key.as_deref())
-            .map_err(error_response)?;
-        dispatch(&mock.clone().into_inner(), events);
-        Ok(HttpResponse::Ok().json(refund))
-    };
-    run().unwrap_or_else(|response| response)
+async fn refund(req: HttpRequest, body: Bytes, mock: Mock) -> Result<HttpResponse, MockError> {
+    admit(&req, &mock)?;
+    let key = idempotency_key(&req)?;
+    let fields = form(&body)?;
+    expire(&mock);
+    let (refund, events) = mock.refund(&fields, key.as_deref())?;
+    dispatch(&mock.clone().into_inner(), events);
+    Ok(HttpResponse::Ok().json(refund))
 }
 
 fn html(status: StatusCode, page: String) -> HttpResponse {
@@ -229,7 +219,7 @@ async fn decline(req: HttpRequest, mock: Mock) -> HttpResponse {
     click(req, mock, false).await
 }
 
-fn check_bearer(req: &HttpRequest, mock: &MockProvider) -> Result<(), HttpResponse> {
+fn check_bearer(req: &HttpRequest, mock: &MockProvider) -> Result<(), MockError> {
     let expected = format!("Bearer {}", mock.config.secret_key);
     let given = req
         .headers()
@@ -238,33 +228,30 @@ fn check_bearer(req: &HttpRequest, mock: &MockProvider) -> Result<(), HttpRespon
     if given == Some(expected.as_str()) {
         Ok(())
     } else {
-        Err(error_response(MockError::new(
+        Err(MockError::new(
             401,
             "invalid_request_error",
             None,
             "Invalid API Key provided.",
-        )))
+        ))
     }
 }
 
-async fn get_switches(req: HttpRequest, mock: Mock) -> HttpResponse {
-    match check_bearer(&req, &mock) {
-        Ok(()) => HttpResponse::Ok().json(mock.switches()),
-        Err(response) => response,
-    }
+async fn get_switches(req: HttpRequest, mock: Mock) -> Result<HttpResponse, MockError> {
+    check_bearer(&req, &mock)?;
+    Ok(HttpResponse::Ok().json(mock.switches()))
 }
 
 /// Switches are controlled with the secret key even while "down" (so a test
 /// can bring the provider back up).
-async fn set_switches(req: HttpRequest, body: Bytes, mock: Mock) -> HttpResponse {
-    let run = || -> Result<HttpResponse, HttpResponse> {
-        check_bearer(&req, &mock)?;
-        let update: SwitchesUpdate = serde_json::from_slice(&body)
-            .map_err(|e| error_response(MockError::invalid(format!("Bad switches: {e}"))))?;
-        let switches = mock
-            .update_switches(update)
-            .map_err(|e| error_response(MockError::invalid(e)))?;
-        Ok(HttpResponse::Ok().json(switches))
-    };
-    run().unwrap_or_else(|response| response)
+async fn set_switches(
+    req: HttpRequest,
+    body: Bytes,
+    mock: Mock,
+) -> Result<HttpResponse, MockError> {
+    check_bearer(&req, &mock)?;
+    let update: SwitchesUpdate = serde_json::from_slice(&body)
+        .map_err(|e| MockError::invalid(format!("Bad switches: {e}")))?;
+    let switches = mock.update_switches(update).map_err(MockError::invalid)?;
+    Ok(HttpResponse::Ok().json(switches))
 }
