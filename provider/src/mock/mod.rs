@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use routes::MAX_REQUEST_BYTES;
 
-/// Most intents the mock keeps; past it a create is refused (429).
+/// Most intents the mock keeps by default; past it a create is refused (429).
 pub const MAX_INTENTS: usize = 100_000;
 /// Most idempotency keys remembered (creates, cancels and refunds); past it
 /// a new key is refused (429).
@@ -133,6 +133,8 @@ pub struct MockConfig {
     /// First retry delay of a failed webhook; it doubles per attempt.
     pub retry_initial_ms: u64,
     pub out_of_order_max_hold_ms: u64,
+    /// Most intents kept ([`MAX_INTENTS`]; lower in tests of the bound).
+    pub max_intents: usize,
     pub switches: Switches,
     /// Seeds the ids it hands out.
     pub seed: u64,
@@ -156,6 +158,7 @@ impl MockConfig {
             sweep_interval_ms: DEFAULT_SWEEP_INTERVAL_MS,
             retry_initial_ms: delivery::DEFAULT_RETRY_INITIAL_MS,
             out_of_order_max_hold_ms: DEFAULT_OUT_OF_ORDER_MAX_HOLD_MS,
+            max_intents: MAX_INTENTS,
             switches: Switches::default(),
             seed,
             now_ms,
@@ -455,7 +458,7 @@ impl MockProvider {
             }
             Self::check_key_room(&state)?;
         }
-        if state.intents.len() >= MAX_INTENTS {
+        if state.intents.len() >= self.config.max_intents.min(MAX_INTENTS) {
             return Err(MockError::full("the mock holds its maximum of intents"));
         }
         let id = new_id(&mut state.rng, "pi_");

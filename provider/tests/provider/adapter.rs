@@ -507,3 +507,35 @@ async fn pay_redirects_to_the_return_url() {
     );
     h.receiver.wait_for(1).await;
 }
+
+#[actix_rt::test]
+async fn the_mock_refuses_intents_past_its_bound() {
+    let h = Harness::with(|c| c.max_intents = 2).await;
+    let first = h
+        .adapter
+        .create_intent(&new_intent("k1", "p-1"))
+        .await
+        .unwrap();
+    h.adapter
+        .create_intent(&new_intent("k2", "p-2"))
+        .await
+        .unwrap();
+    let refused = h
+        .adapter
+        .create_intent(&new_intent("k3", "p-3"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ProviderError::Unavailable(_)),
+        "{refused:?}"
+    );
+    assert_eq!(h.provider.intent_count(), 2);
+    // A retry of an intent it has is still answered.
+    assert_eq!(
+        h.adapter
+            .create_intent(&new_intent("k1", "p-1"))
+            .await
+            .unwrap(),
+        first
+    );
+}
