@@ -539,3 +539,80 @@ async fn the_mock_refuses_intents_past_its_bound() {
         first
     );
 }
+
+#[actix_rt::test]
+async fn the_mock_mounts_under_a_prefix_in_another_app() {
+    use crate::support::{Receiver, TestClock};
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use boxoffice_provider::mock::{delivery, MockConfig, MockProvider};
+
+    let clock = TestClock::new();
+    let receiver = Receiver::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}/provider", listener.local_addr().unwrap());
+    let mut config = MockConfig::new(SECRET_KEY, WEBHOOK_SECRET, clock.injected(), 3);
+    config.webhook_url = Some(receiver.url.clone());
+    config.public_base_url = base_url.clone();
+    config.sweep_interval_ms = 20;
+    config.intent_timeout_ms = 1_000;
+    let provider = MockProvider::new(config);
+    delivery::spawn_sweeper(&provider);
+    let shared = provider.clone();
+    let server = HttpServer::new(move || {
+        let shared = shared.clone();
+        App::new()
+            .route(
+                "/other",
+                web::post().to(|body: web::Bytes| async move {
+                    HttpResponse::Ok().body(body.len().to_string())
+                }),
+            )
+            .service(web::scope("/provider").configure(|cfg| MockProvider::configure(&shared, cfg)))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_rt::spawn(server);
+    let adapter =
+        StripeAdapter::new(StripeConfig::new(&base_url, SECRET_KEY, WEBHOOK_SECRET).unwrap())
+            .unwrap();
+
+    let intent = adapter
+        .create_intent(&new_intent("k", "p-1"))
+        .await
+        .unwrap();
+    let url = adapter.checkout_url(&intent).unwrap();
+    assert_eq!(url, format!("{base_url}/checkout/{}", intent.id));
+    let client = awc::Client::default();
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .post(format!("{url}/pay"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    receiver.wait_for(1).await;
+    // The host app's own routes still answer, with their own body limit.
+    let big = "x".repeat(2 * boxoffice_provider::mock::MAX_REQUEST_BYTES);
+    let response = client
+        .post(format!("{}/other", base_url.trim_end_matches("/provider")))
+        .send_body(big)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The sweeper started by hand cancels an abandoned intent.
+    let open = adapter
+        .create_intent(&new_intent("k2", "p-2"))
+        .await
+        .unwrap();
+    clock.advance_ms(1_000);
+    let hits = receiver.wait_for(2).await;
+    assert!(matches!(
+        hits[1].event(clock.now_s()).kind,
+        EventKind::IntentCanceled(ref f) if f.intent_id == open.id
+    ));
+}
