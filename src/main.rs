@@ -1,10 +1,12 @@
 //! The `boxoffice` binary.
 //!
 //! - `serve`: the HTTP API on an embedded data dir (see `boxoffice serve --help`).
+//! - `mock-provider`: the built-in test payment provider on its own port.
 //! - `load` (hidden): drives the engine on a data dir under random load and
 //!   prints every acknowledged change; the engine-level kill test runs it.
 
 mod load;
+mod mock_provider;
 mod serve;
 
 /// mimalloc instead of glibc's malloc: allocation is the largest single cost
@@ -30,6 +32,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP API server.
     Serve(Box<serve::ServeArgs>),
+    /// Run the built-in test payment provider (Stripe's wire format) on its own port.
+    MockProvider(Box<mock_provider::MockProviderArgs>),
     /// Drives the engine on a data dir with random load and prints each
     /// acknowledged change as a JSON line (used by the kill tests).
     #[command(hide = true)]
@@ -47,6 +51,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(*args),
+        Command::MockProvider(args) => mock_provider::run(*args),
         Command::Load(args) => load::run(args),
     };
     match outcome {

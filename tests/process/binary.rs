@@ -39,9 +39,13 @@ pub enum Subcommand {
     ServeAt(&'static str),
     /// `load`: the engine under random load, one line per acknowledged change.
     Load,
+    /// `mock-provider --port 0`: the test payment provider (no data dir: the
+    /// `data` argument is ignored).
+    MockProvider,
 }
 
-/// Starts `boxoffice <subcommand> --data-dir <data> <args>` with `env` added
+/// Starts `boxoffice <subcommand> --data-dir <data> <args>` (no data dir for
+/// `mock-provider`) with `env` added
 /// (`RUST_LOG=warn` and, for `serve`, `BOXOFFICE_RATE_LIMITS=off` unless
 /// `env` sets them: these tests post many holds and payments as one user) and
 /// the given pipes.
@@ -58,10 +62,12 @@ pub fn spawn_binary(
         Subcommand::Serve => command.args(["serve", "--bind", "127.0.0.1:0"]),
         Subcommand::ServeAt(address) => command.args(["serve", "--bind", address]),
         Subcommand::Load => command.arg("load"),
+        Subcommand::MockProvider => command.args(["mock-provider", "--port", "0"]),
     };
+    if !matches!(subcommand, Subcommand::MockProvider) {
+        command.arg("--data-dir").arg(data);
+    }
     command
-        .arg("--data-dir")
-        .arg(data)
         .args(args)
         .env("RUST_LOG", "warn")
         .env("BOXOFFICE_RATE_LIMITS", "off")
