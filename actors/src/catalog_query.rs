@@ -293,8 +293,11 @@ impl Registry {
         &self,
         new: NewConcert,
         status: ConcertStatus,
+        verified_email: &[bool],
     ) -> EngineResult<ConcertDetail> {
-        let concert = self.create_concert_as(new, status).await?;
+        let concert = self
+            .create_concert_requiring(new, status, verified_email)
+            .await?;
         self.detail_of(concert).await
     }
 
@@ -516,6 +519,7 @@ mod tests {
                 .create_concert_detail(
                     concert(venue.venue_id, "Spring Symphony", 50_000, &[10, 11]),
                     ConcertStatus::Published,
+                    &[],
                 )
                 .await
                 .expect("concert");
@@ -579,7 +583,7 @@ mod tests {
             broken.schedules[0].schedule_id = ScheduleId::from_random_bytes([9; 16]);
             registry
                 .catalog()
-                .command(CreateConcert(broken.clone()))
+                .command(CreateConcert(broken.clone(), Vec::new()))
                 .await
                 .expect("logged");
             assert!(matches!(

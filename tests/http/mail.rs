@@ -608,3 +608,63 @@ async fn without_mail_a_reset_still_answers_202_and_resets_are_rate_limited_like
     assert!(refused.header("retry-after").is_some());
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn a_waiting_room_that_requires_a_verified_address_admits_only_verified_accounts() {
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(with_mail(sink.url())).await;
+    let admin = app.admin_token().await;
+    let queue = json!({"enabled": true, "batchSize": 10, "intervalMs": 1000, "maxActive": 100,
+        "activeSeconds": 600, "requireVerifiedEmail": true});
+    let (_, gated) = app.create_concert(&admin, Some(queue), 300).await;
+    let (_, open) = app.create_concert(&admin, None, 300).await;
+    let (email, login) = register_and_login_fresh(&app, "fan").await;
+    let token = login["accessToken"].as_str().expect("token").to_string();
+    let join = |schedule: String, token: String| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/queue/tokens",
+                Some(&token),
+                json!({"scheduleId": schedule}),
+            )
+            .await
+        }
+    };
+
+    join(gated.clone(), token.clone())
+        .await
+        .expect(403, "EMAIL_NOT_VERIFIED");
+    join(open.clone(), token.clone()).await.expect(201, "");
+    let code = code_in(&mail_to(&sink, &email, "Confirm your e-mail address").await);
+    app.post(VERIFY, None, json!({"code": code}))
+        .await
+        .expect(200, "");
+    join(gated.clone(), token.clone()).await.expect(201, "");
+
+    // The rule is durable: after a restart an unverified account is still refused.
+    let (_, other) = app.account_token(Role::User).await;
+    let dir_path = app.dir.path().to_path_buf();
+    app.stop().await;
+    let dir = app.dir;
+    await_engine_release(app.registry).await;
+    let again = spawn_app_with(move |s| s.data_dir = dir_path).await;
+    again
+        .post(
+            "/api/v1/queue/tokens",
+            Some(&other),
+            json!({"scheduleId": gated}),
+        )
+        .await
+        .expect(403, "EMAIL_NOT_VERIFIED");
+    again
+        .post(
+            "/api/v1/queue/tokens",
+            Some(&token),
+            json!({"scheduleId": gated}),
+        )
+        .await
+        .expect(200, "");
+    again.stop().await;
+    drop(dir);
+}
