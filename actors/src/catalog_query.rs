@@ -61,6 +61,8 @@ pub struct ScheduleListing {
     pub info: ScheduleInfo,
     pub counts: SeatCounts,
     pub status: SaleStatus,
+    /// Joining its waiting room needs a verified e-mail address.
+    pub require_verified_email: bool,
 }
 
 /// A concert with each of its schedules listed, in the concert's order.
@@ -265,6 +267,7 @@ impl Registry {
                 } else {
                     SaleStatus::of(info, counts, now)
                 },
+                require_verified_email: self.drafts().requires_verified_email(info.schedule_id),
             })
             .collect()
     }

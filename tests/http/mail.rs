@@ -616,7 +616,13 @@ async fn a_waiting_room_that_requires_a_verified_address_admits_only_verified_ac
     let admin = app.admin_token().await;
     let queue = json!({"enabled": true, "batchSize": 10, "intervalMs": 1000, "maxActive": 100,
         "activeSeconds": 600, "requireVerifiedEmail": true});
-    let (_, gated) = app.create_concert(&admin, Some(queue), 300).await;
+    let (concert, gated) = app.create_concert(&admin, Some(queue), 300).await;
+    let shown = app.get(&format!("/api/v1/concerts/{concert}"), None).await;
+    shown.expect(200, "");
+    assert_eq!(
+        shown.body["schedules"][0]["queue"]["requireVerifiedEmail"],
+        json!(true)
+    );
     let (_, open) = app.create_concert(&admin, None, 300).await;
     let (email, login) = register_and_login_fresh(&app, "fan").await;
     let token = login["accessToken"].as_str().expect("token").to_string();

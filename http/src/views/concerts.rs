@@ -74,7 +74,8 @@ pub struct QueueBody {
     pub pre_queue_seconds: i64,
     /// Joining the waiting room needs a verified e-mail address (POST
     /// /auth/verify-email); others get 403 EMAIL_NOT_VERIFIED. Default false.
-    /// Taken at creation; not echoed in answers yet (they show false).
+    /// Set at creation. A schedule's `queue` shows its own rule; the
+    /// concert-wide `queue` of an answer shows false.
     #[serde(default)]
     pub require_verified_email: bool,
 }
@@ -337,7 +338,10 @@ impl From<&ScheduleListing> for ScheduleBody {
                 .queue
                 .as_ref()
                 .filter(|q| q.enabled)
-                .map(QueueBody::from_config),
+                .map(|q| QueueBody {
+                    require_verified_email: s.require_verified_email,
+                    ..QueueBody::from_config(q)
+                }),
         }
     }
 }
