@@ -107,7 +107,7 @@ impl MailService {
             Arc::clone(&mailer),
             from.clone(),
             qr,
-        );
+        )?;
         // Spawned from the thread itself: the feed's read is not `Send`.
         let started = arbiter.spawn_fn(move || {
             actix::spawn(dispatcher.run());

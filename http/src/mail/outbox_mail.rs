@@ -88,16 +88,28 @@ pub struct Dispatcher {
     mailer: Arc<Mailer>,
     from: Mailbox,
     qr: QrSigner,
+    start: Position,
 }
 
 impl Dispatcher {
-    pub fn new(registry: Arc<Registry>, mailer: Arc<Mailer>, from: Mailbox, qr: QrSigner) -> Self {
-        Dispatcher {
+    /// Reads (or, on a data dir that never had mail, stores) the position
+    /// now, before the server takes requests: every event appended from
+    /// here on is after it, so none is skipped.
+    pub fn new(
+        registry: Arc<Registry>,
+        mailer: Arc<Mailer>,
+        from: Mailbox,
+        qr: QrSigner,
+    ) -> Result<Self, String> {
+        let start = start_position(registry.context().commit.store().as_ref())
+            .map_err(|e| format!("mail: cannot read its position: {e}"))?;
+        Ok(Dispatcher {
             registry,
             mailer,
             from,
             qr,
-        }
+            start,
+        })
     }
 
     fn store(&self) -> &Arc<dyn Store> {
@@ -106,9 +118,7 @@ impl Dispatcher {
 
     /// Runs until the process (or the mail thread) stops.
     pub async fn run(self) {
-        let mut position = self
-            .retrying("read the mail position", || async { self.start_position() })
-            .await;
+        let mut position = self.start;
         loop {
             let page = self
                 .retrying("read the booking events", || {
@@ -130,23 +140,6 @@ impl Dispatcher {
                 self.save(position).await;
             }
         }
-    }
-
-    /// The stored position, or (first start with mail) the outbox's end, stored.
-    fn start_position(&self) -> Result<Position, String> {
-        let store = self.store();
-        if let Some(bytes) = store.get_meta(CURSOR_KEY).map_err(|e| e.to_string())? {
-            return Position::decode(&bytes)
-                .ok_or_else(|| format!("{CURSOR_KEY} holds no position"));
-        }
-        let position = Position {
-            page: end_of_outbox(store.as_ref())?,
-            done: 0,
-        };
-        store
-            .put_meta(CURSOR_KEY, &position.encode())
-            .map_err(|e| e.to_string())?;
-        Ok(position)
     }
 
     async fn save(&self, position: Position) {
@@ -245,6 +238,24 @@ async fn send_until_accepted(mailer: &Mailer, message: Message, what: &str) {
             }
         }
     }
+}
+
+/// The stored position, or (first start with mail) the outbox's end,
+/// stored. It becomes durable with the flush of any event appended after
+/// it (a flush covers every write before it), so no event after it can be
+/// durable while it is not.
+fn start_position(store: &dyn Store) -> Result<Position, String> {
+    if let Some(bytes) = store.get_meta(CURSOR_KEY).map_err(|e| e.to_string())? {
+        return Position::decode(&bytes).ok_or_else(|| format!("{CURSOR_KEY} holds no position"));
+    }
+    let position = Position {
+        page: end_of_outbox(store)?,
+        done: 0,
+    };
+    store
+        .put_meta(CURSOR_KEY, &position.encode())
+        .map_err(|e| e.to_string())?;
+    Ok(position)
 }
 
 /// The feed position after every event the outbox holds now (`None` when
