@@ -106,6 +106,12 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+    /// The SMTP server mail goes through: smtp://host:port (plain), smtp://host:port?tls=required (STARTTLS), smtps://host:port (TLS); user:password@ before the host to log in. With --mail-from; mail is off when unset.
+    #[arg(long, env = "BOXOFFICE_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The sender of the server's mail, e.g. "Box Office <tickets@example.com>".
+    #[arg(long, env = "BOXOFFICE_MAIL_FROM")]
+    mail_from: Option<String>,
     /// New Idempotency-Keys one user may store per UTC day; past it such a request is 429 until the next day (0: no quota; not affected by --rate-limits).
     #[arg(long, env = "BOXOFFICE_MAX_NEW_IDEMPOTENCY_KEYS_PER_DAY", default_value_t = boxoffice_actors::idempotency::DEFAULT_MAX_NEW_KEYS_PER_DAY)]
     max_new_idempotency_keys_per_day: u32,
@@ -178,6 +184,8 @@ impl ServeArgs {
             catalogue_per_minute: self.catalogue_per_minute,
         };
         settings.trusted_proxies = TrustedProxies::new(self.trusted_proxies);
+        settings.mail =
+            boxoffice_http::mail::MailSettings::from_flags(self.smtp_url, self.mail_from)?;
         settings.cors_origins = self
             .cors_origins
             .into_iter()

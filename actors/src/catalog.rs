@@ -133,6 +133,20 @@ impl Registry {
         new: NewConcert,
         status: ConcertStatus,
     ) -> EngineResult<Concert> {
+        self.create_concert_requiring(new, status, &[]).await
+    }
+
+    /// [`Registry::create_concert_as`], where `verified_email[i]` says
+    /// whether joining the waiting room of `new.schedules[i]` needs a
+    /// verified e-mail address (missing: no). Such schedules are put on the
+    /// board before they are created (as drafts are hidden), so no join
+    /// escapes the rule; the rule is logged with the concert.
+    pub async fn create_concert_requiring(
+        &self,
+        new: NewConcert,
+        status: ConcertStatus,
+        verified_email: &[bool],
+    ) -> EngineResult<Concert> {
         let venue = self.venue(new.venue_id).await?;
         validate_concert(&new, &venue)?;
         let layout = schedule_layout(&venue, &new.price_grades);
@@ -143,7 +157,8 @@ impl Registry {
         let ids = &self.context().ids;
         let concert_id = ConcertId::from_random_bytes(random_id_bytes(ids));
         let mut schedules = Vec::with_capacity(new.schedules.len());
-        for schedule in &new.schedules {
+        let mut requiring = Vec::new();
+        for (i, schedule) in new.schedules.iter().enumerate() {
             let queue = schedule.queue.clone().or_else(|| new.queue.clone());
             let spec = ScheduleSpec {
                 schedule_id: ids.schedule_id(),
@@ -158,6 +173,10 @@ impl Registry {
             };
             if status.is_draft() {
                 self.drafts().hide([spec.schedule_id]);
+            }
+            if verified_email.get(i).copied().unwrap_or(false) {
+                self.drafts().require_verified_email([spec.schedule_id]);
+                requiring.push(spec.schedule_id);
             }
             let schedule_id = self.create_schedule(spec).await?;
             schedules.push(ScheduleInfo {
@@ -184,7 +203,9 @@ impl Registry {
             created_at: self.context().clock.now(),
             status,
         };
-        self.catalog().command(CreateConcert(concert)).await
+        self.catalog()
+            .command(CreateConcert(concert, requiring))
+            .await
     }
 
     /// The concert, or `NotFound(Concert)`.

@@ -141,6 +141,9 @@ pub enum CatalogEvent {
     ConcertEdited(ConcertText),
     /// A DRAFT became PUBLISHED.
     ConcertPublished(ConcertId),
+    /// Joining these schedules' waiting rooms needs a verified e-mail
+    /// address (`queue.requireVerifiedEmail`); logged with their concert.
+    VerifiedEmailRequired(Vec<ScheduleId>),
 }
 
 /// The schedules of DRAFT concerts, readable from any thread: schedule
@@ -149,9 +152,14 @@ pub enum CatalogEvent {
 /// it applies changes, and by `catalog.rs` before it creates a draft's
 /// schedules, so a draft's schedule is never reachable, even before its
 /// concert is logged.
+///
+/// It also holds the schedules whose waiting rooms require a verified
+/// e-mail address, for the same reason: a join reads it without a message,
+/// and it is set before such a schedule is created.
 #[derive(Default)]
 pub struct DraftBoard {
     schedules: RwLock<HashSet<ScheduleId>>,
+    verified_email: RwLock<HashSet<ScheduleId>>,
 }
 
 impl DraftBoard {
@@ -172,6 +180,23 @@ impl DraftBoard {
         (self.schedules.read().unwrap_or_else(|p| p.into_inner())).contains(&id)
     }
 
+    /// Joining these schedules' waiting rooms needs a verified address from now on.
+    pub fn require_verified_email(&self, ids: impl IntoIterator<Item = ScheduleId>) {
+        let mut required = self
+            .verified_email
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        required.extend(ids);
+    }
+
+    pub fn requires_verified_email(&self, id: ScheduleId) -> bool {
+        (self
+            .verified_email
+            .read()
+            .unwrap_or_else(|p| p.into_inner()))
+        .contains(&id)
+    }
+
     /// The board of a loaded catalogue.
     pub fn of(state: &CatalogState) -> DraftBoard {
         let board = DraftBoard::default();
@@ -180,6 +205,7 @@ impl DraftBoard {
                 board.hide(concert.schedules.iter().map(|s| s.schedule_id));
             }
         }
+        board.require_verified_email(state.verified_email_schedules.iter().copied());
         board
     }
 }
@@ -198,6 +224,21 @@ pub struct CatalogState {
     pub schedule_concert: HashMap<ScheduleId, ConcertId>,
     /// The concerts that are DRAFTs (every other one is PUBLISHED). Last, so
     /// that [`CatalogStatePreviousFormat`] is this struct without it.
+    pub drafts: BTreeSet<ConcertId>,
+    /// The schedules whose waiting rooms require a verified e-mail address.
+    /// Last, so that [`CatalogStateBeforeVerifiedEmail`] is this struct without it.
+    pub verified_email_schedules: BTreeSet<ScheduleId>,
+}
+
+/// The snapshot as written before `queue.requireVerifiedEmail` existed: no
+/// schedule requires a verified address.
+#[derive(Deserialize)]
+pub struct CatalogStateBeforeVerifiedEmail {
+    pub venues: HashMap<VenueId, Venue>,
+    pub venue_order: Vec<VenueId>,
+    pub concerts: HashMap<ConcertId, Concert>,
+    pub concert_order: Vec<ConcertId>,
+    pub schedule_concert: HashMap<ScheduleId, ConcertId>,
     pub drafts: BTreeSet<ConcertId>,
 }
 
@@ -254,6 +295,9 @@ impl CatalogState {
                     concert.status = ConcertStatus::Published;
                 }
             }
+            CatalogEvent::VerifiedEmailRequired(ids) => {
+                self.verified_email_schedules.extend(ids.iter().copied());
+            }
         }
     }
 
@@ -269,7 +313,8 @@ impl CatalogState {
         }
     }
 
-    /// Decodes a snapshot of this format or the one before drafts.
+    /// Decodes a snapshot of this format, the one before
+    /// `verified_email_schedules`, or the one before drafts.
     pub fn decode_snapshot(bytes: &[u8]) -> Result<CatalogState, StoreError> {
         let current = match codec::decode::<CatalogState>(bytes) {
             Ok(mut state) => {
@@ -278,6 +323,19 @@ impl CatalogState {
             }
             Err(err) => err,
         };
+        if let Ok(older) = codec::decode::<CatalogStateBeforeVerifiedEmail>(bytes) {
+            let mut state = CatalogState {
+                venues: older.venues,
+                venue_order: older.venue_order,
+                concerts: older.concerts,
+                concert_order: older.concert_order,
+                schedule_concert: older.schedule_concert,
+                drafts: older.drafts,
+                verified_email_schedules: BTreeSet::new(),
+            };
+            state.derive_statuses();
+            return Ok(state);
+        }
         let older = codec::decode::<CatalogStatePreviousFormat>(bytes).map_err(|_| current)?;
         let mut state = CatalogState {
             venues: older.venues,
@@ -286,6 +344,7 @@ impl CatalogState {
             concert_order: older.concert_order,
             schedule_concert: older.schedule_concert,
             drafts: BTreeSet::new(),
+            verified_email_schedules: BTreeSet::new(),
         };
         state.derive_statuses();
         Ok(state)
@@ -493,10 +552,19 @@ impl CatalogActor {
         ctx: &mut Context<Self>,
         outcome: EngineResult<(CatalogEvent, T)>,
     ) -> Pending<T> {
+        self.stage_events(ctx, outcome.map(|(event, value)| (vec![event], value)))
+    }
+
+    /// [`Self::stage_outcome`] of a change made of several events (one batch).
+    fn stage_events<T: Send + 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        outcome: EngineResult<(Vec<CatalogEvent>, T)>,
+    ) -> Pending<T> {
         let (tx, rx) = oneshot::channel();
         let (events, reply) = match outcome {
             Err(err) => (Vec::new(), Err(err)),
-            Ok((event, value)) => (vec![event], Ok(value)),
+            Ok((events, value)) => (events, Ok(value)),
         };
         let reply = reply_when_durable(tx, reply);
         let (feed, published) = (Arc::clone(&self.feed), events.clone());
@@ -577,21 +645,30 @@ impl Handler<ListVenues> for CatalogActor {
     }
 }
 
-/// Adds a validated concert whose schedules already exist (see `Registry::create_concert`).
-pub struct CreateConcert(pub Concert);
+/// Adds a validated concert whose schedules already exist (see
+/// `Registry::create_concert`), and which of them require a verified e-mail
+/// address to join their waiting rooms (logged in the same batch).
+pub struct CreateConcert(pub Concert, pub Vec<ScheduleId>);
 impl Message for CreateConcert {
     type Result = Pending<Concert>;
 }
 impl Handler<CreateConcert> for CatalogActor {
     type Result = MessageResult<CreateConcert>;
     fn handle(&mut self, msg: CreateConcert, ctx: &mut Context<Self>) -> Self::Result {
-        let concert = msg.0;
-        let refusal = self.state.refuse_concert(&concert);
+        let (concert, verified_email) = (msg.0, msg.1);
         let event = match concert.status {
             ConcertStatus::Draft => CatalogEvent::DraftCreated(concert.clone()),
             ConcertStatus::Published => CatalogEvent::ConcertCreated(concert.clone()),
         };
-        MessageResult(self.stage_creation(ctx, refusal, event, concert))
+        let outcome = match self.state.refuse_concert(&concert) {
+            Some(err) => Err(err),
+            None if verified_email.is_empty() => Ok((vec![event], concert)),
+            None => Ok((
+                vec![event, CatalogEvent::VerifiedEmailRequired(verified_email)],
+                concert,
+            )),
+        };
+        MessageResult(self.stage_events(ctx, outcome))
     }
 }
 
@@ -866,6 +943,42 @@ mod tests {
         assert_eq!(state.concerts[&third].status, ConcertStatus::Published);
         assert_eq!(state.concerts[&third].title, "Concert 3");
         state.check_invariants().expect("invariants");
+    }
+
+    #[test]
+    fn a_snapshot_written_before_verified_email_rules_loads_with_none() {
+        #[derive(Serialize)]
+        struct Before {
+            venues: HashMap<VenueId, Venue>,
+            venue_order: Vec<VenueId>,
+            concerts: HashMap<ConcertId, Concert>,
+            concert_order: Vec<ConcertId>,
+            schedule_concert: HashMap<ScheduleId, ConcertId>,
+            drafts: BTreeSet<ConcertId>,
+        }
+        let draft = ConcertId::from_random_bytes([9; 16]);
+        let before = Before {
+            venues: HashMap::from([(venue().venue_id, venue())]),
+            venue_order: vec![venue().venue_id],
+            concerts: HashMap::new(),
+            concert_order: Vec::new(),
+            schedule_concert: HashMap::new(),
+            drafts: BTreeSet::from([draft]),
+        };
+        let bytes = codec::encode(&before).expect("encode");
+        let mut state = CatalogState::decode_snapshot(&bytes).expect("the older format decodes");
+        assert!(state.verified_email_schedules.is_empty());
+        assert_eq!(state.drafts, BTreeSet::from([draft]), "drafts kept");
+
+        let gated = ScheduleId::from_random_bytes([5; 16]);
+        state.apply(&CatalogEvent::VerifiedEmailRequired(vec![gated]));
+        let again =
+            CatalogState::decode_snapshot(&codec::encode(&state).expect("encode")).expect("decode");
+        assert_eq!(again.verified_email_schedules, BTreeSet::from([gated]));
+        assert!(DraftBoard::of(&again).requires_verified_email(gated));
+        assert!(
+            !DraftBoard::of(&again).requires_verified_email(ScheduleId::from_random_bytes([6; 16]))
+        );
     }
 
     #[test]

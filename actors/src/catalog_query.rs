@@ -61,6 +61,8 @@ pub struct ScheduleListing {
     pub info: ScheduleInfo,
     pub counts: SeatCounts,
     pub status: SaleStatus,
+    /// Joining its waiting room needs a verified e-mail address.
+    pub require_verified_email: bool,
 }
 
 /// A concert with each of its schedules listed, in the concert's order.
@@ -265,6 +267,7 @@ impl Registry {
                 } else {
                     SaleStatus::of(info, counts, now)
                 },
+                require_verified_email: self.drafts().requires_verified_email(info.schedule_id),
             })
             .collect()
     }
@@ -293,8 +296,11 @@ impl Registry {
         &self,
         new: NewConcert,
         status: ConcertStatus,
+        verified_email: &[bool],
     ) -> EngineResult<ConcertDetail> {
-        let concert = self.create_concert_as(new, status).await?;
+        let concert = self
+            .create_concert_requiring(new, status, verified_email)
+            .await?;
         self.detail_of(concert).await
     }
 
@@ -516,6 +522,7 @@ mod tests {
                 .create_concert_detail(
                     concert(venue.venue_id, "Spring Symphony", 50_000, &[10, 11]),
                     ConcertStatus::Published,
+                    &[],
                 )
                 .await
                 .expect("concert");
@@ -579,7 +586,7 @@ mod tests {
             broken.schedules[0].schedule_id = ScheduleId::from_random_bytes([9; 16]);
             registry
                 .catalog()
-                .command(CreateConcert(broken.clone()))
+                .command(CreateConcert(broken.clone(), Vec::new()))
                 .await
                 .expect("logged");
             assert!(matches!(

@@ -122,6 +122,13 @@ pub enum EngineError {
     /// Unblocking or comping seats that are not blocked.
     #[error("seats not blocked: {0:?}")]
     SeatsNotBlocked(Vec<String>),
+    /// A mailed code that is unknown, used, expired or for something else.
+    #[error("the code is unknown, used or expired")]
+    InvalidCode,
+    /// A waiting room that wants verified addresses, joined by an account
+    /// whose address is not verified.
+    #[error("this waiting room requires a verified e-mail address")]
+    EmailNotVerified,
 }
 
 impl EngineError {

@@ -10,6 +10,8 @@ use crate::schedule_actor::{CheckQueueAccess, QueueUse};
 
 impl Registry {
     /// Joins the schedule's waiting room; joining again returns the same place.
+    /// `EmailNotVerified` when the schedule requires a verified address
+    /// (`queue.requireVerifiedEmail`) and the account has none.
     pub async fn join_queue(
         &self,
         user: UserId,
@@ -17,6 +19,12 @@ impl Registry {
     ) -> EngineResult<QueueTicket> {
         self.reachable(schedule_id, Some(user))?;
         self.schedule(schedule_id)?;
+        if self.drafts().requires_verified_email(schedule_id) {
+            let verified = self.account(user).await?.is_some_and(|a| a.email_verified);
+            if !verified {
+                return Err(EngineError::EmailNotVerified);
+            }
+        }
         self.queue_joins()
             .command(JoinQueue { schedule_id, user })
             .await

@@ -216,6 +216,8 @@ impl From<EngineError> for ApiError {
             E::AlreadyCancelled => ApiError::new(S::CONFLICT, "CONFLICT", message),
             E::SeatsNotBlocked(seats) => ApiError::new(S::CONFLICT, "SEAT_NOT_BLOCKED", message)
                 .with_details(json!({ "notBlockedSeats": seats })),
+            E::InvalidCode => ApiError::new(S::BAD_REQUEST, "INVALID_CODE", message),
+            E::EmailNotVerified => ApiError::new(S::FORBIDDEN, "EMAIL_NOT_VERIFIED", message),
         }
     }
 }

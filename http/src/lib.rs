@@ -10,6 +10,7 @@
 //! - [`auth`], [`idempotency_key`], [`extract`], [`pagination`]: extractors.
 //! - [`request_id`] (and the access log), [`metrics`], [`load_shedding`], [`allow_header`], [`head`]: middleware; [`openapi`]: the generated spec.
 //! - [`views`]: request and response bodies, one module per resource; [`tickets_qr`]: signed QR codes; [`demo`].
+//! - [`mail`]: tickets and notices from the booking events, and the codes of password reset and e-mail verification.
 
 pub mod allow_header;
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod extract;
 pub mod head;
 pub mod idempotency_key;
 pub mod load_shedding;
+pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;

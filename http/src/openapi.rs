@@ -40,7 +40,7 @@ use utoipa_swagger_ui::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
-    admin, auth, catalog, checkins, events, ops, payments, queue, reservations, resource,
+    admin, auth, catalog, checkins, email, events, ops, payments, queue, reservations, resource,
     schedule_admin, search, streams, tickets, wallet,
 };
 use crate::views;
@@ -193,8 +193,9 @@ type RouteApi = (fn() -> Part, fn() -> Vec<Part>);
 
 /// Every route module's part of the document (in the order the API lists
 /// them), and the function giving each of its operations' own documents.
-const ROUTE_APIS: [RouteApi; 14] = [
+const ROUTE_APIS: [RouteApi; 15] = [
     (auth::AuthApi::openapi, auth::AuthApi::operations),
+    (email::EmailApi::openapi, email::EmailApi::operations),
     (
         catalog::CatalogApi::openapi,
         catalog::CatalogApi::operations,

@@ -67,6 +67,8 @@ pub struct Settings {
     /// Bounds on open live-update streams, in all and per schedule
     /// (`crate::sse`); no flag sets them, tests lower them.
     pub stream_limits: StreamLimits,
+    /// `--smtp-url` and `--mail-from` (`crate::mail`); mail is off when `None`.
+    pub mail: Option<crate::mail::MailSettings>,
     pub engine: EngineConfig,
 }
 
@@ -129,6 +131,7 @@ impl Settings {
             trusted_proxies: TrustedProxies::default(),
             cors_origins: Vec::new(),
             stream_limits: StreamLimits::default(),
+            mail: None,
             engine: EngineConfig::default(),
         }
     }
@@ -174,6 +177,9 @@ impl Settings {
         self.rate_limits.validate()?;
         for origin in &self.cors_origins {
             crate::cors::validate_origin(origin)?;
+        }
+        if let Some(mail) = &self.mail {
+            mail.validate()?;
         }
         let cache_bytes = self.store_cache_mb.saturating_mul(1 << 20);
         if !boxoffice_storage::sled_store::CACHE_BYTES_RANGE.contains(&cache_bytes) {

@@ -151,6 +151,14 @@ impl Application {
         if !registry.has_admin() {
             warnings.push(NO_ADMIN_HINT.to_string());
         }
+        let mail = match &settings.mail {
+            Some(mail) => Some(crate::mail::MailService::start(
+                mail,
+                Arc::clone(&registry),
+                QrSigner::new(&keys.qr),
+            )?),
+            None => None,
+        };
         let state = web::Data::new(AppState {
             registry: Arc::clone(&registry),
             rate_limits: RateLimits::new(&settings.rate_limits, Arc::clone(&clock)),
@@ -171,6 +179,7 @@ impl Application {
             request_timeout: settings.request_timeout,
             search,
             streams: StreamSlots::new(settings.stream_limits),
+            mail,
         });
         // One load shedder for the whole process: every worker's app shares it.
         let shedder = LoadShedder::new(settings.max_in_flight_requests);

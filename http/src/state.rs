@@ -38,6 +38,8 @@ pub struct AppState {
     pub search: SearchIndex,
     /// Open live-update streams, bounded (`crate::sse`).
     pub streams: StreamSlots,
+    /// The mail (`crate::mail`); `None` when `--smtp-url` is unset.
+    pub mail: Option<crate::mail::MailService>,
 }
 
 impl AppState {

@@ -137,6 +137,8 @@ fn apply(
                 status: ConcertStatus::Published,
                 ..concert.clone()
             }),
+            // Who may join a waiting room changes nothing searchable.
+            CatalogEvent::VerifiedEmailRequired(_) => None,
         };
         let Some(concert) = changed else { continue };
         // Replace by id: the start-up copy and the feed may both carry it.

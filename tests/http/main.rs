@@ -9,6 +9,7 @@ mod box_office;
 mod events;
 mod identity;
 mod limits;
+mod mail;
 mod methods;
 mod newcomer;
 mod paging;

@@ -10,6 +10,7 @@ mod http_crash;
 mod kill_engine;
 mod kill_loop;
 mod limits;
+mod mail_kill;
 mod mock_provider;
 mod newcomer_serve;
 mod outbox_kill;

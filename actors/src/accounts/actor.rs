@@ -27,6 +27,7 @@ use boxoffice_engine::Timestamp;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+use super::email_codes::{CodeHash, CodePurpose, EmailCode, CODE_TTL_MS};
 use super::model::{
     normalize_email, validate_account_fields, validate_password_hash, Account, AccountEvent,
     AccountsState, EmailClash, Role, LOG_NAME, MAX_ACCOUNTS,
@@ -148,6 +149,7 @@ impl AccountsActor {
             role,
             password_hash,
             created_at: self.engine.clock.now(),
+            email_verified: false,
         };
         Ok((AccountEvent::Registered(account.clone()), account))
     }
@@ -744,5 +746,144 @@ impl Handler<ExportAccounts> for AccountsActor {
     type Result = MessageResult<ExportAccounts>;
     fn handle(&mut self, _: ExportAccounts, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.state.clone())
+    }
+}
+
+/// Issues a code for `purpose` to the account `user_id` (`None` when it
+/// does not exist, or for a verification, when its address is verified
+/// already): the code's hash is stored, durable before the reply.
+pub struct IssueEmailCode {
+    pub user_id: UserId,
+    pub purpose: CodePurpose,
+    pub code_hash: CodeHash,
+}
+impl Message for IssueEmailCode {
+    type Result = Pending<Option<Account>>;
+}
+impl Handler<IssueEmailCode> for AccountsActor {
+    type Result = MessageResult<IssueEmailCode>;
+    fn handle(&mut self, msg: IssueEmailCode, ctx: &mut Context<Self>) -> Self::Result {
+        let account = self
+            .state
+            .accounts
+            .get(&msg.user_id)
+            .filter(|a| !(msg.purpose == CodePurpose::VerifyEmail && a.email_verified))
+            .cloned();
+        let at = self.engine.clock.now();
+        let events = match &account {
+            Some(account) => vec![AccountEvent::EmailCodeIssued {
+                code_hash: msg.code_hash,
+                code: EmailCode {
+                    user_id: account.user_id,
+                    purpose: msg.purpose,
+                    expires_at: at.plus_millis(CODE_TTL_MS),
+                },
+                at,
+            }],
+            None => Vec::new(),
+        };
+        MessageResult(self.stage_reply(ctx, events, Ok(account)))
+    }
+}
+
+/// Whether the code works now for `purpose` (a check before the slow
+/// password hash of a reset; [`SpendEmailCode`] checks again).
+pub struct CheckEmailCode {
+    pub purpose: CodePurpose,
+    pub code_hash: CodeHash,
+}
+impl Message for CheckEmailCode {
+    type Result = EngineResult<()>;
+}
+impl Handler<CheckEmailCode> for AccountsActor {
+    type Result = EngineResult<()>;
+    fn handle(&mut self, msg: CheckEmailCode, _: &mut Context<Self>) -> Self::Result {
+        let now = self.engine.clock.now();
+        self.state
+            .email_codes
+            .usable(&msg.code_hash, msg.purpose, now)
+            .map(|_| ())
+            .ok_or(EngineError::InvalidCode)
+    }
+}
+
+/// Spends a code: a reset sets the new password hash and ends every login
+/// of the account; a verification marks the address verified. One batch,
+/// so a crash leaves the code either unused with nothing changed, or spent
+/// with its effect. `InvalidCode` for an unknown, used or expired code.
+pub struct SpendEmailCode {
+    pub purpose: CodePurpose,
+    pub code_hash: CodeHash,
+    /// The new password's hash (a reset's only).
+    pub password_hash: Option<String>,
+}
+impl Message for SpendEmailCode {
+    type Result = Pending<Account>;
+}
+impl Handler<SpendEmailCode> for AccountsActor {
+    type Result = MessageResult<SpendEmailCode>;
+    fn handle(&mut self, msg: SpendEmailCode, ctx: &mut Context<Self>) -> Self::Result {
+        let now = self.engine.clock.now();
+        let outcome = self.spend(&msg, now);
+        MessageResult(self.stage_outcome(ctx, outcome))
+    }
+}
+
+impl AccountsActor {
+    /// The events of [`SpendEmailCode`] and the account after them.
+    fn spend(
+        &self,
+        msg: &SpendEmailCode,
+        at: Timestamp,
+    ) -> EngineResult<(Vec<AccountEvent>, Account)> {
+        let code = self
+            .state
+            .email_codes
+            .usable(&msg.code_hash, msg.purpose, at)
+            .ok_or(EngineError::InvalidCode)?;
+        let user_id = code.user_id;
+        let mut events = vec![AccountEvent::EmailCodeSpent {
+            code_hash: msg.code_hash,
+            at,
+        }];
+        let account = match msg.purpose {
+            CodePurpose::PasswordReset => {
+                let hash = msg
+                    .password_hash
+                    .clone()
+                    .ok_or_else(|| EngineError::Internal("a reset without a password".into()))?;
+                validate_password_hash(&hash)?;
+                let mut account = self
+                    .state
+                    .accounts
+                    .get(&user_id)
+                    .cloned()
+                    .ok_or(EngineError::InvalidCode)?;
+                account.password_hash.clone_from(&hash);
+                events.push(AccountEvent::PasswordChanged {
+                    user_id,
+                    password_hash: hash,
+                    at,
+                });
+                if self.state.sessions.of_user(user_id).next().is_some() {
+                    events.push(AccountEvent::AllSessionsEnded { user_id, at });
+                }
+                account
+            }
+            CodePurpose::VerifyEmail => {
+                let mut account = self
+                    .state
+                    .accounts
+                    .get(&user_id)
+                    .cloned()
+                    .ok_or(EngineError::InvalidCode)?;
+                if !account.email_verified {
+                    events.push(AccountEvent::EmailVerified { user_id, at });
+                    account.email_verified = true;
+                }
+                account
+            }
+        };
+        Ok((events, account))
     }
 }

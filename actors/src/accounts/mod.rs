@@ -23,6 +23,7 @@
 //! The actor only ever sees password hashes (see `actor`).
 
 pub mod actor;
+pub mod email_codes;
 pub mod model;
 pub mod password_policy;
 pub mod passwords;
@@ -36,6 +37,7 @@ mod tests;
 #[cfg(feature = "test-hooks")]
 pub use actor::ExportAccounts;
 pub use actor::{AccountsActor, ACCOUNTS_PER_SCAN, MAX_ACCOUNTS_PAGE};
+pub use email_codes::{CodePurpose, CODE_TTL_MS, MAX_CODE_CHARS};
 pub use model::{normalize_email, Account, AccountEvent, AccountsState, EmailClash, Role};
 pub use password_policy::{check_new_password, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 pub use passwords::Passwords;
@@ -50,9 +52,9 @@ use boxoffice_engine::ids::UserId;
 use crate::error::{EngineError, EngineResult};
 use crate::registry::Registry;
 use actor::{
-    CheckLogin, ClearLoginFailures, EmailClashes, EndAllSessions, EndSession, EnsureAccount,
-    FindByEmail, GetAccount, ListAccounts, RecordLoginFailure, RefreshSession, Register,
-    ScanAccounts, SetPassword, SetRole, StartSession,
+    CheckEmailCode, CheckLogin, ClearLoginFailures, EmailClashes, EndAllSessions, EndSession,
+    EnsureAccount, FindByEmail, GetAccount, IssueEmailCode, ListAccounts, RecordLoginFailure,
+    RefreshSession, Register, ScanAccounts, SetPassword, SetRole, SpendEmailCode, StartSession,
 };
 
 /// Longest `q` of a user search, in characters.
@@ -352,6 +354,81 @@ impl Registry {
                 name,
                 password_hash,
                 role,
+            })
+            .await
+    }
+
+    /// A new code for `purpose` to the account `user_id`: the account and
+    /// the code's text (shown only here, stored only as its hash; see
+    /// `email_codes`). `None` when there is no such account, or nothing to
+    /// verify.
+    pub async fn issue_email_code(
+        &self,
+        user_id: UserId,
+        purpose: CodePurpose,
+    ) -> EngineResult<Option<(Account, String)>> {
+        let code = email_codes::code_text(self.context().ids.bytes());
+        let account = self
+            .accounts()
+            .command(IssueEmailCode {
+                user_id,
+                purpose,
+                code_hash: email_codes::code_hash(&code),
+            })
+            .await?;
+        Ok(account.map(|account| (account, code)))
+    }
+
+    /// [`Registry::issue_email_code`] for the account with this email, if any.
+    pub async fn issue_email_code_for_email(
+        &self,
+        email: &str,
+        purpose: CodePurpose,
+    ) -> EngineResult<Option<(Account, String)>> {
+        match self.account_by_email(email).await? {
+            Some(account) => self.issue_email_code(account.user_id, purpose).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Password reset: `new_password` (checked by the policy first:
+    /// `Validation`) becomes the password of the account the reset `code`
+    /// was mailed to, the code is spent and every login of the account ends,
+    /// in one durable batch. `InvalidCode` for an unknown, used or expired
+    /// code (checked before the slow hash, and again as it is spent).
+    pub async fn reset_password(
+        &self,
+        code: &str,
+        new_password: String,
+        passwords: &impl Passwords,
+    ) -> EngineResult<Account> {
+        check_new_password(&new_password)?;
+        let code_hash = email_codes::code_hash(code);
+        let purpose = CodePurpose::PasswordReset;
+        self.accounts()
+            .query(CheckEmailCode { purpose, code_hash })
+            .await??;
+        let hash = passwords
+            .hash(new_password, self.context().ids.bytes())
+            .await?;
+        self.accounts()
+            .command(SpendEmailCode {
+                purpose,
+                code_hash,
+                password_hash: Some(hash),
+            })
+            .await
+    }
+
+    /// E-mail verification: spends the verification `code` and marks its
+    /// account's address verified. `InvalidCode` for an unknown, used or
+    /// expired code.
+    pub async fn verify_email(&self, code: &str) -> EngineResult<Account> {
+        self.accounts()
+            .command(SpendEmailCode {
+                purpose: CodePurpose::VerifyEmail,
+                code_hash: email_codes::code_hash(code),
+                password_hash: None,
             })
             .await
     }

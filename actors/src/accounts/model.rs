@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use unicode_normalization::UnicodeNormalization;
 
+use super::email_codes::{CodeHash, EmailCode, EmailCodes};
 use super::sessions::{Session, SessionEnd, Sessions, TokenId};
 use crate::error::{EngineError, EngineResult};
 use crate::journal::read_history_with;
@@ -60,6 +61,11 @@ pub struct Account {
     /// A PHC string produced by the HTTP layer; never interpreted here.
     pub password_hash: String,
     pub created_at: Timestamp,
+    /// Whether the owner proved the address is theirs (a verification code).
+    /// Derived from [`EmailCodes::verified`], never stored with the account
+    /// (`skip` keeps `Registered` events and snapshots as they were).
+    #[serde(skip)]
+    pub email_verified: bool,
 }
 
 /// Appended last only: bincode stores a variant as its position.
@@ -102,6 +108,22 @@ pub enum AccountEvent {
     },
     /// Every login of the user ended.
     AllSessionsEnded {
+        user_id: UserId,
+        at: Timestamp,
+    },
+    /// A code was mailed (only its hash is kept; see `email_codes`).
+    EmailCodeIssued {
+        code_hash: CodeHash,
+        code: EmailCode,
+        at: Timestamp,
+    },
+    /// A code was used: it works no more.
+    EmailCodeSpent {
+        code_hash: CodeHash,
+        at: Timestamp,
+    },
+    /// The account's owner proved the address is theirs.
+    EmailVerified {
         user_id: UserId,
         at: Timestamp,
     },
@@ -171,6 +193,19 @@ pub struct AccountsState {
     /// stored (`skip` keeps the snapshot format unchanged).
     #[serde(skip)]
     pub email_clashes: BTreeMap<String, Vec<UserId>>,
+    /// Live mailed codes and verified addresses. Last: a snapshot without
+    /// it is the format before e-mail ([`AccountsStateWithoutEmailCodes`]).
+    pub email_codes: EmailCodes,
+}
+
+/// The snapshot as written before mailed codes were kept (the same fields,
+/// in the same order, without `email_codes`).
+#[derive(Deserialize)]
+struct AccountsStateWithoutEmailCodes {
+    accounts: HashMap<UserId, Account>,
+    by_email: HashMap<String, UserId>,
+    by_created: BTreeSet<(Timestamp, UserId)>,
+    sessions: Sessions,
 }
 
 /// The snapshot as written before logins were kept (the same fields, in the
@@ -228,6 +263,28 @@ impl AccountsState {
             AccountEvent::AllSessionsEnded { user_id, .. } => {
                 self.sessions.end_all(*user_id);
             }
+            AccountEvent::EmailCodeIssued {
+                code_hash,
+                code,
+                at,
+            } => self.email_codes.issue(*code_hash, code.clone(), *at),
+            AccountEvent::EmailCodeSpent { code_hash, .. } => {
+                self.email_codes.live.remove(code_hash);
+            }
+            AccountEvent::EmailVerified { user_id, .. } => {
+                self.email_codes.verified.insert(*user_id);
+                if let Some(account) = self.accounts.get_mut(user_id) {
+                    account.email_verified = true;
+                }
+            }
+        }
+    }
+
+    /// Sets each account's derived `email_verified` from the verified set
+    /// (after a snapshot is read: the flag is not stored with accounts).
+    fn mark_verified(&mut self) {
+        for (id, account) in self.accounts.iter_mut() {
+            account.email_verified = self.email_codes.verified.contains(id);
         }
     }
 
@@ -337,8 +394,21 @@ impl AccountsState {
             if !self.by_created.contains(&(account.created_at, *id)) {
                 return Err(format!("account {id} is missing from the creation index"));
             }
+            if account.email_verified != self.email_codes.verified.contains(id) {
+                return Err(format!(
+                    "account {id}'s verified flag disagrees with the set"
+                ));
+            }
         }
         self.sessions.check_invariants()?;
+        if let Some(code) = self
+            .email_codes
+            .live
+            .values()
+            .find(|code| !self.accounts.contains_key(&code.user_id))
+        {
+            return Err(format!("a code of {}, which has no account", code.user_id));
+        }
         if let Some(user) = self
             .sessions
             .users()
@@ -359,13 +429,26 @@ impl AccountsState {
         Ok(())
     }
 
-    /// A snapshot of either format: the current one, or one written before
+    /// A snapshot of any format: the current one, one written before mailed
+    /// codes were kept (no code, nobody verified), or one written before
     /// logins were kept (its accounts, with no login).
     pub fn decode_snapshot(bytes: &[u8]) -> Result<AccountsState, StoreError> {
         let current = match codec::decode::<AccountsState>(bytes) {
-            Ok(state) => return Ok(state),
+            Ok(mut state) => {
+                state.mark_verified();
+                return Ok(state);
+            }
             Err(err) => err,
         };
+        if let Ok(old) = codec::decode::<AccountsStateWithoutEmailCodes>(bytes) {
+            return Ok(AccountsState {
+                accounts: old.accounts,
+                by_email: old.by_email,
+                by_created: old.by_created,
+                sessions: old.sessions,
+                ..AccountsState::default()
+            });
+        }
         match codec::decode::<AccountsStateWithoutSessions>(bytes) {
             Ok(old) => Ok(AccountsState {
                 accounts: old.accounts,
@@ -476,6 +559,7 @@ mod tests {
             role: Role::User,
             password_hash: "$argon2id$...".into(),
             created_at: Timestamp(1_000_000_000),
+            email_verified: false,
         };
         state.apply(&AccountEvent::Registered(account));
         assert_eq!(state.check_invariants(), Ok(()));
@@ -493,6 +577,7 @@ mod tests {
             role: Role::User,
             password_hash: "$argon2id$...".into(),
             created_at: Timestamp(1_000_000_000 + i64::from(byte)),
+            email_verified: false,
         }
     }
 

@@ -350,6 +350,7 @@ fn a_snapshot_written_before_logins_were_kept_still_loads() {
         role: Role::Staff,
         password_hash: HASH.into(),
         created_at: T0,
+        email_verified: false,
     };
     let before = Before {
         accounts: HashMap::from([(kim.user_id, kim.clone())]),
@@ -367,4 +368,63 @@ fn a_snapshot_written_before_logins_were_kept_still_loads() {
         AccountsState::decode_snapshot(b"\x01garbage").is_err(),
         "neither format: still an error"
     );
+}
+
+#[test]
+fn a_snapshot_written_before_mailed_codes_were_kept_still_loads() {
+    #[derive(Serialize)]
+    struct Before {
+        accounts: HashMap<UserId, Account>,
+        by_email: HashMap<String, UserId>,
+        by_created: BTreeSet<(Timestamp, UserId)>,
+        sessions: super::Sessions,
+    }
+    let kim = Account {
+        user_id: UserId::from_random_bytes([1; 16]),
+        email: "kim@x.test".into(),
+        name: "Kim".into(),
+        phone_number: None,
+        role: Role::User,
+        password_hash: HASH.into(),
+        created_at: T0,
+        email_verified: false,
+    };
+    let before = Before {
+        accounts: HashMap::from([(kim.user_id, kim.clone())]),
+        by_email: HashMap::from([(kim.email.clone(), kim.user_id)]),
+        by_created: BTreeSet::from([(kim.created_at, kim.user_id)]),
+        sessions: super::Sessions::default(),
+    };
+    let store = MemoryStore::new();
+    store
+        .write_snapshot(LOG_NAME, 0, &codec::encode(&before).expect("encode"))
+        .expect("write");
+    let state = AccountsState::load(&store).expect("loads");
+    assert_eq!(state.accounts.get(&kim.user_id), Some(&kim));
+    assert!(state.email_codes.live.is_empty() && state.email_codes.verified.is_empty());
+}
+
+#[test]
+fn the_verified_flag_survives_a_snapshot() {
+    let user_id = UserId::from_random_bytes([2; 16]);
+    let mut state = AccountsState::default();
+    state.apply(&AccountEvent::Registered(Account {
+        user_id,
+        email: "lee@x.test".into(),
+        name: "Lee".into(),
+        phone_number: None,
+        role: Role::User,
+        password_hash: HASH.into(),
+        created_at: T0,
+        email_verified: false,
+    }));
+    state.apply(&AccountEvent::EmailVerified { user_id, at: T0 });
+    assert!(state.accounts[&user_id].email_verified);
+    let bytes = codec::encode(&state).expect("encode");
+    let loaded = AccountsState::decode_snapshot(&bytes).expect("decodes");
+    assert!(
+        loaded.accounts[&user_id].email_verified,
+        "derived again on load"
+    );
+    assert_eq!(loaded.check_invariants(), Ok(()));
 }

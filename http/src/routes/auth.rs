@@ -62,6 +62,12 @@ pub async fn register(
             &state.passwords,
         ))
         .await?;
+    // With mail on, the new address gets its verification code (API.md, "E-mail").
+    if let Some(mail) = &state.mail {
+        mail.codes.request(crate::mail::CodeMail::VerifyEmail {
+            user_id: account.user_id,
+        });
+    }
     Ok(HttpResponse::Created().json(UserBody::from(&account)))
 }
 

@@ -129,13 +129,18 @@ pub async fn create_concert(
     let venue_id = path_id(&input.venue_id, VenueId::parse, "venue")?;
     // The venue's existence (404) before the fields' (400); creating checks it too.
     let status = input.status();
+    let verified_email = input.verified_email_rule();
     let new = body_after(
         status.and_then(|status| Ok((input.new_concert(venue_id)?, status))),
         state.engine(state.registry.venue(venue_id)),
     )
     .await?;
     let created = state
-        .engine(state.registry.create_concert_detail(new.0, new.1))
+        .engine(
+            state
+                .registry
+                .create_concert_detail(new.0, new.1, &verified_email),
+        )
         .await?;
     Ok(HttpResponse::Created().json(ConcertBody::from(&created)))
 }

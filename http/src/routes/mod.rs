@@ -38,6 +38,7 @@ pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod checkins;
+pub mod email;
 pub mod events;
 pub mod ops;
 pub mod payments;
@@ -94,7 +95,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(checkins::configure)
             .configure(admin::configure)
             .configure(schedule_admin::configure)
-            .configure(events::configure),
+            .configure(events::configure)
+            .configure(email::configure),
     );
 }
 

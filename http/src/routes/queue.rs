@@ -43,6 +43,7 @@ fn respond(
         (status = 200, description = "the place the caller already had", body = QueueTokenBody,
             headers(("X-Queue-Position" = u64, description = "the token's position; 0 when ACTIVE; absent in PRE_QUEUE"))),
         (status = 400, description = "VALIDATION_ERROR"),
+        (status = 403, description = "EMAIL_NOT_VERIFIED: the schedule's waiting room requires a verified e-mail address (`queue.requireVerifiedEmail`) and the caller's account has none (POST /auth/verify-email)"),
         (status = 404, description = "NOT_FOUND: scheduleId names nothing"),
         (status = 409, description = "QUEUE_NOT_OPEN: the schedule has a pre-queue whose window has not opened yet (details.opensAt)"),
     ),

@@ -17,7 +17,11 @@ pub const MAX_PHONE_CHARS: usize = 32;
 
 const REGISTER: &str = "RegisterRequestBody";
 
+const RESET_CONFIRM: &str = "PasswordResetConfirmBody";
+
 pub const LIMITS: &[Limit] = &[
+    Limit::max_length(RESET_CONFIRM, "newPassword", MAX_PASSWORD_CHARS),
+    Limit::min_length(RESET_CONFIRM, "newPassword", MIN_PASSWORD_CHARS),
     Limit::max_length(REGISTER, "email", MAX_EMAIL_CHARS),
     Limit::min_length(REGISTER, "password", MIN_PASSWORD_CHARS),
     Limit::max_length(REGISTER, "password", MAX_PASSWORD_CHARS),
@@ -46,6 +50,8 @@ pub struct UserBody {
     pub phone_number: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// Whether the owner proved the address is theirs (POST /auth/verify-email).
+    pub email_verified: bool,
 }
 
 impl From<&Account> for UserBody {
@@ -57,6 +63,7 @@ impl From<&Account> for UserBody {
             role: a.role,
             phone_number: a.phone_number.clone(),
             created_at: rfc3339(a.created_at),
+            email_verified: a.email_verified,
         }
     }
 }
@@ -158,4 +165,51 @@ pub struct LogoutRequestBody {
 pub struct RoleRequestBody {
     #[schema(value_type = RoleName)]
     pub role: Role,
+}
+
+/// POST /auth/password-reset.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordResetBody {
+    #[schema(format = Email)]
+    pub email: String,
+}
+
+impl PasswordResetBody {
+    /// 400 for something that is no address (the same check as register's,
+    /// so an answer never depends on whether the address has an account).
+    pub fn validate(&self) -> ApiResult<()> {
+        if !valid_email(&self.email) {
+            return Err(ApiError::validation("email is not a valid address"));
+        }
+        Ok(())
+    }
+}
+
+/// POST /auth/password-reset/confirm.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordResetConfirmBody {
+    /// The code from the mail (case, spaces and dashes do not matter).
+    #[schema(max_length = 64)]
+    pub code: String,
+    pub new_password: String,
+}
+
+/// POST /auth/verify-email.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyEmailBody {
+    /// The code from the mail sent at registration.
+    #[schema(max_length = 64)]
+    pub code: String,
+}
+
+/// A code too long to be one is refused before any look-up (it is no
+/// code: `INVALID_CODE`, like any other wrong one).
+pub fn check_code_length(code: &str) -> ApiResult<()> {
+    if code.chars().count() > boxoffice_actors::accounts::MAX_CODE_CHARS {
+        return Err(boxoffice_actors::EngineError::InvalidCode.into());
+    }
+    Ok(())
 }

@@ -72,6 +72,12 @@ pub struct QueueBody {
     /// ahead of later joiners. 0 (the default) = no pre-queue.
     #[serde(default)]
     pub pre_queue_seconds: i64,
+    /// Joining the waiting room needs a verified e-mail address (POST
+    /// /auth/verify-email); others get 403 EMAIL_NOT_VERIFIED. Default false.
+    /// Set at creation. A schedule's `queue` shows its own rule; the
+    /// concert-wide `queue` of an answer shows false.
+    #[serde(default)]
+    pub require_verified_email: bool,
 }
 
 impl QueueBody {
@@ -96,6 +102,7 @@ impl QueueBody {
             max_active: c.max_active,
             active_seconds: c.active_ms / 1_000,
             pre_queue_seconds: c.pre_queue_ms / 1_000,
+            require_verified_email: false,
         }
     }
 }
@@ -222,6 +229,21 @@ impl ConcertRequestBody {
     }
 
     /// The concert as the actor layer takes it, with the defaults it sets;
+    /// For each schedule, whether its waiting room requires a verified
+    /// e-mail address: its own `queue`'s `requireVerifiedEmail`, else the
+    /// concert's (a schedule's `queue` overrides the concert's whole).
+    pub fn verified_email_rule(&self) -> Vec<bool> {
+        self.schedules
+            .iter()
+            .map(|s| {
+                s.queue
+                    .as_ref()
+                    .or(self.queue.as_ref())
+                    .is_some_and(|q| q.require_verified_email)
+            })
+            .collect()
+    }
+
     /// 400 for a time that is not RFC 3339 (the actor layer checks the rest).
     pub fn new_concert(self, venue_id: VenueId) -> ApiResult<NewConcert> {
         let mut schedules = Vec::with_capacity(self.schedules.len());
@@ -316,7 +338,10 @@ impl From<&ScheduleListing> for ScheduleBody {
                 .queue
                 .as_ref()
                 .filter(|q| q.enabled)
-                .map(QueueBody::from_config),
+                .map(|q| QueueBody {
+                    require_verified_email: s.require_verified_email,
+                    ..QueueBody::from_config(q)
+                }),
         }
     }
 }
