@@ -38,6 +38,8 @@ pub struct AppState {
     pub search: SearchIndex,
     /// Open live-update streams, bounded (`crate::sse`).
     pub streams: StreamSlots,
+    /// Webhook endpoints (their dispatcher runs on its own thread).
+    pub webhooks: Arc<boxoffice_actors::webhooks::Webhooks>,
 }
 
 impl AppState {

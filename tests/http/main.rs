@@ -18,3 +18,4 @@ mod security;
 mod sessions;
 mod smoke;
 mod streams;
+mod webhooks;

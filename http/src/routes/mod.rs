@@ -48,6 +48,7 @@ pub mod search;
 pub mod streams;
 pub mod tickets;
 pub mod wallet;
+pub mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -94,7 +95,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(checkins::configure)
             .configure(admin::configure)
             .configure(schedule_admin::configure)
-            .configure(events::configure),
+            .configure(events::configure)
+            .configure(webhooks::configure),
     );
 }
 
