@@ -18,3 +18,4 @@ mod search_kill;
 mod secrets_at_rest;
 mod serve_settings;
 mod torn_writes;
+mod webhook_kill;
