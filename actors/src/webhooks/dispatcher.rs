@@ -263,6 +263,45 @@ async fn record_page(
     Ok((next, !added.is_empty()))
 }
 
+/// The outbox record the attempts read last, decoded: a record can hold
+/// thousands of events (a mass expiry), each one attempt, and decoding it
+/// whole for each would be quadratic.
+#[derive(Default)]
+struct LastRecord(std::sync::Mutex<Option<(u64, Arc<Vec<BookingEvent>>)>>);
+
+impl LastRecord {
+    /// The event at `position` (`None`: not in the outbox).
+    fn event(
+        &self,
+        store: &dyn Store,
+        position: EventCursor,
+    ) -> Result<Option<BookingEvent>, StoreError> {
+        let index = match (position.consumed as usize).checked_sub(1) {
+            Some(index) => index,
+            None => return Ok(None),
+        };
+        let cached = {
+            let last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            last.as_ref()
+                .filter(|(lsn, _)| *lsn == position.lsn)
+                .map(|(_, events)| Arc::clone(events))
+        };
+        let events = match cached {
+            Some(events) => events,
+            None => {
+                let Some(events) = read_record(store, position.lsn)? else {
+                    return Ok(None);
+                };
+                let events = Arc::new(events);
+                *self.0.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((position.lsn, Arc::clone(&events)));
+                events
+            }
+        };
+        Ok(events.get(index).cloned())
+    }
+}
+
 /// The calls in flight: per endpoint, the positions being attempted.
 #[derive(Default)]
 struct InFlight {
@@ -277,6 +316,7 @@ async fn attempts(
     transport: Rc<dyn Transport>,
 ) {
     let in_flight = Rc::new(RefCell::new(InFlight::default()));
+    let last_record = Arc::new(LastRecord::default());
     loop {
         let wanted: Vec<(WebhookId, usize)> = {
             let flight = in_flight.borrow();
@@ -299,7 +339,14 @@ async fn attempts(
             let now = webhooks.registry().context().clock.now();
             let store = webhooks.store();
             match blocking(move || due_attempts(store.as_ref(), &wanted, now)).await {
-                Ok(due) => start_attempts(&webhooks, settings, &transport, &in_flight, due),
+                Ok(due) => start_attempts(
+                    &webhooks,
+                    settings,
+                    &transport,
+                    &in_flight,
+                    &last_record,
+                    due,
+                ),
                 Err(err) => {
                     tracing::warn!("webhook dispatcher cannot read due attempts: {err}");
                     tokio::time::sleep(ERROR_PAUSE).await;
@@ -342,6 +389,7 @@ fn start_attempts(
     settings: DispatchSettings,
     transport: &Rc<dyn Transport>,
     in_flight: &Rc<RefCell<InFlight>>,
+    last_record: &Arc<LastRecord>,
     due: Vec<(WebhookId, String, EventCursor)>,
 ) {
     for (id, key, position) in due {
@@ -358,13 +406,24 @@ fn start_attempts(
             }
             flight.total += 1;
         }
-        let (webhooks, transport, in_flight) = (
+        let (webhooks, transport, in_flight, last_record) = (
             Arc::clone(webhooks),
             Rc::clone(transport),
             Rc::clone(in_flight),
+            Arc::clone(last_record),
         );
         actix::spawn(async move {
-            if let Err(err) = attempt(&webhooks, settings, transport, id, &key, position).await {
+            let attempted = attempt(
+                &webhooks,
+                settings,
+                transport,
+                &last_record,
+                id,
+                &key,
+                position,
+            )
+            .await;
+            if let Err(err) = attempted {
                 tracing::warn!(webhook = %id, "a webhook attempt could not be recorded: {err}");
             }
             let mut flight = in_flight.borrow_mut();
@@ -383,10 +442,12 @@ async fn attempt(
     webhooks: &Arc<Webhooks>,
     settings: DispatchSettings,
     transport: Rc<dyn Transport>,
+    last_record: &Arc<LastRecord>,
     id: WebhookId,
     key: &str,
     position: EventCursor,
 ) -> Result<(), WebhookError> {
+    let last_record = Arc::clone(last_record);
     let store = webhooks.store();
     let (stale_key, delivery_key) = (key.to_owned(), layout::delivery_key(id, position));
     let read_key = delivery_key.clone();
@@ -395,7 +456,10 @@ async fn attempt(
             Some(bytes) => codec::decode::<Delivery>(&bytes)?,
             None => return Ok(None),
         };
-        Ok(Some((delivery, read_event(store.as_ref(), position)?)))
+        Ok(Some((
+            delivery,
+            last_record.event(store.as_ref(), position)?,
+        )))
     })
     .await?;
     let current = found.as_ref().is_some_and(|(delivery, _)| {
@@ -460,17 +524,12 @@ async fn attempt(
     Ok(())
 }
 
-/// The event at `position` in the outbox (`None`: not there).
-fn read_event(
-    store: &dyn Store,
-    position: EventCursor,
-) -> Result<Option<BookingEvent>, StoreError> {
-    let records = store.read_log_page(OUTBOX_LOG, position.lsn.saturating_sub(1), 1)?;
-    for (lsn, bytes) in records {
-        if lsn == position.lsn {
+/// The events of outbox record `lsn` (`None`: not there).
+fn read_record(store: &dyn Store, lsn: u64) -> Result<Option<Vec<BookingEvent>>, StoreError> {
+    for (found, bytes) in store.read_log_page(OUTBOX_LOG, lsn.saturating_sub(1), 1)? {
+        if found == lsn {
             let record: OutboxRecord = codec::decode_record(OUTBOX_LOG, lsn, &bytes)?;
-            let index = (position.consumed as usize).checked_sub(1);
-            return Ok(index.and_then(|i| record.events.into_iter().nth(i)));
+            return Ok(Some(record.events));
         }
     }
     Ok(None)
