@@ -397,6 +397,10 @@ pub struct EventCursor {
 pub struct EventPage {
     pub items: Vec<BookingEvent>,
     pub next: EventCursor,
+    /// Where each item is: the cursor just past it (its record's lsn, and
+    /// its index there + 1). A consumer that keeps an event to re-read it
+    /// later (the webhook dispatcher's retries) keeps this.
+    pub positions: Vec<EventCursor>,
 }
 
 impl Registry {
@@ -463,6 +467,7 @@ fn read_page(
 ) -> EngineResult<EventPage> {
     let storage = |err: boxoffice_storage::StoreError| EngineError::Storage(err.to_string());
     let mut items = Vec::new();
+    let mut positions = Vec::new();
     let mut next = cursor;
     // Re-read the cursor's own record when it is partly served.
     let mut after = if cursor.consumed > 0 {
@@ -498,6 +503,10 @@ fn read_page(
             let available = record.events.len() - skip;
             let take = available.min(limit - items.len());
             items.extend(record.events.into_iter().skip(skip).take(take));
+            positions.extend((skip..skip + take).map(|index| EventCursor {
+                lsn,
+                consumed: index as u32 + 1,
+            }));
             next = EventCursor {
                 lsn,
                 consumed: (skip + take) as u32,
@@ -507,7 +516,11 @@ fn read_page(
             }
         }
     }
-    Ok(EventPage { items, next })
+    Ok(EventPage {
+        items,
+        next,
+        positions,
+    })
 }
 
 #[cfg(test)]

@@ -90,6 +90,7 @@ pub mod waiting_room;
 pub mod wallet_actor;
 pub mod wallet_ledger;
 pub mod wallets;
+pub mod webhooks;
 
 pub use accounts::{normalize_email, Account, Passwords, Role};
 pub use booking::{CancelReceipt, CustomerStatus, HoldCommand};

@@ -39,6 +39,7 @@ pub mod state;
 pub mod tickets_qr;
 pub mod time_format;
 pub mod views;
+pub mod webhook_transport;
 
 pub use settings::Settings;
 pub use startup::Application;

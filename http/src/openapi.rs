@@ -41,7 +41,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
     admin, auth, catalog, checkins, email, events, ops, payments, queue, reservations, resource,
-    schedule_admin, search, streams, tickets, wallet,
+    schedule_admin, search, streams, tickets, wallet, webhooks,
 };
 use crate::views;
 
@@ -193,7 +193,7 @@ type RouteApi = (fn() -> Part, fn() -> Vec<Part>);
 
 /// Every route module's part of the document (in the order the API lists
 /// them), and the function giving each of its operations' own documents.
-const ROUTE_APIS: [RouteApi; 15] = [
+const ROUTE_APIS: [RouteApi; 16] = [
     (auth::AuthApi::openapi, auth::AuthApi::operations),
     (email::EmailApi::openapi, email::EmailApi::operations),
     (
@@ -229,6 +229,10 @@ const ROUTE_APIS: [RouteApi; 15] = [
         schedule_admin::ScheduleAdminApi::operations,
     ),
     (events::EventsApi::openapi, events::EventsApi::operations),
+    (
+        webhooks::WebhooksApi::openapi,
+        webhooks::WebhooksApi::operations,
+    ),
     (ops::OpsApi::openapi, ops::OpsApi::operations),
 ];
 

@@ -30,7 +30,10 @@ use crate::settings::Settings;
 use crate::sse::StreamSlots;
 use crate::state::AppState;
 use crate::tickets_qr::QrSigner;
+use crate::webhook_transport::AwcTransport;
 use crate::{allow_header, cors, demo, head, metrics, openapi, request_id, routes, secrets};
+use boxoffice_actors::webhooks::dispatcher::{self, DispatchSettings};
+use boxoffice_actors::webhooks::Webhooks;
 
 /// What a server with no ADMIN account prints at start-up: venues, concerts
 /// and roles need one, and only the server's configuration can make the first.
@@ -48,6 +51,33 @@ pub struct Application {
     /// Lines the operator must see at start-up (the binary prints them on
     /// stderr): accounts sharing an email, demo data on a public address.
     pub warnings: Vec<String>,
+    /// Stops the webhook dispatcher when the application goes.
+    webhook_dispatch: WebhookDispatch,
+}
+
+/// Stops the webhook dispatcher when dropped: it holds the engine (and so
+/// the data dir) until it stops.
+struct WebhookDispatch(Arc<Webhooks>);
+
+impl Drop for WebhookDispatch {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// Loads the webhook endpoints and starts their dispatcher's thread.
+async fn start_webhooks(
+    registry: &Arc<Registry>,
+) -> Result<(Arc<Webhooks>, WebhookDispatch), String> {
+    let webhooks = Webhooks::open(Arc::clone(registry))
+        .await
+        .map_err(|e| format!("webhooks: {e}"))?;
+    dispatcher::spawn(Arc::clone(&webhooks), DispatchSettings::default(), || {
+        Box::new(AwcTransport::new())
+    })
+    .map_err(|e| format!("webhooks: cannot start the dispatcher thread: {e}"))?;
+    let dispatch = WebhookDispatch(Arc::clone(&webhooks));
+    Ok((webhooks, dispatch))
 }
 
 /// The start-up report of accounts the NFKC email fold found sharing one
@@ -126,6 +156,7 @@ impl Application {
         .await
         .map_err(|e| format!("recovery failed: {e}"))?;
         let search = start_search(&settings, &registry).await?;
+        let (webhooks, webhook_dispatch) = start_webhooks(&registry).await?;
         let mut banner = Vec::new();
         let mut warnings = email_clash_warnings(&registry).await?;
         if let Some((email, password)) = &settings.admin {
@@ -180,6 +211,7 @@ impl Application {
             search,
             streams: StreamSlots::new(settings.stream_limits),
             mail,
+            webhooks,
         });
         // One load shedder for the whole process: every worker's app shares it.
         let shedder = LoadShedder::new(settings.max_in_flight_requests);
@@ -229,6 +261,7 @@ impl Application {
             registry,
             banner,
             warnings,
+            webhook_dispatch,
         })
     }
 
@@ -249,6 +282,7 @@ impl Application {
     /// finish, then the engine flushes and stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let outcome = self.server.await;
+        drop(self.webhook_dispatch);
         self.registry.shutdown();
         outcome
     }

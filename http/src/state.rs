@@ -40,6 +40,8 @@ pub struct AppState {
     pub streams: StreamSlots,
     /// The mail (`crate::mail`); `None` when `--smtp-url` is unset.
     pub mail: Option<crate::mail::MailService>,
+    /// Webhook endpoints (their dispatcher runs on its own thread).
+    pub webhooks: Arc<boxoffice_actors::webhooks::Webhooks>,
 }
 
 impl AppState {

@@ -19,3 +19,4 @@ mod security;
 mod sessions;
 mod smoke;
 mod streams;
+mod webhooks;

@@ -20,3 +20,4 @@ mod search_kill;
 mod secrets_at_rest;
 mod serve_settings;
 mod torn_writes;
+mod webhook_kill;

@@ -49,6 +49,7 @@ pub mod search;
 pub mod streams;
 pub mod tickets;
 pub mod wallet;
+pub mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -97,6 +98,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(schedule_admin::configure)
             .configure(events::configure)
             .configure(email::configure),
+            .configure(webhooks::configure),
     );
 }
 

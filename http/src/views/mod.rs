@@ -27,6 +27,7 @@ pub mod seat_map;
 pub mod tickets;
 pub mod venues;
 pub mod wallet;
+pub mod webhooks;
 
 /// A bound the actor or engine layer enforces, shown in the document. The
 /// number is written once, in that layer, and copied into the schema's
@@ -84,6 +85,7 @@ pub fn limits() -> impl Iterator<Item = &'static Limit> {
         venues::LIMITS,
         concerts::LIMITS,
         reservations::LIMITS,
+        webhooks::LIMITS,
     ]
     .into_iter()
     .flatten()
