@@ -4,9 +4,12 @@
 //! Two loops share that thread. The follower reads the feed as the admin
 //! feed does (`Registry::booking_events`: durable events only, in commit
 //! order) from its own cursor, and for each page writes the page's
-//! deliveries (PENDING, due now) and the cursor past it as ONE batch, then
-//! flushes: the cursor is never durable without the deliveries it passed
-//! (at least once; never lost). The attempt loop takes due attempts off
+//! deliveries (PENDING, due now) and then the cursor past it, as plain
+//! inserts in that order ([`put_in_order`]): sled recovers a prefix of its
+//! writes, so the cursor is never durable without the deliveries it passed
+//! (at least once; never lost). They become durable with the engine's next
+//! flush; the dispatcher makes none of its own, which would queue behind
+//! (and ahead of) the group commit's. The attempt loop takes due attempts off
 //! each endpoint's due markers, within per-endpoint and total in-flight
 //! bounds, and makes them through the [`Transport`]; each attempt's end
 //! (the new state, the next due marker) is written without a flush of its
@@ -43,8 +46,8 @@ const FEED_WAIT: Duration = Duration::from_secs(1);
 /// come due with the clock, which rings nobody).
 const ATTEMPT_TICK: Duration = Duration::from_millis(100);
 /// The follower's pause after a page that recorded deliveries: it bounds
-/// the dispatcher's own flushes (at most 1 / this) whatever the event
-/// rate; a busier outbox just makes fuller pages.
+/// the dispatcher's store writes per second to a few pages' worth whatever
+/// the event rate; a busier outbox just makes fuller pages.
 const RECORD_PAUSE: Duration = Duration::from_millis(20);
 /// The pause after a store error before trying again.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
@@ -169,6 +172,18 @@ fn start_cursor(store: &dyn Store, durable: u64) -> Result<EventCursor, StoreErr
     Ok(cursor)
 }
 
+/// Writes `entries` as plain inserts, one after another. Not
+/// `put_meta_batch`: sled 0.34 applies a batch under its global write lock,
+/// which waits for any running flush and stalls every append meanwhile (the
+/// outbox's pair did that and halved holds/s). sled recovers a prefix of
+/// its writes, so once a later entry is durable every earlier one is.
+fn put_in_order(store: &dyn Store, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    for (key, value) in entries {
+        store.put_meta(key, value)?;
+    }
+    Ok(())
+}
+
 /// Writes a page's deliveries and the cursor past it (see the module
 /// doc); returns that cursor and whether any delivery was recorded.
 async fn record_page(
@@ -222,12 +237,8 @@ async fn record_page(
                 entries.push((layout::due_key(id, now, *position), Vec::new()));
             }
         }
-        let any = !entries.is_empty();
         entries.push((layout::CURSOR_KEY.to_owned(), layout::encode_cursor(next)?));
-        store.put_meta_batch(&entries)?;
-        if any {
-            store.flush()?;
-        }
+        put_in_order(store.as_ref(), &entries)?;
         Ok((added, full))
     })
     .await?;
@@ -508,7 +519,10 @@ async fn attempt(
     }
     let store = webhooks.store();
     blocking(move || {
-        store.put_meta_batch(&entries)?;
+        // The new state and due marker before the stale marker goes: a
+        // crash in between leaves the stale marker, whose attempt reads the
+        // delivery's state and repeats at worst.
+        put_in_order(store.as_ref(), &entries)?;
         store.delete_meta(&stale_key)
     })
     .await?;

@@ -97,7 +97,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(admin::configure)
             .configure(schedule_admin::configure)
             .configure(events::configure)
-            .configure(email::configure),
+            .configure(email::configure)
             .configure(webhooks::configure),
     );
 }
