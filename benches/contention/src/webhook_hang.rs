@@ -16,10 +16,10 @@
 //! One webhook gets about one delivery per hold: at a few thousand holds/s
 //! a phase of 10 s stays under the 50,000 pending deliveries that disable
 //! an endpoint (`MAX_PENDING_PER_WEBHOOK`); longer phases would measure a
-//! disabled endpoint. Each holder may make 10,000 new Idempotency-Keys a
-//! day: at ~5,000 holds/s, 32 holders and 8-s phases allow 3 rounds per
-//! server (a longer run fails its holds with 429; the first failure of a
-//! phase is printed).
+//! disabled endpoint. The server runs with the daily quota of new
+//! Idempotency-Keys lifted (the default 10,000 per holder would end a run
+//! after three rounds with 429s). Odd rounds run the phase without the
+//! webhook first, even rounds the one with it.
 
 use actix_rt::net::TcpListener;
 use clap::Parser;
@@ -77,6 +77,9 @@ fn start_server(binary: &str) -> Result<Server, String> {
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
         .args(["--rate-limits", "off"])
+        // Phases of thousands of holds/s would spend each holder's daily
+        // quota of new Idempotency-Keys within a few rounds.
+        .args(["--max-new-idempotency-keys-per-day", "1000000000"])
         .env("BOXOFFICE_ADMIN_EMAIL", ADMIN.0)
         .env("BOXOFFICE_ADMIN_PASSWORD", ADMIN.1)
         .env("RUST_LOG", "error")
@@ -336,60 +339,74 @@ fn main() -> Result<(), String> {
         let settle = Duration::from_secs_f64(args.settle_seconds);
         let (mut without, mut with) = (Vec::new(), Vec::new());
         for round in 1..=args.rounds {
-            actix_rt::time::sleep(settle).await;
-            let (holds, failed) =
-                hold_phase(&client, &base, &schedule, &tokens, args.seconds).await;
-            let rate = holds as f64 / args.seconds;
-            println!("round {round} without webhooks: {rate:.0} holds/s ({failed} failed calls)");
-            without.push(rate);
-            let webhook = expect(
-                &client,
-                Method::POST,
-                &format!("{base}/api/v1/admin/webhooks"),
-                Some(&admin),
-                Some(json!({"url": format!("http://127.0.0.1:{receiver}/hang"),
-                    "events": ["booking.created"]})),
-                201,
-            )
-            .await?;
-            let id = webhook["webhookId"].as_str().ok_or("no webhookId")?.to_string();
-            actix_rt::time::sleep(settle).await;
-            let (holds, failed) =
-                hold_phase(&client, &base, &schedule, &tokens, args.seconds).await;
-            let rate = holds as f64 / args.seconds;
-            let log = expect(
-                &client,
-                Method::GET,
-                &format!("{base}/api/v1/admin/webhooks/{id}/deliveries?pageSize=1"),
-                Some(&admin),
-                None,
-                200,
-            )
-            .await?;
-            let listed = expect(
-                &client,
-                Method::GET,
-                &format!("{base}/api/v1/admin/webhooks"),
-                Some(&admin),
-                None,
-                200,
-            )
-            .await?;
-            println!(
-                "round {round} with a hanging webhook: {rate:.0} holds/s ({failed} failed calls; \
-                 {} deliveries logged, webhook {})",
-                log["total"], listed["items"][0]["status"]
-            );
-            with.push(rate);
-            expect(
-                &client,
-                Method::DELETE,
-                &format!("{base}/api/v1/admin/webhooks/{id}"),
-                Some(&admin),
-                None,
-                204,
-            )
-            .await?;
+            // Odd rounds measure without the webhook first, even rounds with
+            // it first: neither side always gets the warmer server.
+            let order = if round % 2 == 1 {
+                [false, true]
+            } else {
+                [true, false]
+            };
+            for with_webhook in order {
+                if !with_webhook {
+                    actix_rt::time::sleep(settle).await;
+                    let (holds, failed) =
+                        hold_phase(&client, &base, &schedule, &tokens, args.seconds).await;
+                    let rate = holds as f64 / args.seconds;
+                    println!(
+                        "round {round} without webhooks: {rate:.0} holds/s ({failed} failed calls)"
+                    );
+                    without.push(rate);
+                    continue;
+                }
+                let webhook = expect(
+                    &client,
+                    Method::POST,
+                    &format!("{base}/api/v1/admin/webhooks"),
+                    Some(&admin),
+                    Some(json!({"url": format!("http://127.0.0.1:{receiver}/hang"),
+                        "events": ["booking.created"]})),
+                    201,
+                )
+                .await?;
+                let id = webhook["webhookId"].as_str().ok_or("no webhookId")?.to_string();
+                actix_rt::time::sleep(settle).await;
+                let (holds, failed) =
+                    hold_phase(&client, &base, &schedule, &tokens, args.seconds).await;
+                let rate = holds as f64 / args.seconds;
+                let log = expect(
+                    &client,
+                    Method::GET,
+                    &format!("{base}/api/v1/admin/webhooks/{id}/deliveries?pageSize=1"),
+                    Some(&admin),
+                    None,
+                    200,
+                )
+                .await?;
+                let listed = expect(
+                    &client,
+                    Method::GET,
+                    &format!("{base}/api/v1/admin/webhooks"),
+                    Some(&admin),
+                    None,
+                    200,
+                )
+                .await?;
+                println!(
+                    "round {round} with a hanging webhook: {rate:.0} holds/s ({failed} failed calls; \
+                     {} deliveries logged, webhook {})",
+                    log["total"], listed["items"][0]["status"]
+                );
+                with.push(rate);
+                expect(
+                    &client,
+                    Method::DELETE,
+                    &format!("{base}/api/v1/admin/webhooks/{id}"),
+                    Some(&admin),
+                    None,
+                    204,
+                )
+                .await?;
+            }
         }
         let (without, with) = (median(&mut without), median(&mut with));
         println!(
