@@ -10,6 +10,10 @@
 //! writes returned, so a flush that makes the snapshot durable makes the
 //! entries durable too (a flush makes a prefix of the writes durable).
 //!
+//! Paced: a batch is written a few reservations per store write, with a
+//! pause after each (see [`LONGEST_PAUSE`]), because sled applies a write
+//! batch under a lock every other write of the process waits for.
+//!
 //! Bounded: at most [`ARCHIVE_BATCHES_QUEUED`] batches wait; past it a submit
 //! is refused at once and the actor keeps its ended reservations until its
 //! next snapshot retries. Each actor has at most one batch in flight.
@@ -33,6 +37,13 @@ use crate::schedule_actor::archive::ArchiveBatch;
 
 /// Batches waiting for the writer, across all schedules.
 pub const ARCHIVE_BATCHES_QUEUED: usize = 64;
+/// The longest pause between two store writes of one batch (see
+/// [`ArchiveBatch::write_paced`]). A write of
+/// [`crate::schedule_actor::archive::RESERVATIONS_PER_WRITE`] reservations
+/// took about 3 ms on the 2-core test machine; pausing that long after each
+/// gave the best holds/s and longest stall in a storm of expiring holds
+/// (BENCHMARKS.md, issue 21), at half the writer's top speed.
+pub const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 /// Name of the writer thread (visible in `top -H` and panics).
 pub const ARCHIVE_WRITER_THREAD_NAME: &str = "boxoffice-archiver";
 
@@ -63,7 +74,7 @@ impl ArchiveWriter {
             .spawn(move || {
                 // Ends when every sender is gone (shutdown).
                 for job in queue {
-                    let written = job.batch.write(store.as_ref());
+                    let written = job.batch.write_paced(store.as_ref(), LONGEST_PAUSE);
                     (job.done)(job.batch, written);
                     // After the callback: once this reads zero, the actors'
                     // "forget these" messages are already in their mailboxes.

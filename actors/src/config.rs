@@ -37,6 +37,10 @@ pub struct EngineConfig {
     /// actor writes them itself: deterministic runs (the seeded simulation)
     /// need every write on the actors' own, ordered path.
     pub archive_in_background: bool,
+    /// Reservations whose archive entries one store write carries (1 to
+    /// `RESERVATIONS_PER_WRITE`, the default); tests lower it so a few
+    /// reservations make several writes (and crash points between them).
+    pub archive_reservations_per_write: usize,
     /// Ledger entries a wallet keeps in memory before a snapshot moves them
     /// to the store (`wallet_ledger.rs`); simulations lower it.
     pub archive_ledger_after: usize,
@@ -61,6 +65,7 @@ impl Default for EngineConfig {
             flush_timeout: boxoffice_storage::DEFAULT_FLUSH_TIMEOUT,
             archive_after_ended: crate::schedule_actor::archive::MIN_ENDED_BEFORE_ARCHIVING,
             archive_in_background: true,
+            archive_reservations_per_write: crate::schedule_actor::archive::RESERVATIONS_PER_WRITE,
             archive_ledger_after: crate::wallet_ledger::LEDGER_ENTRIES_IN_MEMORY,
             max_new_idempotency_keys_per_day: crate::idempotency::DEFAULT_MAX_NEW_KEYS_PER_DAY,
             cancel_batch: boxoffice_engine::schedule::MAX_CANCEL_BATCH,
@@ -89,6 +94,13 @@ impl EngineConfig {
                 "cancel_batch must be 1-{}",
                 boxoffice_engine::schedule::MAX_CANCEL_BATCH
             ));
+        }
+        if !(1..=crate::schedule_actor::archive::RESERVATIONS_PER_WRITE)
+            .contains(&self.archive_reservations_per_write)
+        {
+            return Err(
+                "archive_reservations_per_write must be 1 to RESERVATIONS_PER_WRITE".into(),
+            );
         }
         if self.archive_after_ended == 0 {
             return Err("archive_after_ended must be positive".into());

@@ -33,8 +33,12 @@
 //!
 //! Crash safety: nothing here is durable before the next flush, and a flush
 //! (sled's, or the memory store's) makes a prefix of the writes durable in
-//! the order they were made. A batch is one `put_meta_batch` (entries,
-//! pointers, index keys and tallies: all or none). So a snapshot that forgot a reservation is never
+//! the order they were made. A batch is written as a run of `put_meta_batch`
+//! calls of at most [`RESERVATIONS_PER_WRITE`] reservations each: their
+//! entries, pointers and index keys, and the owners' and schedule's tallies
+//! as they stand after them (all or none per call). Each call's tallies
+//! count exactly the entries written up to it, so any prefix of the calls is
+//! a consistent archive. So a snapshot that forgot a reservation is never
 //! durable without its archive entry. A crash before the snapshot is durable
 //! recovers the older snapshot and the log, in which the reservation is still
 //! live state; it is archived again (the same entries). If any archive write
@@ -42,9 +46,13 @@
 //! next one retries.
 //!
 //! Cost: rendering on the actor's thread; on the writer's, one key read per
-//! ended reservation (was it archived before?) and one sled batch of three
-//! inserts per ended reservation (and one per ticket, and per refunded payment)
-//! (BENCHMARKS.md has what that does to a long run of expiring holds).
+//! ended reservation (was it archived before?) and five inserts per ended
+//! reservation (and one per ticket, and per refunded payment). Why the calls
+//! are small: sled applies a batch under its global write lock, which every
+//! other write of the process (the actors' log appends) waits for. One batch
+//! per snapshot, tens of thousands of ended reservations after a storm of
+//! expiring holds, held that lock for up to 10 s and stopped every schedule
+//! (BENCHMARKS.md, issue 21).
 
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::Schedule;
@@ -61,6 +69,11 @@ use super::{archive_by_schedule, archive_index};
 /// Bounds the live state at seats + this + the ended reservations of one
 /// snapshot interval.
 pub const MIN_ENDED_BEFORE_ARCHIVING: usize = 4_096;
+
+/// Most reservations whose entries one store write carries: bounds how long
+/// an archive write holds the store's write lock (sled's is global), so the
+/// actors' appends wait at most one small write behind it.
+pub const RESERVATIONS_PER_WRITE: usize = 64;
 
 /// Every archive name starts with this (never with a schedule's `schedule/`).
 pub const ARCHIVE_PREFIX: &str = "archive/";
@@ -112,6 +125,11 @@ fn payment_key(id: PaymentId) -> String {
 pub struct ArchiveBatch {
     /// (meta key, encoded value), written in this order.
     entries: Vec<(String, Vec<u8>)>,
+    /// Per reservation (parallel to `tallied`), the end of its entries in
+    /// `entries`: a write never splits one reservation's entries.
+    entry_ends: Vec<usize>,
+    /// Reservations per store write (at most [`RESERVATIONS_PER_WRITE`]).
+    per_write: usize,
     /// The reservations the batch archives, for forgetting them once written.
     pub archived: Vec<Archived>,
     /// Per reservation, what its owner's tally gains if it is new to the archive.
@@ -137,8 +155,15 @@ impl ArchiveBatch {
     /// changed: its owner forgets them only once the batch is written.
     /// `archived_before`: how many reservations of the schedule were archived
     /// earlier (a reservation's ordinal is that plus its position in memory).
-    pub fn prepare(schedule: &Schedule, archived_before: u64) -> Result<ArchiveBatch, StoreError> {
+    /// `per_write`: reservations per store write (clamped to 1 to
+    /// [`RESERVATIONS_PER_WRITE`]).
+    pub fn prepare(
+        schedule: &Schedule,
+        archived_before: u64,
+        per_write: usize,
+    ) -> Result<ArchiveBatch, StoreError> {
         let mut entries = Vec::new();
+        let mut entry_ends = Vec::new();
         let mut archived = Vec::new();
         let mut tallied = Vec::new();
         for (position, reservation) in schedule.reservations().enumerate() {
@@ -175,6 +200,7 @@ impl ArchiveBatch {
             if let Some(refund) = &reservation.refund {
                 entries.push((payment_key(refund.payment_id), pointer));
             }
+            entry_ends.push(entries.len());
             archived.push(Archived {
                 id,
                 user,
@@ -183,6 +209,8 @@ impl ArchiveBatch {
         }
         Ok(ArchiveBatch {
             entries,
+            entry_ends,
+            per_write: per_write.clamp(1, RESERVATIONS_PER_WRITE),
             archived,
             tallied,
         })
@@ -193,43 +221,87 @@ impl ArchiveBatch {
         self.archived.iter().map(|a| a.id).collect()
     }
 
-    /// Writes every entry and the owners' updated tallies as one atomic
-    /// batch (durable with the next flush). A reservation whose entry is
-    /// already there (archived before a crash undid its forgetting) is
-    /// written again but not counted again.
+    /// Writes every entry and the owners' and schedules' updated tallies,
+    /// `per_write` reservations per store write (each durable
+    /// with the next flush, in order). A reservation whose entry is already
+    /// there (archived before a crash undid its forgetting) is written again
+    /// but not counted again.
     pub fn write(&self, store: &dyn Store) -> Result<(), StoreError> {
+        self.write_paced(store, std::time::Duration::ZERO)
+    }
+
+    /// [`ArchiveBatch::write`], pausing after each store write but the last
+    /// for as long as that write took, up to `longest_pause`: the writer then
+    /// holds the store's write lock at most about half the time, and the
+    /// appends the actors' requests wait for get it in between (without a
+    /// pause the next write took the lock back before they ran).
+    pub fn write_paced(
+        &self,
+        store: &dyn Store,
+        longest_pause: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        debug_assert_eq!(self.entry_ends.len(), self.tallied.len());
         let _turn = TALLY_TURN.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut tallies: BTreeMap<UserId, archive_index::ArchiveTally> = BTreeMap::new();
+        // The tallies as they stand after the writes so far: read from the
+        // store once, then carried from one write to the next.
+        let mut users: BTreeMap<UserId, archive_index::ArchiveTally> = BTreeMap::new();
         let mut schedules: BTreeMap<ScheduleId, archive_index::ArchiveTally> = BTreeMap::new();
-        for reservation in &self.tallied {
-            if store.get_meta(&reservation.entry_key)?.is_some() {
-                continue;
-            }
-            let by_schedule = match schedules.entry(reservation.schedule) {
-                Entry::Occupied(tally) => tally.into_mut(),
-                Entry::Vacant(slot) => {
-                    slot.insert(archive_by_schedule::tally(store, reservation.schedule)?)
+        let mut first_entry = 0;
+        for (chunk, ends) in self
+            .tallied
+            .chunks(self.per_write)
+            .zip(self.entry_ends.chunks(self.per_write))
+        {
+            let mut touched_users = BTreeSet::new();
+            let mut touched_schedules = BTreeSet::new();
+            for reservation in chunk {
+                if store.get_meta(&reservation.entry_key)?.is_some() {
+                    continue;
                 }
-            };
-            by_schedule.add(reservation.status, reservation.tickets);
-            let tally = match tallies.entry(reservation.user) {
-                Entry::Occupied(tally) => tally.into_mut(),
-                Entry::Vacant(slot) => slot.insert(archive_index::tally(store, reservation.user)?),
-            };
-            tally.add(reservation.status, reservation.tickets);
+                let by_schedule = match schedules.entry(reservation.schedule) {
+                    Entry::Occupied(tally) => tally.into_mut(),
+                    Entry::Vacant(slot) => {
+                        slot.insert(archive_by_schedule::tally(store, reservation.schedule)?)
+                    }
+                };
+                by_schedule.add(reservation.status, reservation.tickets);
+                touched_schedules.insert(reservation.schedule);
+                let tally = match users.entry(reservation.user) {
+                    Entry::Occupied(tally) => tally.into_mut(),
+                    Entry::Vacant(slot) => {
+                        slot.insert(archive_index::tally(store, reservation.user)?)
+                    }
+                };
+                tally.add(reservation.status, reservation.tickets);
+                touched_users.insert(reservation.user);
+            }
+            let end_entry = ends.last().copied().unwrap_or(first_entry);
+            let entries = &self.entries[first_entry..end_entry];
+            let mut write =
+                Vec::with_capacity(entries.len() + touched_users.len() + touched_schedules.len());
+            write.extend(entries.iter().cloned());
+            for user in touched_users {
+                if let Some(tally) = users.get(&user) {
+                    write.push((archive_index::tally_key(user), codec::encode(tally)?));
+                }
+            }
+            for schedule in touched_schedules {
+                if let Some(tally) = schedules.get(&schedule) {
+                    write.push((
+                        archive_by_schedule::tally_key(schedule),
+                        codec::encode(tally)?,
+                    ));
+                }
+            }
+            let started = std::time::Instant::now();
+            store.put_meta_batch(&write)?;
+            first_entry = end_entry;
+            if !longest_pause.is_zero() && first_entry < self.entries.len() {
+                std::thread::sleep(started.elapsed().min(longest_pause));
+            }
         }
-        let mut batch = Vec::with_capacity(self.entries.len() + tallies.len());
-        batch.extend(self.entries.iter().cloned());
-        for (user, tally) in tallies {
-            batch.push((archive_index::tally_key(user), codec::encode(&tally)?));
-        }
-        for (schedule, tally) in schedules {
-            batch.push((
-                archive_by_schedule::tally_key(schedule),
-                codec::encode(&tally)?,
-            ));
-        }
-        store.put_meta_batch(&batch)
+        debug_assert_eq!(first_entry, self.entries.len());
+        Ok(())
     }
 }
 

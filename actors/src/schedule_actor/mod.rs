@@ -358,11 +358,12 @@ impl ScheduleActor {
             return true;
         }
         let threshold = self.archive_threshold;
+        let per_write = self.engine.config.archive_reservations_per_write;
         let batch = self.guarded(|s| {
             if s.schedule.ended_reservations().count() < threshold {
                 return Ok(None);
             }
-            archive::ArchiveBatch::prepare(&s.schedule, s.archived).map(Some)
+            archive::ArchiveBatch::prepare(&s.schedule, s.archived, per_write).map(Some)
         });
         let batch = match batch {
             Ok(Ok(Some(batch))) => batch,

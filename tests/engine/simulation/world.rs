@@ -247,6 +247,9 @@ impl World {
             // run: such a seed may not replay exactly); the other half write
             // them on the actor's thread, so those seeds replay.
             archive_in_background: seed / 5 % 2 == 1,
+            // 1-3 reservations per archive write, so batches take several
+            // writes (and crashes fall between them). From the seed.
+            archive_reservations_per_write: (seed / 7 % 3 + 1) as usize,
             ..EngineConfig::default()
         };
         let registry = start_registry(&store, &clock, seed, 0, &config).await;

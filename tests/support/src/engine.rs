@@ -33,6 +33,8 @@ pub fn test_config() -> EngineConfig {
         snapshot_every_events: 50,
         wallet_shards: 4,
         archive_in_background: false,
+        // Several store writes per archive batch (and crash points between them).
+        archive_reservations_per_write: 3,
         ..EngineConfig::default()
     }
 }
