@@ -125,6 +125,15 @@ impl Registry {
             return Ok(());
         }
         let paid = join_all(refunds.iter().map(|&(reservation_id, payment_id, user, amount)| async move {
+            // Paid by card: refunded through the provider (settled there, or owed and retried).
+            match self.refund_card_payment(payment_id).await {
+                Ok(true) => return None,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(%reservation_id, %payment_id, %err, "card refund of a cancelled schedule failed; retried");
+                    return None;
+                }
+            }
             // A free ticket was never debited, so there is nothing to pay back.
             if amount == Money::ZERO {
                 return Some(reservation_id);
