@@ -46,6 +46,9 @@ pub struct PaymentRecord {
     pub method: PaymentMethod,
     pub paid_at: Option<Timestamp>,
     pub tickets: Vec<TicketLine>,
+    /// A card payment's money went back: true once the provider reported
+    /// the refund (`charge.refunded`). `None` for a wallet payment.
+    pub refund_confirmed: Option<bool>,
 }
 
 /// A receipt is the payment's record at the moment it completed.
@@ -59,6 +62,7 @@ impl From<&PaymentReceipt> for PaymentRecord {
             method: PaymentMethod::Wallet,
             paid_at: Some(p.paid_at),
             tickets: p.tickets.clone(),
+            refund_confirmed: None,
         }
     }
 }
@@ -93,6 +97,7 @@ impl Registry {
             method: PaymentMethod::Wallet,
             paid_at: view.paid_at,
             tickets: view.tickets,
+            refund_confirmed: None,
         })
     }
 
@@ -131,6 +136,7 @@ impl Registry {
             method: PaymentMethod::Card,
             paid_at,
             tickets,
+            refund_confirmed: Some(card.refund_reported),
         })
     }
 }

@@ -156,33 +156,19 @@ async fn switches(app: &TestApp, update: Value) {
     .expect(200, "");
 }
 
-/// Whether the provider already refunded `intent`: a second refund under
-/// another key is refused as `charge_already_refunded`.
-async fn provider_refunded(app: &TestApp, intent: &str) -> bool {
-    let auth = format!("Bearer {MOCK_SECRET_KEY}");
-    let key = app.unique("probe");
-    let reply = app
-        .raw(
-            Method::POST,
-            "/mock-provider/v1/refunds",
-            None,
-            &[("Authorization", &auth), ("Idempotency-Key", &key)],
-            Some((
-                "application/x-www-form-urlencoded",
-                format!("payment_intent={intent}").into_bytes(),
-            )),
-        )
-        .await;
-    reply.body["error"]["code"] == "charge_already_refunded"
+/// Whether the provider has reported refunding the payment (its
+/// `charge.refunded` webhook, which the mock sends once it refunded).
+async fn provider_refunded(app: &TestApp, token: &str, payment_id: &str) -> bool {
+    payment(app, token, payment_id).await["refundConfirmed"] == true
 }
 
-/// Waits until the provider has refunded `intent`.
-async fn wait_refunded(app: &TestApp, intent: &str) {
+/// Waits until the provider has refunded the payment.
+async fn wait_refunded(app: &TestApp, token: &str, payment_id: &str) {
     let start = Instant::now();
-    while !provider_refunded(app, intent).await {
+    while !provider_refunded(app, token, payment_id).await {
         assert!(
             start.elapsed() < WEBHOOK_WAIT,
-            "{intent} was never refunded"
+            "{payment_id} was never refunded"
         );
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
@@ -374,7 +360,7 @@ async fn a_card_payment_paid_on_the_checkout_page_confirms_the_reservation_once(
     let after = payment(&app, &token, &payment_id).await;
     assert_eq!(after, paid);
     assert!(
-        !provider_refunded(&app, &intent).await,
+        !provider_refunded(&app, &token, &payment_id).await,
         "a kept payment is not refunded"
     );
 
@@ -388,7 +374,7 @@ async fn a_card_payment_paid_on_the_checkout_page_confirms_the_reservation_once(
         .await;
     cancelled.expect(200, "");
     assert_eq!(cancelled.body["refundAmount"], 2 * VIP_PRICE);
-    wait_refunded(&app, &intent).await;
+    wait_refunded(&app, &token, &payment_id).await;
     assert_eq!(
         payment(&app, &token, &payment_id).await["status"],
         "REFUNDED"
@@ -507,7 +493,7 @@ async fn duplicated_and_out_of_order_webhooks_take_effect_once() {
     assert_eq!(reservation_status(&app, &token, &second).await, "HELD");
     let tickets = app.get("/api/v1/tickets", Some(&token)).await;
     assert_eq!(tickets.body["total"], 1);
-    assert!(!provider_refunded(&app, &intent_of(&first_url)).await);
+    assert!(!provider_refunded(&app, &token, &first_payment).await);
 }
 
 #[actix_rt::test]
@@ -519,7 +505,7 @@ async fn a_success_with_another_amount_fails_and_is_refunded() {
     let (payment_id, url) = pay_card_ok(&app, &token, &reservation).await;
     assert_eq!(click(&app, &url, "pay").await, 200);
     wait_status(&app, &token, &payment_id, "FAILED").await;
-    wait_refunded(&app, &intent_of(&url)).await;
+    wait_refunded(&app, &token, &payment_id).await;
     assert_eq!(reservation_status(&app, &token, &reservation).await, "HELD");
 }
 
@@ -527,9 +513,29 @@ async fn a_success_with_another_amount_fails_and_is_refunded() {
 async fn a_success_after_the_hold_was_cancelled_is_refunded() {
     let (app, schedule) = card_app(600).await;
     let token = fan(&app);
-    let reservation = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    // The fan gives up at checkout before paying: the hold is cancelled,
+    // its payment FAILED, its intent closed (the page takes no money).
+    let abandoned = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let (abandoned_payment, abandoned_url) = pay_card_ok(&app, &token, &abandoned).await;
+    app.post(
+        &format!("{RESERVATIONS}/{abandoned}/cancel"),
+        Some(&token),
+        json!({}),
+    )
+    .await
+    .expect(200, "");
+    assert_eq!(
+        payment(&app, &token, &abandoned_payment).await["status"],
+        "FAILED"
+    );
+    assert_eq!(post_pay(&app, &abandoned_url).await, 409);
+
+    // Paid on the page, but the provider's webhook is late: the fan cancels
+    // the hold meanwhile, so the success that comes is refunded.
+    switches(&app, json!({"lateWebhookMs": 1_500})).await;
+    let reservation = hold(&app, &token, &schedule, &["VIP-1-2"]).await;
     let (payment_id, url) = pay_card_ok(&app, &token, &reservation).await;
-    // The fan gives up at checkout: the hold is cancelled, its payment FAILED.
+    assert_eq!(click(&app, &url, "pay").await, 200);
     app.post(
         &format!("{RESERVATIONS}/{reservation}/cancel"),
         Some(&token),
@@ -538,27 +544,19 @@ async fn a_success_after_the_hold_was_cancelled_is_refunded() {
     .await
     .expect(200, "");
     assert_eq!(payment(&app, &token, &payment_id).await["status"], "FAILED");
-    // Its intent was closed at the provider: the page no longer takes money.
-    assert_eq!(click_status_after_close(&app, &url).await, 409);
-    // A success that still comes (the provider had captured) is refunded.
-    let body = intent_event(
-        "payment_intent.succeeded",
-        &intent_of(&url),
-        VIP_PRICE,
-        json!({"paymentId": payment_id}),
-    );
-    webhook(&app, WEBHOOK, &body, Some(&signed(&app, &body)))
-        .await
-        .expect(200, "");
+    assert!(!provider_refunded(&app, &token, &payment_id).await);
+    wait_refunded(&app, &token, &payment_id).await;
     assert_eq!(
         reservation_status(&app, &token, &reservation).await,
         "CANCELLED"
     );
     assert_eq!(payment(&app, &token, &payment_id).await["status"], "FAILED");
+    let tickets = app.get("/api/v1/tickets", Some(&token)).await;
+    assert_eq!(tickets.body["total"], 0);
 }
 
-/// POSTs "pay" on a closed intent's page (no page check: it shows no buttons).
-async fn click_status_after_close(app: &TestApp, checkout_url: &str) -> u16 {
+/// POSTs "pay" on a checkout page without opening it (a closed one shows no buttons).
+async fn post_pay(app: &TestApp, checkout_url: &str) -> u16 {
     app.client
         .post(format!("{checkout_url}/pay"))
         .send_body("")

@@ -197,6 +197,7 @@ fn payment_body(
         method: boxoffice_actors::PaymentMethod::Wallet,
         paid_at: reservation.paid_at,
         tickets: reservation.tickets.clone(),
+        refund_confirmed: None,
     };
     let mut body = json!(PaymentBody::from(&record));
     if kind == BookingEventKind::PaymentFailed {

@@ -130,6 +130,10 @@ pub struct PaymentBody {
     #[schema(format = DateTime)]
     pub paid_at: String,
     pub tickets: Vec<TicketLineBody>,
+    /// Card payments only: true once the provider reported that the money
+    /// went back (a cancellation, or a success that was not honoured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_confirmed: Option<bool>,
 }
 
 /// The answer to a payment (201): the record, plus the balance left and
@@ -186,6 +190,7 @@ impl From<&PaymentRecord> for PaymentBody {
             },
             paid_at: p.paid_at.map(rfc3339).unwrap_or_default(),
             tickets: p.tickets.iter().map(TicketLineBody::from).collect(),
+            refund_confirmed: p.refund_confirmed,
         }
     }
 }
