@@ -101,8 +101,14 @@ impl Registry {
             }
             // Nothing to end now: refunds a failed wallet call left unpaid,
             // or payments in flight at the cancel. Retry the first, wait for the second.
-            let owed = schedule.actor.query(GetUnfinishedWork).await?.refunds;
-            self.pay_refunds(&schedule, &owed).await?;
+            let work = schedule.actor.query(GetUnfinishedWork).await?;
+            self.pay_refunds(&schedule, &work.refunds).await?;
+            // A card payment in flight waits for its payer, up to the
+            // provider's timeout: the cancellation ends it now (FAILED,
+            // its intent closed; a success that still comes is refunded).
+            for &(_, payment_id, _, _) in &work.payments {
+                self.fail_pending_card_payment(payment_id).await?;
+            }
             polls += 1;
             if polls > MAX_CANCELLATION_POLLS {
                 return Err(EngineError::Internal(format!(

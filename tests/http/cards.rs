@@ -679,3 +679,48 @@ async fn a_restart_keeps_a_card_payment_pending_and_a_later_success_confirms_it(
         "CONFIRMED"
     );
 }
+
+#[actix_rt::test]
+async fn cancelling_the_schedule_refunds_card_payments_and_ends_pending_ones() {
+    let (app, schedule) = card_app(600).await;
+    let admin = app.admin_token().await;
+    let token = fan(&app);
+    let paid = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let (paid_payment, url) = pay_card_ok(&app, &token, &paid).await;
+    assert_eq!(click(&app, &url, "pay").await, 200);
+    wait_status(&app, &token, &paid_payment, "COMPLETED").await;
+    let pending = hold(&app, &token, &schedule, &["VIP-1-2"]).await;
+    let (pending_payment, _) = pay_card_ok(&app, &token, &pending).await;
+
+    let cancelled = app
+        .post(
+            &format!("/api/v1/schedules/{schedule}/cancel"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    cancelled.expect(200, "");
+    assert_eq!(
+        cancelled.body["refundedReservations"], 1,
+        "{}",
+        cancelled.text
+    );
+    assert_eq!(cancelled.body["refundedAmount"], VIP_PRICE);
+    wait_refunded(&app, &token, &paid_payment).await;
+    wait_status(&app, &token, &paid_payment, "REFUNDED").await;
+    wait_status(&app, &token, &pending_payment, "FAILED").await;
+    let start = Instant::now();
+    while reservation_status(&app, &token, &pending).await != "CANCELLED" {
+        assert!(
+            start.elapsed() < WEBHOOK_WAIT,
+            "the pending hold was never released"
+        );
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reservation_status(&app, &token, &paid).await, "CANCELLED");
+    assert_eq!(
+        balance(&app, &token).await,
+        0,
+        "card money goes back to the card"
+    );
+}
