@@ -272,6 +272,15 @@ async fn a_bad_method_is_400_and_direct_charges_can_be_switched_off() {
             .await
             .expect_case(what, 400, "VALIDATION_ERROR");
     }
+    for (what, amount) in [
+        ("zero", json!(0)),
+        ("negative", json!(-5)),
+        ("fraction", json!(1.5)),
+    ] {
+        app.post_keyed(CHARGES, &token, json!({"amount": amount, "method": "CARD"}))
+            .await
+            .expect_case(what, 400, "INVALID_AMOUNT");
+    }
     // Someone else's reservation is 404 by card too, and opens nothing.
     let other = fan(&app);
     pay_card(&app, &other, &reservation, &app.unique("card"))
@@ -446,11 +455,12 @@ async fn bad_missing_or_stale_signatures_are_400_and_change_nothing() {
             .await
             .expect_case(what, 400, "VALIDATION_ERROR");
     }
-    // Signed but not an event; an unknown provider name.
-    let junk = "{\"hello\": 1}";
-    webhook(&app, WEBHOOK, junk, Some(&signed(&app, junk)))
-        .await
-        .expect(400, "VALIDATION_ERROR");
+    // Signed but not an event (or not JSON at all); an unknown provider name.
+    for junk in ["{\"hello\": 1}", "not json", ""] {
+        webhook(&app, WEBHOOK, junk, Some(&signed(&app, junk)))
+            .await
+            .expect_case(junk, 400, "VALIDATION_ERROR");
+    }
     webhook(
         &app,
         "/api/v1/webhooks/payments/paypal",

@@ -510,9 +510,15 @@ impl Registry {
         match card.provider.refund(&refund).await {
             Ok(_) => {}
             Err(err) if err.is_already_refunded() => {}
-            Err(err) => {
+            Err(err) if err.is_retryable() => {
                 tracing::warn!(id = ?record.id, %err, "a card refund failed; retried");
                 return Ok(());
+            }
+            Err(err) => {
+                tracing::error!(id = ?record.id, %err, "the provider refused a card refund; settle it by hand");
+                record.refund = RefundState::Refused;
+                record.updated_at = self.context().clock.now();
+                return self.save_card(card, record).await;
             }
         }
         record.refund = RefundState::Done;

@@ -70,6 +70,9 @@ pub enum RefundState {
     Owed,
     /// The provider accepted it.
     Done,
+    /// The provider refused it for good (not a retryable failure): logged as
+    /// an error for someone to settle by hand, not retried.
+    Refused,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,4 +128,61 @@ pub fn is_card_payment(store: &dyn Store, payment_id: PaymentId) -> Result<bool,
     Ok(store
         .get_meta(&CardId::Payment(payment_id).key())?
         .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_storage::MemoryStore;
+
+    fn record(id: CardId, reservation: Option<(ScheduleId, ReservationId)>) -> CardRecord {
+        CardRecord {
+            id,
+            user: UserId::from_random_bytes([1; 16]),
+            reservation,
+            amount: Money(150_000),
+            currency: "krw".into(),
+            created_at: Timestamp(10),
+            deadline: Timestamp(600_010),
+            intent_id: Some("pi_1".into()),
+            checkout_url: Some("http://127.0.0.1/mock-provider/checkout/pi_1".into()),
+            status: CardStatus::Pending,
+            refund: RefundState::None,
+            refund_reported: false,
+            idem: None,
+            updated_at: Timestamp(10),
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_name_card_payments() {
+        let store = MemoryStore::new();
+        let payment = PaymentId::from_random_bytes([2; 16]);
+        let top_up = TransactionId::from_random_bytes([3; 16]);
+        let paid = record(
+            CardId::Payment(payment),
+            Some((
+                ScheduleId::from_random_bytes([4; 16]),
+                ReservationId::from_random_bytes([5; 16]),
+            )),
+        );
+        let mut topped = record(CardId::TopUp(top_up), None);
+        put(&store, &paid).expect("put");
+        put(&store, &topped).expect("put");
+        topped.status = CardStatus::Completed;
+        put(&store, &topped).expect("a later put replaces");
+        let mut loaded = load_all(&store).expect("load");
+        loaded.sort_by_key(|r| r.id.key());
+        let mut expected = vec![paid, topped];
+        expected.sort_by_key(|r| r.id.key());
+        assert_eq!(loaded, expected);
+        assert!(is_card_payment(&store, payment).expect("read"));
+        assert!(!is_card_payment(&store, PaymentId::from_random_bytes([9; 16])).expect("read"));
+        // Keys differ by kind, and so do the provider's idempotency keys.
+        assert_ne!(
+            CardId::Payment(payment).intent_key(),
+            CardId::Payment(payment).refund_key()
+        );
+        assert!(CardId::TopUp(top_up).key().starts_with("card/t/"));
+    }
 }
