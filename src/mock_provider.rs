@@ -1,7 +1,8 @@
 //! `boxoffice mock-provider`: the built-in test payment provider
 //! (`boxoffice_provider::mock`) on its own port, as its own process, so a
 //! kill test can `kill -9` the server while the provider keeps its intents
-//! and retries its webhooks. Not wired into `serve` (a later step of issue 18).
+//! and retries its webhooks. (`serve --payment-provider mock` mounts the same
+//! provider in the server itself: `boxoffice_http::card_provider`.)
 
 use boxoffice_actors::{Clock, IdSource, SystemClock};
 use boxoffice_provider::mock::{self, delivery, MockConfig, Switches};

@@ -6,9 +6,11 @@
 //! what an older version left there are tightened by `boxoffice_http::secrets`.
 
 use boxoffice_actors::{EngineConfig, IdSource, SystemClock};
+use boxoffice_http::card_provider::ProviderSettings;
 use boxoffice_http::client_ip::TrustedProxies;
 use boxoffice_http::rate_limit::{self, RateLimitSettings};
 use boxoffice_http::{Application, Settings};
+use boxoffice_provider::StripeConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -115,9 +117,39 @@ pub struct ServeArgs {
     /// New Idempotency-Keys one user may store per UTC day; past it such a request is 429 until the next day (0: no quota; not affected by --rate-limits).
     #[arg(long, env = "BOXOFFICE_MAX_NEW_IDEMPOTENCY_KEYS_PER_DAY", default_value_t = boxoffice_actors::idempotency::DEFAULT_MAX_NEW_KEYS_PER_DAY)]
     max_new_idempotency_keys_per_day: u32,
+    /// Card payments: through the built-in test provider (`mock`, the default with --demo), a provider in Stripe's shape (`stripe`: --provider-base-url and keys), or none (`method: CARD` is 409 PAYMENT_METHOD_UNAVAILABLE).
+    #[arg(long, env = "BOXOFFICE_PAYMENT_PROVIDER", value_enum)]
+    payment_provider: Option<ProviderKind>,
+    /// The provider's API base URL (stripe), e.g. https://api.stripe.com.
+    #[arg(long, env = "BOXOFFICE_PROVIDER_BASE_URL")]
+    provider_base_url: Option<String>,
+    /// The provider's secret API key (stripe).
+    #[arg(long, env = "BOXOFFICE_PROVIDER_SECRET_KEY", hide_env_values = true)]
+    provider_secret_key: Option<String>,
+    /// The secret the provider signs its webhooks with (stripe).
+    #[arg(
+        long,
+        env = "BOXOFFICE_PROVIDER_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    provider_webhook_secret: Option<String>,
+    /// A card payment still pending this long fails and its hold resumes (the provider's timeout).
+    #[arg(long, env = "BOXOFFICE_CARD_TIMEOUT_MS", default_value_t = boxoffice_actors::card_payments::DEFAULT_PROVIDER_TIMEOUT_MS)]
+    card_timeout_ms: i64,
+    /// `off`: POST /wallet/charges without `method: CARD` is 403 FORBIDDEN (no free top-ups).
+    #[arg(long, env = "BOXOFFICE_DIRECT_WALLET_CHARGES", value_enum, default_value_t = Switch::On)]
+    direct_wallet_charges: Switch,
     /// Wallet charges one user may make per UTC day; past it a charge is 422 CHARGE_LIMIT_EXCEEDED.
     #[arg(long, env = "BOXOFFICE_MAX_CHARGES_PER_DAY", default_value_t = boxoffice_engine::wallet::DEFAULT_MAX_CHARGES_PER_DAY)]
     max_charges_per_day: u32,
+}
+
+/// `--payment-provider`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProviderKind {
+    Mock,
+    Stripe,
+    None,
 }
 
 /// `on` or `off`.
@@ -152,7 +184,42 @@ fn parse_trusted_proxy(value: &str) -> Result<ipnet::IpNet, String> {
 }
 
 impl ServeArgs {
+    /// `--payment-provider` and its keys; `--demo` means the mock unless told otherwise.
+    fn provider_settings(&self) -> Result<ProviderSettings, String> {
+        let kind = match (self.payment_provider, self.demo) {
+            (Some(kind), _) => kind,
+            (None, true) => ProviderKind::Mock,
+            (None, false) => ProviderKind::None,
+        };
+        match kind {
+            ProviderKind::None => Ok(ProviderSettings::None),
+            // Keys of its own, drawn at random: it lives and dies with this process.
+            ProviderKind::Mock => {
+                let ids = IdSource::from_os();
+                let key =
+                    |prefix: &str| format!("{prefix}{:032x}", u128::from_le_bytes(ids.bytes()));
+                Ok(ProviderSettings::Mock {
+                    secret_key: key("sk_test_"),
+                    webhook_secret: key("whsec_"),
+                })
+            }
+            ProviderKind::Stripe => {
+                let (Some(url), Some(secret), Some(webhook)) = (
+                    self.provider_base_url.clone(),
+                    self.provider_secret_key.clone(),
+                    self.provider_webhook_secret.clone(),
+                ) else {
+                    return Err("--payment-provider stripe needs --provider-base-url, --provider-secret-key and --provider-webhook-secret".into());
+                };
+                Ok(ProviderSettings::Stripe(StripeConfig::new(
+                    url, secret, webhook,
+                )?))
+            }
+        }
+    }
+
     fn settings(self) -> Result<Settings, String> {
+        let provider = self.provider_settings()?;
         let mut settings = Settings::new(self.data_dir);
         settings.bind = self.bind;
         settings.demo = self.demo;
@@ -184,6 +251,9 @@ impl ServeArgs {
             catalogue_per_minute: self.catalogue_per_minute,
         };
         settings.trusted_proxies = TrustedProxies::new(self.trusted_proxies);
+        settings.payment_provider = provider;
+        settings.card_timeout_ms = self.card_timeout_ms;
+        settings.direct_wallet_charges = self.direct_wallet_charges == Switch::On;
         settings.mail =
             boxoffice_http::mail::MailSettings::from_flags(self.smtp_url, self.mail_from)?;
         settings.cors_origins = self

@@ -93,13 +93,26 @@ impl Registry {
         reservation_id: ReservationId,
     ) -> EngineResult<CancelReceipt> {
         let schedule = self.schedule_of(Some(user), reservation_id)?;
-        let cancelled = schedule
-            .actor
-            .command(CancelReservation {
+        let cancel = || {
+            schedule.actor.command(CancelReservation {
                 user,
                 reservation_id,
             })
-            .await?;
+        };
+        let cancelled = match cancel().await {
+            // The owner leaves the card checkout: the card payment fails
+            // (its intent closed), then the hold is cancelled as any other.
+            Err(EngineError::PaymentInProgress) => {
+                if !self
+                    .fail_card_payment_of(&schedule, user, reservation_id)
+                    .await?
+                {
+                    return Err(EngineError::PaymentInProgress);
+                }
+                cancel().await?
+            }
+            other => other?,
+        };
         let refund_amount = match cancelled.refund {
             Some((payment_id, amount)) => {
                 self.settle_refund(&schedule, reservation_id, payment_id, user, amount)
@@ -121,6 +134,29 @@ impl Registry {
         })
     }
 
+    /// Fails the pending card payment of `user`'s reservation, if that is
+    /// what it is waiting for. False: not a card payment (a wallet saga).
+    async fn fail_card_payment_of(
+        &self,
+        schedule: &ScheduleHandle,
+        user: UserId,
+        reservation_id: ReservationId,
+    ) -> EngineResult<bool> {
+        let view = schedule
+            .actor
+            .query(GetReservation {
+                user: Some(user),
+                reservation_id,
+            })
+            .await??;
+        match view.status {
+            ReservationStatus::PaymentPending { payment_id } => {
+                self.fail_pending_card_payment(payment_id).await
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Refund step of a cancellation: wallet refund (at most once per payment), then mark settled.
     pub(crate) async fn settle_refund(
         &self,
@@ -130,6 +166,10 @@ impl Registry {
         user: UserId,
         amount: Money,
     ) -> EngineResult<()> {
+        // Paid by card: refunded through the provider, which settles the schedule's refund.
+        if self.refund_card_payment(payment_id).await? {
+            return Ok(());
+        }
         // A free ticket was never debited, so there is nothing to pay back.
         if amount != Money::ZERO {
             self.wallet(user)

@@ -129,6 +129,13 @@ pub enum EngineError {
     /// whose address is not verified.
     #[error("this waiting room requires a verified e-mail address")]
     EmailNotVerified,
+    /// `method: CARD` on a server with no payment provider configured.
+    #[error("card payments are not available: no payment provider is configured")]
+    PaymentMethodUnavailable,
+    /// The card payment did not go through (declined, canceled, or past the
+    /// provider's timeout): the hold is back as it was.
+    #[error("the card payment failed")]
+    CardPaymentFailed,
 }
 
 impl EngineError {

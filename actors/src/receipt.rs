@@ -60,4 +60,30 @@ pub enum StoredReply {
     Hold(Result<HoldReceipt, EngineError>),
     Charge(Result<ChargeReceipt, EngineError>),
     Payment(Result<PaymentReceipt, EngineError>),
+    // Appended after the first stored format: bincode names variants by
+    // position, so new replies go last.
+    /// A card payment opened (202 PENDING).
+    CardPayment(Result<CardPaymentReceipt, EngineError>),
+    /// A card top-up opened (202 PENDING).
+    CardCharge(Result<CardChargeReceipt, EngineError>),
+}
+
+/// The answer to a card payment: the payer completes it on `checkout_url`;
+/// the hold cannot expire until the provider answers or `expires_at` passes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardPaymentReceipt {
+    pub payment_id: PaymentId,
+    pub reservation_id: ReservationId,
+    pub amount: Money,
+    pub checkout_url: String,
+    pub expires_at: Timestamp,
+}
+
+/// The answer to a card top-up: the balance grows once the provider confirms.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardChargeReceipt {
+    pub transaction_id: TransactionId,
+    pub amount: Money,
+    pub checkout_url: String,
+    pub expires_at: Timestamp,
 }

@@ -17,6 +17,9 @@
 use boxoffice_engine::ids::{PaymentId, ReservationId, UserId};
 use boxoffice_engine::Money;
 
+use std::sync::Arc;
+
+use crate::card_payments;
 use crate::error::{EngineError, EngineResult};
 use crate::journal::ReplyAt;
 use crate::registry::Registry;
@@ -34,7 +37,17 @@ impl Registry {
         for schedule_id in self.schedule_ids() {
             let schedule = self.schedule(schedule_id)?;
             let work = schedule.actor.query(GetUnfinishedWork).await?;
+            let store = Arc::clone(self.context().commit.store());
+            let is_card = |payment_id| {
+                card_payments::record::is_card_payment(store.as_ref(), payment_id)
+                    .map_err(|err| EngineError::Storage(err.to_string()))
+            };
             for (reservation_id, payment_id, user, amount) in work.payments {
+                // A card payment stays pending: the provider's answer or its
+                // deadline ends it once card payments are attached.
+                if is_card(payment_id)? {
+                    continue;
+                }
                 self.finish_interrupted_payment(
                     &schedule,
                     (reservation_id, payment_id, user, amount),
@@ -43,6 +56,10 @@ impl Registry {
                 .await?;
             }
             for (reservation_id, payment_id, user, amount) in work.refunds {
+                // Refunded through the provider, once card payments are attached.
+                if is_card(payment_id)? {
+                    continue;
+                }
                 self.settle_refund(&schedule, reservation_id, payment_id, user, amount)
                     .await?;
                 report.refunds_settled += 1;

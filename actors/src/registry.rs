@@ -83,6 +83,8 @@ pub struct Registry {
     drafts: Arc<DraftBoard>,
     /// What answers the `q` of a concert list, once attached (`catalog_query`).
     text_index: OnceLock<Arc<dyn ConcertTextIndex>>,
+    /// Card payments through a payment provider, once attached (`card_payments`).
+    card: OnceLock<Arc<crate::card_payments::CardPayments>>,
     next_arbiter: AtomicUsize,
 }
 
@@ -223,6 +225,7 @@ impl Registry {
             catalog,
             drafts,
             text_index: OnceLock::new(),
+            card: OnceLock::new(),
         });
         // A crash between creating a schedule and configuring its queue leaves it unconfigured: redo it.
         // It also publishes each recovered line on its board.
@@ -352,6 +355,18 @@ impl Registry {
     pub fn attach_text_index(&self, index: Arc<dyn ConcertTextIndex>) {
         if self.text_index.set(index).is_err() {
             tracing::warn!("a concert text index was already attached; keeping the first");
+        }
+    }
+
+    /// Card payments, if a payment provider is attached.
+    pub fn card_payments(&self) -> Option<&Arc<crate::card_payments::CardPayments>> {
+        self.card.get()
+    }
+
+    /// Attaches card payments; the first one attached stays.
+    pub(crate) fn set_card_payments(&self, card: Arc<crate::card_payments::CardPayments>) {
+        if self.card.set(card).is_err() {
+            tracing::warn!("card payments were already attached; keeping the first");
         }
     }
 

@@ -101,8 +101,14 @@ impl Registry {
             }
             // Nothing to end now: refunds a failed wallet call left unpaid,
             // or payments in flight at the cancel. Retry the first, wait for the second.
-            let owed = schedule.actor.query(GetUnfinishedWork).await?.refunds;
-            self.pay_refunds(&schedule, &owed).await?;
+            let work = schedule.actor.query(GetUnfinishedWork).await?;
+            self.pay_refunds(&schedule, &work.refunds).await?;
+            // A card payment in flight waits for its payer, up to the
+            // provider's timeout: the cancellation ends it now (FAILED,
+            // its intent closed; a success that still comes is refunded).
+            for &(_, payment_id, _, _) in &work.payments {
+                self.fail_pending_card_payment(payment_id).await?;
+            }
             polls += 1;
             if polls > MAX_CANCELLATION_POLLS {
                 return Err(EngineError::Internal(format!(
@@ -125,6 +131,15 @@ impl Registry {
             return Ok(());
         }
         let paid = join_all(refunds.iter().map(|&(reservation_id, payment_id, user, amount)| async move {
+            // Paid by card: refunded through the provider (settled there, or owed and retried).
+            match self.refund_card_payment(payment_id).await {
+                Ok(true) => return None,
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(%reservation_id, %payment_id, %err, "card refund of a cancelled schedule failed; retried");
+                    return None;
+                }
+            }
             // A free ticket was never debited, so there is nothing to pay back.
             if amount == Money::ZERO {
                 return Some(reservation_id);

@@ -218,6 +218,10 @@ impl From<EngineError> for ApiError {
                 .with_details(json!({ "notBlockedSeats": seats })),
             E::InvalidCode => ApiError::new(S::BAD_REQUEST, "INVALID_CODE", message),
             E::EmailNotVerified => ApiError::new(S::FORBIDDEN, "EMAIL_NOT_VERIFIED", message),
+            E::PaymentMethodUnavailable => {
+                ApiError::new(S::CONFLICT, "PAYMENT_METHOD_UNAVAILABLE", message)
+            }
+            E::CardPaymentFailed => ApiError::new(S::CONFLICT, "PAYMENT_FAILED", message),
         }
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod allow_header;
 pub mod auth;
+pub mod card_provider;
 pub mod checks;
 pub mod client_ip;
 pub mod cors;

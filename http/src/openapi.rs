@@ -40,8 +40,8 @@ use utoipa_swagger_ui::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::{
-    admin, auth, catalog, checkins, email, events, ops, payments, queue, reservations, resource,
-    schedule_admin, search, streams, tickets, wallet, webhooks,
+    admin, auth, catalog, checkins, email, events, ops, payments, provider_webhooks, queue,
+    reservations, resource, schedule_admin, search, streams, tickets, wallet, webhooks,
 };
 use crate::views;
 
@@ -193,7 +193,7 @@ type RouteApi = (fn() -> Part, fn() -> Vec<Part>);
 
 /// Every route module's part of the document (in the order the API lists
 /// them), and the function giving each of its operations' own documents.
-const ROUTE_APIS: [RouteApi; 16] = [
+const ROUTE_APIS: [RouteApi; 17] = [
     (auth::AuthApi::openapi, auth::AuthApi::operations),
     (email::EmailApi::openapi, email::EmailApi::operations),
     (
@@ -214,6 +214,10 @@ const ROUTE_APIS: [RouteApi; 16] = [
     (
         payments::PaymentsApi::openapi,
         payments::PaymentsApi::operations,
+    ),
+    (
+        provider_webhooks::ProviderWebhooksApi::openapi,
+        provider_webhooks::ProviderWebhooksApi::operations,
     ),
     (
         tickets::TicketsApi::openapi,

@@ -69,6 +69,12 @@ pub struct Settings {
     pub stream_limits: StreamLimits,
     /// `--smtp-url` and `--mail-from` (`crate::mail`); mail is off when `None`.
     pub mail: Option<crate::mail::MailSettings>,
+    /// `--payment-provider` and its keys (`crate::card_provider`); none by default.
+    pub payment_provider: crate::card_provider::ProviderSettings,
+    /// A card payment still pending this long fails (the provider's timeout).
+    pub card_timeout_ms: i64,
+    /// `--direct-wallet-charges`: off, a top-up without `method: CARD` is 403.
+    pub direct_wallet_charges: bool,
     pub engine: EngineConfig,
 }
 
@@ -132,6 +138,9 @@ impl Settings {
             cors_origins: Vec::new(),
             stream_limits: StreamLimits::default(),
             mail: None,
+            payment_provider: crate::card_provider::ProviderSettings::None,
+            card_timeout_ms: boxoffice_actors::card_payments::DEFAULT_PROVIDER_TIMEOUT_MS,
+            direct_wallet_charges: true,
             engine: EngineConfig::default(),
         }
     }
@@ -180,6 +189,10 @@ impl Settings {
         }
         if let Some(mail) = &self.mail {
             mail.validate()?;
+        }
+        self.payment_provider.validate()?;
+        if self.card_timeout_ms <= 0 {
+            return Err("the card payment timeout must be positive".into());
         }
         let cache_bytes = self.store_cache_mb.saturating_mul(1 << 20);
         if !boxoffice_storage::sled_store::CACHE_BYTES_RANGE.contains(&cache_bytes) {

@@ -16,9 +16,10 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use boxoffice_actors::Role;
 use boxoffice_actors::{Clock, IdSource, Passwords, Registry};
+use boxoffice_provider::mock::MockProvider;
 use boxoffice_search::SearchIndex;
 use boxoffice_storage::{Durability, SledStore, Store};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::auth::{Argon2Passwords, JwtKeys};
 use crate::extract::{json_config, path_config, payload_config, query_config};
@@ -31,7 +32,9 @@ use crate::sse::StreamSlots;
 use crate::state::AppState;
 use crate::tickets_qr::QrSigner;
 use crate::webhook_transport::AwcTransport;
-use crate::{allow_header, cors, demo, head, metrics, openapi, request_id, routes, secrets};
+use crate::{
+    allow_header, card_provider, cors, demo, head, metrics, openapi, request_id, routes, secrets,
+};
 use boxoffice_actors::webhooks::dispatcher::{self, DispatchSettings};
 use boxoffice_actors::webhooks::Webhooks;
 
@@ -190,6 +193,7 @@ impl Application {
             )?),
             None => None,
         };
+        let clock_for_cards = Arc::clone(&clock);
         let state = web::Data::new(AppState {
             registry: Arc::clone(&registry),
             rate_limits: RateLimits::new(&settings.rate_limits, Arc::clone(&clock)),
@@ -212,11 +216,17 @@ impl Application {
             streams: StreamSlots::new(settings.stream_limits),
             mail,
             webhooks,
+            direct_wallet_charges: settings.direct_wallet_charges,
         });
         // One load shedder for the whole process: every worker's app shares it.
         let shedder = LoadShedder::new(settings.max_in_flight_requests);
         let cors_origins = settings.cors_origins.clone();
+        // The built-in test provider needs the server's port for its URLs,
+        // known only once bound: the workers (started after) mount it from here.
+        let mock_slot: Arc<OnceLock<Arc<MockProvider>>> = Arc::new(OnceLock::new());
+        let mock_routes = Arc::clone(&mock_slot);
         let server = HttpServer::new(move || {
+            let mock_routes = Arc::clone(&mock_routes);
             App::new()
                 .app_data(state.clone())
                 .app_data(json_config())
@@ -233,6 +243,7 @@ impl Application {
                 // Before the /api/v1 scope, which would otherwise shadow /api/v1/openapi.json.
                 .configure(openapi::configure)
                 .configure(routes::configure)
+                .configure(move |cfg| card_provider::mount_mock(mock_routes.get(), cfg))
                 .default_service(web::to(routes::not_found))
         })
         .workers(settings.workers)
@@ -254,7 +265,29 @@ impl Application {
             .first()
             .map(|addr| addr.port())
             .ok_or_else(|| format!("cannot bind {}: no address", settings.bind))?;
+        let started = card_provider::start(
+            &settings.payment_provider,
+            settings.card_timeout_ms,
+            settings.bind,
+            port,
+            Arc::clone(&clock_for_cards),
+            ids.next_u64(),
+        )?;
+        if let Some(started) = &started {
+            if let Some(mock) = &started.mock {
+                let _ = mock_slot.set(Arc::clone(mock));
+                banner.push(format!(
+                    "card payments: the built-in test provider at {}",
+                    mock.config().public_base_url
+                ));
+            }
+        }
         let server = server.run();
+        // After the workers start: the mock's routes must answer the
+        // reconciliation's provider calls.
+        if let Some(started) = &started {
+            card_provider::attach(&registry, started).await?;
+        }
         Ok(Application {
             port,
             server,

@@ -42,6 +42,8 @@ pub struct AppState {
     pub mail: Option<crate::mail::MailService>,
     /// Webhook endpoints (their dispatcher runs on its own thread).
     pub webhooks: Arc<boxoffice_actors::webhooks::Webhooks>,
+    /// `--direct-wallet-charges`: false, only card top-ups are taken.
+    pub direct_wallet_charges: bool,
 }
 
 impl AppState {

@@ -15,7 +15,7 @@ import datetime
 import sys
 import time
 import uuid
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from boxoffice_client import AuthenticatedClient, Client
 from boxoffice_client.api.auth import login, me, register
@@ -87,8 +87,10 @@ def fail(step: str, why: str) -> NoReturn:
     sys.exit(1)
 
 
-def expect(step: str, response: Response[ErrorBody | T], status: int, kind: type[T]) -> T:
-    """The parsed body of a step's answer, or the run stops at this step."""
+def expect(step: str, response: Response[Any], status: int, kind: type[T]) -> T:
+    """The parsed body of a step's answer, or the run stops at this step.
+    (`Response[Any]`: an operation with two success bodies, such as a payment's
+    201 or a card payment's 202, parses to a union `kind` picks from.)"""
     global steps
     body = response.parsed
     if response.status_code != status or not isinstance(body, kind):

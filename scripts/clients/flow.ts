@@ -162,6 +162,8 @@ async function main(base: string): Promise<void> {
     }),
     201,
   );
+  // The 201 (a direct top-up) or the 202 (a card one): this one is direct.
+  if (!("balance" in charge)) fail("charge", "a direct top-up answered as a card one");
   console.log(`charge: transactionId ${charge.transactionId}, balance ${charge.balance}`);
   const paid = await expect(
     "pay",
@@ -172,6 +174,8 @@ async function main(base: string): Promise<void> {
     }),
     201,
   );
+  // The 201 (the wallet) or the 202 (a card payment): this one is the wallet's.
+  if (!("balanceAfter" in paid)) fail("pay", "a wallet payment answered as a card one");
   // balanceAfter is required in the 201's schema: a number, no undefined check needed.
   const balanceAfter: number = paid.balanceAfter;
   console.log(`pay: paymentId ${paid.paymentId}, balanceAfter ${balanceAfter}`);

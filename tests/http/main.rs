@@ -6,6 +6,7 @@ mod abuse;
 mod auth_catalog;
 mod booking;
 mod box_office;
+mod cards;
 mod events;
 mod identity;
 mod limits;

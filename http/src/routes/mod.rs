@@ -42,6 +42,7 @@ pub mod email;
 pub mod events;
 pub mod ops;
 pub mod payments;
+pub mod provider_webhooks;
 pub mod queue;
 pub mod reservations;
 pub mod schedule_admin;
@@ -98,7 +99,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(schedule_admin::configure)
             .configure(events::configure)
             .configure(email::configure)
-            .configure(webhooks::configure),
+            .configure(webhooks::configure)
+            .configure(provider_webhooks::configure),
     );
 }
 

@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use boxoffice_actors::idempotency::Endpoint;
-use boxoffice_actors::{PayCommand, QueueTarget};
+use boxoffice_actors::{EngineError, PayCommand, QueueTarget};
 use boxoffice_engine::ids::PaymentId;
 
 use super::{queue_token, resource};
@@ -15,7 +15,9 @@ use crate::extract::{path_id, JsonBody};
 use crate::idempotency_key::IdempotencyKey;
 use crate::rate_limit::{Limited, PaymentPosts};
 use crate::state::AppState;
-use crate::views::payments::{PaymentBody, PaymentReceiptBody, PaymentRequestBody};
+use crate::views::payments::{
+    method_of, CardPaymentBody, PaymentBody, PaymentReceiptBody, PaymentRequestBody,
+};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/payments").route(web::post().to(create)))
@@ -27,17 +29,19 @@ route_api!(
     PaymentsApi: [create, get]
 );
 
-#[utoipa::path(post, path = "/api/v1/payments", summary = "Pay for a hold with the wallet", tag = "payments", operation_id = "create_payment", request_body(content = PaymentRequestBody, example = json!({"reservationId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "amount": 440000})),
+#[utoipa::path(post, path = "/api/v1/payments", summary = "Pay for a hold with the wallet or by card", tag = "payments", operation_id = "create_payment", request_body(content = PaymentRequestBody, examples(("wallet" = (value = json!({"reservationId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "amount": 440000}))), ("card" = (value = json!({"reservationId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "method": "CARD"}))))),
     params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1-255 visible ASCII characters; the same key and body replay the first answer"), ("Queue-Token" = Option<String>, Header, description = "the token the hold was made under, for gated schedules")),
     responses(
         (status = 201, description = "paid: the reservation is CONFIRMED, its tickets issued", body = PaymentReceiptBody),
-        (status = 400, description = "VALIDATION_ERROR, INVALID_AMOUNT, or IDEMPOTENCY_KEY_REQUIRED"),
+        (status = 202, description = "method CARD: the payment is PENDING; the payer pays on checkoutUrl, and the hold cannot expire until the provider answers or expiresAt (the provider's timeout) passes", body = CardPaymentBody, example = json!({"paymentId": "0b8e4c2a-1f3d-4e5a-9c7b-6d2e8f0a1b3c", "reservationId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "amount": 440000, "status": "PENDING", "checkoutUrl": "http://127.0.0.1:8080/mock-provider/checkout/pi_3MtwBwLkdIwHu7ix28a3tqPa", "expiresAt": "2026-12-06T10:10:00Z"})),
+        (status = 400, description = "VALIDATION_ERROR (also a method other than WALLET or CARD), INVALID_AMOUNT, or IDEMPOTENCY_KEY_REQUIRED"),
         (status = 402, description = "INSUFFICIENT_BALANCE (details.balance, details.required)"),
         (status = 403, description = "QUEUE_NOT_ACTIVE: a gated schedule without the caller's token for it"),
         (status = 404, description = "NOT_FOUND: reservationId names nothing of the caller's"),
-        (status = 409, description = "ALREADY_PAID, RESERVATION_CANCELLED, AMOUNT_MISMATCH (details.expectedAmount), CONFLICT (a payment in progress), or IDEMPOTENCY_IN_PROGRESS"),
+        (status = 409, description = "ALREADY_PAID, RESERVATION_CANCELLED, AMOUNT_MISMATCH (details.expectedAmount), CONFLICT (a payment in progress), IDEMPOTENCY_IN_PROGRESS, or PAYMENT_METHOD_UNAVAILABLE (method CARD on a server without a payment provider)"),
         (status = 410, description = "RESERVATION_EXPIRED"),
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED"),
+        (status = 503, description = "UNAVAILABLE: method CARD and the payment provider could not be reached; the hold is as it was, retry with the same key"),
         (status = 429, description = "RATE_LIMITED (details.retryAfterSeconds, header Retry-After): past the caller's per-minute limit of these requests, or past their daily quota of new Idempotency-Keys; nothing was run or stored, so the same key can be sent again later. With rate limits on, every answer to an authenticated caller carries X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (seconds until the allowance is whole)"),
     ),
     security(("bearer" = [])))]
@@ -51,6 +55,11 @@ pub async fn create(
     let tag = key.tag(user.user_id, Endpoint::Payments, body.value()?);
     let body = body.value()?;
     let reservation_id = PaymentRequestBody::reservation_id(body)?;
+    let by_card = method_of(body, &["WALLET", "CARD"])? == Some("CARD");
+    // Before anything is looked up or claimed: no provider, no card payment.
+    if by_card && state.registry.card_payments().is_none() {
+        return Err(EngineError::PaymentMethodUnavailable.into());
+    }
     let token = queue_token(&req);
     // The reservation (404) and its waiting room (403) before the amount
     // (400); paying checks both itself.
@@ -69,6 +78,12 @@ pub async fn create(
         queue_token: token,
         idem: Some(tag),
     };
+    if by_card {
+        let receipt = state
+            .engine(state.registry.pay_by_card(user.user_id, command))
+            .await?;
+        return Ok(HttpResponse::Accepted().json(CardPaymentBody::from(&receipt)));
+    }
     let receipt = state
         .engine(state.registry.pay(user.user_id, command))
         .await?;
@@ -78,7 +93,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/payments/{paymentId}", summary = "A payment of the caller's", tag = "payments", operation_id = "get_payment",
     params(("paymentId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
     responses(
-        (status = 200, description = "the caller's payment (COMPLETED, or REFUNDED after a cancellation)", body = PaymentBody),
+        (status = 200, description = "the caller's payment: its status (PENDING or FAILED for a card payment; COMPLETED; REFUNDED after a cancellation) and method (WALLET or CARD)", body = PaymentBody, example = json!({"paymentId": "0b8e4c2a-1f3d-4e5a-9c7b-6d2e8f0a1b3c", "reservationId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "amount": 440000, "status": "COMPLETED", "method": "CARD", "paidAt": "2026-12-06T10:02:00Z", "tickets": [{"ticketId": "5c1d9a8b-2e4f-4d8c-0a12-7f3c2a105b6e", "seatId": "VIP-1-3"}]})),
         (status = 404, description = "NOT_FOUND (also another user's payment)"),
     ),
     security(("bearer" = [])))]

@@ -194,8 +194,10 @@ fn payment_body(
         reservation_id: reservation.reservation_id,
         amount: reservation.total_amount,
         status: PaymentStatus::Completed,
+        method: boxoffice_actors::PaymentMethod::Wallet,
         paid_at: reservation.paid_at,
         tickets: reservation.tickets.clone(),
+        refund_confirmed: None,
     };
     let mut body = json!(PaymentBody::from(&record));
     if kind == BookingEventKind::PaymentFailed {

@@ -1,8 +1,8 @@
 //! Payments: the request that pays for a hold, and the payment as its
 //! receipt (at payment time) or its record (read back later).
 
-use boxoffice_actors::receipt::PaymentReceipt;
-use boxoffice_actors::{PaymentRecord, PaymentStatus};
+use boxoffice_actors::receipt::{CardPaymentReceipt, PaymentReceipt};
+use boxoffice_actors::{PaymentMethod, PaymentRecord, PaymentStatus};
 use boxoffice_engine::ids::ReservationId;
 use boxoffice_engine::Money;
 use serde_json::Value;
@@ -20,6 +20,9 @@ pub struct PaymentRequestBody {
     pub reservation_id: String,
     /// The total the client saw; when given it must equal the reservation's.
     pub amount: Option<i64>,
+    /// `WALLET` (default) or `CARD` (202 PENDING with a checkout URL).
+    #[schema(value_type = Option<PaymentMethodName>)]
+    pub method: Option<String>,
 }
 
 impl PaymentRequestBody {
@@ -49,12 +52,67 @@ impl PaymentRequestBody {
     }
 }
 
-/// A payment's status: REFUNDED once its reservation was cancelled.
+/// A payment's status: REFUNDED once its reservation was cancelled; a card
+/// payment is PENDING until the provider answers, FAILED if it declined,
+/// timed out, or its success could not be honoured (then refunded).
 #[derive(ToSchema)]
 #[schema(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentStatusName {
     Completed,
     Refunded,
+    Pending,
+    Failed,
+}
+
+/// How a payment is paid: from the wallet (default) or by card through the payment provider.
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentMethodName {
+    Wallet,
+    Card,
+}
+
+/// What a request's optional `method` names (400 when it is anything else).
+pub fn method_of<'a>(body: &Value, allowed: &[&'a str]) -> ApiResult<Option<&'a str>> {
+    match body.get("method") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) => allowed
+            .iter()
+            .find(|a| **a == name.as_str())
+            .map(|a| Some(*a))
+            .ok_or_else(|| ApiError::validation(format!("method must be one of {allowed:?}"))),
+        Some(_) => Err(ApiError::validation("method must be a string")),
+    }
+}
+
+/// The answer to a card payment (202): pay on `checkoutUrl` before `expiresAt`.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CardPaymentBody {
+    pub payment_id: String,
+    pub reservation_id: String,
+    pub amount: i64,
+    /// Always PENDING here.
+    #[schema(value_type = PaymentStatusName)]
+    pub status: &'static str,
+    /// The provider's hosted checkout page.
+    pub checkout_url: String,
+    /// The provider's timeout: still unpaid then, the payment fails and the hold resumes its expiry.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+impl From<&CardPaymentReceipt> for CardPaymentBody {
+    fn from(p: &CardPaymentReceipt) -> Self {
+        CardPaymentBody {
+            payment_id: p.payment_id.to_string(),
+            reservation_id: p.reservation_id.to_string(),
+            amount: p.amount.0,
+            status: "PENDING",
+            checkout_url: p.checkout_url.clone(),
+            expires_at: rfc3339(p.expires_at),
+        }
+    }
 }
 
 /// A payment read back (GET): its record, with no balance or token news.
@@ -66,9 +124,16 @@ pub struct PaymentBody {
     pub amount: i64,
     #[schema(value_type = PaymentStatusName)]
     pub status: &'static str,
+    #[schema(value_type = PaymentMethodName)]
+    pub method: &'static str,
+    /// Empty until it completes.
     #[schema(format = DateTime)]
     pub paid_at: String,
     pub tickets: Vec<TicketLineBody>,
+    /// Card payments only: true once the provider reported that the money
+    /// went back (a cancellation, or a success that was not honoured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_confirmed: Option<bool>,
 }
 
 /// The answer to a payment (201): the record, plus the balance left and
@@ -116,9 +181,16 @@ impl From<&PaymentRecord> for PaymentBody {
             status: match p.status {
                 PaymentStatus::Completed => "COMPLETED",
                 PaymentStatus::Refunded => "REFUNDED",
+                PaymentStatus::Pending => "PENDING",
+                PaymentStatus::Failed => "FAILED",
+            },
+            method: match p.method {
+                PaymentMethod::Wallet => "WALLET",
+                PaymentMethod::Card => "CARD",
             },
             paid_at: p.paid_at.map(rfc3339).unwrap_or_default(),
             tickets: p.tickets.iter().map(TicketLineBody::from).collect(),
+            refund_confirmed: p.refund_confirmed,
         }
     }
 }

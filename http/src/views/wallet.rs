@@ -2,7 +2,7 @@
 //! ledger entries.
 
 use actix_web::http::StatusCode;
-use boxoffice_actors::receipt::ChargeReceipt;
+use boxoffice_actors::receipt::{CardChargeReceipt, ChargeReceipt};
 use boxoffice_actors::wallet_actor::WalletView;
 use boxoffice_engine::wallet::{LedgerEntry, LedgerKind};
 use boxoffice_engine::Money;
@@ -19,6 +19,44 @@ pub struct ChargeRequestBody {
     /// At most the per-charge maximum (default 10,000,000).
     #[schema(minimum = 1)]
     pub amount: i64,
+    /// `DIRECT` (default; refused 403 when the server takes no direct top-ups) or `CARD`.
+    #[schema(value_type = Option<ChargeMethodName>)]
+    pub method: Option<String>,
+}
+
+/// How a top-up is paid: credited at once (DIRECT) or through the payment provider (CARD).
+#[derive(ToSchema)]
+#[schema(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChargeMethodName {
+    Direct,
+    Card,
+}
+
+/// A card top-up opened (202): the balance grows once the provider confirms.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CardChargeBody {
+    pub transaction_id: String,
+    pub amount: i64,
+    /// Always PENDING here.
+    pub status: &'static str,
+    /// The provider's hosted checkout page.
+    pub checkout_url: String,
+    /// The provider's timeout: unpaid by then, nothing is credited.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+impl From<&CardChargeReceipt> for CardChargeBody {
+    fn from(c: &CardChargeReceipt) -> Self {
+        CardChargeBody {
+            transaction_id: c.transaction_id.to_string(),
+            amount: c.amount.0,
+            status: "PENDING",
+            checkout_url: c.checkout_url.clone(),
+            expires_at: rfc3339(c.expires_at),
+        }
+    }
 }
 
 fn invalid_amount(why: &str) -> ApiError {

@@ -95,6 +95,20 @@ impl Reply {
     }
 }
 
+/// The built-in test provider's secret key in tests (its switches need it).
+pub const MOCK_SECRET_KEY: &str = "sk_test_boxoffice_tests";
+/// The secret the built-in test provider signs its webhooks with in tests.
+pub const MOCK_WEBHOOK_SECRET: &str = "whsec_boxoffice_tests";
+
+/// Settings for a server that takes card payments through the built-in test
+/// provider (`--payment-provider mock`), with the keys above.
+pub fn with_mock_provider(settings: &mut Settings) {
+    settings.payment_provider = boxoffice_http::card_provider::ProviderSettings::Mock {
+        secret_key: MOCK_SECRET_KEY.into(),
+        webhook_secret: MOCK_WEBHOOK_SECRET.into(),
+    };
+}
+
 /// 2026-03-01T00:00:00Z: tests start here on a manual clock.
 pub const START: Timestamp = Timestamp(1_772_323_200_000);
 
@@ -171,10 +185,20 @@ impl TestApp {
     /// Stops the server and starts a new one on the same data dir, once the
     /// old one has let go of its engine.
     pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// As [`TestApp::restart`], with the new server's settings adjusted
+    /// (a server with a payment provider must be restarted with it).
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         self.stop().await;
         let dir = self.dir;
         await_engine_release(self.registry).await;
-        let mut again = spawn_app_with(|s| s.data_dir = dir.path().to_path_buf()).await;
+        let mut again = spawn_app_with(|s| {
+            s.data_dir = dir.path().to_path_buf();
+            adjust(s);
+        })
+        .await;
         again.dir = dir;
         again
     }
