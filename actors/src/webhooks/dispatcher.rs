@@ -12,7 +12,7 @@
 //! (and ahead of) the group commit's. The attempt loop takes due attempts off
 //! each endpoint's due markers, within per-endpoint and total in-flight
 //! bounds, and makes them through the [`Transport`]; each attempt's end
-//! (the new state, the next due marker) is written without a flush of its
+//! (the next due marker, then the new state) is written without a flush of its
 //! own: a crash before the next flush repeats the attempt, which receivers
 //! deduplicate by event id. A hanging receiver fills only its own
 //! endpoint's slots; the follower never waits for an attempt.
@@ -49,6 +49,8 @@ const ATTEMPT_TICK: Duration = Duration::from_millis(100);
 /// the dispatcher's store writes per second to a few pages' worth whatever
 /// the event rate; a busier outbox just makes fuller pages.
 const RECORD_PAUSE: Duration = Duration::from_millis(20);
+/// The follower's wait for a registration under way to finish.
+const REGISTRATION_PAUSE: Duration = Duration::from_millis(5);
 /// The pause after a store error before trying again.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -118,6 +120,20 @@ async fn follow(webhooks: Arc<Webhooks>) {
         }
     };
     loop {
+        let (skipped, idle) = match skip_unowed(&webhooks, cursor).await {
+            Ok(skip) => skip,
+            Err(err) => {
+                tracing::warn!("webhook dispatcher cannot read the outbox: {err}");
+                tokio::time::sleep(ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        cursor = skipped;
+        if idle {
+            // No endpoint: nothing to read until one is registered.
+            tokio::time::sleep(FEED_WAIT).await;
+            continue;
+        }
         let page = match webhooks
             .registry()
             .booking_events(Some(cursor), DISPATCH_EVENTS_PER_PAGE, FEED_WAIT)
@@ -136,7 +152,7 @@ async fn follow(webhooks: Arc<Webhooks>) {
         match record_page(&webhooks, page).await {
             Ok((next, recorded)) => {
                 cursor = next;
-                if recorded {
+                if recorded > 0 {
                     webhooks.wake.notify_one();
                     tokio::time::sleep(RECORD_PAUSE).await;
                 }
@@ -172,6 +188,118 @@ fn start_cursor(store: &dyn Store, durable: u64) -> Result<EventCursor, StoreErr
     Ok(cursor)
 }
 
+/// The follower's cursor moved past the outbox records no endpoint is owed
+/// anything from (every record when there is no endpoint: see
+/// [`Webhooks::owed_after`]), so that they are neither read nor decoded;
+/// and whether there is no active endpoint at all. Only the in-memory
+/// cursor moves: the stored one follows with the next page recorded, and
+/// a restart skips again.
+async fn skip_unowed(
+    webhooks: &Arc<Webhooks>,
+    cursor: EventCursor,
+) -> Result<(EventCursor, bool), WebhookError> {
+    let durable = webhooks.registry().context().outbox.durable_lsn();
+    let Some(owed_after) = webhooks.owed_after(durable) else {
+        return Ok((cursor, false));
+    };
+    let idle = owed_after == durable
+        && !webhooks
+            .table()
+            .endpoints
+            .values()
+            .any(|w| w.status == WebhookStatus::Active);
+    if owed_after <= cursor.lsn {
+        return Ok((cursor, idle));
+    }
+    let store = webhooks.store();
+    let skipped = blocking(move || {
+        // The end of record `owed_after` (none left: trimmed; stay, the
+        // feed starts from the oldest kept anyway).
+        for (lsn, bytes) in store.read_log_page(OUTBOX_LOG, owed_after - 1, 1)? {
+            let record: OutboxRecord = codec::decode_record(OUTBOX_LOG, lsn, &bytes)?;
+            if lsn == owed_after && !record.events.is_empty() {
+                return Ok(EventCursor {
+                    lsn,
+                    consumed: record.events.len() as u32,
+                });
+            }
+        }
+        Ok(cursor)
+    })
+    .await?;
+    Ok((skipped, idle))
+}
+
+/// What one [`pass`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Events the follower read off the outbox.
+    pub events_read: usize,
+    /// Deliveries it recorded.
+    pub deliveries_recorded: usize,
+    /// Due markers taken: an attempt made, or a stale marker dropped.
+    pub attempts: usize,
+}
+
+/// One pass of the dispatcher on the caller's task, without its timers, for
+/// a seeded simulation: the follower from the stored cursor up to the
+/// durable outbox, page by page, with the same skip and the same writes as
+/// the thread's; then every attempt due now, one after another. Stops at
+/// the first store error (a crash point), as the thread's loops would at
+/// theirs.
+pub async fn pass(
+    webhooks: &Arc<Webhooks>,
+    settings: DispatchSettings,
+    transport: Rc<dyn Transport>,
+) -> Result<PassReport, WebhookError> {
+    let mut report = PassReport::default();
+    let store = webhooks.store();
+    let durable = webhooks.registry().context().outbox.durable_lsn();
+    let mut cursor = blocking(move || start_cursor(store.as_ref(), durable)).await?;
+    loop {
+        cursor = skip_unowed(webhooks, cursor).await?.0;
+        let page = webhooks
+            .registry()
+            .booking_events(Some(cursor), DISPATCH_EVENTS_PER_PAGE, Duration::ZERO)
+            .await
+            .map_err(|err| WebhookError::Storage(err.to_string()))?;
+        if page.next == cursor {
+            break;
+        }
+        report.events_read += page.items.len();
+        let (next, recorded) = record_page(webhooks, page).await?;
+        report.deliveries_recorded += recorded;
+        cursor = next;
+    }
+    let wanted: Vec<(WebhookId, usize)> = {
+        let table = webhooks.table();
+        table
+            .endpoints
+            .keys()
+            .filter(|id| table.pending.get(id).copied().unwrap_or(0) > 0)
+            .map(|id| (*id, usize::MAX))
+            .collect()
+    };
+    let now = webhooks.registry().context().clock.now();
+    let store = webhooks.store();
+    let due = blocking(move || due_attempts(store.as_ref(), &wanted, now)).await?;
+    let last_record = Arc::new(LastRecord::default());
+    for (id, key, position) in due {
+        attempt(
+            webhooks,
+            settings,
+            Rc::clone(&transport),
+            &last_record,
+            id,
+            &key,
+            position,
+        )
+        .await?;
+        report.attempts += 1;
+    }
+    Ok(report)
+}
+
 /// Writes `entries` as plain inserts, one after another. Not
 /// `put_meta_batch`: sled 0.34 applies a batch under its global write lock,
 /// which waits for any running flush and stalls every append meanwhile (the
@@ -185,11 +313,18 @@ fn put_in_order(store: &dyn Store, entries: &[(String, Vec<u8>)]) -> Result<(), 
 }
 
 /// Writes a page's deliveries and the cursor past it (see the module
-/// doc); returns that cursor and whether any delivery was recorded.
+/// doc); returns that cursor and how many deliveries were recorded.
 async fn record_page(
     webhooks: &Arc<Webhooks>,
     page: EventPage,
-) -> Result<(EventCursor, bool), WebhookError> {
+) -> Result<(EventCursor, usize), WebhookError> {
+    // An endpoint being registered may be owed events of this page (its
+    // `from_lsn` was read before the page was) without being in the table
+    // yet: wait until it is. One whose registration starts after this check
+    // reads a durable lsn past every record of the page, so is owed none.
+    while webhooks.registering() {
+        tokio::time::sleep(REGISTRATION_PAUSE).await;
+    }
     let (targets, pending): (Vec<Webhook>, HashMap<WebhookId, usize>) = {
         let table = webhooks.table();
         (
@@ -212,6 +347,12 @@ async fn record_page(
         for (event, position) in page.items.iter().zip(&page.positions) {
             for webhook in targets.iter().filter(|w| w.wants(event.kind, position.lsn)) {
                 let id = webhook.webhook_id;
+                let delivery_key = layout::delivery_key(id, *position);
+                // Recorded already, before a crash lost the cursor past it:
+                // keep it (and the counts) as it is.
+                if store.get_meta(&delivery_key)?.is_some() {
+                    continue;
+                }
                 let count = added.entry(id).or_default();
                 if pending.get(&id).copied().unwrap_or(0) + *count >= MAX_PENDING_PER_WEBHOOK {
                     full.insert(id);
@@ -230,11 +371,11 @@ async fn record_page(
                     at: now,
                     next_attempt_at: Some(now),
                 };
-                entries.push((
-                    layout::delivery_key(id, *position),
-                    codec::encode(&delivery)?,
-                ));
+                // The due marker first: a crash may keep it without the
+                // record (an attempt drops a marker with no record), never
+                // the record without it (nothing would attempt it).
                 entries.push((layout::due_key(id, now, *position), Vec::new()));
+                entries.push((delivery_key, codec::encode(&delivery)?));
             }
         }
         entries.push((layout::CURSOR_KEY.to_owned(), layout::encode_cursor(next)?));
@@ -271,7 +412,7 @@ async fn record_page(
             *logged = logged.saturating_sub(removed);
         }
     }
-    Ok((next, !added.is_empty()))
+    Ok((next, added.values().sum()))
 }
 
 /// The outbox record the attempts read last, decoded: a record can hold
@@ -513,17 +654,29 @@ async fn attempt(
         return Ok(()); // deleted while the call was out: its log is being purged
     }
     let finished = next.status != DeliveryStatus::Pending;
-    let mut entries = vec![(delivery_key, codec::encode(&next)?)];
+    // The new due marker first, then the new state, then the stale marker
+    // goes. A crash keeps a prefix: the marker alone (it does not match the
+    // state, so it is dropped when due, and the stale one, which does,
+    // repeats the attempt); marker and state (the stale marker is dropped);
+    // or all. State first would let a crash keep the new state without its
+    // marker, a pending delivery nothing ever attempts again.
+    let mut entries = Vec::new();
+    let mut renewed = false;
     if let AfterAttempt::RetryAt(due) = outcome {
-        entries.push((layout::due_key(id, due, position), Vec::new()));
+        let due_key = layout::due_key(id, due, position);
+        // A retry due at the same instant has the same marker: keep it.
+        renewed = due_key == stale_key;
+        entries.push((due_key, Vec::new()));
     }
+    entries.push((delivery_key, codec::encode(&next)?));
     let store = webhooks.store();
     blocking(move || {
-        // The new state and due marker before the stale marker goes: a
-        // crash in between leaves the stale marker, whose attempt reads the
-        // delivery's state and repeats at worst.
         put_in_order(store.as_ref(), &entries)?;
-        store.delete_meta(&stale_key)
+        if renewed {
+            Ok(())
+        } else {
+            store.delete_meta(&stale_key)
+        }
     })
     .await?;
     if finished {
@@ -547,4 +700,12 @@ fn read_record(store: &dyn Store, lsn: u64) -> Result<Option<Vec<BookingEvent>>,
         }
     }
     Ok(None)
+}
+
+/// The follower's stored cursor (`None`: it never started), for checks.
+pub fn stored_cursor(store: &dyn Store) -> Result<Option<EventCursor>, StoreError> {
+    store
+        .get_meta(layout::CURSOR_KEY)?
+        .map(|bytes| layout::decode_cursor(&bytes))
+        .transpose()
 }
