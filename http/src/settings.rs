@@ -11,6 +11,7 @@
 use crate::client_ip::TrustedProxies;
 use crate::rate_limit::RateLimitSettings;
 use crate::sse::StreamLimits;
+use boxoffice_actors::webhooks::dispatcher::DispatchSettings;
 use boxoffice_actors::EngineConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,6 +70,9 @@ pub struct Settings {
     pub stream_limits: StreamLimits,
     /// `--smtp-url` and `--mail-from` (`crate::mail`); mail is off when `None`.
     pub mail: Option<crate::mail::MailSettings>,
+    /// The webhook dispatcher's retry base and retention pass interval; no
+    /// flag sets them, tests shorten them.
+    pub webhook_dispatch: DispatchSettings,
     pub engine: EngineConfig,
 }
 
@@ -132,6 +136,7 @@ impl Settings {
             cors_origins: Vec::new(),
             stream_limits: StreamLimits::default(),
             mail: None,
+            webhook_dispatch: DispatchSettings::default(),
             engine: EngineConfig::default(),
         }
     }

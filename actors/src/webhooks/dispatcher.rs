@@ -33,6 +33,7 @@ use super::deliveries::{
 };
 use super::{blocking, layout, Webhook, WebhookError, WebhookId, WebhookStatus, Webhooks};
 use crate::booking_events::{BookingEvent, EventCursor, EventPage, OutboxRecord, OUTBOX_LOG};
+use crate::event_retention::{self, RetentionReport};
 
 /// Events the follower takes from the feed at a time.
 pub const DISPATCH_EVENTS_PER_PAGE: usize = 100;
@@ -74,15 +75,25 @@ pub trait Transport {
 pub struct DispatchSettings {
     /// The first retry's wait (API.md: within 10 s); each later one doubles.
     pub first_retry_after_ms: i64,
+    /// How often the retention pass runs (`event_retention`; real time: the
+    /// age it trims by is the injected clock's).
+    pub retention_pass_every: Duration,
 }
+
+/// Default of [`DispatchSettings::retention_pass_every`].
+pub const RETENTION_PASS_EVERY: Duration = Duration::from_secs(60);
 
 impl Default for DispatchSettings {
     fn default() -> Self {
         DispatchSettings {
             first_retry_after_ms: FIRST_RETRY_AFTER_MS,
+            retention_pass_every: RETENTION_PASS_EVERY,
         }
     }
 }
+
+/// The webhook dispatcher's name among the outbox's holds.
+const OUTBOX_HOLD: &str = "webhooks";
 
 /// Starts the dispatcher on its own thread (with its own single-threaded
 /// runtime: the transport need not be `Send`). It runs until
@@ -105,7 +116,56 @@ async fn run(webhooks: Arc<Webhooks>, settings: DispatchSettings, transport: Rc<
         _ = stop.wait_for(|stopping| *stopping) => {}
         _ = follow(Arc::clone(&webhooks)) => {}
         _ = attempts(Arc::clone(&webhooks), settings, transport) => {}
+        _ = retention(Arc::clone(&webhooks), settings.retention_pass_every) => {}
     }
+}
+
+/// The retention loop: a bounded pass every `every`.
+async fn retention(webhooks: Arc<Webhooks>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match retention_pass(&webhooks).await {
+            Ok(report) if report != RetentionReport::default() => {
+                tracing::info!(?report, "booking events past their retention removed");
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!("the booking events' retention pass failed: {err}"),
+        }
+    }
+}
+
+/// One retention pass now (see `event_retention`): the outbox below every
+/// consumer's hold, and the endpoints' finished deliveries.
+pub async fn retention_pass(webhooks: &Arc<Webhooks>) -> Result<RetentionReport, WebhookError> {
+    let context = webhooks.registry().context();
+    // No hold yet: a consumer has not said where it is; trim nothing.
+    let held_from = context.outbox.held_from().unwrap_or(0);
+    let now = context.clock.now();
+    let endpoints: Vec<WebhookId> = webhooks.table().endpoints.keys().copied().collect();
+    let store = webhooks.store();
+    let (upto, removed) = blocking(move || {
+        let upto = event_retention::trim_outbox(store.as_ref(), now, held_from)?;
+        let removed = event_retention::trim_deliveries(
+            store.as_ref(),
+            &endpoints,
+            now,
+            event_retention::MAX_DELIVERIES_PER_PASS,
+        )?;
+        Ok((upto, removed))
+    })
+    .await?;
+    let mut table = webhooks.table();
+    let mut deleted = 0;
+    for (id, count) in removed {
+        deleted += count;
+        if let Some(logged) = table.logged.get_mut(&id) {
+            *logged = logged.saturating_sub(count);
+        }
+    }
+    Ok(RetentionReport {
+        outbox_trimmed_upto: upto,
+        deliveries_deleted: deleted,
+    })
 }
 
 /// The follower (see the module doc). Returns only if it cannot start.
@@ -119,6 +179,8 @@ async fn follow(webhooks: Arc<Webhooks>) {
             return;
         }
     };
+    let outbox = Arc::clone(&webhooks.registry().context().outbox);
+    outbox.hold(OUTBOX_HOLD, cursor.lsn);
     loop {
         let (skipped, idle) = match skip_unowed(&webhooks, cursor).await {
             Ok(skip) => skip,
@@ -128,6 +190,13 @@ async fn follow(webhooks: Arc<Webhooks>) {
                 continue;
             }
         };
+        if skipped != cursor {
+            if let Err(err) = store_skip(&webhooks, skipped).await {
+                tracing::warn!("webhook dispatcher cannot store its cursor: {err}");
+                tokio::time::sleep(ERROR_PAUSE).await;
+                continue;
+            }
+        }
         cursor = skipped;
         if idle {
             // No endpoint: nothing to read until one is registered.
@@ -152,6 +221,7 @@ async fn follow(webhooks: Arc<Webhooks>) {
         match record_page(&webhooks, page).await {
             Ok((next, recorded)) => {
                 cursor = next;
+                outbox.hold(OUTBOX_HOLD, cursor.lsn);
                 if recorded > 0 {
                     webhooks.wake.notify_one();
                     tokio::time::sleep(RECORD_PAUSE).await;
@@ -230,6 +300,19 @@ async fn skip_unowed(
     Ok((skipped, idle))
 }
 
+/// Stores a cursor the skip moved (it passed only records no endpoint is
+/// owed), so that retention is not held back by records nobody reads.
+async fn store_skip(webhooks: &Arc<Webhooks>, cursor: EventCursor) -> Result<(), WebhookError> {
+    let store = webhooks.store();
+    blocking(move || store.put_meta(layout::CURSOR_KEY, &layout::encode_cursor(cursor)?)).await?;
+    webhooks
+        .registry()
+        .context()
+        .outbox
+        .hold(OUTBOX_HOLD, cursor.lsn);
+    Ok(())
+}
+
 /// What one [`pass`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PassReport {
@@ -256,8 +339,14 @@ pub async fn pass(
     let store = webhooks.store();
     let durable = webhooks.registry().context().outbox.durable_lsn();
     let mut cursor = blocking(move || start_cursor(store.as_ref(), durable)).await?;
+    let outbox = Arc::clone(&webhooks.registry().context().outbox);
+    outbox.hold(OUTBOX_HOLD, cursor.lsn);
     loop {
-        cursor = skip_unowed(webhooks, cursor).await?.0;
+        let skipped = skip_unowed(webhooks, cursor).await?.0;
+        if skipped != cursor {
+            store_skip(webhooks, skipped).await?;
+            cursor = skipped;
+        }
         let page = webhooks
             .registry()
             .booking_events(Some(cursor), DISPATCH_EVENTS_PER_PAGE, Duration::ZERO)
@@ -270,6 +359,7 @@ pub async fn pass(
         let (next, recorded) = record_page(webhooks, page).await?;
         report.deliveries_recorded += recorded;
         cursor = next;
+        outbox.hold(OUTBOX_HOLD, cursor.lsn);
     }
     let wanted: Vec<(WebhookId, usize)> = {
         let table = webhooks.table();

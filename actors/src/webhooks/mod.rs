@@ -30,6 +30,11 @@ use crate::booking_events::BookingEventKind;
 use crate::registry::Registry;
 
 pub use deliveries::{Delivery, DeliveryStatus};
+pub(crate) use layout::{deliveries_prefix, walk as layout_walk};
+#[cfg(test)]
+pub(crate) mod layout_keys {
+    pub(crate) use super::layout::delivery_key;
+}
 
 /// Most endpoints registered at once (each costs a scan per dispatch tick).
 pub const MAX_WEBHOOKS: usize = 100;

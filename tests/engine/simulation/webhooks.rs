@@ -143,6 +143,7 @@ struct Sim {
 fn settings() -> DispatchSettings {
     DispatchSettings {
         first_retry_after_ms: 0,
+        ..DispatchSettings::default()
     }
 }
 
