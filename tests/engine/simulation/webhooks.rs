@@ -563,3 +563,64 @@ async fn simulated_crashes_lose_no_webhook_delivery() {
         total.duplicates,
     );
 }
+
+/// The follower reads no event that no endpoint is owed: with no endpoint
+/// it only moves its (stored) cursor to the outbox's end; once one is
+/// registered, it reads the events after that endpoint's `from_lsn` only.
+#[actix_rt::test]
+async fn the_follower_skips_what_no_endpoint_is_owed() {
+    let mut w = World::create(1, Trace::new(TRACE_LINES)).await;
+    let mut stats = WebhookStats::default();
+    let mut sim = Sim {
+        webhooks: open(&w).await,
+        received: Rc::default(),
+        rng: Rc::new(RefCell::new(SmallRng::seed_from_u64(1))),
+        acknowledged: BTreeMap::new(),
+        next_url: 0,
+    };
+    let outbox = Arc::clone(&w.registry.context().outbox);
+    // The first pass stores the cursor where the outbox ends now.
+    sim.pass(&w, true, &mut stats).await.expect("alive");
+    step_until_new_events(&mut w).await;
+    let report = sim.pass(&w, true, &mut stats).await.expect("alive");
+    assert_eq!(report.events_read, 0, "no endpoint: nothing read");
+    let cursor = stored_cursor(w.store.as_ref())
+        .expect("readable")
+        .expect("stored");
+    assert_eq!(cursor.lsn, outbox.durable_lsn(), "the cursor is at the end");
+
+    step_until_new_events(&mut w).await;
+    let skipped = outbox.durable_lsn();
+    sim.register(&mut w, &mut stats).await;
+    let report = sim.pass(&w, true, &mut stats).await.expect("alive");
+    assert_eq!(report.events_read, 0, "nothing after the registration yet");
+    let cursor = stored_cursor(w.store.as_ref())
+        .expect("readable")
+        .expect("stored");
+    assert_eq!(cursor.lsn, skipped, "skipped to the endpoint's from_lsn");
+
+    step_until_new_events(&mut w).await;
+    let newer = outbox_events(&w)
+        .into_iter()
+        .filter(|(lsn, _, _)| *lsn > skipped)
+        .count();
+    let report = sim.pass(&w, true, &mut stats).await.expect("alive");
+    assert_eq!(report.events_read, newer, "only the events after from_lsn");
+    assert!(report.attempts > 0 || report.deliveries_recorded == 0);
+    w.registry.shutdown();
+}
+
+/// Runs workload steps until the durable outbox grew.
+async fn step_until_new_events(w: &mut World) {
+    let outbox = Arc::clone(&w.registry.context().outbox);
+    let before = outbox.durable_lsn();
+    let mut pay_crash = None;
+    for _ in 0..200 {
+        workload::step(w, &mut pay_crash).await;
+        w.quiesce().await;
+        if outbox.durable_lsn() > before {
+            return;
+        }
+    }
+    panic!("the workload made no events");
+}
