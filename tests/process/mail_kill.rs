@@ -140,7 +140,7 @@ async fn buyer_pays(
     let login: serde_json::Value = login.json().await.expect("login body");
     let token = login["accessToken"].as_str().expect("token").to_string();
     let charged = call(
-        &client,
+        client,
         "POST",
         format!("{base}/api/v1/wallet/charges"),
         &token,
@@ -151,7 +151,7 @@ async fn buyer_pays(
     .expect("charge");
     assert_eq!(charged.0, StatusCode::CREATED);
     let (status, hold) = call(
-        &client,
+        client,
         "POST",
         format!("{base}/api/v1/reservations"),
         &token,
@@ -162,7 +162,7 @@ async fn buyer_pays(
     .expect("hold");
     assert_eq!(status, StatusCode::CREATED, "{hold}");
     let (status, paid) = call(
-        &client,
+        client,
         "POST",
         format!("{base}/api/v1/payments"),
         &token,
