@@ -19,15 +19,16 @@
 //! is durable too: a reader following positions never skips an event that
 //! becomes durable later. At start-up the durable lsn is the outbox's last.
 //!
-//! Not yet: events older than 30 days are kept (the outbox is never trimmed;
-//! a schedule's snapshot trims only its own log).
+//! Kept 30 days: `event_retention` trims older records, never one a
+//! consumer that registered a hold ([`Outbox::hold`]) still reads from.
 
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::{Reservation, ReservationStatus, Schedule, ScheduleEvent};
 use boxoffice_engine::{Money, Timestamp};
 use boxoffice_storage::{codec, Lsn, Store};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -329,6 +330,9 @@ pub fn booking_events(
 #[derive(Debug)]
 pub struct Outbox {
     durable: watch::Sender<Lsn>,
+    /// Per consumer (the webhook and mail dispatchers), the first record it
+    /// still reads: retention trims none from there on.
+    holds: Mutex<BTreeMap<&'static str, Lsn>>,
 }
 
 impl Outbox {
@@ -362,6 +366,7 @@ impl Outbox {
         }
         Ok(Arc::new(Outbox {
             durable: watch::Sender::new(last),
+            holds: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -380,6 +385,25 @@ impl Outbox {
     /// Every outbox record up to this lsn is durable.
     pub fn durable_lsn(&self) -> Lsn {
         *self.durable.borrow()
+    }
+
+    /// `consumer` still reads record `lsn` and later ones (its stored
+    /// position's lsn; 0: from the beginning): retention keeps them.
+    pub fn hold(&self, consumer: &'static str, lsn: Lsn) {
+        self.holds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(consumer, lsn);
+    }
+
+    /// The lowest hold (`None`: no consumer registered one yet).
+    pub fn held_from(&self) -> Option<Lsn> {
+        self.holds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .min()
+            .copied()
     }
 }
 

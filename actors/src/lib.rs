@@ -65,6 +65,7 @@ pub mod context;
 pub mod directory;
 pub mod entropy;
 pub mod error;
+pub mod event_retention;
 pub mod gauges;
 pub mod handle;
 pub mod idempotency;

@@ -11,6 +11,7 @@
 use crate::client_ip::TrustedProxies;
 use crate::rate_limit::RateLimitSettings;
 use crate::sse::StreamLimits;
+use boxoffice_actors::webhooks::dispatcher::DispatchSettings;
 use boxoffice_actors::EngineConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ pub struct Settings {
     pub card_timeout_ms: i64,
     /// `--direct-wallet-charges`: off, a top-up without `method: CARD` is 403.
     pub direct_wallet_charges: bool,
+    /// The webhook dispatcher's retry base and retention pass interval; no
+    /// flag sets them, tests shorten them.
+    pub webhook_dispatch: DispatchSettings,
     pub engine: EngineConfig,
 }
 
@@ -141,6 +145,7 @@ impl Settings {
             payment_provider: crate::card_provider::ProviderSettings::None,
             card_timeout_ms: boxoffice_actors::card_payments::DEFAULT_PROVIDER_TIMEOUT_MS,
             direct_wallet_charges: true,
+            webhook_dispatch: DispatchSettings::default(),
             engine: EngineConfig::default(),
         }
     }

@@ -71,11 +71,12 @@ impl Drop for WebhookDispatch {
 /// Loads the webhook endpoints and starts their dispatcher's thread.
 async fn start_webhooks(
     registry: &Arc<Registry>,
+    settings: DispatchSettings,
 ) -> Result<(Arc<Webhooks>, WebhookDispatch), String> {
     let webhooks = Webhooks::open(Arc::clone(registry))
         .await
         .map_err(|e| format!("webhooks: {e}"))?;
-    dispatcher::spawn(Arc::clone(&webhooks), DispatchSettings::default(), || {
+    dispatcher::spawn(Arc::clone(&webhooks), settings, || {
         Box::new(AwcTransport::new())
     })
     .map_err(|e| format!("webhooks: cannot start the dispatcher thread: {e}"))?;
@@ -159,7 +160,6 @@ impl Application {
         .await
         .map_err(|e| format!("recovery failed: {e}"))?;
         let search = start_search(&settings, &registry).await?;
-        let (webhooks, webhook_dispatch) = start_webhooks(&registry).await?;
         let mut banner = Vec::new();
         let mut warnings = email_clash_warnings(&registry).await?;
         if let Some((email, password)) = &settings.admin {
@@ -194,6 +194,10 @@ impl Application {
             None => None,
         };
         let clock_for_cards = Arc::clone(&clock);
+        // After the mail's start: its hold on the outbox is in place before
+        // the dispatcher thread's first retention pass.
+        let (webhooks, webhook_dispatch) =
+            start_webhooks(&registry, settings.webhook_dispatch).await?;
         let state = web::Data::new(AppState {
             registry: Arc::clone(&registry),
             rate_limits: RateLimits::new(&settings.rate_limits, Arc::clone(&clock)),

@@ -577,3 +577,79 @@ async fn a_comp_is_one_booking_confirmed_and_seat_blocks_make_no_event() {
     assert_eq!(events[0]["data"], mine.body);
     assert_eq!(events[0]["data"]["totalAmount"], 0);
 }
+
+/// Retention (API.md: events are kept at least 30 days): with the clock
+/// moved 29 days nothing goes; at 31 days the old events leave the feed
+/// (a bounded pass on the webhook dispatcher's thread), the new ones stay,
+/// and a cursor into the trimmed events reads from the oldest event kept.
+/// The same after a restart.
+#[actix_rt::test]
+async fn events_older_than_30_days_leave_the_feed_and_a_stale_cursor_reads_from_the_oldest_kept() {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1_000;
+    let app = spawn_app_with(|s| {
+        s.webhook_dispatch.retention_pass_every = Duration::from_millis(50);
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (_, schedule) = app.create_concert(&admin, None, 600).await;
+    let token = fan(&app).await;
+    let paid = hold_ok(&app, &token, &schedule, &["VIP-1-1"]).await;
+    pay(&app, &token, &paid).await.expect(201, "");
+    let first = page(&app, &admin, "?limit=1").await;
+    first.expect(200, "");
+    let stale = first.body["next"].as_str().expect("next").to_string();
+    let (old, _) = read_all(&app, &admin, None, 1_000).await;
+    assert!(old.len() >= 2, "the hold and its payment made events");
+    let old_ids: BTreeSet<String> = old
+        .iter()
+        .map(|e| e["eventId"].as_str().expect("eventId").to_string())
+        .collect();
+
+    // 29 days on: kept (several passes run meanwhile).
+    app.clock.advance_ms(29 * DAY_MS);
+    actix_rt::time::sleep(Duration::from_millis(1_500)).await;
+    // Tokens expire by the same clock: fresh ones.
+    let admin = app.admin_token().await;
+    let (kept, _) = read_all(&app, &admin, None, 1_000).await;
+    assert_eq!(kept, old, "nothing younger than 30 days goes");
+
+    // 31 days on: a new change, then the old events go.
+    app.clock.advance_ms(2 * DAY_MS);
+    let admin = app.admin_token().await;
+    let token = fan(&app).await;
+    let fresh = hold_ok(&app, &token, &schedule, &["VIP-1-2"]).await;
+    let deadline = Instant::now() + SETTLE_WAIT;
+    let events = loop {
+        let (events, _) = read_all(&app, &admin, None, 1_000).await;
+        let left = events
+            .iter()
+            .filter(|e| old_ids.contains(e["eventId"].as_str().unwrap_or("")))
+            .count();
+        if left == 0 {
+            break events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} events older than 30 days are still in the feed"
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        types(&of_reservation(&events, &fresh)),
+        ["booking.created"],
+        "the new change's event is kept"
+    );
+    assert!(of_reservation(&events, &paid).is_empty());
+    // A cursor into what was trimmed reads from the oldest event kept.
+    let from_stale = page(&app, &admin, &format!("?after={stale}&limit=1000")).await;
+    from_stale.expect(200, "");
+    assert_eq!(from_stale.body["items"].as_array().expect("items"), &events);
+
+    let app = app.restart().await;
+    let admin = app.admin_token().await;
+    let (after, _) = read_all(&app, &admin, None, 1_000).await;
+    assert_eq!(after, events, "the trim is durable; the kept events too");
+    page(&app, &admin, &format!("?after={stale}"))
+        .await
+        .expect(200, "");
+}

@@ -233,7 +233,7 @@ async fn mail_refused_while_the_server_is_down_is_sent_once_it_is_up() {
 async fn a_restart_during_an_smtp_outage_loses_no_mail() {
     let port = free_port();
     let url = format!("smtp://127.0.0.1:{port}");
-    let app = spawn_app_with(with_mail(url.clone())).await;
+    let app = spawn_app_with(with_mail(url)).await;
     let admin = app.admin_token().await;
     let (_, schedule) = app.create_concert(&admin, None, 300).await;
     let (email_a, token_a) = buyer(&app).await;
@@ -242,15 +242,8 @@ async fn a_restart_during_an_smtp_outage_loses_no_mail() {
     buy(&app, &token_b, &schedule, &["VIP-1-2", "VIP-1-3"]).await;
     actix_rt::time::sleep(Duration::from_millis(600)).await;
 
-    app.stop().await;
-    let dir = app.dir;
-    await_engine_release(app.registry).await;
-    let path = dir.path().to_path_buf();
-    let again = spawn_app_with(move |s| {
-        s.data_dir = path;
-        with_mail(url)(s);
-    })
-    .await;
+    // The same settings (the SMTP URL, still refused) on the same data dir.
+    let again = app.restart().await;
     let sink = SmtpSink::start_on(port);
     let a = mail_to(&sink, &email_a, "Your tickets").await;
     let b = mail_to(&sink, &email_b, "Your tickets").await;
@@ -266,7 +259,6 @@ async fn a_restart_during_an_smtp_outage_loses_no_mail() {
     in_mail.sort();
     assert_eq!(in_mail, shown);
     again.stop().await;
-    drop(dir);
 }
 
 /// Registers through the API (with mail on, a verification mail follows):
@@ -470,21 +462,11 @@ async fn verification_through_the_mail_marks_the_address_verified_once() {
     .expect(400, "INVALID_CODE");
 
     // Durable: still verified after a restart.
-    let dir_path = app.dir.path().to_path_buf();
-    let url = sink.url();
-    app.stop().await;
-    let dir = app.dir;
-    await_engine_release(app.registry).await;
-    let again = spawn_app_with(move |s| {
-        s.data_dir = dir_path;
-        with_mail(url)(s);
-    })
-    .await;
+    let again = app.restart().await;
     let me = again.get("/api/v1/auth/me", Some(&token)).await;
     me.expect(200, "");
     assert_eq!(me.body["emailVerified"], json!(true));
     again.stop().await;
-    drop(dir);
 }
 
 #[actix_rt::test]
@@ -650,11 +632,7 @@ async fn a_waiting_room_that_requires_a_verified_address_admits_only_verified_ac
 
     // The rule is durable: after a restart an unverified account is still refused.
     let (_, other) = app.account_token(Role::User).await;
-    let dir_path = app.dir.path().to_path_buf();
-    app.stop().await;
-    let dir = app.dir;
-    await_engine_release(app.registry).await;
-    let again = spawn_app_with(move |s| s.data_dir = dir_path).await;
+    let again = app.restart().await;
     again
         .post(
             "/api/v1/queue/tokens",
@@ -672,5 +650,4 @@ async fn a_waiting_room_that_requires_a_verified_address_admits_only_verified_ac
         .await
         .expect(200, "");
     again.stop().await;
-    drop(dir);
 }

@@ -12,7 +12,7 @@
 //! (and ahead of) the group commit's. The attempt loop takes due attempts off
 //! each endpoint's due markers, within per-endpoint and total in-flight
 //! bounds, and makes them through the [`Transport`]; each attempt's end
-//! (the new state, the next due marker) is written without a flush of its
+//! (the next due marker, then the new state) is written without a flush of its
 //! own: a crash before the next flush repeats the attempt, which receivers
 //! deduplicate by event id. A hanging receiver fills only its own
 //! endpoint's slots; the follower never waits for an attempt.
@@ -33,6 +33,7 @@ use super::deliveries::{
 };
 use super::{blocking, layout, Webhook, WebhookError, WebhookId, WebhookStatus, Webhooks};
 use crate::booking_events::{BookingEvent, EventCursor, EventPage, OutboxRecord, OUTBOX_LOG};
+use crate::event_retention::{self, RetentionReport};
 
 /// Events the follower takes from the feed at a time.
 pub const DISPATCH_EVENTS_PER_PAGE: usize = 100;
@@ -49,6 +50,8 @@ const ATTEMPT_TICK: Duration = Duration::from_millis(100);
 /// the dispatcher's store writes per second to a few pages' worth whatever
 /// the event rate; a busier outbox just makes fuller pages.
 const RECORD_PAUSE: Duration = Duration::from_millis(20);
+/// The follower's wait for a registration under way to finish.
+const REGISTRATION_PAUSE: Duration = Duration::from_millis(5);
 /// The pause after a store error before trying again.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -72,15 +75,25 @@ pub trait Transport {
 pub struct DispatchSettings {
     /// The first retry's wait (API.md: within 10 s); each later one doubles.
     pub first_retry_after_ms: i64,
+    /// How often the retention pass runs (`event_retention`; real time: the
+    /// age it trims by is the injected clock's).
+    pub retention_pass_every: Duration,
 }
+
+/// Default of [`DispatchSettings::retention_pass_every`].
+pub const RETENTION_PASS_EVERY: Duration = Duration::from_secs(60);
 
 impl Default for DispatchSettings {
     fn default() -> Self {
         DispatchSettings {
             first_retry_after_ms: FIRST_RETRY_AFTER_MS,
+            retention_pass_every: RETENTION_PASS_EVERY,
         }
     }
 }
+
+/// The webhook dispatcher's name among the outbox's holds.
+const OUTBOX_HOLD: &str = "webhooks";
 
 /// Starts the dispatcher on its own thread (with its own single-threaded
 /// runtime: the transport need not be `Send`). It runs until
@@ -103,7 +116,56 @@ async fn run(webhooks: Arc<Webhooks>, settings: DispatchSettings, transport: Rc<
         _ = stop.wait_for(|stopping| *stopping) => {}
         _ = follow(Arc::clone(&webhooks)) => {}
         _ = attempts(Arc::clone(&webhooks), settings, transport) => {}
+        _ = retention(Arc::clone(&webhooks), settings.retention_pass_every) => {}
     }
+}
+
+/// The retention loop: a bounded pass every `every`.
+async fn retention(webhooks: Arc<Webhooks>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match retention_pass(&webhooks).await {
+            Ok(report) if report != RetentionReport::default() => {
+                tracing::info!(?report, "booking events past their retention removed");
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!("the booking events' retention pass failed: {err}"),
+        }
+    }
+}
+
+/// One retention pass now (see `event_retention`): the outbox below every
+/// consumer's hold, and the endpoints' finished deliveries.
+pub async fn retention_pass(webhooks: &Arc<Webhooks>) -> Result<RetentionReport, WebhookError> {
+    let context = webhooks.registry().context();
+    // No hold yet: a consumer has not said where it is; trim nothing.
+    let held_from = context.outbox.held_from().unwrap_or(0);
+    let now = context.clock.now();
+    let endpoints: Vec<WebhookId> = webhooks.table().endpoints.keys().copied().collect();
+    let store = webhooks.store();
+    let (upto, removed) = blocking(move || {
+        let upto = event_retention::trim_outbox(store.as_ref(), now, held_from)?;
+        let removed = event_retention::trim_deliveries(
+            store.as_ref(),
+            &endpoints,
+            now,
+            event_retention::MAX_DELIVERIES_PER_PASS,
+        )?;
+        Ok((upto, removed))
+    })
+    .await?;
+    let mut table = webhooks.table();
+    let mut deleted = 0;
+    for (id, count) in removed {
+        deleted += count;
+        if let Some(logged) = table.logged.get_mut(&id) {
+            *logged = logged.saturating_sub(count);
+        }
+    }
+    Ok(RetentionReport {
+        outbox_trimmed_upto: upto,
+        deliveries_deleted: deleted,
+    })
 }
 
 /// The follower (see the module doc). Returns only if it cannot start.
@@ -117,7 +179,30 @@ async fn follow(webhooks: Arc<Webhooks>) {
             return;
         }
     };
+    let outbox = Arc::clone(&webhooks.registry().context().outbox);
+    outbox.hold(OUTBOX_HOLD, cursor.lsn);
     loop {
+        let (skipped, idle) = match skip_unowed(&webhooks, cursor).await {
+            Ok(skip) => skip,
+            Err(err) => {
+                tracing::warn!("webhook dispatcher cannot read the outbox: {err}");
+                tokio::time::sleep(ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        if skipped != cursor {
+            if let Err(err) = store_skip(&webhooks, skipped).await {
+                tracing::warn!("webhook dispatcher cannot store its cursor: {err}");
+                tokio::time::sleep(ERROR_PAUSE).await;
+                continue;
+            }
+        }
+        cursor = skipped;
+        if idle {
+            // No endpoint: nothing to read until one is registered.
+            tokio::time::sleep(FEED_WAIT).await;
+            continue;
+        }
         let page = match webhooks
             .registry()
             .booking_events(Some(cursor), DISPATCH_EVENTS_PER_PAGE, FEED_WAIT)
@@ -136,7 +221,8 @@ async fn follow(webhooks: Arc<Webhooks>) {
         match record_page(&webhooks, page).await {
             Ok((next, recorded)) => {
                 cursor = next;
-                if recorded {
+                outbox.hold(OUTBOX_HOLD, cursor.lsn);
+                if recorded > 0 {
                     webhooks.wake.notify_one();
                     tokio::time::sleep(RECORD_PAUSE).await;
                 }
@@ -172,6 +258,138 @@ fn start_cursor(store: &dyn Store, durable: u64) -> Result<EventCursor, StoreErr
     Ok(cursor)
 }
 
+/// The follower's cursor moved past the outbox records no endpoint is owed
+/// anything from (every record when there is no endpoint: see
+/// [`Webhooks::owed_after`]), so that they are neither read nor decoded;
+/// and whether there is no active endpoint at all. Only the in-memory
+/// cursor moves: the stored one follows with the next page recorded, and
+/// a restart skips again.
+async fn skip_unowed(
+    webhooks: &Arc<Webhooks>,
+    cursor: EventCursor,
+) -> Result<(EventCursor, bool), WebhookError> {
+    let durable = webhooks.registry().context().outbox.durable_lsn();
+    let Some(owed_after) = webhooks.owed_after(durable) else {
+        return Ok((cursor, false));
+    };
+    let idle = owed_after == durable
+        && !webhooks
+            .table()
+            .endpoints
+            .values()
+            .any(|w| w.status == WebhookStatus::Active);
+    if owed_after <= cursor.lsn {
+        return Ok((cursor, idle));
+    }
+    let store = webhooks.store();
+    let skipped = blocking(move || {
+        // The end of record `owed_after` (none left: trimmed; stay, the
+        // feed starts from the oldest kept anyway).
+        for (lsn, bytes) in store.read_log_page(OUTBOX_LOG, owed_after - 1, 1)? {
+            let record: OutboxRecord = codec::decode_record(OUTBOX_LOG, lsn, &bytes)?;
+            if lsn == owed_after && !record.events.is_empty() {
+                return Ok(EventCursor {
+                    lsn,
+                    consumed: record.events.len() as u32,
+                });
+            }
+        }
+        Ok(cursor)
+    })
+    .await?;
+    Ok((skipped, idle))
+}
+
+/// Stores a cursor the skip moved (it passed only records no endpoint is
+/// owed), so that retention is not held back by records nobody reads.
+async fn store_skip(webhooks: &Arc<Webhooks>, cursor: EventCursor) -> Result<(), WebhookError> {
+    let store = webhooks.store();
+    blocking(move || store.put_meta(layout::CURSOR_KEY, &layout::encode_cursor(cursor)?)).await?;
+    webhooks
+        .registry()
+        .context()
+        .outbox
+        .hold(OUTBOX_HOLD, cursor.lsn);
+    Ok(())
+}
+
+/// What one [`pass`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Events the follower read off the outbox.
+    pub events_read: usize,
+    /// Deliveries it recorded.
+    pub deliveries_recorded: usize,
+    /// Due markers taken: an attempt made, or a stale marker dropped.
+    pub attempts: usize,
+}
+
+/// One pass of the dispatcher on the caller's task, without its timers, for
+/// a seeded simulation: the follower from the stored cursor up to the
+/// durable outbox, page by page, with the same skip and the same writes as
+/// the thread's; then every attempt due now, one after another. Stops at
+/// the first store error (a crash point), as the thread's loops would at
+/// theirs.
+pub async fn pass(
+    webhooks: &Arc<Webhooks>,
+    settings: DispatchSettings,
+    transport: Rc<dyn Transport>,
+) -> Result<PassReport, WebhookError> {
+    let mut report = PassReport::default();
+    let store = webhooks.store();
+    let durable = webhooks.registry().context().outbox.durable_lsn();
+    let mut cursor = blocking(move || start_cursor(store.as_ref(), durable)).await?;
+    let outbox = Arc::clone(&webhooks.registry().context().outbox);
+    outbox.hold(OUTBOX_HOLD, cursor.lsn);
+    loop {
+        let skipped = skip_unowed(webhooks, cursor).await?.0;
+        if skipped != cursor {
+            store_skip(webhooks, skipped).await?;
+            cursor = skipped;
+        }
+        let page = webhooks
+            .registry()
+            .booking_events(Some(cursor), DISPATCH_EVENTS_PER_PAGE, Duration::ZERO)
+            .await
+            .map_err(|err| WebhookError::Storage(err.to_string()))?;
+        if page.next == cursor {
+            break;
+        }
+        report.events_read += page.items.len();
+        let (next, recorded) = record_page(webhooks, page).await?;
+        report.deliveries_recorded += recorded;
+        cursor = next;
+        outbox.hold(OUTBOX_HOLD, cursor.lsn);
+    }
+    let wanted: Vec<(WebhookId, usize)> = {
+        let table = webhooks.table();
+        table
+            .endpoints
+            .keys()
+            .filter(|id| table.pending.get(id).copied().unwrap_or(0) > 0)
+            .map(|id| (*id, usize::MAX))
+            .collect()
+    };
+    let now = webhooks.registry().context().clock.now();
+    let store = webhooks.store();
+    let due = blocking(move || due_attempts(store.as_ref(), &wanted, now)).await?;
+    let last_record = Arc::new(LastRecord::default());
+    for (id, key, position) in due {
+        attempt(
+            webhooks,
+            settings,
+            Rc::clone(&transport),
+            &last_record,
+            id,
+            &key,
+            position,
+        )
+        .await?;
+        report.attempts += 1;
+    }
+    Ok(report)
+}
+
 /// Writes `entries` as plain inserts, one after another. Not
 /// `put_meta_batch`: sled 0.34 applies a batch under its global write lock,
 /// which waits for any running flush and stalls every append meanwhile (the
@@ -185,11 +403,18 @@ fn put_in_order(store: &dyn Store, entries: &[(String, Vec<u8>)]) -> Result<(), 
 }
 
 /// Writes a page's deliveries and the cursor past it (see the module
-/// doc); returns that cursor and whether any delivery was recorded.
+/// doc); returns that cursor and how many deliveries were recorded.
 async fn record_page(
     webhooks: &Arc<Webhooks>,
     page: EventPage,
-) -> Result<(EventCursor, bool), WebhookError> {
+) -> Result<(EventCursor, usize), WebhookError> {
+    // An endpoint being registered may be owed events of this page (its
+    // `from_lsn` was read before the page was) without being in the table
+    // yet: wait until it is. One whose registration starts after this check
+    // reads a durable lsn past every record of the page, so is owed none.
+    while webhooks.registering() {
+        tokio::time::sleep(REGISTRATION_PAUSE).await;
+    }
     let (targets, pending): (Vec<Webhook>, HashMap<WebhookId, usize>) = {
         let table = webhooks.table();
         (
@@ -212,6 +437,12 @@ async fn record_page(
         for (event, position) in page.items.iter().zip(&page.positions) {
             for webhook in targets.iter().filter(|w| w.wants(event.kind, position.lsn)) {
                 let id = webhook.webhook_id;
+                let delivery_key = layout::delivery_key(id, *position);
+                // Recorded already, before a crash lost the cursor past it:
+                // keep it (and the counts) as it is.
+                if store.get_meta(&delivery_key)?.is_some() {
+                    continue;
+                }
                 let count = added.entry(id).or_default();
                 if pending.get(&id).copied().unwrap_or(0) + *count >= MAX_PENDING_PER_WEBHOOK {
                     full.insert(id);
@@ -230,11 +461,11 @@ async fn record_page(
                     at: now,
                     next_attempt_at: Some(now),
                 };
-                entries.push((
-                    layout::delivery_key(id, *position),
-                    codec::encode(&delivery)?,
-                ));
+                // The due marker first: a crash may keep it without the
+                // record (an attempt drops a marker with no record), never
+                // the record without it (nothing would attempt it).
                 entries.push((layout::due_key(id, now, *position), Vec::new()));
+                entries.push((delivery_key, codec::encode(&delivery)?));
             }
         }
         entries.push((layout::CURSOR_KEY.to_owned(), layout::encode_cursor(next)?));
@@ -271,7 +502,7 @@ async fn record_page(
             *logged = logged.saturating_sub(removed);
         }
     }
-    Ok((next, !added.is_empty()))
+    Ok((next, added.values().sum()))
 }
 
 /// The outbox record the attempts read last, decoded: a record can hold
@@ -513,17 +744,29 @@ async fn attempt(
         return Ok(()); // deleted while the call was out: its log is being purged
     }
     let finished = next.status != DeliveryStatus::Pending;
-    let mut entries = vec![(delivery_key, codec::encode(&next)?)];
+    // The new due marker first, then the new state, then the stale marker
+    // goes. A crash keeps a prefix: the marker alone (it does not match the
+    // state, so it is dropped when due, and the stale one, which does,
+    // repeats the attempt); marker and state (the stale marker is dropped);
+    // or all. State first would let a crash keep the new state without its
+    // marker, a pending delivery nothing ever attempts again.
+    let mut entries = Vec::new();
+    let mut renewed = false;
     if let AfterAttempt::RetryAt(due) = outcome {
-        entries.push((layout::due_key(id, due, position), Vec::new()));
+        let due_key = layout::due_key(id, due, position);
+        // A retry due at the same instant has the same marker: keep it.
+        renewed = due_key == stale_key;
+        entries.push((due_key, Vec::new()));
     }
+    entries.push((delivery_key, codec::encode(&next)?));
     let store = webhooks.store();
     blocking(move || {
-        // The new state and due marker before the stale marker goes: a
-        // crash in between leaves the stale marker, whose attempt reads the
-        // delivery's state and repeats at worst.
         put_in_order(store.as_ref(), &entries)?;
-        store.delete_meta(&stale_key)
+        if renewed {
+            Ok(())
+        } else {
+            store.delete_meta(&stale_key)
+        }
     })
     .await?;
     if finished {
@@ -547,4 +790,12 @@ fn read_record(store: &dyn Store, lsn: u64) -> Result<Option<Vec<BookingEvent>>,
         }
     }
     Ok(None)
+}
+
+/// The follower's stored cursor (`None`: it never started), for checks.
+pub fn stored_cursor(store: &dyn Store) -> Result<Option<EventCursor>, StoreError> {
+    store
+        .get_meta(layout::CURSOR_KEY)?
+        .map(|bytes| layout::decode_cursor(&bytes))
+        .transpose()
 }

@@ -8,7 +8,9 @@
 //! - `webhook/q/<id>/<due ms>/<position>`: a pending delivery's next attempt,
 //!   so an endpoint's due attempts are the front of its range. The delivery
 //!   record is the truth: a marker that no longer matches it is stale (a
-//!   crash between the two writes of an attempt's end) and is dropped.
+//!   crash among the writes of an attempt's end) and is dropped. Markers are
+//!   written before the records they serve (`dispatcher`), so a crash never
+//!   leaves a pending record without one.
 //! - `webhook/cursor`: the dispatcher's place in the outbox.
 
 use boxoffice_engine::Timestamp;

@@ -22,6 +22,7 @@ use boxoffice_engine::Timestamp;
 use boxoffice_storage::{codec, Lsn, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{watch, Notify};
 
@@ -29,6 +30,11 @@ use crate::booking_events::BookingEventKind;
 use crate::registry::Registry;
 
 pub use deliveries::{Delivery, DeliveryStatus};
+pub(crate) use layout::{deliveries_prefix, walk as layout_walk};
+#[cfg(test)]
+pub(crate) mod layout_keys {
+    pub(crate) use super::layout::delivery_key;
+}
 
 /// Most endpoints registered at once (each costs a scan per dispatch tick).
 pub const MAX_WEBHOOKS: usize = 100;
@@ -131,6 +137,10 @@ pub(crate) struct Table {
 pub struct Webhooks {
     registry: Arc<Registry>,
     table: Mutex<Table>,
+    /// Registrations under way (between reading the outbox's durable lsn
+    /// for `from_lsn` and entering the table): while any is, the dispatcher
+    /// skips nothing (see [`Webhooks::owed_after`]).
+    registering: AtomicUsize,
     /// Rings the dispatcher: a delivery was recorded or an attempt ended.
     pub(crate) wake: Notify,
     stop: watch::Sender<bool>,
@@ -145,6 +155,7 @@ impl Webhooks {
         Ok(Arc::new(Webhooks {
             registry,
             table: Mutex::new(table),
+            registering: AtomicUsize::new(0),
             wake: Notify::new(),
             stop: watch::Sender::new(false),
         }))
@@ -170,6 +181,7 @@ impl Webhooks {
         if self.table().endpoints.len() >= MAX_WEBHOOKS {
             return Err(WebhookError::TooMany);
         }
+        let _registering = Registering::enter(&self.registering);
         let context = self.registry.context();
         let ids = &context.ids;
         let webhook_id = uuid::Builder::from_random_bytes(ids.bytes()).into_uuid();
@@ -203,6 +215,34 @@ impl Webhooks {
         table.logged.insert(webhook_id, 0);
         table.pending.insert(webhook_id, 0);
         Ok(webhook)
+    }
+
+    /// Given the outbox's durable lsn `durable` (read BEFORE this call), the
+    /// lsn up to which no endpoint is owed anything: the lowest `from_lsn`
+    /// of the active endpoints, or `durable` when there are none. `None`
+    /// while a registration is under way: its `from_lsn` may be older than
+    /// `durable`. One that starts after this call reads a durable lsn at
+    /// least `durable` (it only grows), so it is owed nothing before it.
+    pub(crate) fn owed_after(&self, durable: Lsn) -> Option<Lsn> {
+        if self.registering() {
+            return None;
+        }
+        let table = self.table();
+        Some(
+            table
+                .endpoints
+                .values()
+                .filter(|w| w.status == WebhookStatus::Active)
+                .map(|w| w.from_lsn)
+                .min()
+                .unwrap_or(durable)
+                .min(durable),
+        )
+    }
+
+    /// Whether a registration is under way (see [`Webhooks::owed_after`]).
+    pub(crate) fn registering(&self) -> bool {
+        self.registering.load(Ordering::SeqCst) > 0
     }
 
     /// The endpoint `id`, if registered.
@@ -283,6 +323,23 @@ impl Webhooks {
 
     pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
         self.stop.subscribe()
+    }
+}
+
+/// Counts a registration under way for as long as it lives (an error or a
+/// dropped future included).
+struct Registering<'a>(&'a AtomicUsize);
+
+impl<'a> Registering<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Registering(count)
+    }
+}
+
+impl Drop for Registering<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -54,6 +54,9 @@ pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// The store's meta key of the dispatcher's position.
 pub const CURSOR_KEY: &str = "mail/outbox-position";
+/// The mail dispatcher's name among the outbox's holds (retention keeps
+/// what it has not mailed yet).
+const OUTBOX_HOLD: &str = "mail";
 
 /// Where the dispatcher is: the page it reads (`None`: the outbox's
 /// beginning) and how many of its events are done.
@@ -64,6 +67,11 @@ pub struct Position {
 }
 
 impl Position {
+    /// The first outbox record this position still reads.
+    fn hold_lsn(self) -> u64 {
+        self.page.map_or(0, |page| page.lsn)
+    }
+
     /// 16 bytes: the page cursor's lsn and consumed count, and `done`
     /// (little-endian); lsn 0 is the outbox's beginning.
     fn encode(self) -> Vec<u8> {
@@ -103,6 +111,12 @@ impl Dispatcher {
     ) -> Result<Self, String> {
         let start = start_position(registry.context().commit.store().as_ref())
             .map_err(|e| format!("mail: cannot read its position: {e}"))?;
+        // Before the server takes requests (and before the webhook thread's
+        // first retention pass): the events not mailed yet are kept.
+        registry
+            .context()
+            .outbox
+            .hold(OUTBOX_HOLD, start.hold_lsn());
         Ok(Dispatcher {
             registry,
             mailer,
@@ -152,7 +166,11 @@ impl Dispatcher {
                     .map_err(|e| e.to_string())
             }
         })
-        .await
+        .await;
+        self.registry
+            .context()
+            .outbox
+            .hold(OUTBOX_HOLD, position.hold_lsn());
     }
 
     /// Sends the mail `event` calls for, if any (see the module doc).

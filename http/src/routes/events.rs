@@ -21,7 +21,7 @@ route_api!(
 );
 
 #[utoipa::path(get, path = "/api/v1/admin/events", summary = "Booking events in commit order, after a cursor, with long-poll (ADMIN)", tag = "admin", params(EventFeedQuery),
-    description = "Every change of a reservation, payment or schedule is an event, written in the same batch as the change and served once durable. Follow `next` (always present, also on an empty page) as `after`: nothing is skipped or repeated. With waitSeconds, a request that finds nothing newer waits up to that long for an event.",
+    description = "Every change of a reservation, payment or schedule is an event, written in the same batch as the change and served once durable. Follow `next` (always present, also on an empty page) as `after`: nothing is skipped or repeated. With waitSeconds, a request that finds nothing newer waits up to that long for an event. Events are kept 30 days: without `after`, or with a cursor into events no longer kept, the page starts at the oldest event kept.",
     responses(
         (status = 200, description = "one page of events after the cursor, in commit order", body = EventPageBody,
             example = json!({"items": [{"eventId": "3d5e7f90-1a2b-4c3d-8e4f-5a6b7c8d9e0f", "type": "booking.created", "createdAt": "2027-01-02T10:00:00Z", "data": {"reservationId": "0b6e2f51-3a4c-4e8d-8f1a-9c2d7e6b5a40", "reservationNumber": "BX-7K3Q9D", "scheduleId": "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12", "seats": [{"seatId": "A-1-3", "grade": "R", "price": 50000}], "totalAmount": 50000, "status": "HELD", "heldAt": "2027-01-02T10:00:00Z", "expiresAt": "2027-01-02T10:05:00Z"}}], "next": "17-1"})),

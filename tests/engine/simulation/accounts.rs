@@ -1,7 +1,9 @@
 //! Accounts under injected crashes: the accounts actor's durable steps
 //! (registrations, logins and their rotating refresh tokens, logouts, a
 //! reused token ending its login, ending all of a user's logins, role changes
-//! with who made them, password changes) driven by a seeded workload, with
+//! with who made them, password changes, mailed codes: issued, spent on a
+//! password reset (which ends every login) or an e-mail verification, and
+//! spent or unknown ones presented again) driven by a seeded workload, with
 //! the crash points of `crash.rs` armed at random moments, a seeded part of
 //! the unflushed tail kept at each kill, and a restart on the same store.
 //!
@@ -16,10 +18,12 @@
 //!    whichever it is becomes the shadow's truth;
 //! 2. requires every acknowledged change in the shadow, and nothing else:
 //!    the same accounts with the same emails, roles and password hashes, the
-//!    same live logins with the same live refresh tokens;
+//!    same live logins with the same live refresh tokens, the same live code
+//!    hashes (only hashes are stored) and verified addresses;
 //! 3. asks the role board (what requests check) for every account's role;
 //! 4. probes by behaviour: a live login's refresh token still refreshes, an
-//!    ended login's last token and a spent token are refused.
+//!    ended login's last token and a spent token are refused; a spent mailed
+//!    code is refused.
 //!
 //! Seeds: `BOXOFFICE_SIM_ACCOUNT_SEEDS=N` (default [`DEFAULT_SEEDS`]) or
 //! `A..B`; a failure prints its seed and the last operations, and
@@ -30,9 +34,12 @@
 //! secrets out of the store (HTTP layer; `tests/process/secrets_at_rest.rs`
 //! kills the binary around it).
 
-use boxoffice_actors::accounts::{AccountsState, ExportAccounts, TokenId, MAX_SESSIONS_PER_USER};
+use boxoffice_actors::accounts::email_codes::{code_hash, EmailCodes};
+use boxoffice_actors::accounts::{
+    AccountsState, CodePurpose, ExportAccounts, Passwords, TokenId, MAX_SESSIONS_PER_USER,
+};
 use boxoffice_actors::error::{EngineError, Missing};
-use boxoffice_actors::Role;
+use boxoffice_actors::{Clock, Role};
 use boxoffice_engine::ids::UserId;
 use futures_util::FutureExt;
 use rand::Rng;
@@ -56,6 +63,24 @@ const EMAILS_PER_SEED: usize = 10;
 const REFRESH_TTL_MS: i64 = 14 * 86_400_000;
 /// Operations an armed crash point may wait before the kill comes anyway.
 const ARMED_PATIENCE_OPS: usize = 30;
+/// Of 100 operations, about this many are about mailed codes.
+const CODE_OPERATIONS_PERCENT: u32 = 20;
+
+/// The hasher of a reset's new password: cheap, and its hash names the
+/// password, so the shadow knows what a reset stored.
+struct SimPasswords;
+
+impl Passwords for SimPasswords {
+    const DECOY_HASH: &'static str = "decoy";
+
+    async fn hash(&self, password: String, _salt: [u8; 16]) -> Result<String, EngineError> {
+        Ok(format!("reset:{password}"))
+    }
+
+    async fn verify(&self, password: String, hash: String) -> Result<bool, EngineError> {
+        Ok(hash == format!("reset:{password}"))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ShadowAccount {
@@ -104,6 +129,18 @@ enum Unsettled {
         from: String,
         to: String,
     },
+    /// The code's text never reached the client: only its hash can be there.
+    IssueCode {
+        user: UserId,
+        purpose: CodePurpose,
+    },
+    SpendCode {
+        user: UserId,
+        purpose: CodePurpose,
+        text: String,
+        /// A reset's new password hash.
+        password_hash: Option<String>,
+    },
 }
 
 /// What the engine acknowledged, as the clients were told.
@@ -113,6 +150,11 @@ struct Shadow {
     logins: BTreeMap<TokenId, ShadowLogin>,
     started: u64,
     unsettled: Option<Unsettled>,
+    /// The live codes and verified addresses, as the acknowledged operations made them.
+    codes: EmailCodes,
+    /// Every code text ever issued, with its owner and purpose (the live
+    /// ones are in `codes` by hash; the others are spent or dropped).
+    issued: Vec<(String, UserId, CodePurpose)>,
 }
 
 impl Shadow {
@@ -173,6 +215,9 @@ struct AccountStats {
     accounts: u64,
     logins_ended: u64,
     rotations: u64,
+    codes_issued: u64,
+    codes_spent: u64,
+    codes_refused: u64,
 }
 
 fn seeds_from_env() -> Range<u64> {
@@ -225,8 +270,127 @@ async fn call<T>(
     }
 }
 
+/// A mailed code's operation: issue one, or present one (live, spent,
+/// dropped, or of the other purpose) for a reset or a verification.
+async fn code_step(w: &mut World, s: &mut Shadow, stats: &mut AccountStats, users: &[UserId]) {
+    let purpose = if w.rng.gen_range(0..2) == 0 {
+        CodePurpose::PasswordReset
+    } else {
+        CodePurpose::VerifyEmail
+    };
+    if s.issued.is_empty() || w.rng.gen_range(0..5) < 2 {
+        let user = users[w.rng.gen_range(0..users.len())];
+        w.trace.push(format!("issue a {purpose:?} code to {user}"));
+        let registry = w.registry.clone();
+        let now = w.clock.now();
+        let answer = call(w, "issue code", registry.issue_email_code(user, purpose)).await;
+        let verified = s.codes.verified.contains(&user);
+        match answer {
+            None => s.unsettled = Some(Unsettled::IssueCode { user, purpose }),
+            Some(Ok(None)) => assert!(
+                purpose == CodePurpose::VerifyEmail && verified,
+                "no {purpose:?} code for {user}"
+            ),
+            Some(Ok(Some((account, text)))) => {
+                assert_eq!(account.user_id, user);
+                assert!(
+                    !(purpose == CodePurpose::VerifyEmail && verified),
+                    "a verification code for a verified address"
+                );
+                stats.codes_issued += 1;
+                s.codes.issue(
+                    code_hash(&text),
+                    boxoffice_actors::accounts::email_codes::EmailCode {
+                        user_id: user,
+                        purpose,
+                        expires_at: now.plus_millis(boxoffice_actors::accounts::CODE_TTL_MS),
+                    },
+                    now,
+                );
+                s.issued.push((text, user, purpose));
+            }
+            Some(Err(err)) => panic!("issuing a code to {user}: {err}"),
+        }
+        return;
+    }
+    let (text, user, issued_for) = s.issued[w.rng.gen_range(0..s.issued.len())].clone();
+    // Mostly as issued; sometimes presented for the other purpose (refused).
+    let purpose = if w.rng.gen_range(0..5) == 0 {
+        purpose
+    } else {
+        issued_for
+    };
+    let live = s
+        .codes
+        .live
+        .get(&code_hash(&text))
+        .is_some_and(|c| c.purpose == purpose);
+    w.trace.push(format!(
+        "spend a {issued_for:?} code of {user} as {purpose:?} ({})",
+        if live { "live" } else { "not live" }
+    ));
+    let registry = w.registry.clone();
+    let new_password = format!("a-new-passphrase-{}", w.rng.gen::<u32>());
+    let answer = match purpose {
+        CodePurpose::PasswordReset => {
+            call(
+                w,
+                "reset password",
+                registry.reset_password(&text, new_password.clone(), &SimPasswords),
+            )
+            .await
+        }
+        CodePurpose::VerifyEmail => call(w, "verify email", registry.verify_email(&text)).await,
+    };
+    let password_hash =
+        (purpose == CodePurpose::PasswordReset).then(|| format!("reset:{new_password}"));
+    match answer {
+        None if live => {
+            s.unsettled = Some(Unsettled::SpendCode {
+                user,
+                purpose,
+                text,
+                password_hash,
+            })
+        }
+        None => {}
+        Some(Ok(account)) => {
+            assert!(live, "a {purpose:?} code that is not live was accepted");
+            assert_eq!(account.user_id, user, "a code spent for another account");
+            stats.codes_spent += 1;
+            spend(s, user, purpose, &text, password_hash);
+        }
+        Some(Err(EngineError::InvalidCode)) => {
+            assert!(!live, "a live {purpose:?} code was refused");
+            stats.codes_refused += 1;
+        }
+        Some(Err(err)) => panic!("spending a code of {user}: {err}"),
+    }
+}
+
+/// A code spent: the shadow takes its effect.
+fn spend(s: &mut Shadow, user: UserId, purpose: CodePurpose, text: &str, hash: Option<String>) {
+    s.codes.live.remove(&code_hash(text));
+    match purpose {
+        CodePurpose::PasswordReset => {
+            let hash = hash.expect("a reset has a new password");
+            s.accounts.get_mut(&user).expect("shadowed").password_hash = hash;
+            for login in s.live_logins_of(user) {
+                s.end(login);
+            }
+        }
+        CodePurpose::VerifyEmail => {
+            s.codes.verified.insert(user);
+        }
+    }
+}
+
 async fn step(w: &mut World, s: &mut Shadow, stats: &mut AccountStats) {
     let users: Vec<UserId> = s.accounts.keys().copied().collect();
+    if !users.is_empty() && w.rng.gen_range(0..100) < CODE_OPERATIONS_PERCENT {
+        code_step(w, s, stats, &users).await;
+        return;
+    }
     let choice = if users.is_empty() {
         0
     } else {
@@ -510,6 +674,54 @@ fn settle(s: &mut Shadow, state: &AccountsState, stats: &mut AccountStats) {
             s.accounts.get_mut(user).expect("shadowed").password_hash = now.clone();
             now != from
         }
+        Unsettled::IssueCode { user, purpose } => {
+            let new: Vec<_> = state
+                .email_codes
+                .live
+                .iter()
+                .filter(|(hash, code)| {
+                    code.purpose == *purpose && !s.codes.live.contains_key(*hash)
+                })
+                .map(|(hash, code)| (*hash, code.clone()))
+                .collect();
+            assert!(
+                new.len() <= 1,
+                "one unacknowledged code issue left {}",
+                new.len()
+            );
+            match new.first() {
+                Some((hash, code)) => {
+                    assert_eq!(
+                        code.user_id, *user,
+                        "an unacknowledged code for another account"
+                    );
+                    let at = code
+                        .expires_at
+                        .plus_millis(-boxoffice_actors::accounts::CODE_TTL_MS);
+                    s.codes.issue(*hash, code.clone(), at);
+                    true
+                }
+                None => false,
+            }
+        }
+        Unsettled::SpendCode {
+            user,
+            purpose,
+            text,
+            password_hash,
+        } => {
+            let spent = !state.email_codes.live.contains_key(&code_hash(text));
+            if spent {
+                if let Some(hash) = password_hash {
+                    assert_eq!(
+                        &state.accounts[user].password_hash, hash,
+                        "a reset spent its code without its password"
+                    );
+                }
+                spend(s, *user, *purpose, text, password_hash.clone());
+            }
+            spent
+        }
     };
     if applied {
         stats.unsettled_applied += 1;
@@ -552,6 +764,46 @@ async fn check(w: &mut World, s: &mut Shadow, stats: &mut AccountStats) {
         .filter_map(|(id, l)| l.live.map(|t| (*id, (l.user, t))))
         .collect();
     assert_eq!(live_recovered, live_shadow, "live logins after a restart");
+    assert_eq!(
+        state.email_codes, s.codes,
+        "live mailed codes and verified addresses after a restart"
+    );
+    for account in state.accounts.values() {
+        assert_eq!(
+            account.email_verified,
+            s.codes.verified.contains(&account.user_id),
+            "{}'s verified flag after a restart",
+            account.user_id
+        );
+    }
+    // By behaviour: a code no longer live is refused (and changes nothing).
+    let dead: Vec<(String, CodePurpose)> = s
+        .issued
+        .iter()
+        .filter(|(text, _, _)| !s.codes.live.contains_key(&code_hash(text)))
+        .map(|(text, _, purpose)| (text.clone(), *purpose))
+        .collect();
+    if let Some((text, purpose)) = dead.get(w.rng.gen_range(0..dead.len().max(1))).cloned() {
+        let registry = w.registry.clone();
+        let answer = match purpose {
+            CodePurpose::PasswordReset => w
+                .run(
+                    "probe spent code",
+                    registry.reset_password(&text, "a-probe-passphrase-1".into(), &SimPasswords),
+                )
+                .await
+                .map(|a| a.map(|_| ())),
+            CodePurpose::VerifyEmail => w
+                .run("probe spent code", registry.verify_email(&text))
+                .await
+                .map(|a| a.map(|_| ())),
+        }
+        .expect("the store is alive after a restart");
+        assert!(
+            matches!(answer, Err(EngineError::InvalidCode)),
+            "a {purpose:?} code no longer live answered {answer:?} after a restart"
+        );
+    }
     for (user, account) in &s.accounts {
         assert_eq!(
             w.registry.role_of(*user),
@@ -678,6 +930,9 @@ async fn simulated_crashes_lose_no_account_change() {
                 total.accounts += stats.accounts;
                 total.logins_ended += stats.logins_ended;
                 total.rotations += stats.rotations;
+                total.codes_issued += stats.codes_issued;
+                total.codes_spent += stats.codes_spent;
+                total.codes_refused += stats.codes_refused;
                 for (sum, n) in total
                     .crashes_by_point
                     .iter_mut()
@@ -706,7 +961,7 @@ async fn simulated_crashes_lose_no_account_change() {
         .collect();
     println!(
         "account simulation: {} seeds from {} in {:.1} s; {} operations, {} accounts, {} refresh rotations, {} logins ended; \
-         {} restarts ({}); unacknowledged at a crash: {} found applied, {} not",
+         {} mailed codes issued, {} spent, {} refused; {} restarts ({}); unacknowledged at a crash: {} found applied, {} not",
         seeds.end - seeds.start,
         seeds.start,
         started.elapsed().as_secs_f64(),
@@ -714,6 +969,9 @@ async fn simulated_crashes_lose_no_account_change() {
         total.accounts,
         total.rotations,
         total.logins_ended,
+        total.codes_issued,
+        total.codes_spent,
+        total.codes_refused,
         total.restarts,
         crashes.join(", "),
         total.unsettled_applied,

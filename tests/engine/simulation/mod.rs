@@ -64,6 +64,7 @@ mod keys;
 mod model;
 mod oracle;
 mod outbox;
+mod webhooks;
 mod workload;
 mod world;
 

@@ -65,7 +65,7 @@ pub fn check_outbox(
     assert_eq!(
         outbox.last().map_or(0, |(lsn, _)| *lsn),
         store.last_lsn(OUTBOX_LOG).expect("outbox lsn"),
-        "the outbox is never trimmed: its last record is its last lsn"
+        "retention never trims the newest outbox record: its last record is its last lsn"
     );
 
     // Pairing.

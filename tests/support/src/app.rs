@@ -28,6 +28,9 @@ pub struct TestApp {
     pub client: awc::Client,
     pub registry: Arc<Registry>,
     pub dir: tempfile::TempDir,
+    /// What the server was started with (its data dir is `dir`): a restart
+    /// starts the new server with the same.
+    pub settings: Settings,
     handle: ServerHandle,
     keys: JwtKeys,
     counter: AtomicU64,
@@ -127,7 +130,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     // Tests hammer the keyed POSTs; the rate-limit tests turn limits on.
     settings.rate_limits = boxoffice_http::rate_limit::RateLimitSettings::off();
     adjust(&mut settings);
-    let clock = ManualClock::new(START);
+    start(settings, dir, ManualClock::new(START)).await
+}
+
+/// Starts the application with `settings` on `dir` and `clock`.
+async fn start(settings: Settings, dir: tempfile::TempDir, clock: ManualClock) -> TestApp {
     let app = Application::build(
         settings.clone(),
         Arc::new(clock.clone()),
@@ -154,6 +161,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         client,
         registry,
         dir,
+        settings,
         handle,
         keys,
         counter: AtomicU64::new(0),
@@ -182,25 +190,27 @@ impl TestApp {
         self.handle.stop(true).await;
     }
 
-    /// Stops the server and starts a new one on the same data dir, once the
-    /// old one has let go of its engine.
+    /// Stops the server and starts a new one on the same data dir with the
+    /// same settings (bound to a new port) and the clock where it stood, once
+    /// the old one has let go of its engine.
     pub async fn restart(self) -> TestApp {
         self.restart_with(|_| {}).await
     }
 
-    /// As [`TestApp::restart`], with the new server's settings adjusted
-    /// (a server with a payment provider must be restarted with it).
+    /// [`TestApp::restart`] with the settings changed by `adjust` first.
     pub async fn restart_with(self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         self.stop().await;
-        let dir = self.dir;
-        await_engine_release(self.registry).await;
-        let mut again = spawn_app_with(|s| {
-            s.data_dir = dir.path().to_path_buf();
-            adjust(s);
-        })
-        .await;
-        again.dir = dir;
-        again
+        let TestApp {
+            dir,
+            mut settings,
+            registry,
+            clock,
+            ..
+        } = self;
+        await_engine_release(registry).await;
+        adjust(&mut settings);
+        settings.data_dir = dir.path().to_path_buf();
+        start(settings, dir, ManualClock::new(clock.now())).await
     }
 
     /// A fresh unique string (emails, idempotency keys).
