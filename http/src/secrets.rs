@@ -71,25 +71,37 @@ pub fn prepare_data_dir(dir: &Path) -> Result<bool, String> {
 /// Sets the data dir and every directory under it to 0700 and every file to
 /// 0600. Symlinks are left alone (their targets are not ours to change).
 pub fn tighten(dir: &Path) -> Result<(), String> {
-    tighten_at(dir, 0)
+    tighten_at(dir, 0).map_err(|(path, e)| format!("tightening {}: {e}", path.display()))
 }
 
-fn tighten_at(dir: &Path, depth: usize) -> Result<(), String> {
-    let fail = |what: &Path, e: std::io::Error| format!("tightening {}: {e}", what.display());
-    fs::set_permissions(dir, Permissions::from_mode(PRIVATE_DIR_MODE)).map_err(|e| fail(dir, e))?;
+fn tighten_at(dir: &Path, depth: usize) -> Result<(), (PathBuf, std::io::Error)> {
+    let at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| (path, e)
+    };
+    fs::set_permissions(dir, Permissions::from_mode(PRIVATE_DIR_MODE)).map_err(at(dir))?;
     if depth >= MAX_WALK_DEPTH {
         return Ok(());
     }
-    for entry in fs::read_dir(dir).map_err(|e| fail(dir, e))? {
-        let entry = entry.map_err(|e| fail(dir, e))?;
+    for entry in fs::read_dir(dir).map_err(at(dir))? {
+        let entry = entry.map_err(at(dir))?;
         let path = entry.path();
         // `file_type` does not follow symlinks.
-        let kind = entry.file_type().map_err(|e| fail(&path, e))?;
-        if kind.is_dir() {
-            tighten_at(&path, depth + 1)?;
-        } else if kind.is_file() {
-            fs::set_permissions(&path, Permissions::from_mode(PRIVATE_FILE_MODE))
-                .map_err(|e| fail(&path, e))?;
+        let tightened = entry.file_type().map_err(at(&path)).and_then(|kind| {
+            if kind.is_dir() {
+                tighten_at(&path, depth + 1)
+            } else if kind.is_file() {
+                fs::set_permissions(&path, Permissions::from_mode(PRIVATE_FILE_MODE))
+                    .map_err(at(&path))
+            } else {
+                Ok(())
+            }
+        });
+        match tightened {
+            // Removed between the listing and now (a temporary file of the
+            // search index, say): nothing is left to tighten.
+            Err((_, e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
         }
     }
     Ok(())
