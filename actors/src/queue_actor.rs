@@ -163,7 +163,7 @@ impl QueueActor {
         let push = self.push_admissions(schedule_id, queue, events);
         let board = self.boards.get(&schedule_id).map(Arc::clone);
         let changes = slot_changes(queue, events);
-        let totals = line_totals(queue);
+        let totals = line_totals(queue, self.engine.clock.now());
         Some(Box::new(move |durable: Result<(), StoreError>| {
             if durable.is_err() {
                 return;
@@ -256,7 +256,7 @@ impl QueueActor {
             if let Some(board) = self.boards.get(&schedule_id) {
                 Self::sync_polls(queue, board, now);
                 // The rate moves with time even without events.
-                board.publish(line_totals(queue));
+                board.publish(line_totals(queue, now));
             }
             let mut events: Vec<QueueEvent> = Self::shuffle_if_due(queue, &self.engine, now)
                 .into_iter()
@@ -380,7 +380,8 @@ impl Handler<ConfigureQueue> for QueueActor {
             // What the queue holds is durable here (recovered, or nothing yet
             // for a new schedule): publish all of it at once.
             msg.board.apply(&every_place(queue));
-            msg.board.publish(line_totals(queue));
+            msg.board
+                .publish(line_totals(queue, self.engine.clock.now()));
         }
         self.boards.insert(msg.schedule_id, msg.board);
         self.stage(ctx, events, Some(reply_when_durable(tx, Ok(()))));
@@ -661,12 +662,14 @@ fn every_place(queue: &Queue) -> Vec<SlotChange> {
     changes
 }
 
-fn line_totals(queue: &Queue) -> LineTotals {
+/// The line's numbers as of `now` (the ETA's pace depends on how long the
+/// admitted have stayed; see `Queue::eta_model`).
+fn line_totals(queue: &Queue, now: Timestamp) -> LineTotals {
     let config = queue.config();
     let pending = config.enabled && config.pre_queue_ms > 0 && !queue.shuffled();
     LineTotals {
         waiting: queue.waiting_len() as u64,
-        eta: queue.eta_model(),
+        eta: queue.eta_model(now),
         pre_queue: pending.then(|| (config.opens_at, queue.pre_queue_len() as u64)),
     }
 }
