@@ -163,7 +163,7 @@ impl QueueActor {
         let push = self.push_admissions(schedule_id, queue, events);
         let board = self.boards.get(&schedule_id).map(Arc::clone);
         let changes = slot_changes(queue, events);
-        let totals = line_totals(queue, self.engine.clock.now());
+        let totals = line_totals(queue);
         Some(Box::new(move |durable: Result<(), StoreError>| {
             if durable.is_err() {
                 return;
@@ -256,7 +256,7 @@ impl QueueActor {
             if let Some(board) = self.boards.get(&schedule_id) {
                 Self::sync_polls(queue, board, now);
                 // The rate moves with time even without events.
-                board.publish(line_totals(queue, now));
+                board.publish(line_totals(queue));
             }
             let mut events: Vec<QueueEvent> = Self::shuffle_if_due(queue, &self.engine, now)
                 .into_iter()
@@ -662,14 +662,12 @@ fn every_place(queue: &Queue) -> Vec<SlotChange> {
     changes
 }
 
-/// The line's numbers as of `now` (the ETA's pace depends on how long the
-/// admitted have stayed; see `Queue::eta_model`).
-fn line_totals(queue: &Queue, now: Timestamp) -> LineTotals {
+fn line_totals(queue: &Queue) -> LineTotals {
     let config = queue.config();
     let pending = config.enabled && config.pre_queue_ms > 0 && !queue.shuffled();
     LineTotals {
         waiting: queue.waiting_len() as u64,
-        eta: queue.eta_model(now),
+        eta: queue.eta_model(),
         pre_queue: pending.then(|| (config.opens_at, queue.pre_queue_len() as u64)),
     }
 }

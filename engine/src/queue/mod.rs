@@ -22,15 +22,17 @@
 //!
 //! Estimated waits: the first `max_active - active` positions move at the
 //! batch clock's pace, the rest at the pace people leave the active set
-//! (measured in `exit_rate`; before the first exits, the batch clock's pace
-//! bounded by how long the admitted have stayed so far; never assumed slower
-//! than `max_active` per active time). Every view also says when to poll
-//! next ([`pacing`]).
+//! (measured in `exit_rate`, never assumed slower than `max_active` per
+//! active time). Every view also says when to poll next ([`pacing`]).
 //!
 //! Memory: at most `MAX_WAITING` waiting tokens, plus one finished token per
 //! user who ever joined (a user's previous token is forgotten when they join
 //! again; polling a forgotten token answers `UnknownToken`), plus one join
-//! number per pre-queue arrival (`seq_of_pre_queue_index`).
+//! number per pre-queue arrival (`seq_of_pre_queue_index`). Kept compactly
+//! (`token_table`: a record per user, lookups by slot number; the line and
+//! the poll times by join number): about 150 bytes per waiting user where
+//! maps of whole tokens took about 390 (`cargo bench --bench queue_memory`).
+//! Stored in the shape it always had (`wire`).
 
 mod config;
 mod exit_rate;
@@ -409,7 +411,7 @@ impl Queue {
                     .unwrap_or(now);
                 (
                     position,
-                    self.estimated_wait_seconds(position, now),
+                    self.estimated_wait_seconds(position),
                     last_poll.plus_millis(WAITING_DROP_MS),
                 )
             }
@@ -600,12 +602,12 @@ impl Queue {
         self.active.len()
     }
 
-    /// Admissions per second at the back of the line as of `now`: the batch
-    /// clock's pace while the line fits in the free room, else the
-    /// room-limited pace (see `room_limited_rate_per_sec`). Only for the ETA.
-    pub fn admission_rate_per_sec(&self, now: Timestamp) -> f64 {
+    /// Admissions per second at the back of the line: the batch clock's pace
+    /// while the line fits in the free room, else the room-limited pace (see
+    /// `room_limited_rate_per_sec`). Only for the ETA.
+    pub fn admission_rate_per_sec(&self) -> f64 {
         if self.waiting.len() > self.room() {
-            self.room_limited_rate_per_sec(now)
+            self.room_limited_rate_per_sec()
         } else {
             self.configured_rate_per_sec()
         }
@@ -861,61 +863,40 @@ impl Queue {
     }
 
     /// How fast the line moves once the room is full: one admission per exit
-    /// from the active set, never faster than the batch clock, never slower
-    /// than `max_active` per active time (in a full room everyone leaves
-    /// within `active_ms`).
+    /// from the active set, never faster than the batch clock. The exit rate
+    /// is measured (`exit_rate`), with a floor of `max_active` per active
+    /// time: in a full room everyone leaves within `active_ms`, so that is the
+    /// slowest possible pace, and the estimate before any exit is seen.
     ///
-    /// Measured exits (`exit_rate`) decide it once there are any. Before the
-    /// first ones, nothing says how long admitted users stay, and only time
-    /// tells: the estimate starts at the batch clock's pace (the pace the
-    /// organiser configured), and each second in which the oldest admitted
-    /// user has not left bounds the stay from below, so the pace is at most
-    /// `max_active` per that time. Robots that pay in milliseconds are
-    /// estimated right from the start; people who shop for minutes see the
-    /// estimate lengthen over the first seconds, until their first exits
-    /// measure it. (The slowest pace as the prior, before, made every first
-    /// estimate of a burst up to `active_ms / stay` times too long: the
-    /// harness's stadium had 12.8% of its first ETAs within ±25%.)
-    fn room_limited_rate_per_sec(&self, now: Timestamp) -> f64 {
-        let max_active = f64::from(self.config.max_active);
-        let slowest = max_active * 1_000.0 / self.config.active_ms.max(1) as f64;
-        let batch = self.configured_rate_per_sec();
-        let exits = match self.exit_rate.per_sec().filter(|rate| rate.is_finite()) {
-            Some(measured) => measured,
-            None => match self.oldest_active_admission() {
-                Some(admitted_at) => {
-                    let stayed_ms = now.millis_since(admitted_at);
-                    if stayed_ms > 0 {
-                        max_active * 1_000.0 / stayed_ms as f64
-                    } else {
-                        batch
-                    }
-                }
-                None => batch,
-            },
-        };
-        exits.max(slowest).min(batch)
+    /// Not the batch clock's pace as the estimate before the first exits
+    /// (tried 2026-12-07, session 12): in the stadium run it told the whole
+    /// line 0-10 s, so every waiting user polled every 100-2,500 ms (a
+    /// quarter of their own wait, `pacing`) instead of the crowd's 20 s; the
+    /// polls slowed the joins to a p50 of 5-7 s, and no first estimate was
+    /// within ±25% (0.0%, against 2.7-2.9% with this floor, same load).
+    fn room_limited_rate_per_sec(&self) -> f64 {
+        let slowest =
+            f64::from(self.config.max_active) * 1_000.0 / self.config.active_ms.max(1) as f64;
+        let exits = self
+            .exit_rate
+            .per_sec()
+            .filter(|rate| rate.is_finite())
+            .map_or(slowest, |rate| rate.max(slowest));
+        exits.min(self.configured_rate_per_sec())
     }
 
-    /// When the longest-staying active token was admitted. Active tokens all
-    /// get `active_ms` from their admission, so the one expiring first.
-    fn oldest_active_admission(&self) -> Option<Timestamp> {
-        let token = self.active.values().next()?;
-        self.table.get(*token)?.admitted_at
-    }
-
-    /// What the waiting-time estimate depends on as of `now`; the actor
+    /// What the waiting-time estimate depends on right now; the actor
     /// publishes it, so polls answered elsewhere estimate exactly as this does.
-    pub fn eta_model(&self, now: Timestamp) -> EtaModel {
+    pub fn eta_model(&self) -> EtaModel {
         EtaModel {
             room: self.room() as u64,
             batch_per_sec: self.configured_rate_per_sec(),
-            room_limited_per_sec: self.room_limited_rate_per_sec(now),
+            room_limited_per_sec: self.room_limited_rate_per_sec(),
         }
     }
 
-    fn estimated_wait_seconds(&self, position: u64, now: Timestamp) -> u64 {
-        self.eta_model(now).seconds(position)
+    fn estimated_wait_seconds(&self, position: u64) -> u64 {
+        self.eta_model().seconds(position)
     }
 
     /// A pre-queue is configured and has not been shuffled yet.
