@@ -380,8 +380,7 @@ impl Handler<ConfigureQueue> for QueueActor {
             // What the queue holds is durable here (recovered, or nothing yet
             // for a new schedule): publish all of it at once.
             msg.board.apply(&every_place(queue));
-            msg.board
-                .publish(line_totals(queue, self.engine.clock.now()));
+            msg.board.publish(line_totals(queue));
         }
         self.boards.insert(msg.schedule_id, msg.board);
         self.stage(ctx, events, Some(reply_when_durable(tx, Ok(()))));
