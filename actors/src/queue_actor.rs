@@ -322,7 +322,7 @@ impl QueueActor {
         Ok(QueueTicket {
             schedule_id,
             view,
-            pass: pass_of(schedule_id, record),
+            pass: pass_of(schedule_id, &record),
             created,
         })
     }

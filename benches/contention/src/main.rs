@@ -24,15 +24,18 @@
 //! once, generic over the target), `clients` (threads and tasks),
 //! `invariants` (Boxoffice's end-of-run checks), `stats` + `histogram`
 //! (recording), `timeline` (the stadium's second-by-second samples),
-//! `report/` (JSON schema, table, SVGs), `hello`, `system` (fd limit, RSS).
+//! `report/` (JSON schema, table, SVGs), `hello`, `system` (fd limit, RSS),
+//! `heap` (the allocator, with a live-heap counter for memory facts).
 
 /// The same allocator as the `boxoffice` binary (src/main.rs), so the
-/// harness measures what the server runs.
+/// harness measures what the server runs; `heap` adds a live-heap counter
+/// that is off unless a scenario measures memory.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: heap::CountingMimalloc = heap::CountingMimalloc;
 
 mod baselines;
 mod clients;
+mod heap;
 mod hello;
 mod histogram;
 mod invariants;

@@ -28,7 +28,11 @@
 //! Memory: at most `MAX_WAITING` waiting tokens, plus one finished token per
 //! user who ever joined (a user's previous token is forgotten when they join
 //! again; polling a forgotten token answers `UnknownToken`), plus one join
-//! number per pre-queue arrival (`seq_of_pre_queue_index`).
+//! number per pre-queue arrival (`seq_of_pre_queue_index`). Kept compactly
+//! (`token_table`: a record per user, lookups by slot number; the line and
+//! the poll times by join number): about 150 bytes per waiting user where
+//! maps of whole tokens took about 390 (`cargo bench --bench queue_memory`).
+//! Stored in the shape it always had (`wire`).
 
 mod config;
 mod exit_rate;
@@ -37,7 +41,9 @@ pub mod pacing;
 pub mod shuffle;
 #[cfg(test)]
 mod tests;
+mod token_table;
 mod waiting_line;
+mod wire;
 
 pub use config::{
     QueueConfig, ACTIVE_MS_RANGE, BATCH_SIZE_RANGE, INTERVAL_MS_RANGE, MAX_ACTIVE_RANGE,
@@ -51,7 +57,8 @@ use crate::{QueueTokenId, Timestamp, UserId};
 use exit_rate::ExitRate;
 use liveness::Liveness;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use token_table::TokenTable;
 use waiting_line::WaitingLine;
 
 /// A WAITING token not polled for 2 minutes drops out.
@@ -185,7 +192,9 @@ pub struct EtaModel {
 }
 
 impl EtaModel {
-    /// Seconds until `position` (1 = next) is admitted.
+    /// Seconds until `position` (1 = next) is admitted, to the nearest
+    /// second: rounding up told the first batches "1 s" for a wait of
+    /// 0.1 s, an error of 90%.
     pub fn seconds(&self, position: u64) -> u64 {
         let rate = |r: f64| {
             if r.is_finite() && r > 0.0 {
@@ -198,7 +207,7 @@ impl EtaModel {
         let by_exit = position - by_batch;
         let seconds = (by_batch as f64 / rate(self.batch_per_sec)
             + by_exit as f64 / rate(self.room_limited_per_sec))
-        .ceil();
+        .round();
         // `as` saturates for floats, so even a zero rate gives a number.
         seconds as u64
     }
@@ -219,12 +228,13 @@ pub enum QueueError {
     ShuffleDue,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Stored (`wire`) in the shape it always had; kept compactly in memory.
+#[derive(Clone, Debug)]
 pub struct Queue {
     config: QueueConfig,
-    /// Each user's latest token (and only that one).
-    tokens: HashMap<QueueTokenId, QueueToken>,
-    latest_by_user: HashMap<UserId, QueueTokenId>,
+    /// Each user's latest token (and only that one), by id and by user.
+    table: TokenTable,
+    /// Waiting tokens' table slots by join number.
     waiting: WaitingLine,
     /// Active tokens by (active_until, seq): expiry pops from the front.
     active: BTreeMap<(Timestamp, u64), QueueTokenId>,
@@ -244,7 +254,6 @@ pub struct Queue {
     /// Whether `PreQueueShuffled` was applied; then joins are FIFO.
     shuffled: bool,
     /// Transient; see `liveness`. Not serialized, always equal.
-    #[serde(skip)]
     liveness: Liveness,
 }
 
@@ -254,8 +263,7 @@ impl Queue {
         debug_assert_eq!(config.validate(), Ok(()), "validate the config first");
         Queue {
             config,
-            tokens: HashMap::new(),
-            latest_by_user: HashMap::new(),
+            table: TokenTable::default(),
             waiting: WaitingLine::default(),
             active: BTreeMap::new(),
             next_seq: 0,
@@ -298,7 +306,7 @@ impl Queue {
         if let Some(current) = self.token_of_user(user).filter(|t| t.status.is_live()) {
             let (token, seq, status) = (current.token, current.seq, current.status);
             if status == TokenStatus::Waiting {
-                self.liveness.record(token, seq, now);
+                self.note_poll(token, seq, now);
             }
             return Ok(JoinOutcome {
                 token,
@@ -308,7 +316,7 @@ impl Queue {
         }
         // Ids come from the actor's random source, never from a client.
         assert!(
-            !self.tokens.contains_key(&new_token),
+            !self.table.contains(new_token),
             "queue token id {new_token} reused: the caller's id source repeated"
         );
         if self.pre_queue_pending() {
@@ -366,10 +374,9 @@ impl Queue {
     /// Records a poll of `token`. Not an event: liveness is transient, because
     /// logging every poll would make polling a durable write.
     pub fn touch(&mut self, token: QueueTokenId, now: Timestamp) -> Result<(), QueueError> {
-        let record = self.tokens.get(&token).ok_or(QueueError::UnknownToken)?;
+        let record = self.table.get(token).ok_or(QueueError::UnknownToken)?;
         if record.status == TokenStatus::Waiting {
-            let seq = record.seq;
-            self.liveness.record(token, seq, now);
+            self.note_poll(token, record.seq, now);
         }
         Ok(())
     }
@@ -378,16 +385,16 @@ impl Queue {
     /// `cutoff`, oldest first, at most `limit`: the ones `tick` would drop
     /// out. The actor may know of later polls (`touch` them first).
     pub fn silent_tokens(&self, cutoff: Timestamp, limit: usize) -> Vec<QueueTokenId> {
-        self.liveness.polled_by(cutoff, limit)
+        self.polled_by(cutoff, limit)
     }
 
     /// Every token kept (each user's latest), in no particular order.
-    pub fn tokens(&self) -> impl Iterator<Item = &QueueToken> {
-        self.tokens.values()
+    pub fn tokens(&self) -> impl Iterator<Item = QueueToken> + '_ {
+        self.table.values()
     }
 
     pub fn view(&self, token: QueueTokenId, now: Timestamp) -> Option<TokenView> {
-        let record = self.tokens.get(&token)?;
+        let record = self.table.get(token)?;
         let (position, estimated_wait_seconds, expires_at) = match record.status {
             TokenStatus::PreQueue => (0, 0, self.config.opens_at.plus_millis(WAITING_DROP_MS)),
             TokenStatus::Waiting => {
@@ -397,7 +404,11 @@ impl Queue {
                 });
                 // A token without a poll record (before after_recovery) is
                 // treated as polled now, as after_recovery will.
-                let last_poll = self.liveness.last_poll(token).unwrap_or(now);
+                let last_poll = self
+                    .table
+                    .slot_of(token)
+                    .and_then(|slot| self.table.last_poll(slot))
+                    .unwrap_or(now);
                 (
                     position,
                     self.estimated_wait_seconds(position),
@@ -428,15 +439,13 @@ impl Queue {
         })
     }
 
-    pub fn token(&self, token: QueueTokenId) -> Option<&QueueToken> {
-        self.tokens.get(&token)
+    pub fn token(&self, token: QueueTokenId) -> Option<QueueToken> {
+        self.table.get(token)
     }
 
     /// The user's latest token.
-    pub fn token_of_user(&self, user: UserId) -> Option<&QueueToken> {
-        self.latest_by_user
-            .get(&user)
-            .and_then(|token| self.tokens.get(token))
+    pub fn token_of_user(&self, user: UserId) -> Option<QueueToken> {
+        self.table.of_user(user)
     }
 
     /// Whether the pre-queue must be shuffled now: a pre-queue is configured,
@@ -486,9 +495,7 @@ impl Queue {
     pub fn tick(&mut self, now: Timestamp) -> Vec<QueueEvent> {
         let mut events = Vec::new();
 
-        let silent = self
-            .liveness
-            .polled_by(now.plus_millis(-WAITING_DROP_MS), MAX_TOKENS_PER_EVENT);
+        let silent = self.polled_by(now.plus_millis(-WAITING_DROP_MS), MAX_TOKENS_PER_EVENT);
         if !silent.is_empty() {
             events.push(QueueEvent::DroppedOut {
                 tokens: silent,
@@ -517,6 +524,7 @@ impl Queue {
             let batch: Vec<QueueTokenId> = self
                 .waiting
                 .front(room.min(self.config.batch_size as usize))
+                .map(|slot| self.table.token_at(slot))
                 .collect();
             if !batch.is_empty() {
                 let event = QueueEvent::Admitted {
@@ -545,8 +553,8 @@ impl Queue {
         let admission = match self.waiting.front(1).next() {
             Some(front) if self.config.enabled && self.room() > 0 => {
                 let joined = self
-                    .tokens
-                    .get(&front)
+                    .table
+                    .get(self.table.token_at(front))
                     .map_or(Timestamp::MIN, |t| t.joined_at);
                 Some(self.next_admission_at.max(joined))
             }
@@ -560,7 +568,7 @@ impl Queue {
 
     /// Ends an active token because its holder paid; `None` if not active.
     pub fn end_by_payment(&mut self, token: QueueTokenId, now: Timestamp) -> Option<QueueEvent> {
-        if self.tokens.get(&token)?.status != TokenStatus::Active {
+        if self.table.get(token)?.status != TokenStatus::Active {
             return None;
         }
         let event = QueueEvent::Ended { token, at: now };
@@ -569,17 +577,17 @@ impl Queue {
     }
 
     /// Active tokens, soonest to expire first.
-    pub fn active_tokens(&self) -> impl Iterator<Item = &QueueToken> {
+    pub fn active_tokens(&self) -> impl Iterator<Item = QueueToken> + '_ {
         self.active
             .values()
-            .filter_map(|token| self.tokens.get(token))
+            .filter_map(|&token| self.table.get(token))
     }
 
     /// Tokens a hold may still be paid under: ACTIVE ones, and ones whose
     /// active time ran out after `cutoff` (API.md: a hold made under an ACTIVE
     /// token can be paid until the hold's own expiry). Linear: for restarts.
-    pub fn payable_tokens_since(&self, cutoff: Timestamp) -> impl Iterator<Item = &QueueToken> {
-        self.tokens.values().filter(move |t| match t.status {
+    pub fn payable_tokens_since(&self, cutoff: Timestamp) -> impl Iterator<Item = QueueToken> + '_ {
+        self.table.values().filter(move |t| match t.status {
             TokenStatus::Active => true,
             TokenStatus::Expired => t.active_until.is_some_and(|until| until > cutoff),
             TokenStatus::PreQueue | TokenStatus::Waiting | TokenStatus::Ended => false,
@@ -608,7 +616,13 @@ impl Queue {
     /// Poll times are not durable: after a restart, every waiting token counts
     /// as polled now, so a restart does not drop the whole line.
     pub fn after_recovery(&mut self, now: Timestamp) {
-        self.liveness.reset(self.waiting.iter(), now);
+        self.liveness.clear();
+        let waiting: Vec<(u64, u32)> = self.waiting.iter().collect();
+        for (seq, slot) in waiting {
+            self.table.set_last_poll(slot, None);
+            let kept = self.liveness.record(seq, None, now);
+            self.table.set_last_poll(slot, kept);
+        }
     }
 
     /// Applies an event. Total for every event the commands produce; an event
@@ -653,24 +667,12 @@ impl Queue {
     /// Checks every structural invariant. Linear (times log n): for tests.
     pub fn check_invariants(&self) -> Result<(), String> {
         self.waiting.check()?;
-        self.liveness.check()?;
-        if self.tokens.len() != self.latest_by_user.len() {
-            return Err("a token is kept that is no user's latest".into());
-        }
-        for (user, token) in &self.latest_by_user {
-            match self.tokens.get(token) {
-                Some(record) if record.user == *user && record.token == *token => {}
-                _ => {
-                    return Err(format!(
-                        "user {user}'s latest token {token} is missing or theirs not"
-                    ))
-                }
-            }
-        }
+        self.table.check()?;
         let mut waiting = 0usize;
         let mut active = 0usize;
         let mut pre_queue = 0usize;
-        for record in self.tokens.values() {
+        for record in self.table.values() {
+            let record = &record;
             check_token_fields(record)?;
             self.check_pre_queue_token(record)?;
             if record.status == TokenStatus::PreQueue {
@@ -719,8 +721,11 @@ impl Queue {
                 self.waiting.len()
             ));
         }
-        for (seq, token) in self.waiting.iter() {
-            if self.tokens.get(&token).map(|t| (t.seq, t.status))
+        for (seq, slot) in self.waiting.iter() {
+            if self
+                .table
+                .get(self.table.token_at(slot))
+                .map(|t| (t.seq, t.status))
                 != Some((seq, TokenStatus::Waiting))
             {
                 return Err(format!(
@@ -753,14 +758,19 @@ impl Queue {
                 ));
             }
         }
-        for (token, seq) in self.liveness.tokens() {
-            if self.tokens.get(&token).map(|t| (t.seq, t.status))
-                != Some((seq, TokenStatus::Waiting))
-            {
+        for (at, seq) in self.liveness.entries() {
+            let polled = self
+                .waiting
+                .slot_of(seq)
+                .and_then(|slot| self.table.last_poll(slot));
+            if polled != Some(at) {
                 return Err(format!(
-                    "poll time kept for token {token}, which is not waiting"
+                    "poll time kept for join number {seq}, which is not waiting or polled then"
                 ));
             }
+        }
+        if self.liveness.len() > self.waiting.len() {
+            return Err("more poll times kept than tokens waiting".into());
         }
         Ok(())
     }
@@ -795,7 +805,7 @@ impl Queue {
             }
         }
         for (index, token) in self.pre_queue.iter().enumerate() {
-            match self.tokens.get(token) {
+            match self.table.get(*token) {
                 Some(record)
                     if record.status == TokenStatus::PreQueue
                         && record.pre_queue_index == Some(index as u64) => {}
@@ -857,6 +867,13 @@ impl Queue {
     /// is measured (`exit_rate`), with a floor of `max_active` per active
     /// time: in a full room everyone leaves within `active_ms`, so that is the
     /// slowest possible pace, and the estimate before any exit is seen.
+    ///
+    /// Not the batch clock's pace as the estimate before the first exits
+    /// (tried 2026-12-07, session 12): in the stadium run it told the whole
+    /// line 0-10 s, so every waiting user polled every 100-2,500 ms (a
+    /// quarter of their own wait, `pacing`) instead of the crowd's 20 s; the
+    /// polls slowed the joins to a p50 of 5-7 s, and no first estimate was
+    /// within ±25% (0.0%, against 2.7-2.9% with this floor, same load).
     fn room_limited_rate_per_sec(&self) -> f64 {
         let slowest =
             f64::from(self.config.max_active) * 1_000.0 / self.config.active_ms.max(1) as f64;
@@ -902,25 +919,52 @@ impl Queue {
         seq
     }
 
-    /// Records `record` as its user's latest token, forgetting their previous one.
-    fn insert_token(&mut self, record: QueueToken) {
+    /// Records `record` as its user's latest token, forgetting their
+    /// previous one; returns its table slot.
+    fn insert_token(&mut self, record: QueueToken) -> u32 {
         let (token, user) = (record.token, record.user);
-        debug_assert!(
-            !self.tokens.contains_key(&token),
-            "token {token} joined twice"
-        );
-        if let Some(previous) = self.latest_by_user.insert(user, token) {
-            if let Some(old) = self.tokens.remove(&previous) {
-                debug_assert!(!old.status.is_live(), "user {user} joined twice while live");
-                self.unindex(&old);
-            }
+        debug_assert!(!self.table.contains(token), "token {token} joined twice");
+        if let Some(old) = self.table.of_user(user) {
+            debug_assert!(!old.status.is_live(), "user {user} joined twice while live");
+            self.unindex(&old);
         }
-        self.tokens.insert(token, record);
+        self.table.insert(&record).1
+    }
+
+    /// Records a poll of the waiting token `token` (numbered `seq`).
+    fn note_poll(&mut self, token: QueueTokenId, seq: u64, at: Timestamp) {
+        if let Some(slot) = self.table.slot_of(token) {
+            self.note_poll_at(slot, seq, at);
+        }
+    }
+
+    fn note_poll_at(&mut self, slot: u32, seq: u64, at: Timestamp) {
+        let previous = self.table.last_poll(slot);
+        if let Some(kept) = self.liveness.record(seq, previous, at) {
+            self.table.set_last_poll(slot, Some(kept));
+        }
+    }
+
+    /// Forgets the poll time of the token in `slot` (numbered `seq`).
+    fn forget_poll(&mut self, slot: u32, seq: u64) {
+        let previous = self.table.last_poll(slot);
+        self.liveness.forget(seq, previous);
+        self.table.set_last_poll(slot, None);
+    }
+
+    /// Up to `limit` waiting tokens last polled at or before `cutoff`, oldest first.
+    fn polled_by(&self, cutoff: Timestamp, limit: usize) -> Vec<QueueTokenId> {
+        self.liveness
+            .polled_by(cutoff, limit)
+            .into_iter()
+            .filter_map(|seq| self.waiting.slot_of(seq))
+            .map(|slot| self.table.token_at(slot))
+            .collect()
     }
 
     fn apply_joined(&mut self, token: QueueTokenId, user: UserId, at: Timestamp) {
         let seq = self.take_seq();
-        self.insert_token(QueueToken {
+        let slot = self.insert_token(QueueToken {
             token,
             user,
             status: TokenStatus::Waiting,
@@ -931,8 +975,8 @@ impl Queue {
             ended_at: None,
             pre_queue_index: None,
         });
-        self.waiting.push(seq, token);
-        self.liveness.record(token, seq, at);
+        self.waiting.push(seq, slot);
+        self.note_poll_at(slot, seq, at);
     }
 
     /// Pre-queue tokens stay out of the line and of liveness (they do not drop
@@ -973,24 +1017,28 @@ impl Queue {
             let seq = self.take_seq();
             seqs[arrival] = seq;
             let token = arrivals[arrival];
-            let Some(record) = self.tokens.get_mut(&token) else {
+            let Some(slot) = self.table.slot_of(token) else {
                 debug_assert!(false, "pre-queue token {token} is unknown");
                 continue;
             };
-            if record.status != TokenStatus::PreQueue {
-                debug_assert!(false, "pre-queue token {token} is {:?}", record.status);
+            let placed = self.table.modify(token, |record| {
+                if record.status == TokenStatus::PreQueue {
+                    record.status = TokenStatus::Waiting;
+                    record.seq = seq;
+                }
+            });
+            if !placed || self.table.get(token).map(|t| t.seq) != Some(seq) {
+                debug_assert!(false, "pre-queue token {token} was not in the pre-queue");
                 continue;
             }
-            record.status = TokenStatus::Waiting;
-            record.seq = seq;
-            self.waiting.push(seq, token);
-            self.liveness.record(token, seq, at);
+            self.waiting.push(seq, slot);
+            self.note_poll_at(slot, seq, at);
         }
         self.pre_queue_seqs = seqs;
     }
 
     fn apply_admitted(&mut self, token: QueueTokenId, at: Timestamp, until: Timestamp) {
-        let Some(record) = self.tokens.get_mut(&token) else {
+        let Some(record) = self.table.get(token) else {
             debug_assert!(false, "admitted unknown token {token}");
             return;
         };
@@ -999,11 +1047,14 @@ impl Queue {
             return;
         }
         let seq = record.seq;
-        record.status = TokenStatus::Active;
-        record.admitted_at = Some(at);
-        record.active_until = Some(until);
-        self.waiting.remove(seq);
-        self.liveness.forget(token);
+        if let Some(slot) = self.waiting.remove(seq) {
+            self.forget_poll(slot, seq);
+        }
+        self.table.modify(token, |record| {
+            record.status = TokenStatus::Active;
+            record.admitted_at = Some(at);
+            record.active_until = Some(until);
+        });
         self.active.insert((until, seq), token);
         self.last_admitted_seq = Some(self.last_admitted_seq.map_or(seq, |last| last.max(seq)));
     }
@@ -1018,7 +1069,7 @@ impl Queue {
         at: Timestamp,
     ) -> bool {
         debug_assert!(!to.is_live());
-        let Some(record) = self.tokens.get(&token) else {
+        let Some(record) = self.table.get(token) else {
             debug_assert!(false, "finished unknown token {token}");
             return false;
         };
@@ -1030,12 +1081,11 @@ impl Queue {
             );
             return false;
         }
-        let snapshot = record.clone();
-        self.unindex(&snapshot);
-        if let Some(record) = self.tokens.get_mut(&token) {
+        self.unindex(&record);
+        self.table.modify(token, |record| {
             record.status = to;
             record.ended_at = Some(at);
-        }
+        });
         true
     }
 
@@ -1043,8 +1093,9 @@ impl Queue {
     fn unindex(&mut self, record: &QueueToken) {
         match record.status {
             TokenStatus::Waiting => {
-                self.waiting.remove(record.seq);
-                self.liveness.forget(record.token);
+                if let Some(slot) = self.waiting.remove(record.seq) {
+                    self.forget_poll(slot, record.seq);
+                }
             }
             TokenStatus::Active => {
                 if let Some(until) = record.active_until {

@@ -10,82 +10,65 @@
 //! O(window) and happen at most once per window's worth of joins, so joins
 //! stay amortised O(log n).
 //!
-//! The tree is an index derived from `by_seq`: equality and serialization use
-//! `by_seq` alone and deserialization rebuilds the tree, so a recovered line
-//! equals the live one whatever window each happened to have.
+//! The line itself is a deque of token-table slots by join number, from the
+//! front's number on (4 bytes a number; a number that left the line is a
+//! gap until the front or back passes it): a crowd's line costs 4 bytes a
+//! place, not a tree node's share of a 24-byte entry. Both ends are always
+//! waiting numbers, so the deque spans at most `MAX_SEQ_SPAN` numbers.
+//! Serialization is `Queue`'s (the line was always written as the map of
+//! join number to token).
 
-use crate::QueueTokenId;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 /// Largest distance in join numbers between the oldest waiting token and the
-/// newest. Bounds the tree's memory (4 bytes a slot, so 32 MiB at most); a join
-/// that would pass it is refused as `Full`. Four times `MAX_WAITING`, so it is
-/// reached only when one token stays at the front while millions join and drop.
+/// newest. Bounds the tree's and the deque's memory (4 bytes a slot each, so
+/// 32 MiB at most each); a join that would pass it is refused as `Full`. Four
+/// times `MAX_WAITING`, so it is reached only when one token stays at the
+/// front while millions join and drop.
 pub const MAX_SEQ_SPAN: u64 = 1 << 23;
 /// Smallest tree window, so an idle-then-busy line does not rebuild on every join.
 const MIN_WINDOW: u64 = 1_024;
+/// A join number no longer waiting, between two that are.
+const GAP: u32 = u32::MAX;
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct WaitingLine {
-    by_seq: BTreeMap<u64, QueueTokenId>,
+    /// Slot of join number `first + i` at `i`, or `GAP`.
+    slots: VecDeque<u32>,
+    /// The join number at the front of `slots`; meaningless when empty.
+    first: u64,
+    len: usize,
     counts: SeqCounts,
 }
 
-impl PartialEq for WaitingLine {
-    fn eq(&self, other: &Self) -> bool {
-        self.by_seq == other.by_seq
-    }
-}
-
-impl Serialize for WaitingLine {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.by_seq.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for WaitingLine {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let by_seq = BTreeMap::<u64, QueueTokenId>::deserialize(deserializer)?;
-        WaitingLine::from_map(by_seq).map_err(serde::de::Error::custom)
-    }
-}
-
 impl WaitingLine {
-    /// Rebuilds a line (and its position tree) from its tokens by join number.
-    fn from_map(by_seq: BTreeMap<u64, QueueTokenId>) -> Result<WaitingLine, &'static str> {
-        if let (Some((&first, _)), Some((&last, _))) =
-            (by_seq.first_key_value(), by_seq.last_key_value())
-        {
-            if last - first >= MAX_SEQ_SPAN {
-                return Err("waiting line spans more than MAX_SEQ_SPAN join numbers");
-            }
-        }
-        let mut line = WaitingLine {
-            by_seq,
-            counts: SeqCounts::default(),
-        };
-        line.rebuild_for(line.by_seq.last_key_value().map_or(0, |(&seq, _)| seq));
-        Ok(line)
-    }
-
     pub fn len(&self) -> usize {
-        self.by_seq.len()
+        self.len
     }
 
     /// The join number of the front of the line.
     pub fn first_seq(&self) -> Option<u64> {
-        self.by_seq.first_key_value().map(|(&seq, _)| seq)
+        (!self.slots.is_empty()).then_some(self.first)
     }
 
-    /// The first `count` tokens, front first.
-    pub fn front(&self, count: usize) -> impl Iterator<Item = QueueTokenId> + '_ {
-        self.by_seq.values().take(count).copied()
+    /// The slots of the first `count` waiting tokens, front first.
+    pub fn front(&self, count: usize) -> impl Iterator<Item = u32> + '_ {
+        self.iter().take(count).map(|(_, slot)| slot)
     }
 
-    /// Every waiting token, front first.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, QueueTokenId)> + '_ {
-        self.by_seq.iter().map(|(&seq, &token)| (seq, token))
+    /// Every waiting token's join number and slot, front first.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|&(_, &slot)| slot != GAP)
+            .map(|(offset, &slot)| (self.first + offset as u64, slot))
+    }
+
+    /// The slot of the token waiting with join number `seq`.
+    pub fn slot_of(&self, seq: u64) -> Option<u32> {
+        let offset = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        self.slots.get(offset).copied().filter(|&slot| slot != GAP)
     }
 
     /// False when a join numbered `seq` would stretch the line past `MAX_SEQ_SPAN`.
@@ -94,15 +77,21 @@ impl WaitingLine {
             .is_none_or(|first| seq.saturating_sub(first) < MAX_SEQ_SPAN)
     }
 
-    /// Adds a token at the back. Join numbers only grow.
-    pub fn push(&mut self, seq: u64, token: QueueTokenId) {
-        debug_assert!(
-            self.by_seq
-                .last_key_value()
-                .is_none_or(|(&last, _)| last < seq),
-            "join numbers must grow"
-        );
-        self.by_seq.insert(seq, token);
+    /// Adds a token (by its table slot) at the back. Join numbers only grow.
+    pub fn push(&mut self, seq: u64, slot: u32) {
+        debug_assert!(slot != GAP, "slot {slot} is reserved for gaps");
+        if self.slots.is_empty() {
+            self.first = seq;
+        } else {
+            let next = self.first + self.slots.len() as u64;
+            debug_assert!(seq >= next, "join numbers must grow");
+            debug_assert!(self.fits(seq), "join() refuses joins past MAX_SEQ_SPAN");
+            for _ in next..seq {
+                self.slots.push_back(GAP);
+            }
+        }
+        self.slots.push_back(slot);
+        self.len += 1;
         if !self.counts.covers(seq) {
             self.rebuild_for(seq);
         } else {
@@ -110,31 +99,49 @@ impl WaitingLine {
         }
     }
 
-    /// Removes the token numbered `seq`; `None` if it was not waiting.
-    pub fn remove(&mut self, seq: u64) -> Option<QueueTokenId> {
-        let token = self.by_seq.remove(&seq)?;
+    /// Removes the token numbered `seq`; its slot, or `None` if it was not waiting.
+    pub fn remove(&mut self, seq: u64) -> Option<u32> {
+        let offset = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        let entry = self.slots.get_mut(offset)?;
+        let slot = std::mem::replace(entry, GAP);
+        if slot == GAP {
+            return None;
+        }
+        self.len -= 1;
         self.counts.add(seq, -1);
-        Some(token)
+        // Both ends stay waiting numbers.
+        while self.slots.front() == Some(&GAP) {
+            self.slots.pop_front();
+            self.first += 1;
+        }
+        while self.slots.back() == Some(&GAP) {
+            self.slots.pop_back();
+        }
+        Some(slot)
     }
 
     /// 1 for the front of the line; `None` if `seq` is not waiting.
     pub fn position(&self, seq: u64) -> Option<u64> {
-        if !self.by_seq.contains_key(&seq) {
-            return None;
-        }
+        self.slot_of(seq)?;
         Some(self.counts.prefix(seq))
     }
 
-    /// Checks the tree against the line; linear, for tests.
+    /// Checks the tree and the count against the line; linear, for tests.
     pub fn check(&self) -> Result<(), String> {
-        if self.counts.total() != self.by_seq.len() as u64 {
+        if self.iter().count() != self.len {
+            return Err("the waiting line's count is off".into());
+        }
+        if self.slots.front() == Some(&GAP) || self.slots.back() == Some(&GAP) {
+            return Err("the waiting line ends in a gap".into());
+        }
+        if self.counts.total() != self.len as u64 {
             return Err(format!(
                 "position tree counts {} waiting, line has {}",
                 self.counts.total(),
-                self.by_seq.len()
+                self.len
             ));
         }
-        for (index, &seq) in self.by_seq.keys().enumerate() {
+        for (index, (seq, _)) in self.iter().enumerate() {
             let expected = index as u64 + 1;
             if self.counts.prefix(seq) != expected {
                 return Err(format!(
@@ -158,7 +165,8 @@ impl WaitingLine {
             .saturating_mul(2)
             .clamp(MIN_WINDOW, MAX_SEQ_SPAN)
             .max(span);
-        self.counts = SeqCounts::build(base, window, self.by_seq.keys().copied());
+        let seqs: Vec<u64> = self.iter().map(|(seq, _)| seq).collect();
+        self.counts = SeqCounts::build(base, window, seqs.into_iter());
     }
 }
 
@@ -240,20 +248,18 @@ impl SeqCounts {
 mod tests {
     use super::*;
 
-    fn token(n: u64) -> QueueTokenId {
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&n.to_le_bytes());
-        QueueTokenId::from_random_bytes(bytes)
+    fn slot(n: u64) -> u32 {
+        n as u32 + 7
     }
 
     #[test]
     fn positions_follow_removals_and_window_rebuilds() {
         let mut line = WaitingLine::default();
         for seq in 0..5_000 {
-            line.push(seq, token(seq));
+            line.push(seq, slot(seq));
         }
         for seq in (0..5_000).step_by(3) {
-            assert_eq!(line.remove(seq), Some(token(seq)));
+            assert_eq!(line.remove(seq), Some(slot(seq)));
         }
         // Window rebuilds (past MIN_WINDOW and doubling) kept every count.
         line.check().unwrap();
@@ -261,14 +267,17 @@ mod tests {
         assert_eq!(line.position(2), Some(2));
         assert_eq!(line.position(4), Some(3));
         assert_eq!(line.position(3), None);
+        assert_eq!(line.remove(3), None, "already gone");
         assert_eq!(line.len(), 5_000 - 1_667);
+        assert_eq!(line.slot_of(4), Some(slot(4)));
+        assert_eq!(line.front(2).collect::<Vec<_>>(), vec![slot(1), slot(2)]);
     }
 
     #[test]
     fn window_moves_forward_with_the_front() {
         let mut line = WaitingLine::default();
         for seq in 0..100_000u64 {
-            line.push(seq, token(seq));
+            line.push(seq, slot(seq));
             if seq >= 10 {
                 line.remove(seq - 10);
             }
@@ -276,29 +285,35 @@ mod tests {
         line.check().unwrap();
         assert_eq!(line.position(99_995), Some(6));
         assert!(line.counts.window() <= 2 * MIN_WINDOW);
+        assert!(line.slots.len() <= 10, "the deque follows the front");
     }
 
     #[test]
-    fn rebuilding_from_the_map_gives_an_equal_line() {
+    fn gaps_at_the_ends_are_dropped_and_joins_may_skip_numbers() {
         let mut line = WaitingLine::default();
-        for seq in 10..20 {
-            line.push(seq, token(seq));
-        }
-        line.remove(12);
-        let back = WaitingLine::from_map(line.by_seq.clone()).unwrap();
-        assert_eq!(back, line);
-        back.check().unwrap();
-        assert_eq!(back.position(15), Some(5));
-        let mut too_wide = BTreeMap::new();
-        too_wide.insert(0, token(0));
-        too_wide.insert(MAX_SEQ_SPAN, token(1));
-        assert!(WaitingLine::from_map(too_wide).is_err());
+        line.push(10, slot(10));
+        line.push(15, slot(15));
+        line.push(16, slot(16));
+        assert_eq!(
+            line.iter().collect::<Vec<_>>(),
+            vec![(10, slot(10)), (15, slot(15)), (16, slot(16))]
+        );
+        line.remove(16);
+        line.remove(10);
+        assert_eq!(line.first_seq(), Some(15));
+        assert_eq!(line.slots.len(), 1);
+        line.check().unwrap();
+        line.remove(15);
+        assert_eq!(line.first_seq(), None);
+        line.push(40, slot(40));
+        assert_eq!(line.position(40), Some(1));
+        line.check().unwrap();
     }
 
     #[test]
     fn fits_refuses_a_span_past_the_limit() {
         let mut line = WaitingLine::default();
-        line.push(0, token(0));
+        line.push(0, slot(0));
         assert!(line.fits(MAX_SEQ_SPAN - 1));
         assert!(!line.fits(MAX_SEQ_SPAN));
         line.remove(0);

@@ -324,6 +324,6 @@ proptest! {
 /// Every user's latest token.
 fn latest_tokens(queue: &Queue) -> Vec<QueueToken> {
     (0..USERS)
-        .filter_map(|n| queue.token_of_user(user(n)).cloned())
+        .filter_map(|n| queue.token_of_user(user(n)))
         .collect()
 }

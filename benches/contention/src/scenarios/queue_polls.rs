@@ -9,7 +9,9 @@
 //! the joins and once they are all in line. What the clients keep (their
 //! tokens) is allocated before the first measurement, or subtracted, so the
 //! difference is the server's: the waiting room, its board, the log records
-//! in sled's cache, and over HTTP the server's buffers.
+//! in sled's cache, and over HTTP the server's buffers. Next to it, the live
+//! heap's growth over the joins (`crowd_heap_bytes_per_user`, from the
+//! harness allocator's counter): what is kept, as against pages retained.
 //!
 //! Checks: every join answered, and every poll answered WAITING (nobody was
 //! refused or lost their place).
@@ -22,6 +24,7 @@ use std::sync::Arc;
 
 use super::{in_batches, schedule_id, ScenarioRun, Size};
 use crate::clients;
+use crate::heap;
 use crate::invariants::Check;
 use crate::stats::{Op, Outcome};
 use crate::system;
@@ -75,6 +78,7 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
     // difference is the server's.
     let mut tokens: Vec<(User, QueueCredential)> = Vec::with_capacity(users);
     let rss_before_kib = system::rss_kib_of(pid);
+    let heap_window = heap::start_counting();
     let mut held_by_clients = 0u64;
     for first in (0..users).step_by(JOINS_AT_ONCE) {
         let batch = in_batches(JOINS_AT_ONCE.min(users - first), JOINS_AT_ONCE, |i| {
@@ -94,6 +98,9 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
         }
     }
     drop(joiner);
+    let heap_growth = heap_window
+        .net_bytes()
+        .saturating_sub(held_by_clients as i64);
     let rss_crowd_kib =
         system::rss_kib_of(pid).map(|kib| kib.saturating_sub(held_by_clients / 1024));
     let joins_failed = users - tokens.len();
@@ -141,6 +148,12 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
         json!(rss_before_kib
             .zip(rss_crowd_kib)
             .map(|(before, after)| after.saturating_sub(before) * 1024 / users as u64)),
+    );
+    // Live heap: what is kept; the rest of the RSS growth is pages the
+    // allocator holds after transient peaks (and sled's mapped files).
+    facts.insert(
+        "crowd_heap_bytes_per_user".into(),
+        json!(heap_growth / users as i64),
     );
     facts.insert("rss_of".into(), json!(size.server_rss_of));
     Ok(ScenarioRun {
