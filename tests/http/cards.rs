@@ -335,6 +335,8 @@ async fn a_card_payment_paid_on_the_checkout_page_confirms_the_reservation_once(
     let pending = payment(&app, &token, &payment_id).await;
     assert_eq!(pending["status"], "PENDING");
     assert_eq!(pending["method"], "CARD");
+    // Not paid yet: no `paidAt` (an empty string is not a date-time).
+    assert!(pending.get("paidAt").is_none(), "{pending}");
     assert_eq!(reservation_status(&app, &token, &reservation).await, "HELD");
     // Someone else's payment is not found.
     app.get(&format!("{PAYMENTS}/{payment_id}"), Some(&fan(&app)))
@@ -344,6 +346,10 @@ async fn a_card_payment_paid_on_the_checkout_page_confirms_the_reservation_once(
     assert_eq!(click(&app, &url, "pay").await, 200);
     let paid = wait_status(&app, &token, &payment_id, "COMPLETED").await;
     assert_eq!(paid["method"], "CARD");
+    assert!(
+        paid["paidAt"].as_str().is_some_and(|at| !at.is_empty()),
+        "{paid}"
+    );
     assert_eq!(paid["amount"], 2 * VIP_PRICE);
     assert_eq!(paid["tickets"].as_array().map(Vec::len), Some(2));
     let confirmed = reservation_body(&app, &token, &reservation).await;

@@ -126,9 +126,10 @@ pub struct PaymentBody {
     pub status: &'static str,
     #[schema(value_type = PaymentMethodName)]
     pub method: &'static str,
-    /// Empty until it completes.
+    /// Absent until it completes (a PENDING or FAILED card payment).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
-    pub paid_at: String,
+    pub paid_at: Option<String>,
     pub tickets: Vec<TicketLineBody>,
     /// Card payments only: true once the provider reported that the money
     /// went back (a cancellation, or a success that was not honoured).
@@ -164,7 +165,8 @@ impl From<&PaymentReceipt> for PaymentReceiptBody {
             reservation_id: record.reservation_id,
             amount: record.amount,
             status: record.status,
-            paid_at: record.paid_at,
+            // A receipt is of a completed payment, which has its time.
+            paid_at: record.paid_at.unwrap_or_default(),
             balance_after: p.balance_after.0,
             tickets: record.tickets,
             queue_token_expired: p.queue_token_expired,
@@ -188,7 +190,7 @@ impl From<&PaymentRecord> for PaymentBody {
                 PaymentMethod::Wallet => "WALLET",
                 PaymentMethod::Card => "CARD",
             },
-            paid_at: p.paid_at.map(rfc3339).unwrap_or_default(),
+            paid_at: p.paid_at.map(rfc3339),
             tickets: p.tickets.iter().map(TicketLineBody::from).collect(),
             refund_confirmed: p.refund_confirmed,
         }
