@@ -41,15 +41,13 @@ use boxoffice_actors::accounts::{
 use boxoffice_actors::error::{EngineError, Missing};
 use boxoffice_actors::{Clock, Role};
 use boxoffice_engine::ids::UserId;
-use futures_util::FutureExt;
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::ops::{Range, RangeInclusive};
-use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use super::crash::{choose_plan, CrashPlan, CRASH_POINT_NAMES};
-use super::world::{Trace, World, TRACE_LINES, TRACE_LINES_REPLAY};
+use super::world::{Trace, World};
 
 /// Seeds run by default: 300 took 7.6 s on 2 busy cores (debug build).
 pub const DEFAULT_SEEDS: u64 = 1_000;
@@ -221,22 +219,11 @@ struct AccountStats {
 }
 
 fn seeds_from_env() -> Range<u64> {
-    let parse = |text: &str| -> u64 {
-        text.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("an account simulation seed must be a number, got {text:?}"))
-    };
-    if let Ok(one) = std::env::var("BOXOFFICE_SIM_ACCOUNT_SEED") {
-        let seed = parse(&one);
-        return seed..seed.saturating_add(1);
-    }
-    match std::env::var("BOXOFFICE_SIM_ACCOUNT_SEEDS") {
-        Ok(text) => match text.split_once("..") {
-            Some((from, to)) => parse(from)..parse(to),
-            None => 0..parse(&text),
-        },
-        Err(_) => 0..DEFAULT_SEEDS,
-    }
+    super::seed_range(
+        "BOXOFFICE_SIM_ACCOUNT_SEED",
+        "BOXOFFICE_SIM_ACCOUNT_SEEDS",
+        DEFAULT_SEEDS,
+    )
 }
 
 fn role_from(n: u32) -> Role {
@@ -909,51 +896,34 @@ async fn run_seed(seed: u64, trace: Trace) -> AccountStats {
 #[actix_rt::test]
 async fn simulated_crashes_lose_no_account_change() {
     let seeds = seeds_from_env();
-    let single = seeds.end.saturating_sub(seeds.start) == 1;
     let started = Instant::now();
     let mut total = AccountStats::default();
-    for seed in seeds.clone() {
-        let trace = Trace::new(if single {
-            TRACE_LINES_REPLAY
-        } else {
-            TRACE_LINES
-        });
-        match AssertUnwindSafe(run_seed(seed, trace.clone()))
-            .catch_unwind()
-            .await
-        {
-            Ok(stats) => {
-                total.operations += stats.operations;
-                total.restarts += stats.restarts;
-                total.unsettled_applied += stats.unsettled_applied;
-                total.unsettled_not_applied += stats.unsettled_not_applied;
-                total.accounts += stats.accounts;
-                total.logins_ended += stats.logins_ended;
-                total.rotations += stats.rotations;
-                total.codes_issued += stats.codes_issued;
-                total.codes_spent += stats.codes_spent;
-                total.codes_refused += stats.codes_refused;
-                for (sum, n) in total
-                    .crashes_by_point
-                    .iter_mut()
-                    .zip(stats.crashes_by_point)
-                {
-                    *sum += n;
-                }
+    super::run_seeds(
+        "account simulation",
+        seeds.clone(),
+        "BOXOFFICE_SIM_ACCOUNT_SEED={seed} cargo test --test engine simulated_crashes_lose_no_account_change -- --nocapture",
+        run_seed,
+        |stats| {
+            total.operations += stats.operations;
+            total.restarts += stats.restarts;
+            total.unsettled_applied += stats.unsettled_applied;
+            total.unsettled_not_applied += stats.unsettled_not_applied;
+            total.accounts += stats.accounts;
+            total.logins_ended += stats.logins_ended;
+            total.rotations += stats.rotations;
+            total.codes_issued += stats.codes_issued;
+            total.codes_spent += stats.codes_spent;
+            total.codes_refused += stats.codes_refused;
+            for (sum, n) in total
+                .crashes_by_point
+                .iter_mut()
+                .zip(stats.crashes_by_point)
+            {
+                *sum += n;
             }
-            Err(payload) => {
-                let message = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|m| m.to_string()))
-                    .unwrap_or_default();
-                panic!(
-                    "account simulation failed at seed {seed}: {message}\n  last operations:\n{}\n  replay: BOXOFFICE_SIM_ACCOUNT_SEED={seed} cargo test --test engine simulated_crashes_lose_no_account_change -- --nocapture",
-                    trace.dump()
-                );
-            }
-        }
-    }
+        },
+    )
+    .await;
     let crashes: Vec<String> = CRASH_POINT_NAMES
         .iter()
         .zip(total.crashes_by_point)

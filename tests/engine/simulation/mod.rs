@@ -101,23 +101,63 @@ const FIRST_CRASH_AFTER: usize = 5;
 const KEY_PROBE_EVERY_OPS: usize = 10;
 
 fn seeds_from_env() -> Range<u64> {
+    seed_range("BOXOFFICE_SIM_SEED", "BOXOFFICE_SIM_SEEDS", DEFAULT_SEEDS)
+}
+
+/// The seeds a simulation runs: the one in `one_var`, else those in
+/// `many_var` (`N` for 0..N, or `A..B`), else 0..`default`.
+pub(super) fn seed_range(one_var: &str, many_var: &str, default: u64) -> Range<u64> {
     let parse = |name: &str, text: &str| -> u64 {
         text.trim()
             .parse()
             .unwrap_or_else(|_| panic!("{name} must be a number, got {text:?}"))
     };
-    if let Ok(one) = std::env::var("BOXOFFICE_SIM_SEED") {
-        let seed = parse("BOXOFFICE_SIM_SEED", &one);
+    if let Ok(one) = std::env::var(one_var) {
+        let seed = parse(one_var, &one);
         return seed..seed.saturating_add(1);
     }
-    match std::env::var("BOXOFFICE_SIM_SEEDS") {
+    match std::env::var(many_var) {
         Ok(text) => match text.split_once("..") {
-            Some((from, to)) => {
-                parse("BOXOFFICE_SIM_SEEDS", from)..parse("BOXOFFICE_SIM_SEEDS", to)
-            }
-            None => 0..parse("BOXOFFICE_SIM_SEEDS", &text),
+            Some((from, to)) => parse(many_var, from)..parse(many_var, to),
+            None => 0..parse(many_var, &text),
         },
-        Err(_) => 0..DEFAULT_SEEDS,
+        Err(_) => 0..default,
+    }
+}
+
+/// Runs the side simulations' seeds one after another (the main one runs
+/// lanes of its own), each with a trace (a long one when a single seed is
+/// replayed), and hands each seed's statistics to `add`. Panics on the first
+/// failing seed with its message, its last operations, and how to replay it
+/// (`replay`: the command, with `{seed}` where the seed goes).
+pub(super) async fn run_seeds<S, Fut>(
+    name: &str,
+    seeds: Range<u64>,
+    replay: &str,
+    run: impl Fn(u64, Trace) -> Fut,
+    mut add: impl FnMut(S),
+) where
+    Fut: std::future::Future<Output = S>,
+{
+    let single = seeds.end.saturating_sub(seeds.start) == 1;
+    for seed in seeds {
+        let trace = Trace::new(if single {
+            TRACE_LINES_REPLAY
+        } else {
+            TRACE_LINES
+        });
+        match AssertUnwindSafe(run(seed, trace.clone()))
+            .catch_unwind()
+            .await
+        {
+            Ok(stats) => add(stats),
+            Err(payload) => panic!(
+                "{name} failed at seed {seed}: {}\n  last operations:\n{}\n  replay: {}",
+                panic_message(payload.as_ref()),
+                trace.dump(),
+                replay.replace("{seed}", &seed.to_string())
+            ),
+        }
     }
 }
 

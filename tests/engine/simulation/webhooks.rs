@@ -48,13 +48,12 @@ use rand::{Rng, SeedableRng};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Range, RangeInclusive};
-use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::crash::{choose_plan, CrashPlan, CrashPoint, ARMED_PATIENCE_OPS};
-use super::world::{Trace, World, TRACE_LINES, TRACE_LINES_REPLAY};
+use super::world::{Trace, World, TRACE_LINES};
 use super::{restart_and_check, workload};
 
 /// Seeds run by default (each is a main-simulation seed plus the dispatcher).
@@ -483,66 +482,38 @@ async fn run_seed(seed: u64, trace: Trace) -> WebhookStats {
 }
 
 fn seeds_from_env() -> Range<u64> {
-    let parse = |text: &str| -> u64 {
-        text.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("a webhook simulation seed must be a number, got {text:?}"))
-    };
-    if let Ok(one) = std::env::var("BOXOFFICE_SIM_WEBHOOK_SEED") {
-        let seed = parse(&one);
-        return seed..seed.saturating_add(1);
-    }
-    match std::env::var("BOXOFFICE_SIM_WEBHOOK_SEEDS") {
-        Ok(text) => match text.split_once("..") {
-            Some((from, to)) => parse(from)..parse(to),
-            None => 0..parse(&text),
-        },
-        Err(_) => 0..DEFAULT_SEEDS,
-    }
+    super::seed_range(
+        "BOXOFFICE_SIM_WEBHOOK_SEED",
+        "BOXOFFICE_SIM_WEBHOOK_SEEDS",
+        DEFAULT_SEEDS,
+    )
 }
 
 #[actix_rt::test]
 async fn simulated_crashes_lose_no_webhook_delivery() {
     let seeds = seeds_from_env();
-    let single = seeds.end.saturating_sub(seeds.start) == 1;
     let started = Instant::now();
     let mut total = WebhookStats::default();
-    for seed in seeds.clone() {
-        let trace = Trace::new(if single {
-            TRACE_LINES_REPLAY
-        } else {
-            TRACE_LINES
-        });
-        match AssertUnwindSafe(run_seed(seed, trace.clone()))
-            .catch_unwind()
-            .await
-        {
-            Ok(stats) => {
-                total.operations += stats.operations;
-                total.restarts += stats.restarts;
-                total.crashes_aimed_at_a_pass += stats.crashes_aimed_at_a_pass;
-                total.crashes_in_a_pass += stats.crashes_in_a_pass;
-                total.registrations += stats.registrations;
-                total.registrations_unacknowledged += stats.registrations_unacknowledged;
-                total.events_read += stats.events_read;
-                total.deliveries_recorded += stats.deliveries_recorded;
-                total.attempts += stats.attempts;
-                total.owed_checked += stats.owed_checked;
-                total.duplicates += stats.duplicates;
-            }
-            Err(payload) => {
-                let message = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|m| m.to_string()))
-                    .unwrap_or_default();
-                panic!(
-                    "webhook simulation failed at seed {seed}: {message}\n  last operations:\n{}\n  replay: BOXOFFICE_SIM_WEBHOOK_SEED={seed} cargo test --test engine simulated_crashes_lose_no_webhook_delivery -- --nocapture",
-                    trace.dump()
-                );
-            }
-        }
-    }
+    super::run_seeds(
+        "webhook simulation",
+        seeds.clone(),
+        "BOXOFFICE_SIM_WEBHOOK_SEED={seed} cargo test --test engine simulated_crashes_lose_no_webhook_delivery -- --nocapture",
+        run_seed,
+        |stats| {
+            total.operations += stats.operations;
+            total.restarts += stats.restarts;
+            total.crashes_aimed_at_a_pass += stats.crashes_aimed_at_a_pass;
+            total.crashes_in_a_pass += stats.crashes_in_a_pass;
+            total.registrations += stats.registrations;
+            total.registrations_unacknowledged += stats.registrations_unacknowledged;
+            total.events_read += stats.events_read;
+            total.deliveries_recorded += stats.deliveries_recorded;
+            total.attempts += stats.attempts;
+            total.owed_checked += stats.owed_checked;
+            total.duplicates += stats.duplicates;
+        },
+    )
+    .await;
     println!(
         "webhook simulation: {} seeds from {} in {:.1} s; {} operations, {} restarts; {} crashes aimed inside a dispatcher pass, {} fired there; \
          {} registrations ({} unacknowledged at a crash); {} events read, {} deliveries recorded, {} due markers taken; \
