@@ -212,19 +212,6 @@ fn titles(list: &Reply) -> Vec<String> {
         .collect()
 }
 
-/// Holds `seats` on `schedule` for the user with `token`; returns the reservation id.
-async fn hold(app: &TestApp, token: &str, schedule: &str, seats: &[&str]) -> String {
-    let reply = app
-        .post_keyed(
-            "/api/v1/reservations",
-            token,
-            json!({"scheduleId": schedule, "seatIds": seats}),
-        )
-        .await;
-    reply.expect(201, "");
-    str_of(&reply.body, "reservationId").to_string()
-}
-
 /// Each `/api/v1/concerts?query` lists the titles given, in that order, and counts them.
 async fn lists_titles(app: &TestApp, cases: &[(&str, Vec<&str>)]) {
     for (query, expected) in cases {
@@ -1389,13 +1376,8 @@ async fn concert_list_available_seats_follow_holds() {
     let (app, concerts) = three_concerts().await;
     let user = signed_up(&app, "fan").await;
     let token = str_of(&user, "accessToken");
-    hold(
-        &app,
-        token,
-        &concerts[1].1,
-        &["VIP-1-1", "VIP-1-2", "S-3-10"],
-    )
-    .await;
+    app.hold(token, &concerts[1].1, &["VIP-1-1", "VIP-1-2", "S-3-10"])
+        .await;
     let list = app.get("/api/v1/concerts?q=blue", None).await;
     list.expect(200, "");
     assert_eq!(list.body["items"][0]["availableSeats"], 57);
@@ -1467,7 +1449,7 @@ async fn schedule_list_hides_sold_out_schedules_unless_asked_and_filters_by_time
     // Sell out the second schedule: one seat sold, the other held.
     let user = signed_up(&app, "fan").await;
     let token = str_of(&user, "accessToken").to_string();
-    let reservation = hold(&app, &token, &schedule_ids[1], &["A-1-1"]).await;
+    let reservation = app.hold(&token, &schedule_ids[1], &["A-1-1"]).await;
     app.fund(&token, 10_000).await;
     app.post_keyed(
         "/api/v1/payments",
@@ -1476,7 +1458,7 @@ async fn schedule_list_hides_sold_out_schedules_unless_asked_and_filters_by_time
     )
     .await
     .expect(201, "");
-    hold(&app, &token, &schedule_ids[1], &["A-1-2"]).await;
+    app.hold(&token, &schedule_ids[1], &["A-1-2"]).await;
 
     let default = app.get(&path, None).await;
     default.expect(200, "");
@@ -1554,7 +1536,7 @@ async fn seat_maps_of_ungated_schedules_are_public_filterable_and_counted() {
 
     let user = signed_up(&app, "fan").await;
     let token = str_of(&user, "accessToken").to_string();
-    let reservation = hold(&app, &token, &schedule, &["R-1-1", "R-1-2"]).await;
+    let reservation = app.hold(&token, &schedule, &["R-1-1", "R-1-2"]).await;
     app.fund(&token, 1_000_000).await;
     app.post_keyed(
         "/api/v1/payments",
@@ -1563,7 +1545,7 @@ async fn seat_maps_of_ungated_schedules_are_public_filterable_and_counted() {
     )
     .await
     .expect(201, "");
-    hold(&app, &token, &schedule, &["S-2-5"]).await;
+    app.hold(&token, &schedule, &["S-2-5"]).await;
 
     let map = app.get(&path, Some(&token)).await;
     map.expect(200, "");

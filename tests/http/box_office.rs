@@ -905,18 +905,6 @@ async fn cancel(app: &TestApp, token: &str, id: &str) {
     .expect(200, "");
 }
 
-async fn hold_seats(app: &TestApp, token: &str, schedule: &str, seats: &[&str]) -> String {
-    let reply = app
-        .post_keyed(
-            "/api/v1/reservations",
-            token,
-            json!({"scheduleId": schedule, "seatIds": seats}),
-        )
-        .await;
-    reply.expect(201, "");
-    str_of(&reply.body["reservationId"])
-}
-
 /// Every item of the admin's list of `schedule` in `status` (all when
 /// empty), fetched `size` at a time; checks each page's `total`.
 async fn admin_list(
@@ -983,24 +971,25 @@ async fn an_admin_pages_a_schedules_reservations_live_and_archived_and_after_a_r
     }
     for (n, (id, email, token)) in fans.iter().enumerate() {
         for _ in 0..6 {
-            let r = hold_seats(&app, token, &schedule, &["S-1-1"]).await;
+            let r = app.hold(token, &schedule, &["S-1-1"]).await;
             app.clock.advance_ms(1);
             cancel(&app, token, &r).await;
             made.insert(r, (id.clone(), email.clone()));
         }
         let seat = format!("VIP-1-{}", n + 1);
-        let paid = hold_seats(&app, token, &schedule, &[&seat]).await;
+        let paid = app.hold(token, &schedule, &[&seat]).await;
         app.clock.advance_ms(1);
         app.post_keyed("/api/v1/payments", token, json!({"reservationId": paid}))
             .await
             .expect(201, "");
         made.insert(paid, (id.clone(), email.clone()));
         let seat = format!("R-1-{}", n + 1);
-        let held = hold_seats(&app, token, &schedule, &[&seat]).await;
+        let held = app.hold(token, &schedule, &[&seat]).await;
         app.clock.advance_ms(1);
         made.insert(held, (id.clone(), email.clone()));
         // Not this schedule's: never listed.
-        hold_seats(&app, token, &other_schedule, &[&format!("S-3-{}", n + 1)]).await;
+        app.hold(token, &other_schedule, &[&format!("S-3-{}", n + 1)])
+            .await;
     }
     let store = app.registry.context().commit.store().clone();
     let archived_keys = format!("archive/s/{schedule}/a/");

@@ -37,21 +37,6 @@ async fn card_app(hold_seconds: u32) -> (TestApp, String) {
     (app, schedule)
 }
 
-async fn hold(app: &TestApp, token: &str, schedule: &str, seats: &[&str]) -> String {
-    let reply = app
-        .post_keyed(
-            RESERVATIONS,
-            token,
-            json!({"scheduleId": schedule, "seatIds": seats}),
-        )
-        .await;
-    reply.expect(201, "");
-    reply.body["reservationId"]
-        .as_str()
-        .expect("id")
-        .to_string()
-}
-
 async fn pay_card(app: &TestApp, token: &str, reservation: &str, key: &str) -> Reply {
     app.post_with(
         PAYMENTS,
@@ -213,7 +198,7 @@ async fn without_a_provider_card_is_409_and_nothing_is_touched() {
     let admin = app.admin_token().await;
     let (_, schedule) = app.create_concert(&admin, None, 600).await;
     let token = fan(&app);
-    let reservation = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     let key = app.unique("card");
     pay_card(&app, &token, &reservation, &key)
         .await
@@ -255,7 +240,7 @@ async fn reservation_status(app: &TestApp, token: &str, id: &str) -> String {
 async fn a_bad_method_is_400_and_direct_charges_can_be_switched_off() {
     let (app, schedule) = card_app(600).await;
     let token = fan(&app);
-    let reservation = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     for (what, method) in [
         ("unknown", json!("BITCOIN")),
         ("number", json!(1)),
@@ -312,7 +297,7 @@ async fn a_bad_method_is_400_and_direct_charges_can_be_switched_off() {
 async fn a_card_payment_paid_on_the_checkout_page_confirms_the_reservation_once() {
     let (app, schedule) = card_app(600).await;
     let token = fan(&app);
-    let reservation = hold(&app, &token, &schedule, &["VIP-1-1", "VIP-1-2"]).await;
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1", "VIP-1-2"]).await;
     let key = app.unique("card");
     let first = pay_card(&app, &token, &reservation, &key).await;
     first.expect(202, "");
@@ -405,7 +390,7 @@ async fn a_card_payment_paid_on_the_checkout_page_confirms_the_reservation_once(
 async fn a_declined_card_fails_and_the_hold_can_be_paid_from_the_wallet() {
     let (app, schedule) = card_app(600).await;
     let token = fan(&app);
-    let reservation = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     let (payment_id, url) = pay_card_ok(&app, &token, &reservation).await;
     assert_eq!(click(&app, &url, "decline").await, 200);
     let failed = wait_status(&app, &token, &payment_id, "FAILED").await;
@@ -427,7 +412,7 @@ async fn a_declined_card_fails_and_the_hold_can_be_paid_from_the_wallet() {
 async fn bad_missing_or_stale_signatures_are_400_and_change_nothing() {
     let (app, schedule) = card_app(600).await;
     let token = fan(&app);
-    let reservation = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     let (payment_id, url) = pay_card_ok(&app, &token, &reservation).await;
     let body = intent_event(
         "payment_intent.succeeded",
@@ -493,9 +478,9 @@ async fn duplicated_and_out_of_order_webhooks_take_effect_once() {
     let (app, schedule) = card_app(600).await;
     switches(&app, json!({"duplicateWebhook": true, "outOfOrder": true})).await;
     let token = fan(&app);
-    let first = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let first = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     let (first_payment, first_url) = pay_card_ok(&app, &token, &first).await;
-    let second = hold(&app, &token, &schedule, &["VIP-1-2"]).await;
+    let second = app.hold(&token, &schedule, &["VIP-1-2"]).await;
     let (second_payment, second_url) = pay_card_ok(&app, &token, &second).await;
     // The first success is held back until the second's decline has gone out.
     assert_eq!(click(&app, &first_url, "pay").await, 200);
@@ -517,7 +502,7 @@ async fn a_success_with_another_amount_fails_and_is_refunded() {
     let (app, schedule) = card_app(600).await;
     switches(&app, json!({"wrongAmount": true})).await;
     let token = fan(&app);
-    let reservation = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     let (payment_id, url) = pay_card_ok(&app, &token, &reservation).await;
     assert_eq!(click(&app, &url, "pay").await, 200);
     wait_status(&app, &token, &payment_id, "FAILED").await;
@@ -531,7 +516,7 @@ async fn a_success_after_the_hold_was_cancelled_is_refunded() {
     let token = fan(&app);
     // The fan gives up at checkout before paying: the hold is cancelled,
     // its payment FAILED, its intent closed (the page takes no money).
-    let abandoned = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let abandoned = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     let (abandoned_payment, abandoned_url) = pay_card_ok(&app, &token, &abandoned).await;
     app.post(
         &format!("{RESERVATIONS}/{abandoned}/cancel"),
@@ -549,7 +534,7 @@ async fn a_success_after_the_hold_was_cancelled_is_refunded() {
     // Paid on the page, but the provider's webhook is late: the fan cancels
     // the hold meanwhile, so the success that comes is refunded.
     switches(&app, json!({"lateWebhookMs": 1_500})).await;
-    let reservation = hold(&app, &token, &schedule, &["VIP-1-2"]).await;
+    let reservation = app.hold(&token, &schedule, &["VIP-1-2"]).await;
     let (payment_id, url) = pay_card_ok(&app, &token, &reservation).await;
     assert_eq!(click(&app, &url, "pay").await, 200);
     app.post(
@@ -636,7 +621,7 @@ async fn a_card_top_up_credits_the_wallet_once() {
 async fn a_pending_hold_does_not_expire_until_the_deadline_then_fails_and_expires() {
     let (app, schedule) = card_app(60).await;
     let token = fan(&app);
-    let reservation = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     let (payment_id, _) = pay_card_ok(&app, &token, &reservation).await;
     // Past the hold's own minute: still held while the card payment is pending.
     app.clock.advance_ms(120_000);
@@ -660,7 +645,7 @@ async fn a_pending_hold_does_not_expire_until_the_deadline_then_fails_and_expire
 async fn a_restart_keeps_a_card_payment_pending_and_a_later_success_confirms_it() {
     let (app, schedule) = card_app(60).await;
     let token = fan(&app);
-    let reservation = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     let key = app.unique("card");
     let first = pay_card(&app, &token, &reservation, &key).await;
     first.expect(202, "");
@@ -701,11 +686,11 @@ async fn cancelling_the_schedule_refunds_card_payments_and_ends_pending_ones() {
     let (app, schedule) = card_app(600).await;
     let admin = app.admin_token().await;
     let token = fan(&app);
-    let paid = hold(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let paid = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     let (paid_payment, url) = pay_card_ok(&app, &token, &paid).await;
     assert_eq!(click(&app, &url, "pay").await, 200);
     wait_status(&app, &token, &paid_payment, "COMPLETED").await;
-    let pending = hold(&app, &token, &schedule, &["VIP-1-2"]).await;
+    let pending = app.hold(&token, &schedule, &["VIP-1-2"]).await;
     let (pending_payment, _) = pay_card_ok(&app, &token, &pending).await;
 
     let cancelled = app

@@ -32,21 +32,6 @@ async fn fan(app: &TestApp) -> String {
     token
 }
 
-async fn hold_ok(app: &TestApp, token: &str, schedule: &str, seats: &[&str]) -> String {
-    let reply = app
-        .post_keyed(
-            RESERVATIONS,
-            token,
-            json!({"scheduleId": schedule, "seatIds": seats}),
-        )
-        .await;
-    reply.expect(201, "");
-    reply.body["reservationId"]
-        .as_str()
-        .expect("reservationId")
-        .to_string()
-}
-
 async fn pay(app: &TestApp, token: &str, reservation: &str) -> Reply {
     app.post_keyed(PAYMENTS, token, json!({"reservationId": reservation}))
         .await
@@ -141,12 +126,12 @@ async fn every_change_appears_as_its_event_with_the_data_its_get_shows() {
 
     // A hold, then its payment.
     let fan_a = fan(&app).await;
-    let paid = hold_ok(&app, &fan_a, &schedule, &["VIP-1-1", "VIP-1-2"]).await;
+    let paid = app.hold(&fan_a, &schedule, &["VIP-1-1", "VIP-1-2"]).await;
     let payment = pay(&app, &fan_a, &paid).await;
     payment.expect(201, "");
     let payment_id = payment.body["paymentId"].as_str().expect("paymentId");
     // A hold its owner cancels.
-    let released = hold_ok(&app, &fan_a, &schedule, &["R-1-1"]).await;
+    let released = app.hold(&fan_a, &schedule, &["R-1-1"]).await;
     app.post(
         &format!("{RESERVATIONS}/{released}/cancel"),
         Some(&fan_a),
@@ -156,7 +141,7 @@ async fn every_change_appears_as_its_event_with_the_data_its_get_shows() {
     .expect(200, "");
     // A payment refused (no money): the payment fails, the hold stays.
     let broke = app.token_for(UserId::from_random_bytes(rand::random()), Role::User);
-    let unpaid = hold_ok(&app, &broke, &schedule, &["S-1-1"]).await;
+    let unpaid = app.hold(&broke, &schedule, &["S-1-1"]).await;
     pay(&app, &broke, &unpaid)
         .await
         .expect(402, "INSUFFICIENT_BALANCE");
@@ -236,8 +221,8 @@ async fn every_change_appears_as_its_event_with_the_data_its_get_shows() {
     // A schedule cancel: its event carries the cancel's answer, then the
     // batches' events end each reservation.
     let fan_b = fan(&app).await;
-    let held = hold_ok(&app, &fan_b, &schedule, &["S-2-1"]).await;
-    let sold = hold_ok(&app, &fan_b, &schedule, &["S-2-2"]).await;
+    let held = app.hold(&fan_b, &schedule, &["S-2-1"]).await;
+    let sold = app.hold(&fan_b, &schedule, &["S-2-2"]).await;
     pay(&app, &fan_b, &sold).await.expect(201, "");
     let answer = app
         .post(
@@ -287,7 +272,7 @@ async fn paging_with_limit_and_next_never_skips_or_repeats() {
     let (_, schedule) = app.create_concert(&admin, None, 600).await;
     let token = fan(&app).await;
     for seat in ["S-1-1", "S-1-2", "S-1-3"] {
-        let id = hold_ok(&app, &token, &schedule, &[seat]).await;
+        let id = app.hold(&token, &schedule, &[seat]).await;
         // A payment writes two events in one batch: limit 1 splits it.
         pay(&app, &token, &id).await.expect(201, "");
     }
@@ -317,7 +302,7 @@ async fn paging_with_limit_and_next_never_skips_or_repeats() {
     .await;
     assert_eq!(rest, all[2..].to_vec());
     // New events after the last cursor are exactly the new ones.
-    let id = hold_ok(&app, &token, &schedule, &["S-2-1"]).await;
+    let id = app.hold(&token, &schedule, &["S-2-1"]).await;
     let (new, _) = read_all(&app, &admin, Some(&last), 10).await;
     assert_eq!(types(&new.iter().collect::<Vec<_>>()), ["booking.created"]);
     assert_eq!(new[0]["data"]["reservationId"], id.as_str());
@@ -344,7 +329,7 @@ async fn a_long_poll_answers_when_an_event_arrives_or_after_its_wait() {
     let waiting = page(&app, &admin, &query);
     let holding = async {
         actix_rt::time::sleep(Duration::from_millis(300)).await;
-        hold_ok(&app, &token, &schedule, &["R-1-1"]).await
+        app.hold(&token, &schedule, &["R-1-1"]).await
     };
     let (reply, id) = futures_util::join!(waiting, holding);
     reply.expect(200, "");
@@ -371,7 +356,7 @@ async fn bad_cursors_limits_waits_and_callers_are_refused() {
     let admin = app.admin_token().await;
     let (_, schedule) = app.create_concert(&admin, None, 600).await;
     let token = fan(&app).await;
-    let id = hold_ok(&app, &token, &schedule, &["R-1-1"]).await;
+    let id = app.hold(&token, &schedule, &["R-1-1"]).await;
     pay(&app, &token, &id).await.expect(201, "");
     let (events, next) = read_all(&app, &admin, None, 100).await;
     assert_eq!(events.len(), 3);
@@ -435,7 +420,7 @@ async fn a_long_polling_reader_sees_every_concurrent_change_once_in_order() {
             let mut made = Vec::new();
             for row in 1..=3 {
                 let seat = format!("S-{row}-{}", i + 1);
-                let id = hold_ok(app, token, schedule, &[&seat]).await;
+                let id = app.hold(token, schedule, &[&seat]).await;
                 let mut kinds = vec!["booking.created"];
                 match (i + row) % 3 {
                     0 => {
@@ -498,9 +483,9 @@ async fn a_restart_keeps_every_event_and_its_position() {
     let admin = app.admin_token().await;
     let (_, schedule) = app.create_concert(&admin, None, 600).await;
     let token = fan(&app).await;
-    let paid = hold_ok(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let paid = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     pay(&app, &token, &paid).await.expect(201, "");
-    let held = hold_ok(&app, &token, &schedule, &["VIP-1-2"]).await;
+    let held = app.hold(&token, &schedule, &["VIP-1-2"]).await;
     let (before, next) = read_all(&app, &admin, None, 2).await;
     assert_eq!(before.len(), 4);
 
@@ -593,7 +578,7 @@ async fn events_older_than_30_days_leave_the_feed_and_a_stale_cursor_reads_from_
     let admin = app.admin_token().await;
     let (_, schedule) = app.create_concert(&admin, None, 600).await;
     let token = fan(&app).await;
-    let paid = hold_ok(&app, &token, &schedule, &["VIP-1-1"]).await;
+    let paid = app.hold(&token, &schedule, &["VIP-1-1"]).await;
     pay(&app, &token, &paid).await.expect(201, "");
     let first = page(&app, &admin, "?limit=1").await;
     first.expect(200, "");
@@ -617,7 +602,7 @@ async fn events_older_than_30_days_leave_the_feed_and_a_stale_cursor_reads_from_
     app.clock.advance_ms(2 * DAY_MS);
     let admin = app.admin_token().await;
     let token = fan(&app).await;
-    let fresh = hold_ok(&app, &token, &schedule, &["VIP-1-2"]).await;
+    let fresh = app.hold(&token, &schedule, &["VIP-1-2"]).await;
     let deadline = Instant::now() + SETTLE_WAIT;
     let events = loop {
         let (events, _) = read_all(&app, &admin, None, 1_000).await;

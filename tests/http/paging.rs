@@ -71,18 +71,6 @@ async fn listed_available(app: &TestApp, concert: &str) -> u64 {
     in_list
 }
 
-async fn hold(app: &TestApp, token: &str, schedule: &str, seats: &[&str]) -> String {
-    let reply = app
-        .post_keyed(
-            RESERVATIONS,
-            token,
-            json!({"scheduleId": schedule, "seatIds": seats}),
-        )
-        .await;
-    reply.expect(201, "");
-    text(&reply.body["reservationId"])
-}
-
 async fn pay(app: &TestApp, token: &str, reservation: &str) {
     app.post_keyed(PAYMENTS, token, json!({"reservationId": reservation}))
         .await
@@ -99,7 +87,7 @@ async fn the_concert_list_shows_every_hold_expiry_payment_and_refund_and_the_cou
     app.fund(&token, 10_000_000).await;
     assert_eq!(listed_available(&app, &concert).await, SEATS);
 
-    let held = hold(&app, &token, &schedule, &["VIP-1-1", "VIP-1-2"]).await;
+    let held = app.hold(&token, &schedule, &["VIP-1-1", "VIP-1-2"]).await;
     assert_eq!(listed_available(&app, &concert).await, SEATS - 2, "a hold");
     pay(&app, &token, &held).await;
     assert_eq!(
@@ -120,7 +108,7 @@ async fn the_concert_list_shows_every_hold_expiry_payment_and_refund_and_the_cou
         "a refund frees them"
     );
 
-    hold(&app, &token, &schedule, &["R-1-1"]).await;
+    app.hold(&token, &schedule, &["R-1-1"]).await;
     assert_eq!(listed_available(&app, &concert).await, SEATS - 1);
     app.clock.advance_ms(60_000);
     let deadline = Instant::now() + SWEEP_WAIT;
@@ -133,9 +121,11 @@ async fn the_concert_list_shows_every_hold_expiry_payment_and_refund_and_the_cou
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let sold = hold(&app, &token, &schedule, &["S-1-1", "S-1-2", "S-1-3"]).await;
+    let sold = app
+        .hold(&token, &schedule, &["S-1-1", "S-1-2", "S-1-3"])
+        .await;
     pay(&app, &token, &sold).await;
-    hold(&app, &token, &schedule, &["S-2-1"]).await;
+    app.hold(&token, &schedule, &["S-2-1"]).await;
     assert_eq!(listed_available(&app, &concert).await, SEATS - 4);
 
     // Restart on the same data dir: the counts are published at load.
@@ -282,12 +272,12 @@ async fn reservations_and_tickets_page_over_live_and_archived_history_alike_and_
     let (user, token) = app.register_and_login("pager").await;
     app.fund(&token, 10_000_000).await;
     let (_, other) = app.register_and_login("other").await;
-    hold(&app, &other, &schedule, &["VIP-2-5"]).await;
+    app.hold(&other, &schedule, &["VIP-2-5"]).await;
     // Each step a millisecond apart: the list's order is then the hold order.
     let tick = || app.clock.advance_ms(1);
 
     for round in 0..2 {
-        let paid = hold(&app, &token, &schedule, &["R-1-1", "R-1-2"]).await;
+        let paid = app.hold(&token, &schedule, &["R-1-1", "R-1-2"]).await;
         tick();
         pay(&app, &token, &paid).await;
         app.post(
@@ -299,7 +289,7 @@ async fn reservations_and_tickets_page_over_live_and_archived_history_alike_and_
         .expect(200, "");
         tick();
         for _ in 0..12 {
-            let id = hold(&app, &token, &schedule, &["S-1-1"]).await;
+            let id = app.hold(&token, &schedule, &["S-1-1"]).await;
             tick();
             app.post(
                 &format!("{RESERVATIONS}/{id}/cancel"),
@@ -311,7 +301,7 @@ async fn reservations_and_tickets_page_over_live_and_archived_history_alike_and_
             tick();
         }
         if round == 0 {
-            hold(&app, &token, &schedule, &["S-3-1"]).await;
+            app.hold(&token, &schedule, &["S-3-1"]).await;
             app.clock.advance_ms(60_000);
             let deadline = Instant::now() + SWEEP_WAIT;
             while listed_expired(&app, &token).await == 0 {
@@ -320,11 +310,11 @@ async fn reservations_and_tickets_page_over_live_and_archived_history_alike_and_
             }
         }
     }
-    let kept = hold(&app, &token, &schedule, &["VIP-1-1", "VIP-1-2"]).await;
+    let kept = app.hold(&token, &schedule, &["VIP-1-1", "VIP-1-2"]).await;
     tick();
     pay(&app, &token, &kept).await;
     tick();
-    hold(&app, &token, &schedule, &["VIP-1-3"]).await;
+    app.hold(&token, &schedule, &["VIP-1-3"]).await;
 
     let store = app.registry.context().commit.store().clone();
     let prefix = format!("archive/u/{user}/");

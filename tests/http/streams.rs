@@ -209,18 +209,6 @@ fn stream_path(schedule: &str) -> String {
     format!("/api/v1/schedules/{schedule}/stream")
 }
 
-async fn hold(app: &TestApp, token: &str, schedule: &str, seats: &[&str]) -> String {
-    let reply = app
-        .post_keyed(
-            RESERVATIONS,
-            token,
-            json!({"scheduleId": schedule, "seatIds": seats}),
-        )
-        .await;
-    reply.expect(201, "");
-    str_of(&reply.body["reservationId"])
-}
-
 async fn cancel(app: &TestApp, token: &str, reservation: &str) {
     app.post(
         &format!("{RESERVATIONS}/{reservation}/cancel"),
@@ -247,7 +235,7 @@ async fn another_clients_hold_sale_expiry_and_refund_each_reach_the_stream_in_or
     app.fund(&buyer, 1_000_000).await;
 
     // Hold: HELD within 1 s of the 201.
-    let sold = hold(&app, &buyer, &schedule, &["VIP-1-1"]).await;
+    let sold = app.hold(&buyer, &schedule, &["VIP-1-1"]).await;
     let acknowledged = Instant::now();
     let held = watcher.next(FAN_OUT_LIMIT).await;
     assert!(acknowledged.elapsed() < FAN_OUT_LIMIT);
@@ -264,7 +252,7 @@ async fn another_clients_hold_sale_expiry_and_refund_each_reach_the_stream_in_or
     assert_eq!(seq(&paid), first + 1);
 
     // Expiry: a two-seat hold left unpaid frees both seats.
-    hold(&app, &buyer, &schedule, &["R-1-1", "R-1-2"]).await;
+    app.hold(&buyer, &schedule, &["R-1-1", "R-1-2"]).await;
     for (n, seat) in ["R-1-1", "R-1-2"].into_iter().enumerate() {
         let event = watcher.next(FAN_OUT_LIMIT).await;
         assert_seat(&event, seat, "HELD");
@@ -289,7 +277,7 @@ async fn another_clients_hold_sale_expiry_and_refund_each_reach_the_stream_in_or
     assert_eq!(seq(&refunded), first + 6);
 
     // A hold cancelled by its owner: HELD then AVAILABLE.
-    let released = hold(&app, &buyer, &schedule, &["S-1-1"]).await;
+    let released = app.hold(&buyer, &schedule, &["S-1-1"]).await;
     cancel(&app, &buyer, &released).await;
     assert_seat(&watcher.next(FAN_OUT_LIMIT).await, "S-1-1", "HELD");
     let event = watcher.next(FAN_OUT_LIMIT).await;
@@ -340,7 +328,7 @@ async fn an_idle_stream_sends_a_heartbeat_comment_every_15_seconds() {
         "{:?}",
         started.elapsed()
     );
-    hold(&app, &user(&app), &schedule, &["VIP-1-1"]).await;
+    app.hold(&user(&app), &schedule, &["VIP-1-1"]).await;
     assert_seat(&idle.next(FAN_OUT_LIMIT).await, "VIP-1-1", "HELD");
     drop(idle);
     app.stop().await;
@@ -352,14 +340,14 @@ async fn a_resume_after_a_disconnect_misses_nothing_and_repeats_nothing() {
     let path = stream_path(&schedule);
     let buyer = user(&app);
     let mut first = open_ok(&app, &path, &[]).await;
-    hold(&app, &buyer, &schedule, &["VIP-1-1"]).await;
+    app.hold(&buyer, &schedule, &["VIP-1-1"]).await;
     let seen = first.next(FAN_OUT_LIMIT).await;
     assert_seat(&seen, "VIP-1-1", "HELD");
     drop(first);
 
     // While disconnected: a hold of two seats and a release.
     let other = user(&app);
-    let missed = hold(&app, &other, &schedule, &["R-1-1", "R-1-2"]).await;
+    let missed = app.hold(&other, &schedule, &["R-1-1", "R-1-2"]).await;
     cancel(&app, &other, &missed).await;
     let last = seen.id.clone().expect("id");
     let expected = [
@@ -383,7 +371,7 @@ async fn a_resume_after_a_disconnect_misses_nothing_and_repeats_nothing() {
     let newest = (seq(&seen) + 4).to_string();
     let mut live = open_ok(&app, &path, &[("Last-Event-ID", &newest)]).await;
     assert!(live.quiet_for(Duration::from_millis(200)).await);
-    hold(&app, &buyer, &schedule, &["S-1-1"]).await;
+    app.hold(&buyer, &schedule, &["S-1-1"]).await;
     let next = live.next(FAN_OUT_LIMIT).await;
     assert_seat(&next, "S-1-1", "HELD");
     assert_eq!(seq(&next), seq(&seen) + 5);
@@ -397,7 +385,7 @@ async fn a_stale_unreadable_or_future_last_event_id_starts_with_reset_then_follo
     let path = stream_path(&schedule);
     let buyer = user(&app);
     let mut watcher = open_ok(&app, &path, &[]).await;
-    hold(&app, &buyer, &schedule, &["VIP-1-1"]).await;
+    app.hold(&buyer, &schedule, &["VIP-1-1"]).await;
     let newest = seq(&watcher.next(FAN_OUT_LIMIT).await);
     drop(watcher);
 
@@ -431,7 +419,7 @@ async fn a_stale_unreadable_or_future_last_event_id_starts_with_reset_then_follo
     assert_eq!(by_query.next(FAN_OUT_LIMIT).await.kind, "reset");
     streams.push(by_query);
     // After the reset each follows the live changes from the newest on.
-    hold(&app, &buyer, &schedule, &["VIP-1-2"]).await;
+    app.hold(&buyer, &schedule, &["VIP-1-2"]).await;
     for stream in &mut streams {
         let event = stream.next(FAN_OUT_LIMIT).await;
         assert_seat(&event, "VIP-1-2", "HELD");
@@ -555,7 +543,7 @@ async fn a_reader_that_stops_reading_is_reset_and_cut_off_with_bounded_memory() 
         stalled.received
     );
     // The one that kept up is still open and live.
-    hold(&app, &user(&app), &schedule, &["A-1-1"]).await;
+    app.hold(&user(&app), &schedule, &["A-1-1"]).await;
     assert_seat(&keeping_up.next(FAN_OUT_LIMIT).await, "A-1-1", "HELD");
     drop((stalled, keeping_up));
     app.stop().await;
@@ -831,11 +819,11 @@ async fn blocks_unblocks_comps_and_a_cancelled_date_reach_the_stream() {
 
     let buyer = user(&app);
     app.fund(&buyer, 1_000_000).await;
-    let sold = hold(&app, &buyer, &schedule, &["R-1-1"]).await;
+    let sold = app.hold(&buyer, &schedule, &["R-1-1"]).await;
     app.post_keyed("/api/v1/payments", &buyer, json!({"reservationId": sold}))
         .await
         .expect(201, "");
-    hold(&app, &guest_token, &schedule, &["R-1-2"]).await;
+    app.hold(&guest_token, &schedule, &["R-1-2"]).await;
     assert_seat(&watcher.next(FAN_OUT_LIMIT).await, "R-1-1", "HELD");
     assert_seat(&watcher.next(FAN_OUT_LIMIT).await, "R-1-1", "SOLD");
     assert_seat(&watcher.next(FAN_OUT_LIMIT).await, "R-1-2", "HELD");
@@ -904,7 +892,7 @@ async fn past_the_stream_bounds_a_stream_is_503_and_a_closed_one_frees_its_place
     .await;
     // The refused ones took nothing: the open streams still follow.
     let owner = user(&app);
-    hold(&app, &owner, &first, &["VIP-1-1"]).await;
+    app.hold(&owner, &first, &["VIP-1-1"]).await;
     assert_seat(&a1.next(FAN_OUT_LIMIT).await, "VIP-1-1", "HELD");
     // Closing one gives its place back once the server sees the close: a
     // stream waiting for events learns it at its next write (an event, or
@@ -915,7 +903,7 @@ async fn past_the_stream_bounds_a_stream_is_503_and_a_closed_one_frees_its_place
         match open(&app, &second_path, &[]).await {
             Ok(sse) => break sse,
             Err((503, _)) if started.elapsed() < Duration::from_secs(10) => {
-                let held = hold(&app, &owner, &first, &["VIP-1-2"]).await;
+                let held = app.hold(&owner, &first, &["VIP-1-2"]).await;
                 cancel(&app, &owner, &held).await;
                 actix_rt::time::sleep(Duration::from_millis(100)).await;
             }

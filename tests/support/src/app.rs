@@ -441,6 +441,23 @@ impl TestApp {
         )
     }
 
+    /// Holds `seats` of `schedule` for the token's user (a keyed POST that
+    /// must answer 201) and returns the reservation id.
+    pub async fn hold(&self, token: &str, schedule: &str, seats: &[&str]) -> String {
+        let reply = self
+            .post_keyed(
+                "/api/v1/reservations",
+                token,
+                json!({"scheduleId": schedule, "seatIds": seats}),
+            )
+            .await;
+        reply.expect(201, "");
+        reply.body["reservationId"]
+            .as_str()
+            .expect("reservationId")
+            .to_string()
+    }
+
     pub async fn fund(&self, token: &str, amount: i64) {
         self.post_keyed("/api/v1/wallet/charges", token, json!({"amount": amount}))
             .await
