@@ -34,7 +34,14 @@ pub struct TestApp {
     handle: ServerHandle,
     keys: JwtKeys,
     counter: AtomicU64,
+    /// The seed of this server's id source. A restart seeds the next one with
+    /// a different seed: the same seed would hand out the ids of the
+    /// reservations, payments and tickets the data dir already holds.
+    ids_seed: u64,
 }
+
+/// The first server's id seed (the next restart uses the next integer).
+const FIRST_IDS_SEED: u64 = 7;
 
 /// A response: status, JSON body (Null if none or not JSON), headers.
 pub struct Reply {
@@ -130,15 +137,22 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     // Tests hammer the keyed POSTs; the rate-limit tests turn limits on.
     settings.rate_limits = boxoffice_http::rate_limit::RateLimitSettings::off();
     adjust(&mut settings);
-    start(settings, dir, ManualClock::new(START)).await
+    start(settings, dir, ManualClock::new(START), FIRST_IDS_SEED, 0).await
 }
 
-/// Starts the application with `settings` on `dir` and `clock`.
-async fn start(settings: Settings, dir: tempfile::TempDir, clock: ManualClock) -> TestApp {
+/// Starts the application with `settings` on `dir` and `clock`, its ids
+/// from `ids_seed` and [`TestApp::unique`] counting from `counter`.
+async fn start(
+    settings: Settings,
+    dir: tempfile::TempDir,
+    clock: ManualClock,
+    ids_seed: u64,
+    counter: u64,
+) -> TestApp {
     let app = Application::build(
         settings.clone(),
         Arc::new(clock.clone()),
-        Arc::new(IdSource::seeded(7)),
+        Arc::new(IdSource::seeded(ids_seed)),
     )
     .await
     .expect("application builds");
@@ -164,7 +178,8 @@ async fn start(settings: Settings, dir: tempfile::TempDir, clock: ManualClock) -
         settings,
         handle,
         keys,
-        counter: AtomicU64::new(0),
+        counter: AtomicU64::new(counter),
+        ids_seed,
     }
 }
 
@@ -205,12 +220,24 @@ impl TestApp {
             mut settings,
             registry,
             clock,
+            counter,
+            ids_seed,
             ..
         } = self;
         await_engine_release(registry).await;
         adjust(&mut settings);
         settings.data_dir = dir.path().to_path_buf();
-        start(settings, dir, ManualClock::new(clock.now())).await
+        // The unique strings go on counting: a restarted server already
+        // holds the accounts and keys made from the earlier ones.
+        let counter = counter.into_inner();
+        start(
+            settings,
+            dir,
+            ManualClock::new(clock.now()),
+            ids_seed + 1,
+            counter,
+        )
+        .await
     }
 
     /// A fresh unique string (emails, idempotency keys).
