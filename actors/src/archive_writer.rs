@@ -34,6 +34,7 @@ use std::thread::JoinHandle;
 use boxoffice_storage::{Store, StoreError};
 
 use crate::schedule_actor::archive::ArchiveBatch;
+use crate::work_times::WorkTimes;
 
 /// Batches waiting for the writer, across all schedules.
 pub const ARCHIVE_BATCHES_QUEUED: usize = 64;
@@ -65,7 +66,10 @@ pub struct ArchiveWriter {
 
 impl ArchiveWriter {
     /// Starts the writer thread over `store`.
-    pub fn start(store: Arc<dyn Store>) -> std::io::Result<Arc<ArchiveWriter>> {
+    pub fn start(
+        store: Arc<dyn Store>,
+        times: Arc<WorkTimes>,
+    ) -> std::io::Result<Arc<ArchiveWriter>> {
         let (jobs, queue) = sync_channel::<Job>(ARCHIVE_BATCHES_QUEUED);
         let in_flight = Arc::new(AtomicUsize::new(0));
         let finished = Arc::clone(&in_flight);
@@ -74,7 +78,9 @@ impl ArchiveWriter {
             .spawn(move || {
                 // Ends when every sender is gone (shutdown).
                 for job in queue {
-                    let written = job.batch.write_paced(store.as_ref(), LONGEST_PAUSE);
+                    let written =
+                        job.batch
+                            .write_paced(store.as_ref(), LONGEST_PAUSE, &times.archive_write);
                     (job.done)(job.batch, written);
                     // After the callback: once this reads zero, the actors'
                     // "forget these" messages are already in their mailboxes.

@@ -13,6 +13,7 @@ use crate::config::EngineConfig;
 use crate::directory::Directory;
 use crate::entropy::IdSource;
 use crate::idempotency::IdempotencyIndex;
+use crate::work_times::WorkTimes;
 
 #[derive(Clone)]
 pub struct EngineContext {
@@ -27,4 +28,6 @@ pub struct EngineContext {
     pub archive_writer: Option<Arc<ArchiveWriter>>,
     /// The booking-event outbox's durable position (see `booking_events`).
     pub outbox: Arc<Outbox>,
+    /// How long the heavy single pieces of work take (see `work_times`).
+    pub work_times: Arc<WorkTimes>,
 }

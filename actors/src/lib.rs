@@ -93,6 +93,7 @@ pub mod wallet_actor;
 pub mod wallet_ledger;
 pub mod wallets;
 pub mod webhooks;
+pub mod work_times;
 
 pub use accounts::{normalize_email, Account, Passwords, Role};
 pub use booking::{CancelReceipt, CustomerStatus, HoldCommand};

@@ -14,6 +14,7 @@
 //! before the registry is handed out. Nothing is served from a half-recovered
 //! engine.
 
+use crate::work_times::WorkTimes;
 use actix::prelude::*;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::queue::QueueConfig;
@@ -101,8 +102,9 @@ impl Registry {
             Arc::clone(&store),
             config.max_new_idempotency_keys_per_day,
         );
+        let work_times = Arc::new(WorkTimes::default());
         let archive_writer = if config.archive_in_background {
-            let writer = ArchiveWriter::start(Arc::clone(&store))
+            let writer = ArchiveWriter::start(Arc::clone(&store), Arc::clone(&work_times))
                 .map_err(|err| EngineError::Storage(format!("archive writer: {err}")))?;
             Some(writer)
         } else {
@@ -119,6 +121,7 @@ impl Registry {
             idempotency,
             config,
             archive_writer,
+            work_times,
         };
         let threads: Vec<Arbiter> = (0..engine.config.arbiters)
             .map(|_| Arbiter::new())

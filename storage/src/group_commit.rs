@@ -84,6 +84,10 @@ pub struct FlushStats {
     pub last_batch_records: u64,
     /// Most records covered by one flush so far.
     pub max_batch_records: u64,
+    /// Wall time of every `Store::flush` call so far, and of the longest:
+    /// what a durable change waits for, and the first suspect of a stall.
+    pub flush_us_total: u64,
+    pub longest_flush_us: u64,
 }
 
 /// Shares flushes among all appenders; see the module doc.
@@ -407,15 +411,19 @@ fn run_flusher(shared: &Shared) {
         debug_assert!(!state.poisoned, "a poisoned group commit has no waiters");
         let target = state.appended;
         // The watchdog polls (see `run_watchdog`): no wake-up per flush.
-        state.flush_in_flight = Some((Instant::now(), target));
+        let started = Instant::now();
+        state.flush_in_flight = Some((started, target));
         drop(state);
 
         let result = catch_unwind(AssertUnwindSafe(|| shared.store.flush()))
             .unwrap_or_else(|_| Err(StoreError::Io("flush panicked".to_owned())));
+        let flush_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
 
         state = shared.lock();
         state.flush_in_flight = None;
         state.stats.flushes += 1;
+        state.stats.flush_us_total = state.stats.flush_us_total.saturating_add(flush_us);
+        state.stats.longest_flush_us = state.stats.longest_flush_us.max(flush_us);
         let mut done: Vec<(DurableCallback, Result<(), StoreError>)> = Vec::new();
         match result {
             // The watchdog gave up on this flush and already answered every

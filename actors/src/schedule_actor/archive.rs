@@ -54,6 +54,7 @@
 //! expiring holds, held that lock for up to 10 s and stopped every schedule
 //! (BENCHMARKS.md, issue 21).
 
+use crate::work_times::Timings;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::Schedule;
 use boxoffice_storage::{codec, Store, StoreError};
@@ -226,8 +227,8 @@ impl ArchiveBatch {
     /// with the next flush, in order). A reservation whose entry is already
     /// there (archived before a crash undid its forgetting) is written again
     /// but not counted again.
-    pub fn write(&self, store: &dyn Store) -> Result<(), StoreError> {
-        self.write_paced(store, std::time::Duration::ZERO)
+    pub fn write(&self, store: &dyn Store, timings: &Timings) -> Result<(), StoreError> {
+        self.write_paced(store, std::time::Duration::ZERO, timings)
     }
 
     /// [`ArchiveBatch::write`], pausing after each store write but the last
@@ -239,6 +240,7 @@ impl ArchiveBatch {
         &self,
         store: &dyn Store,
         longest_pause: std::time::Duration,
+        timings: &Timings,
     ) -> Result<(), StoreError> {
         debug_assert_eq!(self.entry_ends.len(), self.tallied.len());
         let _turn = TALLY_TURN.lock().unwrap_or_else(PoisonError::into_inner);
@@ -295,9 +297,11 @@ impl ArchiveBatch {
             }
             let started = std::time::Instant::now();
             store.put_meta_batch(&write)?;
+            let took = started.elapsed();
+            timings.record(took);
             first_entry = end_entry;
             if !longest_pause.is_zero() && first_entry < self.entries.len() {
-                std::thread::sleep(started.elapsed().min(longest_pause));
+                std::thread::sleep(took.min(longest_pause));
             }
         }
         debug_assert_eq!(first_entry, self.entries.len());

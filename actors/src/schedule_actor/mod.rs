@@ -328,8 +328,12 @@ impl ScheduleActor {
         }
         let now = self.now();
         let index = Arc::clone(&self.engine.idempotency);
+        let times = Arc::clone(&self.engine.work_times);
         let tidied = self.guarded(|s| {
-            if let Err(err) = s.idempotency.archive_decided(&index, now) {
+            let archived = times
+                .key_archive
+                .time(|| s.idempotency.archive_decided(&index, now));
+            if let Err(err) = archived {
                 // The keys stay in the table and its snapshot; the next one retries.
                 tracing::warn!(schedule = %s.schedule.id(), %err, "archiving idempotency keys failed");
             }
@@ -342,7 +346,12 @@ impl ScheduleActor {
             return;
         }
         if let Some(state) = self.state.as_ref() {
-            if let Err(err) = self.journal.snapshot(lsn, state) {
+            let written = self
+                .engine
+                .work_times
+                .snapshot
+                .time(|| self.journal.snapshot(lsn, state));
+            if let Err(err) = written {
                 tracing::warn!(schedule = %self.id, %err, "snapshot failed");
             }
         }
@@ -378,7 +387,10 @@ impl ScheduleActor {
             }
         };
         let Some(writer) = self.engine.archive_writer.clone() else {
-            let written = batch.write(self.journal.store().as_ref());
+            let written = batch.write(
+                self.journal.store().as_ref(),
+                &self.engine.work_times.archive_write,
+            );
             return self.forget_archived(ctx, batch, written);
         };
         let (addr, generation) = (ctx.address(), self.generation);
