@@ -34,6 +34,7 @@ pub mod request_id;
 pub mod routes;
 pub mod secrets;
 pub mod settings;
+pub mod shutdown;
 pub mod sse;
 pub mod startup;
 pub mod state;

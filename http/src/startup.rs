@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::queue_tokens::QueueTokenSigner;
 use crate::rate_limit::RateLimits;
 use crate::settings::Settings;
+use crate::shutdown::{ServerStop, Shutdown, SHUTDOWN_TIMEOUT_S};
 use crate::sse::StreamSlots;
 use crate::state::AppState;
 use crate::tickets_qr::QrSigner;
@@ -56,6 +57,7 @@ pub struct Application {
     pub warnings: Vec<String>,
     /// Stops the webhook dispatcher when the application goes.
     webhook_dispatch: WebhookDispatch,
+    shutdown: Shutdown,
 }
 
 /// Stops the webhook dispatcher when dropped: it holds the engine (and so
@@ -198,6 +200,7 @@ impl Application {
         // the dispatcher thread's first retention pass.
         let (webhooks, webhook_dispatch) =
             start_webhooks(&registry, settings.webhook_dispatch).await?;
+        let shutdown = Shutdown::default();
         let state = web::Data::new(AppState {
             registry: Arc::clone(&registry),
             rate_limits: RateLimits::new(&settings.rate_limits, Arc::clone(&clock)),
@@ -221,6 +224,7 @@ impl Application {
             mail,
             webhooks,
             direct_wallet_charges: settings.direct_wallet_charges,
+            shutdown: shutdown.clone(),
         });
         // One load shedder for the whole process: every worker's app shares it.
         let shedder = LoadShedder::new(settings.max_in_flight_requests);
@@ -261,7 +265,10 @@ impl Application {
         .backlog(settings.backlog)
         .client_request_timeout(std::time::Duration::from_secs(10))
         .client_disconnect_timeout(std::time::Duration::from_secs(2))
-        .shutdown_timeout(10)
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_S)
+        // Signals go through `shutdown::stop_on_signal`, which announces the
+        // stop before it, so open streams do not hold it for the timeout.
+        .disable_signals()
         .bind(settings.bind)
         .map_err(|e| format!("cannot bind {}: {e}", settings.bind))?;
         let port = server
@@ -299,6 +306,7 @@ impl Application {
             banner,
             warnings,
             webhook_dispatch,
+            shutdown,
         })
     }
 
@@ -310,15 +318,27 @@ impl Application {
         &self.registry
     }
 
-    /// A handle that can stop the server gracefully.
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
+    /// A handle that stops the server, announcing it first (`shutdown`).
+    pub fn handle(&self) -> ServerStop {
+        ServerStop {
+            server: self.server.handle(),
+            shutdown: self.shutdown.clone(),
+        }
     }
 
-    /// Serves until stopped (SIGTERM/SIGINT or a handle): in-flight requests
-    /// finish, then the engine flushes and stops.
+    /// Serves until stopped (SIGTERM/SIGINT or a handle): streams and
+    /// long-polls end, requests in flight finish, then the engine flushes
+    /// and stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let stop = self.handle();
+        let signals = actix_web::rt::spawn(async move {
+            if let Err(err) = crate::shutdown::stop_on_signal(stop).await {
+                // The server still serves; only a signal cannot stop it.
+                tracing::error!("cannot listen for SIGTERM and SIGINT: {err}");
+            }
+        });
         let outcome = self.server.await;
+        signals.abort();
         drop(self.webhook_dispatch);
         self.registry.shutdown();
         outcome

@@ -44,6 +44,8 @@ pub struct AppState {
     pub webhooks: Arc<boxoffice_actors::webhooks::Webhooks>,
     /// `--direct-wallet-charges`: false, only card top-ups are taken.
     pub direct_wallet_charges: bool,
+    /// Announced when the server begins to stop: streams and long-polls end.
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 impl AppState {

@@ -6,6 +6,7 @@ mod binary;
 mod cancel_kill;
 mod charge_storm;
 mod draft_kill;
+mod graceful_stop;
 mod http_crash;
 mod kill_engine;
 mod kill_loop;

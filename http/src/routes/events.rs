@@ -38,11 +38,15 @@ pub async fn list_events(
     user.require(&state, Role::Admin)?;
     let request = query.into_inner().validate()?;
     // Not under `state.engine`'s request timeout: the wait (at most 30 s)
-    // is the point; the read itself touches only the store.
-    let page = state
-        .registry
-        .booking_events(request.after, request.limit, request.wait)
-        .await
-        .map_err(ApiError::from)?;
+    // is the point; the read itself touches only the store. A stop ends the
+    // wait: the page is read again without one.
+    let registry = &state.registry;
+    let page = tokio::select! {
+        page = registry.booking_events(request.after, request.limit, request.wait) => page,
+        _ = state.shutdown.begun() => {
+            registry.booking_events(request.after, request.limit, std::time::Duration::ZERO).await
+        }
+    }
+    .map_err(ApiError::from)?;
     Ok(HttpResponse::Ok().json(EventPageBody::from(&page)))
 }

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use boxoffice_actors::seat_feed::Start;
 use boxoffice_engine::ids::ScheduleId;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use std::sync::Arc;
 use utoipa::IntoParams;
@@ -125,7 +126,8 @@ pub async fn seat_stream_of(
         .ok_or_else(too_many_streams)?;
     let (after, reset) = start_point(&req, &query, |resume| feed.start(resume));
     let gate = admission.map(|pass| (Arc::clone(&state.registry), pass));
-    Ok(event_stream().streaming(seat_stream(subscription, slot, after, reset, gate)))
+    let stream = seat_stream(subscription, slot, after, reset, gate);
+    Ok(event_stream().streaming(stream.take_until(state.shutdown.begun())))
 }
 
 const QUEUE_EXAMPLE: &str = "retry: 1000\n\nevent: queue\ndata: {\"token\":\"BXQ1.payload.signature\",\"scheduleId\":\"7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12\",\"status\":\"WAITING\",\"position\":42,\"estimatedWaitSeconds\":30,\"expiresAt\":\"2026-03-01T01:00:00Z\",\"pollAfterMs\":2000}\n\nevent: queue\ndata: {\"token\":\"BXQ1.payload.signature\",\"scheduleId\":\"7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12\",\"status\":\"ACTIVE\",\"position\":0,\"estimatedWaitSeconds\":0,\"expiresAt\":\"2026-03-01T00:10:00Z\",\"pollAfterMs\":2000}\n\n";
@@ -151,5 +153,6 @@ pub async fn queue_stream_of(
     let first = state.registry.watch_queue(&pass)?;
     let slot = slot(&state)?;
     let registry = Arc::clone(&state.registry);
-    Ok(event_stream().streaming(queue_stream(registry, first, token, slot)))
+    let stream = queue_stream(registry, first, token, slot);
+    Ok(event_stream().streaming(stream.take_until(state.shutdown.begun())))
 }

@@ -2,12 +2,12 @@
 //! uses) on a random port with a temporary data dir, a manual clock and a
 //! seeded id source, and gives tests a small HTTP client around it.
 
-use actix_web::dev::ServerHandle;
 use awc::http::{Method, StatusCode};
 use boxoffice_actors::{Clock, IdSource, ManualClock, Registry, Role};
 use boxoffice_engine::ids::UserId;
 use boxoffice_engine::Timestamp;
 use boxoffice_http::auth::{JwtKeys, TokenKind};
+use boxoffice_http::shutdown::ServerStop;
 use boxoffice_http::{Application, Settings};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +31,7 @@ pub struct TestApp {
     /// What the server was started with (its data dir is `dir`): a restart
     /// starts the new server with the same.
     pub settings: Settings,
-    handle: ServerHandle,
+    handle: ServerStop,
     keys: JwtKeys,
     counter: AtomicU64,
     /// The seed of this server's id source. A restart seeds the next one with
