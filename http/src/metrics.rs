@@ -7,8 +7,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, Error};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry as PromRegistry,
-    TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry as PromRegistry, TextEncoder,
 };
 use std::time::Instant;
 
@@ -25,6 +25,11 @@ pub struct Metrics {
     pub flush_last_batch: IntGauge,
     pub flush_max_batch: IntGauge,
     pub log_records: IntGauge,
+    /// The engine's heavy single pieces of work (`work_times`), by kind:
+    /// how many, their total and the longest, since start.
+    pub work_count: IntGaugeVec,
+    pub work_seconds_total: GaugeVec,
+    pub work_seconds_longest: GaugeVec,
 }
 
 impl Metrics {
@@ -73,6 +78,27 @@ impl Metrics {
                 "boxoffice_storage_records",
                 "log records appended since start",
             )?,
+            work_count: IntGaugeVec::new(
+                Opts::new(
+                    "boxoffice_engine_work_count",
+                    "flushes, snapshots, idempotency tidies and archive writes since start",
+                ),
+                &["work"],
+            )?,
+            work_seconds_total: GaugeVec::new(
+                Opts::new(
+                    "boxoffice_engine_work_seconds_total",
+                    "time spent in each kind of engine work since start",
+                ),
+                &["work"],
+            )?,
+            work_seconds_longest: GaugeVec::new(
+                Opts::new(
+                    "boxoffice_engine_work_seconds_longest",
+                    "the longest single piece of each kind of engine work since start",
+                ),
+                &["work"],
+            )?,
             registry,
             requests,
             latency,
@@ -92,6 +118,12 @@ impl Metrics {
             &metrics.flush_max_batch,
             &metrics.log_records,
         ] {
+            metrics.registry.register(Box::new(g.clone()))?;
+        }
+        metrics
+            .registry
+            .register(Box::new(metrics.work_count.clone()))?;
+        for g in [&metrics.work_seconds_total, &metrics.work_seconds_longest] {
             metrics.registry.register(Box::new(g.clone()))?;
         }
         Ok(metrics)

@@ -1956,6 +1956,20 @@ async fn health_readiness_and_prometheus_metrics_by_route() {
         "ids do not become labels: {text}"
     );
     assert!(!text.contains(&concert), "no raw ids in labels");
+    // The engine's work times, by kind: creating the concert flushed.
+    let flushes = text
+        .lines()
+        .find_map(|line| line.strip_prefix("boxoffice_engine_work_count{work=\"flush\"} "))
+        .and_then(|count| count.parse::<u64>().ok());
+    assert!(flushes.is_some_and(|n| n > 0), "{text}");
+    for work in ["snapshot", "key_archive", "archive_write"] {
+        assert!(
+            text.contains(&format!(
+                "boxoffice_engine_work_seconds_longest{{work=\"{work}\"}}"
+            )),
+            "{text}"
+        );
+    }
     // Every sample line is `name{labels} value` or `name value`.
     for line in text
         .lines()

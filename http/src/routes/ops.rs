@@ -68,6 +68,28 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .set(gauges.flush.last_batch_records as i64);
     m.flush_max_batch.set(gauges.flush.max_batch_records as i64);
     m.log_records.set(gauges.flush.records as i64);
+    let times = &state.registry.context().work_times;
+    let flush = boxoffice_actors::work_times::TimingsReading {
+        count: gauges.flush.flushes,
+        total_us: gauges.flush.flush_us_total,
+        longest_us: gauges.flush.longest_flush_us,
+    };
+    for (work, reading) in [
+        ("flush", flush),
+        ("snapshot", times.snapshot.reading()),
+        ("key_archive", times.key_archive.reading()),
+        ("archive_write", times.archive_write.reading()),
+    ] {
+        m.work_count
+            .with_label_values(&[work])
+            .set(i64::try_from(reading.count).unwrap_or(i64::MAX));
+        m.work_seconds_total
+            .with_label_values(&[work])
+            .set(reading.total_us as f64 / 1e6);
+        m.work_seconds_longest
+            .with_label_values(&[work])
+            .set(reading.longest_us as f64 / 1e6);
+    }
     if let Some(waiting) = gauges.queue_waiting {
         m.queue_waiting.set(waiting as i64);
     }
