@@ -74,7 +74,7 @@ pub struct Boxoffice<C> {
 }
 
 struct Server {
-    handle: actix_web::dev::ServerHandle,
+    handle: boxoffice_http::shutdown::ServerStop,
     finished: tokio::sync::oneshot::Receiver<()>,
     /// `http://127.0.0.1:PORT`, for reading its /metrics at the end.
     base: Arc<str>,
