@@ -61,6 +61,7 @@ mod admin;
 mod checks;
 mod crash;
 mod keys;
+mod mail;
 mod model;
 mod oracle;
 mod outbox;

@@ -628,9 +628,20 @@ async fn an_endpoint_registered_before_the_first_pass_gets_the_events_after_it()
         .filter(|(lsn, _, event)| webhook.wants(event.kind, *lsn))
         .map(|(_, _, event)| event.event_id)
         .collect();
-    let received = sim.received.borrow().get(&webhook.url).cloned().unwrap_or_default();
-    assert!(!owed.is_empty(), "the workload made events after the registration");
-    let missed: Vec<&uuid::Uuid> = owed.iter().filter(|id| !received.contains_key(id)).collect();
+    let received = sim
+        .received
+        .borrow()
+        .get(&webhook.url)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !owed.is_empty(),
+        "the workload made events after the registration"
+    );
+    let missed: Vec<&uuid::Uuid> = owed
+        .iter()
+        .filter(|id| !received.contains_key(id))
+        .collect();
     assert!(
         missed.is_empty(),
         "{} of {} owed events never reached an endpoint registered before the first pass",
