@@ -30,16 +30,14 @@
 //! Seeds: `BOXOFFICE_SIM_MAIL_SEEDS=N` (default [`DEFAULT_SEEDS`]) or
 //! `A..B`; `BOXOFFICE_SIM_MAIL_SEED=n` replays one with its whole trace.
 
-use boxoffice_actors::booking_events::{
-    BookingEvent, BookingEventData, BookingEventKind, OutboxRecord, OUTBOX_LOG,
-};
+use boxoffice_actors::booking_events::{BookingEvent, BookingEventData, BookingEventKind};
 use boxoffice_actors::{Registry, Role};
 use boxoffice_engine::ids::UserId;
 use boxoffice_http::mail::mailer::{MailTransport, Message, SendError};
 use boxoffice_http::mail::outbox_mail::{stored_position, Dispatcher, Position};
 use boxoffice_http::mail::MailSettings;
 use boxoffice_http::tickets_qr::QrSigner;
-use boxoffice_storage::{codec, Lsn, MemoryStore, Store};
+use boxoffice_storage::{Lsn, MemoryStore, Store};
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use rand::rngs::SmallRng;
@@ -51,7 +49,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::crash::{choose_plan, CrashPlan, CrashPoint, ARMED_PATIENCE_OPS};
+use super::outbox::{durable_events, durable_events_in};
+use super::side_crashes::{Aim, SideCrashes};
 use super::world::{Trace, World};
 use super::{restart_and_check, workload};
 
@@ -61,10 +60,6 @@ use super::{restart_and_check, workload};
 pub const DEFAULT_SEEDS: u64 = 120;
 /// Operations per seed.
 const OPERATIONS_PER_SEED: RangeInclusive<usize> = 60..=140;
-/// Planned crashes per seed (a final kill and check always follows).
-const CRASHES_PER_SEED: RangeInclusive<usize> = 1..=3;
-/// No crash is planned before this many operations.
-const FIRST_CRASH_AFTER: usize = 5;
 /// A crash aimed inside the passes dies after this many of their store writes.
 const WRITES_INTO_A_PASS: RangeInclusive<u64> = 1..=6;
 /// Users in 100 given an account (the others' mails are passed).
@@ -244,7 +239,7 @@ impl MailRule {
         durable: Lsn,
         position: Option<Position>,
     ) -> (BTreeMap<MailKey, uuid::Uuid>, Vec<uuid::Uuid>) {
-        let events = durable_events(store, durable);
+        let events = durable_events_in(store, durable);
         let from = passed_by(&events, self.first);
         let upto = position.map_or(from, |p| passed_by(&events, p));
         let mut owed = BTreeMap::new();
@@ -288,22 +283,6 @@ fn dispatcher(w: &World) -> Dispatcher {
         QrSigner::new(b"simulated qr key"),
     )
     .unwrap_or_else(|err| panic!("the mail dispatcher does not start: {err}"))
-}
-
-/// Every outbox event up to `durable`, in feed order, with its position.
-fn durable_events(store: &dyn Store, durable: Lsn) -> Vec<(Lsn, u32, BookingEvent)> {
-    let mut events = Vec::new();
-    for (lsn, bytes) in store.read_log(OUTBOX_LOG, 0).expect("outbox readable") {
-        if lsn > durable {
-            break;
-        }
-        let record: OutboxRecord =
-            codec::decode_record(OUTBOX_LOG, lsn, &bytes).expect("outbox record decodes");
-        for (index, event) in record.events.into_iter().enumerate() {
-            events.push((lsn, index as u32 + 1, event));
-        }
-    }
-    events
 }
 
 /// How many of `events` (in feed order) are before `position`.
@@ -410,8 +389,7 @@ async fn check(w: &mut World, sim: &mut Sim, stats: &mut MailStats) {
     let owed: Vec<uuid::Uuid> = owed.into_values().collect();
     sim.assert_mailed(&owed, "a durable event's mail never accepted");
     stats.owed_at_end = owed.len() as u64;
-    let durable = w.registry.context().outbox.durable_lsn();
-    let in_outbox: BTreeSet<uuid::Uuid> = durable_events(w.store.as_ref(), durable)
+    let in_outbox: BTreeSet<uuid::Uuid> = durable_events(w)
         .into_iter()
         .map(|(_, _, event)| event.event_id)
         .collect();
@@ -482,42 +460,22 @@ async fn run_seed(seed: u64, trace: Trace) -> MailStats {
         life: 0,
     };
     let operations = w.rng.gen_range(OPERATIONS_PER_SEED);
-    let crashes = w.rng.gen_range(CRASHES_PER_SEED);
-    let mut crash_at: Vec<usize> = (0..crashes)
-        .map(|_| w.rng.gen_range(FIRST_CRASH_AFTER..operations))
-        .collect();
-    crash_at.sort_unstable();
-    let mut armed_at: Option<usize> = None;
-    let mut pay_crash = None;
-    let mut pass_crash: Option<CrashPoint> = None;
+    let aim = Aim {
+        one_in: 3,
+        writes: WRITES_INTO_A_PASS,
+        what: "the next mail passes",
+    };
+    let mut crashes = SideCrashes::plan(&mut w, operations, aim);
     for op in 0..operations {
-        while crash_at.first().is_some_and(|&at| at <= op) {
-            crash_at.remove(0);
-            if armed_at.is_some() {
-                continue;
-            }
-            if w.rng.gen_range(0..3) == 0 {
-                let point = CrashPoint::Writes(w.rng.gen_range(WRITES_INTO_A_PASS));
-                w.trace
-                    .push(format!("  plan: {point} inside the next mail passes"));
-                pass_crash = Some(point);
-                stats.crashes_aimed_at_passes += 1;
-            } else {
-                match choose_plan(&mut w.rng) {
-                    CrashPlan::Point(point) => w.arm(point),
-                    CrashPlan::DuringPayment(point) => pay_crash = Some(point),
-                }
-            }
-            armed_at = Some(op);
+        if crashes.before(&mut w, op) {
+            stats.crashes_aimed_at_passes += 1;
         }
         w.trace.push(format!("#{op}"));
-        workload::step(&mut w, &mut pay_crash).await;
+        workload::step(&mut w, &mut crashes.pay_crash).await;
         w.quiesce().await;
         stats.operations += 1;
         if !w.store.is_dead() && w.rng.gen_range(0..100) < PASS_PERCENT {
-            if let Some(point) = pass_crash.take() {
-                w.arm(point);
-            }
+            crashes.arm_aimed(&mut w);
             let caught_up = sim.catch_up(&w, false, &mut stats).await;
             w.trace.push(format!(
                 "  mail: {:?}{}",
@@ -528,12 +486,8 @@ async fn run_seed(seed: u64, trace: Trace) -> MailStats {
                 stats.crashes_in_a_pass += 1;
             }
         }
-        let patience_over = armed_at.is_some_and(|at| op - at >= ARMED_PATIENCE_OPS);
-        if w.store.is_dead() || patience_over {
+        if crashes.kill_now(&w, op) {
             kill_and_check(&mut w, &mut sim, &mut stats).await;
-            armed_at = None;
-            pay_crash = None;
-            pass_crash = None;
         }
     }
     kill_and_check(&mut w, &mut sim, &mut stats).await;

@@ -65,6 +65,7 @@ mod mail;
 mod model;
 mod oracle;
 mod outbox;
+mod side_crashes;
 mod webhooks;
 mod workload;
 mod world;

@@ -34,13 +34,13 @@
 //! Seeds: `BOXOFFICE_SIM_WEBHOOK_SEEDS=N` (default [`DEFAULT_SEEDS`]) or
 //! `A..B`; `BOXOFFICE_SIM_WEBHOOK_SEED=n` replays one with its whole trace.
 
-use boxoffice_actors::booking_events::{BookingEvent, OutboxRecord, OUTBOX_LOG};
+use boxoffice_actors::booking_events::BookingEvent;
 use boxoffice_actors::webhooks::deliveries::{AttemptResult, DeliveryStatus};
 use boxoffice_actors::webhooks::dispatcher::{
     pass, stored_cursor, DeliveryRequest, DispatchSettings, PassReport, Transport,
 };
 use boxoffice_actors::webhooks::{NewWebhook, Webhook, WebhookId, Webhooks, EVENT_KINDS};
-use boxoffice_storage::{codec, Lsn, Store};
+use boxoffice_storage::Lsn;
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use rand::rngs::SmallRng;
@@ -52,7 +52,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::crash::{choose_plan, CrashPlan, CrashPoint, ARMED_PATIENCE_OPS};
+use super::outbox::durable_events;
+use super::side_crashes::{Aim, SideCrashes};
 use super::world::{Trace, World, TRACE_LINES};
 use super::{restart_and_check, workload};
 
@@ -60,10 +61,6 @@ use super::{restart_and_check, workload};
 pub const DEFAULT_SEEDS: u64 = 300;
 /// Operations per seed.
 const OPERATIONS_PER_SEED: RangeInclusive<usize> = 60..=160;
-/// Planned crashes per seed (a final kill and check always follows).
-const CRASHES_PER_SEED: RangeInclusive<usize> = 1..=3;
-/// No crash is planned before this many operations.
-const FIRST_CRASH_AFTER: usize = 5;
 /// Endpoints registered at the start, and the chance (in 100) of one more
 /// after an operation.
 const ENDPOINTS_AT_START: RangeInclusive<usize> = 1..=2;
@@ -221,24 +218,6 @@ impl Sim {
     }
 }
 
-/// Every durable outbox event with its position (lsn, index + 1).
-fn outbox_events(w: &World) -> Vec<(Lsn, u32, BookingEvent)> {
-    let store: &dyn Store = w.store.as_ref();
-    let durable = w.registry.context().outbox.durable_lsn();
-    let mut events = Vec::new();
-    for (lsn, bytes) in store.read_log(OUTBOX_LOG, 0).expect("outbox readable") {
-        if lsn > durable {
-            break;
-        }
-        let record: OutboxRecord =
-            codec::decode_record(OUTBOX_LOG, lsn, &bytes).expect("outbox record decodes");
-        for (index, event) in record.events.into_iter().enumerate() {
-            events.push((lsn, index as u32 + 1, event));
-        }
-    }
-    events
-}
-
 /// The checks after a restart (the module doc), before and after the settle.
 async fn check(w: &mut World, sim: &mut Sim, stats: &mut WebhookStats) {
     sim.webhooks = open(w).await;
@@ -257,7 +236,7 @@ async fn check(w: &mut World, sim: &mut Sim, stats: &mut WebhookStats) {
     }
     // Unacknowledged ones that survived are as good as acknowledged now.
     sim.acknowledged = endpoints.clone();
-    let events = outbox_events(w);
+    let events = durable_events(w);
     let durable = w.registry.context().outbox.durable_lsn();
     let owed = |webhook: &Webhook, lsn: Lsn, event: &BookingEvent| webhook.wants(event.kind, lsn);
 
@@ -421,57 +400,33 @@ async fn run_seed(seed: u64, trace: Trace) -> WebhookStats {
         sim.register(&mut w, &mut stats).await;
     }
     let operations = w.rng.gen_range(OPERATIONS_PER_SEED);
-    let crashes = w.rng.gen_range(CRASHES_PER_SEED);
-    let mut crash_at: Vec<usize> = (0..crashes)
-        .map(|_| w.rng.gen_range(FIRST_CRASH_AFTER..operations))
-        .collect();
-    crash_at.sort_unstable();
-    let mut armed_at: Option<usize> = None;
-    let mut pay_crash = None;
-    let mut pass_crash: Option<CrashPoint> = None;
+    let aim = Aim {
+        one_in: 2,
+        writes: WRITES_INTO_A_PASS,
+        what: "the next dispatcher pass",
+    };
+    let mut crashes = SideCrashes::plan(&mut w, operations, aim);
     for op in 0..operations {
-        while crash_at.first().is_some_and(|&at| at <= op) {
-            crash_at.remove(0);
-            if armed_at.is_some() {
-                continue;
-            }
-            if w.rng.gen_range(0..2) == 0 {
-                let point = CrashPoint::Writes(w.rng.gen_range(WRITES_INTO_A_PASS));
-                w.trace
-                    .push(format!("  plan: {point} inside the next dispatcher pass"));
-                pass_crash = Some(point);
-                stats.crashes_aimed_at_a_pass += 1;
-            } else {
-                match choose_plan(&mut w.rng) {
-                    CrashPlan::Point(point) => w.arm(point),
-                    CrashPlan::DuringPayment(point) => pay_crash = Some(point),
-                }
-            }
-            armed_at = Some(op);
+        if crashes.before(&mut w, op) {
+            stats.crashes_aimed_at_a_pass += 1;
         }
         w.trace.push(format!("#{op}"));
-        workload::step(&mut w, &mut pay_crash).await;
+        workload::step(&mut w, &mut crashes.pay_crash).await;
         w.quiesce().await;
         stats.operations += 1;
         if !w.store.is_dead() && w.rng.gen_range(0..100) < REGISTER_PERCENT {
             sim.register(&mut w, &mut stats).await;
         }
         if !w.store.is_dead() {
-            if let Some(point) = pass_crash.take() {
-                w.arm(point);
-            }
+            crashes.arm_aimed(&mut w);
             let report = sim.pass(&w, false, &mut stats).await;
             w.trace.push(format!("  dispatcher: {report:?}"));
             if report.is_none() {
                 stats.crashes_in_a_pass += 1;
             }
         }
-        let patience_over = armed_at.is_some_and(|at| op - at >= ARMED_PATIENCE_OPS);
-        if w.store.is_dead() || patience_over {
+        if crashes.kill_now(&w, op) {
             kill_and_check(&mut w, &mut sim, &mut stats).await;
-            armed_at = None;
-            pay_crash = None;
-            pass_crash = None;
         }
     }
     kill_and_check(&mut w, &mut sim, &mut stats).await;
@@ -569,7 +524,7 @@ async fn the_follower_skips_what_no_endpoint_is_owed() {
     assert_eq!(cursor.lsn, skipped, "skipped to the endpoint's from_lsn");
 
     step_until_new_events(&mut w).await;
-    let newer = outbox_events(&w)
+    let newer = durable_events(&w)
         .into_iter()
         .filter(|(lsn, _, _)| *lsn > skipped)
         .count();
@@ -623,7 +578,7 @@ async fn an_endpoint_registered_before_the_first_pass_gets_the_events_after_it()
             break;
         }
     }
-    let owed: Vec<uuid::Uuid> = outbox_events(&w)
+    let owed: Vec<uuid::Uuid> = durable_events(&w)
         .into_iter()
         .filter(|(lsn, _, event)| webhook.wants(event.kind, *lsn))
         .map(|(_, _, event)| event.event_id)
