@@ -167,9 +167,15 @@ impl Dispatcher {
     pub async fn run(mut self, mailer: Arc<Mailer>) {
         let mut delay = FIRST_RETRY_DELAY;
         loop {
+            let before = self.position;
             match self.pass(mailer.as_ref(), FEED_WAIT).await {
                 Ok(_) => delay = FIRST_RETRY_DELAY,
                 Err(err) => {
+                    // Mail went out before the failure: the backoff is
+                    // for the mail that did not, from its start.
+                    if self.position != before {
+                        delay = FIRST_RETRY_DELAY;
+                    }
                     tracing::warn!(%err, retry_in_ms = delay.as_millis() as u64, "mail: retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_RETRY_DELAY);
