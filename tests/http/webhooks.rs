@@ -40,7 +40,7 @@ struct ReceiverState {
     got: Mutex<Vec<Received>>,
 }
 
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     state: Arc<ReceiverState>,
     handle: Option<ServerHandle>,
@@ -69,7 +69,7 @@ async fn receive(
 
 impl Receiver {
     /// A receiver on a new port answering `status` to every call.
-    async fn start(status: u16) -> Receiver {
+    pub(crate) async fn start(status: u16) -> Receiver {
         let state = Arc::new(ReceiverState::default());
         state.answer.store(status, Ordering::SeqCst);
         let mut receiver = Receiver {
@@ -105,7 +105,7 @@ impl Receiver {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hooks", self.port)
     }
 
@@ -119,7 +119,7 @@ impl Receiver {
 }
 
 /// Polls `done` until it holds, failing after [`SETTLE_WAIT`].
-async fn eventually<F: std::future::Future<Output = bool>>(
+pub(crate) async fn eventually<F: std::future::Future<Output = bool>>(
     what: &str,
     mut done: impl FnMut() -> F,
 ) {
@@ -130,7 +130,12 @@ async fn eventually<F: std::future::Future<Output = bool>>(
     }
 }
 
-async fn register(app: &TestApp, admin: &str, url: &str, events: &[&str]) -> (String, String) {
+pub(crate) async fn register(
+    app: &TestApp,
+    admin: &str,
+    url: &str,
+    events: &[&str],
+) -> (String, String) {
     let reply = app
         .post(WEBHOOKS, Some(admin), json!({"url": url, "events": events}))
         .await;
@@ -158,7 +163,7 @@ async fn hold(app: &TestApp, schedule: &str, seat: &str) -> String {
     reply.body["reservationId"].as_str().expect("id").to_owned()
 }
 
-async fn deliveries(app: &TestApp, admin: &str, webhook: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(app: &TestApp, admin: &str, webhook: &str) -> Vec<Value> {
     let reply = app
         .get(
             &format!("{WEBHOOKS}/{webhook}/deliveries?pageSize=100"),
@@ -170,7 +175,7 @@ async fn deliveries(app: &TestApp, admin: &str, webhook: &str) -> Vec<Value> {
 }
 
 /// Every event of the admin feed, by id.
-async fn feed(app: &TestApp, admin: &str) -> Vec<Value> {
+pub(crate) async fn feed(app: &TestApp, admin: &str) -> Vec<Value> {
     let reply = app
         .get("/api/v1/admin/events?limit=1000", Some(admin))
         .await;

@@ -239,7 +239,8 @@ async fn follow(webhooks: Arc<Webhooks>) {
 /// The cursor to start from: the stored one; on the very first start, the
 /// end of the outbox as it is (nothing before any endpoint existed is
 /// owed), stored durably at once so that no later event is skipped.
-fn start_cursor(store: &dyn Store, durable: u64) -> Result<EventCursor, StoreError> {
+/// `Webhooks::open` calls it first, before any registration.
+pub(crate) fn start_cursor(store: &dyn Store, durable: u64) -> Result<EventCursor, StoreError> {
     if let Some(bytes) = store.get_meta(layout::CURSOR_KEY)? {
         return layout::decode_cursor(&bytes);
     }

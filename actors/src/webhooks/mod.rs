@@ -148,10 +148,19 @@ pub struct Webhooks {
 
 impl Webhooks {
     /// Loads the table (finishing the purge of any endpoint a crash caught
-    /// while it was being deleted).
+    /// while it was being deleted). On the very first start it also stores
+    /// the dispatcher's cursor, before any registration can be accepted:
+    /// stored later (at the dispatcher's first pass, as it once was), it
+    /// would be the outbox's end as it was then, past the events an
+    /// endpoint registered in between is owed.
     pub async fn open(registry: Arc<Registry>) -> Result<Arc<Webhooks>, WebhookError> {
         let store = Arc::clone(registry.context().commit.store());
-        let table = blocking(move || layout::load(store.as_ref())).await?;
+        let durable = registry.context().outbox.durable_lsn();
+        let table = blocking(move || {
+            dispatcher::start_cursor(store.as_ref(), durable)?;
+            layout::load(store.as_ref())
+        })
+        .await?;
         Ok(Arc::new(Webhooks {
             registry,
             table: Mutex::new(table),

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::compose::{self, CodeMailKind, Recipient};
-use super::mailer::Mailer;
+use super::mailer::{MailTransport, Mailer};
 use boxoffice_actors::accounts::CODE_TTL_MS;
 
 /// Requests waiting for the mail thread; past it a request is dropped (and

@@ -1,12 +1,25 @@
-//! The SMTP client: one lettre transport (tokio, rustls) built from
-//! `--smtp-url`, and the one way mail leaves the process, [`Mailer::send`].
+//! The way mail leaves the process: the [`MailTransport`] trait, and its
+//! one real implementation, [`Mailer`], the SMTP client (one lettre
+//! transport, tokio, rustls) built from `--smtp-url`. A seeded simulation
+//! gives the outbox dispatcher a transport of its own
+//! (`tests/engine/simulation/mail.rs`).
 
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use futures_util::future::LocalBoxFuture;
+use futures_util::FutureExt;
+/// The mail a transport sends (lettre's; re-exported for other transports).
+pub use lettre::Message;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 
 /// Longest one SMTP conversation may take (connect, TLS, the transfer):
 /// a server that hangs counts as down, and the send is retried.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Hands a mail to the mail server.
+pub trait MailTransport {
+    /// Sends `message`; Ok once the server accepted it.
+    fn send(&self, message: Message) -> LocalBoxFuture<'_, Result<(), SendError>>;
+}
 
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -22,17 +35,21 @@ impl Mailer {
             .build();
         Ok(Mailer { transport })
     }
+}
 
-    /// Sends `message`; Ok once the server accepted it.
-    pub async fn send(&self, message: Message) -> Result<(), SendError> {
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| SendError {
-                permanent: e.is_permanent(),
-                message: e.to_string(),
-            })
+impl MailTransport for Mailer {
+    fn send(&self, message: Message) -> LocalBoxFuture<'_, Result<(), SendError>> {
+        async move {
+            self.transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| SendError {
+                    permanent: e.is_permanent(),
+                    message: e.to_string(),
+                })
+        }
+        .boxed_local()
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - [`MailSettings`]: `--smtp-url` and `--mail-from`, checked at start-up
 //!   (mail is off when they are unset).
-//! - [`mailer`]: the one SMTP client (lettre over tokio; TLS per the URL).
+//! - [`mailer`]: the transport trait and the one SMTP client (lettre over
+//!   tokio; TLS per the URL).
 //! - [`compose`]: the mails, rendered from the templates in
 //!   `http/templates/mail/` (compiled in), with each ticket's QR code as an
 //!   inline PNG ([`qr_png`]).
@@ -32,7 +33,7 @@ use boxoffice_actors::Registry;
 
 use crate::tickets_qr::QrSigner;
 pub use code_mail::{CodeMail, CodeMailer};
-pub use mailer::Mailer;
+pub use mailer::{MailTransport, Mailer};
 
 /// The mail configuration: where to send and as whom.
 #[derive(Clone, Debug)]
@@ -102,15 +103,11 @@ impl MailService {
         let from = settings.sender()?;
         let arbiter = actix::Arbiter::new();
         let (codes, code_queue) = CodeMailer::new();
-        let dispatcher = outbox_mail::Dispatcher::new(
-            Arc::clone(&registry),
-            Arc::clone(&mailer),
-            from.clone(),
-            qr,
-        )?;
+        let dispatcher = outbox_mail::Dispatcher::new(Arc::clone(&registry), from.clone(), qr)?;
         // Spawned from the thread itself: the feed's read is not `Send`.
+        let dispatcher_mailer = Arc::clone(&mailer);
         let started = arbiter.spawn_fn(move || {
-            actix::spawn(dispatcher.run());
+            actix::spawn(dispatcher.run(dispatcher_mailer));
             actix::spawn(code_mail::run(code_queue, registry, mailer, from));
         });
         if !started {

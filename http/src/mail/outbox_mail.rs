@@ -15,16 +15,21 @@
 //! starts with the same events (positions are fixed at append), so after a
 //! restart the dispatcher resumes at the first event whose mail the server
 //! did not accept yet. The count advances only after the SMTP server
-//! accepted the mail: at least once, and at most the one mail in flight at
-//! a crash twice. The stored position becomes durable with the next flush
-//! of the store; a crash before it only repeats mails, never skips one.
+//! accepted the mail: at least once. The stored position becomes durable
+//! with the next flush of the store; a crash before it repeats the mails
+//! sent since the last one (the one in flight at least), never skips one.
 //!
-//! A send that fails for a passing reason (connection refused, timeout, a
-//! 4xx) is retried with a backoff doubling from [`FIRST_RETRY_DELAY`] to
-//! [`MAX_RETRY_DELAY`], for as long as it takes: an outage delays the mail
-//! behind it, never drops it. A mail the server refuses for good (a 5xx,
-//! e.g. an address it does not serve) or one that cannot be written is
-//! logged and passed, so one bad address cannot stop everyone's tickets.
+//! A pass ([`Dispatcher::pass`]) reads one page and mails its events in
+//! order; it stops at the first failure that may pass (connection refused,
+//! timeout, a 4xx, a store error), with the position at the mail not sent
+//! yet. [`Dispatcher::run`] repeats passes, waiting after a failed one with
+//! a backoff doubling from [`FIRST_RETRY_DELAY`] to [`MAX_RETRY_DELAY`],
+//! for as long as it takes: an outage delays the mail behind it, never
+//! drops it. A mail the server refuses for good (a 5xx, e.g. an address it
+//! does not serve) or one that cannot be written is logged and passed, so
+//! one bad address cannot stop everyone's tickets. The mail goes out
+//! through a [`MailTransport`]: the SMTP client, or a seeded simulation's
+//! (`tests/engine/simulation/mail.rs`), which runs passes one by one.
 //!
 //! On a data dir that never had mail, the dispatcher starts at the end of
 //! the outbox: turning mail on does not mail every past booking.
@@ -36,21 +41,20 @@ use boxoffice_actors::schedule_actor::ReservationView;
 use boxoffice_actors::Registry;
 use boxoffice_storage::{codec, Store};
 use lettre::message::Mailbox;
-use lettre::Message;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::compose::{self, Recipient};
-use super::mailer::Mailer;
+use super::mailer::{MailTransport, Mailer};
 use crate::tickets_qr::QrSigner;
 
 /// Events read from the feed at a time.
 pub const MAIL_EVENTS_PER_PAGE: usize = 32;
 /// Longest one feed read waits for a new event (the feed's long-poll).
 pub const FEED_WAIT: Duration = Duration::from_secs(20);
-/// The first wait after a failed send or read.
+/// The first wait after a failed pass.
 pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
-/// The longest wait between two attempts (the backoff stops doubling here).
+/// The longest wait between two passes (the backoff stops doubling here).
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// The store's meta key of the dispatcher's position.
 pub const CURSOR_KEY: &str = "mail/outbox-position";
@@ -91,171 +95,209 @@ impl Position {
     }
 }
 
+/// The mails the booking events call for (the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboxMail {
+    /// The tickets of a confirmed reservation.
+    Tickets,
+    /// The notice of a refunded one.
+    Refund,
+}
+
+/// The mail `event` calls for, and the reservation it is about; `None`
+/// for an event that calls for none.
+pub fn mail_called_for(event: &BookingEvent) -> Option<(OutboxMail, &ReservationView)> {
+    match (&event.kind, &event.data) {
+        (BookingEventKind::BookingConfirmed, BookingEventData::Reservation(r)) => {
+            Some((OutboxMail::Tickets, r))
+        }
+        (BookingEventKind::BookingCancelled, BookingEventData::Reservation(r))
+            if r.refund_amount.is_some_and(|amount| amount.0 > 0) =>
+        {
+            Some((OutboxMail::Refund, r))
+        }
+        _ => None,
+    }
+}
+
+/// What one [`Dispatcher::pass`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Events the page held from where the pass started.
+    pub events_read: usize,
+    /// Mails the server accepted.
+    pub mails_sent: usize,
+}
+
 pub struct Dispatcher {
     registry: Arc<Registry>,
-    mailer: Arc<Mailer>,
     from: Mailbox,
     qr: QrSigner,
-    start: Position,
+    position: Position,
 }
 
 impl Dispatcher {
     /// Reads (or, on a data dir that never had mail, stores) the position
     /// now, before the server takes requests: every event appended from
     /// here on is after it, so none is skipped.
-    pub fn new(
-        registry: Arc<Registry>,
-        mailer: Arc<Mailer>,
-        from: Mailbox,
-        qr: QrSigner,
-    ) -> Result<Self, String> {
-        let start = start_position(registry.context().commit.store().as_ref())
+    pub fn new(registry: Arc<Registry>, from: Mailbox, qr: QrSigner) -> Result<Self, String> {
+        let position = start_position(registry.context().commit.store().as_ref())
             .map_err(|e| format!("mail: cannot read its position: {e}"))?;
         // Before the server takes requests (and before the webhook thread's
         // first retention pass): the events not mailed yet are kept.
         registry
             .context()
             .outbox
-            .hold(OUTBOX_HOLD, start.hold_lsn());
+            .hold(OUTBOX_HOLD, position.hold_lsn());
         Ok(Dispatcher {
             registry,
-            mailer,
             from,
             qr,
-            start,
+            position,
         })
     }
 
-    fn store(&self) -> &Arc<dyn Store> {
-        self.registry.context().commit.store()
+    /// Where the dispatcher is (in memory; the stored one may be behind).
+    pub fn position(&self) -> Position {
+        self.position
     }
 
-    /// Runs until the process (or the mail thread) stops.
-    pub async fn run(self) {
-        let mut position = self.start;
-        loop {
-            let page = self
-                .retrying("read the booking events", || {
-                    self.registry
-                        .booking_events(position.page, MAIL_EVENTS_PER_PAGE, FEED_WAIT)
-                })
-                .await;
-            let done = position.done as usize;
-            for (i, event) in page.items.iter().enumerate().skip(done) {
-                self.mail_for(event).await;
-                position.done = (i + 1) as u32;
-                self.save(position).await;
-            }
-            if !page.items.is_empty() {
-                position = Position {
-                    page: Some(page.next),
-                    done: 0,
-                };
-                self.save(position).await;
-            }
-        }
-    }
-
-    async fn save(&self, position: Position) {
-        let store = Arc::clone(self.store());
-        self.retrying("store the mail position", || {
-            let store = Arc::clone(&store);
-            async move {
-                store
-                    .put_meta(CURSOR_KEY, &position.encode())
-                    .map_err(|e| e.to_string())
-            }
-        })
-        .await;
-        self.registry
-            .context()
-            .outbox
-            .hold(OUTBOX_HOLD, position.hold_lsn());
-    }
-
-    /// Sends the mail `event` calls for, if any (see the module doc).
-    async fn mail_for(&self, event: &BookingEvent) {
-        let reservation = match (&event.kind, &event.data) {
-            (BookingEventKind::BookingConfirmed, BookingEventData::Reservation(r)) => r,
-            (BookingEventKind::BookingCancelled, BookingEventData::Reservation(r))
-                if r.refund_amount.is_some_and(|amount| amount.0 > 0) =>
-            {
-                r
-            }
-            _ => return,
-        };
-        let Some(to) = self.buyer(reservation).await else {
-            tracing::warn!(event = %event.event_id, user = %reservation.user,
-                "no account to mail: passed");
-            return;
-        };
-        let message = match event.kind {
-            BookingEventKind::BookingConfirmed => {
-                compose::tickets(&self.from, &to, reservation, &self.qr)
-            }
-            _ => compose::refund(&self.from, &to, reservation),
-        };
-        match message {
-            Ok(message) => {
-                send_until_accepted(&self.mailer, message, &event.event_id.to_string()).await
-            }
-            Err(err) => {
-                tracing::error!(event = %event.event_id, %err, "mail cannot be written: passed")
-            }
-        }
-    }
-
-    /// The buyer's address and name; `None` when the account is gone.
-    async fn buyer(&self, reservation: &ReservationView) -> Option<Recipient> {
-        let account = self
-            .retrying("look up the buyer", || {
-                self.registry.account(reservation.user)
-            })
-            .await?;
-        Some(Recipient {
-            email: account.email,
-            name: account.name,
-        })
-    }
-
-    /// `step` until it succeeds, backing off between failures.
-    async fn retrying<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
-        &self,
-        what: &str,
-        mut step: impl FnMut() -> F,
-    ) -> T {
+    /// Runs passes until the process (or the mail thread) stops, backing
+    /// off after a failed one (see the module doc).
+    pub async fn run(mut self, mailer: Arc<Mailer>) {
         let mut delay = FIRST_RETRY_DELAY;
         loop {
-            match step().await {
-                Ok(value) => return value,
+            let before = self.position;
+            match self.pass(mailer.as_ref(), FEED_WAIT).await {
+                Ok(_) => delay = FIRST_RETRY_DELAY,
                 Err(err) => {
-                    tracing::warn!(%err, retry_in_ms = delay.as_millis() as u64, "mail: cannot {what}");
+                    // Mail went out before the failure: the backoff is
+                    // for the mail that did not, from its start.
+                    if self.position != before {
+                        delay = FIRST_RETRY_DELAY;
+                    }
+                    tracing::warn!(%err, retry_in_ms = delay.as_millis() as u64, "mail: retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_RETRY_DELAY);
                 }
             }
         }
     }
-}
 
-/// Sends `message` until the server accepts it or refuses it for good.
-async fn send_until_accepted(mailer: &Mailer, message: Message, what: &str) {
-    let mut delay = FIRST_RETRY_DELAY;
-    loop {
-        match mailer.send(message.clone()).await {
-            Ok(()) => return,
-            Err(err) if err.permanent => {
-                tracing::error!(mail = what, err = %err.message, "the SMTP server refused the mail for good: passed");
-                return;
+    /// One pass: reads the page at the position (waiting up to `wait` for
+    /// a new event when there is none) and sends what its events call for,
+    /// one after another, storing the position after each; past the page's
+    /// end, stores the next page's. Stops at the first failure that may
+    /// pass, with the position at the event whose mail is not sent yet.
+    pub async fn pass(
+        &mut self,
+        transport: &dyn MailTransport,
+        wait: Duration,
+    ) -> Result<PassReport, String> {
+        let mut report = PassReport::default();
+        let page = self
+            .registry
+            .booking_events(self.position.page, MAIL_EVENTS_PER_PAGE, wait)
+            .await
+            .map_err(|e| format!("cannot read the booking events: {e}"))?;
+        let done = self.position.done as usize;
+        report.events_read = page.items.len().saturating_sub(done);
+        for (i, event) in page.items.iter().enumerate().skip(done) {
+            if self.mail_for(transport, event).await? {
+                report.mails_sent += 1;
             }
+            self.position.done = (i + 1) as u32;
+            self.save()?;
+        }
+        if !page.items.is_empty() {
+            self.position = Position {
+                page: Some(page.next),
+                done: 0,
+            };
+            self.save()?;
+        }
+        Ok(report)
+    }
+
+    /// Stores the position (durable with the store's next flush).
+    fn save(&self) -> Result<(), String> {
+        self.registry
+            .context()
+            .commit
+            .store()
+            .put_meta(CURSOR_KEY, &self.position.encode())
+            .map_err(|e| format!("cannot store the mail position: {e}"))?;
+        self.registry
+            .context()
+            .outbox
+            .hold(OUTBOX_HOLD, self.position.hold_lsn());
+        Ok(())
+    }
+
+    /// Sends the mail `event` calls for, if any (see the module doc):
+    /// true once the server accepted it, false when there was none to send
+    /// or it was passed.
+    async fn mail_for(
+        &self,
+        transport: &dyn MailTransport,
+        event: &BookingEvent,
+    ) -> Result<bool, String> {
+        let Some((mail, reservation)) = mail_called_for(event) else {
+            return Ok(false);
+        };
+        let Some(to) = self.buyer(reservation).await? else {
+            tracing::warn!(event = %event.event_id, user = %reservation.user,
+                "no account to mail: passed");
+            return Ok(false);
+        };
+        let message = match mail {
+            OutboxMail::Tickets => compose::tickets(&self.from, &to, reservation, &self.qr),
+            OutboxMail::Refund => compose::refund(&self.from, &to, reservation),
+        };
+        let message = match message {
+            Ok(message) => message,
             Err(err) => {
-                tracing::warn!(mail = what, err = %err.message, retry_in_ms = delay.as_millis() as u64,
-                    "mail not sent: retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_RETRY_DELAY);
+                tracing::error!(event = %event.event_id, %err, "mail cannot be written: passed");
+                return Ok(false);
             }
+        };
+        match transport.send(message).await {
+            Ok(()) => Ok(true),
+            Err(err) if err.permanent => {
+                tracing::error!(event = %event.event_id, err = %err.message,
+                    "the SMTP server refused the mail for good: passed");
+                Ok(false)
+            }
+            Err(err) => Err(format!(
+                "the mail of event {} was not sent: {}",
+                event.event_id, err.message
+            )),
         }
     }
+
+    /// The buyer's address and name; `None` when the account is gone.
+    async fn buyer(&self, reservation: &ReservationView) -> Result<Option<Recipient>, String> {
+        let account = self
+            .registry
+            .account(reservation.user)
+            .await
+            .map_err(|e| format!("cannot look up the buyer: {e}"))?;
+        Ok(account.map(|account| Recipient {
+            email: account.email,
+            name: account.name,
+        }))
+    }
+}
+
+/// The stored position (`None`: mail never started on this data dir), for checks.
+pub fn stored_position(store: &dyn Store) -> Result<Option<Position>, String> {
+    store
+        .get_meta(CURSOR_KEY)
+        .map_err(|e| e.to_string())?
+        .map(|bytes| {
+            Position::decode(&bytes).ok_or_else(|| format!("{CURSOR_KEY} holds no position"))
+        })
+        .transpose()
 }
 
 /// The stored position, or (first start with mail) the outbox's end,
@@ -263,8 +305,8 @@ async fn send_until_accepted(mailer: &Mailer, message: Message, what: &str) {
 /// it (a flush covers every write before it), so no event after it can be
 /// durable while it is not.
 fn start_position(store: &dyn Store) -> Result<Position, String> {
-    if let Some(bytes) = store.get_meta(CURSOR_KEY).map_err(|e| e.to_string())? {
-        return Position::decode(&bytes).ok_or_else(|| format!("{CURSOR_KEY} holds no position"));
+    if let Some(position) = stored_position(store)? {
+        return Ok(position);
     }
     let position = Position {
         page: end_of_outbox(store)?,

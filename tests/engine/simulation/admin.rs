@@ -212,8 +212,9 @@ pub async fn unblock(w: &mut World) -> bool {
 }
 
 /// A comp is sent to the schedule actor, not through `Registry::comp_seats`:
-/// the simulation's users have no accounts, which that call requires (it
-/// is checked here too, as a refusal, and over HTTP in tests/http).
+/// the simulation's users have no accounts (but in the mail simulation),
+/// which that call requires (it is checked here too, as a refusal for a
+/// user nobody registered, and over HTTP in tests/http).
 pub async fn comp(w: &mut World) -> bool {
     let schedule = pick_schedule(w);
     let blocked: Vec<String> = blocked_list(w, schedule.id)
@@ -223,6 +224,9 @@ pub async fn comp(w: &mut World) -> bool {
     let seats = pick_seats(w, &schedule, &blocked);
     let user = w.pick_user();
     if w.rng.gen_range(0..8) == 0 {
+        // Someone nobody registered (the mail simulation gives the
+        // workload's users accounts).
+        let user = UserId::from_random_bytes(w.rng.gen());
         w.trace.push(format!(
             "comp {seats:?} of {} to {user} without an account",
             schedule.id

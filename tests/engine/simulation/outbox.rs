@@ -11,7 +11,7 @@
 //!   its status now; no event names a reservation that does not exist;
 //! - event ids are unique.
 
-use boxoffice_actors::booking_events::{BookingEventData, OutboxRecord, OUTBOX_LOG};
+use boxoffice_actors::booking_events::{BookingEvent, BookingEventData, OutboxRecord, OUTBOX_LOG};
 use boxoffice_actors::journal::Record;
 use boxoffice_actors::schedule_actor::archive::ArchivedReservation;
 use boxoffice_actors::schedule_actor::{log_name, ScheduleLogEvent};
@@ -169,4 +169,27 @@ pub fn check_outbox(
             "events name reservation {id}, which does not exist"
         );
     }
+}
+
+/// Every event of the durable outbox (records up to the outbox's durable
+/// lsn), in feed order, with its feed position (lsn, index + 1): what a
+/// consumer of the feed may have seen. For the dispatchers' simulations.
+pub fn durable_events(w: &World) -> Vec<(Lsn, u32, BookingEvent)> {
+    durable_events_in(w.store.as_ref(), w.registry.context().outbox.durable_lsn())
+}
+
+/// [`durable_events`] of `store`, up to `durable`.
+pub fn durable_events_in(store: &dyn Store, durable: Lsn) -> Vec<(Lsn, u32, BookingEvent)> {
+    let mut events = Vec::new();
+    for (lsn, bytes) in store.read_log(OUTBOX_LOG, 0).expect("outbox readable") {
+        if lsn > durable {
+            break;
+        }
+        let record: OutboxRecord =
+            codec::decode_record(OUTBOX_LOG, lsn, &bytes).expect("outbox record decodes");
+        for (index, event) in record.events.into_iter().enumerate() {
+            events.push((lsn, index as u32 + 1, event));
+        }
+    }
+    events
 }

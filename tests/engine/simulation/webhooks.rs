@@ -34,13 +34,13 @@
 //! Seeds: `BOXOFFICE_SIM_WEBHOOK_SEEDS=N` (default [`DEFAULT_SEEDS`]) or
 //! `A..B`; `BOXOFFICE_SIM_WEBHOOK_SEED=n` replays one with its whole trace.
 
-use boxoffice_actors::booking_events::{BookingEvent, OutboxRecord, OUTBOX_LOG};
+use boxoffice_actors::booking_events::BookingEvent;
 use boxoffice_actors::webhooks::deliveries::{AttemptResult, DeliveryStatus};
 use boxoffice_actors::webhooks::dispatcher::{
     pass, stored_cursor, DeliveryRequest, DispatchSettings, PassReport, Transport,
 };
 use boxoffice_actors::webhooks::{NewWebhook, Webhook, WebhookId, Webhooks, EVENT_KINDS};
-use boxoffice_storage::{codec, Lsn, Store};
+use boxoffice_storage::Lsn;
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use rand::rngs::SmallRng;
@@ -52,7 +52,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::crash::{choose_plan, CrashPlan, CrashPoint, ARMED_PATIENCE_OPS};
+use super::outbox::durable_events;
+use super::side_crashes::{Aim, SideCrashes};
 use super::world::{Trace, World, TRACE_LINES};
 use super::{restart_and_check, workload};
 
@@ -60,10 +61,6 @@ use super::{restart_and_check, workload};
 pub const DEFAULT_SEEDS: u64 = 300;
 /// Operations per seed.
 const OPERATIONS_PER_SEED: RangeInclusive<usize> = 60..=160;
-/// Planned crashes per seed (a final kill and check always follows).
-const CRASHES_PER_SEED: RangeInclusive<usize> = 1..=3;
-/// No crash is planned before this many operations.
-const FIRST_CRASH_AFTER: usize = 5;
 /// Endpoints registered at the start, and the chance (in 100) of one more
 /// after an operation.
 const ENDPOINTS_AT_START: RangeInclusive<usize> = 1..=2;
@@ -221,24 +218,6 @@ impl Sim {
     }
 }
 
-/// Every durable outbox event with its position (lsn, index + 1).
-fn outbox_events(w: &World) -> Vec<(Lsn, u32, BookingEvent)> {
-    let store: &dyn Store = w.store.as_ref();
-    let durable = w.registry.context().outbox.durable_lsn();
-    let mut events = Vec::new();
-    for (lsn, bytes) in store.read_log(OUTBOX_LOG, 0).expect("outbox readable") {
-        if lsn > durable {
-            break;
-        }
-        let record: OutboxRecord =
-            codec::decode_record(OUTBOX_LOG, lsn, &bytes).expect("outbox record decodes");
-        for (index, event) in record.events.into_iter().enumerate() {
-            events.push((lsn, index as u32 + 1, event));
-        }
-    }
-    events
-}
-
 /// The checks after a restart (the module doc), before and after the settle.
 async fn check(w: &mut World, sim: &mut Sim, stats: &mut WebhookStats) {
     sim.webhooks = open(w).await;
@@ -257,7 +236,7 @@ async fn check(w: &mut World, sim: &mut Sim, stats: &mut WebhookStats) {
     }
     // Unacknowledged ones that survived are as good as acknowledged now.
     sim.acknowledged = endpoints.clone();
-    let events = outbox_events(w);
+    let events = durable_events(w);
     let durable = w.registry.context().outbox.durable_lsn();
     let owed = |webhook: &Webhook, lsn: Lsn, event: &BookingEvent| webhook.wants(event.kind, lsn);
 
@@ -414,66 +393,40 @@ async fn run_seed(seed: u64, trace: Trace) -> WebhookStats {
         acknowledged: BTreeMap::new(),
         next_url: 0,
     };
-    // The first pass stores the cursor (at the outbox's end) before any
-    // endpoint exists, as the server's dispatcher does at its first start.
-    sim.pass(&w, false, &mut stats)
-        .await
-        .expect("the store is alive at the start");
+    // Endpoints registered before the dispatcher's first pass, as a
+    // request may come in before its thread starts (the cursor is stored
+    // when the table opens: `Webhooks::open`).
     for _ in 0..w.rng.gen_range(ENDPOINTS_AT_START) {
         sim.register(&mut w, &mut stats).await;
     }
     let operations = w.rng.gen_range(OPERATIONS_PER_SEED);
-    let crashes = w.rng.gen_range(CRASHES_PER_SEED);
-    let mut crash_at: Vec<usize> = (0..crashes)
-        .map(|_| w.rng.gen_range(FIRST_CRASH_AFTER..operations))
-        .collect();
-    crash_at.sort_unstable();
-    let mut armed_at: Option<usize> = None;
-    let mut pay_crash = None;
-    let mut pass_crash: Option<CrashPoint> = None;
+    let aim = Aim {
+        one_in: 2,
+        writes: WRITES_INTO_A_PASS,
+        what: "the next dispatcher pass",
+    };
+    let mut crashes = SideCrashes::plan(&mut w, operations, aim);
     for op in 0..operations {
-        while crash_at.first().is_some_and(|&at| at <= op) {
-            crash_at.remove(0);
-            if armed_at.is_some() {
-                continue;
-            }
-            if w.rng.gen_range(0..2) == 0 {
-                let point = CrashPoint::Writes(w.rng.gen_range(WRITES_INTO_A_PASS));
-                w.trace
-                    .push(format!("  plan: {point} inside the next dispatcher pass"));
-                pass_crash = Some(point);
-                stats.crashes_aimed_at_a_pass += 1;
-            } else {
-                match choose_plan(&mut w.rng) {
-                    CrashPlan::Point(point) => w.arm(point),
-                    CrashPlan::DuringPayment(point) => pay_crash = Some(point),
-                }
-            }
-            armed_at = Some(op);
+        if crashes.before(&mut w, op) {
+            stats.crashes_aimed_at_a_pass += 1;
         }
         w.trace.push(format!("#{op}"));
-        workload::step(&mut w, &mut pay_crash).await;
+        workload::step(&mut w, &mut crashes.pay_crash).await;
         w.quiesce().await;
         stats.operations += 1;
         if !w.store.is_dead() && w.rng.gen_range(0..100) < REGISTER_PERCENT {
             sim.register(&mut w, &mut stats).await;
         }
         if !w.store.is_dead() {
-            if let Some(point) = pass_crash.take() {
-                w.arm(point);
-            }
+            crashes.arm_aimed(&mut w);
             let report = sim.pass(&w, false, &mut stats).await;
             w.trace.push(format!("  dispatcher: {report:?}"));
             if report.is_none() {
                 stats.crashes_in_a_pass += 1;
             }
         }
-        let patience_over = armed_at.is_some_and(|at| op - at >= ARMED_PATIENCE_OPS);
-        if w.store.is_dead() || patience_over {
+        if crashes.kill_now(&w, op) {
             kill_and_check(&mut w, &mut sim, &mut stats).await;
-            armed_at = None;
-            pay_crash = None;
-            pass_crash = None;
         }
     }
     kill_and_check(&mut w, &mut sim, &mut stats).await;
@@ -550,7 +503,7 @@ async fn the_follower_skips_what_no_endpoint_is_owed() {
         next_url: 0,
     };
     let outbox = Arc::clone(&w.registry.context().outbox);
-    // The first pass stores the cursor where the outbox ends now.
+    // The cursor is where the outbox ended at `open`.
     sim.pass(&w, true, &mut stats).await.expect("alive");
     step_until_new_events(&mut w).await;
     let report = sim.pass(&w, true, &mut stats).await.expect("alive");
@@ -571,7 +524,7 @@ async fn the_follower_skips_what_no_endpoint_is_owed() {
     assert_eq!(cursor.lsn, skipped, "skipped to the endpoint's from_lsn");
 
     step_until_new_events(&mut w).await;
-    let newer = outbox_events(&w)
+    let newer = durable_events(&w)
         .into_iter()
         .filter(|(lsn, _, _)| *lsn > skipped)
         .count();
@@ -594,4 +547,61 @@ async fn step_until_new_events(w: &mut World) {
         }
     }
     panic!("the workload made no events");
+}
+
+/// The first start: an endpoint registered before the dispatcher's first
+/// pass (its thread starts after the table opens, and a request may come
+/// in between) is owed every event after its registration, and gets them.
+/// Before the cursor was stored at `Webhooks::open`, the first pass stored
+/// it at the outbox's end as it then was, past the events in between.
+#[actix_rt::test]
+async fn an_endpoint_registered_before_the_first_pass_gets_the_events_after_it() {
+    let mut w = World::create(2, Trace::new(TRACE_LINES)).await;
+    let mut stats = WebhookStats::default();
+    let sim = Sim {
+        webhooks: open(&w).await,
+        received: Rc::default(),
+        rng: Rc::new(RefCell::new(SmallRng::seed_from_u64(2))),
+        acknowledged: BTreeMap::new(),
+        next_url: 0,
+    };
+    let new = NewWebhook {
+        url: "http://early.sim.test/hook".into(),
+        events: EVENT_KINDS.to_vec(),
+        description: None,
+    };
+    let webhook = sim.webhooks.create(new).await.expect("registered");
+    step_until_new_events(&mut w).await;
+    for _ in 0..SETTLE_PASSES_MAX {
+        let report = sim.pass(&w, true, &mut stats).await.expect("alive");
+        if report.events_read == 0 && report.attempts == 0 {
+            break;
+        }
+    }
+    let owed: Vec<uuid::Uuid> = durable_events(&w)
+        .into_iter()
+        .filter(|(lsn, _, event)| webhook.wants(event.kind, *lsn))
+        .map(|(_, _, event)| event.event_id)
+        .collect();
+    let received = sim
+        .received
+        .borrow()
+        .get(&webhook.url)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !owed.is_empty(),
+        "the workload made events after the registration"
+    );
+    let missed: Vec<&uuid::Uuid> = owed
+        .iter()
+        .filter(|id| !received.contains_key(id))
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "{} of {} owed events never reached an endpoint registered before the first pass",
+        missed.len(),
+        owed.len()
+    );
+    w.registry.shutdown();
 }
