@@ -1,7 +1,8 @@
 //! E-mail (API.md, "E-mail") through real HTTP and a real SMTP conversation
 //! with a local sink (`test_support::smtp_sink`): the tickets on
 //! confirmation (recipient, subject, and each inline QR image decodes to
-//! the ticket's `qrCode`), the refund notice, a retry after refused
+//! the ticket's `qrCode`), the refund notice and a cancelled schedule's
+//! notices (a refund, or a cancellation for a comp), a retry after refused
 //! connections, a restart during an outage that loses no mail; password
 //! reset end to end (the code read from the mail), expired and reused
 //! codes, the same answer for known and unknown addresses, verification
@@ -217,6 +218,87 @@ async fn a_confirmation_mails_the_tickets_with_qr_images_that_decode_to_their_co
     .expect(200, "");
     actix_rt::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.mails().len(), 2, "tickets and refund, nothing else");
+    app.stop().await;
+}
+
+/// A schedule's cancel mails every ticket holder (API.md: "a notice when
+/// it is refunded or its schedule cancelled"): the buyer who paid gets the
+/// refund notice, the guest of a comp (paid nothing, refunded nothing) a
+/// cancellation notice; the unpaid hold it releases mails nothing.
+#[actix_rt::test]
+async fn a_cancelled_schedule_mails_paid_buyers_a_refund_and_comp_guests_a_cancellation() {
+    let sink = SmtpSink::start();
+    let app = spawn_app_with(with_mail(sink.url())).await;
+    let admin = app.admin_token().await;
+    let (_, schedule) = app.create_concert(&admin, None, 300).await;
+    let (buyer_email, buyer_token) = buyer(&app).await;
+    let bought = buy(&app, &buyer_token, &schedule, &["VIP-1-1"]).await;
+    let bought_number = bought["reservationNumber"].as_str().expect("number");
+    let (guest_email, guest_token) = buyer(&app).await;
+    let guest_id = app.get("/api/v1/auth/me", Some(&guest_token)).await.body["userId"].clone();
+    // A comp is given from blocked seats.
+    app.post(
+        &format!("/api/v1/schedules/{schedule}/blocks"),
+        Some(&admin),
+        json!({"seatIds": ["VIP-1-2"], "reason": "guests"}),
+    )
+    .await
+    .expect(200, "");
+    let comp = app
+        .post(
+            &format!("/api/v1/schedules/{schedule}/comps"),
+            Some(&admin),
+            json!({"seatIds": ["VIP-1-2"], "userId": guest_id}),
+        )
+        .await;
+    comp.expect(201, "");
+    let comp_id = comp.body["reservationId"].as_str().expect("id");
+    let comp_number = app
+        .get(
+            &format!("/api/v1/reservations/{comp_id}"),
+            Some(&guest_token),
+        )
+        .await
+        .body["reservationNumber"]
+        .as_str()
+        .expect("number")
+        .to_string();
+    mail_to(&sink, &buyer_email, "Your tickets").await;
+    mail_to(&sink, &guest_email, "Your tickets").await;
+    let (holder_email, holder_token) = buyer(&app).await;
+    app.hold(&holder_token, &schedule, &["R-1-1"]).await;
+
+    app.post(
+        &format!("/api/v1/schedules/{schedule}/cancel"),
+        Some(&admin),
+        json!({}),
+    )
+    .await
+    .expect(200, "");
+    let refund = mail_to(&sink, &buyer_email, "Refund").await;
+    assert_eq!(
+        refund.header("Subject").as_deref(),
+        Some(format!("Refund: {bought_number}").as_str())
+    );
+    let notice = mail_to(&sink, &guest_email, "Cancelled").await;
+    assert_eq!(
+        notice.header("Subject").as_deref(),
+        Some(format!("Cancelled: {comp_number}").as_str())
+    );
+    assert!(notice.text().contains("VIP-1-2"), "{}", notice.text());
+    assert!(
+        notice.text().contains("no refund is due"),
+        "{}",
+        notice.text()
+    );
+    assert!(!notice.parts("text/html").is_empty());
+    actix_rt::time::sleep(Duration::from_millis(500)).await;
+    let mails = sink.mails();
+    assert!(
+        mails.iter().all(|m| !m.rcpt_to.contains(&holder_email)),
+        "a released hold mails nothing"
+    );
+    assert_eq!(mails.len(), 4, "two tickets mails and two notices");
     app.stop().await;
 }
 

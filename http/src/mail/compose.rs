@@ -17,6 +17,8 @@ const TICKET_ROW_TXT: &str = include_str!("../../templates/mail/ticket_row.txt")
 const TICKET_ROW_HTML: &str = include_str!("../../templates/mail/ticket_row.html");
 const REFUND_TXT: &str = include_str!("../../templates/mail/refund.txt");
 const REFUND_HTML: &str = include_str!("../../templates/mail/refund.html");
+const CANCELLATION_TXT: &str = include_str!("../../templates/mail/cancellation.txt");
+const CANCELLATION_HTML: &str = include_str!("../../templates/mail/cancellation.html");
 const PASSWORD_RESET_TXT: &str = include_str!("../../templates/mail/password_reset.txt");
 const VERIFY_EMAIL_TXT: &str = include_str!("../../templates/mail/verify_email.txt");
 /// One `name=template` per line.
@@ -182,12 +184,46 @@ pub fn refund(
     to: &Recipient,
     reservation: &ReservationView,
 ) -> Result<Message, String> {
-    let number = reservation.reservation_number.as_str();
     let amount = reservation
         .refund_amount
         .unwrap_or(reservation.total_amount)
         .0
         .to_string();
+    notice(
+        from,
+        to,
+        reservation,
+        ("refund", REFUND_TXT, REFUND_HTML),
+        &amount,
+    )
+}
+
+/// The notice of a cancelled reservation that was paid nothing.
+pub fn cancellation(
+    from: &Mailbox,
+    to: &Recipient,
+    reservation: &ReservationView,
+) -> Result<Message, String> {
+    notice(
+        from,
+        to,
+        reservation,
+        ("cancellation", CANCELLATION_TXT, CANCELLATION_HTML),
+        "0",
+    )
+}
+
+/// A notice about one reservation from its subject's name and its two
+/// templates (text and HTML), which may use `name`, `reservationNumber`,
+/// `refundAmount` and `seats`.
+fn notice(
+    from: &Mailbox,
+    to: &Recipient,
+    reservation: &ReservationView,
+    (name, text, html): (&str, &str, &str),
+    refund_amount: &str,
+) -> Result<Message, String> {
+    let number = reservation.reservation_number.as_str();
     let seats = reservation
         .seats
         .iter()
@@ -197,19 +233,15 @@ pub fn refund(
     let values = [
         ("name", to.name.as_str()),
         ("reservationNumber", number),
-        ("refundAmount", amount.as_str()),
+        ("refundAmount", refund_amount),
         ("seats", seats.as_str()),
     ];
     let body = MultiPart::alternative()
-        .singlepart(SinglePart::plain(fill(REFUND_TXT, &values, false)?))
-        .singlepart(SinglePart::html(fill(REFUND_HTML, &values, true)?));
-    envelope(
-        from,
-        to,
-        subject("refund", &[("reservationNumber", number)])?,
-    )?
-    .multipart(body)
-    .map_err(|e| e.to_string())
+        .singlepart(SinglePart::plain(fill(text, &values, false)?))
+        .singlepart(SinglePart::html(fill(html, &values, true)?));
+    envelope(from, to, subject(name, &[("reservationNumber", number)])?)?
+        .multipart(body)
+        .map_err(|e| e.to_string())
 }
 
 /// A password-reset or verification code, valid `valid_minutes`.

@@ -102,6 +102,10 @@ pub enum OutboxMail {
     Tickets,
     /// The notice of a refunded one.
     Refund,
+    /// The notice of a cancelled one that had tickets but was paid nothing
+    /// (a comp, free seats), so it has no refund to announce: API.md mails a
+    /// notice when a reservation's schedule is cancelled, refund or not.
+    Cancellation,
 }
 
 /// The mail `event` calls for, and the reservation it is about; `None`
@@ -111,10 +115,14 @@ pub fn mail_called_for(event: &BookingEvent) -> Option<(OutboxMail, &Reservation
         (BookingEventKind::BookingConfirmed, BookingEventData::Reservation(r)) => {
             Some((OutboxMail::Tickets, r))
         }
-        (BookingEventKind::BookingCancelled, BookingEventData::Reservation(r))
-            if r.refund_amount.is_some_and(|amount| amount.0 > 0) =>
-        {
-            Some((OutboxMail::Refund, r))
+        // A refund amount is there exactly when the reservation had tickets
+        // (a released or expired hold has none, and calls for no mail).
+        (BookingEventKind::BookingCancelled, BookingEventData::Reservation(r)) => {
+            match r.refund_amount {
+                Some(amount) if amount.0 > 0 => Some((OutboxMail::Refund, r)),
+                Some(_) => Some((OutboxMail::Cancellation, r)),
+                None => None,
+            }
         }
         _ => None,
     }
@@ -253,6 +261,7 @@ impl Dispatcher {
         let message = match mail {
             OutboxMail::Tickets => compose::tickets(&self.from, &to, reservation, &self.qr),
             OutboxMail::Refund => compose::refund(&self.from, &to, reservation),
+            OutboxMail::Cancellation => compose::cancellation(&self.from, &to, reservation),
         };
         let message = match message {
             Ok(message) => message,

@@ -223,9 +223,11 @@ impl MailRule {
         };
         let subject = match event.kind {
             BookingEventKind::BookingConfirmed => format!("Your tickets: {}", r.reservation_number),
-            BookingEventKind::BookingCancelled if r.refund_amount.is_some_and(|a| a.0 > 0) => {
-                format!("Refund: {}", r.reservation_number)
-            }
+            BookingEventKind::BookingCancelled => match r.refund_amount {
+                Some(amount) if amount.0 > 0 => format!("Refund: {}", r.reservation_number),
+                Some(_) => format!("Cancelled: {}", r.reservation_number),
+                None => return None,
+            },
             _ => return None,
         };
         Some((self.addresses.get(&r.user)?.clone(), subject))
