@@ -408,6 +408,73 @@ async fn a_declined_card_fails_and_the_hold_can_be_paid_from_the_wallet() {
     assert_eq!(payment(&app, &token, &payment_id).await["status"], "FAILED");
 }
 
+/// The `payment.*` events of `payment_id` in the admin feed: (type, data).
+async fn payment_events(app: &TestApp, payment_id: &str) -> Vec<(String, Value)> {
+    let admin = app.admin_token().await;
+    let reply = app
+        .get("/api/v1/admin/events?limit=1000", Some(&admin))
+        .await;
+    reply.expect(200, "");
+    reply.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| {
+            e["data"]["paymentId"] == payment_id
+                && e["type"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("payment."))
+        })
+        .map(|e| {
+            (
+                e["type"].as_str().expect("type").to_string(),
+                e["data"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn booking_events_name_card_payments_card_and_wallet_payments_wallet() {
+    let (app, schedule) = card_app(600).await;
+    let token = fan(&app);
+    // A declined card, then the same hold paid from the wallet.
+    let first = app.hold(&token, &schedule, &["VIP-1-1"]).await;
+    let (declined, url) = pay_card_ok(&app, &token, &first).await;
+    assert_eq!(click(&app, &url, "decline").await, 200);
+    let failed = wait_status(&app, &token, &declined, "FAILED").await;
+    app.fund(&token, VIP_PRICE).await;
+    let by_wallet = app
+        .post_keyed(PAYMENTS, &token, json!({"reservationId": first}))
+        .await;
+    by_wallet.expect(201, "");
+    let wallet_id = by_wallet.body["paymentId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // A card payment that completes.
+    let second = app.hold(&token, &schedule, &["VIP-1-2"]).await;
+    let (paid, url) = pay_card_ok(&app, &token, &second).await;
+    assert_eq!(click(&app, &url, "pay").await, 200);
+    let completed = wait_status(&app, &token, &paid, "COMPLETED").await;
+
+    let events = payment_events(&app, &declined).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "payment.failed");
+    assert_eq!(events[0].1["method"], "CARD", "{events:?}");
+    assert_eq!(events[0].1["status"], "FAILED");
+    assert_eq!(events[0].1["amount"], failed["amount"]);
+    let events = payment_events(&app, &paid).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "payment.completed");
+    // The payment as GET /payments/{id} showed it when it completed.
+    assert_eq!(events[0].1, completed, "{events:?}");
+    let events = payment_events(&app, &wallet_id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "payment.completed");
+    assert_eq!(events[0].1["method"], "WALLET", "{events:?}");
+}
+
 #[actix_rt::test]
 async fn bad_missing_or_stale_signatures_are_400_and_change_nothing() {
     let (app, schedule) = card_app(600).await;
