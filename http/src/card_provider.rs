@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use actix_web::web;
-use boxoffice_actors::card_payments::{CardSettings, DEFAULT_CURRENCY};
+use boxoffice_actors::card_payments::{CardSettings, DEFAULT_CURRENCY, SWEEP_INTERVAL_MS};
 use boxoffice_actors::{Clock, Registry};
 use boxoffice_provider::mock::{self, MockConfig, MockProvider};
 use boxoffice_provider::{PaymentProvider, StripeAdapter, StripeConfig};
@@ -90,6 +90,7 @@ pub fn start(
         webhook_secret: webhook_secret.to_string(),
         timeout_ms,
         currency: DEFAULT_CURRENCY.to_string(),
+        sweep_every_ms: Some(SWEEP_INTERVAL_MS),
     };
     match settings {
         ProviderSettings::None => Ok(None),

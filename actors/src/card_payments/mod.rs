@@ -64,6 +64,10 @@ pub struct CardSettings {
     pub webhook_secret: String,
     pub timeout_ms: i64,
     pub currency: String,
+    /// How often the sweeper runs ([`SWEEP_INTERVAL_MS`] in a server). `None`:
+    /// no sweeper of its own; the owner calls
+    /// [`Registry::sweep_card_payments_now`] (the simulation, which drives time).
+    pub sweep_every_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for CardSettings {
@@ -174,7 +178,9 @@ impl Registry {
         });
         self.set_card_payments(Arc::clone(&card));
         self.reconcile_card_payments(&card).await?;
-        upkeep::spawn_sweeper(Arc::downgrade(self), card);
+        if let Some(every_ms) = card.settings.sweep_every_ms {
+            upkeep::spawn_sweeper(Arc::downgrade(self), card, every_ms);
+        }
         Ok(())
     }
 
