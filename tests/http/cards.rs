@@ -749,6 +749,33 @@ async fn a_restart_keeps_a_card_payment_pending_and_a_later_success_confirms_it(
 }
 
 #[actix_rt::test]
+async fn a_refused_card_payment_answers_the_same_after_a_restart() {
+    let (app, schedule) = card_app(600).await;
+    let token = fan(&app);
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
+    let (first, url) = pay_card_ok(&app, &token, &reservation).await;
+    // A second key while the first payment is pending is refused.
+    let key = app.unique("card");
+    let refused = pay_card(&app, &token, &reservation, &key).await;
+    refused.expect(409, "CONFLICT");
+    // The first fails, so the hold could be paid again, but the refused key
+    // keeps its answer, before and after a restart.
+    assert_eq!(click(&app, &url, "decline").await, 200);
+    wait_status(&app, &token, &first, "FAILED").await;
+    pay_card(&app, &token, &reservation, &key)
+        .await
+        .expect(409, "CONFLICT");
+    let app = app.restart_with(with_mock_provider).await;
+    let again = pay_card(&app, &token, &reservation, &key).await;
+    again.expect(409, "CONFLICT");
+    assert_eq!(
+        again.body["error"]["message"],
+        refused.body["error"]["message"]
+    );
+    assert_eq!(reservation_status(&app, &token, &reservation).await, "HELD");
+}
+
+#[actix_rt::test]
 async fn cancelling_the_schedule_refunds_card_payments_and_ends_pending_ones() {
     let (app, schedule) = card_app(600).await;
     let admin = app.admin_token().await;
