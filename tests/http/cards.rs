@@ -682,6 +682,14 @@ async fn a_card_top_up_credits_the_wallet_once() {
     assert_eq!(balance(&app, &token).await, 30_000);
     let ledger = app.get("/api/v1/wallet/transactions", Some(&token)).await;
     assert_eq!(ledger.body["total"], 1);
+    // The credit is the ledger entry the 202 named.
+    let entry = &ledger.body["items"][0];
+    assert_eq!(entry["kind"], "CHARGE", "{entry}");
+    assert_eq!(entry["amount"], 30_000);
+    assert_eq!(
+        entry["transactionId"], first.body["transactionId"],
+        "{entry}"
+    );
 }
 
 #[actix_rt::test]

@@ -153,8 +153,14 @@ impl Registry {
                     .await
                     .map(|_| ())
             }
+            // The ledger entry takes the id the top-up's 202 answered.
             (CardId::TopUp(id), _) => self
-                .charge(record.user, record.amount, Some(credit_tag(&record, id)))
+                .charge_as(
+                    record.user,
+                    record.amount,
+                    Some(credit_tag(&record, id)),
+                    Some(id),
+                )
                 .await
                 .map(|_| ()),
             (CardId::Payment(_), None) => Err(EngineError::Internal(
