@@ -198,6 +198,7 @@ impl Application {
         // the dispatcher thread's first retention pass.
         let (webhooks, webhook_dispatch) =
             start_webhooks(&registry, settings.webhook_dispatch).await?;
+        let mock_origin: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
         let state = web::Data::new(AppState {
             registry: Arc::clone(&registry),
             rate_limits: RateLimits::new(&settings.rate_limits, Arc::clone(&clock)),
@@ -221,6 +222,7 @@ impl Application {
             mail,
             webhooks,
             direct_wallet_charges: settings.direct_wallet_charges,
+            mock_origin: Arc::clone(&mock_origin),
         });
         // One load shedder for the whole process: every worker's app shares it.
         let shedder = LoadShedder::new(settings.max_in_flight_requests);
@@ -280,6 +282,9 @@ impl Application {
         if let Some(started) = &started {
             if let Some(mock) = &started.mock {
                 let _ = mock_slot.set(Arc::clone(mock));
+                if let Some(origin) = card_provider::guessed_origin(settings.bind, port) {
+                    let _ = mock_origin.set(origin);
+                }
                 banner.push(format!(
                     "card payments: the built-in test provider at {}",
                     mock.config().public_base_url

@@ -44,6 +44,9 @@ pub struct AppState {
     pub webhooks: Arc<boxoffice_actors::webhooks::Webhooks>,
     /// `--direct-wallet-charges`: false, only card top-ups are taken.
     pub direct_wallet_charges: bool,
+    /// The built-in provider's guessed origin, set once bound with
+    /// `--bind 0.0.0.0` (`card_provider::guessed_origin`).
+    pub mock_origin: Arc<std::sync::OnceLock<String>>,
 }
 
 impl AppState {

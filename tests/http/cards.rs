@@ -784,6 +784,59 @@ async fn a_refused_card_payment_answers_the_same_after_a_restart() {
 }
 
 #[actix_rt::test]
+async fn behind_bind_0_0_0_0_checkout_urls_name_the_host_the_caller_used() {
+    let app = spawn_app_with(|settings| {
+        with_mock_provider(settings);
+        settings.bind = "0.0.0.0:0".parse().expect("addr");
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (_, schedule) = app.create_concert(&admin, None, 600).await;
+    let token = fan(&app);
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
+    let host = [("Host", "box.example:8443")];
+    let paid = app
+        .post_with(
+            PAYMENTS,
+            Some(&token),
+            &[host[0], ("Idempotency-Key", "behind-any")],
+            json!({"reservationId": reservation, "method": "CARD"}),
+        )
+        .await;
+    paid.expect(202, "");
+    let url = paid.body["checkoutUrl"].as_str().expect("url");
+    assert!(
+        url.starts_with("http://box.example:8443/mock-provider/checkout/pi_"),
+        "{url}"
+    );
+    let topped = app
+        .post_with(
+            CHARGES,
+            Some(&token),
+            &[host[0], ("Idempotency-Key", "top-up-behind-any")],
+            json!({"amount": 1000, "method": "CARD"}),
+        )
+        .await;
+    topped.expect(202, "");
+    assert!(
+        topped.body["checkoutUrl"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://box.example:8443/mock-provider/checkout/pi_")),
+        "{}",
+        topped.text
+    );
+    // Reached at its loopback address, the page there works as before.
+    let (_, url) = pay_card_ok(
+        &app,
+        &token,
+        &app.hold(&token, &schedule, &["VIP-1-2"]).await,
+    )
+    .await;
+    assert!(url.starts_with(&app.base), "{url}");
+    assert_eq!(click(&app, &url, "pay").await, 200);
+}
+
+#[actix_rt::test]
 async fn cancelling_the_schedule_refunds_card_payments_and_ends_pending_ones() {
     let (app, schedule) = card_app(600).await;
     let admin = app.admin_token().await;
