@@ -106,6 +106,12 @@ pub enum BookingEventData {
         refunded_reservations: u32,
         refunded_amount: Money,
     },
+    /// `payment.completed` / `payment.failed` of a card payment, as
+    /// `Payment` (which stays the wallet's: stored events keep their variant).
+    CardPayment {
+        payment_id: PaymentId,
+        reservation: ReservationView,
+    },
 }
 
 /// One booking event as stored.
@@ -132,11 +138,13 @@ pub struct OutboxRecord {
 /// The booking events `event` makes (applied to `schedule` already, so the
 /// reservations it names are there, as they are right after it). The one
 /// translation from engine events to booking events: a new event kind is
-/// one arm here, and must choose.
+/// one arm here, and must choose. `by_card` says whether a payment is a card
+/// payment (the engine does not know how a payment is paid).
 pub fn booking_events(
     schedule: &Schedule,
     event: &ScheduleEvent,
     ids: &IdSource,
+    by_card: &dyn Fn(PaymentId) -> bool,
 ) -> Vec<BookingEvent> {
     let view = |id: ReservationId| {
         schedule
@@ -151,6 +159,19 @@ pub fn booking_events(
             created_at: at,
             data,
         })
+    };
+    let payment = |payment_id: PaymentId, reservation| {
+        if by_card(payment_id) {
+            BookingEventData::CardPayment {
+                payment_id,
+                reservation,
+            }
+        } else {
+            BookingEventData::Payment {
+                payment_id,
+                reservation,
+            }
+        }
     };
     let refund_of = |r: &Reservation, at| {
         r.refund.as_ref().map(|refund| BookingEventData::Refund {
@@ -204,10 +225,7 @@ pub fn booking_events(
                 push(
                     BookingEventKind::PaymentFailed,
                     *at,
-                    BookingEventData::Payment {
-                        payment_id: *payment_id,
-                        reservation: v,
-                    },
+                    payment(*payment_id, v),
                 );
             }
         }
@@ -221,10 +239,7 @@ pub fn booking_events(
                 push(
                     BookingEventKind::PaymentCompleted,
                     *at,
-                    BookingEventData::Payment {
-                        payment_id: *payment_id,
-                        reservation: v.clone(),
-                    },
+                    payment(*payment_id, v.clone()),
                 );
                 push(
                     BookingEventKind::BookingConfirmed,

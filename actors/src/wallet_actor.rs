@@ -351,6 +351,9 @@ pub struct Charge {
     pub user: UserId,
     pub amount: Money,
     pub idem: Option<IdemTag>,
+    /// The ledger entry's id when the caller already promised one (a card
+    /// top-up's 202); otherwise a new one is drawn.
+    pub transaction_id: Option<TransactionId>,
 }
 impl Message for Charge {
     type Result = Pending<ChargeReceipt>;
@@ -361,7 +364,9 @@ impl Handler<Charge> for WalletActor {
     fn handle(&mut self, msg: Charge, ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = oneshot::channel();
         let now = self.engine.clock.now();
-        let transaction_id = self.engine.ids.transaction_id();
+        let transaction_id = msg
+            .transaction_id
+            .unwrap_or_else(|| self.engine.ids.transaction_id());
         let limits = self.engine.config.wallet_limits.clone();
         let wallet = self.wallet_mut(msg.user);
         let mut events = Vec::new();

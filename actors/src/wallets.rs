@@ -2,7 +2,7 @@
 //! idempotency key), balance, and the ledger (its newest entries from the
 //! wallet actor, older ones from the store: [`crate::wallet_ledger`]).
 
-use boxoffice_engine::ids::UserId;
+use boxoffice_engine::ids::{TransactionId, UserId};
 use boxoffice_engine::wallet::LedgerEntry;
 use boxoffice_engine::Money;
 
@@ -23,6 +23,18 @@ impl Registry {
         amount: Money,
         idem: Option<IdemTag>,
     ) -> EngineResult<ChargeReceipt> {
+        self.charge_as(user, amount, idem, None).await
+    }
+
+    /// A charge whose ledger entry takes `transaction_id` when given (the id
+    /// a card top-up answered before its money came).
+    pub(crate) async fn charge_as(
+        &self,
+        user: UserId,
+        amount: Money,
+        idem: Option<IdemTag>,
+        transaction_id: Option<TransactionId>,
+    ) -> EngineResult<ChargeReceipt> {
         let now = || self.context().clock.now();
         let unwrap = |r: &StoredReply| match r {
             StoredReply::Charge(result) => Some(result.clone()),
@@ -36,7 +48,14 @@ impl Registry {
             now,
             StoredReply::Charge,
             unwrap,
-            || wallet.command(Charge { user, amount, idem }),
+            || {
+                wallet.command(Charge {
+                    user,
+                    amount,
+                    idem,
+                    transaction_id,
+                })
+            },
         )
         .await
     }

@@ -8,8 +8,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use actix_web::web;
-use boxoffice_actors::card_payments::{CardSettings, DEFAULT_CURRENCY};
+use actix_web::{web, HttpRequest};
+use boxoffice_actors::card_payments::{CardSettings, DEFAULT_CURRENCY, SWEEP_INTERVAL_MS};
 use boxoffice_actors::{Clock, Registry};
 use boxoffice_provider::mock::{self, MockConfig, MockProvider};
 use boxoffice_provider::{PaymentProvider, StripeAdapter, StripeConfig};
@@ -75,6 +75,34 @@ fn reachable(bind: SocketAddr, port: u16) -> String {
     format!("http://{host}:{port}")
 }
 
+/// Where the built-in provider's checkout URLs point when the server listens
+/// on every address (`--bind 0.0.0.0`): a guess, loopback, since the server
+/// cannot know the name it is reached by; [`as_reached`] answers them with
+/// the caller's. `None` for any other bind (its address is the one to use).
+pub fn guessed_origin(bind: SocketAddr, port: u16) -> Option<String> {
+    bind.ip().is_unspecified().then(|| reachable(bind, port))
+}
+
+/// A checkout URL as the caller reaches this server: a URL of the built-in
+/// provider under the guessed origin (see [`guessed_origin`]) gets the scheme
+/// and host the request came in on; any other URL is left as it is.
+pub fn as_reached(guessed: Option<&String>, req: &HttpRequest, url: String) -> String {
+    let Some(rest) = guessed.and_then(|origin| url.strip_prefix(origin.as_str())) else {
+        return url;
+    };
+    if !rest.starts_with(&format!("{MOCK_PREFIX}/")) {
+        return url;
+    }
+    let info = req.connection_info();
+    let host = info.host();
+    // Only a plain host[:port] goes into a URL handed out (the caller's own answer).
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b".-:[]".contains(&b);
+    if host.is_empty() || !host.bytes().all(plain) {
+        return url;
+    }
+    format!("{}://{host}{rest}", info.scheme())
+}
+
 /// Builds the provider for a server bound at `bind` (on `port`); `None`
 /// when card payments are off. Starts the mock's sweeper on this arbiter.
 pub fn start(
@@ -90,6 +118,7 @@ pub fn start(
         webhook_secret: webhook_secret.to_string(),
         timeout_ms,
         currency: DEFAULT_CURRENCY.to_string(),
+        sweep_every_ms: Some(SWEEP_INTERVAL_MS),
     };
     match settings {
         ProviderSettings::None => Ok(None),

@@ -201,6 +201,7 @@ impl Application {
         let (webhooks, webhook_dispatch) =
             start_webhooks(&registry, settings.webhook_dispatch).await?;
         let shutdown = Shutdown::default();
+        let mock_origin: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
         let state = web::Data::new(AppState {
             registry: Arc::clone(&registry),
             rate_limits: RateLimits::new(&settings.rate_limits, Arc::clone(&clock)),
@@ -225,6 +226,7 @@ impl Application {
             webhooks,
             direct_wallet_charges: settings.direct_wallet_charges,
             shutdown: shutdown.clone(),
+            mock_origin: Arc::clone(&mock_origin),
         });
         // One load shedder for the whole process: every worker's app shares it.
         let shedder = LoadShedder::new(settings.max_in_flight_requests);
@@ -287,6 +289,9 @@ impl Application {
         if let Some(started) = &started {
             if let Some(mock) = &started.mock {
                 let _ = mock_slot.set(Arc::clone(mock));
+                if let Some(origin) = card_provider::guessed_origin(settings.bind, port) {
+                    let _ = mock_origin.set(origin);
+                }
                 banner.push(format!(
                     "card payments: the built-in test provider at {}",
                     mock.config().public_base_url

@@ -46,6 +46,9 @@ pub struct AppState {
     pub direct_wallet_charges: bool,
     /// Announced when the server begins to stop: streams and long-polls end.
     pub shutdown: crate::shutdown::Shutdown,
+    /// The built-in provider's guessed origin, set once bound with
+    /// `--bind 0.0.0.0` (`card_provider::guessed_origin`).
+    pub mock_origin: Arc<std::sync::OnceLock<String>>,
 }
 
 impl AppState {

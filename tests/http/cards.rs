@@ -408,6 +408,73 @@ async fn a_declined_card_fails_and_the_hold_can_be_paid_from_the_wallet() {
     assert_eq!(payment(&app, &token, &payment_id).await["status"], "FAILED");
 }
 
+/// The `payment.*` events of `payment_id` in the admin feed: (type, data).
+async fn payment_events(app: &TestApp, payment_id: &str) -> Vec<(String, Value)> {
+    let admin = app.admin_token().await;
+    let reply = app
+        .get("/api/v1/admin/events?limit=1000", Some(&admin))
+        .await;
+    reply.expect(200, "");
+    reply.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| {
+            e["data"]["paymentId"] == payment_id
+                && e["type"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("payment."))
+        })
+        .map(|e| {
+            (
+                e["type"].as_str().expect("type").to_string(),
+                e["data"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn booking_events_name_card_payments_card_and_wallet_payments_wallet() {
+    let (app, schedule) = card_app(600).await;
+    let token = fan(&app);
+    // A declined card, then the same hold paid from the wallet.
+    let first = app.hold(&token, &schedule, &["VIP-1-1"]).await;
+    let (declined, url) = pay_card_ok(&app, &token, &first).await;
+    assert_eq!(click(&app, &url, "decline").await, 200);
+    let failed = wait_status(&app, &token, &declined, "FAILED").await;
+    app.fund(&token, VIP_PRICE).await;
+    let by_wallet = app
+        .post_keyed(PAYMENTS, &token, json!({"reservationId": first}))
+        .await;
+    by_wallet.expect(201, "");
+    let wallet_id = by_wallet.body["paymentId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // A card payment that completes.
+    let second = app.hold(&token, &schedule, &["VIP-1-2"]).await;
+    let (paid, url) = pay_card_ok(&app, &token, &second).await;
+    assert_eq!(click(&app, &url, "pay").await, 200);
+    let completed = wait_status(&app, &token, &paid, "COMPLETED").await;
+
+    let events = payment_events(&app, &declined).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "payment.failed");
+    assert_eq!(events[0].1["method"], "CARD", "{events:?}");
+    assert_eq!(events[0].1["status"], "FAILED");
+    assert_eq!(events[0].1["amount"], failed["amount"]);
+    let events = payment_events(&app, &paid).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "payment.completed");
+    // The payment as GET /payments/{id} showed it when it completed.
+    assert_eq!(events[0].1, completed, "{events:?}");
+    let events = payment_events(&app, &wallet_id).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "payment.completed");
+    assert_eq!(events[0].1["method"], "WALLET", "{events:?}");
+}
+
 #[actix_rt::test]
 async fn bad_missing_or_stale_signatures_are_400_and_change_nothing() {
     let (app, schedule) = card_app(600).await;
@@ -615,6 +682,14 @@ async fn a_card_top_up_credits_the_wallet_once() {
     assert_eq!(balance(&app, &token).await, 30_000);
     let ledger = app.get("/api/v1/wallet/transactions", Some(&token)).await;
     assert_eq!(ledger.body["total"], 1);
+    // The credit is the ledger entry the 202 named.
+    let entry = &ledger.body["items"][0];
+    assert_eq!(entry["kind"], "CHARGE", "{entry}");
+    assert_eq!(entry["amount"], 30_000);
+    assert_eq!(
+        entry["transactionId"], first.body["transactionId"],
+        "{entry}"
+    );
 }
 
 #[actix_rt::test]
@@ -679,6 +754,86 @@ async fn a_restart_keeps_a_card_payment_pending_and_a_later_success_confirms_it(
         reservation_status(&app, &token, &reservation).await,
         "CONFIRMED"
     );
+}
+
+#[actix_rt::test]
+async fn a_refused_card_payment_answers_the_same_after_a_restart() {
+    let (app, schedule) = card_app(600).await;
+    let token = fan(&app);
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
+    let (first, url) = pay_card_ok(&app, &token, &reservation).await;
+    // A second key while the first payment is pending is refused.
+    let key = app.unique("card");
+    let refused = pay_card(&app, &token, &reservation, &key).await;
+    refused.expect(409, "CONFLICT");
+    // The first fails, so the hold could be paid again, but the refused key
+    // keeps its answer, before and after a restart.
+    assert_eq!(click(&app, &url, "decline").await, 200);
+    wait_status(&app, &token, &first, "FAILED").await;
+    pay_card(&app, &token, &reservation, &key)
+        .await
+        .expect(409, "CONFLICT");
+    let app = app.restart_with(with_mock_provider).await;
+    let again = pay_card(&app, &token, &reservation, &key).await;
+    again.expect(409, "CONFLICT");
+    assert_eq!(
+        again.body["error"]["message"],
+        refused.body["error"]["message"]
+    );
+    assert_eq!(reservation_status(&app, &token, &reservation).await, "HELD");
+}
+
+#[actix_rt::test]
+async fn behind_bind_0_0_0_0_checkout_urls_name_the_host_the_caller_used() {
+    let app = spawn_app_with(|settings| {
+        with_mock_provider(settings);
+        settings.bind = "0.0.0.0:0".parse().expect("addr");
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (_, schedule) = app.create_concert(&admin, None, 600).await;
+    let token = fan(&app);
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
+    let host = [("Host", "box.example:8443")];
+    let paid = app
+        .post_with(
+            PAYMENTS,
+            Some(&token),
+            &[host[0], ("Idempotency-Key", "behind-any")],
+            json!({"reservationId": reservation, "method": "CARD"}),
+        )
+        .await;
+    paid.expect(202, "");
+    let url = paid.body["checkoutUrl"].as_str().expect("url");
+    assert!(
+        url.starts_with("http://box.example:8443/mock-provider/checkout/pi_"),
+        "{url}"
+    );
+    let topped = app
+        .post_with(
+            CHARGES,
+            Some(&token),
+            &[host[0], ("Idempotency-Key", "top-up-behind-any")],
+            json!({"amount": 1000, "method": "CARD"}),
+        )
+        .await;
+    topped.expect(202, "");
+    assert!(
+        topped.body["checkoutUrl"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://box.example:8443/mock-provider/checkout/pi_")),
+        "{}",
+        topped.text
+    );
+    // Reached at its loopback address, the page there works as before.
+    let (_, url) = pay_card_ok(
+        &app,
+        &token,
+        &app.hold(&token, &schedule, &["VIP-1-2"]).await,
+    )
+    .await;
+    assert!(url.starts_with(&app.base), "{url}");
+    assert_eq!(click(&app, &url, "pay").await, 200);
 }
 
 #[actix_rt::test]

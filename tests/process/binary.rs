@@ -81,6 +81,54 @@ pub fn spawn_binary(
         .unwrap_or_else(|e| panic!("spawn boxoffice {subcommand:?}: {e}"))
 }
 
+/// A running `boxoffice mock-provider`; killed (if still running) when dropped.
+pub struct MockProviderProcess {
+    pub child: Child,
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+}
+
+impl MockProviderProcess {
+    /// Starts `boxoffice mock-provider <args>` and waits for its address. Call
+    /// inside an actix system: the line is read off the test's thread, where
+    /// a server the test runs may be accepting.
+    pub async fn start(args: &[&str]) -> MockProviderProcess {
+        let mut child = spawn_binary(
+            Subcommand::MockProvider,
+            Path::new("."),
+            args,
+            &[],
+            Stdio::piped(),
+            Stdio::inherit(),
+        );
+        let stdout = child.stdout.take().expect("stdout");
+        let line = actix_rt::task::spawn_blocking(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            line
+        });
+        let line = actix_rt::time::timeout(START_TIMEOUT, line)
+            .await
+            .expect("the address within the start timeout")
+            .expect("read");
+        let base = line
+            .trim()
+            .strip_prefix("mock provider listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        MockProviderProcess { child, base }
+    }
+}
+
+impl Drop for MockProviderProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Waits up to `timeout` for `child` to exit; on time-out kills and reaps it
 /// and returns None.
 pub fn exit_within(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {

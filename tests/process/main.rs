@@ -4,6 +4,7 @@
 
 mod binary;
 mod cancel_kill;
+mod card_kill;
 mod charge_storm;
 mod draft_kill;
 mod graceful_stop;

@@ -3,7 +3,7 @@
 //! serves Stripe's wire format to the adapter, and sends a signed webhook
 //! when its checkout page's "Pay" is clicked; a bad flag stops it at once.
 
-use crate::binary::{exit_within, spawn_binary, Subcommand, START_TIMEOUT};
+use crate::binary::{exit_within, spawn_binary, MockProviderProcess, Subcommand};
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use boxoffice_provider::signature::{verify, SIGNATURE_HEADER};
@@ -11,7 +11,6 @@ use boxoffice_provider::webhook_event::parse_event;
 use boxoffice_provider::{
     EventKind, Metadata, NewIntent, PaymentProvider, StripeAdapter, StripeConfig,
 };
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -61,38 +60,16 @@ async fn the_mock_provider_subcommand_serves_intents_and_signed_webhooks() {
     .run();
     actix_rt::spawn(server);
 
-    let mut child = spawn_binary(
-        Subcommand::MockProvider,
-        Path::new("."),
-        &[
-            "--webhook-url",
-            &hook_url,
-            "--secret-key",
-            SECRET_KEY,
-            "--webhook-secret",
-            WEBHOOK_SECRET,
-        ],
-        &[],
-        Stdio::piped(),
-        Stdio::inherit(),
-    );
-    let stdout = child.stdout.take().expect("stdout");
-    // Read the address line off the test's thread: the receiver's accept
-    // loop runs on it.
-    let line = actix_rt::task::spawn_blocking(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        line
-    });
-    let line = actix_rt::time::timeout(START_TIMEOUT, line)
-        .await
-        .expect("the address within the start timeout")
-        .expect("read");
-    let base_url = line
-        .trim()
-        .strip_prefix("mock provider listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let provider = MockProviderProcess::start(&[
+        "--webhook-url",
+        &hook_url,
+        "--secret-key",
+        SECRET_KEY,
+        "--webhook-secret",
+        WEBHOOK_SECRET,
+    ])
+    .await;
+    let base_url = provider.base.clone();
 
     let adapter = StripeAdapter::new(
         StripeConfig::new(&base_url, SECRET_KEY, WEBHOOK_SECRET).expect("config"),
@@ -131,8 +108,7 @@ async fn the_mock_provider_subcommand_serves_intents_and_signed_webhooks() {
     assert!(
         matches!(event.kind, EventKind::IntentSucceeded(ref f) if f.intent_id == intent.id && f.amount_received_minor == 4_200)
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(provider);
 }
 
 #[test]

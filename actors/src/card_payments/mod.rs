@@ -64,6 +64,10 @@ pub struct CardSettings {
     pub webhook_secret: String,
     pub timeout_ms: i64,
     pub currency: String,
+    /// How often the sweeper runs ([`SWEEP_INTERVAL_MS`] in a server). `None`:
+    /// no sweeper of its own; the owner calls
+    /// [`Registry::sweep_card_payments_now`] (the simulation, which drives time).
+    pub sweep_every_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for CardSettings {
@@ -174,7 +178,9 @@ impl Registry {
         });
         self.set_card_payments(Arc::clone(&card));
         self.reconcile_card_payments(&card).await?;
-        upkeep::spawn_sweeper(Arc::downgrade(self), card);
+        if let Some(every_ms) = card.settings.sweep_every_ms {
+            upkeep::spawn_sweeper(Arc::downgrade(self), card, every_ms);
+        }
         Ok(())
     }
 
@@ -250,8 +256,38 @@ impl Registry {
             now,
             StoredReply::CardPayment,
             unwrap,
-            || self.open_card_payment(card, user, cmd),
+            || async {
+                let outcome = self.open_card_payment(card, user, cmd).await;
+                match (&outcome, &tag) {
+                    (Err(err), Some(tag)) if err.is_engine_decided() => {
+                        let reply = StoredReply::CardPayment(Err(err.clone()));
+                        self.persist_refusal(tag, reply).await?;
+                    }
+                    _ => {}
+                }
+                outcome
+            },
         )
+        .await
+    }
+
+    /// Makes a refusal's idempotency record durable before it is answered:
+    /// no actor logs it (the wallet saga's begin logs its own; a card
+    /// payment's begin carries no key), and a 202 is restored from its card
+    /// record instead.
+    async fn persist_refusal(&self, tag: &IdemTag, reply: StoredReply) -> EngineResult<()> {
+        let record = IdemRecord {
+            key: tag.key.clone(),
+            digest: tag.digest,
+            state: IdemState::Done(reply),
+            at: self.context().clock.now(),
+        };
+        let index = Arc::clone(&self.context().idempotency);
+        let store = Arc::clone(self.context().commit.store());
+        blocking(move || {
+            index.persist(&record)?;
+            store.flush()
+        })
         .await
     }
 

@@ -1,25 +1,25 @@
 //! What keeps card payments moving when no webhook comes: the start-up
 //! reconciliation of what a crash left, and the sweeper (every
-//! [`SWEEP_INTERVAL_MS`]) that fails payments past their deadline, creates
+//! [`super::SWEEP_INTERVAL_MS`] in a server) that fails payments past their deadline, creates
 //! intents a crash or an outage left uncreated, and retries owed refunds.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use boxoffice_engine::schedule::ReservationStatus;
-use boxoffice_engine::Timestamp;
+use boxoffice_engine::{Money, Timestamp};
 
+use super::INTENT_RETRY_AFTER_MS;
 use super::{CardId, CardPayments, CardRecord, CardStatus, RefundState};
-use super::{INTENT_RETRY_AFTER_MS, SWEEP_INTERVAL_MS};
 use crate::error::{EngineError, EngineResult};
 use crate::registry::Registry;
 use crate::schedule_actor::{GetReservation, GetUnfinishedWork};
 
 /// Runs the sweeper on the calling actix arbiter until the engine is dropped.
-pub(super) fn spawn_sweeper(registry: Weak<Registry>, card: Arc<CardPayments>) {
+pub(super) fn spawn_sweeper(registry: Weak<Registry>, card: Arc<CardPayments>, every_ms: u64) {
     actix::spawn(async move {
         loop {
-            tokio::time::sleep(Duration::from_millis(SWEEP_INTERVAL_MS)).await;
+            tokio::time::sleep(Duration::from_millis(every_ms.max(1))).await;
             let Some(registry) = registry.upgrade() else {
                 return;
             };
@@ -92,6 +92,14 @@ impl Registry {
         Ok(())
     }
 
+    /// One pass of the sweeper now, if card payments are attached (for an
+    /// owner that runs no sweeper: [`super::CardSettings::sweep_every_ms`]).
+    pub async fn sweep_card_payments_now(&self) {
+        if let Some(card) = self.card_payments().cloned() {
+            self.sweep_card_payments(&card).await;
+        }
+    }
+
     /// One pass of the sweeper; failures are logged and retried next pass.
     async fn sweep_card_payments(&self, card: &CardPayments) {
         let now = self.context().clock.now();
@@ -119,6 +127,13 @@ impl Registry {
             return self.end_pending(card, &mut record).await;
         }
         if record.status == CardStatus::Pending && record.intent_id.is_none() {
+            // A free reservation is never paid by card (the provider refuses
+            // an amount of 0): a crash before `open_card_payment` ended it
+            // leaves it here, and it ends now rather than at its deadline.
+            // (Start-up set the amount of every other such record.)
+            if record.amount == Money::ZERO {
+                return self.end_pending(card, &mut record).await;
+            }
             return match self.create_intent(card, &mut record).await {
                 Ok(()) | Err(EngineError::Unavailable) => Ok(()),
                 Err(err) => Err(err),

@@ -1,7 +1,8 @@
 //! The provider's webhook: a signed event about an intent, taken into
 //! account once. The effect is keyed on the record's status, so a repeated
 //! event finds its work done, and an event that comes late (a success after
-//! a failure, a deadline or a cancellation) is met by a refund.
+//! a failure, a deadline or a cancellation) is met by a refund, or for a
+//! top-up by its (keyed, so single) credit.
 
 use std::sync::Arc;
 
@@ -109,6 +110,13 @@ impl Registry {
         record.intent_id = Some(facts.intent_id.clone());
         match record.status {
             CardStatus::Pending => {}
+            // A top-up has no hold to lose: a success after it failed
+            // (declined, canceled, its deadline) still credits the wallet,
+            // once (the credit is keyed). So does one whose credit a crash
+            // left unrecorded before the top-up failed: refunding that one
+            // would pay the money out twice.
+            CardStatus::Failed
+                if record.refund == RefundState::None && matches!(record.id, CardId::TopUp(_)) => {}
             // A success after the payment failed (declined, canceled, its
             // deadline, or its hold cancelled): the money goes back.
             CardStatus::Failed if record.refund == RefundState::None => {
@@ -145,8 +153,14 @@ impl Registry {
                     .await
                     .map(|_| ())
             }
+            // The ledger entry takes the id the top-up's 202 answered.
             (CardId::TopUp(id), _) => self
-                .charge(record.user, record.amount, Some(credit_tag(&record, id)))
+                .charge_as(
+                    record.user,
+                    record.amount,
+                    Some(credit_tag(&record, id)),
+                    Some(id),
+                )
                 .await
                 .map(|_| ()),
             (CardId::Payment(_), None) => Err(EngineError::Internal(

@@ -163,6 +163,14 @@ impl IdempotencyIndex {
         self.shard(&record.key).insert(record.key.clone(), slot);
     }
 
+    /// Writes a decided record no actor logs (a refused card payment) to the
+    /// key store, so it replays after a restart too; not flushed here (the
+    /// caller flushes before it answers). It stays in memory as well, until
+    /// the memory sweep forgets it past retention.
+    pub fn persist(&self, record: &IdemRecord) -> Result<(), StoreError> {
+        self.keys.put_all([record]).map(|_| ())
+    }
+
     /// Moves decided records to the key store and forgets them in memory
     /// (store first, see the module doc); prunes as many expired entries
     /// from the store as this adds, so the store keeps pace. Returns the

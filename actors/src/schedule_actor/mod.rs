@@ -59,6 +59,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::booking_events::{booking_events, BookingEvent};
+use crate::card_payments::record::is_card_payment;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult};
 use crate::idempotency::{IdemRecord, IdemState};
@@ -288,11 +289,20 @@ impl ScheduleActor {
         let Some(state) = self.state.as_ref() else {
             return Vec::new();
         };
+        // A card payment's record is durable before its payment begins
+        // (`card_payments`), so it is there whenever its payment ends.
+        let store = self.engine.commit.store();
+        let by_card = |payment_id| {
+            is_card_payment(store.as_ref(), payment_id).unwrap_or_else(|err| {
+                tracing::error!(%payment_id, %err, "could not read whether a payment is a card's; its event says WALLET");
+                false
+            })
+        };
         events
             .iter()
             .flat_map(|event| match event {
                 ScheduleLogEvent::Engine(event) => {
-                    booking_events(&state.schedule, event, &self.engine.ids)
+                    booking_events(&state.schedule, event, &self.engine.ids, &by_card)
                 }
                 ScheduleLogEvent::PaymentStarted { .. } => Vec::new(),
             })

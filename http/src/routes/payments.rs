@@ -9,6 +9,7 @@ use boxoffice_engine::ids::PaymentId;
 
 use super::{queue_token, resource};
 use crate::auth::AuthUser;
+use crate::card_provider::as_reached;
 use crate::checks::body_after;
 use crate::error::ApiResult;
 use crate::extract::{path_id, JsonBody};
@@ -82,7 +83,9 @@ pub async fn create(
         let receipt = state
             .engine(state.registry.pay_by_card(user.user_id, command))
             .await?;
-        return Ok(HttpResponse::Accepted().json(CardPaymentBody::from(&receipt)));
+        let mut body = CardPaymentBody::from(&receipt);
+        body.checkout_url = as_reached(state.mock_origin.get(), &req, body.checkout_url);
+        return Ok(HttpResponse::Accepted().json(body));
     }
     let receipt = state
         .engine(state.registry.pay(user.user_id, command))

@@ -1,10 +1,11 @@
 //! The caller's prepaid wallet: balance, charges (with an idempotency key), ledger.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use boxoffice_actors::idempotency::Endpoint;
 
 use super::resource;
 use crate::auth::AuthUser;
+use crate::card_provider::as_reached;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 use crate::idempotency_key::IdempotencyKey;
@@ -54,6 +55,7 @@ pub async fn charge(
     state: web::Data<AppState>,
     user: Limited<ChargePosts>,
     key: IdempotencyKey,
+    req: HttpRequest,
     body: JsonBody,
 ) -> ApiResult<HttpResponse> {
     let tag = key.tag(user.user_id, Endpoint::Charges, body.value()?);
@@ -73,7 +75,9 @@ pub async fn charge(
                     .charge_by_card(user.user_id, amount, Some(tag)),
             )
             .await?;
-        return Ok(HttpResponse::Accepted().json(CardChargeBody::from(&receipt)));
+        let mut body = CardChargeBody::from(&receipt);
+        body.checkout_url = as_reached(state.mock_origin.get(), &req, body.checkout_url);
+        return Ok(HttpResponse::Accepted().json(body));
     }
     let receipt = state
         .engine(state.registry.charge(user.user_id, amount, Some(tag)))

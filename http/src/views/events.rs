@@ -8,7 +8,7 @@ use boxoffice_actors::booking_events::{
     DEFAULT_EVENTS_PER_PAGE, MAX_EVENTS_PER_PAGE, MAX_EVENTS_WAIT_SECONDS,
 };
 use boxoffice_actors::schedule_actor::ReservationView;
-use boxoffice_actors::{PaymentRecord, PaymentStatus};
+use boxoffice_actors::{PaymentMethod, PaymentRecord, PaymentStatus};
 use boxoffice_engine::schedule::CancellationSummary;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -154,7 +154,11 @@ fn data_body(kind: BookingEventKind, data: &BookingEventData) -> Value {
         BookingEventData::Payment {
             payment_id,
             reservation,
-        } => payment_body(kind, *payment_id, reservation),
+        } => payment_body(kind, *payment_id, reservation, PaymentMethod::Wallet),
+        BookingEventData::CardPayment {
+            payment_id,
+            reservation,
+        } => payment_body(kind, *payment_id, reservation, PaymentMethod::Card),
         BookingEventData::Refund {
             payment_id,
             reservation_id,
@@ -183,21 +187,23 @@ fn data_body(kind: BookingEventKind, data: &BookingEventData) -> Value {
 }
 
 /// The payment read off its reservation, as `GET /payments/{id}` renders it;
-/// a failed one (no record to read back there) says FAILED and has no `paidAt`.
+/// a failed one says FAILED and has no `paidAt`.
 fn payment_body(
     kind: BookingEventKind,
     payment_id: boxoffice_engine::ids::PaymentId,
     reservation: &ReservationView,
+    method: PaymentMethod,
 ) -> Value {
     let record = PaymentRecord {
         payment_id,
         reservation_id: reservation.reservation_id,
         amount: reservation.total_amount,
         status: PaymentStatus::Completed,
-        method: boxoffice_actors::PaymentMethod::Wallet,
+        method,
         paid_at: reservation.paid_at,
         tickets: reservation.tickets.clone(),
-        refund_confirmed: None,
+        // As GET shows a card payment then: no refund reported yet.
+        refund_confirmed: (method == PaymentMethod::Card).then_some(false),
     };
     let mut body = json!(PaymentBody::from(&record));
     if kind == BookingEventKind::PaymentFailed {

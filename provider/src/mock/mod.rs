@@ -5,7 +5,8 @@
 //! `boxoffice mock-provider` does, so it survives the server's `kill -9`).
 //!
 //! - API (`/v1/…`, Bearer secret key): create, retrieve and cancel payment
-//!   intents (idempotent by `Idempotency-Key`), full refunds.
+//!   intents (idempotent by `Idempotency-Key`), full refunds, and the list of
+//!   an intent's refunds (what a test checks the money against).
 //! - The hosted checkout page `GET /checkout/{id}` with "Pay" and "Decline".
 //! - Webhooks to the configured URL, signed with the webhook secret and
 //!   retried with doubling delays ([`delivery`]).
@@ -640,6 +641,24 @@ impl MockProvider {
             Self::remember(&mut state, "refund", key, fingerprint, &answer);
         }
         Ok((answer, vec![event]))
+    }
+
+    /// The refunds of an intent (the mock makes at most one), as Stripe's
+    /// `GET /v1/refunds?payment_intent=` lists them.
+    pub(crate) fn refunds_of(&self, intent_id: &str) -> Result<serde_json::Value, MockError> {
+        let state = self.lock();
+        let intent = state
+            .intents
+            .get(intent_id)
+            .ok_or_else(|| MockError::missing(intent_id))?;
+        let data: Vec<serde_json::Value> = intent
+            .refund
+            .iter()
+            .map(|refund| serde_json::to_value(refund).unwrap_or_default())
+            .collect();
+        Ok(serde_json::json!({
+            "object": "list", "url": "/v1/refunds", "has_more": false, "data": data,
+        }))
     }
 
     /// The checkout page's view of an intent: amount, currency, status.

@@ -30,6 +30,7 @@ impl MockProvider {
                 web::post().to(cancel_intent),
             )
             .route("/v1/refunds", web::post().to(refund))
+            .route("/v1/refunds", web::get().to(list_refunds))
             .route("/checkout/{id}", web::get().to(checkout_page))
             .route("/checkout/{id}/pay", web::post().to(pay))
             .route("/checkout/{id}/decline", web::post().to(decline))
@@ -157,6 +158,23 @@ async fn refund(req: HttpRequest, body: Bytes, mock: Mock) -> Result<HttpRespons
     let (refund, events) = mock.refund(&fields, key.as_deref())?;
     dispatch(&mock.clone().into_inner(), events);
     Ok(HttpResponse::Ok().json(refund))
+}
+
+/// `GET /v1/refunds?payment_intent=<id>`: the refunds of one intent (the
+/// mock lists by intent only).
+async fn list_refunds(req: HttpRequest, mock: Mock) -> Result<HttpResponse, MockError> {
+    admit(&req, &mock)?;
+    let query = form(req.query_string().as_bytes())?;
+    let intent = query
+        .iter()
+        .find(|(name, _)| name == "payment_intent")
+        .map(|(_, id)| id.as_str())
+        .filter(|id| is_valid_object_id(id))
+        .ok_or_else(|| {
+            MockError::invalid("The test provider lists the refunds of one payment_intent.")
+        })?;
+    expire(&mock);
+    Ok(HttpResponse::Ok().json(mock.refunds_of(intent)?))
 }
 
 fn html(status: StatusCode, page: String) -> HttpResponse {

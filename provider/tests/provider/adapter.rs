@@ -246,6 +246,8 @@ async fn refunds_are_full_idempotent_and_only_of_paid_intents() {
     );
     h.receiver.wait_for(1).await;
 
+    let listed = h.refunds_listed(&intent.id).await;
+    assert_eq!(listed["data"], serde_json::json!([]), "none yet: {listed}");
     let refund = h
         .adapter
         .refund(&refund_of(&intent.id, "r-1"))
@@ -256,6 +258,12 @@ async fn refunds_are_full_idempotent_and_only_of_paid_intents() {
     assert_eq!(refund.amount_minor, 1_250);
     assert_eq!(refund.currency, "eur");
     assert_eq!(refund.status, "succeeded");
+    // The provider's own list of the intent's refunds shows it (and only it).
+    let listed = h.refunds_listed(&intent.id).await;
+    assert_eq!(listed["object"], "list");
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed["data"][0]["id"], refund.id.as_str());
+    assert_eq!(listed["data"][0]["amount"], 1_250);
     // A retry with the same key is the same refund; another key is "already refunded".
     assert_eq!(
         h.adapter

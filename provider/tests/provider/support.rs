@@ -204,6 +204,22 @@ impl Harness {
         assert_eq!(response.status(), 200, "switches {update}");
     }
 
+    /// `GET /v1/refunds?payment_intent=<id>`: the provider's list of the intent's refunds.
+    pub async fn refunds_listed(&self, intent_id: &str) -> serde_json::Value {
+        let mut response = self
+            .client()
+            .get(format!(
+                "{}/v1/refunds?payment_intent={intent_id}",
+                self.base_url
+            ))
+            .bearer_auth(SECRET_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "refunds of {intent_id}");
+        response.json().await.unwrap()
+    }
+
     /// Clicks "Pay" or "Decline" on the intent's checkout page; the status.
     pub async fn click(&self, checkout_url: &str, button: &str) -> u16 {
         self.client()

@@ -58,6 +58,7 @@
 
 mod accounts;
 mod admin;
+mod cards;
 mod checks;
 mod crash;
 mod keys;

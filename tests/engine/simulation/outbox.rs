@@ -128,6 +128,9 @@ pub fn check_outbox(
             BookingEventData::Reservation(view)
             | BookingEventData::Payment {
                 reservation: view, ..
+            }
+            | BookingEventData::CardPayment {
+                reservation: view, ..
             } => {
                 last_status.insert(view.reservation_id, view.status);
             }
