@@ -5,6 +5,7 @@
 //! server's own `/api/v1/webhooks/payments/mock`. Either way the server talks
 //! to it through the same `StripeAdapter`, over HTTP.
 
+use crate::client_ip::TrustedProxies;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -85,22 +86,38 @@ pub fn guessed_origin(bind: SocketAddr, port: u16) -> Option<String> {
 
 /// A checkout URL as the caller reaches this server: a URL of the built-in
 /// provider under the guessed origin (see [`guessed_origin`]) gets the scheme
-/// and host the request came in on; any other URL is left as it is.
-pub fn as_reached(guessed: Option<&String>, req: &HttpRequest, url: String) -> String {
+/// and host the request came in on; any other URL is left as it is. The
+/// forwarding headers name them only from a `--trusted-proxy`; from anyone
+/// else, the `Host` header over plain HTTP (what this server serves).
+pub fn as_reached(
+    guessed: Option<&String>,
+    proxies: &TrustedProxies,
+    req: &HttpRequest,
+    url: String,
+) -> String {
     let Some(rest) = guessed.and_then(|origin| url.strip_prefix(origin.as_str())) else {
         return url;
     };
     if !rest.starts_with(&format!("{MOCK_PREFIX}/")) {
         return url;
     }
-    let info = req.connection_info();
-    let host = info.host();
+    let (scheme, host) = if proxies.from_trusted_proxy(req) {
+        let info = req.connection_info();
+        (info.scheme().to_owned(), info.host().to_owned())
+    } else {
+        let host = req
+            .headers()
+            .get(actix_web::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        ("http".to_owned(), host.to_owned())
+    };
     // Only a plain host[:port] goes into a URL handed out (the caller's own answer).
     let plain = |b: u8| b.is_ascii_alphanumeric() || b".-:[]".contains(&b);
-    if host.is_empty() || !host.bytes().all(plain) {
+    if host.is_empty() || !host.bytes().all(plain) || !matches!(scheme.as_str(), "http" | "https") {
         return url;
     }
-    format!("{}://{host}{rest}", info.scheme())
+    format!("{scheme}://{host}{rest}")
 }
 
 /// Builds the provider for a server bound at `bind` (on `port`); `None`

@@ -65,6 +65,12 @@ impl TrustedProxies {
         self.0.is_empty()
     }
 
+    /// Whether `req` came straight from a trusted proxy, whose forwarding
+    /// headers (`X-Forwarded-*`, `Forwarded`) may then be believed.
+    pub fn from_trusted_proxy(&self, req: &HttpRequest) -> bool {
+        req.peer_addr().is_some_and(|peer| self.trusts(peer.ip()))
+    }
+
     fn trusts(&self, addr: IpAddr) -> bool {
         let addr = canonical(addr);
         self.0.iter().any(|net| net.contains(&addr))

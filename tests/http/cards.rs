@@ -825,6 +825,29 @@ async fn behind_bind_0_0_0_0_checkout_urls_name_the_host_the_caller_used() {
         "{}",
         topped.text
     );
+    // Forwarding headers from a peer that is not a --trusted-proxy are
+    // not believed: the Host header still names the host.
+    let forged = app
+        .post_with(
+            CHARGES,
+            Some(&token),
+            &[
+                host[0],
+                ("X-Forwarded-Host", "evil.example"),
+                ("X-Forwarded-Proto", "https"),
+                ("Idempotency-Key", "top-up-forged"),
+            ],
+            json!({"amount": 1000, "method": "CARD"}),
+        )
+        .await;
+    forged.expect(202, "");
+    assert!(
+        forged.body["checkoutUrl"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://box.example:8443/mock-provider/checkout/pi_")),
+        "{}",
+        forged.text
+    );
     // Reached at its loopback address, the page there works as before.
     let (_, url) = pay_card_ok(
         &app,
@@ -834,6 +857,42 @@ async fn behind_bind_0_0_0_0_checkout_urls_name_the_host_the_caller_used() {
     .await;
     assert!(url.starts_with(&app.base), "{url}");
     assert_eq!(click(&app, &url, "pay").await, 200);
+}
+
+/// Behind a `--trusted-proxy`, its forwarding headers name the scheme and
+/// host the caller used.
+#[actix_rt::test]
+async fn behind_a_trusted_proxy_checkout_urls_follow_its_forwarding_headers() {
+    let app = spawn_app_with(|settings| {
+        with_mock_provider(settings);
+        settings.bind = "0.0.0.0:0".parse().expect("addr");
+        settings.trusted_proxies =
+            boxoffice_http::client_ip::TrustedProxies::new(vec!["127.0.0.1/32"
+                .parse()
+                .expect("net")]);
+    })
+    .await;
+    let token = fan(&app);
+    let topped = app
+        .post_with(
+            CHARGES,
+            Some(&token),
+            &[
+                ("X-Forwarded-Host", "tickets.example"),
+                ("X-Forwarded-Proto", "https"),
+                ("Idempotency-Key", "top-up-proxied"),
+            ],
+            json!({"amount": 1000, "method": "CARD"}),
+        )
+        .await;
+    topped.expect(202, "");
+    assert!(
+        topped.body["checkoutUrl"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://tickets.example/mock-provider/checkout/pi_")),
+        "{}",
+        topped.text
+    );
 }
 
 #[actix_rt::test]

@@ -382,6 +382,13 @@ impl Registry {
                     amount,
                     idem,
                 );
+                // Durable before the intent exists, as a payment's is: a crash
+                // between the two would otherwise leave a payable intent that
+                // no record names, whose success could be neither credited
+                // nor refunded. Saved first, the sweeper re-creates the intent
+                // under the same key, and a success finds the record by its
+                // metadata.
+                self.save_card(&card, &record).await?;
                 if let Err(err) = self.create_intent(&card, &mut record).await {
                     // Nothing was promised: the record is kept as FAILED.
                     record.status = CardStatus::Failed;

@@ -84,7 +84,12 @@ pub async fn create(
             .engine(state.registry.pay_by_card(user.user_id, command))
             .await?;
         let mut body = CardPaymentBody::from(&receipt);
-        body.checkout_url = as_reached(state.mock_origin.get(), &req, body.checkout_url);
+        body.checkout_url = as_reached(
+            state.mock_origin.get(),
+            &state.trusted_proxies,
+            &req,
+            body.checkout_url,
+        );
         return Ok(HttpResponse::Accepted().json(body));
     }
     let receipt = state

@@ -76,7 +76,12 @@ pub async fn charge(
             )
             .await?;
         let mut body = CardChargeBody::from(&receipt);
-        body.checkout_url = as_reached(state.mock_origin.get(), &req, body.checkout_url);
+        body.checkout_url = as_reached(
+            state.mock_origin.get(),
+            &state.trusted_proxies,
+            &req,
+            body.checkout_url,
+        );
         return Ok(HttpResponse::Accepted().json(body));
     }
     let receipt = state
