@@ -33,7 +33,14 @@ fn stadium_lines(out: &mut String, run: &RunReport) {
         let value = |g: &serde_json::Value, key: &str, scale: f64| {
             g.get(key)
                 .and_then(|v| v.as_f64())
-                .map_or("n/a".into(), |v| format!("{:.1}", v * scale))
+                .map_or("n/a".into(), |v| {
+                    // Positions are whole numbers.
+                    if key.starts_with("position") {
+                        format!("{v:.0}")
+                    } else {
+                        format!("{:.1}", v * scale)
+                    }
+                })
         };
         for g in groups {
             let _ = writeln!(
