@@ -358,6 +358,9 @@ pub struct ConfigureQueue {
     pub schedule_id: ScheduleId,
     pub config: QueueConfig,
     pub board: Arc<QueueBoard>,
+    /// The schedule's hold lifetime: how long an admitted user is expected
+    /// to stay until exits are measured (`Queue::expect_stay_ms`).
+    pub hold_ms: i64,
 }
 impl Message for ConfigureQueue {
     type Result = Pending<()>;
@@ -376,7 +379,10 @@ impl Handler<ConfigureQueue> for QueueActor {
             self.state.apply(&event);
             events.push(event);
         }
-        if let Some(queue) = self.state.queues.get(&msg.schedule_id) {
+        if let Some(queue) = self.state.queues.get_mut(&msg.schedule_id) {
+            // Not durable: given again at every start-up, which configures
+            // every schedule's queue anew.
+            queue.expect_stay_ms(msg.hold_ms);
             // What the queue holds is durable here (recovered, or nothing yet
             // for a new schedule): publish all of it at once.
             msg.board.apply(&every_place(queue));

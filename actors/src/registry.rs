@@ -164,13 +164,14 @@ impl Registry {
             let id = state.schedule.id();
             state.publish(&engine.directory, &engine.idempotency);
             let queue_config = waiting_room_config(state.queue.clone(), state.schedule.rules());
+            let hold_ms = state.schedule.rules().hold_ms;
             let handle = start_schedule(
                 &engine,
                 &arbiters[n % arbiters.len()],
                 state,
                 QueueLink::to(queue.addr()),
             );
-            specs.push((id, queue_config, Arc::clone(&handle.board)));
+            specs.push((id, queue_config, hold_ms, Arc::clone(&handle.board)));
             schedules.insert(handle);
         }
 
@@ -232,13 +233,14 @@ impl Registry {
         });
         // A crash between creating a schedule and configuring its queue leaves it unconfigured: redo it.
         // It also publishes each recovered line on its board.
-        for (id, queue, board) in specs {
+        for (id, queue, hold_ms, board) in specs {
             registry
                 .queue
                 .command(ConfigureQueue {
                     schedule_id: id,
                     config: queue,
                     board,
+                    hold_ms,
                 })
                 .await?;
         }
@@ -269,6 +271,7 @@ impl Registry {
             )));
         }
         let queue_config = waiting_room_config(spec.queue.clone(), &spec.rules);
+        let hold_ms = spec.rules.hold_ms;
         let state = ScheduleState::new(spec).map_err(|e| EngineError::Validation(e.to_string()))?;
         let store = self.engine.commit.store();
         store.write_snapshot(&log_name(id), 0, &codec::encode(&state)?)?;
@@ -288,6 +291,7 @@ impl Registry {
                 schedule_id: id,
                 config: queue_config,
                 board,
+                hold_ms,
             })
             .await?;
         Ok(id)

@@ -523,3 +523,59 @@ fn a_wallet_snapshot_without_daily_charge_counts_loads_and_keeps_the_count() {
         "neither form: still an error"
     );
 }
+
+/// Before anyone has left, a waiting room's estimate expects each admitted
+/// user to stay one hold lifetime (`Queue::expect_stay_ms`). That is not
+/// stored, so start-up must give it again: the estimate is the same after a
+/// restart.
+#[actix_rt::test]
+async fn the_first_estimate_expects_a_stay_of_one_hold_also_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(T0);
+    let registry = start(sled_store(dir.path()), &clock, 21).await;
+    let rules = ScheduleRules {
+        hold_ms: 20_000,
+        ..ScheduleRules::default()
+    };
+    // Room for 2, each admission good for 10 minutes, 2 a second by the clock.
+    let queue = QueueConfig {
+        enabled: true,
+        batch_size: 2,
+        interval_ms: 1_000,
+        max_active: 2,
+        active_ms: 600_000,
+        ..QueueConfig::default()
+    };
+    let gated = registry
+        .create_schedule(spec(1, one_row(10), rules, Some(queue)))
+        .await
+        .expect("gated schedule");
+    let mut passes = Vec::new();
+    for n in 1..=12u64 {
+        passes.push(
+            registry
+                .join_queue(user(n), gated)
+                .await
+                .expect("join")
+                .pass,
+        );
+    }
+    registry.queue().command(TickNow).await.expect("tick");
+    // Two admitted, the room full, nobody left yet: the last joiner has 10
+    // ahead, at 2 per 20-second hold (not 2 per 10-minute active time).
+    let view = registry
+        .poll_queue(user(12), &passes[11])
+        .expect("poll")
+        .view;
+    assert_eq!((view.position, view.estimated_wait_seconds), (10, 100));
+
+    registry.shutdown();
+    drop(registry);
+    let registry = start(sled_store(dir.path()), &clock, 22).await;
+    let view = registry
+        .poll_queue(user(12), &passes[11])
+        .expect("poll after the restart")
+        .view;
+    assert_eq!((view.position, view.estimated_wait_seconds), (10, 100));
+    registry.shutdown();
+}

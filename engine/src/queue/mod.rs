@@ -23,7 +23,10 @@
 //! Estimated waits: the first `max_active - active` positions move at the
 //! batch clock's pace, the rest at the pace people leave the active set
 //! (measured in `exit_rate`, never assumed slower than `max_active` per
-//! active time). Every view also says when to poll next ([`pacing`]).
+//! active time). Before the first exits are measured, that pace is
+//! `max_active` per expected stay: the schedule's hold lifetime when the
+//! owner gave it ([`Queue::expect_stay_ms`]), else the whole active time.
+//! Every view also says when to poll next ([`pacing`]).
 //!
 //! Memory: at most `MAX_WAITING` waiting tokens, plus one finished token per
 //! user who ever joined (a user's previous token is forgotten when they join
@@ -65,6 +68,9 @@ use waiting_line::WaitingLine;
 pub const WAITING_DROP_MS: i64 = 120_000;
 /// Explicit bound on the waiting line; a join beyond it is refused as `Full`.
 pub const MAX_WAITING: usize = 2_000_000;
+/// The shortest expected stay [`Queue::expect_stay_ms`] takes: nobody holds
+/// and pays faster than this, so a shorter one would only promise too much.
+pub const MIN_EXPECTED_STAY_MS: i64 = 1_000;
 /// Most tokens one `DroppedOut` or `ActiveExpired` event carries, so one tick's
 /// work and one log record stay bounded; the rest waits for the next tick
 /// (`next_tick_at` then answers a time already past).
@@ -255,6 +261,11 @@ pub struct Queue {
     shuffled: bool,
     /// Transient; see `liveness`. Not serialized, always equal.
     liveness: Liveness,
+    /// How long an admitted user is expected to stay, until exits are
+    /// measured ([`Queue::expect_stay_ms`]). Transient like `liveness`: the
+    /// owner sets it from the schedule's rules whenever it builds the queue;
+    /// `None` means the whole `active_ms`.
+    expected_stay_ms: Option<i64>,
 }
 
 impl Queue {
@@ -274,11 +285,24 @@ impl Queue {
             pre_queue_seqs: Vec::new(),
             shuffled: false,
             liveness: Liveness::default(),
+            expected_stay_ms: None,
         }
     }
 
     pub fn config(&self) -> &QueueConfig {
         &self.config
+    }
+
+    /// How long an admitted user is expected to stay before leaving (paying,
+    /// or letting the active time run out), for the estimates given before
+    /// any exit was measured. The owner passes the schedule's hold lifetime:
+    /// a buyer holds and pays within one hold, so a full room empties about
+    /// once per hold lifetime. Kept within `MIN_EXPECTED_STAY_MS..=active_ms`
+    /// (nobody stays longer than the active time). Not durable and not an
+    /// event: it changes estimates only, so the owner sets it again whenever
+    /// it rebuilds the queue (start-up, `Configured`).
+    pub fn expect_stay_ms(&mut self, stay_ms: i64) {
+        self.expected_stay_ms = Some(stay_ms.min(self.config.active_ms).max(MIN_EXPECTED_STAY_MS));
     }
 
     /// Puts `user` in line, or returns the place they already hold.
@@ -866,7 +890,13 @@ impl Queue {
     /// from the active set, never faster than the batch clock. The exit rate
     /// is measured (`exit_rate`), with a floor of `max_active` per active
     /// time: in a full room everyone leaves within `active_ms`, so that is the
-    /// slowest possible pace, and the estimate before any exit is seen.
+    /// slowest possible pace. Before any exit is measured: `max_active` per
+    /// expected stay (`expect_stay_ms`; the active time when not given).
+    ///
+    /// The hold lifetime as that stay (2026-12-07, session 13): with the whole
+    /// active time, a crowd that joined before anyone left was told waits of
+    /// one to two minutes for admissions that came within seconds (stadium:
+    /// 60 s holders, 5 s holds).
     ///
     /// Not the batch clock's pace as the estimate before the first exits
     /// (tried 2026-12-07, session 12): in the stadium run it told the whole
@@ -877,11 +907,13 @@ impl Queue {
     fn room_limited_rate_per_sec(&self) -> f64 {
         let slowest =
             f64::from(self.config.max_active) * 1_000.0 / self.config.active_ms.max(1) as f64;
+        let stay_ms = self.expected_stay_ms.unwrap_or(self.config.active_ms);
+        let expected = f64::from(self.config.max_active) * 1_000.0 / stay_ms.max(1) as f64;
         let exits = self
             .exit_rate
             .per_sec()
             .filter(|rate| rate.is_finite())
-            .map_or(slowest, |rate| rate.max(slowest));
+            .map_or(expected.max(slowest), |rate| rate.max(slowest));
         exits.min(self.configured_rate_per_sec())
     }
 

@@ -339,6 +339,49 @@ fn a_payment_counts_as_an_exit_and_speeds_the_estimate() {
 }
 
 #[test]
+fn before_any_exit_the_estimate_expects_a_stay_of_one_hold() {
+    // Batch clock: 10 a second; room for 20; active 10 minutes.
+    let mut queue = Queue::new(config(10, 20));
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..100, t(0));
+    let eta = |queue: &Queue, now| queue.view(tokens[99], now).unwrap().estimated_wait_seconds;
+    // Nothing given: the whole active time, 20 per 600 s. 20 by the batch
+    // clock (2 s), then 80 at one per 30 s.
+    assert_eq!(eta(&queue, t(0)), 2 + 80 * 30);
+    // Holds of 5 s: the room empties once per 5 s, 4 a second.
+    queue.expect_stay_ms(5_000);
+    assert_eq!(queue.admission_rate_per_sec(), 4.0);
+    assert_eq!(eta(&queue, t(0)), 2 + 80 / 4);
+    // Never longer than the active time, never shorter than the minimum
+    // (20 per second, but the batch clock caps it at 10).
+    queue.expect_stay_ms(86_400_000);
+    assert_eq!(eta(&queue, t(0)), 2 + 80 * 30);
+    queue.expect_stay_ms(0);
+    assert_eq!(eta(&queue, t(0)), 2 + 80 / 10);
+
+    // Once exits are measured, they set the pace, whatever the expected stay.
+    queue.expect_stay_ms(5_000);
+    let first = admitted(&queue.tick(t(0)));
+    let second = admitted(&queue.tick(t(1_000)));
+    assert_eq!((first.len(), second.len()), (10, 10));
+    for &token in &first[..5] {
+        queue.end_by_payment(token, t(2_500)).unwrap();
+    }
+    for &token in &first[5..] {
+        queue.end_by_payment(token, t(3_500)).unwrap();
+    }
+    // 5 exits after the first exit's bucket, over one bucket: 5 a second.
+    assert_eq!(queue.admission_rate_per_sec(), 5.0);
+    // 80 waiting, room for 10: 1 s by the batch clock, then 70 at 5 a second.
+    assert_eq!(eta(&queue, t(3_500)), 1 + 70 / 5);
+    // A queue rebuilt from its state forgets the stay (the owner gives it
+    // again), and is equal all the same.
+    let mut rebuilt = queue.clone();
+    rebuilt.expected_stay_ms = None;
+    assert_eq!(rebuilt, queue);
+}
+
+#[test]
 fn disabled_queue_admits_at_once_without_max_active() {
     let mut queue = Queue::new(QueueConfig {
         max_active: 1,
@@ -829,8 +872,22 @@ fn simulate(
     shoppers: &Shoppers,
     seed: u64,
 ) -> Vec<SimUser> {
+    simulate_with_stay(config, None, arrivals, shoppers, seed)
+}
+
+/// `simulate`, with the owner's expected stay (`Queue::expect_stay_ms`) if given.
+fn simulate_with_stay(
+    config: QueueConfig,
+    expected_stay_ms: Option<i64>,
+    arrivals: &[Timestamp],
+    shoppers: &Shoppers,
+    seed: u64,
+) -> Vec<SimUser> {
     const POLL_EVERY_MS: i64 = 20_000;
     let mut queue = Queue::new(config);
+    if let Some(stay_ms) = expected_stay_ms {
+        queue.expect_stay_ms(stay_ms);
+    }
     let mut random = SimRandom(seed);
     let mut ids = Ids(0);
     let mut users: Vec<SimUser> = Vec::new();
@@ -1008,6 +1065,24 @@ fn eta_when_room_limited_after_a_burst() {
     // Measured: first ETAs 0.114 (the first 500, admitted by the batch
     // clock, and a few more); ETAs while polling 0.986.
     assert_eta(&users, 0.11, Some(0.99), 0.95);
+}
+
+/// The burst again, on a schedule whose holds last 25 s (the shoppers pay
+/// within 5-25 s of admission, so within one hold): the owner gives the
+/// hold lifetime as the expected stay, and the first estimates, made before
+/// anyone left, assume the room empties once per hold (20 a second against
+/// the true 26). A hold is an upper bound for payers, so the estimates stay
+/// on the long side, except right behind the room: nobody leaves in the
+/// first 5 s, a dead time no mean pace shows.
+#[test]
+fn eta_after_a_burst_with_the_hold_as_the_expected_stay() {
+    let arrivals = vec![t(0); 5_000];
+    let users = simulate_with_stay(room_limited_config(), Some(25_000), &arrivals, &SHOPPERS, 1);
+    eta_report("burst, 25 s holds", &users);
+    // Measured: first ETAs 0.957 (0.115 with the whole active time as the
+    // stay, `eta_when_room_limited_after_a_burst`), 0.964 not too short;
+    // ETAs while polling 0.993.
+    assert_eta(&users, 0.95, Some(0.96), 0.99);
 }
 
 /// The same room, with the 5,000 arriving over 100 s (50 a second, twice

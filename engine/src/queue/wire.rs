@@ -144,6 +144,7 @@ impl Queue {
             pre_queue_seqs: stored.pre_queue_seqs,
             shuffled: stored.shuffled,
             liveness: Liveness::default(),
+            expected_stay_ms: None,
         })
     }
 
@@ -156,8 +157,9 @@ impl Queue {
     }
 }
 
-/// Equal when they keep the same tokens, line and counters, whatever slots
-/// and poll times each has (a queue rebuilt from its log equals the live one).
+/// Equal when they keep the same tokens, line and counters, whatever slots,
+/// poll times and expected stay each has (a queue rebuilt from its log
+/// equals the live one).
 impl PartialEq for Queue {
     fn eq(&self, other: &Self) -> bool {
         self.config == other.config

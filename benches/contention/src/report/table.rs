@@ -29,6 +29,35 @@ fn stadium_lines(out: &mut String, run: &RunReport) {
             number(run, "eta_error_p90_pct", 1),
         );
     }
+    if let Some(groups) = run.facts.get("eta_by_position").and_then(|v| v.as_array()) {
+        let value = |g: &serde_json::Value, key: &str, scale: f64| {
+            g.get(key)
+                .and_then(|v| v.as_f64())
+                .map_or("n/a".into(), |v| {
+                    // Positions are whole numbers.
+                    if key.starts_with("position") {
+                        format!("{v:.0}")
+                    } else {
+                        format!("{:.1}", v * scale)
+                    }
+                })
+        };
+        for g in groups {
+            let _ = writeln!(
+                out,
+                "     positions {}-{}: {}% within ±25%; first ETA p50 {} s (given at {} s), actual p10/p50/p90 {}/{}/{} s, actual÷ETA p50 {}",
+                value(g, "position_from", 1.0),
+                value(g, "position_to", 1.0),
+                value(g, "within_25pct_share", 100.0),
+                value(g, "eta_p50_s", 1.0),
+                value(g, "eta_given_at_p50_s", 1.0),
+                value(g, "actual_p10_s", 1.0),
+                value(g, "actual_p50_s", 1.0),
+                value(g, "actual_p90_s", 1.0),
+                value(g, "actual_over_eta_p50", 1.0),
+            );
+        }
+    }
     if run.facts.contains_key("server_rss_peak_mb") {
         let _ = writeln!(
             out,

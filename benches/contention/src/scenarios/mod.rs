@@ -18,6 +18,8 @@ pub mod open_holds;
 pub mod queue_polls;
 pub mod search;
 pub mod stadium;
+/// The stadium's ETA accuracy facts.
+mod stadium_eta;
 
 use boxoffice_engine::ids::*;
 use serde_json::Value;

@@ -65,6 +65,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::stadium_eta::{EtaAccuracy, EtaRecord, FirstEta};
 use super::{schedule_id, ScenarioRun, Size};
 use crate::clients;
 use crate::invariants::{MoneyAcks, QueueObservation};
@@ -138,8 +139,8 @@ struct Shared {
     joined_pre_queue: AtomicU64,
     /// Users who joined and left the line without being admitted.
     left_line: AtomicU64,
-    /// Each admitted user's first estimated wait (s) and actual wait (s).
-    etas: Mutex<Vec<(u64, f64)>>,
+    /// Each admitted user's first estimated wait against the actual one.
+    etas: Mutex<Vec<EtaRecord>>,
     /// Waits between polls: as the server asked (`pollAfterMs`), or at the
     /// client's own pace (no `pollAfterMs`); waits after a 503.
     paced_by_server: AtomicU64,
@@ -422,7 +423,7 @@ pub async fn run<T: Target>(
     );
     // How good the first estimated wait was.
     let etas = shared.etas.lock().map(|e| e.clone()).unwrap_or_default();
-    let accuracy = EtaAccuracy::of(&etas);
+    let accuracy = EtaAccuracy::of(&etas, start);
     facts.insert("eta_users".into(), json!(accuracy.users));
     facts.insert(
         "eta_within_25pct_share".into(),
@@ -430,6 +431,7 @@ pub async fn run<T: Target>(
     );
     facts.insert("eta_error_p50_pct".into(), json!(accuracy.error_p50_pct));
     facts.insert("eta_error_p90_pct".into(), json!(accuracy.error_p90_pct));
+    facts.insert("eta_by_position".into(), accuracy.by_position);
     // The server's memory.
     let mb = |kib: Option<u64>| kib.map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0);
     let peak = size
@@ -458,7 +460,7 @@ pub async fn run<T: Target>(
         } else {
             "without the waiting room: users hold at once, no queue token".into()
         },
-        "eta_*: each admitted user's first estimatedWaitSeconds (after PRE_QUEUE) against the time from sending that request to the first ACTIVE answer; error = |actual - ETA| / ETA (an ETA of 0: 0% if admitted within 1 s, else against 1 s)".into(),
+        "eta_*: each admitted user's first estimatedWaitSeconds (after PRE_QUEUE) against the time from sending that request to the first ACTIVE answer; error = |actual - ETA| / ETA (an ETA of 0: 0% if admitted within 1 s, else against 1 s); eta_by_position: the same in ten equal groups by the position told with that ETA, front to back (eta_given_at: since the start)".into(),
         format!(
             "timeline: a sample every {} ms from the start (at most {timeline_capacity}: the run's whole seconds + the last, when the clients ended); seats_sold: seats in payments acknowledged to the clients; waiting: users with a place in line, not yet ACTIVE (clients' view; PRE_QUEUE included); active: admitted (or, without a waiting room, started) and not done; ops: the requests recorded in the totals that completed in that window",
             timeline::SAMPLE_EVERY.as_millis()
@@ -525,57 +527,6 @@ async fn sample_rss(pid: u32, s: Arc<Shared>, users: usize, deadline: Instant) -
         actix_rt::time::sleep(Duration::from_millis(RSS_SAMPLE_MS)).await;
     }
     samples
-}
-
-/// The first estimated waits against the actual ones.
-#[derive(Debug, PartialEq)]
-struct EtaAccuracy {
-    users: usize,
-    within_25pct_share: Option<f64>,
-    error_p50_pct: Option<f64>,
-    error_p90_pct: Option<f64>,
-}
-
-impl EtaAccuracy {
-    /// From (first ETA in s, actual wait in s) of each admitted user.
-    fn of(etas: &[(u64, f64)]) -> EtaAccuracy {
-        let mut errors: Vec<f64> = etas
-            .iter()
-            .map(|&(eta, actual)| eta_error_pct(eta, actual))
-            .collect();
-        errors.sort_by(f64::total_cmp);
-        let within = errors.iter().filter(|e| **e <= 25.0).count();
-        let share = (!errors.is_empty()).then(|| within as f64 / errors.len() as f64);
-        EtaAccuracy {
-            users: errors.len(),
-            within_25pct_share: share,
-            error_p50_pct: percentile(&errors, 0.50),
-            error_p90_pct: percentile(&errors, 0.90),
-        }
-    }
-}
-
-/// |actual − ETA| / ETA, in percent. An ETA of 0 promises admission at
-/// once: 0% if it came within 1 s, else the actual wait against 1 s.
-fn eta_error_pct(eta_seconds: u64, actual_seconds: f64) -> f64 {
-    if eta_seconds == 0 {
-        return if actual_seconds < 1.0 {
-            0.0
-        } else {
-            actual_seconds * 100.0
-        };
-    }
-    let eta = eta_seconds as f64;
-    (actual_seconds - eta).abs() / eta * 100.0
-}
-
-/// The nearest-rank `q` quantile of sorted `values`.
-fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    Some(sorted[rank - 1])
 }
 
 /// The wait before the next poll after `place`: the server's `pollAfterMs`
@@ -667,23 +618,10 @@ async fn buy<C: Client>(
     done
 }
 
-/// A user's first estimated wait: the first non-null `estimatedWaitSeconds`
-/// outside PRE_QUEUE, and when the request that brought it was sent.
-#[derive(Default)]
-struct FirstEta(Option<(u64, Instant)>);
-
-impl FirstEta {
-    /// Notes an answer to a request sent at `sent`; on the first ACTIVE
-    /// one, records the ETA against the actual wait.
-    fn answered(&mut self, s: &Shared, place: &QueuePlace, sent: Instant) {
-        if self.0.is_none() && !place.pre_queue {
-            self.0 = place.estimated_wait_seconds.map(|eta| (eta, sent));
-        }
-        if place.active {
-            if let (Some((eta, from)), Ok(mut etas)) = (self.0.take(), s.etas.lock()) {
-                etas.push((eta, from.elapsed().as_secs_f64()));
-            }
-        }
+/// Keeps an admitted user's first estimate against its actual wait.
+fn record_eta(s: &Shared, record: Option<EtaRecord>) {
+    if let (Some(record), Ok(mut etas)) = (record, s.etas.lock()) {
+        etas.push(record);
     }
 }
 
@@ -720,7 +658,7 @@ async fn wait_in_line<C: Client>(
         {
             Ok(place) => {
                 observe(s, seen, &place, sent);
-                eta.answered(s, &place, sent);
+                record_eta(s, eta.answered(&place, sent));
                 seen.pre_queue_at_join = place.pre_queue;
                 break Some(place);
             }
@@ -752,7 +690,7 @@ async fn wait_in_line<C: Client>(
         {
             Ok(now) => {
                 observe(s, seen, &now, sent);
-                eta.answered(s, &now, sent);
+                record_eta(s, eta.answered(&now, sent));
                 place = now;
                 wait = poll_delay(rng, s, &place);
             }
@@ -920,24 +858,5 @@ mod tests {
         assert_eq!(first_block(&[1, 3, 4, 6], 3), None);
         assert_eq!(first_block(&[7], 1), Some(vec![7]));
         assert_eq!(first_block(&[], 1), None);
-    }
-}
-
-#[cfg(test)]
-mod eta_tests {
-    use super::{eta_error_pct, EtaAccuracy};
-
-    #[test]
-    fn eta_error_is_relative_and_zero_means_within_a_second() {
-        assert_eq!(eta_error_pct(10, 12.5), 25.0);
-        assert_eq!(eta_error_pct(10, 5.0), 50.0);
-        assert_eq!(eta_error_pct(0, 0.4), 0.0);
-        assert_eq!(eta_error_pct(0, 3.0), 300.0);
-        let accuracy = EtaAccuracy::of(&[(10, 10.0), (10, 12.0), (0, 0.2), (4, 8.0)]);
-        assert_eq!(accuracy.users, 4);
-        assert_eq!(accuracy.within_25pct_share, Some(0.75));
-        assert_eq!(accuracy.error_p50_pct, Some(0.0));
-        assert_eq!(accuracy.error_p90_pct, Some(100.0));
-        assert_eq!(EtaAccuracy::of(&[]).within_25pct_share, None);
     }
 }
