@@ -11,6 +11,7 @@
 //!
 //! Atomics only: recording costs a few nanoseconds and never blocks.
 
+use boxoffice_storage::FlushStats;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,6 +26,24 @@ pub struct WorkTimes {
     pub key_archive: Timings,
     /// One store write of an archive batch (under the store's write lock).
     pub archive_write: Timings,
+}
+
+impl WorkTimes {
+    /// Every kind's reading by name (what `/metrics` and the harness
+    /// report), the flushes first: the group commit times those itself.
+    pub fn readings(&self, flush: &FlushStats) -> [(&'static str, TimingsReading); 4] {
+        let flushes = TimingsReading {
+            count: flush.flushes,
+            total_us: flush.flush_us_total,
+            longest_us: flush.longest_flush_us,
+        };
+        [
+            ("flush", flushes),
+            ("snapshot", self.snapshot.reading()),
+            ("key_archive", self.key_archive.reading()),
+            ("archive_write", self.archive_write.reading()),
+        ]
+    }
 }
 
 /// Count, total and longest duration of one kind of work.

@@ -47,6 +47,17 @@ async fn pay_card(app: &TestApp, token: &str, reservation: &str, key: &str) -> R
     .await
 }
 
+/// A card top-up of `amount` with `headers` (an Idempotency-Key among them).
+async fn top_up_card(app: &TestApp, token: &str, amount: i64, headers: &[(&str, &str)]) -> Reply {
+    app.post_with(
+        CHARGES,
+        Some(token),
+        headers,
+        json!({"amount": amount, "method": "CARD"}),
+    )
+    .await
+}
+
 /// A 202 card payment; returns (paymentId, checkoutUrl).
 async fn pay_card_ok(app: &TestApp, token: &str, reservation: &str) -> (String, String) {
     let reply = pay_card(app, token, reservation, &app.unique("card")).await;
@@ -204,14 +215,9 @@ async fn without_a_provider_card_is_409_and_nothing_is_touched() {
         .await
         .expect(409, "PAYMENT_METHOD_UNAVAILABLE");
     assert_eq!(reservation_status(&app, &token, &reservation).await, "HELD");
-    app.post_with(
-        CHARGES,
-        Some(&token),
-        &[("Idempotency-Key", &app.unique("k"))],
-        json!({"amount": 1000, "method": "CARD"}),
-    )
-    .await
-    .expect(409, "PAYMENT_METHOD_UNAVAILABLE");
+    top_up_card(&app, &token, 1000, &[("Idempotency-Key", &app.unique("k"))])
+        .await
+        .expect(409, "PAYMENT_METHOD_UNAVAILABLE");
     // The answer was not stored: the same key pays by wallet afterwards.
     app.fund(&token, VIP_PRICE).await;
     app.post_with(
@@ -641,14 +647,7 @@ async fn a_card_top_up_credits_the_wallet_once() {
     let token = fan(&app);
     let key = app.unique("top-up");
     let headers = [("Idempotency-Key", key.as_str())];
-    let post = || {
-        app.post_with(
-            CHARGES,
-            Some(&token),
-            &headers,
-            json!({"amount": 30_000, "method": "CARD"}),
-        )
-    };
+    let post = || top_up_card(&app, &token, 30_000, &headers);
     let first = post().await;
     first.expect(202, "");
     assert_eq!(first.body["status"], "PENDING");
@@ -809,14 +808,13 @@ async fn behind_bind_0_0_0_0_checkout_urls_name_the_host_the_caller_used() {
         url.starts_with("http://box.example:8443/mock-provider/checkout/pi_"),
         "{url}"
     );
-    let topped = app
-        .post_with(
-            CHARGES,
-            Some(&token),
-            &[host[0], ("Idempotency-Key", "top-up-behind-any")],
-            json!({"amount": 1000, "method": "CARD"}),
-        )
-        .await;
+    let topped = top_up_card(
+        &app,
+        &token,
+        1000,
+        &[host[0], ("Idempotency-Key", "top-up-behind-any")],
+    )
+    .await;
     topped.expect(202, "");
     assert!(
         topped.body["checkoutUrl"]
@@ -827,19 +825,18 @@ async fn behind_bind_0_0_0_0_checkout_urls_name_the_host_the_caller_used() {
     );
     // Forwarding headers from a peer that is not a --trusted-proxy are
     // not believed: the Host header still names the host.
-    let forged = app
-        .post_with(
-            CHARGES,
-            Some(&token),
-            &[
-                host[0],
-                ("X-Forwarded-Host", "evil.example"),
-                ("X-Forwarded-Proto", "https"),
-                ("Idempotency-Key", "top-up-forged"),
-            ],
-            json!({"amount": 1000, "method": "CARD"}),
-        )
-        .await;
+    let forged = top_up_card(
+        &app,
+        &token,
+        1000,
+        &[
+            host[0],
+            ("X-Forwarded-Host", "evil.example"),
+            ("X-Forwarded-Proto", "https"),
+            ("Idempotency-Key", "top-up-forged"),
+        ],
+    )
+    .await;
     forged.expect(202, "");
     assert!(
         forged.body["checkoutUrl"]
@@ -873,18 +870,17 @@ async fn behind_a_trusted_proxy_checkout_urls_follow_its_forwarding_headers() {
     })
     .await;
     let token = fan(&app);
-    let topped = app
-        .post_with(
-            CHARGES,
-            Some(&token),
-            &[
-                ("X-Forwarded-Host", "tickets.example"),
-                ("X-Forwarded-Proto", "https"),
-                ("Idempotency-Key", "top-up-proxied"),
-            ],
-            json!({"amount": 1000, "method": "CARD"}),
-        )
-        .await;
+    let topped = top_up_card(
+        &app,
+        &token,
+        1000,
+        &[
+            ("X-Forwarded-Host", "tickets.example"),
+            ("X-Forwarded-Proto", "https"),
+            ("Idempotency-Key", "top-up-proxied"),
+        ],
+    )
+    .await;
     topped.expect(202, "");
     assert!(
         topped.body["checkoutUrl"]

@@ -69,17 +69,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     m.flush_max_batch.set(gauges.flush.max_batch_records as i64);
     m.log_records.set(gauges.flush.records as i64);
     let times = &state.registry.context().work_times;
-    let flush = boxoffice_actors::work_times::TimingsReading {
-        count: gauges.flush.flushes,
-        total_us: gauges.flush.flush_us_total,
-        longest_us: gauges.flush.longest_flush_us,
-    };
-    for (work, reading) in [
-        ("flush", flush),
-        ("snapshot", times.snapshot.reading()),
-        ("key_archive", times.key_archive.reading()),
-        ("archive_write", times.archive_write.reading()),
-    ] {
+    for (work, reading) in times.readings(&gauges.flush) {
         m.work_count
             .with_label_values(&[work])
             .set(i64::try_from(reading.count).unwrap_or(i64::MAX));

@@ -573,17 +573,12 @@ impl<C: Client + 'static> Target for Boxoffice<C> {
         facts.insert("reservations_by_status".into(), json!(counts));
         // The longest single flush, snapshot and archive write: what a long
         // hold waited for (see `boxoffice_actors::work_times`).
-        let flush = self.registry.flush_stats();
         let times = &self.registry.context().work_times;
-        facts.insert(
-            "engine_work_us".into(),
-            json!({
-                "flush": {"count": flush.flushes, "total_us": flush.flush_us_total, "longest_us": flush.longest_flush_us},
-                "snapshot": times.snapshot.reading(),
-                "key_archive": times.key_archive.reading(),
-                "archive_write": times.archive_write.reading(),
-            }),
-        );
+        let readings: std::collections::BTreeMap<_, _> = times
+            .readings(&self.registry.flush_stats())
+            .into_iter()
+            .collect();
+        facts.insert("engine_work_us".into(), json!(readings));
         if let Some(server) = &self.server {
             // The server's own latency (see `server_latency.rs`).
             match read_metrics(&server.base).await {
