@@ -104,3 +104,20 @@ export function query(params) {
   const text = search.toString();
   return text ? `?${text}` : '';
 }
+
+/** The API's largest pageSize. */
+export const MAX_PAGE_SIZE = 100;
+
+/**
+ * Every item of a paged list (`path` without a query; `params` its
+ * filters), fetched `MAX_PAGE_SIZE` at a time, at most `maxPages` pages.
+ */
+export async function allItems(path, params = {}, maxPages = 100) {
+  const items = [];
+  for (let page = 1; page <= maxPages; page += 1) {
+    const answer = await api(`${path}${query({ ...params, page, pageSize: MAX_PAGE_SIZE })}`);
+    items.push(...answer.items);
+    if (items.length >= answer.total || answer.items.length === 0) break;
+  }
+  return items;
+}

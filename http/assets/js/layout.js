@@ -3,7 +3,7 @@
 // by screen readers), and how money and times are written.
 
 import { h, replace } from './dom.js';
-import { currentUser } from './session.js';
+import { currentUser, requireSignIn } from './session.js';
 import { explain } from './words.js';
 
 /** The deployment's currency (API.md: integers in its smallest unit, default KRW). */
@@ -96,4 +96,32 @@ export async function busy(form, work) {
     controls.forEach((c, i) => { c.disabled = before[i]; });
     form.removeAttribute('aria-busy');
   }
+}
+
+/**
+ * For a page of STAFF or ADMIN work: `requireSignIn()`, then, for an account
+ * without one of `roles`, a plain message in `main` and null (the page then
+ * calls nothing the API would refuse). The API still checks every call.
+ */
+export function requireRole(main, roles, message) {
+  const user = requireSignIn();
+  if (!user) return null;
+  if (!roles.includes(user.role)) {
+    main.append(h('p', { class: 'role-note' }, message));
+    return null;
+  }
+  return user;
+}
+
+/** "Page 2 of 5" with Previous / Next buttons for a list answer; `go(page)` loads another. */
+export function pager(answer, go, label = 'Pages') {
+  const pages = Math.max(1, Math.ceil(answer.total / answer.pageSize));
+  if (pages <= 1) return null;
+  return h(
+    'nav',
+    { class: 'pager', 'aria-label': label },
+    h('button', { type: 'button', class: 'secondary', disabled: answer.page <= 1, onClick: () => go(answer.page - 1) }, 'Previous'),
+    h('span', {}, `Page ${answer.page} of ${pages}`),
+    h('button', { type: 'button', class: 'secondary', disabled: answer.page >= pages, onClick: () => go(answer.page + 1) }, 'Next'),
+  );
 }

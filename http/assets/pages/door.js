@@ -8,16 +8,11 @@
 //
 // `?schedule=<id>&concert=<id>` keeps the chosen show across reloads.
 
-import { api, query } from '../js/api.js';
+import { allItems, api, query } from '../js/api.js';
 import { h, replace } from '../js/dom.js';
-import { busy, errorBox, formatTime, startPage } from '../js/layout.js';
-import { requireSignIn } from '../js/session.js';
+import { busy, errorBox, formatTime, requireRole, startPage } from '../js/layout.js';
 import { explain } from '../js/words.js';
 
-/** Concerts per list request (the API's maximum pageSize). */
-const PAGE_SIZE = 100;
-/** At most this many concert pages are offered (10,000 concerts). */
-const MAX_CONCERT_PAGES = 100;
 /** Answers kept in the "recent" list below the form. */
 const RECENT_ANSWERS = 10;
 /** Camera scanning: how often a video frame is looked at, and how long the same code is ignored after it was read. */
@@ -25,7 +20,7 @@ const SCAN_INTERVAL_MS = 250;
 const SAME_CODE_PAUSE_MS = 4000;
 
 const main = startPage('Door check-in');
-const user = requireSignIn();
+const user = requireRole(main, ['STAFF', 'ADMIN'], 'The door check-in is for box office staff. Your account cannot check tickets in.');
 
 /** When a ticket was used, to the second (two guests a minute apart matter at a door). */
 const usedTime = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'medium' });
@@ -34,23 +29,9 @@ function seatWords(seat) {
   return `Section ${seat.sectionId} · Row ${seat.row} · Seat ${seat.number}`;
 }
 
-/** Every concert the caller may see, soonest first (all pages). */
-async function allConcerts() {
-  const concerts = [];
-  for (let page = 1; page <= MAX_CONCERT_PAGES; page += 1) {
-    const answer = await api(`/concerts${query({ page, pageSize: PAGE_SIZE, sort: 'startsAt', order: 'asc' })}`);
-    concerts.push(...answer.items);
-    if (concerts.length >= answer.total || answer.items.length === 0) break;
-  }
-  return concerts;
-}
-
 /** A concert's dates, sold out and past ones included (a door opens for those too). */
-async function datesOf(concertId) {
-  const answer = await api(
-    `/concerts/${encodeURIComponent(concertId)}/schedules${query({ available: false, pageSize: PAGE_SIZE })}`,
-  );
-  return answer.items;
+function datesOf(concertId) {
+  return allItems(`/concerts/${encodeURIComponent(concertId)}/schedules`, { available: false });
 }
 
 function option(value, text, selected) {
@@ -304,13 +285,9 @@ function checkInDesk() {
 }
 
 async function draw() {
-  if (user.role !== 'STAFF' && user.role !== 'ADMIN') {
-    main.append(h('p', {}, 'The door check-in is for box office staff. Your account cannot check tickets in.'));
-    return;
-  }
   let concerts;
   try {
-    concerts = await allConcerts();
+    concerts = await allItems('/concerts', { sort: 'startsAt', order: 'asc' });
   } catch (error) {
     main.append(errorBox(error));
     return;
