@@ -128,7 +128,7 @@ function concertBody(form) {
       bookingOpensAt: rfc3339(date.querySelector('[name=bookingOpensAt]').value),
       bookingClosesAt: rfc3339(date.querySelector('[name=bookingClosesAt]').value),
     })),
-    status: form.querySelector('[name=draft]').checked ? 'DRAFT' : 'PUBLISHED',
+    status: value('status'),
   };
   if (value('maxSeatsPerUser') !== '') body.maxSeatsPerUser = Number(value('maxSeatsPerUser'));
   if (value('holdSeconds') !== '') body.holdSeconds = Number(value('holdSeconds'));
@@ -212,7 +212,17 @@ function createForm(venues, onCreated) {
       field('Seats per person (default 4)', { name: 'maxSeatsPerUser', id: 'concert-max-seats', type: 'number', min: 1 }),
       field('Hold seconds while paying (default 300)', { name: 'holdSeconds', id: 'concert-hold', type: 'number', min: 1 }),
     ),
-    h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'draft', id: 'concert-draft' }), 'Save as a draft (only admins see it until it is published)'),
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: 'concert-status' }, 'Visible to fans'),
+      h(
+        'select',
+        { id: 'concert-status', name: 'status' },
+        h('option', { value: 'PUBLISHED' }, 'Yes, publish it now'),
+        h('option', { value: 'DRAFT' }, 'Not yet: a draft only admins see until it is published'),
+      ),
+    ),
     errors,
     h('button', { type: 'submit' }, 'Create concert'),
   );
