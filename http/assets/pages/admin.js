@@ -40,15 +40,15 @@ function salesRow(concert, schedule, sales) {
   return h(
     'tr',
     {},
-    h('th', { scope: 'row' }, h('a', { href }, concert.title), concert.status === 'DRAFT' ? ' (draft)' : ''),
-    h('td', {}, formatTime(schedule.startsAt)),
-    h('td', {}, schedule.status.replace('_', ' ').toLowerCase()),
+    h('th', { scope: 'row' }, h('a', { href }, concert.title), concert.status === 'DRAFT' ? [' ', h('span', { class: 'badge draft' }, 'Draft')] : null),
+    h('td', { 'data-label': 'Date' }, formatTime(schedule.startsAt)),
+    h('td', { 'data-label': 'Status' }, schedule.status.replace('_', ' ').toLowerCase()),
     sales instanceof Error
       ? h('td', { colspan: 3 }, errorBox(sales))
       : [
-          h('td', { class: 'number' }, `${sales.sold.toLocaleString('en')} / ${sales.capacity.toLocaleString('en')}`),
-          h('td', { class: 'number' }, sales.held.toLocaleString('en')),
-          h('td', { class: 'number' }, formatMoney(sales.revenue)),
+          h('td', { class: 'number', 'data-label': 'Sold' }, `${sales.sold.toLocaleString('en')} / ${sales.capacity.toLocaleString('en')}`),
+          h('td', { class: 'number', 'data-label': 'Held' }, sales.held.toLocaleString('en')),
+          h('td', { class: 'number', 'data-label': 'Revenue' }, formatMoney(sales.revenue)),
         ],
   );
 }
@@ -84,7 +84,7 @@ async function drawDates(where) {
       { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Dates and sales' },
       h(
         'table',
-        { class: 'admin-table' },
+        { class: 'admin-table stack' },
         h('caption', { class: 'visually-hidden' }, 'Every date with its sales'),
         h(
           'thead',

@@ -68,12 +68,12 @@ function reservationRow(r) {
   return h(
     'tr',
     {},
-    h('th', { scope: 'row' }, r.reservationNumber),
-    h('td', {}, r.email || r.userId),
-    h('td', {}, r.seats.map((s) => s.seatId).join(', ')),
-    h('td', { class: 'number' }, formatMoney(r.totalAmount)),
-    h('td', {}, r.status.toLowerCase(), r.refundAmount ? ` (refunded ${formatMoney(r.refundAmount)})` : ''),
-    h('td', {}, formatTime(when)),
+    h('th', { scope: 'row', class: 'nowrap' }, r.reservationNumber),
+    h('td', { 'data-label': 'Email' }, r.email || r.userId),
+    h('td', { 'data-label': 'Seats' }, r.seats.map((s) => s.seatId).join(', ')),
+    h('td', { class: 'number', 'data-label': 'Total' }, formatMoney(r.totalAmount)),
+    h('td', { 'data-label': 'Status' }, r.status.toLowerCase(), r.refundAmount ? ` (refunded ${formatMoney(r.refundAmount)})` : ''),
+    h('td', { 'data-label': 'Last change' }, formatTime(when)),
   );
 }
 
@@ -92,7 +92,7 @@ function reservations(where) {
             { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Reservations' },
             h(
               'table',
-              { class: 'admin-table' },
+              { class: 'admin-table stack' },
               h('caption', { class: 'visually-hidden' }, `Reservations, ${answer.total} in all`),
               h('thead', {}, h('tr', {}, ['Number', 'Email', 'Seats', 'Total', 'Status', 'Last change'].map((t) =>
                 h('th', { scope: 'col', class: t === 'Total' ? 'number' : null }, t)))),
