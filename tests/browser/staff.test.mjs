@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import {
-  apiExpect, buyTickets, checkAxe, checkTouchTargets, DEMO, demoSchedules, errorAnswer, hold, logIn,
+  apiExpect, buyTickets, checkAxe, checkTouchTargets, DEMO, errorAnswer, hold, logIn,
   registerUser, scenario, screenshot,
 } from "./harness.mjs";
 
@@ -307,8 +307,8 @@ scenario("an admin adds a webhook, sees its secret once and its deliveries, and 
   await card.waitFor();
 
   // An event for it: a hold (the receiver does not answer, so the delivery waits to be retried).
-  const open = (await demoSchedules()).find((d) => !d.gated && d.availableSeats > 0);
-  await hold((await registerUser()).session, open.scheduleId, { quantity: 1 });
+  const concert = await concertWithDates(admin, await demoVenue(), `Webhook Night ${Date.now()}`, 1);
+  await hold((await registerUser()).session, concert.schedules[0].scheduleId, { quantity: 1 });
   await card.locator("summary").click();
   await card.getByRole("region", { name: `Deliveries to ${url}` }).getByText("booking.created").waitFor({ timeout: 10_000 });
   await checkAxe(page);
