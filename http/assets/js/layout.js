@@ -125,3 +125,58 @@ export function pager(answer, go, label = 'Pages') {
     h('button', { type: 'button', class: 'secondary', disabled: answer.page >= pages, onClick: () => go(answer.page + 1) }, 'Next'),
   );
 }
+
+/**
+ * A form's submit listener: no page reload, the last refusal cleared, the
+ * controls disabled while `work(data, form)` runs (`data`: the form's
+ * FormData, read before the controls are disabled, which drops them from
+ * it), and a refusal (an ApiError) shown in `errors` in words, next to the form.
+ */
+export function submitting(errors, work) {
+  return (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const data = new FormData(form);
+    replace(errors);
+    return busy(form, async () => {
+      try {
+        await work(data, form);
+      } catch (error) {
+        replace(errors, errorBox(error));
+      }
+    });
+  };
+}
+
+/**
+ * Draws page `page` of a list into `where`: `fetchPage(page)` answers a list
+ * (`{items, page, pageSize, total}`), `draw(items, answer)` turns a non-empty
+ * page into nodes, `empty` is said when there is nothing; a pager follows.
+ * Resolves to the answer (undefined after an error, which is shown in words).
+ */
+export async function pagedList(where, { fetchPage, draw, empty, label }, page = 1) {
+  try {
+    const answer = await fetchPage(page);
+    replace(
+      where,
+      answer.items.length ? draw(answer.items, answer) : h('p', {}, empty),
+      pager(answer, (next) => pagedList(where, { fetchPage, draw, empty, label }, next), label),
+    );
+    return answer;
+  } catch (error) {
+    replace(where, errorBox(error));
+    return undefined;
+  }
+}
+
+/** `requireRole` for the admin pages. */
+export function requireAdmin(main) {
+  return requireRole(main, ['ADMIN'], 'These pages are for box office admins. Your account cannot use them.');
+}
+
+let lastId = 0;
+/** A new element id (`<name>-<n>`), for labelling fields an editor repeats. */
+export function uniqueId(name) {
+  lastId += 1;
+  return `${name}-${lastId}`;
+}

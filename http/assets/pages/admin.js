@@ -4,13 +4,13 @@
 
 import { allItems, api } from '../js/api.js';
 import { h, replace } from '../js/dom.js';
-import { errorBox, formatMoney, formatTime, requireRole, startPage } from '../js/layout.js';
+import { errorBox, formatMoney, formatTime, requireAdmin, startPage } from '../js/layout.js';
 
 /** Sales requests in flight at once (the page of a big box office asks for many). */
 const PARALLEL_REQUESTS = 6;
 
 const main = startPage('Admin');
-const user = requireRole(main, ['ADMIN'], 'These pages are for box office admins. Your account cannot use them.');
+const user = requireAdmin(main);
 
 const LINKS = [
   ['/admin/venues', 'Venues', 'sections, rows and seats'],

@@ -9,7 +9,7 @@
 import { allItems, api, query } from '../js/api.js';
 import { h, replace } from '../js/dom.js';
 import {
-  busy, errorBox, field, formatMoney, formatTime, notice, pager, requireRole, startPage,
+  errorBox, field, formatMoney, formatTime, notice, pagedList, requireAdmin, startPage, submitting, uniqueId,
 } from '../js/layout.js';
 
 const PAGE_SIZE = 20;
@@ -19,13 +19,8 @@ const SUGGESTED_START_HOUR = 19;
 const SUGGESTED_LENGTH_MS = 2 * 60 * 60 * 1000;
 
 const main = startPage('Concerts and dates');
-const user = requireRole(main, ['ADMIN'], 'These pages are for box office admins. Your account cannot use them.');
+const user = requireAdmin(main);
 
-let uid = 0;
-function nextId(name) {
-  uid += 1;
-  return `c-${name}-${uid}`;
-}
 
 /** A Date as a datetime-local input's value (local time, minutes). */
 function localValue(date) {
@@ -40,7 +35,7 @@ function rfc3339(value) {
 }
 
 function textArea(label, props) {
-  const id = props.id || nextId(props.name);
+  const id = props.id || uniqueId(props.name);
   return h('div', { class: 'field' }, h('label', { for: id }, label), h('textarea', { rows: 3, ...props, id }));
 }
 
@@ -54,8 +49,8 @@ function gradeEditor(where, venue, preset = {}) {
     h(
       'div',
       { class: 'editor-row' },
-      field('Grade', { id: nextId('grade'), name: 'grade', value: preset.grade || '', required: true, autocomplete: 'off' }),
-      field('Price per seat', { id: nextId('price'), name: 'price', type: 'number', min: 0, step: 1, value: preset.price ?? '', required: true }),
+      field('Grade', { id: uniqueId('grade'), name: 'grade', value: preset.grade || '', required: true, autocomplete: 'off' }),
+      field('Price per seat', { id: uniqueId('price'), name: 'price', type: 'number', min: 0, step: 1, value: preset.price ?? '', required: true }),
     ),
     h(
       'fieldset',
@@ -81,14 +76,14 @@ function dateEditor(where, preset) {
     h(
       'div',
       { class: 'editor-row' },
-      field('Starts', { id: nextId('starts'), name: 'startsAt', type: 'datetime-local', value: preset.startsAt, required: true }),
-      field('Ends', { id: nextId('ends'), name: 'endsAt', type: 'datetime-local', value: preset.endsAt, required: true }),
+      field('Starts', { id: uniqueId('starts'), name: 'startsAt', type: 'datetime-local', value: preset.startsAt, required: true }),
+      field('Ends', { id: uniqueId('ends'), name: 'endsAt', type: 'datetime-local', value: preset.endsAt, required: true }),
     ),
     h(
       'div',
       { class: 'editor-row' },
-      field('Booking opens', { id: nextId('opens'), name: 'bookingOpensAt', type: 'datetime-local', value: preset.bookingOpensAt, required: true }),
-      field('Booking closes', { id: nextId('closes'), name: 'bookingClosesAt', type: 'datetime-local', value: preset.bookingClosesAt, required: true }),
+      field('Booking opens', { id: uniqueId('opens'), name: 'bookingOpensAt', type: 'datetime-local', value: preset.bookingOpensAt, required: true }),
+      field('Booking closes', { id: uniqueId('closes'), name: 'bookingClosesAt', type: 'datetime-local', value: preset.bookingClosesAt, required: true }),
     ),
   );
   line.append(h('button', { type: 'button', class: 'secondary', onClick: () => line.remove() }, 'Remove date'));
@@ -176,24 +171,16 @@ function createForm(venues, onCreated) {
     {
       id: 'concert-form',
       'aria-labelledby': 'concert-form-title',
-      onSubmit: (event) => {
-        event.preventDefault();
-        replace(errors);
-        busy(form, async () => {
-          try {
-            const concert = await api('/concerts', { method: 'POST', body: concertBody(form) });
-            notice(`“${concert.title}” created${concert.status === 'DRAFT' ? ' as a draft' : ''} with ${concert.schedules.length} date${concert.schedules.length === 1 ? '' : 's'}.`);
-            form.reset();
-            venueChanged();
-            replace(dates);
-            lastStart = null;
-            addDate();
-            onCreated(concert);
-          } catch (error) {
-            replace(errors, errorBox(error));
-          }
-        });
-      },
+      onSubmit: submitting(errors, async () => {
+        const concert = await api('/concerts', { method: 'POST', body: concertBody(form) });
+        notice(`“${concert.title}” created${concert.status === 'DRAFT' ? ' as a draft' : ''} with ${concert.schedules.length} date${concert.schedules.length === 1 ? '' : 's'}.`);
+        form.reset();
+        venueChanged();
+        replace(dates);
+        lastStart = null;
+        addDate();
+        onCreated(concert);
+      }),
     },
     h('h2', { id: 'concert-form-title' }, 'New concert'),
     field('Title', { name: 'title', id: 'concert-title', required: true, autocomplete: 'off' }),
@@ -240,29 +227,20 @@ function editForm(concert, onSaved) {
     {
       class: 'concert-edit',
       'aria-label': `Edit ${concert.title}`,
-      onSubmit: (event) => {
-        event.preventDefault();
-        replace(errors);
-        const data = new FormData(form);
+      onSubmit: submitting(errors, async (data) => {
         const body = {
           title: String(data.get('title')).trim(),
           description: String(data.get('description')).trim(),
           category: String(data.get('category')).trim(),
         };
-        busy(form, async () => {
-          try {
-            const saved = await api(`/concerts/${encodeURIComponent(concert.concertId)}`, { method: 'PATCH', body });
-            notice(`Saved “${saved.title}”.`);
-            onSaved();
-          } catch (error) {
-            replace(errors, errorBox(error));
-          }
-        });
-      },
+        const saved = await api(`/concerts/${encodeURIComponent(concert.concertId)}`, { method: 'PATCH', body });
+        notice(`Saved “${saved.title}”.`);
+        onSaved();
+      }),
     },
-    field('Title', { name: 'title', id: nextId('edit-title'), value: concert.title, required: true }),
-    textArea('Description', { name: 'description', id: nextId('edit-description') }),
-    field('Category', { name: 'category', id: nextId('edit-category'), value: concert.category, required: true }),
+    field('Title', { name: 'title', id: uniqueId('edit-title'), value: concert.title, required: true }),
+    textArea('Description', { name: 'description', id: uniqueId('edit-description') }),
+    field('Category', { name: 'category', id: uniqueId('edit-category'), value: concert.category, required: true }),
     errors,
     h('button', { type: 'submit' }, 'Save changes'),
   );
@@ -345,20 +323,14 @@ function concertItem(item, reload) {
   );
 }
 
-async function drawList(where, page = 1) {
-  const reload = () => drawList(where, page);
-  try {
-    const answer = await api(`/concerts${query({ page, pageSize: PAGE_SIZE, sort: 'createdAt', order: 'desc' })}`);
-    replace(
-      where,
-      answer.items.length
-        ? h('ul', { class: 'cards concert-list', 'aria-label': 'Concerts' }, answer.items.map((item) => concertItem(item, reload)))
-        : h('p', {}, 'No concerts yet.'),
-      pager(answer, (next) => drawList(where, next), 'Concert pages'),
-    );
-  } catch (error) {
-    replace(where, errorBox(error));
-  }
+function drawList(where) {
+  const reload = () => drawList(where);
+  return pagedList(where, {
+    fetchPage: (page) => api(`/concerts${query({ page, pageSize: PAGE_SIZE, sort: 'createdAt', order: 'desc' })}`),
+    draw: (items) => h('ul', { class: 'cards concert-list', 'aria-label': 'Concerts' }, items.map((item) => concertItem(item, reload))),
+    empty: 'No concerts yet.',
+    label: 'Concert pages',
+  });
 }
 
 async function draw() {

@@ -8,14 +8,14 @@
 import { api, query } from '../js/api.js';
 import { h, replace } from '../js/dom.js';
 import {
-  busy, errorBox, formatMoney, formatTime, pager, requireRole, setTitle, startPage,
+  errorBox, formatMoney, formatTime, pagedList, requireAdmin, setTitle, startPage, submitting,
 } from '../js/layout.js';
 
 const PAGE_SIZE = 20;
 const STATUSES = [['', 'All'], ['HELD', 'Held'], ['CONFIRMED', 'Paid'], ['EXPIRED', 'Expired'], ['CANCELLED', 'Cancelled']];
 
 const main = startPage('Date');
-const user = requireRole(main, ['ADMIN'], 'These pages are for box office admins. Your account cannot use them.');
+const user = requireAdmin(main);
 const scheduleId = decodeURIComponent(location.pathname.split('/')[3] || '');
 const concertId = new URLSearchParams(location.search).get('concert') || '';
 const path = encodeURIComponent(scheduleId);
@@ -80,36 +80,30 @@ function reservationRow(r) {
 function reservations(where) {
   const select = h('select', { id: 'reservation-status', name: 'status' }, STATUSES.map(([value, text]) => h('option', { value }, text)));
   const list = h('div', { 'aria-live': 'polite' });
-  async function load(page = 1) {
-    try {
-      const answer = await api(`/admin/schedules/${path}/reservations${query({ status: select.value, page, pageSize: PAGE_SIZE })}`);
-      replace(
-        list,
-        answer.items.length === 0
-          ? h('p', {}, 'No reservations.')
-          : h(
-            'div',
-            { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Reservations' },
-            h(
-              'table',
-              { class: 'admin-table stack' },
-              h('caption', { class: 'visually-hidden' }, `Reservations, ${answer.total} in all`),
-              h('thead', {}, h('tr', {}, ['Number', 'Email', 'Seats', 'Total', 'Status', 'Last change'].map((t) =>
-                h('th', { scope: 'col', class: t === 'Total' ? 'number' : null }, t)))),
-              h('tbody', {}, answer.items.map(reservationRow)),
-            ),
-          ),
-        h('p', { class: 'muted' }, `${answer.total} reservation${answer.total === 1 ? '' : 's'}`),
-        pager(answer, load, 'Reservation pages'),
-      );
-    } catch (error) {
-      replace(list, errorBox(error));
-    }
-  }
-  select.addEventListener('change', () => load(1));
+  const load = () => pagedList(list, {
+    fetchPage: (page) => api(`/admin/schedules/${path}/reservations${query({ status: select.value, page, pageSize: PAGE_SIZE })}`),
+    draw: (items, answer) => [
+      h(
+        'div',
+        { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Reservations' },
+        h(
+          'table',
+          { class: 'admin-table stack' },
+          h('caption', { class: 'visually-hidden' }, `Reservations, ${answer.total} in all`),
+          h('thead', {}, h('tr', {}, ['Number', 'Email', 'Seats', 'Total', 'Status', 'Last change'].map((t) =>
+            h('th', { scope: 'col', class: t === 'Total' ? 'number' : null }, t)))),
+          h('tbody', {}, items.map(reservationRow)),
+        ),
+      ),
+      h('p', { class: 'muted' }, `${answer.total} reservation${answer.total === 1 ? '' : 's'}`),
+    ],
+    empty: 'No reservations.',
+    label: 'Reservation pages',
+  });
+  select.addEventListener('change', load);
   replace(where, h('div', { class: 'field filter' }, h('label', { for: 'reservation-status' }, 'Show'), select), list);
-  load(1);
-  return () => load(1);
+  load();
+  return load;
 }
 
 function cancelArea(where, refresh) {
@@ -122,27 +116,20 @@ function cancelArea(where, refresh) {
       {
         class: 'confirm',
         'aria-labelledby': 'cancel-title',
-        onSubmit: (event) => {
-          event.preventDefault();
-          busy(form, async () => {
-            try {
-              const done = await api(`/schedules/${path}/cancel`, { method: 'POST' });
-              form.remove();
-              start.remove();
-              replace(result, h(
-                'div',
-                { class: 'success', role: 'status' },
-                h('p', {}, h('strong', {}, 'This date is cancelled.')),
-                h('p', {}, `${done.releasedHolds} hold${done.releasedHolds === 1 ? '' : 's'} released, `
-                  + `${done.refundedReservations} paid booking${done.refundedReservations === 1 ? '' : 's'} refunded, `
-                  + `${formatMoney(done.refundedAmount)} refunded in all.`),
-              ));
-              refresh();
-            } catch (error) {
-              replace(result, errorBox(error));
-            }
-          });
-        },
+        onSubmit: submitting(result, async () => {
+          const done = await api(`/schedules/${path}/cancel`, { method: 'POST' });
+          form.remove();
+          start.remove();
+          replace(result, h(
+            'div',
+            { class: 'success', role: 'status' },
+            h('p', {}, h('strong', {}, 'This date is cancelled.')),
+            h('p', {}, `${done.releasedHolds} hold${done.releasedHolds === 1 ? '' : 's'} released, `
+              + `${done.refundedReservations} paid booking${done.refundedReservations === 1 ? '' : 's'} refunded, `
+              + `${formatMoney(done.refundedAmount)} refunded in all.`),
+          ));
+          refresh();
+        }),
       },
       h('h3', { id: 'cancel-title' }, 'Cancel this date?'),
       h('p', {}, 'This cannot be undone. Every seat hold on this date is released at once, every paid booking is '

@@ -5,14 +5,14 @@
 
 import { api, query } from '../js/api.js';
 import { h, replace } from '../js/dom.js';
-import { busy, errorBox, formatTime, notice, pager, requireRole, startPage } from '../js/layout.js';
+import { busy, errorBox, formatTime, notice, pagedList, requireAdmin, startPage } from '../js/layout.js';
 import { getSession, saveSession } from '../js/session.js';
 
 const PAGE_SIZE = 20;
 const ROLES = [['USER', 'User (fan)'], ['STAFF', 'Staff (door check-in)'], ['ADMIN', 'Admin']];
 
 const main = startPage('Users and roles');
-const user = requireRole(main, ['ADMIN'], 'These pages are for box office admins. Your account cannot use them.');
+const user = requireAdmin(main);
 
 function roleWords(error) {
   return error && error.code === 'CONFLICT'
@@ -69,38 +69,32 @@ function userRow(account) {
 function search() {
   const input = h('input', { type: 'search', id: 'user-q', name: 'q', autocomplete: 'off', placeholder: 'Part of an email or a name' });
   const results = h('div', { 'aria-live': 'polite' });
-  async function load(page = 1) {
-    try {
-      const answer = await api(`/admin/users${query({ q: input.value.trim(), page, pageSize: PAGE_SIZE })}`);
-      replace(
-        results,
-        h('p', { class: 'muted' }, `${answer.total} account${answer.total === 1 ? '' : 's'}`),
-        answer.items.length
-          ? h(
-            'div',
-            { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Accounts' },
-            h(
-              'table',
-              { class: 'admin-table users' },
-              h('caption', { class: 'visually-hidden' }, 'Accounts'),
-              h('thead', {}, h('tr', {}, ['Name', 'Email', 'Role', 'Registered', 'Change the role'].map((t) => h('th', { scope: 'col' }, t)))),
-              h('tbody', {}, answer.items.map(userRow)),
-            ),
-          )
-          : null,
-        pager(answer, load, 'Account pages'),
-      );
-    } catch (error) {
-      replace(results, errorBox(error));
-    }
-  }
+  const load = () => pagedList(results, {
+    fetchPage: (page) => api(`/admin/users${query({ q: input.value.trim(), page, pageSize: PAGE_SIZE })}`),
+    draw: (items, answer) => [
+      h('p', { class: 'muted' }, `${answer.total} account${answer.total === 1 ? '' : 's'}`),
+      h(
+        'div',
+        { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Accounts' },
+        h(
+          'table',
+          { class: 'admin-table users' },
+          h('caption', { class: 'visually-hidden' }, 'Accounts'),
+          h('thead', {}, h('tr', {}, ['Name', 'Email', 'Role', 'Registered', 'Change the role'].map((t) => h('th', { scope: 'col' }, t)))),
+          h('tbody', {}, items.map(userRow)),
+        ),
+      ),
+    ],
+    empty: 'No account matches.',
+    label: 'Account pages',
+  });
   const form = h(
     'form',
-    { class: 'search', role: 'search', onSubmit: (event) => { event.preventDefault(); load(1); } },
+    { class: 'search', role: 'search', onSubmit: (event) => { event.preventDefault(); load(); } },
     h('label', { for: 'user-q' }, 'Find accounts'),
     h('div', { class: 'row' }, input, h('button', { type: 'submit' }, 'Search')),
   );
-  load(1);
+  load();
   return [form, results];
 }
 

@@ -5,19 +5,13 @@
 
 import { api, query } from '../js/api.js';
 import { h, replace } from '../js/dom.js';
-import { busy, errorBox, field, formatTime, notice, pager, requireRole, startPage } from '../js/layout.js';
+import { field, formatTime, notice, pagedList, requireAdmin, startPage, submitting, uniqueId } from '../js/layout.js';
 
 const PAGE_SIZE = 20;
 
 const main = startPage('Venues');
-const user = requireRole(main, ['ADMIN'], 'These pages are for box office admins. Your account cannot use them.');
+const user = requireAdmin(main);
 
-let uid = 0;
-/** A unique id for a label's `for` in the editor's repeated fields. */
-function nextId(name) {
-  uid += 1;
-  return `v-${name}-${uid}`;
-}
 
 function numberOf(form, selector) {
   const input = form.querySelector(selector);
@@ -28,8 +22,8 @@ function rowEditor(rows, onChange, row = '', seats = '') {
   const line = h(
     'div',
     { class: 'editor-row venue-row' },
-    field('Row', { id: nextId('row'), name: 'row', value: row, required: true, autocomplete: 'off' }),
-    field('Seats in the row', { id: nextId('seats'), name: 'seats', type: 'number', min: 1, value: seats, required: true }),
+    field('Row', { id: uniqueId('row'), name: 'row', value: row, required: true, autocomplete: 'off' }),
+    field('Seats in the row', { id: uniqueId('seats'), name: 'seats', type: 'number', min: 1, value: seats, required: true }),
   );
   line.append(h('button', {
     type: 'button',
@@ -43,8 +37,8 @@ function rowEditor(rows, onChange, row = '', seats = '') {
 
 function sectionEditor(sections, onChange) {
   const rows = h('div', { class: 'venue-rows' });
-  const fillRows = nextId('fill-rows');
-  const fillSeats = nextId('fill-seats');
+  const fillRows = uniqueId('fill-rows');
+  const fillSeats = uniqueId('fill-seats');
   const section = h(
     'fieldset',
     { class: 'editor venue-section' },
@@ -52,8 +46,8 @@ function sectionEditor(sections, onChange) {
     h(
       'div',
       { class: 'editor-row' },
-      field('Section id (letters and digits)', { id: nextId('section-id'), name: 'sectionId', required: true, autocomplete: 'off' }),
-      field('Section name', { id: nextId('section-name'), name: 'sectionName', required: true, autocomplete: 'off' }),
+      field('Section id (letters and digits)', { id: uniqueId('section-id'), name: 'sectionId', required: true, autocomplete: 'off' }),
+      field('Section name', { id: uniqueId('section-name'), name: 'sectionName', required: true, autocomplete: 'off' }),
     ),
     rows,
     h(
@@ -112,22 +106,14 @@ function createForm(onCreated) {
     {
       id: 'venue-form',
       'aria-labelledby': 'venue-form-title',
-      onSubmit: (event) => {
-        event.preventDefault();
-        replace(errors);
-        busy(form, async () => {
-          try {
-            const venue = await api('/venues', { method: 'POST', body: venueBody(form) });
-            notice(`Venue “${venue.name}” created with ${venue.capacity.toLocaleString('en')} seats.`);
-            form.reset();
-            replace(sections);
-            sectionEditor(sections, count);
-            onCreated(venue);
-          } catch (error) {
-            replace(errors, errorBox(error));
-          }
-        });
-      },
+      onSubmit: submitting(errors, async () => {
+        const venue = await api('/venues', { method: 'POST', body: venueBody(form) });
+        notice(`Venue “${venue.name}” created with ${venue.capacity.toLocaleString('en')} seats.`);
+        form.reset();
+        replace(sections);
+        sectionEditor(sections, count);
+        onCreated(venue);
+      }),
     },
     h('h2', { id: 'venue-form-title' }, 'New venue'),
     field('Name', { name: 'name', id: 'venue-name', required: true, autocomplete: 'off' }),
@@ -161,19 +147,13 @@ function venueItem(venue) {
   );
 }
 
-async function drawList(where, page = 1) {
-  try {
-    const answer = await api(`/venues${query({ page, pageSize: PAGE_SIZE })}`);
-    replace(
-      where,
-      answer.items.length
-        ? h('ul', { class: 'cards', 'aria-label': 'Venues' }, answer.items.map(venueItem))
-        : h('p', {}, 'No venues yet.'),
-      pager(answer, (next) => drawList(where, next), 'Venue pages'),
-    );
-  } catch (error) {
-    replace(where, errorBox(error));
-  }
+function drawList(where) {
+  return pagedList(where, {
+    fetchPage: (page) => api(`/venues${query({ page, pageSize: PAGE_SIZE })}`),
+    draw: (venues) => h('ul', { class: 'cards', 'aria-label': 'Venues' }, venues.map(venueItem)),
+    empty: 'No venues yet.',
+    label: 'Venue pages',
+  });
 }
 
 if (user) {

@@ -5,7 +5,9 @@
 
 import { api, query } from '../js/api.js';
 import { h, replace } from '../js/dom.js';
-import { busy, errorBox, field, formatTime, notice, pager, requireRole, startPage } from '../js/layout.js';
+import {
+  busy, errorBox, field, formatTime, notice, pagedList, requireAdmin, startPage, submitting,
+} from '../js/layout.js';
 
 const PAGE_SIZE = 20;
 /** API.md's booking event types, with what each means. */
@@ -21,50 +23,41 @@ const EVENT_TYPES = [
 ];
 
 const main = startPage('Webhooks');
-const user = requireRole(main, ['ADMIN'], 'These pages are for box office admins. Your account cannot use them.');
+const user = requireAdmin(main);
 
 function deliveries(webhook) {
   const where = h('div', { 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading…'));
-  async function load(page) {
-    try {
-      let answer = await api(`/admin/webhooks/${encodeURIComponent(webhook.webhookId)}/deliveries${query({ page: page || 1, pageSize: PAGE_SIZE })}`);
-      const last = Math.max(1, Math.ceil(answer.total / PAGE_SIZE));
-      if (!page && last > 1) {
-        // The log is oldest first: open it at its newest page.
-        answer = await api(`/admin/webhooks/${encodeURIComponent(webhook.webhookId)}/deliveries${query({ page: last, pageSize: PAGE_SIZE })}`);
-      }
-      replace(
-        where,
-        answer.items.length === 0
-          ? h('p', {}, 'Nothing sent yet.')
-          : h(
-            'div',
-            { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': `Deliveries to ${webhook.url}` },
-            h(
-              'table',
-              { class: 'admin-table' },
-              h('caption', { class: 'visually-hidden' }, `Deliveries to ${webhook.url}`),
-              h('thead', {}, h('tr', {}, ['Event', 'Status', 'Attempts', 'Answer', 'At', 'Next attempt'].map((t) => h('th', { scope: 'col' }, t)))),
-              h('tbody', {}, answer.items.map((d) => h(
-                'tr',
-                {},
-                h('th', { scope: 'row' }, d.type),
-                h('td', {}, d.status.toLowerCase()),
-                h('td', { class: 'number' }, String(d.attempt)),
-                h('td', {}, d.responseStatus == null ? 'none' : `HTTP ${d.responseStatus}`),
-                h('td', {}, formatTime(d.at)),
-                h('td', {}, d.nextAttemptAt ? formatTime(d.nextAttemptAt) : ''),
-              ))),
-            ),
-          ),
-        pager(answer, load, 'Delivery pages'),
-      );
-    } catch (error) {
-      replace(where, errorBox(error));
-    }
-  }
+  const base = `/admin/webhooks/${encodeURIComponent(webhook.webhookId)}/deliveries`;
+  const fetchPage = async (page) => {
+    const answer = await api(`${base}${query({ page: page || 1, pageSize: PAGE_SIZE })}`);
+    const last = Math.max(1, Math.ceil(answer.total / PAGE_SIZE));
+    // The log is oldest first: page 0 opens it at its newest page.
+    return page === 0 && last > 1 ? api(`${base}${query({ page: last, pageSize: PAGE_SIZE })}`) : answer;
+  };
+  const draw = (items) => h(
+    'div',
+    { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': `Deliveries to ${webhook.url}` },
+    h(
+      'table',
+      { class: 'admin-table' },
+      h('caption', { class: 'visually-hidden' }, `Deliveries to ${webhook.url}`),
+      h('thead', {}, h('tr', {}, ['Event', 'Status', 'Attempts', 'Answer', 'At', 'Next attempt'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, items.map((d) => h(
+        'tr',
+        {},
+        h('th', { scope: 'row' }, d.type),
+        h('td', {}, d.status.toLowerCase()),
+        h('td', { class: 'number' }, String(d.attempt)),
+        h('td', {}, d.responseStatus == null ? 'none' : `HTTP ${d.responseStatus}`),
+        h('td', {}, formatTime(d.at)),
+        h('td', {}, d.nextAttemptAt ? formatTime(d.nextAttemptAt) : ''),
+      ))),
+    ),
+  );
   const details = h('details', {}, h('summary', {}, 'Deliveries'), where);
-  details.addEventListener('toggle', () => { if (details.open) load(0); });
+  details.addEventListener('toggle', () => {
+    if (details.open) pagedList(where, { fetchPage, draw, empty: 'Nothing sent yet.', label: 'Delivery pages' }, 0);
+  });
   return details;
 }
 
@@ -118,20 +111,14 @@ function webhookItem(webhook, reload) {
   );
 }
 
-async function drawList(where, page = 1) {
-  const reload = () => drawList(where, page);
-  try {
-    const answer = await api(`/admin/webhooks${query({ page, pageSize: PAGE_SIZE })}`);
-    replace(
-      where,
-      answer.items.length
-        ? h('ul', { class: 'cards webhooks', 'aria-label': 'Webhooks' }, answer.items.map((w) => webhookItem(w, reload)))
-        : h('p', {}, 'No webhooks yet.'),
-      pager(answer, (next) => drawList(where, next), 'Webhook pages'),
-    );
-  } catch (error) {
-    replace(where, errorBox(error));
-  }
+function drawList(where) {
+  const reload = () => drawList(where);
+  return pagedList(where, {
+    fetchPage: (page) => api(`/admin/webhooks${query({ page, pageSize: PAGE_SIZE })}`),
+    draw: (items) => h('ul', { class: 'cards webhooks', 'aria-label': 'Webhooks' }, items.map((w) => webhookItem(w, reload))),
+    empty: 'No webhooks yet.',
+    label: 'Webhook pages',
+  });
 }
 
 function createForm(onCreated) {
@@ -142,30 +129,21 @@ function createForm(onCreated) {
     {
       id: 'webhook-form',
       'aria-labelledby': 'webhook-form-title',
-      onSubmit: (event) => {
-        event.preventDefault();
-        replace(errors);
-        const data = new FormData(form);
+      onSubmit: submitting(errors, async (data) => {
         const body = { url: String(data.get('url')).trim(), events: data.getAll('events') };
         const description = String(data.get('description')).trim();
         if (description) body.description = description;
-        busy(form, async () => {
-          try {
-            const created = await api('/admin/webhooks', { method: 'POST', body });
-            replace(secret, h(
-              'div',
-              { class: 'success', role: 'status' },
-              h('p', {}, h('strong', {}, `Webhook to ${created.url} created.`)),
-              h('p', {}, 'Its signing secret, shown only this once: copy it now into the receiver (it checks Boxoffice-Signature with it).'),
-              h('p', { class: 'secret', id: 'webhook-secret' }, created.secret),
-            ));
-            form.reset();
-            onCreated();
-          } catch (error) {
-            replace(errors, errorBox(error));
-          }
-        });
-      },
+        const created = await api('/admin/webhooks', { method: 'POST', body });
+        replace(secret, h(
+          'div',
+          { class: 'success', role: 'status' },
+          h('p', {}, h('strong', {}, `Webhook to ${created.url} created.`)),
+          h('p', {}, 'Its signing secret, shown only this once: copy it now into the receiver (it checks Boxoffice-Signature with it).'),
+          h('p', { class: 'secret', id: 'webhook-secret' }, created.secret),
+        ));
+        form.reset();
+        onCreated();
+      }),
     },
     h('h2', { id: 'webhook-form-title' }, 'New webhook'),
     field('URL (http or https)', { name: 'url', id: 'webhook-url', type: 'url', required: true, autocomplete: 'off' }),
