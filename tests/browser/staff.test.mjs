@@ -189,9 +189,9 @@ scenario("an admin creates a venue and a concert through the pages; published, i
   const grades = form.locator(".grade-editor");
   assert.equal(await grades.count(), 2, "one grade per section to start from");
   await grades.nth(0).getByLabel("Grade").fill("R");
-  await grades.nth(0).getByLabel("Price per seat").fill("80000");
+  await grades.nth(0).getByLabel("Price per seat (₩)").fill("80000");
   await grades.nth(1).getByLabel("Grade").fill("S");
-  await grades.nth(1).getByLabel("Price per seat").fill("50000");
+  await grades.nth(1).getByLabel("Price per seat (₩)").fill("50000");
   const date = form.locator(".date-editor").first();
   const starts = new Date(Date.now() + 2 * DAY_MS);
   starts.setMinutes(0, 0, 0);

@@ -1,12 +1,13 @@
 // The admin start page (`/admin`, ADMIN): links to the admin pages, and
-// every date of every concert (drafts included) with its sales at a glance
-// (GET /admin/schedules/{id}/sales), each linking to the date's own page.
+// the dates of the soonest concerts (one list page of them, drafts included)
+// with their sales at a glance (GET /admin/schedules/{id}/sales), each
+// linking to the date's own page.
 
-import { allItems, api } from '../js/api.js';
+import { api, MAX_PAGE_SIZE, query } from '../js/api.js';
 import { h, replace } from '../js/dom.js';
 import { errorBox, formatMoney, formatTime, requireAdmin, startPage } from '../js/layout.js';
 
-/** Sales requests in flight at once (the page of a big box office asks for many). */
+/** Requests in flight at once: the page asks once per concert and once per date. */
 const PARALLEL_REQUESTS = 6;
 
 const main = startPage('Admin');
@@ -57,8 +58,11 @@ async function drawDates(where) {
   const status = h('p', { class: 'muted', role: 'status' }, 'Loading the dates…');
   replace(where, status);
   let concerts;
+  let total;
   try {
-    concerts = await allItems('/concerts', { sort: 'startsAt', order: 'asc' });
+    const answer = await api(`/concerts${query({ sort: 'startsAt', order: 'asc', pageSize: MAX_PAGE_SIZE })}`);
+    concerts = answer.items;
+    total = answer.total;
   } catch (error) {
     replace(where, errorBox(error));
     return;
@@ -79,6 +83,10 @@ async function drawDates(where) {
   }
   replace(
     where,
+    total > concerts.length
+      ? h('p', { class: 'muted' }, `The dates of the ${concerts.length} soonest of ${total} concerts. `,
+        h('a', { href: '/admin/concerts' }, 'All concerts'), '.')
+      : null,
     h(
       'div',
       { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Dates and sales' },

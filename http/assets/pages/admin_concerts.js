@@ -50,7 +50,7 @@ function gradeEditor(where, venue, preset = {}) {
       'div',
       { class: 'editor-row' },
       field('Grade', { id: uniqueId('grade'), name: 'grade', value: preset.grade || '', required: true, autocomplete: 'off' }),
-      field('Price per seat', { id: uniqueId('price'), name: 'price', type: 'number', min: 0, step: 1, value: preset.price ?? '', required: true }),
+      field('Price per seat (₩)', { id: uniqueId('price'), name: 'price', type: 'number', min: 0, step: 1, value: preset.price ?? '', required: true }),
     ),
     h(
       'fieldset',
