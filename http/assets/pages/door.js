@@ -13,6 +13,10 @@ import { h, replace } from '../js/dom.js';
 import { busy, errorBox, formatTime, requireRole, startPage } from '../js/layout.js';
 import { explain } from '../js/words.js';
 
+/** The door offers shows that started at most this long ago, or later (a late show's doors, a test run). */
+const LOOKBACK_MS = 24 * 60 * 60 * 1000;
+/** At most this many pages of concerts are offered (100 each). */
+const MAX_CONCERT_PAGES = 10;
 /** Answers kept in the "recent" list below the form. */
 const RECENT_ANSWERS = 10;
 /** Camera scanning: how often a video frame is looked at, and how long the same code is ignored after it was read. */
@@ -29,9 +33,14 @@ function seatWords(seat) {
   return `Section ${seat.sectionId} · Row ${seat.row} · Seat ${seat.number}`;
 }
 
-/** A concert's dates, sold out and past ones included (a door opens for those too). */
+/** `from` for the lists: the earliest start a door may still be checking in for. */
+function earliestStart() {
+  return new Date(Date.now() - LOOKBACK_MS).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** A concert's dates from `earliestStart()` on, sold out ones included (their doors open too). */
 function datesOf(concertId) {
-  return allItems(`/concerts/${encodeURIComponent(concertId)}/schedules`, { available: false });
+  return allItems(`/concerts/${encodeURIComponent(concertId)}/schedules`, { available: false, from: earliestStart() });
 }
 
 function option(value, text, selected) {
@@ -287,7 +296,7 @@ function checkInDesk() {
 async function draw() {
   let concerts;
   try {
-    concerts = await allItems('/concerts', { sort: 'startsAt', order: 'asc' });
+    concerts = await allItems('/concerts', { sort: 'startsAt', order: 'asc', from: earliestStart() }, MAX_CONCERT_PAGES);
   } catch (error) {
     main.append(errorBox(error));
     return;
