@@ -101,7 +101,7 @@ function reservations(where) {
     label: 'Reservation pages',
   });
   select.addEventListener('change', load);
-  replace(where, h('div', { class: 'field filter' }, h('label', { for: 'reservation-status' }, 'Show'), select), list);
+  replace(where, h('div', { class: 'field filter' }, h('label', { for: 'reservation-status' }, 'Reservations with the status'), select), list);
   load();
   return load;
 }
