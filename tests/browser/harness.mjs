@@ -1,0 +1,352 @@
+// The one helper every browser scenario imports (issue 19). It knows how the
+// browser is started and what makes a page fail, so a scenario file only says
+// what a person does and sees:
+//
+//   import { scenario, checkAxe, screenshot, registerUser } from "./harness.mjs";
+//   scenario("the concert list at phone width", async (s) => {
+//     const page = await s.open("/", { device: "phone", session: (await registerUser()).session });
+//     await checkAxe(page);
+//     await screenshot(page, "concerts-phone");
+//   });
+//
+// - Debian's Chromium (/usr/bin/chromium) driven by playwright-core: one
+//   browser per test file (node --test runs each file in its own process),
+//   a fresh browser context (its own localStorage and cookies) per `s.open`.
+// - Every page records console errors, page errors, failed requests and HTTP
+//   answers >= 400 of the server's own origin; a scenario fails if any were
+//   recorded, unless it named them in `expectProblems` (and then it fails if
+//   an expected one did not happen).
+// - The server is started by scripts/browser/run.sh, which passes its address
+//   in BOXOFFICE_BASE_URL and the screenshot folder in BOXOFFICE_SCREENSHOTS.
+//   It serves `--demo` data with rate limits off; scenarios share it, so each
+//   one makes its own users (`registerUser`) and never relies on a seat
+//   another file may have taken.
+
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+if (!process.env.BOXOFFICE_BASE_URL) {
+  throw new Error("BOXOFFICE_BASE_URL is not set: run the scenarios through scripts/browser/run.sh");
+}
+/** The running server, without a trailing slash (e.g. http://127.0.0.1:41234). */
+export const BASE_URL = process.env.BOXOFFICE_BASE_URL.replace(/\/+$/, "");
+const ORIGIN = new URL(BASE_URL).origin;
+/** Where `screenshot` writes its PNGs. */
+export const SCREENSHOT_DIR =
+  process.env.BOXOFFICE_SCREENSHOTS || mkdtempSync(join(tmpdir(), "boxoffice-screenshots-"));
+mkdirSync(SCREENSHOT_DIR, { recursive: true });
+
+const CHROMIUM = process.env.BOXOFFICE_CHROMIUM || "/usr/bin/chromium";
+// Without the background-networking flags Chromium keeps trying Google's hosts,
+// which this machine's closed network refuses (slow starts, noise in logs).
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+/** A scenario that runs longer than this fails (node:test's timeout). */
+const SCENARIO_TIMEOUT_MS = 90_000;
+/** What the API helpers wait for an answer. */
+const API_TIMEOUT_MS = 15_000;
+
+/** The two viewports every page is checked at. */
+export const DEVICES = {
+  desktop: { viewport: { width: 1280, height: 800 } },
+  phone: { viewport: { width: 375, height: 812 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2 },
+};
+
+/** The accounts `serve --demo` creates (printed at start; see http/src/demo.rs). */
+export const DEMO = {
+  admin: { email: "admin@demo.boxoffice", password: "demo-admin-pass" },
+  staff: { email: "staff@demo.boxoffice", password: "demo-staff-pass" },
+  user: { email: "user@demo.boxoffice", password: "demo-user-pass" },
+};
+
+/** The localStorage key the pages keep their session under ({accessToken, refreshToken, user}). */
+export const SESSION_KEY = "boxoffice.session";
+
+let browserStarted;
+/** This file's browser, started on first use. */
+export function browser() {
+  browserStarted ??= chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  return browserStarted;
+}
+after(async () => {
+  if (browserStarted) await (await browserStarted).close();
+});
+
+/**
+ * Records what a person would call "the page is broken": console errors,
+ * uncaught exceptions, requests that failed, and error answers of our origin.
+ */
+class ProblemLog {
+  constructor(page, expected) {
+    this.problems = [];
+    this.expected = [...expected];
+    page.on("console", (msg) => {
+      if (msg.type() !== "error") return;
+      const at = msg.location()?.url ? ` (at ${msg.location().url}:${msg.location().lineNumber})` : "";
+      this.problems.push(`console error: ${msg.text()}${at}`);
+    });
+    page.on("pageerror", (err) => this.problems.push(`page error: ${err.stack || err.message}`));
+    page.on("requestfailed", (req) => {
+      const why = req.failure()?.errorText ?? "unknown";
+      // ERR_ABORTED is the page itself cancelling (navigating away, an
+      // AbortController, an EventSource it closed), not a failure.
+      if (why === "net::ERR_ABORTED") return;
+      this.problems.push(`request failed: ${req.method()} ${req.url()} (${why})`);
+    });
+    page.on("response", (res) => {
+      if (res.status() >= 400 && new URL(res.url()).origin === ORIGIN) {
+        this.problems.push(`HTTP ${res.status()}: ${res.request().method()} ${res.url()}`);
+      }
+    });
+  }
+
+  /** The recorded problems nobody expected, and the expected ones that never came. */
+  unexplained() {
+    const left = [...this.problems];
+    const missing = [];
+    for (const pattern of this.expected) {
+      const before = left.length;
+      for (let i = left.length - 1; i >= 0; i--) if (pattern.test(left[i])) left.splice(i, 1);
+      if (left.length === before) missing.push(`expected problem ${pattern} did not happen`);
+    }
+    return [...left, ...missing];
+  }
+}
+
+const logs = new WeakMap();
+
+/** Tells the page's log that `pattern` (a RegExp over its problem lines) is expected. */
+export function expectProblem(page, pattern) {
+  logs.get(page).expected.push(pattern);
+}
+
+/**
+ * What a scenario gets: `open` pages in fresh contexts; on the way out every
+ * page's problems are checked and every context closed.
+ */
+class Scenario {
+  constructor(name) {
+    this.name = name;
+    this.contexts = [];
+    this.pages = [];
+  }
+
+  /**
+   * A new page in a fresh context (`device`: "desktop" or "phone"; `session`:
+   * signed in before any page script runs; `expectProblems`: RegExps for
+   * problem lines this page is meant to cause). Navigates to `path` when given.
+   */
+  async open(path, { device = "desktop", session, expectProblems = [] } = {}) {
+    const preset = DEVICES[device];
+    assert.ok(preset, `unknown device ${device} (known: ${Object.keys(DEVICES).join(", ")})`);
+    const context = await (await browser()).newContext({
+      ...preset,
+      baseURL: BASE_URL,
+      storageState: session ? sessionState(session) : undefined,
+    });
+    this.contexts.push(context);
+    const page = await context.newPage();
+    logs.set(page, new ProblemLog(page, expectProblems));
+    this.pages.push(page);
+    if (path !== undefined) await page.goto(path);
+    return page;
+  }
+
+  /** Fails with every page's unexplained problems. */
+  checkProblems() {
+    const lines = this.pages.flatMap((page, i) => logs.get(page).unexplained().map((p) => `page ${i + 1} (${page.url()}): ${p}`));
+    assert.deepEqual(lines, [], `the pages had problems:\n  ${lines.join("\n  ")}`);
+  }
+
+  async close(failed) {
+    if (failed) {
+      for (const [i, page] of this.pages.entries()) {
+        if (page.isClosed()) continue;
+        await screenshot(page, `FAILED-${slug(this.name)}-${i + 1}`).catch(() => {});
+      }
+    }
+    for (const context of this.contexts) await context.close().catch(() => {});
+  }
+}
+
+/**
+ * A browser scenario: node:test's `test` with a fresh `Scenario` whose pages
+ * must end without problems. A failure saves a FAILED-… screenshot of each page.
+ */
+export function scenario(name, fn, { timeoutMs = SCENARIO_TIMEOUT_MS } = {}) {
+  test(name, { timeout: timeoutMs }, async (t) => {
+    const s = new Scenario(name);
+    try {
+      await fn(s, t);
+      s.checkProblems();
+    } catch (err) {
+      const problems = s.pages.flatMap((page) => logs.get(page).problems);
+      if (problems.length) t.diagnostic(`problems recorded:\n${problems.join("\n")}`);
+      await s.close(true);
+      throw err;
+    }
+    await s.close(false);
+  });
+}
+
+const require = createRequire(import.meta.url);
+let axeSource;
+
+/**
+ * Runs axe-core on the page as it is now and fails on serious or critical
+ * violations, listing them; returns every violation (minor ones included) for
+ * the caller to report. `options` go to `axe.run` (e.g. `{ rules: {...} }`).
+ */
+export async function checkAxe(page, options = {}) {
+  axeSource ??= readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+  // Evaluated through the DevTools protocol, so the page's own
+  // Content-Security-Policy does not have to allow an injected script.
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async (opts) => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"], ...opts });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => n.target.join(" ")),
+    }));
+  }, options);
+  const blocking = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  const describe = (v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.length}: ${v.nodes.slice(0, 5).join(", ")})`;
+  assert.deepEqual(
+    blocking.map(describe),
+    [],
+    `axe-core found serious or critical violations on ${page.url()}:\n  ${blocking.map(describe).join("\n  ")}`,
+  );
+  return violations;
+}
+
+/** Saves a full-page PNG as `<SCREENSHOT_DIR>/<name>.png`; returns its path. */
+export async function screenshot(page, name) {
+  const path = join(SCREENSHOT_DIR, `${slug(name)}.png`);
+  await page.screenshot({ path, fullPage: true, animations: "disabled", caret: "hide" });
+  return path;
+}
+
+function slug(text) {
+  return text.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "");
+}
+
+/**
+ * One API call for set-up: `path` under /api/v1 (or a full /… path), JSON
+ * `body`, `session` (or `token`) for the Authorization header. POSTs get a
+ * fresh Idempotency-Key unless `headers` carry one. Returns
+ * `{ status, body, headers }` without judging the status.
+ */
+export async function api(path, { method, body, session, token, headers = {} } = {}) {
+  const url = BASE_URL + (path.startsWith("/api/") || path.startsWith("/docs") ? path : `/api/v1${path}`);
+  method ??= body === undefined ? "GET" : "POST";
+  const all = { Accept: "application/json", ...headers };
+  if (body !== undefined) all["Content-Type"] = "application/json";
+  const bearer = token ?? session?.accessToken;
+  if (bearer) all.Authorization = `Bearer ${bearer}`;
+  if (method === "POST" && !Object.keys(all).some((k) => k.toLowerCase() === "idempotency-key")) {
+    all["Idempotency-Key"] = randomUUID();
+  }
+  const res = await fetch(url, {
+    method,
+    headers: all,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(API_TIMEOUT_MS),
+  });
+  const text = await res.text();
+  let parsed = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // Not JSON (it should be under /api/v1): the caller sees the text.
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** `api`, failing unless the answer has `status`; returns the body. */
+export async function apiExpect(status, path, options) {
+  const res = await api(path, options);
+  assert.equal(res.status, status, `${options?.method ?? (options?.body ? "POST" : "GET")} ${path}: ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** Logs in; returns the session the pages keep: `{ accessToken, refreshToken, user }`. */
+export async function logIn({ email, password }) {
+  const body = await apiExpect(200, "/auth/login", { body: { email, password } });
+  return { accessToken: body.accessToken, refreshToken: body.refreshToken, user: body.user };
+}
+
+/** Registers a new USER with a unique e-mail and logs in: `{ email, password, name, session }`. */
+export async function registerUser({ name = "Browser Fan" } = {}) {
+  const id = randomUUID().replaceAll("-", "").slice(0, 12);
+  const account = { email: `fan-${id}@browser.test`, password: `browser-pass-${id}`, name };
+  await apiExpect(201, "/auth/register", { body: account });
+  return { ...account, session: await logIn(account) };
+}
+
+function sessionState(session) {
+  return {
+    cookies: [],
+    origins: [{ origin: ORIGIN, localStorage: [{ name: SESSION_KEY, value: JSON.stringify(session) }] }],
+  };
+}
+
+/**
+ * Signs an already open page in: seeds localStorage before the page's next
+ * navigation (once, so a later log-out in the page sticks) and, when the page
+ * is on our origin already, at once. Reload or navigate afterwards.
+ */
+export async function signIn(page, session) {
+  const value = JSON.stringify(session);
+  await page.addInitScript(
+    ({ key, value, origin }) => {
+      if (location.origin !== origin || sessionStorage.getItem("boxoffice.test.seeded")) return;
+      localStorage.setItem(key, value);
+      sessionStorage.setItem("boxoffice.test.seeded", "1");
+    },
+    { key: SESSION_KEY, value, origin: ORIGIN },
+  );
+  if (page.url().startsWith(ORIGIN)) {
+    await page.evaluate(({ key, value }) => localStorage.setItem(key, value), { key: SESSION_KEY, value });
+  }
+}
+
+/**
+ * The demo's schedules with their seat counts: `{ concertId, title,
+ * scheduleId, startsAt, totalSeats, availableSeats, gated }`, for scenarios
+ * that need a date (gated = behind the waiting room).
+ */
+export async function demoSchedules() {
+  const list = await apiExpect(200, "/concerts?pageSize=100");
+  const out = [];
+  for (const concert of list.items) {
+    const details = await apiExpect(200, `/concerts/${concert.concertId}`);
+    for (const s of details.schedules) {
+      out.push({
+        concertId: concert.concertId,
+        title: concert.title,
+        scheduleId: s.scheduleId,
+        startsAt: s.startsAt,
+        totalSeats: s.totalSeats,
+        availableSeats: s.availableSeats,
+        gated: Boolean((s.queue ?? details.queue)?.enabled),
+      });
+    }
+  }
+  return out;
+}

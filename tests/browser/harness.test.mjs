@@ -1,0 +1,51 @@
+// The harness can fail: each check that scenarios rely on is shown catching
+// what it is for (an error answer, a console error, an uncaught exception, an
+// axe violation), so a green scenario means something.
+import assert from "node:assert/strict";
+import { api, apiExpect, checkAxe, DEMO, logIn, registerUser, scenario, signIn, SESSION_KEY } from "./harness.mjs";
+
+scenario("an error answer of our origin is a problem unless expected", async (s) => {
+  const page = await s.open("/docs/");
+  await page.evaluate(() => fetch("/api/v1/no-such-thing"));
+  assert.throws(() => s.checkProblems(), /HTTP 404: GET .*\/api\/v1\/no-such-thing/);
+  s.pages.length = 0; // the assertion above consumed this page's problems
+  await s.open("/api/v1/no-such-thing", { expectProblems: [/HTTP 404/, /console error: Failed to load resource/] });
+});
+
+scenario("console errors and uncaught exceptions are problems", async (s) => {
+  const page = await s.open("/docs/");
+  await page.setContent("<p>plain</p>");
+  await page.evaluate(() => console.error("boom in the console"));
+  await page.evaluate(() => setTimeout(() => { throw new Error("boom uncaught"); }));
+  await page.waitForTimeout(100);
+  assert.throws(() => s.checkProblems(), (err) => /console error: boom in the console/.test(err.message) && /page error: Error: boom uncaught/.test(err.message));
+  s.pages.length = 0;
+});
+
+scenario("an expected problem that does not happen fails", async (s) => {
+  await s.open("/docs/", { expectProblems: [/HTTP 500/] });
+  assert.throws(() => s.checkProblems(), /expected problem \/HTTP 500\/ did not happen/);
+  s.pages.length = 0;
+});
+
+scenario("checkAxe fails on serious and critical violations", async (s) => {
+  const page = await s.open("/docs/");
+  await page.setContent(`<html><body><main><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw="><button></button></main></body></html>`);
+  await assert.rejects(checkAxe(page), (err) => /critical image-alt/.test(err.message) && /critical button-name/.test(err.message));
+  await page.setContent(`<html lang="en"><head><title>ok</title></head><body><main><h1>Fine</h1><button>Buy</button></main></body></html>`);
+  assert.deepEqual(await checkAxe(page), []);
+});
+
+scenario("the API helpers: a fresh user, the demo accounts, a seeded session", async (s) => {
+  const fan = await registerUser();
+  assert.equal((await apiExpect(200, "/auth/me", { session: fan.session })).email, fan.email);
+  const admin = await logIn(DEMO.admin);
+  assert.equal(admin.user.role, "ADMIN");
+  assert.equal((await api("/auth/me")).status, 401);
+  const page = await s.open("/docs/", { session: fan.session });
+  assert.deepEqual(JSON.parse(await page.evaluate((k) => localStorage.getItem(k), SESSION_KEY)), fan.session);
+  const other = await s.open("/docs/");
+  await signIn(other, admin);
+  await other.reload();
+  assert.equal(JSON.parse(await other.evaluate((k) => localStorage.getItem(k), SESSION_KEY)).user.role, "ADMIN");
+});
