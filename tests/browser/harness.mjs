@@ -24,67 +24,32 @@
 
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { BASE_URL, DEVICES, launchBrowser, ORIGIN, sessionState } from "./support.mjs";
 
-if (!process.env.BOXOFFICE_BASE_URL) {
-  throw new Error("BOXOFFICE_BASE_URL is not set: run the scenarios through scripts/browser/run.sh");
-}
-/** The running server, without a trailing slash (e.g. http://127.0.0.1:41234). */
-export const BASE_URL = process.env.BOXOFFICE_BASE_URL.replace(/\/+$/, "");
-const ORIGIN = new URL(BASE_URL).origin;
+export * from "./support.mjs";
+
 /** Where `screenshot` writes its PNGs. */
 export const SCREENSHOT_DIR =
   process.env.BOXOFFICE_SCREENSHOTS || mkdtempSync(join(tmpdir(), "boxoffice-screenshots-"));
 mkdirSync(SCREENSHOT_DIR, { recursive: true });
 
-const CHROMIUM = process.env.BOXOFFICE_CHROMIUM || "/usr/bin/chromium";
-// Without the background-networking flags Chromium keeps trying Google's hosts,
-// which this machine's closed network refuses (slow starts, noise in logs).
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-/** A scenario that runs longer than this fails (node:test's timeout). */
-const SCENARIO_TIMEOUT_MS = 90_000;
-/** What the API helpers wait for an answer. */
-const API_TIMEOUT_MS = 15_000;
-
-/** The two viewports every page is checked at. */
-export const DEVICES = {
-  desktop: { viewport: { width: 1280, height: 800 } },
-  phone: { viewport: { width: 375, height: 812 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2 },
-};
-
-/** The accounts `serve --demo` creates (printed at start; see http/src/demo.rs). */
-export const DEMO = {
-  admin: { email: "admin@demo.boxoffice", password: "demo-admin-pass" },
-  staff: { email: "staff@demo.boxoffice", password: "demo-staff-pass" },
-  user: { email: "user@demo.boxoffice", password: "demo-user-pass" },
-};
-
-/** The localStorage key the pages keep their session under ({accessToken, refreshToken, user}). */
-export const SESSION_KEY = "boxoffice.session";
-
 let browserStarted;
 /** This file's browser, started on first use. */
 export function browser() {
-  browserStarted ??= chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browserStarted ??= launchBrowser();
   return browserStarted;
 }
+
 after(async () => {
   if (browserStarted) await (await browserStarted).close();
 });
+
+/** A scenario that runs longer than this fails (node:test's timeout). */
+const SCENARIO_TIMEOUT_MS = 90_000;
 
 /**
  * Records what a person would call "the page is broken": console errors,
@@ -235,10 +200,13 @@ export async function checkAxe(page, options = {}) {
   return violations;
 }
 
-/** Saves a full-page PNG as `<SCREENSHOT_DIR>/<name>.png`; returns its path. */
-export async function screenshot(page, name) {
+/**
+ * Saves a PNG of the whole page (or only the viewport, `fullPage: false`) as
+ * `<SCREENSHOT_DIR>/<name>.png`; returns its path.
+ */
+export async function screenshot(page, name, { fullPage = true } = {}) {
   const path = join(SCREENSHOT_DIR, `${slug(name)}.png`);
-  await page.screenshot({ path, fullPage: true, animations: "disabled", caret: "hide" });
+  await page.screenshot({ path, fullPage, animations: "disabled", caret: "hide" });
   return path;
 }
 
@@ -246,107 +214,3 @@ function slug(text) {
   return text.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "");
 }
 
-/**
- * One API call for set-up: `path` under /api/v1 (or a full /… path), JSON
- * `body`, `session` (or `token`) for the Authorization header. POSTs get a
- * fresh Idempotency-Key unless `headers` carry one. Returns
- * `{ status, body, headers }` without judging the status.
- */
-export async function api(path, { method, body, session, token, headers = {} } = {}) {
-  const url = BASE_URL + (path.startsWith("/api/") || path.startsWith("/docs") ? path : `/api/v1${path}`);
-  method ??= body === undefined ? "GET" : "POST";
-  const all = { Accept: "application/json", ...headers };
-  if (body !== undefined) all["Content-Type"] = "application/json";
-  const bearer = token ?? session?.accessToken;
-  if (bearer) all.Authorization = `Bearer ${bearer}`;
-  if (method === "POST" && !Object.keys(all).some((k) => k.toLowerCase() === "idempotency-key")) {
-    all["Idempotency-Key"] = randomUUID();
-  }
-  const res = await fetch(url, {
-    method,
-    headers: all,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(API_TIMEOUT_MS),
-  });
-  const text = await res.text();
-  let parsed = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    // Not JSON (it should be under /api/v1): the caller sees the text.
-  }
-  return { status: res.status, body: parsed, headers: res.headers };
-}
-
-/** `api`, failing unless the answer has `status`; returns the body. */
-export async function apiExpect(status, path, options) {
-  const res = await api(path, options);
-  assert.equal(res.status, status, `${options?.method ?? (options?.body ? "POST" : "GET")} ${path}: ${JSON.stringify(res.body)}`);
-  return res.body;
-}
-
-/** Logs in; returns the session the pages keep: `{ accessToken, refreshToken, user }`. */
-export async function logIn({ email, password }) {
-  const body = await apiExpect(200, "/auth/login", { body: { email, password } });
-  return { accessToken: body.accessToken, refreshToken: body.refreshToken, user: body.user };
-}
-
-/** Registers a new USER with a unique e-mail and logs in: `{ email, password, name, session }`. */
-export async function registerUser({ name = "Browser Fan" } = {}) {
-  const id = randomUUID().replaceAll("-", "").slice(0, 12);
-  const account = { email: `fan-${id}@browser.test`, password: `browser-pass-${id}`, name };
-  await apiExpect(201, "/auth/register", { body: account });
-  return { ...account, session: await logIn(account) };
-}
-
-function sessionState(session) {
-  return {
-    cookies: [],
-    origins: [{ origin: ORIGIN, localStorage: [{ name: SESSION_KEY, value: JSON.stringify(session) }] }],
-  };
-}
-
-/**
- * Signs an already open page in: seeds localStorage before the page's next
- * navigation (once, so a later log-out in the page sticks) and, when the page
- * is on our origin already, at once. Reload or navigate afterwards.
- */
-export async function signIn(page, session) {
-  const value = JSON.stringify(session);
-  await page.addInitScript(
-    ({ key, value, origin }) => {
-      if (location.origin !== origin || sessionStorage.getItem("boxoffice.test.seeded")) return;
-      localStorage.setItem(key, value);
-      sessionStorage.setItem("boxoffice.test.seeded", "1");
-    },
-    { key: SESSION_KEY, value, origin: ORIGIN },
-  );
-  if (page.url().startsWith(ORIGIN)) {
-    await page.evaluate(({ key, value }) => localStorage.setItem(key, value), { key: SESSION_KEY, value });
-  }
-}
-
-/**
- * The demo's schedules with their seat counts: `{ concertId, title,
- * scheduleId, startsAt, totalSeats, availableSeats, gated }`, for scenarios
- * that need a date (gated = behind the waiting room).
- */
-export async function demoSchedules() {
-  const list = await apiExpect(200, "/concerts?pageSize=100");
-  const out = [];
-  for (const concert of list.items) {
-    const details = await apiExpect(200, `/concerts/${concert.concertId}`);
-    for (const s of details.schedules) {
-      out.push({
-        concertId: concert.concertId,
-        title: concert.title,
-        scheduleId: s.scheduleId,
-        startsAt: s.startsAt,
-        totalSeats: s.totalSeats,
-        availableSeats: s.availableSeats,
-        gated: Boolean((s.queue ?? details.queue)?.enabled),
-      });
-    }
-  }
-  return out;
-}

@@ -1,0 +1,159 @@
+// What the browser scenarios (through harness.mjs) and the measuring scripts
+// (seat_map_perf.mjs) share, without node's test runner: the server's address
+// (BOXOFFICE_BASE_URL, set by scripts/browser/run.sh), starting Debian's
+// Chromium, the viewport presets, the demo accounts, and API calls for
+// set-up (users, sessions, demo schedules) made from Node, not the page.
+
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { chromium } from "playwright-core";
+
+if (!process.env.BOXOFFICE_BASE_URL) {
+  throw new Error("BOXOFFICE_BASE_URL is not set: run the scenarios through scripts/browser/run.sh");
+}
+/** The running server, without a trailing slash (e.g. http://127.0.0.1:41234). */
+export const BASE_URL = process.env.BOXOFFICE_BASE_URL.replace(/\/+$/, "");
+/** The server's origin: answers >= 400 from it are a page's problems. */
+export const ORIGIN = new URL(BASE_URL).origin;
+const CHROMIUM = process.env.BOXOFFICE_CHROMIUM || "/usr/bin/chromium";
+// Without the background-networking flags Chromium keeps trying Google's hosts,
+// which this machine's closed network refuses (slow starts, noise in logs).
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+/** What the API helpers wait for an answer. */
+const API_TIMEOUT_MS = 15_000;
+
+/** The two viewports every page is checked at. */
+export const DEVICES = {
+  desktop: { viewport: { width: 1280, height: 800 } },
+  phone: { viewport: { width: 375, height: 812 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2 },
+};
+
+/** The accounts `serve --demo` creates (printed at start; see http/src/demo.rs). */
+export const DEMO = {
+  admin: { email: "admin@demo.boxoffice", password: "demo-admin-pass" },
+  staff: { email: "staff@demo.boxoffice", password: "demo-staff-pass" },
+  user: { email: "user@demo.boxoffice", password: "demo-user-pass" },
+};
+
+/** The localStorage key the pages keep their session under ({accessToken, refreshToken, user}). */
+export const SESSION_KEY = "boxoffice.session";
+
+/** Starts Debian's Chromium headless through playwright-core; close it when done. */
+export function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/**
+ * One API call for set-up: `path` under /api/v1 (or a full /… path), JSON
+ * `body`, `session` (or `token`) for the Authorization header. POSTs get a
+ * fresh Idempotency-Key unless `headers` carry one. Returns
+ * `{ status, body, headers }` without judging the status.
+ */
+export async function api(path, { method, body, session, token, headers = {} } = {}) {
+  const url = BASE_URL + (path.startsWith("/api/") || path.startsWith("/docs") ? path : `/api/v1${path}`);
+  method ??= body === undefined ? "GET" : "POST";
+  const all = { Accept: "application/json", ...headers };
+  if (body !== undefined) all["Content-Type"] = "application/json";
+  const bearer = token ?? session?.accessToken;
+  if (bearer) all.Authorization = `Bearer ${bearer}`;
+  if (method === "POST" && !Object.keys(all).some((k) => k.toLowerCase() === "idempotency-key")) {
+    all["Idempotency-Key"] = randomUUID();
+  }
+  const res = await fetch(url, {
+    method,
+    headers: all,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(API_TIMEOUT_MS),
+  });
+  const text = await res.text();
+  let parsed = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // Not JSON (it should be under /api/v1): the caller sees the text.
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** `api`, failing unless the answer has `status`; returns the body. */
+export async function apiExpect(status, path, options) {
+  const res = await api(path, options);
+  assert.equal(res.status, status, `${options?.method ?? (options?.body ? "POST" : "GET")} ${path}: ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** Logs in; returns the session the pages keep: `{ accessToken, refreshToken, user }`. */
+export async function logIn({ email, password }) {
+  const body = await apiExpect(200, "/auth/login", { body: { email, password } });
+  return { accessToken: body.accessToken, refreshToken: body.refreshToken, user: body.user };
+}
+
+/** Registers a new USER with a unique e-mail and logs in: `{ email, password, name, session }`. */
+export async function registerUser({ name = "Browser Fan" } = {}) {
+  const id = randomUUID().replaceAll("-", "").slice(0, 12);
+  const account = { email: `fan-${id}@browser.test`, password: `browser-pass-${id}`, name };
+  await apiExpect(201, "/auth/register", { body: account });
+  return { ...account, session: await logIn(account) };
+}
+
+/** A context's `storageState` with `session` signed in. */
+export function sessionState(session) {
+  return {
+    cookies: [],
+    origins: [{ origin: ORIGIN, localStorage: [{ name: SESSION_KEY, value: JSON.stringify(session) }] }],
+  };
+}
+
+/**
+ * Signs an already open page in: seeds localStorage before the page's next
+ * navigation (once, so a later log-out in the page sticks) and, when the page
+ * is on our origin already, at once. Reload or navigate afterwards.
+ */
+export async function signIn(page, session) {
+  const value = JSON.stringify(session);
+  await page.addInitScript(
+    ({ key, value, origin }) => {
+      if (location.origin !== origin || sessionStorage.getItem("boxoffice.test.seeded")) return;
+      localStorage.setItem(key, value);
+      sessionStorage.setItem("boxoffice.test.seeded", "1");
+    },
+    { key: SESSION_KEY, value, origin: ORIGIN },
+  );
+  if (page.url().startsWith(ORIGIN)) {
+    await page.evaluate(({ key, value }) => localStorage.setItem(key, value), { key: SESSION_KEY, value });
+  }
+}
+
+/**
+ * The demo's schedules with their seat counts: `{ concertId, title,
+ * scheduleId, startsAt, totalSeats, availableSeats, gated }`, for scenarios
+ * that need a date (gated = behind the waiting room).
+ */
+export async function demoSchedules() {
+  const list = await apiExpect(200, "/concerts?pageSize=100");
+  const out = [];
+  for (const concert of list.items) {
+    const details = await apiExpect(200, `/concerts/${concert.concertId}`);
+    for (const s of details.schedules) {
+      out.push({
+        concertId: concert.concertId,
+        title: concert.title,
+        scheduleId: s.scheduleId,
+        startsAt: s.startsAt,
+        totalSeats: s.totalSeats,
+        availableSeats: s.availableSeats,
+        gated: Boolean((s.queue ?? details.queue)?.enabled),
+      });
+    }
+  }
+  return out;
+}
