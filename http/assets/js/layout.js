@@ -1,0 +1,99 @@
+// What every page shares: the navigation (links by the signed-in user's
+// role), the page's main area, messages (errors in words, notices read out
+// by screen readers), and how money and times are written.
+
+import { h, replace } from './dom.js';
+import { currentUser } from './session.js';
+import { explain } from './words.js';
+
+/** The deployment's currency (API.md: integers in its smallest unit, default KRW). */
+const money = new Intl.NumberFormat('en', { style: 'currency', currency: 'KRW' });
+const dateTime = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short' });
+
+export function formatMoney(amount) {
+  return money.format(amount);
+}
+
+export function formatTime(rfc3339) {
+  const date = new Date(rfc3339);
+  return Number.isNaN(date.getTime()) ? '' : dateTime.format(date);
+}
+
+function navLink(href, text) {
+  const current = location.pathname === href || (href !== '/' && location.pathname.startsWith(`${href}/`));
+  return h('a', { href, 'aria-current': current ? 'page' : false }, text);
+}
+
+function renderNav() {
+  const nav = document.getElementById('nav');
+  if (!nav) return;
+  const user = currentUser();
+  const links = [h('a', { class: 'brand', href: '/' }, 'Boxoffice'), navLink('/', 'Concerts')];
+  if (user) {
+    links.push(navLink('/tickets', 'My tickets'));
+    if (user.role === 'STAFF' || user.role === 'ADMIN') links.push(navLink('/door', 'Door'));
+    if (user.role === 'ADMIN') links.push(navLink('/admin', 'Admin'));
+    links.push(navLink('/account', user.name || 'Account'));
+  } else {
+    links.push(navLink('/account', 'Log in'));
+  }
+  replace(nav, links);
+}
+
+/**
+ * Starts a page: draws the navigation, sets the heading and the document
+ * title, and returns the emptied main area to draw into.
+ */
+export function startPage(title) {
+  renderNav();
+  const main = document.getElementById('main');
+  setTitle(title);
+  replace(main, h('h1', { id: 'page-title' }, title));
+  return main;
+}
+
+/** Changes the heading and the tab's title once the page knows its subject. */
+export function setTitle(title) {
+  document.title = `${title} · Boxoffice`;
+  const heading = document.getElementById('page-title');
+  if (heading) heading.textContent = title;
+}
+
+/** An error box (role=alert) with the error in words; optional extra nodes (a link back). */
+export function errorBox(error, ...extra) {
+  return h('div', { class: 'error', role: 'alert' }, h('p', {}, explain(error)), extra);
+}
+
+/** Puts an error box in `where` (replacing what was there). */
+export function showError(where, error, ...extra) {
+  replace(where, errorBox(error, ...extra));
+}
+
+/** A short message read out politely (the shell's #notice region). */
+export function notice(text) {
+  const region = document.getElementById('notice');
+  if (!region) return;
+  replace(region, h('p', {}, text));
+  clearTimeout(notice.timer);
+  notice.timer = setTimeout(() => replace(region), 6000);
+}
+
+/** A labelled form field: `<label>` + `<input>` joined by id. */
+export function field(label, props) {
+  const id = props.id || `f-${props.name}`;
+  return h('div', { class: 'field' }, h('label', { for: id }, label), h('input', { ...props, id }));
+}
+
+/** Disables a form's controls while `work` runs (no double submits), re-enables after. */
+export async function busy(form, work) {
+  const controls = [...form.querySelectorAll('button, input, select, textarea')];
+  const before = controls.map((c) => c.disabled);
+  controls.forEach((c) => { c.disabled = true; });
+  form.setAttribute('aria-busy', 'true');
+  try {
+    return await work();
+  } finally {
+    controls.forEach((c, i) => { c.disabled = before[i]; });
+    form.removeAttribute('aria-busy');
+  }
+}
