@@ -71,7 +71,7 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 [ -n "$base" ] || { echo "the server did not become ready"; cat "$work/server.log" "$work/server.err"; exit 1; }
-export BOXOFFICE_BASE_URL="$base" BOXOFFICE_SCREENSHOTS="$shots" BOXOFFICE_CHROMIUM="$chromium_bin"
+export BOXOFFICE_BASE_URL="$base" BOXOFFICE_SCREENSHOTS="$shots" BOXOFFICE_CHROMIUM="$chromium_bin" BOXOFFICE_REPO="$repo"
 
 status=0
 if [ -n "$perf" ]; then

@@ -1,0 +1,96 @@
+// Every page, at desktop and phone width: it draws what it is for, with no
+// console error, failed request or unexpected error answer, and axe-core
+// finds nothing serious or critical; a screenshot of each is saved.
+//
+// Adding a page: one entry in PAGES below. `route` is the page's path pattern
+// as http/src/pages/mod.rs lists it (a scenario here fails when a served page
+// has no entry), `path` the address to visit (from the fixtures), `as` who is
+// signed in (null, "fan", "staff" or "admin"), `ready` what shows once the
+// page has drawn its data, `expectProblems` the error answers it is meant to
+// show in words.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { checkAxe, DEMO, demoSchedules, logIn, registerUser, scenario, screenshot } from "./harness.mjs";
+
+/** An id no concert or schedule has: the API's 404, shown by the page in words. */
+const UNKNOWN_ID = "00000000-0000-4000-8000-000000000000";
+/** What a 404 answer leaves on a page: the answer itself and Chromium's console line for it. */
+const NOT_FOUND = [/^HTTP 404: /, /^console error: Failed to load resource: .* 404/];
+
+const PAGES = [
+  { name: "concerts", route: "/", path: () => "/", as: null, ready: (p) => p.locator(".cards .card").first() },
+  { name: "concerts-signed-in", route: "/", path: () => "/", as: "fan", ready: (p) => p.locator(".cards .card").first() },
+  { name: "search", route: "/", path: () => "/?q=aurora", as: null, ready: (p) => p.locator(".cards .card").first() },
+  {
+    name: "concert",
+    route: "/concerts/{concertId}",
+    path: (fx) => `/concerts/${fx.gatedConcertId}`,
+    as: "fan",
+    ready: (p) => p.locator(".card.date").first(),
+  },
+  {
+    name: "concert-unknown",
+    route: "/concerts/{concertId}",
+    path: () => `/concerts/${UNKNOWN_ID}`,
+    as: null,
+    ready: (p) => p.getByRole("alert"),
+    expectProblems: NOT_FOUND,
+  },
+  { name: "account-signed-out", route: "/account", path: () => "/account", as: null, ready: (p) => p.locator("#login") },
+  { name: "account", route: "/account", path: () => "/account", as: "fan", ready: (p) => p.locator("#logout") },
+  {
+    name: "not-found",
+    route: null,
+    path: () => "/no-such-page",
+    as: null,
+    ready: (p) => p.getByRole("heading", { name: "Page not found" }),
+    expectProblems: NOT_FOUND,
+  },
+];
+
+let fixtures;
+/** Made once per file: the demo's dates and a signed-in session for each role. */
+async function fx() {
+  fixtures ??= (async () => {
+    const schedules = await demoSchedules();
+    const gated = schedules.find((s) => s.gated);
+    assert.ok(gated, "the demo has a date behind the waiting room");
+    return {
+      schedules,
+      gatedConcertId: gated.concertId,
+      sessions: {
+        fan: (await registerUser({ name: "Page Tour Fan" })).session,
+        staff: await logIn(DEMO.staff),
+        admin: await logIn(DEMO.admin),
+      },
+    };
+  })();
+  return fixtures;
+}
+
+for (const entry of PAGES) {
+  for (const device of ["desktop", "phone"]) {
+    scenario(`${entry.name} at ${device} width`, async (s) => {
+      const f = await fx();
+      const page = await s.open(entry.path(f), {
+        device,
+        session: entry.as ? f.sessions[entry.as] : undefined,
+        expectProblems: entry.expectProblems ?? [],
+      });
+      await entry.ready(page).waitFor();
+      await checkAxe(page);
+      await screenshot(page, `${entry.name}-${device}`);
+    });
+  }
+}
+
+test("every page the server serves is in the list above", () => {
+  // run.sh passes the checkout; the list of pages is http/src/pages/mod.rs's PAGES.
+  const source = readFileSync(`${process.env.BOXOFFICE_REPO}/http/src/pages/mod.rs`, "utf8");
+  const served = [...source.matchAll(/path: "([^"]+)"/g)].map((m) => m[1]);
+  assert.ok(served.length > 0, "found the pages in http/src/pages/mod.rs");
+  const covered = new Set(PAGES.map((p) => p.route));
+  assert.deepEqual(served.filter((route) => !covered.has(route)), [], "pages without an entry in PAGES");
+});
