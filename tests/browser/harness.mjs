@@ -200,6 +200,44 @@ export async function checkAxe(page, options = {}) {
   return violations;
 }
 
+/** Touch targets' least size at phone width (Apple's 44 pt, WCAG 2.5.5's 44 px). */
+export const TOUCH_TARGET_PX = 44;
+
+/**
+ * Fails unless every visible control (links, buttons, fields, anything
+ * focusable) is at least TOUCH_TARGET_PX wide and high. Links inside a line
+ * of text (display: inline) are sized by that text and left out, as WCAG
+ * 2.5.8 leaves them out. `exclude`: a CSS selector for targets judged
+ * otherwise (a seat map's seats, say, with its own zoom). Returns how many
+ * targets were measured.
+ */
+export async function checkTouchTargets(page, { exclude = null } = {}) {
+  const { measured, small } = await page.evaluate(
+    ({ exclude, touchPx }) => {
+      const selector = 'a[href], button, input:not([type="hidden"]), select, textarea, summary, [role="button"], [role="link"], [tabindex]:not([tabindex="-1"])';
+      const small = [];
+      let measured = 0;
+      for (const el of document.querySelectorAll(selector)) {
+        if (exclude && el.matches(exclude)) continue;
+        const box = el.getBoundingClientRect();
+        const style = getComputedStyle(el);
+        // Not shown, parked off-screen until focused (a skip link), or a link in a line of text.
+        if (box.width < 2 || box.height < 2 || style.visibility === "hidden" || box.right <= 0 || box.bottom <= 0) continue;
+        if (style.display === "inline" && el.tagName === "A") continue;
+        measured += 1;
+        if (box.width < touchPx || box.height < touchPx) {
+          const name = (el.getAttribute("aria-label") || el.textContent || el.getAttribute("name") || "").trim().slice(0, 40);
+          small.push(`${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""} "${name}" ${box.width.toFixed(0)}x${box.height.toFixed(0)}`);
+        }
+      }
+      return { measured, small };
+    },
+    { exclude, touchPx: TOUCH_TARGET_PX },
+  );
+  assert.deepEqual(small, [], `targets smaller than ${TOUCH_TARGET_PX} px on ${page.url()}:\n  ${small.join("\n  ")}`);
+  return measured;
+}
+
 /**
  * Saves a PNG of the whole page (or only the viewport, `fullPage: false`) as
  * `<SCREENSHOT_DIR>/<name>.png`; returns its path.

@@ -2,7 +2,7 @@
 // what it is for (an error answer, a console error, an uncaught exception, an
 // axe violation), so a green scenario means something.
 import assert from "node:assert/strict";
-import { api, apiExpect, checkAxe, DEMO, logIn, registerUser, scenario, signIn, SESSION_KEY } from "./harness.mjs";
+import { api, apiExpect, checkAxe, checkTouchTargets, DEMO, logIn, registerUser, scenario, signIn, SESSION_KEY } from "./harness.mjs";
 
 scenario("an error answer of our origin is a problem unless expected", async (s) => {
   const page = await s.open("/docs/");
@@ -34,6 +34,13 @@ scenario("checkAxe fails on serious and critical violations", async (s) => {
   await assert.rejects(checkAxe(page), (err) => /critical image-alt/.test(err.message) && /critical button-name/.test(err.message));
   await page.setContent(`<html lang="en"><head><title>ok</title></head><body><main><h1>Fine</h1><button>Buy</button></main></body></html>`);
   assert.deepEqual(await checkAxe(page), []);
+});
+
+scenario("checkTouchTargets fails on small controls, not on links in a line of text", async (s) => {
+  const page = await s.open("/docs/", { device: "phone" });
+  await page.setContent(`<main><p>Read <a href="/">the terms</a>.</p><button style="min-height:44px;min-width:44px">Pay</button><a href="/" style="display:inline-block;padding:4px">Seats</a><input type="checkbox" aria-label="Agree"></main>`);
+  await assert.rejects(checkTouchTargets(page), (err) => /a "Seats" \d+x\d+/.test(err.message) && /input "Agree"/.test(err.message) && !/terms|Pay/.test(err.message));
+  assert.equal(await checkTouchTargets(page, { exclude: "a, input" }), 1);
 });
 
 scenario("the API helpers: a fresh user, the demo accounts, a seeded session", async (s) => {

@@ -1,6 +1,7 @@
 // Every page, at desktop and phone width: it draws what it is for, with no
-// console error, failed request or unexpected error answer, and axe-core
-// finds nothing serious or critical; a screenshot of each is saved.
+// console error, failed request or unexpected error answer, axe-core finds
+// nothing serious or critical, and at phone width every control is
+// touch-sized; a screenshot of each is saved.
 //
 // Adding a page: one entry in PAGES below. `route` is the page's path pattern
 // as http/src/pages/mod.rs lists it (a scenario here fails when a served page
@@ -12,7 +13,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { checkAxe, DEMO, demoSchedules, logIn, registerUser, scenario, screenshot } from "./harness.mjs";
+import { checkAxe, checkTouchTargets, DEMO, demoSchedules, logIn, registerUser, scenario, screenshot } from "./harness.mjs";
 
 /** An id no concert or schedule has: the API's 404, shown by the page in words. */
 const UNKNOWN_ID = "00000000-0000-4000-8000-000000000000";
@@ -81,6 +82,7 @@ for (const entry of PAGES) {
       });
       await entry.ready(page).waitFor();
       await checkAxe(page);
+      if (device === "phone") await checkTouchTargets(page);
       await screenshot(page, `${entry.name}-${device}`);
     });
   }
