@@ -12,6 +12,8 @@
 #   (default binary: target/debug/boxoffice; default scenarios: tests/browser/*.test.mjs)
 #   --perf   run the seat map measurement (tests/browser/seat_map_perf.mjs) instead
 #            of the scenarios; it prints figures and fails only if it cannot measure.
+#   --docs   after the scenarios, copy the screenshots README.md shows
+#            (docs/screenshots/*.png) from this run into docs/screenshots/.
 # Environment:
 #   BOXOFFICE_SCREENSHOTS  where screenshots go (default: a new temp dir, kept and
 #                          printed); BOXOFFICE_SCREENSHOTS=docs/screenshots for the README.
@@ -21,7 +23,11 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 tests="$repo/tests/browser"
 perf=""
-if [ "${1:-}" = "--perf" ]; then perf=1; shift; fi
+docs=""
+case "${1:-}" in
+  --perf) perf=1; shift ;;
+  --docs) docs=1; shift ;;
+esac
 bin="$(realpath "${1:-target/debug/boxoffice}")"
 shift || true
 files=()
@@ -88,6 +94,16 @@ if ! kill -0 "$server_pid" 2>/dev/null; then
   echo "the server died during the run:"; tail -50 "$work/server.err"; status=1
 elif [ "$status" -ne 0 ]; then
   echo "-- server stderr (last 30 lines)"; tail -30 "$work/server.err"
+fi
+if [ -n "$docs" ] && [ "$status" -eq 0 ]; then
+  # README.md names the screenshots it shows; refresh exactly those.
+  for name in $(grep -o 'docs/screenshots/[A-Za-z0-9._-]*\.png' "$repo/README.md" | sort -u); do
+    if [ -f "$shots/$(basename "$name")" ]; then
+      cp "$shots/$(basename "$name")" "$repo/$name"; echo "updated $name"
+    else
+      echo "README.md shows $name, which no scenario saved"; status=1
+    fi
+  done
 fi
 phase "screenshots in $shots"
 phase "done in $((SECONDS - started)) s, exit $status"
