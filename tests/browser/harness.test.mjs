@@ -2,7 +2,7 @@
 // what it is for (an error answer, a console error, an uncaught exception, an
 // axe violation), so a green scenario means something.
 import assert from "node:assert/strict";
-import { api, apiExpect, checkAxe, checkTouchTargets, DEMO, logIn, registerUser, scenario, signIn, SESSION_KEY } from "./harness.mjs";
+import { api, apiExpect, buyTickets, checkAxe, checkTouchTargets, DEMO, demoSchedules, logIn, registerUser, scenario, signIn, SESSION_KEY } from "./harness.mjs";
 
 scenario("an error answer of our origin is a problem unless expected", async (s) => {
   const page = await s.open("/docs/");
@@ -41,6 +41,18 @@ scenario("checkTouchTargets fails on small controls, not on links in a line of t
   await page.setContent(`<main><p>Read <a href="/">the terms</a>.</p><button style="min-height:44px;min-width:44px">Pay</button><a href="/" style="display:inline-block;padding:4px">Seats</a><input type="checkbox" aria-label="Agree"></main>`);
   await assert.rejects(checkTouchTargets(page), (err) => /a "Seats" \d+x\d+/.test(err.message) && /input "Agree"/.test(err.message) && !/terms|Pay/.test(err.message));
   assert.equal(await checkTouchTargets(page, { exclude: "a, input" }), 1);
+});
+
+scenario("the API helpers: a whole purchase behind the waiting room", async () => {
+  const gated = (await demoSchedules()).find((d) => d.gated);
+  assert.ok(gated, "the demo has a gated date");
+  const fan = await registerUser();
+  const tickets = await buyTickets(fan.session, gated.scheduleId, { quantity: 2 });
+  assert.equal(tickets.length, 2);
+  assert.ok(tickets.every((t) => t.status === "ISSUED" && t.qrCode && t.schedule.scheduleId === gated.scheduleId));
+  const staff = await logIn(DEMO.staff);
+  const checkin = await apiExpect(200, "/checkins", { session: staff, body: { qrCode: tickets[0].qrCode, scheduleId: gated.scheduleId } });
+  assert.equal(checkin.valid, true);
 });
 
 scenario("the API helpers: a fresh user, the demo accounts, a seeded session", async (s) => {

@@ -105,6 +105,61 @@ export async function registerUser({ name = "Browser Fan" } = {}) {
   return { ...account, session: await logIn(account) };
 }
 
+/** How long `activeQueueToken` waits for the waiting room to admit a fan. */
+const QUEUE_WAIT_MS = 60_000;
+
+/** Tops up `session`'s wallet by `amount` (KRW); returns the new balance. */
+export async function topUp(session, amount) {
+  return (await apiExpect(201, "/wallet/charges", { session, body: { amount } })).balance;
+}
+
+/**
+ * Joins `scheduleId`'s waiting room and polls (at the server's pollAfterMs)
+ * until ACTIVE; returns the token. Ungated schedules answer ACTIVE at once.
+ */
+export async function activeQueueToken(session, scheduleId) {
+  const joined = await api("/queue/tokens", { session, body: { scheduleId } });
+  // 201 a new place; 200 the same place again for one who had joined.
+  assert.ok(joined.status === 201 || joined.status === 200, `joining the waiting room: ${joined.status} ${JSON.stringify(joined.body)}`);
+  let answer = joined.body;
+  const deadline = Date.now() + QUEUE_WAIT_MS;
+  while (answer.status !== "ACTIVE") {
+    assert.ok(Date.now() < deadline, `not admitted within ${QUEUE_WAIT_MS} ms: ${JSON.stringify(answer)}`);
+    await new Promise((r) => setTimeout(r, answer.pollAfterMs ?? 1000));
+    answer = await apiExpect(200, "/queue/tokens/current", { session, headers: { "Queue-Token": answer.token } });
+  }
+  return answer.token;
+}
+
+/**
+ * Holds seats for `session`: `{ seatIds }` or `{ quantity, grade?, sectionId? }`
+ * (best available), with `queueToken` on a gated schedule. Returns the reservation.
+ */
+export async function hold(session, scheduleId, { queueToken, ...seats }) {
+  const headers = queueToken ? { "Queue-Token": queueToken } : {};
+  return apiExpect(201, "/reservations", { session, headers, body: { scheduleId, ...seats } });
+}
+
+/** Pays a held reservation from the wallet; returns the payment (with its `tickets`). */
+export async function pay(session, reservation, { queueToken } = {}) {
+  const headers = queueToken ? { "Queue-Token": queueToken } : {};
+  return apiExpect(201, "/payments", { session, headers, body: { reservationId: reservation.reservationId } });
+}
+
+/**
+ * A fan's whole purchase through the API, for scenarios that start after it
+ * (my tickets, the door): through the waiting room if the date has one, the
+ * best `quantity` seats, a top-up of exactly their price, payment. Returns the
+ * tickets as GET /tickets/{ticketId} answers them (with `qrCode`).
+ */
+export async function buyTickets(session, scheduleId, { quantity = 1, grade } = {}) {
+  const queueToken = await activeQueueToken(session, scheduleId);
+  const reservation = await hold(session, scheduleId, { queueToken, quantity, ...(grade ? { grade } : {}) });
+  await topUp(session, reservation.totalAmount);
+  const payment = await pay(session, reservation, { queueToken });
+  return Promise.all(payment.tickets.map((t) => apiExpect(200, `/tickets/${t.ticketId}`, { session })));
+}
+
 /** A context's `storageState` with `session` signed in. */
 export function sessionState(session) {
   return {
