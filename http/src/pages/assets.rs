@@ -39,8 +39,20 @@ pub(super) const FILES: &[File] = files![
     "js/session.js" => JS,
     "js/words.js" => JS,
     "pages/account.js" => JS,
+    "pages/admin.js" => JS,
+    "pages/admin_concerts.js" => JS,
+    "pages/admin_schedule.js" => JS,
+    "pages/admin_users.js" => JS,
+    "pages/admin_venues.js" => JS,
+    "pages/admin_webhooks.js" => JS,
+    "pages/checkout.js" => JS,
     "pages/concert.js" => JS,
     "pages/concerts.js" => JS,
+    "pages/door.js" => JS,
+    "pages/seat_map.js" => JS,
+    "pages/tickets.js" => JS,
+    "pages/waiting_room.js" => JS,
+    "pages/wallet.js" => JS,
 ];
 
 /// Where the files' bytes come from: the binary, or `--pages-dir`.

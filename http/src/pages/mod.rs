@@ -47,6 +47,66 @@ const PAGES: &[Page] = &[
         title: "Account",
         script: "account",
     },
+    Page {
+        path: "/schedules/{scheduleId}",
+        title: "Seat map",
+        script: "seat_map",
+    },
+    Page {
+        path: "/schedules/{scheduleId}/queue",
+        title: "Waiting room",
+        script: "waiting_room",
+    },
+    Page {
+        path: "/checkout/{reservationId}",
+        title: "Checkout",
+        script: "checkout",
+    },
+    Page {
+        path: "/wallet",
+        title: "Wallet",
+        script: "wallet",
+    },
+    Page {
+        path: "/tickets",
+        title: "My tickets",
+        script: "tickets",
+    },
+    Page {
+        path: "/door",
+        title: "Door check-in",
+        script: "door",
+    },
+    Page {
+        path: "/admin",
+        title: "Admin",
+        script: "admin",
+    },
+    Page {
+        path: "/admin/venues",
+        title: "Venues",
+        script: "admin_venues",
+    },
+    Page {
+        path: "/admin/concerts",
+        title: "Concerts and dates",
+        script: "admin_concerts",
+    },
+    Page {
+        path: "/admin/schedules/{scheduleId}",
+        title: "Date",
+        script: "admin_schedule",
+    },
+    Page {
+        path: "/admin/users",
+        title: "Users and roles",
+        script: "admin_users",
+    },
+    Page {
+        path: "/admin/webhooks",
+        title: "Webhooks",
+        script: "admin_webhooks",
+    },
 ];
 
 /// What the pages may load and talk to: only this origin (the built-in test
