@@ -13,12 +13,17 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { checkAxe, checkTouchTargets, DEMO, demoSchedules, logIn, registerUser, scenario, screenshot } from "./harness.mjs";
+import { checkAxe, checkTouchTargets, DEMO, demoSchedules, hold, logIn, registerUser, scenario, screenshot } from "./harness.mjs";
 
 /** An id no concert or schedule has: the API's 404, shown by the page in words. */
 const UNKNOWN_ID = "00000000-0000-4000-8000-000000000000";
 /** What a 404 answer leaves on a page: the answer itself and Chromium's console line for it. */
 const NOT_FOUND = [/^HTTP 404: /, /^console error: Failed to load resource: .* 404/];
+
+/** Ready once the page's heading reads `title`. */
+function heading(title) {
+  return (page) => page.getByRole("heading", { level: 1, name: title, exact: true });
+}
 
 const PAGES = [
   { name: "concerts", route: "/", path: () => "/", as: null, ready: (p) => p.locator(".cards .card").first() },
@@ -41,6 +46,25 @@ const PAGES = [
   },
   { name: "account-signed-out", route: "/account", path: () => "/account", as: null, ready: (p) => p.locator("#login") },
   { name: "account", route: "/account", path: () => "/account", as: "fan", ready: (p) => p.locator("#logout") },
+  // Scaffolding pages until their helpers replace them (and these entries' `ready`).
+  { name: "seat-map", route: "/schedules/{scheduleId}", path: (fx) => `/schedules/${fx.openSchedule.scheduleId}`, as: "fan", ready: heading("Seat map") },
+  { name: "waiting-room", route: "/schedules/{scheduleId}/queue", path: (fx) => `/schedules/${fx.gatedSchedule.scheduleId}/queue`, as: "fan", ready: heading("Waiting room") },
+  { name: "checkout", route: "/checkout/{reservationId}", path: (fx) => `/checkout/${fx.heldReservationId}`, as: "fan", ready: heading("Checkout") },
+  { name: "wallet", route: "/wallet", path: () => "/wallet", as: "fan", ready: heading("Wallet") },
+  { name: "tickets", route: "/tickets", path: () => "/tickets", as: "fan", ready: heading("My tickets") },
+  { name: "door", route: "/door", path: () => "/door", as: "staff", ready: heading("Door check-in") },
+  { name: "admin", route: "/admin", path: () => "/admin", as: "admin", ready: heading("Admin") },
+  { name: "admin-venues", route: "/admin/venues", path: () => "/admin/venues", as: "admin", ready: heading("Venues") },
+  { name: "admin-concerts", route: "/admin/concerts", path: () => "/admin/concerts", as: "admin", ready: heading("Concerts and dates") },
+  {
+    name: "admin-schedule",
+    route: "/admin/schedules/{scheduleId}",
+    path: (fx) => `/admin/schedules/${fx.openSchedule.scheduleId}`,
+    as: "admin",
+    ready: heading("Date"),
+  },
+  { name: "admin-users", route: "/admin/users", path: () => "/admin/users", as: "admin", ready: heading("Users and roles") },
+  { name: "admin-webhooks", route: "/admin/webhooks", path: () => "/admin/webhooks", as: "admin", ready: heading("Webhooks") },
   {
     name: "not-found",
     route: null,
@@ -56,16 +80,18 @@ let fixtures;
 async function fx() {
   fixtures ??= (async () => {
     const schedules = await demoSchedules();
-    const gated = schedules.find((s) => s.gated);
-    assert.ok(gated, "the demo has a date behind the waiting room");
+    const gatedSchedule = schedules.find((s) => s.gated);
+    const openSchedule = schedules.find((s) => !s.gated && s.availableSeats > 0);
+    assert.ok(gatedSchedule && openSchedule, "the demo has a date behind the waiting room and one without");
+    const fan = (await registerUser({ name: "Page Tour Fan" })).session;
+    const held = await hold(fan, openSchedule.scheduleId, { quantity: 1 });
     return {
       schedules,
-      gatedConcertId: gated.concertId,
-      sessions: {
-        fan: (await registerUser({ name: "Page Tour Fan" })).session,
-        staff: await logIn(DEMO.staff),
-        admin: await logIn(DEMO.admin),
-      },
+      gatedSchedule,
+      openSchedule,
+      gatedConcertId: gatedSchedule.concertId,
+      heldReservationId: held.reservationId,
+      sessions: { fan, staff: await logIn(DEMO.staff), admin: await logIn(DEMO.admin) },
     };
   })();
   return fixtures;
