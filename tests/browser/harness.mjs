@@ -15,7 +15,7 @@
 // - Every page records console errors, page errors, failed requests and HTTP
 //   answers >= 400 of the server's own origin; a scenario fails if any were
 //   recorded, unless it named them in `expectProblems` (and then it fails if
-//   an expected one did not happen).
+//   an expected one did not happen) or `allowProblems`.
 // - The server is started by scripts/browser/run.sh, which passes its address
 //   in BOXOFFICE_BASE_URL and the screenshot folder in BOXOFFICE_SCREENSHOTS.
 //   It serves `--demo` data with rate limits off; scenarios share it, so each
@@ -56,9 +56,10 @@ const SCENARIO_TIMEOUT_MS = 90_000;
  * uncaught exceptions, requests that failed, and error answers of our origin.
  */
 class ProblemLog {
-  constructor(page, expected) {
+  constructor(page, expected, allowed) {
     this.problems = [];
     this.expected = [...expected];
+    this.allowed = [...allowed];
     page.on("console", (msg) => {
       if (msg.type() !== "error") return;
       const at = msg.location()?.url ? ` (at ${msg.location().url}:${msg.location().lineNumber})` : "";
@@ -79,9 +80,9 @@ class ProblemLog {
     });
   }
 
-  /** The recorded problems nobody expected, and the expected ones that never came. */
+  /** The recorded problems nobody expected or allowed, and the expected ones that never came. */
   unexplained() {
-    const left = [...this.problems];
+    const left = this.problems.filter((p) => !this.allowed.some((pattern) => pattern.test(p)));
     const missing = [];
     for (const pattern of this.expected) {
       const before = left.length;
@@ -90,6 +91,19 @@ class ProblemLog {
     }
     return [...left, ...missing];
   }
+}
+
+/**
+ * The problem lines an error answer the page is meant to get leaves: the
+ * answer itself and Chromium's console line for it, e.g.
+ * `expectProblems: errorAnswer(409, "/api/v1/checkins")`.
+ */
+export function errorAnswer(status, path = "") {
+  const at = path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return [
+    new RegExp(`^HTTP ${status}: [A-Z]+ \\S*${at}`),
+    new RegExp(`^console error: Failed to load resource: the server responded with a status of ${status}\\b.*${at}`),
+  ];
 }
 
 const logs = new WeakMap();
@@ -113,9 +127,11 @@ class Scenario {
   /**
    * A new page in a fresh context (`device`: "desktop" or "phone"; `session`:
    * signed in before any page script runs; `expectProblems`: RegExps for
-   * problem lines this page is meant to cause). Navigates to `path` when given.
+   * problem lines this page is meant to cause, each of which must happen;
+   * `allowProblems`: RegExps for lines that may or may not happen, for what
+   * the browser does on its own time). Navigates to `path` when given.
    */
-  async open(path, { device = "desktop", session, expectProblems = [] } = {}) {
+  async open(path, { device = "desktop", session, expectProblems = [], allowProblems = [] } = {}) {
     const preset = DEVICES[device];
     assert.ok(preset, `unknown device ${device} (known: ${Object.keys(DEVICES).join(", ")})`);
     const context = await (await browser()).newContext({
@@ -125,7 +141,7 @@ class Scenario {
     });
     this.contexts.push(context);
     const page = await context.newPage();
-    logs.set(page, new ProblemLog(page, expectProblems));
+    logs.set(page, new ProblemLog(page, expectProblems, allowProblems));
     this.pages.push(page);
     if (path !== undefined) await page.goto(path);
     return page;

@@ -2,14 +2,26 @@
 // what it is for (an error answer, a console error, an uncaught exception, an
 // axe violation), so a green scenario means something.
 import assert from "node:assert/strict";
-import { api, apiExpect, buyTickets, checkAxe, checkTouchTargets, DEMO, demoSchedules, logIn, registerUser, scenario, signIn, SESSION_KEY } from "./harness.mjs";
+import { api, apiExpect, buyTickets, checkAxe, checkTouchTargets, DEMO, demoSchedules, errorAnswer, logIn, registerUser, scenario, signIn, SESSION_KEY } from "./harness.mjs";
 
 scenario("an error answer of our origin is a problem unless expected", async (s) => {
   const page = await s.open("/docs/");
   await page.evaluate(() => fetch("/api/v1/no-such-thing"));
   assert.throws(() => s.checkProblems(), /HTTP 404: GET .*\/api\/v1\/no-such-thing/);
-  s.pages.length = 0; // the assertion above consumed this page's problems
-  await s.open("/api/v1/no-such-thing", { expectProblems: [/HTTP 404/, /console error: Failed to load resource/] });
+  s.pages.length = 0; // the assertion above consumed these pages' problems
+  const expected = await s.open("/docs/", { expectProblems: errorAnswer(404, "/api/v1/no-such-thing") });
+  await expected.evaluate(() => fetch("/api/v1/no-such-thing"));
+  s.checkProblems();
+  const other = await s.open("/docs/", { expectProblems: errorAnswer(404, "/api/v1/elsewhere") });
+  await other.evaluate(() => fetch("/api/v1/no-such-thing"));
+  assert.throws(() => s.checkProblems(), (err) => /HTTP 404: GET .*no-such-thing/.test(err.message) && /expected problem .*elsewhere.* did not happen/.test(err.message));
+  s.pages.length = 0;
+});
+
+scenario("an allowed problem may happen or not", async (s) => {
+  const page = await s.open("/docs/", { allowProblems: errorAnswer(404, "/api/v1/maybe") });
+  await page.evaluate(() => fetch("/api/v1/maybe"));
+  await s.open("/docs/", { allowProblems: errorAnswer(404, "/api/v1/maybe") });
 });
 
 scenario("console errors and uncaught exceptions are problems", async (s) => {

@@ -8,17 +8,15 @@
 // has no entry), `path` the address to visit (from the fixtures), `as` who is
 // signed in (null, "fan", "staff" or "admin"), `ready` what shows once the
 // page has drawn its data, `expectProblems` the error answers it is meant to
-// show in words.
+// show in words (harness.mjs's `errorAnswer`).
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { checkAxe, checkTouchTargets, DEMO, demoSchedules, hold, logIn, registerUser, scenario, screenshot } from "./harness.mjs";
+import { checkAxe, checkTouchTargets, DEMO, errorAnswer, demoSchedules, hold, logIn, registerUser, scenario, screenshot } from "./harness.mjs";
 
 /** An id no concert or schedule has: the API's 404, shown by the page in words. */
 const UNKNOWN_ID = "00000000-0000-4000-8000-000000000000";
-/** What a 404 answer leaves on a page: the answer itself and Chromium's console line for it. */
-const NOT_FOUND = [/^HTTP 404: /, /^console error: Failed to load resource: .* 404/];
 
 /** Ready once the page's heading reads `title`. */
 function heading(title) {
@@ -42,7 +40,7 @@ const PAGES = [
     path: () => `/concerts/${UNKNOWN_ID}`,
     as: null,
     ready: (p) => p.getByRole("alert"),
-    expectProblems: NOT_FOUND,
+    expectProblems: errorAnswer(404, `/api/v1/concerts/${UNKNOWN_ID}`),
   },
   { name: "account-signed-out", route: "/account", path: () => "/account", as: null, ready: (p) => p.locator("#login") },
   { name: "account", route: "/account", path: () => "/account", as: "fan", ready: (p) => p.locator("#logout") },
@@ -71,7 +69,11 @@ const PAGES = [
     path: () => "/no-such-page",
     as: null,
     ready: (p) => p.getByRole("heading", { name: "Page not found" }),
-    expectProblems: NOT_FOUND,
+    expectProblems: errorAnswer(404, "/no-such-page"),
+    // The 404 page links no icon, so Chromium may ask for /favicon.ico (a 404
+    // too, which Playwright reports only as the console line). Reported: drop
+    // this once the page links /assets/favicon.svg.
+    allowProblems: [/^console error: .* status of 404 .*\/favicon\.ico/],
   },
 ];
 
@@ -105,6 +107,7 @@ for (const entry of PAGES) {
         device,
         session: entry.as ? f.sessions[entry.as] : undefined,
         expectProblems: entry.expectProblems ?? [],
+        allowProblems: entry.allowProblems ?? [],
       });
       await entry.ready(page).waitFor();
       await checkAxe(page);
