@@ -18,6 +18,8 @@
 #   BOXOFFICE_SCREENSHOTS  where screenshots go (default: a new temp dir, kept and
 #                          printed); BOXOFFICE_SCREENSHOTS=docs/screenshots for the README.
 #   BOXOFFICE_CHROMIUM     the Chromium binary (default /usr/bin/chromium).
+#   BOXOFFICE_PAGES_DIR    (read by `serve`) pages from this dir instead of the binary's
+#                          copies: BOXOFFICE_PAGES_DIR=http/assets tries page edits unbuilt.
 # Needs node 20 and npm, and network access to npm.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
