@@ -30,10 +30,16 @@ case "${1:-}" in
   --perf) perf=1; shift ;;
   --docs) docs=1; shift ;;
 esac
-bin="$(realpath "${1:-target/debug/boxoffice}")"
+bin="$(realpath -m "${1:-target/debug/boxoffice}")"
 shift || true
 files=()
-for f in "$@"; do files+=("$(realpath "$f")"); done
+for f in "$@"; do
+  f="$(realpath -m "$f")"
+  case "$f" in
+    "$tests"/*.mjs) [ -f "$f" ] && files+=("$f") || { echo "no scenario file $f"; exit 1; } ;;
+    *) echo "$f: scenarios live in tests/browser/ (they run next to its node_modules)"; exit 1 ;;
+  esac
+done
 if [ ${#files[@]} -eq 0 ]; then files=("$tests"/*.test.mjs); fi
 chromium_bin="${BOXOFFICE_CHROMIUM:-/usr/bin/chromium}"
 [ -x "$chromium_bin" ] || { echo "no Chromium at $chromium_bin (apt-get install chromium)"; exit 1; }
