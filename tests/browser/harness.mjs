@@ -129,17 +129,22 @@ class Scenario {
    * signed in before any page script runs; `expectProblems`: RegExps for
    * problem lines this page is meant to cause, each of which must happen;
    * `allowProblems`: RegExps for lines that may or may not happen, for what
-   * the browser does on its own time). Navigates to `path` when given.
+   * the browser does on its own time; `beside`: an open page whose context,
+   * with its sign-in, the new page shares, as a second tab would).
+   * Navigates to `path` when given.
    */
-  async open(path, { device = "desktop", session, expectProblems = [], allowProblems = [] } = {}) {
+  async open(path, { device = "desktop", session, expectProblems = [], allowProblems = [], beside } = {}) {
     const preset = DEVICES[device];
     assert.ok(preset, `unknown device ${device} (known: ${Object.keys(DEVICES).join(", ")})`);
-    const context = await (await browser()).newContext({
-      ...preset,
-      baseURL: BASE_URL,
-      storageState: session ? sessionState(session) : undefined,
-    });
-    this.contexts.push(context);
+    let context = beside?.context();
+    if (!context) {
+      context = await (await browser()).newContext({
+        ...preset,
+        baseURL: BASE_URL,
+        storageState: session ? sessionState(session) : undefined,
+      });
+      this.contexts.push(context);
+    }
     const page = await context.newPage();
     logs.set(page, new ProblemLog(page, expectProblems, allowProblems));
     this.pages.push(page);

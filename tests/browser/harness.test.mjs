@@ -75,7 +75,12 @@ scenario("the API helpers: a fresh user, the demo accounts, a seeded session", a
   assert.equal((await api("/auth/me")).status, 401);
   const page = await s.open("/docs/", { session: fan.session });
   assert.deepEqual(JSON.parse(await page.evaluate((k) => localStorage.getItem(k), SESSION_KEY)), fan.session);
+  const tab = await s.open("/docs/", { beside: page });
+  assert.equal(tab.context(), page.context());
+  assert.deepEqual(JSON.parse(await tab.evaluate((k) => localStorage.getItem(k), SESSION_KEY)), fan.session);
   const other = await s.open("/docs/");
+  assert.notEqual(other.context(), page.context());
+  assert.equal(await other.evaluate((k) => localStorage.getItem(k), SESSION_KEY), null);
   await signIn(other, admin);
   await other.reload();
   assert.equal(JSON.parse(await other.evaluate((k) => localStorage.getItem(k), SESSION_KEY)).user.role, "ADMIN");
