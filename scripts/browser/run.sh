@@ -10,13 +10,14 @@
 #
 # Usage: bash scripts/browser/run.sh [--perf] [path/to/boxoffice] [tests/browser/X.test.mjs...]
 #   (default binary: target/debug/boxoffice; default scenarios: tests/browser/*.test.mjs)
-#   --perf   run the seat map measurement (tests/browser/seat_map_perf.mjs) instead
-#            of the scenarios; it prints figures and fails only if it cannot measure.
+#   --perf   run the seat map measurement (tests/browser/seat_map_perf.mjs) instead of
+#            the scenarios; it prints figures and fails only if it cannot measure
+#            (BOXOFFICE_PERF_DEVICE=phone measures at 375 px).
 #   --docs   after the scenarios, copy the screenshots README.md shows
 #            (docs/screenshots/*.png) from this run into docs/screenshots/.
 # Environment:
 #   BOXOFFICE_SCREENSHOTS  where screenshots go (default: a new temp dir, kept and
-#                          printed); BOXOFFICE_SCREENSHOTS=docs/screenshots for the README.
+#                          printed); --docs refreshes the README's from it.
 #   BOXOFFICE_CHROMIUM     the Chromium binary (default /usr/bin/chromium).
 #   BOXOFFICE_PAGES_DIR    (read by `serve`) pages from this dir instead of the binary's
 #                          copies: BOXOFFICE_PAGES_DIR=http/assets tries page edits unbuilt.

@@ -39,6 +39,8 @@ const STREAM_S = 10;
  * answer may take up to USERS / 50 s before the rate falls short.
  */
 const USERS = 25;
+/** The viewport preset measured (support.mjs's DEVICES): BOXOFFICE_PERF_DEVICE=phone for 375 px. */
+const DEVICE = process.env.BOXOFFICE_PERF_DEVICE || "desktop";
 /** How long a load may take before the page is declared broken. */
 const RENDER_TIMEOUT_MS = 30_000;
 /** The issue's targets. */
@@ -113,7 +115,7 @@ async function freeSeatIds(scheduleId) {
 }
 
 async function openSeatMap(browser, path, session, seats) {
-  const context = await browser.newContext({ ...DEVICES.desktop, baseURL: BASE_URL, storageState: sessionState(session) });
+  const context = await browser.newContext({ ...DEVICES[DEVICE], baseURL: BASE_URL, storageState: sessionState(session) });
   const page = await context.newPage();
   const errors = [];
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
@@ -205,6 +207,7 @@ async function streamChanges(scheduleId, fans, free) {
 }
 
 async function main() {
+  if (!DEVICES[DEVICE]) throw new Error(`BOXOFFICE_PERF_DEVICE=${DEVICE}: one of ${Object.keys(DEVICES).join(", ")}`);
   const schedule = await pickSchedule();
   const path = `/schedules/${schedule.scheduleId}`;
   const viewer = await registerUser({ name: "Perf Viewer" });
@@ -213,7 +216,7 @@ async function main() {
 
   const browser = await launchBrowser();
   try {
-    console.log(`browser: Chromium ${browser.version()}, headless, desktop viewport 1280x800; machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+    console.log(`browser: Chromium ${browser.version()}, headless, ${DEVICE} viewport ${DEVICES[DEVICE].viewport.width}x${DEVICES[DEVICE].viewport.height}; machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
     const renders = [];
     for (let i = 0; i < LOADS; i++) {
       const { context, firstRenderMs } = await openSeatMap(browser, path, viewer.session, schedule.totalSeats);
