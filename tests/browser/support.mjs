@@ -30,6 +30,9 @@ const CHROMIUM_ARGS = [
 ];
 /** What the API helpers wait for an answer. */
 const API_TIMEOUT_MS = 15_000;
+/** How often, and after how long a pause at least, set-up retries a 503. */
+const SHED_RETRIES = 5;
+const SHED_PAUSE_MS = 250;
 
 /** The two viewports every page is checked at. */
 export const DEVICES = {
@@ -68,12 +71,23 @@ export async function api(path, { method, body, session, token, headers = {} } =
   if (method === "POST" && !Object.keys(all).some((k) => k.toLowerCase() === "idempotency-key")) {
     all["Idempotency-Key"] = randomUUID();
   }
-  const res = await fetch(url, {
-    method,
-    headers: all,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(API_TIMEOUT_MS),
-  });
+  const send = () =>
+    fetch(url, {
+      method,
+      headers: all,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(API_TIMEOUT_MS),
+    });
+  let res = await send();
+  // A 503 is the server shedding a burst (set-up registers several fans, each
+  // a slow password hash): it did nothing, so the same request (same
+  // Idempotency-Key) is sent again after a pause.
+  for (let retry = 0; res.status === 503 && retry < SHED_RETRIES; retry++) {
+    await res.arrayBuffer();
+    const afterS = Number(res.headers.get("retry-after")) || 0;
+    await new Promise((r) => setTimeout(r, Math.max(afterS * 1000, SHED_PAUSE_MS)));
+    res = await send();
+  }
   const text = await res.text();
   let parsed = text;
   try {
