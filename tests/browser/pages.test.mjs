@@ -8,7 +8,8 @@
 // has no entry), `path` the address to visit (from the fixtures), `as` who is
 // signed in (null, "fan", "staff" or "admin"), `ready` what shows once the
 // page has drawn its data, `expectProblems` the error answers it is meant to
-// show in words (harness.mjs's `errorAnswer`).
+// show in words (harness.mjs's `errorAnswer`), `touchExclude` a selector for
+// controls not judged as touch targets at phone width.
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -21,6 +22,11 @@ const UNKNOWN_ID = "00000000-0000-4000-8000-000000000000";
 /** Ready once the page's heading reads `title`. */
 function heading(title) {
   return (page) => page.getByRole("heading", { level: 1, name: title, exact: true });
+}
+
+/** Ready once seats are drawn, or while the page is still the lead's scaffolding. */
+function seatsDrawn(page) {
+  return page.locator("[data-seat-id]").first().or(page.getByText("This page is being built."));
 }
 
 const PAGES = [
@@ -44,9 +50,27 @@ const PAGES = [
   },
   { name: "account-signed-out", route: "/account", path: () => "/account", as: null, ready: (p) => p.locator("#login") },
   { name: "account", route: "/account", path: () => "/account", as: "fan", ready: (p) => p.locator("#logout") },
+  // The seat map is drawn once its seats are (issue 19: each carries data-seat-id).
+  // Seats are sized by the map's zoom, not checked as touch targets here.
+  {
+    name: "seat-map",
+    route: "/schedules/{scheduleId}",
+    path: (fx) => `/schedules/${fx.openSchedule.scheduleId}`,
+    as: "fan",
+    ready: seatsDrawn,
+    touchExclude: "[data-seat-id]",
+  },
+  // The demo's gated date admits a fan at once, so its waiting room moves on
+  // to the seat map (issue 19); the waiting itself is seats.test.mjs's.
+  {
+    name: "waiting-room",
+    route: "/schedules/{scheduleId}/queue",
+    path: (fx) => `/schedules/${fx.gatedSchedule.scheduleId}/queue`,
+    as: "fan",
+    ready: seatsDrawn,
+    touchExclude: "[data-seat-id]",
+  },
   // Scaffolding pages until their helpers replace them (and these entries' `ready`).
-  { name: "seat-map", route: "/schedules/{scheduleId}", path: (fx) => `/schedules/${fx.openSchedule.scheduleId}`, as: "fan", ready: heading("Seat map") },
-  { name: "waiting-room", route: "/schedules/{scheduleId}/queue", path: (fx) => `/schedules/${fx.gatedSchedule.scheduleId}/queue`, as: "fan", ready: heading("Waiting room") },
   { name: "checkout", route: "/checkout/{reservationId}", path: (fx) => `/checkout/${fx.heldReservationId}`, as: "fan", ready: heading("Checkout") },
   { name: "wallet", route: "/wallet", path: () => "/wallet", as: "fan", ready: heading("Wallet") },
   { name: "tickets", route: "/tickets", path: () => "/tickets", as: "fan", ready: heading("My tickets") },
@@ -111,7 +135,7 @@ for (const entry of PAGES) {
       });
       await entry.ready(page).waitFor();
       await checkAxe(page);
-      if (device === "phone") await checkTouchTargets(page);
+      if (device === "phone") await checkTouchTargets(page, { exclude: entry.touchExclude });
       await screenshot(page, `${entry.name}-${device}`);
     });
   }
