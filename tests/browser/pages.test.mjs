@@ -94,10 +94,6 @@ const PAGES = [
     as: null,
     ready: (p) => p.getByRole("heading", { name: "Page not found" }),
     expectProblems: errorAnswer(404, "/no-such-page"),
-    // The 404 page links no icon, so Chromium may ask for /favicon.ico (a 404
-    // too, which Playwright reports only as the console line). Reported: drop
-    // this once the page links /assets/favicon.svg.
-    allowProblems: [/^console error: .* status of 404 .*\/favicon\.ico/],
   },
 ];
 
