@@ -54,10 +54,11 @@ function deliveries(webhook) {
       ))),
     ),
   );
-  const details = h('details', {}, h('summary', {}, 'Deliveries'), where);
-  details.addEventListener('toggle', () => {
-    if (details.open) pagedList(where, { fetchPage, draw, empty: 'Nothing sent yet.', label: 'Delivery pages' }, 0);
-  });
+  const load = () => pagedList(where, { fetchPage, draw, empty: 'Nothing sent yet.', label: 'Delivery pages' }, 0);
+  // Deliveries are made after the event, by the sender: "Refresh" shows the newest.
+  const refresh = h('button', { type: 'button', class: 'secondary', onClick: load }, 'Refresh deliveries');
+  const details = h('details', {}, h('summary', {}, 'Deliveries'), refresh, where);
+  details.addEventListener('toggle', () => { if (details.open) load(); });
   return details;
 }
 
