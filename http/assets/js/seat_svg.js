@@ -58,7 +58,7 @@ export function drawSeatMap(map, { names, colourOf, formatPrice, onActivate }) {
     const name = names.get(section.sectionId) || `Section ${section.sectionId}`;
     const seatEls = [];
     const labels = [];
-    labels.push(s('text', { x: LABEL_W, y: y + 20, class: 'section-name' }, `${name} · ${section.grade} · ${formatPrice(section.price)}`));
+    labels.push(s('text', { x: LABEL_W + (widest * PITCH) / 2, y: y + 20, 'text-anchor': 'middle', class: 'section-name' }, `${name} · ${section.grade} · ${formatPrice(section.price)}`));
     y += SECTION_HEAD;
     for (const row of section.rows) {
       const left = LABEL_W + ((widest - row.seats.length) * PITCH) / 2;

@@ -11,10 +11,13 @@
 // in is asked for only to hold.
 //
 // Live: the schedule's stream (`event: seat`) recolours one seat per event
-// (js/seat_svg.js); `event: reset` refetches the map. The map is fetched
-// once the stream is open, and events that arrive meanwhile are applied
-// after it, so no change falls between the two. Prices, totals, limits and
-// refusals are the API's; the page adds up the prices it was given.
+// (js/seat_svg.js); `event: reset` refetches the map. The first map is
+// fetched while the stream connects (for a quick first drawing); a change
+// made between that read and the stream's start would be missed, so when
+// the stream first opens the map is fetched again and every seat brought up
+// to date (events that arrive during a fetch are applied after it). Prices,
+// totals, limits and refusals are the API's; the page adds up the prices it
+// was given.
 
 import { api, newIdempotencyKey, query } from '../js/api.js';
 import { h, replace } from '../js/dom.js';
@@ -22,8 +25,6 @@ import { busy, errorBox, formatMoney, formatTime, notice, setTitle, startPage } 
 import { drawSeatMap, GRADE_COLOURS, swatch } from '../js/seat_svg.js';
 import { currentUser, requireSignIn } from '../js/session.js';
 
-/** How long to wait for the stream to open before fetching the map anyway. */
-const STREAM_OPEN_WAIT_MS = 3000;
 /** A hold's countdown says so out loud this many seconds before the end. */
 const HOLD_WARNING_S = 60;
 
@@ -107,12 +108,12 @@ function layout(concert, schedule, venueName) {
         'aside',
         { class: 'seat-panel', 'aria-label': 'Your seats' },
         h('h2', {}, 'Your seats'),
+        holdsBox,
         pickedList,
         pickedTotal,
         holdErrors,
         holdButton,
         h('p', { class: 'muted' }, `Up to ${concert.maxSeatsPerUser} seats per person. A hold keeps seats for you while you pay.`),
-        holdsBox,
         bestForm,
       ),
     ),
@@ -135,9 +136,14 @@ let zoom = 0;
 function zoomControls() {
   const level = h('span', { class: 'muted' });
   const set = (next) => {
+    // Keep the middle of what is shown in the middle.
+    const across = mapBox.scrollWidth ? (mapBox.scrollLeft + mapBox.clientWidth / 2) / mapBox.scrollWidth : 0.5;
+    const down = mapBox.scrollHeight ? (mapBox.scrollTop + mapBox.clientHeight / 2) / mapBox.scrollHeight : 0;
     zoom = Math.max(0, Math.min(ZOOMS.length - 1, next));
     mapBox.classList.remove(...ZOOMS);
     mapBox.classList.add(ZOOMS[zoom]);
+    mapBox.scrollLeft = across * mapBox.scrollWidth - mapBox.clientWidth / 2;
+    mapBox.scrollTop = down * mapBox.scrollHeight - mapBox.clientHeight / 2;
     out.disabled = zoom === 0;
     into.disabled = zoom === ZOOMS.length - 1;
     level.textContent = `Zoom ${zoom + 1} of ${ZOOMS.length}`;
@@ -217,6 +223,8 @@ let stream = null;
 let pending = null; // events that came while the map was being fetched
 let refreshing = null;
 let refreshAgain = false; // a reset came during a fetch that may predate it
+let opened = false; // the stream has opened once
+let refreshAfterDraw = false; // it opened before the first map was drawn
 let concertShown = null;
 
 function applySeat(change) {
@@ -232,7 +240,7 @@ function applySeat(change) {
   }
 }
 
-/** Opens the stream; resolves once it is open (or after a while regardless). */
+/** Opens the stream; its first opening brings the first map up to date. */
 function openStream() {
   const url = `/api/v1/schedules/${schedulePath}/stream${queueToken ? query({ queueToken }) : ''}`;
   stream = new EventSource(url);
@@ -249,17 +257,15 @@ function openStream() {
       liveState.textContent = 'Reconnecting…';
     }
   });
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, STREAM_OPEN_WAIT_MS);
-    stream.addEventListener('open', () => {
-      liveState.textContent = 'Updated live.';
-      clearTimeout(timer);
-      resolve();
-    });
+  stream.addEventListener('open', () => {
+    liveState.textContent = 'Updated live.';
+    if (opened) return; // a reconnection resumes after the last event (Last-Event-ID)
+    opened = true;
+    if (drawn) refresh(); else refreshAfterDraw = true;
   });
 }
 
-/** Fetches the map and draws it (first time) or brings every seat up to date. */
+/** Fetches the map again and brings every seat up to date. */
 function refresh() {
   if (refreshing) {
     refreshAgain = true;
@@ -269,10 +275,8 @@ function refresh() {
   refreshing = (async () => {
     try {
       const map = await api(`/schedules/${schedulePath}/seats`, { queueToken });
-      if (!drawn) draw(map); else update(map);
-      counts.available = map.summary.available;
-      counts.total = map.summary.total;
-      showCounts();
+      update(map);
+      setCounts(map);
     } catch (error) {
       replace(mapBox, errorBox(error));
     } finally {
@@ -295,9 +299,17 @@ let sectionNames = new Map();
 function draw(map) {
   drawn = drawSeatMap(map, { names: sectionNames, colourOf, formatPrice: formatMoney, onActivate: activate });
   replace(mapBox, drawn.svg);
+  // A map wider than the screen (a phone) starts at its middle, under the stage's centre.
+  mapBox.scrollLeft = (mapBox.scrollWidth - mapBox.clientWidth) / 2;
   drawLegend(concertShown, colourOf);
   restorePicked();
   showPicked();
+}
+
+function setCounts(map) {
+  counts.available = map.summary.available;
+  counts.total = map.summary.total;
+  showCounts();
 }
 
 function update(map) {
@@ -471,17 +483,27 @@ async function start() {
       queueToken = await activeToken();
       if (!queueToken) return;
     }
-    const streamOpen = openStream();
+    pending = []; // until the first drawing
+    openStream();
+    const mapAsked = api(`/schedules/${schedulePath}/seats`, { queueToken });
+    mapAsked.catch(() => {}); // awaited below; a failure before then is not "unhandled"
     const concert = await api(`/concerts/${encodeURIComponent(schedule.concertId)}`);
-    const venue = await api(`/venues/${encodeURIComponent(concert.venueId)}`).catch(() => null);
+    // The venue only names the sections: without it they are called by their ids.
+    const [venue, map] = await Promise.all([
+      api(`/venues/${encodeURIComponent(concert.venueId)}`).catch(() => null),
+      mapAsked,
+    ]);
     sectionNames = new Map((venue ? venue.sections : []).map((section) => [section.sectionId, section.name]));
     const grades = concert.priceGrades.map((grade) => grade.grade);
     colourOf = (grade) => GRADE_COLOURS[Math.max(0, grades.indexOf(grade)) % GRADE_COLOURS.length];
     concertShown = concert;
     layout(concert, schedule, concert.venueName);
-    summary.textContent = 'Loading seats…';
-    await streamOpen;
-    await refresh();
+    draw(map);
+    setCounts(map);
+    const missed = pending;
+    pending = null;
+    missed.forEach(applySeat);
+    if (refreshAfterDraw) refresh();
     showMyHolds();
   } catch (error) {
     if (stream) stream.close();
