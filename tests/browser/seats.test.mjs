@@ -17,6 +17,7 @@ import {
   checkTouchTargets,
   demoSchedules,
   DEMO,
+  errorAnswer,
   logIn,
   registerUser,
   scenario,
@@ -190,12 +191,61 @@ scenario("the waiting room shows the place in line and the wait, at both widths"
   const fan = await registerUser({ name: "Waiting Fan" });
   for (const device of ["desktop", "phone"]) {
     const page = await s.open(`/schedules/${scheduleId}/queue`, { session: fan.session, device });
-    await page.getByText(/^You are number \d+ in line\.$/).waitFor();
-    await page.getByText(/^Expected wait: /).waitFor();
+    const card = page.getByRole("region", { name: "Your place" });
+    await card.getByText(/^You are number \d+ in line\.$/).waitFor();
+    await card.getByText(/^Expected wait: /).waitFor();
     await checkAxe(page);
     if (device === "phone") await checkTouchTargets(page);
     await screenshot(page, `waiting-room-${device}`);
   }
+});
+
+/** A date of its own on the demo's first venue, behind a waiting room with `queue`, its sale opening at `opensAt`. */
+async function gatedDate(title, queue, opensAt) {
+  const admin = await logIn(DEMO.admin);
+  const venue = (await apiExpect(200, "/venues?pageSize=100", { session: admin })).items[0];
+  const now = Date.now();
+  const iso = (ms) => new Date(ms).toISOString();
+  const concert = await apiExpect(201, "/concerts", {
+    session: admin,
+    body: {
+      title: `${title} ${now}`,
+      description: "A waiting room test",
+      category: "ROCK",
+      venueId: venue.venueId,
+      priceGrades: [{ grade: "ALL", price: 10_000, sectionIds: venue.sections.map((section) => section.sectionId) }],
+      schedules: [{ startsAt: iso(now + 300 * 86_400_000), endsAt: iso(now + 300 * 86_400_000 + 3_600_000), bookingOpensAt: iso(opensAt), bookingClosesAt: iso(now + 299 * 86_400_000) }],
+      queue: { enabled: true, batchSize: 10, intervalMs: 100, maxActive: 100, activeSeconds: 600, ...queue },
+    },
+  });
+  return concert.schedules[0].scheduleId;
+}
+
+scenario("the waiting room before the sale: the pre-queue explained, then the seats at opening", async (s) => {
+  const opensInMs = 6_000;
+  const scheduleId = await gatedDate("Pre-queue Test", { preQueueSeconds: 3_600 }, Date.now() + opensInMs);
+  const fan = await registerUser({ name: "Early Fan" });
+  const page = await s.open(`/schedules/${scheduleId}/queue`, { session: fan.session });
+  const card = page.getByRole("region", { name: "Your place" });
+  await card.getByText(/^The sale opens /).waitFor();
+  await card.getByText(/order drawn at random/).waitFor();
+  await checkAxe(page);
+  await screenshot(page, "waiting-room-pre-queue-desktop");
+  await page.waitForURL(`**/schedules/${scheduleId}`, { timeout: opensInMs + 20_000 });
+  await page.locator("[data-seat-id]").first().waitFor();
+});
+
+scenario("a waiting room that has not opened yet says when it opens", async (s) => {
+  const scheduleId = await gatedDate("Not Open Test", { preQueueSeconds: 60 }, Date.now() + 86_400_000);
+  const fan = await registerUser({ name: "Too Early Fan" });
+  const page = await s.open(`/schedules/${scheduleId}/queue`, {
+    session: fan.session,
+    expectProblems: errorAnswer(409, "/api/v1/queue/tokens"),
+  });
+  const alert = page.getByRole("alert");
+  await alert.getByText("The waiting room for this date is not open yet.").waitFor();
+  await alert.getByText(/^It opens .*: come back then\.$/).waitFor();
+  await checkAxe(page);
 });
 
 scenario("a seat is picked and held with the keyboard alone", async (s) => {

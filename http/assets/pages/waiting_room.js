@@ -121,7 +121,12 @@ async function join() {
     if (answer.status !== 'ACTIVE') follow(answer, answer.pollAfterMs);
   } catch (error) {
     card.hidden = true;
-    replace(errors, errorBox(error, h('p', {}, h('a', { href: '/' }, 'See all concerts'))));
+    const opensAt = error.code === 'QUEUE_NOT_OPEN' && error.details && error.details.opensAt;
+    replace(errors, errorBox(
+      error,
+      opensAt ? h('p', {}, `It opens ${formatTime(opensAt)}: come back then.`) : null,
+      h('p', {}, h('a', { href: '/' }, 'See all concerts')),
+    ));
     if (error instanceof TypeError) setTimeout(join, REJOIN_MIN_MS * 5);
   }
 }
