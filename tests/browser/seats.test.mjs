@@ -47,6 +47,38 @@ async function freeSeats(scheduleId, n) {
   return picked;
 }
 
+/**
+ * A concert of its own with one date on a demo venue (the one of
+ * `venueCapacity` seats, or the first): a grade per section, its sale open
+ * from `opensAt` (default: a minute ago), `holdSeconds`, and behind a waiting
+ * room when `queue` is given (its fields over quick defaults). The date is
+ * 300 days ahead, after every demo date, so scenarios that take the demo's
+ * first dates never get it. Returns its scheduleId.
+ */
+async function ownDate(title, { venueCapacity, holdSeconds, queue, opensAt } = {}) {
+  const admin = await logIn(DEMO.admin);
+  const venues = (await apiExpect(200, "/venues?pageSize=100", { session: admin })).items;
+  const venue = venueCapacity ? venues.find((v) => v.capacity === venueCapacity) : venues[0];
+  assert.ok(venue, `a demo venue${venueCapacity ? ` of ${venueCapacity} seats` : ""}`);
+  const now = Date.now();
+  const iso = (ms) => new Date(ms).toISOString();
+  const startsAt = now + 300 * 86_400_000;
+  const concert = await apiExpect(201, "/concerts", {
+    session: admin,
+    body: {
+      title: `${title} ${now}`,
+      description: "A browser scenario's own date",
+      category: "ROCK",
+      venueId: venue.venueId,
+      priceGrades: venue.sections.map((section, i) => ({ grade: section.sectionId, price: 10_000 * (venue.sections.length - i), sectionIds: [section.sectionId] })),
+      schedules: [{ startsAt: iso(startsAt), endsAt: iso(startsAt + 3_600_000), bookingOpensAt: iso(opensAt ?? now - 60_000), bookingClosesAt: iso(startsAt - 86_400_000) }],
+      ...(holdSeconds ? { holdSeconds } : {}),
+      ...(queue ? { queue: { enabled: true, batchSize: 10, intervalMs: 100, maxActive: 100, activeSeconds: 600, ...queue } } : {}),
+    },
+  });
+  return concert.schedules[0].scheduleId;
+}
+
 const seat = (page, seatId) => page.locator(`[data-seat-id="${seatId}"]`);
 
 /** Opens the seat map and waits until its seats are drawn. */
@@ -107,26 +139,8 @@ scenario("a hold in one browser turns the seat in another within 1 s", async (s)
 });
 
 scenario("a hold that runs out frees its seat in both browsers", async (s) => {
-  // A concert of its own on the demo's 2,000-seat venue, holding seats for SHORT_HOLD_S.
-  const admin = await logIn(DEMO.admin);
-  const venues = await apiExpect(200, "/venues?pageSize=100", { session: admin });
-  const venue = venues.items.find((v) => v.capacity === 2_000);
-  assert.ok(venue, "the demo's 2,000-seat venue");
-  const now = Date.now();
-  const iso = (ms) => new Date(ms).toISOString();
-  const concert = await apiExpect(201, "/concerts", {
-    session: admin,
-    body: {
-      title: `Short Hold Test ${now}`,
-      description: "Holds last two seconds",
-      category: "ROCK",
-      venueId: venue.venueId,
-      priceGrades: venue.sections.map((section, i) => ({ grade: section.sectionId, price: 10_000 * (venue.sections.length - i), sectionIds: [section.sectionId] })),
-      schedules: [{ startsAt: iso(now + 300 * 86_400_000), endsAt: iso(now + 300 * 86_400_000 + 3_600_000), bookingOpensAt: iso(now - 60_000), bookingClosesAt: iso(now + 299 * 86_400_000) }],
-      holdSeconds: SHORT_HOLD_S,
-    },
-  });
-  const scheduleId = concert.schedules[0].scheduleId;
+  // A date of its own on the demo's 2,000-seat venue, holding seats for SHORT_HOLD_S.
+  const scheduleId = await ownDate("Short Hold Test", { holdSeconds: SHORT_HOLD_S, venueCapacity: 2_000 });
   const [seatId] = await freeSeats(scheduleId, 1);
   const holderPage = await seatMap(s, scheduleId, { session: (await registerUser({ name: "Short Holder" })).session });
   const watcherPage = await seatMap(s, scheduleId, {});
@@ -166,24 +180,7 @@ scenario("the waiting room moves a fan to the seat map when their turn comes", a
 
 scenario("the waiting room shows the place in line and the wait, at both widths", async (s) => {
   // A date that admits one fan a minute, with someone ahead: the fan waits.
-  const admin = await logIn(DEMO.admin);
-  const venues = await apiExpect(200, "/venues?pageSize=100", { session: admin });
-  const venue = venues.items[0];
-  const now = Date.now();
-  const iso = (ms) => new Date(ms).toISOString();
-  const concert = await apiExpect(201, "/concerts", {
-    session: admin,
-    body: {
-      title: `Slow Queue Test ${now}`,
-      description: "One fan a minute",
-      category: "ROCK",
-      venueId: venue.venueId,
-      priceGrades: [{ grade: "ALL", price: 10_000, sectionIds: venue.sections.map((section) => section.sectionId) }],
-      schedules: [{ startsAt: iso(now + 300 * 86_400_000), endsAt: iso(now + 300 * 86_400_000 + 3_600_000), bookingOpensAt: iso(now - 60_000), bookingClosesAt: iso(now + 299 * 86_400_000) }],
-      queue: { enabled: true, batchSize: 1, intervalMs: 60_000, maxActive: 1, activeSeconds: 600 },
-    },
-  });
-  const scheduleId = concert.schedules[0].scheduleId;
+  const scheduleId = await ownDate("Slow Queue Test", { queue: { batchSize: 1, intervalMs: 60_000, maxActive: 1 } });
   for (let i = 0; i < 2; i++) {
     const ahead = await registerUser({ name: "Ahead" });
     await apiExpect(201, "/queue/tokens", { session: ahead.session, body: { scheduleId } });
@@ -200,30 +197,9 @@ scenario("the waiting room shows the place in line and the wait, at both widths"
   }
 });
 
-/** A date of its own on the demo's first venue, behind a waiting room with `queue`, its sale opening at `opensAt`. */
-async function gatedDate(title, queue, opensAt) {
-  const admin = await logIn(DEMO.admin);
-  const venue = (await apiExpect(200, "/venues?pageSize=100", { session: admin })).items[0];
-  const now = Date.now();
-  const iso = (ms) => new Date(ms).toISOString();
-  const concert = await apiExpect(201, "/concerts", {
-    session: admin,
-    body: {
-      title: `${title} ${now}`,
-      description: "A waiting room test",
-      category: "ROCK",
-      venueId: venue.venueId,
-      priceGrades: [{ grade: "ALL", price: 10_000, sectionIds: venue.sections.map((section) => section.sectionId) }],
-      schedules: [{ startsAt: iso(now + 300 * 86_400_000), endsAt: iso(now + 300 * 86_400_000 + 3_600_000), bookingOpensAt: iso(opensAt), bookingClosesAt: iso(now + 299 * 86_400_000) }],
-      queue: { enabled: true, batchSize: 10, intervalMs: 100, maxActive: 100, activeSeconds: 600, ...queue },
-    },
-  });
-  return concert.schedules[0].scheduleId;
-}
-
 scenario("the waiting room before the sale: the pre-queue explained, then the seats at opening", async (s) => {
   const opensInMs = 6_000;
-  const scheduleId = await gatedDate("Pre-queue Test", { preQueueSeconds: 3_600 }, Date.now() + opensInMs);
+  const scheduleId = await ownDate("Pre-queue Test", { queue: { preQueueSeconds: 3_600 }, opensAt: Date.now() + opensInMs });
   const fan = await registerUser({ name: "Early Fan" });
   const page = await s.open(`/schedules/${scheduleId}/queue`, { session: fan.session });
   const card = page.getByRole("region", { name: "Your place" });
@@ -236,7 +212,7 @@ scenario("the waiting room before the sale: the pre-queue explained, then the se
 });
 
 scenario("a waiting room that has not opened yet says when it opens", async (s) => {
-  const scheduleId = await gatedDate("Not Open Test", { preQueueSeconds: 60 }, Date.now() + 86_400_000);
+  const scheduleId = await ownDate("Not Open Test", { queue: { preQueueSeconds: 60 }, opensAt: Date.now() + 86_400_000 });
   const fan = await registerUser({ name: "Too Early Fan" });
   const page = await s.open(`/schedules/${scheduleId}/queue`, {
     session: fan.session,

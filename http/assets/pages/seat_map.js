@@ -24,6 +24,7 @@ import { h, replace } from '../js/dom.js';
 import { busy, errorBox, formatMoney, formatTime, notice, setTitle, startPage } from '../js/layout.js';
 import { drawSeatMap, GRADE_COLOURS, swatch } from '../js/seat_svg.js';
 import { currentUser, requireSignIn } from '../js/session.js';
+import { saleStatusWords } from '../js/words.js';
 
 /** A hold's countdown says so out loud this many seconds before the end. */
 const HOLD_WARNING_S = 60;
@@ -35,13 +36,6 @@ const queueKey = `boxoffice.queue.${scheduleId}`;
 /** Seats picked before signing in to hold, restored on the way back. */
 const pickedKey = `boxoffice.picked.${scheduleId}`;
 
-const STATUS_WORDS = {
-  UPCOMING: 'Booking opens soon',
-  ON_SALE: 'On sale',
-  SOLD_OUT: 'Sold out',
-  CLOSED: 'Booking closed',
-  CANCELLED: 'Cancelled',
-};
 
 let queueToken = null;
 let drawn = null; // drawSeatMap's answer once the map is drawn
@@ -84,7 +78,7 @@ function layout(concert, schedule, venueName) {
       formatTime(schedule.startsAt),
       venueName ? ` · ${venueName}` : '',
       ' · ',
-      STATUS_WORDS[schedule.status] || schedule.status,
+      saleStatusWords(schedule.status),
       ' · ',
       h('a', { href: `/concerts/${encodeURIComponent(concert.concertId)}` }, 'All dates'),
     ),
