@@ -228,6 +228,7 @@ function applySeat(change) {
   if (change.status === 'AVAILABLE') counts.available += 1;
   drawn.setStatus(seat, change.status);
   countsChanged();
+  if (change.status === 'SOLD') paidCheck(seat.id);
   if (picked.has(seat.id) && change.status !== 'AVAILABLE') {
     pick(seat, false);
     if (!holding.has(seat.id)) notice(`${seatName(seat)} was just taken by someone else.`);
@@ -246,7 +247,14 @@ function openStream() {
   stream.addEventListener('reset', () => { if (drawn) refresh(); });
   stream.addEventListener('error', () => {
     if (stream.readyState === EventSource.CLOSED) {
-      liveState.textContent = 'Live updates stopped: reload the page to see the latest seats.';
+      // Refused: on a gated date, most likely the queue token's time ran out.
+      replace(
+        liveState,
+        'Live updates stopped. ',
+        queueToken
+          ? h('a', { href: `/schedules/${schedulePath}/queue` }, 'Back to the waiting room')
+          : h('a', { href: location.pathname }, 'Reload the seats'),
+      );
     } else {
       liveState.textContent = 'Reconnecting…';
     }
@@ -408,6 +416,7 @@ function showHold(reservation, sentAt) {
 }
 
 function tick(hold) {
+  if (hold.paid) return false;
   const leftS = Math.max(0, Math.ceil((hold.endsAt - Date.now()) / 1000));
   if (leftS === 0) {
     hold.timeEl.textContent = 'expired';
@@ -423,6 +432,18 @@ function tick(hold) {
     notice(`Less than a minute left to pay for hold ${hold.reservation.reservationNumber}.`);
   }
   return true;
+}
+
+/** A shown hold whose seats are all SOLD was paid (in checkout, maybe another tab): its countdown stops. */
+function paidCheck(seatId) {
+  for (const hold of holds) {
+    const ids = hold.reservation.seats.map((seat) => seat.seatId);
+    if (hold.paid || !ids.includes(seatId)) continue;
+    if (!ids.every((id) => drawn.seats.get(id)?.status === 'SOLD')) continue;
+    hold.paid = true;
+    hold.timeEl.parentElement.replaceChildren('Paid. ', h('a', { href: '/tickets' }, 'See my tickets'));
+    hold.payEl.remove();
+  }
 }
 
 let ticking = null;
