@@ -26,6 +26,8 @@ const LABEL_W = 44;
 const SECTION_HEAD = 30;
 const SECTION_GAP = 14;
 const STAGE_H = 40;
+/** The most a map is enlarged to fill its box (zooming in goes further). */
+const MAX_SCALE = 1.6;
 
 /** Grade colours, in the order the concert lists its grades (contrast >= 3:1 on white). */
 export const GRADE_COLOURS = ['#7c3aed', '#be185d', '#0369a1', '#15803d', '#b45309', '#0f766e', '#4338ca', '#a21caf'];
@@ -124,6 +126,10 @@ export function drawSeatMap(map, { names, colourOf, formatPrice, onActivate }) {
     s('text', { x: LABEL_W + (widest * PITCH) / 2, y: STAGE_H / 2 + 4, 'text-anchor': 'middle', class: 'stage-name' }, 'Stage'),
     groups,
   );
+
+  // A small hall is not blown up to the page's width (CSSOM, which the
+  // pages' CSP allows, unlike a style attribute).
+  svg.style.maxWidth = `${Math.round(width * MAX_SCALE)}px`;
 
   const label = (seat) => {
     const status = STATUS_WORDS[seat.status] || seat.status.toLowerCase();

@@ -82,7 +82,7 @@ function layout(concert, schedule, venueName) {
       ' · ',
       h('a', { href: `/concerts/${encodeURIComponent(concert.concertId)}` }, 'All dates'),
     ),
-    open ? null : h('p', { class: 'note' }, schedule.status === 'UPCOMING'
+    open ? null : h('p', { class: 'seat-note' }, schedule.status === 'UPCOMING'
       ? `Booking opens ${formatTime(schedule.bookingOpensAt)}. You can look at the seats now.`
       : 'Seats cannot be held for this date now.'),
     h(
@@ -106,9 +106,9 @@ function layout(concert, schedule, venueName) {
         pickedList,
         pickedTotal,
         holdErrors,
-        holdButton,
+        open ? holdButton : null,
         h('p', { class: 'muted' }, `Up to ${concert.maxSeatsPerUser} seats per person. A hold keeps seats for you while you pay.`),
-        bestForm,
+        open ? bestForm : null,
       ),
     ),
   ];
@@ -116,10 +116,6 @@ function layout(concert, schedule, venueName) {
   quantity.max = String(concert.maxSeatsPerUser);
   for (const grade of concert.priceGrades) {
     gradeSelect.append(h('option', { value: grade.grade }, `${grade.grade} (${formatMoney(grade.price)})`));
-  }
-  if (!open) {
-    holdButton.hidden = true;
-    bestForm.hidden = true;
   }
 }
 
@@ -370,7 +366,7 @@ async function requestHold(body, form, errors) {
       holding.clear();
     }
   });
-  if (!holdButton.hidden) holdButton.disabled = picked.size === 0;
+  holdButton.disabled = picked.size === 0;
 }
 
 function holdPicked() {
