@@ -50,3 +50,16 @@ export function explain(error) {
   if (error && WORDS[error.code]) return WORDS[error.code];
   return 'Something went wrong on our side. Please try again.';
 }
+
+/** A date's sale status (GET /concerts/{id}: `schedules[].status`) in words. */
+const SALE_STATUS_WORDS = {
+  UPCOMING: 'Booking opens soon',
+  ON_SALE: 'On sale',
+  SOLD_OUT: 'Sold out',
+  CLOSED: 'Booking closed',
+  CANCELLED: 'Cancelled',
+};
+
+export function saleStatusWords(status) {
+  return SALE_STATUS_WORDS[status] || status;
+}

@@ -5,14 +5,7 @@
 import { api } from '../js/api.js';
 import { h } from '../js/dom.js';
 import { errorBox, formatMoney, formatTime, setTitle, startPage } from '../js/layout.js';
-
-const STATUS_WORDS = {
-  UPCOMING: 'Booking opens soon',
-  ON_SALE: 'On sale',
-  SOLD_OUT: 'Sold out',
-  CLOSED: 'Booking closed',
-  CANCELLED: 'Cancelled',
-};
+import { saleStatusWords } from '../js/words.js';
 
 function holdWords(seconds) {
   return seconds < 120 ? `${seconds} seconds` : `${Math.round(seconds / 60)} minutes`;
@@ -36,7 +29,7 @@ function dateRow(concert, schedule) {
     h(
       'p',
       {},
-      STATUS_WORDS[schedule.status] || schedule.status,
+      saleStatusWords(schedule.status),
       ' · ',
       `${schedule.availableSeats.toLocaleString('en')} of ${schedule.totalSeats.toLocaleString('en')} seats left`,
     ),

@@ -36,6 +36,7 @@ pub(super) const FILES: &[File] = files![
     "js/api.js" => JS,
     "js/dom.js" => JS,
     "js/layout.js" => JS,
+    "js/seat_svg.js" => JS,
     "js/session.js" => JS,
     "js/words.js" => JS,
     "pages/account.js" => JS,
