@@ -217,6 +217,7 @@ impl Registry {
         reservation: Option<(ScheduleId, ReservationId)>,
         amount: Money,
         idem: Option<IdemTag>,
+        return_url: Option<String>,
     ) -> CardRecord {
         let now = self.context().clock.now();
         CardRecord {
@@ -234,14 +235,17 @@ impl Registry {
             refund_reported: false,
             idem,
             updated_at: now,
+            return_url,
         }
     }
 
-    /// Pays for a hold by card: 202 PENDING with the checkout URL (module doc).
+    /// Pays for a hold by card: 202 PENDING with the checkout URL (module
+    /// doc); after paying there the provider sends the payer to `return_url`.
     pub async fn pay_by_card(
         &self,
         user: UserId,
         cmd: PayCommand,
+        return_url: Option<String>,
     ) -> EngineResult<CardPaymentReceipt> {
         let card = self.card()?;
         let now = || self.context().clock.now();
@@ -257,7 +261,7 @@ impl Registry {
             StoredReply::CardPayment,
             unwrap,
             || async {
-                let outcome = self.open_card_payment(card, user, cmd).await;
+                let outcome = self.open_card_payment(card, user, cmd, return_url).await;
                 match (&outcome, &tag) {
                     (Err(err), Some(tag)) if err.is_engine_decided() => {
                         let reply = StoredReply::CardPayment(Err(err.clone()));
@@ -296,6 +300,7 @@ impl Registry {
         card: Arc<CardPayments>,
         user: UserId,
         cmd: PayCommand,
+        return_url: Option<String>,
     ) -> EngineResult<CardPaymentReceipt> {
         let schedule = self.schedule_of(Some(user), cmd.reservation_id)?;
         let payment_id = self.context().ids.payment_id();
@@ -308,6 +313,7 @@ impl Registry {
             Some((schedule.id, cmd.reservation_id)),
             Money::ZERO,
             cmd.idem.clone(),
+            return_url,
         );
         self.save_card(&card, &record).await?;
         let begun = schedule
@@ -351,12 +357,14 @@ impl Registry {
         })
     }
 
-    /// Tops the wallet up by card: 202 PENDING; the balance grows on the provider's success.
+    /// Tops the wallet up by card: 202 PENDING; the balance grows on the
+    /// provider's success, and the provider sends the payer to `return_url`.
     pub async fn charge_by_card(
         &self,
         user: UserId,
         amount: Money,
         idem: Option<IdemTag>,
+        return_url: Option<String>,
     ) -> EngineResult<CardChargeReceipt> {
         let card = self.card()?;
         let now = || self.context().clock.now();
@@ -381,6 +389,7 @@ impl Registry {
                     None,
                     amount,
                     idem,
+                    return_url,
                 );
                 // Durable before the intent exists, as a payment's is: a crash
                 // between the two would otherwise leave a payable intent that
@@ -428,7 +437,7 @@ impl Registry {
             currency: record.currency.clone(),
             metadata,
             idempotency_key: record.id.intent_key(),
-            return_url: None,
+            return_url: record.return_url.clone(),
         };
         let created = card.provider.create_intent(&new).await.and_then(|intent| {
             let url = card.provider.checkout_url(&intent)?;
