@@ -57,6 +57,18 @@ pub(super) fn result(message: &str) -> String {
     frame("Test payment", &format!("<p>{}</p>", escape(message)))
 }
 
+/// A declined card: said, with a link back to the shop when the intent named one.
+pub(super) fn declined(return_url: Option<&str>) -> String {
+    let mut body = "<p>Payment declined: your card was declined</p>".to_string();
+    if let Some(url) = return_url {
+        body.push_str(&format!(
+            "\n<p><a href=\"{}\">Back to the shop</a></p>",
+            escape(url)
+        ));
+    }
+    frame("Test payment", &body)
+}
+
 pub(super) fn not_found() -> String {
     frame("Test payment", "<p>No such payment.</p>")
 }
