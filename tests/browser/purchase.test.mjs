@@ -134,31 +134,55 @@ scenario("a card checkout through the test provider's page: declined once, then 
   const fan = await registerUser();
   const date = await openDate(0);
   const reservation = await hold(fan.session, date.scheduleId, 2);
-  const page = await s.open(`/checkout/${reservation.reservationId}`, { session: fan.session });
+  const checkout = `/checkout/${reservation.reservationId}`;
+  const page = await s.open(checkout, { session: fan.session });
   const cardButton = page.getByRole("button", { name: "Pay by card" });
-  await cardButton.waitFor();
 
-  const [declinePage] = await Promise.all([page.context().waitForEvent("page"), cardButton.click()]);
-  await declinePage.waitForLoadState();
-  assert.match(await declinePage.textContent("body"), new RegExp(String(reservation.totalAmount)));
-  await page.getByText("Waiting for your card payment…").waitFor();
-  await checkAxe(page);
-  await screenshot(page, "checkout-card-waiting-desktop");
-  await declinePage.getByRole("button", { name: "Decline" }).click();
+  // The provider's page opens in this tab; a declined card links back here.
+  await cardButton.click();
+  await page.waitForURL(/\/mock-provider\/checkout\/pi_/);
+  assert.match(await page.textContent("body"), new RegExp(String(reservation.totalAmount)));
+  await page.getByRole("button", { name: "Decline" }).click();
+  await page.getByText("Payment declined").waitFor();
+  await page.getByRole("link", { name: "Back to the shop" }).click();
+  await page.waitForURL((url) => url.pathname === checkout);
   await page.getByText(/The card payment did not go through/).waitFor({ timeout: SHOW_MS });
-  await declinePage.close();
-
-  const [payPage] = await Promise.all([page.context().waitForEvent("page"), cardButton.click()]);
-  await payPage.waitForLoadState();
-  await payPage.getByRole("button", { name: "Pay" }).click();
-  await page.getByText("Paid. Enjoy the show!").waitFor({ timeout: SHOW_MS });
-  await payPage.close();
   await checkAxe(page);
+  await screenshot(page, "checkout-card-declined-desktop");
+
+  // Paid: the provider sends the payer back, and the page shows the tickets.
+  await cardButton.click();
+  await page.waitForURL(/\/mock-provider\/checkout\/pi_/);
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.waitForURL((url) => url.pathname === checkout);
+  await page.getByText("Paid. Enjoy the show!").waitFor({ timeout: SHOW_MS });
+  await checkAxe(page);
+  await screenshot(page, "checkout-card-paid-desktop");
 
   await page.getByRole("link", { name: "See my tickets" }).click();
   await expectTicketsWithQr(page, 2);
-  const payments = await apiExpect(200, `/reservations/${reservation.reservationId}`, { session: fan.session });
-  assert.equal(payments.status, "CONFIRMED");
+  const paid = await apiExpect(200, `/reservations/${reservation.reservationId}`, { session: fan.session });
+  assert.equal(paid.status, "CONFIRMED");
+});
+
+scenario("back from the provider's page without paying, the checkout waits for the payment and can still cancel", async (s) => {
+  const fan = await registerUser();
+  const date = await openDate(0);
+  const reservation = await hold(fan.session, date.scheduleId, 1);
+  const checkout = `/checkout/${reservation.reservationId}`;
+  const page = await s.open(checkout, { session: fan.session });
+  await page.getByRole("button", { name: "Pay by card" }).click();
+  await page.waitForURL(/\/mock-provider\/checkout\/pi_/);
+  await page.goBack();
+  await page.getByText("Waiting for your card payment…").waitFor();
+  await page.getByRole("link", { name: "Go to the payment page" }).waitFor();
+  await checkAxe(page);
+  await screenshot(page, "checkout-card-waiting-desktop");
+  page.on("dialog", (dialog) => dialog.accept());
+  await page.getByRole("button", { name: "Cancel hold" }).click();
+  await page.getByText("This hold was cancelled and the seats were released.").waitFor();
+  const payment = await apiExpect(200, `/reservations/${reservation.reservationId}`, { session: fan.session });
+  assert.equal(payment.status, "CANCELLED");
 });
 
 scenario("the purchase at phone width: touch, and every control at least 44 px", async (s) => {

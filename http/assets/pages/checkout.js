@@ -3,14 +3,13 @@
 // on: pay from the wallet (topping it up right here when it is short), pay
 // by card on the provider's checkout page, or give the seats back.
 //
-// Paying by card opens the provider's page in a new tab while this page
-// polls the payment (GET /payments/{id}) and shows the tickets once it is
-// COMPLETED. A new tab rather than leaving this page: the provider sends no
-// payer back today (the server sets no `return_url`), and a declined card
-// leaves the payer on the provider's page; this page stays where it was and
-// answers either way. The pending payment is remembered in localStorage
-// (`boxoffice.card.<reservationId>`), so a reload or another tab of this
-// page picks the polling up again.
+// Paying by card goes to the provider's checkout page in this tab, as
+// Stripe Checkout does: the server asks the provider to send the payer back
+// here after paying (the intent's `return_url`; a declined card's page links
+// back too). Back here, the page polls the payment (GET /payments/{id}) and
+// shows the tickets once it is COMPLETED, or the failure in words. The
+// pending payment is remembered in localStorage (`boxoffice.card.<reservationId>`)
+// so the page knows it on the way back (and in any other tab).
 
 import { api, newIdempotencyKey } from '../js/api.js';
 import { h, replace } from '../js/dom.js';
@@ -161,7 +160,8 @@ function draw(reservation) {
   }
   const pending = pendingCard();
   if (pending) {
-    waitForCard(pending);
+    // Back from the provider's page (or another tab paying): ask at once.
+    waitForCard(pending, 0);
     return;
   }
   startCountdown(reservation);
@@ -310,10 +310,8 @@ async function payByCard(form, errors) {
       });
       const pending = { paymentId: payment.paymentId, checkoutUrl: payment.checkoutUrl, expiresAt: payment.expiresAt };
       localStorage.setItem(cardKey, JSON.stringify(pending));
-      // Still within the click's user activation, so the tab is not blocked;
-      // if it is, the link on the waiting panel opens it.
-      window.open(payment.checkoutUrl, '_blank', 'noopener');
       waitForCard(pending);
+      location.assign(payment.checkoutUrl);
     } catch (error) {
       payRefused(errors, error);
     }
@@ -332,7 +330,7 @@ function cardPanel() {
     'section',
     { class: 'pay-option', 'aria-labelledby': 'card-title' },
     h('h2', { id: 'card-title' }, 'Pay by card'),
-    h('p', { class: 'muted' }, 'Opens the payment provider’s page in a new tab; this page shows your tickets when it is done.'),
+    h('p', { class: 'muted' }, 'You pay on the payment provider’s page and come back here for your tickets.'),
     form,
   );
 }
@@ -364,8 +362,8 @@ function drawPayment() {
   replace(payArea, h('div', { class: 'pay-options' }, walletPanel(), cardPanel()), cancelPanel());
 }
 
-/** A card payment under way: poll it until the provider has answered. */
-function waitForCard(pending) {
+/** A card payment under way: poll it until the provider has answered (first after `firstPollMs`). */
+function waitForCard(pending, firstPollMs = CARD_POLL_MS) {
   stopTimers();
   const reservation = state.reservation;
   replace(
@@ -374,7 +372,7 @@ function waitForCard(pending) {
       'div',
       { class: 'waiting', role: 'status' },
       h('p', {}, h('strong', {}, 'Waiting for your card payment…')),
-      h('p', {}, 'Finish it on the payment page. Your seats stay held while it is open', pending.expiresAt ? ` (until ${formatTime(pending.expiresAt)}).` : '.'),
+      h('p', {}, 'Your seats stay held while the payment is open', pending.expiresAt ? ` (until ${formatTime(pending.expiresAt)}).` : '.'),
     ),
   );
   replace(
@@ -382,13 +380,16 @@ function waitForCard(pending) {
     h(
       'p',
       {},
-      h('a', { class: 'button', id: 'open-card-page', href: pending.checkoutUrl, target: '_blank', rel: 'noopener' }, 'Open the payment page'),
+      h('a', { class: 'button', id: 'open-card-page', href: pending.checkoutUrl }, 'Go to the payment page'),
     ),
     cancelPanel(),
   );
+  const pollError = h('div');
+  payArea.append(pollError);
   const poll = async () => {
     try {
       const payment = await api(`/payments/${encodeURIComponent(pending.paymentId)}`);
+      replace(pollError);
       if (payment.status === 'COMPLETED') {
         const tok = `boxoffice.queue.${reservation.scheduleId}`;
         // A completed payment ends the waiting-room token (API.md).
@@ -407,11 +408,11 @@ function waitForCard(pending) {
       }
     } catch (error) {
       // A network blip: say so and keep asking.
-      replace(payArea.querySelector('.poll-error') || payArea.appendChild(h('div', { class: 'poll-error' })), errorBox(error));
+      replace(pollError, errorBox(error));
     }
     state.poll = setTimeout(poll, CARD_POLL_MS);
   };
-  state.poll = setTimeout(poll, CARD_POLL_MS);
+  state.poll = setTimeout(poll, firstPollMs);
 }
 
 async function show() {

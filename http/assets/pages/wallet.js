@@ -4,8 +4,10 @@
 //
 // A top-up is a direct charge; on a box office that takes top-ups by card
 // only (direct charges answer 403) the same form pays by card instead: the
-// provider's page opens in a new tab and this page watches the ledger for
-// the top-up's transaction (a card top-up's ledger entry carries its id).
+// payer goes to the provider's page and is sent back here, and this page
+// watches the ledger for the top-up's transaction (a card top-up's ledger
+// entry carries its id), remembered in localStorage (`boxoffice.cardTopUp`)
+// across the trip.
 
 import { api, newIdempotencyKey, query } from '../js/api.js';
 import { h, replace } from '../js/dom.js';
@@ -13,9 +15,8 @@ import { busy, errorBox, formatMoney, formatTime, notice, startPage } from '../j
 import { requireSignIn } from '../js/session.js';
 
 const PAGE_SIZE = 20;
-/** How often, and how many times, the ledger is read while a card top-up is open. */
+/** How often the ledger is read while a card top-up is open. */
 const CARD_POLL_MS = 2000;
-const CARD_POLLS = 300;
 
 const KIND_WORDS = { CHARGE: 'Top-up', PAYMENT: 'Payment', REFUND: 'Refund' };
 
@@ -27,6 +28,8 @@ const ledgerStatus = h('p', { class: 'muted', role: 'status' });
 const more = h('div', { class: 'more' });
 /** After direct charges were refused once, top-ups go by card. */
 let byCard = false;
+/** The card top-up on its way: `{transactionId, amount, checkoutUrl, expiresAt}`. */
+const CARD_TOP_UP_KEY = 'boxoffice.cardTopUp';
 
 function drawSummary(wallet) {
   replace(
@@ -74,44 +77,68 @@ async function refresh() {
   await loadLedger(1);
 }
 
-/** Reads the ledger until the card top-up `transactionId` shows up in it. */
-function watchCardTopUp(transactionId, status) {
-  let polls = 0;
+function pendingTopUp() {
+  try {
+    return JSON.parse(localStorage.getItem(CARD_TOP_UP_KEY) || 'null');
+  } catch {
+    return null;
+  }
+}
+
+/** Reads the ledger until the card top-up shows up in it, or its payment page has closed. */
+function watchCardTopUp(pending, status) {
+  const forget = () => {
+    localStorage.removeItem(CARD_TOP_UP_KEY);
+    replace(status);
+  };
+  replace(
+    status,
+    h(
+      'div',
+      { class: 'waiting', role: 'status' },
+      h('p', {}, h('strong', {}, `Waiting for your card top-up of ${formatMoney(pending.amount)}…`)),
+      h('p', {}, 'If you declined it or left the payment page, nothing was charged.'),
+      h(
+        'p',
+        { class: 'row-actions' },
+        h('a', { class: 'button', href: pending.checkoutUrl }, 'Go to the payment page'),
+        ' ',
+        h('button', { type: 'button', class: 'secondary', onClick: forget }, 'Stop waiting'),
+      ),
+    ),
+  );
   const poll = async () => {
-    polls += 1;
+    if (!pendingTopUp()) return;
     try {
       const answer = await api(`/wallet/transactions${query({ page: 1, pageSize: PAGE_SIZE })}`);
-      const entry = answer.items.find((item) => item.transactionId === transactionId);
+      const entry = answer.items.find((item) => item.transactionId === pending.transactionId);
       if (entry) {
-        replace(status, h('div', { class: 'success' }, h('p', {}, `Your card top-up of ${formatMoney(entry.amount)} arrived.`)));
+        localStorage.removeItem(CARD_TOP_UP_KEY);
+        replace(status, h('div', { class: 'success', role: 'status' }, h('p', {}, `Your card top-up of ${formatMoney(entry.amount)} arrived.`)));
         await refresh();
         return;
       }
     } catch {
       // A network blip: keep watching.
     }
-    if (polls < CARD_POLLS) setTimeout(poll, CARD_POLL_MS);
-    else replace(status, h('p', {}, 'No card top-up arrived. If you declined or closed the payment page, nothing was charged.'));
+    if (Date.now() < new Date(pending.expiresAt).getTime()) {
+      setTimeout(poll, CARD_POLL_MS);
+    } else {
+      localStorage.removeItem(CARD_TOP_UP_KEY);
+      replace(status, h('p', {}, 'No card top-up arrived: the payment page has closed, and nothing was charged.'));
+    }
   };
-  setTimeout(poll, CARD_POLL_MS);
+  poll();
 }
 
 async function topUp(form, errors, status, amount, key) {
   await busy(form, async () => {
     try {
       if (byCard) {
-        const pending = await api('/wallet/charges', { method: 'POST', body: { amount, method: 'CARD' }, idempotencyKey: key });
-        window.open(pending.checkoutUrl, '_blank', 'noopener');
-        replace(
-          status,
-          h(
-            'div',
-            { class: 'waiting', role: 'status' },
-            h('p', {}, h('strong', {}, `Waiting for your card top-up of ${formatMoney(pending.amount)}…`)),
-            h('p', {}, 'Finish it on the payment page. ', h('a', { href: pending.checkoutUrl, target: '_blank', rel: 'noopener' }, 'Open the payment page')),
-          ),
-        );
-        watchCardTopUp(pending.transactionId, status);
+        const answer = await api('/wallet/charges', { method: 'POST', body: { amount, method: 'CARD' }, idempotencyKey: key });
+        const { transactionId, checkoutUrl, expiresAt } = answer;
+        localStorage.setItem(CARD_TOP_UP_KEY, JSON.stringify({ transactionId, amount: answer.amount, checkoutUrl, expiresAt }));
+        location.assign(checkoutUrl);
         return;
       }
       const receipt = await api('/wallet/charges', { method: 'POST', body: { amount }, idempotencyKey: key });
@@ -151,11 +178,12 @@ function drawTopUp(message) {
     h('button', { type: 'submit' }, byCard ? 'Top up by card' : 'Top up'),
   );
   replace(topUpArea, h('h2', { id: 'topup-title' }, 'Top up'), form, status);
+  return status;
 }
 
 async function show() {
   if (!requireSignIn()) return;
-  drawTopUp();
+  const status = drawTopUp();
   main.append(
     summary,
     topUpArea,
@@ -189,7 +217,10 @@ async function show() {
     await refresh();
   } catch (error) {
     replace(summary, errorBox(error));
+    return;
   }
+  const pending = pendingTopUp();
+  if (pending) watchCardTopUp(pending, status);
 }
 
 show();

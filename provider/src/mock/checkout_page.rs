@@ -18,10 +18,13 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// The page around `body`. It names an empty icon: without one a browser
+/// asks the host for `/favicon.ico`, a 404 in the payer's console.
 fn frame(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"icon\" href=\"data:,\">\
          <title>{title}</title></head>\n<body>\n<h1>{title}</h1>\n{body}\n\
          <p><small>Boxoffice test payment provider: no real money moves.</small></p>\n</body></html>\n",
         title = escape(title)
