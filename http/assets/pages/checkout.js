@@ -20,6 +20,8 @@ import { requireSignIn } from '../js/session.js';
 const CARD_POLL_MS = 2000;
 /** How long after the countdown ends the reservation is asked again (the sweep frees seats within 1 s). */
 const EXPIRY_RECHECK_MS = 1500;
+/** Set by a refused direct top-up: this box office takes top-ups by card only (pages/wallet.js). */
+const BY_CARD_KEY = 'boxoffice.topUpByCard';
 
 const main = startPage('Checkout');
 const reservationId = decodeURIComponent(location.pathname.split('/')[2] || '');
@@ -240,12 +242,25 @@ async function topUp(form, errors, amount) {
       if (pay) pay.focus();
     } catch (error) {
       if (error.code === 'FORBIDDEN') {
-        replace(errors, h('div', { class: 'error', role: 'alert' }, h('p', {}, 'This box office takes top-ups by card only. Pay by card below instead, or top up by card on your wallet page.')));
+        // As the wallet page remembers it (pages/wallet.js).
+        localStorage.setItem(BY_CARD_KEY, '1');
+        replace(errors, h('div', { class: 'error', role: 'alert' }, cardOnlyWords()));
       } else {
         replace(errors, errorBox(error));
       }
     }
   });
+}
+
+/** Top-ups here are by card only: where to go instead. */
+function cardOnlyWords() {
+  return h(
+    'p',
+    {},
+    'This box office takes top-ups by card only: pay by card below, or ',
+    h('a', { href: '/wallet' }, 'top up by card on your wallet page'),
+    '.',
+  );
 }
 
 function topUpForm(shortBy) {
@@ -283,7 +298,7 @@ function walletPanel() {
   if (shortBy > 0) {
     panel.append(
       h('p', { class: 'shortfall', id: 'shortfall' }, `That is ${formatMoney(shortBy)} short of the total. Top up at least that much to pay from your wallet.`),
-      topUpForm(shortBy),
+      localStorage.getItem(BY_CARD_KEY) === '1' ? cardOnlyWords() : topUpForm(shortBy),
     );
     return panel;
   }

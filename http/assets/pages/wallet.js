@@ -26,8 +26,13 @@ const topUpArea = h('section', { 'aria-labelledby': 'topup-title' });
 const ledgerBody = h('tbody');
 const ledgerStatus = h('p', { class: 'muted', role: 'status' });
 const more = h('div', { class: 'more' });
-/** After direct charges were refused once, top-ups go by card. */
-let byCard = false;
+/**
+ * Direct charges were refused here once (403: this box office takes top-ups
+ * by card only): remembered, so the fan is not refused again on every visit.
+ * The checkout page reads it too.
+ */
+const BY_CARD_KEY = 'boxoffice.topUpByCard';
+let byCard = localStorage.getItem(BY_CARD_KEY) === '1';
 /** The card top-up on its way: `{transactionId, amount, checkoutUrl, expiresAt}`. */
 const CARD_TOP_UP_KEY = 'boxoffice.cardTopUp';
 
@@ -149,7 +154,9 @@ async function topUp(form, errors, status, amount, key) {
       if (error.code === 'FORBIDDEN' && !byCard) {
         // This box office takes top-ups by card only: the same form pays by card.
         byCard = true;
-        drawTopUp('This box office takes top-ups by card only. Press the button again to pay by card.');
+        localStorage.setItem(BY_CARD_KEY, '1');
+        drawTopUp('This box office takes top-ups by card only. Press the button again to pay by card.', amount);
+        topUpArea.querySelector('button[type=submit]').focus();
         return;
       }
       replace(errors, errorBox(error));
@@ -157,10 +164,11 @@ async function topUp(form, errors, status, amount, key) {
   });
 }
 
-function drawTopUp(message) {
+/** The top-up form (`amount` filled in when it is drawn again). */
+function drawTopUp(message, amount) {
   const errors = h('div');
   const status = h('div', { id: 'topup-status' });
-  const input = h('input', { id: 'topup-amount', name: 'amount', type: 'number', inputmode: 'numeric', min: '1', step: '1', required: true });
+  const input = h('input', { id: 'topup-amount', name: 'amount', type: 'number', inputmode: 'numeric', min: '1', step: '1', required: true, value: amount });
   const form = h(
     'form',
     {
