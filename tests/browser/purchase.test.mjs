@@ -287,3 +287,33 @@ scenario("a hold that runs out on the checkout page says so and offers the seats
   await checkAxe(page);
   assert.equal(await page.getByRole("button", { name: /Pay/ }).count(), 0, "nothing to pay once the hold is gone");
 });
+
+scenario("keyboard only: top up and pay from the checkout, then print the tickets", async (s) => {
+  const fan = await registerUser();
+  const date = await openDate(1);
+  const reservation = await hold(fan.session, date.scheduleId, 1);
+  const page = await s.open(`/checkout/${reservation.reservationId}`, { session: fan.session });
+  await page.locator("#shortfall").waitFor();
+  // Tab from the top of the page to the top-up field: every stop on the way is a labelled control.
+  let focused = "";
+  for (let i = 0; i < 15 && focused !== "topup-amount"; i++) {
+    await page.keyboard.press("Tab");
+    focused = await page.evaluate(() => document.activeElement?.id || "");
+  }
+  assert.equal(focused, "topup-amount", "the top-up field is reachable by Tab");
+  await page.keyboard.press("Enter");
+  // After the top-up, focus moves to the pay button.
+  await page.waitForFunction(() => document.activeElement?.id === "pay-wallet");
+  await page.keyboard.press("Enter");
+  await page.getByText("Paid. Enjoy the show!").waitFor();
+
+  await page.goto("/tickets");
+  await expectTicketsWithQr(page, 1);
+  await page.emulateMedia({ media: "print" });
+  for (const selector of ["header.site", "#print", ".cancel-booking"]) {
+    assert.equal(await page.locator(selector).count(), 1, selector);
+    assert.equal(await page.locator(selector).isVisible(), false, `${selector} is not printed`);
+  }
+  assert.equal(await page.locator("article.ticket img.qr").isVisible(), true, "the QR code prints");
+  await screenshot(page, "tickets-print");
+});
