@@ -217,7 +217,6 @@ impl Registry {
         reservation: Option<(ScheduleId, ReservationId)>,
         amount: Money,
         idem: Option<IdemTag>,
-        return_url: Option<String>,
     ) -> CardRecord {
         let now = self.context().clock.now();
         CardRecord {
@@ -235,7 +234,7 @@ impl Registry {
             refund_reported: false,
             idem,
             updated_at: now,
-            return_url,
+            return_url: None,
         }
     }
 
@@ -313,8 +312,8 @@ impl Registry {
             Some((schedule.id, cmd.reservation_id)),
             Money::ZERO,
             cmd.idem.clone(),
-            return_url,
         );
+        record.return_url = return_url;
         self.save_card(&card, &record).await?;
         let begun = schedule
             .actor
@@ -389,8 +388,8 @@ impl Registry {
                     None,
                     amount,
                     idem,
-                    return_url,
                 );
+                record.return_url = return_url;
                 // Durable before the intent exists, as a payment's is: a crash
                 // between the two would otherwise leave a payable intent that
                 // no record names, whose success could be neither credited
