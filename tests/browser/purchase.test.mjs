@@ -35,10 +35,17 @@ async function schedules() {
   return schedulesCache;
 }
 
-/** An ungated demo date with seats left (each scenario takes a few). */
+/** The demo concert whose dates these scenarios buy on: on sale, ungated, 2,000 seats each. */
+const DEMO_CONCERT = "Midnight Orchestra";
+
+/**
+ * One of the demo concert's dates (each scenario takes a few seats, best
+ * available, so other files' scenarios on the same server do not collide).
+ * Not any ungated date: other files add dates of their own, some not on sale.
+ */
 async function openDate(index = 0) {
-  const open = (await schedules()).filter((s) => !s.gated && s.availableSeats > 20);
-  assert.ok(open.length > index, "the demo has ungated dates with seats");
+  const open = (await schedules()).filter((s) => s.title === DEMO_CONCERT && !s.gated && s.availableSeats > 20);
+  assert.ok(open.length > index, `the demo's ${DEMO_CONCERT} has ungated dates with seats`);
   return open[index];
 }
 
@@ -90,7 +97,7 @@ scenario("a fan registers, waits their turn for the gated date, tops up, pays an
   const session = await page.evaluate(() => JSON.parse(localStorage.getItem("boxoffice.session")));
   assert.ok(session.accessToken, "registering signed the fan in");
 
-  const gated = (await schedules()).find((d) => d.gated);
+  const gated = (await schedules()).find((d) => d.gated && d.title === "Aurora Live 2027");
   assert.ok(gated, "the demo has a gated date");
   const token = await activeQueueToken(session, gated.scheduleId);
   const reservation = await hold(session, gated.scheduleId, 1, token);
