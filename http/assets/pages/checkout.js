@@ -292,7 +292,7 @@ function walletPanel() {
     'section',
     { class: 'pay-option', 'aria-labelledby': 'wallet-title' },
     h('h2', { id: 'wallet-title' }, 'Pay from your wallet'),
-    h('p', {}, 'Balance: ', h('strong', { id: 'wallet-balance' }, formatMoney(wallet.balance))),
+    h('p', {}, 'Balance: ', h('strong', { id: 'wallet-balance' }, formatMoney(wallet.balance)), ' (', h('a', { href: '/wallet' }, 'your wallet'), ')'),
   );
   const shortBy = reservation.totalAmount - wallet.balance;
   if (shortBy > 0) {
