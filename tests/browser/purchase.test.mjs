@@ -1,9 +1,11 @@
 // Buying tickets in the browser (issue 19): checkout with the wallet (a
 // top-up on the spot when it is short), a card checkout through the built-in
-// test provider's page, my tickets with their QR codes, the wallet, a hold
-// that expires on the page, cancelling, and the purchase at phone width.
-// Each page is checked with axe and must log no console error or failed
-// request (the harness's rule).
+// test provider's page (in the same tab: the provider sends the payer back,
+// and a declined card's page links back), my tickets with their QR codes,
+// the wallet, a hold that runs out on the page, cancelling, the purchase at
+// phone width and by keyboard alone, and the tickets in print. Each page is
+// checked with axe and must log no console error or failed request (the
+// harness's rule).
 //
 // The seat map and waiting room pages are another helper's: until they are
 // on main, the holds here are made through the API (under an ACTIVE queue

@@ -37,7 +37,7 @@ function queueToken(reservation) {
   return localStorage.getItem(`boxoffice.queue.${reservation.scheduleId}`) || undefined;
 }
 
-function seatMapLink(reservation, text = 'Pick seats again') {
+function seatMapLink(reservation, text) {
   return h('a', { class: 'button', href: `/schedules/${encodeURIComponent(reservation.scheduleId)}` }, text);
 }
 
