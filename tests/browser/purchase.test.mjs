@@ -326,3 +326,22 @@ scenario("keyboard only: top up and pay from the checkout, then print the ticket
   assert.equal(await page.locator("article.ticket img.qr").isVisible(), true, "the QR code prints");
   await screenshot(page, "tickets-print");
 });
+
+scenario("paying for a gated date's hold without the waiting room's token is refused in words, with the way back", async (s) => {
+  const fan = await registerUser();
+  await apiExpect(201, "/wallet/charges", { body: { amount: 1_000_000 }, session: fan.session });
+  const gated = (await schedules()).find((d) => d.gated && d.title === "Aurora Live 2027");
+  const token = await activeQueueToken(fan.session, gated.scheduleId);
+  const reservation = await hold(fan.session, gated.scheduleId, 1, token);
+  // This browser never went through the waiting room: it has no token to send.
+  const page = await s.open(`/checkout/${reservation.reservationId}`, {
+    session: fan.session,
+    expectProblems: [/\/api\/v1\/payments/],
+  });
+  await page.getByRole("button", { name: /^Pay .+ from wallet$/ }).click();
+  await page.getByRole("alert").getByText("It is not your turn yet. Please wait in the waiting room.").waitFor();
+  const back = page.getByRole("link", { name: "Go to the waiting room" });
+  assert.equal(await back.getAttribute("href"), `/schedules/${gated.scheduleId}/queue`);
+  await checkAxe(page);
+  assert.equal((await apiExpect(200, `/reservations/${reservation.reservationId}`, { session: fan.session })).status, "HELD");
+});
