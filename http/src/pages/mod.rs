@@ -192,7 +192,8 @@ pub fn not_found_page() -> HttpResponse {
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
              <title>Not found · Boxoffice</title>\
-             <link rel=\"stylesheet\" href=\"/assets/app.css\"></head>\n<body><main id=\"main\">\
+             <link rel=\"stylesheet\" href=\"/assets/app.css\">\
+             <link rel=\"icon\" href=\"/assets/favicon.svg\" type=\"image/svg+xml\"></head>\n<body><main id=\"main\">\
              <h1>Page not found</h1><p>There is no page here. \
              <a href=\"/\">See the concerts</a>.</p></main></body></html>\n",
         );
