@@ -14,16 +14,18 @@
 
 import assert from "node:assert/strict";
 import {
-  api,
+  activeQueueToken,
   apiExpect,
   checkAxe,
   checkTouchTargets,
   DEMO,
   demoSchedules,
+  hold,
   logIn,
   registerUser,
   scenario,
   screenshot,
+  topUp,
 } from "./harness.mjs";
 
 /** How long a page may take to show what a scenario waits for. */
@@ -49,28 +51,6 @@ async function openDate(index = 0) {
   const open = (await schedules()).filter((s) => s.title === DEMO_CONCERT && !s.gated && s.availableSeats > 20);
   assert.ok(open.length > index, `the demo's ${DEMO_CONCERT} has ungated dates with seats`);
   return open[index];
-}
-
-/** A hold of `quantity` best available seats for `session`: the reservation. */
-function hold(session, scheduleId, quantity, queueToken) {
-  return apiExpect(201, "/reservations", {
-    body: { scheduleId, quantity },
-    session,
-    headers: queueToken ? { "Queue-Token": queueToken } : {},
-  });
-}
-
-/** Joins the waiting room of a gated date and waits until the token is ACTIVE. */
-async function activeQueueToken(session, scheduleId) {
-  const joined = await api("/queue/tokens", { body: { scheduleId }, session });
-  assert.ok([200, 201].includes(joined.status), JSON.stringify(joined.body));
-  let answer = joined.body;
-  for (let i = 0; i < 60 && answer.status !== "ACTIVE"; i++) {
-    await new Promise((resolve) => setTimeout(resolve, Math.max(200, answer.pollAfterMs || 500)));
-    answer = await apiExpect(200, "/queue/tokens/current", { session, headers: { "Queue-Token": answer.token } });
-  }
-  assert.equal(answer.status, "ACTIVE", "the waiting room let the fan in");
-  return answer.token;
 }
 
 /** Waits until the tickets page shows `count` tickets whose QR images have loaded. */
@@ -102,7 +82,7 @@ scenario("a fan registers, waits their turn for the gated date, tops up, pays an
   const gated = (await schedules()).find((d) => d.gated && d.title === "Aurora Live 2027");
   assert.ok(gated, "the demo has a gated date");
   const token = await activeQueueToken(session, gated.scheduleId);
-  const reservation = await hold(session, gated.scheduleId, 1, token);
+  const reservation = await hold(session, gated.scheduleId, { quantity: 1, queueToken: token });
   // Where the waiting room keeps the token (pages-common.md): checkout sends it with the payment.
   await page.evaluate(([key, value]) => localStorage.setItem(key, value), [`boxoffice.queue.${gated.scheduleId}`, token]);
 
@@ -142,7 +122,7 @@ scenario("a fan registers, waits their turn for the gated date, tops up, pays an
 scenario("a card checkout through the test provider's page: declined once, then paid, ends with tickets", async (s) => {
   const fan = await registerUser();
   const date = await openDate(0);
-  const reservation = await hold(fan.session, date.scheduleId, 2);
+  const reservation = await hold(fan.session, date.scheduleId, { quantity: 2 });
   const checkout = `/checkout/${reservation.reservationId}`;
   const page = await s.open(checkout, { session: fan.session });
   const cardButton = page.getByRole("button", { name: "Pay by card" });
@@ -177,7 +157,7 @@ scenario("a card checkout through the test provider's page: declined once, then 
 scenario("back from the provider's page without paying, the checkout waits for the payment and can still cancel", async (s) => {
   const fan = await registerUser();
   const date = await openDate(0);
-  const reservation = await hold(fan.session, date.scheduleId, 1);
+  const reservation = await hold(fan.session, date.scheduleId, { quantity: 1 });
   const checkout = `/checkout/${reservation.reservationId}`;
   const page = await s.open(checkout, { session: fan.session });
   await page.getByRole("button", { name: "Pay by card" }).click();
@@ -197,7 +177,7 @@ scenario("back from the provider's page without paying, the checkout waits for t
 scenario("the purchase at phone width: touch, and every control at least 44 px", async (s) => {
   const fan = await registerUser();
   const date = await openDate(1);
-  const reservation = await hold(fan.session, date.scheduleId, 1);
+  const reservation = await hold(fan.session, date.scheduleId, { quantity: 1 });
   const page = await s.open(`/checkout/${reservation.reservationId}`, { device: "phone", session: fan.session });
   await page.locator("#shortfall").waitFor();
   await checkAxe(page);
@@ -244,9 +224,9 @@ scenario("the wallet: balance, a top-up, and the history", async (s) => {
 
 scenario("cancelling: a hold from checkout, a paid booking from my tickets for a refund", async (s) => {
   const fan = await registerUser();
-  await apiExpect(201, "/wallet/charges", { body: { amount: 1_000_000 }, session: fan.session });
+  await topUp(fan.session, 1_000_000);
   const date = await openDate(2);
-  const held = await hold(fan.session, date.scheduleId, 1);
+  const held = await hold(fan.session, date.scheduleId, { quantity: 1 });
   const page = await s.open(`/checkout/${held.reservationId}`, { session: fan.session });
   page.on("dialog", (dialog) => dialog.accept());
   await page.getByRole("button", { name: "Cancel hold" }).click();
@@ -254,7 +234,7 @@ scenario("cancelling: a hold from checkout, a paid booking from my tickets for a
   await page.getByRole("link", { name: "Choose seats again" }).waitFor();
   assert.equal((await apiExpect(200, `/reservations/${held.reservationId}`, { session: fan.session })).status, "CANCELLED");
 
-  const booked = await hold(fan.session, date.scheduleId, 2);
+  const booked = await hold(fan.session, date.scheduleId, { quantity: 2 });
   await apiExpect(201, "/payments", { body: { reservationId: booked.reservationId }, session: fan.session });
   await page.goto("/tickets");
   await expectTicketsWithQr(page, 2);
@@ -288,7 +268,7 @@ scenario("a hold that runs out on the checkout page says so and offers the seats
     },
   });
   const fan = await registerUser();
-  const reservation = await hold(fan.session, concert.schedules[0].scheduleId, 1);
+  const reservation = await hold(fan.session, concert.schedules[0].scheduleId, { quantity: 1 });
   const page = await s.open(`/checkout/${reservation.reservationId}`, { session: fan.session });
   await page.getByText(/Your seats are held for 0:0\d/).waitFor();
   await page.getByText("Your hold expired and the seats were released.").waitFor({ timeout: SHOW_MS + SHORT_HOLD_S * 1000 });
@@ -300,7 +280,7 @@ scenario("a hold that runs out on the checkout page says so and offers the seats
 scenario("keyboard only: top up and pay from the checkout, then print the tickets", async (s) => {
   const fan = await registerUser();
   const date = await openDate(1);
-  const reservation = await hold(fan.session, date.scheduleId, 1);
+  const reservation = await hold(fan.session, date.scheduleId, { quantity: 1 });
   const page = await s.open(`/checkout/${reservation.reservationId}`, { session: fan.session });
   await page.locator("#shortfall").waitFor();
   // Tab from the top of the page to the top-up field: every stop on the way is a labelled control.
@@ -329,10 +309,10 @@ scenario("keyboard only: top up and pay from the checkout, then print the ticket
 
 scenario("paying for a gated date's hold without the waiting room's token is refused in words, with the way back", async (s) => {
   const fan = await registerUser();
-  await apiExpect(201, "/wallet/charges", { body: { amount: 1_000_000 }, session: fan.session });
+  await topUp(fan.session, 1_000_000);
   const gated = (await schedules()).find((d) => d.gated && d.title === "Aurora Live 2027");
   const token = await activeQueueToken(fan.session, gated.scheduleId);
-  const reservation = await hold(fan.session, gated.scheduleId, 1, token);
+  const reservation = await hold(fan.session, gated.scheduleId, { quantity: 1, queueToken: token });
   // This browser never went through the waiting room: it has no token to send.
   const page = await s.open(`/checkout/${reservation.reservationId}`, {
     session: fan.session,
