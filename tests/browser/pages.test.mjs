@@ -71,8 +71,8 @@ const PAGES = [
     touchExclude: "[data-seat-id]",
   },
   // Scaffolding pages until their helpers replace them (and these entries' `ready`).
-  { name: "checkout", route: "/checkout/{reservationId}", path: (fx) => `/checkout/${fx.heldReservationId}`, as: "fan", ready: heading("Checkout") },
-  { name: "wallet", route: "/wallet", path: () => "/wallet", as: "fan", ready: heading("Wallet") },
+  { name: "checkout", route: "/checkout/{reservationId}", path: (fx) => `/checkout/${fx.heldReservationId}`, as: "fan", ready: (page) => page.getByRole("heading", { level: 1, name: /^Checkout BX-/ }) },
+  { name: "wallet", route: "/wallet", path: () => "/wallet", as: "fan", ready: heading("My wallet") },
   { name: "tickets", route: "/tickets", path: () => "/tickets", as: "fan", ready: heading("My tickets") },
   // The staff and admin pages, ready once their data is drawn (staff.test.mjs has their scenarios).
   { name: "door", route: "/door", path: () => "/door", as: "staff", ready: (p) => p.getByLabel("Concert") },

@@ -47,8 +47,8 @@ async function freshSession() {
   return refreshing;
 }
 
-async function send(path, { method = 'GET', body, queueToken, idempotencyKey, auth = true, signal } = {}) {
-  const headers = { Accept: 'application/json' };
+async function send(path, { method = 'GET', body, queueToken, idempotencyKey, auth = true, signal, as = 'json' } = {}) {
+  const headers = { Accept: as === 'blob' ? '*/*' : 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (auth) {
     const session = await freshSession();
@@ -63,6 +63,7 @@ async function send(path, { method = 'GET', body, queueToken, idempotencyKey, au
     signal,
   });
   if (response.status === 204) return null;
+  if (as === 'blob' && response.ok) return response.blob();
   let payload = null;
   try {
     payload = await response.json();
@@ -80,7 +81,8 @@ async function send(path, { method = 'GET', body, queueToken, idempotencyKey, au
 /**
  * Calls the API: `api('/concerts')`, `api('/reservations', {method: 'POST',
  * body, queueToken, idempotencyKey})`. Resolves to the parsed body (null
- * for 204); rejects with an ApiError, or a TypeError when the server
+ * for 204; a Blob with `as: 'blob'`, for an image behind the bearer token);
+ * rejects with an ApiError, or a TypeError when the server
  * cannot be reached.
  */
 export function api(path, options = {}) {
