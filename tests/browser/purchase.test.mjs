@@ -68,7 +68,7 @@ async function expectTicketsWithQr(page, count) {
   for (const alt of alts) assert.match(alt, /^QR code of the ticket for .+, section .+, row .+, seat \d+$/i);
 }
 
-scenario("a fan registers, waits their turn for the gated date, tops up, pays and sees the QR", async (s) => {
+scenario("a fan registers, waits their turn for the gated date, picks a seat on the map, tops up, pays and sees the QR", async (s) => {
   const page = await s.open("/account");
   const id = Math.random().toString(36).slice(2, 10);
   await page.locator("#register-name").fill("Browser Fan");
@@ -81,12 +81,21 @@ scenario("a fan registers, waits their turn for the gated date, tops up, pays an
 
   const gated = (await schedules()).find((d) => d.gated && d.title === "Aurora Live 2027");
   assert.ok(gated, "the demo has a gated date");
-  const token = await activeQueueToken(session, gated.scheduleId);
-  const reservation = await hold(session, gated.scheduleId, { quantity: 1, queueToken: token });
-  // Where the waiting room keeps the token (pages-common.md): checkout sends it with the payment.
-  await page.evaluate(([key, value]) => localStorage.setItem(key, value), [`boxoffice.queue.${gated.scheduleId}`, token]);
-
-  await page.goto(`/checkout/${reservation.reservationId}`);
+  // The concert's date behind the waiting room: the room moves the fan to the seat map when it is their turn.
+  await page.goto(`/schedules/${gated.scheduleId}/queue`);
+  await page.waitForURL((url) => url.pathname === `/schedules/${gated.scheduleId}`, { timeout: 30_000 });
+  const free = page.locator('[data-seat-id][data-status="AVAILABLE"]').first();
+  await free.waitFor();
+  const seatId = await free.getAttribute("data-seat-id");
+  await free.click();
+  const held = page.waitForResponse((r) => r.url().endsWith("/api/v1/reservations") && r.request().method() === "POST");
+  await page.getByRole("button", { name: "Hold selected seats" }).click();
+  const answer = await held;
+  assert.equal(answer.status(), 201, await answer.text());
+  const reservation = await answer.json();
+  assert.deepEqual(reservation.seats.map((seat) => seat.seatId), [seatId]);
+  await page.getByRole("link", { name: "Pay now" }).click();
+  await page.waitForURL((url) => url.pathname === `/checkout/${reservation.reservationId}`);
   await page.getByRole("heading", { name: `Checkout ${reservation.reservationNumber}` }).waitFor();
   await page.getByText(/Your seats are held for \d+:\d\d/).waitFor();
   await page.getByRole("table").getByText(reservation.seats[0].seatId).waitFor();

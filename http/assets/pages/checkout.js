@@ -430,6 +430,24 @@ function waitForCard(pending, firstPollMs = CARD_POLL_MS) {
   state.poll = setTimeout(poll, firstPollMs);
 }
 
+/** Names the concert, date and venue above the seats (public catalogue reads; a failure leaves them out). */
+async function showEvent(order, scheduleId) {
+  try {
+    const schedule = await api(`/schedules/${encodeURIComponent(scheduleId)}`, { auth: false });
+    const concert = await api(`/concerts/${encodeURIComponent(schedule.concertId)}`, { auth: false });
+    order.prepend(
+      h(
+        'div',
+        { class: 'event' },
+        h('h2', {}, h('a', { href: `/concerts/${encodeURIComponent(concert.concertId)}` }, concert.title)),
+        h('p', {}, formatTime(schedule.startsAt), concert.venueName ? ` · ${concert.venueName}` : ''),
+      ),
+    );
+  } catch {
+    // The seats and total are what checkout needs; the names are a courtesy.
+  }
+}
+
 async function show() {
   if (!requireSignIn()) return;
   main.append(h('div', { class: 'checkout' }, h('div', { id: 'order' }), h('div', {}, statusArea, payArea)));
@@ -440,8 +458,10 @@ async function show() {
     ]);
     state.wallet = wallet;
     setTitle(`Checkout ${reservation.reservationNumber}`);
-    replace(document.getElementById('order'), seatsTable(reservation));
+    const order = document.getElementById('order');
+    replace(order, seatsTable(reservation));
     draw(reservation);
+    showEvent(order, reservation.scheduleId);
   } catch (error) {
     replace(main, h('h1', { id: 'page-title' }, 'Checkout'), errorBox(error, h('p', {}, h('a', { href: '/' }, 'See the concerts'))));
   }
