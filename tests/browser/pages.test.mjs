@@ -19,14 +19,9 @@ import { checkAxe, checkTouchTargets, DEMO, errorAnswer, demoSchedules, hold, lo
 /** An id no concert or schedule has: the API's 404, shown by the page in words. */
 const UNKNOWN_ID = "00000000-0000-4000-8000-000000000000";
 
-/** Ready once the page's heading reads `title`. */
-function heading(title) {
-  return (page) => page.getByRole("heading", { level: 1, name: title, exact: true });
-}
-
-/** Ready once seats are drawn, or while the page is still the lead's scaffolding. */
+/** Ready once seats are drawn (each carries data-seat-id). */
 function seatsDrawn(page) {
-  return page.locator("[data-seat-id]").first().or(page.getByText("This page is being built."));
+  return page.locator("[data-seat-id]").first();
 }
 
 const PAGES = [
@@ -70,10 +65,10 @@ const PAGES = [
     ready: seatsDrawn,
     touchExclude: "[data-seat-id]",
   },
-  // Scaffolding pages until their helpers replace them (and these entries' `ready`).
+  // The fan's own pages, ready once their data is drawn (purchase.test.mjs has their scenarios).
   { name: "checkout", route: "/checkout/{reservationId}", path: (fx) => `/checkout/${fx.heldReservationId}`, as: "fan", ready: (page) => page.getByRole("heading", { level: 1, name: /^Checkout BX-/ }) },
-  { name: "wallet", route: "/wallet", path: () => "/wallet", as: "fan", ready: heading("My wallet") },
-  { name: "tickets", route: "/tickets", path: () => "/tickets", as: "fan", ready: heading("My tickets") },
+  { name: "wallet", route: "/wallet", path: () => "/wallet", as: "fan", ready: (p) => p.locator("#balance") },
+  { name: "tickets", route: "/tickets", path: () => "/tickets", as: "fan", ready: (p) => p.getByRole("status").filter({ hasText: /tickets? yet|\d+ tickets?/ }).first() },
   // The staff and admin pages, ready once their data is drawn (staff.test.mjs has their scenarios).
   { name: "door", route: "/door", path: () => "/door", as: "staff", ready: (p) => p.getByLabel("Concert") },
   { name: "admin", route: "/admin", path: () => "/admin", as: "admin", ready: (p) => p.getByRole("region", { name: "Dates and sales" }) },
