@@ -50,14 +50,10 @@ mkdir -p "$shots"
 shots="$(realpath "$shots")"
 
 work="$(mktemp -d)"
-server_pid=""
+# shellcheck source=scripts/demo_server.sh
+. "$repo/scripts/demo_server.sh"
 cleanup() {
-  if [ -n "$server_pid" ]; then
-    # Nothing here needs SIGTERM's drain, which waits out idle keep-alive
-    # connections: stop the throwaway server at once.
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  demo_server_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -70,22 +66,8 @@ tar -C "$tests" --exclude=node_modules -cf - . | tar -C "$work" -xf -
 (cd "$work" && npm ci --no-audit --no-fund --silent --cache "$work/npm-cache")
 
 phase "starting $bin serve --demo"
-BOXOFFICE_RATE_LIMITS=off "$bin" serve --demo --bind 127.0.0.1:0 --data-dir "$work/data" \
-  >"$work/server.log" 2>"$work/server.err" &
-server_pid=$!
-base=""
-for _ in $(seq 1 150); do
-  base=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/server.log" | head -1 || true)
-  if [ -n "$base" ] && curl -fsS "$base/readyz" >/dev/null 2>&1; then
-    break
-  fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "the server exited:"; cat "$work/server.log" "$work/server.err"; exit 1
-  fi
-  base=""
-  sleep 0.2
-done
-[ -n "$base" ] || { echo "the server did not become ready"; cat "$work/server.log" "$work/server.err"; exit 1; }
+demo_server_start "$bin" "$work"
+base="$demo_server_base"
 export BOXOFFICE_BASE_URL="$base" BOXOFFICE_SCREENSHOTS="$shots" BOXOFFICE_CHROMIUM="$chromium_bin" BOXOFFICE_REPO="$repo"
 
 status=0
@@ -99,7 +81,7 @@ else
   phase "running ${#copies[@]} scenario file(s) against $base"
   (cd "$work" && node --test --test-concurrency=1 "${copies[@]}") || status=$?
 fi
-if ! kill -0 "$server_pid" 2>/dev/null; then
+if ! demo_server_alive; then
   echo "the server died during the run:"; tail -50 "$work/server.err"; status=1
 elif [ "$status" -ne 0 ]; then
   echo "-- server stderr (last 30 lines)"; tail -30 "$work/server.err"

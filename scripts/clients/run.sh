@@ -14,14 +14,10 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bin="$(realpath "${1:-target/debug/boxoffice}")"
 work="$(mktemp -d)"
-server_pid=""
+# shellcheck source=scripts/demo_server.sh
+. "$here/../demo_server.sh"
 cleanup() {
-  if [ -n "$server_pid" ]; then
-    # SIGTERM drains and flushes; nothing here needs that, and the drain waits
-    # out idle keep-alive connections, so stop the throwaway server at once.
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  demo_server_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -38,22 +34,8 @@ cp "$here/package.json" "$here/package-lock.json" "$here/tsconfig.json" "$here/f
 wait "$pip_pid"
 
 phase "starting $bin serve --demo"
-port_file="$work/server.log"
-BOXOFFICE_RATE_LIMITS=off "$bin" serve --demo --bind 127.0.0.1:0 --data-dir "$work/data" \
-  >"$port_file" 2>"$work/server.err" &
-server_pid=$!
-base=""
-for _ in $(seq 1 100); do
-  base=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$port_file" | head -1 || true)
-  if [ -n "$base" ] && curl -fsS "$base/readyz" >/dev/null 2>&1; then
-    break
-  fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "the server exited:"; cat "$port_file" "$work/server.err"; exit 1
-  fi
-  sleep 0.2
-done
-[ -n "$base" ] || { echo "the server did not start"; cat "$port_file" "$work/server.err"; exit 1; }
+demo_server_start "$bin" "$work"
+base="$demo_server_base"
 curl -fsS "$base/api/v1/openapi.json" -o "$work/openapi.json"
 
 phase "generating the Python client"
