@@ -211,6 +211,10 @@ struct Args {
     /// through the API. 0: no pre-queue.
     #[arg(long, default_value_t = 0)]
     pre_queue_seconds: u32,
+    /// stadium-onsale: the waiting room's `maxActive` (users shopping at
+    /// once); default a tenth of the users. Each tick admits at most this.
+    #[arg(long)]
+    max_active: Option<u32>,
     /// The pid of the server process whose memory stadium-onsale reports
     /// (server_rss_* facts, from /proc/<pid>/status). Default: this
     /// process in the in-process and http modes (the harness runs the
@@ -377,6 +381,7 @@ fn size_for(args: &Args, mode: Mode, clients: usize, connection_cap: usize) -> S
         }),
         seed: args.seed,
         pre_queue_seconds: args.pre_queue_seconds,
+        max_active: args.max_active,
         server_pid: args.server_pid.or_else(|| {
             matches!(mode, Mode::InProcess | Mode::Http | Mode::Both).then(std::process::id)
         }),

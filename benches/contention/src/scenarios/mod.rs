@@ -48,6 +48,8 @@ pub struct Size {
     pub seed: u64,
     /// The stadium's pre-queue (`queue.preQueueSeconds`); 0: none.
     pub pre_queue_seconds: u32,
+    /// The stadium's `maxActive`; `None`: a tenth of the users.
+    pub max_active: Option<u32>,
     /// The server process whose memory the stadium reports, if known, and
     /// what it is (for the report).
     pub server_pid: Option<u32>,

@@ -87,7 +87,8 @@ pub const FUNDING: i64 = 500_000;
 const SECTIONS: u32 = 5;
 const SEATS_PER_ROW: u32 = 100;
 /// The waiting room admits a fiftieth of the crowd per tick, every
-/// `INTERVAL_MS`, while fewer than a tenth of it are active; an admission
+/// `INTERVAL_MS`, while fewer than a tenth of it (or `--max-active`) are
+/// active; an admission
 /// lasts a minute (the API allows 10 s - 1 h; 10 s proved shorter than a
 /// poll's round trip under the rush, so admitted users expired unseen).
 const INTERVAL_MS: i64 = 200;
@@ -172,13 +173,14 @@ fn layout(seats: u32) -> Seats {
     }
 }
 
-fn queue_config(users: usize) -> QueueConfig {
-    let batch = (users / 50).clamp(1, 10_000) as u32;
+fn queue_config(users: usize, max_active: Option<u32>) -> QueueConfig {
+    let max_active = max_active.unwrap_or((users / 10) as u32).max(1);
+    let batch = ((users / 50).clamp(1, 10_000) as u32).min(max_active);
     QueueConfig {
         enabled: true,
         batch_size: batch,
         interval_ms: INTERVAL_MS,
-        max_active: (users as u32 / 10).max(batch),
+        max_active,
         active_ms: ACTIVE_MS,
         ..QueueConfig::default()
     }
@@ -198,7 +200,7 @@ pub async fn run<T: Target>(
     let seats = layout(size.seats.unwrap_or(DEFAULT_SEATS));
     let capacity = seats.capacity();
     let hold_seconds = size.hold_seconds.unwrap_or(DEFAULT_HOLD_SECONDS);
-    let queue = queue_config(users);
+    let queue = queue_config(users, size.max_active);
     let pre_queue_seconds = if waiting_room {
         size.pre_queue_seconds.min(MAX_PRE_QUEUE_SECONDS)
     } else {
