@@ -54,6 +54,7 @@
 //! expiring holds, held that lock for up to 10 s and stopped every schedule
 //! (BENCHMARKS.md, issue 21).
 
+use crate::store_writer;
 use crate::work_times::Timings;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::Schedule;
@@ -232,10 +233,8 @@ impl ArchiveBatch {
     }
 
     /// [`ArchiveBatch::write`], pausing after each store write but the last
-    /// for as long as that write took, up to `longest_pause`: the writer then
-    /// holds the store's write lock at most about half the time, and the
-    /// appends the actors' requests wait for get it in between (without a
-    /// pause the next write took the lock back before they ran).
+    /// for as long as that write took, up to `longest_pause` (see
+    /// [`crate::store_writer::write_paced`]).
     pub fn write_paced(
         &self,
         store: &dyn Store,
@@ -249,11 +248,13 @@ impl ArchiveBatch {
         let mut users: BTreeMap<UserId, archive_index::ArchiveTally> = BTreeMap::new();
         let mut schedules: BTreeMap<ScheduleId, archive_index::ArchiveTally> = BTreeMap::new();
         let mut first_entry = 0;
-        for (chunk, ends) in self
+        let chunks: Vec<(&[Tallied], &[usize])> = self
             .tallied
             .chunks(self.per_write)
             .zip(self.entry_ends.chunks(self.per_write))
-        {
+            .collect();
+        store_writer::write_paced(chunks.len(), longest_pause, timings, |n| {
+            let (chunk, ends) = chunks[n];
             let mut touched_users = BTreeSet::new();
             let mut touched_schedules = BTreeSet::new();
             for reservation in chunk {
@@ -295,15 +296,10 @@ impl ArchiveBatch {
                     ));
                 }
             }
-            let started = std::time::Instant::now();
-            store.put_meta_batch(&write)?;
-            let took = started.elapsed();
-            timings.record(took);
+            let took = store_writer::timed(|| store.put_meta_batch(&write))?;
             first_entry = end_entry;
-            if !longest_pause.is_zero() && first_entry < self.entries.len() {
-                std::thread::sleep(took.min(longest_pause));
-            }
-        }
+            Ok(took)
+        })?;
         debug_assert_eq!(first_entry, self.entries.len());
         Ok(())
     }

@@ -62,7 +62,7 @@ use crate::booking_events::{booking_events, BookingEvent};
 use crate::card_payments::record::is_card_payment;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult};
-use crate::idempotency::{IdemRecord, IdemState};
+use crate::idempotency::{key_writer, IdemRecord, IdemState};
 use crate::journal::{Committed, Journal, Waiter};
 use crate::queue_link::{QueueAdmitted, QueueLink, ResendAdmissions};
 use crate::seat_board::SeatBoard;
@@ -99,8 +99,13 @@ pub struct ScheduleActor {
     archive_threshold: usize,
     /// An archive batch is with the archive writer (at most one at a time).
     archive_in_flight: bool,
+    /// A key batch is with the key writer (at most one at a time).
+    keys_in_flight: bool,
+    /// The engine time before which the actor offers no key batch (see
+    /// `idempotency/key_writer.rs`).
+    next_key_offer: Timestamp,
     /// Bumped at each restart: a batch's completion from before a restart
-    /// changes nothing (its reservations are archived again later).
+    /// changes nothing (its reservations, or keys, are archived again later).
     generation: u64,
     /// Where the seat counts are published for listings (see `seat_board`).
     seats: Arc<SeatBoard>,
@@ -136,6 +141,8 @@ impl ScheduleActor {
             poisoned: false,
             archive_threshold,
             archive_in_flight: false,
+            keys_in_flight: false,
+            next_key_offer: Timestamp::MIN,
             generation: 0,
             seats,
             feed,
@@ -319,6 +326,9 @@ impl ScheduleActor {
                 return;
             }
         };
+        if matches!(committed, Committed::Record { .. }) {
+            self.offer_keys(ctx);
+        }
         if let Committed::Record {
             lsn,
             snapshot_due: true,
@@ -328,28 +338,67 @@ impl ScheduleActor {
         }
     }
 
-    /// Tidies the state (old idempotency keys to the key store; ended
-    /// reservations to the archive, see `archive.rs`) and snapshots it as
-    /// covering `lsn`. A failed archive or snapshot is only logged: the log
-    /// still holds everything and the next snapshot retries.
-    fn snapshot(&mut self, ctx: &mut Context<Self>, lsn: boxoffice_storage::Lsn) {
-        if self.state.is_none() {
+    /// Moves the table's due idempotency keys to the key store (see
+    /// `idempotency/key_writer.rs`), at most every `KEY_OFFER_EVERY_MS` and
+    /// one batch at a time: hands them to the key writer (the table forgets
+    /// them when [`KeysWritten`] comes back) or, without one, writes and
+    /// forgets them here. Called right after a commit: every record in the
+    /// table has then been appended to the log, so its key-store entry
+    /// comes after it in the store's order.
+    fn offer_keys(&mut self, ctx: &mut Context<Self>) {
+        let now = self.now();
+        if self.keys_in_flight || now < self.next_key_offer {
             return;
         }
-        let now = self.now();
-        let index = Arc::clone(&self.engine.idempotency);
-        let times = Arc::clone(&self.engine.work_times);
-        let tidied = self.guarded(|s| {
-            let archived = times
-                .key_archive
-                .time(|| s.idempotency.archive_decided(&index, now));
-            if let Err(err) = archived {
-                // The keys stay in the table and its snapshot; the next one retries.
-                tracing::warn!(schedule = %s.schedule.id(), %err, "archiving idempotency keys failed");
+        self.next_key_offer = now.plus_millis(key_writer::KEY_OFFER_EVERY_MS);
+        let Some(writer) = self.engine.key_writer.clone() else {
+            let index = Arc::clone(&self.engine.idempotency);
+            let times = Arc::clone(&self.engine.work_times);
+            let archived = self.guarded(|s| {
+                s.idempotency
+                    .archive_decided(&index, now, &times.key_archive)
+            });
+            match archived {
+                // The keys stay in the table and its snapshot; the next offer retries.
+                Ok(Err(err)) => {
+                    tracing::warn!(schedule = %self.id, %err, "archiving idempotency keys failed")
+                }
+                Ok(Ok(_)) => {}
+                Err(_) => self.after_panic(ctx),
             }
+            return;
+        };
+        let records = match self.guarded(|s| s.idempotency.due_for_archive(now)) {
+            Ok(records) => records,
+            Err(_) => {
+                self.after_panic(ctx);
+                return;
+            }
+        };
+        if records.is_empty() {
+            return;
+        }
+        let (addr, generation) = (ctx.address(), self.generation);
+        let done: key_writer::KeysDone = Box::new(move |batch, written| {
+            addr.do_send(KeysWritten {
+                generation,
+                batch,
+                written,
+            });
         });
-        if tidied.is_err() {
-            self.after_panic(ctx);
+        // A full queue: keep them; the next offer tries again.
+        self.keys_in_flight = writer
+            .submit(key_writer::KeyBatch { records, now }, done)
+            .is_ok();
+    }
+
+    /// Tidies the state (ended reservations to the archive, see
+    /// `archive.rs`; idempotency keys leave it continuously, see
+    /// [`Self::offer_keys`]) and snapshots it as covering `lsn`. A failed
+    /// archive or snapshot is only logged: the log still holds everything and
+    /// the next snapshot retries.
+    fn snapshot(&mut self, ctx: &mut Context<Self>, lsn: boxoffice_storage::Lsn) {
+        if self.state.is_none() {
             return;
         }
         if !self.archive_ended(ctx) {
@@ -564,6 +613,8 @@ impl Supervised for ScheduleActor {
         self.timer = None;
         self.generation += 1;
         self.archive_in_flight = false;
+        self.keys_in_flight = false;
+        self.next_key_offer = Timestamp::MIN;
         self.poisoned = false;
         self.admitted.clear();
         self.journal
@@ -627,6 +678,36 @@ impl Handler<ArchiveWritten> for ScheduleActor {
         self.archive_in_flight = false;
         // The next snapshot records the smaller state.
         self.forget_archived(ctx, msg.batch, msg.written);
+    }
+}
+
+/// Internal: the key writer wrote (or failed to write) a key batch.
+struct KeysWritten {
+    generation: u64,
+    batch: key_writer::KeyBatch,
+    written: Result<(), StoreError>,
+}
+impl Message for KeysWritten {
+    type Result = ();
+}
+
+impl Handler<KeysWritten> for ScheduleActor {
+    type Result = ();
+    fn handle(&mut self, msg: KeysWritten, ctx: &mut Context<Self>) {
+        if msg.generation != self.generation || self.state.is_none() {
+            return;
+        }
+        self.keys_in_flight = false;
+        if let Err(err) = msg.written {
+            // They stay in the table (and its snapshots); the next offer retries.
+            tracing::warn!(schedule = %self.id, %err, "archiving idempotency keys failed");
+            return;
+        }
+        // The next snapshot records the smaller table.
+        let forgot = self.guarded(|s| s.idempotency.forget_archived(&msg.batch.records));
+        if forgot.is_err() {
+            self.after_panic(ctx);
+        }
     }
 }
 
