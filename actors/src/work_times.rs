@@ -21,6 +21,12 @@ use std::time::{Duration, Instant};
 pub struct WorkTimes {
     /// A schedule's snapshot: encode, write, trim (on its actor's thread).
     pub snapshot: Timings,
+    /// Of a schedule's snapshot: encoding the state.
+    pub snapshot_encode: Timings,
+    /// Of a schedule's snapshot: trimming the log behind it (one store batch
+    /// removing every record since the last snapshot, under the store's
+    /// write lock).
+    pub log_trim: Timings,
     /// One store write of decided idempotency keys to the key store (a
     /// schedule's on the key writer thread, a wallet's at its snapshot on
     /// its thread; both under the store's write lock).
@@ -32,7 +38,7 @@ pub struct WorkTimes {
 impl WorkTimes {
     /// Every kind's reading by name (what `/metrics` and the harness
     /// report), the flushes first: the group commit times those itself.
-    pub fn readings(&self, flush: &FlushStats) -> [(&'static str, TimingsReading); 4] {
+    pub fn readings(&self, flush: &FlushStats) -> [(&'static str, TimingsReading); 6] {
         let flushes = TimingsReading {
             count: flush.flushes,
             total_us: flush.flush_us_total,
@@ -41,6 +47,8 @@ impl WorkTimes {
         [
             ("flush", flushes),
             ("snapshot", self.snapshot.reading()),
+            ("snapshot_encode", self.snapshot_encode.reading()),
+            ("log_trim", self.log_trim.reading()),
             ("key_archive", self.key_archive.reading()),
             ("archive_write", self.archive_write.reading()),
         ]

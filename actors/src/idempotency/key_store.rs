@@ -38,6 +38,8 @@ use super::{IdemKey, IdemRecord, IdemState, RETENTION_MS};
 use crate::store_writer;
 use crate::work_times::Timings;
 
+/// Every key-store name starts with this (crash points aim at its writes).
+pub const KEY_STORE_PREFIX: &str = "idem/";
 const KEY_PREFIX: &str = "idem/k/";
 const EXPIRY_PREFIX: &str = "idem/t/";
 /// Key hashes per expiry entry: 512 × 32 bytes stays well under the store's

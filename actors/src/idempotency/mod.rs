@@ -49,7 +49,7 @@ mod quota;
 mod table;
 
 pub use index::{IdempotencyIndex, Replay};
-pub use key_store::{KeyPacing, KeyStore, KEYS_PER_EXPIRY_ENTRY};
+pub use key_store::{KeyPacing, KeyStore, KEYS_PER_EXPIRY_ENTRY, KEY_STORE_PREFIX};
 pub use quota::{KeyQuota, DEFAULT_MAX_NEW_KEYS_PER_DAY};
 pub use table::IdempotencyTable;
 

@@ -405,11 +405,11 @@ impl ScheduleActor {
             return;
         }
         if let Some(state) = self.state.as_ref() {
-            let written = self
-                .engine
-                .work_times
-                .snapshot
-                .time(|| self.journal.snapshot(lsn, state));
+            let times = &self.engine.work_times;
+            let written = times.snapshot.time(|| {
+                self.journal
+                    .snapshot_timed(lsn, state, &times.snapshot_encode, &times.log_trim)
+            });
             if let Err(err) = written {
                 tracing::warn!(schedule = %self.id, %err, "snapshot failed");
             }
