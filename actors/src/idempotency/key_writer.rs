@@ -10,25 +10,28 @@
 //!
 //! How: after each commit, at most every [`KEY_OFFER_EVERY_MS`] and with no
 //! batch of its own in flight, a schedule actor copies the decided records of
-//! its table older than [`ARCHIVE_AFTER_MS`](super::ARCHIVE_AFTER_MS) into a
-//! [`KeyBatch`] and submits it here. This thread writes them
-//! ([`KEYS_PER_WRITE`] per store write, paced as the archive writer is) and
-//! forgets them in the shared index's memory, then calls the actor back;
-//! only then does the actor forget them in its table (the
-//! [`StoreWriter`] contract). A table, and so a snapshot, holds about
-//! `ARCHIVE_AFTER_MS` + `KEY_OFFER_EVERY_MS` + one batch's writing of keys.
+//! its table older than [`ARCHIVE_AFTER_MS`](super::ARCHIVE_AFTER_MS) (and
+//! not offered before) into a [`KeyBatch`] and submits it here. This thread
+//! writes them ([`KEYS_PER_WRITE`] per store write, paced as the archive
+//! writer is) and forgets them in the shared index's memory, then calls the
+//! actor back (the [`StoreWriter`] contract); the actor's table forgets them
+//! at its next snapshot, so the table is always what its snapshot and log
+//! recover. A snapshot then holds about `ARCHIVE_AFTER_MS` +
+//! `KEY_OFFER_EVERY_MS` + one batch's writing of keys, not every key since
+//! the one before.
 //!
 //! The invariant (a key acknowledged to a client is always found again,
 //! across a crash at any point): the key's record is logged with its effect
-//! and acknowledged once a flush covers that log record. From then on it is in
-//! the actor's table (its snapshot + log) until the callback; it is written
-//! here before that, and a snapshot without it is written after that, so the
-//! store's order is log record, key-store entry, snapshot lacking the key,
-//! trim of the log record; a flush makes a prefix of that durable, and every
+//! and acknowledged once a flush covers that log record. From then on it is
+//! in the actor's table (its snapshot + log) until a snapshot after the
+//! callback forgets it; it is written here before the callback, so the
+//! store's order is: log record, key-store entry, snapshot lacking the key,
+//! trim of the log record. A flush makes a prefix of that durable, and every
 //! prefix keeps the key in the log, the snapshot or the key store. A crash
-//! before the callback leaves the key in the table as well: it is offered (and
-//! written, the same entry) again. Memory (the index) forgets it only after
-//! it is written here, and a lookup that misses memory reads the key store.
+//! before that snapshot leaves the key in the table as well: it is offered
+//! (and written, the same entry) again. Memory (the index) forgets it only
+//! after it is written here, and a lookup that misses memory reads the key
+//! store.
 //!
 //! Deterministic runs (no background writers, `EngineConfig::archive_in_background`
 //! off) write the batch on the actor's thread at the same moments, so a seed

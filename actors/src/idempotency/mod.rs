@@ -10,8 +10,9 @@
 //!   [`ARCHIVE_AFTER_MS`] old: a schedule hands them to the key writer
 //!   thread (`key_writer.rs`) a fraction of a second's worth at a time, a
 //!   wallet moves them at its snapshots; either forgets them in its table
-//!   only once they are written, so memory and snapshots hold about a second
-//!   of keys (a wallet's: plus one snapshot interval), not days.
+//!   only once they are written, at a snapshot, so a schedule's snapshots
+//!   hold about a second of keys (a wallet's: one snapshot interval) and
+//!   memory about a snapshot interval, not days.
 //! - [`IdempotencyIndex`] (`index.rs`) is one process-wide index over both,
 //!   rebuilt from the tables at start-up. A key it has never seen begins
 //!   there, so that is where [`KeyQuota`] (`quota.rs`) counts each user's
@@ -51,7 +52,7 @@ mod table;
 pub use index::{IdempotencyIndex, Replay};
 pub use key_store::{KeyPacing, KeyStore, KEYS_PER_EXPIRY_ENTRY, KEY_STORE_PREFIX};
 pub use quota::{KeyQuota, DEFAULT_MAX_NEW_KEYS_PER_DAY};
-pub use table::IdempotencyTable;
+pub use table::{IdempotencyTable, WrittenKey};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Endpoint {

@@ -62,7 +62,9 @@ use crate::booking_events::{booking_events, BookingEvent};
 use crate::card_payments::record::is_card_payment;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult};
-use crate::idempotency::{key_writer, IdemRecord, IdemState};
+use crate::idempotency::{
+    key_writer, IdemRecord, IdemState, KeyPacing, WrittenKey, ARCHIVE_AFTER_MS,
+};
 use crate::journal::{Committed, Journal, Waiter};
 use crate::queue_link::{QueueAdmitted, QueueLink, ResendAdmissions};
 use crate::seat_board::SeatBoard;
@@ -104,6 +106,11 @@ pub struct ScheduleActor {
     /// The engine time before which the actor offers no key batch (see
     /// `idempotency/key_writer.rs`).
     next_key_offer: Timestamp,
+    /// Decided keys up to this time were offered (or written) already.
+    keys_offered_through: Timestamp,
+    /// Keys written to the key store that the table forgets at the next
+    /// snapshot.
+    keys_written: Vec<WrittenKey>,
     /// Bumped at each restart: a batch's completion from before a restart
     /// changes nothing (its reservations, or keys, are archived again later).
     generation: u64,
@@ -143,6 +150,8 @@ impl ScheduleActor {
             archive_in_flight: false,
             keys_in_flight: false,
             next_key_offer: Timestamp::MIN,
+            keys_offered_through: Timestamp::MIN,
+            keys_written: Vec::new(),
             generation: 0,
             seats,
             feed,
@@ -338,37 +347,26 @@ impl ScheduleActor {
         }
     }
 
-    /// Moves the table's due idempotency keys to the key store (see
+    /// Writes the table's due idempotency keys to the key store (see
     /// `idempotency/key_writer.rs`), at most every `KEY_OFFER_EVERY_MS` and
-    /// one batch at a time: hands them to the key writer (the table forgets
-    /// them when [`KeysWritten`] comes back) or, without one, writes and
-    /// forgets them here. Called right after a commit: every record in the
-    /// table has then been appended to the log, so its key-store entry
-    /// comes after it in the store's order.
+    /// one batch at a time: hands them to the key writer or, without one,
+    /// writes them here. Either way the table forgets them at the next
+    /// snapshot once they are written. Called right after a commit: every
+    /// record in the table has then been appended to the log, so its
+    /// key-store entry comes after it in the store's order.
     fn offer_keys(&mut self, ctx: &mut Context<Self>) {
         let now = self.now();
         if self.keys_in_flight || now < self.next_key_offer {
             return;
         }
         self.next_key_offer = now.plus_millis(key_writer::KEY_OFFER_EVERY_MS);
-        let Some(writer) = self.engine.key_writer.clone() else {
-            let index = Arc::clone(&self.engine.idempotency);
-            let times = Arc::clone(&self.engine.work_times);
-            let archived = self.guarded(|s| {
-                s.idempotency
-                    .archive_decided(&index, now, &times.key_archive)
-            });
-            match archived {
-                // The keys stay in the table and its snapshot; the next offer retries.
-                Ok(Err(err)) => {
-                    tracing::warn!(schedule = %self.id, %err, "archiving idempotency keys failed")
-                }
-                Ok(Ok(_)) => {}
-                Err(_) => self.after_panic(ctx),
-            }
-            return;
-        };
-        let records = match self.guarded(|s| s.idempotency.due_for_archive(now)) {
+        // Younger keys stay: their request may not have recorded its reply
+        // in the index yet (see `ARCHIVE_AFTER_MS`).
+        let (after, through) = (
+            self.keys_offered_through,
+            now.plus_millis(-ARCHIVE_AFTER_MS),
+        );
+        let records = match self.guarded(|s| s.idempotency.decided_between(after, through)) {
             Ok(records) => records,
             Err(_) => {
                 self.after_panic(ctx);
@@ -376,29 +374,57 @@ impl ScheduleActor {
             }
         };
         if records.is_empty() {
+            self.keys_offered_through = through;
             return;
         }
-        let (addr, generation) = (ctx.address(), self.generation);
-        let done: key_writer::KeysDone = Box::new(move |batch, written| {
-            addr.do_send(KeysWritten {
-                generation,
-                batch,
-                written,
-            });
-        });
+        let Some(writer) = self.engine.key_writer.clone() else {
+            let written = self.engine.idempotency.archive(
+                &records,
+                now,
+                KeyPacing::INLINE,
+                &self.engine.work_times.key_archive,
+            );
+            match written {
+                Ok(written) => {
+                    self.keys_written
+                        .extend(written.into_iter().map(WrittenKey::from));
+                    self.keys_offered_through = through;
+                }
+                // They stay in the table and its snapshots; the next offer retries.
+                Err(err) => {
+                    tracing::warn!(schedule = %self.id, %err, "archiving idempotency keys failed")
+                }
+            }
+            return;
+        };
+        let done = self.written_callback(ctx);
         // A full queue: keep them; the next offer tries again.
-        self.keys_in_flight = writer
+        if writer
             .submit(key_writer::KeyBatch { records, now }, done)
-            .is_ok();
+            .is_ok()
+        {
+            self.keys_in_flight = true;
+            self.keys_offered_through = through;
+        }
     }
 
     /// Tidies the state (ended reservations to the archive, see
-    /// `archive.rs`; idempotency keys leave it continuously, see
-    /// [`Self::offer_keys`]) and snapshots it as covering `lsn`. A failed
-    /// archive or snapshot is only logged: the log still holds everything and
-    /// the next snapshot retries.
+    /// `archive.rs`; idempotency keys already in the key store, see
+    /// [`Self::offer_keys`], and those past retention out of the table) and
+    /// snapshots it as covering `lsn`. A failed archive or snapshot is only
+    /// logged: the log still holds everything and the next snapshot retries.
     fn snapshot(&mut self, ctx: &mut Context<Self>, lsn: boxoffice_storage::Lsn) {
         if self.state.is_none() {
+            return;
+        }
+        let now = self.now();
+        let written = std::mem::take(&mut self.keys_written);
+        let tidied = self.guarded(|s| {
+            s.idempotency.prune(now);
+            s.idempotency.forget_archived(&written);
+        });
+        if tidied.is_err() {
+            self.after_panic(ctx);
             return;
         }
         if !self.archive_ended(ctx) {
@@ -417,8 +443,8 @@ impl ScheduleActor {
     }
 
     /// Moves ended reservations to the archive once enough have piled up:
-    /// hands a batch to the archive writer (they are forgotten when
-    /// [`ArchiveWritten`] comes back), or, without one, writes and forgets
+    /// hands a batch to the archive writer (they are forgotten when it
+    /// comes back written), or, without one, writes and forgets
     /// them here. False when the snapshot must be skipped (an inline write
     /// failed, or engine code panicked).
     fn archive_ended(&mut self, ctx: &mut Context<Self>) -> bool {
@@ -452,14 +478,7 @@ impl ScheduleActor {
             );
             return self.forget_archived(ctx, batch, written);
         };
-        let (addr, generation) = (ctx.address(), self.generation);
-        let done: crate::archive_writer::ArchiveDone = Box::new(move |batch, written| {
-            addr.do_send(ArchiveWritten {
-                generation,
-                batch,
-                written,
-            });
-        });
+        let done = self.written_callback(ctx);
         // A full queue: keep them; the next snapshot offers them again.
         self.archive_in_flight = writer.submit(batch, done).is_ok();
         true
@@ -615,6 +634,8 @@ impl Supervised for ScheduleActor {
         self.archive_in_flight = false;
         self.keys_in_flight = false;
         self.next_key_offer = Timestamp::MIN;
+        self.keys_offered_through = Timestamp::MIN;
+        self.keys_written.clear();
         self.poisoned = false;
         self.admitted.clear();
         self.journal
@@ -659,19 +680,42 @@ impl Handler<ContinueSweep> for ScheduleActor {
     }
 }
 
-/// Internal: the archive writer wrote (or failed to write) a batch.
-struct ArchiveWritten {
+/// Internal: a background writer wrote (or failed to write) a batch (see
+/// [`ScheduleActor::written_callback`]).
+struct Written<B> {
     generation: u64,
-    batch: archive::ArchiveBatch,
+    batch: B,
     written: Result<(), StoreError>,
 }
-impl Message for ArchiveWritten {
+impl<B: 'static> Message for Written<B> {
     type Result = ();
 }
 
-impl Handler<ArchiveWritten> for ScheduleActor {
+impl ScheduleActor {
+    /// The callback that brings a batch back from its background writer to
+    /// this actor, tagged with the actor's generation (a batch from before
+    /// a restart changes nothing).
+    fn written_callback<B: Send + 'static>(
+        &self,
+        ctx: &mut Context<Self>,
+    ) -> crate::store_writer::WriteDone<B>
+    where
+        Self: Handler<Written<B>>,
+    {
+        let (addr, generation) = (ctx.address(), self.generation);
+        Box::new(move |batch, written| {
+            addr.do_send(Written {
+                generation,
+                batch,
+                written,
+            });
+        })
+    }
+}
+
+impl Handler<Written<archive::ArchiveBatch>> for ScheduleActor {
     type Result = ();
-    fn handle(&mut self, msg: ArchiveWritten, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Written<archive::ArchiveBatch>, ctx: &mut Context<Self>) {
         if msg.generation != self.generation || self.state.is_none() {
             return;
         }
@@ -681,33 +725,23 @@ impl Handler<ArchiveWritten> for ScheduleActor {
     }
 }
 
-/// Internal: the key writer wrote (or failed to write) a key batch.
-struct KeysWritten {
-    generation: u64,
-    batch: key_writer::KeyBatch,
-    written: Result<(), StoreError>,
-}
-impl Message for KeysWritten {
+impl Handler<Written<key_writer::KeyBatch>> for ScheduleActor {
     type Result = ();
-}
-
-impl Handler<KeysWritten> for ScheduleActor {
-    type Result = ();
-    fn handle(&mut self, msg: KeysWritten, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Written<key_writer::KeyBatch>, _: &mut Context<Self>) {
         if msg.generation != self.generation || self.state.is_none() {
             return;
         }
         self.keys_in_flight = false;
         if let Err(err) = msg.written {
-            // They stay in the table (and its snapshots); the next offer retries.
+            // Offer them (and any younger ones) again; the table and its
+            // snapshots keep them meanwhile.
             tracing::warn!(schedule = %self.id, %err, "archiving idempotency keys failed");
+            self.keys_offered_through = Timestamp::MIN;
             return;
         }
-        // The next snapshot records the smaller table.
-        let forgot = self.guarded(|s| s.idempotency.forget_archived(&msg.batch.records));
-        if forgot.is_err() {
-            self.after_panic(ctx);
-        }
+        // Forgotten at the next snapshot, which records the smaller table.
+        self.keys_written
+            .extend(msg.batch.records.into_iter().map(WrittenKey::from));
     }
 }
 
