@@ -108,6 +108,9 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+    /// Serve the web pages' files from this directory (the repository's http/assets) instead of the copies built into the binary, so page edits show without a rebuild.
+    #[arg(long, env = "BOXOFFICE_PAGES_DIR")]
+    pages_dir: Option<PathBuf>,
     /// The SMTP server mail goes through: smtp://host:port (plain), smtp://host:port?tls=required (STARTTLS), smtps://host:port (TLS); user:password@ before the host to log in. With --mail-from; mail is off when unset.
     #[arg(long, env = "BOXOFFICE_SMTP_URL")]
     smtp_url: Option<String>,
@@ -256,6 +259,7 @@ impl ServeArgs {
         settings.direct_wallet_charges = self.direct_wallet_charges == Switch::On;
         settings.mail =
             boxoffice_http::mail::MailSettings::from_flags(self.smtp_url, self.mail_from)?;
+        settings.pages_dir = self.pages_dir;
         settings.cors_origins = self
             .cors_origins
             .into_iter()

@@ -379,6 +379,26 @@ impl Registry {
             .collect())
     }
 
+    /// One schedule as listings show it, with the concert it belongs to, or
+    /// `NotFound(Schedule)` (also a DRAFT's, for a `viewer` who may not see
+    /// it). Pages that know only a schedule id start here: whether it is
+    /// gated must be known before its seat map is asked for (a gated map
+    /// answers 401/403 to a caller without an ACTIVE queue token).
+    pub async fn schedule_detail(
+        &self,
+        schedule_id: ScheduleId,
+        viewer: Option<UserId>,
+    ) -> EngineResult<(ConcertId, ScheduleListing)> {
+        self.reachable(schedule_id, viewer)?;
+        let (concert, info) = self.schedule_info(schedule_id).await?;
+        let counts = self.counts_of(&[&info])?;
+        let listing = self
+            .listings(&[&info], counts)
+            .pop()
+            .ok_or_else(|| missing_schedule(schedule_id))?;
+        Ok((concert.concert_id, listing))
+    }
+
     /// The concert's schedules that pass `filter`, in the concert's order,
     /// or `NotFound(Concert)` (also for a DRAFT that `viewer` may not see).
     pub async fn concert_schedules(

@@ -86,9 +86,8 @@ pub fn guessed_origin(bind: SocketAddr, port: u16) -> Option<String> {
 
 /// A checkout URL as the caller reaches this server: a URL of the built-in
 /// provider under the guessed origin (see [`guessed_origin`]) gets the scheme
-/// and host the request came in on; any other URL is left as it is. The
-/// forwarding headers name them only from a `--trusted-proxy`; from anyone
-/// else, the `Host` header over plain HTTP (what this server serves).
+/// and host the request came in on ([`reached_origin`]); any other URL is
+/// left as it is.
 pub fn as_reached(
     guessed: Option<&String>,
     proxies: &TrustedProxies,
@@ -101,6 +100,18 @@ pub fn as_reached(
     if !rest.starts_with(&format!("{MOCK_PREFIX}/")) {
         return url;
     }
+    match reached_origin(proxies, req) {
+        Some(origin) => format!("{origin}{rest}"),
+        None => url,
+    }
+}
+
+/// The origin (`scheme://host[:port]`) the request reached this server at:
+/// the forwarding headers name it only from a `--trusted-proxy`; from anyone
+/// else, the `Host` header over plain HTTP (what this server serves). `None`
+/// unless it is a plain host[:port]: only that goes into a URL handed out
+/// (the caller's own answer, or where the provider sends the caller back).
+pub fn reached_origin(proxies: &TrustedProxies, req: &HttpRequest) -> Option<String> {
     let (scheme, host) = if proxies.from_trusted_proxy(req) {
         let info = req.connection_info();
         (info.scheme().to_owned(), info.host().to_owned())
@@ -112,12 +123,11 @@ pub fn as_reached(
             .unwrap_or_default();
         ("http".to_owned(), host.to_owned())
     };
-    // Only a plain host[:port] goes into a URL handed out (the caller's own answer).
     let plain = |b: u8| b.is_ascii_alphanumeric() || b".-:[]".contains(&b);
     if host.is_empty() || !host.bytes().all(plain) || !matches!(scheme.as_str(), "http" | "https") {
-        return url;
+        return None;
     }
-    format!("{scheme}://{host}{rest}")
+    Some(format!("{scheme}://{host}"))
 }
 
 /// Builds the provider for a server bound at `bind` (on `port`); `None`

@@ -27,6 +27,7 @@ pub mod load_shedding;
 pub mod mail;
 pub mod metrics;
 pub mod openapi;
+pub mod pages;
 pub mod pagination;
 pub mod queue_tokens;
 pub mod rate_limit;

@@ -79,6 +79,9 @@ pub struct Settings {
     /// The webhook dispatcher's retry base and retention pass interval; no
     /// flag sets them, tests shorten them.
     pub webhook_dispatch: DispatchSettings,
+    /// `--pages-dir`: serve the web pages' files from this directory instead
+    /// of the binary's embedded copies (`crate::pages`); for page editing.
+    pub pages_dir: Option<PathBuf>,
     pub engine: EngineConfig,
 }
 
@@ -146,6 +149,7 @@ impl Settings {
             card_timeout_ms: boxoffice_actors::card_payments::DEFAULT_PROVIDER_TIMEOUT_MS,
             direct_wallet_charges: true,
             webhook_dispatch: DispatchSettings::default(),
+            pages_dir: None,
             engine: EngineConfig::default(),
         }
     }

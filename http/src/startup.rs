@@ -231,6 +231,9 @@ impl Application {
         // One load shedder for the whole process: every worker's app shares it.
         let shedder = LoadShedder::new(settings.max_in_flight_requests);
         let cors_origins = settings.cors_origins.clone();
+        let page_files = web::Data::new(crate::pages::PageFiles {
+            dir: settings.pages_dir.clone(),
+        });
         // The built-in test provider needs the server's port for its URLs,
         // known only once bound: the workers (started after) mount it from here.
         let mock_slot: Arc<OnceLock<Arc<MockProvider>>> = Arc::new(OnceLock::new());
@@ -239,6 +242,7 @@ impl Application {
             let mock_routes = Arc::clone(&mock_routes);
             App::new()
                 .app_data(state.clone())
+                .app_data(page_files.clone())
                 .app_data(json_config())
                 .app_data(query_config())
                 .app_data(path_config())
@@ -254,6 +258,7 @@ impl Application {
                 .configure(openapi::configure)
                 .configure(routes::configure)
                 .configure(move |cfg| card_provider::mount_mock(mock_routes.get(), cfg))
+                .configure(crate::pages::configure)
                 .default_service(web::to(routes::not_found))
         })
         .workers(settings.workers)

@@ -1,6 +1,7 @@
 //! The concert search (API.md, "Search"; DESIGN.md, "Search"): a tantivy
 //! full-text index kept in `<data dir>/search/`, following the catalogue.
 //!
+//! - [`claim`]: one writer thread per index directory in this process.
 //! - [`text`]: how text becomes terms (words folded to ASCII, CJK bigrams).
 //! - [`schema`]: the fields, their weights, a concert as a document.
 //! - [`disk`]: reuse the index on disk when whole and current, else rebuild.
@@ -22,6 +23,7 @@
 //! ready. Until then searches answer [`SearchError::Unavailable`] (503 with
 //! `Retry-After`) and the list's `q` falls back to its substring scan.
 
+pub mod claim;
 pub mod disk;
 pub mod pool;
 pub mod query;

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use tantivy::{IndexWriter, Term};
 
-use crate::disk::{open_or_rebuild, Opened};
+use crate::claim::claim;
+use crate::disk::{open_or_rebuild, Opened, WRITER_LOCK_WAIT};
 use crate::schema::address_of;
 use crate::{Live, Shared};
 
@@ -53,6 +54,12 @@ impl CatalogFollower for Follower {
 /// The writer thread's body.
 pub(crate) fn run(shared: Arc<Shared>, copy: CatalogCopy, queue: Receiver<Vec<CatalogEvent>>) {
     let started = Instant::now();
+    // Declared first so that it is given up last, after the writer.
+    let Some(_claim) = claim(&shared.dir, WRITER_LOCK_WAIT) else {
+        tracing::error!(dir = %shared.dir.display(), "search index still held by a writer of this process: search answers 503");
+        shared.failed();
+        return;
+    };
     let opened = open_or_rebuild(&shared.dir, &shared.fields, &copy);
     let mut concerts: HashMap<ConcertId, Concert> = copy
         .concerts
@@ -100,6 +107,11 @@ pub(crate) fn run(shared: Arc<Shared>, copy: CatalogCopy, queue: Receiver<Vec<Ca
             // check rebuilds it; searches still answer from what it has.
             tracing::error!(%err, "search index update failed");
         }
+    }
+    // Merges still running would write into the directory after the claim
+    // is given up.
+    if let Err(err) = writer.wait_merging_threads() {
+        tracing::warn!(%err, "search index merges at stop");
     }
 }
 

@@ -1674,6 +1674,51 @@ async fn gated_seat_maps_need_a_user_and_an_active_queue_token_of_that_user() {
     app.stop().await;
 }
 
+#[actix_rt::test]
+async fn a_schedule_alone_is_public_as_its_concert_lists_it_with_the_concert_id() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let queue = json!({"enabled": true, "batchSize": 10, "intervalMs": 100, "maxActive": 100, "activeSeconds": 600});
+    let (gated_concert, gated) = app.create_concert(&admin, Some(queue), 300).await;
+    let (open_concert, open) = app.create_concert(&admin, None, 300).await;
+    for (concert, schedule, is_gated) in [
+        (&gated_concert, &gated, true),
+        (&open_concert, &open, false),
+    ] {
+        // No token needed, also for a gated schedule (whose seat map is 401 here).
+        let one = app
+            .get(&format!("/api/v1/schedules/{schedule}"), None)
+            .await;
+        one.expect(200, "");
+        assert_eq!(one.body["concertId"], concert.as_str());
+        let listed = app.get(&format!("/api/v1/concerts/{concert}"), None).await;
+        listed.expect(200, "");
+        let mut expected = listed.body["schedules"][0].clone();
+        expected["concertId"] = json!(concert);
+        assert_eq!(
+            one.body, expected,
+            "as GET concert lists it, plus concertId"
+        );
+        assert_eq!(
+            one.body["queue"]["enabled"].as_bool().unwrap_or(false),
+            is_gated
+        );
+    }
+    // Its counts follow holds, as the listing's do.
+    let fan = signed_up(&app, "holder").await;
+    app.post_keyed(
+        "/api/v1/reservations",
+        str_of(&fan, "accessToken"),
+        json!({"scheduleId": open, "quantity": 2}),
+    )
+    .await
+    .expect(201, "");
+    let after = app.get(&format!("/api/v1/schedules/{open}"), None).await;
+    assert_eq!(after.body["availableSeats"], 58);
+    not_found(&app, "/api/v1/schedules/{}", &[&unknown_id(), "nope"]).await;
+    app.stop().await;
+}
+
 // ---------------------------------------------------------------- cross-cutting
 
 #[actix_rt::test]
@@ -2017,6 +2062,7 @@ async fn openapi_document_lists_every_path_of_the_contract() {
         ("/api/v1/concerts", "get"),
         ("/api/v1/concerts/{concertId}", "get"),
         ("/api/v1/concerts/{concertId}/schedules", "get"),
+        ("/api/v1/schedules/{scheduleId}", "get"),
         ("/api/v1/schedules/{scheduleId}/seats", "get"),
         ("/api/v1/queue/tokens", "post"),
         ("/api/v1/queue/tokens/current", "get"),

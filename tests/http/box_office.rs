@@ -99,6 +99,10 @@ async fn sees(
         .get(&format!("{CONCERTS}/{concert}/schedules"), token)
         .await;
     answers.push(("GET schedules", schedules.status == 200));
+    let one = app
+        .get(&format!("/api/v1/schedules/{schedule}"), token)
+        .await;
+    answers.push(("GET schedule", one.status == 200));
     let seats = app
         .get(&format!("/api/v1/schedules/{schedule}/seats"), token)
         .await;

@@ -640,6 +640,58 @@ async fn post_pay(app: &TestApp, checkout_url: &str) -> u16 {
         .as_u16()
 }
 
+/// POSTs "pay" on a checkout page without following the provider's
+/// redirect: (status, Location).
+async fn pay_unfollowed(checkout_url: &str) -> (u16, Option<String>) {
+    let reply = awc::Client::builder()
+        .disable_redirects()
+        .finish()
+        .post(format!("{checkout_url}/pay"))
+        .send_body("")
+        .await
+        .expect("click");
+    let location = reply
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (reply.status().as_u16(), location)
+}
+
+/// The provider sends the payer back to this site: a payment to the hold's
+/// checkout page (which shows the tickets), a top-up to the wallet page.
+#[actix_rt::test]
+async fn after_paying_the_provider_sends_the_payer_back_to_this_sites_page() {
+    let (app, schedule) = card_app(600).await;
+    let token = fan(&app);
+    let reservation = app.hold(&token, &schedule, &["VIP-1-1"]).await;
+    let (payment_id, url) = pay_card_ok(&app, &token, &reservation).await;
+    let back = format!("{}/checkout/{reservation}", app.base);
+    assert_eq!(pay_unfollowed(&url).await, (303, Some(back.clone())));
+    wait_status(&app, &token, &payment_id, "COMPLETED").await;
+    let page = app
+        .client
+        .get(&back)
+        .insert_header(("Accept", "text/html"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status().as_u16(), 200, "the page it names is served");
+
+    let key = app.unique("top-up");
+    let topped = top_up_card(&app, &token, 30_000, &[("Idempotency-Key", &key)]).await;
+    topped.expect(202, "");
+    let url = topped.body["checkoutUrl"].as_str().expect("url");
+    assert_eq!(
+        pay_unfollowed(url).await,
+        (303, Some(format!("{}/wallet", app.base)))
+    );
+    // A declined card stays on the provider's page (no way back is promised).
+    let reservation = app.hold(&token, &schedule, &["VIP-1-2"]).await;
+    let (_, url) = pay_card_ok(&app, &token, &reservation).await;
+    assert_eq!(click(&app, &url, "decline").await, 200);
+}
+
 #[actix_rt::test]
 async fn a_card_top_up_credits_the_wallet_once() {
     let (app, _) = card_app(600).await;
@@ -807,6 +859,15 @@ async fn behind_bind_0_0_0_0_checkout_urls_name_the_host_the_caller_used() {
     assert!(
         url.starts_with("http://box.example:8443/mock-provider/checkout/pi_"),
         "{url}"
+    );
+    // Paying there sends the payer back to the same host.
+    let here = url.replacen("http://box.example:8443", &app.base, 1);
+    assert_eq!(
+        pay_unfollowed(&here).await,
+        (
+            303,
+            Some(format!("http://box.example:8443/checkout/{reservation}"))
+        )
     );
     let topped = top_up_card(
         &app,

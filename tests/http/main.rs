@@ -13,6 +13,7 @@ mod limits;
 mod mail;
 mod methods;
 mod newcomer;
+mod pages;
 mod paging;
 mod schedule_admin;
 mod search;

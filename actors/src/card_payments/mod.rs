@@ -234,14 +234,17 @@ impl Registry {
             refund_reported: false,
             idem,
             updated_at: now,
+            return_url: None,
         }
     }
 
-    /// Pays for a hold by card: 202 PENDING with the checkout URL (module doc).
+    /// Pays for a hold by card: 202 PENDING with the checkout URL (module
+    /// doc); after paying there the provider sends the payer to `return_url`.
     pub async fn pay_by_card(
         &self,
         user: UserId,
         cmd: PayCommand,
+        return_url: Option<String>,
     ) -> EngineResult<CardPaymentReceipt> {
         let card = self.card()?;
         let now = || self.context().clock.now();
@@ -257,7 +260,7 @@ impl Registry {
             StoredReply::CardPayment,
             unwrap,
             || async {
-                let outcome = self.open_card_payment(card, user, cmd).await;
+                let outcome = self.open_card_payment(card, user, cmd, return_url).await;
                 match (&outcome, &tag) {
                     (Err(err), Some(tag)) if err.is_engine_decided() => {
                         let reply = StoredReply::CardPayment(Err(err.clone()));
@@ -296,6 +299,7 @@ impl Registry {
         card: Arc<CardPayments>,
         user: UserId,
         cmd: PayCommand,
+        return_url: Option<String>,
     ) -> EngineResult<CardPaymentReceipt> {
         let schedule = self.schedule_of(Some(user), cmd.reservation_id)?;
         let payment_id = self.context().ids.payment_id();
@@ -309,6 +313,7 @@ impl Registry {
             Money::ZERO,
             cmd.idem.clone(),
         );
+        record.return_url = return_url;
         self.save_card(&card, &record).await?;
         let begun = schedule
             .actor
@@ -351,12 +356,14 @@ impl Registry {
         })
     }
 
-    /// Tops the wallet up by card: 202 PENDING; the balance grows on the provider's success.
+    /// Tops the wallet up by card: 202 PENDING; the balance grows on the
+    /// provider's success, and the provider sends the payer to `return_url`.
     pub async fn charge_by_card(
         &self,
         user: UserId,
         amount: Money,
         idem: Option<IdemTag>,
+        return_url: Option<String>,
     ) -> EngineResult<CardChargeReceipt> {
         let card = self.card()?;
         let now = || self.context().clock.now();
@@ -382,6 +389,7 @@ impl Registry {
                     amount,
                     idem,
                 );
+                record.return_url = return_url;
                 // Durable before the intent exists, as a payment's is: a crash
                 // between the two would otherwise leave a payable intent that
                 // no record names, whose success could be neither credited
@@ -428,7 +436,7 @@ impl Registry {
             currency: record.currency.clone(),
             metadata,
             idempotency_key: record.id.intent_key(),
-            return_url: None,
+            return_url: record.return_url.clone(),
         };
         let created = card.provider.create_intent(&new).await.and_then(|intent| {
             let url = card.provider.checkout_url(&intent)?;

@@ -98,6 +98,62 @@ pub struct CardRecord {
     pub idem: Option<IdemTag>,
     /// When the status last changed.
     pub updated_at: Timestamp,
+    /// Where the provider's checkout page sends the payer back after paying
+    /// (this site's checkout or wallet page, as the payer reached it); kept so
+    /// that creating the intent again asks for the very same intent.
+    pub return_url: Option<String>,
+}
+
+/// A record as written before `return_url` existed (session 14): bincode is
+/// positional, so such bytes are read with this layout and get no return URL.
+#[derive(Deserialize)]
+struct CardRecordV1 {
+    id: CardId,
+    user: UserId,
+    reservation: Option<(ScheduleId, ReservationId)>,
+    amount: Money,
+    currency: String,
+    created_at: Timestamp,
+    deadline: Timestamp,
+    intent_id: Option<String>,
+    checkout_url: Option<String>,
+    status: CardStatus,
+    refund: RefundState,
+    refund_reported: bool,
+    idem: Option<IdemTag>,
+    updated_at: Timestamp,
+}
+
+impl From<CardRecordV1> for CardRecord {
+    fn from(old: CardRecordV1) -> Self {
+        CardRecord {
+            id: old.id,
+            user: old.user,
+            reservation: old.reservation,
+            amount: old.amount,
+            currency: old.currency,
+            created_at: old.created_at,
+            deadline: old.deadline,
+            intent_id: old.intent_id,
+            checkout_url: old.checkout_url,
+            status: old.status,
+            refund: old.refund,
+            refund_reported: old.refund_reported,
+            idem: old.idem,
+            updated_at: old.updated_at,
+            return_url: None,
+        }
+    }
+}
+
+/// Reads a record of this layout or the previous one (the decoder refuses
+/// bytes left over or missing, so the two cannot be mistaken for each other).
+fn decode(bytes: &[u8]) -> Result<CardRecord, StoreError> {
+    codec::decode::<CardRecord>(bytes).or_else(|err| {
+        codec::decode::<CardRecordV1>(bytes)
+            .map(Into::into)
+            .map_err(|_| err)
+    })
 }
 
 /// Writes `record` and makes it durable before returning.
@@ -113,7 +169,7 @@ pub fn load_all(store: &dyn Store) -> Result<Vec<CardRecord>, StoreError> {
     loop {
         let page = store.scan_meta(PREFIX, after.as_deref(), LOAD_PAGE)?;
         for (_, bytes) in &page {
-            records.push(codec::decode(bytes)?);
+            records.push(decode(bytes)?);
         }
         match page.last() {
             Some((key, _)) if page.len() == LOAD_PAGE => after = Some(key.clone()),
@@ -151,7 +207,58 @@ mod tests {
             refund_reported: false,
             idem: None,
             updated_at: Timestamp(10),
+            return_url: Some("http://127.0.0.1/checkout/r".into()),
         }
+    }
+
+    /// The fields of `CardRecordV1`, written as it was (the previous layout).
+    #[derive(Serialize)]
+    struct WrittenV1<'a>(
+        CardId,
+        UserId,
+        Option<(ScheduleId, ReservationId)>,
+        Money,
+        &'a str,
+        Timestamp,
+        Timestamp,
+        Option<String>,
+        Option<String>,
+        CardStatus,
+        RefundState,
+        bool,
+        Option<IdemTag>,
+        Timestamp,
+    );
+
+    #[test]
+    fn a_record_of_the_previous_layout_still_loads_without_a_return_url() {
+        let store = MemoryStore::new();
+        let mut expected = record(
+            CardId::TopUp(TransactionId::from_random_bytes([6; 16])),
+            None,
+        );
+        expected.return_url = None;
+        let r = &expected;
+        let old = WrittenV1(
+            r.id,
+            r.user,
+            r.reservation,
+            r.amount,
+            &r.currency,
+            r.created_at,
+            r.deadline,
+            r.intent_id.clone(),
+            r.checkout_url.clone(),
+            r.status,
+            r.refund,
+            r.refund_reported,
+            r.idem.clone(),
+            r.updated_at,
+        );
+        store
+            .put_meta(&r.id.key(), &codec::encode(&old).expect("encode"))
+            .expect("put");
+        assert_eq!(load_all(&store).expect("load"), vec![expected]);
     }
 
     #[test]

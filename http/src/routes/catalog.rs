@@ -21,7 +21,8 @@ use crate::rate_limit::{CatalogueGets, LimitedCaller};
 use crate::state::AppState;
 use crate::views::concerts::{
     ConcertBody, ConcertPatchBody, ConcertQuery, ConcertRequestBody, ConcertSortName,
-    ConcertStatusName, ConcertSummaryBody, ScheduleBody, ScheduleQuery, SortOrderName,
+    ConcertStatusName, ConcertSummaryBody, ScheduleBody, ScheduleDetailBody, ScheduleQuery,
+    SortOrderName,
 };
 use crate::views::seat_map::{unknown_section, SeatMapBody, SeatMapQuery, Viewer};
 use crate::views::venues::{VenueBody, VenueRequestBody};
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/concerts/{concertId}/publish").route(web::post().to(publish_concert)))
     .service(resource("/concerts/{concertId}/schedules").route(web::get().to(list_schedules)))
+    .service(resource("/schedules/{scheduleId}").route(web::get().to(get_schedule)))
     .service(resource("/schedules/{scheduleId}/seats").route(web::get().to(seat_map)));
 }
 
@@ -53,7 +55,7 @@ route_api!(
     CatalogApi: [
         create_venue, list_venues, get_venue,
         create_concert, list_concerts, get_concert, patch_concert, publish_concert,
-        list_schedules, seat_map,
+        list_schedules, get_schedule, seat_map,
     ],
     schemas: [ConcertSortName, SortOrderName, ConcertStatusName]
 );
@@ -271,6 +273,30 @@ pub async fn list_schedules(
         )
         .await?;
     Ok(HttpResponse::Ok().json(page.slice(schedules.iter().map(ScheduleBody::from).collect())))
+}
+
+#[utoipa::path(get, path = "/api/v1/schedules/{scheduleId}", summary = "A schedule (date) with its concert's id", tag = "catalogue", params(("scheduleId" = String, Path, example = "7f3c2a10-5b6e-4c1d-9a8b-2e4f6d8c0a12")),
+    responses(
+        (status = 200, description = "the schedule as its concert lists it (with `queue` when gated), plus `concertId`: public, also for a gated schedule, so a client can tell before asking for the seat map", body = ScheduleDetailBody),
+        (status = 401, description = "UNAUTHORIZED: a token was sent and is not valid (none is needed)"),
+        (status = 404, description = "NOT_FOUND (also a DRAFT concert's schedule, to anyone but an admin)"),
+    ),
+    security((), ("bearer" = [])))]
+pub async fn get_schedule(
+    state: web::Data<AppState>,
+    _limit: LimitedCaller<CatalogueGets>,
+    user: MaybeAuthUser,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = path_id(&path, ScheduleId::parse, "schedule")?;
+    let (concert_id, listing) = state
+        .engine(
+            state
+                .registry
+                .schedule_detail(id, user.0.map(|u| u.user_id)),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(ScheduleDetailBody::new(concert_id, &listing)))
 }
 
 #[utoipa::path(get, path = "/api/v1/schedules/{scheduleId}/seats", summary = "A schedule's seat map", tag = "catalogue",

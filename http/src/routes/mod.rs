@@ -72,6 +72,9 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 
 /// Anything no route matches: 404 in the API's error shape.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if crate::pages::wants_page(&req) {
+        return Ok(crate::pages::not_found_page());
+    }
     Err(ApiError::not_found(format!("no route for {}", req.path())))
 }
 

@@ -9,7 +9,7 @@ use boxoffice_engine::ids::PaymentId;
 
 use super::{queue_token, resource};
 use crate::auth::AuthUser;
-use crate::card_provider::as_reached;
+use crate::card_provider::{as_reached, reached_origin};
 use crate::checks::body_after;
 use crate::error::ApiResult;
 use crate::extract::{path_id, JsonBody};
@@ -80,8 +80,16 @@ pub async fn create(
         idem: Some(tag),
     };
     if by_card {
+        // After paying on the provider's page the payer comes back to this
+        // site's checkout page for the hold, which shows the tickets.
+        let return_url = reached_origin(&state.trusted_proxies, &req)
+            .map(|origin| format!("{origin}/checkout/{reservation_id}"));
         let receipt = state
-            .engine(state.registry.pay_by_card(user.user_id, command))
+            .engine(
+                state
+                    .registry
+                    .pay_by_card(user.user_id, command, return_url),
+            )
             .await?;
         let mut body = CardPaymentBody::from(&receipt);
         body.checkout_url = as_reached(

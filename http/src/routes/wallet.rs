@@ -5,7 +5,7 @@ use boxoffice_actors::idempotency::Endpoint;
 
 use super::resource;
 use crate::auth::AuthUser;
-use crate::card_provider::as_reached;
+use crate::card_provider::{as_reached, reached_origin};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 use crate::idempotency_key::IdempotencyKey;
@@ -68,11 +68,14 @@ pub async fn charge(
     let max_charge = state.registry.context().config.wallet_limits.max_charge;
     let amount = ChargeRequestBody::amount(body.value()?, max_charge)?;
     if method == Some("CARD") {
+        // After paying, the provider sends the payer to this site's wallet page.
+        let return_url =
+            reached_origin(&state.trusted_proxies, &req).map(|origin| format!("{origin}/wallet"));
         let receipt = state
             .engine(
                 state
                     .registry
-                    .charge_by_card(user.user_id, amount, Some(tag)),
+                    .charge_by_card(user.user_id, amount, Some(tag), return_url),
             )
             .await?;
         let mut body = CardChargeBody::from(&receipt);

@@ -10,7 +10,7 @@ use boxoffice_actors::{
     ConcertDetail, ConcertPatch, ConcertSearch, ConcertSort, ConcertStatus, ConcertSummary,
     NewConcert, NewSchedule, PriceGrade, SaleStatus, ScheduleFilter, ScheduleListing,
 };
-use boxoffice_engine::ids::VenueId;
+use boxoffice_engine::ids::{ConcertId, VenueId};
 use boxoffice_engine::queue::{
     QueueConfig, ACTIVE_MS_RANGE, BATCH_SIZE_RANGE, INTERVAL_MS_RANGE, MAX_ACTIVE_RANGE,
     PRE_QUEUE_MS_RANGE,
@@ -320,6 +320,26 @@ pub struct ScheduleBody {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueBody>,
+}
+
+/// One schedule on its own (GET /schedules/{scheduleId}): as a concert lists
+/// it, plus the concert it belongs to, for a client that holds only the
+/// schedule's id (a seat map's link) and must know if it is gated.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleDetailBody {
+    pub concert_id: String,
+    #[serde(flatten)]
+    pub schedule: ScheduleBody,
+}
+
+impl ScheduleDetailBody {
+    pub fn new(concert_id: ConcertId, listing: &ScheduleListing) -> Self {
+        ScheduleDetailBody {
+            concert_id: concert_id.to_string(),
+            schedule: ScheduleBody::from(listing),
+        }
+    }
 }
 
 impl From<&ScheduleListing> for ScheduleBody {

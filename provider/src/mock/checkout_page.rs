@@ -18,10 +18,13 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// The page around `body`. It names an empty icon: without one a browser
+/// asks the host for `/favicon.ico`, a 404 in the payer's console.
 fn frame(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"icon\" href=\"data:,\">\
          <title>{title}</title></head>\n<body>\n<h1>{title}</h1>\n{body}\n\
          <p><small>Boxoffice test payment provider: no real money moves.</small></p>\n</body></html>\n",
         title = escape(title)
@@ -55,6 +58,18 @@ pub(super) fn page(id: &str, amount_minor: i64, currency: &str, status: &str) ->
 
 pub(super) fn result(message: &str) -> String {
     frame("Test payment", &format!("<p>{}</p>", escape(message)))
+}
+
+/// A declined card: said, with a link back to the shop when the intent named one.
+pub(super) fn declined(return_url: Option<&str>) -> String {
+    let mut body = "<p>Payment declined: your card was declined</p>".to_string();
+    if let Some(url) = return_url {
+        body.push_str(&format!(
+            "\n<p><a href=\"{}\">Back to the shop</a></p>",
+            escape(url)
+        ));
+    }
+    frame("Test payment", &body)
 }
 
 pub(super) fn not_found() -> String {

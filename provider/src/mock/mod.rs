@@ -248,7 +248,11 @@ pub(crate) enum CheckoutOutcome {
     Paid {
         return_url: Option<String>,
     },
-    Declined,
+    /// Declined; the page links back to `return_url` (the payer may try
+    /// again there, as Stripe's page offers a way back to the shop).
+    Declined {
+        return_url: Option<String>,
+    },
     /// Already paid or closed: nothing changed.
     NotPayable {
         status: String,
@@ -689,9 +693,10 @@ impl MockProvider {
                 code: Some("card_declined".into()),
                 message: "Your card was declined.".into(),
             });
+            let return_url = intent.return_url.clone();
             let object = Self::intent_json(intent);
             let event = self.event(&mut state, "payment_intent.payment_failed", object);
-            return Some((CheckoutOutcome::Declined, vec![event]));
+            return Some((CheckoutOutcome::Declined { return_url }, vec![event]));
         }
         if wrong_amount {
             // The provider captured another amount than was asked: the intent

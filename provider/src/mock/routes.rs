@@ -218,9 +218,9 @@ async fn click(req: HttpRequest, mock: Mock, pay: bool) -> HttpResponse {
         CheckoutOutcome::Paid { return_url: None } => {
             html(StatusCode::OK, checkout_page::result("Payment succeeded"))
         }
-        CheckoutOutcome::Declined => html(
+        CheckoutOutcome::Declined { return_url } => html(
             StatusCode::OK,
-            checkout_page::result("Payment declined: your card was declined"),
+            checkout_page::declined(return_url.as_deref()),
         ),
         CheckoutOutcome::NotPayable { status } => html(
             StatusCode::CONFLICT,

@@ -517,6 +517,32 @@ async fn pay_redirects_to_the_return_url() {
 }
 
 #[actix_rt::test]
+async fn decline_links_back_to_the_return_url() {
+    let h = Harness::start().await;
+    let mut asked = new_intent("k", "p-1");
+    asked.return_url = Some("http://shop.example/return?p=1&q=2".into());
+    let intent = h.adapter.create_intent(&asked).await.unwrap();
+    let mut response = h
+        .client()
+        .post(format!(
+            "{}/decline",
+            h.adapter.checkout_url(&intent).unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let page = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
+    assert!(page.contains("Payment declined"), "{page}");
+    // The URL is escaped into the attribute, never markup.
+    assert!(
+        page.contains("<a href=\"http://shop.example/return?p=1&amp;q=2\">Back to the shop</a>"),
+        "{page}"
+    );
+    h.receiver.wait_for(1).await;
+}
+
+#[actix_rt::test]
 async fn the_mock_refuses_intents_past_its_bound() {
     let h = Harness::with(|c| c.max_intents = 2).await;
     let first = h

@@ -437,7 +437,7 @@ impl Sim {
             idem: None,
         };
         let answer = w
-            .run("card payment", w.registry.pay_by_card(user, command))
+            .run("card payment", w.registry.pay_by_card(user, command, None))
             .await;
         w.trace
             .push(format!("pay {reservation_id} by card: {answer:?}"));
@@ -460,7 +460,10 @@ impl Sim {
         let user = w.pick_user();
         let amount = Money(w.rng.gen_range(TOP_UP));
         let answer = w
-            .run("card top-up", w.registry.charge_by_card(user, amount, None))
+            .run(
+                "card top-up",
+                w.registry.charge_by_card(user, amount, None, None),
+            )
             .await;
         w.trace
             .push(format!("top up {user} by {} by card: {answer:?}", amount.0));
