@@ -40,7 +40,8 @@ pub const ARCHIVE_BATCHES_QUEUED: usize = 64;
 /// The longest pause between two store writes of one batch (see
 /// [`ArchiveBatch::write_paced`]). A write of
 /// [`crate::schedule_actor::archive::RESERVATIONS_PER_WRITE`] reservations
-/// took about 3 ms on the 2-core test machine; pausing that long after each
+/// took about 3 ms on the 2-core test machine (64 then; 16 now, ~1.3 ms);
+/// pausing that long after each
 /// gave the best holds/s and longest stall in a storm of expiring holds
 /// (BENCHMARKS.md, issue 21), at half the writer's top speed.
 pub const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);

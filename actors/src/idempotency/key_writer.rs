@@ -12,8 +12,8 @@
 //! batch of its own in flight, a schedule actor copies the decided records of
 //! its table older than [`ARCHIVE_AFTER_MS`](super::ARCHIVE_AFTER_MS) (and
 //! not offered before) into a [`KeyBatch`] and submits it here. This thread
-//! writes them ([`KEYS_PER_WRITE`] per store write, paced as the archive
-//! writer is) and forgets them in the shared index's memory, then calls the
+//! writes them ([`KEYS_PER_WRITE`] per paced step, as plain inserts, paced
+//! as the archive writer is) and forgets them in the shared index's memory, then calls the
 //! actor back (the [`StoreWriter`] contract); the actor's table forgets them
 //! at its next snapshot, so the table is always what its snapshot and log
 //! recover. A snapshot then holds about `ARCHIVE_AFTER_MS` +
@@ -49,9 +49,11 @@ use crate::work_times::WorkTimes;
 
 /// How often (by the engine clock) a schedule offers its due keys at most.
 pub const KEY_OFFER_EVERY_MS: i64 = 250;
-/// Keys per store write: about 2-3 ms of sled's write lock on the 2-core
-/// test machine (a write of 512 took ~10 ms, which every log append of the
-/// process then waited behind).
+/// Keys per paced step (their records inserted one by one, then their
+/// expiry entry: no store batch, see `KeyStore::write_chunk`): about 2 ms on
+/// the 2-core test machine, after which the writer pauses as long, so it
+/// takes at most about half a core and the actors' appends and flushes run
+/// in between.
 pub const KEYS_PER_WRITE: usize = 128;
 /// The longest pause after a store write of a batch (see
 /// [`crate::store_writer::write_paced`]).

@@ -28,10 +28,12 @@ pub enum CrashPoint {
     Snapshots(u64),
     /// During the n-th trim: it removes only half its records, then dies.
     MidTrim(u64),
-    /// After the n-th write to the idempotency key store: a batch of decided
-    /// keys moving out of a schedule's table (on the key writer thread, or
-    /// inline in deterministic seeds), before the table forgets them and
-    /// before the snapshot that lacks them; or a wallet's, at its snapshot.
+    /// After the n-th write to the idempotency key store: one record of a
+    /// batch of decided keys moving out of a schedule's table (on the key
+    /// writer thread, or inline in deterministic seeds), or the expiry entry
+    /// written after a chunk's records (they are plain inserts, not one
+    /// atomic batch), before the table forgets them and before the snapshot
+    /// that lacks them; or a wallet's, at its snapshot.
     KeyWrites(u64),
     /// Now, between two operations.
     Now,
@@ -101,7 +103,7 @@ pub fn choose_plan(rng: &mut SmallRng) -> CrashPlan {
         3..=5 => CrashPlan::Point(CrashPoint::Writes(rng.gen_range(1..=10))),
         6..=7 => CrashPlan::Point(CrashPoint::Snapshots(rng.gen_range(1..=2))),
         8..=9 => CrashPlan::Point(CrashPoint::MidTrim(rng.gen_range(1..=2))),
-        10..=11 => CrashPlan::Point(CrashPoint::KeyWrites(rng.gen_range(1..=3))),
+        10..=11 => CrashPlan::Point(CrashPoint::KeyWrites(rng.gen_range(1..=6))),
         // The n-th append of the saga is the last: the store dies after it,
         // before any flush, so none of the saga's appends is durable yet.
         // What survives is up to the kill (see `choose_kept`), always a
