@@ -194,9 +194,10 @@ impl KeyStore {
     /// sled applies a batch under its global write lock, and the key
     /// writer's batches of 128 keys held it about a fifth of the time in an
     /// on-sale (8.2 s of 40, issue 21), every log append waiting behind
-    /// them. An insert costs the same either way (~8-12 µs, 187-byte record
-    /// and 71-byte name; raw `2026-12-07/keys21-session15.txt`). A durable expiry entry therefore implies
-    /// its records; records a crash leaves without their entry are still in
+    /// them. An insert costs the same either way (~8-12 µs for a 187-byte
+    /// record under its 71-byte name; raw `2026-12-07/keys21-session14.txt`,
+    /// section session 15). In that order, a durable expiry entry implies its
+    /// records; records a crash leaves without their entry are still in
     /// their actor's table (it forgets them only after this returned) and
     /// are written again, with an entry. [`KeyStore`]'s own lock is taken per
     /// chunk, so that a paced writer does not hold it through its pauses.

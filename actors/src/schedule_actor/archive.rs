@@ -75,9 +75,10 @@ pub const MIN_ENDED_BEFORE_ARCHIVING: usize = 4_096;
 /// Most reservations whose entries one store write carries: bounds how long
 /// an archive write holds the store's write lock (sled's is global), so the
 /// actors' appends wait at most one small write behind it. 16: ~1.3 ms a
-/// write on the 2-core test machine; 64 took ~4.5 ms, and in an on-sale
-/// (82 writes a second) made the hold p99 23.5 ms (one run) against
-/// 15.0-15.1 ms (issue 21, raw `2026-12-07/keys21-session15.txt`).
+/// write on the 2-core test machine; 64 took ~4.5 ms, 82 times a second in
+/// an on-sale, and the hold p99 was 23.5 ms (one run) against 15.0 and
+/// 15.1 ms in the next two runs with 16 (issue 21; raw
+/// `2026-12-07/keys21-session14.txt`, section session 15).
 pub const RESERVATIONS_PER_WRITE: usize = 16;
 
 /// Every archive name starts with this (never with a schedule's `schedule/`).
