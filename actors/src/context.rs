@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::directory::Directory;
 use crate::entropy::IdSource;
+use crate::idempotency::key_writer::KeyWriter;
 use crate::idempotency::IdempotencyIndex;
 use crate::work_times::WorkTimes;
 
@@ -26,6 +27,10 @@ pub struct EngineContext {
     /// Writes archive batches off the actors' threads; `None` when
     /// `config.archive_in_background` is off.
     pub archive_writer: Option<Arc<ArchiveWriter>>,
+    /// Moves schedules' decided idempotency keys to the key store off their
+    /// threads (`idempotency/key_writer.rs`); `None` when
+    /// `config.archive_in_background` is off.
+    pub key_writer: Option<Arc<KeyWriter>>,
     /// The booking-event outbox's durable position (see `booking_events`).
     pub outbox: Arc<Outbox>,
     /// How long the heavy single pieces of work take (see `work_times`).

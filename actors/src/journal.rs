@@ -41,6 +41,7 @@ use crate::booking_events::{BookingEvent, Outbox, OutboxRecord, OUTBOX_LOG};
 use crate::config::MAX_EVENTS_PER_RECORD;
 use crate::error::{EngineError, EngineResult};
 use crate::idempotency::IdemRecord;
+use crate::work_times::Timings;
 
 /// Largest accepted log-to-snapshot ratio: past it, recovery would replay a
 /// log that many times larger than the state.
@@ -424,9 +425,22 @@ impl<E: Serialize> Journal<E> {
     /// crash in between leaves the previous snapshot and the untrimmed log,
     /// which recover to the same state.
     pub fn snapshot<S: Serialize>(&mut self, lsn: Lsn, state: &S) -> Result<(), StoreError> {
-        let bytes = codec::encode(state)?;
+        let untimed = Timings::default();
+        self.snapshot_timed(lsn, state, &untimed, &untimed)
+    }
+
+    /// [`Self::snapshot`], timing the encoding into `encode` and the trim
+    /// into `trim` (the write is the rest).
+    pub fn snapshot_timed<S: Serialize>(
+        &mut self,
+        lsn: Lsn,
+        state: &S,
+        encode: &Timings,
+        trim: &Timings,
+    ) -> Result<(), StoreError> {
+        let bytes = encode.time(|| codec::encode(state))?;
         self.commit.store().write_snapshot(&self.log, lsn, &bytes)?;
-        self.commit.store().trim(&self.log, lsn)?;
+        trim.time(|| self.commit.store().trim(&self.log, lsn))?;
         self.events_since_snapshot = 0;
         self.bytes_since_snapshot = 0;
         self.last_snapshot_bytes = bytes.len() as u64;

@@ -87,6 +87,7 @@ pub mod schedule_admin;
 pub mod schedule_reservations;
 pub mod seat_board;
 pub mod seat_feed;
+pub mod store_writer;
 pub mod ticket_detail;
 pub mod waiting_room;
 pub mod wallet_actor;

@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::accounts::throttle::LoginTurns;
 use crate::accounts::{AccountsActor, AccountsState, RoleBoard};
-use crate::archive_writer::ArchiveWriter;
 use crate::catalog_actor::{CatalogActor, CatalogState, DraftBoard};
 use crate::catalog_query::ConcertTextIndex;
 use crate::clock::Clock;
@@ -35,7 +34,7 @@ use crate::directory::Directory;
 use crate::entropy::IdSource;
 use crate::error::{EngineError, EngineResult};
 use crate::handle::Handle;
-use crate::idempotency::IdempotencyIndex;
+use crate::idempotency::{key_writer, IdempotencyIndex};
 use crate::queue_actor::{ConfigureQueue, QueueActor, QueueState};
 use crate::queue_board::QueueBoard;
 use crate::queue_link::QueueLink;
@@ -103,12 +102,14 @@ impl Registry {
             config.max_new_idempotency_keys_per_day,
         );
         let work_times = Arc::new(WorkTimes::default());
-        let archive_writer = if config.archive_in_background {
-            let writer = ArchiveWriter::start(Arc::clone(&store), Arc::clone(&work_times))
+        let (archive_writer, key_writer) = if config.archive_in_background {
+            let archive = crate::archive_writer::start(Arc::clone(&store), Arc::clone(&work_times))
                 .map_err(|err| EngineError::Storage(format!("archive writer: {err}")))?;
-            Some(writer)
+            let keys = key_writer::start(Arc::clone(&idempotency), Arc::clone(&work_times))
+                .map_err(|err| EngineError::Storage(format!("key writer: {err}")))?;
+            (Some(archive), Some(keys))
         } else {
-            None
+            (None, None)
         };
         let outbox = crate::booking_events::Outbox::open(store.as_ref())
             .map_err(|err| EngineError::Storage(format!("booking-event outbox: {err}")))?;
@@ -121,6 +122,7 @@ impl Registry {
             idempotency,
             config,
             archive_writer,
+            key_writer,
             work_times,
         };
         let threads: Vec<Arbiter> = (0..engine.config.arbiters)
@@ -315,13 +317,21 @@ impl Registry {
         &self.wallets[wallet_actor::shard_of(user, self.wallets.len())]
     }
 
-    /// Archive batches submitted to the background writer and not yet
-    /// written (0 without a writer). See `archive_writer`.
+    /// Batches submitted to the background writers (archive batches and
+    /// key batches) and not yet written (0 without writers). See
+    /// `store_writer`.
     pub fn archive_batches_in_flight(&self) -> usize {
-        self.engine
+        let archive = self
+            .engine
             .archive_writer
             .as_ref()
-            .map_or(0, |writer| writer.batches_in_flight())
+            .map_or(0, |writer| writer.batches_in_flight());
+        let keys = self
+            .engine
+            .key_writer
+            .as_ref()
+            .map_or(0, |writer| writer.batches_in_flight());
+        archive + keys
     }
 
     pub fn wallet_shards(&self) -> &[Handle<WalletActor>] {
@@ -400,6 +410,9 @@ impl Registry {
     pub fn shutdown(&self) {
         // Batches already queued are written before the last flush.
         if let Some(writer) = &self.engine.archive_writer {
+            writer.shutdown();
+        }
+        if let Some(writer) = &self.engine.key_writer {
             writer.shutdown();
         }
         self.engine.commit.shutdown();

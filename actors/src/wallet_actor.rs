@@ -283,8 +283,12 @@ impl WalletActor {
         let index = Arc::clone(&self.engine.idempotency);
         let store = Arc::clone(self.engine.commit.store());
         let keep = self.engine.config.archive_ledger_after;
+        let times = Arc::clone(&self.engine.work_times);
         if let Err(err) = self.journal.commit_and_snapshot(&mut self.state, |s| {
-            if let Err(err) = s.idempotency.archive_decided(&index, now) {
+            if let Err(err) = s
+                .idempotency
+                .archive_decided(&index, now, &times.key_archive)
+            {
                 // The keys stay in the table and its snapshot; the next one retries.
                 tracing::warn!(%err, "archiving idempotency keys failed");
             }

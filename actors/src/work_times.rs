@@ -4,9 +4,9 @@
 //! A hold that waits for seconds means something held its schedule's actor,
 //! or the store's write lock, that long. The group commit times its own
 //! flushes (`FlushStats`); this times the rest that can: a schedule's
-//! snapshot (encode, write, trim the log) and its idempotency tidy, both on
-//! the actor's thread, and one archive write (a store batch, under the
-//! store's write lock). The contention harness reports them beside the hold
+//! snapshot (encode, write, trim the log) on the actor's thread, and one
+//! store write of decided idempotency keys or of an archive batch (under the
+//! store's write lock, mostly on the background writers' threads). The contention harness reports them beside the hold
 //! latencies, so a long hold can be matched with its cause.
 //!
 //! Atomics only: recording costs a few nanoseconds and never blocks.
@@ -21,8 +21,15 @@ use std::time::{Duration, Instant};
 pub struct WorkTimes {
     /// A schedule's snapshot: encode, write, trim (on its actor's thread).
     pub snapshot: Timings,
-    /// Moving decided idempotency keys to the key store before a snapshot
-    /// (on the actor's thread).
+    /// Of a schedule's snapshot: encoding the state.
+    pub snapshot_encode: Timings,
+    /// Of a schedule's snapshot: trimming the log behind it (one store batch
+    /// removing every record since the last snapshot, under the store's
+    /// write lock).
+    pub log_trim: Timings,
+    /// One store write of decided idempotency keys to the key store (a
+    /// schedule's on the key writer thread, a wallet's at its snapshot on
+    /// its thread; both under the store's write lock).
     pub key_archive: Timings,
     /// One store write of an archive batch (under the store's write lock).
     pub archive_write: Timings,
@@ -31,7 +38,7 @@ pub struct WorkTimes {
 impl WorkTimes {
     /// Every kind's reading by name (what `/metrics` and the harness
     /// report), the flushes first: the group commit times those itself.
-    pub fn readings(&self, flush: &FlushStats) -> [(&'static str, TimingsReading); 4] {
+    pub fn readings(&self, flush: &FlushStats) -> [(&'static str, TimingsReading); 6] {
         let flushes = TimingsReading {
             count: flush.flushes,
             total_us: flush.flush_us_total,
@@ -40,6 +47,8 @@ impl WorkTimes {
         [
             ("flush", flushes),
             ("snapshot", self.snapshot.reading()),
+            ("snapshot_encode", self.snapshot_encode.reading()),
+            ("log_trim", self.log_trim.reading()),
             ("key_archive", self.key_archive.reading()),
             ("archive_write", self.archive_write.reading()),
         ]

@@ -81,7 +81,7 @@ impl Metrics {
             work_count: IntGaugeVec::new(
                 Opts::new(
                     "boxoffice_engine_work_count",
-                    "flushes, snapshots, idempotency tidies and archive writes since start",
+                    "flushes, snapshots (and their encodings and log trims), key-store writes and archive writes since start",
                 ),
                 &["work"],
             )?,

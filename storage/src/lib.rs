@@ -32,4 +32,4 @@ pub use group_commit::{
 };
 pub use memory_store::{MemoryStore, MemoryStoreStats};
 pub use sled_store::{Durability, SledStore};
-pub use store::{Lsn, Store};
+pub use store::{put_meta_in_order, Lsn, Store};

@@ -154,6 +154,8 @@ enum CrashOn {
     /// The last one counted is torn (see `MemoryStore::crash_mid_trim`).
     Trims,
     Any,
+    /// Metadata writes with a key under this prefix (see `count_meta`).
+    MetaUnder(&'static str),
 }
 
 impl CrashOn {
@@ -163,6 +165,7 @@ impl CrashOn {
             CrashOn::Snapshots => write == Write::Snapshot,
             CrashOn::Trims => write == Write::Trim,
             CrashOn::Any => true,
+            CrashOn::MetaUnder(_) => write == Write::Meta,
         }
     }
 }
@@ -310,6 +313,14 @@ impl MemoryStore {
         self.arm(CrashOn::Any, n);
     }
 
+    /// After `n` more successful metadata writes (a put, a delete or a
+    /// batch) that touch a key under `prefix`, the store dies (0: at once).
+    /// Aims a crash into one kind of background write, e.g. the idempotency
+    /// key store's (`idem/`) among the archive's.
+    pub fn crash_after_meta_writes_under(&self, prefix: &'static str, n: u64) {
+        self.arm(CrashOn::MetaUnder(prefix), n);
+    }
+
     fn arm(&self, on: CrashOn, n: u64) {
         let mut state = self.lock();
         if n == 0 {
@@ -353,6 +364,18 @@ impl State {
 
     fn last_lsn(&self, log: &str) -> Lsn {
         self.logs.get(log).map_or(0, |image| image.last)
+    }
+
+    /// Counts a successful metadata write of `keys` (already pushed as
+    /// pending): as any write, but against a crash point armed on a prefix
+    /// only if one of its keys is under it.
+    fn count_meta<'k>(&mut self, mut keys: impl Iterator<Item = &'k str>) {
+        if let Some((CrashOn::MetaUnder(prefix), _)) = self.faults.crash_point {
+            if !keys.any(|key| key.starts_with(prefix)) {
+                return;
+            }
+        }
+        self.count(Write::Meta);
     }
 
     /// Counts a successful write (already pushed as pending) against the
@@ -740,7 +763,7 @@ impl Store for MemoryStore {
             key: key.to_owned(),
             previous,
         });
-        state.count(Write::Meta);
+        state.count_meta(std::iter::once(key));
         Ok(())
     }
 
@@ -758,7 +781,7 @@ impl Store for MemoryStore {
             key: key.to_owned(),
             previous,
         });
-        state.count(Write::Meta);
+        state.count_meta(std::iter::once(key));
         Ok(())
     }
 
@@ -780,7 +803,7 @@ impl Store for MemoryStore {
             .map(|(key, value)| (key.clone(), state.meta.insert(key.clone(), value.clone())))
             .collect();
         state.push_pending(Undo::MetaBatch(previous));
-        state.count(Write::Meta);
+        state.count_meta(entries.iter().map(|(key, _)| key.as_str()));
         Ok(())
     }
 

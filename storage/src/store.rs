@@ -108,6 +108,23 @@ pub(crate) fn check_pair(first: (&str, &[u8]), second: (&str, &[u8])) -> Result<
     Ok(())
 }
 
+/// Writes `entries` as plain `put_meta` inserts, one after another, for
+/// writers that need only order, not all-or-none. Not `put_meta_batch`:
+/// sled 0.34 applies a batch under its global write lock, which waits for
+/// any running flush and stalls every append meanwhile (the webhook outbox's
+/// pair did that and halved holds/s; the key writer's batches of 128 keys
+/// doubled the hold p99, issue 21). Both stores recover a prefix of their
+/// writes, so once a later entry is durable every earlier one is.
+pub fn put_meta_in_order(
+    store: &dyn Store,
+    entries: &[(String, Vec<u8>)],
+) -> Result<(), StoreError> {
+    for (key, value) in entries {
+        store.put_meta(key, value)?;
+    }
+    Ok(())
+}
+
 /// Checks every entry of a `put_meta_batch` (both stores refuse the same batches).
 pub(crate) fn check_meta_batch(entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
     for (key, value) in entries {

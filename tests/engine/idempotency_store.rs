@@ -169,3 +169,90 @@ async fn a_crash_at_any_write_while_keys_move_loses_no_acknowledged_key() {
     println!("keys moved in {moved_runs} of 45 runs");
     assert!(moved_runs > 20, "keys moved in {moved_runs} runs");
 }
+
+/// A schedule's decided keys leave its table continuously, through the key
+/// writer thread and with no snapshot needed: they are in the key store (and
+/// out of the index's memory) soon after `ARCHIVE_AFTER_MS`, replayed from
+/// there, refused with another body, and still replayed after a restart.
+#[actix_rt::test]
+async fn a_schedules_keys_move_to_the_store_in_the_background_without_a_snapshot() {
+    use boxoffice_actors::idempotency::key_writer::KEY_OFFER_EVERY_MS;
+    use boxoffice_actors::schedule_actor::GetCounts;
+    use boxoffice_actors::HoldCommand;
+    use boxoffice_engine::schedule::{ScheduleRules, SeatSelection};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(T0);
+    let store = sled_store(dir.path());
+    let config = boxoffice_actors::EngineConfig {
+        archive_in_background: true,
+        // No snapshot in this test: the keys must leave without one.
+        snapshot_every_events: 1_000_000,
+        ..test_config()
+    };
+    let registry = start_with(Arc::clone(&store), &clock, 70, config.clone()).await;
+    let rules = ScheduleRules {
+        hold_ms: 600_000,
+        ..ScheduleRules::default()
+    };
+    let schedule = registry
+        .create_schedule(spec(1, one_row(40), rules, None))
+        .await
+        .expect("schedule");
+    let hold = |n: u64, body: &'static str| HoldCommand {
+        schedule_id: schedule,
+        selection: SeatSelection::Ids(vec![format!("S0-1-{n}")]),
+        queue_token: None,
+        idem: Some(tag(user(n), Endpoint::Reservations, "h", body)),
+    };
+    let mut first = Vec::new();
+    for n in 1..=20 {
+        first.push(registry.hold(user(n), hold(n, "seat")).await.expect("hold"));
+    }
+    assert_eq!(archived_keys(store.as_ref()), 0, "too young to move");
+
+    // Old enough; the next commit offers them to the key writer.
+    clock.advance_ms(ARCHIVE_AFTER_MS + KEY_OFFER_EVERY_MS + 1);
+    registry
+        .hold(user(21), hold(21, "seat"))
+        .await
+        .expect("hold");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while archived_keys(store.as_ref()) < 20 || registry.archive_batches_in_flight() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of 20 keys moved in 10 s",
+            archived_keys(store.as_ref())
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let actor = registry.schedule(schedule).expect("schedule").actor.clone();
+    actor.query(GetCounts).await.expect("counts");
+    assert_eq!(archived_keys(store.as_ref()), 20);
+    assert_eq!(
+        registry.context().idempotency.keys_in_memory(),
+        1,
+        "only the young key is still in memory"
+    );
+
+    // Replayed from the store: the same reservation, no second hold.
+    let again = registry
+        .hold(user(1), hold(1, "seat"))
+        .await
+        .expect("replay");
+    assert_eq!(again.reservation_id, first[0].reservation_id);
+    assert_eq!(
+        registry.hold(user(1), hold(1, "other")).await.unwrap_err(),
+        EngineError::IdempotencyKeyReused
+    );
+
+    registry.shutdown();
+    drop(registry);
+    let registry = start_with(Arc::clone(&store), &clock, 71, config).await;
+    let after = registry
+        .hold(user(2), hold(2, "seat"))
+        .await
+        .expect("replay");
+    assert_eq!(after.reservation_id, first[1].reservation_id);
+    registry.shutdown();
+}

@@ -2007,7 +2007,13 @@ async fn health_readiness_and_prometheus_metrics_by_route() {
         .find_map(|line| line.strip_prefix("boxoffice_engine_work_count{work=\"flush\"} "))
         .and_then(|count| count.parse::<u64>().ok());
     assert!(flushes.is_some_and(|n| n > 0), "{text}");
-    for work in ["snapshot", "key_archive", "archive_write"] {
+    for work in [
+        "snapshot",
+        "snapshot_encode",
+        "log_trim",
+        "key_archive",
+        "archive_write",
+    ] {
         assert!(
             text.contains(&format!(
                 "boxoffice_engine_work_seconds_longest{{work=\"{work}\"}}"

@@ -5,9 +5,9 @@
 //! must still be refused: only a shared index sees both. It also answers "in
 //! progress" for a duplicate arriving mid-flight.
 //!
-//! Memory holds a key from `begin` until its actor archives it (at the first
-//! snapshot after [`ARCHIVE_AFTER_MS`](super::ARCHIVE_AFTER_MS)); a lookup
-//! that misses memory reads the key store. The order that makes this safe:
+//! Memory holds a key from `begin` until its actor archives it (soon after
+//! [`ARCHIVE_AFTER_MS`](super::ARCHIVE_AFTER_MS)); a lookup that misses
+//! memory reads the key store. The order that makes this safe:
 //! an actor writes a record to the key store before it is forgotten here, so a
 //! key missing from memory is either in the store or was never decided.
 
@@ -20,11 +20,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{
-    IdemKey, IdemRecord, IdemState, IdemTag, KeyQuota, KeyStore, RequestDigest,
+    IdemKey, IdemRecord, IdemState, IdemTag, KeyPacing, KeyQuota, KeyStore, RequestDigest,
     DEFAULT_MAX_NEW_KEYS_PER_DAY, KEYS_PER_EXPIRY_ENTRY, MAX_KEY_LEN, RETENTION_MS,
 };
 use crate::error::EngineError;
 use crate::receipt::StoredReply;
+use crate::work_times::Timings;
 
 const INDEX_SHARDS: usize = 32;
 /// How often (by the engine clock) memory is swept for decided keys past
@@ -135,10 +136,16 @@ impl IdempotencyIndex {
     }
 
     /// The engine decided: future requests with this key replay `reply`.
-    /// Only a key `begin` let proceed gets here: a new stored key.
+    /// Only a key `begin` let proceed gets here: a new stored key. It
+    /// replaces the mark `begin` left (or the copy the deciding actor
+    /// published once durable). A key with no slot any more was already
+    /// moved to the key store by its actor (or released by recovery): putting
+    /// it back would keep a second copy in memory until the sweep past
+    /// retention, so it stays where it is.
     pub fn complete(&self, tag: &IdemTag, reply: StoredReply, at: Timestamp) {
-        self.shard(&tag.key)
-            .insert(tag.key.clone(), Slot::Done(tag.digest, Arc::new(reply), at));
+        if let Some(slot) = self.shard(&tag.key).get_mut(&tag.key) {
+            *slot = Slot::Done(tag.digest, Arc::new(reply), at);
+        }
         self.quota.count(tag.key.user, at);
     }
 
@@ -168,19 +175,23 @@ impl IdempotencyIndex {
     /// caller flushes before it answers). It stays in memory as well, until
     /// the memory sweep forgets it past retention.
     pub fn persist(&self, record: &IdemRecord) -> Result<(), StoreError> {
-        self.keys.put_all([record]).map(|_| ())
+        self.keys
+            .put_all([record], KeyPacing::INLINE, &Timings::default())
+            .map(|_| ())
     }
 
-    /// Moves decided records to the key store and forgets them in memory
-    /// (store first, see the module doc); prunes as many expired entries
-    /// from the store as this adds, so the store keeps pace. Returns the
-    /// records moved.
+    /// Moves decided records to the key store (written as `pacing` says,
+    /// each write timed into `timings`) and forgets them in memory (store
+    /// first, see the module doc); prunes as many expired entries from the
+    /// store as this adds, so the store keeps pace. Returns the records moved.
     pub fn archive<'a>(
         &self,
-        records: Vec<&'a IdemRecord>,
+        records: impl IntoIterator<Item = &'a IdemRecord>,
         now: Timestamp,
+        pacing: KeyPacing,
+        timings: &Timings,
     ) -> Result<Vec<&'a IdemRecord>, StoreError> {
-        let written = self.keys.put_all(records)?;
+        let written = self.keys.put_all(records, pacing, timings)?;
         for record in &written {
             let mut shard = self.shard(&record.key);
             if matches!(shard.get(&record.key), Some(Slot::Done(digest, _, _)) if *digest == record.digest)

@@ -15,23 +15,32 @@
 //!   [`KEYS_PER_EXPIRY_ENTRY`] key hashes archived together, listed in time
 //!   order so that pruning reads only what has expired.
 //!
-//! Writers: an actor archives its table's old decided records at snapshot
-//! time ([`KeyStore::put_all`]: store batches of up to [`KEYS_PER_EXPIRY_ENTRY`]
-//! records, each with its expiry entry), before the snapshot that forgets them, so a
-//! snapshot without a record is never durable without the record here (a
-//! flush makes a prefix of the writes durable). Pruning deletes a record only
-//! if it is still the expired one: a key reused after expiry is rewritten
-//! with a newer time. Puts and prunes take one lock so that check and delete
-//! are not split by a rewrite.
+//! Writers: a schedule's decided records come here continuously, a few
+//! hundred milliseconds' worth at a time, through the key writer thread
+//! (`key_writer.rs`); a wallet's (and, in deterministic runs, a schedule's)
+//! on the actor's own thread. Either way a record is written here before
+//! its actor's table forgets it, and so before the snapshot that lacks it:
+//! such a snapshot is never durable without the record here (a flush makes
+//! a prefix of the writes durable). [`KeyStore::put_all`] writes chunks of
+//! up to [`KEYS_PER_EXPIRY_ENTRY`] records, each record and then the chunk's
+//! expiry entry as plain inserts in that order (not an atomic batch, see
+//! `write_chunk`): a durable expiry entry implies its records. Pruning deletes a record only if it is still the expired one: a
+//! key reused after expiry is rewritten with a newer time. Each put and each
+//! prune takes one lock so that check and delete are not split by a rewrite.
 
 use boxoffice_engine::Timestamp;
 use boxoffice_storage::limits::MAX_META_VALUE_BYTES;
-use boxoffice_storage::{codec, Store, StoreError};
+use boxoffice_storage::{codec, put_meta_in_order, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use super::{IdemKey, IdemRecord, IdemState, RETENTION_MS};
+use crate::store_writer;
+use crate::work_times::Timings;
 
+/// Every key-store name starts with this (crash points aim at its writes).
+pub const KEY_STORE_PREFIX: &str = "idem/";
 const KEY_PREFIX: &str = "idem/k/";
 const EXPIRY_PREFIX: &str = "idem/t/";
 /// Key hashes per expiry entry: 512 × 32 bytes stays well under the store's
@@ -40,10 +49,28 @@ pub const KEYS_PER_EXPIRY_ENTRY: usize = 512;
 /// Expiry entries one prune call reads at most (it is called again later).
 const PRUNE_PAGE: usize = 64;
 
+/// How [`KeyStore::put_all`] spaces its store writes.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyPacing {
+    /// Keys per store write (1 to [`KEYS_PER_EXPIRY_ENTRY`]).
+    pub keys_per_write: usize,
+    /// The longest pause after a write (see [`store_writer::write_paced`]).
+    pub longest_pause: Duration,
+}
+
+impl KeyPacing {
+    /// As many keys per write as an expiry entry lists, no pause: for a
+    /// writer on an actor's own thread, which should finish soon.
+    pub const INLINE: KeyPacing = KeyPacing {
+        keys_per_write: KEYS_PER_EXPIRY_ENTRY,
+        longest_pause: Duration::ZERO,
+    };
+}
+
 type KeyHash = [u8; 32];
 
-/// Records being archived together: their store entries, their key hashes
-/// (the expiry entry) and the newest time among them.
+/// Records being archived together (one store write): their store entries,
+/// their key hashes (the expiry entry) and the newest time among them.
 struct Chunk<'a> {
     entries: Vec<(String, Vec<u8>)>,
     hashes: Vec<KeyHash>,
@@ -116,14 +143,19 @@ impl KeyStore {
         }
     }
 
-    /// Writes every decided record that fits; returns the ones written (a
-    /// reply too large for a metadata value stays with its actor).
+    /// Writes every decided record that fits, `pacing.keys_per_write` per
+    /// store write (each with its expiry entry), pausing between writes as
+    /// [`store_writer::write_paced`] does and timing each write into
+    /// `timings`; returns the ones written (a reply too large for a metadata
+    /// value stays with its actor).
     pub fn put_all<'a>(
         &self,
         records: impl IntoIterator<Item = &'a IdemRecord>,
+        pacing: KeyPacing,
+        timings: &Timings,
     ) -> Result<Vec<&'a IdemRecord>, StoreError> {
-        let _writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut written = Vec::new();
+        let per_write = pacing.keys_per_write.clamp(1, KEYS_PER_EXPIRY_ENTRY);
+        let mut chunks = Vec::new();
         let mut chunk = Chunk::default();
         for record in records {
             debug_assert!(matches!(record.state, IdemState::Done(_)));
@@ -140,32 +172,44 @@ impl KeyStore {
             chunk.hashes.push(key_hash);
             chunk.newest = chunk.newest.max(record.at);
             chunk.records.push(record);
-            if chunk.hashes.len() == KEYS_PER_EXPIRY_ENTRY {
-                written.append(&mut self.write_chunk(&mut chunk)?);
+            if chunk.hashes.len() == per_write {
+                chunks.push(std::mem::take(&mut chunk));
             }
         }
         if !chunk.hashes.is_empty() {
-            written.append(&mut self.write_chunk(&mut chunk)?);
+            chunks.push(chunk);
         }
+        let mut written = Vec::new();
+        store_writer::write_paced(chunks.len(), pacing.longest_pause, timings, |n| {
+            let chunk = &mut chunks[n];
+            let took = store_writer::timed(|| self.write_chunk(chunk))?;
+            written.extend(chunk.records.iter().copied());
+            Ok(took)
+        })?;
         Ok(written)
     }
 
-    /// Writes a chunk's records and their expiry entry as one store batch
-    /// (one write-lock turn for up to [`KEYS_PER_EXPIRY_ENTRY`] keys: a put
-    /// per key made a schedule's tidy of ~150,000 keys hold its actor for 4
-    /// s), and returns its records.
-    fn write_chunk<'a>(&self, chunk: &mut Chunk<'a>) -> Result<Vec<&'a IdemRecord>, StoreError> {
+    /// Writes a chunk's records and then their expiry entry, as plain
+    /// inserts in that order ([`put_meta_in_order`]), not as one store batch:
+    /// sled applies a batch under its global write lock, and the key
+    /// writer's batches of 128 keys held it about a fifth of the time in an
+    /// on-sale (8.2 s of 40, issue 21), every log append waiting behind
+    /// them. An insert costs the same either way (~8-12 µs for a 187-byte
+    /// record under its 71-byte name; raw `2026-12-07/keys21-session14.txt`,
+    /// section session 15). In that order, a durable expiry entry implies its
+    /// records; records a crash leaves without their entry are still in
+    /// their actor's table (it forgets them only after this returned) and
+    /// are written again, with an entry. [`KeyStore`]'s own lock is taken per
+    /// chunk, so that a paced writer does not hold it through its pauses.
+    fn write_chunk(&self, chunk: &mut Chunk<'_>) -> Result<(), StoreError> {
         debug_assert!(!chunk.hashes.is_empty() && chunk.hashes.len() <= KEYS_PER_EXPIRY_ENTRY);
         let expiry = (
             expiry_name(chunk.newest, &chunk.hashes[0]),
             codec::encode(&chunk.hashes)?,
         );
         chunk.entries.push(expiry);
-        self.store.put_meta_batch(&chunk.entries)?;
-        chunk.entries.clear();
-        chunk.hashes.clear();
-        chunk.newest = Timestamp::MIN;
-        Ok(std::mem::take(&mut chunk.records))
+        let _writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        put_meta_in_order(self.store.as_ref(), &chunk.entries)
     }
 
     /// The archived record of `key`, if any (expired or not: the caller decides).
@@ -289,7 +333,12 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         let keys = KeyStore::new(store.clone());
         let records: Vec<IdemRecord> = (0..1_200).map(|i| record(&format!("k{i}"), i)).collect();
-        assert_eq!(keys.put_all(&records).unwrap().len(), 1_200);
+        assert_eq!(
+            keys.put_all(&records, KeyPacing::INLINE, &Timings::default())
+                .unwrap()
+                .len(),
+            1_200
+        );
         // 1,200 keys in entries of 512: three entries.
         assert_eq!(store.list_meta(EXPIRY_PREFIX, 100).unwrap().len(), 3);
         assert_eq!(
@@ -311,9 +360,11 @@ mod tests {
     fn a_key_archived_again_after_expiry_survives_the_old_entry_prune() {
         let store = Arc::new(MemoryStore::new());
         let keys = KeyStore::new(store.clone());
-        keys.put_all([&record("k", 0)]).unwrap();
+        keys.put_all([&record("k", 0)], KeyPacing::INLINE, &Timings::default())
+            .unwrap();
         let again = record("k", RETENTION_MS + 10);
-        keys.put_all([&again]).unwrap();
+        keys.put_all([&again], KeyPacing::INLINE, &Timings::default())
+            .unwrap();
         assert_eq!(keys.prune(Timestamp(RETENTION_MS + 5), 100).unwrap(), 0);
         assert_eq!(keys.get(&again.key).unwrap(), Some(again.clone()));
         assert_eq!(store.list_meta(EXPIRY_PREFIX, 100).unwrap().len(), 1);

@@ -54,6 +54,7 @@
 //! expiring holds, held that lock for up to 10 s and stopped every schedule
 //! (BENCHMARKS.md, issue 21).
 
+use crate::store_writer;
 use crate::work_times::Timings;
 use boxoffice_engine::ids::*;
 use boxoffice_engine::schedule::Schedule;
@@ -73,8 +74,12 @@ pub const MIN_ENDED_BEFORE_ARCHIVING: usize = 4_096;
 
 /// Most reservations whose entries one store write carries: bounds how long
 /// an archive write holds the store's write lock (sled's is global), so the
-/// actors' appends wait at most one small write behind it.
-pub const RESERVATIONS_PER_WRITE: usize = 64;
+/// actors' appends wait at most one small write behind it. 16: ~1.3 ms a
+/// write on the 2-core test machine; 64 took ~4.5 ms, 82 times a second in
+/// an on-sale, and the hold p99 was 23.5 ms (one run) against 15.0 and
+/// 15.1 ms in the next two runs with 16 (issue 21; raw
+/// `2026-12-07/keys21-session14.txt`, section session 15).
+pub const RESERVATIONS_PER_WRITE: usize = 16;
 
 /// Every archive name starts with this (never with a schedule's `schedule/`).
 pub const ARCHIVE_PREFIX: &str = "archive/";
@@ -232,10 +237,8 @@ impl ArchiveBatch {
     }
 
     /// [`ArchiveBatch::write`], pausing after each store write but the last
-    /// for as long as that write took, up to `longest_pause`: the writer then
-    /// holds the store's write lock at most about half the time, and the
-    /// appends the actors' requests wait for get it in between (without a
-    /// pause the next write took the lock back before they ran).
+    /// for as long as that write took, up to `longest_pause` (see
+    /// [`crate::store_writer::write_paced`]).
     pub fn write_paced(
         &self,
         store: &dyn Store,
@@ -249,11 +252,13 @@ impl ArchiveBatch {
         let mut users: BTreeMap<UserId, archive_index::ArchiveTally> = BTreeMap::new();
         let mut schedules: BTreeMap<ScheduleId, archive_index::ArchiveTally> = BTreeMap::new();
         let mut first_entry = 0;
-        for (chunk, ends) in self
+        let chunks: Vec<(&[Tallied], &[usize])> = self
             .tallied
             .chunks(self.per_write)
             .zip(self.entry_ends.chunks(self.per_write))
-        {
+            .collect();
+        store_writer::write_paced(chunks.len(), longest_pause, timings, |n| {
+            let (chunk, ends) = chunks[n];
             let mut touched_users = BTreeSet::new();
             let mut touched_schedules = BTreeSet::new();
             for reservation in chunk {
@@ -295,15 +300,10 @@ impl ArchiveBatch {
                     ));
                 }
             }
-            let started = std::time::Instant::now();
-            store.put_meta_batch(&write)?;
-            let took = started.elapsed();
-            timings.record(took);
+            let took = store_writer::timed(|| store.put_meta_batch(&write))?;
             first_entry = end_entry;
-            if !longest_pause.is_zero() && first_entry < self.entries.len() {
-                std::thread::sleep(took.min(longest_pause));
-            }
-        }
+            Ok(took)
+        })?;
         debug_assert_eq!(first_entry, self.entries.len());
         Ok(())
     }

@@ -62,7 +62,9 @@ use crate::booking_events::{booking_events, BookingEvent};
 use crate::card_payments::record::is_card_payment;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult};
-use crate::idempotency::{IdemRecord, IdemState};
+use crate::idempotency::{
+    key_writer, IdemRecord, IdemState, KeyPacing, WrittenKey, ARCHIVE_AFTER_MS,
+};
 use crate::journal::{Committed, Journal, Waiter};
 use crate::queue_link::{QueueAdmitted, QueueLink, ResendAdmissions};
 use crate::seat_board::SeatBoard;
@@ -99,8 +101,18 @@ pub struct ScheduleActor {
     archive_threshold: usize,
     /// An archive batch is with the archive writer (at most one at a time).
     archive_in_flight: bool,
+    /// A key batch is with the key writer (at most one at a time).
+    keys_in_flight: bool,
+    /// The engine time before which the actor offers no key batch (see
+    /// `idempotency/key_writer.rs`).
+    next_key_offer: Timestamp,
+    /// Decided keys up to this time were offered (or written) already.
+    keys_offered_through: Timestamp,
+    /// Keys written to the key store that the table forgets at the next
+    /// snapshot.
+    keys_written: Vec<WrittenKey>,
     /// Bumped at each restart: a batch's completion from before a restart
-    /// changes nothing (its reservations are archived again later).
+    /// changes nothing (its reservations, or keys, are archived again later).
     generation: u64,
     /// Where the seat counts are published for listings (see `seat_board`).
     seats: Arc<SeatBoard>,
@@ -136,6 +148,10 @@ impl ScheduleActor {
             poisoned: false,
             archive_threshold,
             archive_in_flight: false,
+            keys_in_flight: false,
+            next_key_offer: Timestamp::MIN,
+            keys_offered_through: Timestamp::MIN,
+            keys_written: Vec::new(),
             generation: 0,
             seats,
             feed,
@@ -319,6 +335,9 @@ impl ScheduleActor {
                 return;
             }
         };
+        if matches!(committed, Committed::Record { .. }) {
+            self.offer_keys(ctx);
+        }
         if let Committed::Record {
             lsn,
             snapshot_due: true,
@@ -328,25 +347,81 @@ impl ScheduleActor {
         }
     }
 
-    /// Tidies the state (old idempotency keys to the key store; ended
-    /// reservations to the archive, see `archive.rs`) and snapshots it as
-    /// covering `lsn`. A failed archive or snapshot is only logged: the log
-    /// still holds everything and the next snapshot retries.
+    /// Writes the table's due idempotency keys to the key store (see
+    /// `idempotency/key_writer.rs`), at most every `KEY_OFFER_EVERY_MS` and
+    /// one batch at a time: hands them to the key writer or, without one,
+    /// writes them here. Either way the table forgets them at the next
+    /// snapshot once they are written. Called right after a commit: every
+    /// record in the table has then been appended to the log, so its
+    /// key-store entry comes after it in the store's order.
+    fn offer_keys(&mut self, ctx: &mut Context<Self>) {
+        let now = self.now();
+        if self.keys_in_flight || now < self.next_key_offer {
+            return;
+        }
+        self.next_key_offer = now.plus_millis(key_writer::KEY_OFFER_EVERY_MS);
+        // Younger keys stay: their request may not have recorded its reply
+        // in the index yet (see `ARCHIVE_AFTER_MS`).
+        let (after, through) = (
+            self.keys_offered_through,
+            now.plus_millis(-ARCHIVE_AFTER_MS),
+        );
+        let records = match self.guarded(|s| s.idempotency.decided_between(after, through)) {
+            Ok(records) => records,
+            Err(_) => {
+                self.after_panic(ctx);
+                return;
+            }
+        };
+        if records.is_empty() {
+            self.keys_offered_through = through;
+            return;
+        }
+        let Some(writer) = self.engine.key_writer.clone() else {
+            let written = self.engine.idempotency.archive(
+                &records,
+                now,
+                KeyPacing::INLINE,
+                &self.engine.work_times.key_archive,
+            );
+            match written {
+                Ok(written) => {
+                    self.keys_written
+                        .extend(written.into_iter().map(WrittenKey::from));
+                    self.keys_offered_through = through;
+                }
+                // They stay in the table and its snapshots; the next offer retries.
+                Err(err) => {
+                    tracing::warn!(schedule = %self.id, %err, "archiving idempotency keys failed")
+                }
+            }
+            return;
+        };
+        let done = self.written_callback(ctx);
+        // A full queue: keep them; the next offer tries again.
+        if writer
+            .submit(key_writer::KeyBatch { records, now }, done)
+            .is_ok()
+        {
+            self.keys_in_flight = true;
+            self.keys_offered_through = through;
+        }
+    }
+
+    /// Tidies the state (ended reservations to the archive, see
+    /// `archive.rs`; idempotency keys already in the key store, see
+    /// [`Self::offer_keys`], and those past retention out of the table) and
+    /// snapshots it as covering `lsn`. A failed archive or snapshot is only
+    /// logged: the log still holds everything and the next snapshot retries.
     fn snapshot(&mut self, ctx: &mut Context<Self>, lsn: boxoffice_storage::Lsn) {
         if self.state.is_none() {
             return;
         }
         let now = self.now();
-        let index = Arc::clone(&self.engine.idempotency);
-        let times = Arc::clone(&self.engine.work_times);
+        let written = std::mem::take(&mut self.keys_written);
         let tidied = self.guarded(|s| {
-            let archived = times
-                .key_archive
-                .time(|| s.idempotency.archive_decided(&index, now));
-            if let Err(err) = archived {
-                // The keys stay in the table and its snapshot; the next one retries.
-                tracing::warn!(schedule = %s.schedule.id(), %err, "archiving idempotency keys failed");
-            }
+            s.idempotency.prune(now);
+            s.idempotency.forget_archived(&written);
         });
         if tidied.is_err() {
             self.after_panic(ctx);
@@ -356,11 +431,11 @@ impl ScheduleActor {
             return;
         }
         if let Some(state) = self.state.as_ref() {
-            let written = self
-                .engine
-                .work_times
-                .snapshot
-                .time(|| self.journal.snapshot(lsn, state));
+            let times = &self.engine.work_times;
+            let written = times.snapshot.time(|| {
+                self.journal
+                    .snapshot_timed(lsn, state, &times.snapshot_encode, &times.log_trim)
+            });
             if let Err(err) = written {
                 tracing::warn!(schedule = %self.id, %err, "snapshot failed");
             }
@@ -368,8 +443,8 @@ impl ScheduleActor {
     }
 
     /// Moves ended reservations to the archive once enough have piled up:
-    /// hands a batch to the archive writer (they are forgotten when
-    /// [`ArchiveWritten`] comes back), or, without one, writes and forgets
+    /// hands a batch to the archive writer (they are forgotten when it
+    /// comes back written), or, without one, writes and forgets
     /// them here. False when the snapshot must be skipped (an inline write
     /// failed, or engine code panicked).
     fn archive_ended(&mut self, ctx: &mut Context<Self>) -> bool {
@@ -403,14 +478,7 @@ impl ScheduleActor {
             );
             return self.forget_archived(ctx, batch, written);
         };
-        let (addr, generation) = (ctx.address(), self.generation);
-        let done: crate::archive_writer::ArchiveDone = Box::new(move |batch, written| {
-            addr.do_send(ArchiveWritten {
-                generation,
-                batch,
-                written,
-            });
-        });
+        let done = self.written_callback(ctx);
         // A full queue: keep them; the next snapshot offers them again.
         self.archive_in_flight = writer.submit(batch, done).is_ok();
         true
@@ -564,6 +632,10 @@ impl Supervised for ScheduleActor {
         self.timer = None;
         self.generation += 1;
         self.archive_in_flight = false;
+        self.keys_in_flight = false;
+        self.next_key_offer = Timestamp::MIN;
+        self.keys_offered_through = Timestamp::MIN;
+        self.keys_written.clear();
         self.poisoned = false;
         self.admitted.clear();
         self.journal
@@ -608,25 +680,68 @@ impl Handler<ContinueSweep> for ScheduleActor {
     }
 }
 
-/// Internal: the archive writer wrote (or failed to write) a batch.
-struct ArchiveWritten {
+/// Internal: a background writer wrote (or failed to write) a batch (see
+/// [`ScheduleActor::written_callback`]).
+struct Written<B> {
     generation: u64,
-    batch: archive::ArchiveBatch,
+    batch: B,
     written: Result<(), StoreError>,
 }
-impl Message for ArchiveWritten {
+impl<B: 'static> Message for Written<B> {
     type Result = ();
 }
 
-impl Handler<ArchiveWritten> for ScheduleActor {
+impl ScheduleActor {
+    /// The callback that brings a batch back from its background writer to
+    /// this actor, tagged with the actor's generation (a batch from before
+    /// a restart changes nothing).
+    fn written_callback<B: Send + 'static>(
+        &self,
+        ctx: &mut Context<Self>,
+    ) -> crate::store_writer::WriteDone<B>
+    where
+        Self: Handler<Written<B>>,
+    {
+        let (addr, generation) = (ctx.address(), self.generation);
+        Box::new(move |batch, written| {
+            addr.do_send(Written {
+                generation,
+                batch,
+                written,
+            });
+        })
+    }
+}
+
+impl Handler<Written<archive::ArchiveBatch>> for ScheduleActor {
     type Result = ();
-    fn handle(&mut self, msg: ArchiveWritten, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Written<archive::ArchiveBatch>, ctx: &mut Context<Self>) {
         if msg.generation != self.generation || self.state.is_none() {
             return;
         }
         self.archive_in_flight = false;
         // The next snapshot records the smaller state.
         self.forget_archived(ctx, msg.batch, msg.written);
+    }
+}
+
+impl Handler<Written<key_writer::KeyBatch>> for ScheduleActor {
+    type Result = ();
+    fn handle(&mut self, msg: Written<key_writer::KeyBatch>, _: &mut Context<Self>) {
+        if msg.generation != self.generation || self.state.is_none() {
+            return;
+        }
+        self.keys_in_flight = false;
+        if let Err(err) = msg.written {
+            // Offer them (and any younger ones) again; the table and its
+            // snapshots keep them meanwhile.
+            tracing::warn!(schedule = %self.id, %err, "archiving idempotency keys failed");
+            self.keys_offered_through = Timestamp::MIN;
+            return;
+        }
+        // Forgotten at the next snapshot, which records the smaller table.
+        self.keys_written
+            .extend(msg.batch.records.into_iter().map(WrittenKey::from));
     }
 }
 

@@ -5,7 +5,7 @@
 //! feed does (`Registry::booking_events`: durable events only, in commit
 //! order) from its own cursor, and for each page writes the page's
 //! deliveries (PENDING, due now) and then the cursor past it, as plain
-//! inserts in that order ([`put_in_order`]): sled recovers a prefix of its
+//! inserts in that order ([`put_meta_in_order`]): sled recovers a prefix of its
 //! writes, so the cursor is never durable without the deliveries it passed
 //! (at least once; never lost). They become durable with the engine's next
 //! flush; the dispatcher makes none of its own, which would queue behind
@@ -18,7 +18,7 @@
 //! endpoint's slots; the follower never waits for an attempt.
 
 use boxoffice_engine::Timestamp;
-use boxoffice_storage::{codec, Store, StoreError};
+use boxoffice_storage::{codec, put_meta_in_order, Store, StoreError};
 use futures_util::future::LocalBoxFuture;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -391,18 +391,6 @@ pub async fn pass(
     Ok(report)
 }
 
-/// Writes `entries` as plain inserts, one after another. Not
-/// `put_meta_batch`: sled 0.34 applies a batch under its global write lock,
-/// which waits for any running flush and stalls every append meanwhile (the
-/// outbox's pair did that and halved holds/s). sled recovers a prefix of
-/// its writes, so once a later entry is durable every earlier one is.
-fn put_in_order(store: &dyn Store, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-    for (key, value) in entries {
-        store.put_meta(key, value)?;
-    }
-    Ok(())
-}
-
 /// Writes a page's deliveries and the cursor past it (see the module
 /// doc); returns that cursor and how many deliveries were recorded.
 async fn record_page(
@@ -470,7 +458,7 @@ async fn record_page(
             }
         }
         entries.push((layout::CURSOR_KEY.to_owned(), layout::encode_cursor(next)?));
-        put_in_order(store.as_ref(), &entries)?;
+        put_meta_in_order(store.as_ref(), &entries)?;
         Ok((added, full))
     })
     .await?;
@@ -762,7 +750,7 @@ async fn attempt(
     entries.push((delivery_key, codec::encode(&next)?));
     let store = webhooks.store();
     blocking(move || {
-        put_in_order(store.as_ref(), &entries)?;
+        put_meta_in_order(store.as_ref(), &entries)?;
         if renewed {
             Ok(())
         } else {

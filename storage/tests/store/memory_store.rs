@@ -367,6 +367,33 @@ fn crash_after_writes_counts_every_kind_of_write_but_flushes() {
 }
 
 #[test]
+fn crash_after_meta_writes_under_a_prefix_counts_only_writes_touching_it() {
+    let store = MemoryStore::new();
+    store.crash_after_meta_writes_under("idem/", 2);
+    store.append("a", b"1").unwrap(); // not counted: an append
+    store.put_meta("archive/u/1", b"v").unwrap(); // not counted: another prefix
+    store
+        .put_meta_batch(&[("archive/u/2".into(), b"v".to_vec())])
+        .unwrap(); // not counted
+    store.put_meta("idem/k/1", b"v").unwrap(); // 1
+    assert!(!store.is_dead());
+    store
+        .put_meta_batch(&[
+            ("archive/u/3".into(), b"v".to_vec()),
+            ("idem/k/2".into(), b"v".to_vec()),
+        ])
+        .unwrap(); // 2: one of its keys is under the prefix
+    assert!(store.is_dead());
+    assert_eq!(
+        store.put_meta("archive/u/4", b"v"),
+        Err(StoreError::Injected("crashed"))
+    );
+    store.crash();
+    assert_eq!(store.get_meta("idem/k/1").unwrap(), None);
+    assert!(store.read_log("a", 0).unwrap().is_empty());
+}
+
+#[test]
 fn crash_keeping_keeps_a_prefix_of_the_pending_operations() {
     let store = MemoryStore::new();
     store.append("a", b"1").unwrap();

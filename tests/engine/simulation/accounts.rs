@@ -207,7 +207,7 @@ impl Shadow {
 struct AccountStats {
     operations: u64,
     restarts: u64,
-    crashes_by_point: [u64; 5],
+    crashes_by_point: [u64; 6],
     unsettled_applied: u64,
     unsettled_not_applied: u64,
     accounts: u64,

@@ -7,6 +7,7 @@
 //! under a live group commit would let a later flush acknowledge records the
 //! crash had already dropped (MemoryStore's note), which no real disk does.
 
+use boxoffice_actors::idempotency::KEY_STORE_PREFIX;
 use boxoffice_storage::MemoryStore;
 use rand::rngs::SmallRng;
 use rand::Rng;
@@ -27,6 +28,13 @@ pub enum CrashPoint {
     Snapshots(u64),
     /// During the n-th trim: it removes only half its records, then dies.
     MidTrim(u64),
+    /// After the n-th write to the idempotency key store: one record of a
+    /// batch of decided keys moving out of a schedule's table (on the key
+    /// writer thread, or inline in deterministic seeds), or the expiry entry
+    /// written after a chunk's records (they are plain inserts, not one
+    /// atomic batch), before the table forgets them and before the snapshot
+    /// that lacks them; or a wallet's, at its snapshot.
+    KeyWrites(u64),
     /// Now, between two operations.
     Now,
 }
@@ -38,6 +46,7 @@ impl CrashPoint {
             CrashPoint::Writes(n) => store.crash_after_writes(n),
             CrashPoint::Snapshots(n) => store.crash_after_snapshots(n),
             CrashPoint::MidTrim(n) => store.crash_mid_trim(n),
+            CrashPoint::KeyWrites(n) => store.crash_after_meta_writes_under(KEY_STORE_PREFIX, n),
             CrashPoint::Now => store.crash_after_appends(0),
         }
     }
@@ -50,16 +59,18 @@ impl CrashPoint {
             CrashPoint::Snapshots(_) => 2,
             CrashPoint::MidTrim(_) => 3,
             CrashPoint::Now => 4,
+            CrashPoint::KeyWrites(_) => 5,
         }
     }
 }
 
-pub const CRASH_POINT_NAMES: [&str; 5] = [
+pub const CRASH_POINT_NAMES: [&str; 6] = [
     "after an append",
     "after any write",
     "after a snapshot",
     "mid-trim",
     "between operations",
+    "after a key-store write",
 ];
 
 impl fmt::Display for CrashPoint {
@@ -69,6 +80,7 @@ impl fmt::Display for CrashPoint {
             CrashPoint::Writes(n) => write!(f, "crash after {n} writes"),
             CrashPoint::Snapshots(n) => write!(f, "crash after {n} snapshots"),
             CrashPoint::MidTrim(n) => write!(f, "crash during trim {n}"),
+            CrashPoint::KeyWrites(n) => write!(f, "crash after {n} key-store writes"),
             CrashPoint::Now => write!(f, "crash now"),
         }
     }
@@ -86,11 +98,12 @@ pub enum CrashPlan {
 }
 
 pub fn choose_plan(rng: &mut SmallRng) -> CrashPlan {
-    match rng.gen_range(0..12) {
+    match rng.gen_range(0..14) {
         0..=2 => CrashPlan::Point(CrashPoint::Appends(rng.gen_range(1..=4))),
         3..=5 => CrashPlan::Point(CrashPoint::Writes(rng.gen_range(1..=10))),
         6..=7 => CrashPlan::Point(CrashPoint::Snapshots(rng.gen_range(1..=2))),
         8..=9 => CrashPlan::Point(CrashPoint::MidTrim(rng.gen_range(1..=2))),
+        10..=11 => CrashPlan::Point(CrashPoint::KeyWrites(rng.gen_range(1..=6))),
         // The n-th append of the saga is the last: the store dies after it,
         // before any flush, so none of the saga's appends is durable yet.
         // What survives is up to the kill (see `choose_kept`), always a

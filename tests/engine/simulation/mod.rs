@@ -13,9 +13,12 @@
 //! driver; see `simulation/admin.rs`), and 1-3 crashes. A crash point makes
 //! the fault-injecting `MemoryStore` die after the n-th append (between a log
 //! append and its flush), the n-th write of any kind, the n-th snapshot
-//! (before its trim), in the middle of a trim (half its records removed), or
-//! between a payment's saga steps, or inside a schedule cancellation (its
-//! record, a batch, a wallet refund, a settlement) or a block. The process is
+//! (before its trim), in the middle of a trim (half its records removed),
+//! after the n-th write to the idempotency key store (decided keys moving
+//! out of a schedule's table, on the key writer thread in the seeds that use
+//! background writers, inline in the others), between a payment's saga
+//! steps, or inside a schedule cancellation (its record, a batch, a wallet
+//! refund, a settlement) or a block. The process is
 //! then stopped, a seeded prefix of the unflushed records survives (none, all
 //! or some, as a background flush may have been part way), and a new engine
 //! starts on the same store with the clock where it was. After each restart
