@@ -35,6 +35,7 @@ use tokio::sync::oneshot;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult, Missing};
 use crate::journal::{read_history, reply_when_durable, Journal, Pending, Waiter};
+use crate::memory_release;
 use crate::queue_board::{place_tag, LineTotals, Place, QueueBoard, QueuePass, SlotChange};
 use crate::queue_link::{EndQueueToken, QueueAdmitted, ResendAdmissions};
 use crate::routing::ScheduleTable;
@@ -42,6 +43,11 @@ use crate::schedule_actor::SNAPSHOT_LOG_TO_STATE_RATIO;
 
 pub const LOG_NAME: &str = "queue";
 const MAX_TIMER_SLEEP_MS: i64 = 1_000;
+/// Joins between two memory releases (`memory_release`) during a burst:
+/// each join's transient buffers (its record, the batch it is encoded in)
+/// are freed on this thread, and a release every few thousand costs well
+/// under a millisecond per thousand joins.
+const JOINS_PER_MEMORY_RELEASE: u32 = 8_192;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum QueueLogEvent {
@@ -120,6 +126,8 @@ pub struct QueueActor {
     /// Each schedule's published line (see `queue_board`).
     boards: HashMap<ScheduleId, Arc<QueueBoard>>,
     timer: Option<(Timestamp, SpawnHandle)>,
+    /// Joins handled since this thread last released memory.
+    joins_since_release: u32,
 }
 
 impl QueueActor {
@@ -140,6 +148,7 @@ impl QueueActor {
             schedules,
             boards: HashMap::new(),
             timer: None,
+            joins_since_release: 0,
         }
     }
 
@@ -344,10 +353,19 @@ impl Message for CommitQueue {
 impl Handler<CommitQueue> for QueueActor {
     type Result = ();
     fn handle(&mut self, _: CommitQueue, ctx: &mut Context<Self>) {
-        if let Err(err) = self.journal.commit_and_snapshot(&mut self.state, |_| {}) {
+        match self.journal.commit_and_snapshot(&mut self.state, |_| {}) {
+            // A crowd's snapshot is megabytes, encoded and copied on this
+            // thread, and a join burst leaves its buffers: give those pages
+            // back now rather than keep them for a peak that has passed.
+            Ok(snapshot) => {
+                if snapshot || self.joins_since_release >= JOINS_PER_MEMORY_RELEASE {
+                    self.joins_since_release = 0;
+                    memory_release::release_retained();
+                }
+            }
             // Fail-stop: the queue's memory is ahead of its log. The group
             // commit is poisoned too, so the process must restart.
-            tracing::error!(%err, "queue log append failed");
+            Err(err) => tracing::error!(%err, "queue log append failed"),
         }
         self.arm_timer(ctx);
     }
@@ -406,6 +424,7 @@ impl Handler<JoinQueue> for QueueActor {
     type Result = MessageResult<JoinQueue>;
     fn handle(&mut self, msg: JoinQueue, ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = oneshot::channel();
+        self.joins_since_release = self.joins_since_release.saturating_add(1);
         let now = self.engine.clock.now();
         let new_token = self.engine.ids.queue_token_id();
         let joined = match self.state.queues.get_mut(&msg.schedule_id) {
