@@ -61,3 +61,25 @@ fn collect_mimalloc() {
     // SAFETY: mi_collect takes no pointers; any thread may call it.
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static RELEASES: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_release() {
+        RELEASES.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn a_release_runs_the_installed_hook_and_the_first_hook_stays() {
+        // The hook is process-wide: this is the only test that installs one.
+        assert!(install_release_hook(count_release));
+        assert!(!install_release_hook(|| {}), "a second hook is refused");
+        let before = RELEASES.load(Ordering::Relaxed);
+        release_retained();
+        assert!(RELEASES.load(Ordering::Relaxed) > before);
+    }
+}
