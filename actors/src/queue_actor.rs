@@ -39,10 +39,16 @@ use crate::memory_release;
 use crate::queue_board::{place_tag, LineTotals, Place, QueueBoard, QueuePass, SlotChange};
 use crate::queue_link::{EndQueueToken, QueueAdmitted, ResendAdmissions};
 use crate::routing::ScheduleTable;
-use crate::schedule_actor::SNAPSHOT_LOG_TO_STATE_RATIO;
 
 pub const LOG_NAME: &str = "queue";
 const MAX_TIMER_SLEEP_MS: i64 = 1_000;
+/// The queue snapshots once the log since its last snapshot holds as many
+/// bytes as that snapshot (`Journal::amortize_snapshots`), not twice as
+/// many as a schedule does: every join record stays in sled's memory until
+/// the next snapshot trims it, and at ratio 2 that log tail was ~100 B of a
+/// waiting user's ~600 (issue 13). Snapshots then cost at most about what
+/// the joins' logging costs, and recovery replays at most about the state.
+const LOG_TO_SNAPSHOT_RATIO: u64 = 1;
 /// Joins between two memory releases (`memory_release`) during a burst:
 /// each join's transient buffers (its record, the batch it is encoded in)
 /// are freed on this thread, and a release every few thousand costs well
@@ -140,7 +146,7 @@ impl QueueActor {
         // A crowd makes the queue's state large (100,000 waiting users are
         // megabytes): snapshot it in proportion to the log written, never
         // every `snapshot_every_events` joins.
-        journal.amortize_snapshots(SNAPSHOT_LOG_TO_STATE_RATIO);
+        journal.amortize_snapshots(LOG_TO_SNAPSHOT_RATIO);
         QueueActor {
             engine,
             state,
