@@ -12,6 +12,7 @@ mod serve;
 /// mimalloc instead of glibc's malloc: allocation is the largest single cost
 /// on the hold path, and glibc keeps memory freed on worker threads in
 /// per-thread arenas instead of giving it back (BENCHMARKS.md, "Allocator").
+/// `main` sets it up for a crowd's memory (`memory_release::use_mimalloc`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -41,6 +42,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // THP off and the memory release hook (see `memory_release`'s doc).
+    boxoffice_actors::memory_release::use_mimalloc();
     // Colour only for a person at a terminal: redirected logs stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()

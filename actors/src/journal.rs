@@ -401,23 +401,25 @@ impl<E: Serialize> Journal<E> {
     /// Commits, then, when a snapshot is due, lets `prepare` tidy `state`
     /// (e.g. prune expired idempotency keys) and snapshots it. A failed
     /// snapshot is only logged: the log still holds everything and the next
-    /// one retries. An error is a failed commit (see [`Self::commit`]).
+    /// one retries. An error is a failed commit (see [`Self::commit`]);
+    /// `Ok(true)` when a snapshot was written.
     pub fn commit_and_snapshot<S: Serialize>(
         &mut self,
         state: &mut S,
         prepare: impl FnOnce(&mut S),
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         if let Committed::Record {
             lsn,
             snapshot_due: true,
         } = self.commit()?
         {
             prepare(state);
-            if let Err(err) = self.snapshot(lsn, state) {
-                tracing::warn!(log = %self.log, %err, "snapshot failed");
+            match self.snapshot(lsn, state) {
+                Ok(()) => return Ok(true),
+                Err(err) => tracing::warn!(log = %self.log, %err, "snapshot failed"),
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Writes `state` as the snapshot covering every record up to `lsn`, then

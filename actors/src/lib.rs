@@ -72,6 +72,7 @@ pub mod idempotency;
 pub mod in_flight;
 pub mod journal;
 pub mod live_updates;
+pub mod memory_release;
 pub mod payment;
 pub mod payment_record;
 pub mod queue_actor;

@@ -35,13 +35,25 @@ use tokio::sync::oneshot;
 use crate::context::EngineContext;
 use crate::error::{EngineError, EngineResult, Missing};
 use crate::journal::{read_history, reply_when_durable, Journal, Pending, Waiter};
+use crate::memory_release;
 use crate::queue_board::{place_tag, LineTotals, Place, QueueBoard, QueuePass, SlotChange};
 use crate::queue_link::{EndQueueToken, QueueAdmitted, ResendAdmissions};
 use crate::routing::ScheduleTable;
-use crate::schedule_actor::SNAPSHOT_LOG_TO_STATE_RATIO;
 
 pub const LOG_NAME: &str = "queue";
 const MAX_TIMER_SLEEP_MS: i64 = 1_000;
+/// The queue snapshots once the log since its last snapshot holds as many
+/// bytes as that snapshot (`Journal::amortize_snapshots`), not twice as
+/// many as a schedule does: every join record stays in sled's memory until
+/// the next snapshot trims it, and at ratio 2 that log tail was ~100 B of a
+/// waiting user's ~600 (issue 13). Snapshots then cost at most about what
+/// the joins' logging costs, and recovery replays at most about the state.
+const LOG_TO_SNAPSHOT_RATIO: u64 = 1;
+/// Joins between two memory releases (`memory_release`) during a burst:
+/// each join's transient buffers (its record, the batch it is encoded in)
+/// are freed on this thread, and a release every few thousand costs well
+/// under a millisecond per thousand joins.
+const JOINS_PER_MEMORY_RELEASE: u32 = 8_192;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum QueueLogEvent {
@@ -120,6 +132,8 @@ pub struct QueueActor {
     /// Each schedule's published line (see `queue_board`).
     boards: HashMap<ScheduleId, Arc<QueueBoard>>,
     timer: Option<(Timestamp, SpawnHandle)>,
+    /// Joins handled since this thread last released memory.
+    joins_since_release: u32,
 }
 
 impl QueueActor {
@@ -132,7 +146,7 @@ impl QueueActor {
         // A crowd makes the queue's state large (100,000 waiting users are
         // megabytes): snapshot it in proportion to the log written, never
         // every `snapshot_every_events` joins.
-        journal.amortize_snapshots(SNAPSHOT_LOG_TO_STATE_RATIO);
+        journal.amortize_snapshots(LOG_TO_SNAPSHOT_RATIO);
         QueueActor {
             engine,
             state,
@@ -140,6 +154,7 @@ impl QueueActor {
             schedules,
             boards: HashMap::new(),
             timer: None,
+            joins_since_release: 0,
         }
     }
 
@@ -344,10 +359,19 @@ impl Message for CommitQueue {
 impl Handler<CommitQueue> for QueueActor {
     type Result = ();
     fn handle(&mut self, _: CommitQueue, ctx: &mut Context<Self>) {
-        if let Err(err) = self.journal.commit_and_snapshot(&mut self.state, |_| {}) {
+        match self.journal.commit_and_snapshot(&mut self.state, |_| {}) {
+            // A crowd's snapshot is megabytes, encoded and copied on this
+            // thread, and a join burst leaves its buffers: give those pages
+            // back now rather than keep them for a peak that has passed.
+            Ok(snapshot) => {
+                if snapshot || self.joins_since_release >= JOINS_PER_MEMORY_RELEASE {
+                    self.joins_since_release = 0;
+                    memory_release::release_retained();
+                }
+            }
             // Fail-stop: the queue's memory is ahead of its log. The group
             // commit is poisoned too, so the process must restart.
-            tracing::error!(%err, "queue log append failed");
+            Err(err) => tracing::error!(%err, "queue log append failed"),
         }
         self.arm_timer(ctx);
     }
@@ -406,6 +430,7 @@ impl Handler<JoinQueue> for QueueActor {
     type Result = MessageResult<JoinQueue>;
     fn handle(&mut self, msg: JoinQueue, ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = oneshot::channel();
+        self.joins_since_release = self.joins_since_release.saturating_add(1);
         let now = self.engine.clock.now();
         let new_token = self.engine.ids.queue_token_id();
         let joined = match self.state.queues.get_mut(&msg.schedule_id) {
