@@ -4,9 +4,13 @@
 //! `connections / threads` connections; see [`crate::target::Client`]) and
 //! its own [`Recorder`], merged at the end.
 //!
-//! The load is closed-loop: each client sends its next request when the
-//! previous one is answered, with no think time unless the scenario sleeps,
-//! so the offered load is "`clients` requests in flight at all times".
+//! The load is closed-loop by default: each client sends its next request
+//! when the previous one is answered, with no think time unless the
+//! scenario sleeps, so the offered load is "`clients` requests in flight at
+//! all times". With a rate (`Plan::rate`, open-holds' `--rate`) it is open
+//! loop: each client's requests are due on a fixed schedule (see
+//! `crate::pace`), still one in flight per client, and each is timed from
+//! when it was due.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -15,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::pace::Pace;
 use crate::stats::{Op, Outcome, Recorder, Window};
 use crate::target::Target;
 use crate::timeline::Windows;
@@ -27,6 +32,13 @@ pub const MAX_CLIENT_THREADS: usize = 16;
 /// clients, including those whose replies are waiting.
 pub const UNAVAILABLE_BACKOFF: Duration = Duration::from_millis(10);
 
+/// Open loop: how long past the deadline a late client still sends the
+/// requests that were due before it (they are in the window, so they count
+/// with their whole wait). Bounded so that a rate far above what the server
+/// serves ends the run; what is left unsent shows as a shortfall of the
+/// achieved rate against the asked one.
+pub const MAX_DRAIN: Duration = Duration::from_secs(30);
+
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
     pub clients: usize,
@@ -36,6 +48,11 @@ pub struct Plan {
     pub window: Window,
     /// Clients stop starting requests after this.
     pub deadline: Instant,
+    /// Open loop: requests/s of all clients together, due from `start`
+    /// (see `crate::pace`); `None`: closed loop.
+    pub rate: Option<u64>,
+    /// When the run (its warm-up first) starts.
+    pub start: Instant,
 }
 
 /// What one client task gets: `api`, its thread's client of the target.
@@ -46,32 +63,54 @@ pub struct Client<S, C> {
     pub stop: Arc<AtomicBool>,
     pub deadline: Instant,
     recorder: Rc<RefCell<Recorder>>,
+    /// Open loop: this client's schedule.
+    pace: Option<Pace>,
 }
 
 impl<S, C> Client<S, C> {
-    /// True while the client should keep going.
+    /// True while the client should keep going. Open loop: while its next
+    /// request is due before the deadline, however late the client is, but
+    /// for at most [`MAX_DRAIN`] past the deadline.
     pub fn running(&self) -> bool {
-        !self.stop.load(Ordering::Relaxed) && Instant::now() < self.deadline
+        let now = Instant::now();
+        let going = match &self.pace {
+            Some(pace) => pace.next_due() < self.deadline && now < self.deadline + MAX_DRAIN,
+            None => now < self.deadline,
+        };
+        going && !self.stop.load(Ordering::Relaxed)
     }
 
     /// Runs one request, timing it and recording its outcome under `op`.
+    /// Open loop: first waits until the request is due (not at all if it is
+    /// overdue), and times it from then.
     pub async fn timed<T>(
         &self,
         op: Op,
         request: impl Future<Output = Result<T, Outcome>>,
     ) -> Result<T, Outcome> {
-        timed_request(&self.recorder, op, request).await
+        let started = match &self.pace {
+            Some(pace) => {
+                let due = pace.take();
+                let wait = Pace::wait_at(due, Instant::now());
+                if !wait.is_zero() {
+                    actix_rt::time::sleep(wait).await;
+                }
+                due
+            }
+            None => Instant::now(),
+        };
+        timed_request(&self.recorder, op, started, request).await
     }
 }
 
-/// Runs one request, records its latency and outcome under `op`, and backs
-/// off after a 503.
+/// Runs one request, records its latency since `started` and its outcome
+/// under `op`, and backs off after a 503.
 async fn timed_request<T>(
     recorder: &RefCell<Recorder>,
     op: Op,
+    started: Instant,
     request: impl Future<Output = Result<T, Outcome>>,
 ) -> Result<T, Outcome> {
-    let started = Instant::now();
     let result = request.await;
     let outcome = match &result {
         Ok(_) => Outcome::Ok,
@@ -165,6 +204,9 @@ where
                                 stop: Arc::clone(&thread_stop),
                                 deadline: plan.deadline,
                                 recorder: Rc::clone(&recorder),
+                                pace: plan
+                                    .rate
+                                    .map(|rate| Pace::new(plan.start, rate, plan.clients, index)),
                             }))
                         })
                         .collect();

@@ -22,7 +22,7 @@
 //! on, and Boxoffice's implementation: in process and over HTTP),
 //! `baselines/` (PostgreSQL and Redis as targets), `scenarios/` (each written
 //! once, generic over the target), `clients` (threads and tasks),
-//! `invariants` (Boxoffice's end-of-run checks), `stats` + `histogram`
+//! `pace` (open-loop schedules), `invariants` (end-of-run checks), `stats` + `histogram`
 //! (recording), `timeline` (the stadium's second-by-second samples),
 //! `report/` (JSON schema, table, SVGs), `hello`, `system` (fd limit, RSS),
 //! `heap` (the allocator, with a live-heap counter for memory facts).
@@ -39,6 +39,7 @@ mod heap;
 mod hello;
 mod histogram;
 mod invariants;
+mod pace;
 mod report;
 mod scenarios;
 mod server_latency;
@@ -64,6 +65,8 @@ const MAX_CLIENT_COUNTS: usize = 8;
 const MAX_CLIENTS: usize = 20_000;
 /// Most virtual users of the stadium.
 const MAX_USERS: usize = 1_000_000;
+/// Highest open-loop rate (requests/s in all): far above what one machine serves.
+const MAX_RATE: u64 = 10_000_000;
 /// Longest measured time of one run, in seconds.
 const MAX_SECONDS: f64 = 600.0;
 /// Connections the stadium's users share over HTTP unless told otherwise.
@@ -157,6 +160,11 @@ struct Args {
     /// HTTP connections (default: one per client; stadium: 1,000 shared by all users).
     #[arg(long)]
     connections: Option<usize>,
+    /// open-holds: open loop at N requests/s in all, spread evenly over the
+    /// clients (one in flight each), each timed from when it was due (see
+    /// `pace.rs`); default: closed loop.
+    #[arg(long)]
+    rate: Option<u64>,
     /// OS threads the clients run on.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
@@ -256,6 +264,12 @@ fn validate(args: &Args) -> Result<(), String> {
             "--client-threads must be 1-{}",
             clients::MAX_CLIENT_THREADS
         ));
+    }
+    if args.rate.is_some_and(|r| !(1..=MAX_RATE).contains(&r)) {
+        return Err(format!("--rate must be 1-{MAX_RATE}"));
+    }
+    if args.rate.is_some() && args.scenario != Scenario::OpenHolds {
+        return Err("--rate needs open-holds (the only open-loop scenario)".into());
     }
     if args.schedules.is_some_and(|s| !(1..=10_000).contains(&s)) {
         return Err("--schedules must be 1-10000".into());
@@ -380,6 +394,7 @@ fn size_for(args: &Args, mode: Mode, clients: usize, connection_cap: usize) -> S
             _ => scenarios::mixed::DEFAULT_SCHEDULES,
         }),
         seed: args.seed,
+        rate: args.rate,
         pre_queue_seconds: args.pre_queue_seconds,
         max_active: args.max_active,
         server_pid: args.server_pid.or_else(|| {

@@ -46,6 +46,9 @@ pub struct Size {
     pub hold_seconds: Option<u32>,
     pub schedules: usize,
     pub seed: u64,
+    /// open-holds' `--rate`: open loop at this many requests/s in all
+    /// (see `crate::pace`); `None`: closed loop.
+    pub rate: Option<u64>,
     /// The stadium's pre-queue (`queue.preQueueSeconds`); 0: none.
     pub pre_queue_seconds: u32,
     /// The stadium's `maxActive`; `None`: a tenth of the users.
@@ -70,6 +73,8 @@ impl Size {
             threads: self.threads,
             window: Window { from, until },
             deadline: until,
+            rate: self.rate,
+            start,
         }
     }
 }

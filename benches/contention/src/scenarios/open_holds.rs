@@ -76,6 +76,16 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
         client,
     )
     .await?;
+    // Open loop: clients late at the deadline still send what was due in
+    // the window (up to `clients::MAX_DRAIN`), so the rates are over the
+    // window and that drain: over the window alone they would count a
+    // backlog's requests as served within it. Closed loop: the window, as
+    // every scenario.
+    let window = recorder.window();
+    let elapsed = match size.rate {
+        Some(_) => window.length().max(window.from.elapsed()),
+        None => window.length(),
+    };
 
     let (won, unknown) = (
         shared.won.load(Ordering::Relaxed),
@@ -94,14 +104,39 @@ pub async fn run<T: Target>(target: &Arc<T>, size: &Size) -> Result<ScenarioRun,
     let hold = recorder.op(Op::Hold);
     let ratio = hold.outcome(Outcome::Ok) as f64 / hold.count().max(1) as f64;
     facts.insert("hold_success_ratio".into(), json!(ratio));
+    // Open loop: the rate asked, and the one achieved (requests due in the
+    // window and answered, over the window and the drain; short of the
+    // asked one if the clients could not keep up).
+    let elapsed_s = elapsed.as_secs_f64().max(f64::EPSILON);
+    facts.insert(
+        "load".into(),
+        json!(if size.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        }),
+    );
+    facts.insert("rate_asked_per_s".into(), json!(size.rate));
+    facts.insert(
+        "rate_achieved_per_s".into(),
+        json!(hold.count() as f64 / elapsed_s),
+    );
     Ok(ScenarioRun {
-        elapsed: recorder.window().length(),
+        elapsed,
         recorder,
         checks: verdict.checks,
         facts,
-        notes: vec![format!(
-            "each client: hold 1 best-available seat, schedules round-robin over {count}, {USERS_PER_CLIENT} users per client; holds expire after {hold_ms} ms"
-        )],
+        notes: vec![
+            format!(
+                "each client: hold 1 best-available seat, schedules round-robin over {count}, {USERS_PER_CLIENT} users per client; holds expire after {hold_ms} ms"
+            ),
+            match size.rate {
+                Some(rate) => format!(
+                    "open loop: {rate} requests/s in all, each client's due on a fixed schedule, latency from the due time (a stall counts for every request due during it)"
+                ),
+                None => "closed loop: each client sends when answered".into(),
+            },
+        ],
         timeline: Vec::new(),
     })
 }
