@@ -28,13 +28,17 @@ use clap::Parser;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod bench_server;
+#[allow(dead_code)] // shared with the `contention` binary, which uses all of it
+mod system;
+
+use bench_server::{hold_storm, set_up, Server, SetUp};
 
 #[derive(Parser, Debug)]
 #[command(about = "Seat-stream fan-out under a hold storm (see the module doc)")]
@@ -60,19 +64,6 @@ struct Args {
 }
 
 const ADMIN: (&str, &str) = ("fanout-admin@bench.boxoffice", "fanout-admin-password-1");
-const PASSWORD: &str = "violet-harbour-4711";
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 /// CPU seconds (user + system) a process has used so far, from
 /// `/proc/<pid>/stat` ("self" for this harness): the storm's share of each
@@ -111,274 +102,8 @@ fn machine_busy_seconds() -> f64 {
     busy().map_or(f64::NAN, |t| t as f64 / hz)
 }
 
-fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit on a valid, owned struct.
-    unsafe {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
-    }
-}
-
-fn start_server(binary: &str, connections: usize) -> Result<Server, String> {
-    let dir = std::env::temp_dir().join(format!("seat-fanout-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut child = Command::new(binary)
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .args([
-            "--max-connections-per-worker",
-            &connections.to_string(),
-            "--rate-limits",
-            "off",
-        ])
-        .env("BOXOFFICE_ADMIN_EMAIL", ADMIN.0)
-        .env("BOXOFFICE_ADMIN_PASSWORD", ADMIN.1)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{binary}: {e}"))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let port = loop {
-        let line = lines
-            .next()
-            .ok_or("the server exited")?
-            .map_err(|e| e.to_string())?;
-        if let Some(address) = line.strip_prefix("boxoffice listening on http://") {
-            // "127.0.0.1:PORT (data in ...)"
-            let port = address
-                .split_whitespace()
-                .next()
-                .and_then(|host_port| host_port.rsplit(':').next())
-                .and_then(|p| p.parse().ok())
-                .ok_or("no port")?;
-            break port;
-        }
-    };
-    // Keep draining its stdout so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Server {
-        child,
-        port,
-        _dir: dir,
-    })
-}
-
-async fn call(
-    client: &awc::Client,
-    method: awc::http::Method,
-    url: &str,
-    token: Option<&str>,
-    key: Option<&str>,
-    body: Value,
-) -> Result<(u16, Value), String> {
-    let mut request = client.request(method, url);
-    if let Some(token) = token {
-        request = request.insert_header(("Authorization", format!("Bearer {token}")));
-    }
-    if let Some(key) = key {
-        request = request.insert_header(("Idempotency-Key", key));
-    }
-    let mut response = request.send_json(&body).await.map_err(|e| e.to_string())?;
-    let bytes = response
-        .body()
-        .limit(1 << 20)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((
-        response.status().as_u16(),
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
-}
-
-async fn expect(
-    client: &awc::Client,
-    method: awc::http::Method,
-    url: &str,
-    token: Option<&str>,
-    body: Value,
-    status: u16,
-) -> Result<Value, String> {
-    let (got, body) = call(client, method, url, token, None, body).await?;
-    if got == status {
-        Ok(body)
-    } else {
-        Err(format!("{url}: {got} {body}"))
-    }
-}
-
-/// Admin, one schedule of `seats`, and `holders` users: (schedule, user tokens).
-async fn set_up(
-    client: &awc::Client,
-    base: &str,
-    seats: u32,
-    holders: usize,
-) -> Result<(String, Vec<String>), String> {
-    use awc::http::Method;
-    let login = expect(
-        client,
-        Method::POST,
-        &format!("{base}/api/v1/auth/login"),
-        None,
-        json!({"email": ADMIN.0, "password": ADMIN.1}),
-        200,
-    )
-    .await?;
-    let admin = login["accessToken"].as_str().ok_or("no token")?.to_string();
-    let rows: Vec<Value> = (1..=seats.div_ceil(100))
-        .map(|r| json!({"row": r.to_string(), "seats": 100.min(seats - (r - 1) * 100)}))
-        .collect();
-    let venue = expect(
-        client,
-        Method::POST,
-        &format!("{base}/api/v1/venues"),
-        Some(&admin),
-        json!({"name": "Fan-out Hall", "address": "1 Bench Street",
-            "sections": [{"sectionId": "A", "name": "A", "rows": rows}]}),
-        201,
-    )
-    .await?;
-    let concert = expect(
-        client,
-        Method::POST,
-        &format!("{base}/api/v1/concerts"),
-        Some(&admin),
-        json!({"title": "Fan-out", "description": "bench", "category": "ROCK",
-            "venueId": venue["venueId"],
-            "priceGrades": [{"grade": "A", "price": 1000, "sectionIds": ["A"]}],
-            "schedules": [{"startsAt": "2030-04-01T10:00:00Z", "endsAt": "2030-04-01T13:00:00Z",
-                "bookingOpensAt": "2020-01-01T00:00:00Z", "bookingClosesAt": "2030-04-01T09:00:00Z"}],
-            "maxSeatsPerUser": 4, "holdSeconds": 300}),
-        201,
-    )
-    .await?;
-    let schedule = concert["schedules"][0]["scheduleId"]
-        .as_str()
-        .ok_or("no schedule")?
-        .to_string();
-    let mut tokens = Vec::new();
-    for n in 0..holders {
-        let email = format!("holder-{n}@bench.boxoffice");
-        expect(
-            client,
-            Method::POST,
-            &format!("{base}/api/v1/auth/register"),
-            None,
-            json!({"email": email, "password": PASSWORD, "name": "Holder"}),
-            201,
-        )
-        .await?;
-        let login = expect(
-            client,
-            Method::POST,
-            &format!("{base}/api/v1/auth/login"),
-            None,
-            json!({"email": email, "password": PASSWORD}),
-            200,
-        )
-        .await?;
-        tokens.push(login["accessToken"].as_str().ok_or("no token")?.to_string());
-    }
-    Ok((schedule, tokens))
-}
-
 /// When each seat's holds were acknowledged, in order (seat id -> 201 times).
 type Acks = Rc<RefCell<HashMap<String, Vec<Instant>>>>;
-
-/// `holders` closed loops of hold-one-seat + cancel for `seconds`; the
-/// number of acknowledged holds.
-async fn hold_storm(
-    client: &awc::Client,
-    base: &str,
-    schedule: &str,
-    tokens: &[String],
-    seconds: f64,
-    acks: &Acks,
-) -> (u64, u64) {
-    use awc::http::Method;
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
-    let holds = Rc::new(AtomicU64::new(0));
-    let failures = Rc::new(AtomicU64::new(0));
-    let loops = tokens.iter().enumerate().map(|(n, token)| {
-        let (client, holds, failures, acks) = (
-            client.clone(),
-            Rc::clone(&holds),
-            Rc::clone(&failures),
-            Rc::clone(acks),
-        );
-        let (base, schedule, token) = (base.to_string(), schedule.to_string(), token.clone());
-        async move {
-            let mut i = 0u64;
-            while Instant::now() < until {
-                i += 1;
-                let key = format!("h{n}-{i}-{}", rand::random::<u64>());
-                let held = call(
-                    &client,
-                    Method::POST,
-                    &format!("{base}/api/v1/reservations"),
-                    Some(&token),
-                    Some(&key),
-                    json!({"scheduleId": schedule, "quantity": 1}),
-                )
-                .await;
-                let Ok((201, body)) = held else {
-                    failures.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                let acked = Instant::now();
-                holds.fetch_add(1, Ordering::Relaxed);
-                if let Some(seat) = body["seats"][0]["seatId"].as_str() {
-                    acks.borrow_mut()
-                        .entry(seat.to_string())
-                        .or_default()
-                        .push(acked);
-                }
-                let id = body["reservationId"].as_str().unwrap_or_default();
-                let cancelled = call(
-                    &client,
-                    Method::POST,
-                    &format!("{base}/api/v1/reservations/{id}/cancel"),
-                    Some(&token),
-                    None,
-                    json!({}),
-                )
-                .await;
-                if !matches!(cancelled, Ok((200, _))) {
-                    failures.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-    });
-    let handles: Vec<_> = loops.map(actix_rt::spawn).collect();
-    for handle in handles {
-        let _ = handle.await;
-    }
-    (
-        holds.load(Ordering::Relaxed),
-        failures.load(Ordering::Relaxed),
-    )
-}
 
 /// A timed subscriber's reads: (seat id, when its HELD event was read).
 type Reads = Rc<RefCell<Vec<(String, Instant)>>>;
@@ -470,10 +195,18 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 fn main() -> Result<(), String> {
     let args = Args::parse();
-    raise_fd_limit();
-    let server = start_server(&args.binary, args.subscribers + 1_024)?;
-    let (port, pid) = (server.port, server.child.id());
-    let base = format!("http://127.0.0.1:{port}");
+    let connections = args.subscribers + 1_024;
+    system::raise_fd_limit(system::wanted_fd_limit(connections))?;
+    let server = Server::start(
+        &args.binary,
+        "seat-fanout",
+        ADMIN,
+        &[
+            "--max-connections-per-worker".into(),
+            connections.to_string(),
+        ],
+    )?;
+    let (port, pid, base) = (server.port, server.pid(), server.base_url());
     let shared = Arc::new(Subscribers::default());
     let bulk = args.subscribers.saturating_sub(args.sampled);
     let (schedule_tx, schedule_rx) = std::sync::mpsc::channel::<String>();
@@ -514,16 +247,31 @@ fn main() -> Result<(), String> {
             .connector(awc::Connector::new().limit(0))
             .timeout(Duration::from_secs(30))
             .finish();
-        let (schedule, tokens) = set_up(&client, &base, args.seats, args.holders).await?;
+        let SetUp {
+            schedule,
+            holder_tokens: tokens,
+            ..
+        } = set_up(&client, &base, ADMIN, "fanout", args.seats, args.holders).await?;
         let acks: Acks = Rc::default();
+        let record_ack = {
+            let acks = Rc::clone(&acks);
+            move |body: &Value, acked: Instant| {
+                if let Some(seat) = body["seats"][0]["seatId"].as_str() {
+                    acks.borrow_mut()
+                        .entry(seat.to_string())
+                        .or_default()
+                        .push(acked);
+                }
+            }
+        };
+        let storm = |seconds| hold_storm(&client, &base, &schedule, &tokens, seconds, record_ack.clone());
         // Warm-up, then without subscribers.
-        hold_storm(&client, &base, &schedule, &tokens, 1.0, &acks).await;
+        storm(1.0).await;
         let server_cpu_start = cpu_seconds(&pid.to_string());
-        let (before_holds, before_failures) =
-            hold_storm(&client, &base, &schedule, &tokens, args.seconds, &acks).await;
+        let before = storm(args.seconds).await;
         let server_cpu_without = cpu_seconds(&pid.to_string()) - server_cpu_start;
 
-        let rss_before = rss_kib(pid);
+        let rss_before = system::rss_kib_of(pid).unwrap_or(0);
         let path = format!("/api/v1/schedules/{schedule}/stream");
         let timed: Vec<Reads> =
             (0..args.sampled).map(|_| Rc::default()).collect();
@@ -548,7 +296,7 @@ fn main() -> Result<(), String> {
         }
         let connect_s = connecting.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let rss_after = rss_kib(pid);
+        let rss_after = system::rss_kib_of(pid).unwrap_or(0);
         let connected = shared.connected.load(Ordering::Relaxed);
 
         acks.borrow_mut().clear();
@@ -557,8 +305,7 @@ fn main() -> Result<(), String> {
             cpu_seconds("self"),
             machine_busy_seconds(),
         );
-        let (with_holds, with_failures) =
-            hold_storm(&client, &base, &schedule, &tokens, args.seconds, &acks).await;
+        let with = storm(args.seconds).await;
         let cpu_with = (
             cpu_seconds(&pid.to_string()) - cpu_before.0,
             cpu_seconds("self") - cpu_before.1,
@@ -588,11 +335,10 @@ fn main() -> Result<(), String> {
         }
         latencies.sort();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let (after_holds, after_failures) =
-            hold_storm(&client, &base, &schedule, &tokens, args.seconds, &acks).await;
+        let after = storm(args.seconds).await;
 
         let rate = |holds: u64| holds as f64 / args.seconds;
-        let without = (rate(before_holds) + rate(after_holds)) / 2.0;
+        let without = (rate(before.holds) + rate(after.holds)) / 2.0;
         Ok::<Value, String>(json!({
             "subscribers": {"asked": args.subscribers, "connected": connected,
                 "refused": shared.refused.load(Ordering::Relaxed),
@@ -601,18 +347,18 @@ fn main() -> Result<(), String> {
                 "per_subscriber_bytes": if connected > 0 {
                     (rss_after.saturating_sub(rss_before) * 1024) as f64 / connected as f64
                 } else { f64::NAN }},
-            "holds_per_s": {"without_before": rate(before_holds), "with": rate(with_holds),
-                "without_after": rate(after_holds),
-                "with_over_without": rate(with_holds) / without},
+            "holds_per_s": {"without_before": rate(before.holds), "with": rate(with.holds),
+                "without_after": rate(after.holds),
+                "with_over_without": rate(with.holds) / without},
             // CPU seconds per second of the storm with subscribers (2.0 = both cores).
             "cpu_per_s_with": {"server": cpu_with.0 / args.seconds,
                 "harness": cpu_with.1 / args.seconds, "machine": cpu_with.2 / args.seconds},
             // The server's CPU per acknowledged hold (and its cancel): what a
             // busy machine does not change as much as the rates.
             "server_cpu_ms_per_hold": {
-                "without": server_cpu_without * 1_000.0 / before_holds.max(1) as f64,
-                "with": cpu_with.0 * 1_000.0 / with_holds.max(1) as f64},
-            "hold_failures": {"before": before_failures, "with": with_failures, "after": after_failures},
+                "without": server_cpu_without * 1_000.0 / before.holds.max(1) as f64,
+                "with": cpu_with.0 * 1_000.0 / with.holds.max(1) as f64},
+            "hold_failures": {"before": before.failures, "with": with.failures, "after": after.failures},
             "fanout_latency_ms": {"samples": latencies.len(), "unmatched": unmatched,
                 "p50": percentile(&latencies, 0.50), "p99": percentile(&latencies, 0.99),
                 "max": percentile(&latencies, 1.0)},
