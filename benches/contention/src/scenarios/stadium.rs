@@ -155,7 +155,9 @@ struct Shared {
     seed: u64,
     stop: Arc<AtomicBool>,
     acks: Arc<MoneyAcks>,
-    observations: Mutex<Vec<QueueObservation>>,
+    /// What each user saw of the line; None for a user who never arrived
+    /// (not in line, so left out of the admission-order check).
+    observations: Mutex<Vec<Option<QueueObservation>>>,
     /// The longest line a user was told it stood in (`position`).
     max_position: AtomicU64,
     /// Users whose join ended (answered, or given up), and those answered PRE_QUEUE.
@@ -270,7 +272,7 @@ pub async fn run<T: Target>(
         seed: size.seed,
         stop: Arc::clone(&stop),
         acks,
-        observations: Mutex::new(vec![QueueObservation::default(); users]),
+        observations: Mutex::new(vec![None; users]),
         max_position: AtomicU64::new(0),
         joins_ended: AtomicU64::new(0),
         joined_pre_queue: AtomicU64::new(0),
@@ -388,7 +390,7 @@ pub async fn run<T: Target>(
     let users_seen: Vec<_> = observations
         .into_iter()
         .enumerate()
-        .map(|(n, o)| (User::new(KIND, n as u64), o))
+        .filter_map(|(n, o)| Some((User::new(KIND, n as u64), o?)))
         .collect();
     let verdict = target
         .verify(&Claims {
@@ -643,7 +645,7 @@ async fn virtual_user<C: Client>(client: clients::Client<Shared, C>) {
     let outcome = buy(&client, &s, me, &mut rng, &mut seen).await;
     if let Ok(mut all) = s.observations.lock() {
         if let Some(slot) = all.get_mut(client.index) {
-            *slot = seen;
+            *slot = Some(seen);
         }
     }
     if !outcome {
