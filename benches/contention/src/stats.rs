@@ -206,7 +206,13 @@ impl Recorder {
     /// as a whole too): `conn_wait_nanos` waiting for a connection, then
     /// `wire_nanos`. Outside the window: nothing (it is counted as ignored
     /// by [`Recorder::record`]).
-    pub fn record_split(&mut self, op: Op, started: Instant, conn_wait_nanos: u64, wire_nanos: u64) {
+    pub fn record_split(
+        &mut self,
+        op: Op,
+        started: Instant,
+        conn_wait_nanos: u64,
+        wire_nanos: u64,
+    ) {
         if !self.window.contains(started) {
             return;
         }
@@ -239,7 +245,10 @@ impl Recorder {
         let ms = |nanos: u64| serde_json::json!(nanos as f64 / 1e6);
         let mut facts = BTreeMap::new();
         if self.loop_lag.count() > 0 {
-            facts.insert("client_loop_lag_p99_ms".into(), ms(self.loop_lag.quantile(0.99)));
+            facts.insert(
+                "client_loop_lag_p99_ms".into(),
+                ms(self.loop_lag.quantile(0.99)),
+            );
             facts.insert("client_loop_lag_max_ms".into(), ms(self.loop_lag.max()));
         }
         for (op, split) in &self.split {

@@ -633,7 +633,11 @@ async fn virtual_user<C: Client>(client: clients::Client<Shared, C>) {
     let mut seen = QueueObservation::default();
     let arrives = stadium_arrival::offset(s.seed, client.index, s.arrival_seconds);
     if !arrives.is_zero() {
-        nap(&client, (s.start + arrives).saturating_duration_since(Instant::now())).await;
+        nap(
+            &client,
+            (s.start + arrives).saturating_duration_since(Instant::now()),
+        )
+        .await;
         if !client.running() {
             // Sold out (or out of time) before this user came.
             s.not_arrived.fetch_add(1, Ordering::Relaxed);
@@ -860,7 +864,11 @@ async fn hold_and_pay<C: Client>(
             }
         };
         let (hold, _) = client
-            .timed_split(Op::Hold, me, client.api.hold(me, s.schedule, selection, token))
+            .timed_split(
+                Op::Hold,
+                me,
+                client.api.hold(me, s.schedule, selection, token),
+            )
             .await;
         let held = match hold {
             Ok(held) => held,

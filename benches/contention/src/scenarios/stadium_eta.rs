@@ -99,9 +99,11 @@ impl EtaAccuracy {
     /// when the estimates were given.
     pub fn of(records: &[EtaRecord], start: Instant) -> EtaAccuracy {
         let errors = sorted(records.iter().map(error_pct));
-        let errors_excl = sorted(records.iter().map(|r| {
-            eta_error_pct(r.eta_seconds, r.actual_excl_conn_wait_seconds)
-        }));
+        let errors_excl = sorted(
+            records
+                .iter()
+                .map(|r| eta_error_pct(r.eta_seconds, r.actual_excl_conn_wait_seconds)),
+        );
         let mut by_position = records.to_vec();
         by_position.sort_by_key(|r| r.position);
         let size = by_position.len().div_ceil(POSITION_GROUPS).max(1);

@@ -569,8 +569,7 @@ mod tests {
     use super::{place, retry_after_of, QueueCredential};
     use awc::http::header::HeaderValue;
     use serde_json::json;
-    use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+    use std::time::Duration;
 
     #[test]
     fn a_queue_answer_keeps_the_token_verbatim_and_reads_the_pace() {
