@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::pace::Pace;
 use crate::stats::{Op, Outcome, Recorder, Window};
-use crate::target::Target;
+use crate::target::{Target, User};
 use crate::timeline::Windows;
 
 /// Most client threads (the machine has 2 cores; more only adds wake-ups).
@@ -38,6 +38,12 @@ pub const UNAVAILABLE_BACKOFF: Duration = Duration::from_millis(10);
 /// serves ends the run; what is left unsent shows as a shortfall of the
 /// achieved rate against the asked one.
 pub const MAX_DRAIN: Duration = Duration::from_secs(30);
+
+/// Each client thread runs a probe that sleeps this long, again and again,
+/// while its clients run, and records how much later than asked it woke
+/// (`Recorder::loop_lag`): a thread too busy to run its clients on time
+/// shows there, and that delay is in every latency it measures.
+pub const LAG_PROBE_EVERY: Duration = Duration::from_millis(10);
 
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
@@ -88,7 +94,15 @@ impl<S, C> Client<S, C> {
         op: Op,
         request: impl Future<Output = Result<T, Outcome>>,
     ) -> Result<T, Outcome> {
-        let started = match &self.pace {
+        let started = self.start().await;
+        let result = request.await;
+        settle(&self.recorder, op, started, result).await
+    }
+
+    /// When the next request starts: now, or, open loop, when it is due
+    /// (after waiting for that, if it is not overdue).
+    async fn start(&self) -> Instant {
+        match &self.pace {
             Some(pace) => {
                 let due = pace.take();
                 let wait = Pace::wait_at(due, Instant::now());
@@ -98,20 +112,47 @@ impl<S, C> Client<S, C> {
                 due
             }
             None => Instant::now(),
-        };
-        timed_request(&self.recorder, op, started, request).await
+        }
     }
 }
 
-/// Runs one request, records its latency since `started` and its outcome
-/// under `op`, and backs off after a 503.
-async fn timed_request<T>(
+impl<S, C: crate::target::Client> Client<S, C> {
+    /// [`Client::timed`] for `user`'s request, whose time is also recorded
+    /// in two parts (`Recorder::split`) when the target tells how long it
+    /// waited for a free connection (HTTP): that wait, and the rest, on the
+    /// wire. Also returns that wait (zero when not told: in process).
+    pub async fn timed_split<T>(
+        &self,
+        op: Op,
+        user: User,
+        request: impl Future<Output = Result<T, Outcome>>,
+    ) -> (Result<T, Outcome>, Duration) {
+        let started = self.start().await;
+        let result = request.await;
+        let took = started.elapsed();
+        let conn_wait = self.api.take_conn_wait(user);
+        if let Some(wait) = conn_wait {
+            let nanos = |d: Duration| d.as_nanos().min(u128::from(u64::MAX)) as u64;
+            self.recorder.borrow_mut().record_split(
+                op,
+                started,
+                nanos(wait),
+                nanos(took.saturating_sub(wait)),
+            );
+        }
+        let result = settle(&self.recorder, op, started, result).await;
+        (result, conn_wait.unwrap_or_default())
+    }
+}
+
+/// Records a request's latency since `started` and its outcome under
+/// `op`, and backs off after a 503.
+async fn settle<T>(
     recorder: &RefCell<Recorder>,
     op: Op,
     started: Instant,
-    request: impl Future<Output = Result<T, Outcome>>,
+    result: Result<T, Outcome>,
 ) -> Result<T, Outcome> {
-    let result = request.await;
     let outcome = match &result {
         Ok(_) => Outcome::Ok,
         Err(outcome) => *outcome,
@@ -121,6 +162,20 @@ async fn timed_request<T>(
         actix_rt::time::sleep(UNAVAILABLE_BACKOFF).await;
     }
     result
+}
+
+/// Sleeps [`LAG_PROBE_EVERY`] again and again (until aborted) and records
+/// how late each wake-up was, for the wake-ups inside `window`.
+async fn probe_loop_lag(recorder: Rc<RefCell<Recorder>>, window: Window) {
+    loop {
+        let asleep = Instant::now();
+        actix_rt::time::sleep(LAG_PROBE_EVERY).await;
+        let late = asleep.elapsed().saturating_sub(LAG_PROBE_EVERY);
+        if window.contains(asleep) {
+            let nanos = late.as_nanos().min(u128::from(u64::MAX)) as u64;
+            recorder.borrow_mut().loop_lag.record(nanos);
+        }
+    }
 }
 
 /// How [`run`] makes each thread's client of `target`.
@@ -194,6 +249,7 @@ where
                         recorder.sample_into(shard);
                     }
                     let recorder = Rc::new(RefCell::new(recorder));
+                    let probe = actix_rt::spawn(probe_loop_lag(Rc::clone(&recorder), plan.window));
                     let tasks: Vec<_> = (thread..plan.clients)
                         .step_by(threads)
                         .map(|index| {
@@ -213,6 +269,8 @@ where
                     for task in tasks {
                         let _ = task.await;
                     }
+                    probe.abort();
+                    let _ = probe.await;
                     // Every task is done, so this is the last reference.
                     Rc::try_unwrap(recorder)
                         .map(RefCell::into_inner)

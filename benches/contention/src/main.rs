@@ -219,6 +219,11 @@ struct Args {
     /// through the API. 0: no pre-queue.
     #[arg(long, default_value_t = 0)]
     pre_queue_seconds: u32,
+    /// stadium-onsale: each user's first join at a time drawn (from --seed)
+    /// uniformly over N seconds (0-3600) from the start, as a crowd
+    /// arrives; 0: every user at once (the default, as before the flag).
+    #[arg(long, default_value_t = 0.0)]
+    arrival_seconds: f64,
     /// stadium-onsale: the waiting room's `maxActive` (users shopping at
     /// once); default a tenth of the users. Each tick admits at most this.
     #[arg(long)]
@@ -284,6 +289,15 @@ fn validate(args: &Args) -> Result<(), String> {
         && (args.scenario != Scenario::StadiumOnsale || args.no_waiting_room)
     {
         return Err("--pre-queue-seconds needs stadium-onsale with its waiting room".into());
+    }
+    if !(0.0..=scenarios::stadium::MAX_ARRIVAL_SECONDS).contains(&args.arrival_seconds) {
+        return Err(format!(
+            "--arrival-seconds must be 0-{}",
+            scenarios::stadium::MAX_ARRIVAL_SECONDS
+        ));
+    }
+    if args.arrival_seconds > 0.0 && args.scenario != Scenario::StadiumOnsale {
+        return Err("--arrival-seconds needs stadium-onsale".into());
     }
     if args.timeline_svg.is_some() && args.scenario != Scenario::StadiumOnsale && !args.render_only
     {
@@ -396,6 +410,7 @@ fn size_for(args: &Args, mode: Mode, clients: usize, connection_cap: usize) -> S
         seed: args.seed,
         rate: args.rate,
         pre_queue_seconds: args.pre_queue_seconds,
+        arrival_seconds: args.arrival_seconds,
         max_active: args.max_active,
         server_pid: args.server_pid.or_else(|| {
             matches!(mode, Mode::InProcess | Mode::Http | Mode::Both).then(std::process::id)

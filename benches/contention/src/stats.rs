@@ -5,6 +5,12 @@
 //! client runner (`crate::clients`) merges them when the threads finish.
 //! A recorder may also feed the thread's [`Shard`] of the run's timeline
 //! (`crate::timeline`), with the same requests.
+//!
+//! Over HTTP a request's latency is the time a user saw: its wait for a free
+//! connection of the client's pool, then its time on the wire (sending,
+//! the server's work, the answer read). Where the target tells the first
+//! part (see `crate::target::Client::take_conn_wait`), [`Recorder::split`]
+//! keeps both parts apart, for the same requests, beside `ops`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -135,9 +141,25 @@ impl Window {
     }
 }
 
+/// One operation's latencies in two parts (see the module doc).
+#[derive(Clone, Default)]
+pub struct SplitStats {
+    /// Waiting for a free connection of the client's pool.
+    pub conn_wait: Histogram,
+    /// The rest: from having a connection to the whole answer read.
+    pub wire: Histogram,
+}
+
 pub struct Recorder {
     window: Window,
     pub ops: BTreeMap<Op, OpStats>,
+    /// The requests of `ops` whose wait for a connection the target told.
+    pub split: BTreeMap<Op, SplitStats>,
+    /// How late the client thread's loop woke a probe that sleeps
+    /// `crate::clients::LAG_PROBE_EVERY` (see `crate::clients`): the
+    /// thread's own delay in running its clients, which is in every
+    /// latency measured on it.
+    pub loop_lag: Histogram,
     pub ignored: u64,
     /// The thread's window of the timeline, if the scenario keeps one.
     timeline: Option<Arc<Shard>>,
@@ -148,6 +170,8 @@ impl Recorder {
         Recorder {
             window,
             ops: BTreeMap::new(),
+            split: BTreeMap::new(),
+            loop_lag: Histogram::default(),
             ignored: 0,
             timeline: None,
         }
@@ -178,6 +202,25 @@ impl Recorder {
         *stats.outcomes.entry(outcome).or_default() += 1;
     }
 
+    /// The two parts of a request started at `started` (recorded in `ops`
+    /// as a whole too): `conn_wait_nanos` waiting for a connection, then
+    /// `wire_nanos`. Outside the window: nothing (it is counted as ignored
+    /// by [`Recorder::record`]).
+    pub fn record_split(
+        &mut self,
+        op: Op,
+        started: Instant,
+        conn_wait_nanos: u64,
+        wire_nanos: u64,
+    ) {
+        if !self.window.contains(started) {
+            return;
+        }
+        let split = self.split.entry(op).or_default();
+        split.conn_wait.record(conn_wait_nanos);
+        split.wire.record(wire_nanos);
+    }
+
     pub fn merge(&mut self, other: Recorder) {
         for (op, stats) in other.ops {
             let mine = self.ops.entry(op).or_default();
@@ -186,7 +229,39 @@ impl Recorder {
                 *mine.outcomes.entry(outcome).or_default() += n;
             }
         }
+        for (op, split) in other.split {
+            let mine = self.split.entry(op).or_default();
+            mine.conn_wait.merge(&split.conn_wait);
+            mine.wire.merge(&split.wire);
+        }
+        self.loop_lag.merge(&other.loop_lag);
         self.ignored += other.ignored;
+    }
+
+    /// Facts of `split`: `<operation>_conn_wait_p50_ms` / `_p99_ms` and
+    /// `<operation>_wire_p50_ms` / `_p99_ms` / `_max_ms` of each operation
+    /// with any; and of `loop_lag`: `client_loop_lag_p99_ms` / `_max_ms`.
+    pub fn split_facts(&self) -> BTreeMap<String, serde_json::Value> {
+        let ms = |nanos: u64| serde_json::json!(nanos as f64 / 1e6);
+        let mut facts = BTreeMap::new();
+        if self.loop_lag.count() > 0 {
+            facts.insert(
+                "client_loop_lag_p99_ms".into(),
+                ms(self.loop_lag.quantile(0.99)),
+            );
+            facts.insert("client_loop_lag_max_ms".into(), ms(self.loop_lag.max()));
+        }
+        for (op, split) in &self.split {
+            let name = op.name();
+            let wait = &split.conn_wait;
+            let wire = &split.wire;
+            facts.insert(format!("{name}_conn_wait_p50_ms"), ms(wait.quantile(0.50)));
+            facts.insert(format!("{name}_conn_wait_p99_ms"), ms(wait.quantile(0.99)));
+            facts.insert(format!("{name}_wire_p50_ms"), ms(wire.quantile(0.50)));
+            facts.insert(format!("{name}_wire_p99_ms"), ms(wire.quantile(0.99)));
+            facts.insert(format!("{name}_wire_max_ms"), ms(wire.max()));
+        }
+        facts
     }
 
     pub fn window(&self) -> Window {

@@ -28,7 +28,21 @@ fn stadium_lines(out: &mut String, run: &RunReport) {
             number(run, "eta_error_p50_pct", 1),
             number(run, "eta_error_p90_pct", 1),
         );
+        if let Some(share) = run
+            .facts
+            .get("eta_within_25pct_share_excl_conn_wait")
+            .and_then(|v| v.as_f64())
+        {
+            let _ = writeln!(
+                out,
+                "   queue ETA, actual wait less the harness's connection waits: {:.1}% within ±25%; |error| p50 {}%, p90 {}%",
+                share * 100.0,
+                number(run, "eta_error_p50_pct_excl_conn_wait", 1),
+                number(run, "eta_error_p90_pct_excl_conn_wait", 1),
+            );
+        }
     }
+    split_line(out, run);
     if let Some(groups) = run.facts.get("eta_by_position").and_then(|v| v.as_array()) {
         let value = |g: &serde_json::Value, key: &str, scale: f64| {
             g.get(key)
@@ -45,7 +59,7 @@ fn stadium_lines(out: &mut String, run: &RunReport) {
         for g in groups {
             let _ = writeln!(
                 out,
-                "     positions {}-{}: {}% within ±25%; first ETA p50 {} s (given at {} s), actual p10/p50/p90 {}/{}/{} s, actual÷ETA p50 {}",
+                "     positions {}-{}: {}% within ±25%; first ETA p50 {} s (given at {} s), actual p10/p50/p90 {}/{}/{} s, actual÷ETA p50 {}; less connection waits: actual p50 {} s, {}% within ±25%",
                 value(g, "position_from", 1.0),
                 value(g, "position_to", 1.0),
                 value(g, "within_25pct_share", 100.0),
@@ -55,6 +69,8 @@ fn stadium_lines(out: &mut String, run: &RunReport) {
                 value(g, "actual_p50_s", 1.0),
                 value(g, "actual_p90_s", 1.0),
                 value(g, "actual_over_eta_p50", 1.0),
+                value(g, "actual_excl_conn_wait_p50_s", 1.0),
+                value(g, "within_25pct_share_excl_conn_wait", 100.0),
             );
         }
     }
@@ -69,6 +85,30 @@ fn stadium_lines(out: &mut String, run: &RunReport) {
                 .get("server_rss_of")
                 .and_then(|v| v.as_str())
                 .unwrap_or("unknown process"),
+        );
+    }
+}
+
+/// Each operation's wait for a connection and time on the wire (the
+/// `<op>_conn_wait_p99_ms` and `<op>_wire_p99_ms` facts), when the run has them.
+fn split_line(out: &mut String, run: &RunReport) {
+    let parts: Vec<String> = run
+        .facts
+        .keys()
+        .filter_map(|key| key.strip_suffix("_wire_p99_ms"))
+        .map(|op| {
+            format!(
+                "{op} {} / {}",
+                number(run, &format!("{op}_conn_wait_p99_ms"), 1),
+                number(run, &format!("{op}_wire_p99_ms"), 1)
+            )
+        })
+        .collect();
+    if !parts.is_empty() {
+        let _ = writeln!(
+            out,
+            "   p99 ms, waiting for a connection / on the wire: {}",
+            parts.join(", ")
         );
     }
 }

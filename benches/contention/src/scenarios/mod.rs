@@ -18,6 +18,8 @@ pub mod open_holds;
 pub mod queue_polls;
 pub mod search;
 pub mod stadium;
+/// When the stadium's users arrive.
+mod stadium_arrival;
 /// The stadium's ETA accuracy facts.
 mod stadium_eta;
 
@@ -51,6 +53,9 @@ pub struct Size {
     pub rate: Option<u64>,
     /// The stadium's pre-queue (`queue.preQueueSeconds`); 0: none.
     pub pre_queue_seconds: u32,
+    /// The stadium's arrivals: each user's first join uniform over this
+    /// many seconds from the start; 0: all at once.
+    pub arrival_seconds: f64,
     /// The stadium's `maxActive`; `None`: a tenth of the users.
     pub max_active: Option<u32>,
     /// The server process whose memory the stadium reports, if known, and

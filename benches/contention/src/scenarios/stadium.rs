@@ -12,6 +12,20 @@
 //! The run ends when every seat is sold, every user is done, or at the
 //! time limit. Wallets are funded through the engine before the clock starts.
 //!
+//! Arrivals (`--arrival-seconds N`, see [`stadium_arrival`]): by default
+//! every user joins at the start, all at once; with N > 0 each user's first
+//! join is due at a seeded offset, uniform over N s. Users due after the
+//! run stopped (sold out) never join (`users_not_arrived`).
+//!
+//! Latency in two parts: `runs[].ops` is the time each user saw, which over
+//! HTTP includes its wait for a free connection of the harness's pool
+//! (1,000 connections shared by every user); the facts
+//! `<operation>_conn_wait_p50_ms` / `_p99_ms` give that wait alone and
+//! `<operation>_wire_p50_ms` / `_p99_ms` / `_max_ms` the rest, from having a
+//! connection to the answer read (the server's time, loopback, and the
+//! client thread's own delay in reading it), for join, poll, hold and pay.
+//! In process there is no pool: no such facts.
+//!
 //! Checks (the target's, on the clients' claims): no oversell (target and
 //! clients' view), money, acknowledged payments are sold, and admission
 //! order == join order (engine record and client observations).
@@ -30,7 +44,8 @@
 //! Facts beyond the counts: how good the first estimated wait was
 //! (`eta_*`: each admitted user's first `estimatedWaitSeconds`, after
 //! PRE_QUEUE, against the time from sending that request to the first
-//! ACTIVE answer), and the server's resident memory before the crowd
+//! ACTIVE answer; `eta_*_excl_conn_wait`: the same less those two
+//! requests' waits for a connection, see `stadium_eta.rs`), and the server's resident memory before the crowd
 //! joined, while it was in line and at its peak (`server_rss_*`, from
 //! `/proc/<pid>/status` of the server: this process in process and over
 //! HTTP, since the harness runs the server in it; `--server-pid` otherwise).
@@ -65,6 +80,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::stadium_arrival;
+pub use super::stadium_arrival::MAX_ARRIVAL_SECONDS;
 use super::stadium_eta::{EtaAccuracy, EtaRecord, FirstEta};
 use super::{schedule_id, ScenarioRun, Size};
 use crate::clients;
@@ -126,13 +143,21 @@ const KIND: u8 = 2;
 
 struct Shared {
     schedule: ScheduleId,
+    /// The run's start, and the window the users' arrivals are spread over
+    /// (0: all at the start).
+    start: Instant,
+    arrival_seconds: f64,
+    /// Users due to arrive after the run stopped (they never joined).
+    not_arrived: AtomicU64,
     seats: Seats,
     waiting_room: bool,
     best_available: bool,
     seed: u64,
     stop: Arc<AtomicBool>,
     acks: Arc<MoneyAcks>,
-    observations: Mutex<Vec<QueueObservation>>,
+    /// What each user saw of the line; None for a user who never arrived
+    /// (not in line, so left out of the admission-order check).
+    observations: Mutex<Vec<Option<QueueObservation>>>,
     /// The longest line a user was told it stood in (`position`).
     max_position: AtomicU64,
     /// Users whose join ended (answered, or given up), and those answered PRE_QUEUE.
@@ -225,16 +250,29 @@ pub async fn run<T: Target>(
     )
     .await?;
 
+    let acks = Arc::new(MoneyAcks::default());
+    let funding_started = Instant::now();
+    let funded = target.fund(KIND, users, FUNDING).await?;
+    MoneyAcks::add(&acks.charged, funded as i64 * FUNDING);
+    let funding_secs = funding_started.elapsed().as_secs_f64();
+
+    let mut plan = size.plan();
+    plan.clients = users;
+    let start = Instant::now();
+    let arrival_seconds = size.arrival_seconds.clamp(0.0, MAX_ARRIVAL_SECONDS);
     let stop = Arc::new(AtomicBool::new(false));
     let shared = Arc::new(Shared {
         schedule,
+        start,
+        arrival_seconds,
+        not_arrived: AtomicU64::new(0),
         seats,
         waiting_room,
         best_available: features.best_available,
         seed: size.seed,
         stop: Arc::clone(&stop),
-        acks: Arc::new(MoneyAcks::default()),
-        observations: Mutex::new(vec![QueueObservation::default(); users]),
+        acks,
+        observations: Mutex::new(vec![None; users]),
         max_position: AtomicU64::new(0),
         joins_ended: AtomicU64::new(0),
         joined_pre_queue: AtomicU64::new(0),
@@ -255,14 +293,6 @@ pub async fn run<T: Target>(
         finished: AtomicU64::new(0),
     });
 
-    let funding_started = Instant::now();
-    let funded = target.fund(KIND, users, FUNDING).await?;
-    MoneyAcks::add(&shared.acks.charged, funded as i64 * FUNDING);
-    let funding_secs = funding_started.elapsed().as_secs_f64();
-
-    let mut plan = size.plan();
-    plan.clients = users;
-    let start = Instant::now();
     // With a pre-queue the time limit counts from opening (funding may
     // have taken part of the wait for it).
     let opens_at = opens_in_ms.map(|ms| created_at + Duration::from_millis(ms as u64));
@@ -360,7 +390,7 @@ pub async fn run<T: Target>(
     let users_seen: Vec<_> = observations
         .into_iter()
         .enumerate()
-        .map(|(n, o)| (User::new(KIND, n as u64), o))
+        .filter_map(|(n, o)| Some((User::new(KIND, n as u64), o?)))
         .collect();
     let verdict = target
         .verify(&Claims {
@@ -406,6 +436,15 @@ pub async fn run<T: Target>(
         "waits_after_503".into(),
         json!(load(&shared.waits_after_503)),
     );
+    // The arrivals.
+    facts.insert("arrival_seconds".into(), json!(arrival_seconds));
+    facts.insert(
+        "arrival_model".into(),
+        json!(stadium_arrival::describe(arrival_seconds)),
+    );
+    facts.insert("users_not_arrived".into(), json!(load(&shared.not_arrived)));
+    // Each operation's time in two parts (over HTTP).
+    facts.extend(recorder.split_facts());
     // The pre-queue.
     facts.insert(
         "pre_queue_seconds".into(),
@@ -434,6 +473,18 @@ pub async fn run<T: Target>(
     facts.insert("eta_error_p50_pct".into(), json!(accuracy.error_p50_pct));
     facts.insert("eta_error_p90_pct".into(), json!(accuracy.error_p90_pct));
     facts.insert("eta_by_position".into(), accuracy.by_position);
+    facts.insert(
+        "eta_within_25pct_share_excl_conn_wait".into(),
+        json!(accuracy.excl_conn_wait_within_25pct_share),
+    );
+    facts.insert(
+        "eta_error_p50_pct_excl_conn_wait".into(),
+        json!(accuracy.excl_conn_wait_error_p50_pct),
+    );
+    facts.insert(
+        "eta_error_p90_pct_excl_conn_wait".into(),
+        json!(accuracy.excl_conn_wait_error_p90_pct),
+    );
     // The server's memory.
     let mb = |kib: Option<u64>| kib.map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0);
     let peak = size
@@ -451,10 +502,12 @@ pub async fn run<T: Target>(
     facts.extend(observed);
     let mut notes = vec![
         format!(
-            "{users} users join at once; 1-4 {} each; {:.0}% let their hold expire ({hold_seconds} s holds)",
+            "{users} users arrive {}; 1-4 {} each; {:.0}% let their hold expire ({hold_seconds} s holds)",
+            if arrival_seconds > 0.0 { format!("over {arrival_seconds} s (uniform, seeded)") } else { "at once".into() },
             if features.best_available { "best-available seats" } else { "adjacent seats in a random row" },
             ABANDON_RATE * 100.0
         ),
+        "<op>_conn_wait_*_ms: the wait for a free connection of the harness's pool (HTTP); <op>_wire_*_ms: the rest of the same requests (ops.<op> is the whole); eta_*_excl_conn_wait: the ETA facts with the two requests' connection waits taken out of the actual wait".into(),
         "wallets funded and (HTTP) access tokens minted by the harness, not through the API: no argon2 in the run".into(),
         "rates are over the time to sell out (or to the end, if it did not)".into(),
         if waiting_room {
@@ -578,10 +631,25 @@ async fn virtual_user<C: Client>(client: clients::Client<Shared, C>) {
     let me = User::new(KIND, client.index as u64);
     let mut rng = SmallRng::seed_from_u64(s.seed ^ (client.index as u64).wrapping_mul(0x9E37_79B9));
     let mut seen = QueueObservation::default();
+    let arrives = stadium_arrival::offset(s.seed, client.index, s.arrival_seconds);
+    if !arrives.is_zero() {
+        nap(
+            &client,
+            (s.start + arrives).saturating_duration_since(Instant::now()),
+        )
+        .await;
+        if !client.running() {
+            // Sold out (or out of time) before this user came.
+            s.not_arrived.fetch_add(1, Ordering::Relaxed);
+            s.joins_ended.fetch_add(1, Ordering::Relaxed);
+            s.finished.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    }
     let outcome = buy(&client, &s, me, &mut rng, &mut seen).await;
     if let Ok(mut all) = s.observations.lock() {
         if let Some(slot) = all.get_mut(client.index) {
-            *slot = seen;
+            *slot = Some(seen);
         }
     }
     if !outcome {
@@ -654,13 +722,13 @@ async fn wait_in_line<C: Client>(
             break None;
         }
         let sent = Instant::now();
-        match client
-            .timed(Op::Join, client.api.join(me, s.schedule))
-            .await
-        {
+        let (joined, conn_wait) = client
+            .timed_split(Op::Join, me, client.api.join(me, s.schedule))
+            .await;
+        match joined {
             Ok(place) => {
                 observe(s, seen, &place, sent);
-                record_eta(s, eta.answered(&place, sent));
+                record_eta(s, eta.answered(&place, sent, conn_wait));
                 seen.pre_queue_at_join = place.pre_queue;
                 break Some(place);
             }
@@ -686,13 +754,13 @@ async fn wait_in_line<C: Client>(
             return None;
         }
         let sent = Instant::now();
-        match client
-            .timed(Op::Poll, client.api.poll(me, &place.token))
-            .await
-        {
+        let (polled, conn_wait) = client
+            .timed_split(Op::Poll, me, client.api.poll(me, &place.token))
+            .await;
+        match polled {
             Ok(now) => {
                 observe(s, seen, &now, sent);
-                record_eta(s, eta.answered(&now, sent));
+                record_eta(s, eta.answered(&now, sent, conn_wait));
                 place = now;
                 wait = poll_delay(rng, s, &place);
             }
@@ -795,8 +863,12 @@ async fn hold_and_pay<C: Client>(
                 Pick::GiveUp => return false,
             }
         };
-        let hold = client
-            .timed(Op::Hold, client.api.hold(me, s.schedule, selection, token))
+        let (hold, _) = client
+            .timed_split(
+                Op::Hold,
+                me,
+                client.api.hold(me, s.schedule, selection, token),
+            )
             .await;
         let held = match hold {
             Ok(held) => held,
@@ -821,8 +893,9 @@ async fn hold_and_pay<C: Client>(
             return true;
         }
         return match client
-            .timed(Op::Pay, client.api.pay(me, &held, token))
+            .timed_split(Op::Pay, me, client.api.pay(me, &held, token))
             .await
+            .0
         {
             Ok(amount) => {
                 MoneyAcks::add(&s.acks.paid, amount);

@@ -10,6 +10,12 @@
 //! the admin's names the server's configured admin, since the server checks
 //! an admin's account on every admin request.
 //! The `hello` mode reuses [`client`] and [`get_plain`].
+//!
+//! A user's request first waits for a free connection of its thread's pool
+//! (the harness's own FIFO count of the pool's limit, taken before awc's,
+//! which then never waits), then goes on the wire; the wait is kept for
+//! [`Client::take_conn_wait`], so the scenarios can tell the time a user
+//! saw from the time the request spent on the wire.
 
 use awc::http::StatusCode;
 use boxoffice_actors::Role;
@@ -24,7 +30,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 use super::{Client, Held, NewSchedule, QueueCredential, QueuePlace, User};
 use crate::stats::Outcome;
@@ -39,6 +46,9 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 const IDLE_CONNECTION: Duration = Duration::from_secs(4);
 /// Tokens minted per client thread are cached; past this many the cache is cleared.
 const MAX_CACHED_TOKENS: usize = 200_000;
+/// Connection waits not taken by the scenario (only the stadium takes
+/// them) are kept up to this many per client thread, then cleared.
+const MAX_UNTAKEN_WAITS: usize = 200_000;
 /// The harness's own set-up user (the admin's requests are signed for
 /// [`HttpSpec::admin`], the account the server was configured with).
 const ADMIN: User = User { kind: 0xAD, n: 0 };
@@ -65,6 +75,10 @@ pub struct HttpDriver {
     tokens: RefCell<HashMap<UserId, Rc<str>>>,
     /// The `Retry-After` of the last 503 each user got, until taken.
     retry_after: RefCell<HashMap<User, Duration>>,
+    /// The pool's free connections (`connections` permits, as awc's limit).
+    slots: Semaphore,
+    /// How long each user's last request waited for one, until taken.
+    conn_wait: RefCell<HashMap<User, Duration>>,
 }
 
 /// The outcome of a non-2xx answer from its status and API error code.
@@ -119,6 +133,8 @@ impl HttpDriver {
             next_key: Cell::new(0),
             tokens: RefCell::new(HashMap::new()),
             retry_after: RefCell::new(HashMap::new()),
+            slots: Semaphore::new(connections.max(1)),
+            conn_wait: RefCell::new(HashMap::new()),
         }
     }
 
@@ -157,14 +173,33 @@ impl HttpDriver {
         format!("{}/api/v1{path}", self.spec.base)
     }
 
-    /// Sends `user`'s request, and maps anything but 2xx to its outcome; a
-    /// 503's `Retry-After` is kept for [`Client::take_retry_after`].
+    /// Sends `user`'s request once a connection is free, and maps anything
+    /// but 2xx to its outcome; the wait for the connection is kept for
+    /// [`Client::take_conn_wait`], a 503's `Retry-After` for
+    /// [`Client::take_retry_after`]. [`REQUEST_TIMEOUT`] bounds both parts
+    /// together, as awc's timeout did when its pool did the waiting.
     async fn call(
         &self,
         user: User,
         request: awc::ClientRequest,
         body: Option<Value>,
     ) -> Result<Value, Outcome> {
+        let asked = Instant::now();
+        let slot = actix_rt::time::timeout(REQUEST_TIMEOUT, self.slots.acquire()).await;
+        let waited = asked.elapsed();
+        {
+            let mut waits = self.conn_wait.borrow_mut();
+            if waits.len() >= MAX_UNTAKEN_WAITS {
+                waits.clear();
+            }
+            waits.insert(user, waited);
+        }
+        // Held until the answer is read, when awc has its connection back.
+        let _slot = match slot {
+            Ok(Ok(slot)) => slot,
+            _ => return Err(Outcome::Transport),
+        };
+        let request = request.timeout(REQUEST_TIMEOUT.saturating_sub(waited));
         let answer = exchange(request, body).await?;
         if answer.status.is_success() {
             return Ok(answer.body);
@@ -388,6 +423,10 @@ impl Client for HttpDriver {
 
     fn take_retry_after(&self, user: User) -> Option<Duration> {
         self.retry_after.borrow_mut().remove(&user)
+    }
+
+    fn take_conn_wait(&self, user: User) -> Option<Duration> {
+        self.conn_wait.borrow_mut().remove(&user)
     }
 
     /// A venue of the schedule's layout, then a concert with the schedule

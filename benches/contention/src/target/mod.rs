@@ -418,6 +418,14 @@ pub trait Client {
         None
     }
 
+    /// How long `user`'s last request waited for a free connection of this
+    /// client's pool before it was sent, until taken; None from a target
+    /// that does not say (in process, the baselines). The rest of the
+    /// request's time was on the wire.
+    fn take_conn_wait(&self, _user: User) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Creates `schedule` through the target's own API (over HTTP: a venue
     /// and a concert, as an admin would), for what only the API can say (a
     /// pre-queue, a later opening; see [`NewSchedule::opens_later`]). None:
