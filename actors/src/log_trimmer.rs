@@ -4,9 +4,14 @@
 //!
 //! A schedule's journal writes its snapshot on the actor's thread, as
 //! before, then hands (log, lsn) here and goes on at once
-//! (`Journal::trim_in_background`). This thread runs `Store::trim`, which
-//! writes the log's mark and then removes the records oldest first with
-//! plain removes (`SledStore`'s "Trims"), timed as the `log_trim` work time
+//! (`Journal::trim_in_background`). This thread trims in steps of
+//! [`TRIM_RECORDS_PER_STEP`] records, oldest first, each one `Store::trim`
+//! (the log's mark, then plain removes: `SledStore`'s "Trims"), and pauses
+//! after each step for as long as it took, up to [`LONGEST_PAUSE`]
+//! (`store_writer::write_paced`, as the archive writer): unpaced, a trim of
+//! tens of thousands of records kept a core and sled busy for 200-500 ms,
+//! and the hold p99 followed its length (BENCHMARKS.md, issue 21). The work
+//! of a whole trim (its steps, not the pauses) is the `log_trim` work time
 //! (`work_times.rs`): off the actor's path now.
 //!
 //! Crash safety. The hand-off comes after `write_snapshot` returned, so every
@@ -15,7 +20,8 @@
 //! snapshot that covers it. A crash with a trim queued, or cut half way,
 //! leaves records at or below the snapshot's lsn, which recovery skips (it
 //! reads the log after the snapshot's lsn, `journal::read_history`) and the
-//! log's next trim removes. The owner goes on appending meanwhile: appends
+//! log's next trim removes. A step is a trim up to a lower lsn, so a crash
+//! between steps is one of these cases too. The owner goes on appending meanwhile: appends
 //! take lsns above the log's last, trims touch only lsns up to a snapshot's,
 //! so the two never meet (the store holds the log's lock only for the mark).
 //!
@@ -32,14 +38,20 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use boxoffice_storage::{Lsn, Store, StoreError};
 
-use crate::store_writer::StoreWriter;
-use crate::work_times::WorkTimes;
+use crate::store_writer::{timed, write_paced, StoreWriter};
+use crate::work_times::{Timings, WorkTimes};
 
 /// Logs with a trim waiting, at most (one entry per log: see the module doc).
 pub const TRIMS_QUEUED: usize = 256;
+/// Records one step of a trim removes (one `Store::trim` call).
+pub const TRIM_RECORDS_PER_STEP: Lsn = 256;
+/// The longest pause after a step (see the module doc and
+/// `archive_writer::LONGEST_PAUSE`, the archive writer's, measured there).
+pub const LONGEST_PAUSE: Duration = Duration::from_millis(5);
 /// Name of the trimmer thread (visible in `top -H` and panics).
 pub const LOG_TRIMMER_THREAD_NAME: &str = "boxoffice-trimmer";
 
@@ -58,7 +70,9 @@ pub struct LogTrimmer {
 impl LogTrimmer {
     /// Starts the trimmer thread over `store`, timing each trim into `times.log_trim`.
     pub fn start(store: Arc<dyn Store>, times: Arc<WorkTimes>) -> std::io::Result<Arc<LogTrimmer>> {
-        LogTrimmer::start_with(move |log, upto| times.log_trim.time(|| store.trim(log, upto)))
+        LogTrimmer::start_with(move |log, upto| {
+            trim_paced(store.as_ref(), log, upto, LONGEST_PAUSE, &times.log_trim)
+        })
     }
 
     /// Starts the trimmer thread, trimming with `trim`.
@@ -129,6 +143,33 @@ impl LogTrimmer {
     pub fn shutdown(&self) {
         self.writer.shutdown();
     }
+}
+
+/// Trims `log` up to `upto` in steps of [`TRIM_RECORDS_PER_STEP`] records,
+/// from its oldest record, pausing after each step (see the module doc), and
+/// records the steps' total time into `timings` as one trim.
+pub fn trim_paced(
+    store: &dyn Store,
+    log: &str,
+    upto: Lsn,
+    longest_pause: Duration,
+    timings: &Timings,
+) -> Result<(), StoreError> {
+    let first = match store.read_log_page(log, 0, 1)?.first() {
+        Some((first, _)) if *first <= upto => *first,
+        // Nothing at or below `upto` (an earlier trim removed it).
+        _ => return Ok(()),
+    };
+    let steps = (upto - first) / TRIM_RECORDS_PER_STEP + 1;
+    let step_times = Timings::default();
+    let trimmed = write_paced(steps as usize, longest_pause, &step_times, |step| {
+        let step_upto = first
+            .saturating_add((step as Lsn + 1) * TRIM_RECORDS_PER_STEP - 1)
+            .min(upto);
+        timed(|| store.trim(log, step_upto))
+    });
+    timings.record(Duration::from_micros(step_times.reading().total_us));
+    trimmed
 }
 
 #[cfg(test)]
@@ -204,6 +245,42 @@ mod tests {
             ]
         );
         assert_eq!(trimmer.dropped(), 0);
+    }
+
+    #[test]
+    fn a_paced_trim_removes_everything_up_to_its_lsn_in_steps_and_counts_one_trim() {
+        let records = 2 * TRIM_RECORDS_PER_STEP + 7;
+        let store = store_with_snapshot("schedule/a", records);
+        // An earlier trim took the oldest few: steps start at the first left.
+        store.trim("schedule/a", 5).unwrap();
+        store.append("schedule/a", b"after").unwrap();
+        let timings = Timings::default();
+        trim_paced(
+            store.as_ref(),
+            "schedule/a",
+            records,
+            Duration::ZERO,
+            &timings,
+        )
+        .unwrap();
+        assert_eq!(
+            store.read_log("schedule/a", 0).unwrap(),
+            vec![(records + 1, b"after".to_vec())]
+        );
+        // The earlier trim, then three steps (lsns 6-261, 262-517,
+        // 518-519); one trim counted.
+        assert_eq!(store.stats().trims, 1 + 3);
+        assert_eq!(timings.reading().count, 1);
+        // Nothing left at or below the lsn: no store write at all.
+        trim_paced(
+            store.as_ref(),
+            "schedule/a",
+            records,
+            Duration::ZERO,
+            &timings,
+        )
+        .unwrap();
+        assert_eq!(store.stats().trims, 1 + 3);
     }
 
     #[test]
