@@ -6,7 +6,7 @@
 //! before, then hands (log, lsn) here and goes on at once
 //! (`Journal::trim_in_background`). This thread trims in steps of
 //! [`TRIM_RECORDS_PER_STEP`] records, oldest first, each one `Store::trim`
-//! (the log's mark, then plain removes: `SledStore`'s "Trims"), and pauses
+//! (the log's mark, then the removals a page per small batch: `SledStore`'s "Trims"), and pauses
 //! after each step for as long as it took, up to [`LONGEST_PAUSE`]
 //! (`store_writer::write_paced`, as the archive writer): unpaced, a trim of
 //! tens of thousands of records kept a core and sled busy for 200-500 ms,
