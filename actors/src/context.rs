@@ -14,6 +14,7 @@ use crate::directory::Directory;
 use crate::entropy::IdSource;
 use crate::idempotency::key_writer::KeyWriter;
 use crate::idempotency::IdempotencyIndex;
+use crate::log_trimmer::LogTrimmer;
 use crate::work_times::WorkTimes;
 
 #[derive(Clone)]
@@ -31,6 +32,9 @@ pub struct EngineContext {
     /// threads (`idempotency/key_writer.rs`); `None` when
     /// `config.archive_in_background` is off.
     pub key_writer: Option<Arc<KeyWriter>>,
+    /// Trims schedules' logs behind their snapshots off their threads
+    /// (`log_trimmer.rs`); `None` when `config.archive_in_background` is off.
+    pub log_trimmer: Option<Arc<LogTrimmer>>,
     /// The booking-event outbox's durable position (see `booking_events`).
     pub outbox: Arc<Outbox>,
     /// How long the heavy single pieces of work take (see `work_times`).

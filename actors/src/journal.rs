@@ -41,6 +41,7 @@ use crate::booking_events::{BookingEvent, Outbox, OutboxRecord, OUTBOX_LOG};
 use crate::config::MAX_EVENTS_PER_RECORD;
 use crate::error::{EngineError, EngineResult};
 use crate::idempotency::IdemRecord;
+use crate::log_trimmer::LogTrimmer;
 use crate::work_times::Timings;
 
 /// Largest accepted log-to-snapshot ratio: past it, recovery would replay a
@@ -141,6 +142,8 @@ pub struct Journal<E> {
     /// The last lsn of this actor's log, once known: the outbox record names
     /// the lsn its batch gets, and this actor is its log's only writer.
     last_lsn: Option<Lsn>,
+    /// Trims this log behind its snapshots off the owner's thread (`None`: inline).
+    trimmer: Option<Arc<LogTrimmer>>,
 }
 
 /// Outcome of [`Journal::commit`].
@@ -172,7 +175,14 @@ impl<E: Serialize> Journal<E> {
             outbox: None,
             booking_events: Vec::new(),
             last_lsn: None,
+            trimmer: None,
         }
+    }
+
+    /// Makes this journal hand its trims to `trimmer` instead of trimming
+    /// inline after each snapshot (see `log_trimmer.rs`).
+    pub fn trim_in_background(&mut self, trimmer: Arc<LogTrimmer>) {
+        self.trimmer = Some(trimmer);
     }
 
     /// Makes this journal write the booking events staged with
@@ -423,16 +433,19 @@ impl<E: Serialize> Journal<E> {
     }
 
     /// Writes `state` as the snapshot covering every record up to `lsn`, then
-    /// trims the log behind it. Both become durable with the next flush; a
+    /// trims the log behind it: here, or, with a trimmer
+    /// ([`Self::trim_in_background`]), later on its thread. Both become
+    /// durable with a later flush, the trim never before the snapshot; a
     /// crash in between leaves the previous snapshot and the untrimmed log,
-    /// which recover to the same state.
+    /// or the new snapshot and records it covers, which recovery skips:
+    /// either way the same state.
     pub fn snapshot<S: Serialize>(&mut self, lsn: Lsn, state: &S) -> Result<(), StoreError> {
         let untimed = Timings::default();
         self.snapshot_timed(lsn, state, &untimed, &untimed)
     }
 
-    /// [`Self::snapshot`], timing the encoding into `encode` and the trim
-    /// into `trim` (the write is the rest).
+    /// [`Self::snapshot`], timing the encoding into `encode` and an inline
+    /// trim into `trim` (the write is the rest; a trimmer times its trims).
     pub fn snapshot_timed<S: Serialize>(
         &mut self,
         lsn: Lsn,
@@ -442,7 +455,21 @@ impl<E: Serialize> Journal<E> {
     ) -> Result<(), StoreError> {
         let bytes = encode.time(|| codec::encode(state))?;
         self.commit.store().write_snapshot(&self.log, lsn, &bytes)?;
-        trim.time(|| self.commit.store().trim(&self.log, lsn))?;
+        match &self.trimmer {
+            // Dropped only when the trimmer is full or stopped: the records
+            // then stay until the next snapshot's trim.
+            Some(trimmer) => {
+                trimmer.submit(&self.log, lsn);
+            }
+            None => {
+                if let Err(err) = trim.time(|| self.commit.store().trim(&self.log, lsn)) {
+                    // As a trimmer's failed trim: the snapshot is written, and
+                    // the records it covers, which recovery skips, stay until
+                    // the next snapshot's trim.
+                    tracing::warn!(log = %self.log, %err, "log trim failed");
+                }
+            }
+        }
         self.events_since_snapshot = 0;
         self.bytes_since_snapshot = 0;
         self.last_snapshot_bytes = bytes.len() as u64;
@@ -524,6 +551,42 @@ mod tests {
         every_events: 100,
         log_to_snapshot_ratio: Some(2),
     };
+
+    /// Records at or below the snapshot's lsn that a trim left (queued on
+    /// the trimmer at a crash, or cut half way) are not replayed.
+    #[test]
+    fn recovery_reads_after_the_snapshot_and_skips_what_a_trim_left() {
+        use boxoffice_storage::MemoryStore;
+        for torn in [false, true] {
+            let store = MemoryStore::new();
+            for n in 1..=6u32 {
+                let record = Record::<u32> {
+                    events: vec![n],
+                    idempotency: Vec::new(),
+                };
+                store
+                    .append("schedule/x", &codec::encode(&record).unwrap())
+                    .unwrap();
+            }
+            store
+                .write_snapshot("schedule/x", 4, &codec::encode(&40u32).unwrap())
+                .unwrap();
+            if torn {
+                store.crash_mid_trim(1);
+                store.trim("schedule/x", 4).unwrap();
+                assert_eq!(store.read_log("schedule/x", 0).unwrap().len(), 4);
+            }
+            let history = read_history::<u32, u32>(&store, "schedule/x").unwrap();
+            assert_eq!(history.snapshot, Some((4, 40)));
+            assert_eq!(history.lsns, vec![5, 6]);
+            let events: Vec<u32> = history
+                .records
+                .iter()
+                .flat_map(|r| r.events.clone())
+                .collect();
+            assert_eq!(events, vec![5, 6], "torn: {torn}");
+        }
+    }
 
     #[test]
     fn without_a_ratio_only_the_event_count_matters() {

@@ -72,6 +72,7 @@ pub mod idempotency;
 pub mod in_flight;
 pub mod journal;
 pub mod live_updates;
+pub mod log_trimmer;
 pub mod memory_release;
 pub mod payment;
 pub mod payment_record;

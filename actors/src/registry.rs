@@ -35,6 +35,7 @@ use crate::entropy::IdSource;
 use crate::error::{EngineError, EngineResult};
 use crate::handle::Handle;
 use crate::idempotency::{key_writer, IdempotencyIndex};
+use crate::log_trimmer::LogTrimmer;
 use crate::queue_actor::{ConfigureQueue, QueueActor, QueueState};
 use crate::queue_board::QueueBoard;
 use crate::queue_link::QueueLink;
@@ -102,14 +103,16 @@ impl Registry {
             config.max_new_idempotency_keys_per_day,
         );
         let work_times = Arc::new(WorkTimes::default());
-        let (archive_writer, key_writer) = if config.archive_in_background {
+        let (archive_writer, key_writer, log_trimmer) = if config.archive_in_background {
             let archive = crate::archive_writer::start(Arc::clone(&store), Arc::clone(&work_times))
                 .map_err(|err| EngineError::Storage(format!("archive writer: {err}")))?;
             let keys = key_writer::start(Arc::clone(&idempotency), Arc::clone(&work_times))
                 .map_err(|err| EngineError::Storage(format!("key writer: {err}")))?;
-            (Some(archive), Some(keys))
+            let trimmer = LogTrimmer::start(Arc::clone(&store), Arc::clone(&work_times))
+                .map_err(|err| EngineError::Storage(format!("log trimmer: {err}")))?;
+            (Some(archive), Some(keys), Some(trimmer))
         } else {
-            (None, None)
+            (None, None, None)
         };
         let outbox = crate::booking_events::Outbox::open(store.as_ref())
             .map_err(|err| EngineError::Storage(format!("booking-event outbox: {err}")))?;
@@ -123,6 +126,7 @@ impl Registry {
             config,
             archive_writer,
             key_writer,
+            log_trimmer,
             work_times,
         };
         let threads: Vec<Arbiter> = (0..engine.config.arbiters)
@@ -317,8 +321,8 @@ impl Registry {
         &self.wallets[wallet_actor::shard_of(user, self.wallets.len())]
     }
 
-    /// Batches submitted to the background writers (archive batches and
-    /// key batches) and not yet written (0 without writers). See
+    /// Batches submitted to the background writers (archive batches, key
+    /// batches and log trims) and not yet written (0 without writers). See
     /// `store_writer`.
     pub fn archive_batches_in_flight(&self) -> usize {
         let archive = self
@@ -331,7 +335,12 @@ impl Registry {
             .key_writer
             .as_ref()
             .map_or(0, |writer| writer.batches_in_flight());
-        archive + keys
+        let trims = self
+            .engine
+            .log_trimmer
+            .as_ref()
+            .map_or(0, |trimmer| trimmer.trims_in_flight());
+        archive + keys + trims
     }
 
     pub fn wallet_shards(&self) -> &[Handle<WalletActor>] {
@@ -414,6 +423,9 @@ impl Registry {
         }
         if let Some(writer) = &self.engine.key_writer {
             writer.shutdown();
+        }
+        if let Some(trimmer) = &self.engine.log_trimmer {
+            trimmer.shutdown();
         }
         self.engine.commit.shutdown();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));

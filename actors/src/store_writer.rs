@@ -1,9 +1,10 @@
 //! A background store writer: one thread that writes batches an actor hands
 //! it, then calls the actor back, so that the actor's thread never waits for
 //! the store's write lock. The archive writer (ended reservations,
-//! `archive_writer.rs`) and the key writer (decided idempotency keys,
-//! `idempotency/key_writer.rs`) are two of these, each with its own thread
-//! and queue, so neither waits behind the other's batches.
+//! `archive_writer.rs`), the key writer (decided idempotency keys,
+//! `idempotency/key_writer.rs`) and the log trimmer (`log_trimmer.rs`) are
+//! three of these, each with its own thread and queue, so none waits behind
+//! another's batches.
 //!
 //! The contract both rely on: the callback runs after the batch's writes
 //! returned, and the actor forgets what the batch holds only in that

@@ -4,9 +4,9 @@
 //! A hold that waits for seconds means something held its schedule's actor,
 //! or the store's write lock, that long. The group commit times its own
 //! flushes (`FlushStats`); this times the rest that can: a schedule's
-//! snapshot (encode, write, trim the log) on the actor's thread, and one
-//! store write of decided idempotency keys or of an archive batch (under the
-//! store's write lock, mostly on the background writers' threads). The contention harness reports them beside the hold
+//! snapshot (encode, write) on the actor's thread, the trim of its log
+//! behind it, and one store write of decided idempotency keys or of an
+//! archive batch (the last three mostly on the background writers' threads). The contention harness reports them beside the hold
 //! latencies, so a long hold can be matched with its cause.
 //!
 //! Atomics only: recording costs a few nanoseconds and never blocks.
@@ -19,13 +19,15 @@ use std::time::{Duration, Instant};
 /// The engine's timed kinds of work.
 #[derive(Default)]
 pub struct WorkTimes {
-    /// A schedule's snapshot: encode, write, trim (on its actor's thread).
+    /// A schedule's snapshot: encode, write, hand the trim off (on its actor's thread).
     pub snapshot: Timings,
     /// Of a schedule's snapshot: encoding the state.
     pub snapshot_encode: Timings,
-    /// Of a schedule's snapshot: trimming the log behind it (one store batch
-    /// removing every record since the last snapshot, under the store's
-    /// write lock).
+    /// Trimming a schedule's log behind its snapshot: the mark, then every
+    /// record since the last snapshot removed one by one (`SledStore`'s
+    /// "Trims"). On the log trimmer's thread (`log_trimmer.rs`), off the
+    /// actor's path, so no longer part of `snapshot`; inline, and part of
+    /// it, only in deterministic runs without background writers.
     pub log_trim: Timings,
     /// One store write of decided idempotency keys to the key store (a
     /// schedule's on the key writer thread, a wallet's at its snapshot on

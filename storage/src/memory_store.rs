@@ -18,6 +18,8 @@
 //!   a crash loses them). Unlike `SledStore`, the store is not poisoned; the
 //!   `GroupCommit` above it is, which is where fail-stop is decided;
 //! - [`MemoryStore::fail_snapshots`]: the next n `write_snapshot` calls fail;
+//! - [`MemoryStore::fail_trims`]: the next n trims fail and remove nothing,
+//!   as trims still queued on a background trimmer when the process dies;
 //! - [`MemoryStore::crash_after_appends`]: after n more successful appends the
 //!   store is "dead": every write (append, flush, snapshot, trim, meta) fails
 //!   with `Injected("crashed")` until [`MemoryStore::crash`] completes the crash.
@@ -175,6 +177,7 @@ struct Faults {
     fail_appends: u32,
     fail_flushes: u32,
     fail_snapshots: u32,
+    fail_trims: u32,
     /// Every flush waits while this is set (see `MemoryStore::block_flushes`).
     flushes_blocked: bool,
     /// The armed crash point: what it counts and how many are left before the store dies.
@@ -285,6 +288,12 @@ impl MemoryStore {
     /// The next `n` snapshot writes fail with `Injected("snapshot")`.
     pub fn fail_snapshots(&self, n: u32) {
         self.lock().faults.fail_snapshots = n;
+    }
+
+    /// The next `n` trims (of records covered by a snapshot) fail with
+    /// `Injected("trim")` and remove nothing.
+    pub fn fail_trims(&self, n: u32) {
+        self.lock().faults.fail_trims = n;
     }
 
     /// After `n` more successful appends the store dies (0: at once): later
@@ -715,6 +724,10 @@ impl Store for MemoryStore {
             return Err(StoreError::Io(format!(
                 "trim of log {log} up to lsn {upto} is beyond its snapshot (up to {covered})"
             )));
+        }
+        if state.faults.fail_trims > 0 {
+            state.faults.fail_trims -= 1;
+            return Err(StoreError::Injected("trim"));
         }
         let torn = state.next_trim_is_torn();
         let Some(image) = state.logs.get_mut(log) else {

@@ -7,9 +7,9 @@
 //! in numeric order, so a range scan reads a log in order.
 //!
 //! The key `[name bytes][0x00]` alone (the "high-water mark", sorting before
-//! every record of the log) holds the log's last lsn. It is written in the same
-//! atomic batch as a trim, so a log trimmed to empty still remembers its last
-//! lsn across a restart and lsns are never reused.
+//! every record of the log) holds the log's last lsn. A trim writes it before its
+//! first removal, so a log trimmed to empty still remembers its last lsn
+//! across a restart (or a crash mid-trim) and lsns are never reused.
 
 use crate::{Lsn, StoreError};
 

@@ -39,6 +39,20 @@
 //! A failed flush poisons the store: every later write and
 //! flush returns [`StoreError::Poisoned`] (fail-stop).
 //!
+//! # Trims
+//! A trim writes the log's high-water mark (its last lsn) as a plain insert,
+//! then removes the records up to the snapshot's lsn oldest first, a page of
+//! keys at a time ([`TRIM_KEYS_PER_PAGE`]), each page one small `sled::Batch`;
+//! not the whole trim as one batch, which sled 0.34 applies under its global
+//! write lock and so stalled every append for as long as a large trim took. The engine calls
+//! it after the snapshot covering those records was written (in the store's
+//! order), so, since sled recovers a prefix of its writes, a crash at any
+//! point leaves: the snapshot; the mark, if any removal survived; and the
+//! records not yet removed, all <= the snapshot's lsn, which recovery skips
+//! (it reads the log after the snapshot's lsn) and the next trim removes.
+//! The last lsn, the largest of the last record, the mark and the
+//! snapshot's lsn, is never lost.
+//!
 //! # Lost flushed data is refused, not served
 //! Each flush also advances a flush sequence number kept both inside sled
 //! and in a side file next to it ([`crate::flush_watermark`]); `open`
@@ -117,6 +131,10 @@ impl std::fmt::Debug for SledStore {
 /// still taken for a moment. Another live process keeps it: then we give up.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Keys a trim reads per range scan before removing them (see "Trims" in
+/// the module doc): bounds the memory of a trim of a long log.
+const TRIM_KEYS_PER_PAGE: usize = 256;
 
 /// Default of sled's page cache: sled's own default is 1 GiB, which a store
 /// that archives every ended reservation fills within minutes of an on-sale.
@@ -284,6 +302,73 @@ impl SledStore {
             &value,
             &format!("snapshot of log {log}"),
         )?))
+    }
+}
+
+impl SledStore {
+    /// [`Store::trim`], stopping after `most` writes (the mark, then each
+    /// removal): a test cuts a trim there as a crash would (see "Trims" in
+    /// the module doc).
+    ///
+    /// The log's cursor lock is held only for the checks and the mark: the
+    /// owner's appends to the same log (lsns above `last`) go on during the
+    /// removals, which touch only lsns <= `upto` <= `last`.
+    fn trim_writing_at_most(&self, log: &str, upto: Lsn, most: usize) -> Result<(), StoreError> {
+        check_log_name(log)?;
+        self.check_writable()?;
+        if upto == 0 || most == 0 {
+            return Ok(());
+        }
+        {
+            let cursor = self.cursor(log);
+            let mut cursor = cursor.lock().unwrap_or_else(PoisonError::into_inner);
+            let last = self.last_loaded(&mut cursor, log)?;
+            let covered = self.snapshot_upto(log)?.unwrap_or(0);
+            if upto > covered {
+                return Err(StoreError::Io(format!(
+                    "trim of log {log} up to lsn {upto} is beyond its snapshot (up to {covered})"
+                )));
+            }
+            // The mark first, as a plain insert: once any removal is durable
+            // the mark is too (a prefix of the writes), so the last lsn is
+            // never lost, even if the records removed were the last ones.
+            self.records
+                .insert(sled_keys::mark_key(log), &last.to_be_bytes())
+                .map_err(|e| sled_error("trim mark", &e))?;
+        }
+        let end = sled_keys::record_key(log, upto);
+        let mut from = sled_keys::record_key(log, 1);
+        let mut written = 1;
+        while written < most {
+            // A page of keys, removed as one small `sled::Batch`. Not the
+            // whole trim as one batch: sled 0.34 applies a batch under its
+            // global write lock, which waits for a running flush and blocks
+            // every other write meanwhile; a trim of a large log held it for
+            // hundreds of ms (issue 21). Not plain removes either: they cost
+            // about twice the CPU per key (session 16). A page holds the lock
+            // for about a millisecond.
+            let keys = self
+                .records
+                .range(from.clone()..=end.clone())
+                .keys()
+                .take(TRIM_KEYS_PER_PAGE.min(most - written))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| sled_error("trim", &e))?;
+            let Some(last_key) = keys.last() else {
+                break;
+            };
+            from = last_key.to_vec();
+            from.push(0);
+            let mut page = sled::Batch::default();
+            for key in &keys {
+                page.remove(key.clone());
+            }
+            self.records
+                .apply_batch(page)
+                .map_err(|e| sled_error("trim", &e))?;
+            written += keys.len();
+        }
+        Ok(())
     }
 }
 
@@ -511,31 +596,7 @@ impl Store for SledStore {
     }
 
     fn trim(&self, log: &str, upto: Lsn) -> Result<(), StoreError> {
-        check_log_name(log)?;
-        self.check_writable()?;
-        let cursor = self.cursor(log);
-        let mut cursor = cursor.lock().unwrap_or_else(PoisonError::into_inner);
-        let last = self.last_loaded(&mut cursor, log)?;
-        if upto == 0 {
-            return Ok(());
-        }
-        let covered = self.snapshot_upto(log)?.unwrap_or(0);
-        if upto > covered {
-            return Err(StoreError::Io(format!(
-                "trim of log {log} up to lsn {upto} is beyond its snapshot (up to {covered})"
-            )));
-        }
-        // The mark and the removals go in one atomic batch: after a crash
-        // either both happened or neither did, so the last lsn is never lost.
-        let mut batch = sled::Batch::default();
-        batch.insert(sled_keys::mark_key(log), &last.to_be_bytes());
-        let range = sled_keys::record_key(log, 1)..=sled_keys::record_key(log, upto);
-        for key in self.records.range(range).keys() {
-            batch.remove(key.map_err(|e| sled_error("trim", &e))?);
-        }
-        self.records
-            .apply_batch(batch)
-            .map_err(|e| sled_error("trim", &e))
+        self.trim_writing_at_most(log, upto, usize::MAX)
     }
 
     fn list_logs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -659,4 +720,98 @@ impl Store for SledStore {
 
 fn sled_error(what: &str, error: &sled::Error) -> StoreError {
     StoreError::Io(format!("sled {what}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store in `dir` holding records 1..=10 of log "q" and a snapshot up to `upto`.
+    fn ten_records_and_a_snapshot(dir: &Path, upto: Lsn) -> SledStore {
+        let store = SledStore::open(dir).unwrap();
+        for n in 1..=10u8 {
+            store.append("q", &[n]).unwrap();
+        }
+        store.write_snapshot("q", upto, b"state").unwrap();
+        store
+    }
+
+    /// A crash cuts a trim after `cut` writes (the mark, then removals),
+    /// with everything written before the cut durable (the worst a flush
+    /// can leave).
+    fn cut_trim(dir: &Path, upto: Lsn, cut: usize) {
+        let store = ten_records_and_a_snapshot(dir, upto);
+        store.trim_writing_at_most("q", upto, cut).unwrap();
+        store.flush().unwrap();
+    }
+
+    #[test]
+    fn a_trim_cut_at_any_removal_leaves_a_log_that_recovers_and_trims_again() {
+        for cut in [0, 1, 2, 4, 8, 9] {
+            let dir = tempfile::tempdir().unwrap();
+            cut_trim(dir.path(), 8, cut);
+            let store = SledStore::open(dir.path()).unwrap();
+            assert_eq!(store.last_lsn("q").unwrap(), 10, "cut after {cut}");
+            // The oldest `cut - 1` records are gone (the mark was the first
+            // write); the rest, those <= the snapshot's lsn included, stay...
+            let left: Vec<Lsn> = store
+                .read_log("q", 0)
+                .unwrap()
+                .into_iter()
+                .map(|(lsn, _)| lsn)
+                .collect();
+            let expected: Vec<Lsn> = (cut.max(1) as Lsn..=10).collect();
+            assert_eq!(left, expected, "cut after {cut}");
+            // ...and recovery, which reads after the snapshot's lsn, skips them.
+            let (upto, _) = store.read_snapshot("q").unwrap().unwrap();
+            assert_eq!(
+                store.read_log("q", upto).unwrap(),
+                vec![(9, vec![9]), (10, vec![10])]
+            );
+            assert_eq!(store.append("q", b"eleven").unwrap(), 11);
+            // The next trim removes what the cut one left.
+            store.trim("q", 8).unwrap();
+            let left = store.read_log("q", 0).unwrap();
+            assert_eq!(left.first().map(|(lsn, _)| *lsn), Some(9));
+        }
+    }
+
+    #[test]
+    fn the_last_lsn_survives_a_trim_of_every_record_cut_anywhere() {
+        // Cut after every write of a trim of all ten records (the mark and
+        // ten removals). The snapshot is then replaced by an older-looking
+        // one, so that only the records or the mark can still say 10.
+        for cut in 0..=11 {
+            let dir = tempfile::tempdir().unwrap();
+            cut_trim(dir.path(), 10, cut);
+            {
+                let store = SledStore::open(dir.path()).unwrap();
+                store.write_snapshot("q", 2, b"older").unwrap();
+                store.flush().unwrap();
+            }
+            let store = SledStore::open(dir.path()).unwrap();
+            assert_eq!(store.last_lsn("q").unwrap(), 10, "cut after {cut}");
+            assert_eq!(store.append("q", b"eleven").unwrap(), 11, "cut after {cut}");
+        }
+    }
+
+    #[test]
+    fn a_trim_longer_than_a_page_removes_every_covered_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let records = 2 * TRIM_KEYS_PER_PAGE as Lsn + 3;
+        for _ in 0..records {
+            store.append("q", b"e").unwrap();
+        }
+        // A neighbour whose name extends this one's stays whole.
+        store.append("q2", b"other").unwrap();
+        store.write_snapshot("q", records - 1, b"state").unwrap();
+        store.trim("q", records - 1).unwrap();
+        assert_eq!(
+            store.read_log("q", 0).unwrap(),
+            vec![(records, b"e".to_vec())]
+        );
+        assert_eq!(store.read_log("q2", 0).unwrap().len(), 1);
+        assert_eq!(store.last_lsn("q").unwrap(), records);
+    }
 }

@@ -183,8 +183,9 @@ async fn the_archive_writer_thread_archives_the_same_way() {
     archived_trimmed_and_read_back(true).await;
 }
 
-/// Waits until the archive writer has caught up: the archive holds every
-/// reservation the schedule no longer keeps. Returns how many it keeps.
+/// Waits until the archive writer has caught up (the archive holds every
+/// reservation the schedule no longer keeps) and so has the log trimmer.
+/// Returns how many reservations the schedule keeps.
 async fn settled(
     registry: &Registry,
     store: &Arc<dyn Store>,
@@ -195,7 +196,8 @@ async fn settled(
     loop {
         let live = live_reservations(registry, schedule).await;
         let listed = store.list_meta("archive/u/", 10_000).expect("list").len();
-        if live + listed == made || std::time::Instant::now() > deadline {
+        let caught_up = live + listed == made && registry.archive_batches_in_flight() == 0;
+        if caught_up || std::time::Instant::now() > deadline {
             return live;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;

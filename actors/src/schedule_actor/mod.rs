@@ -136,6 +136,9 @@ impl ScheduleActor {
         );
         journal.amortize_snapshots(SNAPSHOT_LOG_TO_STATE_RATIO);
         journal.attach_outbox(Arc::clone(&engine.outbox));
+        if let Some(trimmer) = &engine.log_trimmer {
+            journal.trim_in_background(Arc::clone(trimmer));
+        }
         let archive_threshold = engine.config.archive_after_ended;
         ScheduleActor {
             id,

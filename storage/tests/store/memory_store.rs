@@ -613,3 +613,19 @@ fn a_crash_point_counts_a_pair_as_one_append_and_a_flush_keeps_both() {
     );
     assert_eq!(store.last_lsn("schedule/a").unwrap(), 1);
 }
+
+#[test]
+fn fail_trims_fails_the_next_trims_and_removes_nothing() {
+    let store = MemoryStore::new();
+    for _ in 0..4 {
+        store.append("t", b"e").unwrap();
+    }
+    store.write_snapshot("t", 3, b"s").unwrap();
+    store.fail_trims(1);
+    assert_eq!(store.trim("t", 3), Err(StoreError::Injected("trim")));
+    assert_eq!(lsns(&store, "t"), vec![1, 2, 3, 4]);
+    assert!(!store.is_dead(), "a failed trim is not a crash");
+    // The next trim does what the failed one did not.
+    store.trim("t", 3).unwrap();
+    assert_eq!(lsns(&store, "t"), vec![4]);
+}

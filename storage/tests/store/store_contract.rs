@@ -93,6 +93,31 @@ fn trim_keeps_the_last_lsn(store: Arc<dyn Store>) {
     assert_eq!(records(&*store, "t", 0), vec![(7, b"7".to_vec())]);
 }
 
+/// A trim runs on a background thread while the log's owner appends (the
+/// engine's log trimmer): the appends land whole, after the trimmed range.
+fn a_trim_on_another_thread_leaves_concurrent_appends_whole(store: Arc<dyn Store>) {
+    const BEFORE: u64 = 2_000;
+    const DURING: u64 = 500;
+    for _ in 0..BEFORE {
+        store.append("t", b"old").unwrap();
+    }
+    store.write_snapshot("t", BEFORE, b"s").unwrap();
+    let trimmer = {
+        let store = Arc::clone(&store);
+        std::thread::spawn(move || store.trim("t", BEFORE))
+    };
+    for n in 1..=DURING {
+        assert_eq!(store.append("t", b"new").unwrap(), BEFORE + n);
+    }
+    trimmer.join().unwrap().unwrap();
+    let lsns: Vec<u64> = records(&*store, "t", 0)
+        .into_iter()
+        .map(|(lsn, _)| lsn)
+        .collect();
+    assert_eq!(lsns, (BEFORE + 1..=BEFORE + DURING).collect::<Vec<_>>());
+    assert_eq!(store.last_lsn("t").unwrap(), BEFORE + DURING);
+}
+
 fn trim_beyond_the_snapshot_is_refused(store: Arc<dyn Store>) {
     for _ in 0..3 {
         store.append("t", b"e").unwrap();
@@ -490,6 +515,7 @@ contract!(
     snapshots_replace_each_other,
     snapshot_beyond_the_last_lsn_is_refused,
     trim_keeps_the_last_lsn,
+    a_trim_on_another_thread_leaves_concurrent_appends_whole,
     trim_beyond_the_snapshot_is_refused,
     list_logs_is_sorted_unique_and_prefixed,
     meta_is_a_small_key_value_map,

@@ -207,7 +207,7 @@ impl Shadow {
 struct AccountStats {
     operations: u64,
     restarts: u64,
-    crashes_by_point: [u64; 6],
+    crashes_by_point: [u64; CRASH_POINT_NAMES.len()],
     unsettled_applied: u64,
     unsettled_not_applied: u64,
     accounts: u64,

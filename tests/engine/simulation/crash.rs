@@ -28,6 +28,11 @@ pub enum CrashPoint {
     Snapshots(u64),
     /// During the n-th trim: it removes only half its records, then dies.
     MidTrim(u64),
+    /// Trims left undone, then after the n-th append: the next
+    /// [`UNDONE_TRIMS`] trims fail (as trims still queued on the log trimmer
+    /// when the process dies, `actors/src/log_trimmer.rs`), so the log keeps
+    /// records a later snapshot covers while the actor appends past them.
+    TrimsLeft(u64),
     /// After the n-th write to the idempotency key store: one record of a
     /// batch of decided keys moving out of a schedule's table (on the key
     /// writer thread, or inline in deterministic seeds), or the expiry entry
@@ -46,6 +51,10 @@ impl CrashPoint {
             CrashPoint::Writes(n) => store.crash_after_writes(n),
             CrashPoint::Snapshots(n) => store.crash_after_snapshots(n),
             CrashPoint::MidTrim(n) => store.crash_mid_trim(n),
+            CrashPoint::TrimsLeft(n) => {
+                store.fail_trims(UNDONE_TRIMS);
+                store.crash_after_appends(n);
+            }
             CrashPoint::KeyWrites(n) => store.crash_after_meta_writes_under(KEY_STORE_PREFIX, n),
             CrashPoint::Now => store.crash_after_appends(0),
         }
@@ -60,17 +69,22 @@ impl CrashPoint {
             CrashPoint::MidTrim(_) => 3,
             CrashPoint::Now => 4,
             CrashPoint::KeyWrites(_) => 5,
+            CrashPoint::TrimsLeft(_) => 6,
         }
     }
 }
 
-pub const CRASH_POINT_NAMES: [&str; 6] = [
+/// Trims a [`CrashPoint::TrimsLeft`] leaves undone.
+pub const UNDONE_TRIMS: u32 = 2;
+
+pub const CRASH_POINT_NAMES: [&str; 7] = [
     "after an append",
     "after any write",
     "after a snapshot",
     "mid-trim",
     "between operations",
     "after a key-store write",
+    "with trims left undone",
 ];
 
 impl fmt::Display for CrashPoint {
@@ -81,6 +95,7 @@ impl fmt::Display for CrashPoint {
             CrashPoint::Snapshots(n) => write!(f, "crash after {n} snapshots"),
             CrashPoint::MidTrim(n) => write!(f, "crash during trim {n}"),
             CrashPoint::KeyWrites(n) => write!(f, "crash after {n} key-store writes"),
+            CrashPoint::TrimsLeft(n) => write!(f, "crash after {n} appends, trims left undone"),
             CrashPoint::Now => write!(f, "crash now"),
         }
     }
@@ -98,12 +113,14 @@ pub enum CrashPlan {
 }
 
 pub fn choose_plan(rng: &mut SmallRng) -> CrashPlan {
-    match rng.gen_range(0..14) {
+    match rng.gen_range(0..15) {
         0..=2 => CrashPlan::Point(CrashPoint::Appends(rng.gen_range(1..=4))),
         3..=5 => CrashPlan::Point(CrashPoint::Writes(rng.gen_range(1..=10))),
         6..=7 => CrashPlan::Point(CrashPoint::Snapshots(rng.gen_range(1..=2))),
         8..=9 => CrashPlan::Point(CrashPoint::MidTrim(rng.gen_range(1..=2))),
         10..=11 => CrashPlan::Point(CrashPoint::KeyWrites(rng.gen_range(1..=6))),
+        // Enough appends for a snapshot (or two) whose trim is left undone.
+        12 => CrashPlan::Point(CrashPoint::TrimsLeft(rng.gen_range(4..=30))),
         // The n-th append of the saga is the last: the store dies after it,
         // before any flush, so none of the saga's appends is durable yet.
         // What survives is up to the kill (see `choose_kept`), always a

@@ -105,7 +105,7 @@ pub struct Stats {
     pub in_flight: u64,
     /// Of those, abandoned while still running (a payment retrying its debit).
     pub abandoned: u64,
-    pub crashes_by_point: [u64; 6],
+    pub crashes_by_point: [u64; super::crash::CRASH_POINT_NAMES.len()],
     pub restarts: u64,
     /// Records left unflushed at the kills, and how many of them survived.
     pub pending_at_kill: u64,
