@@ -4,7 +4,7 @@
 //! its owner's list, through its payment and tickets), refuses commands as it
 //! did before, and survives a restart and crashes at any write.
 
-use boxoffice_actors::schedule_actor::archive_index;
+use boxoffice_actors::schedule_actor::{archive, archive_index};
 use boxoffice_actors::schedule_actor::{ExpireNow, SetArchiveThreshold};
 use boxoffice_actors::{
     CustomerStatus, EngineError, HoldCommand, ManualClock, PayCommand, Registry,
@@ -471,6 +471,54 @@ async fn history_to_index(registry: &Registry, store: &dyn Store, schedule: Sche
         store.list_meta("archive/k/", 1).expect("list").len() == 1,
         "the refunded reservation's tickets are archived"
     );
+}
+
+/// A user's list keeps its order when reservations are archived: holds made
+/// in one millisecond sort by creation, and a live reservation made before
+/// archived ones stays behind them. (Its order key once was the archived
+/// count plus its position in memory, which grew when reservations made
+/// after it were archived, so it jumped to the top of the list and pages
+/// read across an archive batch listed one reservation twice.)
+#[actix_rt::test]
+async fn a_users_list_keeps_its_order_across_archiving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(T0);
+    let store = sled_store(dir.path());
+    let registry = start_with(Arc::clone(&store), &clock, 37, test_config()).await;
+    let schedule = open_schedule(&registry).await;
+    let owner = user(1);
+    // Every hold below in the same millisecond (the clock stands still):
+    // user 1's live hold first, then their held-and-released cycles.
+    let kept = registry
+        .hold(owner, hold(schedule, 7))
+        .await
+        .expect("live hold");
+    let released = cycles(&registry, schedule, 1, 20).await.concat();
+    let (before, total) = registry
+        .reservations_page(owner, None, 0, 100)
+        .await
+        .expect("list before");
+    assert_eq!(total, 21);
+    let before = ids_of(&before);
+    assert_eq!(before.last(), Some(&kept.reservation_id), "made first, listed last");
+    // More cycles (users 1 to 6): snapshots come, and everything ended is archived.
+    let others = cycles(&registry, schedule, 6, 40).await;
+    let made = 1 + released.len() + others.iter().map(Vec::len).sum::<usize>();
+    settled(&registry, &store, schedule, made).await;
+    for &id in &released {
+        assert!(
+            archive::is_archived(store.as_ref(), owner, id).expect("read"),
+            "user 1's released hold {id} is archived"
+        );
+    }
+    let (after, _) = registry
+        .reservations_page(owner, None, 0, 100)
+        .await
+        .expect("list after");
+    // User 1 is also the first of the other cycles' users: those 40 are newer.
+    let expected: Vec<ReservationId> = others[0].iter().rev().chain(&before).copied().collect();
+    assert_eq!(ids_of(&after), expected, "the same list, in the same order");
+    registry.shutdown();
 }
 
 /// What a user's paged reads answer: every reservation (one page, then in

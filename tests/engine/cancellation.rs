@@ -176,13 +176,20 @@ async fn a_schedule_snapshot_of_the_previous_format_loads() {
     let state = export(&registry).await.schedules[&id].clone();
     registry.shutdown();
 
-    let older = state.as_previous_format().expect("not cancelled");
+    let older = state.as_format_before_cancellation().expect("not cancelled");
     let store = MemoryStore::new();
     store
         .write_snapshot(&log_name(id), 0, &codec::encode(&older).expect("encode"))
         .expect("write");
     let loaded = ScheduleState::load(&store, &log_name(id)).expect("the older form loads");
     assert_eq!(loaded, state);
+    // The format between (cancellation, no ordinals) loads the same way:
+    // nothing was archived, so the ordinals are the positions.
+    let between = codec::encode(&state.as_format_before_ordinals()).expect("encode");
+    assert_eq!(
+        ScheduleState::decode_snapshot(&between).expect("the format before ordinals loads"),
+        state
+    );
     assert!(!loaded.schedule.is_cancelled());
     assert_eq!(
         loaded.schedule.refunded_total(),

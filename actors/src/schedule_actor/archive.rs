@@ -89,8 +89,9 @@ pub const ARCHIVE_PREFIX: &str = "archive/";
 pub struct ArchivedReservation {
     pub view: ReservationView,
     pub tickets: Vec<TicketView>,
-    /// Reservations made on the schedule before this one: orders holds made
-    /// in the same millisecond when a user's list is sorted.
+    /// Reservations made on the schedule before this one
+    /// (`Reservation::ordinal`): orders holds made in the same millisecond
+    /// when a user's list is sorted.
     pub ordinal: u64,
 }
 
@@ -159,20 +160,17 @@ static TALLY_TURN: Mutex<()> = Mutex::new(());
 impl ArchiveBatch {
     /// Renders every ended reservation of `schedule`. The schedule is not
     /// changed: its owner forgets them only once the batch is written.
-    /// `archived_before`: how many reservations of the schedule were archived
-    /// earlier (a reservation's ordinal is that plus its position in memory).
     /// `per_write`: reservations per store write (clamped to 1 to
     /// [`RESERVATIONS_PER_WRITE`]).
     pub fn prepare(
         schedule: &Schedule,
-        archived_before: u64,
         per_write: usize,
     ) -> Result<ArchiveBatch, StoreError> {
         let mut entries = Vec::new();
         let mut entry_ends = Vec::new();
         let mut archived = Vec::new();
         let mut tallied = Vec::new();
-        for (position, reservation) in schedule.reservations().enumerate() {
+        for reservation in schedule.reservations() {
             if !reservation.has_ended() {
                 continue;
             }
@@ -183,7 +181,7 @@ impl ArchiveBatch {
                     .iter()
                     .filter_map(|&ticket| ticket_view(schedule, ticket))
                     .collect(),
-                ordinal: archived_before + position as u64,
+                ordinal: reservation.ordinal,
             };
             debug_assert_eq!(entry.tickets.len(), reservation.tickets.len());
             let (user, id) = (reservation.user, reservation.id);

@@ -531,13 +531,9 @@ impl Handler<GetUserReservations> for ScheduleActor {
             .ids
             .iter()
             .filter_map(|&id| {
-                let position = schedule.reservation_position(id)?;
                 let reservation = schedule.reservation(id)?;
-                (reservation.user == msg.user).then(|| {
-                    // The ordinal the archive will give it (`ArchiveBatch::prepare`).
-                    let ordinal = state.archived + position as u64;
-                    (ordinal, reservation_view(schedule, reservation))
-                })
+                (reservation.user == msg.user)
+                    .then(|| (reservation.ordinal, reservation_view(schedule, reservation)))
             })
             .collect())
     }
@@ -651,15 +647,14 @@ impl Handler<ListLiveReservations> for ScheduleActor {
 
     fn handle(&mut self, msg: ListLiveReservations, _: &mut Context<Self>) -> Self::Result {
         let state = self.state.as_ref().ok_or(EngineError::Unavailable)?;
-        let mut live: Vec<LiveReservation> = (state.schedule.reservations().enumerate())
-            .filter(|(_, r)| {
+        let mut live: Vec<LiveReservation> = (state.schedule.reservations())
+            .filter(|r| {
                 (msg.status).is_none_or(|s| crate::booking::CustomerStatus::of(r.status) == s)
             })
-            .map(|(position, r)| LiveReservation {
+            .map(|r| LiveReservation {
                 order: super::archive_index::ListOrder {
                     held_at: r.held_at,
-                    // The ordinal the archive will give it (`ArchiveBatch::prepare`).
-                    ordinal: state.archived + position as u64,
+                    ordinal: r.ordinal,
                     id: r.id,
                 },
                 user: r.user,

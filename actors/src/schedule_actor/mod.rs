@@ -460,7 +460,7 @@ impl ScheduleActor {
             if s.schedule.ended_reservations().count() < threshold {
                 return Ok(None);
             }
-            archive::ArchiveBatch::prepare(&s.schedule, s.archived, per_write).map(Some)
+            archive::ArchiveBatch::prepare(&s.schedule, per_write).map(Some)
         });
         let batch = match batch {
             Ok(Ok(Some(batch))) => batch,

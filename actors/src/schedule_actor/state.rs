@@ -5,7 +5,8 @@ use boxoffice_engine::ids::*;
 use boxoffice_engine::layout::SeatLayout;
 use boxoffice_engine::queue::QueueConfig;
 use boxoffice_engine::schedule::{
-    ReservationStatus, Schedule, ScheduleEvent, SchedulePreviousFormat, ScheduleRules,
+    ReservationStatus, Schedule, ScheduleBeforeCancellation, ScheduleBeforeOrdinals, ScheduleEvent,
+    ScheduleRules,
 };
 use boxoffice_storage::{Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -64,41 +65,95 @@ pub struct ScheduleState {
     pub archived: u64,
 }
 
-/// A snapshot as written before whole-schedule cancellation (its schedule in
-/// [`SchedulePreviousFormat`]); it loads as a schedule never cancelled.
+/// A snapshot as written before each reservation kept its creation ordinal
+/// (its schedule in [`ScheduleBeforeOrdinals`]).
 #[derive(Serialize, Deserialize)]
-pub struct ScheduleStatePreviousFormat {
+pub struct ScheduleStateBeforeOrdinals {
     pub queue: Option<QueueConfig>,
-    pub schedule: SchedulePreviousFormat,
+    pub schedule: ScheduleBeforeOrdinals,
     pub idempotency: IdempotencyTable,
     pub payments_in_flight: HashMap<PaymentId, PaymentContext>,
     pub archived: u64,
 }
 
-impl ScheduleState {
-    /// Decodes a snapshot of this format or the previous one; an error names
-    /// the current format's failure.
-    pub fn decode_snapshot(bytes: &[u8]) -> Result<ScheduleState, StoreError> {
-        let current = match codec::decode::<ScheduleState>(bytes) {
-            Ok(state) => return Ok(state),
-            Err(err) => err,
-        };
-        let older = codec::decode::<ScheduleStatePreviousFormat>(bytes).map_err(|_| current)?;
-        Ok(ScheduleState {
+/// A snapshot as written before whole-schedule cancellation (its schedule in
+/// [`ScheduleBeforeCancellation`]); it loads as a schedule never cancelled.
+#[derive(Serialize, Deserialize)]
+pub struct ScheduleStateBeforeCancellation {
+    pub queue: Option<QueueConfig>,
+    pub schedule: ScheduleBeforeCancellation,
+    pub idempotency: IdempotencyTable,
+    pub payments_in_flight: HashMap<PaymentId, PaymentContext>,
+    pub archived: u64,
+}
+
+impl From<ScheduleStateBeforeCancellation> for ScheduleStateBeforeOrdinals {
+    fn from(older: ScheduleStateBeforeCancellation) -> Self {
+        ScheduleStateBeforeOrdinals {
             queue: older.queue,
-            schedule: Schedule::from(older.schedule),
+            schedule: older.schedule.into(),
             idempotency: older.idempotency,
             payments_in_flight: older.payments_in_flight,
             archived: older.archived,
-        })
+        }
+    }
+}
+
+impl From<ScheduleStateBeforeOrdinals> for ScheduleState {
+    fn from(older: ScheduleStateBeforeOrdinals) -> Self {
+        ScheduleState {
+            queue: older.queue,
+            schedule: older.schedule.upgrade(older.archived),
+            idempotency: older.idempotency,
+            payments_in_flight: older.payments_in_flight,
+            archived: older.archived,
+        }
+    }
+}
+
+impl ScheduleState {
+    /// Decodes a snapshot of this format or an older one; an error names the
+    /// current format's failure. bincode is positional, so an older snapshot
+    /// could in principle decode as a newer format: a decode whose ordinals
+    /// do not count what was archived is taken as not this format.
+    pub fn decode_snapshot(bytes: &[u8]) -> Result<ScheduleState, StoreError> {
+        let current = match codec::decode::<ScheduleState>(bytes) {
+            Ok(state) if state.counts_agree() => return Ok(state),
+            Ok(_) => StoreError::Corrupt(
+                "snapshot's reservation count disagrees with its archived count".to_owned(),
+            ),
+            Err(err) => err,
+        };
+        if let Ok(older) = codec::decode::<ScheduleStateBeforeOrdinals>(bytes) {
+            return Ok(older.into());
+        }
+        let oldest = codec::decode::<ScheduleStateBeforeCancellation>(bytes).map_err(|_| current)?;
+        Ok(ScheduleStateBeforeOrdinals::from(oldest).into())
     }
 
-    /// This state in the previous snapshot format, if it has nothing that
-    /// format cannot say (tests write older data dirs with it).
-    pub fn as_previous_format(&self) -> Option<ScheduleStatePreviousFormat> {
-        Some(ScheduleStatePreviousFormat {
+    /// Archived plus in memory is every reservation made.
+    fn counts_agree(&self) -> bool {
+        self.archived.checked_add(self.schedule.reservations().count() as u64)
+            == Some(self.schedule.reservations_made())
+    }
+
+    /// This state in the format before ordinals (tests write older data dirs with it).
+    pub fn as_format_before_ordinals(&self) -> ScheduleStateBeforeOrdinals {
+        ScheduleStateBeforeOrdinals {
             queue: self.queue.clone(),
-            schedule: self.schedule.as_previous_format()?,
+            schedule: self.schedule.as_format_before_ordinals(),
+            idempotency: self.idempotency.clone(),
+            payments_in_flight: self.payments_in_flight.clone(),
+            archived: self.archived,
+        }
+    }
+
+    /// This state in the format before cancellation, if it has nothing that
+    /// format cannot say (tests write older data dirs with it).
+    pub fn as_format_before_cancellation(&self) -> Option<ScheduleStateBeforeCancellation> {
+        Some(ScheduleStateBeforeCancellation {
+            queue: self.queue.clone(),
+            schedule: self.schedule.as_format_before_cancellation()?,
             idempotency: self.idempotency.clone(),
             payments_in_flight: self.payments_in_flight.clone(),
             archived: self.archived,
@@ -119,7 +174,8 @@ impl ScheduleState {
     /// plus the archived ones. (Counting `schedule.reservations()` alone
     /// misses the archived ones.)
     pub fn reservations_made(&self) -> u64 {
-        self.schedule.reservations().count() as u64 + self.archived
+        debug_assert!(self.counts_agree(), "archived + in memory = made");
+        self.schedule.reservations_made()
     }
 
     pub fn is_gated(&self) -> bool {

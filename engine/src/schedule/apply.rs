@@ -155,6 +155,7 @@ impl Schedule {
         add_user_seats(&mut self.seats_by_user, user, seats.len() as u32);
         self.expiry.insert((expires_at, id));
         self.reservation_slots.insert(id, slot);
+        let ordinal = self.take_ordinal();
         self.reservations.push(Reservation {
             id,
             number: number.to_owned(),
@@ -168,6 +169,7 @@ impl Schedule {
             tickets: Vec::new(),
             ended_at: None,
             refund: None,
+            ordinal,
         });
     }
 

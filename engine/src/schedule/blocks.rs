@@ -237,6 +237,7 @@ impl Schedule {
         *self.seats_by_user.entry(user).or_insert(0) += seats.len() as u32;
         self.reservation_slots.insert(id, slot);
         self.comps.insert(id);
+        let ordinal = self.take_ordinal();
         self.reservations.push(Reservation {
             id,
             number: number.to_owned(),
@@ -250,6 +251,7 @@ impl Schedule {
             tickets: tickets.to_vec(),
             ended_at: None,
             refund: None,
+            ordinal,
         });
     }
 

@@ -192,6 +192,43 @@ mod tests {
         s.check_invariants().expect("after a new hold");
     }
 
+    /// A reservation's ordinal is its place in creation order for good:
+    /// forgetting reservations made before or after it does not move it, and
+    /// the next one made continues the count.
+    #[test]
+    fn ordinals_stay_put_when_others_are_forgotten() {
+        let mut s = every_fate();
+        let before: Vec<(ReservationId, u64)> = s.reservations().map(|r| (r.id, r.ordinal)).collect();
+        assert_eq!(
+            before.iter().map(|&(_, o)| o).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4, 5]
+        );
+        s.forget_ended();
+        let after: Vec<(ReservationId, u64)> = s.reservations().map(|r| (r.id, r.ordinal)).collect();
+        assert!(after.iter().all(|kept| before.contains(kept)), "{after:?}");
+        assert_eq!(s.reservations_made(), 6);
+        hold_ids(&mut s, 7, user(4), &["S0-1-3"], Timestamp(T0.0 + 9)).expect("rehold");
+        assert_eq!(s.reservation(rid(7)).map(|r| r.ordinal), Some(6));
+        assert_eq!(s.reservations_made(), 7);
+        s.check_invariants().expect("after a new hold");
+    }
+
+    /// A schedule stored before ordinals loads with the ordinals the archive
+    /// gave then: the archived count plus the position in memory.
+    #[test]
+    fn a_schedule_stored_before_ordinals_loads_with_them() {
+        let s = every_fate();
+        let older = s.as_format_before_ordinals();
+        assert_eq!(older.clone().upgrade(0), s, "nothing archived: the same");
+        let upgraded = older.upgrade(40);
+        upgraded.check_invariants().expect("upgraded");
+        assert_eq!(upgraded.reservations_made(), 46);
+        assert_eq!(
+            upgraded.reservations().map(|r| r.ordinal).collect::<Vec<_>>(),
+            (40..46).collect::<Vec<_>>()
+        );
+    }
+
     #[test]
     fn forgetting_twice_is_a_no_op_and_replay_after_it_matches() {
         let mut s = every_fate();

@@ -11,6 +11,8 @@
 //! - each user's count is the seats of their live reservations;
 //! - the expiry index holds exactly the `Held` reservations;
 //! - a reservation's fields fit its status (tickets, paid_at, ended_at, refund);
+//! - ordinals grow along the reservations (creation order) and stay below
+//!   `reservations_made`;
 //! - tickets: one per seat of a paid reservation, `Issued`/`Used` while it is
 //!   Confirmed, `Void` once it is Cancelled; ids index correctly.
 
@@ -25,12 +27,34 @@ impl Schedule {
     /// `Err` describes the first broken invariant found.
     pub fn check_invariants(&self) -> Result<(), String> {
         self.check_id_indexes()?;
+        self.check_ordinals()?;
         for (slot, reservation) in self.reservations.iter().enumerate() {
             self.check_reservation(reservation)
                 .map_err(|why| format!("reservation {slot} ({}): {why}", reservation.id))?;
         }
         self.check_seats()?;
         self.check_tickets()
+    }
+
+    fn check_ordinals(&self) -> Result<(), String> {
+        let mut next = 0;
+        for (slot, reservation) in self.reservations.iter().enumerate() {
+            if reservation.ordinal < next {
+                return Err(format!(
+                    "reservation {slot} ({}) has ordinal {}, not after the one before it",
+                    reservation.id, reservation.ordinal
+                ));
+            }
+            next = reservation.ordinal + 1;
+        }
+        if next > self.reservations_made {
+            return Err(format!(
+                "ordinal {} but only {} reservations made",
+                next - 1,
+                self.reservations_made
+            ));
+        }
+        Ok(())
     }
 
     fn check_id_indexes(&self) -> Result<(), String> {

@@ -47,7 +47,7 @@ pub use cancel_schedule::{CancellationSummary, MAX_CANCEL_BATCH};
 pub use errors::ScheduleError;
 pub use events::ScheduleEvent;
 pub use expiry::MAX_EXPIRE_BATCH;
-pub use older_format::SchedulePreviousFormat;
+pub use older_format::{ScheduleBeforeCancellation, ScheduleBeforeOrdinals};
 pub use reservation::{
     HoldRequest, Refund, Reservation, ReservationStatus, SeatSelection, MAX_RESERVATION_NUMBER_LEN,
 };
@@ -99,6 +99,11 @@ pub struct Schedule {
     blocks: BTreeMap<SeatIndex, String>,
     /// Reservations issued free from blocked seats (comps), while in memory.
     comps: BTreeSet<ReservationId>,
+    // Fields after this line were added after the second stored format: an
+    // older snapshot decodes as `ScheduleBeforeOrdinals` (`older_format.rs`).
+    /// Reservations ever made here, forgotten ones included: the next one's
+    /// [`Reservation::ordinal`].
+    reservations_made: u64,
 }
 
 impl Schedule {
@@ -127,6 +132,7 @@ impl Schedule {
             refunded: Money::ZERO,
             blocks: BTreeMap::new(),
             comps: BTreeSet::new(),
+            reservations_made: 0,
         })
     }
 
@@ -147,9 +153,16 @@ impl Schedule {
         Some(&self.reservations[slot as usize])
     }
 
-    /// Where reservation `id` is in [`Self::reservations`] (none if forgotten or unknown).
-    pub fn reservation_position(&self, id: ReservationId) -> Option<usize> {
-        self.slot_of(id)
+    /// Reservations ever made here, forgotten ones included.
+    pub fn reservations_made(&self) -> u64 {
+        self.reservations_made
+    }
+
+    /// The ordinal of the reservation being made (see [`Reservation::ordinal`]).
+    fn take_ordinal(&mut self) -> u64 {
+        let ordinal = self.reservations_made;
+        self.reservations_made += 1;
+        ordinal
     }
 
     /// All reservations not yet forgotten, ended ones included, oldest first.

@@ -81,4 +81,9 @@ pub struct Reservation {
     /// When it expired or was cancelled.
     pub ended_at: Option<Timestamp>,
     pub refund: Option<Refund>,
+    /// Reservations made on its schedule before it (`Schedule::reservations_made`
+    /// when it was made). Orders holds made in the same millisecond in a
+    /// user's list, live and archived alike, and never changes: forgetting
+    /// other reservations does not move it (a position in memory would).
+    pub ordinal: u64,
 }
