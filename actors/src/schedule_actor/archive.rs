@@ -7,10 +7,12 @@
 //! grow with history and, to survive a restart after the log is trimmed, would
 //! have to be in the snapshot, which is what must stop growing.
 //!
-//! When: at snapshot time, and only once at least
-//! `EngineConfig::archive_after_ended` (default [`MIN_ENDED_BEFORE_ARCHIVING`])
-//! ended reservations have piled up (recent ones stay in memory, where the
-//! cancel receipt and most reads find them). The actor renders them into an
+//! When: once at least `EngineConfig::archive_after_ended` (default
+//! [`MIN_ENDED_BEFORE_ARCHIVING`]) ended reservations have piled up (recent
+//! ones stay in memory, where the cancel receipt and most reads find them):
+//! checked at each snapshot and, with a writer, also after commits between
+//! snapshots (`ARCHIVE_OFFER_EVERY_MS`), so that a snapshot does not carry
+//! a whole interval of them. The actor renders them into an
 //! [`ArchiveBatch`] on its thread; the [`crate::archive_writer`] thread
 //! writes it and then tells the actor, which forgets exactly those
 //! reservations (a later snapshot records that). Without a writer
@@ -69,7 +71,8 @@ use super::{archive_by_schedule, archive_index};
 
 /// Ended reservations a schedule keeps in memory before it archives them.
 /// Bounds the live state at seats + this + the ended reservations of one
-/// snapshot interval.
+/// snapshot interval (with an archive writer: of one batch in flight and
+/// one offer interval).
 pub const MIN_ENDED_BEFORE_ARCHIVING: usize = 4_096;
 
 /// Most reservations whose entries one store write carries: bounds how long

@@ -84,6 +84,14 @@ const SWEEP_BATCHES_PER_TURN: usize = 1;
 /// large the schedule, and recovery replays at most about twice the state.
 pub const SNAPSHOT_LOG_TO_STATE_RATIO: u64 = 2;
 
+/// How often (by the engine clock), at most, a schedule with an archive
+/// writer offers it the ended reservations piled up (see `archive.rs`).
+/// Offers go on between snapshots, so a snapshot holds at most about the
+/// threshold and one batch of ended reservations, not the whole interval's
+/// (issue 21: at 5,900 holds/s, ~40,000 of a snapshot's ~46,000
+/// reservations were ended ones awaiting the archive).
+pub const ARCHIVE_OFFER_EVERY_MS: i64 = 250;
+
 pub struct ScheduleActor {
     id: ScheduleId,
     engine: EngineContext,
@@ -101,6 +109,9 @@ pub struct ScheduleActor {
     archive_threshold: usize,
     /// An archive batch is with the archive writer (at most one at a time).
     archive_in_flight: bool,
+    /// The engine time before which the actor offers no archive batch
+    /// between snapshots (see [`ARCHIVE_OFFER_EVERY_MS`]).
+    next_archive_offer: Timestamp,
     /// A key batch is with the key writer (at most one at a time).
     keys_in_flight: bool,
     /// The engine time before which the actor offers no key batch (see
@@ -151,6 +162,7 @@ impl ScheduleActor {
             poisoned: false,
             archive_threshold,
             archive_in_flight: false,
+            next_archive_offer: Timestamp::MIN,
             keys_in_flight: false,
             next_key_offer: Timestamp::MIN,
             keys_offered_through: Timestamp::MIN,
@@ -340,6 +352,7 @@ impl ScheduleActor {
         };
         if matches!(committed, Committed::Record { .. }) {
             self.offer_keys(ctx);
+            self.offer_archive(ctx);
         }
         if let Committed::Record {
             lsn,
@@ -409,6 +422,27 @@ impl ScheduleActor {
             self.keys_in_flight = true;
             self.keys_offered_through = through;
         }
+    }
+
+    /// Hands the ended reservations piled up to the archive writer between
+    /// snapshots, at most every [`ARCHIVE_OFFER_EVERY_MS`] (the count is a
+    /// scan) and one batch at a time. Called right after a commit, like
+    /// [`Self::offer_keys`]: every reservation's ending is then appended to
+    /// the log, so its archive entry comes after it in the store's order.
+    /// Without a writer (deterministic runs) archiving stays at snapshots,
+    /// where forgetting and the snapshot recording it are one step.
+    fn offer_archive(&mut self, ctx: &mut Context<Self>) {
+        let now = self.now();
+        if self.engine.archive_writer.is_none()
+            || self.archive_in_flight
+            || now < self.next_archive_offer
+        {
+            return;
+        }
+        self.next_archive_offer = now.plus_millis(ARCHIVE_OFFER_EVERY_MS);
+        // False only after a failure `archive_ended` logged (or a panic it
+        // handled); the next offer or snapshot retries.
+        let _ = self.archive_ended(ctx);
     }
 
     /// Tidies the state (ended reservations to the archive, see
@@ -635,6 +669,7 @@ impl Supervised for ScheduleActor {
         self.timer = None;
         self.generation += 1;
         self.archive_in_flight = false;
+        self.next_archive_offer = Timestamp::MIN;
         self.keys_in_flight = false;
         self.next_key_offer = Timestamp::MIN;
         self.keys_offered_through = Timestamp::MIN;
