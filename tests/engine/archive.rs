@@ -512,7 +512,11 @@ async fn a_users_list_keeps_its_order_across_archiving() {
         .expect("list before");
     assert_eq!(total, 21);
     let before = ids_of(&before);
-    assert_eq!(before.last(), Some(&kept.reservation_id), "made first, listed last");
+    assert_eq!(
+        before.last(),
+        Some(&kept.reservation_id),
+        "made first, listed last"
+    );
     // More cycles (users 1 to 6): snapshots come, and everything ended is archived.
     let others = cycles(&registry, schedule, 6, 40).await;
     let made = 1 + released.len() + others.iter().map(Vec::len).sum::<usize>();

@@ -176,7 +176,9 @@ async fn a_schedule_snapshot_of_the_previous_format_loads() {
     let state = export(&registry).await.schedules[&id].clone();
     registry.shutdown();
 
-    let older = state.as_format_before_cancellation().expect("not cancelled");
+    let older = state
+        .as_format_before_cancellation()
+        .expect("not cancelled");
     let store = MemoryStore::new();
     store
         .write_snapshot(&log_name(id), 0, &codec::encode(&older).expect("encode"))

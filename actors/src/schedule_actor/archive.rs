@@ -48,8 +48,10 @@
 //! next one retries.
 //!
 //! Cost: rendering on the actor's thread; on the writer's, one key read per
-//! ended reservation (was it archived before?) and five inserts per ended
-//! reservation (and one per ticket, and per refunded payment). Why the calls
+//! ended reservation (was it archived before?) and three inserts per ended
+//! reservation (its entry and its two index keys; five until session 17:
+//! see `archive_index.rs`), one per ticket and per refunded payment, and the
+//! owners' and schedule's tallies once per store write. Why the calls
 //! are small: sled applies a batch under its global write lock, which every
 //! other write of the process (the actors' log appends) waits for. One batch
 //! per snapshot, tens of thousands of ended reservations after a storm of
@@ -165,10 +167,7 @@ impl ArchiveBatch {
     /// changed: its owner forgets them only once the batch is written.
     /// `per_write`: reservations per store write (clamped to 1 to
     /// [`RESERVATIONS_PER_WRITE`]).
-    pub fn prepare(
-        schedule: &Schedule,
-        per_write: usize,
-    ) -> Result<ArchiveBatch, StoreError> {
+    pub fn prepare(schedule: &Schedule, per_write: usize) -> Result<ArchiveBatch, StoreError> {
         let mut entries = Vec::new();
         let mut entry_ends = Vec::new();
         let mut archived = Vec::new();

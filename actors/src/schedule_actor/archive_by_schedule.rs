@@ -2,11 +2,12 @@
 //! reservation of one schedule (GET /admin/schedules/{id}/reservations),
 //! archived ones included, at a cost that does not grow with its history.
 //! It mirrors the per-user index of `archive_index.rs`, keyed by schedule:
-//! - `archive/s/<schedule>/a/<order>` for every archived reservation, and
-//!   `archive/s/<schedule>/<e|c>/<order>` again under its status; each value
-//!   is the (owner, reservation id) the entry is stored under, so a page is a
-//!   forward scan of `offset + pageSize` keys plus one entry read per
-//!   archived item shown.
+//! - `archive/s/<schedule>/<e|c>/<order>` for every archived reservation,
+//!   under its status; each value is the (owner, reservation id) the entry is
+//!   stored under, so a page is a forward scan of `offset + pageSize` keys
+//!   (of each status, merged, for the whole list) plus one entry read per
+//!   archived item shown. (As in `archive_index.rs`, older data dirs also
+//!   have `archive/s/<schedule>/a/<order>` keys, no longer written or read.)
 //! - `archive/m/<schedule>`: the schedule's `ArchiveTally` (the totals).
 //!
 //! The keys and the tally are written in the archive batch that archives the
@@ -26,16 +27,17 @@ use boxoffice_storage::{codec, Store, StoreError};
 use std::collections::BTreeMap;
 
 use super::archive::{self, ArchivedReservation};
-use super::archive_index::{ArchiveTally, EndedStatus, ListOrder, MetaEntry, SCAN_PAGE};
+use super::archive_index::{
+    merge_newest, ArchiveTally, EndedStatus, ListOrder, MetaEntry, SCAN_PAGE,
+};
 
 const INDEX_PREFIX: &str = "archive/s/";
 const TALLY_PREFIX: &str = "archive/m/";
 /// Present once every archive entry has its per-schedule keys and tallies.
 pub const INDEX_VERSION_KEY: &str = "archive/sv";
 
-fn index_prefix(schedule: ScheduleId, status: Option<EndedStatus>) -> String {
-    let letter = status.map_or('a', EndedStatus::letter);
-    format!("{INDEX_PREFIX}{schedule}/{letter}/")
+fn index_prefix(schedule: ScheduleId, status: EndedStatus) -> String {
+    format!("{INDEX_PREFIX}{schedule}/{}/", status.letter())
 }
 
 pub(super) fn tally_key(schedule: ScheduleId) -> String {
@@ -55,16 +57,10 @@ pub(super) fn index_entries(
     }
     .key();
     let pointer = codec::encode(&(view.user, view.reservation_id))?;
-    Ok(vec![
-        (
-            format!("{}{order}", index_prefix(view.schedule_id, None)),
-            pointer.clone(),
-        ),
-        (
-            format!("{}{order}", index_prefix(view.schedule_id, Some(status))),
-            pointer,
-        ),
-    ])
+    Ok(vec![(
+        format!("{}{order}", index_prefix(view.schedule_id, status)),
+        pointer,
+    )])
 }
 
 /// The schedule's tally (all zeros before anything of it is archived).
@@ -81,28 +77,40 @@ pub fn tally(store: &dyn Store, schedule: ScheduleId) -> Result<ArchiveTally, St
 }
 
 /// The `count` newest of the schedule's archived reservations in `status`
-/// (all when `None`), newest first, each with its owner: a scan of `count` keys.
+/// (all when `None`), newest first, each with its owner: a scan of `count`
+/// keys per status.
 pub fn newest(
     store: &dyn Store,
     schedule: ScheduleId,
     status: Option<EndedStatus>,
     count: usize,
 ) -> Result<Vec<(ListOrder, UserId)>, StoreError> {
-    let prefix = index_prefix(schedule, status);
-    store
-        .scan_meta(&prefix, None, count)?
-        .into_iter()
-        .map(|(key, value)| {
-            let order = key.strip_prefix(&prefix).and_then(ListOrder::parse);
-            let pointer = codec::decode::<(UserId, ReservationId)>(&value).ok();
-            match (order, pointer) {
-                (Some(order), Some((user, id))) if id == order.id => Ok((order, user)),
-                _ => Err(StoreError::Corrupt(format!(
-                    "schedule archive index key {key}"
-                ))),
-            }
-        })
-        .collect()
+    let scan = |status: EndedStatus| -> Result<Vec<(ListOrder, UserId)>, StoreError> {
+        let prefix = index_prefix(schedule, status);
+        store
+            .scan_meta(&prefix, None, count)?
+            .into_iter()
+            .map(|(key, value)| {
+                let order = key.strip_prefix(&prefix).and_then(ListOrder::parse);
+                let pointer = codec::decode::<(UserId, ReservationId)>(&value).ok();
+                match (order, pointer) {
+                    (Some(order), Some((user, id))) if id == order.id => Ok((order, user)),
+                    _ => Err(StoreError::Corrupt(format!(
+                        "schedule archive index key {key}"
+                    ))),
+                }
+            })
+            .collect()
+    };
+    match status {
+        Some(status) => scan(status),
+        None => Ok(merge_newest(
+            scan(EndedStatus::Expired)?,
+            scan(EndedStatus::Cancelled)?,
+            |(order, _)| *order,
+            count,
+        )),
+    }
 }
 
 /// Indexes every archive entry by schedule (see the module doc); returns

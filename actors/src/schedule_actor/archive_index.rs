@@ -6,10 +6,15 @@
 //! adds, per archived reservation, keys whose byte order is the list's order,
 //! newest first, so a page is a forward prefix scan of keys (no decoding) that
 //! stops at `offset + pageSize`, plus one entry read per item shown:
-//! - `archive/i/<user>/a/<order>` for every archived reservation, and
-//!   `archive/i/<user>/<e|c>/<order>` again under its status (EXPIRED or
-//!   CANCELLED: the only statuses an archived reservation can have), for the
-//!   status filter. Values are empty.
+//! - `archive/i/<user>/<e|c>/<order>` for every archived reservation, under
+//!   its status (EXPIRED or CANCELLED: the only statuses an archived
+//!   reservation can have). Values are empty. The whole list is the two
+//!   merged: a page reads `offset + pageSize` keys of each.
+//!   (Data dirs archived before session 17 also have
+//!   `archive/i/<user>/a/<order>` keys, the whole list in one: no longer
+//!   written or read. Not writing them took one of the five inserts that
+//!   archiving an expired hold cost; archiving was the largest share of the
+//!   CPU in the hold storm of issue 21.)
 //! - `archive/k/<user>/<order>` for an archived reservation that had
 //!   tickets (a paid one, cancelled): its ticket ids, in the reservation's
 //!   order, for the ticket list.
@@ -163,9 +168,8 @@ impl ArchiveTally {
     }
 }
 
-fn index_prefix(user: UserId, status: Option<EndedStatus>) -> String {
-    let letter = status.map_or('a', EndedStatus::letter);
-    format!("{INDEX_PREFIX}{user}/{letter}/")
+fn index_prefix(user: UserId, status: EndedStatus) -> String {
+    format!("{INDEX_PREFIX}{user}/{}/", status.letter())
 }
 
 fn ticket_prefix(user: UserId) -> String {
@@ -196,16 +200,10 @@ pub(super) fn index_entries(
         id: view.reservation_id,
     }
     .key();
-    let mut keys = vec![
-        (
-            format!("{}{order}", index_prefix(view.user, None)),
-            Vec::new(),
-        ),
-        (
-            format!("{}{order}", index_prefix(view.user, Some(status))),
-            Vec::new(),
-        ),
-    ];
+    let mut keys = vec![(
+        format!("{}{order}", index_prefix(view.user, status)),
+        Vec::new(),
+    )];
     if !view.tickets.is_empty() {
         let tickets: Vec<TicketId> = view.tickets.iter().map(|t| t.ticket_id).collect();
         keys.push((
@@ -231,23 +229,56 @@ fn corrupt(key: &str, err: StoreError) -> StoreError {
 }
 
 /// The `count` newest of the user's archived reservations in `status` (all
-/// when `None`), newest first: a scan of `count` keys, nothing decoded.
+/// when `None`), newest first: a scan of `count` keys per status, nothing
+/// decoded.
 pub fn newest(
     store: &dyn Store,
     user: UserId,
     status: Option<EndedStatus>,
     count: usize,
 ) -> Result<Vec<ListOrder>, StoreError> {
-    let prefix = index_prefix(user, status);
-    store
-        .scan_meta(&prefix, None, count)?
-        .into_iter()
-        .map(|(key, _)| {
-            key.strip_prefix(&prefix)
-                .and_then(ListOrder::parse)
-                .ok_or_else(|| StoreError::Corrupt(format!("archive index key {key}")))
-        })
-        .collect()
+    let scan = |status: EndedStatus| -> Result<Vec<ListOrder>, StoreError> {
+        let prefix = index_prefix(user, status);
+        store
+            .scan_meta(&prefix, None, count)?
+            .into_iter()
+            .map(|(key, _)| {
+                key.strip_prefix(&prefix)
+                    .and_then(ListOrder::parse)
+                    .ok_or_else(|| StoreError::Corrupt(format!("archive index key {key}")))
+            })
+            .collect()
+    };
+    match status {
+        Some(status) => scan(status),
+        None => Ok(merge_newest(
+            scan(EndedStatus::Expired)?,
+            scan(EndedStatus::Cancelled)?,
+            |order| *order,
+            count,
+        )),
+    }
+}
+
+/// The first `count` of two lists each sorted newest first, merged.
+pub(super) fn merge_newest<T>(
+    a: Vec<T>,
+    b: Vec<T>,
+    order: impl Fn(&T) -> ListOrder,
+    count: usize,
+) -> Vec<T> {
+    let mut merged = Vec::with_capacity(count.min(a.len() + b.len()));
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while merged.len() < count {
+        let take_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => order(x) <= order(y),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        merged.extend(if take_a { a.next() } else { b.next() });
+    }
+    merged
 }
 
 /// The user's archived reservations with tickets, newest first, until
@@ -344,6 +375,26 @@ fn index_user(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_lists_merge_newest_first_up_to_the_count() {
+        let at = |ms: i64, n: u8| ListOrder {
+            held_at: Timestamp(ms),
+            ordinal: 0,
+            id: ReservationId::from_random_bytes([n; 16]),
+        };
+        let expired = vec![at(9, 1), at(5, 1), at(5, 2), at(1, 1)];
+        let cancelled = vec![at(7, 3), at(5, 4), at(2, 5)];
+        let merged = merge_newest(expired.clone(), cancelled.clone(), |o| *o, 100);
+        let mut sorted = [expired.clone(), cancelled.clone()].concat();
+        sorted.sort();
+        assert_eq!(merged, sorted);
+        assert_eq!(
+            merge_newest(expired, cancelled, |o| *o, 3),
+            sorted[..3].to_vec()
+        );
+        assert!(merge_newest(Vec::new(), Vec::new(), |o: &ListOrder| *o, 5).is_empty());
+    }
 
     #[test]
     fn keys_sort_newest_first_and_parse_back() {

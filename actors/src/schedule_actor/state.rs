@@ -127,13 +127,15 @@ impl ScheduleState {
         if let Ok(older) = codec::decode::<ScheduleStateBeforeOrdinals>(bytes) {
             return Ok(older.into());
         }
-        let oldest = codec::decode::<ScheduleStateBeforeCancellation>(bytes).map_err(|_| current)?;
+        let oldest =
+            codec::decode::<ScheduleStateBeforeCancellation>(bytes).map_err(|_| current)?;
         Ok(ScheduleStateBeforeOrdinals::from(oldest).into())
     }
 
     /// Archived plus in memory is every reservation made.
     fn counts_agree(&self) -> bool {
-        self.archived.checked_add(self.schedule.reservations().count() as u64)
+        self.archived
+            .checked_add(self.schedule.reservations().count() as u64)
             == Some(self.schedule.reservations_made())
     }
 

@@ -198,13 +198,15 @@ mod tests {
     #[test]
     fn ordinals_stay_put_when_others_are_forgotten() {
         let mut s = every_fate();
-        let before: Vec<(ReservationId, u64)> = s.reservations().map(|r| (r.id, r.ordinal)).collect();
+        let before: Vec<(ReservationId, u64)> =
+            s.reservations().map(|r| (r.id, r.ordinal)).collect();
         assert_eq!(
             before.iter().map(|&(_, o)| o).collect::<Vec<_>>(),
             vec![0, 1, 2, 3, 4, 5]
         );
         s.forget_ended();
-        let after: Vec<(ReservationId, u64)> = s.reservations().map(|r| (r.id, r.ordinal)).collect();
+        let after: Vec<(ReservationId, u64)> =
+            s.reservations().map(|r| (r.id, r.ordinal)).collect();
         assert!(after.iter().all(|kept| before.contains(kept)), "{after:?}");
         assert_eq!(s.reservations_made(), 6);
         hold_ids(&mut s, 7, user(4), &["S0-1-3"], Timestamp(T0.0 + 9)).expect("rehold");
@@ -224,7 +226,10 @@ mod tests {
         upgraded.check_invariants().expect("upgraded");
         assert_eq!(upgraded.reservations_made(), 46);
         assert_eq!(
-            upgraded.reservations().map(|r| r.ordinal).collect::<Vec<_>>(),
+            upgraded
+                .reservations()
+                .map(|r| r.ordinal)
+                .collect::<Vec<_>>(),
             (40..46).collect::<Vec<_>>()
         );
     }
