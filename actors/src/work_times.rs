@@ -35,12 +35,18 @@ pub struct WorkTimes {
     pub key_archive: Timings,
     /// One store write of an archive batch (under the store's write lock).
     pub archive_write: Timings,
+    /// Rendering a schedule's ended reservations into an archive batch (on
+    /// its actor's thread: the actor serves nothing meanwhile).
+    pub archive_prepare: Timings,
+    /// Forgetting a written archive batch's reservations (on its actor's
+    /// thread: the live state's indexes are rebuilt).
+    pub archive_forget: Timings,
 }
 
 impl WorkTimes {
     /// Every kind's reading by name (what `/metrics` and the harness
     /// report), the flushes first: the group commit times those itself.
-    pub fn readings(&self, flush: &FlushStats) -> [(&'static str, TimingsReading); 6] {
+    pub fn readings(&self, flush: &FlushStats) -> [(&'static str, TimingsReading); 8] {
         let flushes = TimingsReading {
             count: flush.flushes,
             total_us: flush.flush_us_total,
@@ -53,6 +59,8 @@ impl WorkTimes {
             ("log_trim", self.log_trim.reading()),
             ("key_archive", self.key_archive.reading()),
             ("archive_write", self.archive_write.reading()),
+            ("archive_prepare", self.archive_prepare.reading()),
+            ("archive_forget", self.archive_forget.reading()),
         ]
     }
 }

@@ -2013,6 +2013,8 @@ async fn health_readiness_and_prometheus_metrics_by_route() {
         "log_trim",
         "key_archive",
         "archive_write",
+        "archive_prepare",
+        "archive_forget",
     ] {
         assert!(
             text.contains(&format!(

@@ -490,11 +490,15 @@ impl ScheduleActor {
         }
         let threshold = self.archive_threshold;
         let per_write = self.engine.config.archive_reservations_per_write;
+        let times = Arc::clone(&self.engine.work_times);
         let batch = self.guarded(|s| {
             if s.schedule.ended_reservations().count() < threshold {
                 return Ok(None);
             }
-            archive::ArchiveBatch::prepare(&s.schedule, per_write).map(Some)
+            times
+                .archive_prepare
+                .time(|| archive::ArchiveBatch::prepare(&s.schedule, per_write))
+                .map(Some)
         });
         let batch = match batch {
             Ok(Ok(Some(batch))) => batch,
@@ -533,10 +537,12 @@ impl ScheduleActor {
             return false;
         }
         let directory = Arc::clone(&self.engine.directory);
+        let times = Arc::clone(&self.engine.work_times);
         let forgot = self.guarded(|s| {
             // Ended reservations never change and nothing else forgets
             // them, so every one the batch wrote is still here.
-            let forgotten = s.schedule.forget_ended_among(&batch.ids());
+            let forgotten =
+                (times.archive_forget).time(|| s.schedule.forget_ended_among(&batch.ids()));
             assert_eq!(
                 forgotten,
                 batch.archived.len(),
