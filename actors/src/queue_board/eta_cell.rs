@@ -82,7 +82,8 @@ impl EtaCell {
             let before = self.sequence.load(Ordering::Acquire);
             let eta = self.read();
             fence(Ordering::Acquire);
-            let unchanged = before % 2 == 0 && self.sequence.load(Ordering::Relaxed) == before;
+            let unchanged =
+                before.is_multiple_of(2) && self.sequence.load(Ordering::Relaxed) == before;
             if unchanged || attempts >= READ_ATTEMPTS {
                 return eta;
             }
