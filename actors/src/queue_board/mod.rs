@@ -18,6 +18,7 @@
 //!
 //! After a restart the board is rebuilt from the recovered queue.
 
+mod eta_cell;
 mod table;
 
 use boxoffice_engine::ids::*;
@@ -25,6 +26,7 @@ use boxoffice_engine::queue::{poll_after_ms, EtaModel, TokenStatus, TokenView, W
 use boxoffice_engine::Timestamp;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
+use eta_cell::EtaCell;
 use table::GrowingTable;
 pub use table::CAPACITY as MAX_PLACES;
 
@@ -161,10 +163,8 @@ pub struct QueueBoard {
     first_waiting_block: AtomicU64,
     pre_queue: GrowingTable<PreQueueEntry>,
     waiting: AtomicU64,
-    /// The `EtaModel`'s fields (the rates as f64 bits).
-    eta_room: AtomicU64,
-    eta_batch_per_sec: AtomicU64,
-    eta_room_limited_per_sec: AtomicU64,
+    /// The `EtaModel`, never read half-written.
+    eta: EtaCell,
     /// `i64::MIN` without a pending pre-queue.
     opens_at_ms: AtomicI64,
     pre_queue_len: AtomicU64,
@@ -204,11 +204,7 @@ impl QueueBoard {
 
     pub fn publish(&self, totals: LineTotals) {
         self.waiting.store(totals.waiting, Ordering::Relaxed);
-        self.eta_room.store(totals.eta.room, Ordering::Relaxed);
-        self.eta_batch_per_sec
-            .store(totals.eta.batch_per_sec.to_bits(), Ordering::Relaxed);
-        self.eta_room_limited_per_sec
-            .store(totals.eta.room_limited_per_sec.to_bits(), Ordering::Relaxed);
+        self.eta.store(&totals.eta);
         let (opens_at, pre_queue_len) = totals.pre_queue.unwrap_or((Timestamp(i64::MIN), 0));
         self.opens_at_ms.store(opens_at.0, Ordering::Relaxed);
         self.pre_queue_len.store(pre_queue_len, Ordering::Relaxed);
@@ -291,15 +287,6 @@ impl QueueBoard {
         ahead + 1
     }
 
-    fn eta(&self) -> EtaModel {
-        let rate = |bits: &AtomicU64| f64::from_bits(bits.load(Ordering::Relaxed));
-        EtaModel {
-            room: self.eta_room.load(Ordering::Relaxed),
-            batch_per_sec: rate(&self.eta_batch_per_sec),
-            room_limited_per_sec: rate(&self.eta_room_limited_per_sec),
-        }
-    }
-
     /// The holder of `pass` polls at `now`: their place as the API shows it,
     /// and the poll recorded. None when the board knows no such live place
     /// (never joined, or ended, expired, dropped out).
@@ -329,7 +316,7 @@ impl QueueBoard {
             WAITING => {
                 slot.last_poll_ms.fetch_max(now.0, Ordering::Relaxed);
                 let position = self.position(seq);
-                let eta = self.eta().seconds(position);
+                let eta = self.eta.load().seconds_at(position, now);
                 let waiting = self.waiting.load(Ordering::Relaxed);
                 Some(TokenView {
                     token: pass.token,
@@ -482,6 +469,7 @@ mod tests {
                 room: 0,
                 batch_per_sec: 10.0,
                 room_limited_per_sec: 10.0,
+                forecast: None,
             },
             pre_queue: Some((T0, 1)),
         });

@@ -26,6 +26,9 @@
 //! active time). Before the first exits are measured, that pace is
 //! `max_active` per expected stay: the schedule's hold lifetime when the
 //! owner gave it ([`Queue::expect_stay_ms`]), else the whole active time.
+//! Once the share of admitted users who pay is measured, the room's
+//! [`forecast`] replaces both: who stays until their active time ends, and
+//! when that is, is known, and the line moves in steps no single rate shows.
 //! Every view also says when to poll next ([`pacing`]).
 //!
 //! Memory: at most `MAX_WAITING` waiting tokens, plus one finished token per
@@ -39,6 +42,7 @@
 
 mod config;
 mod exit_rate;
+pub mod forecast;
 mod liveness;
 pub mod pacing;
 pub mod shuffle;
@@ -58,6 +62,7 @@ pub use waiting_line::MAX_SEQ_SPAN;
 
 use crate::{QueueTokenId, Timestamp, UserId};
 use exit_rate::ExitRate;
+use forecast::{Cohorts, Curve};
 use liveness::Liveness;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -195,9 +200,23 @@ pub struct EtaModel {
     pub room: u64,
     pub batch_per_sec: f64,
     pub room_limited_per_sec: f64,
+    /// The room's forecast ([`forecast`]), once the share of payers is
+    /// measured: then it alone gives the estimate.
+    pub forecast: Option<Curve>,
 }
 
 impl EtaModel {
+    /// Seconds from `now` until `position` (1 = next) is admitted, to the
+    /// nearest second: by the forecast when there is one, else as
+    /// [`EtaModel::seconds`].
+    pub fn seconds_at(&self, position: u64, now: Timestamp) -> u64 {
+        match &self.forecast {
+            // `as` saturates for floats.
+            Some(curve) => curve.seconds_at(position, now).round() as u64,
+            None => self.seconds(position),
+        }
+    }
+
     /// Seconds until `position` (1 = next) is admitted, to the nearest
     /// second: rounding up told the first batches "1 s" for a wait of
     /// 0.1 s, an error of 90%.
@@ -251,6 +270,12 @@ pub struct Queue {
     last_admitted_seq: Option<u64>,
     /// How fast tokens leave the active set: the line's pace when room-limited.
     exit_rate: ExitRate,
+    /// Who of each recent admission cohort paid, for the room's forecast.
+    /// Transient: rebuilt from the tokens on load (see `forecast`).
+    cohorts: Cohorts,
+    /// The latest time any applied event carried: what the forecast is as
+    /// of. Transient like `cohorts`.
+    latest_event_at: Timestamp,
     /// Pre-queue tokens in arrival order (index = `pre_queue_index`); emptied
     /// by the shuffle.
     pre_queue: Vec<QueueTokenId>,
@@ -281,6 +306,8 @@ impl Queue {
             next_admission_at: Timestamp::MIN,
             last_admitted_seq: None,
             exit_rate: ExitRate::default(),
+            cohorts: Cohorts::default(),
+            latest_event_at: Timestamp::MIN,
             pre_queue: Vec::new(),
             pre_queue_seqs: Vec::new(),
             shuffled: false,
@@ -435,7 +462,7 @@ impl Queue {
                     .unwrap_or(now);
                 (
                     position,
-                    self.estimated_wait_seconds(position),
+                    self.estimated_wait_seconds(position, now),
                     last_poll.plus_millis(WAITING_DROP_MS),
                 )
             }
@@ -640,6 +667,7 @@ impl Queue {
     /// Poll times are not durable: after a restart, every waiting token counts
     /// as polled now, so a restart does not drop the whole line.
     pub fn after_recovery(&mut self, now: Timestamp) {
+        self.latest_event_at = self.latest_event_at.max(now);
         self.liveness.clear();
         let waiting: Vec<(u64, u32)> = self.waiting.iter().collect();
         for (seq, slot) in waiting {
@@ -653,12 +681,16 @@ impl Queue {
     /// naming a token not in the expected state (impossible from the commands)
     /// is skipped for that token, so recovery never stops on it.
     pub fn apply(&mut self, event: &QueueEvent) {
+        self.latest_event_at = self.latest_event_at.max(event_time(event));
         match event {
             QueueEvent::Joined { token, user, at } => self.apply_joined(*token, *user, *at),
             QueueEvent::Admitted { tokens, at, until } => {
-                for &token in tokens {
-                    self.apply_admitted(token, *at, *until);
-                }
+                let admitted = tokens
+                    .iter()
+                    .filter(|&&token| self.apply_admitted(token, *at, *until))
+                    .count();
+                self.cohorts
+                    .record_admissions(*at, admitted, until.millis_since(*at));
                 self.exit_rate.record_admission(*at);
                 self.next_admission_at = at.plus_millis(self.config.interval_ms);
             }
@@ -677,8 +709,12 @@ impl Queue {
                 self.exit_rate.record_exits(*at, left);
             }
             QueueEvent::Ended { token, at } => {
+                let admitted_at = self.table.get(*token).and_then(|t| t.admitted_at);
                 if self.finish(*token, TokenStatus::Active, TokenStatus::Ended, *at) {
                     self.exit_rate.record_exits(*at, 1);
+                    if let Some(admitted_at) = admitted_at {
+                        self.cohorts.record_payment(admitted_at, *at);
+                    }
                 }
             }
             QueueEvent::PreQueueJoined { token, user, at } => {
@@ -772,6 +808,9 @@ impl Queue {
         }
         if self.exit_rate.buckets() > EXIT_BUCKETS {
             return Err("exit rate keeps more than EXIT_BUCKETS buckets".into());
+        }
+        if self.cohorts.len() > forecast::MAX_COHORTS {
+            return Err("the forecast keeps more than MAX_COHORTS cohorts".into());
         }
         // FIFO: admission takes from the front, so every waiting token joined
         // after every token ever admitted.
@@ -920,15 +959,27 @@ impl Queue {
     /// What the waiting-time estimate depends on right now; the actor
     /// publishes it, so polls answered elsewhere estimate exactly as this does.
     pub fn eta_model(&self) -> EtaModel {
+        let forecast = forecast::forecast(
+            &self.cohorts,
+            forecast::Room {
+                as_of: self.latest_event_at,
+                max_active: self.config.max_active,
+                free: self.room() as u64,
+                active: self.active.len() as u64,
+                batch_per_sec: self.configured_rate_per_sec(),
+                active_ms: self.config.active_ms,
+            },
+        );
         EtaModel {
             room: self.room() as u64,
             batch_per_sec: self.configured_rate_per_sec(),
             room_limited_per_sec: self.room_limited_rate_per_sec(),
+            forecast,
         }
     }
 
-    fn estimated_wait_seconds(&self, position: u64) -> u64 {
-        self.eta_model().seconds(position)
+    fn estimated_wait_seconds(&self, position: u64, now: Timestamp) -> u64 {
+        self.eta_model().seconds_at(position, now)
     }
 
     /// A pre-queue is configured and has not been shuffled yet.
@@ -1069,14 +1120,15 @@ impl Queue {
         self.pre_queue_seqs = seqs;
     }
 
-    fn apply_admitted(&mut self, token: QueueTokenId, at: Timestamp, until: Timestamp) {
+    /// False (and nothing done) if `token` was not waiting.
+    fn apply_admitted(&mut self, token: QueueTokenId, at: Timestamp, until: Timestamp) -> bool {
         let Some(record) = self.table.get(token) else {
             debug_assert!(false, "admitted unknown token {token}");
-            return;
+            return false;
         };
         if record.status != TokenStatus::Waiting {
             debug_assert!(false, "admitted token {token} that was not waiting");
-            return;
+            return false;
         }
         let seq = record.seq;
         if let Some(slot) = self.waiting.remove(seq) {
@@ -1089,6 +1141,7 @@ impl Queue {
         });
         self.active.insert((until, seq), token);
         self.last_admitted_seq = Some(self.last_admitted_seq.map_or(seq, |last| last.max(seq)));
+        true
     }
 
     /// Moves `token` from `from` to the finished status `to`; false (and
@@ -1142,6 +1195,19 @@ impl Queue {
 }
 
 /// Which optional fields each status must have.
+/// The time an event carries.
+fn event_time(event: &QueueEvent) -> Timestamp {
+    match event {
+        QueueEvent::Joined { at, .. }
+        | QueueEvent::Admitted { at, .. }
+        | QueueEvent::DroppedOut { at, .. }
+        | QueueEvent::ActiveExpired { at, .. }
+        | QueueEvent::Ended { at, .. }
+        | QueueEvent::PreQueueJoined { at, .. }
+        | QueueEvent::PreQueueShuffled { at, .. } => *at,
+    }
+}
+
 fn check_token_fields(record: &QueueToken) -> Result<(), String> {
     let shape = (
         record.admitted_at.is_some(),

@@ -381,6 +381,65 @@ fn before_any_exit_the_estimate_expects_a_stay_of_one_hold() {
     assert_eq!(rebuilt, queue);
 }
 
+/// A room of 100 (100 per 200 ms, active 60 s), 1,000 in line. The first
+/// cohort: 90 pay 1.5 s after admission, 10 stay; the 90 let in after them
+/// all stay. Once the first cohort is older than its longest payment, the
+/// forecast knows the room frees only when the stayers' 60 s end, then lets
+/// about ten through per place (nine in ten pay), and it counts down while
+/// nothing happens. Survives a snapshot (derived from the kept tokens).
+#[test]
+fn the_forecast_waits_for_the_stayers_active_time_to_end() {
+    let config = QueueConfig {
+        batch_size: 100,
+        interval_ms: 200,
+        max_active: 100,
+        active_ms: 60_000,
+        ..config(1, 1)
+    };
+    let mut queue = Queue::new(config);
+    let mut ids = Ids(0);
+    let tokens = join_all(&mut queue, &mut ids, 0..1_000, t(0));
+    let first = admitted(&queue.tick(t(0)));
+    assert_eq!(first.len(), 100);
+    assert_eq!(queue.eta_model().forecast, None, "nobody paid yet");
+    for &token in &first[..90] {
+        queue.end_by_payment(token, t(1_500)).unwrap();
+    }
+    assert_eq!(
+        queue.eta_model().forecast,
+        None,
+        "the first cohort is not older than its longest payment yet"
+    );
+    assert_eq!(admitted(&queue.tick(t(1_600))).len(), 90);
+    // A late joiner moves the clock (any event does): 3 s after the first
+    // cohort's end, it is resolved (older than 1.25 x 1.5 s).
+    join_all(&mut queue, &mut ids, 1_000..1_001, t(10_000));
+    let eta =
+        |queue: &Queue, n: usize, now| queue.view(tokens[n], now).unwrap().estimated_wait_seconds;
+    let model = queue.eta_model();
+    assert!(model.forecast.is_some(), "{model:?}");
+    // The stayers' time ends at 60.5 s (the first cohort's middle) and
+    // 61.5 s: 50.5-51.5 s from now (less up to 8%: the curve's points are
+    // 8% apart and the step falls between two).
+    let next = eta(&queue, 190, t(10_000));
+    assert!((47..=52).contains(&next), "next in line: {next} s");
+    // 90 of the 190 admitted paid: each freed place lets 190 / 100 through
+    // before a stayer takes it again, 60 s more. So the 150th waits for
+    // the first round, the 300th for the second, the 810th for the fifth
+    // (past the two active times modelled: the long-run pace, 100 places
+    // per mean stay of 0.47 x 1.5 s + 0.53 x 60 s).
+    let round = |n: usize| eta(&queue, 190 + n - 1, t(10_000));
+    assert!((50..=58).contains(&round(150)), "150th: {} s", round(150));
+    assert!((105..=120).contains(&round(300)), "300th: {} s", round(300));
+    assert!((230..=300).contains(&round(810)), "810th: {} s", round(810));
+    // Nothing happens for 20 s: the same forecast, 20 s closer.
+    assert_eq!(eta(&queue, 190, t(30_000)), next - 20);
+
+    let restored: Queue = decode(&encode(&queue)).unwrap();
+    assert_eq!(restored.eta_model(), queue.eta_model());
+    queue.check_invariants().unwrap();
+}
+
 #[test]
 fn disabled_queue_admits_at_once_without_max_active() {
     let mut queue = Queue::new(QueueConfig {
@@ -1112,6 +1171,33 @@ fn eta_when_batch_limited() {
     let users = simulate(config, &arrivals, &SHOPPERS, 3);
     eta_report("batch", &users);
     assert_eta(&users, 0.99, None, 0.99);
+}
+
+/// The stadium's shape, scaled down (2026-12-07, session 17): 3,000 arrive
+/// over 30 s into a room for 100 (100 per 200 ms, 5-s holds as the expected
+/// stay); nine in ten pay 0.2-2 s after admission, one in ten keeps its
+/// place until the 60-s active time ends. The room fills with those who
+/// stay within seconds; then nobody is admitted until their time runs out,
+/// and then about ten admissions go through per place freed. Only a
+/// forecast of who stays and when their time ends can tell the users who
+/// joined meanwhile (see `forecast`).
+#[test]
+fn eta_when_those_who_stay_fill_the_room() {
+    let config = QueueConfig {
+        batch_size: 100,
+        max_active: 100,
+        ..room_limited_config()
+    };
+    let arrivals: Vec<Timestamp> = (0..3_000).map(|n| t(n * 10)).collect();
+    let shoppers = Shoppers {
+        idle_percent: 10,
+        pay_after_ms: 200..2_000,
+    };
+    let users = simulate_with_stay(config, Some(5_000), &arrivals, &shoppers, 4);
+    eta_report("stayers", &users);
+    // Measured: first ETAs 0.982, ETAs while polling 0.973 (0.175 and 0.456
+    // with the measured exit rate alone, before the forecast).
+    assert_eta(&users, 0.95, None, 0.95);
 }
 
 /// Asserts the shares of users whose first ETA, and whose ETAs while

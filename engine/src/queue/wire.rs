@@ -10,10 +10,11 @@
 //! (`Stored`), so a load briefly holds both forms.
 
 use super::exit_rate::ExitRate;
+use super::forecast::Cohorts;
 use super::liveness::Liveness;
 use super::token_table::TokenTable;
 use super::waiting_line::{WaitingLine, MAX_SEQ_SPAN};
-use super::{Queue, QueueConfig, QueueToken};
+use super::{Queue, QueueConfig, QueueToken, TokenStatus};
 use crate::{QueueTokenId, Timestamp, UserId};
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -140,12 +141,48 @@ impl Queue {
             next_admission_at: stored.next_admission_at,
             last_admitted_seq: stored.last_admitted_seq,
             exit_rate: stored.exit_rate,
+            cohorts: Cohorts::default(),
+            latest_event_at: Timestamp::MIN,
             pre_queue: stored.pre_queue,
             pre_queue_seqs: stored.pre_queue_seqs,
             shuffled: stored.shuffled,
             liveness: Liveness::default(),
             expected_stay_ms: None,
-        })
+        }
+        .with_derived_forecast_state())
+    }
+
+    /// The forecast's transient state, derived from the kept tokens: the
+    /// latest time any of them shows, and the cohorts of those admitted
+    /// within the last active time (a user's earlier tokens are not kept,
+    /// so a cohort may count fewer than were admitted).
+    fn with_derived_forecast_state(mut self) -> Queue {
+        let mut admissions: Vec<(Timestamp, Option<Timestamp>)> = Vec::new();
+        for token in self.table.values() {
+            let times = [Some(token.joined_at), token.admitted_at, token.ended_at];
+            if let Some(latest) = times.into_iter().flatten().max() {
+                self.latest_event_at = self.latest_event_at.max(latest);
+            }
+            if let Some(admitted_at) = token.admitted_at {
+                let paid_at = (token.status == TokenStatus::Ended)
+                    .then_some(token.ended_at)
+                    .flatten();
+                admissions.push((admitted_at, paid_at));
+            }
+        }
+        let active_ms = self.config.active_ms;
+        let since = self.latest_event_at.plus_millis(-active_ms);
+        admissions.retain(|&(admitted_at, _)| admitted_at >= since);
+        admissions.sort();
+        for &(admitted_at, _) in &admissions {
+            self.cohorts.record_admissions(admitted_at, 1, active_ms);
+        }
+        for &(admitted_at, paid_at) in &admissions {
+            if let Some(paid_at) = paid_at {
+                self.cohorts.record_payment(admitted_at, paid_at);
+            }
+        }
+        self
     }
 
     /// The line as (join number, token), front first.
