@@ -316,7 +316,9 @@ impl QueueBoard {
             WAITING => {
                 slot.last_poll_ms.fetch_max(now.0, Ordering::Relaxed);
                 let position = self.position(seq);
-                let eta = self.eta.load().seconds_at(position, now);
+                let model = self.eta.load();
+                let eta = model.seconds_at(position, now);
+                let pacing_wait = model.pacing_seconds_at(position, now);
                 let waiting = self.waiting.load(Ordering::Relaxed);
                 Some(TokenView {
                     token: pass.token,
@@ -325,7 +327,7 @@ impl QueueBoard {
                     position,
                     estimated_wait_seconds: eta,
                     expires_at: now.plus_millis(WAITING_DROP_MS),
-                    poll_after_ms: poll_after_ms(TokenStatus::Waiting, eta, waiting, 0),
+                    poll_after_ms: poll_after_ms(TokenStatus::Waiting, pacing_wait, waiting, 0),
                 })
             }
             ACTIVE if now < at => Some(TokenView {

@@ -217,6 +217,17 @@ impl EtaModel {
         }
     }
 
+    /// The wait that paces `position`'s polls (`pacing`): the longer of the
+    /// forecast's and the steady estimate's, so the forecast never makes the
+    /// line poll more often than before it. It lengthens waits when
+    /// `maxActive` holds the line (there it cut polls by a third), but in a
+    /// burst without that limit it told the line waits about five times too
+    /// short for a few seconds, and the line polled 45-129% more (issue 13,
+    /// session 17; raw `2026-12-07/eta13b-session17.txt`).
+    pub fn pacing_seconds_at(&self, position: u64, now: Timestamp) -> u64 {
+        self.seconds_at(position, now).max(self.seconds(position))
+    }
+
     /// Seconds until `position` (1 = next) is admitted, to the nearest
     /// second: rounding up told the first batches "1 s" for a wait of
     /// 0.1 s, an error of 90%.
@@ -446,8 +457,11 @@ impl Queue {
 
     pub fn view(&self, token: QueueTokenId, now: Timestamp) -> Option<TokenView> {
         let record = self.table.get(token)?;
-        let (position, estimated_wait_seconds, expires_at) = match record.status {
-            TokenStatus::PreQueue => (0, 0, self.config.opens_at.plus_millis(WAITING_DROP_MS)),
+        // (position, estimated wait, the wait that paces polls, expiry)
+        let (position, estimated_wait_seconds, pacing_wait_seconds, expires_at) = match record
+            .status
+        {
+            TokenStatus::PreQueue => (0, 0, 0, self.config.opens_at.plus_millis(WAITING_DROP_MS)),
             TokenStatus::Waiting => {
                 let position = self.waiting.position(record.seq).unwrap_or_else(|| {
                     debug_assert!(false, "waiting token {token} is not in the line");
@@ -460,14 +474,16 @@ impl Queue {
                     .slot_of(token)
                     .and_then(|slot| self.table.last_poll(slot))
                     .unwrap_or(now);
+                let model = self.eta_model();
                 (
                     position,
-                    self.estimated_wait_seconds(position, now),
+                    model.seconds_at(position, now),
+                    model.pacing_seconds_at(position, now),
                     last_poll.plus_millis(WAITING_DROP_MS),
                 )
             }
-            TokenStatus::Active => (0, 0, record.active_until.unwrap_or(now)),
-            TokenStatus::Ended | TokenStatus::Expired => (0, 0, record.ended_at.unwrap_or(now)),
+            TokenStatus::Active => (0, 0, 0, record.active_until.unwrap_or(now)),
+            TokenStatus::Ended | TokenStatus::Expired => (0, 0, 0, record.ended_at.unwrap_or(now)),
         };
         let crowd = match record.status {
             TokenStatus::PreQueue => self.pre_queue.len(),
@@ -475,7 +491,7 @@ impl Queue {
         };
         let poll_after_ms = pacing::poll_after_ms(
             record.status,
-            estimated_wait_seconds,
+            pacing_wait_seconds,
             crowd as u64,
             self.config.opens_at.millis_since(now),
         );
@@ -976,10 +992,6 @@ impl Queue {
             room_limited_per_sec: self.room_limited_rate_per_sec(),
             forecast,
         }
-    }
-
-    fn estimated_wait_seconds(&self, position: u64, now: Timestamp) -> u64 {
-        self.eta_model().seconds_at(position, now)
     }
 
     /// A pre-queue is configured and has not been shuffled yet.

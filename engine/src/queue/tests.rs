@@ -1333,3 +1333,47 @@ fn a_stored_queue_that_contradicts_itself_is_refused() {
         "a token no user's latest"
     );
 }
+
+/// Polls are paced by the longer of the forecast's wait and the steady
+/// estimate's, so a forecast that tells a short wait (as in a burst without
+/// `maxActive`) never makes the line poll faster than before it; a longer one
+/// (a room held by people who stay) does slow them.
+#[test]
+fn polls_are_paced_by_the_longer_of_the_two_estimates() {
+    let steady = EtaModel {
+        room: 0,
+        batch_per_sec: 100.0,
+        room_limited_per_sec: 100.0,
+        forecast: None,
+    };
+    let now = Timestamp(1_000_000);
+    let position = 3_000;
+    assert_eq!(steady.seconds(position), 30);
+    assert_eq!(steady.pacing_seconds_at(position, now), 30);
+    let curve = |admitted: f32, after_per_sec: f64| forecast::Curve {
+        as_of: now,
+        admitted: [admitted; forecast::CURVE_POINTS],
+        after_per_sec,
+    };
+    let sooner = EtaModel {
+        forecast: Some(curve(1e9, 1e9)),
+        ..steady
+    };
+    assert_eq!(sooner.seconds_at(position, now), 0, "the forecast: at once");
+    assert_eq!(
+        sooner.pacing_seconds_at(position, now),
+        30,
+        "paced as the steady estimate"
+    );
+    let later = EtaModel {
+        forecast: Some(curve(0.0, 10.0)),
+        ..steady
+    };
+    let told = later.seconds_at(position, now);
+    assert!(told > 30, "the forecast: later ({told} s)");
+    assert_eq!(
+        later.pacing_seconds_at(position, now),
+        told,
+        "paced as the forecast"
+    );
+}
