@@ -80,6 +80,15 @@ fn merge<'a>(
     merged
 }
 
+/// The ids of the ended ones among live reservations: the only ones that can
+/// also be in the archive.
+fn ended_ids(live: &[(ListOrder, ReservationView)]) -> HashSet<ReservationId> {
+    live.iter()
+        .filter(|(_, view)| EndedStatus::of(view.status).is_some())
+        .map(|(_, view)| view.reservation_id)
+        .collect()
+}
+
 impl Registry {
     /// The user's reservations still in their schedules' memory, newest first.
     async fn live_reservations(
@@ -160,10 +169,18 @@ impl Registry {
                 let total = archive_index::tally(store, user)
                     .map_err(storage)?
                     .reservations(filter);
-                let mut archived =
-                    archive_index::newest(store, user, filter, end.saturating_add(both.len()))
-                        .map_err(storage)?;
-                archived.retain(|order| !both.contains(&order.id));
+                // Every ended live one, not only those `both` found: an
+                // archive batch may land between that check and this read,
+                // and a copy shown twice pushes another off the page.
+                let live_ended = ended_ids(&live);
+                let mut archived = archive_index::newest(
+                    store,
+                    user,
+                    filter,
+                    end.saturating_add(live_ended.len()),
+                )
+                .map_err(storage)?;
+                archived.retain(|order| !live_ended.contains(&order.id));
                 (archived, total, both)
             }
         };
@@ -214,9 +231,12 @@ impl Registry {
         // Enough archived reservations with tickets to reach the page's end
         // counting only those not also live; then both sides in list order.
         let end = offset.saturating_add(limit);
+        // Every ended live one's archived copy is skipped, not only those
+        // `both` found (a batch may land between that check and this read).
+        let live_ended = ended_ids(&live);
         let mut counted = 0usize;
         let archived = archive_index::newest_with_tickets(store, user, |order, tickets| {
-            if !both.contains(&order.id) {
+            if !live_ended.contains(&order.id) {
                 counted += tickets.len();
             }
             counted >= end
@@ -224,7 +244,7 @@ impl Registry {
         .map_err(storage)?;
         let mut groups: Vec<(ListOrder, Vec<TicketId>)> = archived
             .into_iter()
-            .filter(|(order, _)| !both.contains(&order.id))
+            .filter(|(order, _)| !live_ended.contains(&order.id))
             .collect();
         groups.extend(
             live.iter()

@@ -87,14 +87,22 @@ impl Registry {
                 let total = archive_by_schedule::tally(store, schedule_id)
                     .map_err(storage)?
                     .reservations(filter);
+                // Every ended live one, not only those `both` found: an
+                // archive batch may land between that check and this read,
+                // and a copy shown twice pushes another off the page.
+                let live_ended: HashSet<ReservationId> = live
+                    .iter()
+                    .filter(|r| r.ended)
+                    .map(|r| r.order.id)
+                    .collect();
                 let mut archived = archive_by_schedule::newest(
                     store,
                     schedule_id,
                     filter,
-                    end.saturating_add(both.len()),
+                    end.saturating_add(live_ended.len()),
                 )
                 .map_err(storage)?;
-                archived.retain(|(order, _)| !both.contains(&order.id));
+                archived.retain(|(order, _)| !live_ended.contains(&order.id));
                 (archived, total, both)
             }
         };
