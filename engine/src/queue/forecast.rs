@@ -33,6 +33,13 @@
 //! stayers sends no events until their time runs out, and the estimate must
 //! count down meanwhile.
 //!
+//! It is anchored at the start of the `FORECAST_STEP_MS` step that holds
+//! that event, not at the event itself, and remembered ([`Memo`]) until the
+//! cohorts, the room or that step change: every join moves the latest event,
+//! and a forecast cost 6.1 µs against a join's ~4.5 µs (a release probe,
+//! 2026-12-07, session 18), so a crowd's joins rebuilt it for nothing. Within
+//! one step only time moves, and the estimate already counts that down.
+//!
 //! Transient: the cohorts are rebuilt from the kept tokens (their admission
 //! and end times) when a stored queue is loaded, and from the events on
 //! replay, so nothing new is stored. Bounded: at most `MAX_COHORTS` cohorts,
@@ -41,6 +48,7 @@
 
 use crate::Timestamp;
 use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
 
 /// Admissions within this span form one cohort.
 pub const COHORT_MS: i64 = 1_000;
@@ -83,6 +91,8 @@ struct Cohort {
 pub(super) struct Cohorts {
     /// Oldest first, one per `COHORT_MS` bucket that had admissions.
     recent: VecDeque<Cohort>,
+    /// Counts every change, so that a remembered forecast knows it is stale.
+    revision: u64,
 }
 
 /// Always equal, like the poll times: derived from the tokens and events,
@@ -97,6 +107,7 @@ impl PartialEq for Cohorts {
 impl Cohorts {
     /// `count` users admitted at `at`, for `active_ms`.
     pub fn record_admissions(&mut self, at: Timestamp, count: usize, active_ms: i64) {
+        self.revision += 1;
         let start = bucket_of(at);
         let count = u32::try_from(count).unwrap_or(u32::MAX);
         match self.recent.back_mut() {
@@ -124,6 +135,7 @@ impl Cohorts {
         let stay_ms = at.millis_since(admitted_at).max(0);
         let cohort = &mut self.recent[index];
         if cohort.paid < cohort.admitted {
+            self.revision += 1;
             cohort.paid += 1;
             cohort.paid_stay_sum_ms = cohort.paid_stay_sum_ms.saturating_add(stay_ms);
             cohort.paid_stay_max_ms = cohort.paid_stay_max_ms.max(stay_ms);
@@ -148,7 +160,7 @@ impl Cohorts {
 }
 
 /// What the forecast needs of the queue besides its cohorts.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct Room {
     pub as_of: Timestamp,
     pub max_active: u32,
@@ -203,6 +215,48 @@ impl Curve {
         });
         let elapsed_ms = now.millis_since(self.as_of).max(0) as f64;
         ((at_ms - elapsed_ms) / 1_000.0).max(0.0)
+    }
+}
+
+/// The start of the forecast step that holds `at`: what a forecast made at
+/// `at` is anchored at (see the module doc).
+pub(super) fn anchor_of(at: Timestamp) -> Timestamp {
+    // Saturating: a queue that applied no event yet is as of `Timestamp::MIN`.
+    Timestamp(
+        at.millis()
+            .saturating_sub(at.millis().rem_euclid(FORECAST_STEP_MS)),
+    )
+}
+
+/// The last forecast made and what it was made of; rebuilt when any of that
+/// changes. A pure cache: the same cohorts and room give the same forecast
+/// whether it is remembered or not, so a queue loaded from storage (which
+/// starts empty) estimates exactly as the live one did.
+#[derive(Debug, Default)]
+pub(super) struct Memo(Mutex<Option<(u64, Room, Option<Curve>)>>);
+
+/// A copy starts empty: it is only a cache.
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Memo::default()
+    }
+}
+
+impl Memo {
+    /// [`forecast`] of `cohorts` and `room`, remembered.
+    pub fn forecast(&self, cohorts: &Cohorts, room: Room) -> Option<Curve> {
+        debug_assert_eq!(room.as_of, anchor_of(room.as_of), "anchor the room first");
+        // A panic while this lock was held left at worst a stale entry that
+        // the key below no longer matches; recover it rather than fail.
+        let mut memo = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((revision, made_of, curve)) = memo.as_ref() {
+            if *revision == cohorts.revision && *made_of == room {
+                return *curve;
+            }
+        }
+        let curve = forecast(cohorts, room);
+        *memo = Some((cohorts.revision, room, curve));
+        curve
     }
 }
 
@@ -460,6 +514,7 @@ mod tests {
         // resolved yet (its payments took up to 8 s).
         let with = |paid| Cohorts {
             recent: VecDeque::from([cohort(0, 100, 50, 500), cohort(10_000, 1_000, paid, 8_000)]),
+            revision: 0,
         };
         // 100 of the 1,000 paid in 9.5 s: the 400 payers still to come are
         // expected over about 38 s, not at the first cohort's 0.5 s; had 450
@@ -501,7 +556,52 @@ mod tests {
                 paid_stay_sum_ms: 100,
                 paid_stay_max_ms: 100,
             }]),
+            revision: 0,
         };
         assert_eq!(forecast(&few, room), None, "too few resolved");
+    }
+
+    /// The memo answers what a fresh forecast would, through every change of
+    /// the cohorts or the room, and only then makes a new one.
+    #[test]
+    fn the_memo_is_only_a_cache() {
+        let memo = Memo::default();
+        let mut room = Room {
+            as_of: Timestamp(60_000),
+            max_active: 100,
+            free: 0,
+            active: 100,
+            batch_per_sec: 500.0,
+            active_ms: 60_000,
+        };
+        let mut cohorts = Cohorts::default();
+        cohorts.record_admissions(Timestamp(0), 100, 60_000);
+        assert_eq!(memo.forecast(&cohorts, room), None);
+        let mut curves = Vec::new();
+        for paid_at in [1_000, 1_200, 1_400] {
+            cohorts.record_payment(Timestamp(0), Timestamp(paid_at));
+            let curve = memo.forecast(&cohorts, room);
+            assert_eq!(curve, forecast(&cohorts, room), "after a payment");
+            curves.push(curve.expect("resolved"));
+        }
+        assert_ne!(curves[0], curves[2], "the payments changed the forecast");
+        room.as_of = Timestamp(60_250);
+        assert_eq!(
+            memo.forecast(&cohorts, room),
+            forecast(&cohorts, room),
+            "a step later"
+        );
+        room.free = 3;
+        assert_eq!(
+            memo.forecast(&cohorts, room),
+            forecast(&cohorts, room),
+            "places freed"
+        );
+        cohorts.record_admissions(Timestamp(60_250), 3, 60_000);
+        let after = memo.forecast(&cohorts, room);
+        assert_eq!(after, forecast(&cohorts, room), "admissions");
+        // Nothing changed: the remembered curve, and a clone starts empty.
+        assert_eq!(memo.forecast(&cohorts, room), after);
+        assert_eq!(memo.clone().forecast(&cohorts, room), after);
     }
 }

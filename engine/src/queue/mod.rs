@@ -62,7 +62,7 @@ pub use waiting_line::MAX_SEQ_SPAN;
 
 use crate::{QueueTokenId, Timestamp, UserId};
 use exit_rate::ExitRate;
-use forecast::{Cohorts, Curve};
+use forecast::{Cohorts, Curve, Memo};
 use liveness::Liveness;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -287,6 +287,8 @@ pub struct Queue {
     /// The latest time any applied event carried: what the forecast is as
     /// of. Transient like `cohorts`.
     latest_event_at: Timestamp,
+    /// The last forecast made (a cache; see `forecast`).
+    forecast_memo: Memo,
     /// Pre-queue tokens in arrival order (index = `pre_queue_index`); emptied
     /// by the shuffle.
     pre_queue: Vec<QueueTokenId>,
@@ -319,6 +321,7 @@ impl Queue {
             exit_rate: ExitRate::default(),
             cohorts: Cohorts::default(),
             latest_event_at: Timestamp::MIN,
+            forecast_memo: Memo::default(),
             pre_queue: Vec::new(),
             pre_queue_seqs: Vec::new(),
             shuffled: false,
@@ -975,10 +978,10 @@ impl Queue {
     /// What the waiting-time estimate depends on right now; the actor
     /// publishes it, so polls answered elsewhere estimate exactly as this does.
     pub fn eta_model(&self) -> EtaModel {
-        let forecast = forecast::forecast(
+        let forecast = self.forecast_memo.forecast(
             &self.cohorts,
             forecast::Room {
-                as_of: self.latest_event_at,
+                as_of: forecast::anchor_of(self.latest_event_at),
                 max_active: self.config.max_active,
                 free: self.room() as u64,
                 active: self.active.len() as u64,

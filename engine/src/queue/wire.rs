@@ -10,7 +10,7 @@
 //! (`Stored`), so a load briefly holds both forms.
 
 use super::exit_rate::ExitRate;
-use super::forecast::Cohorts;
+use super::forecast::{Cohorts, Memo};
 use super::liveness::Liveness;
 use super::token_table::TokenTable;
 use super::waiting_line::{WaitingLine, MAX_SEQ_SPAN};
@@ -143,6 +143,7 @@ impl Queue {
             exit_rate: stored.exit_rate,
             cohorts: Cohorts::default(),
             latest_event_at: Timestamp::MIN,
+            forecast_memo: Memo::default(),
             pre_queue: stored.pre_queue,
             pre_queue_seqs: stored.pre_queue_seqs,
             shuffled: stored.shuffled,
