@@ -530,16 +530,21 @@ mod tests {
         assert!(slow_s > 2.5, "slow {slow_s} s");
     }
 
-    #[test]
-    fn no_forecast_until_a_share_of_payers_is_measured() {
-        let room = Room {
+    /// A room of 100, full, as of 60 s.
+    fn full_room_of_100() -> Room {
+        Room {
             as_of: Timestamp(60_000),
             max_active: 100,
             free: 0,
             active: 100,
             batch_per_sec: 500.0,
             active_ms: 60_000,
-        };
+        }
+    }
+
+    #[test]
+    fn no_forecast_until_a_share_of_payers_is_measured() {
+        let room = full_room_of_100();
         let mut cohorts = Cohorts::default();
         cohorts.record_admissions(Timestamp(0), 100, 60_000);
         assert_eq!(forecast(&cohorts, room), None, "nobody paid");
@@ -566,14 +571,7 @@ mod tests {
     #[test]
     fn the_memo_is_only_a_cache() {
         let memo = Memo::default();
-        let mut room = Room {
-            as_of: Timestamp(60_000),
-            max_active: 100,
-            free: 0,
-            active: 100,
-            batch_per_sec: 500.0,
-            active_ms: 60_000,
-        };
+        let mut room = full_room_of_100();
         let mut cohorts = Cohorts::default();
         cohorts.record_admissions(Timestamp(0), 100, 60_000);
         assert_eq!(memo.forecast(&cohorts, room), None);

@@ -978,20 +978,22 @@ impl Queue {
     /// What the waiting-time estimate depends on right now; the actor
     /// publishes it, so polls answered elsewhere estimate exactly as this does.
     pub fn eta_model(&self) -> EtaModel {
+        let room = self.room() as u64;
+        let batch_per_sec = self.configured_rate_per_sec();
         let forecast = self.forecast_memo.forecast(
             &self.cohorts,
             forecast::Room {
                 as_of: forecast::anchor_of(self.latest_event_at),
                 max_active: self.config.max_active,
-                free: self.room() as u64,
+                free: room,
                 active: self.active.len() as u64,
-                batch_per_sec: self.configured_rate_per_sec(),
+                batch_per_sec,
                 active_ms: self.config.active_ms,
             },
         );
         EtaModel {
-            room: self.room() as u64,
-            batch_per_sec: self.configured_rate_per_sec(),
+            room,
+            batch_per_sec,
             room_limited_per_sec: self.room_limited_rate_per_sec(),
             forecast,
         }
@@ -1209,7 +1211,6 @@ impl Queue {
     }
 }
 
-/// Which optional fields each status must have.
 /// The time an event carries.
 fn event_time(event: &QueueEvent) -> Timestamp {
     match event {
@@ -1223,6 +1224,7 @@ fn event_time(event: &QueueEvent) -> Timestamp {
     }
 }
 
+/// Which optional fields each status must have.
 fn check_token_fields(record: &QueueToken) -> Result<(), String> {
     let shape = (
         record.admitted_at.is_some(),
