@@ -22,7 +22,9 @@ mod eta_cell;
 mod table;
 
 use boxoffice_engine::ids::*;
-use boxoffice_engine::queue::{poll_after_ms, EtaModel, TokenStatus, TokenView, WAITING_DROP_MS};
+use boxoffice_engine::queue::{
+    poll_after_ms, EtaModel, PacingWaits, TokenStatus, TokenView, WAITING_DROP_MS,
+};
 use boxoffice_engine::Timestamp;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
@@ -318,7 +320,7 @@ impl QueueBoard {
                 let position = self.position(seq);
                 let model = self.eta.load();
                 let eta = model.seconds_at(position, now);
-                let pacing_wait = model.pacing_seconds_at(position, now);
+                let pacing_waits = model.pacing_waits_at(position, now);
                 let waiting = self.waiting.load(Ordering::Relaxed);
                 Some(TokenView {
                     token: pass.token,
@@ -327,7 +329,7 @@ impl QueueBoard {
                     position,
                     estimated_wait_seconds: eta,
                     expires_at: now.plus_millis(WAITING_DROP_MS),
-                    poll_after_ms: poll_after_ms(TokenStatus::Waiting, pacing_wait, waiting, 0),
+                    poll_after_ms: poll_after_ms(TokenStatus::Waiting, pacing_waits, waiting, 0),
                 })
             }
             ACTIVE if now < at => Some(TokenView {
@@ -337,7 +339,7 @@ impl QueueBoard {
                 position: 0,
                 estimated_wait_seconds: 0,
                 expires_at: at,
-                poll_after_ms: poll_after_ms(TokenStatus::Active, 0, 0, 0),
+                poll_after_ms: poll_after_ms(TokenStatus::Active, PacingWaits::default(), 0, 0),
             }),
             _ => None,
         }
@@ -355,7 +357,12 @@ impl QueueBoard {
             position: 0,
             estimated_wait_seconds: 0,
             expires_at: opens_at.plus_millis(WAITING_DROP_MS),
-            poll_after_ms: poll_after_ms(TokenStatus::PreQueue, 0, in_pre_queue, until_opening_ms),
+            poll_after_ms: poll_after_ms(
+                TokenStatus::PreQueue,
+                PacingWaits::default(),
+                in_pre_queue,
+                until_opening_ms,
+            ),
         }
     }
 }

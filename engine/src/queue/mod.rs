@@ -57,7 +57,7 @@ pub use config::{
     PRE_QUEUE_MS_RANGE,
 };
 pub use exit_rate::{EXIT_BUCKETS, EXIT_BUCKET_MS, RATE_WINDOW_MS};
-pub use pacing::{poll_after_ms, POLL_AFTER_MS_RANGE, POLL_BUDGET_PER_SEC};
+pub use pacing::{poll_after_ms, PacingWaits, POLL_AFTER_MS_RANGE, POLL_BUDGET_PER_SEC};
 pub use waiting_line::MAX_SEQ_SPAN;
 
 use crate::{QueueTokenId, Timestamp, UserId};
@@ -206,32 +206,47 @@ pub struct EtaModel {
 }
 
 impl EtaModel {
-    /// Seconds from `now` until `position` (1 = next) is admitted, to the
-    /// nearest second: by the forecast when there is one, else as
+    /// Seconds from `now` until `position` (1 = next) is admitted, as told
+    /// ([`told_seconds`]): by the forecast when there is one, else as
     /// [`EtaModel::seconds`].
     pub fn seconds_at(&self, position: u64, now: Timestamp) -> u64 {
         match &self.forecast {
-            // `as` saturates for floats.
-            Some(curve) => curve.seconds_at(position, now).round() as u64,
+            Some(curve) => told_seconds(curve.seconds_at(position, now)),
             None => self.seconds(position),
         }
     }
 
-    /// The wait that paces `position`'s polls (`pacing`): the longer of the
-    /// forecast's and the steady estimate's, so the forecast never makes the
-    /// line poll more often than before it. It lengthens waits when
-    /// `maxActive` holds the line (there it cut polls by a third), but in a
+    /// The waits that pace `position`'s polls ([`pacing`]): the longer of
+    /// the forecast's and the steady estimate's, so the forecast never makes
+    /// the line poll more often than before it (it lengthens waits when
+    /// `maxActive` holds the line, where it cut polls by a third, but in a
     /// burst without that limit it told the line waits about five times too
-    /// short for a few seconds, and the line polled 45-129% more (issue 13,
-    /// session 17; raw `2026-12-07/eta13b-session17.txt`).
-    pub fn pacing_seconds_at(&self, position: u64, now: Timestamp) -> u64 {
-        self.seconds_at(position, now).max(self.seconds(position))
+    /// short for a few seconds, and the line polled 45-129% more; issue 13,
+    /// session 17, raw `2026-12-07/eta13b-session17.txt`); and the
+    /// forecast's own, so nobody sleeps long past the moment it expects to
+    /// admit them (session 19).
+    pub fn pacing_waits_at(&self, position: u64, now: Timestamp) -> PacingWaits {
+        // `as` saturates for floats.
+        let steady_ms = (self.steady_seconds(position) * 1_000.0) as u64;
+        let forecast_ms = self
+            .forecast
+            .as_ref()
+            .map(|curve| (curve.seconds_at(position, now) * 1_000.0) as u64);
+        PacingWaits {
+            longer_ms: steady_ms.max(forecast_ms.unwrap_or(0)),
+            forecast_ms,
+        }
     }
 
-    /// Seconds until `position` (1 = next) is admitted, to the nearest
-    /// second: rounding up told the first batches "1 s" for a wait of
-    /// 0.1 s, an error of 90%.
+    /// Seconds until `position` (1 = next) is admitted at the steady rates,
+    /// as told ([`told_seconds`]).
     pub fn seconds(&self, position: u64) -> u64 {
+        told_seconds(self.steady_seconds(position))
+    }
+
+    /// Seconds until `position` is admitted at the steady rates: the batch
+    /// clock's while the room has space for it, then the room's exits.
+    fn steady_seconds(&self, position: u64) -> f64 {
         let rate = |r: f64| {
             if r.is_finite() && r > 0.0 {
                 r
@@ -241,12 +256,21 @@ impl EtaModel {
         };
         let by_batch = position.min(self.room);
         let by_exit = position - by_batch;
-        let seconds = (by_batch as f64 / rate(self.batch_per_sec)
-            + by_exit as f64 / rate(self.room_limited_per_sec))
-        .round();
-        // `as` saturates for floats, so even a zero rate gives a number.
-        seconds as u64
+        by_batch as f64 / rate(self.batch_per_sec)
+            + by_exit as f64 / rate(self.room_limited_per_sec)
     }
+}
+
+/// A wait of `seconds` as `estimatedWaitSeconds` tells it: to the nearest
+/// second. Rounding up told the first batches "1 s" for a wait of 0.1 s, an
+/// error of 90%. Telling 0 for every wait under a second was tried
+/// (2026-12-08, session 19): in the stadium run with `maxActive` 1,000 it
+/// moved ~1% of the admitted users within ±25%, but in the default run,
+/// where every first estimate comes before any exit and each actual wait
+/// includes its join's 0.4 s, it moved 7% out.
+pub fn told_seconds(seconds: f64) -> u64 {
+    // `as` saturates for floats, so even a zero rate gives a number.
+    seconds.round() as u64
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -460,11 +484,14 @@ impl Queue {
 
     pub fn view(&self, token: QueueTokenId, now: Timestamp) -> Option<TokenView> {
         let record = self.table.get(token)?;
-        // (position, estimated wait, the wait that paces polls, expiry)
-        let (position, estimated_wait_seconds, pacing_wait_seconds, expires_at) = match record
-            .status
-        {
-            TokenStatus::PreQueue => (0, 0, 0, self.config.opens_at.plus_millis(WAITING_DROP_MS)),
+        // (position, estimated wait, the waits that pace polls, expiry)
+        let (position, estimated_wait_seconds, pacing_waits, expires_at) = match record.status {
+            TokenStatus::PreQueue => (
+                0,
+                0,
+                PacingWaits::default(),
+                self.config.opens_at.plus_millis(WAITING_DROP_MS),
+            ),
             TokenStatus::Waiting => {
                 let position = self.waiting.position(record.seq).unwrap_or_else(|| {
                     debug_assert!(false, "waiting token {token} is not in the line");
@@ -481,12 +508,19 @@ impl Queue {
                 (
                     position,
                     model.seconds_at(position, now),
-                    model.pacing_seconds_at(position, now),
+                    model.pacing_waits_at(position, now),
                     last_poll.plus_millis(WAITING_DROP_MS),
                 )
             }
-            TokenStatus::Active => (0, 0, 0, record.active_until.unwrap_or(now)),
-            TokenStatus::Ended | TokenStatus::Expired => (0, 0, 0, record.ended_at.unwrap_or(now)),
+            TokenStatus::Active => (
+                0,
+                0,
+                PacingWaits::default(),
+                record.active_until.unwrap_or(now),
+            ),
+            TokenStatus::Ended | TokenStatus::Expired => {
+                (0, 0, PacingWaits::default(), record.ended_at.unwrap_or(now))
+            }
         };
         let crowd = match record.status {
             TokenStatus::PreQueue => self.pre_queue.len(),
@@ -494,7 +528,7 @@ impl Queue {
         };
         let poll_after_ms = pacing::poll_after_ms(
             record.status,
-            pacing_wait_seconds,
+            pacing_waits,
             crowd as u64,
             self.config.opens_at.millis_since(now),
         );

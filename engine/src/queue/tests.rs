@@ -1334,12 +1334,13 @@ fn a_stored_queue_that_contradicts_itself_is_refused() {
     );
 }
 
-/// Polls are paced by the longer of the forecast's wait and the steady
-/// estimate's, so a forecast that tells a short wait (as in a burst without
-/// `maxActive`) never makes the line poll faster than before it; a longer one
-/// (a room held by people who stay) does slow them.
+/// Polls are paced by a quarter of the longer of the forecast's wait and
+/// the steady estimate's, so a forecast that tells a short wait (as in a
+/// burst without `maxActive`) does not make the line poll at a quarter of
+/// it; a longer one (a room held by people who stay) does slow them. But
+/// nobody sleeps more than `FORECAST_GRACE_MS` past the forecast's moment.
 #[test]
-fn polls_are_paced_by_the_longer_of_the_two_estimates() {
+fn polls_are_paced_by_the_longer_estimate_and_wake_by_the_forecast() {
     let steady = EtaModel {
         room: 0,
         batch_per_sec: 100.0,
@@ -1347,9 +1348,24 @@ fn polls_are_paced_by_the_longer_of_the_two_estimates() {
         forecast: None,
     };
     let now = Timestamp(1_000_000);
-    let position = 3_000;
+    let (position, crowd) = (3_000, 100_000);
+    let poll_after = |model: &EtaModel| {
+        poll_after_ms(
+            TokenStatus::Waiting,
+            model.pacing_waits_at(position, now),
+            crowd,
+            0,
+        )
+    };
     assert_eq!(steady.seconds(position), 30);
-    assert_eq!(steady.pacing_seconds_at(position, now), 30);
+    assert_eq!(
+        steady.pacing_waits_at(position, now),
+        PacingWaits {
+            longer_ms: 30_000,
+            forecast_ms: None
+        }
+    );
+    assert_eq!(poll_after(&steady), 7_500, "a quarter of 30 s");
     let curve = |admitted: f32, after_per_sec: f64| forecast::Curve {
         as_of: now,
         admitted: [admitted; forecast::CURVE_POINTS],
@@ -1361,9 +1377,16 @@ fn polls_are_paced_by_the_longer_of_the_two_estimates() {
     };
     assert_eq!(sooner.seconds_at(position, now), 0, "the forecast: at once");
     assert_eq!(
-        sooner.pacing_seconds_at(position, now),
-        30,
-        "paced as the steady estimate"
+        sooner.pacing_waits_at(position, now),
+        PacingWaits {
+            longer_ms: 30_000,
+            forecast_ms: Some(0)
+        }
+    );
+    assert_eq!(
+        poll_after(&sooner),
+        pacing::FORECAST_GRACE_MS,
+        "awake when the forecast expects admission, not at a quarter of 30 s"
     );
     let later = EtaModel {
         forecast: Some(curve(0.0, 10.0)),
@@ -1371,9 +1394,48 @@ fn polls_are_paced_by_the_longer_of_the_two_estimates() {
     };
     let told = later.seconds_at(position, now);
     assert!(told > 30, "the forecast: later ({told} s)");
+    let waits = later.pacing_waits_at(position, now);
+    assert_eq!(waits.longer_ms, waits.forecast_ms.unwrap_or(0));
     assert_eq!(
-        later.pacing_seconds_at(position, now),
+        (waits.longer_ms + 500) / 1_000,
         told,
-        "paced as the forecast"
+        "the same wait, unrounded"
+    );
+    assert!(waits.longer_ms / 4 > 20_000);
+    assert_eq!(
+        poll_after(&later),
+        20_000,
+        "the crowd's share of the budget, shorter than a quarter of the forecast's wait"
+    );
+}
+
+/// Waits are told to the nearest second, from the unrounded steady rates.
+#[test]
+fn a_wait_is_told_to_the_nearest_second() {
+    for (seconds, told) in [
+        (0.0, 0),
+        (0.49, 0),
+        (0.5, 1),
+        (1.49, 1),
+        (1.5, 2),
+        (59.6, 60),
+        (f64::INFINITY, u64::MAX),
+        (f64::NAN, 0),
+    ] {
+        assert_eq!(told_seconds(seconds), told, "{seconds}");
+    }
+    let steady = EtaModel {
+        room: 100,
+        batch_per_sec: 100.0,
+        room_limited_per_sec: 10.0,
+        forecast: None,
+    };
+    assert_eq!(steady.seconds(40), 0, "0.4 s");
+    assert_eq!(steady.seconds(90), 1, "0.9 s");
+    assert_eq!(steady.seconds(105), 2, "1 s by the clock, 0.5 s by exits");
+    assert_eq!(
+        steady.pacing_waits_at(105, Timestamp(0)).longer_ms,
+        1_500,
+        "unrounded for the pace"
     );
 }
