@@ -319,8 +319,7 @@ impl QueueBoard {
                 slot.last_poll_ms.fetch_max(now.0, Ordering::Relaxed);
                 let position = self.position(seq);
                 let model = self.eta.load();
-                let eta = model.seconds_at(position, now);
-                let pacing_waits = model.pacing_waits_at(position, now);
+                let (eta, pacing_waits) = model.wait_at(position, now);
                 let waiting = self.waiting.load(Ordering::Relaxed);
                 Some(TokenView {
                     token: pass.token,

@@ -206,14 +206,33 @@ pub struct EtaModel {
 }
 
 impl EtaModel {
+    /// The wait told to `position` at `now` and the waits that pace its
+    /// polls, together: a view needs both, and each walks the forecast's
+    /// curve ([`EtaModel::seconds_at`], [`EtaModel::pacing_waits_at`]).
+    pub fn wait_at(&self, position: u64, now: Timestamp) -> (u64, PacingWaits) {
+        let steady_seconds = self.steady_seconds(position);
+        let forecast_seconds = self
+            .forecast
+            .as_ref()
+            .map(|curve| curve.seconds_at(position, now));
+        // `as` saturates for floats.
+        let ms = |seconds: f64| (seconds * 1_000.0) as u64;
+        let forecast_ms = forecast_seconds.map(ms);
+        let pacing = PacingWaits {
+            longer_ms: ms(steady_seconds).max(forecast_ms.unwrap_or(0)),
+            forecast_ms,
+        };
+        (
+            told_seconds(forecast_seconds.unwrap_or(steady_seconds)),
+            pacing,
+        )
+    }
+
     /// Seconds from `now` until `position` (1 = next) is admitted, as told
     /// ([`told_seconds`]): by the forecast when there is one, else as
     /// [`EtaModel::seconds`].
     pub fn seconds_at(&self, position: u64, now: Timestamp) -> u64 {
-        match &self.forecast {
-            Some(curve) => told_seconds(curve.seconds_at(position, now)),
-            None => self.seconds(position),
-        }
+        self.wait_at(position, now).0
     }
 
     /// The waits that pace `position`'s polls ([`pacing`]): the longer of
@@ -226,16 +245,7 @@ impl EtaModel {
     /// forecast's own, so nobody sleeps long past the moment it expects to
     /// admit them (session 19).
     pub fn pacing_waits_at(&self, position: u64, now: Timestamp) -> PacingWaits {
-        // `as` saturates for floats.
-        let steady_ms = (self.steady_seconds(position) * 1_000.0) as u64;
-        let forecast_ms = self
-            .forecast
-            .as_ref()
-            .map(|curve| (curve.seconds_at(position, now) * 1_000.0) as u64);
-        PacingWaits {
-            longer_ms: steady_ms.max(forecast_ms.unwrap_or(0)),
-            forecast_ms,
-        }
+        self.wait_at(position, now).1
     }
 
     /// Seconds until `position` (1 = next) is admitted at the steady rates,
@@ -268,7 +278,7 @@ impl EtaModel {
 /// moved ~1% of the admitted users within ±25%, but in the default run,
 /// where every first estimate comes before any exit and each actual wait
 /// includes its join's 0.4 s, it moved 7% out.
-pub fn told_seconds(seconds: f64) -> u64 {
+fn told_seconds(seconds: f64) -> u64 {
     // `as` saturates for floats, so even a zero rate gives a number.
     seconds.round() as u64
 }
@@ -504,11 +514,11 @@ impl Queue {
                     .slot_of(token)
                     .and_then(|slot| self.table.last_poll(slot))
                     .unwrap_or(now);
-                let model = self.eta_model();
+                let (told, pacing) = self.eta_model().wait_at(position, now);
                 (
                     position,
-                    model.seconds_at(position, now),
-                    model.pacing_waits_at(position, now),
+                    told,
+                    pacing,
                     last_poll.plus_millis(WAITING_DROP_MS),
                 )
             }
